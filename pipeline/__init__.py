@@ -1,0 +1,1 @@
+"""Runtime of the indexer: configuration, embedded Postgres, database, queue, processes, CLI."""
