@@ -1,0 +1,168 @@
+"""Typed configuration: TOML files decoded into msgspec Structs, plus environment overrides.
+
+Guarantees: unknown keys, wrong types and out-of-range values are rejected with a ``ConfigError`` naming the file,
+the key and what was expected; a database password never appears in an error message (see ``mask_url``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import msgspec
+
+from pipeline.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("configs/dev.toml")
+
+# Lowest to highest precedence: a later variable wins over an earlier one, and any of them over the file.
+DATABASE_URL_ENV_VARS = ("SUPABASE_DB_URL", "DATABASE_URL", "PIPELINE_DATABASE_URL")
+
+Seconds = Annotated[float, msgspec.Meta(ge=0, description="a duration in seconds")]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, description="a positive duration in seconds")]
+SchemaName = Annotated[str, msgspec.Meta(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of every config section: unknown keys are errors, not silently ignored."""
+
+
+class EmbeddedConfig(_Section):
+    """The private Postgres cluster used when no database URL is configured."""
+
+    data_dir: str = ".pipeline/pg"  # relative paths are resolved against the working directory
+    bin_dir: str = ""  # empty: PIPELINE_PG_BIN, then `pg_config --bindir`, then /usr/lib/postgresql/*/bin
+    run_as: str = ""  # empty: when running as root, the `postgres` system user, else `nobody`
+    database: str = "pipeline"
+    fsync: bool = True  # tests turn it off for speed; never turn it off for data you keep
+    start_timeout: PositiveSeconds = 60.0
+
+
+class DatabaseConfig(_Section):
+    url: str = ""  # empty: use the embedded cluster; environment variables override this
+    schema: SchemaName = "pipeline"  # the project's tables live here, so they can share a database
+    connect_timeout: Annotated[int, msgspec.Meta(ge=1, le=300)] = 10
+    embedded: EmbeddedConfig = msgspec.field(default_factory=EmbeddedConfig)
+
+
+class LogConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "human"] = "auto"  # auto: human on a terminal, JSON lines otherwise
+
+
+class QueueConfig(_Section):
+    """Job queue defaults; each can be overridden per job at send time."""
+
+    retry_limit: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 3
+    retry_delay: Seconds = 60.0
+    retry_backoff: bool = True
+    retry_delay_max: Seconds = 3600.0
+    expire_in: PositiveSeconds = 86400.0
+    heartbeat_interval: PositiveSeconds = 5.0
+    poll_interval: PositiveSeconds = 2.0
+    delete_after: Seconds = 3600.0
+    shutdown_timeout: Seconds = 30.0
+    max_payload_bytes: Annotated[int, msgspec.Meta(ge=2, le=64 * 1024 * 1024)] = 256 * 1024
+
+
+class Config(_Section):
+    database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
+    log: LogConfig = msgspec.field(default_factory=LogConfig)
+    queue: QueueConfig = msgspec.field(default_factory=QueueConfig)
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return not self.database.url
+
+
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (default ``configs/dev.toml``; built-in defaults if that default file is absent) and apply
+    environment overrides. Raises ``ConfigError`` naming the file and key on any invalid input."""
+    environ = os.environ if environ is None else environ
+    explicit = path is not None
+    path = DEFAULT_CONFIG_PATH if path is None else path
+    if path.is_file():
+        config = _decode_file(path)
+    elif explicit:
+        raise ConfigError(f"{path}: config file not found")
+    else:
+        config = Config()
+    return _apply_environment(config, environ)
+
+
+def decode_config(text: str, source: str) -> Config:
+    """Decode TOML text into a ``Config``; ``source`` names the text in error messages."""
+    try:
+        config = msgspec.toml.decode(text, type=Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe_validation_error(str(exc))}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    _check_database_url(config.database.url, f"{source}: database.url")
+    return config
+
+
+def _decode_file(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    return decode_config(text, str(path))
+
+
+def _describe_validation_error(message: str) -> str:
+    """Turn msgspec's ``... - at `$.queue.retry_limit``` into ``queue.retry_limit: ...``."""
+    match = re.fullmatch(r"(?s)(.*) - at `\$\.?(.*)`", message)
+    if not match:
+        return message
+    problem, key = match.groups()
+    problem = problem.replace("Object contains unknown field", "unknown key")
+    return f"{key}: {problem}" if key else problem
+
+
+def _apply_environment(config: Config, environ: Mapping[str, str]) -> Config:
+    for name in reversed(DATABASE_URL_ENV_VARS):
+        url = environ.get(name, "").strip()
+        if url:
+            _check_database_url(url, f"environment variable {name}")
+            database = msgspec.structs.replace(config.database, url=url)
+            return msgspec.structs.replace(config, database=database)
+    return config
+
+
+def _check_database_url(url: str, where: str) -> None:
+    if not url:
+        return
+    scheme = urlsplit(url).scheme
+    if scheme not in ("postgres", "postgresql"):
+        raise ConfigError(
+            f"{where}: expected a postgresql:// URL, got {mask_url(url)!r}"
+            if scheme
+            else f"{where}: expected a postgresql:// URL"
+        )
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password (in the userinfo or a ``password=`` parameter) replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        if ":" in userinfo:
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:***@{hostport}"
+    query = parts.query
+    if query:
+        pairs = [
+            (key, "***" if key.lower() == "password" else value)
+            for key, value in parse_qsl(query, keep_blank_values=True)
+        ]
+        query = urlencode(pairs, safe="/:*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
