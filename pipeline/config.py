@@ -55,16 +55,23 @@ class LogConfig(_Section):
 
 
 class QueueConfig(_Section):
-    """Job queue defaults; each can be overridden per job at send time."""
+    """Job queue defaults; the retry and expiry ones can be overridden per job at send time (see docs/queue.md)."""
 
-    retry_limit: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 3
+    retry_limit: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 3  # retries, not attempts: 3 means 4 attempts
     retry_delay: Seconds = 60.0
     retry_backoff: bool = True
     retry_delay_max: Seconds = 3600.0
+    # backoff delays are drawn from [delay * (1 - retry_jitter), delay] so retries of a burst spread out
+    retry_jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.2
     expire_in: PositiveSeconds = 86400.0
     heartbeat_interval: PositiveSeconds = 5.0
+    # a running job whose heartbeat is older than this many heartbeat intervals is rescued (its worker died)
+    rescue_after_heartbeats: Annotated[float, msgspec.Meta(ge=1.5, le=100)] = 2.0
     poll_interval: PositiveSeconds = 2.0
-    delete_after: Seconds = 3600.0
+    listen: bool = True  # LISTEN/NOTIFY wake-up; false behind a transaction pooler (polling only)
+    delete_after: Seconds = 3600.0  # completed and cancelled jobs
+    failed_delete_after: Seconds = 7 * 86400.0  # failed job rows; their dead letters stay until redriven or purged
+    retention_interval: PositiveSeconds = 60.0  # how often a worker runs the retention step
     shutdown_timeout: Seconds = 30.0
     max_payload_bytes: Annotated[int, msgspec.Meta(ge=2, le=64 * 1024 * 1024)] = 256 * 1024
 
@@ -116,11 +123,11 @@ def _decode_file(path: Path) -> Config:
 
 def _describe_validation_error(message: str) -> str:
     """Turn msgspec's ``... - at `$.queue.retry_limit``` into ``queue.retry_limit: ...``."""
+    message = message.replace("Object contains unknown field", "unknown key")
     match = re.fullmatch(r"(?s)(.*) - at `\$\.?(.*)`", message)
     if not match:
         return message
     problem, key = match.groups()
-    problem = problem.replace("Object contains unknown field", "unknown key")
     return f"{key}: {problem}" if key else problem
 
 

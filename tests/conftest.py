@@ -38,7 +38,7 @@ def server_reachable_tmpdir(prefix: str) -> Path:
     return path
 
 
-class TestDatabases:
+class DatabaseFactory:
     """Creates and drops per-test databases on one server, cloned from a migrated template."""
 
     def __init__(self, admin_url: str, server: EmbeddedPostgres | None) -> None:
@@ -73,10 +73,10 @@ class TestDatabases:
 
 
 @pytest.fixture(scope="session")
-def test_databases() -> Iterator[TestDatabases]:
+def test_databases() -> Iterator[DatabaseFactory]:
     external = os.environ.get("PIPELINE_TEST_DATABASE_URL")
     if external:
-        databases = TestDatabases(external, server=None)
+        databases = DatabaseFactory(external, server=None)
         databases.create_template()
         yield databases
         databases.drop(TEMPLATE_DB)
@@ -85,7 +85,7 @@ def test_databases() -> Iterator[TestDatabases]:
     server = EmbeddedPostgres(root / "pg", fsync=False, database="postgres")
     server.start()
     try:
-        databases = TestDatabases(server.url("postgres"), server=server)
+        databases = DatabaseFactory(server.url("postgres"), server=server)
         databases.create_template()
         yield databases
     finally:
@@ -94,7 +94,7 @@ def test_databases() -> Iterator[TestDatabases]:
 
 
 @pytest.fixture
-def pg_server(test_databases: TestDatabases) -> EmbeddedPostgres:
+def pg_server(test_databases: DatabaseFactory) -> EmbeddedPostgres:
     """The session's embedded cluster, for tests that stop and start it (they must leave it running)."""
     if test_databases.server is None:
         pytest.skip("PIPELINE_TEST_DATABASE_URL points at an external server; cannot restart it")
@@ -102,7 +102,7 @@ def pg_server(test_databases: TestDatabases) -> EmbeddedPostgres:
 
 
 @pytest.fixture
-def database_url(test_databases: TestDatabases) -> Iterator[str]:
+def database_url(test_databases: DatabaseFactory) -> Iterator[str]:
     """A fresh database migrated to the newest schema, dropped after the test."""
     name = test_databases.create()
     try:
@@ -112,7 +112,7 @@ def database_url(test_databases: TestDatabases) -> Iterator[str]:
 
 
 @pytest.fixture
-def empty_database_url(test_databases: TestDatabases) -> Iterator[str]:
+def empty_database_url(test_databases: DatabaseFactory) -> Iterator[str]:
     """A fresh database with no schema at all, for migration tests."""
     name = test_databases.create(template=None)
     try:
