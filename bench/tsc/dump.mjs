@@ -1,0 +1,332 @@
+// Lists what the TypeScript compiler sees in every source file of a directory, as JSON:
+//   declarations  from ts.createSourceFile (syntax kind, name, name position, and the context needed to map
+//                 them onto the index's symbol kinds: scope, const/let/var, initializer kind),
+//   imports       from ts.preProcessFile (imports, re-exports, import-equals, dynamic import(), require()),
+//   resolutions   from ts.resolveModuleName with the compiler options of the file's nearest tsconfig.json
+//                 (else jsconfig.json).
+//
+// Usage: node dump.mjs --ts-dir DIR --out FILE ROOT
+//   DIR holds node_modules/typescript (installed from bench/tsc/package.json); ROOT is the repository.
+//
+// Workspace packages: a monorepo's own packages are reached through node_modules links that `npm install`
+// creates; a checked-out commit has none. The resolution host therefore shows every package.json `name` found
+// in the repository (outside node_modules) at ROOT/node_modules/<name>, linked to its directory, as npm
+// workspaces would. Nothing else is emulated.
+//
+// Positions: lines are 1-based, columns are 0-based UTF-16 code units (the compiler's own convention).
+
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+
+const SOURCE_EXTENSIONS = [".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts"];
+const CONFIG_NAMES = ["tsconfig.json", "jsconfig.json"];
+
+function parseArgs(argv) {
+  const args = { tsDir: null, out: null, root: null };
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--ts-dir") args.tsDir = argv[++i];
+    else if (argv[i] === "--out") args.out = argv[++i];
+    else args.root = argv[i];
+  }
+  if (!args.tsDir || !args.out || !args.root) {
+    console.error("usage: node dump.mjs --ts-dir DIR --out FILE ROOT");
+    process.exit(2);
+  }
+  return args;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const ts = createRequire(path.join(path.resolve(args.tsDir), "package.json"))("typescript");
+const root = fs.realpathSync(path.resolve(args.root));
+
+function walk(dir, out) {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === ".git" || entry.name === "node_modules") continue;
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) walk(full, out);
+    else if (entry.isFile()) out.push(full);
+  }
+  return out;
+}
+
+const allFiles = walk(root, []);
+const relative = (p) => path.relative(root, p).split(path.sep).join("/");
+const sourceFiles = allFiles
+  .filter((p) => SOURCE_EXTENSIONS.some((ext) => p.endsWith(ext)))
+  .map(relative)
+  .sort();
+
+// --- workspace packages as npm would link them -------------------------------------------------------------
+
+const workspace = new Map();
+for (const file of allFiles
+  .filter((p) => path.basename(p) === "package.json")
+  .map(relative)
+  .sort((a, b) => a.split("/").length - b.split("/").length || (a < b ? -1 : 1))) {
+  try {
+    const name = JSON.parse(fs.readFileSync(path.join(root, file), "utf8")).name;
+    if (typeof name === "string" && !workspace.has(name)) workspace.set(name, path.join(root, path.dirname(file)));
+  } catch {
+    // A malformed package.json is simply not a workspace package.
+  }
+}
+const virtualModules = path.join(root, "node_modules");
+
+function toReal(p) {
+  if (!p.startsWith(virtualModules + path.sep)) return p;
+  const rest = p.slice(virtualModules.length + 1).split(path.sep);
+  for (const length of [2, 1]) {
+    const name = rest.slice(0, length).join("/");
+    if (workspace.has(name)) return path.join(workspace.get(name), ...rest.slice(length));
+  }
+  return p;
+}
+
+function isVirtualDirectory(p) {
+  if (p === virtualModules) return workspace.size > 0;
+  if (!p.startsWith(virtualModules + path.sep)) return false;
+  const rest = p.slice(virtualModules.length + 1);
+  return !rest.includes(path.sep) && rest.startsWith("@") && [...workspace.keys()].some((n) => n.startsWith(rest + "/"));
+}
+
+const host = {
+  fileExists: (p) => {
+    try {
+      return fs.statSync(toReal(p)).isFile();
+    } catch {
+      return false;
+    }
+  },
+  directoryExists: (p) => {
+    if (isVirtualDirectory(p)) return true;
+    try {
+      return fs.statSync(toReal(p)).isDirectory();
+    } catch {
+      return false;
+    }
+  },
+  readFile: (p) => {
+    try {
+      return fs.readFileSync(toReal(p), "utf8");
+    } catch {
+      return undefined;
+    }
+  },
+  realpath: (p) => toReal(p),
+  getCurrentDirectory: () => root,
+  getDirectories: (p) => ts.sys.getDirectories(toReal(p)),
+  useCaseSensitiveFileNames: true,
+  readDirectory: (...a) => ts.sys.readDirectory(...a),
+};
+
+// --- compiler options per nearest config -------------------------------------------------------------------
+
+const nearestConfig = new Map();
+function findConfig(dir) {
+  if (nearestConfig.has(dir)) return nearestConfig.get(dir);
+  let found = null;
+  for (const name of CONFIG_NAMES) {
+    const candidate = path.join(dir, name);
+    if (fs.existsSync(candidate)) {
+      found = candidate;
+      break;
+    }
+  }
+  if (found === null && dir !== root && dir.startsWith(root)) found = findConfig(path.dirname(dir));
+  nearestConfig.set(dir, found);
+  return found;
+}
+
+const parsedConfigs = new Map();
+function optionsFor(file) {
+  const config = findConfig(path.dirname(path.join(root, file)));
+  const key = config ?? "";
+  if (!parsedConfigs.has(key)) {
+    let options = ts.getDefaultCompilerOptions();
+    const diagnostics = [];
+    if (config !== null) {
+      const read = ts.readConfigFile(config, host.readFile);
+      if (read.error) diagnostics.push(ts.flattenDiagnosticMessageText(read.error.messageText, "\n"));
+      const existing = path.basename(config) === "jsconfig.json"
+        ? { allowJs: true, maxNodeModuleJsDepth: 2, allowSyntheticDefaultImports: true, skipLibCheck: true, noEmit: true }
+        : {};
+      const parsed = ts.parseJsonConfigFileContent(read.config ?? {}, host, path.dirname(config), existing, config);
+      options = parsed.options;
+      for (const d of parsed.errors) {
+        // "No inputs were found" is irrelevant to resolution.
+        if (d.code !== 18003) diagnostics.push(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
+      }
+    }
+    const cache = ts.createModuleResolutionCache(root, (x) => x, options);
+    parsedConfigs.set(key, { config: config === null ? null : relative(config), options, cache, diagnostics });
+  }
+  return parsedConfigs.get(key);
+}
+
+// --- declarations ------------------------------------------------------------------------------------------
+
+const K = ts.SyntaxKind;
+const DECLARATION_KINDS = new Map([
+  [K.FunctionDeclaration, "FunctionDeclaration"],
+  [K.FunctionExpression, "FunctionExpression"],
+  [K.ClassDeclaration, "ClassDeclaration"],
+  [K.ClassExpression, "ClassExpression"],
+  [K.MethodDeclaration, "MethodDeclaration"],
+  [K.MethodSignature, "MethodSignature"],
+  [K.Constructor, "Constructor"],
+  [K.GetAccessor, "GetAccessor"],
+  [K.SetAccessor, "SetAccessor"],
+  [K.PropertyDeclaration, "PropertyDeclaration"],
+  [K.PropertySignature, "PropertySignature"],
+  [K.PropertyAssignment, "PropertyAssignment"],
+  [K.ShorthandPropertyAssignment, "ShorthandPropertyAssignment"],
+  [K.InterfaceDeclaration, "InterfaceDeclaration"],
+  [K.TypeAliasDeclaration, "TypeAliasDeclaration"],
+  [K.EnumDeclaration, "EnumDeclaration"],
+  [K.EnumMember, "EnumMember"],
+  [K.ModuleDeclaration, "ModuleDeclaration"],
+  [K.VariableDeclaration, "VariableDeclaration"],
+  [K.BindingElement, "BindingElement"],
+  [K.Parameter, "Parameter"],
+  [K.TypeParameter, "TypeParameter"],
+  [K.IndexSignature, "IndexSignature"],
+  [K.CallSignature, "CallSignature"],
+  [K.ConstructSignature, "ConstructSignature"],
+  [K.ImportEqualsDeclaration, "ImportEqualsDeclaration"],
+]);
+
+const FUNCTION_LIKE = new Set([
+  K.FunctionDeclaration, K.FunctionExpression, K.ArrowFunction, K.MethodDeclaration, K.Constructor,
+  K.GetAccessor, K.SetAccessor, K.ClassStaticBlockDeclaration,
+]);
+
+// The scope a declaration lives in: module, namespace, class, type (interface / type literal), object
+// (object literal), function (any function body or parameter list), or block (a block at module level).
+function scopeOf(node) {
+  let blockSeen = false;
+  for (let p = node.parent; p; p = p.parent) {
+    if (p.kind === K.SourceFile) return blockSeen ? "block" : "module";
+    if (p.kind === K.ModuleBlock) return blockSeen ? "block" : "namespace";
+    if (FUNCTION_LIKE.has(p.kind)) return "function";
+    if (p.kind === K.ClassDeclaration || p.kind === K.ClassExpression) return "class";
+    if (p.kind === K.InterfaceDeclaration || p.kind === K.TypeLiteral) return "type";
+    if (p.kind === K.ObjectLiteralExpression) return "object";
+    if (p.kind === K.Block || p.kind === K.ForStatement || p.kind === K.ForOfStatement ||
+        p.kind === K.ForInStatement || p.kind === K.CaseBlock || p.kind === K.CatchClause) blockSeen = true;
+  }
+  return "module";
+}
+
+function nameOf(node, sf) {
+  const name = node.name;
+  if (!name) return null;
+  if (ts.isIdentifier(name) || ts.isPrivateIdentifier(name)) return { text: name.text, node: name, computed: false };
+  if (ts.isStringLiteral(name) || ts.isNumericLiteral(name) || ts.isNoSubstitutionTemplateLiteral(name))
+    return { text: name.text, node: name, computed: false, literal: true };
+  if (ts.isComputedPropertyName(name)) return { text: name.getText(sf), node: name, computed: true };
+  return null; // destructuring patterns: their BindingElements are listed on their own
+}
+
+function hasModifier(node, kind) {
+  return !!(ts.canHaveModifiers(node) && ts.getModifiers(node)?.some((m) => m.kind === kind));
+}
+
+function declarationsOf(sf) {
+  const out = [];
+  const visit = (node) => {
+    const kind = DECLARATION_KINDS.get(node.kind);
+    if (kind !== undefined) {
+      const name = nameOf(node, sf);
+      const anchor = name ? name.node : node;
+      const start = anchor.getStart(sf);
+      const { line, character } = sf.getLineAndCharacterOfPosition(start);
+      const record = {
+        kind,
+        name: name ? name.text : null,
+        line: line + 1,
+        column: character,
+        scope: scopeOf(node),
+        computed: name ? name.computed : false,
+        exported: hasModifier(node, K.ExportKeyword),
+        isDefault: hasModifier(node, K.DefaultKeyword),
+        hasBody: "body" in node ? node.body !== undefined : null,
+      };
+      if (node.kind === K.VariableDeclaration) {
+        const list = node.parent;
+        const flags = ts.getCombinedNodeFlags(list);
+        record.declaration = flags & ts.NodeFlags.Const ? "const"
+          : flags & ts.NodeFlags.Let ? "let"
+          : flags & (ts.NodeFlags.Using | ts.NodeFlags.AwaitUsing) ? "using" : "var";
+        record.statement = list.parent !== undefined && list.parent.kind === K.VariableStatement;
+        record.initializer = node.initializer ? DECLARATION_KINDS.get(node.initializer.kind)
+          ?? ts.SyntaxKind[node.initializer.kind] : null;
+        if (node.initializer && ts.isArrowFunction(node.initializer)) record.initializer = "ArrowFunction";
+        if (node.initializer && ts.isParenthesizedExpression(node.initializer)) {
+          const inner = ts.skipParentheses(node.initializer);
+          record.initializer = ts.isArrowFunction(inner) ? "ArrowFunction" : DECLARATION_KINDS.get(inner.kind)
+            ?? ts.SyntaxKind[inner.kind];
+        }
+      }
+      if (node.kind === K.ModuleDeclaration) {
+        record.stringName = ts.isStringLiteral(node.name);
+        record.nested = node.parent.kind === K.ModuleDeclaration;
+        record.global = (node.flags & ts.NodeFlags.GlobalAugmentation) !== 0;
+      }
+      out.push(record);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  return out;
+}
+
+// --- main --------------------------------------------------------------------------------------------------
+
+function scriptKind(file) {
+  if (file.endsWith(".tsx")) return ts.ScriptKind.TSX;
+  if (file.endsWith(".jsx")) return ts.ScriptKind.JSX;
+  if (file.endsWith(".js") || file.endsWith(".mjs") || file.endsWith(".cjs")) return ts.ScriptKind.JS;
+  return ts.ScriptKind.TS;
+}
+
+const files = {};
+for (const file of sourceFiles) {
+  const absolute = path.join(root, file);
+  const text = fs.readFileSync(absolute, "utf8");
+  const sf = ts.createSourceFile(absolute, text, ts.ScriptTarget.Latest, true, scriptKind(file));
+  const pre = ts.preProcessFile(text, true, true);
+  const imports = pre.importedFiles.map((ref) => {
+    const { line, character } = sf.getLineAndCharacterOfPosition(ref.pos);
+    return { specifier: ref.fileName, line: line + 1, column: character };
+  });
+  const { config, options, cache } = optionsFor(file);
+  const resolutions = {};
+  for (const { specifier } of imports) {
+    if (specifier in resolutions) continue;
+    const result = ts.resolveModuleName(specifier, absolute, options, host, cache).resolvedModule;
+    const target = result ? relative(result.resolvedFileName) : null;
+    resolutions[specifier] = result
+      ? { path: target.startsWith("../") ? null : target, external: !!result.isExternalLibraryImport, extension: result.extension }
+      : null;
+  }
+  files[file] = {
+    declarations: declarationsOf(sf),
+    imports,
+    ambientModules: pre.ambientExternalModules ?? [],
+    config,
+    parseDiagnostics: sf.parseDiagnostics.length,
+    resolutions,
+  };
+}
+
+const configs = {};
+for (const { config, options, diagnostics } of parsedConfigs.values()) {
+  configs[config ?? ""] = { moduleResolution: ts.ModuleResolutionKind[ts.getEmitModuleResolutionKind(options)], diagnostics };
+}
+
+fs.writeFileSync(
+  args.out,
+  JSON.stringify({ typescript: ts.version, root, workspace: Object.fromEntries([...workspace].map(([n, d]) => [n, relative(d)])), configs, files }),
+);
+console.error(`dump: ${sourceFiles.length} files, typescript ${ts.version}`);
