@@ -1,0 +1,1214 @@
+"""Extract stage: one parsed file → its symbols, imports, exports and references as plain Structs.
+
+Guarantees:
+- ``extract_source`` always returns a ``FileExtraction``. A file that breaks a parse limit or the decode policy
+  (see ``stages.parse``) comes back with ``error`` set and no rows; it never raises for bad input.
+- One combined query per language runs once per file; every row comes from a single pass over its captures,
+  so cost grows with the number of declarations and references, not with the number of nodes.
+- Files with syntax errors still yield every declaration the grammar recognised outside the ERROR spans,
+  and record ``had_syntax_errors``.
+- Output is deterministic: symbols, imports, exports and references are each sorted by source position.
+- Every range lies within the file, and ``source[name_span]`` decodes to exactly ``Symbol.name``.
+
+What counts as a symbol is written down in ``docs/index-contract.md``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+import tree_sitter
+
+from stages.languages import is_declaration_file, language_name_for_path
+from stages.models import (
+    Export,
+    ExportKind,
+    FileError,
+    FileExtraction,
+    Import,
+    ImportBinding,
+    ImportKind,
+    Reference,
+    ReferenceKind,
+    Span,
+    Symbol,
+    SymbolKind,
+)
+from stages.parse import ParsedFile, ParseError, ParseLimits, parse_source
+
+Node = tree_sitter.Node
+
+FUNCTION_SCOPES = frozenset(
+    {
+        "function_declaration",
+        "generator_function_declaration",
+        "function_expression",
+        "function",
+        "generator_function",
+        "arrow_function",
+        "method_definition",
+        "class_static_block",
+    }
+)
+FUNCTION_VALUES = frozenset({"function_expression", "function", "generator_function", "arrow_function"})
+MEMBER_CONTAINERS = frozenset({"class_body", "interface_body", "object_type"})
+SIMPLE_NAMES = frozenset(
+    {
+        "identifier",
+        "type_identifier",
+        "property_identifier",
+        "private_property_identifier",
+        "number",
+        "computed_property_name",
+        "shorthand_property_identifier_pattern",
+        "string",
+    }
+)
+_REFERENCE_RANK: dict[str, int] = {"type": 0, "call": 1, "new": 1, "jsx": 1, "extends": 2, "implements": 2}
+
+
+@dataclass(frozen=True)
+class ExtractionLimits:
+    """Per-file parse limits and bounds on stored text."""
+
+    parse: ParseLimits = field(default_factory=ParseLimits)
+    max_signature_chars: int = 200
+    max_doc_chars: int = 4000
+    max_qualifier_chars: int = 100
+
+
+def extract_source(
+    path: str, source: bytes, *, limits: ExtractionLimits = ExtractionLimits(), language: str | None = None
+) -> FileExtraction:
+    """Parse and extract one file; a file that cannot be parsed comes back with ``error`` set and no rows."""
+    try:
+        parsed = parse_source(path, source, limits=limits.parse, language=language)
+    except ParseError as exc:
+        return FileExtraction(
+            path=path,
+            language=language or language_name_for_path(path),
+            is_declaration_file=is_declaration_file(path),
+            size_bytes=len(source),
+            had_syntax_errors=False,
+            error=FileError(kind=exc.kind, message=str(exc)),
+        )
+    return extract_parsed(parsed, limits=limits)
+
+
+def extract_parsed(parsed: ParsedFile, *, limits: ExtractionLimits = ExtractionLimits()) -> FileExtraction:
+    """Extract the rows of an already parsed file (same process as the parse)."""
+    return _FileExtractor(parsed, limits).run()
+
+
+def _span(start_byte: int, end_byte: int, start: tuple[int, int], end: tuple[int, int]) -> Span:
+    return Span(
+        start_line=start[0] + 1,
+        start_column=start[1],
+        end_line=end[0] + 1,
+        end_column=end[1],
+        start_byte=start_byte,
+        end_byte=end_byte,
+    )
+
+
+def _node_span(node: Node) -> Span:
+    start, end = node.start_point, node.end_point
+    return _span(node.start_byte, node.end_byte, (start.row, start.column), (end.row, end.column))
+
+
+def _inner_span(node: Node) -> Span:
+    """The span inside a quoted string node (quotes are single bytes at both ends)."""
+    start, end = node.start_point, node.end_point
+    return _span(node.start_byte + 1, node.end_byte - 1, (start.row, start.column + 1), (end.row, end.column - 1))
+
+
+class _PendingSymbol:
+    """A symbol before parents are known; ``start``/``end`` are the full span's bytes."""
+
+    __slots__ = (
+        "constructor_member",
+        "doc",
+        "end",
+        "exported",
+        "is_async",
+        "is_default",
+        "kind",
+        "name",
+        "name_span",
+        "signature",
+        "span",
+        "start",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: SymbolKind,
+        span: Span,
+        name_span: Span,
+        exported: bool,
+        is_default: bool,
+        is_async: bool,
+        signature: str,
+        doc: str | None,
+        constructor_member: bool = False,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.span = span
+        self.name_span = name_span
+        self.start = span.start_byte
+        self.end = span.end_byte
+        self.exported = exported
+        self.is_default = is_default
+        self.is_async = is_async
+        self.signature = signature
+        self.doc = doc
+        self.constructor_member = constructor_member
+
+
+class _PendingImport:
+    __slots__ = ("bindings", "is_type_only", "key", "kind", "span", "specifier", "specifier_span")
+
+    def __init__(
+        self,
+        *,
+        key: int,
+        specifier: str,
+        kind: ImportKind,
+        is_type_only: bool,
+        span: Span,
+        specifier_span: Span,
+        bindings: tuple[ImportBinding, ...],
+    ) -> None:
+        self.key = key
+        self.specifier = specifier
+        self.kind = kind
+        self.is_type_only = is_type_only
+        self.span = span
+        self.specifier_span = specifier_span
+        self.bindings = bindings
+
+
+class _PendingExport:
+    __slots__ = ("exported", "import_key", "is_type_only", "kind", "local", "span")
+
+    def __init__(
+        self,
+        *,
+        exported: str,
+        local: str | None,
+        kind: ExportKind,
+        is_type_only: bool,
+        span: Span,
+        import_key: int | None = None,
+    ) -> None:
+        self.exported = exported
+        self.local = local
+        self.kind = kind
+        self.is_type_only = is_type_only
+        self.span = span
+        self.import_key = import_key
+
+
+class _FileExtractor:
+    """Holds one file's state during extraction; ``run`` is the single pass over the query captures."""
+
+    def __init__(self, parsed: ParsedFile, limits: ExtractionLimits) -> None:
+        self.parsed = parsed
+        self.source = parsed.source
+        self.limits = limits
+        self.kinds = parsed.language.spec.kinds
+        self.symbols: list[_PendingSymbol] = []
+        self.ordered_symbols: list[_PendingSymbol] = []
+        self.symbol_name_starts: set[int] = set()
+        self.imports: list[_PendingImport] = []
+        self.exports: list[_PendingExport] = []
+        self.later_exported: set[str] = set()
+        self.later_default: set[str] = set()
+        self.references: dict[int, tuple[int, Reference]] = {}
+        self.type_parameter_scopes: dict[str, list[tuple[int, int]]] = {}
+        self.comments: list[Node] = []
+        self.comment_ends: list[int] = []
+
+    # ---- text helpers -------------------------------------------------------------------------------
+
+    def text(self, start: int, end: int) -> str:
+        return self.source[start:end].decode("utf-8", errors="replace")
+
+    def node_text(self, node: Node) -> str:
+        return self.text(node.start_byte, node.end_byte)
+
+    def normalised(self, start: int, end: int, bound: int) -> str:
+        text = " ".join(self.text(start, end).split())
+        if len(text) > bound:
+            return text[: bound - 1] + "…"
+        return text
+
+    # ---- driver -------------------------------------------------------------------------------------
+
+    def run(self) -> FileExtraction:
+        root = self.parsed.tree.root_node
+        captures = tree_sitter.QueryCursor(self.parsed.language.query).captures(root)
+        self.comments = sorted(captures.get("comment", ()), key=lambda node: node.end_byte)
+        self.comment_ends = [node.end_byte for node in self.comments]
+        for capture, nodes in sorted(captures.items()):
+            family, _, suffix = capture.partition(".")
+            if family == "definition":
+                for node in nodes:
+                    self.definition(suffix, node)
+            elif capture == "scope.type_parameter":
+                for node in nodes:
+                    self.type_parameter(node)
+        for capture, nodes in sorted(captures.items()):
+            family, _, suffix = capture.partition(".")
+            if family == "import":
+                for node in nodes:
+                    self.import_use(suffix, node)
+            elif family == "export":
+                for node in nodes:
+                    self.export_use(suffix, node)
+            elif family == "reference":
+                for node in nodes:
+                    self.reference(suffix, node)
+        symbols = self.finish_symbols()
+        imports, import_index = self.finish_imports()
+        exports = self.finish_exports(symbols, import_index)
+        references = self.finish_references(symbols)
+        return FileExtraction(
+            path=self.parsed.path,
+            language=self.parsed.language.name,
+            is_declaration_file=self.parsed.is_declaration_file,
+            size_bytes=len(self.source),
+            had_syntax_errors=self.parsed.had_syntax_errors,
+            error=None,
+            symbols=symbols,
+            imports=imports,
+            exports=exports,
+            references=references,
+        )
+
+    # ---- symbols ------------------------------------------------------------------------------------
+
+    def add_symbol(
+        self,
+        *,
+        name: str,
+        name_span: Span,
+        kind: SymbolKind,
+        outer: Node,
+        header_end: int | None,
+        exported: bool = False,
+        is_default: bool = False,
+        is_async: bool = False,
+        signature_prefix: str = "",
+        doc_anchor: Node | None = None,
+        span: Span | None = None,
+        constructor_member: bool = False,
+    ) -> None:
+        if not name or name_span.start_byte in self.symbol_name_starts:
+            return
+        self.symbol_name_starts.add(name_span.start_byte)
+        header_start = _header_start(outer)
+        end = outer.end_byte if header_end is None else header_end
+        signature = self.normalised(header_start, max(header_start, end), self.limits.max_signature_chars)
+        signature = signature.rstrip(" =;")
+        if signature_prefix:
+            signature = f"{signature_prefix} {signature}"
+        self.symbols.append(
+            _PendingSymbol(
+                name=name,
+                kind=kind,
+                span=span or _node_span(outer),
+                name_span=name_span,
+                exported=exported,
+                is_default=is_default,
+                is_async=is_async,
+                signature=signature,
+                doc=self.doc_before(doc_anchor or outer),
+                constructor_member=constructor_member,
+            )
+        )
+
+    def simple_name(self, node: Node | None) -> tuple[str, Span] | None:
+        if node is None or node.type not in SIMPLE_NAMES or node.is_missing:
+            return None
+        if node.type == "string":
+            if node.end_byte - node.start_byte < 2:
+                return None
+            span = _inner_span(node)
+            return self.text(span.start_byte, span.end_byte), span
+        return self.node_text(node), _node_span(node)
+
+    def definition(self, suffix: str, node: Node) -> None:
+        kind = self.kinds[suffix]
+        if suffix in ("function", "interface", "type_alias", "enum"):
+            self.named_declaration(node, kind)
+        elif suffix == "class":
+            self.class_definition(node)
+        elif suffix == "default_function":
+            self.default_function(node)
+        elif suffix == "method":
+            self.method(node)
+        elif suffix == "property":
+            self.property(node)
+        elif suffix == "parameter_property":
+            self.parameter_property(node)
+        elif suffix == "enum_member":
+            self.enum_member(node)
+        elif suffix == "namespace":
+            self.namespace(node)
+        elif suffix == "global":
+            self.global_augmentation(node)
+        elif suffix == "variable":
+            self.variable(node)
+
+    def named_declaration(self, node: Node, kind: SymbolKind) -> None:
+        named = self.simple_name(node.child_by_field_name("name"))
+        if named is None:
+            return
+        outer, exported, is_default = _export_wrapper(node)
+        body = node.child_by_field_name("body")
+        self.add_symbol(
+            name=named[0],
+            name_span=named[1],
+            kind=kind,
+            outer=outer,
+            header_end=None if body is None or kind == "type_alias" else body.start_byte,
+            exported=exported,
+            is_default=is_default,
+            is_async=_has_async(node),
+        )
+
+    def class_definition(self, node: Node) -> None:
+        if node.type != "class":
+            self.named_declaration(node, "class")
+            return
+        parent = node.parent
+        if parent is None or parent.type != "export_statement":
+            return  # a class expression bound to a variable is the variable's symbol; others are not declarations
+        named = self.simple_name(node.child_by_field_name("name"))
+        if named is None:
+            named = self.default_keyword(parent)
+        if named is None:
+            return
+        body = node.child_by_field_name("body")
+        self.add_symbol(
+            name=named[0],
+            name_span=named[1],
+            kind="class",
+            outer=parent,
+            header_end=None if body is None else body.start_byte,
+            exported=True,
+            is_default=True,
+        )
+
+    def default_keyword(self, export_statement: Node) -> tuple[str, Span] | None:
+        for child in export_statement.children:
+            if child.type == "default":
+                return "default", _node_span(child)
+        return None
+
+    def default_function(self, statement: Node) -> None:
+        value = statement.child_by_field_name("value")
+        if value is None:
+            return
+        named = self.simple_name(value.child_by_field_name("name")) or self.default_keyword(statement)
+        if named is None:
+            return
+        body = value.child_by_field_name("body")
+        self.add_symbol(
+            name=named[0],
+            name_span=named[1],
+            kind="function",
+            outer=statement,
+            header_end=None if body is None else body.start_byte,
+            exported=True,
+            is_default=True,
+            is_async=_has_async(value),
+        )
+
+    def class_member_outer(self, node: Node) -> tuple[Node, Span]:
+        """A class member's doc anchor and span: decorators before it are siblings in the class body."""
+        anchor = node
+        previous = node.prev_sibling
+        while previous is not None and previous.type == "decorator":
+            anchor = previous
+            previous = previous.prev_sibling
+        if anchor is node:
+            return node, _node_span(node)
+        start = anchor.start_point
+        end = node.end_point
+        return anchor, _span(anchor.start_byte, node.end_byte, (start.row, start.column), (end.row, end.column))
+
+    def method(self, node: Node) -> None:
+        container = node.parent
+        if container is None or container.type not in MEMBER_CONTAINERS:
+            return  # object literal methods are not declarations of the index
+        named = self.simple_name(node.child_by_field_name("name"))
+        if named is None:
+            return
+        kind: SymbolKind = "method"
+        for child in node.children:
+            if child.type == "get":
+                kind = "getter"
+            elif child.type == "set":
+                kind = "setter"
+            elif child.is_named:
+                break
+        if named[0] == "constructor" and container.type == "class_body":
+            kind = "constructor"
+        anchor, span = self.class_member_outer(node)
+        body = node.child_by_field_name("body")
+        self.add_symbol(
+            name=named[0],
+            name_span=named[1],
+            kind=kind,
+            outer=node,
+            header_end=None if body is None else body.start_byte,
+            is_async=_has_async(node),
+            doc_anchor=anchor,
+            span=span,
+        )
+
+    def property(self, node: Node) -> None:
+        container = node.parent
+        if container is None or container.type not in MEMBER_CONTAINERS:
+            return
+        named = self.simple_name(node.child_by_field_name("name") or node.child_by_field_name("property"))
+        if named is None:
+            return
+        anchor, span = self.class_member_outer(node)
+        value = node.child_by_field_name("value")
+        self.add_symbol(
+            name=named[0],
+            name_span=named[1],
+            kind="property",
+            outer=node,
+            header_end=None if value is None else value.start_byte,
+            doc_anchor=anchor,
+            span=span,
+        )
+
+    def parameter_property(self, node: Node) -> None:
+        parameters = node.parent
+        method = parameters.parent if parameters is not None else None
+        if method is None or method.type != "method_definition":
+            return
+        method_name = method.child_by_field_name("name")
+        if method_name is None or self.node_text(method_name) != "constructor":
+            return
+        named = self.simple_name(node.child_by_field_name("pattern"))
+        if named is None or node.child_by_field_name("pattern").type != "identifier":  # type: ignore[union-attr]
+            return
+        value = node.child_by_field_name("value")
+        self.add_symbol(
+            name=named[0],
+            name_span=named[1],
+            kind="property",
+            outer=node,
+            header_end=None if value is None else value.start_byte,
+            constructor_member=True,
+        )
+
+    def enum_member(self, node: Node) -> None:
+        name_node = node.child_by_field_name("name") if node.type == "enum_assignment" else node
+        named = self.simple_name(name_node)
+        if named is None:
+            return
+        self.add_symbol(name=named[0], name_span=named[1], kind="enum_member", outer=node, header_end=None)
+
+    def namespace(self, node: Node) -> None:
+        name_node = node.child_by_field_name("name")
+        if name_node is None:
+            return
+        outer, exported, is_default = _export_wrapper(node)
+        body = node.child_by_field_name("body")
+        header_end = None if body is None else body.start_byte
+        if name_node.type == "nested_identifier":
+            pieces = [piece for piece in _leaves(name_node) if piece.type != "."]
+            for index, piece in enumerate(pieces):
+                end = node.end_point
+                start = piece.start_point
+                self.add_symbol(
+                    name=self.node_text(piece),
+                    name_span=_node_span(piece),
+                    kind="namespace",
+                    outer=outer,
+                    header_end=header_end,
+                    exported=exported if index == 0 else True,
+                    span=None
+                    if index == 0
+                    else _span(piece.start_byte, node.end_byte, (start.row, start.column), (end.row, end.column)),
+                )
+            return
+        named = self.simple_name(name_node)
+        if named is None:
+            return
+        self.add_symbol(
+            name=named[0],
+            name_span=named[1],
+            kind="module" if name_node.type == "string" else "namespace",
+            outer=outer,
+            header_end=header_end,
+            exported=exported,
+            is_default=is_default,
+        )
+
+    def global_augmentation(self, node: Node) -> None:
+        keyword = next((child for child in node.children if child.type == "global"), None)
+        body = next((child for child in node.children if child.type == "statement_block"), None)
+        if keyword is None:
+            return
+        outer, exported, _ = _export_wrapper(node)
+        self.add_symbol(
+            name="global",
+            name_span=_node_span(keyword),
+            kind="namespace",
+            outer=outer,
+            header_end=None if body is None else body.start_byte,
+            exported=exported,
+        )
+
+    def variable(self, node: Node) -> None:
+        declaration = node.parent
+        if declaration is None:
+            return
+        keyword = "var"
+        if declaration.type == "lexical_declaration":
+            kind_node = declaration.child_by_field_name("kind")
+            keyword = kind_node.type if kind_node is not None else "let"
+        elif declaration.type != "variable_declaration":
+            return
+        value = node.child_by_field_name("value")
+        value_type = value.type if value is not None else ""
+        scope = declaration.parent
+        while scope is not None and scope.type not in FUNCTION_SCOPES:
+            scope = scope.parent
+        is_local = scope is not None
+        kind: SymbolKind
+        if value is not None and value_type in FUNCTION_VALUES:
+            kind = "function"
+        elif value is not None and value_type == "class":
+            kind = "class"
+        elif is_local:
+            return
+        else:
+            kind = "constant" if keyword == "const" else "variable"
+        outer, exported, _ = _export_wrapper(declaration)
+        name_node = node.child_by_field_name("name")
+        if name_node is None:
+            return
+        header_end: int | None = None
+        if value is not None:
+            body = value.child_by_field_name("body") if kind in ("function", "class") else None
+            header_end = body.start_byte if body is not None else value.start_byte
+        if name_node.type == "identifier":
+            named = self.simple_name(name_node)
+            if named is None:
+                return
+            self.add_symbol(
+                name=named[0],
+                name_span=named[1],
+                kind=kind,
+                outer=node,
+                header_end=header_end,
+                exported=exported,
+                is_async=value is not None and kind == "function" and _has_async(value),
+                signature_prefix=keyword,
+                doc_anchor=outer,
+            )
+            return
+        for binding in _pattern_bindings(name_node):
+            named = self.simple_name(binding)
+            if named is None:
+                continue
+            self.add_symbol(
+                name=named[0],
+                name_span=named[1],
+                kind=kind,
+                outer=node,
+                header_end=header_end,
+                exported=exported,
+                signature_prefix=keyword,
+                doc_anchor=outer,
+                span=named[1],
+            )
+
+    def type_parameter(self, node: Node) -> None:
+        parameter = node.parent
+        owner = parameter.parent.parent if parameter is not None and parameter.parent is not None else None
+        if owner is None:
+            return
+        self.symbol_name_starts.add(node.start_byte)
+        self.type_parameter_scopes.setdefault(self.node_text(node), []).append((owner.start_byte, owner.end_byte))
+
+    def doc_before(self, anchor: Node) -> str | None:
+        """The JSDoc block ending on the line above ``anchor`` (or on its line), with only blanks between."""
+        position = bisect.bisect_right(self.comment_ends, anchor.start_byte) - 1
+        if position < 0:
+            return None
+        comment = self.comments[position]
+        if comment.end_point.row < anchor.start_point.row - 1:
+            return None
+        raw = self.source[comment.start_byte : comment.end_byte]
+        if not raw.startswith(b"/**") or raw.startswith(b"/**/") or not raw.endswith(b"*/"):
+            return None
+        if self.source[comment.end_byte : anchor.start_byte].strip():
+            return None
+        lines = []
+        for line in raw[3:-2].decode("utf-8", errors="replace").splitlines():
+            stripped = line.strip()
+            if stripped.startswith("*"):
+                stripped = stripped[1:].removeprefix(" ")
+            lines.append(stripped.rstrip())
+        doc = "\n".join(lines).strip()
+        return doc[: self.limits.max_doc_chars] if doc else None
+
+    def finish_symbols(self) -> tuple[Symbol, ...]:
+        pending = sorted(self.symbols, key=lambda s: (s.start, -s.end, s.name_span.start_byte))
+        self.ordered_symbols = pending
+        parents: list[int | None] = []
+        stack: list[int] = []
+        for index, symbol in enumerate(pending):
+            while stack and pending[stack[-1]].end < symbol.end:
+                stack.pop()
+            while stack and pending[stack[-1]].end <= symbol.start:
+                stack.pop()
+            parent = stack[-1] if stack else None
+            if symbol.constructor_member and parent is not None:
+                parent = parents[parent]
+            parents.append(parent)
+            stack.append(index)
+        result: list[Symbol] = []
+        for index, symbol in enumerate(pending):
+            top_level = parents[index] is None
+            exported = symbol.exported or (top_level and symbol.name in self.later_exported)
+            is_default = symbol.is_default or (top_level and symbol.name in self.later_default)
+            result.append(
+                Symbol(
+                    name=symbol.name,
+                    kind=symbol.kind,
+                    span=symbol.span,
+                    name_span=symbol.name_span,
+                    parent=parents[index],
+                    exported=exported or is_default,
+                    is_default_export=is_default,
+                    is_async=symbol.is_async,
+                    signature=symbol.signature,
+                    doc=symbol.doc,
+                )
+            )
+        return tuple(result)
+
+    # ---- imports and exports ------------------------------------------------------------------------
+
+    def string_value(self, node: Node | None) -> tuple[str, Span] | None:
+        if node is None:
+            return None
+        if node.type == "string" or (
+            node.type == "template_string" and not any(child.type == "template_substitution" for child in node.children)
+        ):
+            if node.end_byte - node.start_byte < 2:
+                return None
+            span = _inner_span(node)
+            return self.text(span.start_byte, span.end_byte), span
+        return None
+
+    def import_use(self, suffix: str, node: Node) -> None:
+        if suffix == "static":
+            self.import_statement(node)
+            return
+        arguments = node.child_by_field_name("arguments")
+        if arguments is None or arguments.named_child_count != 1:
+            return
+        specifier = self.string_value(arguments.named_children[0])
+        if specifier is None:
+            return
+        kind: ImportKind = "dynamic" if suffix == "dynamic" else "require"
+        bindings: tuple[ImportBinding, ...] = ()
+        parent = node.parent
+        if kind == "require" and parent is not None and parent.type == "variable_declarator":
+            bindings = self.require_bindings(parent.child_by_field_name("name"))
+        self.imports.append(
+            _PendingImport(
+                key=node.start_byte,
+                specifier=specifier[0],
+                kind=kind,
+                is_type_only=False,
+                span=_node_span(node),
+                specifier_span=specifier[1],
+                bindings=bindings,
+            )
+        )
+
+    def require_bindings(self, pattern: Node | None) -> tuple[ImportBinding, ...]:
+        if pattern is None:
+            return ()
+        if pattern.type == "identifier":
+            return (
+                ImportBinding(
+                    imported="*", local=self.node_text(pattern), is_type_only=False, span=_node_span(pattern)
+                ),
+            )
+        if pattern.type != "object_pattern":
+            return ()
+        bindings = []
+        for child in pattern.named_children:
+            if child.type == "shorthand_property_identifier_pattern":
+                name = self.node_text(child)
+                bindings.append(ImportBinding(imported=name, local=name, is_type_only=False, span=_node_span(child)))
+            elif child.type == "pair_pattern":
+                key = self.simple_name(child.child_by_field_name("key"))
+                value = child.child_by_field_name("value")
+                if key is not None and value is not None and value.type == "identifier":
+                    bindings.append(
+                        ImportBinding(
+                            imported=key[0], local=self.node_text(value), is_type_only=False, span=_node_span(child)
+                        )
+                    )
+        return tuple(bindings)
+
+    def import_statement(self, node: Node) -> None:
+        is_type_only = any(child.type == "type" for child in node.children)
+        bindings: list[ImportBinding] = []
+        source_node = node.child_by_field_name("source")
+        kind: ImportKind = "side_effect"
+        for child in node.named_children:
+            if child.type == "import_clause":
+                kind = "import"
+                self.import_clause(child, is_type_only, bindings)
+            elif child.type == "import_require_clause":
+                kind = "import_equals"
+                source_node = child.child_by_field_name("source")
+                local = next((c for c in child.named_children if c.type == "identifier"), None)
+                if local is not None:
+                    bindings.append(
+                        ImportBinding(
+                            imported="*", local=self.node_text(local), is_type_only=is_type_only, span=_node_span(local)
+                        )
+                    )
+        specifier = self.string_value(source_node)
+        if specifier is None:
+            return
+        self.imports.append(
+            _PendingImport(
+                key=node.start_byte,
+                specifier=specifier[0],
+                kind=kind,
+                is_type_only=is_type_only,
+                span=_node_span(node),
+                specifier_span=specifier[1],
+                bindings=tuple(bindings),
+            )
+        )
+
+    def import_clause(self, clause: Node, is_type_only: bool, bindings: list[ImportBinding]) -> None:
+        for part in clause.named_children:
+            if part.type == "identifier":
+                bindings.append(
+                    ImportBinding(
+                        imported="default", local=self.node_text(part), is_type_only=is_type_only, span=_node_span(part)
+                    )
+                )
+            elif part.type == "namespace_import":
+                local = next((c for c in part.named_children if c.type == "identifier"), None)
+                if local is not None:
+                    bindings.append(
+                        ImportBinding(
+                            imported="*", local=self.node_text(local), is_type_only=is_type_only, span=_node_span(part)
+                        )
+                    )
+            elif part.type == "named_imports":
+                for specifier in part.named_children:
+                    if specifier.type != "import_specifier":
+                        continue
+                    imported = self.module_export_name(specifier.child_by_field_name("name"))
+                    if imported is None:
+                        continue
+                    alias = specifier.child_by_field_name("alias")
+                    local_name = self.node_text(alias) if alias is not None else imported
+                    type_only = is_type_only or any(c.type == "type" for c in specifier.children)
+                    bindings.append(
+                        ImportBinding(
+                            imported=imported, local=local_name, is_type_only=type_only, span=_node_span(specifier)
+                        )
+                    )
+
+    def module_export_name(self, node: Node | None) -> str | None:
+        if node is None:
+            return None
+        if node.type == "string":
+            value = self.string_value(node)
+            return None if value is None else value[0]
+        return self.node_text(node)
+
+    def export_use(self, suffix: str, node: Node) -> None:
+        if suffix == "commonjs":
+            self.commonjs_export(node)
+        else:
+            self.export_statement(node)
+
+    def export_statement(self, node: Node) -> None:
+        top_level = node.parent is not None and node.parent.type == "program"
+        is_type_only = any(child.type == "type" for child in node.children)
+        source_node = node.child_by_field_name("source")
+        span = _node_span(node)
+        if source_node is not None:
+            self.reexport(node, source_node, is_type_only, span, top_level)
+            return
+        if not top_level:
+            return
+        has_default = False
+        has_equals = False
+        for child in node.children:
+            if child.type == "default":
+                has_default = True
+            elif child.type == "=":
+                has_equals = True
+            elif child.type == "export_clause":
+                for specifier in child.named_children:
+                    if specifier.type != "export_specifier":
+                        continue
+                    name = self.module_export_name(specifier.child_by_field_name("name"))
+                    if name is None:
+                        continue
+                    alias = self.module_export_name(specifier.child_by_field_name("alias"))
+                    exported = alias or name
+                    type_only = is_type_only or any(c.type == "type" for c in specifier.children)
+                    self.exports.append(
+                        _PendingExport(exported=exported, local=name, kind="local", is_type_only=type_only, span=span)
+                    )
+                    self.later_exported.add(name)
+                    if exported == "default":
+                        self.later_default.add(name)
+        local: str | None = None
+        if has_default and node.child_by_field_name("declaration") is None:
+            value = node.child_by_field_name("value")
+            if value is not None and value.type in ("identifier", "class", *FUNCTION_VALUES):
+                if value.type == "identifier":
+                    local = self.node_text(value)
+                    self.later_default.add(self.node_text(value))
+                else:
+                    return  # named by the declaration's own export row
+            else:
+                local = None
+            self.exports.append(
+                _PendingExport(exported="default", local=local, kind="local", is_type_only=False, span=span)
+            )
+        elif has_equals:
+            value = next((c for c in node.named_children if c.type != "comment"), None)
+            local = self.node_text(value) if value is not None and value.type == "identifier" else None
+            if local is not None:
+                self.later_exported.add(local)
+            self.exports.append(
+                _PendingExport(exported="export=", local=local, kind="assignment", is_type_only=False, span=span)
+            )
+
+    def reexport(self, node: Node, source_node: Node, is_type_only: bool, span: Span, top_level: bool) -> None:
+        specifier = self.string_value(source_node)
+        if specifier is None:
+            return
+        bindings: list[ImportBinding] = []
+        exports: list[_PendingExport] = []
+        key = node.start_byte
+        clause = next((c for c in node.named_children if c.type in ("export_clause", "namespace_export")), None)
+        if clause is None:
+            exports.append(
+                _PendingExport(
+                    exported="*", local=None, kind="reexport_all", is_type_only=is_type_only, span=span, import_key=key
+                )
+            )
+        elif clause.type == "namespace_export":
+            name = self.module_export_name(clause.named_children[0]) if clause.named_child_count else None
+            if name is not None:
+                bindings.append(
+                    ImportBinding(imported="*", local=name, is_type_only=is_type_only, span=_node_span(clause))
+                )
+                exports.append(
+                    _PendingExport(
+                        exported=name,
+                        local="*",
+                        kind="reexport_namespace",
+                        is_type_only=is_type_only,
+                        span=span,
+                        import_key=key,
+                    )
+                )
+        else:
+            for export_specifier in clause.named_children:
+                if export_specifier.type != "export_specifier":
+                    continue
+                imported = self.module_export_name(export_specifier.child_by_field_name("name"))
+                if imported is None:
+                    continue
+                alias = self.module_export_name(export_specifier.child_by_field_name("alias"))
+                type_only = is_type_only or any(c.type == "type" for c in export_specifier.children)
+                bindings.append(
+                    ImportBinding(
+                        imported=imported,
+                        local=alias or imported,
+                        is_type_only=type_only,
+                        span=_node_span(export_specifier),
+                    )
+                )
+                exports.append(
+                    _PendingExport(
+                        exported=alias or imported,
+                        local=imported,
+                        kind="reexport",
+                        is_type_only=type_only,
+                        span=span,
+                        import_key=key,
+                    )
+                )
+        self.imports.append(
+            _PendingImport(
+                key=key,
+                specifier=specifier[0],
+                kind="reexport",
+                is_type_only=is_type_only,
+                span=span,
+                specifier_span=specifier[1],
+                bindings=tuple(bindings),
+            )
+        )
+        if top_level:
+            self.exports.extend(exports)
+
+    def commonjs_export(self, node: Node) -> None:
+        left = node.child_by_field_name("left")
+        right = node.child_by_field_name("right")
+        if left is None or right is None:
+            return
+        target = left.child_by_field_name("object")
+        prop = left.child_by_field_name("property")
+        if target is None or prop is None:
+            return
+        target_text = self.node_text(target)
+        prop_text = self.node_text(prop)
+        span = _node_span(node)
+        if target_text == "module" and prop_text == "exports":
+            if right.type == "object":
+                self.commonjs_object(right, span)
+                return
+            local = self.node_text(right) if right.type == "identifier" else None
+            if local is not None:
+                self.later_exported.add(local)
+            self.exports.append(
+                _PendingExport(exported="export=", local=local, kind="commonjs", is_type_only=False, span=span)
+            )
+        elif target_text in ("exports", "module.exports"):
+            local = self.node_text(right) if right.type == "identifier" else None
+            if local is not None:
+                self.later_exported.add(local)
+            self.exports.append(
+                _PendingExport(exported=prop_text, local=local, kind="commonjs", is_type_only=False, span=span)
+            )
+
+    def commonjs_object(self, value: Node, span: Span) -> None:
+        for member in value.named_children:
+            exported: str | None = None
+            local: str | None = None
+            if member.type == "shorthand_property_identifier":
+                exported = local = self.node_text(member)
+            elif member.type == "pair":
+                key = self.simple_name(member.child_by_field_name("key"))
+                pair_value = member.child_by_field_name("value")
+                if key is not None:
+                    exported = key[0]
+                    if pair_value is not None and pair_value.type == "identifier":
+                        local = self.node_text(pair_value)
+            elif member.type == "method_definition":
+                key = self.simple_name(member.child_by_field_name("name"))
+                exported = key[0] if key is not None else None
+            if exported is None:
+                continue
+            if local is not None:
+                self.later_exported.add(local)
+            self.exports.append(
+                _PendingExport(exported=exported, local=local, kind="commonjs", is_type_only=False, span=span)
+            )
+
+    def finish_imports(self) -> tuple[tuple[Import, ...], dict[int, int]]:
+        ordered = sorted(self.imports, key=lambda i: (i.span.start_byte, i.specifier_span.start_byte))
+        imports = tuple(
+            Import(
+                specifier=i.specifier,
+                kind=i.kind,
+                is_type_only=i.is_type_only,
+                span=i.span,
+                specifier_span=i.specifier_span,
+                bindings=i.bindings,
+            )
+            for i in ordered
+        )
+        return imports, {i.key: index for index, i in enumerate(ordered)}
+
+    def finish_exports(self, symbols: tuple[Symbol, ...], import_index: dict[int, int]) -> tuple[Export, ...]:
+        pending = list(self.exports)
+        for symbol, declared in zip(symbols, self.ordered_symbols, strict=True):
+            if symbol.parent is None and declared.exported:
+                pending.append(
+                    _PendingExport(
+                        exported="default" if declared.is_default else symbol.name,
+                        local=symbol.name,
+                        kind="local",
+                        is_type_only=False,
+                        span=symbol.span,
+                    )
+                )
+        seen: set[tuple[str, str]] = set()
+        result: list[Export] = []
+        for export in sorted(pending, key=lambda e: (e.span.start_byte, e.exported)):
+            identity = (export.kind, export.exported)
+            if export.kind in ("local", "commonjs") and identity in seen:
+                continue
+            seen.add(identity)
+            result.append(
+                Export(
+                    exported=export.exported,
+                    local=export.local,
+                    kind=export.kind,
+                    is_type_only=export.is_type_only,
+                    span=export.span,
+                    import_index=None if export.import_key is None else import_index.get(export.import_key),
+                )
+            )
+        return tuple(result)
+
+    # ---- references ---------------------------------------------------------------------------------
+
+    def reference(self, suffix: str, node: Node) -> None:
+        kind: ReferenceKind = suffix  # type: ignore[assignment]
+        name_node: Node | None
+        qualifier_node: Node | None = None
+        node_type = node.type
+        if node_type in ("identifier", "type_identifier"):
+            name_node = node
+        elif node_type == "member_expression":
+            name_node = node.child_by_field_name("property")
+            qualifier_node = node.child_by_field_name("object")
+            if name_node is None or name_node.type not in ("property_identifier", "private_property_identifier"):
+                return
+        elif node_type == "nested_type_identifier":
+            name_node = node.child_by_field_name("name")
+            qualifier_node = node.child_by_field_name("module")
+        else:
+            return
+        if name_node is None or name_node.is_missing:
+            return
+        start = name_node.start_byte
+        name = self.node_text(name_node)
+        if not name:
+            return
+        if kind == "jsx" and qualifier_node is None and not name[0].isupper():
+            return  # lower-case tags are intrinsic elements, not components
+        if (
+            kind == "type"
+            and qualifier_node is None
+            and (start in self.symbol_name_starts or self.is_type_parameter(name, start))
+        ):
+            return
+        rank = _REFERENCE_RANK[kind]
+        existing = self.references.get(start)
+        if existing is not None and (existing[0], existing[1].qualifier is not None) >= (
+            rank,
+            qualifier_node is not None,
+        ):
+            return
+        qualifier = None
+        if qualifier_node is not None:
+            qualifier = self.normalised(
+                qualifier_node.start_byte, qualifier_node.end_byte, self.limits.max_qualifier_chars
+            )
+        self.references[start] = (
+            rank,
+            Reference(name=name, qualifier=qualifier, kind=kind, span=_node_span(name_node), enclosing=None),
+        )
+
+    def is_type_parameter(self, name: str, position: int) -> bool:
+        scopes = self.type_parameter_scopes.get(name)
+        return scopes is not None and any(start <= position < end for start, end in scopes)
+
+    def finish_references(self, symbols: tuple[Symbol, ...]) -> tuple[Reference, ...]:
+        order = sorted(range(len(symbols)), key=lambda i: (symbols[i].span.start_byte, -symbols[i].span.end_byte))
+        stack: list[int] = []
+        cursor = 0
+        result: list[Reference] = []
+        for position in sorted(self.references):
+            reference = self.references[position][1]
+            while cursor < len(order) and symbols[order[cursor]].span.start_byte <= position:
+                candidate = symbols[order[cursor]]
+                while stack and symbols[stack[-1]].span.end_byte < candidate.span.end_byte:
+                    stack.pop()
+                stack.append(order[cursor])
+                cursor += 1
+            while stack and symbols[stack[-1]].span.end_byte <= position:
+                stack.pop()
+            enclosing = stack[-1] if stack else None
+            result.append(reference if enclosing is None else msgspec.structs.replace(reference, enclosing=enclosing))
+        return tuple(result)
+
+
+def _export_wrapper(node: Node) -> tuple[Node, bool, bool]:
+    """The outermost node of a declaration (with ``declare``/``export``), whether exported, whether default."""
+    outer = node
+    parent = outer.parent
+    if parent is not None and parent.type == "ambient_declaration":
+        outer = parent
+        parent = outer.parent
+    if parent is not None and parent.type == "export_statement":
+        is_default = any(child.type == "default" for child in parent.children)
+        return parent, True, is_default
+    return outer, False, False
+
+
+def _header_start(node: Node) -> int:
+    """Where a declaration's header starts: after its leading decorators and comments."""
+    for child in node.children:
+        if child.type not in ("decorator", "comment"):
+            return child.start_byte
+    return node.start_byte
+
+
+def _has_async(node: Node) -> bool:
+    for child in node.children:
+        if child.type == "async":
+            return True
+        if child.type in ("formal_parameters", "statement_block", "identifier", "property_identifier"):
+            return False
+    return False
+
+
+def _leaves(node: Node) -> Iterable[Node]:
+    if node.child_count == 0:
+        yield node
+        return
+    for child in node.children:
+        yield from _leaves(child)
+
+
+def _pattern_bindings(pattern: Node) -> Iterable[Node]:
+    """The identifiers a destructuring pattern binds, in source order."""
+    node_type = pattern.type
+    if node_type in ("identifier", "shorthand_property_identifier_pattern"):
+        yield pattern
+    elif node_type in ("object_pattern", "array_pattern"):
+        for child in pattern.named_children:
+            yield from _pattern_bindings(child)
+    elif node_type == "pair_pattern":
+        value = pattern.child_by_field_name("value")
+        if value is not None:
+            yield from _pattern_bindings(value)
+    elif node_type in ("assignment_pattern", "object_assignment_pattern"):
+        left = pattern.child_by_field_name("left")
+        if left is not None:
+            yield from _pattern_bindings(left)
+    elif node_type == "rest_pattern":
+        for child in pattern.named_children:
+            yield from _pattern_bindings(child)

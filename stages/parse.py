@@ -1,0 +1,155 @@
+"""Parse stage: one source file's bytes → a tree-sitter tree, within per-file limits.
+
+Guarantees: ``parse_source`` either returns a tree of the whole file or raises a ``SourceFileError`` subclass
+naming the file and what was wrong; it never fails for a file with syntax errors (the tree then holds ERROR
+nodes and ``ParsedFile.had_syntax_errors`` is set).
+
+Decode policy: source must be valid UTF-8 (a leading byte-order mark is allowed and is part of the file's
+bytes). Invalid UTF-8 is rejected with the byte offset of the first bad sequence rather than decoded with
+replacement characters, so every stored byte offset and column is exact for the blob as committed. A NUL byte
+is rejected too: such files are binary or generated data, not source.
+
+Trees are process-local (tree-sitter objects cannot be pickled); callers extract plain Structs from them in
+the same process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import tree_sitter
+
+from stages.errors import SourceFileError
+from stages.languages import Language, is_declaration_file, language_name_for_path, load_language
+from stages.models import FileErrorKind
+
+_READ_CHUNK = 1 << 16
+
+
+class ParseError(SourceFileError):
+    """The base of every per-file parse error: ``kind`` says which limit or policy, ``path`` which file."""
+
+    kind: FileErrorKind
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+
+
+class FileTooLargeError(ParseError):
+    """The file is bigger than ``ParseLimits.max_bytes``."""
+
+    kind: FileErrorKind = "too_large"
+
+
+class InvalidUtf8Error(ParseError):
+    """The file is not valid UTF-8."""
+
+    kind: FileErrorKind = "invalid_utf8"
+
+
+class NulByteError(ParseError):
+    """The file contains a NUL byte."""
+
+    kind: FileErrorKind = "nul_byte"
+
+
+class ParseTimeoutError(ParseError):
+    """Parsing took longer than ``ParseLimits.parse_timeout_seconds``."""
+
+    kind: FileErrorKind = "timeout"
+
+
+class UnsupportedLanguageError(ParseError):
+    """No registered language handles the file's extension."""
+
+    kind: FileErrorKind = "unsupported_language"
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """Per-file limits. Generated bundles and minified files beyond these are skipped with an error."""
+
+    max_bytes: int = 2 * 1024 * 1024
+    parse_timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """A parsed file; only valid in the process that parsed it."""
+
+    path: str
+    source: bytes
+    language: Language
+    tree: tree_sitter.Tree
+    is_declaration_file: bool
+
+    @property
+    def had_syntax_errors(self) -> bool:
+        return self.tree.root_node.has_error
+
+
+_parsers: dict[str, tree_sitter.Parser] = {}
+
+
+def _parser_for(language: Language) -> tree_sitter.Parser:
+    parser = _parsers.get(language.name)
+    if parser is None:
+        parser = tree_sitter.Parser(language.grammar)
+        _parsers[language.name] = parser
+    return parser
+
+
+def check_source(path: str, source: bytes, limits: ParseLimits) -> None:
+    """Raise the ``ParseError`` for a file that breaks a limit or the decode policy; return otherwise."""
+    if len(source) > limits.max_bytes:
+        raise FileTooLargeError(path, f"{len(source)} bytes exceeds the limit of {limits.max_bytes} bytes")
+    nul = source.find(b"\x00")
+    if nul >= 0:
+        raise NulByteError(path, f"NUL byte at offset {nul}; binary or generated data is not indexed")
+    try:
+        source.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidUtf8Error(path, f"invalid UTF-8 at byte offset {exc.start} ({exc.reason})") from exc
+
+
+def parse_source(
+    path: str, source: bytes, *, limits: ParseLimits = ParseLimits(), language: str | None = None
+) -> ParsedFile:
+    """Parse one file with the language of its extension (or ``language`` when given).
+
+    Raises ``UnsupportedLanguageError``, ``FileTooLargeError``, ``NulByteError``, ``InvalidUtf8Error`` or
+    ``ParseTimeoutError``.
+    """
+    name = language or language_name_for_path(path)
+    if name is None:
+        raise UnsupportedLanguageError(path, "no registered language for this file extension")
+    try:
+        loaded = load_language(name)
+    except KeyError as exc:
+        raise UnsupportedLanguageError(path, f"language {name!r} is not registered") from exc
+    check_source(path, source, limits)
+    parser = _parser_for(loaded)
+    deadline = time.monotonic() + limits.parse_timeout_seconds
+
+    def read(offset: int, _point: tuple[int, int]) -> bytes:
+        return source[offset : offset + _READ_CHUNK]
+
+    def past_deadline(_offset: int, _has_error: bool) -> bool:
+        return time.monotonic() > deadline
+
+    try:
+        tree = parser.parse(read, progress_callback=past_deadline)
+    except ValueError as exc:
+        parser.reset()
+        raise ParseTimeoutError(
+            path, f"parsing took longer than {limits.parse_timeout_seconds:g} s and was stopped"
+        ) from exc
+    return ParsedFile(
+        path=path,
+        source=source,
+        language=loaded,
+        tree=tree,
+        is_declaration_file=is_declaration_file(path),
+    )

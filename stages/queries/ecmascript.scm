@@ -1,0 +1,30 @@
+; Patterns shared by every ECMAScript dialect (JavaScript, TypeScript, TSX).
+;
+; Capture names are the contract with stages/extract.py:
+;   @definition.<kind>  a declaration node; the registry maps <kind> to a symbol kind
+;   @reference.<kind>   the callee / type / tag node of a reference
+;   @import.<kind>      a statement or call that names a module specifier
+;   @export.<kind>      a statement that exports names
+;   @scope.type_parameter  a type parameter name (type references to it are not recorded)
+;   @comment            a comment (JSDoc is the block comment right before a declaration)
+
+(function_declaration) @definition.function
+(generator_function_declaration) @definition.function
+(class_declaration) @definition.class
+(class) @definition.class
+(method_definition) @definition.method
+(variable_declarator) @definition.variable
+(export_statement value: [(function_expression) (arrow_function) (generator_function)]) @definition.default_function
+
+(call_expression function: [(identifier) (member_expression)] @reference.call)
+(new_expression constructor: [(identifier) (member_expression)] @reference.new)
+(decorator (identifier) @reference.call)
+(decorator (member_expression) @reference.call)
+
+(comment) @comment
+
+(import_statement) @import.static
+(export_statement) @export.statement
+(call_expression function: (import)) @import.dynamic
+(call_expression function: (identifier) @_require (#eq? @_require "require")) @import.require
+(assignment_expression left: (member_expression)) @export.commonjs

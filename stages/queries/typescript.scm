@@ -1,0 +1,33 @@
+; inherits: ecmascript
+; TypeScript declarations, type references and heritage clauses.
+
+(function_signature) @definition.function
+(abstract_class_declaration) @definition.class
+(method_signature) @definition.method
+(abstract_method_signature) @definition.method
+(public_field_definition) @definition.property
+(property_signature) @definition.property
+(required_parameter (accessibility_modifier)) @definition.parameter_property
+(optional_parameter (accessibility_modifier)) @definition.parameter_property
+(required_parameter (override_modifier)) @definition.parameter_property
+(optional_parameter (override_modifier)) @definition.parameter_property
+(required_parameter "readonly") @definition.parameter_property
+(optional_parameter "readonly") @definition.parameter_property
+(interface_declaration) @definition.interface
+(type_alias_declaration) @definition.type_alias
+(enum_declaration) @definition.enum
+(enum_body name: (_) @definition.enum_member)
+(enum_assignment) @definition.enum_member
+(internal_module) @definition.namespace
+(module) @definition.namespace
+(ambient_declaration "global") @definition.global
+
+(extends_clause value: [(identifier) (member_expression)] @reference.extends)
+(extends_type_clause type: [(type_identifier) (nested_type_identifier)] @reference.extends)
+(extends_type_clause type: (generic_type name: (_) @reference.extends))
+(implements_clause [(type_identifier) (nested_type_identifier)] @reference.implements)
+(implements_clause (generic_type name: (_) @reference.implements))
+(type_identifier) @reference.type
+(nested_type_identifier) @reference.type
+
+(type_parameter name: (type_identifier) @scope.type_parameter)
