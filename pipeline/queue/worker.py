@@ -1,0 +1,437 @@
+"""The consumer side of the job queue: claim, run, record, heartbeat, shut down, survive connection loss.
+
+Guarantees:
+- A batch is claimed with one statement (``FOR UPDATE SKIP LOCKED``) and its completions are recorded with one
+  statement; every transition out of ``active`` names this worker as owner, so a job that was rescued, expired or
+  cancelled meanwhile is never completed by it (the statement matches no row and the result is dropped).
+- While a job runs its heartbeat is refreshed every ``heartbeat_interval``; a job that is no longer this worker's
+  (cancelled, rescued, expired) is marked abandoned at the next heartbeat: ``job.is_abandoned()`` turns true and
+  the handler is expected to return early.
+- An idle worker is woken by LISTEN/NOTIFY within milliseconds of a send, and polls every ``poll_interval`` as a
+  fallback (``listen = false`` for transaction poolers, where LISTEN does not work).
+- First SIGTERM/SIGINT: stop claiming, let running handlers finish for up to ``shutdown_timeout``, then release
+  what is still running back to ``retry`` without consuming an attempt. Second signal: exit at once (exit status
+  128 + signal); the rescuer recovers the jobs.
+- Lost connection (Postgres restart, network): reconnect with capped exponential backoff and carry on; results
+  that could not be recorded are kept and recorded after reconnecting (accepted at most once, by the owner check).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+from psycopg.types.json import set_json_loads
+
+from pipeline.config import Config, QueueConfig
+from pipeline.db import connect, database_url, query
+from pipeline.errors import DatabaseError
+from pipeline.queue.backoff import retry_delay_seconds
+from pipeline.queue.client import check_queue_name
+from pipeline.queue.rescuer import Rescuer
+from pipeline.queue.retention import Retention
+
+logger = logging.getLogger(__name__)
+
+Connection = psycopg.Connection[TupleRow]
+# Errors after which the connection is presumed gone: close it, reconnect with backoff, carry on.
+CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError, DatabaseError)
+RECONNECT_DELAY = 0.05
+RECONNECT_DELAY_MAX = 2.0
+MAX_ERROR_LENGTH = 4000
+
+
+class Job:
+    """A claimed job as its handler sees it."""
+
+    __slots__ = (
+        "_abandoned",
+        "attempt",
+        "id",
+        "payload",
+        "queue",
+        "retry_backoff",
+        "retry_delay",
+        "retry_delay_max",
+        "retry_limit",
+    )
+
+    def __init__(  # noqa: PLR0917  (built positionally from a claim row, in the hot loop)
+        self,
+        job_id: uuid.UUID,
+        queue: str,
+        payload: dict[str, Any],
+        attempt: int,
+        retry_limit: int,
+        retry_delay: float,
+        retry_backoff: bool,
+        retry_delay_max: float,
+        abandoned: set[uuid.UUID],
+    ) -> None:
+        self.id = job_id
+        self.queue = queue
+        self.payload = payload
+        self.attempt = attempt  # 1 for the first run; at most retry_limit + 1
+        self.retry_limit = retry_limit
+        self.retry_delay = retry_delay
+        self.retry_backoff = retry_backoff
+        self.retry_delay_max = retry_delay_max
+        self._abandoned = abandoned
+
+    def is_abandoned(self) -> bool:
+        """True once the job is no longer this worker's (cancelled, rescued, expired, released at shutdown):
+        the handler should stop, and whatever it returns is not recorded."""
+        return self.id in self._abandoned
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id}, queue={self.queue!r}, attempt={self.attempt})"
+
+
+Handler = Callable[[Job], object]  # returns the job's output (JSON-encodable, or None); raises to fail it
+
+
+class _Results:
+    """Outcomes of one batch, kept until they are recorded (survives reconnects)."""
+
+    __slots__ = ("completed_ids", "failed", "outputs")
+
+    def __init__(self) -> None:
+        self.completed_ids: list[uuid.UUID] = []
+        self.outputs: list[str | None] = []
+        self.failed: list[tuple[Job, str]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.completed_ids or self.failed)
+
+
+class Worker:
+    """Runs ``handler`` for the jobs of one queue with ``concurrency`` claim loops, each claiming up to
+    ``batch_size`` jobs at a time, plus one supervisor thread (LISTEN, heartbeats, rescuer, retention)."""
+
+    def __init__(
+        self,
+        url: str,
+        schema: str,
+        queue: str,
+        handler: Handler,
+        *,
+        config: QueueConfig | None = None,
+        batch_size: int = 1,
+        concurrency: int = 1,
+        maintenance: bool = True,
+        worker_id: str | None = None,
+        connect_timeout: int = 10,
+    ) -> None:
+        if batch_size < 1 or concurrency < 1:
+            raise ValueError(f"batch_size and concurrency must be at least 1, got {batch_size} and {concurrency}")
+        self.url = url
+        self.schema = schema
+        self.queue = check_queue_name(queue)
+        self.handler = handler
+        self.config = config or QueueConfig()
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.maintenance = maintenance
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._connect_timeout = connect_timeout
+        self._stale_after = self.config.heartbeat_interval * self.config.rescue_after_heartbeats
+        self._stopping = threading.Event()  # stop claiming
+        self._finished = threading.Event()  # loops are done: the supervisor may stop heartbeating
+        self._wake = [threading.Event() for _ in range(concurrency)]
+        self._held: set[uuid.UUID] = set()  # claimed by this worker and not yet recorded
+        self._abandoned: set[uuid.UUID] = set()
+        self._signals = 0
+        self.rescuer = Rescuer(url, schema, self.config, connect_timeout=connect_timeout)
+        self.retention = Retention(url, schema, self.config, connect_timeout=connect_timeout)
+
+    @classmethod
+    def from_config(cls, config: Config, queue: str, handler: Handler, **options: Any) -> Worker:
+        return cls(
+            database_url(config),
+            config.database.schema,
+            queue,
+            handler,
+            config=config.queue,
+            connect_timeout=config.database.connect_timeout,
+            **options,
+        )
+
+    # ----- running -----
+
+    def run(self, *, install_signal_handlers: bool = True) -> None:
+        """Work until ``stop()`` or a signal, then shut down as the module docstring describes."""
+        if install_signal_handlers:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        supervisor = threading.Thread(target=self._supervise, name=f"queue-supervisor-{self.queue}", daemon=True)
+        loops = [
+            threading.Thread(target=self._loop, args=(index,), name=f"queue-loop-{self.queue}-{index}", daemon=True)
+            for index in range(self.concurrency)
+        ]
+        supervisor.start()
+        for loop in loops:
+            loop.start()
+        logger.info("worker started", extra={"worker_id": self.worker_id, "queue": self.queue})
+        while not self._stopping.is_set():
+            self._stopping.wait(0.5)
+        deadline = time.monotonic() + self.config.shutdown_timeout
+        for loop in loops:
+            loop.join(max(0.0, deadline - time.monotonic()))
+        if any(loop.is_alive() for loop in loops):
+            self._release_held()
+        self._finished.set()
+        supervisor.join(self.config.heartbeat_interval + self._connect_timeout)
+        logger.info("worker stopped", extra={"worker_id": self.worker_id, "queue": self.queue})
+
+    def stop(self) -> None:
+        """Ask for a graceful stop (what the first SIGTERM does)."""
+        self._stopping.set()
+        for event in self._wake:
+            event.set()
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            os._exit(128 + signum)
+        logger.info("stopping: finishing running jobs", extra={"signal": signum, "worker_id": self.worker_id})
+        self.stop()
+
+    def run_once(self, conn: Connection | None = None) -> int:
+        """Claim one batch, run it and record the results on ``conn`` (or a short-lived connection); returns how
+        many jobs were claimed. The single step of a claim loop, for tests and scripts."""
+        if conn is not None:
+            return self._step(conn, self._wake[0], _Results(), wait=False)
+        with self._connect() as own:
+            return self._step(own, self._wake[0], _Results(), wait=False)
+
+    # ----- claim loops -----
+
+    def _loop(self, index: int) -> None:
+        wake = self._wake[index]
+        pending = _Results()
+        conn: Connection | None = None
+        delays = _reconnect_delays()
+        while not (self._stopping.is_set() and not pending):
+            try:
+                if conn is None:
+                    conn = self._connect()
+                    delays = _reconnect_delays()
+                if pending:
+                    self._record(conn, pending)
+                if self._stopping.is_set():
+                    break
+                self._step(conn, wake, pending, wait=True)
+            except CONNECTION_ERRORS as exc:
+                if conn is not None:
+                    conn.close()
+                conn = None
+                delay = next(delays)
+                logger.warning(
+                    "queue connection lost; reconnecting",
+                    extra={"worker_id": self.worker_id, "error": str(exc).strip(), "retry_in": round(delay, 3)},
+                )
+                self._stopping.wait(delay)
+        if conn is not None:
+            conn.close()
+
+    def _step(self, conn: Connection, wake: threading.Event, pending: _Results, *, wait: bool) -> int:
+        wake.clear()
+        rows = conn.execute(
+            query("job_claim"), {"name": self.queue, "limit": self.batch_size, "worker_id": self.worker_id}
+        ).fetchall()
+        if not rows:
+            if wait:
+                wake.wait(self.config.poll_interval)
+            return 0
+        queue, abandoned = self.queue, self._abandoned
+        jobs = [Job(row[0], queue, row[1], row[2], row[3], row[4], row[5], row[6], abandoned) for row in rows]
+        self._held.update(job.id for job in jobs)
+        unstarted: list[uuid.UUID] = []
+        for job in jobs:
+            if self._stopping.is_set():
+                unstarted.append(job.id)
+            elif job.id not in abandoned:
+                self._run_job(job, pending)
+        if unstarted:
+            self._release(conn, unstarted)
+        self._record(conn, pending)
+        return len(jobs)
+
+    def _run_job(self, job: Job, pending: _Results) -> None:
+        try:
+            output = self.handler(job)
+            encoded = None if output is None else orjson.dumps(output).decode()
+        except Exception as exc:  # any handler error fails the job, never the worker
+            message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+            logger.info("job failed", extra={"job_id": str(job.id), "attempt": job.attempt, "error": message})
+            pending.failed.append((job, message))
+        else:
+            pending.completed_ids.append(job.id)
+            pending.outputs.append(encoded)
+
+    def _record(self, conn: Connection, pending: _Results) -> None:
+        """Record a batch's outcomes (one statement for completions, one for failures), then forget them."""
+        if pending.completed_ids:
+            ids = pending.completed_ids
+            accepted = conn.execute(
+                query("job_complete_many"), {"ids": ids, "outputs": pending.outputs, "worker_id": self.worker_id}
+            ).rowcount
+            if accepted != len(ids):
+                logger.warning(
+                    "completions rejected: the jobs were cancelled, rescued or expired meanwhile",
+                    extra={"worker_id": self.worker_id, "rejected": len(ids) - accepted},
+                )
+            self._forget(ids)
+            pending.completed_ids, pending.outputs = [], []
+        if pending.failed:
+            config = self.config
+            delays = [
+                retry_delay_seconds(
+                    job.attempt,
+                    delay=job.retry_delay,
+                    backoff=job.retry_backoff,
+                    delay_max=job.retry_delay_max,
+                    jitter=config.retry_jitter,
+                )
+                for job, _ in pending.failed
+            ]
+            ids = [job.id for job, _ in pending.failed]
+            conn.execute(
+                query("job_fail_many"),
+                {
+                    "ids": ids,
+                    "errors": [error for _, error in pending.failed],
+                    "delays": delays,
+                    "worker_id": self.worker_id,
+                },
+            )
+            self._forget(ids)
+            pending.failed = []
+
+    def _forget(self, ids: list[uuid.UUID]) -> None:
+        self._held.difference_update(ids)
+        self._abandoned.difference_update(ids)
+
+    def _release(self, conn: Connection, ids: list[uuid.UUID]) -> None:
+        """Give jobs back without consuming their attempt, and wake other workers for them."""
+        rows = conn.execute(query("job_release_many"), {"ids": ids, "worker_id": self.worker_id}).fetchall()
+        for name in {row[1] for row in rows}:
+            conn.execute(query("job_notify"), {"name": name})
+        self._abandoned.update(ids)
+        self._held.difference_update(ids)
+        if rows:
+            logger.info("jobs released at shutdown", extra={"worker_id": self.worker_id, "released": len(rows)})
+
+    def _release_held(self) -> None:
+        held = list(self._held)
+        if not held:
+            return
+        try:
+            with self._connect() as conn:
+                self._release(conn, held)
+        except CONNECTION_ERRORS as exc:
+            logger.warning(
+                "could not release running jobs; the rescuer will recover them",
+                extra={"worker_id": self.worker_id, "jobs": len(held), "error": str(exc).strip()},
+            )
+
+    # ----- supervisor: LISTEN, heartbeats, maintenance -----
+
+    def _supervise(self) -> None:
+        conn: Connection | None = None
+        delays = _reconnect_delays()
+        heartbeat_every = self.config.heartbeat_interval
+        rescue_every = heartbeat_every / 2
+        next_heartbeat = next_rescue = 0.0
+        next_retention = time.monotonic() + min(self.config.retention_interval, 5.0)
+        while not self._finished.is_set():
+            try:
+                if conn is None:
+                    conn = self._connect()
+                    delays = _reconnect_delays()
+                    if self.config.listen:
+                        channel = sql.Identifier(f"{self.schema}.jobs")
+                        conn.execute(sql.SQL("LISTEN {}").format(channel))
+                    next_heartbeat = 0.0
+                    self._wake_all()  # notifications sent while disconnected were lost
+                now = time.monotonic()
+                if now >= next_heartbeat:
+                    self._heartbeat(conn)
+                    next_heartbeat = now + heartbeat_every
+                if self.maintenance and now >= next_rescue:
+                    self.rescuer.run_once(conn)
+                    next_rescue = now + rescue_every
+                if self.maintenance and now >= next_retention:
+                    self.retention.run_once(conn)
+                    next_retention = now + self.config.retention_interval
+                until = min(next_heartbeat, next_rescue if self.maintenance else next_heartbeat) - time.monotonic()
+                self._idle(conn, min(max(until, 0.0), 0.5))
+            except CONNECTION_ERRORS as exc:
+                if conn is not None:
+                    conn.close()
+                conn = None
+                delay = next(delays)
+                logger.warning(
+                    "queue supervisor connection lost; reconnecting",
+                    extra={"worker_id": self.worker_id, "error": str(exc).strip(), "retry_in": round(delay, 3)},
+                )
+                self._finished.wait(delay)
+        if conn is not None:
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                conn.execute(query("worker_delete"), {"id": self.worker_id})
+            conn.close()
+
+    def _idle(self, conn: Connection, timeout: float) -> None:
+        if not self.config.listen:
+            self._finished.wait(timeout)
+            return
+        for notify in conn.notifies(timeout=timeout, stop_after=1):
+            if notify.payload == self.queue:
+                self._wake_all()
+
+    def _wake_all(self) -> None:
+        for event in self._wake:
+            event.set()
+
+    def _heartbeat(self, conn: Connection) -> None:
+        conn.execute(
+            query("worker_heartbeat"),
+            {"id": self.worker_id, "queue": self.queue, "host": socket.gethostname(), "pid": os.getpid()},
+        )
+        held = list(self._held)
+        if not held:
+            return
+        alive = {row[0] for row in conn.execute(query("job_heartbeat"), {"ids": held, "worker_id": self.worker_id})}
+        lost = [job_id for job_id in held if job_id not in alive and job_id in self._held]
+        if lost:
+            self._abandoned.update(lost)
+            logger.info(
+                "jobs abandoned: cancelled, rescued or expired", extra={"worker_id": self.worker_id, "jobs": len(lost)}
+            )
+
+    def _connect(self) -> Connection:
+        conn = connect(self.url, self.schema, autocommit=True, connect_timeout=self._connect_timeout)
+        set_json_loads(orjson.loads, conn)
+        return conn
+
+
+def _reconnect_delays() -> Iterator[float]:
+    attempt = 0
+    while True:
+        attempt += 1
+        yield retry_delay_seconds(
+            attempt, delay=RECONNECT_DELAY, backoff=True, delay_max=RECONNECT_DELAY_MAX, jitter=0.5
+        )
