@@ -17,3 +17,308 @@ SELECT max(version) FROM schema_migrations;
 -- name: migration_table_exists
 -- Whether the schema has its migrations table (false: the database was never migrated).
 SELECT to_regclass(%(table)s) IS NOT NULL;
+
+-- ===== queue =====
+-- Every transition out of `active` names the expected state and owner in its WHERE clause, so a rescue and a late
+-- completion (or two workers) can never both win: the loser's statement matches no row.
+
+-- name: job_insert
+-- Enqueue one job; with a singleton_key already held by an unfinished job of the queue, insert nothing.
+INSERT INTO jobs (
+    id, name, payload, priority, start_after, singleton_key, dead_letter,
+    retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_in
+)
+VALUES (
+    %(id)s, %(name)s, %(payload)s::jsonb, %(priority)s,
+    coalesce(%(start_at)s::timestamptz, now() + %(start_in)s * interval '1 second'),
+    %(singleton_key)s, %(dead_letter)s,
+    %(retry_limit)s, %(retry_delay)s, %(retry_backoff)s, %(retry_delay_max)s, %(expire_in)s
+)
+ON CONFLICT (name, singleton_key) WHERE singleton_key IS NOT NULL AND state IN ('created', 'retry', 'active')
+DO NOTHING
+RETURNING id;
+
+-- name: job_insert_many
+-- Enqueue many jobs of one queue in one statement from a JSON array of {id, payload, priority, start_in,
+-- singleton_key}; rows whose singleton_key is held by an unfinished job are skipped (RETURNING omits them).
+INSERT INTO jobs (
+    id, name, payload, priority, start_after, singleton_key, dead_letter,
+    retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_in
+)
+SELECT
+    job.id, %(name)s, job.payload, job.priority,
+    coalesce(%(start_at)s::timestamptz, now() + job.start_in * interval '1 second'),
+    job.singleton_key, %(dead_letter)s,
+    %(retry_limit)s, %(retry_delay)s, %(retry_backoff)s, %(retry_delay_max)s, %(expire_in)s
+FROM jsonb_to_recordset(%(jobs)s::jsonb)
+    AS job (id uuid, payload jsonb, priority integer, start_in double precision, singleton_key text)
+ON CONFLICT (name, singleton_key) WHERE singleton_key IS NOT NULL AND state IN ('created', 'retry', 'active')
+DO NOTHING
+RETURNING id;
+
+-- name: job_find_singleton
+-- The unfinished job holding a singleton_key in a queue (what a duplicate send returns).
+SELECT id FROM jobs
+WHERE name = %(name)s AND singleton_key = %(singleton_key)s AND state IN ('created', 'retry', 'active');
+
+-- name: job_claim
+-- Claim up to `limit` waiting jobs of a queue: highest priority first, then longest available; locked rows are
+-- skipped so concurrent workers never block on or share a job. Starts an attempt owned by worker_id.
+WITH next AS (
+    -- served by jobs_claim_idx: same predicate, same order
+    SELECT id FROM jobs
+    WHERE name = %(name)s AND state IN ('created', 'retry') AND start_after <= now()
+    ORDER BY priority DESC, start_after, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs AS job
+    SET state = 'active',
+        attempts = job.attempts + 1,
+        worker_id = %(worker_id)s,
+        started_at = now(),
+        heartbeat_at = now(),
+        expire_at = now() + job.expire_in * interval '1 second'
+    FROM next
+    WHERE job.id = next.id
+    RETURNING job.id, job.payload, job.attempts, job.retry_limit, job.retry_delay, job.retry_backoff,
+        job.retry_delay_max, job.priority, job.start_after
+)
+-- hand the batch over in claim order
+SELECT id, payload, attempts, retry_limit, retry_delay, retry_backoff, retry_delay_max
+FROM claimed
+ORDER BY priority DESC, start_after, id;
+
+-- name: job_complete_many
+-- Complete the owner's active jobs (outputs is a parallel array of JSON texts, NULL for none); returns how many
+-- were accepted: a job rescued, cancelled or expired meanwhile is not this worker's to complete any more.
+UPDATE jobs AS job
+SET state = 'completed', finished_at = now(), output = done.output::jsonb
+FROM unnest(%(ids)s::uuid[], %(outputs)s::text[]) AS done (id, output)
+WHERE job.id = done.id AND job.state = 'active' AND job.worker_id = %(worker_id)s;
+
+-- name: job_fail_many
+-- Record failed attempts of the owner's active jobs: back to `retry` after the given delay while attempts remain,
+-- else `failed` with a dead letter. Each failure is an `error` event in the history.
+WITH failure AS (
+    SELECT * FROM unnest(%(ids)s::uuid[], %(errors)s::text[], %(delays)s::double precision[])
+        AS failure (id, error, delay)
+), failed AS (
+    UPDATE jobs AS job
+    SET state = CASE WHEN job.attempts <= job.retry_limit THEN 'retry'::job_state ELSE 'failed'::job_state END,
+        start_after = CASE WHEN job.attempts <= job.retry_limit
+            THEN now() + failure.delay * interval '1 second' ELSE job.start_after END,
+        finished_at = CASE WHEN job.attempts <= job.retry_limit THEN NULL ELSE now() END,
+        last_error = failure.error
+    FROM failure
+    WHERE job.id = failure.id AND job.state = 'active' AND job.worker_id = %(worker_id)s
+    RETURNING job.*
+), event AS (
+    INSERT INTO job_events (job_id, attempt, kind, next_state, worker_id, error)
+    SELECT id, attempts, 'error', state, worker_id, last_error FROM failed
+), dead AS (
+    INSERT INTO dead_letters (
+        queue, source_queue, source_job_id, attempts, priority, retry_limit, retry_backoff, retry_delay,
+        retry_delay_max, expire_in, singleton_key, last_error, payload
+    )
+    SELECT coalesce(dead_letter, name || '__dlq'), name, id, attempts, priority, retry_limit, retry_backoff,
+        retry_delay, retry_delay_max, expire_in, singleton_key, last_error, payload
+    FROM failed WHERE state = 'failed'
+)
+SELECT id, state FROM failed;
+
+-- name: job_release_many
+-- Give the owner's active jobs back at shutdown: `retry`, available now, and the attempt is not counted.
+WITH released AS (
+    UPDATE jobs AS job
+    SET state = 'retry', attempts = job.attempts - 1, start_after = now()
+    WHERE job.id = ANY(%(ids)s::uuid[]) AND job.state = 'active' AND job.worker_id = %(worker_id)s
+    RETURNING job.id, job.name, job.attempts, job.worker_id
+), event AS (
+    INSERT INTO job_events (job_id, attempt, kind, next_state, worker_id, error)
+    SELECT id, attempts + 1, 'released', 'retry', worker_id, 'released at worker shutdown' FROM released
+)
+SELECT id, name FROM released;
+
+-- name: job_heartbeat
+-- Refresh the owner's running jobs (a HOT update: no indexed column changes); a job missing from the result was
+-- cancelled, rescued or expired, and its handler should stop.
+UPDATE jobs SET heartbeat_at = now()
+WHERE id = ANY(%(ids)s::uuid[]) AND state = 'active' AND worker_id = %(worker_id)s
+RETURNING id;
+
+-- name: job_rescue
+-- Rescue running jobs whose heartbeat is older than stale_after seconds (their worker died) or whose expire_at has
+-- passed: back to `retry` at once while attempts remain, else `failed` with a dead letter. The attempt counts.
+-- Heartbeats are not judged in the first stale_after seconds after a server restart, when every live worker is
+-- still reconnecting.
+WITH stale AS (
+    SELECT id, expire_at < now() AS expired FROM jobs
+    WHERE state = 'active'
+        AND (
+            expire_at < now()
+            OR (heartbeat_at < now() - %(stale_after)s * interval '1 second'
+                AND pg_postmaster_start_time() < now() - %(stale_after)s * interval '1 second')
+        )
+    FOR UPDATE SKIP LOCKED
+), rescued AS (
+    UPDATE jobs AS job
+    SET state = CASE WHEN job.attempts <= job.retry_limit THEN 'retry'::job_state ELSE 'failed'::job_state END,
+        start_after = CASE WHEN job.attempts <= job.retry_limit THEN now() ELSE job.start_after END,
+        finished_at = CASE WHEN job.attempts <= job.retry_limit THEN NULL ELSE now() END,
+        last_error = CASE WHEN stale.expired
+            THEN format('expired: attempt %%s ran longer than expire_in (%%s s)', job.attempts, job.expire_in)
+            ELSE format('rescued: worker %%s stopped sending heartbeats (last at %%s)', job.worker_id,
+                job.heartbeat_at)
+        END
+    FROM stale
+    WHERE job.id = stale.id
+    RETURNING job.*, stale.expired
+), event AS (
+    INSERT INTO job_events (job_id, attempt, kind, next_state, worker_id, error)
+    SELECT id, attempts, CASE WHEN expired THEN 'expired'::job_event_kind ELSE 'rescued'::job_event_kind END,
+        state, worker_id, last_error
+    FROM rescued
+), dead AS (
+    INSERT INTO dead_letters (
+        queue, source_queue, source_job_id, attempts, priority, retry_limit, retry_backoff, retry_delay,
+        retry_delay_max, expire_in, singleton_key, last_error, payload
+    )
+    SELECT coalesce(dead_letter, name || '__dlq'), name, id, attempts, priority, retry_limit, retry_backoff,
+        retry_delay, retry_delay_max, expire_in, singleton_key, last_error, payload
+    FROM rescued WHERE state = 'failed'
+)
+SELECT id, name, state, expired FROM rescued;
+
+-- name: job_notify
+-- Wake the workers of a queue (used when jobs become available other than by INSERT: release, rescue).
+SELECT pg_notify(current_schema() || '.jobs', %(name)s);
+
+-- name: job_cancel_many
+-- Cancel unfinished jobs; a running one is noticed by its worker at the next heartbeat. Returns the cancelled ids.
+WITH target AS (
+    SELECT id, state AS previous_state FROM jobs
+    WHERE id = ANY(%(ids)s::uuid[]) AND state IN ('created', 'retry', 'active')
+    FOR UPDATE
+), cancelled AS (
+    UPDATE jobs AS job
+    SET state = 'cancelled', finished_at = now()
+    FROM target
+    WHERE job.id = target.id
+    RETURNING job.id, job.attempts, job.worker_id, target.previous_state
+), event AS (
+    INSERT INTO job_events (job_id, attempt, kind, next_state, worker_id, error)
+    SELECT id, attempts, 'cancelled', 'cancelled', worker_id, 'cancelled while running'
+    FROM cancelled WHERE previous_state = 'active'
+)
+SELECT id FROM cancelled;
+
+-- name: job_get
+-- One job's row, for inspection.
+SELECT id, name, state, priority, attempts, retry_limit, worker_id, singleton_key, created_at, start_after,
+    started_at, heartbeat_at, finished_at, last_error, payload, output, redrive_of
+FROM jobs WHERE id = %(id)s;
+
+-- name: job_event_list
+-- A job's attempts that did not complete, oldest first.
+SELECT attempt, kind, next_state, worker_id, at, error FROM job_events WHERE job_id = %(id)s ORDER BY id;
+
+-- name: job_delete_finished
+-- Retention: delete up to `limit` completed/cancelled jobs older than delete_after and failed jobs older than
+-- failed_delete_after (their events go with them; dead letters are kept). Returns how many were deleted.
+WITH doomed AS (
+    SELECT id FROM jobs
+    WHERE (state IN ('completed', 'cancelled') AND finished_at < now() - %(delete_after)s * interval '1 second')
+        OR (state = 'failed' AND finished_at < now() - %(failed_delete_after)s * interval '1 second')
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM jobs USING doomed WHERE jobs.id = doomed.id;
+
+-- name: worker_heartbeat
+-- Register or refresh a worker (health counts workers by their heartbeat).
+INSERT INTO workers (id, queue, host, pid) VALUES (%(id)s, %(queue)s, %(host)s, %(pid)s)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = now();
+
+-- name: worker_delete
+-- Forget a worker at its clean exit.
+DELETE FROM workers WHERE id = %(id)s;
+
+-- name: worker_delete_stale
+-- Retention: forget workers silent for longer than stale_after seconds.
+DELETE FROM workers WHERE heartbeat_at < now() - %(stale_after)s * interval '1 second';
+
+-- name: dead_letter_list
+-- Dead letters, newest first, optionally of one dead-letter queue.
+SELECT id, queue, source_queue, source_job_id, attempts, failed_at, last_error, payload
+FROM dead_letters
+WHERE %(queue)s::text IS NULL OR queue = %(queue)s
+ORDER BY failed_at DESC, id
+LIMIT %(limit)s;
+
+-- name: dead_letter_get
+-- One dead letter.
+SELECT id, queue, source_queue, source_job_id, attempts, failed_at, last_error, payload
+FROM dead_letters WHERE id = %(id)s;
+
+-- name: dead_letter_redrive
+-- Send dead letters back to their source queue as new jobs with the same payload and options and a fresh attempt
+-- budget, removing them from the dead-letter queue. Selected by ids, or all of one dead-letter queue. A dead letter
+-- whose singleton_key is held by an unfinished job is redriven into that job (new_job_id is the existing one).
+WITH picked AS (
+    DELETE FROM dead_letters
+    WHERE (%(ids)s::uuid[] IS NOT NULL AND id = ANY(%(ids)s::uuid[]))
+        OR (%(ids)s::uuid[] IS NULL AND queue = %(queue)s)
+    RETURNING *
+), inserted AS (
+    INSERT INTO jobs (
+        id, name, payload, priority, singleton_key, retry_limit, retry_delay, retry_backoff, retry_delay_max,
+        expire_in, redrive_of, dead_letter
+    )
+    SELECT gen_random_uuid(), source_queue, payload, priority, singleton_key, retry_limit, retry_delay,
+        retry_backoff, retry_delay_max, expire_in, source_job_id,
+        nullif(queue, source_queue || '__dlq')
+    FROM picked
+    ON CONFLICT (name, singleton_key) WHERE singleton_key IS NOT NULL AND state IN ('created', 'retry', 'active')
+    DO NOTHING
+    RETURNING id, redrive_of
+)
+SELECT picked.id, picked.source_queue, coalesce(inserted.id, holder.id) AS new_job_id
+FROM picked
+LEFT JOIN inserted ON inserted.redrive_of = picked.source_job_id
+LEFT JOIN jobs AS holder ON inserted.id IS NULL
+    AND holder.name = picked.source_queue AND holder.singleton_key = picked.singleton_key
+    AND holder.state IN ('created', 'retry', 'active');
+
+-- name: dead_letter_purge
+-- Delete dead letters for good: by ids, or all of one dead-letter queue. Returns how many.
+DELETE FROM dead_letters
+WHERE (%(ids)s::uuid[] IS NOT NULL AND id = ANY(%(ids)s::uuid[]))
+    OR (%(ids)s::uuid[] IS NULL AND queue = %(queue)s);
+
+-- name: queue_health
+-- Per queue: jobs by state, age of the oldest job waiting to run, failures in the last 24 h.
+SELECT name,
+    count(*) FILTER (WHERE state = 'created') AS created,
+    count(*) FILTER (WHERE state = 'retry') AS retry,
+    count(*) FILTER (WHERE state = 'active') AS active,
+    count(*) FILTER (WHERE state = 'completed') AS completed,
+    count(*) FILTER (WHERE state = 'cancelled') AS cancelled,
+    count(*) FILTER (WHERE state = 'failed') AS failed,
+    extract(epoch FROM now() - min(start_after) FILTER (
+        WHERE state IN ('created', 'retry') AND start_after <= now()
+    ))::double precision AS oldest_waiting_seconds,
+    count(*) FILTER (WHERE state = 'failed' AND finished_at > now() - interval '24 hours') AS failed_last_24h
+FROM jobs
+GROUP BY name
+ORDER BY name;
+
+-- name: worker_count_live
+-- Workers per queue whose heartbeat is younger than stale_after seconds.
+SELECT queue, count(*) FROM workers
+WHERE heartbeat_at > now() - %(stale_after)s * interval '1 second'
+GROUP BY queue;
+
+-- name: dead_letter_count
+-- Dead letters per source queue.
+SELECT source_queue, count(*) FROM dead_letters GROUP BY source_queue;
