@@ -1,0 +1,386 @@
+"""Write stage: store one commit's extraction results as a snapshot, with binary COPY, in the caller's transaction.
+
+Consumes per-file results (``add_file``, any order, each with its position in the linked file sequence) and, at
+the end, the cross-file ``LinkedIndex`` (``finish``). Guarantees:
+
+- Everything runs inside the transaction the caller opened on ``conn``; nothing is visible before it commits, and
+  if it rolls back nothing of the snapshot remains. The caller completes its job in that same transaction.
+- Per-file rows are content-addressed (blob OID, language, declaration flag, extractor version): a file whose
+  content was already stored — by an earlier commit or a concurrent job — is linked, not copied again.
+- ``finish`` makes the snapshot the repository's current one and deletes the previous snapshot, so readers that
+  follow ``repositories.current_snapshot_id`` see the old index or the new one, never a mix.
+- Rows are buffered and flushed with binary COPY when ``batch_rows`` is reached, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg.rows import TupleRow
+
+from stages.models import FileExtraction, LinkedIndex, Span
+
+EXTRACTOR_VERSION = 1
+"""Bump when extraction output changes: stored per-file rows of older versions are then not reused."""
+
+_SPAN_COLUMNS = ["start_line", "start_column", "end_line", "end_column", "start_byte", "end_byte"]
+_SYMBOL_COLUMNS = [
+    *["file_result_id", "idx", "name", "kind", "parent_idx", "exported", "is_default_export", "is_async"],
+    *_SPAN_COLUMNS,
+    *[f"name_{column}" for column in _SPAN_COLUMNS],
+    *["signature", "doc"],
+]
+_SYMBOL_TYPES = ["int8", "int4", "text", "text", "int4", "bool", "bool", "bool", *["int4"] * 12, "text", "text"]
+
+
+class FileRow(msgspec.Struct, frozen=True, kw_only=True):
+    """One file of the snapshot: its position in the linked sequence, path, blob, and extraction."""
+
+    file_idx: int
+    path: str
+    blob_oid: str
+    extraction: FileExtraction
+
+
+class SnapshotStats(msgspec.Struct, kw_only=True):
+    files: int = 0
+    files_reused: int = 0
+    files_failed: int = 0
+    files_with_syntax_errors: int = 0
+    symbols: int = 0
+    imports: int = 0
+    exports: int = 0
+    references: int = 0
+    resolved_imports: int = 0
+    reference_links: int = 0
+    file_dependencies: int = 0
+    symbol_dependencies: int = 0
+    package_dependencies: int = 0
+    copy_batches: int = 0
+
+
+def _span(span: Span) -> tuple[int, int, int, int]:
+    return span.start_line, span.start_column, span.end_line, span.end_column
+
+
+class SnapshotWriter:
+    """Writes one snapshot on ``conn`` (which must be inside a transaction the caller owns)."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[TupleRow],
+        *,
+        repository_id: uuid.UUID,
+        commit_sha: str,
+        index_job_id: uuid.UUID | None = None,
+        batch_rows: int = 20_000,
+    ) -> None:
+        self._conn = conn
+        self.repository_id = repository_id
+        self.commit_sha = commit_sha
+        self.index_job_id = index_job_id
+        self.batch_rows = batch_rows
+        self.snapshot_id = uuid.uuid4()
+        self.stats = SnapshotStats()
+        self._pending: list[FileRow] = []
+        self._pending_rows = 0
+        self._started = False
+
+    def begin(self) -> None:
+        """Create the (not yet current) snapshot row and the transaction's staging table."""
+        self._conn.execute(
+            "INSERT INTO snapshots (id, repository_id, index_job_id, commit_sha) VALUES (%s, %s, %s, %s)",
+            [self.snapshot_id, self.repository_id, self.index_job_id, self.commit_sha],
+        )
+        self._conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS staged_file_results ("
+            " file_idx integer, blob_oid text, language text, is_declaration_file boolean,"
+            " size_bytes integer, had_syntax_errors boolean, error_kind text, error_message text"
+            ") ON COMMIT DROP"
+        )
+        self._started = True
+
+    def add_file(self, row: FileRow) -> None:
+        """Buffer one file's results; flushes when the buffer holds ``batch_rows`` rows."""
+        if not self._started:
+            raise RuntimeError("SnapshotWriter.begin() must be called first")
+        extraction = row.extraction
+        self._pending.append(row)
+        self._pending_rows += 1 + len(extraction.symbols) + len(extraction.imports) + len(extraction.references)
+        if self._pending_rows >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Store the buffered files: content rows for new contents, and the snapshot's file list."""
+        if not self._pending:
+            return
+        batch, self._pending, self._pending_rows = self._pending, [], 0
+        ids, new = self._store_file_results(batch)
+        by_idx = {row.file_idx: row for row in batch}
+        self._copy_content_rows([(ids[idx], by_idx[idx].extraction) for idx in sorted(new)])
+        with self._conn.cursor().copy(
+            "COPY snapshot_files (snapshot_id, file_idx, path, file_result_id) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["uuid", "int4", "text", "int8"])
+            for row in batch:
+                copy.write_row((self.snapshot_id, row.file_idx, row.path, ids[row.file_idx]))
+        self.stats.files += len(batch)
+        self.stats.files_reused += len(batch) - len(new)
+        for row in batch:
+            self.stats.files_failed += row.extraction.error is not None
+            self.stats.files_with_syntax_errors += row.extraction.had_syntax_errors
+            self.stats.symbols += len(row.extraction.symbols)
+            self.stats.imports += len(row.extraction.imports)
+            self.stats.exports += len(row.extraction.exports)
+            self.stats.references += len(row.extraction.references)
+        self.stats.copy_batches += 1
+
+    def _store_file_results(self, batch: Sequence[FileRow]) -> tuple[dict[int, int], set[int]]:
+        """Insert content keys not stored yet; return file_idx → file_results.id, and the file_idx of new ones."""
+        self._conn.execute("TRUNCATE staged_file_results")
+        with self._conn.cursor().copy("COPY staged_file_results FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "text", "text", "bool", "int4", "bool", "text", "text"])
+            for row in batch:
+                extraction = row.extraction
+                error = extraction.error
+                copy.write_row(
+                    (
+                        row.file_idx,
+                        row.blob_oid,
+                        extraction.language or "",
+                        extraction.is_declaration_file,
+                        extraction.size_bytes,
+                        extraction.had_syntax_errors,
+                        error.kind if error else None,
+                        error.message if error else None,
+                    )
+                )
+        # Sorted insertion order keeps two concurrent writers from deadlocking on each other's keys.
+        inserted = self._conn.execute(
+            """
+            INSERT INTO file_results (blob_oid, language, is_declaration_file, extractor_version, size_bytes,
+                                      had_syntax_errors, error_kind, error_message)
+            SELECT DISTINCT ON (blob_oid, language, is_declaration_file)
+                   blob_oid, language, is_declaration_file, %(version)s, size_bytes, had_syntax_errors,
+                   error_kind, error_message
+            FROM staged_file_results
+            ORDER BY blob_oid, language, is_declaration_file
+            ON CONFLICT (blob_oid, language, is_declaration_file, extractor_version) DO NOTHING
+            RETURNING id
+            """,
+            {"version": EXTRACTOR_VERSION},
+        ).fetchall()
+        new_ids = {row[0] for row in inserted}
+        mapping = self._conn.execute(
+            """
+            SELECT s.file_idx, r.id FROM staged_file_results s
+            JOIN file_results r ON (r.blob_oid, r.language, r.is_declaration_file, r.extractor_version)
+                                 = (s.blob_oid, s.language, s.is_declaration_file, %(version)s)
+            """,
+            {"version": EXTRACTOR_VERSION},
+        ).fetchall()
+        ids: dict[int, int] = dict(mapping)
+        # Two files of one batch with the same content share one new result: copy its rows once.
+        new: dict[int, int] = {}
+        for file_idx, result_id in ids.items():
+            if result_id in new_ids:
+                new.setdefault(result_id, file_idx)
+        return ids, set(new.values())
+
+    def _copy_content_rows(self, results: Iterable[tuple[int, FileExtraction]]) -> None:
+        results = list(results)
+        if not results:
+            return
+        cursor = self._conn.cursor()
+        with cursor.copy(f"COPY symbols ({', '.join(_SYMBOL_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_SYMBOL_TYPES)
+            for result_id, extraction in results:
+                for idx, symbol in enumerate(extraction.symbols):
+                    span, name_span = symbol.span, symbol.name_span
+                    copy.write_row(
+                        (
+                            result_id,
+                            idx,
+                            symbol.name,
+                            symbol.kind,
+                            symbol.parent,
+                            symbol.exported,
+                            symbol.is_default_export,
+                            symbol.is_async,
+                            *_span(span),
+                            span.start_byte,
+                            span.end_byte,
+                            *_span(name_span),
+                            name_span.start_byte,
+                            name_span.end_byte,
+                            symbol.signature,
+                            symbol.doc,
+                        )
+                    )
+        with cursor.copy(
+            "COPY imports (file_result_id, idx, specifier, kind, is_type_only, start_line, start_column, end_line,"
+            " end_column) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "int4", "text", "text", "bool", "int4", "int4", "int4", "int4"])
+            for result_id, extraction in results:
+                for idx, imported in enumerate(extraction.imports):
+                    copy.write_row(
+                        (
+                            result_id,
+                            idx,
+                            imported.specifier,
+                            imported.kind,
+                            imported.is_type_only,
+                            *_span(imported.span),
+                        )
+                    )
+        with cursor.copy(
+            "COPY import_bindings (file_result_id, import_idx, idx, imported, local, is_type_only)"
+            " FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "int4", "int4", "text", "text", "bool"])
+            for result_id, extraction in results:
+                for import_idx, imported in enumerate(extraction.imports):
+                    for idx, binding in enumerate(imported.bindings):
+                        copy.write_row(
+                            (result_id, import_idx, idx, binding.imported, binding.local, binding.is_type_only)
+                        )
+        with cursor.copy(
+            "COPY exports (file_result_id, idx, exported, local, kind, is_type_only, import_idx, start_line,"
+            " start_column) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "int4", "text", "text", "text", "bool", "int4", "int4", "int4"])
+            for result_id, extraction in results:
+                for idx, export in enumerate(extraction.exports):
+                    copy.write_row(
+                        (
+                            result_id,
+                            idx,
+                            export.exported,
+                            export.local,
+                            export.kind,
+                            export.is_type_only,
+                            export.import_index,
+                            export.span.start_line,
+                            export.span.start_column,
+                        )
+                    )
+        with cursor.copy(
+            "COPY refs (file_result_id, idx, name, qualifier, kind, enclosing_idx, start_line, start_column,"
+            " end_line, end_column) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "int4", "text", "text", "text", "int4", "int4", "int4", "int4", "int4"])
+            for result_id, extraction in results:
+                for idx, reference in enumerate(extraction.references):
+                    copy.write_row(
+                        (
+                            result_id,
+                            idx,
+                            reference.name,
+                            reference.qualifier,
+                            reference.kind,
+                            reference.enclosing,
+                            *_span(reference.span),
+                        )
+                    )
+
+    def finish(
+        self, linked: LinkedIndex, package_versions: Mapping[tuple[int, str], str | None] | None = None
+    ) -> SnapshotStats:
+        """Write the cross-file rows, make this snapshot current and delete the previous one."""
+        self.flush()
+        versions = package_versions or {}
+        self._copy_rows(
+            "resolved_imports (snapshot_id, file_idx, import_idx, kind, target_file_idx, package)",
+            ["uuid", "int4", "int4", "text", "int4", "text"],
+            (
+                (self.snapshot_id, r.file, r.import_index, r.kind, r.target_file, r.package)
+                for r in linked.resolved_imports
+            ),
+        )
+        self._copy_rows(
+            "binding_links (snapshot_id, file_idx, import_idx, binding_idx, target_file_idx, target_symbol_idx)",
+            ["uuid", "int4", "int4", "int4", "int4", "int4"],
+            (
+                (
+                    self.snapshot_id,
+                    b.file,
+                    b.import_index,
+                    b.binding_index,
+                    b.target.file if b.target else None,
+                    b.target.symbol if b.target else None,
+                )
+                for b in linked.binding_links
+            ),
+        )
+        self._copy_rows(
+            "reference_links (snapshot_id, file_idx, reference_idx, target_file_idx, target_symbol_idx)",
+            ["uuid", "int4", "int4", "int4", "int4"],
+            (
+                (
+                    self.snapshot_id,
+                    r.file,
+                    r.reference_index,
+                    r.target.file if r.target else None,
+                    r.target.symbol if r.target else None,
+                )
+                for r in linked.reference_links
+            ),
+        )
+        self._copy_rows(
+            "file_dependencies (snapshot_id, source_file_idx, target_file_idx)",
+            ["uuid", "int4", "int4"],
+            ((self.snapshot_id, d.source, d.target) for d in linked.file_dependencies),
+        )
+        self._copy_rows(
+            "symbol_dependencies (snapshot_id, source_file_idx, source_symbol_idx, target_file_idx, target_symbol_idx)",
+            ["uuid", "int4", "int4", "int4", "int4"],
+            (
+                (self.snapshot_id, d.source.file, d.source.symbol, d.target.file, d.target.symbol)
+                for d in linked.symbol_dependencies
+            ),
+        )
+        self._copy_rows(
+            "package_dependencies (snapshot_id, file_idx, package, is_builtin, version)",
+            ["uuid", "int4", "text", "bool", "text"],
+            (
+                (self.snapshot_id, d.file, d.package, d.is_builtin, versions.get((d.file, d.package)))
+                for d in linked.package_dependencies
+            ),
+        )
+        self.stats.resolved_imports = len(linked.resolved_imports)
+        self.stats.reference_links = sum(1 for link in linked.reference_links if link.target is not None)
+        self.stats.file_dependencies = len(linked.file_dependencies)
+        self.stats.symbol_dependencies = len(linked.symbol_dependencies)
+        self.stats.package_dependencies = len(linked.package_dependencies)
+        self._conn.execute(
+            "UPDATE snapshots SET stats = %s WHERE id = %s",
+            [msgspec.json.encode(self.stats).decode(), self.snapshot_id],
+        )
+        self._switch_current()
+        return self.stats
+
+    def _copy_rows(self, target: str, types: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
+        with self._conn.cursor().copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+
+    def _switch_current(self) -> None:
+        # Lock the repository row: two jobs of one repository finishing together switch one after the other.
+        previous = self._conn.execute(
+            "SELECT current_snapshot_id FROM repositories WHERE id = %s FOR UPDATE", [self.repository_id]
+        ).fetchone()
+        if previous is None:
+            raise LookupError(f"repository {self.repository_id} does not exist")
+        self._conn.execute(
+            "UPDATE repositories SET current_snapshot_id = %s, last_indexed_at = now(), updated_at = now()"
+            " WHERE id = %s",
+            [self.snapshot_id, self.repository_id],
+        )
+        if previous[0] is not None:
+            self._conn.execute("DELETE FROM snapshots WHERE id = %s", [previous[0]])
