@@ -41,20 +41,9 @@ from stages.parse import ParsedFile, ParseError, ParseLimits, parse_source
 
 Node = tree_sitter.Node
 
-FUNCTION_SCOPES = frozenset(
-    {
-        "function_declaration",
-        "generator_function_declaration",
-        "function_expression",
-        "function",
-        "generator_function",
-        "arrow_function",
-        "method_definition",
-        "class_static_block",
-    }
-)
 FUNCTION_VALUES = frozenset({"function_expression", "function", "generator_function", "arrow_function"})
-MEMBER_CONTAINERS = frozenset({"class_body", "interface_body", "object_type"})
+MEMBER_CONTAINERS = frozenset({"class_body", "interface_body"})
+"""Members of type literals and object literals are not symbols (they have no name outside their type)."""
 SIMPLE_NAMES = frozenset(
     {
         "identifier",
@@ -523,38 +512,24 @@ class _FileExtractor:
         self.add_symbol(name=named[0], name_span=named[1], kind="enum_member", outer=node, header_end=None)
 
     def namespace(self, node: Node) -> None:
+        """``namespace A.B.C {}`` is one symbol named ``A.B.C``; a string name makes an ambient ``module``."""
         name_node = node.child_by_field_name("name")
         if name_node is None:
             return
-        outer, exported, is_default = _export_wrapper(node)
-        body = node.child_by_field_name("body")
-        header_end = None if body is None else body.start_byte
         if name_node.type == "nested_identifier":
-            pieces = [piece for piece in _leaves(name_node) if piece.type != "."]
-            for index, piece in enumerate(pieces):
-                end = node.end_point
-                start = piece.start_point
-                self.add_symbol(
-                    name=self.node_text(piece),
-                    name_span=_node_span(piece),
-                    kind="namespace",
-                    outer=outer,
-                    header_end=header_end,
-                    exported=exported if index == 0 else True,
-                    span=None
-                    if index == 0
-                    else _span(piece.start_byte, node.end_byte, (start.row, start.column), (end.row, end.column)),
-                )
-            return
-        named = self.simple_name(name_node)
+            named: tuple[str, Span] | None = (self.node_text(name_node), _node_span(name_node))
+        else:
+            named = self.simple_name(name_node)
         if named is None:
             return
+        outer, exported, is_default = _export_wrapper(node)
+        body = node.child_by_field_name("body")
         self.add_symbol(
             name=named[0],
             name_span=named[1],
             kind="module" if name_node.type == "string" else "namespace",
             outer=outer,
-            header_end=header_end,
+            header_end=None if body is None else body.start_byte,
             exported=exported,
             is_default=is_default,
         )
@@ -575,6 +550,7 @@ class _FileExtractor:
         )
 
     def variable(self, node: Node) -> None:
+        """A module- or namespace-level variable (the query only captures those); locals are not symbols."""
         declaration = node.parent
         if declaration is None:
             return
@@ -582,62 +558,53 @@ class _FileExtractor:
         if declaration.type == "lexical_declaration":
             kind_node = declaration.child_by_field_name("kind")
             keyword = kind_node.type if kind_node is not None else "let"
-        elif declaration.type != "variable_declaration":
-            return
         value = node.child_by_field_name("value")
         value_type = value.type if value is not None else ""
-        scope = declaration.parent
-        while scope is not None and scope.type not in FUNCTION_SCOPES:
-            scope = scope.parent
-        is_local = scope is not None
         kind: SymbolKind
-        if value is not None and value_type in FUNCTION_VALUES:
+        if value_type in FUNCTION_VALUES:
             kind = "function"
-        elif value is not None and value_type == "class":
+        elif value_type == "class":
             kind = "class"
-        elif is_local:
-            return
         else:
             kind = "constant" if keyword == "const" else "variable"
         outer, exported, _ = _export_wrapper(declaration)
         name_node = node.child_by_field_name("name")
         if name_node is None:
             return
+        if name_node.type != "identifier":
+            self.destructured_exports(
+                name_node, exported and outer.parent is not None and outer.parent.type == "program"
+            )
+            return
+        named = self.simple_name(name_node)
+        if named is None:
+            return
         header_end: int | None = None
         if value is not None:
             body = value.child_by_field_name("body") if kind in ("function", "class") else None
             header_end = body.start_byte if body is not None else value.start_byte
-        if name_node.type == "identifier":
-            named = self.simple_name(name_node)
-            if named is None:
-                return
-            self.add_symbol(
-                name=named[0],
-                name_span=named[1],
-                kind=kind,
-                outer=node,
-                header_end=header_end,
-                exported=exported,
-                is_async=value is not None and kind == "function" and _has_async(value),
-                signature_prefix=keyword,
-                doc_anchor=outer,
-            )
+        self.add_symbol(
+            name=named[0],
+            name_span=named[1],
+            kind=kind,
+            outer=node,
+            header_end=header_end,
+            exported=exported,
+            is_async=value is not None and kind == "function" and _has_async(value),
+            signature_prefix=keyword,
+            doc_anchor=outer,
+        )
+
+    def destructured_exports(self, pattern: Node, exported: bool) -> None:
+        """``export const { a, b } = …`` exports each bound name; destructured names are not symbols."""
+        if not exported:
             return
-        for binding in _pattern_bindings(name_node):
+        for binding in _pattern_bindings(pattern):
             named = self.simple_name(binding)
-            if named is None:
-                continue
-            self.add_symbol(
-                name=named[0],
-                name_span=named[1],
-                kind=kind,
-                outer=node,
-                header_end=header_end,
-                exported=exported,
-                signature_prefix=keyword,
-                doc_anchor=outer,
-                span=named[1],
-            )
+            if named is not None:
+                self.exports.append(
+                    _PendingExport(exported=named[0], local=named[0], kind="local", is_type_only=False, span=named[1])
+                )
 
     def type_parameter(self, node: Node) -> None:
         parameter = node.parent
@@ -889,7 +856,7 @@ class _FileExtractor:
         local: str | None = None
         if has_default and node.child_by_field_name("declaration") is None:
             value = node.child_by_field_name("value")
-            if value is not None and value.type in ("identifier", "class", *FUNCTION_VALUES):
+            if value is not None and value.type in ("identifier", "class", "function_expression", "generator_function"):
                 if value.type == "identifier":
                     local = self.node_text(value)
                     self.later_default.add(self.node_text(value))
@@ -1106,6 +1073,8 @@ class _FileExtractor:
         name = self.node_text(name_node)
         if not name:
             return
+        if kind == "call" and qualifier_node is None and name == "require":
+            return  # a CommonJS import, recorded as such
         if kind == "jsx" and qualifier_node is None and not name[0].isupper():
             return  # lower-case tags are intrinsic elements, not components
         if (
@@ -1183,14 +1152,6 @@ def _has_async(node: Node) -> bool:
         if child.type in ("formal_parameters", "statement_block", "identifier", "property_identifier"):
             return False
     return False
-
-
-def _leaves(node: Node) -> Iterable[Node]:
-    if node.child_count == 0:
-        yield node
-        return
-    for child in node.children:
-        yield from _leaves(child)
 
 
 def _pattern_bindings(pattern: Node) -> Iterable[Node]:

@@ -13,8 +13,15 @@
 (class_declaration) @definition.class
 (class) @definition.class
 (method_definition) @definition.method
-(variable_declarator) @definition.variable
-(export_statement value: [(function_expression) (arrow_function) (generator_function)]) @definition.default_function
+(export_statement value: [(function_expression) (generator_function)]) @definition.default_function
+
+; Variables are symbols only at module level (namespace bodies are added by dialects that have them).
+(program
+  [(lexical_declaration (variable_declarator) @definition.variable)
+   (variable_declaration (variable_declarator) @definition.variable)
+   (export_statement
+     declaration: [(lexical_declaration (variable_declarator) @definition.variable)
+                   (variable_declaration (variable_declarator) @definition.variable)])])
 
 (call_expression function: [(identifier) (member_expression)] @reference.call)
 (new_expression constructor: [(identifier) (member_expression)] @reference.new)
