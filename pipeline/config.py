@@ -76,10 +76,26 @@ class QueueConfig(_Section):
     max_payload_bytes: Annotated[int, msgspec.Meta(ge=2, le=64 * 1024 * 1024)] = 256 * 1024
 
 
+class IndexConfig(_Section):
+    """The indexing pipeline: how many jobs and processes, per-file limits, where clones go, credentials."""
+
+    jobs: Annotated[int, msgspec.Meta(ge=1, le=64)] = 3  # index jobs in flight per worker host
+    parsers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0  # parser processes; 0: one per CPU
+    queue_items: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 256  # bound of each inter-stage queue
+    max_file_bytes: Annotated[int, msgspec.Meta(ge=1)] = 2 * 1024 * 1024
+    parse_timeout: PositiveSeconds = 5.0
+    batch_rows: Annotated[int, msgspec.Meta(ge=1)] = 20_000  # writer flushes a COPY batch at this many rows
+    progress_interval: PositiveSeconds = 1.0  # per-stage progress is stored at most this often per job
+    tmp_dir: str = ""  # per-job clone directories go here; empty: the system temp directory
+    base_url: str = "https://github.com"  # for owner/name targets
+    token_env: str = "PIPELINE_GIT_TOKEN"  # environment variable holding the https access token, if any
+
+
 class Config(_Section):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     queue: QueueConfig = msgspec.field(default_factory=QueueConfig)
+    index: IndexConfig = msgspec.field(default_factory=IndexConfig)
 
     @property
     def uses_embedded_database(self) -> bool:
