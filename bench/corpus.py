@@ -108,7 +108,7 @@ def _wanted(member_path: str, package: PinnedPackage) -> bool:
 def _package_json(package: PinnedPackage, published: dict[str, object]) -> dict[str, object]:
     if package.source_entry is None:
         return published
-    kept = {
+    kept: dict[str, object] = {
         key: published[key]
         for key in ("name", "version", "dependencies", "devDependencies", "peerDependencies")
         if key in published

@@ -196,13 +196,22 @@ const DECLARATION_KINDS = new Map([
   [K.ImportEqualsDeclaration, "ImportEqualsDeclaration"],
 ]);
 
+// SyntaxKind has aliases (VariableStatement is also FirstStatement): name the ones the output uses explicitly.
+const KIND_NAMES = new Map([
+  [K.VariableStatement, "VariableStatement"],
+  [K.ForStatement, "ForStatement"],
+  [K.ForOfStatement, "ForOfStatement"],
+  [K.ForInStatement, "ForInStatement"],
+]);
+const kindName = (kind) => KIND_NAMES.get(kind) ?? DECLARATION_KINDS.get(kind) ?? ts.SyntaxKind[kind];
+
 const FUNCTION_LIKE = new Set([
   K.FunctionDeclaration, K.FunctionExpression, K.ArrowFunction, K.MethodDeclaration, K.Constructor,
   K.GetAccessor, K.SetAccessor, K.ClassStaticBlockDeclaration,
 ]);
 
-// The scope a declaration lives in: module, namespace, class, type (interface / type literal), object
-// (object literal), function (any function body or parameter list), or block (a block at module level).
+// The scope a declaration lives in: module, namespace, class, interface, typeliteral, object (object literal),
+// function (any function body or parameter list), or block (a block or loop at module or namespace level).
 function scopeOf(node) {
   let blockSeen = false;
   for (let p = node.parent; p; p = p.parent) {
@@ -210,7 +219,8 @@ function scopeOf(node) {
     if (p.kind === K.ModuleBlock) return blockSeen ? "block" : "namespace";
     if (FUNCTION_LIKE.has(p.kind)) return "function";
     if (p.kind === K.ClassDeclaration || p.kind === K.ClassExpression) return "class";
-    if (p.kind === K.InterfaceDeclaration || p.kind === K.TypeLiteral) return "type";
+    if (p.kind === K.InterfaceDeclaration) return "interface";
+    if (p.kind === K.TypeLiteral) return "typeliteral";
     if (p.kind === K.ObjectLiteralExpression) return "object";
     if (p.kind === K.Block || p.kind === K.ForStatement || p.kind === K.ForOfStatement ||
         p.kind === K.ForInStatement || p.kind === K.CaseBlock || p.kind === K.CatchClause) blockSeen = true;
@@ -238,7 +248,13 @@ function declarationsOf(sf) {
     const kind = DECLARATION_KINDS.get(node.kind);
     if (kind !== undefined) {
       const name = nameOf(node, sf);
-      const anchor = name ? name.node : node;
+      // An anonymous `export default class/function` is named "default" by the index, at the keyword.
+      const defaultKeyword = ts.canHaveModifiers(node) ? ts.getModifiers(node)?.find((m) => m.kind === K.DefaultKeyword) : undefined;
+      // A constructor is named by its `constructor` keyword (or string literal), not by its modifiers.
+      const keyword = node.kind === K.Constructor
+        ? node.getChildren(sf).find((c) => c.kind === K.ConstructorKeyword || c.kind === K.StringLiteral)
+        : undefined;
+      const anchor = name ? name.node : keyword ?? defaultKeyword ?? node;
       const start = anchor.getStart(sf);
       const { line, character } = sf.getLineAndCharacterOfPosition(start);
       const record = {
@@ -248,6 +264,7 @@ function declarationsOf(sf) {
         column: character,
         scope: scopeOf(node),
         computed: name ? name.computed : false,
+        literal: name ? !!name.literal : false,
         exported: hasModifier(node, K.ExportKeyword),
         isDefault: hasModifier(node, K.DefaultKeyword),
         hasBody: "body" in node ? node.body !== undefined : null,
@@ -258,7 +275,7 @@ function declarationsOf(sf) {
         record.declaration = flags & ts.NodeFlags.Const ? "const"
           : flags & ts.NodeFlags.Let ? "let"
           : flags & (ts.NodeFlags.Using | ts.NodeFlags.AwaitUsing) ? "using" : "var";
-        record.statement = list.parent !== undefined && list.parent.kind === K.VariableStatement;
+        record.list = kindName(list.parent.kind);
         record.initializer = node.initializer ? DECLARATION_KINDS.get(node.initializer.kind)
           ?? ts.SyntaxKind[node.initializer.kind] : null;
         if (node.initializer && ts.isArrowFunction(node.initializer)) record.initializer = "ArrowFunction";
@@ -268,12 +285,56 @@ function declarationsOf(sf) {
             ?? ts.SyntaxKind[inner.kind];
         }
       }
+      if (node.kind === K.BindingElement) {
+        let owner = node.parent;
+        while (owner && (ts.isObjectBindingPattern(owner) || ts.isArrayBindingPattern(owner) || ts.isBindingElement(owner))) owner = owner.parent;
+        record.owner = owner ? ts.SyntaxKind[owner.kind] : null;
+        if (owner && ts.isVariableDeclaration(owner)) {
+          const flags = ts.getCombinedNodeFlags(owner.parent);
+          record.declaration = flags & ts.NodeFlags.Const ? "const" : flags & ts.NodeFlags.Let ? "let" : "var";
+          record.list = kindName(owner.parent.parent.kind);
+        }
+      }
+      if (node.kind === K.Parameter) record.propertyParameter = ts.isParameterPropertyDeclaration(node, node.parent);
       if (node.kind === K.ModuleDeclaration) {
         record.stringName = ts.isStringLiteral(node.name);
         record.nested = node.parent.kind === K.ModuleDeclaration;
         record.global = (node.flags & ts.NodeFlags.GlobalAugmentation) !== 0;
       }
       out.push(record);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  return out;
+}
+
+// --- module specifiers from the syntax tree ----------------------------------------------------------------
+// ts.preProcessFile is a token scanner; it skips `export * as ns from "x"`. The syntax tree lists every static
+// specifier, so what preProcessFile missed is added from it (and counted in the output).
+
+function isStringLiteralLike(node) {
+  return node !== undefined && (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node));
+}
+
+function specifiersOf(sf) {
+  const out = [];
+  const add = (literal) => {
+    const { line, character } = sf.getLineAndCharacterOfPosition(literal.getStart(sf) + 1);
+    out.push({ specifier: literal.text, line: line + 1, column: character });
+  };
+  const visit = (node) => {
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && isStringLiteralLike(node.moduleSpecifier)) {
+      add(node.moduleSpecifier);
+    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)
+        && isStringLiteralLike(node.moduleReference.expression)) {
+      add(node.moduleReference.expression);
+    } else if (ts.isCallExpression(node) && node.arguments.length >= 1 && isStringLiteralLike(node.arguments[0])
+        && (node.expression.kind === K.ImportKeyword
+            || (ts.isIdentifier(node.expression) && node.expression.text === "require" && node.arguments.length === 1))) {
+      add(node.arguments[0]);
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && isStringLiteralLike(node.argument.literal)) {
+      add(node.argument.literal);
     }
     ts.forEachChild(node, visit);
   };
@@ -300,6 +361,13 @@ for (const file of sourceFiles) {
     const { line, character } = sf.getLineAndCharacterOfPosition(ref.pos);
     return { specifier: ref.fileName, line: line + 1, column: character };
   });
+  const seen = new Map();
+  for (const { specifier, line } of imports) seen.set(`${line}:${specifier}`, (seen.get(`${line}:${specifier}`) ?? 0) + 1);
+  for (const found of specifiersOf(sf)) {
+    const key = `${found.line}:${found.specifier}`;
+    if (seen.get(key)) seen.set(key, seen.get(key) - 1);
+    else imports.push({ ...found, supplemented: true });
+  }
   const { config, options, cache } = optionsFor(file);
   const resolutions = {};
   for (const { specifier } of imports) {

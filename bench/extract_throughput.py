@@ -1,0 +1,132 @@
+"""Throughput per core of parse alone vs parse+extract vs parse+extract+resolution+link, on the npm corpus.
+
+Every stage runs in this one process over the same files held in memory (reading from disk is not timed), so
+the figures are per core. Each measurement is the best of ``--rounds`` runs (the machine may be shared).
+Printed: MB/s, files/s and symbols/s per pipeline, and each one's throughput as a ratio to parse alone.
+
+Run: ``python bench/extract_throughput.py`` (builds the corpus with ``bench/corpus.py`` if needed) or
+``python bench/extract_throughput.py --root DIR`` for any checkout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+if str(BENCH_DIR.parent) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR.parent))
+
+from corpus import build_corpus, source_files  # noqa: E402 - bench scripts run from a checkout
+
+from stages.extract import extract_source  # noqa: E402
+from stages.link import link  # noqa: E402
+from stages.models import FileExtraction  # noqa: E402
+from stages.parse import ParseError, parse_source  # noqa: E402
+from stages.resolve import ModuleResolver  # noqa: E402
+
+CONFIG_FILES = ("package.json", "tsconfig.json", "jsconfig.json")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The corpus in memory: source files to process, and every file path with the configs' texts."""
+
+    sources: dict[str, bytes]
+    all_paths: list[str]
+    config_texts: dict[str, str]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(len(source) for source in self.sources.values())
+
+
+def load_workload(root: Path) -> Workload:
+    sources = {path.relative_to(root).as_posix(): path.read_bytes() for path in source_files(root)}
+    all_paths = sorted(
+        path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file() and ".git" not in path.parts
+    )
+    config_texts = {
+        path: (root / path).read_text(encoding="utf-8")
+        for path in all_paths
+        if path.rsplit("/", 1)[-1] in CONFIG_FILES or path.rsplit("/", 1)[-1].startswith("tsconfig")
+    }
+    return Workload(sources, all_paths, config_texts)
+
+
+def parse_all(workload: Workload) -> int:
+    """Parse every file; returns the number of files parsed."""
+    parsed = 0
+    for path, source in workload.sources.items():
+        try:
+            parse_source(path, source)
+        except ParseError:
+            continue
+        parsed += 1
+    return parsed
+
+
+def extract_all(workload: Workload) -> list[FileExtraction]:
+    return [extract_source(path, source) for path, source in workload.sources.items()]
+
+
+def extract_resolve_link(workload: Workload) -> list[FileExtraction]:
+    """The whole per-commit work: extract every file, then resolve every import and link the commit."""
+    extractions = extract_all(workload)
+    resolver = ModuleResolver.from_files(workload.all_paths, workload.config_texts.get)
+    link(extractions, resolver)
+    return extractions
+
+
+def best_of(rounds: int, work: Callable[[], object]) -> tuple[float, object]:
+    """The shortest wall time of ``rounds`` runs (with the collector run before each), and the last result."""
+    best = float("inf")
+    result: object = None
+    for _ in range(rounds):
+        gc.collect()
+        started = time.perf_counter()
+        result = work()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", type=Path, help="checkout to measure (default: the npm corpus)")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    root = args.root.resolve() if args.root else build_corpus()
+    workload = load_workload(root)
+    megabytes = workload.total_bytes / 1e6
+    files = len(workload.sources)
+    extract_all(workload)  # warm-up: grammars and queries compile once per process
+
+    parse_seconds, _ = best_of(args.rounds, lambda: parse_all(workload))
+    extract_seconds, extractions = best_of(args.rounds, lambda: extract_all(workload))
+    full_seconds, _ = best_of(args.rounds, lambda: extract_resolve_link(workload))
+    assert isinstance(extractions, list)
+    symbols = sum(len(extraction.symbols) for extraction in extractions)
+    errors = sum(1 for extraction in extractions if extraction.error is not None)
+
+    print(f"corpus: {root}: {files} files, {megabytes:.1f} MB, {symbols} symbols, {errors} files with errors")
+    print(f"best of {args.rounds} rounds, one process (per core)\n")
+    print(f"{'pipeline':<32} {'seconds':>8} {'MB/s':>7} {'files/s':>8} {'symbols/s':>10} {'vs parse':>9}")
+    for name, seconds in (
+        ("parse alone", parse_seconds),
+        ("parse+extract", extract_seconds),
+        ("parse+extract+resolve+link", full_seconds),
+    ):
+        symbol_rate = "" if name == "parse alone" else f"{symbols / seconds:>10.0f}"
+        print(
+            f"{name:<32} {seconds:>8.2f} {megabytes / seconds:>7.2f} {files / seconds:>8.0f} {symbol_rate:>10} "
+            f"{parse_seconds / seconds:>9.0%}"
+        )
+
+
+if __name__ == "__main__":
+    main()
