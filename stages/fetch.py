@@ -112,6 +112,8 @@ _SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9_.-]+@)?(?P<host>[A-Za-z0-9.-]+):(?
 _HEX_SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
 _URL_PASSWORD = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@")
 _ZERO_OID: Final = "0" * 40
+_NOT_FOUND_MARKERS: Final = ("status code: 404", "not exported", "no such repository", "repository not found")
+"""Server answers meaning "no repository here" (smart HTTP, git daemon with and without --informative-errors)."""
 _ALL_BRANCHES_AND_TAGS: Final = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
 
 
@@ -285,7 +287,8 @@ def _local_target(path: Path, shown: str) -> RepoTarget:
         pygit2.Repository(str(resolved), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
     except pygit2.GitError:
         raise NotARepository(f"repository path {shown!r} is not a git repository (bare or with .git)") from None
-    name = resolved.name.removesuffix(".git") or resolved.name
+    directory = resolved.parent if resolved.name == ".git" else resolved
+    name = directory.name.removesuffix(".git") or directory.name
     return RepoTarget(url=str(resolved), transport="local", full_name=name)
 
 
@@ -421,8 +424,9 @@ def clone_bare(
 
     Unknown refs raise ``UnknownRevision`` before any object is transferred; a repository without commits raises
     ``EmptyRepository``. HEAD of the clone points at the source's default branch (possibly unborn in the clone when
-    another ref was fetched). The token travels only through the credentials callback. ``resolve_commit`` with the
-    same ``ref``/``commit_sha`` then gives the commit.
+    another ref was fetched), or is detached at the source's HEAD commit when the source's HEAD is detached. The
+    token travels only through the credentials callback. ``resolve_commit`` with the same ``ref``/``commit_sha``
+    then gives the commit.
     """
     path = workdir / _CLONE_DIR
     _remove(path)
@@ -453,6 +457,8 @@ def clone_bare(
         )
     if default is not None:
         repo.set_head(default)
+    elif "HEAD" in heads and heads["HEAD"] in repo:
+        repo.set_head(pygit2.Oid(hex=heads["HEAD"]))
     return repo
 
 
@@ -563,7 +569,7 @@ def _raise_classified(target: RepoTarget, message: str, is_auth_error: bool) -> 
     where = target.url
     if is_auth_error or "status code: 401" in lowered or "status code: 403" in lowered:
         raise AuthenticationFailed(f"authentication to {where} failed: {message}") from None
-    if "status code: 404" in lowered or "not exported" in lowered or "repository not found" in lowered:
+    if any(marker in lowered for marker in _NOT_FOUND_MARKERS):
         raise NotARepository(f"no repository at {where}: {message}") from None
     if "could not find repository" in lowered or ("unsupported url protocol" in lowered and target.is_local):
         raise NotARepository(f"{where} is not a git repository: {message}") from None
@@ -693,7 +699,9 @@ class _TreeWalker:
             if mode == FileMode.TREE:
                 assert isinstance(entry, pygit2.Tree)
                 if name in self.vendored_dirs:
-                    self.skipped["vendored"] += self._count_files(entry)
+                    vendored = self._count_files(entry)
+                    self.skipped["vendored"] += vendored
+                    self.files_seen += vendored
                 else:
                     self.walk(entry, f"{prefix}{name}/")
                 continue
@@ -727,7 +735,6 @@ class _TreeWalker:
                 count += self._count_files(entry)
             else:
                 count += 1
-        self.files_seen += count
         return count
 
 

@@ -1,0 +1,871 @@
+"""The fetch stage against real repositories built here, served over real transports on loopback.
+
+One source repository (branches, a lightweight and an annotated tag, vendored dirs, a minified file, a huge file,
+a binary file named .ts, a symlink, a submodule) is built once per module with pygit2 and served three ways: as a
+local path / file URL, by ``git daemon`` and by ``git http-backend`` behind a small HTTP server that demands a token.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import msgspec
+import pygit2
+import pytest
+from pygit2.enums import FileMode
+
+from stages import fetch
+from stages.errors import GitError
+
+ROOT = Path(__file__).resolve().parents[3]
+TOKEN = "ghs_fetchTestToken0123456789"
+MAX_FILE_BYTES = 100_000
+SUBMODULE_COMMIT = "1234567890abcdef1234567890abcdef12345678"
+SIGNATURE = pygit2.Signature("Fetch Test", "fetch@example.com", 1_700_000_000, 0)
+
+
+@dataclass(frozen=True)
+class Symlink:
+    target: str
+
+
+@dataclass(frozen=True)
+class Submodule:
+    commit: str
+
+
+Entry = bytes | Symlink | Submodule
+
+
+def write_tree(repo: pygit2.Repository, files: Mapping[str, Entry]) -> pygit2.Oid:
+    """A tree (with subtrees) holding ``files``, keyed by slash-separated path."""
+    here: dict[str, Entry] = {}
+    below: dict[str, dict[str, Entry]] = {}
+    for path, entry in files.items():
+        head, _, rest = path.partition("/")
+        if rest:
+            below.setdefault(head, {})[rest] = entry
+        else:
+            here[head] = entry
+    builder = repo.TreeBuilder()
+    for name, entry in here.items():
+        if isinstance(entry, Symlink):
+            builder.insert(name, repo.create_blob(entry.target.encode()), FileMode.LINK)
+        elif isinstance(entry, Submodule):
+            builder.insert(name, pygit2.Oid(hex=entry.commit), FileMode.COMMIT)
+        else:
+            builder.insert(name, repo.create_blob(entry), FileMode.BLOB)
+    for name, subtree in below.items():
+        builder.insert(name, write_tree(repo, subtree), FileMode.TREE)
+    return builder.write()
+
+
+def commit(
+    repo: pygit2.Repository, ref: str, files: Mapping[str, Entry], parents: list[pygit2.Oid], message: str
+) -> pygit2.Oid:
+    return repo.create_commit(ref, SIGNATURE, SIGNATURE, message, write_tree(repo, files), parents)
+
+
+MINIFIED_CONTENT = b"var a=1;" * 400
+BINARY_CONTENT = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
+
+FIRST_FILES: dict[str, Entry] = {
+    "README.md": b"# demo\n",
+    "src/index.ts": b"export const answer = 41;\n",
+}
+MAIN_FILES: dict[str, Entry] = {
+    "README.md": b"# demo\n\nNow with more files.\n",
+    "scripts/tool.py": b"print('not indexed')\n",
+    "src/index.ts": b"import { helper } from './util';\nexport const answer = helper(41);\n",
+    "src/view.tsx": b"export const View = () => <div>hello</div>;\n",
+    "src/util.js": b"export function helper(x) {\n  return x + 1;\n}\n",
+    "src/generated.js": MINIFIED_CONTENT,
+    "src/huge.ts": b"// padding line of a generated file\n" * 9000,
+    "src/logo.ts": BINARY_CONTENT,
+    "src/link.ts": Symlink("index.ts"),
+    "libs/shared": Submodule(SUBMODULE_COMMIT),
+    "public/jquery.min.js": b"!function(){};\n",
+    "node_modules/left-pad/index.js": b"module.exports = leftPad;\n",
+    "node_modules/left-pad/package.json": b'{"name": "left-pad"}\n',
+    "dist/bundle.js": b"console.log('built');\n",
+    "web/.next/server/page.js": b"export default 1;\n",
+}
+FEATURE_FILES: dict[str, Entry] = {**MAIN_FILES, "src/feature.ts": b"export const feature = true;\n"}
+
+
+@dataclass(frozen=True)
+class SourceRepo:
+    """The module's source repository: a work tree, a bare copy, and the commits and tags in them."""
+
+    work_tree: Path
+    bare: Path
+    first: str
+    middle: str
+    """A commit on main that no ref points at."""
+    main: str
+    feature: str
+    annotated_tag: str
+
+
+def build_source(path: Path, *, bare: bool) -> SourceRepo:
+    repo = pygit2.init_repository(str(path), bare=bare, initial_head="main")
+    first = commit(repo, "refs/heads/main", FIRST_FILES, [], "first")
+    middle = commit(repo, "refs/heads/main", {**FIRST_FILES, "src/middle.ts": b"export {};\n"}, [first], "middle")
+    main = commit(repo, "refs/heads/main", MAIN_FILES, [middle], "second")
+    feature = commit(repo, "refs/heads/feature", FEATURE_FILES, [main], "feature")
+    repo.references.create("refs/tags/v1", first)
+    tag = repo.create_tag("v2", main, pygit2.enums.ObjectType.COMMIT, SIGNATURE, "release 2")
+    return SourceRepo(
+        work_tree=path,
+        bare=path,
+        first=str(first),
+        middle=str(middle),
+        main=str(main),
+        feature=str(feature),
+        annotated_tag=str(tag),
+    )
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> SourceRepo:
+    root = tmp_path_factory.mktemp("source")
+    work_tree = build_source(root / "work", bare=False)
+    bare = build_source(root / "served" / "source.git", bare=True)
+    assert work_tree.main == bare.main, "commits are deterministic, so both copies hold the same ones"
+    return dataclasses.replace(work_tree, bare=bare.bare)
+
+
+@pytest.fixture(scope="module")
+def served_root(source: SourceRepo) -> Path:
+    """The directory both servers export: ``source.git`` (wants by id allowed), ``strict.git`` and ``empty.git``."""
+    root = source.bare.parent
+    pygit2.Repository(str(source.bare)).config["uploadpack.allowAnySHA1InWant"] = True
+    build_source(root / "strict.git", bare=True)
+    pygit2.init_repository(str(root / "empty.git"), bare=True, initial_head="main")
+    return root
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "git daemon exited at start-up"
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"git daemon did not listen on port {port}")
+
+
+@pytest.fixture(scope="module")
+def git_daemon(served_root: Path) -> Iterator[str]:
+    """``git://127.0.0.1:<port>`` serving ``served_root``."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--informative-errors",
+            f"--base-path={served_root}",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            str(served_root),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port, process)
+        yield f"git://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class GitHttpServer:
+    """Smart HTTP in front of ``git http-backend``, demanding ``x-access-token:<token>`` basic auth."""
+
+    def __init__(self, project_root: Path, token: str) -> None:
+        expected = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                """Keep test output quiet."""
+
+            def do_GET(self) -> None:
+                self.serve()
+
+            def do_POST(self) -> None:
+                self.serve()
+
+            def serve(self) -> None:
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                path, _, query = self.path.partition("?")
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                environ = {
+                    "PATH": os.environ["PATH"],
+                    "GIT_PROJECT_ROOT": str(project_root),
+                    "GIT_HTTP_EXPORT_ALL": "1",
+                    "PATH_INFO": path,
+                    "QUERY_STRING": query,
+                    "REQUEST_METHOD": self.command,
+                    "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                    "CONTENT_LENGTH": str(len(body)),
+                    "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+                }
+                output = subprocess.run(
+                    ["git", "http-backend"], input=body, env=environ, capture_output=True, check=True
+                ).stdout
+                head, _, payload = output.partition(b"\r\n\r\n")
+                status = 200
+                headers: list[tuple[str, str]] = []
+                for line in head.decode().split("\r\n"):
+                    name, _, value = line.partition(":")
+                    if name.lower() == "status":
+                        status = int(value.split()[0])
+                    else:
+                        headers.append((name, value.strip()))
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def http_server(served_root: Path) -> Iterator[str]:
+    """``http://127.0.0.1:<port>`` serving ``served_root`` to clients presenting ``TOKEN``."""
+    server = GitHttpServer(served_root, TOKEN)
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+def clone(target: str, workdir: Path, **options: object) -> pygit2.Repository:
+    return fetch.clone_bare(fetch.parse_target(target), workdir, **options)  # type: ignore[arg-type]
+
+
+def read_all(repo: pygit2.Repository, listing: fetch.FileListing) -> dict[str, bytes]:
+    return {item.path: data for item, data in fetch.read_files(repo, listing.items, skipped=listing.skipped)}
+
+
+def files_tree_text(root: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in root.rglob("*") if path.is_file())
+
+
+def assert_token_free(error: BaseException) -> None:
+    text = "".join(traceback.format_exception(error)) + repr(error)
+    assert TOKEN not in text
+
+
+# ------------------------------------------------------------------------------------------------------ targets
+
+
+def test_parse_target__https_url_gives_owner_name_and_keeps_the_url() -> None:
+    target = fetch.parse_target("https://github.com/acme/widgets.git")
+
+    assert target == fetch.RepoTarget(
+        url="https://github.com/acme/widgets.git", transport="https", full_name="acme/widgets"
+    )
+    assert not target.is_local
+
+
+def test_parse_target__owner_name_is_joined_to_the_base_url() -> None:
+    target = fetch.parse_target("acme/widgets", base_url="https://git.example.com/")
+
+    assert target.url == "https://git.example.com/acme/widgets"
+    assert target.full_name == "acme/widgets"
+
+
+def test_parse_target__owner_name_without_base_url_is_an_invalid_target() -> None:
+    with pytest.raises(fetch.InvalidTarget, match="acme/widgets") as caught:
+        fetch.parse_target("acme/widgets")
+
+    assert not caught.value.retryable
+    assert isinstance(caught.value, GitError)
+
+
+def test_parse_target__password_in_url_is_rejected_without_repeating_it() -> None:
+    with pytest.raises(fetch.InvalidTarget, match="carries credentials") as caught:
+        fetch.parse_target(f"https://x-access-token:{TOKEN}@github.com/acme/widgets.git")
+
+    assert TOKEN not in str(caught.value)
+    assert "github.com/acme/widgets.git" in str(caught.value)
+
+
+def test_parse_target__user_name_in_https_url_is_rejected() -> None:
+    with pytest.raises(fetch.InvalidTarget, match="user name"):
+        fetch.parse_target("https://someone@github.com/acme/widgets.git")
+
+
+def test_parse_target__ssh_url_and_scp_like_address_keep_the_ssh_user() -> None:
+    url = fetch.parse_target("ssh://git@github.com:2222/acme/widgets.git")
+    scp = fetch.parse_target("git@github.com:acme/widgets.git")
+
+    assert (url.url, url.transport, url.full_name) == (
+        "ssh://git@github.com:2222/acme/widgets.git",
+        "ssh",
+        "acme/widgets",
+    )
+    assert (scp.url, scp.transport, scp.full_name) == ("git@github.com:acme/widgets.git", "ssh", "acme/widgets")
+
+
+def test_parse_target__local_work_tree_bare_path_and_file_url_are_local(source: SourceRepo) -> None:
+    work_tree = fetch.parse_target(str(source.work_tree))
+    bare = fetch.parse_target(str(source.bare))
+    file_url = fetch.parse_target(source.bare.as_uri())
+
+    assert (work_tree.transport, work_tree.url, work_tree.full_name) == ("local", str(source.work_tree), "work")
+    assert (bare.transport, bare.full_name) == ("local", "source")
+    assert (file_url.transport, file_url.url) == ("file", source.bare.as_uri())
+    assert work_tree.is_local
+    assert file_url.is_local
+    assert fetch.parse_target(str(source.work_tree / ".git")).full_name == "work"
+
+
+def test_parse_target__directory_that_is_not_a_repository_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(fetch.NotARepository, match=re.escape(str(tmp_path))) as caught:
+        fetch.parse_target(str(tmp_path))
+
+    assert not caught.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("target", "complaint"),
+    [
+        ("", "empty"),
+        ("ftp://example.com/acme/widgets.git", "unsupported scheme"),
+        ("https://", "no host"),
+        ("https://github.com", "no repository path"),
+        ("https://github.com/acme/widgets?ref=main", "query"),
+        ("just some words", "is not a URL"),
+        ("./no/such/dir", "does not exist"),
+    ],
+)
+def test_parse_target__malformed_targets_are_rejected_with_the_input_named(target: str, complaint: str) -> None:
+    with pytest.raises((fetch.InvalidTarget, fetch.NotARepository), match=complaint) as caught:
+        fetch.parse_target(target)
+
+    assert not caught.value.retryable
+    assert target.strip() in str(caught.value)
+
+
+# ------------------------------------------------------------------------------------------------------ workdirs
+
+
+def test_job_workdir__is_created_for_the_job_and_removed_after_success(tmp_path: Path) -> None:
+    with fetch.job_workdir(tmp_path, "job-1") as workdir:
+        assert workdir == tmp_path / "pipeline-job-1"
+        (workdir / "scratch").write_bytes(b"x")
+
+    assert not workdir.exists()
+
+
+def test_job_workdir__is_removed_when_the_job_fails(tmp_path: Path, source: SourceRepo) -> None:
+    def index_missing_branch() -> None:
+        with fetch.job_workdir(tmp_path, "job-2") as workdir:
+            repo = clone(str(source.work_tree), workdir)
+            fetch.resolve_commit(repo, ref="no-such-branch")
+
+    with pytest.raises(fetch.UnknownRevision):
+        index_missing_branch()
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_job_workdir__replaces_the_leftover_of_an_earlier_attempt(tmp_path: Path) -> None:
+    leftover = tmp_path / "pipeline-job-3"
+    leftover.mkdir()
+    (leftover / "stale").write_bytes(b"old")
+
+    with fetch.job_workdir(tmp_path, "job-3") as workdir:
+        assert sorted(path.name for path in workdir.iterdir()) == [".lock"]
+
+
+@pytest.mark.parametrize("job_id", ["../escape", "a/b", "", ".hidden"])
+def test_job_workdir__job_ids_that_could_escape_the_root_are_refused(tmp_path: Path, job_id: str) -> None:
+    with pytest.raises(ValueError, match="job id"), fetch.job_workdir(tmp_path, job_id):
+        pass
+
+
+def test_cleanup_stale_workdirs__removes_the_workdir_of_a_killed_worker(tmp_path: Path) -> None:
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from stages.fetch import job_workdir\n"
+        "with job_workdir(Path(sys.argv[1]), 'crashed') as workdir:\n"
+        "    (workdir / 'repo.git').mkdir()\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert worker.stdout is not None
+        assert worker.stdout.readline() == b"ready\n"
+        assert fetch.cleanup_stale_workdirs(tmp_path) == [], "a live worker's directory must be kept"
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        assert worker.stdout is not None
+        worker.stdout.close()
+
+    assert (tmp_path / "pipeline-crashed" / "repo.git").is_dir()
+    assert fetch.cleanup_stale_workdirs(tmp_path) == [tmp_path / "pipeline-crashed"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cleanup_stale_workdirs__keeps_active_and_live_dirs_and_foreign_names(tmp_path: Path) -> None:
+    for name in ("pipeline-active", "pipeline-stale", "unrelated"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "pipeline-stray-file").write_bytes(b"")
+    outside = tmp_path / "unrelated" / "keep-me"
+    outside.write_bytes(b"")
+    (tmp_path / "pipeline-symlink").symlink_to(tmp_path / "unrelated")
+
+    with fetch.job_workdir(tmp_path, "live") as live:
+        removed = fetch.cleanup_stale_workdirs(tmp_path, active_job_ids=["active"])
+        assert live.is_dir()
+
+    assert removed == [tmp_path / name for name in ("pipeline-stale", "pipeline-stray-file", "pipeline-symlink")]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["pipeline-active", "unrelated"]
+    assert outside.exists()
+
+
+def test_cleanup_stale_workdirs__missing_root_removes_nothing(tmp_path: Path) -> None:
+    assert fetch.cleanup_stale_workdirs(tmp_path / "absent") == []
+
+
+# ------------------------------------------------------------------------------------------------------ local clones
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        (None, "main"),
+        ("HEAD", "main"),
+        ("main", "main"),
+        ("refs/heads/feature", "feature"),
+        ("feature", "feature"),
+        ("v1", "first"),
+        ("v2", "main"),
+        ("heads/main", "main"),
+    ],
+)
+def test_resolve_commit__branches_and_tags_of_a_local_clone(
+    tmp_path: Path, source: SourceRepo, ref: str | None, expected: str
+) -> None:
+    repo = clone(str(source.work_tree), tmp_path, ref=ref)
+
+    assert fetch.resolve_commit(repo, ref=ref) == getattr(source, expected)
+    assert fetch.default_branch(repo) == "main"
+
+
+def test_resolve_commit__full_and_abbreviated_sha_and_annotated_tag_object(tmp_path: Path, source: SourceRepo) -> None:
+    repo = clone(str(source.bare), tmp_path)
+
+    assert fetch.resolve_commit(repo, commit_sha=source.first) == source.first
+    assert fetch.resolve_commit(repo, commit_sha=source.feature[:10].upper()) == source.feature
+    assert fetch.resolve_commit(repo, commit_sha=source.annotated_tag) == source.main
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [{"ref": "no-such-branch"}, {"ref": "bad ref name"}, {"commit_sha": "f" * 40}, {"commit_sha": "not-hex"}],
+)
+def test_resolve_commit__unknown_ref_or_sha_is_not_retryable(
+    tmp_path: Path, source: SourceRepo, request_: dict[str, str]
+) -> None:
+    repo = clone(str(source.work_tree), tmp_path)
+
+    with pytest.raises(fetch.UnknownRevision) as caught:
+        fetch.resolve_commit(repo, **request_)
+
+    assert not caught.value.retryable
+    assert next(iter(request_.values())) in str(caught.value)
+
+
+def test_resolve_commit__tree_sha_is_not_a_commit(tmp_path: Path, source: SourceRepo) -> None:
+    repo = clone(str(source.bare), tmp_path)
+    tree = str(repo[source.main].peel(pygit2.Tree).id)
+
+    with pytest.raises(fetch.UnknownRevision, match=tree):
+        fetch.resolve_commit(repo, commit_sha=tree)
+
+
+def test_clone_bare__local_path_shares_objects_instead_of_copying_them(tmp_path: Path, source: SourceRepo) -> None:
+    repo = clone(str(source.work_tree), tmp_path)
+
+    alternates = Path(repo.path) / "objects" / "info" / "alternates"
+    assert alternates.read_text().strip() == str(source.work_tree / ".git" / "objects")
+    assert not list((Path(repo.path) / "objects" / "pack").iterdir())
+    assert repo.is_bare
+    assert {ref for ref in repo.references if ref != "HEAD"} == {
+        "refs/heads/main",
+        "refs/heads/feature",
+        "refs/tags/v1",
+        "refs/tags/v2",
+    }
+
+
+def test_clone_bare__file_url_lists_the_same_files_as_the_path(tmp_path: Path, source: SourceRepo) -> None:
+    by_path = clone(str(source.bare), tmp_path / "path")
+    by_url = clone(source.bare.as_uri(), tmp_path / "url")
+
+    listings = [fetch.list_files(repo, source.main, max_file_bytes=MAX_FILE_BYTES) for repo in (by_path, by_url)]
+
+    assert listings[0] == listings[1]
+    assert read_all(by_path, listings[0]) == read_all(by_url, listings[1])
+
+
+def test_clone_bare__local_unknown_ref_fails_before_cloning(tmp_path: Path, source: SourceRepo) -> None:
+    with pytest.raises(fetch.UnknownRevision, match="no-such-branch") as caught:
+        clone(str(source.work_tree), tmp_path, ref="no-such-branch")
+
+    assert not caught.value.retryable
+
+
+def test_clone_bare__empty_repository_is_not_retryable(tmp_path: Path) -> None:
+    empty = pygit2.init_repository(str(tmp_path / "empty.git"), bare=True)
+
+    with pytest.raises(fetch.EmptyRepository, match="no commits") as caught:
+        clone(str(tmp_path / "empty.git"), tmp_path / "work")
+    with pytest.raises(fetch.EmptyRepository):
+        fetch.resolve_commit(empty)
+
+    assert not caught.value.retryable
+
+
+def test_clone_bare__source_deleted_after_parsing_is_not_a_repository(tmp_path: Path, source: SourceRepo) -> None:
+    copy = pygit2.clone_repository(str(source.bare), str(tmp_path / "copy.git"), bare=True)
+    target = fetch.parse_target(copy.path)
+    for path in sorted(Path(copy.path).rglob("*"), reverse=True):
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink()
+
+    with pytest.raises(fetch.NotARepository) as caught:
+        fetch.clone_bare(target, tmp_path / "work")
+
+    assert not caught.value.retryable
+
+
+# ------------------------------------------------------------------------------------------------------ listing
+
+
+def test_list_files__counts_every_skip_reason_and_keeps_source_files(tmp_path: Path, source: SourceRepo) -> None:
+    repo = clone(str(source.work_tree), tmp_path)
+
+    listing = fetch.list_files(repo, source.main, max_file_bytes=MAX_FILE_BYTES)
+
+    assert [item.path for item in listing.items] == [
+        "src/generated.js",
+        "src/index.ts",
+        "src/logo.ts",
+        "src/util.js",
+        "src/view.tsx",
+    ]
+    assert listing.skipped == {
+        "vendored": 4,
+        "minified": 1,
+        "too_large": 1,
+        "binary": 0,
+        "symlink": 1,
+        "submodule": 1,
+        "unsupported_language": 2,
+    }
+    assert listing.files_seen == len(MAIN_FILES)
+    assert listing.commit_sha == source.main
+    assert listing.bytes_selected == sum(item.size for item in listing.items)
+
+
+def test_list_files__items_carry_language_blob_id_and_size(tmp_path: Path, source: SourceRepo) -> None:
+    repo = clone(str(source.work_tree), tmp_path)
+
+    items = {item.path: item for item in fetch.list_files(repo, source.main, max_file_bytes=MAX_FILE_BYTES).items}
+
+    index = MAIN_FILES["src/index.ts"]
+    assert isinstance(index, bytes)
+    assert items["src/index.ts"] == fetch.FileItem(
+        path="src/index.ts", oid=str(pygit2.hash(index)), language="typescript", size=len(index)
+    )
+    assert items["src/view.tsx"].language == "tsx"
+    assert items["src/util.js"].language == "javascript"
+
+
+def test_list_files__file_at_exactly_the_size_limit_is_kept(tmp_path: Path, source: SourceRepo) -> None:
+    repo = clone(str(source.work_tree), tmp_path)
+    huge = MAIN_FILES["src/huge.ts"]
+    assert isinstance(huge, bytes)
+
+    listing = fetch.list_files(repo, source.main, max_file_bytes=len(huge))
+
+    assert "src/huge.ts" in {item.path for item in listing.items}
+    assert listing.skipped["too_large"] == 0
+
+
+def test_list_files__language_function_decides_what_is_supported(tmp_path: Path, source: SourceRepo) -> None:
+    repo = clone(str(source.work_tree), tmp_path)
+
+    def python_only(path: str) -> str | None:
+        return "python" if path.endswith(".py") else None
+
+    listing = fetch.list_files(repo, source.main, max_file_bytes=MAX_FILE_BYTES, language_for_path=python_only)
+
+    assert [(item.path, item.language) for item in listing.items] == [("scripts/tool.py", "python")]
+    assert listing.skipped["unsupported_language"] == 8
+
+
+def test_list_files__vendored_dirs_can_be_narrowed(tmp_path: Path, source: SourceRepo) -> None:
+    repo = clone(str(source.work_tree), tmp_path)
+
+    listing = fetch.list_files(
+        repo, source.main, max_file_bytes=MAX_FILE_BYTES, vendored_dirs=frozenset({"node_modules"})
+    )
+
+    assert {"dist/bundle.js", "web/.next/server/page.js"} <= {item.path for item in listing.items}
+    assert listing.skipped["vendored"] == 2
+
+
+def test_list_files__unknown_commit_is_not_retryable(tmp_path: Path, source: SourceRepo) -> None:
+    repo = clone(str(source.work_tree), tmp_path)
+
+    with pytest.raises(fetch.UnknownRevision) as caught:
+        fetch.list_files(repo, "e" * 40, max_file_bytes=MAX_FILE_BYTES)
+
+    assert not caught.value.retryable
+
+
+def test_read_files__yields_blob_bytes_and_counts_binary_and_minified_content(
+    tmp_path: Path, source: SourceRepo
+) -> None:
+    repo = clone(str(source.work_tree), tmp_path)
+    listing = fetch.list_files(repo, source.main, max_file_bytes=MAX_FILE_BYTES)
+
+    contents = read_all(repo, listing)
+
+    assert contents == {path: MAIN_FILES[path] for path in ("src/index.ts", "src/util.js", "src/view.tsx")}
+    assert listing.skipped["binary"] == 1
+    assert listing.skipped["minified"] == 2
+
+
+def test_read_files__missing_blob_names_the_file(tmp_path: Path, source: SourceRepo) -> None:
+    repo = clone(str(source.work_tree), tmp_path)
+    ghost = fetch.FileItem(path="src/ghost.ts", oid="d" * 40, language="typescript", size=1)
+
+    with pytest.raises(fetch.MissingObject, match=re.escape("src/ghost.ts")):
+        list(fetch.read_files(repo, [ghost]))
+
+
+def test_file_item__round_trips_through_msgpack() -> None:
+    item = fetch.FileItem(path="src/ünïcode.ts", oid="a" * 40, language="typescript", size=12)
+
+    decoded = msgspec.msgpack.decode(msgspec.msgpack.encode(item), type=fetch.FileItem)
+
+    assert decoded == item
+
+
+# ------------------------------------------------------------------------------------------------------ git daemon
+
+
+def test_clone_bare__git_daemon_default_branch_is_a_shallow_fetch(
+    tmp_path: Path, git_daemon: str, source: SourceRepo
+) -> None:
+    repo = clone(f"{git_daemon}/source.git", tmp_path)
+
+    assert fetch.resolve_commit(repo) == source.main
+    assert repo.is_shallow
+    assert source.first not in repo, "the parent commit must not have been transferred"
+    assert fetch.default_branch(repo) == "main"
+    assert "refs/heads/feature" not in repo.references
+
+
+def test_clone_bare__git_daemon_depth_zero_fetches_history(tmp_path: Path, git_daemon: str, source: SourceRepo) -> None:
+    repo = clone(f"{git_daemon}/source.git", tmp_path, depth=0, ref="feature")
+
+    assert not repo.is_shallow
+    assert fetch.resolve_commit(repo, ref="feature") == source.feature
+    assert source.first in repo
+
+
+@pytest.mark.parametrize(("ref", "expected"), [("v2", "main"), ("v1", "first"), ("feature", "feature")])
+def test_clone_bare__git_daemon_fetches_just_the_requested_ref(
+    tmp_path: Path, git_daemon: str, source: SourceRepo, ref: str, expected: str
+) -> None:
+    repo = clone(f"{git_daemon}/source.git", tmp_path, ref=ref)
+
+    assert repo.is_shallow
+    assert fetch.resolve_commit(repo, ref=ref) == getattr(source, expected)
+
+
+def test_clone_bare__git_daemon_commit_below_a_tip_is_fetched_by_id(
+    tmp_path: Path, git_daemon: str, source: SourceRepo
+) -> None:
+    repo = clone(f"{git_daemon}/source.git", tmp_path, commit_sha=source.middle)
+
+    assert repo.is_shallow
+    assert fetch.resolve_commit(repo, commit_sha=source.middle) == source.middle
+    assert source.main not in repo
+    assert source.first not in repo
+
+
+def test_clone_bare__server_refusing_wants_by_id_falls_back_to_full_history(
+    tmp_path: Path, git_daemon: str, source: SourceRepo
+) -> None:
+    repo = clone(f"{git_daemon}/strict.git", tmp_path, commit_sha=source.middle)
+
+    assert not repo.is_shallow
+    assert fetch.resolve_commit(repo, commit_sha=source.middle) == source.middle
+
+
+def test_clone_bare__git_daemon_unknown_sha_is_not_retryable(tmp_path: Path, git_daemon: str) -> None:
+    repo = clone(f"{git_daemon}/strict.git", tmp_path, commit_sha="c" * 40)
+
+    with pytest.raises(fetch.UnknownRevision) as caught:
+        fetch.resolve_commit(repo, commit_sha="c" * 40)
+
+    assert not caught.value.retryable
+
+
+def test_clone_bare__git_daemon_unknown_ref_fails_before_fetching(tmp_path: Path, git_daemon: str) -> None:
+    with pytest.raises(fetch.UnknownRevision, match="release-9") as caught:
+        clone(f"{git_daemon}/source.git", tmp_path, ref="release-9")
+
+    assert not caught.value.retryable
+
+
+def test_clone_bare__git_daemon_empty_repository_is_not_retryable(tmp_path: Path, git_daemon: str) -> None:
+    with pytest.raises(fetch.EmptyRepository) as caught:
+        clone(f"{git_daemon}/empty.git", tmp_path)
+
+    assert not caught.value.retryable
+
+
+def test_clone_bare__git_daemon_missing_repository_is_not_retryable(tmp_path: Path, git_daemon: str) -> None:
+    with pytest.raises(fetch.NotARepository, match=re.escape("nope.git")) as caught:
+        clone(f"{git_daemon}/nope.git", tmp_path)
+
+    assert not caught.value.retryable
+
+
+def test_clone_bare__closed_port_is_a_retryable_transport_error(tmp_path: Path) -> None:
+    url = f"git://127.0.0.1:{free_port()}/source.git"
+
+    with pytest.raises(fetch.TransportError, match=re.escape("127.0.0.1")) as caught:
+        clone(url, tmp_path, token=TOKEN)
+
+    assert caught.value.retryable
+    assert_token_free(caught.value)
+
+
+# ------------------------------------------------------------------------------------------------------ http
+
+
+def test_clone_bare__http_with_token_matches_the_local_clone_and_writes_no_token(
+    tmp_path: Path, http_server: str, source: SourceRepo
+) -> None:
+    repo = clone(f"{http_server}/source.git", tmp_path / "http", token=TOKEN)
+    local = clone(str(source.work_tree), tmp_path / "local")
+    sha = fetch.resolve_commit(repo)
+
+    listing = fetch.list_files(repo, sha, max_file_bytes=MAX_FILE_BYTES)
+
+    assert repo.is_shallow
+    assert sha == source.main
+    assert listing == fetch.list_files(local, sha, max_file_bytes=MAX_FILE_BYTES)
+    assert read_all(repo, listing)["src/index.ts"] == MAIN_FILES["src/index.ts"]
+    assert TOKEN.encode() not in files_tree_text(tmp_path / "http")
+    assert TOKEN not in repr(repo)
+    assert "[remote" not in (Path(repo.path) / "config").read_text()
+
+
+def test_clone_bare__http_rejected_token_is_not_retryable_and_token_free(tmp_path: Path, http_server: str) -> None:
+    wrong = TOKEN[::-1]
+
+    with pytest.raises(fetch.AuthenticationFailed, match="rejected") as caught:
+        clone(f"{http_server}/source.git", tmp_path, token=wrong)
+
+    assert not caught.value.retryable
+    assert wrong not in "".join(traceback.format_exception(caught.value))
+    assert_token_free(caught.value)
+
+
+def test_clone_bare__http_without_token_is_an_authentication_failure(tmp_path: Path, http_server: str) -> None:
+    with pytest.raises(fetch.AuthenticationFailed, match="no access token") as caught:
+        clone(f"{http_server}/source.git", tmp_path)
+
+    assert not caught.value.retryable
+
+
+def test_clone_bare__http_missing_repository_is_not_retryable(tmp_path: Path, http_server: str) -> None:
+    with pytest.raises(fetch.NotARepository, match="404") as caught:
+        clone(f"{http_server}/nope.git", tmp_path, token=TOKEN)
+
+    assert not caught.value.retryable
+    assert_token_free(caught.value)
+
+
+def test_clone_bare__http_commit_below_a_tip_is_fetched_shallow(
+    tmp_path: Path, http_server: str, source: SourceRepo
+) -> None:
+    repo = clone(f"{http_server}/source.git", tmp_path, token=TOKEN, commit_sha=source.middle)
+
+    assert repo.is_shallow
+    assert fetch.resolve_commit(repo, commit_sha=source.middle) == source.middle
+    listing = fetch.list_files(repo, source.middle, max_file_bytes=MAX_FILE_BYTES)
+    assert [item.path for item in listing.items] == ["src/index.ts", "src/middle.ts"]
+
+
+def test_clone_bare__source_with_detached_head_gives_a_detached_head(tmp_path: Path, source: SourceRepo) -> None:
+    detached = pygit2.clone_repository(str(source.bare), str(tmp_path / "detached.git"), bare=True)
+    detached.set_head(pygit2.Oid(hex=source.first))
+
+    repo = clone(detached.path, tmp_path / "work")
+
+    assert fetch.resolve_commit(repo) == source.first
+    assert fetch.default_branch(repo) is None
