@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import msgspec
 import pygit2
-from pygit2.enums import FileMode, ObjectType
+from pygit2.enums import FileMode, ObjectType, Option
 
 from stages import languages
 from stages.errors import GitError
@@ -114,7 +114,7 @@ _URL_PASSWORD = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):[^/
 _ZERO_OID: Final = "0" * 40
 _NOT_FOUND_MARKERS: Final = ("status code: 404", "not exported", "no such repository", "repository not found")
 """Server answers meaning "no repository here" (smart HTTP, git daemon with and without --informative-errors)."""
-_ALL_BRANCHES_AND_TAGS: Final = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+_ALL_BRANCHES_AND_TAGS: Final = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
 
 # --------------------------------------------------------------------------------------------------------- errors
@@ -401,6 +401,22 @@ class _Credentials(pygit2.RemoteCallbacks):
         return pygit2.UserPass("x-access-token", self._token)
 
 
+def set_network_timeouts(*, connect_seconds: float, io_seconds: float) -> tuple[float, float]:
+    """Bound how long libgit2 waits to connect and for each read or write; return the previous ``(connect, io)``.
+
+    Without this a server that accepts a connection and then stays silent blocks a fetch forever. The setting is
+    process-wide (libgit2 global options), so the fetcher process sets it once at start-up; a timeout surfaces as a
+    retryable ``TransportError``. ``0`` means no limit.
+    """
+    previous = (
+        pygit2.option(Option.GET_SERVER_CONNECT_TIMEOUT) / 1000,
+        pygit2.option(Option.GET_SERVER_TIMEOUT) / 1000,
+    )
+    pygit2.option(Option.SET_SERVER_CONNECT_TIMEOUT, round(connect_seconds * 1000))
+    pygit2.option(Option.SET_SERVER_TIMEOUT, round(io_seconds * 1000))
+    return previous
+
+
 def clone_bare(
     target: RepoTarget,
     workdir: Path,
@@ -512,7 +528,7 @@ def _fetch_needed(
         if tip is not None:
             fetch([_refspec(tip.removesuffix("^{}"))], shallow)
         elif not _fetch_object(repo, wanted, shallow, fetch):
-            fetch(_ALL_BRANCHES_AND_TAGS, 0)
+            fetch(list(_ALL_BRANCHES_AND_TAGS), 0)
     elif ref is not None and ref != "HEAD":
         name = _match_ref(ref, heads.__contains__)
         assert name is not None
@@ -520,7 +536,7 @@ def _fetch_needed(
     elif default is not None:
         fetch([_refspec(default)], shallow)
     else:
-        fetch(_ALL_BRANCHES_AND_TAGS, shallow)
+        fetch(list(_ALL_BRANCHES_AND_TAGS), shallow)
 
 
 def _advertised_default_branch(heads: list[pygit2.remotes.RemoteHead]) -> str | None:

@@ -869,3 +869,27 @@ def test_clone_bare__source_with_detached_head_gives_a_detached_head(tmp_path: P
 
     assert fetch.resolve_commit(repo) == source.first
     assert fetch.default_branch(repo) is None
+
+
+@pytest.fixture
+def short_network_timeouts() -> Iterator[None]:
+    previous = fetch.set_network_timeouts(connect_seconds=0.5, io_seconds=0.5)
+    try:
+        yield
+    finally:
+        fetch.set_network_timeouts(connect_seconds=previous[0], io_seconds=previous[1])
+
+
+@pytest.mark.usefixtures("short_network_timeouts")
+@pytest.mark.parametrize("scheme", ["http", "git"])
+def test_clone_bare__silent_server_times_out_as_a_retryable_error(tmp_path: Path, scheme: str) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"{scheme}://127.0.0.1:{silent.getsockname()[1]}/source.git"
+
+        with pytest.raises(fetch.TransportError, match="timed out") as caught:
+            clone(url, tmp_path, token=TOKEN)
+
+    assert caught.value.retryable
+    assert_token_free(caught.value)
