@@ -433,10 +433,10 @@ def clone_bare(
     like ``resolve_commit``: full name, then tag, then branch), that ref; otherwise the default branch. ``depth``
     ``None`` means 1 (a shallow fetch of just the commit), ``0`` full history.
 
-    Local transports (a path or ``file://``) make a shared clone, like ``git clone --bare --shared``: the clone's
-    ``objects/info/alternates`` points at the source's object database and every branch and tag ref is copied, so
-    nothing is packed or copied (libgit2's local fetch re-packs every object: 1.2 s for a 13 MB repository) and
-    ``depth`` is ignored. The source must not be pruned while the job reads it (``MissingObject`` if it is).
+    Local transports (a path or ``file://``) clone like ``git clone --bare --local``: the source's object files are
+    hard-linked (copied across filesystems) and every branch and tag ref is copied, so nothing is re-packed
+    (libgit2's local fetch re-packs every object: 1.2 s for a 13 MB repository) and ``depth`` is ignored. The clone
+    stays readable if the source is repacked or deleted afterwards.
 
     Unknown refs raise ``UnknownRevision`` before any object is transferred; a repository without commits raises
     ``EmptyRepository``. HEAD of the clone points at the source's default branch (possibly unborn in the clone when
@@ -458,7 +458,7 @@ def clone_bare(
     if commit_sha is None and ref is not None and ref != "HEAD" and _match_ref(ref, heads.__contains__) is None:
         raise UnknownRevision(f"ref {ref!r} does not exist in {target.url}")
     if target.is_local:
-        repo = _share_objects(repo, target, heads)
+        repo = _link_objects(repo, target, heads)
     else:
         _fetch_needed(
             repo,
@@ -478,11 +478,13 @@ def clone_bare(
     return repo
 
 
-def _share_objects(repo: pygit2.Repository, target: RepoTarget, heads: Mapping[str, str]) -> pygit2.Repository:
-    """Point the clone at the source's object database, copy its branch and tag refs, return the clone reopened.
+def _link_objects(repo: pygit2.Repository, target: RepoTarget, heads: Mapping[str, str]) -> pygit2.Repository:
+    """Hard-link (or copy) the source's object files into the clone, copy its branch and tag refs, reopen the clone.
 
-    The clone is reopened so that its object database is loaded with the alternates file in place (libgit2 checks
-    that a ref's target exists when the ref is created).
+    Object files are immutable once written, so a link is as good as a copy and survives the source being repacked,
+    pruned or deleted. A file that vanishes during the walk (a concurrent repack) is skipped: if it was needed,
+    reading fails with ``MissingObject``, which is retryable. The clone is reopened so that its object database is
+    loaded after the files are in place (libgit2 checks that a ref's target exists when the ref is created).
     """
     source_path = unquote(urlsplit(target.url).path) if target.transport == "file" else target.url
     try:
@@ -493,14 +495,39 @@ def _share_objects(repo: pygit2.Repository, target: RepoTarget, heads: Mapping[s
     common_dir_file = git_dir / "commondir"
     if common_dir_file.is_file():
         git_dir = (git_dir / common_dir_file.read_text(encoding="utf-8").strip()).resolve()
-    alternates = Path(repo.path) / "objects" / "info" / "alternates"
-    alternates.parent.mkdir(parents=True, exist_ok=True)
-    alternates.write_text(f"{git_dir / 'objects'}\n", encoding="utf-8")
-    shared = pygit2.Repository(repo.path)
+    source_objects = git_dir / "objects"
+    clone_objects = Path(repo.path) / "objects"
+    for directory, _, names in os.walk(source_objects):
+        relative = Path(directory).relative_to(source_objects)
+        (clone_objects / relative).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            if relative == Path("info") and name == "alternates":
+                _absolute_alternates(source_objects, clone_objects)
+            elif not name.startswith(("tmp_", "incoming-")):
+                _link_or_copy(Path(directory) / name, clone_objects / relative / name)
+    clone = pygit2.Repository(repo.path)
     for name, oid in heads.items():
         if name.startswith(("refs/heads/", "refs/tags/")) and not name.endswith("^{}"):
-            shared.references.create(name, oid, force=True)
-    return shared
+            clone.references.create(name, oid, force=True)
+    return clone
+
+
+def _link_or_copy(source: Path, destination: Path) -> None:
+    """Hard-link a file, copying it when linking is impossible (another filesystem, a file owned by someone else)."""
+    try:
+        os.link(source, destination)
+    except FileNotFoundError:
+        return
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copy2(source, destination)
+
+
+def _absolute_alternates(source_objects: Path, clone_objects: Path) -> None:
+    """Carry the source's own alternates over, made absolute (relative ones are relative to the source)."""
+    lines = (source_objects / "info" / "alternates").read_text(encoding="utf-8").splitlines()
+    paths = [str((source_objects / line).resolve()) for line in lines if line.strip() and not line.startswith("#")]
+    (clone_objects / "info" / "alternates").write_text("".join(f"{path}\n" for path in paths), encoding="utf-8")
 
 
 def _fetch_needed(

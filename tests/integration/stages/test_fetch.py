@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -537,19 +538,24 @@ def test_resolve_commit__tree_sha_is_not_a_commit(tmp_path: Path, source: Source
         fetch.resolve_commit(repo, commit_sha=tree)
 
 
-def test_clone_bare__local_path_shares_objects_instead_of_copying_them(tmp_path: Path, source: SourceRepo) -> None:
-    repo = clone(str(source.work_tree), tmp_path)
+def test_clone_bare__local_clone_links_objects_and_outlives_its_source(tmp_path: Path) -> None:
+    source = build_source(tmp_path / "packed.git", bare=True)
+    subprocess.run(["git", "-C", str(source.bare), "gc", "--quiet"], check=True)
+    packs = list((source.bare / "objects" / "pack").glob("*.pack"))
+    assert packs, "git gc should have packed the objects"
 
-    alternates = Path(repo.path) / "objects" / "info" / "alternates"
-    assert alternates.read_text().strip() == str(source.work_tree / ".git" / "objects")
-    assert not list((Path(repo.path) / "objects" / "pack").iterdir())
-    assert repo.is_bare
+    repo = clone(str(source.bare), tmp_path / "work")
+
+    assert os.stat(packs[0]).st_nlink == 2, "the pack is hard-linked, not re-packed"
     assert {ref for ref in repo.references if ref != "HEAD"} == {
         "refs/heads/main",
         "refs/heads/feature",
         "refs/tags/v1",
         "refs/tags/v2",
     }
+    shutil.rmtree(source.bare)
+    listing = fetch.list_files(repo, fetch.resolve_commit(repo, ref="v2"), max_file_bytes=MAX_FILE_BYTES)
+    assert set(read_all(repo, listing)) == {"src/index.ts", "src/util.js", "src/view.tsx"}
 
 
 def test_clone_bare__file_url_lists_the_same_files_as_the_path(tmp_path: Path, source: SourceRepo) -> None:
