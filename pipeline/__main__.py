@@ -4,4 +4,6 @@ import sys
 
 from pipeline.cli import main
 
-sys.exit(main())
+# The guard matters: stage processes are spawned, and spawning re-imports the main module.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -288,10 +288,11 @@ class SnapshotWriter:
                         )
                     )
 
-    def finish(
-        self, linked: LinkedIndex, package_versions: Mapping[tuple[int, str], str | None] | None = None
-    ) -> SnapshotStats:
-        """Write the cross-file rows, make this snapshot current and delete the previous one."""
+    def finish(self, linked: LinkedIndex, package_versions: Mapping[str, str] | None = None) -> SnapshotStats:
+        """Write the cross-file rows, make this snapshot current and delete the previous one.
+
+        ``package_versions`` maps ``"<file_idx>:<package>"`` to the version range declared for that dependency.
+        """
         self.flush()
         versions = package_versions or {}
         self._copy_rows(
@@ -348,7 +349,7 @@ class SnapshotWriter:
             "package_dependencies (snapshot_id, file_idx, package, is_builtin, version)",
             ["uuid", "int4", "text", "bool", "text"],
             (
-                (self.snapshot_id, d.file, d.package, d.is_builtin, versions.get((d.file, d.package)))
+                (self.snapshot_id, d.file, d.package, d.is_builtin, versions.get(f"{d.file}:{d.package}"))
                 for d in linked.package_dependencies
             ),
         )

@@ -322,3 +322,99 @@ GROUP BY queue;
 -- name: dead_letter_count
 -- Dead letters per source queue.
 SELECT source_queue, count(*) FROM dead_letters GROUP BY source_queue;
+
+-- ===== index jobs =====
+
+-- name: repository_upsert
+-- Find or create the repository with this git URL; returns its id.
+INSERT INTO repositories (full_name, git_url) VALUES (%(full_name)s, %(git_url)s)
+ON CONFLICT (git_url) DO UPDATE SET updated_at = now()
+RETURNING id;
+
+-- name: index_job_insert
+-- Create a pending index job unless an unfinished one exists for the same repository and commit/ref.
+INSERT INTO index_jobs (repository_id, ref, commit_sha)
+VALUES (%(repository_id)s, %(ref)s, %(commit_sha)s)
+ON CONFLICT (repository_id, coalesce(commit_sha, ''), coalesce(ref, '')) WHERE status IN ('pending', 'processing')
+DO NOTHING
+RETURNING id;
+
+-- name: index_job_find_unfinished
+-- The unfinished index job of a repository and commit/ref (what a duplicate enqueue returns).
+SELECT id FROM index_jobs
+WHERE repository_id = %(repository_id)s AND coalesce(commit_sha, '') = coalesce(%(commit_sha)s, '')
+  AND coalesce(ref, '') = coalesce(%(ref)s, '') AND status IN ('pending', 'processing');
+
+-- name: index_job_set_queue_job
+-- Remember which queue job carries an index job.
+UPDATE index_jobs SET queue_job_id = %(queue_job_id)s WHERE id = %(id)s;
+
+-- name: index_job_get
+-- One index job with its repository.
+SELECT j.id, j.repository_id, r.full_name, r.git_url, j.ref, j.commit_sha, j.status, j.queue_job_id,
+       j.retry_count, j.stats, j.progress, j.error_message, j.last_stage, j.created_at, j.started_at,
+       j.completed_at
+FROM index_jobs j JOIN repositories r ON r.id = j.repository_id
+WHERE j.id = %(id)s;
+
+-- name: index_job_list
+-- Recent index jobs, newest first, optionally by status and repository, after a (created_at, id) cursor.
+SELECT j.id, j.repository_id, r.full_name, r.git_url, j.ref, j.commit_sha, j.status, j.queue_job_id,
+       j.retry_count, j.stats, j.progress, j.error_message, j.last_stage, j.created_at, j.started_at,
+       j.completed_at
+FROM index_jobs j JOIN repositories r ON r.id = j.repository_id
+WHERE (%(status)s::index_job_status IS NULL OR j.status = %(status)s::index_job_status)
+  AND (%(repository)s::text IS NULL OR r.full_name = %(repository)s::text OR r.git_url = %(repository)s::text
+       OR r.id::text = %(repository)s::text)
+  AND (%(cursor_created_at)s::timestamptz IS NULL
+       OR (j.created_at, j.id) < (%(cursor_created_at)s::timestamptz, %(cursor_id)s::uuid))
+ORDER BY j.created_at DESC, j.id DESC
+LIMIT %(limit)s;
+
+-- name: index_job_start
+-- pending → processing for the attempt that claimed it (also from processing, when a rescued attempt restarts).
+UPDATE index_jobs
+SET status = 'processing', started_at = coalesce(started_at, now()), retry_count = %(attempt)s - 1,
+    error_message = NULL, progress = '{}'
+WHERE id = %(id)s AND status IN ('pending', 'processing')
+RETURNING id;
+
+-- name: index_job_set_commit
+-- Record the commit a ref resolved to.
+UPDATE index_jobs SET commit_sha = %(commit_sha)s WHERE id = %(id)s;
+
+-- name: index_job_set_progress
+-- Replace the per-stage progress of a running job (called at most about once a second per job).
+UPDATE index_jobs SET progress = %(progress)s, last_stage = %(stage)s WHERE id = %(id)s AND status = 'processing';
+
+-- name: index_job_complete
+-- processing → completed with its stats; in the same transaction as the snapshot switch.
+UPDATE index_jobs
+SET status = 'completed', stats = %(stats)s, progress = %(progress)s, commit_sha = %(commit_sha)s,
+    completed_at = now(), error_message = NULL
+WHERE id = %(id)s AND status = 'processing'
+RETURNING id;
+
+-- name: index_job_fail
+-- processing → failed (final) or back to pending (the queue retries it), with the error and the stage.
+UPDATE index_jobs
+SET status = %(status)s::index_job_status, error_message = %(error)s, last_stage = %(stage)s,
+    completed_at = CASE WHEN %(status)s::index_job_status = 'failed' THEN now() END
+WHERE id = %(id)s AND status IN ('pending', 'processing')
+RETURNING id;
+
+-- name: index_job_abandon
+-- processing → cancelled (operator cancelled the queue job) or pending (released or rescued: it will run again).
+UPDATE index_jobs
+SET status = %(status)s::index_job_status,
+    completed_at = CASE WHEN %(status)s::index_job_status = 'cancelled' THEN now() END
+WHERE id = %(id)s AND status = 'processing';
+
+-- name: index_job_event_insert
+-- Append to an index job's event log (transitions, errors, stage milestones).
+INSERT INTO index_job_events (index_job_id, event, stage, message, data)
+VALUES (%(id)s, %(event)s, %(stage)s, %(message)s, %(data)s);
+
+-- name: index_job_events
+-- An index job's event log, oldest first.
+SELECT at, event, stage, message, data FROM index_job_events WHERE index_job_id = %(id)s ORDER BY id;

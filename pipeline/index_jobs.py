@@ -1,0 +1,222 @@
+"""Index jobs: the source of truth for "index this repository at this commit" and its status.
+
+``index_jobs`` rows move pending → processing → completed | failed (or skipped / cancelled); the queue's own
+tables only carry the work. Guarantees:
+- ``enqueue`` creates the repository (if new), the pending index job and its queue job in one transaction; a second
+  enqueue of the same repository and commit/ref while one is unfinished returns the existing job.
+- Every transition checks the current status, so a late writer cannot resurrect a finished job.
+- Each transition and error is appended to ``index_job_events`` with a timestamp (a queryable log).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import msgspec
+import orjson
+import psycopg
+from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
+
+from pipeline.db import query
+from pipeline.queue.client import Queue
+from stages.fetch import RepoTarget
+
+INDEX_QUEUE = "index-repo"
+
+Connection = psycopg.Connection[TupleRow]
+
+
+class IndexJobStatus(StrEnum):
+    """Mirrors the ``index_job_status`` Postgres type (see migration 0002)."""
+
+    PENDING = "pending"  # the coordinator moves it to processing when it claims the queue job
+    PROCESSING = "processing"  # the writer completes it; the coordinator fails it or returns it to pending
+    COMPLETED = "completed"  # terminal
+    FAILED = "failed"  # terminal
+    SKIPPED = "skipped"  # terminal
+    CANCELLED = "cancelled"  # terminal
+
+
+class IndexJob(msgspec.Struct, frozen=True, kw_only=True):
+    id: uuid.UUID
+    repository_id: uuid.UUID
+    repository: str
+    git_url: str
+    ref: str | None
+    commit_sha: str | None
+    status: IndexJobStatus
+    queue_job_id: uuid.UUID | None
+    retry_count: int
+    stats: dict[str, Any]
+    progress: dict[str, Any]
+    error_message: str | None
+    last_stage: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class IndexJobEvent(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    event: str
+    stage: str | None
+    message: str | None
+    data: dict[str, Any]
+
+
+class Enqueued(msgspec.Struct, frozen=True, kw_only=True):
+    job: IndexJob
+    created: bool  # False: an unfinished job for the same repository and commit/ref already existed
+
+
+def _job(row: TupleRow) -> IndexJob:
+    fields = dict(zip(IndexJob.__struct_fields__, row, strict=True))
+    fields["status"] = IndexJobStatus(fields["status"])
+    return IndexJob(**fields)
+
+
+def enqueue(
+    conn: Connection,
+    queue: Queue,
+    target: RepoTarget,
+    *,
+    ref: str | None = None,
+    commit_sha: str | None = None,
+    priority: int = 0,
+) -> Enqueued:
+    """Create (or find) the index job for ``target`` at ``ref``/``commit_sha`` and its queue job, atomically."""
+    commit_sha = commit_sha.lower() if commit_sha else None
+    with conn.transaction():
+        repository = conn.execute(
+            query("repository_upsert"), {"full_name": target.full_name, "git_url": target.url}
+        ).fetchone()
+        assert repository is not None
+        params = {"repository_id": repository[0], "ref": ref, "commit_sha": commit_sha}
+        inserted = conn.execute(query("index_job_insert"), params).fetchone()
+        if inserted is None:
+            existing = conn.execute(query("index_job_find_unfinished"), params).fetchone()
+            assert existing is not None, "the unique index reported a conflict, so the unfinished job exists"
+            job = get(conn, existing[0])
+            assert job is not None
+            return Enqueued(job=job, created=False)
+        job_id = inserted[0]
+        queue_job_id = queue.send(
+            INDEX_QUEUE,
+            {"index_job_id": str(job_id)},
+            priority=priority,
+            singleton_key=f"{repository[0]}:{commit_sha or ref or 'HEAD'}",
+            conn=conn,
+        )
+        conn.execute(query("index_job_set_queue_job"), {"id": job_id, "queue_job_id": queue_job_id})
+        record_event(conn, job_id, "enqueued", data={"ref": ref, "commit_sha": commit_sha, "priority": priority})
+        job = get(conn, job_id)
+    assert job is not None
+    return Enqueued(job=job, created=True)
+
+
+def get(conn: Connection, job_id: uuid.UUID | str) -> IndexJob | None:
+    row = conn.execute(query("index_job_get"), {"id": job_id}).fetchone()
+    return _job(row) if row else None
+
+
+def list_jobs(
+    conn: Connection,
+    *,
+    status: IndexJobStatus | None = None,
+    repository: str | None = None,
+    limit: int = 50,
+    cursor: tuple[datetime, uuid.UUID] | None = None,
+) -> list[IndexJob]:
+    """Newest first; pass the last job's ``(created_at, id)`` as ``cursor`` for the next page."""
+    rows = conn.execute(
+        query("index_job_list"),
+        {
+            "status": status.value if status else None,
+            "repository": repository,
+            "limit": limit,
+            "cursor_created_at": cursor[0] if cursor else None,
+            "cursor_id": cursor[1] if cursor else None,
+        },
+    ).fetchall()
+    return [_job(row) for row in rows]
+
+
+def events(conn: Connection, job_id: uuid.UUID) -> list[IndexJobEvent]:
+    return [
+        IndexJobEvent(at=at, event=event, stage=stage, message=message, data=data)
+        for at, event, stage, message, data in conn.execute(query("index_job_events"), {"id": job_id})
+    ]
+
+
+def record_event(
+    conn: Connection,
+    job_id: uuid.UUID,
+    event: str,
+    *,
+    stage: str | None = None,
+    message: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        query("index_job_event_insert"),
+        {"id": job_id, "event": event, "stage": stage, "message": message, "data": Jsonb(data or {}, _dumps)},
+    )
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def start(conn: Connection, job_id: uuid.UUID, *, attempt: int) -> bool:
+    """pending → processing; False if the job is already finished (e.g. cancelled meanwhile)."""
+    with conn.transaction():
+        started = conn.execute(query("index_job_start"), {"id": job_id, "attempt": attempt}).fetchone()
+        if started:
+            record_event(conn, job_id, "processing", data={"attempt": attempt})
+    return started is not None
+
+
+def set_commit(conn: Connection, job_id: uuid.UUID, commit_sha: str) -> None:
+    conn.execute(query("index_job_set_commit"), {"id": job_id, "commit_sha": commit_sha})
+
+
+def set_progress(conn: Connection, job_id: uuid.UUID, progress: dict[str, Any], stage: str | None) -> None:
+    conn.execute(query("index_job_set_progress"), {"id": job_id, "progress": Jsonb(progress, _dumps), "stage": stage})
+
+
+def complete(
+    conn: Connection, job_id: uuid.UUID, stats: dict[str, Any], progress: dict[str, Any], *, commit_sha: str
+) -> bool:
+    """processing → completed; call inside the transaction that switches the snapshot. False if not processing."""
+    done = conn.execute(
+        query("index_job_complete"),
+        {
+            "id": job_id,
+            "stats": Jsonb(stats, _dumps),
+            "progress": Jsonb(progress, _dumps),
+            "commit_sha": commit_sha,
+        },
+    ).fetchone()
+    if done:
+        record_event(conn, job_id, "completed", data={"files": stats.get("files"), "symbols": stats.get("symbols")})
+    return done is not None
+
+
+def fail(conn: Connection, job_id: uuid.UUID, error: str, *, stage: str | None, final: bool) -> None:
+    """Record a failed attempt: ``final`` moves the job to failed, otherwise back to pending for the retry."""
+    status = IndexJobStatus.FAILED if final else IndexJobStatus.PENDING
+    with conn.transaction():
+        conn.execute(query("index_job_fail"), {"id": job_id, "status": status.value, "error": error, "stage": stage})
+        record_event(conn, job_id, "failed" if final else "retrying", stage=stage, message=error)
+
+
+def abandon(conn: Connection, job_id: uuid.UUID, *, cancelled: bool) -> None:
+    """The attempt stopped without an outcome: cancelled by an operator, or back in the queue (released, rescued)."""
+    status = IndexJobStatus.CANCELLED if cancelled else IndexJobStatus.PENDING
+    with conn.transaction():
+        conn.execute(query("index_job_abandon"), {"id": job_id, "status": status.value})
+        record_event(conn, job_id, "cancelled" if cancelled else "released")

@@ -1,0 +1,124 @@
+"""Messages between the coordinator and the stage processes, sent as ``msgspec.msgpack`` bytes.
+
+Bytes, not Structs, cross the ``multiprocess`` queues: dill-pickling Structs is ~17x slower than msgpack. Every
+message about a job carries ``job`` (the queue job id as text), so several jobs can be in flight at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from stages.commit import CommitContext
+from stages.fetch import Transport
+from stages.models import FileExtraction
+
+
+class FetchRequest(msgspec.Struct, frozen=True, kw_only=True, tag="fetch"):
+    """Coordinator → fetcher: clone and list one repository at one commit."""
+
+    job: str
+    url: str
+    transport: Transport
+    full_name: str
+    ref: str | None
+    commit_sha: str | None
+
+
+class WriteBegin(msgspec.Struct, frozen=True, kw_only=True, tag="begin"):
+    """Coordinator → writer: what the writer needs to store and complete this job."""
+
+    job: str
+    index_job_id: str
+    repository_id: str
+    worker_id: str
+
+
+class FetchStarted(msgspec.Struct, frozen=True, kw_only=True, tag="fetched"):
+    """Fetcher → writer: the commit is resolved and listed; ``files`` items at most will follow."""
+
+    job: str
+    commit_sha: str
+    files: int
+
+
+class ParseItem(msgspec.Struct, frozen=True, kw_only=True, tag="item"):
+    """Fetcher → parsers: one file's bytes, read from the object database."""
+
+    job: str
+    file_idx: int
+    path: str
+    oid: str
+    language: str
+    data: bytes
+
+
+class ParseResult(msgspec.Struct, frozen=True, kw_only=True, tag="result"):
+    """Parser → writer: one file's extraction."""
+
+    job: str
+    file_idx: int
+    oid: str
+    extraction: FileExtraction
+
+
+class FetchDone(msgspec.Struct, frozen=True, kw_only=True, tag="fetch_done"):
+    """Fetcher → writer: exactly ``files`` items were sent; the commit context for the cross-file step."""
+
+    job: str
+    files: int
+    files_seen: int
+    skipped: dict[str, int]
+    bytes: int
+    context: CommitContext
+    seconds: float
+
+
+class Abort(msgspec.Struct, frozen=True, kw_only=True, tag="abort"):
+    """Coordinator → fetcher/writer: drop this job (cancelled, released or failed elsewhere)."""
+
+    job: str
+
+
+class Stop(msgspec.Struct, frozen=True, kw_only=True, tag="stop"):
+    """Coordinator → a stage: finish what is queued before this message, then exit."""
+
+
+class Progress(msgspec.Struct, frozen=True, kw_only=True, tag="progress"):
+    """Stage → coordinator: counters of one stage for one job (absolute values, not increments)."""
+
+    job: str
+    stage: str
+    items_in: int
+    items_out: int
+    failed: int
+    finished: bool = False
+
+
+class JobDone(msgspec.Struct, frozen=True, kw_only=True, tag="done"):
+    """Writer → coordinator: the snapshot, the index job and the queue job were committed together."""
+
+    job: str
+    stats: dict[str, Any]
+
+
+class JobFailed(msgspec.Struct, frozen=True, kw_only=True, tag="failed"):
+    """Stage → coordinator: the job cannot finish; ``retryable`` says whether another attempt could help."""
+
+    job: str
+    stage: str
+    error: str
+    retryable: bool
+
+
+FetcherInbox = FetchRequest | Abort | Stop
+ParserInbox = ParseItem | Stop
+WriterInbox = WriteBegin | FetchStarted | ParseResult | FetchDone | Abort | Stop
+CoordinatorInbox = Progress | JobDone | JobFailed
+
+encode = msgspec.msgpack.Encoder().encode
+decode_fetcher = msgspec.msgpack.Decoder(FetcherInbox).decode
+decode_parser = msgspec.msgpack.Decoder(ParserInbox).decode
+decode_writer = msgspec.msgpack.Decoder(WriterInbox).decode
+decode_coordinator = msgspec.msgpack.Decoder(CoordinatorInbox).decode
