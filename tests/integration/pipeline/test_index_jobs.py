@@ -60,9 +60,13 @@ def test_enqueue__rolls_back_with_the_callers_transaction(conn: psycopg.Connecti
     class Abort(Exception):
         pass
 
-    with pytest.raises(Abort), conn.transaction():
-        index_jobs.enqueue(conn, queue, TARGET, commit_sha=SHA)
-        raise Abort
+    def enqueue_then_fail() -> None:
+        with conn.transaction():
+            index_jobs.enqueue(conn, queue, TARGET, commit_sha=SHA)
+            raise Abort
+
+    with pytest.raises(Abort):
+        enqueue_then_fail()
     for table in ("repositories", "index_jobs", "jobs"):
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
 
