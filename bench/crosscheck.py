@@ -44,13 +44,14 @@ if str(REPO_ROOT) not in sys.path:
 
 from stages.extract import extract_source  # noqa: E402 - the bench script runs from a checkout, not an install
 from stages.models import FileExtraction  # noqa: E402
+from stages.parse import parse_source  # noqa: E402
 from stages.resolve import ModuleResolver  # noqa: E402
 
 TSC_PACKAGE_DIR = BENCH_DIR / "tsc"
 DEFAULT_TSC_DIR = BENCH_DIR / ".cache" / "tsc"
 TYPESCRIPT_VERSION = "5.9.3"
 SOURCE_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
-CODE_TARGET_EXTENSIONS = SOURCE_EXTENSIONS
+CODE_TARGET_EXTENSIONS = (*SOURCE_EXTENSIONS, ".json")
 TARGETS: Mapping[str, float] = {"declarations": 0.99, "import specifiers": 0.995, "resolved targets": 0.97}
 
 DECLARATION_MAPPING = """\
@@ -156,11 +157,14 @@ def run_dump(root: Path, tsc_dir: Path) -> dict[str, Any]:
     """Run ``dump.mjs`` over ``root`` and return its JSON."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "dump.json"
-        subprocess.run(
+        completed = subprocess.run(
             ["node", str(TSC_PACKAGE_DIR / "dump.mjs"), "--ts-dir", str(tsc_dir), "--out", str(out), str(root)],
-            check=True,
+            check=False,
             capture_output=True,
+            text=True,
         )
+        if completed.returncode != 0:
+            raise RuntimeError(f"dump.mjs failed on {root} (exit {completed.returncode}): {completed.stderr.strip()}")
         result: dict[str, Any] = json.loads(out.read_text())
         return result
 
@@ -215,7 +219,7 @@ def expected_kind(declaration: Mapping[str, Any]) -> tuple[str | None, str]:
 def _variable_kind(declaration: Mapping[str, Any]) -> tuple[str | None, str]:
     if declaration.get("list") in {"ForStatement", "ForOfStatement", "ForInStatement"}:
         return None, "loop variable"
-    if declaration["kind"] == "VariableDeclaration" and declaration["name"] is None:
+    if declaration["name"] is None:
         return None, "destructuring pattern (its names are compared one by one)"
     initializer = declaration.get("initializer")
     if initializer in {"ArrowFunction", "FunctionExpression"}:
@@ -263,9 +267,22 @@ def their_declarations(records: Iterable[Mapping[str, Any]], out_of_scope: Count
             name = "global"
         elif name is None:
             name = "default" if record.get("isDefault") else "<anonymous>"
-        column = record["column"] + 1 if record.get("literal") else record["column"]
+        column = record["column"] + 1 if record.get("quoted") else record["column"]
         mapped.append(Declaration(kind, name, record["line"], column))
     return mapped
+
+
+def error_line_spans(path: str, source: bytes) -> list[tuple[int, int]]:
+    """1-based inclusive line ranges of the ERROR and MISSING nodes tree-sitter produced for a file."""
+    spans: list[tuple[int, int]] = []
+    pending = [parse_source(path, source).tree.root_node]
+    while pending:
+        node = pending.pop()
+        if node.type == "ERROR" or node.is_missing:
+            spans.append((node.start_point.row + 1, node.end_point.row + 1))
+        elif node.has_error:
+            pending.extend(node.children)
+    return spans
 
 
 def our_declarations(extraction: FileExtraction, source: bytes) -> list[Declaration]:
@@ -292,7 +309,17 @@ def compare(root: Path, dump: Mapping[str, Any], *, extractions: Mapping[str, Fi
             return None
 
     resolver = ModuleResolver.from_files(all_files, read_text)
-    categories = {name: Category(name) for name in ("declarations", "import specifiers", "resolved targets")}
+    categories = {
+        name: Category(name)
+        for name in (
+            "declarations",
+            "import specifiers",
+            "resolved targets",
+            "declarations, files without syntax errors",
+        )
+    }
+    misses_in_error_spans = 0
+    files_with_syntax_errors = 0
     per_kind: dict[str, Category] = {}
     out_of_scope: Counter[str] = Counter()
     notes: list[str] = []
@@ -307,6 +334,15 @@ def compare(root: Path, dump: Mapping[str, Any], *, extractions: Mapping[str, Fi
         theirs = their_declarations(facts["declarations"], out_of_scope)
         ours = our_declarations(extraction, source)
         categories["declarations"].add(path, ours, theirs)
+        if extraction.had_syntax_errors:
+            spans = error_line_spans(path, source)
+            missed = Counter(theirs) - Counter(ours)
+            misses_in_error_spans += sum(
+                count for item, count in missed.items() if any(lo <= item.line <= hi for lo, hi in spans)
+            )
+            files_with_syntax_errors += 1
+        else:
+            categories["declarations, files without syntax errors"].add(path, ours, theirs)
         for kind in {d.kind for d in theirs} | {d.kind for d in ours}:
             per_kind.setdefault(kind, Category(f"declarations: {kind}")).add(
                 path, [d for d in ours if d.kind == kind], [d for d in theirs if d.kind == kind]
@@ -336,8 +372,16 @@ def compare(root: Path, dump: Mapping[str, Any], *, extractions: Mapping[str, Fi
                 else:
                     non_code_targets += 1
         categories["resolved targets"].add(path, our_targets, their_targets)
+    if files_with_syntax_errors:
+        notes.append(
+            f"{files_with_syntax_errors} files have tree-sitter syntax errors; {misses_in_error_spans} of the "
+            f"{len(categories['declarations'].only_theirs)} missed declarations lie inside their ERROR spans"
+        )
     if non_code_targets:
-        notes.append(f"{non_code_targets} specifiers resolved by us to non-code files (.css, .json, …) not compared")
+        notes.append(
+            f"{non_code_targets} specifiers resolved by us to files the compiler does not resolve "
+            "(.css, .svg, …), not compared"
+        )
     if extraction_errors:
         notes.append(f"{extraction_errors} files not extracted; their compiler facts count as misses")
     notes.extend(f"resolver: {problem}" for problem in resolver.diagnostics)
@@ -350,11 +394,11 @@ def format_report(report: Report, *, limit: int = 20) -> str:
     lines = [
         f"TypeScript {report.typescript}, {report.files} files",
         "",
-        f"{'category':<32} {'matched':>8} {'ours':>8} {'tsc':>8} {'precision':>10} {'recall':>8}",
+        f"{'category':<44} {'matched':>8} {'ours':>8} {'tsc':>8} {'precision':>10} {'recall':>8}",
     ]
     for category in report.categories.values():
         lines.append(
-            f"{category.name:<32} {category.matched:>8} {category.ours:>8} {category.theirs:>8} "
+            f"{category.name:<44} {category.matched:>8} {category.ours:>8} {category.theirs:>8} "
             f"{category.precision:>10.2%} {category.recall:>8.2%}"
         )
     lines += ["", "Declaration mapping:", DECLARATION_MAPPING]

@@ -232,8 +232,9 @@ function nameOf(node, sf) {
   const name = node.name;
   if (!name) return null;
   if (ts.isIdentifier(name) || ts.isPrivateIdentifier(name)) return { text: name.text, node: name, computed: false };
-  if (ts.isStringLiteral(name) || ts.isNumericLiteral(name) || ts.isNoSubstitutionTemplateLiteral(name))
+  if (ts.isStringLiteral(name) || ts.isNoSubstitutionTemplateLiteral(name))
     return { text: name.text, node: name, computed: false, literal: true };
+  if (ts.isNumericLiteral(name) || ts.isBigIntLiteral(name)) return { text: name.text, node: name, computed: false };
   if (ts.isComputedPropertyName(name)) return { text: name.getText(sf), node: name, computed: true };
   return null; // destructuring patterns: their BindingElements are listed on their own
 }
@@ -264,7 +265,7 @@ function declarationsOf(sf) {
         column: character,
         scope: scopeOf(node),
         computed: name ? name.computed : false,
-        literal: name ? !!name.literal : false,
+        quoted: name ? !!name.literal : false,
         exported: hasModifier(node, K.ExportKeyword),
         isDefault: hasModifier(node, K.DefaultKeyword),
         hasBody: "body" in node ? node.body !== undefined : null,
