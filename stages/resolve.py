@@ -295,7 +295,8 @@ class ModuleResolver:
         if not specifier:
             return UNRESOLVED
         if specifier.startswith("node:"):
-            return Resolution("builtin", package=specifier.removeprefix("node:").split("/")[0])
+            name = specifier.removeprefix("node:").split("/")[0]
+            return Resolution("builtin", package=name) if name else UNRESOLVED
         if _is_relative(specifier):
             target = _join(directory, specifier)
             found = None if target is None else self._file_or_directory(target)

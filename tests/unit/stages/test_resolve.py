@@ -649,3 +649,43 @@ def test_package_version__comes_from_the_nearest_package_json_that_declares_it()
     assert resolver.package_version("apps/web/src/main.ts", "typescript") == "5.9.3"
     assert resolver.package_version("scripts/build.ts", "react") == "^18.0.0"
     assert resolver.package_version("scripts/build.ts", "vue") is None
+
+
+# --- bad input never raises ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("specifier", "expected"),
+    [
+        ("./", file("src/index.ts")),
+        ("...", external("...")),
+        ("@", external("@")),
+        ("@/", external("@/")),
+        ("node:", UNRESOLVED),
+        ("#", UNRESOLVED),
+        ("./a\x00b", UNRESOLVED),
+        ("../../../../etc/passwd", UNRESOLVED),
+    ],
+)
+def test_resolve__odd_specifiers_get_an_answer(specifier: str, expected: Resolution) -> None:
+    resolver = make_resolver({"src/index.ts": "", "src/a.ts": ""})
+    assert resolver.resolve("src/a.ts", specifier) == expected
+
+
+def test_resolve__malformed_manifests_and_configs_never_raise() -> None:
+    resolver = make_resolver(
+        {
+            "tsconfig.json": {"extends": [1, None, "./missing"], "compilerOptions": {"paths": {"@/*": "src/*"}}},
+            "packages/a/package.json": {"name": "a", "exports": [None, 3, {"import": ["./x.js"]}], "main": 7},
+            "packages/a/x.ts": "",
+            "packages/b/package.json": '["not", "an", "object"]',
+            "packages/c/package.json": {"name": "c", "exports": {".": None}, "types": ["no"]},
+            "packages/c/src/index.ts": "",
+            "main.ts": "",
+        }
+    )
+    assert resolver.resolve("main.ts", "a") == file("packages/a/x.ts")
+    assert resolver.resolve("main.ts", "c") == file("packages/c/src/index.ts")
+    assert resolver.resolve("main.ts", "@/x") == external("@/x")
+    assert resolver.resolve("main.ts", "b") == external("b")
+    assert "packages/b/package.json: expected a JSON object, found list" in resolver.diagnostics
