@@ -42,8 +42,8 @@ from stages.parse import ParsedFile, ParseError, ParseLimits, parse_source
 Node = tree_sitter.Node
 
 FUNCTION_VALUES = frozenset({"function_expression", "function", "generator_function", "arrow_function"})
-MEMBER_CONTAINERS = frozenset({"class_body", "interface_body"})
-"""Members of type literals and object literals are not symbols (they have no name outside their type)."""
+MEMBER_CONTAINERS = frozenset({"class_body", "interface_body", "object_type"})
+"""Members of classes, interfaces and type literals; object literal members are not symbols."""
 SIMPLE_NAMES = frozenset(
     {
         "identifier",
@@ -222,6 +222,8 @@ class _FileExtractor:
         self.references: dict[int, tuple[int, Reference]] = {}
         self.type_parameter_scopes: dict[str, list[tuple[int, int]]] = {}
         self.comments: list[Node] = []
+        self.function_starts: list[int] = []
+        self.function_ends: list[int] = []
         self.comment_ends: list[int] = []
 
     # ---- text helpers -------------------------------------------------------------------------------
@@ -245,6 +247,7 @@ class _FileExtractor:
         captures = tree_sitter.QueryCursor(self.parsed.language.query).captures(root)
         self.comments = sorted(captures.get("comment", ()), key=lambda node: node.end_byte)
         self.comment_ends = [node.end_byte for node in self.comments]
+        self.function_scopes(captures.get("scope.function", ()))
         for capture, nodes in sorted(captures.items()):
             family, _, suffix = capture.partition(".")
             if family == "definition":
@@ -512,24 +515,39 @@ class _FileExtractor:
         self.add_symbol(name=named[0], name_span=named[1], kind="enum_member", outer=node, header_end=None)
 
     def namespace(self, node: Node) -> None:
-        """``namespace A.B.C {}`` is one symbol named ``A.B.C``; a string name makes an ambient ``module``."""
+        """``namespace A.B {}`` declares ``A`` and, inside it, ``B`` (as the compiler does)."""
         name_node = node.child_by_field_name("name")
         if name_node is None:
             return
-        if name_node.type == "nested_identifier":
-            named: tuple[str, Span] | None = (self.node_text(name_node), _node_span(name_node))
-        else:
-            named = self.simple_name(name_node)
-        if named is None:
-            return
         outer, exported, is_default = _export_wrapper(node)
         body = node.child_by_field_name("body")
+        header_end = None if body is None else body.start_byte
+        if name_node.type == "nested_identifier":
+            pieces = [piece for piece in _leaves(name_node) if piece.is_named]
+            end = node.end_point
+            for index, piece in enumerate(pieces):
+                start = piece.start_point
+                self.add_symbol(
+                    name=self.node_text(piece),
+                    name_span=_node_span(piece),
+                    kind="namespace",
+                    outer=outer,
+                    header_end=header_end,
+                    exported=exported if index == 0 else True,
+                    span=None
+                    if index == 0
+                    else _span(piece.start_byte, node.end_byte, (start.row, start.column), (end.row, end.column)),
+                )
+            return
+        named = self.simple_name(name_node)
+        if named is None:
+            return
         self.add_symbol(
             name=named[0],
             name_span=named[1],
             kind="module" if name_node.type == "string" else "namespace",
             outer=outer,
-            header_end=None if body is None else body.start_byte,
+            header_end=header_end,
             exported=exported,
             is_default=is_default,
         )
@@ -550,61 +568,69 @@ class _FileExtractor:
         )
 
     def variable(self, node: Node) -> None:
-        """A module- or namespace-level variable (the query only captures those); locals are not symbols."""
+        """A variable: a function or class when initialised by one (at any depth), else a constant or variable
+        when outside every function. Loop variables are not symbols."""
         declaration = node.parent
         if declaration is None:
+            return
+        container = declaration.parent
+        if container is None or container.type == "for_statement":
             return
         keyword = "var"
         if declaration.type == "lexical_declaration":
             kind_node = declaration.child_by_field_name("kind")
             keyword = kind_node.type if kind_node is not None else "let"
         value = node.child_by_field_name("value")
+        while value is not None and value.type == "parenthesized_expression" and value.named_child_count == 1:
+            value = value.named_children[0]
         value_type = value.type if value is not None else ""
-        kind: SymbolKind
-        if value_type in FUNCTION_VALUES:
-            kind = "function"
-        elif value_type == "class":
-            kind = "class"
-        else:
-            kind = "constant" if keyword == "const" else "variable"
-        outer, exported, _ = _export_wrapper(declaration)
         name_node = node.child_by_field_name("name")
         if name_node is None:
             return
-        if name_node.type != "identifier":
-            self.destructured_exports(
-                name_node, exported and outer.parent is not None and outer.parent.type == "program"
-            )
+        kind: SymbolKind
+        if value_type in FUNCTION_VALUES and name_node.type == "identifier":
+            kind = "function"
+        elif value_type == "class" and name_node.type == "identifier":
+            kind = "class"
+        elif self.inside_function(node.start_byte):
             return
-        named = self.simple_name(name_node)
-        if named is None:
-            return
+        else:
+            kind = "constant" if keyword == "const" else "variable"
+        outer, exported, _ = _export_wrapper(declaration)
         header_end: int | None = None
         if value is not None:
             body = value.child_by_field_name("body") if kind in ("function", "class") else None
             header_end = body.start_byte if body is not None else value.start_byte
-        self.add_symbol(
-            name=named[0],
-            name_span=named[1],
-            kind=kind,
-            outer=node,
-            header_end=header_end,
-            exported=exported,
-            is_async=value is not None and kind == "function" and _has_async(value),
-            signature_prefix=keyword,
-            doc_anchor=outer,
-        )
-
-    def destructured_exports(self, pattern: Node, exported: bool) -> None:
-        """``export const { a, b } = …`` exports each bound name; destructured names are not symbols."""
-        if not exported:
-            return
-        for binding in _pattern_bindings(pattern):
+        bindings = [name_node] if name_node.type == "identifier" else list(_pattern_bindings(name_node))
+        for binding in bindings:
             named = self.simple_name(binding)
-            if named is not None:
-                self.exports.append(
-                    _PendingExport(exported=named[0], local=named[0], kind="local", is_type_only=False, span=named[1])
-                )
+            if named is None:
+                continue
+            self.add_symbol(
+                name=named[0],
+                name_span=named[1],
+                kind=kind,
+                outer=node,
+                header_end=header_end,
+                exported=exported,
+                is_async=value is not None and kind == "function" and _has_async(value),
+                signature_prefix=keyword,
+                doc_anchor=outer,
+                span=None if binding is name_node else named[1],
+            )
+
+    def inside_function(self, position: int) -> bool:
+        """Whether a byte offset lies in the body (or parameters) of any function, method or static block."""
+        index = bisect.bisect_right(self.function_starts, position) - 1
+        return index >= 0 and position < self.function_ends[index]
+
+    def function_scopes(self, functions: Iterable[Node]) -> None:
+        """Keep the outermost function ranges, sorted, for ``inside_function``."""
+        for start, end in sorted((node.start_byte, node.end_byte) for node in functions):
+            if self.function_ends and start < self.function_ends[-1]:
+                continue
+            self.function_starts.append(start)
+            self.function_ends.append(end)
 
     def type_parameter(self, node: Node) -> None:
         parameter = node.parent
@@ -1152,6 +1178,14 @@ def _has_async(node: Node) -> bool:
         if child.type in ("formal_parameters", "statement_block", "identifier", "property_identifier"):
             return False
     return False
+
+
+def _leaves(node: Node) -> Iterable[Node]:
+    if node.child_count == 0:
+        yield node
+        return
+    for child in node.children:
+        yield from _leaves(child)
 
 
 def _pattern_bindings(pattern: Node) -> Iterable[Node]:

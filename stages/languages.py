@@ -44,14 +44,72 @@ ECMASCRIPT_KINDS: Mapping[str, SymbolKind] = {
 }
 
 
+# Two gaps of tree-sitter-typescript 0.23 that real code hits (e.g. the `effect` library, whole files of it):
+# - a call signature that starts with type parameters on its own line (`=> A\n  <B>(x: B): B`) is read as
+#   a generic type continuing the previous line;
+# - variance and const modifiers on type parameters (`<in out A>`, `<const T>`) are not in the grammar;
+# - escape sequences inside template literal types (an escaped backtick, say) break the whole file.
+# The recovery rewrites them byte for byte (a `;` in the indentation before the `<`, spaces over the
+# modifiers, two spaces over each escape), so every offset, line and column of the file stays exact.
+_SIGNATURE_LINE = re.compile(
+    rb"^[ \t]*([ \t])<(?=[ \t]*\r?\n|[A-Za-z_$][\w$]*(?:[ \t]+extends\b|[ \t]*[,=]|>\())", re.MULTILINE
+)
+_TYPE_PARAMETER_MODIFIERS = re.compile(
+    rb"(?<=[<,])([ \t\r\n]*)(in[ \t]+out|in|out|const)(?=[ \t\r\n]+[A-Za-z_$][\w$]*[ \t\r\n]*(?:[,>=]|extends\b))"
+)
+_ESCAPE = re.compile(rb"\\[^\r\n]")
+_BLANKS = b" \t\r\n"
+_TYPE_ENDINGS = (
+    frozenset(b")]}>_$")
+    | frozenset(range(ord("0"), ord("9") + 1))
+    | frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+)
+
+
+def _previous_code_byte(source: bytes, position: int) -> int | None:
+    """The last byte before ``position`` that is not blank and not inside a comment (best effort)."""
+    index = position - 1
+    while index >= 0:
+        while index >= 0 and source[index] in _BLANKS:
+            index -= 1
+        if index >= 1 and source[index - 1 : index + 1] == b"*/":
+            index = source.rfind(b"/*", 0, index - 1) - 1
+            continue
+        line_start = source.rfind(b"\n", 0, index + 1) + 1
+        if source[line_start : index + 1].lstrip().startswith(b"//"):
+            index = line_start - 1
+            continue
+        return source[index] if index >= 0 else None
+    return None
+
+
+def typescript_recovery(source: bytes) -> bytes:
+    """The source with the grammar's known gaps rewritten to equivalent text of the same length."""
+    rewritten = bytearray(source)
+    for match in _SIGNATURE_LINE.finditer(source):
+        previous = _previous_code_byte(source, match.start(1))
+        if previous is not None and previous in _TYPE_ENDINGS:
+            rewritten[match.start(1)] = ord(";")
+    for match in _TYPE_PARAMETER_MODIFIERS.finditer(source):
+        rewritten[match.start(2) : match.end(2)] = b" " * (match.end(2) - match.start(2))
+    for match in _ESCAPE.finditer(source):
+        rewritten[match.start() : match.end()] = b"  "
+    return bytes(rewritten)
+
+
 @dataclass(frozen=True)
 class LanguageSpec:
-    """One language: a grammar loader, the name of its query file, and its capture-to-kind mapping."""
+    """One language: a grammar loader, the name of its query file, and its capture-to-kind mapping.
+
+    ``recovery``, when set, rewrites a file that parsed with errors into text of the same length that the
+    grammar may parse better; the parse stage keeps whichever tree has fewer bytes in error.
+    """
 
     name: str
     grammar: Callable[[], object]
     query_name: str
     kinds: Mapping[str, SymbolKind]
+    recovery: Callable[[bytes], bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,8 +128,14 @@ class Language:
 LANGUAGES: Mapping[str, LanguageSpec] = {
     spec.name: spec
     for spec in (
-        LanguageSpec("typescript", tree_sitter_typescript.language_typescript, "typescript", ECMASCRIPT_KINDS),
-        LanguageSpec("tsx", tree_sitter_typescript.language_tsx, "tsx", ECMASCRIPT_KINDS),
+        LanguageSpec(
+            "typescript",
+            tree_sitter_typescript.language_typescript,
+            "typescript",
+            ECMASCRIPT_KINDS,
+            typescript_recovery,
+        ),
+        LanguageSpec("tsx", tree_sitter_typescript.language_tsx, "tsx", ECMASCRIPT_KINDS, typescript_recovery),
         LanguageSpec("javascript", tree_sitter_javascript.language, "javascript", ECMASCRIPT_KINDS),
     )
 }

@@ -9,6 +9,10 @@ bytes). Invalid UTF-8 is rejected with the byte offset of the first bad sequence
 replacement characters, so every stored byte offset and column is exact for the blob as committed. A NUL byte
 is rejected too: such files are binary or generated data, not source.
 
+Recovery: a language may name a same-length rewrite for known grammar gaps (``LanguageSpec.recovery``). A file
+that parsed with errors is parsed once more from the rewrite, and the tree with fewer bytes in ERROR nodes is
+kept; offsets are those of the original bytes either way, and ``ParsedFile.source`` is always the original.
+
 Trees are process-local (tree-sitter objects cannot be pickled); callers extract plain Structs from them in
 the same process.
 """
@@ -114,6 +118,35 @@ def check_source(path: str, source: bytes, limits: ParseLimits) -> None:
         raise InvalidUtf8Error(path, f"invalid UTF-8 at byte offset {exc.start} ({exc.reason})") from exc
 
 
+def _parse_within(
+    parser: tree_sitter.Parser, source: bytes, deadline: float, path: str, limits: ParseLimits
+) -> tree_sitter.Tree:
+    def read(offset: int, _point: tuple[int, int]) -> bytes:
+        return source[offset : offset + _READ_CHUNK]
+
+    def past_deadline(_offset: int, _has_error: bool) -> bool:
+        return time.monotonic() > deadline
+
+    try:
+        return parser.parse(read, progress_callback=past_deadline)
+    except ValueError as exc:
+        parser.reset()
+        raise ParseTimeoutError(
+            path, f"parsing took longer than {limits.parse_timeout_seconds:g} s and was stopped"
+        ) from exc
+
+
+def error_bytes(node: tree_sitter.Node) -> int:
+    """How many bytes lie in ERROR nodes (a missing node counts one); only erroneous subtrees are visited."""
+    if node.type == "ERROR":
+        return max(1, node.end_byte - node.start_byte)
+    if node.is_missing:
+        return 1
+    if not node.has_error:
+        return 0
+    return sum(error_bytes(child) for child in node.children)
+
+
 def parse_source(
     path: str, source: bytes, *, limits: ParseLimits = ParseLimits(), language: str | None = None
 ) -> ParsedFile:
@@ -132,20 +165,14 @@ def parse_source(
     check_source(path, source, limits)
     parser = _parser_for(loaded)
     deadline = time.monotonic() + limits.parse_timeout_seconds
-
-    def read(offset: int, _point: tuple[int, int]) -> bytes:
-        return source[offset : offset + _READ_CHUNK]
-
-    def past_deadline(_offset: int, _has_error: bool) -> bool:
-        return time.monotonic() > deadline
-
-    try:
-        tree = parser.parse(read, progress_callback=past_deadline)
-    except ValueError as exc:
-        parser.reset()
-        raise ParseTimeoutError(
-            path, f"parsing took longer than {limits.parse_timeout_seconds:g} s and was stopped"
-        ) from exc
+    tree = _parse_within(parser, source, deadline, path, limits)
+    recovery = loaded.spec.recovery
+    if tree.root_node.has_error and recovery is not None:
+        rewritten = recovery(source)
+        if rewritten != source:
+            retried = _parse_within(parser, rewritten, deadline, path, limits)
+            if error_bytes(retried.root_node) < error_bytes(tree.root_node):
+                tree = retried
     return ParsedFile(
         path=path,
         source=source,

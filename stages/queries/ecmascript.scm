@@ -6,6 +6,7 @@
 ;   @import.<kind>      a statement or call that names a module specifier
 ;   @export.<kind>      a statement that exports names
 ;   @scope.type_parameter  a type parameter name (type references to it are not recorded)
+;   @scope.function     a function-like node (variables inside are locals, not symbols)
 ;   @comment            a comment (JSDoc is the block comment right before a declaration)
 
 (function_declaration) @definition.function
@@ -15,13 +16,10 @@
 (method_definition) @definition.method
 (export_statement value: [(function_expression) (generator_function)]) @definition.default_function
 
-; Variables are symbols only at module level (namespace bodies are added by dialects that have them).
-(program
-  [(lexical_declaration (variable_declarator) @definition.variable)
-   (variable_declaration (variable_declarator) @definition.variable)
-   (export_statement
-     declaration: [(lexical_declaration (variable_declarator) @definition.variable)
-                   (variable_declaration (variable_declarator) @definition.variable)])])
+(variable_declarator) @definition.variable
+
+[(function_declaration) (generator_function_declaration) (function_expression) (generator_function)
+ (arrow_function) (method_definition) (class_static_block)] @scope.function
 
 (call_expression function: [(identifier) (member_expression)] @reference.call)
 (new_expression constructor: [(identifier) (member_expression)] @reference.new)

@@ -18,51 +18,6 @@
 (enum_declaration) @definition.enum
 (enum_body name: (_) @definition.enum_member)
 (enum_assignment) @definition.enum_member
-; `declare const x` at module level, and variables of namespace, ambient module and `declare global` bodies.
-(program
-  [(ambient_declaration
-     [(lexical_declaration (variable_declarator) @definition.variable)
-      (variable_declaration (variable_declarator) @definition.variable)])
-   (export_statement
-     declaration: (ambient_declaration
-       [(lexical_declaration (variable_declarator) @definition.variable)
-        (variable_declaration (variable_declarator) @definition.variable)]))])
-(internal_module body: (statement_block
-    [(lexical_declaration (variable_declarator) @definition.variable)
-     (variable_declaration (variable_declarator) @definition.variable)
-     (ambient_declaration
-       [(lexical_declaration (variable_declarator) @definition.variable)
-        (variable_declaration (variable_declarator) @definition.variable)])
-     (export_statement
-       declaration: [(lexical_declaration (variable_declarator) @definition.variable)
-                     (variable_declaration (variable_declarator) @definition.variable)
-                     (ambient_declaration
-                       [(lexical_declaration (variable_declarator) @definition.variable)
-                        (variable_declaration (variable_declarator) @definition.variable)])])]))
-(module body: (statement_block
-    [(lexical_declaration (variable_declarator) @definition.variable)
-     (variable_declaration (variable_declarator) @definition.variable)
-     (ambient_declaration
-       [(lexical_declaration (variable_declarator) @definition.variable)
-        (variable_declaration (variable_declarator) @definition.variable)])
-     (export_statement
-       declaration: [(lexical_declaration (variable_declarator) @definition.variable)
-                     (variable_declaration (variable_declarator) @definition.variable)
-                     (ambient_declaration
-                       [(lexical_declaration (variable_declarator) @definition.variable)
-                        (variable_declaration (variable_declarator) @definition.variable)])])]))
-(ambient_declaration (statement_block
-    [(lexical_declaration (variable_declarator) @definition.variable)
-     (variable_declaration (variable_declarator) @definition.variable)
-     (ambient_declaration
-       [(lexical_declaration (variable_declarator) @definition.variable)
-        (variable_declaration (variable_declarator) @definition.variable)])
-     (export_statement
-       declaration: [(lexical_declaration (variable_declarator) @definition.variable)
-                     (variable_declaration (variable_declarator) @definition.variable)
-                     (ambient_declaration
-                       [(lexical_declaration (variable_declarator) @definition.variable)
-                        (variable_declaration (variable_declarator) @definition.variable)])])]))
 (internal_module) @definition.namespace
 (module) @definition.namespace
 (ambient_declaration "global") @definition.global

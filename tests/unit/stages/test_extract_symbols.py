@@ -57,15 +57,37 @@ def test_extract__top_level_const_is_a_constant_and_let_var_are_variables() -> N
     ]
 
 
-def test_extract__local_variables_loop_variables_and_block_variables_are_not_symbols() -> None:
-    source = "function f() { const x = 1; const g = () => x; }\nfor (let i = 0; i < 1; i++) {}\nif (a) { var b = 1; }"
-    assert kinds(source) == [("function", "f", None)]
+def test_extract__local_and_loop_variables_are_not_symbols_but_local_functions_are() -> None:
+    source = (
+        "function f() { const x = 1; const g = () => x; const { y } = o; }\n"
+        "for (let i = 0; i < 1; i++) {}\n"
+        "class K { static { let s = 1; } m() { var v = (function () {}); } }"
+    )
+    assert kinds(source) == [
+        ("function", "f", None),
+        ("function", "g", "f"),
+        ("class", "K", None),
+        ("method", "m", "K"),
+        ("function", "v", "m"),
+    ]
 
 
-def test_extract__destructured_names_are_not_symbols_but_are_exported() -> None:
-    result = extract("export const { a, b: [c], ...rest } = source;")
-    assert result.symbols == ()
-    assert [(e.exported, e.local) for e in result.exports] == [("a", "a"), ("c", "c"), ("rest", "rest")]
+def test_extract__block_variables_outside_functions_are_symbols() -> None:
+    assert kinds("if (a) { var b = 1; }") == [("variable", "b", None)]
+
+
+def test_extract__destructured_names_are_symbols_and_exports() -> None:
+    source = "export const { a, b: [c], d = 1, ...rest } = source;"
+    result = extract(source)
+    assert [(s.kind, s.name, s.exported) for s in result.symbols] == [
+        ("constant", "a", True),
+        ("constant", "c", True),
+        ("constant", "d", True),
+        ("constant", "rest", True),
+    ]
+    assert [(e.exported, e.local) for e in result.exports] == [("a", "a"), ("c", "c"), ("d", "d"), ("rest", "rest")]
+    for symbol in result.symbols:
+        assert source[symbol.name_span.start_byte : symbol.name_span.end_byte] == symbol.name
 
 
 def test_extract__class_with_members() -> None:
@@ -237,17 +259,19 @@ def test_extract__declare_global_is_a_namespace_named_global() -> None:
     ]
 
 
-def test_extract__namespaces_nest_and_dotted_names_are_one_symbol() -> None:
+def test_extract__namespaces_nest_and_dotted_names_declare_each_part() -> None:
     source = "export namespace Outer { export namespace Inner { export function f() {} } }\nmodule A.B.C { let x; }"
     assert kinds(source) == [
         ("namespace", "Outer", None),
         ("namespace", "Inner", "Outer"),
         ("function", "f", "Inner"),
-        ("namespace", "A.B.C", None),
-        ("variable", "x", "A.B.C"),
+        ("namespace", "A", None),
+        ("namespace", "B", "A"),
+        ("namespace", "C", "B"),
+        ("variable", "x", "C"),
     ]
     result = extract(source)
-    assert [s.exported for s in result.symbols] == [True, True, True, False, False]
+    assert [s.exported for s in result.symbols] == [True, True, True, False, True, True, False]
 
 
 def test_extract__enums_and_members() -> None:
@@ -275,10 +299,17 @@ def test_extract__interfaces_with_every_member_kind() -> None:
     ]
 
 
-def test_extract__type_alias_and_type_literal_members_are_not_symbols() -> None:
-    symbol = only("export type Point<T> = { x: T; y(): T };")
-    assert (symbol.kind, symbol.name) == ("type_alias", "Point")
-    assert symbol.signature == "export type Point<T> = { x: T; y(): T }"
+def test_extract__type_literal_members_are_members_of_the_enclosing_symbol() -> None:
+    source = "export type Point<T> = { x: T; y(): T; get z(): T };\nfunction f(o: { flag?: boolean }) {}"
+    assert kinds(source) == [
+        ("type_alias", "Point", None),
+        ("property", "x", "Point"),
+        ("method", "y", "Point"),
+        ("getter", "z", "Point"),
+        ("function", "f", None),
+        ("property", "flag", "f"),
+    ]
+    assert extract(source).symbols[0].signature == "export type Point<T> = { x: T; y(): T; get z(): T }"
 
 
 def test_extract__object_literal_members_are_not_symbols() -> None:
@@ -312,15 +343,38 @@ def test_extract__getters_and_setters_in_javascript() -> None:
     ]
 
 
-def test_extract__variance_annotations_error_keeps_symbols_outside_the_error() -> None:
-    source = (
-        "export interface Before {}\nclass Box<in out T> { get(): T { return this.v; } }\nexport function after() {}\n"
-    )
+def test_extract__syntax_error_keeps_symbols_outside_the_error() -> None:
+    source = "export interface Before {}\nconst broken = (1 + ;\nexport function after() {}\nclass Tail { m() {} }\n"
     result = extract(source)
     assert result.had_syntax_errors
-    assert ("interface", "Before", None) in kinds(source)
-    assert ("function", "after", None) in kinds(source)
-    assert ("class", "Box", None) in kinds(source)
+    found = kinds(source)
+    assert ("interface", "Before", None) in found
+    assert ("function", "after", None) in found
+    assert ("class", "Tail", None) in found
+    assert ("method", "m", "Tail") in found
+
+
+def test_extract__variance_and_const_type_parameters_are_recovered() -> None:
+    source = (
+        "export class Box<in out T, const U extends string> { get(): T { return this.v; } }\ntype F<out R> = () => R;\n"
+    )
+    result = extract(source)
+    assert not result.had_syntax_errors
+    assert kinds(source) == [("class", "Box", None), ("method", "get", "Box"), ("type_alias", "F", None)]
+    assert result.symbols[0].signature == "export class Box<in out T, const U extends string>"
+
+
+def test_extract__call_signature_lines_starting_with_type_parameters_are_recovered() -> None:
+    source = (
+        "export const dual: {\n"
+        "  <A>(f: A): <B>(self: B) => A\n"
+        "  <A, B>(self: B, f: A): A\n"
+        "} = make()\n"
+        "export function after() {}\n"
+    )
+    result = extract(source)
+    assert not result.had_syntax_errors
+    assert kinds(source) == [("constant", "dual", None), ("function", "after", None)]
 
 
 def test_extract__jsdoc_is_attached_only_when_adjacent() -> None:

@@ -18,6 +18,7 @@ from stages.parse import (
     ParseLimits,
     ParseTimeoutError,
     UnsupportedLanguageError,
+    error_bytes,
     parse_source,
 )
 
@@ -78,7 +79,7 @@ def test_parse_source__javascript_grammar_parses_jsx() -> None:
 
 
 def test_parse_source__syntax_errors_give_a_tree_flagged_with_errors() -> None:
-    parsed = parse_source("a.ts", b"class K<in out T> { m() {} }\n")
+    parsed = parse_source("a.ts", b"class K { m( { }\n")
     assert parsed.had_syntax_errors
 
 
@@ -93,6 +94,21 @@ def test_parse_source__rejects_invalid_utf8_naming_the_offset() -> None:
         parse_source("bad.ts", b"let a = '\xff';\n")
     assert info.value.kind == "invalid_utf8"
     assert info.value.path == "bad.ts"
+
+
+def test_parse_source__recovery_keeps_the_original_bytes_and_offsets() -> None:
+    source = b"class K<in out T> { m(): T { return this.v; } }\n"
+    parsed = parse_source("a.ts", source)
+    assert not parsed.had_syntax_errors
+    assert parsed.source == source
+    assert parsed.tree.root_node.end_byte == len(source)
+
+
+def test_error_bytes__counts_bytes_in_error_nodes() -> None:
+    clean = parse_source("a.ts", b"let a = 1;\n")
+    broken = parse_source("b.ts", b"let a = 1;\nfunction ( { ) ;\n")
+    assert error_bytes(clean.tree.root_node) == 0
+    assert error_bytes(broken.tree.root_node) > 0
 
 
 def test_parse_source__accepts_a_byte_order_mark() -> None:
