@@ -446,12 +446,12 @@ class _FileExtractor:
             return
         kind: SymbolKind = "method"
         for child in node.children:
+            if child.start_byte >= named[1].start_byte:
+                break
             if child.type == "get":
                 kind = "getter"
             elif child.type == "set":
                 kind = "setter"
-            elif child.is_named:
-                break
         if named[0] == "constructor" and container.type == "class_body":
             kind = "constructor"
         anchor, span = self.class_member_outer(node)

@@ -210,10 +210,12 @@ class _Linker:
                     return target
         return None
 
-    def module_binding(self, file_index: int, name: str, seen: set[tuple[int, str]]) -> SymbolId | None:
+    def module_binding(
+        self, file_index: int, name: str, seen: set[tuple[int, str]], *, skip_local: bool = False
+    ) -> SymbolId | None:
         """What a top-level name of a file denotes: its own declaration, else what it imports under that name."""
         candidates = self.tables[file_index].top_level.get(name)
-        if candidates:
+        if candidates and not skip_local and not self.is_require_binding(file_index, candidates[0]):
             return SymbolId(file=file_index, symbol=candidates[0])
         imported = self.tables[file_index].imported.get(name)
         if imported is None:
@@ -270,9 +272,21 @@ class _Linker:
 
     def name_target(self, file_index: int, name: str, enclosing: int | None, want_type: bool) -> SymbolId | None:
         local = _choose(self.local_candidates(file_index, name, enclosing), self.kinds[file_index], want_type)
-        if local is not None:
+        if local is not None and not self.is_require_binding(file_index, local):
             return SymbolId(file=file_index, symbol=local)
-        return self.module_binding(file_index, name, set())
+        imported = self.module_binding(file_index, name, set(), skip_local=True)
+        if imported is not None or local is None:
+            return imported
+        return SymbolId(file=file_index, symbol=local)
+
+    def is_require_binding(self, file_index: int, symbol: int) -> bool:
+        """Whether a top-level variable is bound by ``require()`` (``const { a } = require("x")``)."""
+        extraction = self.files[file_index]
+        declared = extraction.symbols[symbol]
+        if declared.parent is not None or declared.kind not in ("constant", "variable"):
+            return False
+        imported = self.tables[file_index].imported.get(declared.name)
+        return imported is not None and extraction.imports[imported[0]].kind == "require"
 
     def namespace_import(self, file_index: int, name: str, enclosing: int | None) -> int | None:
         """The file imported as ``name`` by ``import * as name`` (or ``import name = require()``), if not shadowed."""

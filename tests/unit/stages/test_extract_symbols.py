@@ -97,7 +97,7 @@ def test_extract__class_with_members() -> None:
       #secret: string;
       protected abstract area(): number;
       constructor(private readonly origin: Point, public label?: string, plain = 1) { super(); }
-      get size(): number { return 1; }
+      protected get size(): number { return 1; }
       set size(value: number) {}
       async *points(): AsyncGenerator<Point> {}
       [Symbol.iterator]() {}
