@@ -28,6 +28,7 @@ import fcntl
 import os
 import re
 import shutil
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Final, Literal, NoReturn
@@ -104,7 +105,6 @@ MINIFIED_AVERAGE_LINE_BYTES: Final = 300
 """A file of at least ``MINIFIED_MIN_BYTES`` whose lines average more than this many bytes is treated as minified."""
 
 WORKDIR_PREFIX: Final = "pipeline-"
-_LOCK_NAME: Final = ".lock"
 _CLONE_DIR: Final = "repo.git"
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -313,77 +313,122 @@ def scrub(text: str, token: str | None = None) -> str:
 def job_workdir(tmp_root: Path, job_id: str) -> Iterator[Path]:
     """Create ``<tmp_root>/pipeline-<job_id>/`` for one job and remove it when the block ends, however it ends.
 
-    A leftover directory of an earlier attempt of the same job is replaced. While the block runs, an exclusive
-    ``flock`` on ``<dir>/.lock`` marks the directory as live, so ``cleanup_stale_workdirs`` in another process keeps
-    it; the kernel drops the lock when the owner dies, which is what makes a crashed run's directory stale.
-    ``job_id`` must be a plain name (letters, digits, ``_.-``) so it cannot escape ``tmp_root``.
+    While the block runs, the process holds an exclusive ``flock`` on the directory itself, so
+    ``cleanup_stale_workdirs`` in any process keeps it; the kernel drops the lock when the owner dies (even by
+    SIGKILL), which is what makes a crashed run's directory stale. A directory is only ever deleted by the holder of
+    its lock: a leftover of an earlier attempt of the same job is replaced once its lock is free, and the directory
+    is removed before the lock is released. ``job_id`` must be a plain name (letters, digits, ``_.-``) so it cannot
+    escape ``tmp_root``.
     """
     if not _JOB_ID.match(job_id):
         raise ValueError(f"job id {job_id!r} is not usable in a directory name")
     workdir = tmp_root / f"{WORKDIR_PREFIX}{job_id}"
     tmp_root.mkdir(parents=True, exist_ok=True)
-    _remove(workdir)
-    workdir.mkdir()
-    lock_fd = os.open(workdir / _LOCK_NAME, os.O_CREAT | os.O_RDWR, 0o600)
+    lock_fd = _create_locked_dir(workdir)
     try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
         yield workdir
     finally:
-        os.close(lock_fd)
-        _remove(workdir)
+        try:
+            shutil.rmtree(workdir)
+        finally:
+            os.close(lock_fd)
+
+
+def _create_locked_dir(path: Path) -> int:
+    """Create ``path`` afresh and return a descriptor holding an exclusive lock on it.
+
+    A cleanup in another process may lock and delete the new directory before this process locks it; the identity
+    check after locking notices that and starts over.
+    """
+    while True:
+        _remove_entry(path, wait=True)
+        with contextlib.suppress(FileExistsError):
+            path.mkdir()
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            continue
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if _same_file(path, fd):
+            return fd
+        os.close(fd)
 
 
 def cleanup_stale_workdirs(tmp_root: Path, active_job_ids: Iterable[str] = ()) -> list[Path]:
-    """Remove the ``pipeline-*`` directories under ``tmp_root`` left by crashed runs; return those removed.
+    """Remove the ``pipeline-*`` entries under ``tmp_root`` left by crashed runs; return those removed.
 
-    Kept: directories of ``active_job_ids`` and directories whose lock is held by a live ``job_workdir``. Anything
-    else with the prefix (including plain files and symlinks, which are unlinked, never followed) is removed.
+    Kept: directories of ``active_job_ids`` and directories locked by a live ``job_workdir`` (in any process).
+    Anything else with the prefix is removed: directories while holding their lock, so no job can be using them;
+    plain files and symlinks are unlinked, never followed.
     """
     if not tmp_root.is_dir():
         return []
     active = {f"{WORKDIR_PREFIX}{job_id}" for job_id in active_job_ids}
-    removed: list[Path] = []
-    for entry in sorted(tmp_root.iterdir()):
-        if not entry.name.startswith(WORKDIR_PREFIX) or entry.name in active:
-            continue
-        if entry.is_dir() and not entry.is_symlink() and _is_locked(entry / _LOCK_NAME):
-            continue
-        _remove(entry)
-        removed.append(entry)
-    return removed
+    return [
+        entry
+        for entry in sorted(tmp_root.iterdir())
+        if entry.name.startswith(WORKDIR_PREFIX) and entry.name not in active and _remove_entry(entry, wait=False)
+    ]
 
 
-def _is_locked(lock_path: Path) -> bool:
+def _remove_entry(path: Path, *, wait: bool) -> bool:
+    """Remove a workdir entry; a directory only under its lock (waiting for it, or giving up when it is held).
+
+    Returns whether something was removed. Concurrent removers are safe: whoever holds the lock deletes.
+    """
     try:
-        fd = os.open(lock_path, os.O_RDWR)
+        is_dir = stat.S_ISDIR(path.lstat().st_mode)
     except FileNotFoundError:
         return False
+    if not is_dir:
+        try:
+            path.unlink()
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            return False
+        return True
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:  # gone, or replaced by something that is not a directory since the lstat
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        if not _same_file(path, fd):
+            return False
+        shutil.rmtree(path)
         return True
     finally:
         os.close(fd)
-    return False
 
 
-def _remove(path: Path) -> None:
-    if path.is_symlink() or (path.exists() and not path.is_dir()):
-        path.unlink()
-    elif path.exists():
-        shutil.rmtree(path)
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        on_disk = path.lstat()
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
 
 
 # --------------------------------------------------------------------------------------------------------- clone
 
 
 class _Credentials(pygit2.RemoteCallbacks):
-    """Hands the token to libgit2 once; a second request means the server rejected it."""
+    """Hands the token to libgit2 once per network operation; a second request means the server rejected it.
+
+    libgit2 keeps a credential for the rest of its connection and asks again only after a 401 with it.
+    """
 
     def __init__(self, target: RepoTarget, token: str | None) -> None:
         super().__init__()
         self._target = target
         self._token = token
+        self.attempts = 0
+
+    def begin_operation(self) -> None:
+        """Called before each connection (listing refs, each fetch): the first request of each gets the token."""
         self.attempts = 0
 
     def credentials(
@@ -445,10 +490,12 @@ def clone_bare(
     then gives the commit.
     """
     path = workdir / _CLONE_DIR
-    _remove(path)
+    if path.exists():
+        shutil.rmtree(path)
     repo = pygit2.init_repository(str(path), bare=True)
     callbacks = _Credentials(target, token)
     remote = repo.remotes.create_anonymous(target.url)
+    callbacks.begin_operation()
     with _translated(target, token):
         advertised = remote.list_heads(callbacks=callbacks)
     heads = {head.name: str(head.oid) for head in advertised if head.name and str(head.oid) != _ZERO_OID}
@@ -546,6 +593,7 @@ def _fetch_needed(
     shallow = 1 if depth is None else depth
 
     def fetch(refspecs: list[str], fetch_depth: int) -> None:
+        callbacks.begin_operation()
         with translated():
             remote.fetch(refspecs, callbacks=callbacks, depth=fetch_depth)
 
@@ -690,9 +738,9 @@ def list_files(
     """The files of the tree at ``commit_sha`` worth parsing, without reading any blob.
 
     Each non-directory entry is either kept or counted under the first reason that applies, in this order:
-    ``submodule`` (gitlink), ``symlink``, ``vendored`` (a path component in ``vendored_dirs``; everything below such
-    a directory counts), ``unsupported_language`` (``language_for_path`` gives ``None``), ``minified`` (name ends
-    in one of ``MINIFIED_SUFFIXES``), ``too_large`` (size from the object header above ``max_file_bytes``).
+    ``vendored`` (below a directory named in ``vendored_dirs``, whatever the entry is), ``submodule`` (gitlink),
+    ``symlink``, ``unsupported_language`` (``language_for_path`` gives ``None``), ``minified`` (name ends in one of
+    ``MINIFIED_SUFFIXES``), ``too_large`` (size from the object header above ``max_file_bytes``).
     ``binary`` and content-``minified`` are decided by ``read_files``. Path names that are not UTF-8 are decoded
     with replacement characters (the blob id still identifies the content).
     """

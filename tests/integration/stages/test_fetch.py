@@ -420,7 +420,7 @@ def test_job_workdir__replaces_the_leftover_of_an_earlier_attempt(tmp_path: Path
     (leftover / "stale").write_bytes(b"old")
 
     with fetch.job_workdir(tmp_path, "job-3") as workdir:
-        assert sorted(path.name for path in workdir.iterdir()) == [".lock"]
+        assert list(workdir.iterdir()) == []
 
 
 @pytest.mark.parametrize("job_id", ["../escape", "a/b", "", ".hidden"])
@@ -899,3 +899,29 @@ def test_clone_bare__silent_server_times_out_as_a_retryable_error(tmp_path: Path
 
     assert caught.value.retryable
     assert_token_free(caught.value)
+
+
+def test_job_workdir__a_concurrent_cleanup_never_removes_a_live_workdir(tmp_path: Path) -> None:
+    done = threading.Event()
+    sweeps = 0
+
+    def sweep() -> None:
+        nonlocal sweeps
+        while not done.is_set():
+            fetch.cleanup_stale_workdirs(tmp_path)
+            sweeps += 1
+
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    try:
+        for attempt in range(200):
+            with fetch.job_workdir(tmp_path, "contended") as workdir:
+                (workdir / "payload").write_text(str(attempt))
+                time.sleep(0.0005)
+                assert (workdir / "payload").read_text() == str(attempt)
+    finally:
+        done.set()
+        sweeper.join(timeout=10)
+
+    assert sweeps > 0
+    assert list(tmp_path.iterdir()) == []
