@@ -480,8 +480,8 @@ def clone_bare(
 
     Local transports (a path or ``file://``) clone like ``git clone --bare --local``: the source's object files are
     hard-linked (copied across filesystems) and every branch and tag ref is copied, so nothing is re-packed
-    (libgit2's local fetch re-packs every object: 1.2 s for a 13 MB repository) and ``depth`` is ignored. The clone
-    stays readable if the source is repacked or deleted afterwards.
+    (libgit2's local fetch re-packs every object: 0.96 s against 0.19 s for an 18 MB corpus) and ``depth`` is
+    ignored. The clone stays readable if the source is repacked or deleted afterwards.
 
     Unknown refs raise ``UnknownRevision`` before any object is transferred; a repository without commits raises
     ``EmptyRepository``. HEAD of the clone points at the source's default branch (possibly unborn in the clone when

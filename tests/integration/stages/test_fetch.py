@@ -391,6 +391,14 @@ def test_parse_target__malformed_targets_are_rejected_with_the_input_named(targe
     assert target.strip() in str(caught.value)
 
 
+def test_scrub__masks_url_passwords_and_the_token_wherever_they_appear() -> None:
+    message = f"GET https://x-access-token:{TOKEN}@github.com/acme/w.git failed; token={TOKEN}; ssh://git@host/r"
+
+    assert fetch.scrub(message, TOKEN) == (
+        "GET https://x-access-token:***@github.com/acme/w.git failed; token=***; ssh://git@host/r"
+    )
+
+
 # ------------------------------------------------------------------------------------------------------ workdirs
 
 
