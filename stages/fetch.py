@@ -529,9 +529,10 @@ def _link_objects(repo: pygit2.Repository, target: RepoTarget, heads: Mapping[st
     """Hard-link (or copy) the source's object files into the clone, copy its branch and tag refs, reopen the clone.
 
     Object files are immutable once written, so a link is as good as a copy and survives the source being repacked,
-    pruned or deleted. A file that vanishes during the walk (a concurrent repack) is skipped: if it was needed,
-    reading fails with ``MissingObject``, which is retryable. The clone is reopened so that its object database is
-    loaded after the files are in place (libgit2 checks that a ref's target exists when the ref is created).
+    pruned or deleted. A shallow source gives a shallow clone. A file that vanishes during the walk (a concurrent
+    repack) is skipped: if it was needed, reading fails with ``MissingObject``, which is retryable. The clone is
+    reopened so that its object database is loaded after the files are in place (libgit2 checks that a ref's target
+    exists when the ref is created).
     """
     source_path = unquote(urlsplit(target.url).path) if target.transport == "file" else target.url
     try:
@@ -552,6 +553,8 @@ def _link_objects(repo: pygit2.Repository, target: RepoTarget, heads: Mapping[st
                 _absolute_alternates(source_objects, clone_objects)
             elif not name.startswith(("tmp_", "incoming-")):
                 _link_or_copy(Path(directory) / name, clone_objects / relative / name)
+    if (git_dir / "shallow").is_file():
+        shutil.copy2(git_dir / "shallow", Path(repo.path) / "shallow")
     clone = pygit2.Repository(repo.path)
     for name, oid in heads.items():
         if name.startswith(("refs/heads/", "refs/tags/")) and not name.endswith("^{}"):

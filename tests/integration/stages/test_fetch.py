@@ -933,3 +933,17 @@ def test_job_workdir__a_concurrent_cleanup_never_removes_a_live_workdir(tmp_path
 
     assert sweeps > 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_clone_bare__local_clone_of_a_shallow_repository_is_shallow(
+    tmp_path: Path, git_daemon: str, source: SourceRepo
+) -> None:
+    shallow = clone(f"{git_daemon}/source.git", tmp_path / "shallow")
+    assert shallow.is_shallow
+
+    repo = clone(shallow.path, tmp_path / "work")
+
+    assert repo.is_shallow
+    assert fetch.resolve_commit(repo) == source.main
+    listing = fetch.list_files(repo, source.main, max_file_bytes=MAX_FILE_BYTES)
+    assert len(read_all(repo, listing)) == 3
