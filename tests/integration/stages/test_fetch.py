@@ -282,15 +282,25 @@ def http_server(served_root: Path) -> Iterator[str]:
         server.close()
 
 
-def clone(target: str, workdir: Path, **options: object) -> pygit2.Repository:
-    return fetch.clone_bare(fetch.parse_target(target), workdir, **options)  # type: ignore[arg-type]
+def clone(
+    target: str,
+    workdir: Path,
+    *,
+    token: str | None = None,
+    depth: int | None = None,
+    ref: str | None = None,
+    commit_sha: str | None = None,
+) -> pygit2.Repository:
+    return fetch.clone_bare(
+        fetch.parse_target(target), workdir, token=token, depth=depth, ref=ref, commit_sha=commit_sha
+    )
 
 
 def read_all(repo: pygit2.Repository, listing: fetch.FileListing) -> dict[str, bytes]:
     return {item.path: data for item, data in fetch.read_files(repo, listing.items, skipped=listing.skipped)}
 
 
-def files_tree_text(root: Path) -> bytes:
+def bytes_of_every_file(root: Path) -> bytes:
     return b"".join(path.read_bytes() for path in root.rglob("*") if path.is_file())
 
 
@@ -833,7 +843,7 @@ def test_clone_bare__http_with_token_matches_the_local_clone_and_writes_no_token
     assert sha == source.main
     assert listing == fetch.list_files(local, sha, max_file_bytes=MAX_FILE_BYTES)
     assert read_all(repo, listing)["src/index.ts"] == MAIN_FILES["src/index.ts"]
-    assert TOKEN.encode() not in files_tree_text(tmp_path / "http")
+    assert TOKEN.encode() not in bytes_of_every_file(tmp_path / "http")
     assert TOKEN not in repr(repo)
     assert "[remote" not in (Path(repo.path) / "config").read_text()
 
