@@ -89,6 +89,8 @@ class IndexConfig(_Section):
     tmp_dir: str = ""  # per-job clone directories go here; empty: the system temp directory
     base_url: str = "https://github.com"  # for owner/name targets
     token_env: str = "PIPELINE_GIT_TOKEN"  # environment variable holding the https access token, if any
+    git_connect_timeout: PositiveSeconds = 30.0  # a git server that does not accept the connection in time fails
+    git_io_timeout: PositiveSeconds = 120.0  # a git server silent this long mid-transfer fails (retryably)
 
 
 class Config(_Section):
