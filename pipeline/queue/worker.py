@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import socket
 import threading
@@ -32,7 +33,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.rows import TupleRow
 from psycopg.types.json import set_json_loads
 
@@ -119,7 +120,8 @@ class _Results:
 
 class Worker:
     """Runs ``handler`` for the jobs of one queue with ``concurrency`` claim loops, each claiming up to
-    ``batch_size`` jobs at a time, plus one supervisor thread (LISTEN, heartbeats, rescuer, retention)."""
+    ``batch_size`` jobs at a time (each LISTENing on its own connection), plus one supervisor thread
+    (heartbeats, rescuer, retention)."""
 
     def __init__(
         self,
@@ -227,22 +229,19 @@ class Worker:
         while not (self._stopping.is_set() and not pending):
             try:
                 if conn is None:
-                    conn = self._connect()
+                    conn = self._connect(wake=wake)
                     delays = _reconnect_delays()
+                    wake.set()  # notifications sent while disconnected were lost: look before waiting
                 if pending:
                     self._record(conn, pending)
                 if self._stopping.is_set():
                     break
                 self._step(conn, wake, pending, wait=True)
-            except CONNECTION_ERRORS as exc:
-                if conn is not None:
-                    conn.close()
+            except Exception as exc:  # a claim loop must survive anything; handler errors never get here
+                _discard(conn)
                 conn = None
                 delay = next(delays)
-                logger.warning(
-                    "queue connection lost; reconnecting",
-                    extra={"worker_id": self.worker_id, "error": str(exc).strip(), "retry_in": round(delay, 3)},
-                )
+                _log_loop_error("claim loop", exc, self.worker_id, delay)
                 self._stopping.wait(delay)
         if conn is not None:
             conn.close()
@@ -254,7 +253,7 @@ class Worker:
         ).fetchall()
         if not rows:
             if wait:
-                wake.wait(self.config.poll_interval)
+                self._wait_for_work(conn, wake)
             return 0
         queue, abandoned = self.queue, self._abandoned
         jobs = [Job(row[0], queue, row[1], row[2], row[3], row[4], row[5], row[6], abandoned) for row in rows]
@@ -348,7 +347,39 @@ class Worker:
                 extra={"worker_id": self.worker_id, "jobs": len(held), "error": str(exc).strip()},
             )
 
-    # ----- supervisor: LISTEN, heartbeats, maintenance -----
+    def _wait_for_work(self, conn: Connection, wake: threading.Event) -> None:
+        """Sleep until a notification for this queue, a stop, or the poll interval, whichever comes first.
+
+        With LISTEN the loop's own connection receives the notification (no hand-off between threads); one that
+        arrived during an earlier statement was already turned into ``wake`` by the notify handler.
+        """
+        deadline = time.monotonic() + self.config.poll_interval
+        while not wake.is_set() and not self._stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if not self.config.listen:
+                wake.wait(remaining)
+                continue
+            # short slices, so a stop() is noticed promptly while blocked on the socket
+            readable, _, _ = select.select([conn.fileno()], [], [], min(remaining, 0.25))
+            if readable:
+                self._drain_notifications(conn, wake)
+
+    def _drain_notifications(self, conn: Connection, wake: threading.Event) -> None:
+        """Read what arrived on an idle connection. Uses libpq directly: psycopg's ``notifies()`` does not mix
+        with the notify handler that catches notifications arriving during statements."""
+        queue = self.queue.encode()
+        with conn.lock:
+            pgconn = conn.pgconn
+            pgconn.consume_input()
+            if pgconn.status != pq.ConnStatus.OK:
+                raise psycopg.OperationalError("the connection was closed by the server")
+            while (notify := pgconn.notifies()) is not None:
+                if notify.extra == queue:
+                    wake.set()
+
+    # ----- supervisor: heartbeats, maintenance -----
 
     def _supervise(self) -> None:
         conn: Connection | None = None
@@ -362,11 +393,7 @@ class Worker:
                 if conn is None:
                     conn = self._connect()
                     delays = _reconnect_delays()
-                    if self.config.listen:
-                        channel = sql.Identifier(f"{self.schema}.jobs")
-                        conn.execute(sql.SQL("LISTEN {}").format(channel))
                     next_heartbeat = 0.0
-                    self._wake_all()  # notifications sent while disconnected were lost
                 now = time.monotonic()
                 if now >= next_heartbeat:
                     self._heartbeat(conn)
@@ -378,33 +405,17 @@ class Worker:
                     self.retention.run_once(conn)
                     next_retention = now + self.config.retention_interval
                 until = min(next_heartbeat, next_rescue if self.maintenance else next_heartbeat) - time.monotonic()
-                self._idle(conn, min(max(until, 0.0), 0.5))
-            except CONNECTION_ERRORS as exc:
-                if conn is not None:
-                    conn.close()
+                self._finished.wait(min(max(until, 0.0), 0.5))
+            except Exception as exc:  # the supervisor must survive anything, or heartbeats stop
+                _discard(conn)
                 conn = None
                 delay = next(delays)
-                logger.warning(
-                    "queue supervisor connection lost; reconnecting",
-                    extra={"worker_id": self.worker_id, "error": str(exc).strip(), "retry_in": round(delay, 3)},
-                )
+                _log_loop_error("supervisor", exc, self.worker_id, delay)
                 self._finished.wait(delay)
         if conn is not None:
             with contextlib.suppress(*CONNECTION_ERRORS):
                 conn.execute(query("worker_delete"), {"id": self.worker_id})
             conn.close()
-
-    def _idle(self, conn: Connection, timeout: float) -> None:
-        if not self.config.listen:
-            self._finished.wait(timeout)
-            return
-        for notify in conn.notifies(timeout=timeout, stop_after=1):
-            if notify.payload == self.queue:
-                self._wake_all()
-
-    def _wake_all(self) -> None:
-        for event in self._wake:
-            event.set()
 
     def _heartbeat(self, conn: Connection) -> None:
         conn.execute(
@@ -422,10 +433,37 @@ class Worker:
                 "jobs abandoned: cancelled, rescued or expired", extra={"worker_id": self.worker_id, "jobs": len(lost)}
             )
 
-    def _connect(self) -> Connection:
+    def _connect(self, *, wake: threading.Event | None = None) -> Connection:
+        """An autocommit connection; given ``wake`` (and ``listen``), it LISTENs and sets ``wake`` whenever a
+        notification for this queue arrives, even in the middle of another statement."""
         conn = connect(self.url, self.schema, autocommit=True, connect_timeout=self._connect_timeout)
         set_json_loads(orjson.loads, conn)
+        if wake is not None and self.config.listen:
+            queue = self.queue
+
+            def on_notify(notify: psycopg.Notify) -> None:
+                if notify.payload == queue:
+                    wake.set()
+
+            conn.add_notify_handler(on_notify)
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(f"{self.schema}.jobs")))
         return conn
+
+
+def _discard(conn: Connection | None) -> None:
+    """Close a connection that may be broken, ignoring any error doing so."""
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+def _log_loop_error(loop: str, exc: Exception, worker_id: str, retry_in: float) -> None:
+    """Connection trouble is expected (restarts, network): a warning. Anything else is a bug: a full traceback."""
+    extra = {"worker_id": worker_id, "error": str(exc).strip(), "retry_in": round(retry_in, 3)}
+    if isinstance(exc, CONNECTION_ERRORS):
+        logger.warning(f"queue {loop}: connection lost; reconnecting", extra=extra)
+    else:
+        logger.exception(f"queue {loop}: unexpected error; reconnecting", extra=extra)
 
 
 def _reconnect_delays() -> Iterator[float]:
