@@ -19,7 +19,6 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import msgspec
 import tree_sitter
 
 from stages.languages import is_declaration_file, language_name_for_path
@@ -56,6 +55,7 @@ SIMPLE_NAMES = frozenset(
         "string",
     }
 )
+_NO_END = 1 << 62
 _REFERENCE_RANK: dict[str, int] = {"type": 0, "call": 1, "new": 1, "jsx": 1, "extends": 2, "implements": 2}
 
 
@@ -104,8 +104,16 @@ def _span(start_byte: int, end_byte: int, start: tuple[int, int], end: tuple[int
 
 
 def _node_span(node: Node) -> Span:
-    start, end = node.start_point, node.end_point
-    return _span(node.start_byte, node.end_byte, (start.row, start.column), (end.row, end.column))
+    extent = node.range
+    start, end = extent.start_point, extent.end_point
+    return Span(
+        start_line=start[0] + 1,
+        start_column=start[1],
+        end_line=end[0] + 1,
+        end_column=end[1],
+        start_byte=extent.start_byte,
+        end_byte=extent.end_byte,
+    )
 
 
 def _inner_span(node: Node) -> Span:
@@ -219,7 +227,7 @@ class _FileExtractor:
         self.exports: list[_PendingExport] = []
         self.later_exported: set[str] = set()
         self.later_default: set[str] = set()
-        self.references: dict[int, tuple[int, Reference]] = {}
+        self.references: dict[int, tuple[int, ReferenceKind, Node | None, str, Node]] = {}
         self.type_parameter_scopes: dict[str, list[tuple[int, int]]] = {}
         self.comments: list[Node] = []
         self.function_starts: list[int] = []
@@ -235,6 +243,9 @@ class _FileExtractor:
         return self.text(node.start_byte, node.end_byte)
 
     def normalised(self, start: int, end: int, bound: int) -> str:
+        raw = self.source[start:end]
+        if end - start <= bound and b"\n" not in raw and b"  " not in raw and b"\t" not in raw and b"\r" not in raw:
+            return raw.decode("utf-8", errors="replace")
         text = " ".join(self.text(start, end).split())
         if len(text) > bound:
             return text[: bound - 1] + "…"
@@ -256,6 +267,7 @@ class _FileExtractor:
             elif capture == "scope.type_parameter":
                 for node in nodes:
                     self.type_parameter(node)
+        self.merge_type_parameter_scopes()
         for capture, nodes in sorted(captures.items()):
             family, _, suffix = capture.partition(".")
             if family == "import":
@@ -265,8 +277,7 @@ class _FileExtractor:
                 for node in nodes:
                     self.export_use(suffix, node)
             elif family == "reference":
-                for node in nodes:
-                    self.reference(suffix, node)
+                self.references_of(suffix, nodes)  # type: ignore[arg-type]
         symbols = self.finish_symbols()
         imports, import_index = self.finish_imports()
         exports = self.finish_exports(symbols, import_index)
@@ -631,6 +642,17 @@ class _FileExtractor:
                 continue
             self.function_starts.append(start)
             self.function_ends.append(end)
+
+    def merge_type_parameter_scopes(self) -> None:
+        """Sort each name's scopes and merge overlaps, so ``is_type_parameter`` is one bisection."""
+        for name, scopes in self.type_parameter_scopes.items():
+            merged: list[tuple[int, int]] = []
+            for start, end in sorted(scopes):
+                if merged and start <= merged[-1][1]:
+                    merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+                else:
+                    merged.append((start, end))
+            self.type_parameter_scopes[name] = merged
 
     def type_parameter(self, node: Node) -> None:
         parameter = node.parent
@@ -1076,77 +1098,87 @@ class _FileExtractor:
 
     # ---- references ---------------------------------------------------------------------------------
 
-    def reference(self, suffix: str, node: Node) -> None:
-        kind: ReferenceKind = suffix  # type: ignore[assignment]
-        name_node: Node | None
-        qualifier_node: Node | None = None
-        node_type = node.type
-        if node_type in ("identifier", "type_identifier"):
-            name_node = node
-        elif node_type == "member_expression":
-            name_node = node.child_by_field_name("property")
-            qualifier_node = node.child_by_field_name("object")
-            if name_node is None or name_node.type not in ("property_identifier", "private_property_identifier"):
-                return
-        elif node_type == "nested_type_identifier":
-            name_node = node.child_by_field_name("name")
-            qualifier_node = node.child_by_field_name("module")
-        else:
-            return
-        if name_node is None or name_node.is_missing:
-            return
-        start = name_node.start_byte
-        name = self.node_text(name_node)
-        if not name:
-            return
-        if kind == "call" and qualifier_node is None and name == "require":
-            return  # a CommonJS import, recorded as such
-        if kind == "jsx" and qualifier_node is None and not name[0].isupper():
-            return  # lower-case tags are intrinsic elements, not components
-        if (
-            kind == "type"
-            and qualifier_node is None
-            and (start in self.symbol_name_starts or self.is_type_parameter(name, start))
-        ):
-            return
+    def references_of(self, kind: ReferenceKind, nodes: list[Node]) -> None:
+        """Record the references of one capture; at one name position the strongest kind wins
+        (``implements``/``extends`` over ``new``/``call``/``jsx`` over ``type``; qualified over bare)."""
         rank = _REFERENCE_RANK[kind]
-        existing = self.references.get(start)
-        if existing is not None and (existing[0], existing[1].qualifier is not None) >= (
-            rank,
-            qualifier_node is not None,
-        ):
-            return
-        qualifier = None
-        if qualifier_node is not None:
-            qualifier = self.normalised(
-                qualifier_node.start_byte, qualifier_node.end_byte, self.limits.max_qualifier_chars
-            )
-        self.references[start] = (
-            rank,
-            Reference(name=name, qualifier=qualifier, kind=kind, span=_node_span(name_node), enclosing=None),
-        )
+        source = self.source
+        found = self.references
+        declared = self.symbol_name_starts
+        for node in nodes:
+            node_type = node.type
+            qualifier_node: Node | None = None
+            name_node: Node | None = node
+            if node_type == "member_expression":
+                name_node = node.child_by_field_name("property")
+                qualifier_node = node.child_by_field_name("object")
+                if name_node is None or name_node.type not in ("property_identifier", "private_property_identifier"):
+                    continue
+            elif node_type == "nested_type_identifier":
+                name_node = node.child_by_field_name("name")
+                qualifier_node = node.child_by_field_name("module")
+            elif node_type not in ("identifier", "type_identifier"):
+                continue
+            if name_node is None:
+                continue
+            start = name_node.start_byte
+            end = name_node.end_byte
+            if start == end:
+                continue  # a MISSING node inserted by error recovery
+            name = source[start:end].decode("utf-8", errors="replace")
+            if qualifier_node is None:
+                if kind == "type" and (start in declared or self.is_type_parameter(name, start)):
+                    continue
+                if kind == "call" and name == "require":
+                    if node.parent is not None:
+                        self.import_use("require", node.parent)
+                    continue  # a CommonJS import, recorded as such
+                if kind == "jsx" and not name[0].isupper():
+                    continue  # lower-case tags are intrinsic elements, not components
+            existing = found.get(start)
+            if existing is not None and (existing[0], existing[2] is not None) >= (rank, qualifier_node is not None):
+                continue
+            found[start] = (rank, kind, qualifier_node, name, name_node)
 
     def is_type_parameter(self, name: str, position: int) -> bool:
+        """Whether ``name`` at ``position`` is in the scope of a type parameter of that name."""
         scopes = self.type_parameter_scopes.get(name)
-        return scopes is not None and any(start <= position < end for start, end in scopes)
+        if scopes is None:
+            return False
+        index = bisect.bisect_right(scopes, (position, _NO_END)) - 1
+        return index >= 0 and position < scopes[index][1]
 
     def finish_references(self, symbols: tuple[Symbol, ...]) -> tuple[Reference, ...]:
-        order = sorted(range(len(symbols)), key=lambda i: (symbols[i].span.start_byte, -symbols[i].span.end_byte))
+        """References in source order, each with its innermost enclosing symbol (symbols are in pre-order)."""
+        starts = [symbol.span.start_byte for symbol in symbols]
+        ends = [symbol.span.end_byte for symbol in symbols]
+        bound = self.limits.max_qualifier_chars
         stack: list[int] = []
         cursor = 0
         result: list[Reference] = []
         for position in sorted(self.references):
-            reference = self.references[position][1]
-            while cursor < len(order) and symbols[order[cursor]].span.start_byte <= position:
-                candidate = symbols[order[cursor]]
-                while stack and symbols[stack[-1]].span.end_byte < candidate.span.end_byte:
+            _, kind, qualifier_node, name, name_node = self.references[position]
+            while cursor < len(starts) and starts[cursor] <= position:
+                while stack and ends[stack[-1]] < ends[cursor]:
                     stack.pop()
-                stack.append(order[cursor])
+                stack.append(cursor)
                 cursor += 1
-            while stack and symbols[stack[-1]].span.end_byte <= position:
+            while stack and ends[stack[-1]] <= position:
                 stack.pop()
-            enclosing = stack[-1] if stack else None
-            result.append(reference if enclosing is None else msgspec.structs.replace(reference, enclosing=enclosing))
+            qualifier = (
+                None
+                if qualifier_node is None
+                else self.normalised(qualifier_node.start_byte, qualifier_node.end_byte, bound)
+            )
+            result.append(
+                Reference(
+                    name=name,
+                    qualifier=qualifier,
+                    kind=kind,
+                    span=_node_span(name_node),
+                    enclosing=stack[-1] if stack else None,
+                )
+            )
         return tuple(result)
 
 

@@ -3,7 +3,8 @@
 ; Capture names are the contract with stages/extract.py:
 ;   @definition.<kind>  a declaration node; the registry maps <kind> to a symbol kind
 ;   @reference.<kind>   the callee / type / tag node of a reference
-;   @import.<kind>      a statement or call that names a module specifier
+;   @import.<kind>      a statement or call that names a module specifier (``require`` calls come
+;                       from @reference.call: a text predicate here would cost as much as the rest)
 ;   @export.<kind>      a statement that exports names
 ;   @scope.type_parameter  a type parameter name (type references to it are not recorded)
 ;   @scope.function     a function-like node (variables inside are locals, not symbols)
@@ -31,5 +32,4 @@
 (import_statement) @import.static
 (export_statement) @export.statement
 (call_expression function: (import)) @import.dynamic
-(call_expression function: (identifier) @_require (#eq? @_require "require")) @import.require
 (assignment_expression left: (member_expression)) @export.commonjs
