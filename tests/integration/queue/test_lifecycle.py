@@ -277,3 +277,33 @@ def test_health__reports_counts_oldest_waiting_live_workers_and_recent_failures(
     assert (q.failed_last_24h, q.dead_letters, q.active_workers) == (1, 1, 0)
     assert report["other"].active_workers == 1
     assert queue.get(failed) is not None
+
+
+def test_worker__connection_killed_mid_job__records_the_completion_after_reconnecting_without_rerunning(
+    queue: Queue, config: Config, conn: Connection, start_worker: Callable[..., RunningWorker]
+) -> None:
+    release = threading.Event()
+    runs: list[uuid.UUID] = []
+
+    def job_held_until_released(job: Job) -> str:
+        runs.append(job.id)
+        assert release.wait(10)
+        return "done"
+
+    job_id = queue.send("q", {})
+    start_worker("q", job_held_until_released, maintenance=False)
+    wait_until(lambda: runs)
+    # drop every connection of the worker (not the test's own two): its claim loop's next statement fails
+    ours = [conn.info.backend_pid, queue.connection().info.backend_pid]
+    killed = conn.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> ALL(%s) AND backend_type = 'client backend'",
+        [ours],
+    ).fetchone()
+    assert killed is not None
+    assert killed[0] >= 1
+    release.set()
+    wait_until(lambda: (info := queue.get(job_id)) is not None and info.state is JobState.COMPLETED, timeout=10)
+    info = queue.get(job_id)
+    assert info is not None
+    assert (info.attempts, info.output, runs) == (1, "done", [job_id])
