@@ -35,6 +35,9 @@ def run_and_record(benchmark: BenchmarkFixture, workload: Workload, work: Callab
     benchmark.extra_info["symbols/s"] = round(symbols / seconds)
 
 
+pytestmark = pytest.mark.timeout(900)  # three rounds over the whole corpus take minutes on a loaded machine
+
+
 def test_throughput__parse_alone(benchmark: BenchmarkFixture, workload: Workload) -> None:
     run_and_record(benchmark, workload, parse_all)
 
