@@ -429,6 +429,8 @@ class Worker:
         lost = [job_id for job_id in held if job_id not in alive and job_id in self._held]
         if lost:
             self._abandoned.update(lost)
+            # a job recorded (and forgotten) by its loop meanwhile was not lost: do not keep it around
+            self._abandoned.difference_update([job_id for job_id in lost if job_id not in self._held])
             logger.info(
                 "jobs abandoned: cancelled, rescued or expired", extra={"worker_id": self.worker_id, "jobs": len(lost)}
             )
