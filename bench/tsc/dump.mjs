@@ -289,7 +289,7 @@ function declarationsOf(sf) {
       if (node.kind === K.BindingElement) {
         let owner = node.parent;
         while (owner && (ts.isObjectBindingPattern(owner) || ts.isArrayBindingPattern(owner) || ts.isBindingElement(owner))) owner = owner.parent;
-        record.owner = owner ? ts.SyntaxKind[owner.kind] : null;
+        record.owner = owner ? kindName(owner.kind) : null;
         if (owner && ts.isVariableDeclaration(owner)) {
           const flags = ts.getCombinedNodeFlags(owner.parent);
           record.declaration = flags & ts.NodeFlags.Const ? "const" : flags & ts.NodeFlags.Let ? "let" : "var";
