@@ -107,6 +107,8 @@ class _Linker:
         self.kinds = [tuple(symbol.kind for symbol in extraction.symbols) for extraction in files]
         self.index_of_path = {extraction.path: index for index, extraction in enumerate(files)}
         self.resolutions: dict[tuple[int, int], tuple[Resolution, int | None]] = {}
+        self.exported_cache: dict[tuple[int, str], SymbolId | None] = {}
+        self.imported_cache: dict[tuple[int, str], SymbolId | None] = {}
 
     def run(self) -> LinkedIndex:
         resolved: list[ResolvedImport] = []
@@ -134,7 +136,7 @@ class _Linker:
                 for binding_index, binding in enumerate(imported.bindings):
                     target = None
                     if binding.imported != "*" and target_file is not None:
-                        target = self.export_target(target_file, binding.imported, set())
+                        target = self.exported_symbol(target_file, binding.imported)
                     bindings.append(
                         BindingLink(
                             file=file_index, import_index=import_index, binding_index=binding_index, target=target
@@ -183,6 +185,20 @@ class _Linker:
         if import_index is None:
             return None
         return self.resolution(file_index, import_index)[1]
+
+    def exported_symbol(self, file_index: int, name: str) -> SymbolId | None:
+        """``export_target`` from a fresh search, memoised (many references name the same export)."""
+        key = (file_index, name)
+        if key not in self.exported_cache:
+            self.exported_cache[key] = self.export_target(file_index, name, set())
+        return self.exported_cache[key]
+
+    def imported_symbol(self, file_index: int, name: str) -> SymbolId | None:
+        """What a file imports under ``name`` (its own declarations aside), memoised."""
+        key = (file_index, name)
+        if key not in self.imported_cache:
+            self.imported_cache[key] = self.module_binding(file_index, name, set(), skip_local=True)
+        return self.imported_cache[key]
 
     def export_target(self, file_index: int, name: str, seen: set[tuple[int, str]]) -> SymbolId | None:
         """The declaration a module exports as ``name``, following re-exports; ``None`` when there is none."""
@@ -240,7 +256,7 @@ class _Linker:
             return None
         namespace_file = self.namespace_import(file_index, reference.qualifier, reference.enclosing)
         if namespace_file is not None:
-            return self.export_target(namespace_file, reference.name, set())
+            return self.exported_symbol(namespace_file, reference.name)
         holder_id = self.name_target(file_index, reference.qualifier, reference.enclosing, want_type=False)
         if holder_id is None or self.kinds[holder_id.file][holder_id.symbol] not in MEMBER_HOLDERS:
             return None
@@ -274,7 +290,7 @@ class _Linker:
         local = _choose(self.local_candidates(file_index, name, enclosing), self.kinds[file_index], want_type)
         if local is not None and not self.is_require_binding(file_index, local):
             return SymbolId(file=file_index, symbol=local)
-        imported = self.module_binding(file_index, name, set(), skip_local=True)
+        imported = self.imported_symbol(file_index, name)
         if imported is not None or local is None:
             return imported
         return SymbolId(file=file_index, symbol=local)
