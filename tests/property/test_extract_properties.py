@@ -328,7 +328,10 @@ def test_generated_javascript__extracts_exactly_the_generated_declarations(progr
 
 
 @PROPERTY_SETTINGS
-@given(st.binary(max_size=400), st.sampled_from(["x.ts", "x.tsx", "x.js", "x.d.ts"]))
+@given(
+    st.one_of(st.binary(max_size=400), st.text(max_size=400).map(str.encode)),
+    st.sampled_from(["x.ts", "x.tsx", "x.js", "x.d.ts"]),
+)
 def test_arbitrary_bytes__never_raise_and_keep_the_invariants(source: bytes, path: str) -> None:
     result = extract_source(path, source)
     if result.error is None:
