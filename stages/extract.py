@@ -116,6 +116,19 @@ def _node_span(node: Node) -> Span:
     )
 
 
+def _name_span(node: Node, start_byte: int, end_byte: int) -> Span:
+    """The span of an identifier (never more than one line), from its bytes and its start point."""
+    row, column = node.start_point
+    return Span(
+        start_line=row + 1,
+        start_column=column,
+        end_line=row + 1,
+        end_column=column + end_byte - start_byte,
+        start_byte=start_byte,
+        end_byte=end_byte,
+    )
+
+
 def _inner_span(node: Node) -> Span:
     """The span inside a quoted string node (quotes are single bytes at both ends)."""
     start, end = node.start_point, node.end_point
@@ -227,7 +240,7 @@ class _FileExtractor:
         self.exports: list[_PendingExport] = []
         self.later_exported: set[str] = set()
         self.later_default: set[str] = set()
-        self.references: dict[int, tuple[int, ReferenceKind, Node | None, str, Node]] = {}
+        self.references: dict[int, tuple[int, ReferenceKind, Node | None, str, Node, int]] = {}
         self.type_parameter_scopes: dict[str, list[tuple[int, int]]] = {}
         self.comments: list[Node] = []
         self.function_starts: list[int] = []
@@ -581,6 +594,12 @@ class _FileExtractor:
     def variable(self, node: Node) -> None:
         """A variable: a function or class when initialised by one (at any depth), else a constant or variable
         when outside every function. Loop variables are not symbols."""
+        value = node.child_by_field_name("value")
+        while value is not None and value.type == "parenthesized_expression" and value.named_child_count == 1:
+            value = value.named_children[0]
+        value_type = value.type if value is not None else ""
+        if value_type not in FUNCTION_VALUES and value_type != "class" and self.inside_function(node.start_byte):
+            return  # a local variable: the common case, rejected before any other node access
         declaration = node.parent
         if declaration is None:
             return
@@ -591,10 +610,6 @@ class _FileExtractor:
         if declaration.type == "lexical_declaration":
             kind_node = declaration.child_by_field_name("kind")
             keyword = kind_node.type if kind_node is not None else "let"
-        value = node.child_by_field_name("value")
-        while value is not None and value.type == "parenthesized_expression" and value.named_child_count == 1:
-            value = value.named_children[0]
-        value_type = value.type if value is not None else ""
         name_node = node.child_by_field_name("name")
         if name_node is None:
             return
@@ -604,7 +619,7 @@ class _FileExtractor:
         elif value_type == "class" and name_node.type == "identifier":
             kind = "class"
         elif self.inside_function(node.start_byte):
-            return
+            return  # a destructured local bound to a function or class value
         else:
             kind = "constant" if keyword == "const" else "variable"
         outer, exported, _ = _export_wrapper(declaration)
@@ -1138,7 +1153,7 @@ class _FileExtractor:
             existing = found.get(start)
             if existing is not None and (existing[0], existing[2] is not None) >= (rank, qualifier_node is not None):
                 continue
-            found[start] = (rank, kind, qualifier_node, name, name_node)
+            found[start] = (rank, kind, qualifier_node, name, name_node, end)
 
     def is_type_parameter(self, name: str, position: int) -> bool:
         """Whether ``name`` at ``position`` is in the scope of a type parameter of that name."""
@@ -1157,7 +1172,7 @@ class _FileExtractor:
         cursor = 0
         result: list[Reference] = []
         for position in sorted(self.references):
-            _, kind, qualifier_node, name, name_node = self.references[position]
+            _, kind, qualifier_node, name, name_node, end = self.references[position]
             while cursor < len(starts) and starts[cursor] <= position:
                 while stack and ends[stack[-1]] < ends[cursor]:
                     stack.pop()
@@ -1175,7 +1190,7 @@ class _FileExtractor:
                     name=name,
                     qualifier=qualifier,
                     kind=kind,
-                    span=_node_span(name_node),
+                    span=_name_span(name_node, position, end),
                     enclosing=stack[-1] if stack else None,
                 )
             )
