@@ -241,20 +241,13 @@ class Queue:
         """
         name = check_queue_name(name)
         max_bytes = self.config.max_payload_bytes
-        items: list[dict[str, Any]] = []
-        ids: list[uuid.UUID] = []
-        for index, payload in enumerate(payloads):
-            encoded = encode_payload(payload, queue=name, max_bytes=max_bytes, where=f"payload #{index}")
-            job_id = uuid.uuid4()
-            ids.append(job_id)
-            items.append({"id": str(job_id), "payload": orjson.Fragment(encoded)})
-        if singleton_keys is not None:
-            if len(singleton_keys) != len(items):
-                raise JobOptionError(
-                    f"queue {name!r}: {len(singleton_keys)} singleton keys given for {len(items)} payloads"
-                )
-            for item, key in zip(items, singleton_keys, strict=True):
-                item["singleton_key"] = key
+        encoded = [
+            encode_payload(payload, queue=name, max_bytes=max_bytes, where=f"payload #{index}")
+            for index, payload in enumerate(payloads)
+        ]
+        keys = None if singleton_keys is None else list(singleton_keys)
+        if keys is not None and len(keys) != len(encoded):
+            raise JobOptionError(f"queue {name!r}: {len(keys)} singleton keys given for {len(encoded)} payloads")
         params = self._options(
             name,
             priority=priority,
@@ -266,43 +259,41 @@ class Queue:
             expire_in=expire_in,
             dead_letter=dead_letter,
         )
-        for item in items:
-            item["priority"] = priority
-            item["start_in"] = params["start_in"]
-        if not items:
+        params["priority"] = priority
+        if not encoded:
             return []
         if conn is not None:
-            return self._insert_many(conn, params, items, ids, singleton_keys)
+            return self._insert_many(conn, params, encoded, keys)
         with self._lock:
             own = self.connection()
             with own.transaction():
-                return self._insert_many(own, params, items, ids, singleton_keys)
+                return self._insert_many(own, params, encoded, keys)
 
     def _insert_many(
-        self,
-        conn: Connection,
-        params: dict[str, Any],
-        items: list[dict[str, Any]],
-        ids: list[uuid.UUID],
-        singleton_keys: Sequence[str | None] | None,
+        self, conn: Connection, params: dict[str, Any], encoded: list[bytes], keys: list[str | None] | None
     ) -> list[uuid.UUID]:
-        inserted: set[uuid.UUID] = set()
+        ids: list[uuid.UUID] = []
         statement = query("job_insert_many")
-        for start in range(0, len(items), SEND_MANY_CHUNK):
-            chunk = items[start : start + SEND_MANY_CHUNK]
-            rows = conn.execute(statement, {**params, "jobs": orjson.dumps(chunk).decode()}).fetchall()
-            inserted.update(row[0] for row in rows)
-        if len(inserted) == len(ids):
-            return ids
-        assert singleton_keys is not None, "only a held singleton_key can skip a row"
-        result = list(ids)
-        for index, job_id in enumerate(ids):
-            if job_id not in inserted:
-                found = conn.execute(
-                    query("job_find_singleton"), {"name": params["name"], "singleton_key": singleton_keys[index]}
-                ).fetchone()
-                result[index] = uuid.UUID(str(found[0])) if found else job_id
-        return result
+        for start in range(0, len(encoded), SEND_MANY_CHUNK):
+            chunk_keys = None if keys is None else keys[start : start + SEND_MANY_CHUNK]
+            payloads = b"[" + b",".join(encoded[start : start + SEND_MANY_CHUNK]) + b"]"
+            rows = conn.execute(
+                statement, {**params, "payloads": payloads.decode(), "singleton_keys": chunk_keys}
+            ).fetchall()
+            for offset, (new_id, inserted) in enumerate(rows):
+                if inserted:
+                    ids.append(new_id)
+                    continue
+                assert chunk_keys is not None, "only a held singleton_key can skip a row"
+                # the holder's id; _insert_one also covers a holder that finished since (the key is free again)
+                single = {
+                    **params,
+                    "id": uuid.uuid4(),
+                    "payload": encoded[start + offset].decode(),
+                    "singleton_key": chunk_keys[offset],
+                }
+                ids.append(self._insert_one(conn, single))
+        return ids
 
     def _options(
         self,

@@ -192,7 +192,7 @@ class Worker:
         deadline = time.monotonic() + self.config.shutdown_timeout
         for loop in loops:
             loop.join(max(0.0, deadline - time.monotonic()))
-        if any(loop.is_alive() for loop in loops):
+        if self._held:  # handlers still running past the timeout, or a release that failed on a lost connection
             self._release_held()
         self._finished.set()
         supervisor.join(self.config.heartbeat_interval + self._connect_timeout)
@@ -259,14 +259,18 @@ class Worker:
         jobs = [Job(row[0], queue, row[1], row[2], row[3], row[4], row[5], row[6], abandoned) for row in rows]
         self._held.update(job.id for job in jobs)
         unstarted: list[uuid.UUID] = []
+        skipped: list[uuid.UUID] = []  # cancelled (or rescued) before their turn: nothing to run or record
         for job in jobs:
             if self._stopping.is_set():
                 unstarted.append(job.id)
-            elif job.id not in abandoned:
+            elif job.id in abandoned:
+                skipped.append(job.id)
+            else:
                 self._run_job(job, pending)
         if unstarted:
             self._release(conn, unstarted)
         self._record(conn, pending)
+        self._forget(skipped)
         return len(jobs)
 
     def _run_job(self, job: Job, pending: _Results) -> None:
