@@ -39,22 +39,33 @@ DO NOTHING
 RETURNING id;
 
 -- name: job_insert_many
--- Enqueue many jobs of one queue in one statement from a JSON array of {id, payload, priority, start_in,
--- singleton_key}; rows whose singleton_key is held by an unfinished job are skipped (RETURNING omits them).
-INSERT INTO jobs (
-    id, name, payload, priority, start_after, singleton_key, dead_letter,
-    retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_in
+-- Enqueue many jobs of one queue in one statement: payloads is a JSON array of objects, singleton_keys a parallel
+-- text array (or NULL). Returns one row per payload, in payload order: the new id, and whether it was inserted
+-- (false: its singleton_key is held by an unfinished job, which the caller looks up).
+WITH batch AS (
+    -- ROWS FROM zips the two lists; ids are made here so skipped rows can still be matched to their payload
+    SELECT gen_random_uuid() AS id, item.payload, item.singleton_key, item.position
+    FROM ROWS FROM (jsonb_array_elements(%(payloads)s::jsonb), unnest(%(singleton_keys)s::text[]))
+        WITH ORDINALITY AS item (payload, singleton_key, position)
+), inserted AS (
+    INSERT INTO jobs (
+        id, name, payload, priority, start_after, singleton_key, dead_letter,
+        retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_in
+    )
+    SELECT
+        batch.id, %(name)s, batch.payload, %(priority)s,
+        coalesce(%(start_at)s::timestamptz, now() + %(start_in)s * interval '1 second'),
+        batch.singleton_key, %(dead_letter)s,
+        %(retry_limit)s, %(retry_delay)s, %(retry_backoff)s, %(retry_delay_max)s, %(expire_in)s
+    FROM batch
+    ORDER BY batch.position
+    ON CONFLICT (name, singleton_key) WHERE singleton_key IS NOT NULL AND state IN ('created', 'retry', 'active')
+    DO NOTHING
+    RETURNING id
 )
-SELECT
-    job.id, %(name)s, job.payload, job.priority,
-    coalesce(%(start_at)s::timestamptz, now() + job.start_in * interval '1 second'),
-    job.singleton_key, %(dead_letter)s,
-    %(retry_limit)s, %(retry_delay)s, %(retry_backoff)s, %(retry_delay_max)s, %(expire_in)s
-FROM jsonb_to_recordset(%(jobs)s::jsonb)
-    AS job (id uuid, payload jsonb, priority integer, start_in double precision, singleton_key text)
-ON CONFLICT (name, singleton_key) WHERE singleton_key IS NOT NULL AND state IN ('created', 'retry', 'active')
-DO NOTHING
-RETURNING id;
+SELECT batch.id, inserted.id IS NOT NULL
+FROM batch LEFT JOIN inserted USING (id)
+ORDER BY batch.position;
 
 -- name: job_find_singleton
 -- The unfinished job holding a singleton_key in a queue (what a duplicate send returns).
