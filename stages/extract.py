@@ -56,6 +56,15 @@ SIMPLE_NAMES = frozenset(
     }
 )
 _NO_END = 1 << 62
+_REFERENCE_KINDS: dict[str, ReferenceKind] = {
+    "call": "call",
+    "new": "new",
+    "extends": "extends",
+    "implements": "implements",
+    "type": "type",
+    "jsx": "jsx",
+}
+"""The query's ``@reference.<kind>`` suffixes; a suffix missing here is a query error and fails loudly."""
 _REFERENCE_RANK: dict[str, int] = {"type": 0, "call": 1, "new": 1, "jsx": 1, "extends": 2, "implements": 2}
 
 
@@ -290,7 +299,7 @@ class _FileExtractor:
                 for node in nodes:
                     self.export_use(suffix, node)
             elif family == "reference":
-                self.references_of(suffix, nodes)  # type: ignore[arg-type]
+                self.references_of(_REFERENCE_KINDS[suffix], nodes)
         symbols = self.finish_symbols()
         imports, import_index = self.finish_imports()
         exports = self.finish_exports(symbols, import_index)
@@ -331,8 +340,8 @@ class _FileExtractor:
         self.symbol_name_starts.add(name_span.start_byte)
         header_start = _header_start(outer)
         end = outer.end_byte if header_end is None else header_end
-        signature = self.normalised(header_start, max(header_start, end), self.limits.max_signature_chars)
-        signature = signature.rstrip(" =;")
+        bound = self.limits.max_signature_chars - (len(signature_prefix) + 1 if signature_prefix else 0)
+        signature = self.normalised(header_start, max(header_start, end), bound).rstrip(" =;")
         if signature_prefix:
             signature = f"{signature_prefix} {signature}"
         self.symbols.append(

@@ -400,6 +400,12 @@ def test_extract__jsdoc_on_class_members() -> None:
     assert [(s.name, s.doc) for s in extract(source).symbols] == [("A", None), ("id", "The id."), ("run", "Runs.")]
 
 
+def test_extract__variable_signature_is_bounded_with_its_keyword() -> None:
+    symbol = only("export const handler = (" + ", ".join(f"p{i}: number" for i in range(60)) + ") => 0;")
+    assert len(symbol.signature) == 200
+    assert symbol.signature.startswith("const handler = (p0: number")
+
+
 def test_extract__signature_is_whitespace_normalised_and_bounded() -> None:
     params = ", ".join(f"p{i}: number" for i in range(100))
     symbol = only(f"function long(\n    {params}\n) {{}}")
