@@ -1236,30 +1236,36 @@ def _has_async(node: Node) -> bool:
     return False
 
 
-def _leaves(node: Node) -> Iterable[Node]:
-    if node.child_count == 0:
-        yield node
-        return
-    for child in node.children:
-        yield from _leaves(child)
+def _leaves(node: Node) -> list[Node]:
+    """The leaf nodes under ``node`` in source order (iterative: names can nest deeper than Python recursion)."""
+    leaves: list[Node] = []
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if current.child_count == 0:
+            leaves.append(current)
+        else:
+            pending.extend(reversed(current.children))
+    return leaves
 
 
-def _pattern_bindings(pattern: Node) -> Iterable[Node]:
-    """The identifiers a destructuring pattern binds, in source order."""
-    node_type = pattern.type
-    if node_type in ("identifier", "shorthand_property_identifier_pattern"):
-        yield pattern
-    elif node_type in ("object_pattern", "array_pattern"):
-        for child in pattern.named_children:
-            yield from _pattern_bindings(child)
-    elif node_type == "pair_pattern":
-        value = pattern.child_by_field_name("value")
-        if value is not None:
-            yield from _pattern_bindings(value)
-    elif node_type in ("assignment_pattern", "object_assignment_pattern"):
-        left = pattern.child_by_field_name("left")
-        if left is not None:
-            yield from _pattern_bindings(left)
-    elif node_type == "rest_pattern":
-        for child in pattern.named_children:
-            yield from _pattern_bindings(child)
+def _pattern_bindings(pattern: Node) -> list[Node]:
+    """The identifiers a destructuring pattern binds, in source order (iterative, for deep patterns)."""
+    bindings: list[Node] = []
+    pending = [pattern]
+    while pending:
+        node = pending.pop()
+        node_type = node.type
+        if node_type in ("identifier", "shorthand_property_identifier_pattern"):
+            bindings.append(node)
+        elif node_type in ("object_pattern", "array_pattern", "rest_pattern"):
+            pending.extend(reversed(node.named_children))
+        elif node_type == "pair_pattern":
+            value = node.child_by_field_name("value")
+            if value is not None:
+                pending.append(value)
+        elif node_type in ("assignment_pattern", "object_assignment_pattern"):
+            left = node.child_by_field_name("left")
+            if left is not None:
+                pending.append(left)
+    return bindings

@@ -138,13 +138,17 @@ def _parse_within(
 
 def error_bytes(node: tree_sitter.Node) -> int:
     """How many bytes lie in ERROR nodes (a missing node counts one); only erroneous subtrees are visited."""
-    if node.type == "ERROR":
-        return max(1, node.end_byte - node.start_byte)
-    if node.is_missing:
-        return 1
-    if not node.has_error:
-        return 0
-    return sum(error_bytes(child) for child in node.children)
+    total = 0
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if current.type == "ERROR":
+            total += max(1, current.end_byte - current.start_byte)
+        elif current.is_missing:
+            total += 1
+        elif current.has_error:
+            pending.extend(current.children)
+    return total
 
 
 def parse_source(

@@ -455,3 +455,13 @@ def test_extract__result_round_trips_through_msgpack() -> None:
     result = extract(source)
     decoded = msgspec.msgpack.decode(msgspec.msgpack.encode(result), type=FileExtraction)
     assert decoded == result
+
+
+def test_extract__deeply_nested_input_does_not_exhaust_the_stack() -> None:
+    dotted = "namespace " + ".".join(f"n{i}" for i in range(3000)) + " {}"
+    assert len(extract(dotted).symbols) == 3000
+    pattern = "const " + "[" * 3000 + "deep" + "]" * 3000 + " = x;"
+    assert [s.name for s in extract(pattern).symbols] == ["deep"]
+    unbalanced = extract_source("x.ts", b"(" * 5000 + b"1" + b")" * 4999)
+    assert unbalanced.error is None
+    assert unbalanced.had_syntax_errors
