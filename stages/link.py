@@ -5,7 +5,7 @@ Guarantees:
 - Symbol ids are ``SymbolId(file, symbol)``: the file's index in ``files`` and the symbol's index in that
   file's ``FileExtraction.symbols``. They are stable within one job (the pipeline passes files in path order).
 - Named imports follow re-export chains and ``export *`` to the declaration; cycles end the search (the import
-  stays unlinked) instead of looping.
+  stays unlinked) instead of looping, and so does a chain longer than ``MAX_EXPORT_HOPS``.
 - A reference links to the declaration its name denotes: the enclosing function and namespace scopes first
   (class, interface and enum members are not in lexical scope), then the file's top level, then the file's
   imports. ``this.x`` links to a member of the enclosing class; ``A.x`` to a member of the class, namespace or
@@ -53,6 +53,8 @@ TYPE_KINDS: frozenset[SymbolKind] = frozenset({"class", "interface", "type_alias
 VALUE_KINDS: frozenset[SymbolKind] = frozenset(
     {"function", "class", "variable", "constant", "enum", "namespace", "method", "getter", "setter", "property"}
 )
+MAX_EXPORT_HOPS = 200
+"""Re-export chains longer than this (never seen in real code) are left unlinked rather than followed."""
 _TYPE_REFERENCES: frozenset[ReferenceKind] = frozenset({"type", "implements"})
 
 
@@ -202,7 +204,7 @@ class _Linker:
 
     def export_target(self, file_index: int, name: str, seen: set[tuple[int, str]]) -> SymbolId | None:
         """The declaration a module exports as ``name``, following re-exports; ``None`` when there is none."""
-        if (file_index, name) in seen:
+        if (file_index, name) in seen or len(seen) >= MAX_EXPORT_HOPS:
             return None
         seen.add((file_index, name))
         table = self.tables[file_index]

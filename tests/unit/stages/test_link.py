@@ -248,3 +248,11 @@ def test_link__is_deterministic_and_round_trips_through_msgpack() -> None:
     _, second = build(sources)
     assert first == second
     assert msgspec.msgpack.decode(msgspec.msgpack.encode(first), type=LinkedIndex) == first
+
+
+def test_link__very_long_reexport_chains_stop_without_exhausting_the_stack() -> None:
+    sources = {f"m{i}.ts": f"export * from './m{i + 1}';" for i in range(600)}
+    sources["m600.ts"] = "export function end() {}"
+    sources["main.ts"] = "import { end } from './m0';\nimport { end as near } from './m590';"
+    files, index = build(sources)
+    assert binding_targets(files, index, "main.ts") == [("end", None), ("near", "m600.ts:end")]
