@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import orjson
@@ -28,6 +28,7 @@ from pipeline.queue.errors import JobOptionError, PayloadError
 from pipeline.queue.states import JobEventKind, JobState
 
 Connection = psycopg.Connection[TupleRow]
+T = TypeVar("T")
 StartAfter = datetime | timedelta | float | int | None
 
 DEAD_LETTER_SUFFIX = "__dlq"
@@ -128,7 +129,12 @@ def dead_letter_queue(name: str) -> str:
 
 
 class Queue:
-    """Sends and manages jobs. Thread-safe: calls share one autocommit connection, serialized by a lock."""
+    """Sends and manages jobs. Thread-safe: calls share one autocommit connection, serialized by a lock.
+
+    A call that finds that connection dead (a server restart) reconnects and runs again, except ``send_many``, which
+    raises: it cannot tell whether a lost commit went through. ``send`` is retried with the same job id, so it never
+    enqueues twice.
+    """
 
     def __init__(self, url: str, schema: str, config: QueueConfig | None = None, *, connect_timeout: int = 10) -> None:
         self.url = url
@@ -202,8 +208,17 @@ class Queue:
         params.update(id=uuid.uuid4(), payload=encoded.decode(), priority=priority, singleton_key=singleton_key)
         if conn is not None:
             return self._insert_one(conn, params)
-        with self._lock:
-            return self._insert_one(self.connection(), params)
+        return self._on_own_connection(lambda own: self._insert_one_idempotent(own, params))
+
+    def _insert_one_idempotent(self, conn: Connection, params: dict[str, Any]) -> uuid.UUID:
+        """``_insert_one`` that may be repeated: a retry after a lost connection whose first attempt had in fact
+        committed finds its own id taken, which means the job exists."""
+        try:
+            return self._insert_one(conn, params)
+        except psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name != "jobs_pkey":
+                raise
+            return uuid.UUID(str(params["id"]))
 
     def _insert_one(self, conn: Connection, params: dict[str, Any]) -> uuid.UUID:
         for _ in range(5):
@@ -386,11 +401,8 @@ class Queue:
         """Delete dead letters for good: the given ``ids``, or all of dead-letter queue ``queue``."""
         if (queue is None) == (ids is None):
             raise JobOptionError("purge: give either a dead-letter queue name or dead-letter ids")
-        with self._lock:
-            cursor = self.connection().execute(
-                query("dead_letter_purge"), {"queue": queue, "ids": None if ids is None else list(ids)}
-            )
-            return cursor.rowcount
+        params = {"queue": queue, "ids": None if ids is None else list(ids)}
+        return self._on_own_connection(lambda own: own.execute(query("dead_letter_purge"), params).rowcount)
 
     # ----- health -----
 
@@ -400,14 +412,15 @@ class Queue:
         Raises ``DatabaseError`` when the database is unreachable and ``MigrationError`` when it is not migrated.
         """
         stale_after = self.config.heartbeat_interval * self.config.rescue_after_heartbeats
-        with self._lock:
-            conn = self.connection()
+
+        def read(conn: Connection) -> tuple[list[TupleRow], dict[str, int], dict[str, int]]:
             check_migrated(conn, self.schema)
             rows = conn.execute(query("queue_health")).fetchall()
-            workers: dict[str, int] = {
-                row[0]: row[1] for row in conn.execute(query("worker_count_live"), {"stale_after": stale_after})
-            }
-            dead: dict[str, int] = {row[0]: row[1] for row in conn.execute(query("dead_letter_count"))}
+            workers = {row[0]: row[1] for row in conn.execute(query("worker_count_live"), {"stale_after": stale_after})}
+            dead = {row[0]: row[1] for row in conn.execute(query("dead_letter_count"))}
+            return rows, workers, dead
+
+        rows, workers, dead = self._on_own_connection(read)
         states = [state.value for state in JobState]
         report: dict[str, QueueHealth] = {}
         for row in rows:
@@ -435,8 +448,19 @@ class Queue:
     def _fetch(self, statement: str, params: Mapping[str, Any], conn: Connection | None = None) -> list[TupleRow]:
         if conn is not None:
             return conn.execute(statement, params).fetchall()
+        return self._on_own_connection(lambda own: own.execute(statement, params).fetchall())
+
+    def _on_own_connection(self, call: Callable[[Connection], T]) -> T:
+        """Run ``call`` on the queue's connection. If that connection turns out to be dead (the server restarted or
+        dropped it while idle), reconnect and run ``call`` once more; ``call`` must be safe to repeat."""
         with self._lock:
-            return self.connection().execute(statement, params).fetchall()
+            conn = self.connection()
+            try:
+                return call(conn)
+            except psycopg.OperationalError:
+                if not (conn.broken or conn.closed):
+                    raise
+            return call(self.connection())
 
 
 def _dead_letter(row: TupleRow) -> DeadLetter:

@@ -307,3 +307,12 @@ def test_worker__connection_killed_mid_job__records_the_completion_after_reconne
     info = queue.get(job_id)
     assert info is not None
     assert (info.attempts, info.output, runs) == (1, "done", [job_id])
+
+
+def test_queue__reconnects_when_its_idle_connection_was_dropped(queue: Queue, conn: Connection) -> None:
+    first = queue.send("q", {})
+    conn.execute("SELECT pg_terminate_backend(%s)", [queue.connection().info.backend_pid])
+    second = queue.send("q", {})
+    assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (2,)
+    assert queue.get(first) is not None
+    assert queue.get(second) is not None

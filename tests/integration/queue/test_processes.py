@@ -155,3 +155,24 @@ def test_second_sigterm__exits_at_once_and_the_rescuer_recovers_the_job(
     rescued = wait_until(rescuer.run_once, timeout=10)
     assert [item.job_id for item in rescued] == [job_id]
     assert count(conn, JobState.RETRY) == 1
+
+
+def test_sigkill__the_dead_workers_job_is_rescued_within_about_two_heartbeat_intervals(
+    queue: Queue, config: Config, tmp_path: Path
+) -> None:
+    job_id = queue.send("q", {})
+    log = tmp_path / "runs.log"
+    heartbeat = config.queue.heartbeat_interval
+    doomed = spawn_worker(config.database.url, "q", log, "--sleep", "60", "--no-maintenance")
+    wait_until(lambda: log_lines(log, "start"))
+    time.sleep(2 * heartbeat)  # it heartbeats while alive: nothing to rescue yet
+    rescuer = Rescuer(config.database.url, config.database.schema, config.queue)
+    assert rescuer.run_once() == []
+    doomed.kill()
+    doomed.wait(10)
+    killed_at = time.monotonic()
+    # poll as every live worker does: every half heartbeat interval
+    rescued = wait_until(rescuer.run_once, timeout=10, interval=heartbeat / 2)
+    detected_in = time.monotonic() - killed_at
+    assert [item.job_id for item in rescued] == [job_id]
+    assert detected_in <= 2.5 * heartbeat + 0.5, f"rescued after {detected_in:.2f} s"
