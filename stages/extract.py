@@ -603,9 +603,7 @@ class _FileExtractor:
     def variable(self, node: Node) -> None:
         """A variable: a function or class when initialised by one (at any depth), else a constant or variable
         when outside every function. Loop variables are not symbols."""
-        value = node.child_by_field_name("value")
-        while value is not None and value.type == "parenthesized_expression" and value.named_child_count == 1:
-            value = value.named_children[0]
+        value = _unwrapped(node.child_by_field_name("value"))
         value_type = value.type if value is not None else ""
         if value_type not in FUNCTION_VALUES and value_type != "class" and self.inside_function(node.start_byte):
             return  # a local variable: the common case, rejected before any other node access
@@ -1204,6 +1202,22 @@ class _FileExtractor:
                 )
             )
         return tuple(result)
+
+
+def _unwrapped(value: Node | None) -> Node | None:
+    """A variable's value without parentheses; ``<A>(x) => …`` read as a type assertion of an arrow function
+    (the grammar's reading next to a syntax error) is the generic arrow function the compiler sees."""
+    while value is not None:
+        if value.type == "parenthesized_expression" and value.named_child_count == 1:
+            value = value.named_children[0]
+        elif value.type == "type_assertion" and value.named_child_count == 2:
+            inner = value.named_children[1]
+            if inner.type != "arrow_function":
+                return value
+            value = inner
+        else:
+            return value
+    return value
 
 
 def _export_wrapper(node: Node) -> tuple[Node, bool, bool]:

@@ -48,14 +48,19 @@ ECMASCRIPT_KINDS: Mapping[str, SymbolKind] = {
 # - a call signature that starts with type parameters on its own line (`=> A\n  <B>(x: B): B`) is read as
 #   a generic type continuing the previous line;
 # - variance and const modifiers on type parameters (`<in out A>`, `<const T>`) are not in the grammar;
-# - escape sequences inside template literal types (an escaped backtick, say) break the whole file.
+# - escape sequences inside template literal types (an escaped backtick, say) break the whole file;
+# - `abstract override x: T` (a field) is only known in the order `override abstract`.
 # The recovery rewrites them byte for byte (a `;` in the indentation before the `<`, spaces over the
-# modifiers, two spaces over each escape), so every offset, line and column of the file stays exact.
+# modifiers, two spaces over each escape, the two keywords swapped), so every offset, line and column of the
+# file stays exact.
 _SIGNATURE_LINE = re.compile(
     rb"^[ \t]*([ \t])<(?=[ \t]*\r?\n|[A-Za-z_$][\w$]*(?:[ \t]+extends\b|[ \t]*[,=]|>\())", re.MULTILINE
 )
 _TYPE_PARAMETER_MODIFIERS = re.compile(
     rb"(?<=[<,])([ \t\r\n]*)(in[ \t]+out|in|out|const)(?=[ \t\r\n]+[A-Za-z_$][\w$]*[ \t\r\n]*(?:[,>=]|extends\b))"
+)
+_ABSTRACT_OVERRIDE_FIELD = re.compile(
+    rb"\babstract([ \t]+)override(?=[ \t]+(?:readonly[ \t]+)?[#A-Za-z_$][\w$]*[ \t]*[?!]?[ \t]*[:;=\r\n}])"
 )
 _ESCAPE = re.compile(rb"\\[^\r\n]")
 _BLANKS = b" \t\r\n"
@@ -92,6 +97,8 @@ def typescript_recovery(source: bytes) -> bytes:
             rewritten[match.start(1)] = ord(";")
     for match in _TYPE_PARAMETER_MODIFIERS.finditer(source):
         rewritten[match.start(2) : match.end(2)] = b" " * (match.end(2) - match.start(2))
+    for match in _ABSTRACT_OVERRIDE_FIELD.finditer(source):
+        rewritten[match.start() : match.end()] = b"override" + match.group(1) + b"abstract"
     for match in _ESCAPE.finditer(source):
         rewritten[match.start() : match.end()] = b"  "
     return bytes(rewritten)

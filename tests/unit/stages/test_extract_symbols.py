@@ -465,3 +465,17 @@ def test_extract__deeply_nested_input_does_not_exhaust_the_stack() -> None:
     unbalanced = extract_source("x.ts", b"(" * 5000 + b"1" + b")" * 4999)
     assert unbalanced.error is None
     assert unbalanced.had_syntax_errors
+
+
+def test_extract__generic_arrow_read_as_a_type_assertion_is_still_a_function() -> None:
+    source = "let a = (1 + ;\nexport const f = <A, E>(self: X<A, E>): Y<E> =>\n  go(() => 1)\n"
+    result = extract(source)
+    assert result.had_syntax_errors
+    assert [(s.kind, s.name) for s in result.symbols] == [("variable", "a"), ("function", "f")]
+
+
+def test_extract__abstract_override_field_is_recovered_as_a_property() -> None:
+    source = (
+        "export abstract class T extends B {\n\tabstract override shapeType: string\n\tabstract override m(): void\n}\n"
+    )
+    assert kinds(source) == [("class", "T", None), ("property", "shapeType", "T"), ("method", "m", "T")]
