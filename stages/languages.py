@@ -44,7 +44,7 @@ ECMASCRIPT_KINDS: Mapping[str, SymbolKind] = {
 }
 
 
-# Two gaps of tree-sitter-typescript 0.23 that real code hits (e.g. the `effect` library, whole files of it):
+# Gaps of tree-sitter-typescript 0.23 that real code hits (e.g. the `effect` library, whole files of it):
 # - a call signature that starts with type parameters on its own line (`=> A\n  <B>(x: B): B`) is read as
 #   a generic type continuing the previous line;
 # - variance and const modifiers on type parameters (`<in out A>`, `<const T>`) are not in the grammar;

@@ -10,6 +10,7 @@ from stages.languages import (
     language_name_for_path,
     load_language,
     query_source,
+    typescript_recovery,
 )
 from stages.parse import (
     FileTooLargeError,
@@ -135,3 +136,32 @@ def test_parse_source__stops_at_the_time_limit_and_the_parser_stays_usable() -> 
     parsed = parse_source("next.ts", b"export const b = 2;\n")
     assert parsed.tree.root_node.end_byte == len(b"export const b = 2;\n")
     assert not parsed.had_syntax_errors
+
+
+def test_typescript_recovery__rewrites_known_gaps_keeping_every_offset() -> None:
+    source = (
+        b"type F<in out A, const B> = {\n"
+        b"  (a: A): B\n"
+        b"  <C>(c: C): C\n"
+        b"}\n"
+        b"type T = `a\\`b`\n"
+        b"abstract class K { abstract override x: number }\n"
+        b"const s = [\n  <D>(d: D) => d,\n]\n"
+    )
+    rewritten = typescript_recovery(source)
+    assert len(rewritten) == len(source)
+    assert rewritten.count(b"\n") == source.count(b"\n")
+    assert b"type F<       A,       B>" in rewritten
+    assert b"\n ;<C>(c: C): C\n" in rewritten
+    assert b"type T = `a  b`" in rewritten
+    assert b"override abstract x: number" in rewritten
+    assert b"\n  <D>(d: D) => d," in rewritten  # after a comma: an arrow function, not a signature
+
+
+def test_parse_source__keeps_the_original_tree_when_the_rewrite_is_not_better() -> None:
+    source = b"const s = [\n  <D>(d: D) => d,\n]\nlet broken = (;\n"
+    parsed = parse_source("a.ts", source)
+    assert parsed.had_syntax_errors
+    assert error_bytes(parsed.tree.root_node) <= error_bytes(
+        parse_source("b.ts", typescript_recovery(source)).tree.root_node
+    )
