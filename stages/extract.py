@@ -249,7 +249,8 @@ class _FileExtractor:
         self.exports: list[_PendingExport] = []
         self.later_exported: set[str] = set()
         self.later_default: set[str] = set()
-        self.references: dict[int, tuple[int, ReferenceKind, Node | None, str, Node, int]] = {}
+        # name start → (rank, kind, qualifier start or -1, name, name node, name end)
+        self.references: dict[int, tuple[int, ReferenceKind, int, str, Node, int]] = {}
         self.type_parameter_scopes: dict[str, list[tuple[int, int]]] = {}
         self.comments: list[Node] = []
         self.function_starts: list[int] = []
@@ -300,6 +301,8 @@ class _FileExtractor:
                     self.export_use(suffix, node)
             elif family == "reference":
                 self.references_of(_REFERENCE_KINDS[suffix], nodes)
+            elif family == "qualified":
+                self.qualified_references_of(_REFERENCE_KINDS[suffix], nodes)
         symbols = self.finish_symbols()
         imports, import_index = self.finish_imports()
         exports = self.finish_exports(symbols, import_index)
@@ -1121,46 +1124,64 @@ class _FileExtractor:
     # ---- references ---------------------------------------------------------------------------------
 
     def references_of(self, kind: ReferenceKind, nodes: list[Node]) -> None:
-        """Record the references of one capture; at one name position the strongest kind wins
-        (``implements``/``extends`` over ``new``/``call``/``jsx`` over ``type``; qualified over bare)."""
+        """Record the bare references of one capture (each node is the name itself)."""
         rank = _REFERENCE_RANK[kind]
         source = self.source
         found = self.references
         declared = self.symbol_name_starts
         for node in nodes:
-            node_type = node.type
-            qualifier_node: Node | None = None
-            name_node: Node | None = node
-            if node_type == "member_expression":
-                name_node = node.child_by_field_name("property")
-                qualifier_node = node.child_by_field_name("object")
-                if name_node is None or name_node.type not in ("property_identifier", "private_property_identifier"):
-                    continue
-            elif node_type == "nested_type_identifier":
-                name_node = node.child_by_field_name("name")
-                qualifier_node = node.child_by_field_name("module")
-            elif node_type not in ("identifier", "type_identifier"):
+            start = node.start_byte
+            end = node.end_byte
+            if start == end:
+                continue  # a MISSING node inserted by error recovery
+            name = source[start:end].decode("utf-8", errors="replace")
+            if kind == "type" and (start in declared or self.is_type_parameter(name, start)):
                 continue
+            if kind == "call" and name == "require":
+                if node.parent is not None:
+                    self.import_use("require", node.parent)
+                continue  # a CommonJS import, recorded as such
+            if kind == "jsx" and not name[0].isupper():
+                continue  # lower-case tags are intrinsic elements, not components
+            existing = found.get(start)
+            if existing is not None and (existing[0], existing[2]) >= (rank, -1):
+                continue
+            found[start] = (rank, kind, -1, name, node, end)
+
+    def qualified_references_of(self, kind: ReferenceKind, nodes: list[Node]) -> None:
+        """Record the qualified references of one capture (``a.b``, ``ns.T``: the name is the last identifier).
+
+        At one name position the strongest kind wins (``implements``/``extends`` over ``new``/``call``/``jsx``
+        over ``type``), and a qualified reference over a bare one."""
+        rank = _REFERENCE_RANK[kind]
+        source = self.source
+        found = self.references
+        for node in nodes:
+            name_node = node.child_by_field_name("property") or node.child_by_field_name("name")
             if name_node is None:
                 continue
             start = name_node.start_byte
             end = name_node.end_byte
             if start == end:
-                continue  # a MISSING node inserted by error recovery
-            name = source[start:end].decode("utf-8", errors="replace")
-            if qualifier_node is None:
-                if kind == "type" and (start in declared or self.is_type_parameter(name, start)):
-                    continue
-                if kind == "call" and name == "require":
-                    if node.parent is not None:
-                        self.import_use("require", node.parent)
-                    continue  # a CommonJS import, recorded as such
-                if kind == "jsx" and not name[0].isupper():
-                    continue  # lower-case tags are intrinsic elements, not components
-            existing = found.get(start)
-            if existing is not None and (existing[0], existing[2] is not None) >= (rank, qualifier_node is not None):
                 continue
-            found[start] = (rank, kind, qualifier_node, name, name_node, end)
+            existing = found.get(start)
+            if existing is not None and existing[0] >= rank and existing[2] >= 0:
+                continue
+            name = source[start:end].decode("utf-8", errors="replace")
+            found[start] = (rank, kind, node.start_byte, name, name_node, end)
+
+    def qualifier_text(self, node: Node, qualifier_start: int, name_start: int) -> str:
+        """The text before the last ``.`` (or ``?.``) of a qualified name, whitespace-normalised and bounded."""
+        raw = self.source[qualifier_start:name_start].rstrip()
+        if b"/" in raw:  # a comment between the parts: ask the tree where the qualifier ends
+            member = node.parent
+            qualifier = None
+            if member is not None:
+                qualifier = member.child_by_field_name("object") or member.child_by_field_name("module")
+            end = qualifier.end_byte if qualifier is not None else qualifier_start
+        else:
+            end = qualifier_start + len(raw.removesuffix(b".").removesuffix(b"?").rstrip())
+        return self.normalised(qualifier_start, end, self.limits.max_qualifier_chars)
 
     def is_type_parameter(self, name: str, position: int) -> bool:
         """Whether ``name`` at ``position`` is in the scope of a type parameter of that name."""
@@ -1174,12 +1195,11 @@ class _FileExtractor:
         """References in source order, each with its innermost enclosing symbol (symbols are in pre-order)."""
         starts = [symbol.span.start_byte for symbol in symbols]
         ends = [symbol.span.end_byte for symbol in symbols]
-        bound = self.limits.max_qualifier_chars
         stack: list[int] = []
         cursor = 0
         result: list[Reference] = []
         for position in sorted(self.references):
-            _, kind, qualifier_node, name, name_node, end = self.references[position]
+            _, kind, qualifier_start, name, name_node, end = self.references[position]
             while cursor < len(starts) and starts[cursor] <= position:
                 while stack and ends[stack[-1]] < ends[cursor]:
                     stack.pop()
@@ -1187,15 +1207,12 @@ class _FileExtractor:
                 cursor += 1
             while stack and ends[stack[-1]] <= position:
                 stack.pop()
-            qualifier = (
-                None
-                if qualifier_node is None
-                else self.normalised(qualifier_node.start_byte, qualifier_node.end_byte, bound)
-            )
             result.append(
                 Reference(
                     name=name,
-                    qualifier=qualifier,
+                    qualifier=None
+                    if qualifier_start < 0
+                    else self.qualifier_text(name_node, qualifier_start, position),
                     kind=kind,
                     span=_name_span(name_node, position, end),
                     enclosing=stack[-1] if stack else None,

@@ -2,7 +2,9 @@
 
 Everything here is a msgspec Struct so it crosses process boundaries as ``msgspec.msgpack`` bytes
 (tree-sitter trees never leave the process that parsed them). Structs are frozen and keyword-only;
-collections are tuples so a decoded value is as immutable as the one that was encoded.
+collections are tuples so a decoded value is as immutable as the one that was encoded. They hold no reference
+cycles, so they are not tracked by the cyclic garbage collector (``gc=False``): extraction allocates hundreds of
+thousands of them, and tracking made collection a third of the cost of building a reference.
 
 Position convention (the index contract, see ``docs/index-contract.md``): lines are 1-based, columns are
 0-based **byte** offsets within the line (UTF-8), byte offsets are 0-based from the start of the file, and
@@ -52,7 +54,7 @@ FileErrorKind = Literal["too_large", "invalid_utf8", "nul_byte", "timeout", "uns
 ResolutionKind = Literal["file", "external", "builtin", "unresolved"]
 
 
-class Span(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+class Span(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     """A half-open source range: 1-based lines, 0-based byte columns, 0-based byte offsets."""
 
     start_line: int
@@ -63,7 +65,7 @@ class Span(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     end_byte: int
 
 
-class Symbol(msgspec.Struct, frozen=True, kw_only=True):
+class Symbol(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One declaration. ``parent`` is the index of the enclosing symbol in ``FileExtraction.symbols``."""
 
     name: str
@@ -78,7 +80,7 @@ class Symbol(msgspec.Struct, frozen=True, kw_only=True):
     doc: str | None
 
 
-class ImportBinding(msgspec.Struct, frozen=True, kw_only=True):
+class ImportBinding(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One name brought in by an import.
 
     ``imported`` is the exported name in the target (``"default"`` for default imports, ``"*"`` for namespace
@@ -91,7 +93,7 @@ class ImportBinding(msgspec.Struct, frozen=True, kw_only=True):
     span: Span
 
 
-class Import(msgspec.Struct, frozen=True, kw_only=True):
+class Import(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One module specifier use: a static import, a re-export's source, ``import()`` or ``require()``."""
 
     specifier: str
@@ -102,7 +104,7 @@ class Import(msgspec.Struct, frozen=True, kw_only=True):
     bindings: tuple[ImportBinding, ...]
 
 
-class Export(msgspec.Struct, frozen=True, kw_only=True):
+class Export(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One exported name.
 
     ``exported`` is the public name (``"default"``, ``"export="`` for ``export =`` and
@@ -120,7 +122,7 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     import_index: int | None
 
 
-class Reference(msgspec.Struct, frozen=True, kw_only=True):
+class Reference(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A use of a name.
 
     ``name`` is the last identifier (``b`` for ``a.b()``, ``Foo`` for ``<ns.Foo/>``); ``qualifier`` is the text
@@ -135,14 +137,14 @@ class Reference(msgspec.Struct, frozen=True, kw_only=True):
     enclosing: int | None
 
 
-class FileError(msgspec.Struct, frozen=True, kw_only=True):
+class FileError(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Why a file yielded no rows."""
 
     kind: FileErrorKind
     message: str
 
 
-class FileExtraction(msgspec.Struct, frozen=True, kw_only=True):
+class FileExtraction(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Everything extracted from one file. A file with ``error`` set has no rows."""
 
     path: str
@@ -157,14 +159,14 @@ class FileExtraction(msgspec.Struct, frozen=True, kw_only=True):
     references: tuple[Reference, ...] = ()
 
 
-class SymbolId(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+class SymbolId(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     """A symbol's id within one link job: its file's index in the linked sequence, and its index in that file."""
 
     file: int
     symbol: int
 
 
-class ResolvedImport(msgspec.Struct, frozen=True, kw_only=True):
+class ResolvedImport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Where one import of one file points: a file of the commit, an external package, a builtin, or nowhere."""
 
     file: int
@@ -174,7 +176,7 @@ class ResolvedImport(msgspec.Struct, frozen=True, kw_only=True):
     package: str | None
 
 
-class BindingLink(msgspec.Struct, frozen=True, kw_only=True):
+class BindingLink(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A named import linked to the declaration it finally names, after re-export chains and ``export *``."""
 
     file: int
@@ -183,7 +185,7 @@ class BindingLink(msgspec.Struct, frozen=True, kw_only=True):
     target: SymbolId | None
 
 
-class ReferenceLink(msgspec.Struct, frozen=True, kw_only=True):
+class ReferenceLink(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A reference and its definition, or ``None`` when the name is not defined in the commit."""
 
     file: int
@@ -191,23 +193,23 @@ class ReferenceLink(msgspec.Struct, frozen=True, kw_only=True):
     target: SymbolId | None
 
 
-class FileDependency(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+class FileDependency(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     source: int
     target: int
 
 
-class SymbolDependency(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+class SymbolDependency(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     source: SymbolId
     target: SymbolId
 
 
-class PackageDependency(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+class PackageDependency(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     file: int
     package: str
     is_builtin: bool
 
 
-class LinkedIndex(msgspec.Struct, frozen=True, kw_only=True):
+class LinkedIndex(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The cross-file result for one commit; indexes refer to the sequence of files given to ``link``."""
 
     paths: tuple[str, ...]

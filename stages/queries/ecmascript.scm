@@ -2,8 +2,10 @@
 ;
 ; Capture names are the contract with stages/extract.py:
 ;   @definition.<kind>  a declaration node; the registry maps <kind> to a symbol kind
-;   @reference.<kind>   the callee / type / tag node of a reference
-;   @import.<kind>      a statement or call that names a module specifier (``require`` calls come
+;   @reference.<kind>   the name of a reference (the callee / type / tag is a plain identifier)
+;   @qualified.<kind>   a qualified callee / type / tag (`a.b`, `ns.T`): member_expression or
+;                       nested_type_identifier, whose last identifier is the name
+;   @import.<kind>      a statement or call that names a module specifier (`require` calls come
 ;                       from @reference.call: a text predicate here would cost as much as the rest)
 ;   @export.<kind>      a statement that exports names
 ;   @scope.type_parameter  a type parameter name (type references to it are not recorded)
@@ -22,10 +24,13 @@
 [(function_declaration) (generator_function_declaration) (function_expression) (generator_function)
  (arrow_function) (method_definition) (class_static_block)] @scope.function
 
-(call_expression function: [(identifier) (member_expression)] @reference.call)
-(new_expression constructor: [(identifier) (member_expression)] @reference.new)
+(call_expression function: (identifier) @reference.call)
+(call_expression
+  function: (member_expression property: [(property_identifier) (private_property_identifier)]) @qualified.call)
+(new_expression constructor: (identifier) @reference.new)
+(new_expression constructor: (member_expression property: (property_identifier)) @qualified.new)
 (decorator (identifier) @reference.call)
-(decorator (member_expression) @reference.call)
+(decorator (member_expression property: (property_identifier)) @qualified.call)
 
 (comment) @comment
 

@@ -22,12 +22,17 @@
 (module) @definition.namespace
 (ambient_declaration "global") @definition.global
 
-(extends_clause value: [(identifier) (member_expression)] @reference.extends)
-(extends_type_clause type: [(type_identifier) (nested_type_identifier)] @reference.extends)
-(extends_type_clause type: (generic_type name: (_) @reference.extends))
-(implements_clause [(type_identifier) (nested_type_identifier)] @reference.implements)
-(implements_clause (generic_type name: (_) @reference.implements))
+(extends_clause value: (identifier) @reference.extends)
+(extends_clause value: (member_expression property: (property_identifier)) @qualified.extends)
+(extends_type_clause type: (type_identifier) @reference.extends)
+(extends_type_clause type: (nested_type_identifier) @qualified.extends)
+(extends_type_clause type: (generic_type name: (type_identifier) @reference.extends))
+(extends_type_clause type: (generic_type name: (nested_type_identifier) @qualified.extends))
+(implements_clause (type_identifier) @reference.implements)
+(implements_clause (nested_type_identifier) @qualified.implements)
+(implements_clause (generic_type name: (type_identifier) @reference.implements))
+(implements_clause (generic_type name: (nested_type_identifier) @qualified.implements))
 (type_identifier) @reference.type
-(nested_type_identifier) @reference.type
+(nested_type_identifier) @qualified.type
 
 (type_parameter name: (type_identifier) @scope.type_parameter)
