@@ -56,6 +56,8 @@ SIMPLE_NAMES = frozenset(
     }
 )
 _NO_END = 1 << 62
+_MAX_DOC_GAP = 256
+"""Bytes of blank space allowed between a JSDoc block (or a decorator) and what it belongs to."""
 _REFERENCE_KINDS: dict[str, ReferenceKind] = {
     "call": "call",
     "new": "new",
@@ -252,10 +254,13 @@ class _FileExtractor:
         # name start → (rank, kind, qualifier start or -1, name, name node, name end)
         self.references: dict[int, tuple[int, ReferenceKind, int, str, Node, int]] = {}
         self.type_parameter_scopes: dict[str, list[tuple[int, int]]] = {}
-        self.comments: list[Node] = []
+        self.comment_starts: list[int] = []
+        self.comment_ends: list[int] = []
+        self.decorators: list[Node] = []
+        self.decorator_starts: list[int] = []
+        self.decorator_ends: list[int] = []
         self.function_starts: list[int] = []
         self.function_ends: list[int] = []
-        self.comment_ends: list[int] = []
 
     # ---- text helpers -------------------------------------------------------------------------------
 
@@ -279,8 +284,12 @@ class _FileExtractor:
     def run(self) -> FileExtraction:
         root = self.parsed.tree.root_node
         captures = tree_sitter.QueryCursor(self.parsed.language.query).captures(root)
-        self.comments = sorted(captures.get("comment", ()), key=lambda node: node.end_byte)
-        self.comment_ends = [node.end_byte for node in self.comments]
+        comments = sorted((node.end_byte, node.start_byte) for node in captures.get("comment", ()))
+        self.comment_ends = [end for end, _ in comments]
+        self.comment_starts = [start for _, start in comments]
+        self.decorators = sorted(captures.get("decorator", ()), key=lambda node: node.start_byte)
+        self.decorator_starts = [node.start_byte for node in self.decorators]
+        self.decorator_ends = [node.end_byte for node in self.decorators]
         self.function_scopes(captures.get("scope.function", ()))
         for capture, nodes in sorted(captures.items()):
             family, _, suffix = capture.partition(".")
@@ -334,7 +343,7 @@ class _FileExtractor:
         is_default: bool = False,
         is_async: bool = False,
         signature_prefix: str = "",
-        doc_anchor: Node | None = None,
+        doc_start: int | None = None,
         span: Span | None = None,
         constructor_member: bool = False,
     ) -> None:
@@ -357,7 +366,7 @@ class _FileExtractor:
                 is_default=is_default,
                 is_async=is_async,
                 signature=signature,
-                doc=self.doc_before(doc_anchor or outer),
+                doc=self.doc_before(outer.start_byte if doc_start is None else doc_start),
                 constructor_member=constructor_member,
             )
         )
@@ -460,18 +469,24 @@ class _FileExtractor:
             is_async=_has_async(value),
         )
 
-    def class_member_outer(self, node: Node) -> tuple[Node, Span]:
-        """A class member's doc anchor and span: decorators before it are siblings in the class body."""
-        anchor = node
-        previous = node.prev_sibling
-        while previous is not None and previous.type == "decorator":
-            anchor = previous
-            previous = previous.prev_sibling
-        if anchor is node:
-            return node, _node_span(node)
-        start = anchor.start_point
+    def class_member_outer(self, node: Node) -> tuple[int, Span]:
+        """Where a class member starts and its span: TypeScript puts a member's decorators before it, as
+        siblings in the class body; they belong to the member."""
+        start = node.start_byte
+        index = bisect.bisect_right(self.decorator_ends, start) - 1
+        first: int | None = None
+        while index >= 0:
+            gap = self.source[self.decorator_ends[index] : start]
+            if len(gap) > _MAX_DOC_GAP or gap.strip():
+                break
+            first = index
+            start = self.decorator_starts[index]
+            index -= 1
+        if first is None:
+            return start, _node_span(node)
+        begin = self.decorators[first].start_point
         end = node.end_point
-        return anchor, _span(anchor.start_byte, node.end_byte, (start.row, start.column), (end.row, end.column))
+        return start, _span(start, node.end_byte, (begin.row, begin.column), (end.row, end.column))
 
     def method(self, node: Node) -> None:
         container = node.parent
@@ -490,7 +505,7 @@ class _FileExtractor:
                 kind = "setter"
         if named[0] == "constructor" and container.type == "class_body":
             kind = "constructor"
-        anchor, span = self.class_member_outer(node)
+        doc_start, span = self.class_member_outer(node)
         body = node.child_by_field_name("body")
         self.add_symbol(
             name=named[0],
@@ -499,7 +514,7 @@ class _FileExtractor:
             outer=node,
             header_end=None if body is None else body.start_byte,
             is_async=_has_async(node),
-            doc_anchor=anchor,
+            doc_start=doc_start,
             span=span,
         )
 
@@ -510,7 +525,7 @@ class _FileExtractor:
         named = self.simple_name(node.child_by_field_name("name") or node.child_by_field_name("property"))
         if named is None:
             return
-        anchor, span = self.class_member_outer(node)
+        doc_start, span = self.class_member_outer(node)
         value = node.child_by_field_name("value")
         self.add_symbol(
             name=named[0],
@@ -518,7 +533,7 @@ class _FileExtractor:
             kind="property",
             outer=node,
             header_end=None if value is None else value.start_byte,
-            doc_anchor=anchor,
+            doc_start=doc_start,
             span=span,
         )
 
@@ -651,7 +666,7 @@ class _FileExtractor:
                 exported=exported,
                 is_async=value is not None and kind == "function" and _has_async(value),
                 signature_prefix=keyword,
-                doc_anchor=outer,
+                doc_start=outer.start_byte,
                 span=None if binding is name_node else named[1],
             )
 
@@ -687,18 +702,17 @@ class _FileExtractor:
         self.symbol_name_starts.add(node.start_byte)
         self.type_parameter_scopes.setdefault(self.node_text(node), []).append((owner.start_byte, owner.end_byte))
 
-    def doc_before(self, anchor: Node) -> str | None:
-        """The JSDoc block ending on the line above ``anchor`` (or on its line), with only blanks between."""
-        position = bisect.bisect_right(self.comment_ends, anchor.start_byte) - 1
+    def doc_before(self, anchor_start: int) -> str | None:
+        """The JSDoc block that ends on the line above ``anchor_start`` (or on its line) with only blanks between."""
+        position = bisect.bisect_right(self.comment_ends, anchor_start) - 1
         if position < 0:
             return None
-        comment = self.comments[position]
-        if comment.end_point.row < anchor.start_point.row - 1:
+        comment_end = self.comment_ends[position]
+        gap = self.source[comment_end:anchor_start] if anchor_start - comment_end <= _MAX_DOC_GAP else b"\n\n"
+        if gap.count(b"\n") > 1 or gap.strip():
             return None
-        raw = self.source[comment.start_byte : comment.end_byte]
+        raw = self.source[self.comment_starts[position] : comment_end]
         if not raw.startswith(b"/**") or raw.startswith(b"/**/") or not raw.endswith(b"*/"):
-            return None
-        if self.source[comment.end_byte : anchor.start_byte].strip():
             return None
         lines = []
         for line in raw[3:-2].decode("utf-8", errors="replace").splitlines():
@@ -1252,18 +1266,22 @@ def _export_wrapper(node: Node) -> tuple[Node, bool, bool]:
 
 def _header_start(node: Node) -> int:
     """Where a declaration's header starts: after its leading decorators and comments."""
-    for child in node.children:
-        if child.type not in ("decorator", "comment"):
+    for index in range(node.child_count):
+        child = node.child(index)
+        if child is not None and child.type not in ("decorator", "comment"):
             return child.start_byte
     return node.start_byte
 
 
+_BEFORE_ASYNC = frozenset({"decorator", "comment", "accessibility_modifier", "override_modifier", "static", "export"})
+
+
 def _has_async(node: Node) -> bool:
-    for child in node.children:
-        if child.type == "async":
-            return True
-        if child.type in ("formal_parameters", "statement_block", "identifier", "property_identifier"):
-            return False
+    """Whether a function-like node starts with ``async`` (after its decorators and modifiers)."""
+    for index in range(node.child_count):
+        child = node.child(index)
+        if child is None or child.type not in _BEFORE_ASYNC:
+            return child is not None and child.type == "async"
     return False
 
 

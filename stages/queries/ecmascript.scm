@@ -11,6 +11,7 @@
 ;   @scope.type_parameter  a type parameter name (type references to it are not recorded)
 ;   @scope.function     a function-like node (variables inside are locals, not symbols)
 ;   @comment            a comment (JSDoc is the block comment right before a declaration)
+;   @decorator          a decorator that precedes a class member as its sibling
 
 (function_declaration) @definition.function
 (generator_function_declaration) @definition.function

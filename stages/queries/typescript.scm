@@ -36,3 +36,6 @@
 (nested_type_identifier) @qualified.type
 
 (type_parameter name: (type_identifier) @scope.type_parameter)
+
+; A class member's decorators are its siblings in the class body (JavaScript nests them in the member).
+(class_body (decorator) @decorator)
