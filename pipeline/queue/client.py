@@ -378,6 +378,12 @@ class Queue:
             for row in self._fetch(query("job_event_list"), {"id": job_id})
         ]
 
+    def available(self, name: str, *, include_delayed: bool = False) -> int:
+        """How many jobs of queue ``name`` are waiting: those a worker could claim now, plus those whose
+        ``start_after`` (a delayed start or a retry's backoff) is still ahead when ``include_delayed``."""
+        rows = self._fetch(query("job_count_available"), {"name": name, "include_delayed": include_delayed})
+        return int(rows[0][0])
+
     # ----- dead letters -----
 
     def dead_letters(self, queue: str | None = None, *, limit: int = 100) -> list[DeadLetter]:

@@ -13,3 +13,8 @@ class PayloadError(QueueError, ValueError):
 
 class JobOptionError(QueueError, ValueError):
     """A send option (queue name, priority, delay, retry setting) is out of range."""
+
+
+class PermanentJobError(QueueError):
+    """Raised by a handler for a job that can never succeed (bad payload, missing record): the job fails at once,
+    whatever attempts it has left, and goes to its dead-letter queue."""

@@ -42,6 +42,7 @@ from pipeline.db import connect, database_url, query
 from pipeline.errors import DatabaseError
 from pipeline.queue.backoff import retry_delay_seconds
 from pipeline.queue.client import check_queue_name
+from pipeline.queue.errors import PermanentJobError
 from pipeline.queue.rescuer import Rescuer
 from pipeline.queue.retention import Retention
 
@@ -104,6 +105,19 @@ class Job:
 Handler = Callable[[Job], object]  # returns the job's output (JSON-encodable, or None); raises to fail it
 
 
+class _CompletedByHandler:
+    """Type of ``COMPLETED_BY_HANDLER``."""
+
+    def __repr__(self) -> str:
+        return "COMPLETED_BY_HANDLER"
+
+
+# A handler returns this when it completed the job itself, in the same transaction as its own effects (running
+# ``job_complete_many`` with ``Worker.worker_id`` as owner, so it is rejected if the job is no longer its own); the
+# worker then records nothing for the job.
+COMPLETED_BY_HANDLER = _CompletedByHandler()
+
+
 class _Results:
     """Outcomes of one batch, kept until they are recorded (survives reconnects)."""
 
@@ -112,7 +126,7 @@ class _Results:
     def __init__(self) -> None:
         self.completed_ids: list[uuid.UUID] = []
         self.outputs: list[str | None] = []
-        self.failed: list[tuple[Job, str]] = []
+        self.failed: list[tuple[Job, str, bool]] = []  # job, error, permanent
 
     def __bool__(self) -> bool:
         return bool(self.completed_ids or self.failed)
@@ -276,11 +290,18 @@ class Worker:
     def _run_job(self, job: Job, pending: _Results) -> None:
         try:
             output = self.handler(job)
+            if output is COMPLETED_BY_HANDLER:
+                self._forget([job.id])
+                return
             encoded = None if output is None else orjson.dumps(output).decode()
         except Exception as exc:  # any handler error fails the job, never the worker
             message = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
-            logger.info("job failed", extra={"job_id": str(job.id), "attempt": job.attempt, "error": message})
-            pending.failed.append((job, message))
+            permanent = isinstance(exc, PermanentJobError)
+            logger.info(
+                "job failed",
+                extra={"job_id": str(job.id), "attempt": job.attempt, "error": message, "permanent": permanent},
+            )
+            pending.failed.append((job, message, permanent))
         else:
             pending.completed_ids.append(job.id)
             pending.outputs.append(encoded)
@@ -309,15 +330,16 @@ class Worker:
                     delay_max=job.retry_delay_max,
                     jitter=config.retry_jitter,
                 )
-                for job, _ in pending.failed
+                for job, _, _ in pending.failed
             ]
-            ids = [job.id for job, _ in pending.failed]
+            ids = [job.id for job, _, _ in pending.failed]
             conn.execute(
                 query("job_fail_many"),
                 {
                     "ids": ids,
-                    "errors": [error for _, error in pending.failed],
+                    "errors": [error for _, error, _ in pending.failed],
                     "delays": delays,
+                    "permanent": [permanent for _, _, permanent in pending.failed],
                     "worker_id": self.worker_id,
                 },
             )

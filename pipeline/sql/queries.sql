@@ -109,17 +109,18 @@ FROM unnest(%(ids)s::uuid[], %(outputs)s::text[]) AS done (id, output)
 WHERE job.id = done.id AND job.state = 'active' AND job.worker_id = %(worker_id)s;
 
 -- name: job_fail_many
--- Record failed attempts of the owner's active jobs: back to `retry` after the given delay while attempts remain,
--- else `failed` with a dead letter. Each failure is an `error` event in the history.
+-- Record failed attempts of the owner's active jobs: back to `retry` after the given delay while attempts remain
+-- and the failure is not permanent, else `failed` with a dead letter. Each failure is an `error` event.
 WITH failure AS (
-    SELECT * FROM unnest(%(ids)s::uuid[], %(errors)s::text[], %(delays)s::double precision[])
-        AS failure (id, error, delay)
+    SELECT * FROM unnest(%(ids)s::uuid[], %(errors)s::text[], %(delays)s::double precision[], %(permanent)s::boolean[])
+        AS failure (id, error, delay, permanent)
 ), failed AS (
     UPDATE jobs AS job
-    SET state = CASE WHEN job.attempts <= job.retry_limit THEN 'retry'::job_state ELSE 'failed'::job_state END,
-        start_after = CASE WHEN job.attempts <= job.retry_limit
+    SET state = CASE WHEN NOT failure.permanent AND job.attempts <= job.retry_limit
+            THEN 'retry'::job_state ELSE 'failed'::job_state END,
+        start_after = CASE WHEN NOT failure.permanent AND job.attempts <= job.retry_limit
             THEN now() + failure.delay * interval '1 second' ELSE job.start_after END,
-        finished_at = CASE WHEN job.attempts <= job.retry_limit THEN NULL ELSE now() END,
+        finished_at = CASE WHEN NOT failure.permanent AND job.attempts <= job.retry_limit THEN NULL ELSE now() END,
         last_error = failure.error
     FROM failure
     WHERE job.id = failure.id AND job.state = 'active' AND job.worker_id = %(worker_id)s
@@ -200,6 +201,11 @@ WITH stale AS (
     FROM rescued WHERE state = 'failed'
 )
 SELECT id, name, state, expired FROM rescued;
+
+-- name: job_count_available
+-- Jobs of a queue waiting to run: those a worker could claim now, plus delayed ones when include_delayed.
+SELECT count(*) FROM jobs
+WHERE name = %(name)s AND state IN ('created', 'retry') AND (%(include_delayed)s OR start_after <= now());
 
 -- name: job_notify
 -- Wake the workers of a queue (used when jobs become available other than by INSERT: release, rescue).

@@ -12,7 +12,7 @@ from psycopg.rows import TupleRow
 
 from pipeline.config import Config
 from pipeline.db import connect, query
-from pipeline.queue import Job, JobEventKind, JobState, Queue, Rescuer, Retention, Worker
+from pipeline.queue import COMPLETED_BY_HANDLER, Job, JobEventKind, JobState, Queue, Rescuer, Retention, Worker
 from tests.integration.queue.conftest import RunningWorker, wait_until
 
 Connection = psycopg.Connection[TupleRow]
@@ -316,3 +316,36 @@ def test_queue__reconnects_when_its_idle_connection_was_dropped(queue: Queue, co
     assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (2,)
     assert queue.get(first) is not None
     assert queue.get(second) is not None
+
+
+def test_completed_by_handler__the_handler_completes_in_its_own_transaction_and_the_worker_records_nothing(
+    queue: Queue, config: Config, conn: Connection
+) -> None:
+    job_id = queue.send("q", {})
+    worker = Worker.from_config(config, "q", lambda job: None)
+
+    def completes_itself(job: Job) -> object:
+        with connect(config.database.url, config.database.schema) as own:
+            own.execute("CREATE TEMP TABLE effects (job uuid)")
+            own.execute("INSERT INTO effects VALUES (%s)", [job.id])
+            completion = {"ids": [job.id], "outputs": ['{"by": "handler"}'], "worker_id": worker.worker_id}
+            assert own.execute(query("job_complete_many"), completion).rowcount == 1
+            own.commit()
+        return COMPLETED_BY_HANDLER
+
+    worker.handler = completes_itself
+    assert worker.run_once(conn) == 1
+    info = queue.get(job_id)
+    assert info is not None
+    assert (info.state, info.attempts, info.output) == (JobState.COMPLETED, 1, {"by": "handler"})
+
+
+def test_available__counts_jobs_waiting_now_and_optionally_the_delayed_ones(
+    queue: Queue, config: Config, conn: Connection
+) -> None:
+    queue.send_many("q", [{}, {}])
+    queue.send("q", {}, start_after=3600)
+    queue.send("other", {})
+    assert (queue.available("q"), queue.available("q", include_delayed=True)) == (2, 3)
+    Worker.from_config(config, "q", lambda job: None, batch_size=10).run_once(conn)
+    assert (queue.available("q"), queue.available("q", include_delayed=True)) == (0, 1)

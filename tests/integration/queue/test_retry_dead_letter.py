@@ -7,7 +7,7 @@ import pytest
 from psycopg.rows import TupleRow
 
 from pipeline.config import Config
-from pipeline.queue import Job, JobEventKind, JobState, Queue, Worker
+from pipeline.queue import Job, JobEventKind, JobState, PermanentJobError, Queue, Worker
 
 Connection = psycopg.Connection[TupleRow]
 
@@ -140,3 +140,19 @@ def test_purge__deletes_dead_letters_for_good(queue: Queue, config: Config, conn
 def test_redrive__needs_a_queue_or_ids(queue: Queue) -> None:
     with pytest.raises(ValueError, match="either a dead-letter queue name or dead-letter ids"):
         queue.redrive()
+
+
+def test_permanent_job_error__fails_at_once_whatever_attempts_are_left(
+    queue: Queue, config: Config, conn: Connection
+) -> None:
+    job_id = queue.send("q", {}, retry_limit=5)
+
+    def hopeless(_job: Job) -> None:
+        raise PermanentJobError("index job 42 does not exist")
+
+    Worker.from_config(config, "q", hopeless).run_once(conn)
+    info = queue.get(job_id)
+    assert info is not None
+    assert (info.state, info.attempts) == (JobState.FAILED, 1)
+    [letter] = queue.dead_letters("q__dlq")
+    assert letter.last_error == "PermanentJobError: index job 42 does not exist"
