@@ -16,6 +16,7 @@ What counts as a symbol is written down in ``docs/index-contract.md``.
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -56,6 +57,8 @@ SIMPLE_NAMES = frozenset(
     }
 )
 _NO_END = 1 << 62
+_PLAIN_QUALIFIER = re.compile(rb"[^\s/?]+\.")
+"""``a.b.`` before a name: the qualifier is everything but the dot, with nothing to normalise."""
 _MAX_DOC_GAP = 256
 """Bytes of blank space allowed between a JSDoc block (or a decorator) and what it belongs to."""
 _REFERENCE_KINDS: dict[str, ReferenceKind] = {
@@ -1186,7 +1189,10 @@ class _FileExtractor:
 
     def qualifier_text(self, node: Node, qualifier_start: int, name_start: int) -> str:
         """The text before the last ``.`` (or ``?.``) of a qualified name, whitespace-normalised and bounded."""
-        raw = self.source[qualifier_start:name_start].rstrip()
+        raw = self.source[qualifier_start:name_start]
+        if len(raw) <= self.limits.max_qualifier_chars + 1 and _PLAIN_QUALIFIER.fullmatch(raw) is not None:
+            return raw[:-1].decode("utf-8", errors="replace")
+        raw = raw.rstrip()
         if b"/" in raw:  # a comment between the parts: ask the tree where the qualifier ends
             member = node.parent
             qualifier = None
