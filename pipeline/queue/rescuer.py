@@ -20,6 +20,7 @@ from psycopg.rows import TupleRow
 
 from pipeline.config import QueueConfig
 from pipeline.db import connect, query
+from pipeline.errors import DatabaseError
 from pipeline.queue.states import JobState
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class Rescuer:
         while not stop.wait(self.config.heartbeat_interval / 2):
             try:
                 self.run_once()
-            except psycopg.OperationalError as exc:
+            except (psycopg.OperationalError, DatabaseError) as exc:
                 logger.warning("rescuer could not reach the database", extra={"error": str(exc).strip()})
 
     def _rescue(self, conn: Connection) -> list[Rescued]:

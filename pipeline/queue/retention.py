@@ -8,6 +8,7 @@ workers silent for longer than ``delete_after`` are forgotten.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import psycopg
@@ -15,6 +16,9 @@ from psycopg.rows import TupleRow
 
 from pipeline.config import QueueConfig
 from pipeline.db import connect, query
+from pipeline.errors import DatabaseError
+
+logger = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[TupleRow]
 DELETE_BATCH = 5000
@@ -37,8 +41,12 @@ class Retention:
         return self._sweep(conn)
 
     def run(self, stop: threading.Event) -> None:
+        """Sweep every ``retention_interval`` until ``stop`` is set; an unreachable database is retried next time."""
         while not stop.wait(self.config.retention_interval):
-            self.run_once()
+            try:
+                self.run_once()
+            except (psycopg.OperationalError, DatabaseError) as exc:
+                logger.warning("retention could not reach the database", extra={"error": str(exc).strip()})
 
     def _sweep(self, conn: Connection) -> int:
         params = {

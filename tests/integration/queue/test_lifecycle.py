@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+import msgspec
 import psycopg
 from psycopg.rows import TupleRow
 
@@ -349,3 +350,27 @@ def test_available__counts_jobs_waiting_now_and_optionally_the_delayed_ones(
     assert (queue.available("q"), queue.available("q", include_delayed=True)) == (2, 3)
     Worker.from_config(config, "q", lambda job: None, batch_size=10).run_once(conn)
     assert (queue.available("q"), queue.available("q", include_delayed=True)) == (0, 1)
+
+
+def test_rescuer_and_retention_services__run_until_stopped(queue: Queue, config: Config, conn: Connection) -> None:
+    job_id = queue.send("q", {})
+    claim_one(conn, "q", "dead-worker")
+    age_heartbeat(conn, job_id)
+    done = queue.send("q", {"done": True})
+    conn.execute("UPDATE jobs SET state = 'completed', finished_at = now() - interval '2 hours' WHERE id = %s", [done])
+    fast = msgspec.structs.replace(config.queue, retention_interval=0.05)
+    stop = threading.Event()
+    services = [
+        threading.Thread(target=Rescuer(config.database.url, config.database.schema, fast).run, args=(stop,)),
+        threading.Thread(target=Retention(config.database.url, config.database.schema, fast).run, args=(stop,)),
+    ]
+    for service in services:
+        service.start()
+    try:
+        wait_until(lambda: (info := queue.get(job_id)) is not None and info.state is JobState.RETRY, timeout=10)
+        wait_until(lambda: queue.get(done) is None, timeout=10)
+    finally:
+        stop.set()
+        for service in services:
+            service.join(5)
+    assert not any(service.is_alive() for service in services)
