@@ -4,6 +4,9 @@ Guarantees:
 - A batch is claimed with one statement (``FOR UPDATE SKIP LOCKED``) and its completions are recorded with one
   statement; every transition out of ``active`` names this worker as owner, so a job that was rescued, expired or
   cancelled meanwhile is never completed by it (the statement matches no row and the result is dropped).
+- A handler that raises fails the attempt (retried with backoff while attempts remain); ``PermanentJobError``
+  fails the job at once. A handler that completed the job itself, in its own transaction, returns
+  ``COMPLETED_BY_HANDLER`` and the worker records nothing for it.
 - While a job runs its heartbeat is refreshed every ``heartbeat_interval``; a job that is no longer this worker's
   (cancelled, rescued, expired) is marked abandoned at the next heartbeat: ``job.is_abandoned()`` turns true and
   the handler is expected to return early.
