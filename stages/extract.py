@@ -59,6 +59,8 @@ SIMPLE_NAMES = frozenset(
 _NO_END = 1 << 62
 _PLAIN_QUALIFIER = re.compile(rb"[^\s/?]+\.")
 """``a.b.`` before a name: the qualifier is everything but the dot, with nothing to normalise."""
+_DOC_LINE_START = re.compile(r"^[^\S\n]*(?:\* ?)?", re.MULTILINE)
+_DOC_LINE_END = re.compile(r"[^\S\n]+$", re.MULTILINE)
 _MAX_DOC_GAP = 256
 """Bytes of blank space allowed between a JSDoc block (or a decorator) and what it belongs to."""
 _REFERENCE_KINDS: dict[str, ReferenceKind] = {
@@ -256,7 +258,7 @@ class _FileExtractor:
         self.later_default: set[str] = set()
         # name start → (rank, kind, qualifier start or -1, name, name node, name end)
         self.references: dict[int, tuple[int, ReferenceKind, int, str, Node, int]] = {}
-        self.type_parameter_scopes: dict[str, list[tuple[int, int]]] = {}
+        self.type_parameter_scopes: dict[bytes, list[tuple[int, int]]] = {}
         self.comment_starts: list[int] = []
         self.comment_ends: list[int] = []
         self.decorators: list[Node] = []
@@ -703,7 +705,8 @@ class _FileExtractor:
         if owner is None:
             return
         self.symbol_name_starts.add(node.start_byte)
-        self.type_parameter_scopes.setdefault(self.node_text(node), []).append((owner.start_byte, owner.end_byte))
+        name = self.source[node.start_byte : node.end_byte]
+        self.type_parameter_scopes.setdefault(name, []).append((owner.start_byte, owner.end_byte))
 
     def doc_before(self, anchor_start: int) -> str | None:
         """The JSDoc block that ends on the line above ``anchor_start`` (or on its line) with only blanks between."""
@@ -717,13 +720,8 @@ class _FileExtractor:
         raw = self.source[self.comment_starts[position] : comment_end]
         if not raw.startswith(b"/**") or raw.startswith(b"/**/") or not raw.endswith(b"*/"):
             return None
-        lines = []
-        for line in raw[3:-2].decode("utf-8", errors="replace").splitlines():
-            stripped = line.strip()
-            if stripped.startswith("*"):
-                stripped = stripped[1:].removeprefix(" ")
-            lines.append(stripped.rstrip())
-        doc = "\n".join(lines).strip()
+        text = raw[3:-2].decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+        doc = _DOC_LINE_END.sub("", _DOC_LINE_START.sub("", text)).strip()
         return doc[: self.limits.max_doc_chars] if doc else None
 
     def finish_symbols(self) -> tuple[Symbol, ...]:
@@ -1151,9 +1149,10 @@ class _FileExtractor:
             end = node.end_byte
             if start == end:
                 continue  # a MISSING node inserted by error recovery
-            name = source[start:end].decode("utf-8", errors="replace")
-            if kind == "type" and (start in declared or self.is_type_parameter(name, start)):
+            raw = source[start:end]
+            if kind == "type" and (start in declared or self.is_type_parameter(raw, start)):
                 continue
+            name = raw.decode("utf-8", errors="replace")
             if kind == "call" and name == "require":
                 if node.parent is not None:
                     self.import_use("require", node.parent)
@@ -1203,7 +1202,7 @@ class _FileExtractor:
             end = qualifier_start + len(raw.removesuffix(b".").removesuffix(b"?").rstrip())
         return self.normalised(qualifier_start, end, self.limits.max_qualifier_chars)
 
-    def is_type_parameter(self, name: str, position: int) -> bool:
+    def is_type_parameter(self, name: bytes, position: int) -> bool:
         """Whether ``name`` at ``position`` is in the scope of a type parameter of that name."""
         scopes = self.type_parameter_scopes.get(name)
         if scopes is None:
