@@ -301,9 +301,9 @@ class _FileExtractor:
             if family == "definition":
                 for node in nodes:
                     self.definition(suffix, node)
-            elif capture == "scope.type_parameter":
+            elif capture == "scope.type_parameters":
                 for node in nodes:
-                    self.type_parameter(node)
+                    self.type_parameters(node)
         self.merge_type_parameter_scopes()
         for capture, nodes in sorted(captures.items()):
             family, _, suffix = capture.partition(".")
@@ -699,14 +699,19 @@ class _FileExtractor:
                     merged.append((start, end))
             self.type_parameter_scopes[name] = merged
 
-    def type_parameter(self, node: Node) -> None:
-        parameter = node.parent
-        owner = parameter.parent.parent if parameter is not None and parameter.parent is not None else None
+    def type_parameters(self, node: Node) -> None:
+        """Record each type parameter's name as a declaration and its owner's range as its scope."""
+        owner = node.parent
         if owner is None:
             return
-        self.symbol_name_starts.add(node.start_byte)
-        name = self.source[node.start_byte : node.end_byte]
-        self.type_parameter_scopes.setdefault(name, []).append((owner.start_byte, owner.end_byte))
+        scope = (owner.start_byte, owner.end_byte)
+        for parameter in node.named_children:
+            name_node = parameter.child_by_field_name("name") if parameter.type == "type_parameter" else None
+            if name_node is None:
+                continue
+            start = name_node.start_byte
+            self.symbol_name_starts.add(start)
+            self.type_parameter_scopes.setdefault(self.source[start : name_node.end_byte], []).append(scope)
 
     def doc_before(self, anchor_start: int) -> str | None:
         """The JSDoc block that ends on the line above ``anchor_start`` (or on its line) with only blanks between."""
@@ -1144,13 +1149,14 @@ class _FileExtractor:
         source = self.source
         found = self.references
         declared = self.symbol_name_starts
+        scoped = self.type_parameter_scopes
         for node in nodes:
             start = node.start_byte
             end = node.end_byte
             if start == end:
                 continue  # a MISSING node inserted by error recovery
             raw = source[start:end]
-            if kind == "type" and (start in declared or self.is_type_parameter(raw, start)):
+            if kind == "type" and (start in declared or (raw in scoped and self.is_type_parameter(raw, start))):
                 continue
             name = raw.decode("utf-8", errors="replace")
             if kind == "call" and name == "require":

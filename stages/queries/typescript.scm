@@ -35,7 +35,7 @@
 (type_identifier) @reference.type
 (nested_type_identifier) @qualified.type
 
-(type_parameter name: (type_identifier) @scope.type_parameter)
+(type_parameters) @scope.type_parameters
 
 ; A class member's decorators are its siblings in the class body (JavaScript nests them in the member).
 (class_body (decorator) @decorator)
