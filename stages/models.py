@@ -49,7 +49,8 @@ ExportKind = Literal["local", "reexport", "reexport_all", "reexport_namespace", 
 
 ReferenceKind = Literal["call", "new", "extends", "implements", "type", "jsx"]
 
-FileErrorKind = Literal["too_large", "invalid_utf8", "nul_byte", "timeout", "unsupported_language"]
+FileErrorKind = Literal["too_large", "invalid_utf8", "nul_byte", "timeout", "unsupported_language", "internal_error"]
+"""``internal_error``: the extraction itself raised on this file (a bug); the file is kept with no rows."""
 
 ResolutionKind = Literal["file", "external", "builtin", "unresolved"]
 
