@@ -132,19 +132,6 @@ def _node_span(node: Node) -> Span:
     )
 
 
-def _name_span(node: Node, start_byte: int, end_byte: int) -> Span:
-    """The span of an identifier (never more than one line), from its bytes and its start point."""
-    row, column = node.start_point
-    return Span(
-        start_line=row + 1,
-        start_column=column,
-        end_line=row + 1,
-        end_column=column + end_byte - start_byte,
-        start_byte=start_byte,
-        end_byte=end_byte,
-    )
-
-
 def _inner_span(node: Node) -> Span:
     """The span inside a quoted string node (quotes are single bytes at both ends)."""
     start, end = node.start_point, node.end_point
@@ -1220,26 +1207,35 @@ class _FileExtractor:
         """References in source order, each with its innermost enclosing symbol (symbols are in pre-order)."""
         starts = [symbol.span.start_byte for symbol in symbols]
         ends = [symbol.span.end_byte for symbol in symbols]
+        count = len(starts)
         stack: list[int] = []
         cursor = 0
         result: list[Reference] = []
-        for position in sorted(self.references):
-            _, kind, qualifier_start, name, name_node, end = self.references[position]
-            while cursor < len(starts) and starts[cursor] <= position:
+        append = result.append
+        for position, (_, kind, qualifier_start, name, name_node, end) in sorted(self.references.items()):
+            while cursor < count and starts[cursor] <= position:
                 while stack and ends[stack[-1]] < ends[cursor]:
                     stack.pop()
                 stack.append(cursor)
                 cursor += 1
             while stack and ends[stack[-1]] <= position:
                 stack.pop()
-            result.append(
+            row, column = name_node.start_point  # an identifier never spans lines
+            append(
                 Reference(
                     name=name,
                     qualifier=None
                     if qualifier_start < 0
                     else self.qualifier_text(name_node, qualifier_start, position),
                     kind=kind,
-                    span=_name_span(name_node, position, end),
+                    span=Span(
+                        start_line=row + 1,
+                        start_column=column,
+                        end_line=row + 1,
+                        end_column=column + end - position,
+                        start_byte=position,
+                        end_byte=end,
+                    ),
                     enclosing=stack[-1] if stack else None,
                 )
             )
