@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
 
+from pipeline import indexing_cli
 from pipeline.config import Config, load_config, mask_url
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.log import configure_logging
@@ -26,19 +28,50 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def _common_options() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+def _config_option() -> argparse.ArgumentParser:
+    option = argparse.ArgumentParser(add_help=False)
+    option.add_argument(
         "--config", type=Path, default=None, help="TOML config file (default: configs/dev.toml if present)"
     )
+    return option
+
+
+def _common_options(config_option: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False, parents=[config_option])
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common_options()
+    from pipeline.queue import cli as queue_cli  # noqa: PLC0415  (keeps `--help` of other commands light)
+
+    config_option = _config_option()
+    common = _common_options(config_option)
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__, parents=[common])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="the worker: claim index-repo jobs and index them", parents=[common])
+    run.add_argument("--until-idle", action="store_true", help="exit when no job is waiting or running")
+    run.set_defaults(handler=indexing_cli.run)
+
+    for name, handler, help_text in (
+        ("enqueue", indexing_cli.enqueue, "enqueue an index job; prints its id"),
+        ("index", indexing_cli.index, "enqueue and index here, with live progress; exit 0 only if completed"),
+    ):
+        command = commands.add_parser(name, help=help_text, parents=[common])
+        command.add_argument("target", help="repository URL, local path to a git repository, or owner/name")
+        revision = command.add_mutually_exclusive_group()
+        revision.add_argument("--ref", help="branch, tag or other ref (default: the default branch)")
+        revision.add_argument("--commit", help="commit sha (7 to 40 hex digits)")
+        command.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+        command.set_defaults(handler=handler)
+
+    status = commands.add_parser("status", help="one index job with its progress, or recent jobs", parents=[common])
+    status.add_argument("job_id", nargs="?", type=uuid.UUID, help="an index job id (default: list recent jobs)")
+    status.add_argument("--limit", type=int, default=20)
+    status.set_defaults(handler=indexing_cli.status)
+
+    queue_cli.register(commands, parents=[config_option])
 
     db = commands.add_parser("db", help="manage the database (embedded cluster, migrations)", parents=[common])
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

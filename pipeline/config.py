@@ -88,7 +88,8 @@ class IndexConfig(_Section):
     progress_interval: PositiveSeconds = 1.0  # per-stage progress is stored at most this often per job
     tmp_dir: str = ""  # per-job clone directories go here; empty: the system temp directory
     base_url: str = "https://github.com"  # for owner/name targets
-    token_env: str = "PIPELINE_GIT_TOKEN"  # environment variable holding the https access token, if any
+    # The name of the environment variable holding the https access token (the token itself is never in a file).
+    token_env: str = "PIPELINE_GIT_TOKEN"  # noqa: S105
     git_connect_timeout: PositiveSeconds = 30.0  # a git server that does not accept the connection in time fails
     git_io_timeout: PositiveSeconds = 120.0  # a git server silent this long mid-transfer fails (retryably)
 

@@ -1,0 +1,429 @@
+"""The coordinator: one per worker host. Claims ``index-repo`` jobs and runs them through the stage processes.
+
+Topology (all linked by bounded queues of msgpack bytes)::
+
+    coordinator ──FetchRequest──▶ fetcher ──ParseItem──▶ parser x N ──ParseResult──▶ writer
+         ▲  └───────────────────────WriteBegin──────────────────────────────────────────┘ │
+         └──────────────────── Progress / JobDone / JobFailed ◀───────────────────────────┘
+
+Guarantees:
+- Up to ``index.jobs`` jobs run at once (one queue-worker claim loop each); per-stage progress is stored in
+  ``index_jobs.progress`` at most once per ``index.progress_interval`` per job.
+- A job is completed by the writer, in the transaction that switches the snapshot; a fetch or write failure fails
+  the attempt, which the queue retries only when retrying can help (non-retryable errors fail the job at once).
+- Supervision: if a stage process dies, every in-flight job fails its attempt (the queue retries it; nothing of it
+  was committed) and the stage processes are restarted. Children ignore SIGINT/SIGTERM.
+- SIGTERM: stop claiming, let running jobs finish within ``queue.shutdown_timeout``, release the rest back to the
+  queue without consuming an attempt, stop the stage processes, return (exit 0). A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as queue_module
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import multiprocess
+import psycopg
+from psycopg.rows import TupleRow
+
+from pipeline import index_jobs, messages
+from pipeline.config import Config
+from pipeline.db import connect, database_url
+from pipeline.errors import PipelineError
+from pipeline.index_jobs import INDEX_QUEUE, IndexJobStatus
+from pipeline.log import log_context
+from pipeline.processes import ExtractFunction, StageQueues, fetcher_main, parser_main, writer_main
+from pipeline.queue.client import Queue
+from pipeline.queue.errors import PermanentJobError
+from pipeline.queue.states import JobState
+from pipeline.queue.worker import COMPLETED_BY_HANDLER, Job, Worker
+from stages.extract import extract_source
+from stages.fetch import RepoTarget, parse_target
+
+logger = logging.getLogger(__name__)
+
+STAGES_RESTART_LIMIT = 5  # stage-process crashes tolerated before the coordinator gives up (exit code below)
+EXIT_STAGE_CRASHES = 70  # named exit code: the stage processes keep dying
+
+
+class StageCrashed(PipelineError):
+    """A stage process died while the job was in flight; the attempt fails and the queue retries it."""
+
+
+class StageFailure(PipelineError):
+    """A stage reported the job failed in a way another attempt may fix."""
+
+
+@dataclass
+class _Topology:
+    """One generation of stage processes and the queues between them."""
+
+    generation: int
+    queues: StageQueues
+    processes: list[Any]
+
+
+class Coordinator:
+    """Runs the indexing pipeline on this host. ``run()`` blocks until stopped (or idle, with ``until_idle``)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        extract: ExtractFunction = extract_source,
+        until_idle: bool = False,
+        until_index_job: uuid.UUID | None = None,
+    ) -> None:
+        self.config = config
+        self.url = database_url(config)
+        self.schema = config.database.schema
+        self.extract = extract
+        self.until_idle = until_idle
+        self.until_index_job = until_index_job
+        self.parsers = config.index.parsers or os.cpu_count() or 1
+        self.tmp_root = Path(config.index.tmp_dir or tempfile.gettempdir())
+        self._token = os.environ.get(config.index.token_env) or None
+        self._context = multiprocess.get_context("spawn")
+        self._lock = threading.Lock()
+        self._inboxes: dict[str, queue_module.Queue[object]] = {}
+        self._progress: dict[str, dict[str, dict[str, Any]]] = {}
+        self._topology: _Topology | None = None  # None while the stages restart
+        self._topology_changed = threading.Condition(self._lock)
+        self._stopping = threading.Event()
+        self._local = threading.local()
+        self._connections: list[psycopg.Connection[TupleRow]] = []
+        self.restarts = 0
+        self.exit_code = 0
+        self.worker = Worker(
+            self.url,
+            self.schema,
+            INDEX_QUEUE,
+            self._handle,
+            config=config.queue,
+            concurrency=config.index.jobs,
+            batch_size=1,
+            connect_timeout=config.database.connect_timeout,
+        )
+
+    # ----- lifecycle -----
+
+    def run(self, *, install_signal_handlers: bool = True) -> int:
+        """Start the stages, work until stopped, stop the stages; returns the exit code (0, or a named one)."""
+        self._set_topology(self._start_stages(generation=1))
+        threads = [
+            threading.Thread(target=self._dispatch, name="coordinator-dispatch", daemon=True),
+            threading.Thread(target=self._supervise, name="coordinator-supervise", daemon=True),
+        ]
+        if self.until_idle or self.until_index_job is not None:
+            threads.append(threading.Thread(target=self._watch_for_end, name="coordinator-until", daemon=True))
+        for thread in threads:
+            thread.start()
+        try:
+            self.worker.run(install_signal_handlers=install_signal_handlers)
+        finally:
+            self._stopping.set()
+            if self._topology is not None:
+                self._stop_stages(self._topology)
+            for thread in threads:
+                thread.join(timeout=5)
+            for conn in self._connections:
+                conn.close()
+        return self.exit_code
+
+    def stop(self) -> None:
+        """Graceful stop, as the first SIGTERM does."""
+        self.worker.stop()
+
+    def _start_stages(self, generation: int) -> _Topology:
+        context = self._context
+        bound = self.config.index.queue_items
+        queues = StageQueues(
+            fetch_inbox=context.Queue(),
+            parse_queue=context.Queue(maxsize=bound),
+            write_queue=context.Queue(maxsize=bound),
+            events=context.Queue(),
+        )
+        processes = [
+            context.Process(
+                target=fetcher_main,
+                name="pipeline-fetch",
+                args=(self.config, str(self.tmp_root), self._token, queues),
+                daemon=True,
+            ),
+            *(
+                context.Process(
+                    target=parser_main,
+                    name=f"pipeline-parse-{index}",
+                    args=(self.config, self.extract, queues),
+                    daemon=True,
+                )
+                for index in range(self.parsers)
+            ),
+            context.Process(
+                target=writer_main, name="pipeline-write", args=(self.config, self.url, queues), daemon=True
+            ),
+        ]
+        for process in processes:
+            process.start()
+        logger.info(
+            "stage processes started",
+            extra={"generation": generation, "parsers": self.parsers, "pids": [p.pid for p in processes]},
+        )
+        return _Topology(generation=generation, queues=queues, processes=processes)
+
+    def _stop_stages(self, topology: _Topology, *, timeout: float = 10.0) -> None:
+        stop = messages.encode(messages.Stop())
+        queues = topology.queues
+        for target, count in ((queues.fetch_inbox, 1), (queues.parse_queue, self.parsers), (queues.write_queue, 1)):
+            for _ in range(count):
+                try:
+                    target.put(stop, timeout=1)
+                except queue_module.Full:
+                    break  # a stuck stage is terminated below
+        deadline = time.monotonic() + timeout
+        for process in topology.processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in topology.processes:
+            if process.is_alive():
+                process.terminate()
+                process.join(2)
+        for channel in (queues.fetch_inbox, queues.parse_queue, queues.write_queue, queues.events):
+            channel.cancel_join_thread()  # type: ignore[attr-defined]
+            channel.close()  # type: ignore[attr-defined]
+
+    def _set_topology(self, topology: _Topology | None) -> None:
+        with self._topology_changed:
+            self._topology = topology
+            self._topology_changed.notify_all()
+
+    def _current_topology(self) -> _Topology:
+        """The running generation of stages; waits while they restart."""
+        with self._topology_changed:
+            while self._topology is None:
+                if self._stopping.is_set():
+                    raise StageCrashed("the worker is stopping while the stage processes restart")
+                self._topology_changed.wait(0.2)
+            return self._topology
+
+    # ----- threads -----
+
+    def _dispatch(self) -> None:
+        """Route stage events: progress into the per-job table, outcomes to the waiting handler."""
+        while not self._stopping.is_set():
+            topology = self._topology
+            if topology is None:
+                time.sleep(0.05)
+                continue
+            try:
+                raw = topology.queues.events.get(timeout=0.5)
+            except (queue_module.Empty, OSError, ValueError):
+                continue
+            message = messages.decode_coordinator(raw)
+            with self._lock:
+                if isinstance(message, messages.Progress):
+                    stages = self._progress.get(message.job)
+                    if stages is not None:
+                        stages[message.stage] = {
+                            "items_in": message.items_in,
+                            "items_out": message.items_out,
+                            "failed": message.failed,
+                            "finished": message.finished,
+                            "updated_at": time.time(),
+                        }
+                    continue
+                inbox = self._inboxes.get(message.job)
+            if inbox is not None:
+                inbox.put(message)
+
+    def _supervise(self) -> None:
+        """Restart the stage processes when one dies; fail the attempts that were in flight."""
+        while not self._stopping.wait(0.5):
+            topology = self._topology
+            assert topology is not None
+            dead = [p for p in topology.processes if not p.is_alive()]
+            if not dead or self._stopping.is_set():
+                continue
+            self._set_topology(None)  # no job is dispatched to the dying generation from here on
+            self.restarts += 1
+            logger.error(
+                "stage process died; failing in-flight attempts and restarting the stages",
+                extra={"dead": [(p.name, p.exitcode) for p in dead], "restarts": self.restarts},
+            )
+            with self._lock:
+                inboxes = list(self._inboxes.values())
+            for inbox in inboxes:
+                inbox.put(StageCrashed(f"stage process {dead[0].name} died (exit code {dead[0].exitcode})"))
+            self._stop_stages(topology, timeout=2)
+            if self.restarts > STAGES_RESTART_LIMIT:
+                logger.error("stage processes keep dying; stopping the worker", extra={"exit_code": EXIT_STAGE_CRASHES})
+                self.exit_code = EXIT_STAGE_CRASHES
+                self.worker.stop()
+                return
+            self._set_topology(self._start_stages(topology.generation + 1))
+
+    def _watch_for_end(self) -> None:
+        """With ``until_idle``/``until_index_job``: stop once there is nothing left to do."""
+        with (
+            Queue(self.url, self.schema, self.config.queue) as queue,
+            connect(self.url, self.schema, autocommit=True) as conn,
+        ):
+            while not self._stopping.wait(self.config.queue.poll_interval):
+                with self._lock:
+                    busy = bool(self._inboxes)
+                if busy:
+                    continue
+                if self.until_index_job is not None:
+                    job = index_jobs.get(conn, self.until_index_job)
+                    if job is None or job.status not in (IndexJobStatus.PENDING, IndexJobStatus.PROCESSING):
+                        self.stop()
+                        return
+                elif queue.available(INDEX_QUEUE) == 0:
+                    self.stop()
+                    return
+
+    # ----- one job -----
+
+    def _conn(self) -> psycopg.Connection[TupleRow]:
+        """This handler thread's own autocommit connection (reopened if it was lost)."""
+        conn: psycopg.Connection[TupleRow] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = connect(self.url, self.schema, autocommit=True, application_name="pipeline-coordinator")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _handle(self, job: Job) -> object:
+        raw_id = job.payload.get("index_job_id")
+        try:
+            index_job_id = uuid.UUID(str(raw_id))
+        except ValueError:
+            raise PermanentJobError(f"payload has no valid index_job_id: {raw_id!r}") from None
+        conn = self._conn()
+        record = index_jobs.get(conn, index_job_id)
+        if record is None:
+            raise PermanentJobError(f"index job {index_job_id} does not exist")
+        with log_context(job_id=str(index_job_id), repository_id=str(record.repository_id), attempt=job.attempt):
+            if not index_jobs.start(conn, index_job_id, attempt=job.attempt):
+                logger.info("index job is already finished; nothing to do", extra={"status": record.status})
+                return {"index_job_id": str(index_job_id), "skipped": record.status.value}
+            return self._run_job(job, index_job_id, record, conn)
+
+    def _run_job(
+        self, job: Job, index_job_id: uuid.UUID, record: index_jobs.IndexJob, conn: psycopg.Connection[TupleRow]
+    ) -> object:
+        key = str(job.id)
+        inbox: queue_module.Queue[object] = queue_module.Queue()
+        with self._lock:
+            self._inboxes[key] = inbox
+            self._progress[key] = {}
+        try:
+            target = _target_of(record)
+            topology = self._current_topology()
+            self._put(
+                topology,
+                "write_queue",
+                messages.WriteBegin(
+                    job=key,
+                    index_job_id=str(index_job_id),
+                    repository_id=str(record.repository_id),
+                    worker_id=self.worker.worker_id,
+                ),
+            )
+            self._put(
+                topology,
+                "fetch_inbox",
+                messages.FetchRequest(
+                    job=key,
+                    url=target.url,
+                    transport=target.transport,
+                    full_name=record.repository,
+                    ref=record.ref,
+                    commit_sha=record.commit_sha,
+                ),
+            )
+            last_stored = 0.0
+            while True:
+                try:
+                    outcome: object | None = inbox.get(timeout=min(0.5, self.config.index.progress_interval))
+                except queue_module.Empty:
+                    outcome = None
+                if time.monotonic() - last_stored >= self.config.index.progress_interval:
+                    self._store_progress(conn, index_job_id, key)
+                    last_stored = time.monotonic()
+                if outcome is None and self._topology is not topology:
+                    outcome = StageCrashed("the stage processes restarted while the job was in flight")
+                if outcome is None:
+                    if job.is_abandoned():
+                        self._abort(key)
+                        self._record_abandoned(conn, job, index_job_id)
+                        return None
+                    continue
+                if isinstance(outcome, messages.JobDone):
+                    logger.info("index job completed", extra={"stats": outcome.stats})
+                    return COMPLETED_BY_HANDLER
+                self._abort(key)
+                if isinstance(outcome, messages.JobFailed):
+                    final = not outcome.retryable or job.attempt > job.retry_limit
+                    index_jobs.fail(conn, index_job_id, outcome.error, stage=outcome.stage, final=final)
+                    if not outcome.retryable:
+                        raise PermanentJobError(outcome.error)
+                    raise StageFailure(f"{outcome.stage}: {outcome.error}")
+                assert isinstance(outcome, StageCrashed)
+                index_jobs.fail(conn, index_job_id, str(outcome), stage=None, final=job.attempt > job.retry_limit)
+                raise outcome
+        finally:
+            with self._lock:
+                self._inboxes.pop(key, None)
+                self._progress.pop(key, None)
+
+    def _put(self, topology: _Topology, channel: str, message: Any) -> None:
+        """Put on one generation's queue (blocking while it is full); a restart meanwhile loses the attempt."""
+        data = messages.encode(message)
+        while True:
+            try:
+                getattr(topology.queues, channel).put(data, timeout=0.5)
+                return
+            except queue_module.Full:
+                if self._topology is not topology or self._stopping.is_set():
+                    raise StageCrashed("the stage processes restarted while the job was being dispatched") from None
+
+    def _abort(self, key: str) -> None:
+        """Tell the fetcher and the writer to drop the job (a restarted generation never had it)."""
+        topology = self._topology
+        if topology is None:
+            return
+        for channel in ("fetch_inbox", "write_queue"):
+            try:
+                self._put(topology, channel, messages.Abort(job=key))
+            except StageCrashed:
+                return
+
+    def _store_progress(self, conn: psycopg.Connection[TupleRow], index_job_id: uuid.UUID, key: str) -> None:
+        with self._lock:
+            stages = {stage: dict(values) for stage, values in self._progress.get(key, {}).items()}
+        if not stages:
+            return
+        current = next((s for s in ("write", "parse", "fetch") if s in stages and not stages[s]["finished"]), None)
+        index_jobs.set_progress(conn, index_job_id, stages, current)
+
+    def _record_abandoned(self, conn: psycopg.Connection[TupleRow], job: Job, index_job_id: uuid.UUID) -> None:
+        """The queue job is no longer ours: mirror why (cancelled, or back to the queue) on the index job."""
+        with Queue(self.url, self.schema, self.config.queue) as queue:
+            info = queue.get(job.id)
+        cancelled = info is not None and info.state == JobState.CANCELLED
+        index_jobs.abandon(conn, index_job_id, cancelled=cancelled)
+        logger.info("job abandoned", extra={"cancelled": cancelled})
+
+
+def _target_of(record: index_jobs.IndexJob) -> RepoTarget:
+    """The repository's target, re-derived from its stored URL (which never carries credentials)."""
+    return parse_target(record.git_url)

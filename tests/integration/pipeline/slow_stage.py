@@ -1,0 +1,17 @@
+"""Stage functions plugged into the parser processes by tests (importable, so spawned processes can load them)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from stages.extract import extract_source
+from stages.models import FileExtraction
+
+SLOW_SECONDS = 1.0
+
+
+def slow_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """The real extraction, slowed down so a test can act while a job is in the middle of parsing."""
+    time.sleep(SLOW_SECONDS)
+    return extract_source(path, source, **options)

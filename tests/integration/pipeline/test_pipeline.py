@@ -1,0 +1,229 @@
+"""The indexing pipeline end to end: real git repositories, real stage processes, real Postgres."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psycopg
+import pytest
+from psycopg.rows import TupleRow
+
+from pipeline import index_jobs
+from pipeline.config import Config
+from pipeline.coordinator import Coordinator
+from pipeline.index_jobs import IndexJob, IndexJobStatus
+from pipeline.local import index_commit
+from pipeline.processes import ExtractFunction
+from pipeline.queue.client import Queue
+from stages.extract import extract_source
+from stages.fetch import parse_target
+from tests.integration.pipeline.repos import SOURCES_V1, SOURCES_V2, commit_files, new_repository
+from tests.integration.pipeline.slow_stage import slow_extract
+
+pytestmark = pytest.mark.slow
+
+MAX_FILE_BYTES = 64 * 1024
+
+
+@pytest.fixture
+def pipeline_config(config: Config, tmp_path: Path) -> Config:
+    index = msgspec.structs.replace(
+        config.index,
+        parsers=2,
+        jobs=2,
+        tmp_dir=str(tmp_path / "work"),
+        max_file_bytes=MAX_FILE_BYTES,
+        progress_interval=0.2,
+    )
+    queue = msgspec.structs.replace(config.queue, retry_delay=0.0, retry_backoff=False)
+    return msgspec.structs.replace(config, index=index, queue=queue)
+
+
+@pytest.fixture
+def repo_path(tmp_path: Path) -> Path:
+    path = tmp_path / "demo-repo"
+    repo = new_repository(path)
+    commit_files(repo, {**SOURCES_V1, "src/huge.ts": "export const x = 1;\n" * 5000}, "first")
+    return path
+
+
+def enqueue(config: Config, target: str, **options: Any) -> uuid.UUID:
+    with (
+        Queue(config.database.url, config.database.schema, config.queue) as queue,
+        psycopg.connect(config.database.url, options=f"-c search_path={config.database.schema}") as conn,
+    ):
+        job = index_jobs.enqueue(conn, queue, parse_target(target), **options).job
+        conn.commit()
+    return job.id
+
+
+def run_until_idle(config: Config, extract: ExtractFunction = extract_source) -> Coordinator:
+    coordinator = Coordinator(config, until_idle=True, extract=extract)
+    assert coordinator.run(install_signal_handlers=False) == 0
+    return coordinator
+
+
+def job(conn: psycopg.Connection[TupleRow], job_id: uuid.UUID) -> IndexJob:
+    found = index_jobs.get(conn, job_id)
+    assert found is not None
+    return found
+
+
+def stored_symbols(conn: psycopg.Connection[TupleRow], repository: str) -> set[tuple[Any, ...]]:
+    rows = conn.execute(
+        """
+        SELECT f.path, s.name, s.kind, s.start_line, s.start_column, s.end_line, s.end_column, s.exported
+        FROM repositories r
+        JOIN snapshot_files f ON f.snapshot_id = r.current_snapshot_id
+        JOIN symbols s ON s.file_result_id = f.file_result_id
+        WHERE r.full_name = %s
+        """,
+        [repository],
+    ).fetchall()
+    return set(rows)
+
+
+def local_symbols(repo_path: Path, commit_sha: str) -> set[tuple[Any, ...]]:
+    import pygit2
+
+    local = index_commit(pygit2.Repository(str(repo_path)), commit_sha, max_file_bytes=MAX_FILE_BYTES)
+    return {
+        (f.path, s.name, s.kind, s.span.start_line, s.span.start_column, s.span.end_line, s.span.end_column, s.exported)
+        for f in local.files
+        for s in f.extraction.symbols
+    }
+
+
+def test_index__stores_what_the_in_process_runner_returns_and_counts_every_skip(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path
+) -> None:
+    job_id = enqueue(pipeline_config, str(repo_path))
+    run_until_idle(pipeline_config)
+    done = job(conn, job_id)
+    assert done.status == IndexJobStatus.COMPLETED, done.error_message
+    assert done.commit_sha is not None
+    stats = done.stats
+    assert stats["skipped"]["vendored"] == 2
+    assert stats["skipped"]["binary"] == 1
+    assert stats["skipped"]["symlink"] == 1
+    assert stats["skipped"]["too_large"] == 1
+    assert stats["skipped"]["unsupported_language"] == 4  # package.json, tsconfig.json, notes.md, tool.py
+    assert stats["files_failed_to_parse"] == 1  # latin1.ts is not UTF-8
+    assert stats["symbols"] > 0
+    assert stats["files_with_syntax_errors"] == 1
+    assert {"fetch", "parse", "write"} <= set(done.progress)
+    assert stored_symbols(conn, "demo-repo") == local_symbols(repo_path, done.commit_sha)
+    failed = conn.execute(
+        "SELECT f.path, r.error_kind FROM file_results r JOIN snapshot_files f ON f.file_result_id = r.id"
+        " WHERE r.error_kind IS NOT NULL"
+    ).fetchall()
+    assert failed == [("src/latin1.ts", "invalid_utf8")]
+    assert list((Path(pipeline_config.index.tmp_dir)).glob("pipeline-*")) == [], "job directory left behind"
+    events = [event.event for event in index_jobs.events(conn, job_id)]
+    assert events == ["enqueued", "processing", "completed"]
+
+
+def test_index__a_new_commit_replaces_the_index_atomically_for_a_concurrent_reader(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path, database_url: str
+) -> None:
+    import pygit2
+
+    first = enqueue(pipeline_config, str(repo_path))
+    run_until_idle(pipeline_config)
+    first_commit = job(conn, first).commit_sha
+    assert first_commit is not None
+    old = stored_symbols(conn, "demo-repo")
+    second_commit = commit_files(pygit2.Repository(str(repo_path)), SOURCES_V2, "second")
+    new = local_symbols(repo_path, second_commit)
+    assert old != new
+
+    seen: list[set[tuple[Any, ...]]] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        with psycopg.connect(database_url, autocommit=True, options="-c search_path=pipeline") as own:
+            while not stop.is_set():
+                seen.append(stored_symbols(own, "demo-repo"))
+
+    polling = threading.Thread(target=reader)
+    polling.start()
+    try:
+        second = enqueue(pipeline_config, str(repo_path), commit_sha=second_commit)
+        run_until_idle(pipeline_config)
+    finally:
+        stop.set()
+        polling.join()
+    assert job(conn, second).status == IndexJobStatus.COMPLETED
+    assert stored_symbols(conn, "demo-repo") == new
+    assert len(seen) > 1
+    assert all(snapshot in (old, new) for snapshot in seen), "a reader saw a mix or an empty index"
+    assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (1,)
+
+
+def test_index__an_unknown_commit_fails_at_once_without_retrying(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path
+) -> None:
+    job_id = enqueue(pipeline_config, str(repo_path), commit_sha="0123456789" * 4)
+    run_until_idle(pipeline_config)
+    failed = job(conn, job_id)
+    assert failed.status == IndexJobStatus.FAILED
+    assert failed.retry_count == 0
+    assert failed.last_stage == "fetch"
+    assert "does not exist" in (failed.error_message or "")
+    assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (0,)
+    assert list(Path(pipeline_config.index.tmp_dir).glob("pipeline-*")) == []
+
+
+def test_index__a_parser_killed_mid_job_leaves_nothing_partial_and_the_retry_completes(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path
+) -> None:
+    job_id = enqueue(pipeline_config, str(repo_path))
+    coordinator = Coordinator(pipeline_config, until_idle=True, extract=slow_extract)
+    runner = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False})
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            progress = job(conn, job_id).progress.get("parse")
+            if progress and progress["items_out"] >= 1:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the job never started parsing")
+        assert coordinator._topology is not None
+        parser = next(p for p in coordinator._topology.processes if p.name.startswith("pipeline-parse"))
+        os.kill(parser.pid, signal.SIGKILL)
+        assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (0,)
+    finally:
+        runner.join(timeout=120)
+    assert not runner.is_alive()
+    assert coordinator.restarts == 1
+    done = job(conn, job_id)
+    assert done.status == IndexJobStatus.COMPLETED, done.error_message
+    assert done.retry_count == 1
+    assert [e.event for e in index_jobs.events(conn, job_id)] == [
+        "enqueued",
+        "processing",
+        "retrying",
+        "processing",
+        "completed",
+    ]
+    assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (1,)
+
+
+def test_index__leftover_job_directories_of_a_crashed_worker_are_removed_at_start(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path
+) -> None:
+    leftover = Path(pipeline_config.index.tmp_dir) / f"pipeline-{uuid.uuid4()}"
+    (leftover / "repo.git").mkdir(parents=True)
+    job_id = enqueue(pipeline_config, str(repo_path))
+    run_until_idle(pipeline_config)
+    assert job(conn, job_id).status == IndexJobStatus.COMPLETED
+    assert not leftover.exists()
