@@ -18,6 +18,7 @@ from pipeline import indexing_cli
 from pipeline.config import Config, load_config, mask_url
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.log import configure_logging
+from stages.errors import IndexerError
 
 logger = logging.getLogger("pipeline.cli")
 
@@ -177,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except PipelineError as exc:
+    except IndexerError as exc:
         logger.debug("command failed", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

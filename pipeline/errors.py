@@ -21,3 +21,7 @@ class EmbeddedPostgresError(DatabaseError):
 
 class MigrationError(DatabaseError):
     """A schema migration failed or the database is not migrated."""
+
+
+class IndexRequestError(PipelineError):
+    """An index request names something that cannot be indexed (bad commit sha, bad ref); nothing was enqueued."""

@@ -10,6 +10,7 @@ tables only carry the work. Guarantees:
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -22,10 +23,28 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from pipeline.db import query
+from pipeline.errors import IndexRequestError
 from pipeline.queue.client import Queue
 from stages.fetch import RepoTarget
 
 INDEX_QUEUE = "index-repo"
+
+_SHA = re.compile(r"[0-9a-f]{7,40}")
+MAX_REF_LENGTH = 255
+
+
+def _valid_ref(ref: str) -> bool:
+    """git check-ref-format's rules that matter here: no control or special characters, no '..', sane ends."""
+    return (
+        0 < len(ref) <= MAX_REF_LENGTH
+        and not any(ord(char) < 32 or char in " ~^:?*[\\\x7f" for char in ref)
+        and ".." not in ref
+        and "@{" not in ref
+        and not ref.startswith(("/", "-", "."))
+        and not ref.endswith(("/", ".", ".lock"))
+        and "//" not in ref
+    )
+
 
 Connection = psycopg.Connection[TupleRow]
 
@@ -88,8 +107,16 @@ def enqueue(
     commit_sha: str | None = None,
     priority: int = 0,
 ) -> Enqueued:
-    """Create (or find) the index job for ``target`` at ``ref``/``commit_sha`` and its queue job, atomically."""
-    commit_sha = commit_sha.lower() if commit_sha else None
+    """Create (or find) the index job for ``target`` at ``ref``/``commit_sha`` and its queue job, atomically.
+
+    ``commit_sha`` is 7 to 40 hex digits (stored lower-case; the full sha replaces it once resolved); ``ref`` is a
+    git ref name. Anything else raises ``IndexRequestError`` before anything is written.
+    """
+    commit_sha = commit_sha.strip().lower() if commit_sha else None
+    if commit_sha is not None and not _SHA.fullmatch(commit_sha):
+        raise IndexRequestError(f"commit sha {commit_sha!r} is not 7 to 40 hexadecimal digits")
+    if ref is not None and not _valid_ref(ref):
+        raise IndexRequestError(f"ref {ref!r} is not a valid git ref name")
     with conn.transaction():
         repository = conn.execute(
             query("repository_upsert"), {"full_name": target.full_name, "git_url": target.url}

@@ -42,7 +42,7 @@ CREATE TABLE index_jobs (
     created_at timestamptz NOT NULL DEFAULT now(),
     started_at timestamptz,
     completed_at timestamptz,
-    CONSTRAINT index_jobs_commit_sha_format CHECK (commit_sha IS NULL OR commit_sha ~ '^[0-9a-f]{40}$')
+    CONSTRAINT index_jobs_commit_sha_format CHECK (commit_sha IS NULL OR commit_sha ~ '^[0-9a-f]{7,40}$')
 );
 
 CREATE INDEX index_jobs_recent ON index_jobs (created_at DESC, id DESC);

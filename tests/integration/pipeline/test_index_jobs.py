@@ -11,6 +11,7 @@ from psycopg.rows import TupleRow
 
 from pipeline import index_jobs
 from pipeline.config import Config
+from pipeline.errors import IndexRequestError
 from pipeline.index_jobs import INDEX_QUEUE, IndexJobStatus
 from pipeline.queue.client import Queue
 from stages.fetch import RepoTarget
@@ -115,3 +116,26 @@ def test_list_jobs__pages_newest_first_and_filters(conn: psycopg.Connection[Tupl
     assert len(index_jobs.list_jobs(conn, status=IndexJobStatus.PENDING)) == 6
     assert index_jobs.list_jobs(conn, status=IndexJobStatus.COMPLETED) == []
     assert index_jobs.get(conn, uuid.uuid4()) is None
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"commit_sha": "xyz1234"}, "is not 7 to 40 hexadecimal digits"),
+        ({"commit_sha": "abc12"}, "is not 7 to 40 hexadecimal digits"),
+        ({"ref": "main..evil"}, "is not a valid git ref name"),
+        ({"ref": "-rf"}, "is not a valid git ref name"),
+        ({"ref": "a b"}, "is not a valid git ref name"),
+    ],
+)
+def test_enqueue__rejects_a_bad_commit_or_ref_before_writing(
+    conn: psycopg.Connection[TupleRow], queue: Queue, options: dict[str, str], message: str
+) -> None:
+    with pytest.raises(IndexRequestError, match=message):
+        index_jobs.enqueue(conn, queue, TARGET, **options)
+    assert conn.execute("SELECT count(*) FROM index_jobs").fetchone() == (0,)
+
+
+def test_enqueue__accepts_a_short_sha_and_refs_with_slashes(conn: psycopg.Connection[TupleRow], queue: Queue) -> None:
+    assert index_jobs.enqueue(conn, queue, TARGET, commit_sha="ABCDEF1").job.commit_sha == "abcdef1"
+    assert index_jobs.enqueue(conn, queue, TARGET, ref="release/v1.2").job.ref == "release/v1.2"

@@ -1,0 +1,125 @@
+"""The indexing commands, spawned as a user would: enqueue, run, index, status, and SIGTERM on a worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import ROOT
+from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def repo_path(tmp_path: Path) -> Path:
+    path = tmp_path / "cli-repo"
+    commit_files(new_repository(path), SOURCES_V1, "first")
+    return path
+
+
+@pytest.fixture
+def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "cli.toml"
+    config.write_text(
+        f"[index]\nparsers = 1\ntmp_dir = '{tmp_path / 'work'}'\n[log]\nformat = 'json'\n"
+        "[queue]\nheartbeat_interval = 0.5\npoll_interval = 0.2\nshutdown_timeout = 5.0\n"
+    )
+    base = {key: value for key, value in os.environ.items() if "DATABASE_URL" not in key and "DB_URL" not in key}
+    return {**base, "PIPELINE_DATABASE_URL": database_url, "PIPELINE_CONFIG": str(config)}
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args, "--config", env["PIPELINE_CONFIG"]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_cli__enqueue_then_run_until_idle_completes_the_job(cli_env: dict[str, str], repo_path: Path) -> None:
+    enqueued = cli(cli_env, "enqueue", str(repo_path), "--json")
+    assert enqueued.returncode == 0, enqueued.stderr
+    job_id = orjson.loads(enqueued.stdout)["job_id"]
+    again = cli(cli_env, "enqueue", str(repo_path), "--json")
+    assert orjson.loads(again.stdout) == {"job_id": job_id, "created": False}
+
+    pending = orjson.loads(cli(cli_env, "status", job_id, "--json").stdout)
+    assert pending["status"] == "pending"
+
+    worker = cli(cli_env, "run", "--until-idle")
+    assert worker.returncode == 0, worker.stderr[-3000:]
+
+    done = orjson.loads(cli(cli_env, "status", job_id, "--json").stdout)
+    assert done["status"] == "completed"
+    assert done["stats"]["symbols"] > 0
+    listing = cli(cli_env, "status")
+    assert listing.returncode == 0
+    assert "completed" in listing.stdout
+    assert "cli-repo" in listing.stdout
+
+
+def test_cli__index_prints_the_final_record_and_exits_0(cli_env: dict[str, str], repo_path: Path) -> None:
+    result = cli(cli_env, "index", str(repo_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert ": completed" in result.stdout
+    assert "symbols" in result.stdout
+
+
+def test_cli__index_of_an_unknown_commit_exits_1_with_the_reason(cli_env: dict[str, str], repo_path: Path) -> None:
+    result = cli(cli_env, "index", str(repo_path), "--commit", "abcdef1234", "--json")
+    assert result.returncode == 1
+    record = orjson.loads(result.stdout)
+    assert record["status"] == "failed"
+    assert "abcdef1234" in record["error_message"]
+
+
+def test_cli__index_of_a_path_that_is_no_repository_says_so(cli_env: dict[str, str], tmp_path: Path) -> None:
+    result = cli(cli_env, "index", str(tmp_path / "missing"))
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli__run_stops_cleanly_on_sigterm(cli_env: dict[str, str]) -> None:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", "--config", cli_env["PIPELINE_CONFIG"]],
+        cwd=ROOT,
+        env=cli_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        children: list[str] = []
+        while time.monotonic() < deadline and len(children) < 3:
+            time.sleep(0.2)
+            children = subprocess.run(
+                ["pgrep", "-P", str(worker.pid)], capture_output=True, text=True, check=False
+            ).stdout.split()
+        assert len(children) >= 3, "the stage processes did not start"
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, stderr[-3000:]
+    deadline = time.monotonic() + 5
+    alive = children
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    leftovers = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in alive if Path(f"/proc/{pid}").exists()}
+    assert leftovers == {}, "stage processes outlived the worker"
