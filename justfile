@@ -3,10 +3,16 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 
 venv := ".venv/bin"
 
-# Show the system do its job on the embedded Postgres.
+# Show the system do its job: index this repository on the embedded Postgres, then query the stored index.
 demo:
     {{venv}}/python -m pipeline db start
-    {{venv}}/python -m pipeline db status
+    {{venv}}/python -m pipeline index .
+    psql "$({{venv}}/python -m pipeline db url)" -v ON_ERROR_STOP=1 -c "SET search_path = pipeline" \
+        -c "{{symbols_by_kind}}" -c "{{most_referenced}}" -c "{{packages}}"
+
+symbols_by_kind := "SELECT r.full_name AS repository, s.kind, count(*) AS symbols FROM repositories r JOIN snapshot_files f ON f.snapshot_id = r.current_snapshot_id JOIN symbols s ON s.file_result_id = f.file_result_id GROUP BY 1, 2 ORDER BY 1, 3 DESC"
+most_referenced := "SELECT tf.path, s.name, s.kind, count(*) AS references_to_it FROM repositories r JOIN reference_links l ON l.snapshot_id = r.current_snapshot_id JOIN snapshot_files tf ON (tf.snapshot_id, tf.file_idx) = (l.snapshot_id, l.target_file_idx) JOIN symbols s ON (s.file_result_id, s.idx) = (tf.file_result_id, l.target_symbol_idx) GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2 LIMIT 10"
+packages := "SELECT d.package, d.is_builtin, max(d.version) AS version, count(DISTINCT d.file_idx) AS files FROM repositories r JOIN package_dependencies d ON d.snapshot_id = r.current_snapshot_id GROUP BY 1, 2 ORDER BY 4 DESC, 1 LIMIT 10"
 
 # Lint, type-check, check import contracts, then run the whole test suite.
 test: lint
