@@ -98,6 +98,7 @@ class Coordinator:
         self._topology: _Topology | None = None  # None while the stages restart
         self._topology_changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
+        self._job_ended = threading.Event()  # wakes the until-idle watcher as soon as a job ends
         self._local = threading.local()
         self._connections: list[psycopg.Connection[TupleRow]] = []
         self.restarts = 0
@@ -275,7 +276,9 @@ class Coordinator:
             Queue(self.url, self.schema, self.config.queue) as queue,
             connect(self.url, self.schema, autocommit=True) as conn,
         ):
-            while not self._stopping.wait(self.config.queue.poll_interval):
+            while not self._stopping.is_set():
+                self._job_ended.wait(self.config.queue.poll_interval)
+                self._job_ended.clear()
                 with self._lock:
                     busy = bool(self._inboxes)
                 if busy:
@@ -384,6 +387,7 @@ class Coordinator:
             with self._lock:
                 self._inboxes.pop(key, None)
                 self._progress.pop(key, None)
+            self._job_ended.set()
 
     def _put(self, topology: _Topology, channel: str, message: Any) -> None:
         """Put on one generation's queue (blocking while it is full); a restart meanwhile loses the attempt."""
