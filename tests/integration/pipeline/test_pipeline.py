@@ -25,7 +25,7 @@ from pipeline.queue.client import Queue
 from stages.extract import extract_source
 from stages.fetch import parse_target
 from tests.integration.pipeline.repos import SOURCES_V1, SOURCES_V2, commit_files, new_repository
-from tests.integration.pipeline.slow_stage import slow_extract
+from tests.integration.pipeline.slow_stage import SLOW_SECONDS_ENV, slow_extract
 
 pytestmark = pytest.mark.slow
 
@@ -227,3 +227,36 @@ def test_index__leftover_job_directories_of_a_crashed_worker_are_removed_at_star
     run_until_idle(pipeline_config)
     assert job(conn, job_id).status == IndexJobStatus.COMPLETED
     assert not leftover.exists()
+
+
+def test_index__a_slow_stage_holds_back_the_fetcher_instead_of_filling_memory(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bound = 2
+    files = {f"src/m{n:03}.ts": f"export function f{n}(): number {{ return {n}; }}\n" for n in range(40)}
+    path = tmp_path / "many-files"
+    commit_files(new_repository(path), dict(files), "many")
+    monkeypatch.setenv(SLOW_SECONDS_ENV, "0.15")
+    config = msgspec.structs.replace(
+        pipeline_config, index=msgspec.structs.replace(pipeline_config.index, queue_items=bound, parsers=1)
+    )
+    job_id = enqueue(config, str(path))
+    coordinator = Coordinator(config, until_idle=True, extract=slow_extract)
+    runner = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False})
+    runner.start()
+    ahead: list[int] = []
+    while runner.is_alive():
+        with coordinator._lock:
+            stages = {
+                key: dict(value) for progress in coordinator._progress.values() for key, value in progress.items()
+            }
+        if "fetch" in stages and "parse" in stages:
+            ahead.append(stages["fetch"]["items_out"] - stages["parse"]["items_out"])
+        time.sleep(0.05)
+    runner.join()
+    assert job(conn, job_id).status == IndexJobStatus.COMPLETED
+    assert len(ahead) > 10, "progress was not observed while the job ran"
+    # What the fetcher has sent but the writer has not received sits in the two bounded queues, in the one
+    # parser's hands or a queue's feeder buffer; progress is reported every 0.5 s, so the parse count may lag by
+    # ~3 files at this rate. With unbounded queues the fetcher runs all 40 files ahead (checked).
+    assert max(ahead) <= 2 * bound + 7, ahead
