@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--limit", type=int, default=20)
     status.set_defaults(handler=indexing_cli.status)
 
+    serve = commands.add_parser("serve", help="serve the HTTP API and dashboard", parents=[common])
+    serve.add_argument("--host", default=None, help="listen address (default: api.host, 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="listen port (default: api.port, 8000)")
+    serve.set_defaults(handler=_serve)
+
     queue_cli.register(commands, parents=[config_option])
 
     db = commands.add_parser("db", help="manage the database (embedded cluster, migrations)", parents=[common])
@@ -85,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         db_commands.add_parser(name, help=help_text, parents=[common]).set_defaults(handler=handler)
     return parser
+
+
+def _serve(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.api.app import serve  # noqa: PLC0415  (the web stack is loaded only by this command)
+
+    return serve(args, config)
 
 
 def _print(args: argparse.Namespace, data: dict[str, object], text: str) -> None:

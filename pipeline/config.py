@@ -94,11 +94,24 @@ class IndexConfig(_Section):
     git_io_timeout: PositiveSeconds = 120.0  # a git server silent this long mid-transfer fails (retryably)
 
 
+class ApiConfig(_Section):
+    """The HTTP API and dashboard (``python -m pipeline serve``)."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    # Bearer token for POST endpoints; empty: read it from the environment variable named by token_env, and with
+    # neither set, no authentication. Prefer the environment variable so the token stays out of files.
+    token: str = ""
+    token_env: str = "PIPELINE_API_TOKEN"  # noqa: S105
+    protect_reads: bool = False  # true: GET endpoints (except /health and the dashboard page) need the token too
+
+
 class Config(_Section):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     log: LogConfig = msgspec.field(default_factory=LogConfig)
     queue: QueueConfig = msgspec.field(default_factory=QueueConfig)
     index: IndexConfig = msgspec.field(default_factory=IndexConfig)
+    api: ApiConfig = msgspec.field(default_factory=ApiConfig)
 
     @property
     def uses_embedded_database(self) -> bool:

@@ -1,0 +1,142 @@
+"""Request and response bodies of the HTTP API, as msgspec Structs (Litestar validates and documents them).
+
+Every field a client sends is constrained here, so a malformed body is rejected with the field's name before any
+database work; rules that need more than a type (a git ref's syntax, a target's existence) are checked by the
+same code the CLI uses and answered with 422.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from pipeline.index_jobs import IndexJobStatus
+
+Priority = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000, description="higher runs first")]
+
+
+class IndexRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /index``: what to index."""
+
+    repository: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=2048,
+            description="a repository URL, a path to a git repository on the server, or owner/name",
+            examples=["https://github.com/owner/name", "owner/name"],
+        ),
+    ]
+    ref: Annotated[str, msgspec.Meta(min_length=1, max_length=255, description="branch or tag")] | None = None
+    commit_sha: Annotated[str, msgspec.Meta(pattern="^[0-9a-fA-F]{7,40}$", description="7 to 40 hex digits")] | None = (
+        None
+    )
+    priority: Priority = 0
+
+
+class Enqueued(msgspec.Struct, kw_only=True):
+    """The job created for a request, or the unfinished one that already covered it."""
+
+    job_id: uuid.UUID
+    status: IndexJobStatus
+    created: bool
+
+
+class StageProgress(msgspec.Struct, kw_only=True):
+    items_in: int
+    items_out: int
+    failed: int
+    finished: bool
+    elapsed_seconds: float | None  # from the job's start to the stage's last report (or now, while it runs)
+    eta_seconds: float | None  # None unless the stage's input is known in full and it has made progress
+
+
+class Job(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    repository_id: uuid.UUID
+    repository: str
+    git_url: str
+    ref: str | None
+    commit_sha: str | None
+    status: IndexJobStatus
+    retry_count: int
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    stats: dict[str, Any]
+    error_message: str | None
+    last_stage: str | None
+    progress: dict[str, StageProgress]
+
+
+class JobPage(msgspec.Struct, kw_only=True):
+    jobs: list[Job]
+    next_cursor: str | None  # pass as ``cursor`` for the next (older) page; None on the last page
+
+
+class RepositorySnapshot(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    commit_sha: str
+    indexed_at: datetime
+    index_job_id: uuid.UUID | None
+    files: int
+    stats: dict[str, Any]
+
+
+class Repository(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    full_name: str
+    git_url: str
+    default_branch: str | None
+    last_indexed_at: datetime | None
+    created_at: datetime
+    index_jobs: int
+    current: RepositorySnapshot | None  # None until a job has completed
+
+
+class QueueHealth(msgspec.Struct, kw_only=True):
+    queue: str
+    depth: int  # jobs waiting to run (created or retry)
+    counts: dict[str, int]
+    oldest_waiting_seconds: float | None
+    active_workers: int
+    failed_last_24h: int
+    dead_letters: int
+
+
+class Health(msgspec.Struct, kw_only=True):
+    healthy: bool
+    database: bool
+    schema_version: int | None
+    expected_schema_version: int
+    queues: list[QueueHealth]
+    error: str | None = None
+
+
+class DeadLetter(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    queue: str
+    source_queue: str
+    source_job_id: uuid.UUID
+    index_job_id: uuid.UUID | None  # the index job the failed queue job carried, when its payload names one
+    attempts: int
+    failed_at: datetime
+    last_error: str | None
+
+
+class Retried(msgspec.Struct, kw_only=True):
+    """A retry enqueues a fresh index job for the same repository and revision; the failed one stays as history."""
+
+    job_id: uuid.UUID
+    status: IndexJobStatus
+    retry_of: uuid.UUID
+    dead_letters_removed: int
+
+
+class Cancelled(msgspec.Struct, kw_only=True):
+    job_id: uuid.UUID
+    status: IndexJobStatus  # cancelled at once when pending; a processing job is stopped by its worker shortly after
+    cancel_requested: bool
