@@ -16,8 +16,9 @@ What counts as a symbol is written down in ``docs/index-contract.md``.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import tree_sitter
@@ -42,6 +43,10 @@ from stages.parse import ParsedFile, ParseError, ParseLimits, parse_source
 Node = tree_sitter.Node
 
 FUNCTION_VALUES = frozenset({"function_expression", "function", "generator_function", "arrow_function"})
+_BINDS_DECLARATION = FUNCTION_VALUES | {"class"}
+"""Values that make even a local variable a symbol."""
+_WRAPPERS = frozenset({"parenthesized_expression", "type_assertion"})
+"""Value nodes that ``_unwrapped`` may look through."""
 MEMBER_CONTAINERS = frozenset({"class_body", "interface_body", "object_type"})
 """Members of classes, interfaces and type literals; object literal members are not symbols."""
 SIMPLE_NAMES = frozenset(
@@ -283,16 +288,19 @@ class _FileExtractor:
         self.decorator_starts = [node.start_byte for node in self.decorators]
         self.decorator_ends = [node.end_byte for node in self.decorators]
         self.function_scopes(captures.get("scope.function", ()))
-        for capture, nodes in sorted(captures.items()):
+        ordered = sorted(captures.items())
+        handlers = self.definition_handlers()
+        for capture, nodes in ordered:
             family, _, suffix = capture.partition(".")
             if family == "definition":
+                handler = handlers[suffix]
                 for node in nodes:
-                    self.definition(suffix, node)
+                    handler(node)
             elif capture == "scope.type_parameters":
                 for node in nodes:
                     self.type_parameters(node)
         self.merge_type_parameter_scopes()
-        for capture, nodes in sorted(captures.items()):
+        for capture, nodes in ordered:
             family, _, suffix = capture.partition(".")
             if family == "import":
                 for node in nodes:
@@ -373,28 +381,22 @@ class _FileExtractor:
             return self.text(span.start_byte, span.end_byte), span
         return self.node_text(node), _node_span(node)
 
-    def definition(self, suffix: str, node: Node) -> None:
-        kind = self.kinds[suffix]
-        if suffix in ("function", "interface", "type_alias", "enum"):
-            self.named_declaration(node, kind)
-        elif suffix == "class":
-            self.class_definition(node)
-        elif suffix == "default_function":
-            self.default_function(node)
-        elif suffix == "method":
-            self.method(node)
-        elif suffix == "property":
-            self.property(node)
-        elif suffix == "parameter_property":
-            self.parameter_property(node)
-        elif suffix == "enum_member":
-            self.enum_member(node)
-        elif suffix == "namespace":
-            self.namespace(node)
-        elif suffix == "global":
-            self.global_augmentation(node)
-        elif suffix == "variable":
-            self.variable(node)
+    def definition_handlers(self) -> dict[str, Callable[[Node], None]]:
+        """The handler of each ``@definition.<suffix>`` capture, chosen once per capture name, not per node."""
+        handlers: dict[str, Callable[[Node], None]] = {
+            "class": self.class_definition,
+            "default_function": self.default_function,
+            "method": self.method,
+            "property": self.property,
+            "parameter_property": self.parameter_property,
+            "enum_member": self.enum_member,
+            "namespace": self.namespace,
+            "global": self.global_augmentation,
+            "variable": self.variable,
+        }
+        for suffix in ("function", "interface", "type_alias", "enum"):
+            handlers[suffix] = functools.partial(self.named_declaration, kind=self.kinds[suffix])
+        return handlers
 
     def named_declaration(self, node: Node, kind: SymbolKind) -> None:
         named = self.simple_name(node.child_by_field_name("name"))
@@ -613,9 +615,14 @@ class _FileExtractor:
     def variable(self, node: Node) -> None:
         """A variable: a function or class when initialised by one (at any depth), else a constant or variable
         when outside every function. Loop variables are not symbols."""
-        value = _unwrapped(node.child_by_field_name("value"))
-        value_type = value.type if value is not None else ""
-        if value_type not in FUNCTION_VALUES and value_type != "class" and self.inside_function(node.start_byte):
+        value = node.child_by_field_name("value")
+        value_type = ""
+        if value is not None:
+            value_type = value.type
+            if value_type in _WRAPPERS:
+                value = _unwrapped(value)
+                value_type = value.type if value is not None else ""
+        if value_type not in _BINDS_DECLARATION and self.inside_function(node.start_byte):
             return  # a local variable: the common case, rejected before any other node access
         declaration = node.parent
         if declaration is None:
@@ -1132,20 +1139,18 @@ class _FileExtractor:
 
     def references_of(self, kind: ReferenceKind, nodes: list[Node]) -> None:
         """Record the bare references of one capture (each node is the name itself)."""
+        if kind == "type":
+            self.type_references_of(nodes)
+            return
         rank = _REFERENCE_RANK[kind]
         source = self.source
         found = self.references
-        declared = self.symbol_name_starts
-        scoped = self.type_parameter_scopes
         for node in nodes:
             start = node.start_byte
             end = node.end_byte
             if start == end:
                 continue  # a MISSING node inserted by error recovery
-            raw = source[start:end]
-            if kind == "type" and (start in declared or (raw in scoped and self.is_type_parameter(raw, start))):
-                continue
-            name = raw.decode("utf-8", errors="replace")
+            name = source[start:end].decode("utf-8", "replace")
             if kind == "call" and name == "require":
                 if node.parent is not None:
                     self.import_use("require", node.parent)
@@ -1153,9 +1158,27 @@ class _FileExtractor:
             if kind == "jsx" and not name[0].isupper():
                 continue  # lower-case tags are intrinsic elements, not components
             existing = found.get(start)
-            if existing is not None and (existing[0], existing[2]) >= (rank, -1):
+            if existing is not None and existing[0] >= rank:
                 continue
             found[start] = (rank, kind, -1, name, node, end)
+
+    def type_references_of(self, nodes: list[Node]) -> None:
+        """Record the bare type references, the most frequent capture by far: declared names and type
+        parameters in scope are not references, and any other reference at the same position wins."""
+        source = self.source
+        found = self.references
+        get = found.get
+        declared = self.symbol_name_starts
+        scoped = self.type_parameter_scopes
+        for node in nodes:
+            start = node.start_byte
+            end = node.end_byte
+            if start == end or start in declared or get(start) is not None:
+                continue
+            raw = source[start:end]
+            if raw in scoped and self.is_type_parameter(raw, start):
+                continue
+            found[start] = (0, "type", -1, raw.decode("utf-8", "replace"), node, end)
 
     def qualified_references_of(self, kind: ReferenceKind, nodes: list[Node]) -> None:
         """Record the qualified references of one capture (``a.b``, ``ns.T``: the name is the last identifier).
@@ -1165,8 +1188,10 @@ class _FileExtractor:
         rank = _REFERENCE_RANK[kind]
         source = self.source
         found = self.references
+        # A member expression names its last part ``property``, a nested type identifier ``name``.
+        first, second = ("name", "property") if kind == "type" else ("property", "name")
         for node in nodes:
-            name_node = node.child_by_field_name("property") or node.child_by_field_name("name")
+            name_node = node.child_by_field_name(first) or node.child_by_field_name(second)
             if name_node is None:
                 continue
             start = name_node.start_byte
@@ -1176,8 +1201,7 @@ class _FileExtractor:
             existing = found.get(start)
             if existing is not None and existing[0] >= rank and existing[2] >= 0:
                 continue
-            name = source[start:end].decode("utf-8", errors="replace")
-            found[start] = (rank, kind, node.start_byte, name, name_node, end)
+            found[start] = (rank, kind, node.start_byte, source[start:end].decode("utf-8", "replace"), name_node, end)
 
     def qualifier_text(self, node: Node, qualifier_start: int, name_start: int) -> str:
         """The text before the last ``.`` (or ``?.``) of a qualified name, whitespace-normalised and bounded."""
@@ -1210,6 +1234,10 @@ class _FileExtractor:
         count = len(starts)
         stack: list[int] = []
         cursor = 0
+        source = self.source
+        # Qualifiers repeat (``this``, ``Effect``, ``z``): text without a comment is computed once per file.
+        qualifiers: dict[bytes, str] = {}
+        qualifier: str | None
         result: list[Reference] = []
         append = result.append
         for position, (_, kind, qualifier_start, name, name_node, end) in sorted(self.references.items()):
@@ -1220,18 +1248,26 @@ class _FileExtractor:
                 cursor += 1
             while stack and ends[stack[-1]] <= position:
                 stack.pop()
+            if qualifier_start < 0:
+                qualifier = None
+            else:
+                raw = source[qualifier_start:position]
+                qualifier = qualifiers.get(raw)
+                if qualifier is None:
+                    qualifier = self.qualifier_text(name_node, qualifier_start, position)
+                    if b"/" not in raw:
+                        qualifiers[raw] = qualifier
             row, column = name_node.start_point  # an identifier never spans lines
+            line = row + 1
             append(
                 Reference(
                     name=name,
-                    qualifier=None
-                    if qualifier_start < 0
-                    else self.qualifier_text(name_node, qualifier_start, position),
+                    qualifier=qualifier,
                     kind=kind,
                     span=Span(
-                        start_line=row + 1,
+                        start_line=line,
                         start_column=column,
-                        end_line=row + 1,
+                        end_line=line,
                         end_column=column + end - position,
                         start_byte=position,
                         end_byte=end,
