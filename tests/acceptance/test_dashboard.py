@@ -7,16 +7,19 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
 import pytest
 import uvicorn
+from playwright.sync_api import Page, expect, sync_playwright
 
 from pipeline.api.app import create_app
 from pipeline.config import Config
 from pipeline.coordinator import Coordinator
 from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
+from tests.integration.pipeline.slow_stage import slow_extract
 
 pytestmark = pytest.mark.slow
 
@@ -66,17 +69,29 @@ def server_url(pipeline_config: Config) -> Iterator[str]:
         thread.join(timeout=20)
 
 
+@contextmanager
+def running(coordinator: Coordinator) -> Iterator[Coordinator]:
+    thread = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False}, daemon=True)
+    thread.start()
+    try:
+        yield coordinator
+    finally:
+        coordinator.stop()
+        thread.join(timeout=60)
+
+
 @pytest.fixture
 def coordinator(pipeline_config: Config) -> Iterator[Coordinator]:
     """A worker running the real pipeline until the test ends."""
-    running = Coordinator(pipeline_config)
-    thread = threading.Thread(target=running.run, kwargs={"install_signal_handlers": False}, daemon=True)
-    thread.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-        thread.join(timeout=60)
+    with running(Coordinator(pipeline_config)) as worker:
+        yield worker
+
+
+@pytest.fixture
+def slow_coordinator(pipeline_config: Config) -> Iterator[Coordinator]:
+    """The same worker with parsing slowed to a second per file, so a job stays in progress for a while."""
+    with running(Coordinator(pipeline_config, extract=slow_extract)) as worker:
+        yield worker
 
 
 @pytest.fixture
@@ -86,36 +101,73 @@ def repo_path(tmp_path: Path) -> Path:
     return path
 
 
-def test_dashboard__a_repository_enqueued_in_the_form_is_shown_completed_with_its_counts(
-    server_url: str, coordinator: Coordinator, repo_path: Path, tmp_path: Path
-) -> None:
+@pytest.fixture
+def page(server_url: str, tmp_path: Path) -> Iterator[Page]:
+    """The dashboard open in headless chromium; a full-page screenshot is saved in the test's tmp dir at the end."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import expect, sync_playwright
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(server_url)
-            expect(page.locator("#health-badge")).to_have_text("healthy")
-            page.fill("#enqueue-repository", str(repo_path))
-            page.click("#enqueue-submit")
-            result = page.locator("#enqueue-result")
-            expect(result).to_contain_text("enqueued: job ")
-            job_id = result.get_attribute("data-job-id")
-            assert job_id
-            row = page.locator(f'#recent-jobs tr[data-job-id="{job_id}"]')
-            expect(row).to_have_attribute("data-status", "completed", timeout=60_000)
-            files = int(row.locator('[data-field="files"]').inner_text())
-            symbols = int(row.locator('[data-field="symbols"]').inner_text())
-            assert files > 0
-            assert symbols > 0
-            expect(page.locator("#active-jobs")).to_contain_text("none")
-            expect(page.locator('#queues tr[data-queue="index-repo"]')).to_be_visible()
-            expect(page.locator("#error")).to_be_hidden()
-            screenshot = tmp_path / "dashboard.png"
-            page.screenshot(path=str(screenshot), full_page=True)
+            opened = browser.new_page(viewport={"width": 1280, "height": 900})
+            opened.goto(server_url)
+            yield opened
+            opened.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
         finally:
             browser.close()
-    assert screenshot.stat().st_size > 0
+    assert (tmp_path / "dashboard.png").stat().st_size > 0
+
+
+def enqueue_in_form(page: Page, repository: str, *, commit_sha: str = "") -> str:
+    page.fill("#enqueue-repository", repository)
+    page.fill("#enqueue-commit", commit_sha)
+    page.click("#enqueue-submit")
+    expect(page.locator("#enqueue-result")).to_contain_text("enqueued: job ")
+    job_id = page.locator("#enqueue-result").get_attribute("data-job-id")
+    assert job_id
+    return job_id
+
+
+def test_dashboard__a_repository_enqueued_in_the_form_is_shown_completed_with_its_counts(
+    page: Page, coordinator: Coordinator, repo_path: Path
+) -> None:
+    expect(page.locator("#health-badge")).to_have_text("healthy")
+    job_id = enqueue_in_form(page, str(repo_path))
+    row = page.locator(f'#recent-jobs tr[data-job-id="{job_id}"]')
+    expect(row).to_have_attribute("data-status", "completed", timeout=60_000)
+    assert int(row.locator('[data-field="files"]').inner_text()) > 0
+    assert int(row.locator('[data-field="symbols"]').inner_text()) > 0
+    expect(page.locator("#active-jobs")).to_contain_text("none")
+    expect(page.locator('#queues tr[data-queue="index-repo"]')).to_be_visible()
+    expect(page.locator("#error")).to_be_hidden()
+
+
+def test_dashboard__a_failed_job_is_listed_with_its_error_and_its_dead_letter_can_be_retried(
+    page: Page, coordinator: Coordinator, repo_path: Path
+) -> None:
+    failed_id = enqueue_in_form(page, str(repo_path), commit_sha="0123456789" * 4)
+    row = page.locator(f'#recent-jobs tr[data-job-id="{failed_id}"]')
+    expect(row).to_have_attribute("data-status", "failed", timeout=60_000)
+    expect(row).to_contain_text("does not exist")
+    letter = page.locator("#dead-letters tbody tr")
+    expect(letter).to_have_count(1)
+    letter_id = letter.get_attribute("data-dead-letter-id")
+    letter.locator("button.retry").click()
+    expect(page.locator(f'#dead-letters tr[data-dead-letter-id="{letter_id}"]')).to_have_count(0)
+    # the fresh job asks for the same missing commit, so it fails too and leaves a dead letter of its own
+    expect(page.locator('#recent-jobs tr[data-status="failed"]')).to_have_count(2, timeout=60_000)
+    expect(page.locator("#dead-letters tbody tr")).to_have_count(1)
+    expect(page.locator("#error")).to_be_hidden()
+
+
+def test_dashboard__a_job_in_progress_shows_stage_bars_and_can_be_cancelled(
+    page: Page, slow_coordinator: Coordinator, repo_path: Path
+) -> None:
+    job_id = enqueue_in_form(page, str(repo_path))
+    active = page.locator(f'#active-jobs .job[data-job-id="{job_id}"]')
+    expect(active.locator('.stage[data-stage="parse"] [role="progressbar"]')).to_be_visible(timeout=30_000)
+    expect(active.locator('.stage[data-stage="fetch"]')).to_have_class("stage finished")
+    active.locator("button.cancel").click()
+    row = page.locator(f'#recent-jobs tr[data-job-id="{job_id}"]')
+    expect(row).to_have_attribute("data-status", "cancelled", timeout=30_000)
+    expect(page.locator("#active-jobs")).to_contain_text("none")
