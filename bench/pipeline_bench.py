@@ -3,11 +3,13 @@
 Indexes the npm corpus (``bench/corpus.py``: a local git repository of a few thousand real TS/JS files) twice:
 
 1. in one process with ``pipeline.local.index_commit`` (read, parse+extract, link; no database), the baseline;
-2. with the real pipeline (``python -m pipeline index`` semantics: coordinator, fetcher, N parsers, writer with
-   binary COPY into Postgres, one transaction), on a private embedded cluster in a temp directory.
+2. with the real pipeline, as a user runs it: ``python -m pipeline index REPO --commit SHA`` (coordinator,
+   fetcher, N parsers, writer with binary COPY into Postgres, one transaction) against a private embedded cluster
+   in a temp directory; the wall time includes starting the processes.
 
 Prints files/s, MB/s, rows/s, the per-stage seconds the job recorded, the peak RSS of all pipeline processes (the
-coordinator and its children, sampled every 50 ms), and the ratio of pipeline to single-process throughput.
+command and its children, sampled every 200 ms), CPU seconds per process, and the ratio of pipeline to
+single-process throughput.
 
 Run: ``python bench/pipeline_bench.py [--parsers N] [--rounds R]`` (builds the corpus first if needed).
 """
@@ -33,15 +35,11 @@ if str(BENCH_DIR.parent) not in sys.path:
 
 from corpus import build_corpus  # noqa: E402 - bench scripts run from a checkout
 
-from pipeline import index_jobs  # noqa: E402
-from pipeline.config import Config, DatabaseConfig, EmbeddedConfig, IndexConfig  # noqa: E402
-from pipeline.coordinator import Coordinator  # noqa: E402
 from pipeline.db import connect  # noqa: E402
 from pipeline.embedded_pg import EmbeddedPostgres  # noqa: E402
 from pipeline.local import index_commit  # noqa: E402
-from pipeline.migrate import migrate  # noqa: E402
-from pipeline.queue.client import Queue  # noqa: E402
-from stages.fetch import parse_target  # noqa: E402
+
+SCHEMA = "bench"
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -74,21 +72,25 @@ def process_tree(root_pid: int) -> dict[int, tuple[int, float]]:
 
 
 class PeakRss:
-    """Samples this process tree in a thread: ``peak`` is the largest total RSS, ``cpu`` the last CPU seconds seen
+    """Samples a process tree in a thread: ``peak`` is the largest total RSS, ``cpu`` the last CPU seconds seen
     per process (children are sampled until they exit, so a short tail may be missed)."""
 
-    def __init__(self, every: float = 0.2) -> None:
+    def __init__(self, root_pid: int, every: float = 0.2) -> None:
+        self.root_pid = root_pid
         self.every = every
         self.peak = 0
+        self.peak_per_process: dict[int, int] = {}
         self.cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            tree = process_tree(os.getpid())
+            tree = process_tree(self.root_pid)
             self.peak = max(self.peak, sum(rss for rss, _ in tree.values()))
             self.cpu.update({pid: cpu for pid, (_, cpu) in tree.items()})
+            for pid, (rss, _) in tree.items():
+                self.peak_per_process[pid] = max(rss, self.peak_per_process.get(pid, 0))
 
     def __enter__(self) -> PeakRss:
         self._thread.start()
@@ -112,26 +114,37 @@ def single_process(repo_path: Path, commit: str) -> tuple[float, int, int]:
 
 
 def pipeline_run(
-    config: Config, url: str, repo_path: Path, commit: str
+    config_path: Path, url: str, repo_path: Path, commit: str
 ) -> tuple[float, dict[str, object], int, dict[int, float]]:
-    """Seconds, the job's stats, the peak RSS and CPU seconds per process of one pipeline run on a fresh schema."""
+    """Seconds, the job's stats, the peak RSS and CPU seconds per process of one ``index`` run on a fresh schema."""
     with connect(url, "postgres", autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {config.database.schema} CASCADE")
-    migrate(url, config.database.schema)
-    with Queue(url, config.database.schema, config.queue) as queue, connect(url, config.database.schema) as conn:
-        job_id = index_jobs.enqueue(conn, queue, parse_target(str(repo_path)), commit_sha=commit).job.id
-        conn.commit()
-    coordinator = Coordinator(config, until_index_job=job_id)
-    with PeakRss() as rss:
-        started = time.perf_counter()
-        coordinator.run(install_signal_handlers=False)
-        seconds = time.perf_counter() - started
-    with connect(url, config.database.schema, autocommit=True) as conn:
-        job = index_jobs.get(conn, job_id)
-    assert job is not None
-    if job.status != index_jobs.IndexJobStatus.COMPLETED:
-        raise SystemExit(f"pipeline job ended {job.status}: {job.error_message}")
-    return seconds, job.stats, rss.peak, rss.cpu
+        conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    env = {**os.environ, "PIPELINE_DATABASE_URL": url}
+    command = [sys.executable, "-m", "pipeline", "index", str(repo_path), "--commit", commit, "--json"]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*command, "--config", str(config_path)],
+        cwd=BENCH_DIR.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    with PeakRss(process.pid) as rss:
+        stdout, _ = process.communicate()
+    seconds = time.perf_counter() - started
+    job = msgspec.json.decode(stdout)
+    if process.returncode != 0 or job["status"] != "completed":
+        raise SystemExit(f"pipeline job ended {job['status']}: {job['error_message']}")
+    print(
+        "peak RSS per process (MB): "
+        + ", ".join(
+            f"{'command' if pid == process.pid else pid}: {value / 2**20:.0f}"
+            for pid, value in sorted(rss.peak_per_process.items(), key=lambda item: -item[1])
+        ),
+        file=sys.stderr,
+    )
+    return seconds, job["stats"], rss.peak, rss.cpu
 
 
 def main() -> None:
@@ -159,12 +172,12 @@ def main() -> None:
     server = EmbeddedPostgres(workdir / "pg", fsync=True)
     try:
         url = server.start()
-        config = Config(
-            database=DatabaseConfig(url=url, schema="bench", embedded=EmbeddedConfig()),
-            index=IndexConfig(parsers=args.parsers, tmp_dir=str(workdir / "jobs")),
+        config_path = workdir / "bench.toml"
+        config_path.write_text(
+            f"[database]\nschema = '{SCHEMA}'\n[index]\nparsers = {args.parsers}\ntmp_dir = '{workdir / 'jobs'}'\n"
+            "[log]\nlevel = 'warning'\nformat = 'json'\n"
         )
-        config = msgspec.structs.replace(config, log=msgspec.structs.replace(config.log, level="warning"))
-        runs = [pipeline_run(config, url, repo_path, commit) for _ in range(args.rounds)]
+        runs = [pipeline_run(config_path, url, repo_path, commit) for _ in range(args.rounds)]
         seconds, stats, _, cpu = min(runs, key=lambda run: run[0])
         peak = max(run[2] for run in runs)
     finally:
@@ -185,7 +198,7 @@ def main() -> None:
         f"{rows / seconds:8.0f} rows/s  (incl. COPY into Postgres and process start)"
     )
     print(f"stage seconds  : {stats['seconds']}")
-    print(f"peak RSS       : {peak / 2**20:.0f} MB (coordinator and all stage processes)")
+    print(f"peak RSS       : {peak / 2**20:.0f} MB (the index command and all its processes)")
     print(
         f"CPU seconds    : {sum(cpu.values()):.1f} in the pipeline's processes: "
         f"{', '.join(f'{value:.1f}' for value in sorted(cpu.values(), reverse=True))}"

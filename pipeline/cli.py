@@ -14,7 +14,6 @@ from pathlib import Path
 
 import orjson
 
-from pipeline import indexing_cli
 from pipeline.config import Config, load_config, mask_url
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.log import configure_logging
@@ -44,7 +43,10 @@ def _common_options(config_option: argparse.ArgumentParser) -> argparse.Argument
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline.queue import cli as queue_cli  # noqa: PLC0415  (keeps `--help` of other commands light)
+    # Imported here, not at module level: spawned stage processes re-import the main module (pipeline.__main__ →
+    # this one) and must not load the database and git modules they do not use.
+    from pipeline import indexing_cli  # noqa: PLC0415
+    from pipeline.queue import cli as queue_cli  # noqa: PLC0415
 
     config_option = _config_option()
     common = _common_options(config_option)

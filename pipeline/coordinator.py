@@ -40,7 +40,10 @@ from pipeline.db import connect, database_url
 from pipeline.errors import PipelineError
 from pipeline.index_jobs import INDEX_QUEUE, IndexJobStatus
 from pipeline.log import log_context
-from pipeline.processes import ExtractFunction, StageQueues, fetcher_main, parser_main, writer_main
+from pipeline.processes import StageQueues
+from pipeline.processes.fetcher import fetcher_main
+from pipeline.processes.parser import ExtractFunction, parser_main
+from pipeline.processes.writer import writer_main
 from pipeline.queue.client import Queue
 from pipeline.queue.errors import PermanentJobError
 from pipeline.queue.states import JobState

@@ -14,7 +14,7 @@ import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
@@ -25,7 +25,9 @@ from psycopg.types.json import Jsonb
 from pipeline.db import query
 from pipeline.errors import IndexRequestError
 from pipeline.queue.client import Queue
-from stages.fetch import RepoTarget
+
+if TYPE_CHECKING:  # the writer process imports this module and must not load git
+    from stages.fetch import RepoTarget
 
 INDEX_QUEUE = "index-repo"
 

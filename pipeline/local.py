@@ -14,9 +14,18 @@ from pathlib import Path
 import msgspec
 import pygit2
 
-from stages.commit import LinkedCommit, commit_context, link_commit
+from stages.commit import LinkedCommit, link_commit
 from stages.extract import ExtractionLimits, extract_source
-from stages.fetch import FileListing, clone_bare, job_workdir, list_files, parse_target, read_files, resolve_commit
+from stages.fetch import (
+    FileListing,
+    clone_bare,
+    commit_context,
+    job_workdir,
+    list_files,
+    parse_target,
+    read_files,
+    resolve_commit,
+)
 from stages.models import FileExtraction
 from stages.parse import ParseLimits
 

@@ -11,8 +11,7 @@ from typing import Any
 import msgspec
 
 from stages.commit import CommitContext
-from stages.fetch import Transport
-from stages.models import FileExtraction
+from stages.models import FileExtraction, Transport
 
 
 class FetchRequest(msgspec.Struct, frozen=True, kw_only=True, tag="fetch"):
@@ -122,3 +121,4 @@ decode_fetcher = msgspec.msgpack.Decoder(FetcherInbox).decode
 decode_parser = msgspec.msgpack.Decoder(ParserInbox).decode
 decode_writer = msgspec.msgpack.Decoder(WriterInbox).decode
 decode_coordinator = msgspec.msgpack.Decoder(CoordinatorInbox).decode
+decode_parse_result = msgspec.msgpack.Decoder(ParseResult).decode

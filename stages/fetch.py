@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import posixpath
 import re
 import shutil
 import stat
@@ -39,9 +40,10 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType, Option
 
 from stages import languages
+from stages.commit import CommitContext
 from stages.errors import GitError
+from stages.models import Transport
 
-Transport = Literal["https", "http", "git", "ssh", "file", "local"]
 """How a target is reached: ``file`` is a ``file://`` URL and ``local`` a plain path; both are local transports."""
 
 NETWORK_TRANSPORTS: Final[Mapping[str, Transport]] = {"https": "https", "http": "http", "git": "git", "ssh": "ssh"}
@@ -868,3 +870,39 @@ def content_skip_reason(data: bytes) -> SkipReason | None:
     if len(data) >= MINIFIED_MIN_BYTES and len(data) / (data.count(b"\n") + 1) > MINIFIED_AVERAGE_LINE_BYTES:
         return "minified"
     return None
+
+
+# --------------------------------------------------------------------------------------------------------- context
+
+CONFIG_NAMES = frozenset({"tsconfig.json", "jsconfig.json", "package.json"})
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def commit_context(repo: pygit2.Repository, commit_sha: str) -> CommitContext:
+    """What the cross-file step needs from the commit, from one walk of its tree (no checkout): every path outside
+    vendored directories (bare specifiers name external packages whether or not they were committed), and the text
+    of each ``tsconfig.json``/``jsconfig.json``/``package.json`` up to ``MAX_CONFIG_BYTES``."""
+    tree = repo[commit_sha].peel(pygit2.Commit).tree
+    paths: list[str] = []
+    configs: dict[str, str] = {}
+    stack: list[tuple[pygit2.Tree, str]] = [(tree, "")]
+    while stack:
+        current, prefix = stack.pop()
+        for entry in current:
+            name = entry.name or ""
+            path = f"{prefix}{name}"
+            if entry.filemode == FileMode.TREE:
+                if name not in VENDORED_DIRS:
+                    assert isinstance(entry, pygit2.Tree)
+                    stack.append((entry, f"{path}/"))
+                continue
+            if entry.filemode not in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
+                continue
+            paths.append(path)
+            if posixpath.basename(path) in CONFIG_NAMES:
+                blob = repo[entry.id]
+                assert isinstance(blob, pygit2.Blob)
+                if blob.size <= MAX_CONFIG_BYTES:
+                    configs[path] = blob.data.decode("utf-8", "replace")
+    paths.sort()
+    return CommitContext(paths=tuple(paths), configs=configs)

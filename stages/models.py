@@ -54,6 +54,9 @@ FileErrorKind = Literal["too_large", "invalid_utf8", "nul_byte", "timeout", "uns
 
 ResolutionKind = Literal["file", "external", "builtin", "unresolved"]
 
+Transport = Literal["https", "http", "git", "ssh", "file", "local"]
+"""How a repository is reached (``stages.fetch.RepoTarget``); here so messages can name it without loading git."""
+
 
 class Span(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     """A half-open source range: 1-based lines, 0-based byte columns, 0-based byte offsets."""

@@ -20,7 +20,7 @@ from pipeline.config import Config
 from pipeline.coordinator import Coordinator
 from pipeline.index_jobs import IndexJob, IndexJobStatus
 from pipeline.local import index_commit
-from pipeline.processes import ExtractFunction
+from pipeline.processes.parser import ExtractFunction
 from pipeline.queue.client import Queue
 from stages.extract import extract_source
 from stages.fetch import parse_target

@@ -1,0 +1,92 @@
+"""The stage processes: fetcher → parser pool → writer, linked by bounded ``multiprocess`` queues of msgpack bytes.
+
+Each ``*_main`` function is a process body. Shared guarantees:
+- Children ignore SIGINT and SIGTERM: the coordinator decides when they stop (a ``Stop`` message drains the queue
+  ahead of it). A child whose coordinator died (parent pid changed) exits on its own within a second.
+- Bounded queues give backpressure: a fast stage blocks on ``put`` instead of filling memory.
+- A stage never lets one job's failure stop it: the job is reported failed (``JobFailed``) and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as queue_module
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from pipeline import messages
+from pipeline.config import LogConfig
+from pipeline.log import configure_logging
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 0.5  # seconds between progress messages of one stage for one job
+POLL = 1.0  # seconds a stage waits on its inbox before checking that its parent is alive
+
+
+class BytesQueue(Protocol):
+    def put(self, item: bytes, block: bool = True, timeout: float | None = None) -> None: ...
+    def get(self, block: bool = True, timeout: float | None = None) -> bytes: ...
+    def get_nowait(self) -> bytes: ...
+
+
+def child_setup(log: LogConfig, stage: str) -> int:
+    """Ignore terminal and service signals (the coordinator stops us), configure logs; returns the parent pid."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    configure_logging(log)
+    logger.debug("stage process started", extra={"stage": stage, "pid": os.getpid()})
+    return os.getppid()
+
+
+def inbox_messages(inbox: BytesQueue, parent: int) -> Iterator[bytes]:
+    """Yield messages until the parent process is gone."""
+    while True:
+        try:
+            yield inbox.get(timeout=POLL)
+        except queue_module.Empty:
+            if os.getppid() != parent:
+                logger.warning("coordinator is gone; stage process exits")
+                return
+
+
+class Throttle:
+    """True at most once per ``every`` seconds per key (and always when forced)."""
+
+    def __init__(self, every: float = PROGRESS_EVERY) -> None:
+        self.every = every
+        self._last: dict[str, float] = {}
+
+    def ready(self, key: str, *, force: bool = False) -> bool:
+        now = time.monotonic()
+        if force or now - self._last.get(key, 0.0) >= self.every:
+            self._last[key] = now
+            return True
+        return False
+
+    def forget(self, key: str) -> None:
+        self._last.pop(key, None)
+
+
+@dataclass(frozen=True)
+class StageQueues:
+    """The queues of one generation of stage processes (bounded where a fast producer could outrun)."""
+
+    fetch_inbox: BytesQueue
+    parse_queue: BytesQueue
+    write_queue: BytesQueue
+    events: BytesQueue
+
+
+def progress_message(
+    job: str, stage: str, items_in: int, items_out: int, failed: int, *, finished: bool = False
+) -> bytes:
+    return messages.encode(
+        messages.Progress(
+            job=job, stage=stage, items_in=items_in, items_out=items_out, failed=failed, finished=finished
+        )
+    )

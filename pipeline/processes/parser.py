@@ -1,0 +1,50 @@
+"""The parser processes: parse and extract each file where it was parsed (loads tree-sitter, not git nor the
+database, so each parser stays small)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from pipeline import messages
+from pipeline.config import Config
+from pipeline.processes import StageQueues, child_setup, inbox_messages
+from stages.extract import ExtractionLimits
+from stages.models import FileError, FileExtraction
+from stages.parse import ParseLimits
+
+logger = logging.getLogger(__name__)
+
+ExtractFunction = Callable[..., FileExtraction]
+"""``extract(path, source, *, limits, language) -> FileExtraction``: the parser processes' per-file function."""
+
+
+def parser_main(config: Config, extract: ExtractFunction, queues: StageQueues) -> None:
+    """Parse and extract each file in this process (trees never leave it) and send the rows to the writer.
+
+    A file that cannot be parsed still yields a result (with ``error`` set), so the writer's count always closes.
+    """
+    parent = child_setup(config.log, "parse")
+    limits = ExtractionLimits(
+        parse=ParseLimits(max_bytes=config.index.max_file_bytes, parse_timeout_seconds=config.index.parse_timeout)
+    )
+    for raw in inbox_messages(queues.parse_queue, parent):
+        message = messages.decode_parser(raw)
+        if isinstance(message, messages.Stop):
+            return
+        try:
+            extraction = extract(message.path, message.data, limits=limits, language=message.language)
+        except Exception as exc:  # a bug on one file must not lose the file or stop the pool
+            logger.exception("extraction raised", extra={"path": message.path})
+            extraction = FileExtraction(
+                path=message.path,
+                language=message.language,
+                is_declaration_file=False,
+                size_bytes=len(message.data),
+                had_syntax_errors=False,
+                error=FileError(kind="internal_error", message=f"{type(exc).__name__}: {exc}"),
+            )
+        result = messages.ParseResult(
+            job=message.job, file_idx=message.file_idx, oid=message.oid, extraction=extraction
+        )
+        queues.write_queue.put(messages.encode(result))

@@ -1,0 +1,235 @@
+"""The writer process: binary COPY per job, the cross-file step, the atomic switch and completion (loads the
+database, not git)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import orjson
+import psycopg
+from psycopg.rows import TupleRow
+
+from pipeline import index_jobs, messages
+from pipeline.config import Config
+from pipeline.db import connect, query
+from pipeline.log import log_context
+from pipeline.processes import BytesQueue, StageQueues, Throttle, child_setup, inbox_messages, progress_message
+from stages.commit import link_commit
+from stages.write import FileRow, SnapshotWriter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _WriteJob:
+    """The writer's state for one in-flight job."""
+
+    job: str
+    begin: messages.WriteBegin | None = None
+    commit_sha: str | None = None
+    conn: psycopg.Connection[TupleRow] | None = None
+    writer: SnapshotWriter | None = None
+    waiting: list[tuple[messages.ParseResult, bytes]] = field(default_factory=list)
+    # Each file's result as received (msgpack): a fraction of the memory of the decoded Structs, decoded again
+    # for the cross-file step at the end of the job.
+    results: dict[int, bytes] = field(default_factory=dict)
+    expected: int | None = None
+    done: messages.FetchDone | None = None
+    parse_failed: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def ready(self) -> bool:
+        return self.begin is not None and self.commit_sha is not None
+
+
+def writer_main(config: Config, url: str, queues: StageQueues) -> None:
+    """Process body of the writer; see ``Writer``."""
+    parent = child_setup(config.log, "write")
+    writer = Writer(config, url, queues.events)
+    try:
+        for raw in inbox_messages(queues.write_queue, parent):
+            message = messages.decode_writer(raw)
+            if isinstance(message, messages.Stop):
+                break
+            writer.run_once(message, raw)
+    finally:
+        writer.close()
+
+
+class Writer:
+    """Store each job's rows with binary COPY in one transaction per job, then link, switch and complete.
+
+    The job's snapshot, its ``index_jobs`` completion and its queue job's completion commit together; if anything
+    fails first, the transaction rolls back and nothing of the job is visible. Results of aborted jobs are dropped.
+    Per-file results are kept until the job ends: the cross-file step needs them all.
+    """
+
+    def __init__(self, config: Config, url: str, events: BytesQueue) -> None:
+        self.config = config
+        self.url = url
+        self.events = events
+        self.jobs: dict[str, _WriteJob] = {}
+        self.aborted: set[str] = set()
+        self.throttle = Throttle()
+
+    def run_once(self, message: messages.WriterInbox, raw: bytes = b"") -> None:
+        """Handle one message; a failure fails that job only (reported to the coordinator)."""
+        if isinstance(message, messages.Stop) or message.job in self.aborted:
+            return
+        if isinstance(message, messages.Abort):
+            self.aborted.add(message.job)
+            self._drop(message.job)
+            return
+        state = self.jobs.setdefault(message.job, _WriteJob(job=message.job))
+        with log_context(job_id=message.job, stage="write"):
+            try:
+                self._step(state, message, raw)
+                if state.ready and state.done is not None and len(state.results) == state.done.files:
+                    self._finish(state)
+            except Exception as exc:  # any error fails this job, never the writer
+                logger.exception("write failed")
+                self._drop(state.job)
+                self._report(messages.JobFailed(job=state.job, stage="write", error=_describe(exc), retryable=True))
+
+    def close(self) -> None:
+        for job in list(self.jobs):
+            self._drop(job)
+
+    def _report(self, message: messages.CoordinatorInbox) -> None:
+        self.events.put(messages.encode(message))
+
+    def _drop(self, job: str) -> None:
+        state = self.jobs.pop(job, None)
+        self.throttle.forget(job)
+        if state is not None and state.conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                state.conn.rollback()
+            state.conn.close()
+
+    def _step(self, state: _WriteJob, message: messages.WriterInbox, raw: bytes) -> None:
+        if isinstance(message, messages.WriteBegin):
+            state.begin = message
+        elif isinstance(message, messages.FetchStarted):
+            state.commit_sha = message.commit_sha
+            state.expected = message.files
+        elif isinstance(message, messages.FetchDone):
+            state.done = message
+        elif isinstance(message, messages.ParseResult):
+            state.waiting.append((message, raw or messages.encode(message)))
+        if not state.ready:
+            return
+        if state.writer is None:
+            state.writer = self._begin(state)
+        for result, encoded in state.waiting:
+            extraction = result.extraction
+            state.results[result.file_idx] = encoded
+            state.parse_failed += extraction.error is not None
+            row = FileRow(file_idx=result.file_idx, path=extraction.path, blob_oid=result.oid, extraction=extraction)
+            state.writer.add_file(row)
+        state.waiting.clear()
+        received = len(state.results)
+        expected = state.done.files if state.done else state.expected or received
+        complete = state.done is not None and received == expected
+        if self.throttle.ready(state.job, force=complete):
+            self.events.put(
+                progress_message(state.job, "parse", expected, received, state.parse_failed, finished=complete)
+            )
+            self.events.put(progress_message(state.job, "write", received, state.writer.stats.files, 0))
+
+    def _begin(self, state: _WriteJob) -> SnapshotWriter:
+        begin, commit_sha = state.begin, state.commit_sha
+        assert begin is not None
+        assert commit_sha is not None
+        state.conn = connect(self.url, self.config.database.schema, application_name="pipeline-writer")
+        writer = SnapshotWriter(
+            state.conn,
+            repository_id=uuid.UUID(begin.repository_id),
+            commit_sha=commit_sha,
+            index_job_id=uuid.UUID(begin.index_job_id),
+            batch_rows=self.config.index.batch_rows,
+        )
+        writer.begin()
+        return writer
+
+    def _finish(self, state: _WriteJob) -> None:
+        """Link, switch the snapshot and complete both job records in the job's one transaction; commit."""
+        conn, writer, done, begin, commit_sha = state.conn, state.writer, state.done, state.begin, state.commit_sha
+        assert conn is not None
+        assert writer is not None
+        assert done is not None
+        assert begin is not None
+        assert commit_sha is not None
+        link_started = time.monotonic()
+        decode = messages.decode_parse_result
+        linked = link_commit([decode(state.results.pop(idx)).extraction for idx in range(done.files)], done.context)
+        link_seconds = time.monotonic() - link_started
+        writer.finish(linked.linked, linked.package_versions)
+        stats = _job_stats(state, writer, done, link_seconds, linked.diagnostics)
+        stage_totals = {"items_in": done.files, "items_out": done.files, "finished": True}
+        progress = {
+            "fetch": {**stage_totals, "failed": 0},
+            "parse": {**stage_totals, "failed": state.parse_failed},
+            "write": {**stage_totals, "failed": 0},
+        }
+        index_job_id = uuid.UUID(begin.index_job_id)
+        if not index_jobs.complete(conn, index_job_id, stats, progress, commit_sha=commit_sha):
+            self._lost(state, "the index job is no longer processing")
+            return
+        completion = {
+            "ids": [uuid.UUID(state.job)],
+            "outputs": [orjson.dumps({"index_job_id": str(index_job_id)}).decode()],
+            "worker_id": begin.worker_id,
+        }
+        if conn.execute(query("job_complete_many"), completion).rowcount != 1:
+            # Rescued, cancelled or expired meanwhile: this attempt lost, and nothing of it becomes visible.
+            self._lost(state, "the queue job is no longer owned by this worker")
+            return
+        conn.commit()
+        self.jobs.pop(state.job, None)
+        self._drop(state.job)
+        logger.info("job committed", extra={"files": writer.stats.files, "symbols": writer.stats.symbols})
+        self._report(messages.JobDone(job=state.job, stats=stats))
+
+    def _lost(self, state: _WriteJob, why: str) -> None:
+        self._drop(state.job)
+        self._report(messages.JobFailed(job=state.job, stage="write", error=why, retryable=False))
+
+
+def _job_stats(
+    state: _WriteJob,
+    writer: SnapshotWriter,
+    done: messages.FetchDone,
+    link_seconds: float,
+    diagnostics: tuple[str, ...],
+) -> dict[str, Any]:
+    """The stats recorded on a completed index job (documented in the README)."""
+    counts = writer.stats
+    return {
+        **msgspec.to_builtins(counts),
+        "commit_sha": state.commit_sha,
+        "files_seen": done.files_seen,
+        "files_parsed": done.files - state.parse_failed,
+        "files_failed_to_parse": state.parse_failed,
+        "skipped": done.skipped,
+        "bytes": done.bytes,
+        "dependencies": counts.file_dependencies + counts.symbol_dependencies + counts.package_dependencies,
+        "seconds": {
+            "fetch": done.seconds,
+            "link": round(link_seconds, 3),
+            "total": round(time.monotonic() - state.started, 3),
+        },
+        "resolver_diagnostics": list(diagnostics[:20]),
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, psycopg.OperationalError):
+        return f"database error: {str(exc).strip()}"
+    return f"{type(exc).__name__}: {exc}"
