@@ -17,12 +17,14 @@ import hmac
 import logging
 import os
 import re
+import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any, cast
 
 from litestar import Litestar, MediaType, Request, Response, get, post
@@ -347,12 +349,24 @@ def create_app(config: Config, *, environ: dict[str, str] | None = None) -> Lite
 
 
 def serve(args: argparse.Namespace, config: Config) -> int:
-    """``python -m pipeline serve``: migrate, then serve the API and dashboard until interrupted."""
+    """``python -m pipeline serve``: migrate, then serve the API and dashboard until SIGTERM or SIGINT, which
+    finish the requests in flight and exit 0."""
     import uvicorn  # noqa: PLC0415  (only this command needs the server)
 
     migrate(database_url(config), config.database.schema)
     host = args.host or config.api.host
     port = config.api.port if args.port is None else args.port
     logger.info("serving the API", extra={"host": host, "port": port, "auth": bool(api_token(config))})
-    uvicorn.run(create_app(config), host=host, port=port, log_config=None, access_log=True)
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler it found; a no-op one
+    # lets the command exit 0 after that graceful stop instead of dying by the signal.
+    previous = {number: signal.signal(number, _ignore_signal) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        uvicorn.run(create_app(config), host=host, port=port, log_config=None, access_log=True)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return 0
+
+
+def _ignore_signal(number: int, frame: FrameType | None) -> None:
+    """Stand-in handler while uvicorn serves (see ``serve``)."""

@@ -3,13 +3,18 @@ uvicorn and a coordinator indexing for real on the test database."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import msgspec
 import pytest
 import uvicorn
@@ -18,6 +23,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from pipeline.api.app import create_app
 from pipeline.config import Config
 from pipeline.coordinator import Coordinator
+from tests.conftest import ROOT
 from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
 from tests.integration.pipeline.slow_stage import slow_extract
 
@@ -171,3 +177,39 @@ def test_dashboard__a_job_in_progress_shows_stage_bars_and_can_be_cancelled(
     row = page.locator(f'#recent-jobs tr[data-job-id="{job_id}"]')
     expect(row).to_have_attribute("data-status", "cancelled", timeout=30_000)
     expect(page.locator("#active-jobs")).to_contain_text("none")
+
+
+def test_serve__the_command_serves_the_api_with_the_token_from_the_environment_and_stops_on_sigterm(
+    database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    token = "token-from-the-environment"
+    config = tmp_path / "serve.toml"
+    config.write_text("[log]\nformat = 'json'\nlevel = 'debug'\n")
+    base = {key: value for key, value in os.environ.items() if "DATABASE_URL" not in key and "DB_URL" not in key}
+    env = {**base, "PIPELINE_DATABASE_URL": database_url, "PIPELINE_API_TOKEN": token}
+    command = [sys.executable, "-m", "pipeline", "serve", "--port", str(port), "--config", str(config)]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, server.communicate()
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not answer /health"
+            time.sleep(0.1)
+        assert httpx.post(f"{url}/index", json={"repository": "octo/demo"}).status_code == 401
+        headers = {"Authorization": f"Bearer {token}"}
+        accepted = httpx.post(f"{url}/index", json={"repository": "octo/demo"}, headers=headers)
+        assert accepted.status_code == 202
+        assert httpx.get(f"{url}/jobs/{accepted.json()['job_id']}").json()["status"] == "pending"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        stdout, stderr = server.communicate(timeout=30)
+    assert server.returncode == 0, stderr
+    assert "serving the API" in stderr
+    assert token not in stdout + stderr
