@@ -38,6 +38,8 @@ from corpus import build_corpus  # noqa: E402 - bench scripts run from a checkou
 from pipeline.db import connect  # noqa: E402
 from pipeline.embedded_pg import EmbeddedPostgres  # noqa: E402
 from pipeline.local import index_commit  # noqa: E402
+from pipeline.migrate import migrate  # noqa: E402
+from stages.write import FileRow, SnapshotWriter  # noqa: E402
 
 SCHEMA = "bench"
 
@@ -101,16 +103,33 @@ class PeakRss:
         self._thread.join()
 
 
-def single_process(repo_path: Path, commit: str) -> tuple[float, int, int]:
-    """Seconds, files and rows of the in-process run (no database)."""
+def single_process(repo_path: Path, commit: str, url: str | None) -> tuple[float, int, float]:
+    """Seconds and files of the in-process run; with ``url``, also the seconds to store it as the writer does
+    (one transaction of binary COPY, on a fresh schema)."""
     repo = pygit2.Repository(str(repo_path))
     started = time.perf_counter()
     local = index_commit(repo, commit)
     seconds = time.perf_counter() - started
-    rows = sum(
-        len(f.extraction.symbols) + len(f.extraction.references) + len(f.extraction.imports) for f in local.files
-    )
-    return seconds, len(local.files), rows
+    if url is None:
+        return seconds, len(local.files), 0.0
+    with connect(url, "postgres", autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    migrate(url, SCHEMA)
+    started = time.perf_counter()
+    with connect(url, SCHEMA) as conn:
+        repository = conn.execute(
+            "INSERT INTO repositories (full_name, git_url) VALUES ('corpus', 'corpus') RETURNING id"
+        ).fetchone()
+        assert repository is not None
+        writer = SnapshotWriter(conn, repository_id=repository[0], commit_sha=local.commit_sha)
+        writer.begin()
+        for file_idx, file in enumerate(local.files):
+            writer.add_file(
+                FileRow(file_idx=file_idx, path=file.path, blob_oid=file.blob_oid, extraction=file.extraction)
+            )
+        writer.finish(local.linked.linked, local.linked.package_versions)
+        conn.commit()
+    return seconds, len(local.files), time.perf_counter() - started
 
 
 def pipeline_run(
@@ -151,27 +170,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parsers", type=int, default=0, help="parser processes (0: one per CPU)")
     parser.add_argument("--rounds", type=int, default=3, help="best of this many runs of each")
-    parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)  # the baseline's own process
+    parser.add_argument("--single", help=argparse.SUPPRESS)  # the baseline's own process, given the database URL
     args = parser.parse_args()
 
     repo_path = build_corpus()
     commit = str(pygit2.Repository(str(repo_path)).head.target)
     if args.single:
-        print(msgspec.json.encode(min(single_process(repo_path, commit) for _ in range(args.rounds))).decode())
+        runs = [single_process(repo_path, commit, args.single) for _ in range(args.rounds)]
+        print(msgspec.json.encode([min(r[0] for r in runs), runs[0][1], min(r[2] for r in runs)]).decode())
         return
-    # The baseline runs in its own process, so its memory does not count in the pipeline's peak RSS.
-    baseline = subprocess.run(
-        [sys.executable, __file__, "--single", "--rounds", str(args.rounds)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    single = tuple(msgspec.json.decode(baseline.stdout.splitlines()[-1]))
     workdir = Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
     workdir.chmod(0o755)
     server = EmbeddedPostgres(workdir / "pg", fsync=True)
     try:
         url = server.start()
+        # The baseline runs in its own process, so its memory does not count in the pipeline's peak RSS.
+        baseline = subprocess.run(
+            [sys.executable, __file__, "--single", url, "--rounds", str(args.rounds)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        single = tuple(msgspec.json.decode(baseline.stdout.splitlines()[-1]))
         config_path = workdir / "bench.toml"
         config_path.write_text(
             f"[database]\nschema = '{SCHEMA}'\n[index]\nparsers = {args.parsers}\ntmp_dir = '{workdir / 'jobs'}'\n"
@@ -187,7 +207,7 @@ def main() -> None:
     files = int(stats["files"])  # type: ignore[call-overload]
     megabytes = int(stats["bytes"]) / 1e6  # type: ignore[call-overload]
     rows = sum(int(stats[key]) for key in ("symbols", "references", "imports"))  # type: ignore[call-overload]
-    single_seconds, single_files, _ = single
+    single_seconds, single_files, store_seconds = single
     print(f"corpus: {files} files, {megabytes:.1f} MB, {rows} rows (symbols+references+imports); cpus {os.cpu_count()}")
     print(
         f"single process : {single_seconds:6.2f} s  {single_files / single_seconds:7.0f} files/s  "
@@ -203,7 +223,11 @@ def main() -> None:
         f"CPU seconds    : {sum(cpu.values()):.1f} in the pipeline's processes: "
         f"{', '.join(f'{value:.1f}' for value in sorted(cpu.values(), reverse=True))}"
     )
-    print(f"ratio          : {single_seconds / seconds:.2f}x the single-process throughput")
+    print(f"single + store : {single_seconds + store_seconds:6.2f} s  (the same, then stored in one process)")
+    print(
+        f"ratio          : {single_seconds / seconds:.2f}x the single-process throughput without storing, "
+        f"{(single_seconds + store_seconds) / seconds:.2f}x with storing"
+    )
 
 
 if __name__ == "__main__":
