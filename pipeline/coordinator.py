@@ -274,7 +274,8 @@ class Coordinator:
             self._set_topology(self._start_stages(topology.generation + 1))
 
     def _watch_for_end(self) -> None:
-        """With ``until_idle``/``until_index_job``: stop once there is nothing left to do."""
+        """With ``until_idle``/``until_index_job``: stop once there is nothing left to do (``until_idle``: no index
+        job waiting to run now, and none running anywhere, since a dead worker's job comes back to be run)."""
         with (
             Queue(self.url, self.schema, self.config.queue) as queue,
             connect(self.url, self.schema, autocommit=True) as conn,
@@ -291,7 +292,7 @@ class Coordinator:
                     if job is None or job.status not in (IndexJobStatus.PENDING, IndexJobStatus.PROCESSING):
                         self.stop()
                         return
-                elif queue.available(INDEX_QUEUE) == 0:
+                elif queue.available(INDEX_QUEUE) == 0 and not _active_jobs(queue):
                     self.stop()
                     return
 
@@ -429,6 +430,11 @@ class Coordinator:
         cancelled = info is not None and info.state == JobState.CANCELLED
         index_jobs.abandon(conn, index_job_id, cancelled=cancelled)
         logger.info("job abandoned", extra={"cancelled": cancelled})
+
+
+def _active_jobs(queue: Queue) -> int:
+    """Index jobs running anywhere: a dead worker's job is still active until the rescuer returns it to retry."""
+    return sum(health.counts.get(JobState.ACTIVE.value, 0) for health in queue.health() if health.queue == INDEX_QUEUE)
 
 
 def _target_of(record: index_jobs.IndexJob) -> RepoTarget:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import orjson
+import psycopg
 import pytest
 
 from tests.conftest import ROOT
@@ -123,3 +124,46 @@ def test_cli__run_stops_cleanly_on_sigterm(cli_env: dict[str, str]) -> None:
         alive = [pid for pid in children if Path(f"/proc/{pid}").exists()]
     leftovers = {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in alive if Path(f"/proc/{pid}").exists()}
     assert leftovers == {}, "stage processes outlived the worker"
+
+
+def test_cli__a_worker_killed_mid_job_leaves_nothing_behind_once_a_new_worker_runs(
+    cli_env: dict[str, str], tmp_path: Path, database_url: str
+) -> None:
+    path = tmp_path / "big-repo"
+    files = {
+        f"src/mod{n:04}.ts": f"export function f{n}(x: number): number {{ return x + {n}; }}\n" for n in range(2500)
+    }
+    commit_files(new_repository(path), dict(files), "many files")
+    job_id = orjson.loads(cli(cli_env, "enqueue", str(path), "--json").stdout)["job_id"]
+    work = tmp_path / "work"
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", "--config", cli_env["PIPELINE_CONFIG"]],
+        cwd=ROOT,
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(work.glob("pipeline-*/repo.git")):
+            time.sleep(0.01)
+        assert list(work.glob("pipeline-*")), "the job never started"
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+    killed = orjson.loads(cli(cli_env, "status", job_id, "--json").stdout)
+    assert killed["status"] == "processing"
+    assert list(work.glob("pipeline-*")), "the killed job's directory should still be there"
+
+    again = cli(cli_env, "run", "--until-idle")
+    assert again.returncode == 0, again.stderr[-3000:]
+    done = orjson.loads(cli(cli_env, "status", job_id, "--json").stdout)
+    assert done["status"] == "completed", done
+    assert done["retry_count"] == 1
+    assert done["stats"]["symbols"] == 2500
+    assert list(work.glob("pipeline-*")) == []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM pipeline.snapshots").fetchone() == (1,)
