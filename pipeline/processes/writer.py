@@ -43,6 +43,9 @@ class _WriteJob:
     done: messages.FetchDone | None = None
     parse_failed: int = 0
     started: float = field(default_factory=time.monotonic)
+    first_result: float | None = None  # when the first parsed file arrived
+    last_result: float | None = None  # when the last one arrived
+    write_seconds: float = 0.0  # time spent storing rows (COPY batches, cross-file rows, the switch)
 
     @property
     def ready(self) -> bool:
@@ -127,6 +130,10 @@ class Writer:
             return
         if state.writer is None:
             state.writer = self._begin(state)
+        storing = time.monotonic()
+        if state.waiting:
+            state.first_result = state.first_result or storing
+            state.last_result = storing
         for result, encoded in state.waiting:
             extraction = result.extraction
             state.results[result.file_idx] = encoded
@@ -134,6 +141,7 @@ class Writer:
             row = FileRow(file_idx=result.file_idx, path=extraction.path, blob_oid=result.oid, extraction=extraction)
             state.writer.add_file(row)
         state.waiting.clear()
+        state.write_seconds += time.monotonic() - storing
         received = len(state.results)
         expected = state.done.files if state.done else state.expected or received
         complete = state.done is not None and received == expected
@@ -171,6 +179,7 @@ class Writer:
         linked = link_commit([decode(state.results.pop(idx)).extraction for idx in range(done.files)], done.context)
         link_seconds = time.monotonic() - link_started
         writer.finish(linked.linked, linked.package_versions)
+        state.write_seconds += time.monotonic() - link_started - link_seconds
         stats = _job_stats(state, writer, done, link_seconds, linked.diagnostics)
         stage_totals = {"items_in": done.files, "items_out": done.files, "finished": True}
         progress = {
@@ -222,6 +231,8 @@ def _job_stats(
         "dependencies": counts.file_dependencies + counts.symbol_dependencies + counts.package_dependencies,
         "seconds": {
             "fetch": done.seconds,
+            "parse": round((state.last_result or state.started) - (state.first_result or state.started), 3),
+            "write": round(state.write_seconds, 3),
             "link": round(link_seconds, 3),
             "total": round(time.monotonic() - state.started, 3),
         },
