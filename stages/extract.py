@@ -64,8 +64,8 @@ SIMPLE_NAMES = frozenset(
 _NO_END = 1 << 62
 _PLAIN_QUALIFIER = re.compile(rb"[^\s/?]+\.")
 """``a.b.`` before a name: the qualifier is everything but the dot, with nothing to normalise."""
-_DOC_LINE_START = re.compile(r"^[^\S\n]*(?:\* ?)?", re.MULTILINE)
-_DOC_LINE_END = re.compile(r"[^\S\n]+$", re.MULTILINE)
+_PREFIX_BYTES = 8
+"""Bytes per character of a signature's bound read first when its range is long (see ``normalised``)."""
 _MAX_DOC_GAP = 256
 """Bytes of blank space allowed between a JSDoc block (or a decorator) and what it belongs to."""
 _REFERENCE_KINDS: dict[str, ReferenceKind] = {
@@ -268,9 +268,18 @@ class _FileExtractor:
         return self.text(node.start_byte, node.end_byte)
 
     def normalised(self, start: int, end: int, bound: int) -> str:
-        raw = self.source[start:end]
-        if end - start <= bound and b"\n" not in raw and b"  " not in raw and b"\t" not in raw and b"\r" not in raw:
-            return raw.decode("utf-8", errors="replace")
+        """The text with runs of whitespace made one space, cut at ``bound`` characters (ending in ``…``)."""
+        if end - start <= bound:
+            raw = self.source[start:end]
+            if b"\n" not in raw and b"  " not in raw and b"\t" not in raw and b"\r" not in raw:
+                return raw.decode("utf-8", "replace")
+        elif bound > 0 and end - start > _PREFIX_BYTES * bound:
+            # A long range (a whole type alias, say): the normalised text of a prefix is a prefix of the
+            # whole one, so when it is long enough the rest is never decoded. The margin keeps a character
+            # cut in two at the prefix's end out of the result.
+            text = " ".join(self.text(start, start + _PREFIX_BYTES * bound).split())
+            if len(text) > bound + 4:
+                return text[: bound - 1] + "…"
         text = " ".join(self.text(start, end).split())
         if len(text) > bound:
             return text[: bound - 1] + "…"
@@ -720,7 +729,7 @@ class _FileExtractor:
         if not raw.startswith(b"/**") or raw.startswith(b"/**/") or not raw.endswith(b"*/"):
             return None
         text = raw[3:-2].decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
-        doc = _DOC_LINE_END.sub("", _DOC_LINE_START.sub("", text)).strip()
+        doc = _doc_text(text)
         return doc[: self.limits.max_doc_chars] if doc else None
 
     def finish_symbols(self) -> tuple[Symbol, ...]:
@@ -1276,6 +1285,19 @@ class _FileExtractor:
                 )
             )
         return tuple(result)
+
+
+def _doc_text(text: str) -> str:
+    """A JSDoc block's text: each line without its leading blanks and ``*`` (and one space after it), and
+    without trailing blanks; blank lines at both ends dropped."""
+    lines: list[str] = []
+    append = lines.append
+    for line in text.split("\n"):
+        content = line.lstrip()
+        if content[:1] == "*":
+            content = content[2:] if content[1:2] == " " else content[1:]
+        append(content.rstrip())
+    return "\n".join(lines).strip()
 
 
 def _unwrapped(value: Node | None) -> Node | None:
