@@ -262,7 +262,7 @@ class _FileExtractor:
     # ---- text helpers -------------------------------------------------------------------------------
 
     def text(self, start: int, end: int) -> str:
-        return self.source[start:end].decode("utf-8", errors="replace")
+        return self.source[start:end].decode("utf-8", "replace")
 
     def node_text(self, node: Node) -> str:
         return self.text(node.start_byte, node.end_byte)
@@ -381,14 +381,18 @@ class _FileExtractor:
         )
 
     def simple_name(self, node: Node | None) -> tuple[str, Span] | None:
-        if node is None or node.type not in SIMPLE_NAMES or node.is_missing:
+        if node is None:
             return None
-        if node.type == "string":
+        node_type = node.type
+        if node_type not in SIMPLE_NAMES or node.is_missing:
+            return None
+        if node_type == "string":
             if node.end_byte - node.start_byte < 2:
                 return None
             span = _inner_span(node)
             return self.text(span.start_byte, span.end_byte), span
-        return self.node_text(node), _node_span(node)
+        span = _node_span(node)
+        return self.text(span.start_byte, span.end_byte), span
 
     def definition_handlers(self) -> dict[str, Callable[[Node], None]]:
         """The handler of each ``@definition.<suffix>`` capture, chosen once per capture name, not per node."""
@@ -631,8 +635,11 @@ class _FileExtractor:
             if value_type in _WRAPPERS:
                 value = _unwrapped(value)
                 value_type = value.type if value is not None else ""
-        if value_type not in _BINDS_DECLARATION and self.inside_function(node.start_byte):
-            return  # a local variable: the common case, rejected before any other node access
+        if value_type not in _BINDS_DECLARATION:
+            start = node.start_byte
+            index = bisect.bisect_right(self.function_starts, start) - 1
+            if index >= 0 and start < self.function_ends[index]:  # ``inside_function``, inlined (hot path)
+                return  # a local variable: the common case, rejected before any other node access
         declaration = node.parent
         if declaration is None:
             return
@@ -917,7 +924,8 @@ class _FileExtractor:
             self.export_statement(node)
 
     def export_statement(self, node: Node) -> None:
-        top_level = node.parent is not None and node.parent.type == "program"
+        parent = node.parent
+        top_level = parent is not None and parent.type == "program"
         is_type_only = any(child.type == "type" for child in node.children)
         source_node = node.child_by_field_name("source")
         span = _node_span(node)
@@ -1161,8 +1169,9 @@ class _FileExtractor:
                 continue  # a MISSING node inserted by error recovery
             name = source[start:end].decode("utf-8", "replace")
             if kind == "call" and name == "require":
-                if node.parent is not None:
-                    self.import_use("require", node.parent)
+                call = node.parent
+                if call is not None:
+                    self.import_use("require", call)
                 continue  # a CommonJS import, recorded as such
             if kind == "jsx" and not name[0].isupper():
                 continue  # lower-case tags are intrinsic elements, not components
