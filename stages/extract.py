@@ -290,7 +290,7 @@ class _FileExtractor:
     def run(self) -> FileExtraction:
         root = self.parsed.tree.root_node
         captures = tree_sitter.QueryCursor(self.parsed.language.query).captures(root)
-        comments = sorted((node.end_byte, node.start_byte) for node in captures.get("comment", ()))
+        comments = sorted([(node.end_byte, node.start_byte) for node in captures.get("comment", ())])
         self.comment_ends = [end for end, _ in comments]
         self.comment_starts = [start for _, start in comments]
         self.decorators = sorted(captures.get("decorator", ()), key=lambda node: node.start_byte)
@@ -662,7 +662,7 @@ class _FileExtractor:
             return  # a destructured local bound to a function or class value
         else:
             kind = "constant" if keyword == "const" else "variable"
-        outer, exported, _ = _export_wrapper(declaration)
+        outer, exported, _ = _export_wrapper(declaration, container)
         header_end: int | None = None
         if value is not None:
             body = value.child_by_field_name("body") if kind in ("function", "class") else None
@@ -692,11 +692,15 @@ class _FileExtractor:
 
     def function_scopes(self, functions: Iterable[Node]) -> None:
         """Keep the outermost function ranges, sorted, for ``inside_function``."""
-        for start, end in sorted((node.start_byte, node.end_byte) for node in functions):
-            if self.function_ends and start < self.function_ends[-1]:
+        starts = self.function_starts
+        ends = self.function_ends
+        last_end = -1
+        for start, end in sorted([(node.start_byte, node.end_byte) for node in functions]):
+            if start < last_end:
                 continue
-            self.function_starts.append(start)
-            self.function_ends.append(end)
+            starts.append(start)
+            ends.append(end)
+            last_end = end
 
     def merge_type_parameter_scopes(self) -> None:
         """Sort each name's scopes and merge overlaps, so ``is_type_parameter`` is one bisection."""
@@ -1325,10 +1329,13 @@ def _unwrapped(value: Node | None) -> Node | None:
     return value
 
 
-def _export_wrapper(node: Node) -> tuple[Node, bool, bool]:
-    """The outermost node of a declaration (with ``declare``/``export``), whether exported, whether default."""
+def _export_wrapper(node: Node, parent: Node | None = None) -> tuple[Node, bool, bool]:
+    """The outermost node of a declaration (with ``declare``/``export``), whether exported, whether default.
+
+    ``parent`` is the node's parent when the caller has it already (``Node.parent`` walks down from the root)."""
     outer = node
-    parent = outer.parent
+    if parent is None:
+        parent = outer.parent
     if parent is not None and parent.type == "ambient_declaration":
         outer = parent
         parent = outer.parent
