@@ -930,22 +930,28 @@ class _FileExtractor:
     def export_statement(self, node: Node) -> None:
         parent = node.parent
         top_level = parent is not None and parent.type == "program"
-        is_type_only = any(child.type == "type" for child in node.children)
+        children = node.children
+        is_type_only = any(child.type == "type" for child in children)
         source_node = node.child_by_field_name("source")
-        span = _node_span(node)
         if source_node is not None:
-            self.reexport(node, source_node, is_type_only, span, top_level)
+            self.reexport(node, source_node, is_type_only, _node_span(node), top_level)
             return
         if not top_level:
             return
+        # Most export statements export a declaration, whose own symbol makes the row: the span is only
+        # built for the statements that make rows here.
         has_default = False
         has_equals = False
-        for child in node.children:
-            if child.type == "default":
+        span: Span | None = None
+        for child in children:
+            child_type = child.type
+            if child_type == "default":
                 has_default = True
-            elif child.type == "=":
+            elif child_type == "=":
                 has_equals = True
-            elif child.type == "export_clause":
+            elif child_type == "export_clause":
+                if span is None:
+                    span = _node_span(node)
                 for specifier in child.named_children:
                     if specifier.type != "export_specifier":
                         continue
@@ -973,7 +979,9 @@ class _FileExtractor:
             else:
                 local = None
             self.exports.append(
-                _PendingExport(exported="default", local=local, kind="local", is_type_only=False, span=span)
+                _PendingExport(
+                    exported="default", local=local, kind="local", is_type_only=False, span=span or _node_span(node)
+                )
             )
         elif has_equals:
             value = next((c for c in node.named_children if c.type != "comment"), None)
@@ -981,7 +989,13 @@ class _FileExtractor:
             if local is not None:
                 self.later_exported.add(local)
             self.exports.append(
-                _PendingExport(exported="export=", local=local, kind="assignment", is_type_only=False, span=span)
+                _PendingExport(
+                    exported="export=",
+                    local=local,
+                    kind="assignment",
+                    is_type_only=False,
+                    span=span or _node_span(node),
+                )
             )
 
     def reexport(self, node: Node, source_node: Node, is_type_only: bool, span: Span, top_level: bool) -> None:
@@ -1065,6 +1079,8 @@ class _FileExtractor:
         if target is None or prop is None:
             return
         target_text = self.node_text(target)
+        if target_text not in ("module", "exports", "module.exports"):
+            return  # ``this.x = …`` and the like: most assignments to a member export nothing
         prop_text = self.node_text(prop)
         span = _node_span(node)
         if target_text == "module" and prop_text == "exports":
