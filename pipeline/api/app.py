@@ -13,13 +13,14 @@ Guarantees:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hmac
 import logging
 import os
 import re
 import signal
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -27,6 +28,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, cast
 
+import msgspec
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -36,6 +38,7 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.static_files import create_static_files_router
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -53,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(str(resources.files("pipeline.api").joinpath("static")))
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+STREAM_INTERVAL = 1.0  # seconds between events of GET /jobs/{id}/events
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 
 
@@ -68,9 +72,12 @@ class ApiContext:
     token: str
     protect_reads: bool
 
+    def open_connection(self) -> store.Connection:
+        return connect(self.url, self.schema, autocommit=True, connect_timeout=self.connect_timeout)
+
     @contextmanager
     def connection(self) -> Iterator[store.Connection]:
-        with connect(self.url, self.schema, autocommit=True, connect_timeout=self.connect_timeout) as conn:
+        with self.open_connection() as conn:
             yield conn
 
 
@@ -150,6 +157,41 @@ def get_job(job_id: FromPath[uuid.UUID], state: State) -> schemas.Job:
     if found is None:
         raise NotFoundException(f"no index job {job_id}")
     return found
+
+
+@get(
+    "/jobs/{job_id:uuid}/events",
+    guards=[require_token_for_reads],
+    summary="Server-sent events: the job (as GET /jobs/{id}) every second until it is finished",
+    responses={404: ResponseSpec(data_container=dict[str, Any], description="no such job")},
+)
+async def stream_job(job_id: FromPath[uuid.UUID], state: State) -> ServerSentEvent:
+    """A ``job`` event with the job's JSON at once and every ``STREAM_INTERVAL`` seconds; the stream ends after the
+    event showing a finished status. Polling ``GET /jobs/{id}`` gives the same data."""
+    context = _context(state)
+    conn = await asyncio.to_thread(context.open_connection)
+    try:
+        first = await asyncio.to_thread(store.job, conn, job_id)
+    except BaseException:
+        conn.close()
+        raise
+    if first is None:
+        conn.close()
+        raise NotFoundException(f"no index job {job_id}")
+
+    async def events() -> AsyncIterator[ServerSentEventMessage]:
+        current: schemas.Job | None = first
+        try:
+            while current is not None:
+                yield ServerSentEventMessage(data=msgspec.json.encode(current).decode(), event="job")
+                if current.status not in store.UNFINISHED:
+                    return
+                await asyncio.sleep(STREAM_INTERVAL)
+                current = await asyncio.to_thread(store.job, conn, job_id)
+        finally:
+            conn.close()
+
+    return ServerSentEvent(events())
 
 
 @get("/jobs", guards=[require_token_for_reads], sync_to_thread=True, summary="Recent index jobs, newest first")
@@ -322,6 +364,7 @@ def create_app(config: Config, *, environ: dict[str, str] | None = None) -> Lite
         route_handlers=[
             post_index,
             get_job,
+            stream_job,
             get_jobs,
             get_repository,
             get_health,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import msgspec
+import orjson
 import psycopg
 import pytest
 from litestar import Litestar
@@ -14,6 +17,7 @@ from litestar.testing import TestClient
 from psycopg.rows import TupleRow
 
 from pipeline import index_jobs
+from pipeline.api import store
 from pipeline.api.app import create_app
 from pipeline.config import Config
 from pipeline.coordinator import Coordinator
@@ -132,6 +136,35 @@ def test_get_job__reports_elapsed_time_and_an_eta_once_the_stage_input_is_known(
     assert (parse["items_in"], parse["items_out"], parse["failed"], parse["finished"]) == (10, 4, 1, False)
     assert parse["elapsed_seconds"] > 0
     assert parse["eta_seconds"] == pytest.approx(parse["elapsed_seconds"], rel=0.05)  # 5 of 10 done
+
+
+def job_events(body: str) -> list[dict[str, Any]]:
+    return [orjson.loads(line.removeprefix("data: ")) for line in body.splitlines() if line.startswith("data: ")]
+
+
+def test_job_events__stream_the_job_until_it_is_finished(client: Client, config: Config, conn: Conn) -> None:
+    job_id = enqueue(client, "octo/demo")
+
+    def cancel() -> None:
+        with Queue(config.database.url, config.database.schema) as queue:
+            store.cancel(conn, queue, uuid.UUID(job_id))
+
+    # the test client hands over a response once it has ended, so the job is cancelled while the stream runs
+    canceller = threading.Timer(1.5, cancel)
+    canceller.start()
+    response = client.get(f"/jobs/{job_id}/events")
+    canceller.join()
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert "event: job" in response.text
+    statuses = [event["status"] for event in job_events(response.text)]
+    assert statuses[0] == "pending"
+    assert statuses[-1] == "cancelled"
+    assert statuses.count("cancelled") == 1
+    assert len(statuses) >= 2
+    finished = client.get(f"/jobs/{job_id}/events")
+    assert [event["status"] for event in job_events(finished.text)] == ["cancelled"]
+    assert client.get(f"/jobs/{uuid.uuid4()}/events").status_code == 404
 
 
 def test_get_jobs__pages_newest_first_without_gaps_or_repeats(client: Client) -> None:

@@ -19,6 +19,7 @@ from pipeline.config import Config
 ENDPOINTS = {
     ("/index", "post"),
     ("/jobs/{job_id}", "get"),
+    ("/jobs/{job_id}/events", "get"),
     ("/jobs", "get"),
     ("/repositories/{repository_id}", "get"),
     ("/health", "get"),
