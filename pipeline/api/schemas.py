@@ -15,6 +15,7 @@ import msgspec
 
 from pipeline.index_jobs import IndexJobStatus
 
+NO_NUL = r"^[^\x00]*$"  # Postgres text cannot hold NUL characters
 Priority = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000, description="higher runs first")]
 
 
@@ -26,6 +27,7 @@ class IndexRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         msgspec.Meta(
             min_length=1,
             max_length=2048,
+            pattern=NO_NUL,
             description="a repository URL, a path to a git repository on the server, or owner/name",
             examples=["https://github.com/owner/name", "owner/name"],
         ),

@@ -64,6 +64,7 @@ def test_post_index__accepts_owner_name_and_urls(client: Client) -> None:
         ({"repository": 5}, "repository"),
         ({}, "repository"),
         ({"repository": ""}, "repository"),
+        ({"repository": "octo/de\u0000mo"}, "repository"),
         ({"repository": "octo/demo", "commit_sha": "xyz"}, "commit_sha"),
         ({"repository": "octo/demo", "priority": "high"}, "priority"),
         ({"repository": "octo/demo", "ref": ""}, "ref"),
@@ -203,6 +204,7 @@ def test_get_jobs__filters_by_status_and_repository(client: Client) -> None:
         ({"limit": 1000}, "limit"),
         ({"status": "sleeping"}, "status"),
         ({"cursor": "x"}, "cursor"),
+        ({"repository": "a\u0000b"}, "repository"),
     ],
 )
 def test_get_jobs__bad_query_parameters_are_400_naming_them(

@@ -13,7 +13,8 @@ from litestar.testing import TestClient
 from openapi_spec_validator import validate
 from schemathesis.checks import positive_data_acceptance
 
-from pipeline.api.app import ApiContext, create_app
+from pipeline.api.app import create_app
+from pipeline.api.routes import ApiContext
 from pipeline.config import Config
 
 ENDPOINTS = {

@@ -1,0 +1,340 @@
+"""The API's route handlers, its request context and its guards; ``pipeline.api.app`` assembles them.
+
+Handlers stay thin: they validate through the schemas, call ``pipeline.api.store`` and translate its outcomes to
+HTTP (``None`` → 404, ``JobStateConflict`` → 409, a target or ref that cannot be indexed → 422 naming the field).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import msgspec
+from litestar import MediaType, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import ResponseSpec
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from pipeline.api import schemas, store
+from pipeline.api.metrics import DatabaseCollector, registry_for
+from pipeline.db import connect
+from pipeline.errors import DatabaseError, IndexRequestError
+from pipeline.index_jobs import IndexJobStatus
+from pipeline.queue.client import Queue
+from stages.fetch import FetchError
+
+STATIC_DIR = Path(str(resources.files("pipeline.api").joinpath("static")))
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
+STREAM_INTERVAL = 1.0  # seconds between events of GET /jobs/{id}/events
+_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    """What every request needs: where the database is, the shared queue client and the resolved token."""
+
+    url: str
+    schema: str
+    connect_timeout: int
+    base_url: str
+    queue: Queue
+    token: str
+    protect_reads: bool
+
+    def open_connection(self) -> store.Connection:
+        return connect(self.url, self.schema, autocommit=True, connect_timeout=self.connect_timeout)
+
+    @contextmanager
+    def connection(self) -> Iterator[store.Connection]:
+        with self.open_connection() as conn:
+            yield conn
+
+
+def _context(state: State) -> ApiContext:
+    return cast(ApiContext, state.context)
+
+
+def _token_matches(connection: ASGIConnection[Any, Any, Any, Any], token: str) -> bool:
+    scheme, _, supplied = connection.headers.get("authorization", "").partition(" ")
+    # compare_digest on bytes runs in time independent of where the strings differ
+    return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), token.encode())
+
+
+def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of the mutating endpoints: a bearer token equal to the configured one, when one is configured."""
+    token = _context(connection.app.state).token
+    if token and not _token_matches(connection, token):
+        raise NotAuthorizedException(
+            "a valid bearer token is required: Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+def require_token_for_reads(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    if _context(connection.app.state).protect_reads:
+        require_token(connection, handler)
+
+
+def _invalid(field: str, message: str, status_code: int = 422) -> HTTPException:
+    return HTTPException(status_code=status_code, detail=f"{field}: {message}", extra={"field": field})
+
+
+# ----- jobs -----
+
+
+@post(
+    "/index",
+    guards=[require_token],
+    sync_to_thread=True,
+    status_code=202,
+    security=SECURITY,
+    summary="Enqueue a repository for indexing",
+    responses={
+        200: ResponseSpec(data_container=schemas.Enqueued, description="an unfinished job already covers it"),
+        401: ResponseSpec(data_container=dict[str, Any], description="missing or wrong bearer token"),
+        422: ResponseSpec(data_container=dict[str, Any], description="the target, ref or sha cannot be indexed"),
+    },
+)
+def post_index(data: JSONBody[schemas.IndexRequest], state: State) -> Response[schemas.Enqueued]:
+    """202 with the new job, or 200 with the unfinished job for the same repository and revision."""
+    context = _context(state)
+    with context.connection() as conn:
+        try:
+            enqueued = store.enqueue(conn, context.queue, data, base_url=context.base_url)
+        except FetchError as exc:
+            raise _invalid("repository", str(exc)) from None
+        except IndexRequestError as exc:  # the sha's shape is checked by the schema, so this is about the ref
+            raise _invalid("ref", str(exc)) from None
+    return Response(enqueued, status_code=202 if enqueued.created else 200)
+
+
+@get(
+    "/jobs/{job_id:uuid}",
+    guards=[require_token_for_reads],
+    sync_to_thread=True,
+    summary="One index job with its per-stage progress",
+    responses={404: ResponseSpec(data_container=dict[str, Any], description="no such job")},
+)
+def get_job(job_id: FromPath[uuid.UUID], state: State) -> schemas.Job:
+    with _context(state).connection() as conn:
+        found = store.job(conn, job_id)
+    if found is None:
+        raise NotFoundException(f"no index job {job_id}")
+    return found
+
+
+@get(
+    "/jobs/{job_id:uuid}/events",
+    guards=[require_token_for_reads],
+    summary="Server-sent events: the job (as GET /jobs/{id}) every second until it is finished",
+    responses={404: ResponseSpec(data_container=dict[str, Any], description="no such job")},
+)
+async def stream_job(job_id: FromPath[uuid.UUID], state: State) -> ServerSentEvent:
+    """A ``job`` event with the job's JSON at once and every ``STREAM_INTERVAL`` seconds; the stream ends after the
+    event showing a finished status. Polling ``GET /jobs/{id}`` gives the same data."""
+    context = _context(state)
+    conn = await asyncio.to_thread(context.open_connection)
+    try:
+        first = await asyncio.to_thread(store.job, conn, job_id)
+    except BaseException:
+        conn.close()
+        raise
+    if first is None:
+        conn.close()
+        raise NotFoundException(f"no index job {job_id}")
+
+    async def events() -> AsyncIterator[ServerSentEventMessage]:
+        current: schemas.Job | None = first
+        try:
+            while current is not None:
+                yield ServerSentEventMessage(data=msgspec.json.encode(current).decode(), event="job")
+                if current.status not in store.UNFINISHED:
+                    return
+                await asyncio.sleep(STREAM_INTERVAL)
+                current = await asyncio.to_thread(store.job, conn, job_id)
+        finally:
+            conn.close()
+
+    return ServerSentEvent(events())
+
+
+@get("/jobs", guards=[require_token_for_reads], sync_to_thread=True, summary="Recent index jobs, newest first")
+def get_jobs(
+    state: State,
+    status: FromQuery[IndexJobStatus | None] = None,
+    repository: Annotated[
+        str | None,
+        QueryParameter(description="full name, git URL or repository id", max_length=2048, pattern=schemas.NO_NUL),
+    ] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=200, description="page size")] = 50,
+    cursor: Annotated[
+        str | None, QueryParameter(description="next_cursor of the previous page", max_length=200)
+    ] = None,
+) -> schemas.JobPage:
+    with _context(state).connection() as conn:
+        try:
+            return store.list_jobs(conn, status=status, repository=repository, limit=limit, cursor=cursor)
+        except store.InvalidCursor as exc:
+            raise _invalid("cursor", "not a cursor returned by GET /jobs (pass next_cursor unchanged)", 400) from exc
+
+
+@get(
+    "/repositories/{repository_id:uuid}",
+    guards=[require_token_for_reads],
+    sync_to_thread=True,
+    summary="A repository with its current index",
+    responses={404: ResponseSpec(data_container=dict[str, Any], description="no such repository")},
+)
+def get_repository(repository_id: FromPath[uuid.UUID], state: State) -> schemas.Repository:
+    with _context(state).connection() as conn:
+        found = store.repository(conn, repository_id)
+    if found is None:
+        raise NotFoundException(f"no repository {repository_id}")
+    return found
+
+
+# ----- operations -----
+
+
+@get(
+    "/health",
+    sync_to_thread=True,
+    summary="Database, schema and queue health",
+    responses={503: ResponseSpec(data_container=schemas.Health, description="unhealthy")},
+)
+def get_health(state: State) -> Response[schemas.Health]:
+    context = _context(state)
+    try:
+        with context.connection() as conn:
+            report = store.health(conn, context.queue, context.schema, None)
+    except DatabaseError as exc:
+        report = store.health(None, context.queue, context.schema, str(exc))
+    return Response(report, status_code=200 if report.healthy else 503)
+
+
+@get(
+    "/metrics",
+    guards=[require_token_for_reads],
+    sync_to_thread=True,
+    media_type=CONTENT_TYPE_LATEST,
+    summary="Prometheus metrics",
+)
+def get_metrics(state: State) -> Response[bytes]:
+    context = _context(state)
+    registry = registry_for(DatabaseCollector(context.connection, context.queue))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@get(
+    "/admin/dead-letters",
+    guards=[require_token_for_reads],
+    sync_to_thread=True,
+    summary="Dead letters of the index queue, newest first",
+)
+def get_dead_letters(
+    state: State, limit: Annotated[int, QueryParameter(ge=1, le=1000, description="at most this many")] = 100
+) -> list[schemas.DeadLetter]:
+    return store.dead_letters(_context(state).queue, limit=limit)
+
+
+@post(
+    "/admin/jobs/{job_id:uuid}/retry",
+    guards=[require_token],
+    sync_to_thread=True,
+    status_code=202,
+    security=SECURITY,
+    summary="Retry a failed or cancelled job as a fresh job; removes its dead letters",
+    responses={
+        401: ResponseSpec(data_container=dict[str, Any], description="missing or wrong bearer token"),
+        404: ResponseSpec(data_container=dict[str, Any], description="no such job"),
+        409: ResponseSpec(data_container=dict[str, Any], description="the job is not failed or cancelled"),
+    },
+)
+def post_retry(job_id: FromPath[uuid.UUID], state: State) -> schemas.Retried:
+    context = _context(state)
+    with context.connection() as conn:
+        try:
+            retried = store.retry(conn, context.queue, job_id)
+        except store.JobStateConflict as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
+    if retried is None:
+        raise NotFoundException(f"no index job {job_id}")
+    return retried
+
+
+@post(
+    "/admin/jobs/{job_id:uuid}/cancel",
+    guards=[require_token],
+    sync_to_thread=True,
+    status_code=202,
+    security=SECURITY,
+    summary="Cancel a pending or processing job",
+    responses={
+        401: ResponseSpec(data_container=dict[str, Any], description="missing or wrong bearer token"),
+        404: ResponseSpec(data_container=dict[str, Any], description="no such job"),
+        409: ResponseSpec(data_container=dict[str, Any], description="the job is already finished"),
+    },
+)
+def post_cancel(job_id: FromPath[uuid.UUID], state: State) -> schemas.Cancelled:
+    context = _context(state)
+    with context.connection() as conn:
+        try:
+            cancelled = store.cancel(conn, context.queue, job_id)
+        except store.JobStateConflict as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
+    if cancelled is None:
+        raise NotFoundException(f"no index job {job_id}")
+    return cancelled
+
+
+# ----- dashboard and schema -----
+
+
+@get("/", include_in_schema=False, media_type=MediaType.HTML)
+async def dashboard() -> Response[bytes]:
+    return Response((STATIC_DIR / "index.html").read_bytes(), media_type=MediaType.HTML)
+
+
+@get("/openapi.json", include_in_schema=False)
+async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return request.app.openapi_schema.to_schema()
+
+
+def validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    """Name every invalid field in ``detail`` itself, not only in ``extra``."""
+    problems = [problem for problem in exc.extra if isinstance(problem, dict)] if isinstance(exc.extra, list) else []
+    for problem in problems:
+        missing = _MISSING_FIELD.search(str(problem.get("message", "")))
+        if missing and problem.get("key") in (None, "", "data"):
+            problem["key"] = missing.group(1)  # msgspec reports a missing field at the body's root
+    named = "; ".join(f"{problem.get('key') or 'body'}: {problem.get('message')}" for problem in problems)
+    detail = f"{exc.detail}: {named}" if named else exc.detail
+    return Response({"status_code": 400, "detail": detail, "extra": problems}, status_code=400)
+
+
+ROUTE_HANDLERS = [
+    post_index,
+    get_job,
+    stream_job,
+    get_jobs,
+    get_repository,
+    get_health,
+    get_metrics,
+    get_dead_letters,
+    post_retry,
+    post_cancel,
+    dashboard,
+    openapi_json,
+]
