@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector, CollectorRegistry
 from psycopg.rows import TupleRow
 
-from pipeline.api.store import api_query
+from pipeline.db import query
 from pipeline.queue.client import Queue
 
 Connection = psycopg.Connection[TupleRow]
@@ -45,7 +45,7 @@ def registry_for(collector: DatabaseCollector) -> CollectorRegistry:
 
 
 def _job_metrics(conn: Connection) -> Iterator[Metric]:
-    counts: dict[str, int] = dict(conn.execute(api_query("index_job_count_by_status")).fetchall())
+    counts: dict[str, int] = dict(conn.execute(query("index_job_count_by_status")).fetchall())
     by_status = GaugeMetricFamily("pipeline_index_jobs", "Index jobs by status.", labels=["status"])
     for status, count in counts.items():
         by_status.add_metric([status], count)
@@ -60,7 +60,7 @@ def _histograms(conn: Connection) -> Iterator[Metric]:
     duration = HistogramMetricFamily(
         "pipeline_index_job_duration_seconds", "Run time of finished index jobs (start to end).", labels=["status"]
     )
-    rows = conn.execute(api_query("index_job_duration_buckets"), {"bounds": list(DURATION_BOUNDS)}).fetchall()
+    rows = conn.execute(query("index_job_duration_buckets"), {"bounds": list(DURATION_BOUNDS)}).fetchall()
     by_status: dict[str, list[tuple[float, int, float]]] = {}
     for status, bound, count, total in rows:
         by_status.setdefault(status, []).append((bound, count, total))
@@ -73,7 +73,7 @@ def _histograms(conn: Connection) -> Iterator[Metric]:
     latency = HistogramMetricFamily(
         "pipeline_index_job_claim_latency_seconds", "Wait from enqueue until a worker first started the job."
     )
-    rows = conn.execute(api_query("index_job_claim_latency_buckets"), {"bounds": list(CLAIM_LATENCY_BOUNDS)}).fetchall()
+    rows = conn.execute(query("index_job_claim_latency_buckets"), {"bounds": list(CLAIM_LATENCY_BOUNDS)}).fetchall()
     if not rows:
         rows = [(bound, 0, 0.0) for bound in (*CLAIM_LATENCY_BOUNDS, float("inf"))]
     latency.add_metric([], [(_le(bound), count) for bound, count, _ in rows], sum_value=rows[-1][2] or 0)
@@ -91,7 +91,7 @@ def _stage_metrics(conn: Connection) -> Iterator[Metric]:
         )
         for kind in ("in", "out", "failed")
     }
-    for stage, items_in, items_out, failed in conn.execute(api_query("index_job_stage_items")):
+    for stage, items_in, items_out, failed in conn.execute(query("index_job_stage_items")):
         families["in"].add_metric([stage], items_in)
         families["out"].add_metric([stage], items_out)
         families["failed"].add_metric([stage], failed)

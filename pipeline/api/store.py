@@ -11,8 +11,6 @@ import binascii
 import time
 import uuid
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import psycopg
@@ -20,7 +18,7 @@ from psycopg.rows import TupleRow
 
 from pipeline import index_jobs
 from pipeline.api import schemas
-from pipeline.db import parse_queries
+from pipeline.db import query
 from pipeline.errors import PipelineError
 from pipeline.index_jobs import INDEX_QUEUE, IndexJob, IndexJobStatus
 from pipeline.migrate import available_migrations, check_migrated, schema_version
@@ -41,12 +39,6 @@ class JobStateConflict(PipelineError):
 
 class InvalidCursor(PipelineError):
     """A ``cursor`` query parameter that this API did not hand out."""
-
-
-@cache
-def api_query(name: str) -> str:
-    text = resources.files("pipeline.api").joinpath("queries.sql").read_text(encoding="utf-8")
-    return parse_queries(text)[name]
 
 
 def enqueue(conn: Connection, queue: Queue, request: schemas.IndexRequest, *, base_url: str) -> schemas.Enqueued:
@@ -144,7 +136,7 @@ def list_jobs(
 
 
 def repository(conn: Connection, repository_id: uuid.UUID) -> schemas.Repository | None:
-    row = conn.execute(api_query("repository_get"), {"id": repository_id}).fetchone()
+    row = conn.execute(query("repository_get"), {"id": repository_id}).fetchone()
     if row is None:
         return None
     (rid, full_name, git_url, branch, last_indexed, created, snapshot_id, sha, snap_at, job_id, stats, files, jobs) = (
@@ -245,7 +237,7 @@ def retry(conn: Connection, queue: Queue, job_id: uuid.UUID) -> schemas.Retried 
         letters = [
             row[0]
             for row in conn.execute(
-                api_query("dead_letter_ids_for_index_job"), {"queue": INDEX_QUEUE, "index_job_id": str(job_id)}
+                query("dead_letter_ids_for_index_job"), {"queue": INDEX_QUEUE, "index_job_id": str(job_id)}
             )
         ]
     removed = queue.purge_dead_letters(ids=letters) if letters else 0
@@ -267,7 +259,7 @@ def cancel(conn: Connection, queue: Queue, job_id: uuid.UUID) -> schemas.Cancell
     with conn.transaction():
         if record.queue_job_id is not None:
             queue.cancel(record.queue_job_id, conn=conn)
-        if conn.execute(api_query("index_job_cancel_pending"), {"id": job_id}).fetchone():
+        if conn.execute(query("index_job_cancel_pending"), {"id": job_id}).fetchone():
             index_jobs.record_event(conn, job_id, "cancelled")
     current = index_jobs.get(conn, job_id)
     assert current is not None
