@@ -183,22 +183,26 @@ class Coordinator:
         )
         return _Topology(generation=generation, queues=queues, processes=processes)
 
-    def _stop_stages(self, topology: _Topology, *, timeout: float = 10.0) -> None:
-        stop = messages.encode(messages.Stop())
+    def _stop_stages(self, topology: _Topology, *, timeout: float = 10.0, drain: bool = True) -> None:
+        """Stop one generation: with ``drain``, a ``Stop`` message behind the queued work and ``timeout`` to exit;
+        then SIGKILL whatever is left (children ignore SIGTERM). Without ``drain`` (after a crash), kill at once,
+        so no process of a failed generation can still commit a job whose attempt was already failed."""
         queues = topology.queues
-        for target, count in ((queues.fetch_inbox, 1), (queues.parse_queue, self.parsers), (queues.write_queue, 1)):
-            for _ in range(count):
-                try:
-                    target.put(stop, timeout=1)
-                except queue_module.Full:
-                    break  # a stuck stage is terminated below
-        deadline = time.monotonic() + timeout
-        for process in topology.processes:
-            process.join(max(0.0, deadline - time.monotonic()))
+        if drain:
+            stop = messages.encode(messages.Stop())
+            for target, count in ((queues.fetch_inbox, 1), (queues.parse_queue, self.parsers), (queues.write_queue, 1)):
+                for _ in range(count):
+                    try:
+                        target.put(stop, timeout=1)
+                    except queue_module.Full:
+                        break  # a stuck stage is killed below
+            deadline = time.monotonic() + timeout
+            for process in topology.processes:
+                process.join(max(0.0, deadline - time.monotonic()))
         for process in topology.processes:
             if process.is_alive():
-                process.terminate()
-                process.join(2)
+                process.kill()
+                process.join(5)
         for channel in (queues.fetch_inbox, queues.parse_queue, queues.write_queue, queues.events):
             channel.cancel_join_thread()  # type: ignore[attr-defined]
             channel.close()  # type: ignore[attr-defined]
@@ -261,11 +265,13 @@ class Coordinator:
                 "stage process died; failing in-flight attempts and restarting the stages",
                 extra={"dead": [(p.name, p.exitcode) for p in dead], "restarts": self.restarts},
             )
+            # Kill the whole generation before failing the attempts: its writer must not commit a job afterwards
+            # (an attempt whose parser died idle could otherwise still complete in the old writer).
+            self._stop_stages(topology, drain=False)
             with self._lock:
                 inboxes = list(self._inboxes.values())
             for inbox in inboxes:
                 inbox.put(StageCrashed(f"stage process {dead[0].name} died (exit code {dead[0].exitcode})"))
-            self._stop_stages(topology, timeout=2)
             if self.restarts > STAGES_RESTART_LIMIT:
                 logger.error("stage processes keep dying; stopping the worker", extra={"exit_code": EXIT_STAGE_CRASHES})
                 self.exit_code = EXIT_STAGE_CRASHES
