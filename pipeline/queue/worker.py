@@ -171,6 +171,9 @@ class Worker:
         self._finished = threading.Event()  # loops are done: the supervisor may stop heartbeating
         self._wake = [threading.Event() for _ in range(concurrency)]
         self._held: set[uuid.UUID] = set()  # claimed by this worker and not yet recorded
+        # The attempt each held job was claimed for: a heartbeat that saw an earlier attempt of a job this worker has
+        # claimed again since (a retry with no delay) must not mark the new attempt abandoned.
+        self._held_attempt: dict[uuid.UUID, int] = {}
         self._abandoned: set[uuid.UUID] = set()
         self._signals = 0
         self.rescuer = Rescuer(url, schema, self.config, connect_timeout=connect_timeout)
@@ -274,6 +277,7 @@ class Worker:
             return 0
         queue, abandoned = self.queue, self._abandoned
         jobs = [Job(row[0], queue, row[1], row[2], row[3], row[4], row[5], row[6], abandoned) for row in rows]
+        self._held_attempt.update((job.id, job.attempt) for job in jobs)
         self._held.update(job.id for job in jobs)
         unstarted: list[uuid.UUID] = []
         skipped: list[uuid.UUID] = []  # cancelled (or rescued) before their turn: nothing to run or record
@@ -352,6 +356,8 @@ class Worker:
     def _forget(self, ids: list[uuid.UUID]) -> None:
         self._held.difference_update(ids)
         self._abandoned.difference_update(ids)
+        for job_id in ids:
+            self._held_attempt.pop(job_id, None)
 
     def _release(self, conn: Connection, ids: list[uuid.UUID]) -> None:
         """Give jobs back without consuming their attempt, and wake other workers for them."""
@@ -360,6 +366,8 @@ class Worker:
             conn.execute(query("job_notify"), {"name": name})
         self._abandoned.update(ids)
         self._held.difference_update(ids)
+        for job_id in ids:
+            self._held_attempt.pop(job_id, None)
         if rows:
             logger.info("jobs released at shutdown", extra={"worker_id": self.worker_id, "released": len(rows)})
 
@@ -451,11 +459,16 @@ class Worker:
             query("worker_heartbeat"),
             {"id": self.worker_id, "queue": self.queue, "host": socket.gethostname(), "pid": os.getpid()},
         )
-        held = list(self._held)
+        held = {job_id: self._held_attempt.get(job_id) for job_id in list(self._held)}
         if not held:
             return
-        alive = {row[0] for row in conn.execute(query("job_heartbeat"), {"ids": held, "worker_id": self.worker_id})}
-        lost = [job_id for job_id in held if job_id not in alive and job_id in self._held]
+        rows = conn.execute(query("job_heartbeat"), {"ids": list(held), "worker_id": self.worker_id})
+        alive = {row[0] for row in rows}
+        lost = [
+            job_id
+            for job_id, attempt in held.items()
+            if job_id not in alive and job_id in self._held and self._held_attempt.get(job_id) == attempt
+        ]
         if lost:
             self._abandoned.update(lost)
             # a job recorded (and forgotten) by its loop meanwhile was not lost: do not keep it around
