@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import tree_sitter
 import tree_sitter_javascript
@@ -88,20 +89,44 @@ def _previous_code_byte(source: bytes, position: int) -> int | None:
     return None
 
 
-def typescript_recovery(source: bytes) -> bytes:
+class Rewrite(NamedTuple):
+    """A same-length rewrite of a source: the new bytes and the ``[start, end)`` byte ranges that differ, in
+    order and disjoint. No range contains or creates a line break, so every line and column stays where it was."""
+
+    source: bytes
+    changed: list[tuple[int, int]]
+
+
+def typescript_recovery(source: bytes) -> Rewrite:
     """The source with the grammar's known gaps rewritten to equivalent text of the same length."""
     rewritten = bytearray(source)
+    changed: list[tuple[int, int]] = []
     for match in _SIGNATURE_LINE.finditer(source):
         previous = _previous_code_byte(source, match.start(1))
         if previous is not None and previous in _TYPE_ENDINGS:
             rewritten[match.start(1)] = ord(";")
+            changed.append((match.start(1), match.end(1)))
     for match in _TYPE_PARAMETER_MODIFIERS.finditer(source):
         rewritten[match.start(2) : match.end(2)] = b" " * (match.end(2) - match.start(2))
+        changed.append((match.start(2), match.end(2)))
     for match in _ABSTRACT_OVERRIDE_FIELD.finditer(source):
         rewritten[match.start() : match.end()] = b"override" + match.group(1) + b"abstract"
+        changed.append((match.start(), match.end()))
     for match in _ESCAPE.finditer(source):
         rewritten[match.start() : match.end()] = b"  "
-    return bytes(rewritten)
+        changed.append((match.start(), match.end()))
+    return Rewrite(bytes(rewritten), _merged(changed))
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The ranges sorted, with overlapping or touching ones joined."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 @dataclass(frozen=True)
@@ -109,14 +134,15 @@ class LanguageSpec:
     """One language: a grammar loader, the name of its query file, and its capture-to-kind mapping.
 
     ``recovery``, when set, rewrites a file that parsed with errors into text of the same length that the
-    grammar may parse better; the parse stage keeps whichever tree has fewer bytes in error.
+    grammar may parse better (a ``Rewrite``: the new bytes and where they changed, so the parse stage can
+    re-parse incrementally); the parse stage keeps whichever tree has fewer bytes in error.
     """
 
     name: str
     grammar: Callable[[], object]
     query_name: str
     kinds: Mapping[str, SymbolKind]
-    recovery: Callable[[bytes], bytes] | None = None
+    recovery: Callable[[bytes], Rewrite] | None = None
 
 
 @dataclass(frozen=True)

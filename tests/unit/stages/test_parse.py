@@ -148,7 +148,19 @@ def test_typescript_recovery__rewrites_known_gaps_keeping_every_offset() -> None
         b"abstract class K { abstract override x: number }\n"
         b"const s = [\n  <D>(d: D) => d,\n]\n"
     )
-    rewritten = typescript_recovery(source)
+    rewrite = typescript_recovery(source)
+    rewritten = rewrite.source
+    assert [source[start:end] for start, end in rewrite.changed] == [
+        b"in out",
+        b"const",
+        b" ",
+        b"\\`",
+        b"abstract override",
+    ]
+    assert all(
+        rewritten[end:next_start] == source[end:next_start]
+        for (_, end), (next_start, _) in zip(rewrite.changed, [*rewrite.changed[1:], (len(source), 0)], strict=True)
+    )
     assert len(rewritten) == len(source)
     assert rewritten.count(b"\n") == source.count(b"\n")
     assert b"type F<       A,       B>" in rewritten
@@ -163,5 +175,18 @@ def test_parse_source__keeps_the_original_tree_when_the_rewrite_is_not_better() 
     parsed = parse_source("a.ts", source)
     assert parsed.had_syntax_errors
     assert error_bytes(parsed.tree.root_node) <= error_bytes(
-        parse_source("b.ts", typescript_recovery(source)).tree.root_node
+        parse_source("b.ts", typescript_recovery(source).source).tree.root_node
     )
+
+
+def test_parse_source__the_incremental_recovery_parse_equals_a_fresh_parse_of_the_rewrite() -> None:
+    source = (
+        b"export interface Box<in out A> { readonly value: A }\n"
+        b"export type Fn<const T> = {\n  (a: T): T\n  <B>(b: B): B\n}\n"
+        b"export class K<out T> { get(): T { return this.t; } }\n"
+        b"type S = `x\\`y`\n"
+    )
+    parsed = parse_source("a.ts", source)
+    fresh = parse_source("b.ts", typescript_recovery(source).source)
+    assert not parsed.had_syntax_errors
+    assert str(parsed.tree.root_node) == str(fresh.tree.root_node)
