@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from stages.commit import CommitContext
-from stages.models import FileExtraction, Transport
+from stages.models import FileExtraction, LinkFile, Transport
 
 
 class FetchRequest(msgspec.Struct, frozen=True, kw_only=True, tag="fetch"):
@@ -60,6 +60,13 @@ class ParseResult(msgspec.Struct, frozen=True, kw_only=True, tag="result"):
     file_idx: int
     oid: str
     extraction: FileExtraction
+
+
+class LinkInput(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``ParseResult`` read for the cross-file step only (``decode_link_input``): the writer keeps this, not
+    the whole extraction, until the job's last file arrives."""
+
+    extraction: LinkFile
 
 
 class FetchDone(msgspec.Struct, frozen=True, kw_only=True, tag="fetch_done"):
@@ -121,4 +128,4 @@ decode_fetcher = msgspec.msgpack.Decoder(FetcherInbox).decode
 decode_parser = msgspec.msgpack.Decoder(ParserInbox).decode
 decode_writer = msgspec.msgpack.Decoder(WriterInbox).decode
 decode_coordinator = msgspec.msgpack.Decoder(CoordinatorInbox).decode
-decode_parse_result = msgspec.msgpack.Decoder(ParseResult).decode
+decode_link_input = msgspec.msgpack.Decoder(LinkInput).decode

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import msgspec
 
-from stages.link import link
-from stages.models import FileExtraction, LinkedIndex
+from stages.link import FileView, link
+from stages.models import LinkedIndex
 from stages.resolve import ModuleResolver
 
 
@@ -33,7 +33,7 @@ class LinkedCommit(msgspec.Struct, frozen=True, kw_only=True):
     diagnostics: tuple[str, ...]
 
 
-def link_commit(files: Sequence[FileExtraction], context: CommitContext) -> LinkedCommit:
+def link_commit(files: Sequence[FileView], context: CommitContext) -> LinkedCommit:
     """Resolve and link ``files`` (in the order that defines file indexes) within ``context``."""
     resolver = ModuleResolver.from_files(context.paths, context.configs.get)
     linked = link(files, resolver)

@@ -12,6 +12,8 @@ Guarantees:
   enum ``A``, or to the export ``x`` of the module imported as ``A`` (``import * as A``). Anything else keeps its
   name with no target.
 - Files with ``error`` set have no rows and take part only as import targets (with no exports).
+- Linking reads only names, kinds, parents and import/export structure (``FileView``): a whole
+  ``FileExtraction`` will do, and so will the smaller ``LinkFile`` the pipeline's writer decodes.
 """
 
 from __future__ import annotations
@@ -21,12 +23,11 @@ from typing import Protocol
 
 from stages.models import (
     BindingLink,
-    Export,
+    ExportKind,
     FileDependency,
-    FileExtraction,
+    ImportKind,
     LinkedIndex,
     PackageDependency,
-    Reference,
     ReferenceKind,
     ReferenceLink,
     ResolvedImport,
@@ -35,6 +36,68 @@ from stages.models import (
     SymbolKind,
 )
 from stages.resolve import Resolution
+
+
+class SymbolView(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> SymbolKind: ...
+    @property
+    def parent(self) -> int | None: ...
+
+
+class BindingView(Protocol):
+    @property
+    def imported(self) -> str: ...
+    @property
+    def local(self) -> str: ...
+
+
+class ImportView(Protocol):
+    @property
+    def specifier(self) -> str: ...
+    @property
+    def kind(self) -> ImportKind: ...
+    @property
+    def bindings(self) -> Sequence[BindingView]: ...
+
+
+class ExportView(Protocol):
+    @property
+    def exported(self) -> str: ...
+    @property
+    def local(self) -> str | None: ...
+    @property
+    def kind(self) -> ExportKind: ...
+    @property
+    def import_index(self) -> int | None: ...
+
+
+class ReferenceView(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def qualifier(self) -> str | None: ...
+    @property
+    def kind(self) -> ReferenceKind: ...
+    @property
+    def enclosing(self) -> int | None: ...
+
+
+class FileView(Protocol):
+    """What linking reads of one file (``FileExtraction`` and ``LinkFile`` both provide it)."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def symbols(self) -> Sequence[SymbolView]: ...
+    @property
+    def imports(self) -> Sequence[ImportView]: ...
+    @property
+    def exports(self) -> Sequence[ExportView]: ...
+    @property
+    def references(self) -> Sequence[ReferenceView]: ...
 
 
 class Resolver(Protocol):
@@ -58,7 +121,7 @@ MAX_EXPORT_HOPS = 200
 _TYPE_REFERENCES: frozenset[ReferenceKind] = frozenset({"type", "implements"})
 
 
-def link(files: Sequence[FileExtraction], resolver: Resolver) -> LinkedIndex:
+def link(files: Sequence[FileView], resolver: Resolver) -> LinkedIndex:
     """Link every import and reference of one commit's files; see the module docstring for the rules."""
     return _Linker(files, resolver).run()
 
@@ -66,7 +129,7 @@ def link(files: Sequence[FileExtraction], resolver: Resolver) -> LinkedIndex:
 class _FileTable:
     """Name lookups of one file, built once."""
 
-    def __init__(self, extraction: FileExtraction) -> None:
+    def __init__(self, extraction: FileView) -> None:
         self.extraction = extraction
         self.top_level: dict[str, list[int]] = {}
         self.children: dict[int, dict[str, list[int]]] = {}
@@ -81,8 +144,8 @@ class _FileTable:
                 continue  # re-exported names are not bound in the file's scope
             for binding_index, binding in enumerate(imported.bindings):
                 self.imported.setdefault(binding.local, (import_index, binding_index))
-        self.exports: dict[str, list[Export]] = {}
-        self.star_exports: list[Export] = []
+        self.exports: dict[str, list[ExportView]] = {}
+        self.star_exports: list[ExportView] = []
         for export in extraction.exports:
             if export.kind == "reexport_all":
                 self.star_exports.append(export)
@@ -102,7 +165,7 @@ def _choose(candidates: Sequence[int] | None, symbols_kinds: Sequence[SymbolKind
 
 
 class _Linker:
-    def __init__(self, files: Sequence[FileExtraction], resolver: Resolver) -> None:
+    def __init__(self, files: Sequence[FileView], resolver: Resolver) -> None:
         self.files = files
         self.resolver = resolver
         self.tables = [_FileTable(extraction) for extraction in files]
@@ -247,7 +310,7 @@ class _Linker:
 
     # ---- references ---------------------------------------------------------------------------------
 
-    def reference_target(self, file_index: int, reference: Reference) -> SymbolId | None:
+    def reference_target(self, file_index: int, reference: ReferenceView) -> SymbolId | None:
         want_type = reference.kind in _TYPE_REFERENCES
         if reference.qualifier is None:
             return self.name_target(file_index, reference.name, reference.enclosing, want_type)

@@ -21,6 +21,7 @@ from pipeline.db import connect, query
 from pipeline.log import log_context
 from pipeline.processes import BytesQueue, StageQueues, Throttle, child_setup, inbox_messages, progress_message
 from stages.commit import link_commit
+from stages.models import LinkFile
 from stages.write import FileRow, SnapshotWriter
 
 logger = logging.getLogger(__name__)
@@ -36,9 +37,9 @@ class _WriteJob:
     conn: psycopg.Connection[TupleRow] | None = None
     writer: SnapshotWriter | None = None
     waiting: list[tuple[messages.ParseResult, bytes]] = field(default_factory=list)
-    # Each file's result as received (msgpack): a fraction of the memory of the decoded Structs, decoded again
-    # for the cross-file step at the end of the job.
-    results: dict[int, bytes] = field(default_factory=dict)
+    # What the cross-file step at the end of the job reads of each file: names and structure, no ranges, about
+    # a third of the whole extraction (whose rows are already stored by then).
+    results: dict[int, LinkFile] = field(default_factory=dict)
     expected: int | None = None
     done: messages.FetchDone | None = None
     parse_failed: int = 0
@@ -136,7 +137,7 @@ class Writer:
             state.last_result = storing
         for result, encoded in state.waiting:
             extraction = result.extraction
-            state.results[result.file_idx] = encoded
+            state.results[result.file_idx] = messages.decode_link_input(encoded).extraction
             state.parse_failed += extraction.error is not None
             row = FileRow(file_idx=result.file_idx, path=extraction.path, blob_oid=result.oid, extraction=extraction)
             state.writer.add_file(row)
@@ -175,8 +176,10 @@ class Writer:
         assert begin is not None
         assert commit_sha is not None
         link_started = time.monotonic()
-        decode = messages.decode_parse_result
-        linked = link_commit([decode(state.results.pop(idx)).extraction for idx in range(done.files)], done.context)
+        files = [state.results[idx] for idx in range(done.files)]
+        state.results.clear()
+        linked = link_commit(files, done.context)
+        del files
         link_seconds = time.monotonic() - link_started
         writer.finish(linked.linked, linked.package_versions)
         state.write_seconds += time.monotonic() - link_started - link_seconds
