@@ -4,6 +4,8 @@ Guarantees:
 - Request bodies and query parameters are validated against the msgspec schemas; a bad one is answered 400 with the
   offending field named in ``detail`` and ``extra``; a well-formed request naming something that cannot be indexed
   is answered 422, naming the field too. Unknown ids are 404; a state that forbids the request is 409.
+- Requests share one bounded connection pool (see ``pipeline.api.pool``); one that gets no working connection in
+  time is answered 503 saying whether the pool was exhausted or why the database cannot be reached.
 - When a token is configured, POST endpoints (and GET endpoints with ``api.protect_reads``) need
   ``Authorization: Bearer <token>``; the comparison is constant-time and the token is never logged or echoed.
 - ``/health`` and the dashboard page stay open so probes and the login-less page load work; the page then sends
@@ -26,9 +28,11 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
-from pipeline.api.routes import ROUTE_HANDLERS, STATIC_DIR, ApiContext, validation_error
+from pipeline.api.pool import DatabasePool
+from pipeline.api.routes import ROUTE_HANDLERS, STATIC_DIR, ApiContext, database_unavailable, validation_error
 from pipeline.config import Config
 from pipeline.db import database_url
+from pipeline.errors import DatabaseError
 from pipeline.migrate import migrate
 from pipeline.queue.client import Queue
 
@@ -41,14 +45,32 @@ def api_token(config: Config, environ: dict[str, str] | None = None) -> str:
     return config.api.token or environ.get(config.api.token_env, "").strip()
 
 
-def create_app(config: Config, *, environ: dict[str, str] | None = None) -> Litestar:
-    """The app for ``config``'s database (started first if it is the embedded one); it does not migrate."""
+def create_app(
+    config: Config,
+    *,
+    environ: dict[str, str] | None = None,
+    pool_min_size: int = 1,
+    pool_max_size: int = 8,
+    pool_timeout: float = 5.0,
+) -> Litestar:
+    """The app for ``config``'s database (started first if it is the embedded one); it does not migrate.
+
+    Requests share one pool of ``pool_min_size`` to ``pool_max_size`` connections, opened at startup and closed at
+    shutdown; a request that gets no connection within ``pool_timeout`` seconds is answered 503.
+    """
     url = database_url(config)
     queue = Queue(url, config.database.schema, config.queue, connect_timeout=config.database.connect_timeout)
-    context = ApiContext(
-        url=url,
-        schema=config.database.schema,
+    database = DatabasePool(
+        url,
+        config.database.schema,
+        min_size=pool_min_size,
+        max_size=pool_max_size,
+        timeout=pool_timeout,
         connect_timeout=config.database.connect_timeout,
+    )
+    context = ApiContext(
+        database=database,
+        schema=config.database.schema,
         base_url=config.index.base_url,
         queue=queue,
         token=api_token(config, environ),
@@ -60,8 +82,9 @@ def create_app(config: Config, *, environ: dict[str, str] | None = None) -> Lite
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         state=State({"context": context}),
-        exception_handlers={ValidationException: validation_error},
-        on_shutdown=[queue.close],
+        exception_handlers={ValidationException: validation_error, DatabaseError: database_unavailable},
+        on_startup=[database.open],
+        on_shutdown=[database.close, queue.close],
         openapi_config=OpenAPIConfig(
             title="Repository indexer",
             version="1.0.0",

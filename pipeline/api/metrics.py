@@ -24,7 +24,7 @@ CLAIM_LATENCY_BOUNDS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0)
 
 
 class DatabaseCollector(Collector):
-    """Reads every metric from Postgres on each ``collect`` (one connection per scrape)."""
+    """Reads every metric from Postgres on each ``collect``, on one connection taken from ``connect`` per scrape."""
 
     def __init__(self, connect: Callable[[], AbstractContextManager[Connection]], queue: Queue) -> None:
         self._connect = connect

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -30,7 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pipeline.api import schemas, store
 from pipeline.api.metrics import DatabaseCollector, registry_for
-from pipeline.db import connect
+from pipeline.api.pool import DatabasePool
 from pipeline.errors import DatabaseError, IndexRequestError
 from pipeline.index_jobs import IndexJobStatus
 from pipeline.queue.client import Queue
@@ -40,27 +41,31 @@ STATIC_DIR = Path(str(resources.files("pipeline.api").joinpath("static")))
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 STREAM_INTERVAL = 1.0  # seconds between events of GET /jobs/{id}/events
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+UNAVAILABLE: dict[int, ResponseSpec] = {
+    503: ResponseSpec(data_container=dict[str, Any], description="no database connection within the pool's timeout")
+}
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ApiContext:
-    """What every request needs: where the database is, the shared queue client and the resolved token."""
+    """What every request needs: the app's connection pool, the shared queue client and the resolved token."""
 
-    url: str
+    database: DatabasePool
     schema: str
-    connect_timeout: int
     base_url: str
     queue: Queue
     token: str
     protect_reads: bool
 
-    def open_connection(self) -> store.Connection:
-        return connect(self.url, self.schema, autocommit=True, connect_timeout=self.connect_timeout)
+    def connection(self) -> AbstractContextManager[store.Connection]:
+        """A pooled autocommit connection for one request; ``DatabaseUnavailable`` (503) if none comes in time."""
+        return self.database.connection()
 
-    @contextmanager
-    def connection(self) -> Iterator[store.Connection]:
-        with self.open_connection() as conn:
-            yield conn
+    def job(self, job_id: uuid.UUID) -> schemas.Job | None:
+        with self.connection() as conn:
+            return store.job(conn, job_id)
 
 
 def _context(state: State) -> ApiContext:
@@ -102,6 +107,7 @@ def _invalid(field: str, message: str, status_code: int = 422) -> HTTPException:
     security=SECURITY,
     summary="Enqueue a repository for indexing",
     responses={
+        **UNAVAILABLE,
         200: ResponseSpec(data_container=schemas.Enqueued, description="an unfinished job already covers it"),
         401: ResponseSpec(data_container=dict[str, Any], description="missing or wrong bearer token"),
         422: ResponseSpec(data_container=dict[str, Any], description="the target, ref or sha cannot be indexed"),
@@ -125,7 +131,7 @@ def post_index(data: JSONBody[schemas.IndexRequest], state: State) -> Response[s
     guards=[require_token_for_reads],
     sync_to_thread=True,
     summary="One index job with its per-stage progress",
-    responses={404: ResponseSpec(data_container=dict[str, Any], description="no such job")},
+    responses={**UNAVAILABLE, 404: ResponseSpec(data_container=dict[str, Any], description="no such job")},
 )
 def get_job(job_id: FromPath[uuid.UUID], state: State) -> schemas.Job:
     with _context(state).connection() as conn:
@@ -139,38 +145,47 @@ def get_job(job_id: FromPath[uuid.UUID], state: State) -> schemas.Job:
     "/jobs/{job_id:uuid}/events",
     guards=[require_token_for_reads],
     summary="Server-sent events: the job (as GET /jobs/{id}) every second until it is finished",
-    responses={404: ResponseSpec(data_container=dict[str, Any], description="no such job")},
+    responses={**UNAVAILABLE, 404: ResponseSpec(data_container=dict[str, Any], description="no such job")},
 )
 async def stream_job(job_id: FromPath[uuid.UUID], state: State) -> ServerSentEvent:
     """A ``job`` event with the job's JSON at once and every ``STREAM_INTERVAL`` seconds; the stream ends after the
     event showing a finished status. Polling ``GET /jobs/{id}`` gives the same data."""
     context = _context(state)
-    conn = await asyncio.to_thread(context.open_connection)
-    try:
-        first = await asyncio.to_thread(store.job, conn, job_id)
-    except BaseException:
-        conn.close()
-        raise
+    first = await asyncio.to_thread(context.job, job_id)
     if first is None:
-        conn.close()
         raise NotFoundException(f"no index job {job_id}")
 
     async def events() -> AsyncIterator[ServerSentEventMessage]:
         current: schemas.Job | None = first
-        try:
-            while current is not None:
-                yield ServerSentEventMessage(data=msgspec.json.encode(current).decode(), event="job")
-                if current.status not in store.UNFINISHED:
-                    return
-                await asyncio.sleep(STREAM_INTERVAL)
-                current = await asyncio.to_thread(store.job, conn, job_id)
-        finally:
-            conn.close()
+        while current is not None:
+            yield ServerSentEventMessage(data=msgspec.json.encode(current).decode(), event="job")
+            if current.status not in store.UNFINISHED:
+                return
+            current = await _next_poll(context, job_id)
 
     return ServerSentEvent(events())
 
 
-@get("/jobs", guards=[require_token_for_reads], sync_to_thread=True, summary="Recent index jobs, newest first")
+async def _next_poll(context: ApiContext, job_id: uuid.UUID) -> schemas.Job | None:
+    """The job after ``STREAM_INTERVAL`` seconds, read on a connection taken for this poll only, so a stream holds
+    none while it sleeps; with the database unavailable, the stream waits and polls again."""
+    while True:
+        await asyncio.sleep(STREAM_INTERVAL)
+        try:
+            return await asyncio.to_thread(context.job, job_id)
+        except DatabaseError as exc:
+            logger.warning(
+                "job stream: database unavailable, polling again", extra={"job_id": str(job_id), "error": str(exc)}
+            )
+
+
+@get(
+    "/jobs",
+    guards=[require_token_for_reads],
+    sync_to_thread=True,
+    summary="Recent index jobs, newest first",
+    responses=UNAVAILABLE,
+)
 def get_jobs(
     state: State,
     status: FromQuery[IndexJobStatus | None] = None,
@@ -195,7 +210,7 @@ def get_jobs(
     guards=[require_token_for_reads],
     sync_to_thread=True,
     summary="A repository with its current index",
-    responses={404: ResponseSpec(data_container=dict[str, Any], description="no such repository")},
+    responses={**UNAVAILABLE, 404: ResponseSpec(data_container=dict[str, Any], description="no such repository")},
 )
 def get_repository(repository_id: FromPath[uuid.UUID], state: State) -> schemas.Repository:
     with _context(state).connection() as conn:
@@ -230,6 +245,7 @@ def get_health(state: State) -> Response[schemas.Health]:
     sync_to_thread=True,
     media_type=CONTENT_TYPE_LATEST,
     summary="Prometheus metrics",
+    responses=UNAVAILABLE,
 )
 def get_metrics(state: State) -> Response[bytes]:
     context = _context(state)
@@ -242,6 +258,7 @@ def get_metrics(state: State) -> Response[bytes]:
     guards=[require_token_for_reads],
     sync_to_thread=True,
     summary="Dead letters of the index queue, newest first",
+    responses=UNAVAILABLE,
 )
 def get_dead_letters(
     state: State, limit: Annotated[int, QueryParameter(ge=1, le=1000, description="at most this many")] = 100
@@ -257,6 +274,7 @@ def get_dead_letters(
     security=SECURITY,
     summary="Retry a failed or cancelled job as a fresh job; removes its dead letters",
     responses={
+        **UNAVAILABLE,
         401: ResponseSpec(data_container=dict[str, Any], description="missing or wrong bearer token"),
         404: ResponseSpec(data_container=dict[str, Any], description="no such job"),
         409: ResponseSpec(data_container=dict[str, Any], description="the job is not failed or cancelled"),
@@ -282,6 +300,7 @@ def post_retry(job_id: FromPath[uuid.UUID], state: State) -> schemas.Retried:
     security=SECURITY,
     summary="Cancel a pending or processing job",
     responses={
+        **UNAVAILABLE,
         401: ResponseSpec(data_container=dict[str, Any], description="missing or wrong bearer token"),
         404: ResponseSpec(data_container=dict[str, Any], description="no such job"),
         409: ResponseSpec(data_container=dict[str, Any], description="the job is already finished"),
@@ -322,6 +341,13 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
     named = "; ".join(f"{problem.get('key') or 'body'}: {problem.get('message')}" for problem in problems)
     detail = f"{exc.detail}: {named}" if named else exc.detail
     return Response({"status_code": 400, "detail": detail, "extra": problems}, status_code=400)
+
+
+def database_unavailable(request: Request[Any, Any, Any], exc: DatabaseError) -> Response[dict[str, Any]]:
+    """503 naming why: every pooled connection busy, or the database unreachable (the driver's reason, password
+    masked); the same shape as the API's other errors."""
+    logger.warning("database unavailable", extra={"path": request.url.path, "error": str(exc)})
+    return Response({"status_code": 503, "detail": str(exc)}, status_code=503)
 
 
 ROUTE_HANDLERS = [
