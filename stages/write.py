@@ -291,7 +291,9 @@ class SnapshotWriter:
     def finish(self, linked: LinkedIndex, package_versions: Mapping[str, str] | None = None) -> SnapshotStats:
         """Write the cross-file rows, make this snapshot current and delete the previous one.
 
-        ``package_versions`` maps ``"<file_idx>:<package>"`` to the version range declared for that dependency.
+        Only links that found a target are stored (a reference or binding without a link row names nothing
+        defined in the commit). ``package_versions`` maps ``"<file_idx>:<package>"`` to the version range
+        declared for that dependency.
         """
         self.flush()
         versions = package_versions or {}
@@ -312,10 +314,11 @@ class SnapshotWriter:
                     b.file,
                     b.import_index,
                     b.binding_index,
-                    b.target.file if b.target else None,
-                    b.target.symbol if b.target else None,
+                    b.target.file,
+                    b.target.symbol,
                 )
                 for b in linked.binding_links
+                if b.target is not None
             ),
         )
         self._copy_rows(
@@ -326,10 +329,11 @@ class SnapshotWriter:
                     self.snapshot_id,
                     r.file,
                     r.reference_index,
-                    r.target.file if r.target else None,
-                    r.target.symbol if r.target else None,
+                    r.target.file,
+                    r.target.symbol,
                 )
                 for r in linked.reference_links
+                if r.target is not None
             ),
         )
         self._copy_rows(

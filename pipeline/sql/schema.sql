@@ -327,8 +327,8 @@ CREATE TABLE binding_links (
     file_idx integer NOT NULL,
     import_idx integer NOT NULL,
     binding_idx integer NOT NULL,
-    target_file_idx integer,
-    target_symbol_idx integer,
+    target_file_idx integer NOT NULL,
+    target_symbol_idx integer NOT NULL,
     PRIMARY KEY (snapshot_id, file_idx, import_idx, binding_idx)
 );
 
@@ -336,8 +336,8 @@ CREATE TABLE reference_links (
     snapshot_id uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
     file_idx integer NOT NULL,
     reference_idx integer NOT NULL,
-    target_file_idx integer,
-    target_symbol_idx integer,
+    target_file_idx integer NOT NULL,
+    target_symbol_idx integer NOT NULL,
     PRIMARY KEY (snapshot_id, file_idx, reference_idx)
 );
 
