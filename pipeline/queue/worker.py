@@ -84,7 +84,7 @@ class Job:
         retry_delay: float,
         retry_backoff: bool,
         retry_delay_max: float,
-        abandoned: set[uuid.UUID],
+        abandoned: set[tuple[uuid.UUID, int]],
     ) -> None:
         self.id = job_id
         self.queue = queue
@@ -98,8 +98,9 @@ class Job:
 
     def is_abandoned(self) -> bool:
         """True once the job is no longer this worker's (cancelled, rescued, expired, released at shutdown):
-        the handler should stop, and whatever it returns is not recorded."""
-        return self.id in self._abandoned
+        the handler should stop, and whatever it returns is not recorded. Marks are per attempt: a later
+        attempt of the same job, claimed again by this worker, starts unmarked."""
+        return (self.id, self.attempt) in self._abandoned
 
     def __repr__(self) -> str:
         return f"Job(id={self.id}, queue={self.queue!r}, attempt={self.attempt})"
@@ -171,10 +172,11 @@ class Worker:
         self._finished = threading.Event()  # loops are done: the supervisor may stop heartbeating
         self._wake = [threading.Event() for _ in range(concurrency)]
         self._held: set[uuid.UUID] = set()  # claimed by this worker and not yet recorded
-        # The attempt each held job was claimed for: a heartbeat that saw an earlier attempt of a job this worker has
-        # claimed again since (a retry with no delay) must not mark the new attempt abandoned.
+        # The attempt each held job was claimed for. Abandonment is marked per (job, attempt): a heartbeat that
+        # saw an earlier attempt of a job this worker has claimed again since (a retry with no delay) must not
+        # mark the new attempt, however its check and its mark interleave with the claim loop.
         self._held_attempt: dict[uuid.UUID, int] = {}
-        self._abandoned: set[uuid.UUID] = set()
+        self._abandoned: set[tuple[uuid.UUID, int]] = set()
         self._signals = 0
         self.rescuer = Rescuer(url, schema, self.config, connect_timeout=connect_timeout)
         self.retention = Retention(url, schema, self.config, connect_timeout=connect_timeout)
@@ -284,7 +286,7 @@ class Worker:
         for job in jobs:
             if self._stopping.is_set():
                 unstarted.append(job.id)
-            elif job.id in abandoned:
+            elif (job.id, job.attempt) in abandoned:
                 skipped.append(job.id)
             else:
                 self._run_job(job, pending)
@@ -355,16 +357,25 @@ class Worker:
 
     def _forget(self, ids: list[uuid.UUID]) -> None:
         self._held.difference_update(ids)
-        self._abandoned.difference_update(ids)
         for job_id in ids:
             self._held_attempt.pop(job_id, None)
+        self._drop_marks(ids)
+
+    def _drop_marks(self, ids: list[uuid.UUID]) -> None:
+        """Remove the abandonment marks of every attempt of ``ids`` (the set is tiny: only lost jobs)."""
+        if self._abandoned:
+            forgotten = set(ids)
+            # list() copies the set at once (the supervisor thread may add to it meanwhile)
+            self._abandoned.difference_update([mark for mark in list(self._abandoned) if mark[0] in forgotten])
 
     def _release(self, conn: Connection, ids: list[uuid.UUID]) -> None:
         """Give jobs back without consuming their attempt, and wake other workers for them."""
         rows = conn.execute(query("job_release_many"), {"ids": ids, "worker_id": self.worker_id}).fetchall()
         for name in {row[1] for row in rows}:
             conn.execute(query("job_notify"), {"name": name})
-        self._abandoned.update(ids)
+        self._abandoned.update(
+            (job_id, attempt) for job_id in ids if (attempt := self._held_attempt.get(job_id)) is not None
+        )
         self._held.difference_update(ids)
         for job_id in ids:
             self._held_attempt.pop(job_id, None)
@@ -465,14 +476,16 @@ class Worker:
         rows = conn.execute(query("job_heartbeat"), {"ids": list(held), "worker_id": self.worker_id})
         alive = {row[0] for row in rows}
         lost = [
-            job_id
+            (job_id, attempt)
             for job_id, attempt in held.items()
-            if job_id not in alive and job_id in self._held and self._held_attempt.get(job_id) == attempt
+            if attempt is not None and job_id not in alive and self._held_attempt.get(job_id) == attempt
         ]
         if lost:
             self._abandoned.update(lost)
-            # a job recorded (and forgotten) by its loop meanwhile was not lost: do not keep it around
-            self._abandoned.difference_update([job_id for job_id in lost if job_id not in self._held])
+            # an attempt recorded (and forgotten) by its loop meanwhile was not lost: do not keep its mark
+            self._abandoned.difference_update(
+                [(job_id, attempt) for job_id, attempt in lost if self._held_attempt.get(job_id) != attempt]
+            )
             logger.info(
                 "jobs abandoned: cancelled, rescued or expired", extra={"worker_id": self.worker_id, "jobs": len(lost)}
             )

@@ -207,3 +207,72 @@ def test_heartbeat__a_job_taken_away_while_held_is_abandoned_and_its_result_drop
     state_after, owner_after = state_and_owner_after
     owner = worker.worker_id if owner_after == THIS_WORKER else owner_after
     assert (info.state, info.output, info.worker_id) == (state_after, None, owner)
+
+
+class PausingMarks(set[tuple[uuid.UUID, int]]):
+    """The worker's set of abandonment marks, pausing once in ``update``: between the heartbeat's check of which
+    attempts are lost and its marking of them, where the claim loop may record the lost attempt and claim the
+    job again. Marks are per attempt, so the late mark must not reach the new attempt."""
+
+    def __init__(self, pause: Callable[[], None]) -> None:
+        super().__init__()
+        self._pause: Callable[[], None] | None = pause
+
+    def update(self, *others: Any) -> None:
+        pause, self._pause = self._pause, None
+        if pause is not None:
+            pause()
+        super().update(*others)
+
+
+def test_heartbeat_marking_after_a_rescue_and_reclaim__the_new_attempt_is_not_abandoned(
+    queue: Queue, config: Config, conn: Connection
+) -> None:
+    url, schema = config.database.url, config.database.schema
+    job_id = queue.send("q", {}, retry_limit=3, retry_delay=0)
+    first_running, finish_first, first_recorded = threading.Event(), threading.Event(), threading.Event()
+    claim_again, second_running, heartbeat_done = threading.Event(), threading.Event(), threading.Event()
+    seen_by_second: list[bool] = []
+
+    def handler(job: Job) -> object:
+        if job.attempt == 1:
+            first_running.set()
+            wait_for(finish_first, "the heartbeat pausing before its mark")
+            return "too late: this attempt was rescued"
+        second_running.set()
+        wait_for(heartbeat_done, "the heartbeat")
+        seen_by_second.append(job.is_abandoned())
+        return {"attempt": job.attempt}
+
+    worker = Worker.from_config(config, "q", handler, maintenance=False)
+
+    def between_check_and_mark() -> None:
+        finish_first.set()
+        wait_for(first_recorded, "attempt 1 recorded")
+        claim_again.set()
+        wait_for(second_running, "attempt 2 claimed")
+
+    # Private: the pause must fall inside the heartbeat, between two statements of the same method.
+    worker._abandoned = PausingMarks(between_check_and_mark)
+
+    def claim_loop() -> None:
+        with connect(url, schema, autocommit=True) as loop_conn:
+            assert worker.run_once(loop_conn) == 1
+            first_recorded.set()
+            wait_for(claim_again, "the heartbeat's pause")
+            assert worker.run_once(loop_conn) == 1
+
+    loop = InThread(claim_loop)
+    wait_for(first_running, "attempt 1 running")
+    conn.execute("UPDATE jobs SET expire_at = now() - interval '1 second' WHERE id = %s", [job_id])
+    Rescuer(queue.url, queue.schema, queue.config).run_once(conn)
+    heartbeat(worker, conn)
+    heartbeat_done.set()
+    loop.join()
+
+    assert seen_by_second == [False]
+    info = queue.get(job_id)
+    assert info is not None
+    assert info.state == JobState.COMPLETED
+    assert info.attempts == 2
+    assert info.output == {"attempt": 2}
