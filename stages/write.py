@@ -8,7 +8,9 @@ the end, the cross-file ``LinkedIndex`` (``finish``). Guarantees:
 - Per-file rows are content-addressed (blob OID, language, declaration flag, extractor version): a file whose
   content was already stored — by an earlier commit or a concurrent job — is linked, not copied again.
 - ``finish`` makes the snapshot the repository's current one and deletes the previous snapshot, so readers that
-  follow ``repositories.current_snapshot_id`` see the old index or the new one, never a mix.
+  follow ``repositories.current_snapshot_id`` see the old index or the new one, never a mix. Per-file results
+  that only the previous snapshot used are deleted with it (storage follows the current index, not history);
+  a result another job is reusing at that moment is locked by it and left alone.
 - Rows are buffered and flushed with binary COPY when ``batch_rows`` is reached, so memory stays bounded.
 """
 
@@ -37,6 +39,35 @@ _SYMBOL_COLUMNS = [
 _SYMBOL_TYPES = ["int8", "int4", "text", "text", "int4", "bool", "bool", "bool", *["int4"] * 12, "text", "text"]
 
 
+_INSERT_RESULTS = """
+INSERT INTO file_results (blob_oid, language, is_declaration_file, extractor_version, size_bytes,
+                          had_syntax_errors, error_kind, error_message)
+SELECT DISTINCT ON (blob_oid, language, is_declaration_file)
+       blob_oid, language, is_declaration_file, %(version)s, size_bytes, had_syntax_errors,
+       error_kind, error_message
+FROM staged_file_results
+ORDER BY blob_oid, language, is_declaration_file
+ON CONFLICT (blob_oid, language, is_declaration_file, extractor_version) DO NOTHING
+RETURNING id
+"""
+"""Store the staged content keys not stored yet (sorted, so two concurrent writers cannot deadlock on each
+other's keys); returns the ids inserted."""
+
+_MAPPING_ROUNDS = 3
+
+_DELETE_ORPHANS = """
+DELETE FROM file_results
+WHERE id IN (
+    SELECT r.id FROM file_results r
+    WHERE r.id = ANY(%(candidates)s::bigint[])
+      AND NOT EXISTS (SELECT 1 FROM snapshot_files f WHERE f.file_result_id = r.id)
+    FOR UPDATE SKIP LOCKED
+)
+"""
+"""Delete the candidates no snapshot uses (their rows go with them, ON DELETE CASCADE). A result locked by
+another writer that is reusing it (FOR KEY SHARE) is skipped, not waited for: that writer's snapshot uses it."""
+
+
 class FileRow(msgspec.Struct, frozen=True, kw_only=True):
     """One file of the snapshot: its position in the linked sequence, path, blob, and extraction."""
 
@@ -60,6 +91,7 @@ class SnapshotStats(msgspec.Struct, kw_only=True):
     file_dependencies: int = 0
     symbol_dependencies: int = 0
     package_dependencies: int = 0
+    file_results_dropped: int = 0  # results only the replaced snapshot used, deleted with it
     copy_batches: int = 0
 
 
@@ -159,31 +191,28 @@ class SnapshotWriter:
                         error.message if error else None,
                     )
                 )
-        # Sorted insertion order keeps two concurrent writers from deadlocking on each other's keys.
-        inserted = self._conn.execute(
-            """
-            INSERT INTO file_results (blob_oid, language, is_declaration_file, extractor_version, size_bytes,
-                                      had_syntax_errors, error_kind, error_message)
-            SELECT DISTINCT ON (blob_oid, language, is_declaration_file)
-                   blob_oid, language, is_declaration_file, %(version)s, size_bytes, had_syntax_errors,
-                   error_kind, error_message
-            FROM staged_file_results
-            ORDER BY blob_oid, language, is_declaration_file
-            ON CONFLICT (blob_oid, language, is_declaration_file, extractor_version) DO NOTHING
-            RETURNING id
-            """,
-            {"version": EXTRACTOR_VERSION},
-        ).fetchall()
-        new_ids = {row[0] for row in inserted}
-        mapping = self._conn.execute(
-            """
-            SELECT s.file_idx, r.id FROM staged_file_results s
-            JOIN file_results r ON (r.blob_oid, r.language, r.is_declaration_file, r.extractor_version)
-                                 = (s.blob_oid, s.language, s.is_declaration_file, %(version)s)
-            """,
-            {"version": EXTRACTOR_VERSION},
-        ).fetchall()
-        ids: dict[int, int] = dict(mapping)
+        new_ids = {row[0] for row in self._conn.execute(_INSERT_RESULTS, {"version": EXTRACTOR_VERSION})}
+        # FOR KEY SHARE keeps a reused result from being deleted (as the orphan of another repository's replaced
+        # snapshot) until this transaction ends; one deleted just before it was locked is missing here and is
+        # inserted again by the next round.
+        ids: dict[int, int] = {}
+        for _ in range(_MAPPING_ROUNDS):
+            ids = dict(
+                self._conn.execute(
+                    """
+                    SELECT s.file_idx, r.id FROM staged_file_results s
+                    JOIN file_results r ON (r.blob_oid, r.language, r.is_declaration_file, r.extractor_version)
+                                         = (s.blob_oid, s.language, s.is_declaration_file, %(version)s)
+                    FOR KEY SHARE OF r
+                    """,
+                    {"version": EXTRACTOR_VERSION},
+                ).fetchall()
+            )
+            if len(ids) == len(batch):
+                break
+            new_ids.update(row[0] for row in self._conn.execute(_INSERT_RESULTS, {"version": EXTRACTOR_VERSION}))
+        else:
+            raise RuntimeError("stored file results kept disappearing while this snapshot was written")
         # Two files of one batch with the same content share one new result: copy its rows once.
         new: dict[int, int] = {}
         for file_idx, result_id in ids.items():
@@ -362,11 +391,11 @@ class SnapshotWriter:
         self.stats.file_dependencies = len(linked.file_dependencies)
         self.stats.symbol_dependencies = len(linked.symbol_dependencies)
         self.stats.package_dependencies = len(linked.package_dependencies)
+        self._switch_current()
         self._conn.execute(
             "UPDATE snapshots SET stats = %s WHERE id = %s",
             [msgspec.json.encode(self.stats).decode(), self.snapshot_id],
         )
-        self._switch_current()
         return self.stats
 
     def _copy_rows(self, target: str, types: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
@@ -387,5 +416,12 @@ class SnapshotWriter:
             " WHERE id = %s",
             [self.snapshot_id, self.repository_id],
         )
-        if previous[0] is not None:
-            self._conn.execute("DELETE FROM snapshots WHERE id = %s", [previous[0]])
+        if previous[0] is None:
+            return
+        used = self._conn.execute(
+            "SELECT coalesce(array_agg(DISTINCT file_result_id), '{}') FROM snapshot_files WHERE snapshot_id = %s",
+            [previous[0]],
+        ).fetchone()
+        self._conn.execute("DELETE FROM snapshots WHERE id = %s", [previous[0]])
+        if used is not None and used[0]:
+            self.stats.file_results_dropped = self._conn.execute(_DELETE_ORPHANS, {"candidates": used[0]}).rowcount

@@ -123,7 +123,10 @@ def test_write__a_new_commit_reuses_unchanged_files_and_replaces_the_old_snapsho
     assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (1,)
     assert conn.execute("SELECT count(*) FROM snapshots WHERE id = %s", [first.snapshot_id]).fetchone() == (0,)
     assert ("src/b.ts", "K", "class") not in current_symbols(conn, repository_id)
-    assert conn.execute("SELECT count(*) FROM file_results").fetchone() == (4,)
+    # the old src/b.ts result was used by the replaced snapshot only: it is deleted with it, rows and all
+    assert second.stats.file_results_dropped == 1
+    assert conn.execute("SELECT count(*) FROM file_results").fetchone() == (3,)
+    assert conn.execute("SELECT count(*) FROM symbols WHERE name = 'K'").fetchone() == (0,)
 
 
 def test_write__a_failure_before_commit_leaves_nothing_behind(
@@ -180,3 +183,77 @@ def test_write__two_jobs_storing_the_same_content_at_once_both_commit_without_du
     assert errors == []
     assert conn.execute("SELECT count(*) FROM file_results").fetchone() == (3,)
     assert current_symbols(conn, ids[0]) == current_symbols(conn, ids[1])
+
+
+def test_write__a_result_another_repository_uses_outlives_the_snapshot_that_stored_it(
+    conn: psycopg.Connection[TupleRow], repository_id: uuid.UUID
+) -> None:
+    other = conn.execute("INSERT INTO repositories (full_name, git_url) VALUES ('b/lib', 'u3') RETURNING id").fetchone()
+    assert other is not None
+    write_snapshot(conn, repository_id, COMMIT_1, SOURCES)
+    write_snapshot(conn, uuid.UUID(str(other[0])), COMMIT_1, {"lib/b.ts": SOURCES["src/b.ts"]})
+    replaced = write_snapshot(conn, repository_id, COMMIT_2, {"src/a.ts": SOURCES["src/a.ts"]})
+    assert replaced.stats.file_results_dropped == 1  # src/c.tsx; src/b.ts's content is lib/b.ts's too
+    assert current_symbols(conn, uuid.UUID(str(other[0]))) == [
+        ("lib/b.ts", "K", "class"),
+        ("lib/b.ts", "helper", "function"),
+    ]
+
+
+def test_write__replacing_a_snapshot_while_another_job_reuses_its_result_keeps_that_result(
+    database_url: str, conn: psycopg.Connection[TupleRow], repository_id: uuid.UUID
+) -> None:
+    """Job A (another repository) reuses a stored result and holds it in its open transaction while job B
+    replaces the only snapshot that used it: B skips it instead of deleting it under A, and A commits whole."""
+    write_snapshot(conn, repository_id, COMMIT_1, SOURCES)
+    other = conn.execute("INSERT INTO repositories (full_name, git_url) VALUES ('b/lib', 'u3') RETURNING id").fetchone()
+    assert other is not None
+    with connect(database_url, "pipeline") as job_a:
+        job_a.execute("SELECT 1")  # open the job's transaction: write_snapshot's block is then a savepoint
+        writer = write_snapshot(job_a, uuid.UUID(str(other[0])), COMMIT_1, {"lib/b.ts": SOURCES["src/b.ts"]})
+        assert writer.stats.files_reused == 1
+        replaced = write_snapshot(conn, repository_id, COMMIT_2, {"src/a.ts": SOURCES["src/a.ts"]})
+        assert replaced.stats.file_results_dropped == 1  # src/c.tsx only: src/b.ts's result is job A's now
+        job_a.commit()
+    assert current_symbols(conn, uuid.UUID(str(other[0]))) == [
+        ("lib/b.ts", "K", "class"),
+        ("lib/b.ts", "helper", "function"),
+    ]
+
+
+def test_write__a_job_reusing_a_result_being_deleted_waits_and_stores_it_again(
+    database_url: str, conn: psycopg.Connection[TupleRow], repository_id: uuid.UUID
+) -> None:
+    """Job B has deleted an orphaned result and not committed yet when job A wants the same content: A waits
+    for B, then stores the content afresh, and both snapshots are whole."""
+    write_snapshot(conn, repository_id, COMMIT_1, SOURCES)
+    other = conn.execute("INSERT INTO repositories (full_name, git_url) VALUES ('b/lib', 'u3') RETURNING id").fetchone()
+    assert other is not None
+    conn.commit()
+    errors: list[BaseException] = []
+    with connect(database_url, "pipeline") as job_b:
+        job_b.execute("SELECT 1")  # open the job's transaction: write_snapshot's block is then a savepoint
+        replaced = write_snapshot(job_b, repository_id, COMMIT_2, {"src/a.ts": SOURCES["src/a.ts"]})
+        assert replaced.stats.file_results_dropped == 2  # src/b.ts and src/c.tsx, deleted but not committed
+
+        def job_a() -> None:
+            try:
+                with connect(database_url, "pipeline") as own:
+                    stored = write_snapshot(own, uuid.UUID(str(other[0])), COMMIT_1, {"lib/b.ts": SOURCES["src/b.ts"]})
+                    assert stored.stats.files_reused == 0
+                    own.commit()
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+        thread = threading.Thread(target=job_a)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive(), f"job A should wait for job B to end: {errors}"
+        job_b.commit()
+        thread.join(30)
+    assert errors == []
+    assert current_symbols(conn, uuid.UUID(str(other[0]))) == [
+        ("lib/b.ts", "K", "class"),
+        ("lib/b.ts", "helper", "function"),
+    ]
+    assert current_symbols(conn, repository_id) == [("src/a.ts", "main", "function")]
