@@ -4,7 +4,8 @@ Guarantees:
 - Every pooled connection has the session ``pipeline.db.connect`` gives (``search_path`` set to the schema, then
   ``public``), is in autocommit, and is named ``pipeline-api`` in ``pg_stat_activity``; at most ``max_size`` exist.
 - A connection is checked before it is handed out: one broken since its last use (a Postgres restart,
-  ``pg_terminate_backend``) is discarded and replaced, so the request still gets a working connection.
+  ``pg_terminate_backend``) is discarded and replaced, with every other idle one that broke too, so the request
+  still gets a working connection.
 - ``connection()`` waits at most ``timeout`` seconds for a connection, then raises ``DatabaseUnavailable`` saying
   whether every connection was busy or why the database cannot be reached; the app answers it with 503.
 """
@@ -89,7 +90,6 @@ class DatabasePool:
                 max_size=self.max_size,
                 timeout=self.timeout,
                 configure=self._connected,
-                check=ConnectionPool.check_connection,
                 reconnect_timeout=RECONNECT_TIMEOUT,
                 name=APPLICATION_NAME,
                 open=False,
@@ -102,11 +102,6 @@ class DatabasePool:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
-
-    @property
-    def in_use(self) -> int:
-        """Connections handed out and not yet returned."""
-        return self._in_use
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -144,10 +139,13 @@ class DatabasePool:
             # Until the pool has connected once, wait in short slices: a database that is down when the app starts
             # is then reported as soon as the pool's first attempt fails, not after the whole timeout.
             try:
-                return pool.getconn(timeout=remaining if self._has_connected else min(remaining, WARM_UP_SLICE))
+                conn = pool.getconn(timeout=remaining if self._has_connected else min(remaining, WARM_UP_SLICE))
             except PoolTimeout as exc:
                 if time.monotonic() >= deadline:
                     raise self._why_unavailable() from exc
+                continue
+            if _works(pool, conn):
+                return conn
 
     def _connected(self, conn: Connection) -> None:
         """The pool's ``configure`` hook, run on each new connection: the failures counted so far are history."""
@@ -187,6 +185,19 @@ class DatabasePool:
         except DatabaseError as exc:
             raise DatabaseUnavailable(str(exc)) from exc
         probe.close()
+
+
+def _works(pool: ConnectionPool[Connection], conn: Connection) -> bool:
+    """Check a connection before handing it out. This is the pool's ``check`` done here instead: the pool waits a
+    growing delay (1 s, then 2 s, ...) after each failed check, so a restart that broke every idle connection would
+    time the request out; here the first broken one has all idle ones checked and replaced at once."""
+    try:
+        ConnectionPool.check_connection(conn)
+    except psycopg.Error:
+        pool.putconn(conn)  # broken: the pool closes it and opens a replacement
+        pool.check()
+        return False
+    return True
 
 
 def _first_line(exc: BaseException) -> str:

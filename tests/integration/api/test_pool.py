@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import msgspec
 import psycopg
 import pytest
 from litestar import Litestar
@@ -96,9 +98,9 @@ def test_pool__pooled_connections_have_the_session_settings_of_pipeline_connecti
 
 
 def test_pool__requests_succeed_after_the_pools_backends_are_terminated(config: Config, conn: Conn) -> None:
-    with running(config, min_size=2, max_size=4) as client:
+    with running(config, min_size=4, max_size=4) as client:
         assert client.get("/jobs").status_code == 200
-        wait_until(lambda: len(api_backends(conn)) >= 2)
+        wait_until(lambda: len(api_backends(conn)) == 4)
         before = api_backends(conn)
         conn.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [list(before)])
         wait_until(lambda: not api_backends(conn) & before)
@@ -178,6 +180,21 @@ def test_pool__a_postgres_restart_is_503_while_down_then_requests_succeed(
         assert (health.status_code, health.json()["database"]) == (503, False)
         wait_until(lambda: client.get("/jobs").status_code == 200, timeout=30, interval=0.2)
         assert client.get("/health").json()["healthy"] is True
+
+
+def test_pool__an_unreachable_database_is_503_at_once_naming_why(config: Config) -> None:
+    database = msgspec.structs.replace(config.database, url=config.database.url.replace("/test_", "/missing_"))
+    unreachable = msgspec.structs.replace(config, database=database)
+    with running(unreachable, timeout=30.0) as client:
+        started = time.monotonic()
+        responses = [client.get(path) for path in ("/jobs", f"/jobs/{uuid.uuid4()}", "/metrics", "/jobs")]
+        waited = time.monotonic() - started
+    for response in responses:
+        assert response.status_code == 503
+        detail = response.json()["detail"]
+        assert detail.startswith("cannot connect to postgresql://")
+        assert "does not exist" in detail
+    assert waited < 15  # failing connection attempts are reported without waiting out the 30 s pool timeout
 
 
 @pytest.mark.parametrize(
