@@ -168,7 +168,7 @@ class DatabasePool:
             )
         self._probe()
         return DatabaseUnavailable(
-            f"no database connection within {self.timeout:g} s; the database accepts connections again, retry"
+            f"no database connection within {self.timeout:g} s, though the database accepts connections; retry"
         )
 
     def _probe(self) -> None:
