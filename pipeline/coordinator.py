@@ -346,6 +346,7 @@ class Coordinator:
                 "write_queue",
                 messages.WriteBegin(
                     job=key,
+                    attempt=job.attempt,
                     index_job_id=str(index_job_id),
                     repository_id=str(record.repository_id),
                     worker_id=self.worker.worker_id,

@@ -29,6 +29,7 @@ class WriteBegin(msgspec.Struct, frozen=True, kw_only=True, tag="begin"):
     """Coordinator → writer: what the writer needs to store and complete this job."""
 
     job: str
+    attempt: int  # the queue job's attempt: the completion names it, so a late earlier attempt cannot complete
     index_job_id: str
     repository_id: str
     worker_id: str

@@ -196,6 +196,7 @@ class Writer:
             return
         completion = {
             "ids": [uuid.UUID(state.job)],
+            "attempts": [begin.attempt],
             "outputs": [orjson.dumps({"index_job_id": str(index_job_id)}).decode()],
             "worker_id": begin.worker_id,
         }

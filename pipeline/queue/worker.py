@@ -2,8 +2,9 @@
 
 Guarantees:
 - A batch is claimed with one statement (``FOR UPDATE SKIP LOCKED``) and its completions are recorded with one
-  statement; every transition out of ``active`` names this worker as owner, so a job that was rescued, expired or
-  cancelled meanwhile is never completed by it (the statement matches no row and the result is dropped).
+  statement; every transition out of ``active`` names this worker as owner and the attempt it ran, so a job
+  that was rescued, expired or cancelled meanwhile is never completed by it, not even when this worker has
+  claimed it again since (the statement matches no row and the result is dropped).
 - A handler that raises fails the attempt (retried with backoff while attempts remain); ``PermanentJobError``
   fails the job at once. A handler that completed the job itself, in its own transaction, returns
   ``COMPLETED_BY_HANDLER`` and the worker records nothing for it.
@@ -117,23 +118,27 @@ class _CompletedByHandler:
 
 
 # A handler returns this when it completed the job itself, in the same transaction as its own effects (running
-# ``job_complete_many`` with ``Worker.worker_id`` as owner, so it is rejected if the job is no longer its own); the
-# worker then records nothing for the job.
+# ``job_complete_many`` with ``Worker.worker_id`` as owner and ``job.attempt``, so it is rejected if that attempt
+# is no longer its own); the worker then records nothing for the job.
 COMPLETED_BY_HANDLER = _CompletedByHandler()
+
+
+Attempt = tuple[uuid.UUID, int]
+"""One run of a job: its id and attempt number (what the queue's owner checks match, with the worker id)."""
 
 
 class _Results:
     """Outcomes of one batch, kept until they are recorded (survives reconnects)."""
 
-    __slots__ = ("completed_ids", "failed", "outputs")
+    __slots__ = ("completed", "failed", "outputs")
 
     def __init__(self) -> None:
-        self.completed_ids: list[uuid.UUID] = []
+        self.completed: list[Job] = []
         self.outputs: list[str | None] = []
         self.failed: list[tuple[Job, str, bool]] = []  # job, error, permanent
 
     def __bool__(self) -> bool:
-        return bool(self.completed_ids or self.failed)
+        return bool(self.completed or self.failed)
 
 
 class Worker:
@@ -171,12 +176,13 @@ class Worker:
         self._stopping = threading.Event()  # stop claiming
         self._finished = threading.Event()  # loops are done: the supervisor may stop heartbeating
         self._wake = [threading.Event() for _ in range(concurrency)]
-        self._held: set[uuid.UUID] = set()  # claimed by this worker and not yet recorded
-        # The attempt each held job was claimed for. Abandonment is marked per (job, attempt): a heartbeat that
-        # saw an earlier attempt of a job this worker has claimed again since (a retry with no delay) must not
-        # mark the new attempt, however its check and its mark interleave with the claim loop.
-        self._held_attempt: dict[uuid.UUID, int] = {}
-        self._abandoned: set[tuple[uuid.UUID, int]] = set()
+        # Jobs claimed by this worker and not yet recorded → the attempt each was claimed for. Abandonment is
+        # marked per attempt: a heartbeat that saw an earlier attempt of a job this worker has claimed again since
+        # (a retry with no delay) must not mark the new attempt, however its check and its mark interleave with
+        # the claim loop.
+        self._held: dict[uuid.UUID, int] = {}
+        self._held_lock = threading.Lock()  # claim loops and the supervisor compare-and-delete entries
+        self._abandoned: set[Attempt] = set()
         self._signals = 0
         self.rescuer = Rescuer(url, schema, self.config, connect_timeout=connect_timeout)
         self.retention = Retention(url, schema, self.config, connect_timeout=connect_timeout)
@@ -279,15 +285,15 @@ class Worker:
             return 0
         queue, abandoned = self.queue, self._abandoned
         jobs = [Job(row[0], queue, row[1], row[2], row[3], row[4], row[5], row[6], abandoned) for row in rows]
-        self._held_attempt.update((job.id, job.attempt) for job in jobs)
-        self._held.update(job.id for job in jobs)
-        unstarted: list[uuid.UUID] = []
-        skipped: list[uuid.UUID] = []  # cancelled (or rescued) before their turn: nothing to run or record
+        with self._held_lock:
+            self._held.update((job.id, job.attempt) for job in jobs)
+        unstarted: list[Attempt] = []
+        skipped: list[Attempt] = []  # cancelled (or rescued) before their turn: nothing to run or record
         for job in jobs:
             if self._stopping.is_set():
-                unstarted.append(job.id)
+                unstarted.append((job.id, job.attempt))
             elif (job.id, job.attempt) in abandoned:
-                skipped.append(job.id)
+                skipped.append((job.id, job.attempt))
             else:
                 self._run_job(job, pending)
         if unstarted:
@@ -300,7 +306,7 @@ class Worker:
         try:
             output = self.handler(job)
             if output is COMPLETED_BY_HANDLER:
-                self._forget([job.id])
+                self._forget([(job.id, job.attempt)])
                 return
             encoded = None if output is None else orjson.dumps(output).decode()
         except Exception as exc:  # any handler error fails the job, never the worker
@@ -312,23 +318,29 @@ class Worker:
             )
             pending.failed.append((job, message, permanent))
         else:
-            pending.completed_ids.append(job.id)
+            pending.completed.append(job)
             pending.outputs.append(encoded)
 
     def _record(self, conn: Connection, pending: _Results) -> None:
         """Record a batch's outcomes (one statement for completions, one for failures), then forget them."""
-        if pending.completed_ids:
-            ids = pending.completed_ids
+        if pending.completed:
+            completed = pending.completed
             accepted = conn.execute(
-                query("job_complete_many"), {"ids": ids, "outputs": pending.outputs, "worker_id": self.worker_id}
+                query("job_complete_many"),
+                {
+                    "ids": [job.id for job in completed],
+                    "attempts": [job.attempt for job in completed],
+                    "outputs": pending.outputs,
+                    "worker_id": self.worker_id,
+                },
             ).rowcount
-            if accepted != len(ids):
+            if accepted != len(completed):
                 logger.warning(
                     "completions rejected: the jobs were cancelled, rescued or expired meanwhile",
-                    extra={"worker_id": self.worker_id, "rejected": len(ids) - accepted},
+                    extra={"worker_id": self.worker_id, "rejected": len(completed) - accepted},
                 )
-            self._forget(ids)
-            pending.completed_ids, pending.outputs = [], []
+            self._forget([(job.id, job.attempt) for job in completed])
+            pending.completed, pending.outputs = [], []
         if pending.failed:
             config = self.config
             delays = [
@@ -341,49 +353,60 @@ class Worker:
                 )
                 for job, _, _ in pending.failed
             ]
-            ids = [job.id for job, _, _ in pending.failed]
             conn.execute(
                 query("job_fail_many"),
                 {
-                    "ids": ids,
+                    "ids": [job.id for job, _, _ in pending.failed],
+                    "attempts": [job.attempt for job, _, _ in pending.failed],
                     "errors": [error for _, error, _ in pending.failed],
                     "delays": delays,
                     "permanent": [permanent for _, _, permanent in pending.failed],
                     "worker_id": self.worker_id,
                 },
             )
-            self._forget(ids)
+            self._forget([(job.id, job.attempt) for job, _, _ in pending.failed])
             pending.failed = []
 
-    def _forget(self, ids: list[uuid.UUID]) -> None:
-        self._held.difference_update(ids)
-        for job_id in ids:
-            self._held_attempt.pop(job_id, None)
-        self._drop_marks(ids)
-
-    def _drop_marks(self, ids: list[uuid.UUID]) -> None:
-        """Remove the abandonment marks of every attempt of ``ids`` (the set is tiny: only lost jobs)."""
+    def _forget(self, attempts: list[Attempt]) -> None:
+        """Stop holding these attempts (a later attempt of the same job that is held now stays held), and drop
+        their abandonment marks and those of earlier attempts."""
+        self._unhold(attempts)
         if self._abandoned:
-            forgotten = set(ids)
+            latest = dict(attempts)
             # list() copies the set at once (the supervisor thread may add to it meanwhile)
-            self._abandoned.difference_update([mark for mark in list(self._abandoned) if mark[0] in forgotten])
+            stale = [mark for mark in list(self._abandoned) if mark[1] <= latest.get(mark[0], -1)]
+            self._abandoned.difference_update(stale)
 
-    def _release(self, conn: Connection, ids: list[uuid.UUID]) -> None:
+    def _release(self, conn: Connection, attempts: list[Attempt]) -> None:
         """Give jobs back without consuming their attempt, and wake other workers for them."""
-        rows = conn.execute(query("job_release_many"), {"ids": ids, "worker_id": self.worker_id}).fetchall()
+        rows = conn.execute(
+            query("job_release_many"),
+            {
+                "ids": [job_id for job_id, _ in attempts],
+                "attempts": [n for _, n in attempts],
+                "worker_id": self.worker_id,
+            },
+        ).fetchall()
         for name in {row[1] for row in rows}:
             conn.execute(query("job_notify"), {"name": name})
-        self._abandoned.update(
-            (job_id, attempt) for job_id in ids if (attempt := self._held_attempt.get(job_id)) is not None
-        )
-        self._held.difference_update(ids)
-        for job_id in ids:
-            self._held_attempt.pop(job_id, None)
+        self._abandoned.update(attempts)
+        self._unhold(attempts)
         if rows:
             logger.info("jobs released at shutdown", extra={"worker_id": self.worker_id, "released": len(rows)})
 
+    def _unhold(self, attempts: list[Attempt]) -> None:
+        with self._held_lock:
+            for job_id, attempt in attempts:
+                if self._held.get(job_id) == attempt:
+                    del self._held[job_id]
+
+    def _holds(self, job_id: uuid.UUID, attempt: int) -> bool:
+        with self._held_lock:
+            return self._held.get(job_id) == attempt
+
     def _release_held(self) -> None:
-        held = list(self._held)
+        with self._held_lock:
+            held = list(self._held.items())
         if not held:
             return
         try:
@@ -470,21 +493,25 @@ class Worker:
             query("worker_heartbeat"),
             {"id": self.worker_id, "queue": self.queue, "host": socket.gethostname(), "pid": os.getpid()},
         )
-        held = {job_id: self._held_attempt.get(job_id) for job_id in list(self._held)}
+        with self._held_lock:
+            held = dict(self._held)
         if not held:
             return
-        rows = conn.execute(query("job_heartbeat"), {"ids": list(held), "worker_id": self.worker_id})
+        rows = conn.execute(
+            query("job_heartbeat"),
+            {"ids": list(held), "attempts": list(held.values()), "worker_id": self.worker_id},
+        )
         alive = {row[0] for row in rows}
         lost = [
             (job_id, attempt)
             for job_id, attempt in held.items()
-            if attempt is not None and job_id not in alive and self._held_attempt.get(job_id) == attempt
+            if job_id not in alive and self._holds(job_id, attempt)
         ]
         if lost:
             self._abandoned.update(lost)
             # an attempt recorded (and forgotten) by its loop meanwhile was not lost: do not keep its mark
             self._abandoned.difference_update(
-                [(job_id, attempt) for job_id, attempt in lost if self._held_attempt.get(job_id) != attempt]
+                [(job_id, attempt) for job_id, attempt in lost if not self._holds(job_id, attempt)]
             )
             logger.info(
                 "jobs abandoned: cancelled, rescued or expired", extra={"worker_id": self.worker_id, "jobs": len(lost)}

@@ -101,19 +101,23 @@ FROM claimed
 ORDER BY priority DESC, start_after, id;
 
 -- name: job_complete_many
--- Complete the owner's active jobs (outputs is a parallel array of JSON texts, NULL for none); returns how many
--- were accepted: a job rescued, cancelled or expired meanwhile is not this worker's to complete any more.
+-- Complete the owner's active jobs at the attempts it ran (attempts and outputs are parallel arrays; an output is
+-- a JSON text, NULL for none); returns how many were accepted: a job rescued, cancelled or expired meanwhile is
+-- not this worker's to complete any more, even if this worker has claimed it again since (a later attempt).
 UPDATE jobs AS job
 SET state = 'completed', finished_at = now(), output = done.output::jsonb
-FROM unnest(%(ids)s::uuid[], %(outputs)s::text[]) AS done (id, output)
-WHERE job.id = done.id AND job.state = 'active' AND job.worker_id = %(worker_id)s;
+FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[], %(outputs)s::text[]) AS done (id, attempt, output)
+WHERE job.id = done.id AND job.attempts = done.attempt AND job.state = 'active'
+  AND job.worker_id = %(worker_id)s;
 
 -- name: job_fail_many
 -- Record failed attempts of the owner's active jobs: back to `retry` after the given delay while attempts remain
 -- and the failure is not permanent, else `failed` with a dead letter. Each failure is an `error` event.
 WITH failure AS (
-    SELECT * FROM unnest(%(ids)s::uuid[], %(errors)s::text[], %(delays)s::double precision[], %(permanent)s::boolean[])
-        AS failure (id, error, delay, permanent)
+    SELECT * FROM unnest(
+        %(ids)s::uuid[], %(attempts)s::integer[], %(errors)s::text[], %(delays)s::double precision[],
+        %(permanent)s::boolean[]
+    ) AS failure (id, attempt, error, delay, permanent)
 ), failed AS (
     UPDATE jobs AS job
     SET state = CASE WHEN NOT failure.permanent AND job.attempts <= job.retry_limit
@@ -123,7 +127,8 @@ WITH failure AS (
         finished_at = CASE WHEN NOT failure.permanent AND job.attempts <= job.retry_limit THEN NULL ELSE now() END,
         last_error = failure.error
     FROM failure
-    WHERE job.id = failure.id AND job.state = 'active' AND job.worker_id = %(worker_id)s
+    WHERE job.id = failure.id AND job.attempts = failure.attempt AND job.state = 'active'
+      AND job.worker_id = %(worker_id)s
     RETURNING job.*
 ), event AS (
     INSERT INTO job_events (job_id, attempt, kind, next_state, worker_id, error)
@@ -140,11 +145,14 @@ WITH failure AS (
 SELECT id, state FROM failed;
 
 -- name: job_release_many
--- Give the owner's active jobs back at shutdown: `retry`, available now, and the attempt is not counted.
+-- Give the owner's active jobs (at the given attempts) back at shutdown: `retry`, available now, and the attempt
+-- is not counted.
 WITH released AS (
     UPDATE jobs AS job
     SET state = 'retry', attempts = job.attempts - 1, start_after = now()
-    WHERE job.id = ANY(%(ids)s::uuid[]) AND job.state = 'active' AND job.worker_id = %(worker_id)s
+    FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[]) AS held (id, attempt)
+    WHERE job.id = held.id AND job.attempts = held.attempt AND job.state = 'active'
+      AND job.worker_id = %(worker_id)s
     RETURNING job.id, job.name, job.attempts, job.worker_id
 ), event AS (
     INSERT INTO job_events (job_id, attempt, kind, next_state, worker_id, error)
@@ -153,11 +161,12 @@ WITH released AS (
 SELECT id, name FROM released;
 
 -- name: job_heartbeat
--- Refresh the owner's running jobs (a HOT update: no indexed column changes); a job missing from the result was
--- cancelled, rescued or expired, and its handler should stop.
-UPDATE jobs SET heartbeat_at = now()
-WHERE id = ANY(%(ids)s::uuid[]) AND state = 'active' AND worker_id = %(worker_id)s
-RETURNING id;
+-- Refresh the owner's running jobs at the attempts it holds (a HOT update: no indexed column changes); a job
+-- missing from the result was cancelled, rescued or expired, and its handler should stop.
+UPDATE jobs AS job SET heartbeat_at = now()
+FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[]) AS held (id, attempt)
+WHERE job.id = held.id AND job.attempts = held.attempt AND job.state = 'active' AND job.worker_id = %(worker_id)s
+RETURNING job.id;
 
 -- name: job_rescue
 -- Rescue running jobs whose heartbeat is older than stale_after seconds (their worker died) or whose expire_at has

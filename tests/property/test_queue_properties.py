@@ -80,38 +80,50 @@ def test_queue_operations_keep_the_invariants_in_any_interleaving(config: Config
                 job = self.jobs.get(job_id)
                 return job is not None and job.state is JobState.ACTIVE and job.owner == worker
 
-            @rule(data=st.data(), worker=st.sampled_from(WORKERS))
-            def complete(self, data: st.DataObject, worker: str) -> None:
+            def attempt(self, job_id: uuid.UUID, stale: bool) -> int:
+                """The job's current attempt, or the one before (a late result of an earlier run); any attempt
+                for a job retention deleted."""
+                job = self.jobs.get(job_id)
+                return (job.attempts if job is not None else 1) - int(stale)
+
+            @rule(data=st.data(), worker=st.sampled_from(WORKERS), stale=st.booleans())
+            def complete(self, data: st.DataObject, worker: str, stale: bool) -> None:
                 job_id = self.pick(data)
                 if job_id is None:
                     return
-                accepted = conn.execute(
-                    query("job_complete_many"), {"ids": [job_id], "outputs": [None], "worker_id": worker}
-                ).rowcount
-                assert accepted == int(self.owned(job_id, worker))
+                params = {"ids": [job_id], "attempts": [self.attempt(job_id, stale)], "outputs": [None]}
+                accepted = conn.execute(query("job_complete_many"), {**params, "worker_id": worker}).rowcount
+                assert accepted == int(self.owned(job_id, worker) and not stale)
                 if accepted:
                     self.jobs[job_id].state = JobState.COMPLETED
 
-            @rule(data=st.data(), worker=st.sampled_from(WORKERS), permanent=st.booleans())
-            def fail(self, data: st.DataObject, worker: str, permanent: bool) -> None:
+            @rule(data=st.data(), worker=st.sampled_from(WORKERS), permanent=st.booleans(), stale=st.booleans())
+            def fail(self, data: st.DataObject, worker: str, permanent: bool, stale: bool) -> None:
                 job_id = self.pick(data)
                 if job_id is None:
                     return
-                params = {"ids": [job_id], "errors": ["boom"], "delays": [0.0], "permanent": [permanent]}
+                params = {
+                    "ids": [job_id],
+                    "attempts": [self.attempt(job_id, stale)],
+                    "errors": ["boom"],
+                    "delays": [0.0],
+                    "permanent": [permanent],
+                }
                 rows = conn.execute(query("job_fail_many"), {**params, "worker_id": worker}).fetchall()
-                assert len(rows) == int(self.owned(job_id, worker))
+                assert len(rows) == int(self.owned(job_id, worker) and not stale)
                 if rows:
                     job = self.jobs[job_id]
                     retry = not permanent and job.attempts <= RETRY_LIMIT
                     job.state = JobState.RETRY if retry else JobState.FAILED
 
-            @rule(data=st.data(), worker=st.sampled_from(WORKERS))
-            def release(self, data: st.DataObject, worker: str) -> None:
+            @rule(data=st.data(), worker=st.sampled_from(WORKERS), stale=st.booleans())
+            def release(self, data: st.DataObject, worker: str, stale: bool) -> None:
                 job_id = self.pick(data)
                 if job_id is None:
                     return
-                rows = conn.execute(query("job_release_many"), {"ids": [job_id], "worker_id": worker}).fetchall()
-                assert len(rows) == int(self.owned(job_id, worker))
+                params = {"ids": [job_id], "attempts": [self.attempt(job_id, stale)], "worker_id": worker}
+                rows = conn.execute(query("job_release_many"), params).fetchall()
+                assert len(rows) == int(self.owned(job_id, worker) and not stale)
                 if rows:
                     job = self.jobs[job_id]
                     job.state, job.attempts = JobState.RETRY, job.attempts - 1

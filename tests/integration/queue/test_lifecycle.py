@@ -25,8 +25,11 @@ def claim_one(conn: Connection, name: str, worker_id: str) -> uuid.UUID:
     return rows[0][0]
 
 
-def complete(conn: Connection, job_id: uuid.UUID, worker_id: str) -> int:
-    cursor = conn.execute(query("job_complete_many"), {"ids": [job_id], "outputs": [None], "worker_id": worker_id})
+def complete(conn: Connection, job_id: uuid.UUID, worker_id: str, attempt: int = 1) -> int:
+    cursor = conn.execute(
+        query("job_complete_many"),
+        {"ids": [job_id], "attempts": [attempt], "outputs": [None], "worker_id": worker_id},
+    )
     return cursor.rowcount
 
 
@@ -121,11 +124,24 @@ def test_rescue_then_late_completion__the_late_completion_is_rejected(
     Rescuer(config.database.url, config.database.schema, config.queue).run_once()
     assert complete(conn, job_id, "slow") == 0
     assert claim_one(conn, "q", "fresh") == job_id
-    assert complete(conn, job_id, "slow") == 0, "the old owner cannot complete the new attempt"
-    assert complete(conn, job_id, "fresh") == 1
+    assert complete(conn, job_id, "slow", attempt=2) == 0, "the old owner cannot complete the new attempt"
+    assert complete(conn, job_id, "fresh", attempt=1) == 0, "the new owner cannot complete it as the old attempt"
+    assert complete(conn, job_id, "fresh", attempt=2) == 1
     info = queue.get(job_id)
     assert info is not None
     assert (info.state, info.attempts, info.worker_id) == (JobState.COMPLETED, 2, "fresh")
+
+
+def test_rescue_then_reclaim_by_the_same_worker__the_old_attempt_cannot_complete_the_new_one(
+    queue: Queue, config: Config, conn: Connection
+) -> None:
+    job_id = queue.send("q", {})
+    claim_one(conn, "q", "w")
+    age_heartbeat(conn, job_id)
+    Rescuer(config.database.url, config.database.schema, config.queue).run_once()
+    assert claim_one(conn, "q", "w") == job_id
+    assert complete(conn, job_id, "w", attempt=1) == 0, "attempt 1 finished late: attempt 2 is still running"
+    assert complete(conn, job_id, "w", attempt=2) == 1
 
 
 def _rescue_into(rescuer: Rescuer, out: list[object]) -> None:
@@ -329,7 +345,12 @@ def test_completed_by_handler__the_handler_completes_in_its_own_transaction_and_
         with connect(config.database.url, config.database.schema) as own:
             own.execute("CREATE TEMP TABLE effects (job uuid)")
             own.execute("INSERT INTO effects VALUES (%s)", [job.id])
-            completion = {"ids": [job.id], "outputs": ['{"by": "handler"}'], "worker_id": worker.worker_id}
+            completion = {
+                "ids": [job.id],
+                "attempts": [job.attempt],
+                "outputs": ['{"by": "handler"}'],
+                "worker_id": worker.worker_id,
+            }
             assert own.execute(query("job_complete_many"), completion).rowcount == 1
             own.commit()
         return COMPLETED_BY_HANDLER

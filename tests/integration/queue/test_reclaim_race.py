@@ -276,3 +276,54 @@ def test_heartbeat_marking_after_a_rescue_and_reclaim__the_new_attempt_is_not_ab
     assert info.state == JobState.COMPLETED
     assert info.attempts == 2
     assert info.output == {"attempt": 2}
+
+
+def test_expired_attempt_finishing_after_the_same_worker_reclaimed_the_job__its_result_is_rejected(
+    queue: Queue, config: Config, conn: Connection
+) -> None:
+    """Attempt 1 outlives its expiry; the rescuer retries the job and this same worker claims attempt 2. When
+    attempt 1 returns at last, its completion names attempt 1 and is rejected: attempt 2 keeps running, keeps
+    its heartbeat, and its own result is the job's."""
+    url, schema = config.database.url, config.database.schema
+    job_id = queue.send("q", {}, retry_limit=3, retry_delay=0)
+    first_running, finish_first = threading.Event(), threading.Event()
+    second_running, finish_second = threading.Event(), threading.Event()
+    abandoned_seen_by_second: list[bool] = []
+
+    def handler(job: Job) -> object:
+        if job.attempt == 1:
+            first_running.set()
+            wait_for(finish_first, "attempt 2 running")
+            return {"attempt": 1}
+        second_running.set()
+        wait_for(finish_second, "attempt 1 recorded and a heartbeat")
+        abandoned_seen_by_second.append(job.is_abandoned())
+        return {"attempt": job.attempt}
+
+    worker = Worker.from_config(config, "q", handler, concurrency=2, maintenance=False)
+
+    def claim_loop() -> None:
+        with connect(url, schema, autocommit=True) as loop_conn:
+            assert worker.run_once(loop_conn) == 1
+
+    first = InThread(claim_loop)
+    wait_for(first_running, "attempt 1 running")
+    conn.execute("UPDATE jobs SET expire_at = now() - interval '1 second' WHERE id = %s", [job_id])
+    Rescuer(queue.url, queue.schema, queue.config).run_once(conn)
+    second = InThread(claim_loop)
+    wait_for(second_running, "attempt 2 running")
+    finish_first.set()
+    first.join()
+    conn.execute("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", [job_id])
+    heartbeat(worker, conn)
+    refreshed = conn.execute(
+        "SELECT heartbeat_at > now() - interval '1 minute' FROM jobs WHERE id = %s", [job_id]
+    ).fetchone()
+    assert refreshed == (True,), "attempt 2 is still this worker's: its heartbeat goes on"
+    finish_second.set()
+    second.join()
+
+    assert abandoned_seen_by_second == [False]
+    info = queue.get(job_id)
+    assert info is not None
+    assert (info.state, info.attempts, info.output) == (JobState.COMPLETED, 2, {"attempt": 2})
