@@ -7,7 +7,8 @@ Guarantees:
   ``pg_terminate_backend``) is discarded and replaced, with every other idle one that broke too, so the request
   still gets a working connection.
 - ``connection()`` waits at most ``timeout`` seconds for a connection, then raises ``DatabaseUnavailable`` saying
-  whether every connection was busy or why the database cannot be reached; the app answers it with 503.
+  whether every connection was busy or why the database cannot be reached; the app answers it with 503. Naming the
+  reason takes one direct connection attempt, which may add up to ``connect_timeout`` when the host does not answer.
 """
 
 from __future__ import annotations
