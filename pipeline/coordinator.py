@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dill
 import multiprocess
 import psycopg
 from psycopg.rows import TupleRow
@@ -88,7 +89,9 @@ class Coordinator:
         self.config = config
         self.url = database_url(config)
         self.schema = config.database.schema
-        self.extract = extract
+        # Pickled here, with the globals it uses: a function from a notebook kernel's ``__main__`` (no file the
+        # spawned parsers could import again) needs its helpers and modules to travel with it.
+        self._extract_pickle = dill.dumps(extract, recurse=True)
         self.until_idle = until_idle
         self.until_index_job = until_index_job
         self.parsers = config.index.parsers or os.cpu_count() or 1
@@ -166,7 +169,7 @@ class Coordinator:
                 context.Process(
                     target=parser_main,
                     name=f"pipeline-parse-{index}",
-                    args=(self.config, self.extract, queues),
+                    args=(self.config, self._extract_pickle, queues),
                     daemon=True,
                 )
                 for index in range(self.parsers)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import dill
+
 from pipeline import messages
 from pipeline.config import Config
 from pipeline.processes import StageQueues, child_setup, inbox_messages
@@ -19,12 +21,15 @@ ExtractFunction = Callable[..., FileExtraction]
 """``extract(path, source, *, limits, language) -> FileExtraction``: the parser processes' per-file function."""
 
 
-def parser_main(config: Config, extract: ExtractFunction, queues: StageQueues) -> None:
+def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> None:
     """Parse and extract each file in this process (trees never leave it) and send the rows to the writer.
 
-    A file that cannot be parsed still yields a result (with ``error`` set), so the writer's count always closes.
+    ``extract_pickle`` is the ``ExtractFunction`` as ``dill`` bytes (pickled by the coordinator with the globals
+    it uses). A file that cannot be parsed still yields a result (with ``error`` set), so the writer's count
+    always closes.
     """
     parent = child_setup(config.log, "parse")
+    extract: ExtractFunction = dill.loads(extract_pickle)  # noqa: S301  (our coordinator pickled it, as it does every argument)
     limits = ExtractionLimits(
         parse=ParseLimits(max_bytes=config.index.max_file_bytes, parse_timeout_seconds=config.index.parse_timeout)
     )

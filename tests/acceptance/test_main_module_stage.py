@@ -1,4 +1,5 @@
-"""A stage function defined in the user's ``__main__`` (a script or notebook) runs in the parser processes."""
+"""A stage function defined in the user's ``__main__`` (a script, or a notebook's kernel) runs in the parser
+processes."""
 
 from __future__ import annotations
 
@@ -55,14 +56,23 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_stage_function_from_main_is_used_by_the_parser_processes(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("main_module", ["script", "no file"])
+def test_a_stage_function_from_main_is_used_by_the_parser_processes(
+    database_url: str, tmp_path: Path, main_module: str
+) -> None:
+    """``script``: ``__main__`` is a file the spawned processes can import again. ``no file``: ``python -c``, a
+    ``__main__`` without ``__file__``, as in a Jupyter kernel; the function then travels by value (dill)."""
     repo = tmp_path / "repo"
     commit_files(new_repository(repo), SOURCES_V1, "first")
-    script = tmp_path / "my_notebook.py"
-    script.write_text(SCRIPT)
+    if main_module == "script":
+        script = tmp_path / "my_notebook.py"
+        script.write_text(SCRIPT)
+        program = [str(script)]
+    else:
+        program = ["-c", SCRIPT]
     env = {key: value for key, value in os.environ.items() if "DATABASE_URL" not in key and "DB_URL" not in key}
     result = subprocess.run(
-        [sys.executable, str(script), str(repo), str(tmp_path / "work")],
+        [sys.executable, *program, str(repo), str(tmp_path / "work")],
         cwd=ROOT,
         env={**env, "PIPELINE_DATABASE_URL": database_url, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -71,6 +81,7 @@ def test_a_stage_function_from_main_is_used_by_the_parser_processes(database_url
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip(), result.stderr[-3000:]
     names = result.stdout.strip().splitlines()[-1].split(",")
     assert "MAIN" in names
     assert "HELPER" in names
