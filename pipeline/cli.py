@@ -59,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, handler, help_text in (
         ("enqueue", indexing_cli.enqueue, "enqueue an index job; prints its id"),
-        ("index", indexing_cli.index, "enqueue and index here, with live progress; exit 0 only if completed"),
+        (
+            "index",
+            indexing_cli.index,
+            "enqueue and index here, with live progress; exit 0 only if completed (or skipped: already current)",
+        ),
     ):
         command = commands.add_parser(name, help=help_text, parents=[common])
         command.add_argument("target", help="repository URL, local path to a git repository, or owner/name")
@@ -67,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         revision.add_argument("--ref", help="branch, tag or other ref (default: the default branch)")
         revision.add_argument("--commit", help="commit sha (7 to 40 hex digits)")
         command.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+        command.add_argument(
+            "--force", action="store_true", help="index even if the commit is the repository's current index"
+        )
         command.set_defaults(handler=handler)
 
     status = commands.add_parser("status", help="one index job with its progress, or recent jobs", parents=[common])

@@ -353,6 +353,7 @@ class Coordinator:
                     index_job_id=str(index_job_id),
                     repository_id=str(record.repository_id),
                     worker_id=self.worker.worker_id,
+                    force=job.payload.get("force") is True,
                 ),
             )
             self._put(
@@ -385,7 +386,11 @@ class Coordinator:
                         return None
                     continue
                 if isinstance(outcome, messages.JobDone):
-                    logger.info("index job completed", extra={"stats": outcome.stats})
+                    if outcome.skipped:
+                        self._abort(key)  # the fetcher and parsers may still be busy with it
+                        logger.info("index job skipped: already the current index", extra={"stats": outcome.stats})
+                    else:
+                        logger.info("index job completed", extra={"stats": outcome.stats})
                     return COMPLETED_BY_HANDLER
                 self._abort(key)
                 if isinstance(outcome, messages.JobFailed):

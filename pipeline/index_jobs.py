@@ -108,11 +108,14 @@ def enqueue(
     ref: str | None = None,
     commit_sha: str | None = None,
     priority: int = 0,
+    force: bool = False,
 ) -> Enqueued:
     """Create (or find) the index job for ``target`` at ``ref``/``commit_sha`` and its queue job, atomically.
 
     ``commit_sha`` is 7 to 40 hex digits (stored lower-case; the full sha replaces it once resolved); ``ref`` is a
-    git ref name. Anything else raises ``IndexRequestError`` before anything is written.
+    git ref name. Anything else raises ``IndexRequestError`` before anything is written. Without ``force``, a job
+    whose commit turns out to be the repository's current index already ends ``skipped`` instead of indexing it
+    again.
     """
     commit_sha = commit_sha.strip().lower() if commit_sha else None
     if commit_sha is not None and not _SHA.fullmatch(commit_sha):
@@ -135,13 +138,18 @@ def enqueue(
         job_id = inserted[0]
         queue_job_id = queue.send(
             INDEX_QUEUE,
-            {"index_job_id": str(job_id)},
+            {"index_job_id": str(job_id), "force": force},
             priority=priority,
             singleton_key=f"{repository[0]}:{commit_sha or ref or 'HEAD'}",
             conn=conn,
         )
         conn.execute(query("index_job_set_queue_job"), {"id": job_id, "queue_job_id": queue_job_id})
-        record_event(conn, job_id, "enqueued", data={"ref": ref, "commit_sha": commit_sha, "priority": priority})
+        record_event(
+            conn,
+            job_id,
+            "enqueued",
+            data={"ref": ref, "commit_sha": commit_sha, "priority": priority, "force": force},
+        )
         job = get(conn, job_id)
     assert job is not None
     return Enqueued(job=job, created=True)
@@ -232,6 +240,17 @@ def complete(
     ).fetchone()
     if done:
         record_event(conn, job_id, "completed", data={"files": stats.get("files"), "symbols": stats.get("symbols")})
+    return done is not None
+
+
+def skip(conn: Connection, job_id: uuid.UUID, stats: dict[str, Any], *, commit_sha: str) -> bool:
+    """processing → skipped: the resolved commit is the repository's current index already (call in the
+    transaction that completes the queue job). False if not processing."""
+    done = conn.execute(
+        query("index_job_skip"), {"id": job_id, "stats": Jsonb(stats, _dumps), "commit_sha": commit_sha}
+    ).fetchone()
+    if done:
+        record_event(conn, job_id, "skipped", message=f"commit {commit_sha} is already the current index")
     return done is not None
 
 

@@ -53,7 +53,9 @@ def _enqueue(args: argparse.Namespace, config: Config) -> index_jobs.Enqueued:
     target = parse_target(args.target, base_url=config.index.base_url)
     url = _prepared_url(config)
     with Queue(url, config.database.schema, config.queue) as queue, connect(url, config.database.schema) as conn:
-        enqueued = index_jobs.enqueue(conn, queue, target, ref=args.ref, commit_sha=args.commit, priority=args.priority)
+        enqueued = index_jobs.enqueue(
+            conn, queue, target, ref=args.ref, commit_sha=args.commit, priority=args.priority, force=args.force
+        )
         conn.commit()
     return enqueued
 
@@ -89,7 +91,8 @@ def index(args: argparse.Namespace, config: Config) -> int:
     coordinator.stop()
     worker.join()
     print(_job_json(final) if args.json else _describe(final))
-    return 0 if final.status == IndexJobStatus.COMPLETED else 1
+    # skipped: the commit was already the repository's current index, which is what was asked for
+    return 0 if final.status in (IndexJobStatus.COMPLETED, IndexJobStatus.SKIPPED) else 1
 
 
 def _watch(conn: Any, job_id: uuid.UUID, console: Console, *, live: bool) -> IndexJob:
@@ -118,7 +121,9 @@ def _describe(job: IndexJob) -> str:
     if job.error_message:
         lines.append(f"error ({job.last_stage or '-'}): {job.error_message}")
     stats = job.stats
-    if stats:
+    if job.status == IndexJobStatus.SKIPPED:
+        lines.append("this commit is already the repository's current index (--force indexes it again)")
+    elif stats:
         lines.append(
             "files seen {files_seen}, parsed {files_parsed}, failed to parse {files_failed_to_parse}, "
             "symbols {symbols}, references {references}, imports {imports}, dependencies {dependencies}".format_map(

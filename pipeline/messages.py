@@ -33,6 +33,7 @@ class WriteBegin(msgspec.Struct, frozen=True, kw_only=True, tag="begin"):
     index_job_id: str
     repository_id: str
     worker_id: str
+    force: bool = False  # index even if the commit is the repository's current index already
 
 
 class FetchStarted(msgspec.Struct, frozen=True, kw_only=True, tag="fetched"):
@@ -104,10 +105,12 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True, tag="progress"):
 
 
 class JobDone(msgspec.Struct, frozen=True, kw_only=True, tag="done"):
-    """Writer → coordinator: the snapshot, the index job and the queue job were committed together."""
+    """Writer → coordinator: the snapshot, the index job and the queue job were committed together; or, with
+    ``skipped``, the commit was the current index already and both jobs were closed without indexing it."""
 
     job: str
     stats: dict[str, Any]
+    skipped: bool = False
 
 
 class JobFailed(msgspec.Struct, frozen=True, kw_only=True, tag="failed"):

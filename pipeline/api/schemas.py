@@ -37,6 +37,9 @@ class IndexRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         None
     )
     priority: Priority = 0
+    force: Annotated[
+        bool, msgspec.Meta(description="index even if this commit is already the repository's current index")
+    ] = False
 
 
 class Enqueued(msgspec.Struct, kw_only=True):

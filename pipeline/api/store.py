@@ -45,7 +45,13 @@ def enqueue(conn: Connection, queue: Queue, request: schemas.IndexRequest, *, ba
     """Validate the target as the CLI does and enqueue it; raises ``IndexerError`` subclasses naming the problem."""
     target = parse_target(request.repository, base_url=base_url)
     enqueued = index_jobs.enqueue(
-        conn, queue, target, ref=request.ref, commit_sha=request.commit_sha, priority=request.priority
+        conn,
+        queue,
+        target,
+        ref=request.ref,
+        commit_sha=request.commit_sha,
+        priority=request.priority,
+        force=request.force,
     )
     return schemas.Enqueued(job_id=enqueued.job.id, status=enqueued.job.status, created=enqueued.created)
 

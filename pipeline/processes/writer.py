@@ -22,7 +22,7 @@ from pipeline.log import log_context
 from pipeline.processes import BytesQueue, StageQueues, Throttle, child_setup, inbox_messages, progress_message
 from stages.commit import link_commit
 from stages.models import LinkFile
-from stages.write import FileRow, SnapshotWriter
+from stages.write import EXTRACTOR_VERSION, FileRow, SnapshotWriter
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,8 @@ class Writer:
         with log_context(job_id=message.job, stage="write"):
             try:
                 self._step(state, message, raw)
+                if state.job not in self.jobs:
+                    return  # skipped: its commit is the current index already
                 if state.ready and state.done is not None and len(state.results) == state.done.files:
                     self._finish(state)
             except Exception as exc:  # any error fails this job, never the writer
@@ -131,6 +133,8 @@ class Writer:
             return
         if state.writer is None:
             state.writer = self._begin(state)
+            if state.writer is None:
+                return
         storing = time.monotonic()
         if state.waiting:
             state.first_result = state.first_result or storing
@@ -152,11 +156,14 @@ class Writer:
             )
             self.events.put(progress_message(state.job, "write", received, state.writer.stats.files, 0))
 
-    def _begin(self, state: _WriteJob) -> SnapshotWriter:
+    def _begin(self, state: _WriteJob) -> SnapshotWriter | None:
+        """Open the job's transaction and its snapshot; ``None`` if the job was closed instead (skipped)."""
         begin, commit_sha = state.begin, state.commit_sha
         assert begin is not None
         assert commit_sha is not None
         state.conn = connect(self.url, self.config.database.schema, application_name="pipeline-writer")
+        if not begin.force and self._skipped(state, state.conn):
+            return None
         writer = SnapshotWriter(
             state.conn,
             repository_id=uuid.UUID(begin.repository_id),
@@ -166,6 +173,55 @@ class Writer:
         )
         writer.begin()
         return writer
+
+    def _skipped(self, state: _WriteJob, conn: psycopg.Connection[TupleRow]) -> bool:
+        """If the commit is the repository's current index already (same extractor version), close the index job
+        as skipped and complete the queue job in one transaction, and drop the job; True if it was closed."""
+        begin, commit_sha = state.begin, state.commit_sha
+        assert begin is not None
+        assert commit_sha is not None
+        current = conn.execute(
+            query("index_job_current_snapshot"),
+            {
+                "repository_id": uuid.UUID(begin.repository_id),
+                "commit_sha": commit_sha,
+                "extractor_version": EXTRACTOR_VERSION,
+            },
+        ).fetchone()
+        if current is None:
+            return False
+        stats = {
+            "commit_sha": commit_sha,
+            "reason": "already the current index",
+            "current_snapshot_id": str(current[0]),
+        }
+        if not index_jobs.skip(conn, uuid.UUID(begin.index_job_id), stats, commit_sha=commit_sha):
+            self._lost(state, "the index job is no longer processing")
+        elif not self._complete_queue_job(conn, begin, skipped=True):
+            self._lost(state, "the queue job is no longer owned by this worker")
+        else:
+            conn.commit()
+            self.aborted.add(state.job)  # results of files already on their way are dropped
+            self._drop(state.job)
+            logger.info("job skipped: its commit is the current index", extra={"commit_sha": commit_sha})
+            self._report(messages.JobDone(job=state.job, stats=stats, skipped=True))
+        return True
+
+    def _complete_queue_job(
+        self, conn: psycopg.Connection[TupleRow], begin: messages.WriteBegin, *, skipped: bool = False
+    ) -> bool:
+        """Complete the queue job in ``conn``'s transaction; False if this attempt no longer owns it (rescued,
+        cancelled or expired meanwhile), and then nothing of the job may become visible."""
+        output: dict[str, object] = {"index_job_id": begin.index_job_id}
+        if skipped:
+            output["skipped"] = True
+        completion = {
+            "ids": [uuid.UUID(begin.job)],
+            "attempts": [begin.attempt],
+            "outputs": [orjson.dumps(output).decode()],
+            "worker_id": begin.worker_id,
+        }
+        return bool(conn.execute(query("job_complete_many"), completion).rowcount == 1)
 
     def _finish(self, state: _WriteJob) -> None:
         """Link, switch the snapshot and complete both job records in the job's one transaction; commit."""
@@ -194,14 +250,7 @@ class Writer:
         if not index_jobs.complete(conn, index_job_id, stats, progress, commit_sha=commit_sha):
             self._lost(state, "the index job is no longer processing")
             return
-        completion = {
-            "ids": [uuid.UUID(state.job)],
-            "attempts": [begin.attempt],
-            "outputs": [orjson.dumps({"index_job_id": str(index_job_id)}).decode()],
-            "worker_id": begin.worker_id,
-        }
-        if conn.execute(query("job_complete_many"), completion).rowcount != 1:
-            # Rescued, cancelled or expired meanwhile: this attempt lost, and nothing of it becomes visible.
+        if not self._complete_queue_job(conn, begin):
             self._lost(state, "the queue job is no longer owned by this worker")
             return
         conn.commit()

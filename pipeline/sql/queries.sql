@@ -421,6 +421,24 @@ SET status = 'completed', stats = %(stats)s, progress = %(progress)s, commit_sha
 WHERE id = %(id)s AND status = 'processing'
 RETURNING id;
 
+-- name: index_job_skip
+-- processing → skipped: its commit is already the repository's current index (same extractor version).
+UPDATE index_jobs
+SET status = 'skipped', stats = %(stats)s, commit_sha = %(commit_sha)s, completed_at = now(), error_message = NULL
+WHERE id = %(id)s AND status = 'processing'
+RETURNING id;
+
+-- name: index_job_current_snapshot
+-- The repository's current snapshot if it indexes this commit with this extractor version (every file result of
+-- the snapshot has it); no row otherwise.
+SELECT s.id FROM repositories r
+JOIN snapshots s ON s.id = r.current_snapshot_id
+WHERE r.id = %(repository_id)s AND s.commit_sha = %(commit_sha)s
+  AND NOT EXISTS (
+      SELECT 1 FROM snapshot_files f JOIN file_results fr ON fr.id = f.file_result_id
+      WHERE f.snapshot_id = s.id AND fr.extractor_version <> %(extractor_version)s
+  );
+
 -- name: index_job_fail
 -- processing → failed (final) or back to pending (the queue retries it), with the error and the stage.
 UPDATE index_jobs

@@ -58,10 +58,24 @@ def test_post_index__accepts_owner_name_and_urls(client: Client) -> None:
     assert (by_url["git_url"], by_url["ref"]) == ("https://example.test/team/app.git", "main")
 
 
+def test_post_index__force_reaches_the_queue_job(client: Client, conn: Conn) -> None:
+    forced = enqueue(client, "octo/demo", force=True)
+    plain = enqueue(client, "octo/other")
+    payloads = dict(
+        conn.execute(
+            "SELECT i.id::text, j.payload FROM index_jobs i JOIN jobs j ON j.id = i.queue_job_id WHERE i.id = ANY(%s)",
+            [[uuid.UUID(forced), uuid.UUID(plain)]],
+        ).fetchall()
+    )
+    assert payloads[forced]["force"] is True
+    assert payloads[plain]["force"] is False
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"repository": 5}, "repository"),
+        ({"repository": "octo/demo", "force": "yes"}, "force"),
         ({}, "repository"),
         ({"repository": ""}, "repository"),
         ({"repository": "octo/de\u0000mo"}, "repository"),

@@ -168,6 +168,39 @@ def test_index__a_new_commit_replaces_the_index_atomically_for_a_concurrent_read
     assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (1,)
 
 
+def test_index__the_current_commit_again_is_skipped_unless_forced(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path
+) -> None:
+    first = enqueue(pipeline_config, str(repo_path))
+    run_until_idle(pipeline_config)
+    indexed = job(conn, first)
+    assert indexed.status == IndexJobStatus.COMPLETED
+    snapshot = conn.execute("SELECT current_snapshot_id FROM repositories").fetchone()
+    assert snapshot is not None
+
+    again = enqueue(pipeline_config, str(repo_path), ref="main")  # the same commit, named another way
+    run_until_idle(pipeline_config)
+    skipped = job(conn, again)
+    assert skipped.status == IndexJobStatus.SKIPPED
+    assert skipped.commit_sha == indexed.commit_sha
+    assert skipped.stats["current_snapshot_id"] == str(snapshot[0])
+    assert skipped.completed_at is not None
+    assert conn.execute("SELECT current_snapshot_id FROM repositories").fetchone() == snapshot
+    events = [event.event for event in index_jobs.events(conn, again)]
+    assert events[-1] == "skipped"
+    queue_job = conn.execute("SELECT state, output FROM jobs WHERE id = %s", [skipped.queue_job_id]).fetchone()
+    assert queue_job == ("completed", {"index_job_id": str(again), "skipped": True})
+    assert list(Path(pipeline_config.index.tmp_dir).glob("pipeline-*")) == []
+
+    forced = enqueue(pipeline_config, str(repo_path), force=True)
+    run_until_idle(pipeline_config)
+    assert job(conn, forced).status == IndexJobStatus.COMPLETED
+    replaced = conn.execute("SELECT current_snapshot_id FROM repositories").fetchone()
+    assert replaced is not None
+    assert replaced != snapshot
+    assert stored_symbols(conn, "demo-repo") == local_symbols(repo_path, str(indexed.commit_sha))
+
+
 def test_index__an_unknown_commit_fails_at_once_without_retrying(
     pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path
 ) -> None:
