@@ -50,7 +50,8 @@ ECMASCRIPT_KINDS: Mapping[str, SymbolKind] = {
 #   a generic type continuing the previous line;
 # - variance and const modifiers on type parameters (`<in out A>`, `<const T>`) are not in the grammar;
 # - escape sequences inside template literal types (an escaped backtick, say) break the whole file;
-# - `abstract override x: T` (a field) is only known in the order `override abstract`.
+# - `abstract override x: T` (a field) is only known in the order `override abstract`;
+# - `export default abstract class {}` (no name) is not in the grammar: `abstract` becomes spaces there.
 # The recovery rewrites them byte for byte (a `;` in the indentation before the `<`, spaces over the
 # modifiers, two spaces over each escape, the two keywords swapped), so every offset, line and column of the
 # file stays exact.
@@ -62,6 +63,9 @@ _TYPE_PARAMETER_MODIFIERS = re.compile(
 )
 _ABSTRACT_OVERRIDE_FIELD = re.compile(
     rb"\babstract([ \t]+)override(?=[ \t]+(?:readonly[ \t]+)?[#A-Za-z_$][\w$]*[ \t]*[?!]?[ \t]*[:;=\r\n}])"
+)
+_ANONYMOUS_ABSTRACT_CLASS = re.compile(
+    rb"\bdefault[ \t\r\n]+(abstract)(?=[ \t\r\n]+class(?:[ \t\r\n]*[{<]|[ \t\r\n]+(?:extends|implements)\b))"
 )
 _ESCAPE = re.compile(rb"\\[^\r\n]")
 _BLANKS = b" \t\r\n"
@@ -112,6 +116,9 @@ def typescript_recovery(source: bytes) -> Rewrite:
     for match in _ABSTRACT_OVERRIDE_FIELD.finditer(source):
         rewritten[match.start() : match.end()] = b"override" + match.group(1) + b"abstract"
         changed.append((match.start(), match.end()))
+    for match in _ANONYMOUS_ABSTRACT_CLASS.finditer(source):
+        rewritten[match.start(1) : match.end(1)] = b" " * len(b"abstract")
+        changed.append((match.start(1), match.end(1)))
     for match in _ESCAPE.finditer(source):
         rewritten[match.start() : match.end()] = b"  "
         changed.append((match.start(), match.end()))

@@ -168,6 +168,17 @@ def test_extract__anonymous_default_class_is_named_default_at_the_keyword() -> N
     assert [(e.exported, e.local) for e in result.exports] == [("default", "default")]
 
 
+def test_extract__anonymous_default_abstract_class_is_a_class_with_its_abstract_members() -> None:
+    source = "export default abstract class<T> extends Base<T> {\n  abstract run(): T;\n  stop() {}\n}\n"
+    result = extract(source)
+    assert not result.had_syntax_errors
+    assert kinds(source) == [("class", "default", None), ("method", "run", "default"), ("method", "stop", "default")]
+    cls = result.symbols[0]
+    assert (cls.exported, cls.is_default_export) == (True, True)
+    assert cls.signature == "export default abstract class<T> extends Base<T>"
+    assert [(r.name, r.kind) for r in result.references if r.kind == "extends"] == [("Base", "extends")]
+
+
 def test_extract__anonymous_default_function_is_named_default() -> None:
     symbol = only("export default async function () {}")
     assert (symbol.kind, symbol.name, symbol.is_default_export, symbol.is_async) == (

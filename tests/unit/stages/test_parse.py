@@ -147,6 +147,7 @@ def test_typescript_recovery__rewrites_known_gaps_keeping_every_offset() -> None
         b"type T = `a\\`b`\n"
         b"abstract class K { abstract override x: number }\n"
         b"const s = [\n  <D>(d: D) => d,\n]\n"
+        b"export default abstract class { abstract m(): void }\n"
     )
     rewrite = typescript_recovery(source)
     rewritten = rewrite.source
@@ -156,6 +157,7 @@ def test_typescript_recovery__rewrites_known_gaps_keeping_every_offset() -> None
         b" ",
         b"\\`",
         b"abstract override",
+        b"abstract",
     ]
     assert all(
         rewritten[end:next_start] == source[end:next_start]
@@ -168,6 +170,7 @@ def test_typescript_recovery__rewrites_known_gaps_keeping_every_offset() -> None
     assert b"type T = `a  b`" in rewritten
     assert b"override abstract x: number" in rewritten
     assert b"\n  <D>(d: D) => d," in rewritten  # after a comma: an arrow function, not a signature
+    assert b"export default          class { abstract m(): void }" in rewritten
 
 
 def test_parse_source__keeps_the_original_tree_when_the_rewrite_is_not_better() -> None:
