@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -209,7 +210,7 @@ def git_daemon(served_root: Path) -> Iterator[str]:
 class GitHttpServer:
     """Smart HTTP in front of ``git http-backend``, demanding ``x-access-token:<token>`` basic auth."""
 
-    def __init__(self, project_root: Path, token: str) -> None:
+    def __init__(self, project_root: Path, token: str, tls: ssl.SSLContext | None = None) -> None:
         expected = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
 
         class Handler(BaseHTTPRequestHandler):
@@ -262,9 +263,13 @@ class GitHttpServer:
                 self.wfile.write(payload)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        scheme = "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def close(self) -> None:
         self.server.shutdown()
@@ -276,6 +281,30 @@ class GitHttpServer:
 def http_server(served_root: Path) -> Iterator[str]:
     """``http://127.0.0.1:<port>`` serving ``served_root`` to clients presenting ``TOKEN``."""
     server = GitHttpServer(served_root, TOKEN)
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def https_server_with_untrusted_certificate(
+    served_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """``https://127.0.0.1:<port>`` with a self-signed certificate no trust store has."""
+    directory = tmp_path_factory.mktemp("tls")
+    key, certificate = directory / "key.pem", directory / "certificate.pem"
+    subprocess.run(
+        [
+            *["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"],
+            *["-keyout", str(key), "-out", str(certificate)],
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    server = GitHttpServer(served_root, TOKEN, tls=context)
     try:
         yield server.url
     finally:
@@ -864,6 +893,20 @@ def test_clone_bare__http_without_token_is_an_authentication_failure(tmp_path: P
         clone(f"{http_server}/source.git", tmp_path)
 
     assert not caught.value.retryable
+
+
+def test_clone_bare__https_untrusted_certificate_is_not_retryable_and_token_free(
+    tmp_path: Path, https_server_with_untrusted_certificate: str
+) -> None:
+    url = f"{https_server_with_untrusted_certificate}/source.git"
+
+    with pytest.raises(
+        fetch.CertificateError, match=r"TLS certificate of https://127\.0\.0\.1:\d+/source\.git"
+    ) as caught:
+        clone(url, tmp_path, token=TOKEN)
+
+    assert not caught.value.retryable
+    assert_token_free(caught.value)
 
 
 def test_clone_bare__http_missing_repository_is_not_retryable(tmp_path: Path, http_server: str) -> None:
