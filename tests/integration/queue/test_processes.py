@@ -101,6 +101,18 @@ def test_postgres_restart_while_workers_run__every_job_completes(
         codes = terminate(workers)
     assert codes == [0, 0]
     assert all(process.returncode == 0 for process in workers)
+    # No silent duplicate: a job ran again only as a new attempt, after the outage let its heartbeat go stale and
+    # the rescuer recorded why; every run of an attempt is that attempt's only run.
+    runs = collections.Counter((job_id, attempt) for job_id, attempt, _pid in log_lines(log, "start"))
+    assert set(runs.values()) == {1}, "an attempt ran twice"
+    for job_id in ids:
+        info = queue.get(job_id)
+        assert info is not None
+        assert info.state == JobState.COMPLETED
+        started = sorted(int(attempt) for (run_id, attempt) in runs if run_id == str(job_id))
+        assert started == list(range(1, info.attempts + 1)), f"{job_id}: attempts {info.attempts}, runs {started}"
+        earlier = [event.attempt for event in queue.history(job_id)]
+        assert earlier == list(range(1, info.attempts)), f"{job_id}: a retried attempt without a recorded reason"
 
 
 def test_sigterm_during_a_job_shorter_than_the_shutdown_timeout__the_job_finishes(
