@@ -11,12 +11,12 @@ import hmac
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
@@ -46,6 +46,8 @@ UNAVAILABLE: dict[int, ResponseSpec] = {
 }
 
 logger = logging.getLogger(__name__)
+
+Outcome = TypeVar("Outcome")
 
 
 @dataclass(frozen=True)
@@ -281,15 +283,7 @@ def get_dead_letters(
     },
 )
 def post_retry(job_id: FromPath[uuid.UUID], state: State) -> schemas.Retried:
-    context = _context(state)
-    with context.connection() as conn:
-        try:
-            retried = store.retry(conn, context.queue, job_id)
-        except store.JobStateConflict as exc:
-            raise HTTPException(status_code=409, detail=str(exc)) from None
-    if retried is None:
-        raise NotFoundException(f"no index job {job_id}")
-    return retried
+    return _admin_action(state, job_id, store.retry)
 
 
 @post(
@@ -307,15 +301,22 @@ def post_retry(job_id: FromPath[uuid.UUID], state: State) -> schemas.Retried:
     },
 )
 def post_cancel(job_id: FromPath[uuid.UUID], state: State) -> schemas.Cancelled:
+    return _admin_action(state, job_id, store.cancel)
+
+
+def _admin_action(
+    state: State, job_id: uuid.UUID, action: Callable[[store.Connection, Queue, uuid.UUID], Outcome | None]
+) -> Outcome:
+    """Run an operator's action on one index job: 404 when there is no such job, 409 when its state forbids it."""
     context = _context(state)
     with context.connection() as conn:
         try:
-            cancelled = store.cancel(conn, context.queue, job_id)
+            outcome = action(conn, context.queue, job_id)
         except store.JobStateConflict as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
-    if cancelled is None:
+    if outcome is None:
         raise NotFoundException(f"no index job {job_id}")
-    return cancelled
+    return outcome
 
 
 # ----- dashboard and schema -----
