@@ -8,7 +8,9 @@ the end, the cross-file ``LinkedIndex`` (``finish``). Guarantees:
 - Per-file rows are content-addressed (blob OID, language, declaration flag, extractor version): a file whose
   content was already stored — by an earlier commit or a concurrent job — is linked, not copied again.
 - ``finish`` makes the snapshot the repository's current one and deletes the previous snapshot, so readers that
-  follow ``repositories.current_snapshot_id`` see the old index or the new one, never a mix. Per-file results
+  follow ``repositories.current_snapshot_id`` see the old index or the new one, never a mix. If the current
+  snapshot comes from an index job requested after this one (jobs finishing out of order), this snapshot is
+  deleted instead (``stats.superseded``): the index follows the latest request. Per-file results
   that only the previous snapshot used are deleted with it (storage follows the current index, not history);
   a result another job is reusing at that moment is locked by it and left alone.
 - Rows are buffered and flushed with binary COPY when ``batch_rows`` is reached, so memory stays bounded.
@@ -55,6 +57,19 @@ other's keys); returns the ids inserted."""
 
 _MAPPING_ROUNDS = 3
 
+_CURRENT_SNAPSHOT = """
+SELECT r.current_snapshot_id,
+       coalesce((current_job.created_at, current_job.id) > (this_job.created_at, this_job.id), false)
+FROM repositories r
+LEFT JOIN snapshots s ON s.id = r.current_snapshot_id
+LEFT JOIN index_jobs current_job ON current_job.id = s.index_job_id
+LEFT JOIN index_jobs this_job ON this_job.id = %(index_job_id)s
+WHERE r.id = %(repository_id)s
+FOR UPDATE OF r
+"""
+"""The repository's current snapshot, and whether its index job was requested after this writer's (false when
+either job is unknown: a snapshot written outside the queue always becomes current)."""
+
 _DELETE_ORPHANS = """
 DELETE FROM file_results
 WHERE id IN (
@@ -92,6 +107,7 @@ class SnapshotStats(msgspec.Struct, kw_only=True):
     symbol_dependencies: int = 0
     package_dependencies: int = 0
     file_results_dropped: int = 0  # results only the replaced snapshot used, deleted with it
+    superseded: bool = False  # a job requested later made its snapshot current first; this one was deleted
     copy_batches: int = 0
 
 
@@ -392,10 +408,11 @@ class SnapshotWriter:
         self.stats.symbol_dependencies = len(linked.symbol_dependencies)
         self.stats.package_dependencies = len(linked.package_dependencies)
         self._switch_current()
-        self._conn.execute(
-            "UPDATE snapshots SET stats = %s WHERE id = %s",
-            [msgspec.json.encode(self.stats).decode(), self.snapshot_id],
-        )
+        if not self.stats.superseded:
+            self._conn.execute(
+                "UPDATE snapshots SET stats = %s WHERE id = %s",
+                [msgspec.json.encode(self.stats).decode(), self.snapshot_id],
+            )
         return self.stats
 
     def _copy_rows(self, target: str, types: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
@@ -405,23 +422,35 @@ class SnapshotWriter:
                 copy.write_row(row)
 
     def _switch_current(self) -> None:
-        # Lock the repository row: two jobs of one repository finishing together switch one after the other.
-        previous = self._conn.execute(
-            "SELECT current_snapshot_id FROM repositories WHERE id = %s FOR UPDATE", [self.repository_id]
+        """Make this snapshot current and delete the previous one, unless the current one comes from an index job
+        requested after this one (jobs of one repository can finish out of order): then this snapshot is the
+        one deleted, and the index keeps following the latest request."""
+        # Locks the repository row: two jobs of one repository finishing together switch one after the other.
+        row = self._conn.execute(
+            _CURRENT_SNAPSHOT, {"repository_id": self.repository_id, "index_job_id": self.index_job_id}
         ).fetchone()
-        if previous is None:
+        if row is None:
             raise LookupError(f"repository {self.repository_id} does not exist")
+        previous, requested_later = row
+        if requested_later:
+            self.stats.superseded = True
+            self.stats.file_results_dropped = self._delete_snapshot(self.snapshot_id)
+            return
         self._conn.execute(
             "UPDATE repositories SET current_snapshot_id = %s, last_indexed_at = now(), updated_at = now()"
             " WHERE id = %s",
             [self.snapshot_id, self.repository_id],
         )
-        if previous[0] is None:
-            return
+        if previous is not None:
+            self.stats.file_results_dropped = self._delete_snapshot(previous)
+
+    def _delete_snapshot(self, snapshot_id: uuid.UUID) -> int:
+        """Delete a snapshot with its rows, and the per-file results no other snapshot uses; returns how many."""
         used = self._conn.execute(
             "SELECT coalesce(array_agg(DISTINCT file_result_id), '{}') FROM snapshot_files WHERE snapshot_id = %s",
-            [previous[0]],
+            [snapshot_id],
         ).fetchone()
-        self._conn.execute("DELETE FROM snapshots WHERE id = %s", [previous[0]])
-        if used is not None and used[0]:
-            self.stats.file_results_dropped = self._conn.execute(_DELETE_ORPHANS, {"candidates": used[0]}).rowcount
+        self._conn.execute("DELETE FROM snapshots WHERE id = %s", [snapshot_id])
+        if used is None or not used[0]:
+            return 0
+        return self._conn.execute(_DELETE_ORPHANS, {"candidates": used[0]}).rowcount

@@ -36,12 +36,15 @@ def write_snapshot(
     sources: dict[str, bytes],
     *,
     batch_rows: int = 20_000,
+    index_job_id: uuid.UUID | None = None,
 ) -> SnapshotWriter:
     paths = sorted(sources)
     extractions = [extract_source(path, sources[path]) for path in paths]
     resolver = ModuleResolver.from_files(paths, lambda path: sources[path].decode() if path in sources else None)
     linked = link(extractions, resolver)
-    writer = SnapshotWriter(conn, repository_id=repository_id, commit_sha=commit, batch_rows=batch_rows)
+    writer = SnapshotWriter(
+        conn, repository_id=repository_id, commit_sha=commit, batch_rows=batch_rows, index_job_id=index_job_id
+    )
     with conn.transaction():
         writer.begin()
         for file_idx, (path, extraction) in enumerate(zip(paths, extractions, strict=True)):
@@ -257,3 +260,36 @@ def test_write__a_job_reusing_a_result_being_deleted_waits_and_stores_it_again(
         ("lib/b.ts", "helper", "function"),
     ]
     assert current_symbols(conn, repository_id) == [("src/a.ts", "main", "function")]
+
+
+def test_write__a_job_requested_earlier_that_finishes_later_does_not_replace_the_newer_index(
+    conn: psycopg.Connection[TupleRow], repository_id: uuid.UUID
+) -> None:
+    def index_job(commit: str, requested: str) -> uuid.UUID:
+        row = conn.execute(
+            "INSERT INTO index_jobs (repository_id, commit_sha, status, created_at)"
+            " VALUES (%s, %s, 'processing', now() - %s::interval) RETURNING id",
+            [repository_id, commit, requested],
+        ).fetchone()
+        assert row is not None
+        return uuid.UUID(str(row[0]))
+
+    older, newer = index_job(COMMIT_1, "1 minute"), index_job(COMMIT_2, "0 seconds")
+    changed = {**SOURCES, "src/b.ts": b"export function helper(x: number): number { return x; }\n"}
+    latest = write_snapshot(conn, repository_id, COMMIT_2, changed, index_job_id=newer)
+    late = write_snapshot(conn, repository_id, COMMIT_1, SOURCES, index_job_id=older)
+
+    assert late.stats.superseded
+    assert not latest.stats.superseded
+    current = conn.execute("SELECT current_snapshot_id FROM repositories WHERE id = %s", [repository_id]).fetchone()
+    assert current == (latest.snapshot_id,)
+    assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (1,)
+    assert ("src/b.ts", "K", "class") not in current_symbols(conn, repository_id)
+    # the late snapshot's own result for the old src/b.ts went with it; the shared ones stayed
+    assert late.stats.file_results_dropped == 1
+    assert conn.execute("SELECT count(*) FROM file_results").fetchone() == (3,)
+
+    again = write_snapshot(conn, repository_id, COMMIT_1, SOURCES)  # outside the queue: always current
+    assert not again.stats.superseded
+    current = conn.execute("SELECT current_snapshot_id FROM repositories WHERE id = %s", [repository_id]).fetchone()
+    assert current == (again.snapshot_id,)
