@@ -176,12 +176,11 @@ class Worker:
         self._stopping = threading.Event()  # stop claiming
         self._finished = threading.Event()  # loops are done: the supervisor may stop heartbeating
         self._wake = [threading.Event() for _ in range(concurrency)]
-        # Jobs claimed by this worker and not yet recorded → the attempt each was claimed for. Abandonment is
-        # marked per attempt: a heartbeat that saw an earlier attempt of a job this worker has claimed again since
-        # (a retry with no delay) must not mark the new attempt, however its check and its mark interleave with
-        # the claim loop.
-        self._held: dict[uuid.UUID, int] = {}
-        self._held_lock = threading.Lock()  # claim loops and the supervisor compare-and-delete entries
+        # The attempts claimed by this worker and not yet recorded. Two attempts of one job can be held at once
+        # (one outlived its expiry while another loop claimed the next), so heartbeats and abandonment marks are
+        # per attempt: the late one is marked, the live one is not, however they interleave with the claim loops.
+        self._held: set[Attempt] = set()
+        self._held_lock = threading.Lock()  # claim loops and the supervisor check-and-change it
         self._abandoned: set[Attempt] = set()
         self._signals = 0
         self.rescuer = Rescuer(url, schema, self.config, connect_timeout=connect_timeout)
@@ -368,14 +367,10 @@ class Worker:
             pending.failed = []
 
     def _forget(self, attempts: list[Attempt]) -> None:
-        """Stop holding these attempts (a later attempt of the same job that is held now stays held), and drop
-        their abandonment marks and those of earlier attempts."""
-        self._unhold(attempts)
-        if self._abandoned:
-            latest = dict(attempts)
-            # list() copies the set at once (the supervisor thread may add to it meanwhile)
-            stale = [mark for mark in list(self._abandoned) if mark[1] <= latest.get(mark[0], -1)]
-            self._abandoned.difference_update(stale)
+        """Stop holding these attempts (another attempt of the same job stays held) and drop their marks."""
+        with self._held_lock:
+            self._held.difference_update(attempts)
+        self._abandoned.difference_update(attempts)
 
     def _release(self, conn: Connection, attempts: list[Attempt]) -> None:
         """Give jobs back without consuming their attempt, and wake other workers for them."""
@@ -390,23 +385,18 @@ class Worker:
         for name in {row[1] for row in rows}:
             conn.execute(query("job_notify"), {"name": name})
         self._abandoned.update(attempts)
-        self._unhold(attempts)
+        with self._held_lock:
+            self._held.difference_update(attempts)
         if rows:
             logger.info("jobs released at shutdown", extra={"worker_id": self.worker_id, "released": len(rows)})
 
-    def _unhold(self, attempts: list[Attempt]) -> None:
+    def _holds(self, attempt: Attempt) -> bool:
         with self._held_lock:
-            for job_id, attempt in attempts:
-                if self._held.get(job_id) == attempt:
-                    del self._held[job_id]
-
-    def _holds(self, job_id: uuid.UUID, attempt: int) -> bool:
-        with self._held_lock:
-            return self._held.get(job_id) == attempt
+            return attempt in self._held
 
     def _release_held(self) -> None:
         with self._held_lock:
-            held = list(self._held.items())
+            held = list(self._held)
         if not held:
             return
         try:
@@ -494,25 +484,19 @@ class Worker:
             {"id": self.worker_id, "queue": self.queue, "host": socket.gethostname(), "pid": os.getpid()},
         )
         with self._held_lock:
-            held = dict(self._held)
+            held = list(self._held)
         if not held:
             return
         rows = conn.execute(
             query("job_heartbeat"),
-            {"ids": list(held), "attempts": list(held.values()), "worker_id": self.worker_id},
+            {"ids": [job_id for job_id, _ in held], "attempts": [n for _, n in held], "worker_id": self.worker_id},
         )
-        alive = {row[0] for row in rows}
-        lost = [
-            (job_id, attempt)
-            for job_id, attempt in held.items()
-            if job_id not in alive and self._holds(job_id, attempt)
-        ]
+        alive = {(row[0], row[1]) for row in rows}
+        lost = [attempt for attempt in held if attempt not in alive and self._holds(attempt)]
         if lost:
             self._abandoned.update(lost)
             # an attempt recorded (and forgotten) by its loop meanwhile was not lost: do not keep its mark
-            self._abandoned.difference_update(
-                [(job_id, attempt) for job_id, attempt in lost if not self._holds(job_id, attempt)]
-            )
+            self._abandoned.difference_update([attempt for attempt in lost if not self._holds(attempt)])
             logger.info(
                 "jobs abandoned: cancelled, rescued or expired", extra={"worker_id": self.worker_id, "jobs": len(lost)}
             )

@@ -166,7 +166,7 @@ SELECT id, name FROM released;
 UPDATE jobs AS job SET heartbeat_at = now()
 FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[]) AS held (id, attempt)
 WHERE job.id = held.id AND job.attempts = held.attempt AND job.state = 'active' AND job.worker_id = %(worker_id)s
-RETURNING job.id;
+RETURNING job.id, job.attempts;
 
 -- name: job_rescue
 -- Rescue running jobs whose heartbeat is older than stale_after seconds (their worker died) or whose expire_at has

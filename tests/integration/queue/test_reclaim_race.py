@@ -281,19 +281,21 @@ def test_heartbeat_marking_after_a_rescue_and_reclaim__the_new_attempt_is_not_ab
 def test_expired_attempt_finishing_after_the_same_worker_reclaimed_the_job__its_result_is_rejected(
     queue: Queue, config: Config, conn: Connection
 ) -> None:
-    """Attempt 1 outlives its expiry; the rescuer retries the job and this same worker claims attempt 2. When
-    attempt 1 returns at last, its completion names attempt 1 and is rejected: attempt 2 keeps running, keeps
-    its heartbeat, and its own result is the job's."""
+    """Attempt 1 outlives its expiry; the rescuer retries the job and this same worker claims attempt 2. The next
+    heartbeat marks attempt 1 abandoned and not attempt 2; when attempt 1 returns at last, its completion names
+    attempt 1 and is rejected: attempt 2 keeps running, keeps its heartbeat, and its own result is the job's."""
     url, schema = config.database.url, config.database.schema
     job_id = queue.send("q", {}, retry_limit=3, retry_delay=0)
     first_running, finish_first = threading.Event(), threading.Event()
     second_running, finish_second = threading.Event(), threading.Event()
+    abandoned_seen_by_first: list[bool] = []
     abandoned_seen_by_second: list[bool] = []
 
     def handler(job: Job) -> object:
         if job.attempt == 1:
             first_running.set()
             wait_for(finish_first, "attempt 2 running")
+            abandoned_seen_by_first.append(job.is_abandoned())
             return {"attempt": 1}
         second_running.set()
         wait_for(finish_second, "attempt 1 recorded and a heartbeat")
@@ -312,6 +314,7 @@ def test_expired_attempt_finishing_after_the_same_worker_reclaimed_the_job__its_
     Rescuer(queue.url, queue.schema, queue.config).run_once(conn)
     second = InThread(claim_loop)
     wait_for(second_running, "attempt 2 running")
+    heartbeat(worker, conn)  # both attempts are held: attempt 1 is no longer alive, attempt 2 is
     finish_first.set()
     first.join()
     conn.execute("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", [job_id])
@@ -323,6 +326,7 @@ def test_expired_attempt_finishing_after_the_same_worker_reclaimed_the_job__its_
     finish_second.set()
     second.join()
 
+    assert abandoned_seen_by_first == [True]
     assert abandoned_seen_by_second == [False]
     info = queue.get(job_id)
     assert info is not None
