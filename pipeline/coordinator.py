@@ -336,7 +336,9 @@ class Coordinator:
     def _run_job(
         self, job: Job, index_job_id: uuid.UUID, record: index_jobs.IndexJob, conn: psycopg.Connection[TupleRow]
     ) -> object:
-        key = str(job.id)
+        # Per attempt: the stages drop every message of an aborted key for good, and a retry of the same queue job
+        # in the same stage processes must start afresh.
+        key = f"{job.id}-{job.attempt}"
         inbox: queue_module.Queue[object] = queue_module.Queue()
         with self._lock:
             self._inboxes[key] = inbox
@@ -349,6 +351,7 @@ class Coordinator:
                 "write_queue",
                 messages.WriteBegin(
                     job=key,
+                    queue_job_id=str(job.id),
                     attempt=job.attempt,
                     index_job_id=str(index_job_id),
                     repository_id=str(record.repository_id),

@@ -1,7 +1,8 @@
 """Messages between the coordinator and the stage processes, sent as ``msgspec.msgpack`` bytes.
 
 Bytes, not Structs, cross the ``multiprocess`` queues: dill-pickling Structs is ~17x slower than msgpack. Every
-message about a job carries ``job`` (the queue job id as text), so several jobs can be in flight at once.
+message about a job carries ``job``, the key of one attempt (``<queue job id>-<attempt>``), so several jobs can be
+in flight at once and a retry of a job never meets what the stages remember of an aborted earlier attempt.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class WriteBegin(msgspec.Struct, frozen=True, kw_only=True, tag="begin"):
     """Coordinator → writer: what the writer needs to store and complete this job."""
 
     job: str
+    queue_job_id: str
     attempt: int  # the queue job's attempt: the completion names it, so a late earlier attempt cannot complete
     index_job_id: str
     repository_id: str

@@ -216,7 +216,7 @@ class Writer:
         if skipped:
             output["skipped"] = True
         completion = {
-            "ids": [uuid.UUID(begin.job)],
+            "ids": [uuid.UUID(begin.queue_job_id)],
             "attempts": [begin.attempt],
             "outputs": [orjson.dumps(output).decode()],
             "worker_id": begin.worker_id,

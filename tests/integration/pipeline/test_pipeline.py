@@ -201,6 +201,56 @@ def test_index__the_current_commit_again_is_skipped_unless_forced(
     assert stored_symbols(conn, "demo-repo") == local_symbols(repo_path, str(indexed.commit_sha))
 
 
+def test_index__a_retry_after_a_network_failure_completes_in_the_same_stage_processes(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path, tmp_path: Path
+) -> None:
+    """Attempt 1 cannot reach the server (retryable); attempt 2, once the server is up, runs in the same fetcher
+    and writer that dropped attempt 1, and completes."""
+    import shutil
+    import socket
+    import subprocess
+
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copytree(repo_path / ".git", served / "demo.git")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    queue_config = msgspec.structs.replace(pipeline_config.queue, retry_delay=1.0)
+    config = msgspec.structs.replace(pipeline_config, queue=queue_config)
+    job_id = enqueue(config, f"git://127.0.0.1:{port}/demo.git")
+    coordinator = Coordinator(config, until_index_job=job_id)
+    worker = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False})
+    worker.start()
+    daemon = None
+    try:
+        deadline = time.monotonic() + 30
+        while "retrying" not in [event.event for event in index_jobs.events(conn, job_id)]:
+            assert time.monotonic() < deadline, "attempt 1 did not fail"
+            time.sleep(0.05)
+        daemon = subprocess.Popen(
+            [
+                *["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={served}", "--listen=127.0.0.1"],
+                *[f"--port={port}", str(served)],
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        worker.join(60)
+        assert not worker.is_alive(), "attempt 2 never finished"
+    finally:
+        coordinator.stop()
+        worker.join(30)
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait(10)
+    assert coordinator.restarts == 0, "the stage processes were not restarted in between"
+    done = job(conn, job_id)
+    assert done.status == IndexJobStatus.COMPLETED, done.error_message
+    assert done.retry_count == 1
+    assert stored_symbols(conn, "demo") == local_symbols(repo_path, str(done.commit_sha))
+
+
 def test_index__an_unknown_commit_fails_at_once_without_retrying(
     pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path
 ) -> None:
