@@ -52,8 +52,17 @@ ORDER BY blob_oid, language, is_declaration_file
 ON CONFLICT (blob_oid, language, is_declaration_file, extractor_version) DO NOTHING
 RETURNING id
 """
-"""Store the staged content keys not stored yet (sorted, so two concurrent writers cannot deadlock on each
-other's keys); returns the ids inserted."""
+"""Store the staged content keys not stored yet; returns the ids inserted. Keys are inserted sorted, which keeps
+two writers from deadlocking within one batch each; across several batches two jobs storing the same new
+contents can still deadlock, and Postgres then fails one of them (a retryable job failure)."""
+
+_MAP_RESULTS = """
+SELECT s.file_idx, r.id FROM staged_file_results s
+JOIN file_results r ON (r.blob_oid, r.language, r.is_declaration_file, r.extractor_version)
+                     = (s.blob_oid, s.language, s.is_declaration_file, %(version)s)
+FOR KEY SHARE OF r
+"""
+"""Each staged file's result id, locking the results so no concurrent snapshot replacement deletes them."""
 
 _MAPPING_ROUNDS = 3
 
@@ -70,17 +79,22 @@ FOR UPDATE OF r
 """The repository's current snapshot, and whether its index job was requested after this writer's (false when
 either job is unknown: a snapshot written outside the queue always becomes current)."""
 
-_DELETE_ORPHANS = """
-DELETE FROM file_results
-WHERE id IN (
-    SELECT r.id FROM file_results r
-    WHERE r.id = ANY(%(candidates)s::bigint[])
-      AND NOT EXISTS (SELECT 1 FROM snapshot_files f WHERE f.file_result_id = r.id)
-    FOR UPDATE SKIP LOCKED
-)
+_LOCK_CANDIDATES = """
+SELECT array_agg(id) FROM (
+    SELECT id FROM file_results WHERE id = ANY(%(candidates)s::bigint[]) ORDER BY id FOR UPDATE SKIP LOCKED
+) AS locked
 """
-"""Delete the candidates no snapshot uses (their rows go with them, ON DELETE CASCADE). A result locked by
-another writer that is reusing it (FOR KEY SHARE) is skipped, not waited for: that writer's snapshot uses it."""
+"""Lock the candidates for deletion, skipping (not waiting for) any another writer holds because it is reusing
+it (``FOR KEY SHARE``): that writer's snapshot uses it."""
+
+_DELETE_ORPHANS = """
+DELETE FROM file_results r
+WHERE r.id = ANY(%(locked)s::bigint[])
+  AND NOT EXISTS (SELECT 1 FROM snapshot_files f WHERE f.file_result_id = r.id)
+"""
+"""Delete the locked candidates no snapshot uses (their rows go with them, ON DELETE CASCADE). A separate
+statement after the locks: its snapshot sees every job that committed a use of a candidate before the lock was
+taken, and any later one waits for this transaction, then stores the content again."""
 
 
 class FileRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -207,26 +221,16 @@ class SnapshotWriter:
                         error.message if error else None,
                     )
                 )
-        new_ids = {row[0] for row in self._conn.execute(_INSERT_RESULTS, {"version": EXTRACTOR_VERSION})}
         # FOR KEY SHARE keeps a reused result from being deleted (as the orphan of another repository's replaced
-        # snapshot) until this transaction ends; one deleted just before it was locked is missing here and is
-        # inserted again by the next round.
+        # snapshot) until this transaction ends; one deleted just before it was locked is missing from the mapping
+        # and is inserted again.
+        new_ids: set[int] = set()
         ids: dict[int, int] = {}
         for _ in range(_MAPPING_ROUNDS):
-            ids = dict(
-                self._conn.execute(
-                    """
-                    SELECT s.file_idx, r.id FROM staged_file_results s
-                    JOIN file_results r ON (r.blob_oid, r.language, r.is_declaration_file, r.extractor_version)
-                                         = (s.blob_oid, s.language, s.is_declaration_file, %(version)s)
-                    FOR KEY SHARE OF r
-                    """,
-                    {"version": EXTRACTOR_VERSION},
-                ).fetchall()
-            )
+            new_ids.update(row[0] for row in self._conn.execute(_INSERT_RESULTS, {"version": EXTRACTOR_VERSION}))
+            ids = dict(self._conn.execute(_MAP_RESULTS, {"version": EXTRACTOR_VERSION}).fetchall())
             if len(ids) == len(batch):
                 break
-            new_ids.update(row[0] for row in self._conn.execute(_INSERT_RESULTS, {"version": EXTRACTOR_VERSION}))
         else:
             raise RuntimeError("stored file results kept disappearing while this snapshot was written")
         # Two files of one batch with the same content share one new result: copy its rows once.
@@ -453,4 +457,7 @@ class SnapshotWriter:
         self._conn.execute("DELETE FROM snapshots WHERE id = %s", [snapshot_id])
         if used is None or not used[0]:
             return 0
-        return self._conn.execute(_DELETE_ORPHANS, {"candidates": used[0]}).rowcount
+        locked = self._conn.execute(_LOCK_CANDIDATES, {"candidates": used[0]}).fetchone()
+        if locked is None or not locked[0]:
+            return 0
+        return self._conn.execute(_DELETE_ORPHANS, {"locked": locked[0]}).rowcount
