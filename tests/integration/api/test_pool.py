@@ -50,8 +50,11 @@ def running(config: Config, *, min_size: int = 1, max_size: int = 8, timeout: fl
 
 
 def test_pool__sequential_requests_reuse_the_same_backends(config: Config, conn: Conn) -> None:
-    with running(config, min_size=1, max_size=4) as client:
+    with running(config, min_size=2, max_size=2) as client:
         assert client.get("/jobs").status_code == 200
+        # the pool opens its connections in the background (and may grow before they are ready, up to
+        # max_size): sample once it has all it can have
+        wait_until(lambda: len(api_backends(conn)) == 2)
         first = api_backends(conn)
         for _ in range(20):
             assert client.get("/jobs").status_code == 200
