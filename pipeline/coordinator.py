@@ -356,7 +356,7 @@ class Coordinator:
                     index_job_id=str(index_job_id),
                     repository_id=str(record.repository_id),
                     worker_id=self.worker.worker_id,
-                    force=job.payload.get("force") is True,
+                    force=record.force,
                 ),
             )
             self._put(

@@ -79,6 +79,7 @@ class IndexJob(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    force: bool  # index even if the commit is already the repository's current index
 
 
 class IndexJobEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,18 +128,20 @@ def enqueue(
             query("repository_upsert"), {"full_name": target.full_name, "git_url": target.url}
         ).fetchone()
         assert repository is not None
-        params = {"repository_id": repository[0], "ref": ref, "commit_sha": commit_sha}
+        params = {"repository_id": repository[0], "ref": ref, "commit_sha": commit_sha, "force": force}
         inserted = conn.execute(query("index_job_insert"), params).fetchone()
         if inserted is None:
             existing = conn.execute(query("index_job_find_unfinished"), params).fetchone()
             assert existing is not None, "the unique index reported a conflict, so the unfinished job exists"
+            if force and conn.execute(query("index_job_force"), {"id": existing[0]}).fetchone():
+                record_event(conn, existing[0], "forced", message="a forced request found this job unfinished")
             job = get(conn, existing[0])
             assert job is not None
             return Enqueued(job=job, created=False)
         job_id = inserted[0]
         queue_job_id = queue.send(
             INDEX_QUEUE,
-            {"index_job_id": str(job_id), "force": force},
+            {"index_job_id": str(job_id)},
             priority=priority,
             singleton_key=f"{repository[0]}:{commit_sha or ref or 'HEAD'}",
             conn=conn,

@@ -237,7 +237,12 @@ def retry(conn: Connection, queue: Queue, job_id: uuid.UUID) -> schemas.Retried 
     target = parse_target(record.git_url)
     with conn.transaction():
         enqueued = index_jobs.enqueue(
-            conn, queue, target, ref=record.ref, commit_sha=record.commit_sha if not record.ref else None
+            conn,
+            queue,
+            target,
+            ref=record.ref,
+            commit_sha=record.commit_sha if not record.ref else None,
+            force=record.force,
         )
         index_jobs.record_event(conn, job_id, "retried", data={"new_job_id": str(enqueued.job.id)})
         letters = [

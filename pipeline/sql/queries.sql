@@ -359,8 +359,8 @@ RETURNING id;
 
 -- name: index_job_insert
 -- Create a pending index job unless an unfinished one exists for the same repository and commit/ref.
-INSERT INTO index_jobs (repository_id, ref, commit_sha)
-VALUES (%(repository_id)s, %(ref)s, %(commit_sha)s)
+INSERT INTO index_jobs (repository_id, ref, commit_sha, force)
+VALUES (%(repository_id)s, %(ref)s, %(commit_sha)s, %(force)s)
 ON CONFLICT (repository_id, coalesce(commit_sha, ''), coalesce(ref, '')) WHERE status IN ('pending', 'processing')
 DO NOTHING
 RETURNING id;
@@ -379,15 +379,20 @@ UPDATE index_jobs SET queue_job_id = %(queue_job_id)s WHERE id = %(id)s;
 -- One index job with its repository.
 SELECT j.id, j.repository_id, r.full_name, r.git_url, j.ref, j.commit_sha, j.status, j.queue_job_id,
        j.retry_count, j.stats, j.progress, j.error_message, j.last_stage, j.created_at, j.started_at,
-       j.completed_at
+       j.completed_at, j.force
 FROM index_jobs j JOIN repositories r ON r.id = j.repository_id
 WHERE j.id = %(id)s;
+
+-- name: index_job_force
+-- A forced request found this unfinished duplicate: force it too (a job already running keeps what it started with).
+UPDATE index_jobs SET force = true WHERE id = %(id)s AND NOT force
+RETURNING id;
 
 -- name: index_job_list
 -- Recent index jobs, newest first, optionally by status and repository, after a (created_at, id) cursor.
 SELECT j.id, j.repository_id, r.full_name, r.git_url, j.ref, j.commit_sha, j.status, j.queue_job_id,
        j.retry_count, j.stats, j.progress, j.error_message, j.last_stage, j.created_at, j.started_at,
-       j.completed_at
+       j.completed_at, j.force
 FROM index_jobs j JOIN repositories r ON r.id = j.repository_id
 WHERE (%(status)s::index_job_status IS NULL OR j.status = %(status)s::index_job_status)
   AND (%(repository)s::text IS NULL OR r.full_name = %(repository)s::text OR r.git_url = %(repository)s::text

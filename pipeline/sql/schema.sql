@@ -173,6 +173,7 @@ CREATE TABLE index_jobs (
     created_at timestamptz NOT NULL DEFAULT now(),
     started_at timestamptz,
     completed_at timestamptz,
+    force boolean NOT NULL DEFAULT false,  -- 0004: index even if the commit is the current index already
     CONSTRAINT index_jobs_commit_sha_format CHECK (commit_sha IS NULL OR commit_sha ~ '^[0-9a-f]{7,40}$')
 );
 

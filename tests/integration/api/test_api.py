@@ -58,17 +58,27 @@ def test_post_index__accepts_owner_name_and_urls(client: Client) -> None:
     assert (by_url["git_url"], by_url["ref"]) == ("https://example.test/team/app.git", "main")
 
 
-def test_post_index__force_reaches_the_queue_job(client: Client, conn: Conn) -> None:
-    forced = enqueue(client, "octo/demo", force=True)
+def test_post_index__force_is_kept_on_the_job_upgrades_a_duplicate_and_survives_a_retry(
+    client: Client, conn: Conn
+) -> None:
+    def forced(job_id: str) -> bool:
+        found = index_jobs.get(conn, uuid.UUID(job_id))
+        assert found is not None
+        return found.force
+
     plain = enqueue(client, "octo/other")
-    payloads = dict(
-        conn.execute(
-            "SELECT i.id::text, j.payload FROM index_jobs i JOIN jobs j ON j.id = i.queue_job_id WHERE i.id = ANY(%s)",
-            [[uuid.UUID(forced), uuid.UUID(plain)]],
-        ).fetchall()
-    )
-    assert payloads[forced]["force"] is True
-    assert payloads[plain]["force"] is False
+    assert not forced(plain)
+    job_id = enqueue(client, "octo/demo")
+    again = client.post("/index", json={"repository": "octo/demo", "force": True})
+    assert again.status_code == 200
+    assert again.json()["job_id"] == job_id
+    assert forced(job_id), "a forced request that finds the unfinished job forces it"
+    assert [event.event for event in index_jobs.events(conn, uuid.UUID(job_id))][-1] == "forced"
+
+    index_jobs.fail(conn, uuid.UUID(job_id), "boom", stage="fetch", final=True)
+    retried = client.post(f"/admin/jobs/{job_id}/retry")
+    assert retried.status_code == 202, retried.text
+    assert forced(retried.json()["job_id"]), "an operator's retry of a forced job is forced"
 
 
 @pytest.mark.parametrize(

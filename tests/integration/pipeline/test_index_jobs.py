@@ -41,11 +41,8 @@ def test_enqueue__creates_repository_index_job_and_queue_job_together(
     assert job.queue_job_id is not None
     queued = queue.get(job.queue_job_id)
     assert queued is not None
-    assert (queued.queue, queued.priority, queued.payload) == (
-        INDEX_QUEUE,
-        5,
-        {"index_job_id": str(job.id), "force": False},
-    )
+    assert (queued.queue, queued.priority, queued.payload) == (INDEX_QUEUE, 5, {"index_job_id": str(job.id)})
+    assert job.force is False
     assert [event.event for event in index_jobs.events(conn, job.id)] == ["enqueued"]
 
 
