@@ -8,9 +8,10 @@ Guarantees:
 - A handler that raises fails the attempt (retried with backoff while attempts remain); ``PermanentJobError``
   fails the job at once. A handler that completed the job itself, in its own transaction, returns
   ``COMPLETED_BY_HANDLER`` and the worker records nothing for it.
-- While a job runs its heartbeat is refreshed every ``heartbeat_interval``; a job that is no longer this worker's
-  (cancelled, rescued, expired) is marked abandoned at the next heartbeat: ``job.is_abandoned()`` turns true and
-  the handler is expected to return early.
+- While a job runs its heartbeat is refreshed every ``heartbeat_interval``; an attempt that is no longer this
+  worker's (cancelled, rescued, expired; even when this worker has claimed a later attempt of the same job) is
+  marked abandoned at the next heartbeat: ``job.is_abandoned()`` turns true and the handler is expected to
+  return early.
 - An idle worker is woken by LISTEN/NOTIFY within milliseconds of a send, and polls every ``poll_interval`` as a
   fallback (``listen = false`` for transaction poolers, where LISTEN does not work).
 - First SIGTERM/SIGINT: stop claiming, let running handlers finish for up to ``shutdown_timeout``, then release
