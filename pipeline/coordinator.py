@@ -338,7 +338,7 @@ class Coordinator:
     ) -> object:
         # Per attempt: the stages drop every message of an aborted key for good, and a retry of the same queue job
         # in the same stage processes must start afresh.
-        key = f"{job.id}-{job.attempt}"
+        key = messages.attempt_key(str(job.id), job.attempt)
         inbox: queue_module.Queue[object] = queue_module.Queue()
         with self._lock:
             self._inboxes[key] = inbox

@@ -15,6 +15,17 @@ from stages.commit import CommitContext
 from stages.models import FileExtraction, LinkFile, Transport
 
 
+def attempt_key(queue_job_id: str, attempt: int) -> str:
+    """The ``job`` field of every message about one attempt of a queue job."""
+    return f"{queue_job_id}-{attempt}"
+
+
+def log_fields(key: str) -> dict[str, Any]:
+    """The log correlation fields of an attempt key: the queue job id and the attempt."""
+    queue_job_id, _, attempt = key.rpartition("-")
+    return {"job_id": queue_job_id, "attempt": int(attempt)} if attempt.isdigit() else {"job_id": key}
+
+
 class FetchRequest(msgspec.Struct, frozen=True, kw_only=True, tag="fetch"):
     """Coordinator → fetcher: clone and list one repository at one commit."""
 

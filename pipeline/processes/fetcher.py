@@ -91,7 +91,7 @@ class Fetcher:
 
     def run_once(self, request: messages.FetchRequest) -> None:
         """Fetch one job; any failure is reported to the coordinator, never raised."""
-        with log_context(job_id=request.job, stage="fetch"):
+        with log_context(**messages.log_fields(request.job), stage="fetch"):
             try:
                 self._fetch(request)
             except FetchError as exc:

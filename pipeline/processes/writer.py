@@ -92,7 +92,7 @@ class Writer:
             self._drop(message.job)
             return
         state = self.jobs.setdefault(message.job, _WriteJob(job=message.job))
-        with log_context(job_id=message.job, stage="write"):
+        with log_context(**messages.log_fields(message.job), stage="write"):
             try:
                 self._step(state, message, raw)
                 if state.job not in self.jobs:
