@@ -221,7 +221,7 @@ class Writer:
             "outputs": [orjson.dumps(output).decode()],
             "worker_id": begin.worker_id,
         }
-        return bool(conn.execute(query("job_complete_many"), completion).rowcount == 1)
+        return conn.execute(query("job_complete_many"), completion).rowcount == 1
 
     def _finish(self, state: _WriteJob) -> None:
         """Link, switch the snapshot and complete both job records in the job's one transaction; commit."""
