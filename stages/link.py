@@ -126,24 +126,66 @@ def link(files: Sequence[FileView], resolver: Resolver) -> LinkedIndex:
     return _Linker(files, resolver).run()
 
 
-class _FileTable:
-    """Name lookups of one file, built once."""
+_UNSEEN = SymbolId(file=-1, symbol=-1)
+"""Marks a memo entry that is not computed yet (a computed entry may be ``None``)."""
 
-    def __init__(self, extraction: FileView) -> None:
+
+class _FileTable:
+    """Name lookups of one file, built once, and the memos of what its names and imports lead to."""
+
+    __slots__ = (
+        "children",
+        "exported_memo",
+        "exports",
+        "extraction",
+        "file_index",
+        "imported",
+        "imported_memo",
+        "kinds",
+        "known_names",
+        "names",
+        "parents",
+        "require_locals",
+        "resolutions",
+        "scoped_names",
+        "star_exports",
+        "top_level",
+    )
+
+    def __init__(self, file_index: int, extraction: FileView) -> None:
+        self.file_index = file_index
         self.extraction = extraction
+        symbols = extraction.symbols
+        self.names = names = tuple(symbol.name for symbol in symbols)
+        self.kinds = kinds = tuple(symbol.kind for symbol in symbols)
+        self.parents = parents = tuple(symbol.parent for symbol in symbols)
         self.top_level: dict[str, list[int]] = {}
         self.children: dict[int, dict[str, list[int]]] = {}
-        for index, symbol in enumerate(extraction.symbols):
-            if symbol.parent is None:
-                self.top_level.setdefault(symbol.name, []).append(index)
+        for index, parent in enumerate(parents):
+            if parent is None:
+                self.top_level.setdefault(names[index], []).append(index)
             else:
-                self.children.setdefault(symbol.parent, {}).setdefault(symbol.name, []).append(index)
+                self.children.setdefault(parent, {}).setdefault(names[index], []).append(index)
+        # Names declared inside some function or namespace scope: only these depend on where a reference is.
+        count = len(kinds)
+        self.scoped_names = {
+            name
+            for parent, members in self.children.items()
+            if -count <= parent < count and kinds[parent] in SCOPE_KINDS
+            for name in members
+        }
+        imports = extraction.imports
         self.imported: dict[str, tuple[int, int]] = {}
-        for import_index, imported in enumerate(extraction.imports):
+        for import_index, imported in enumerate(imports):
             if imported.kind == "reexport":
                 continue  # re-exported names are not bound in the file's scope
             for binding_index, binding in enumerate(imported.bindings):
                 self.imported.setdefault(binding.local, (import_index, binding_index))
+        self.require_locals = {
+            local for local, (import_index, _) in self.imported.items() if imports[import_index].kind == "require"
+        }
+        # Every name a reference of this file could resolve through; any other name has no target.
+        self.known_names = self.scoped_names | self.top_level.keys() | self.imported.keys()
         self.exports: dict[str, list[ExportView]] = {}
         self.star_exports: list[ExportView] = []
         for export in extraction.exports:
@@ -151,6 +193,17 @@ class _FileTable:
                 self.star_exports.append(export)
             else:
                 self.exports.setdefault(export.exported, []).append(export)
+        self.resolutions: list[tuple[Resolution, int | None] | None] = [None] * len(imports)
+        self.exported_memo: dict[str, SymbolId | None] = {}
+        self.imported_memo: dict[str, SymbolId | None] = {}
+
+    def is_require_binding(self, symbol: int) -> bool:
+        """Whether a top-level variable is bound by ``require()`` (``const { a } = require("x")``)."""
+        return (
+            self.parents[symbol] is None
+            and self.kinds[symbol] in ("constant", "variable")
+            and self.names[symbol] in self.require_locals
+        )
 
 
 def _choose(candidates: Sequence[int] | None, symbols_kinds: Sequence[SymbolKind], want_type: bool) -> int | None:
@@ -168,23 +221,24 @@ class _Linker:
     def __init__(self, files: Sequence[FileView], resolver: Resolver) -> None:
         self.files = files
         self.resolver = resolver
-        self.tables = [_FileTable(extraction) for extraction in files]
-        self.kinds = [tuple(symbol.kind for symbol in extraction.symbols) for extraction in files]
+        self.tables = [_FileTable(index, extraction) for index, extraction in enumerate(files)]
         self.index_of_path = {extraction.path: index for index, extraction in enumerate(files)}
-        self.resolutions: dict[tuple[int, int], tuple[Resolution, int | None]] = {}
-        self.exported_cache: dict[tuple[int, str], SymbolId | None] = {}
-        self.imported_cache: dict[tuple[int, str], SymbolId | None] = {}
 
     def run(self) -> LinkedIndex:
         resolved: list[ResolvedImport] = []
         bindings: list[BindingLink] = []
         references: list[ReferenceLink] = []
-        file_edges: set[tuple[int, int]] = set()
-        symbol_edges: set[tuple[int, int, int, int]] = set()
-        packages: set[tuple[int, str, bool]] = set()
-        for file_index, extraction in enumerate(self.files):
-            for import_index, imported in enumerate(extraction.imports):
-                resolution, target_file = self.resolution(file_index, import_index)
+        file_dependencies: list[FileDependency] = []
+        symbol_dependencies: list[SymbolDependency] = []
+        package_dependencies: list[PackageDependency] = []
+        # Edges are collected per file and sorted per file: files come in index order, so the concatenation is
+        # sorted by source file first, as the whole would be.
+        for table in self.tables:
+            file_index = table.file_index
+            file_targets: set[int] = set()
+            packages: set[tuple[str, bool]] = set()
+            for import_index, imported in enumerate(table.extraction.imports):
+                resolution, target_file = self.resolution(table, import_index)
                 resolved.append(
                     ResolvedImport(
                         file=file_index,
@@ -195,47 +249,98 @@ class _Linker:
                     )
                 )
                 if target_file is not None and target_file != file_index:
-                    file_edges.add((file_index, target_file))
+                    file_targets.add(target_file)
                 if resolution.package is not None and resolution.kind in ("external", "builtin"):
-                    packages.add((file_index, resolution.package, resolution.kind == "builtin"))
+                    packages.add((resolution.package, resolution.kind == "builtin"))
+                target_table = None if target_file is None else self.tables[target_file]
                 for binding_index, binding in enumerate(imported.bindings):
                     target = None
-                    if binding.imported != "*" and target_file is not None:
-                        target = self.exported_symbol(target_file, binding.imported)
+                    if binding.imported != "*" and target_table is not None:
+                        target = self.exported_symbol(target_table, binding.imported)
                     bindings.append(
                         BindingLink(
                             file=file_index, import_index=import_index, binding_index=binding_index, target=target
                         )
                     )
-            for reference_index, reference in enumerate(extraction.references):
-                target = self.reference_target(file_index, reference)
-                references.append(ReferenceLink(file=file_index, reference_index=reference_index, target=target))
-                if target is not None and reference.enclosing is not None:
-                    edge = (file_index, reference.enclosing, target.file, target.symbol)
-                    if edge[:2] != edge[2:]:
-                        symbol_edges.add(edge)
+            symbol_edges = self.link_references(table, references)
+            file_dependencies.extend(FileDependency(source=file_index, target=t) for t in sorted(file_targets))
+            symbol_dependencies.extend(
+                SymbolDependency(source=SymbolId(file=file_index, symbol=b), target=SymbolId(file=c, symbol=d))
+                for b, c, d in sorted(symbol_edges)
+            )
+            package_dependencies.extend(
+                PackageDependency(file=file_index, package=p, is_builtin=b) for p, b in sorted(packages)
+            )
         return LinkedIndex(
             paths=tuple(extraction.path for extraction in self.files),
             resolved_imports=tuple(resolved),
             binding_links=tuple(bindings),
             reference_links=tuple(references),
-            file_dependencies=tuple(FileDependency(source=s, target=t) for s, t in sorted(file_edges)),
-            symbol_dependencies=tuple(
-                SymbolDependency(source=SymbolId(file=a, symbol=b), target=SymbolId(file=c, symbol=d))
-                for a, b, c, d in sorted(symbol_edges)
-            ),
-            package_dependencies=tuple(
-                PackageDependency(file=f, package=p, is_builtin=b) for f, p, b in sorted(packages)
-            ),
+            file_dependencies=tuple(file_dependencies),
+            symbol_dependencies=tuple(symbol_dependencies),
+            package_dependencies=tuple(package_dependencies),
         )
+
+    def link_references(self, table: _FileTable, out: list[ReferenceLink]) -> set[tuple[int, int, int]]:
+        """Append the links of one file's references to ``out``; returns its symbol edges (enclosing, file, symbol).
+
+        A name that is not declared in a function or namespace scope of the file denotes the same thing wherever
+        it is used, so its target is computed once per file (and per type/value meaning); a name that the file
+        neither declares nor imports has no target at all.
+        """
+        file_index = table.file_index
+        known_names = table.known_names
+        scoped_names = table.scoped_names
+        value_memo: dict[str, SymbolId | None] = {}
+        type_memo: dict[str, SymbolId | None] = {}
+        qualified_value_memo: dict[tuple[str, str], SymbolId | None] = {}
+        qualified_type_memo: dict[tuple[str, str], SymbolId | None] = {}
+        edges: set[tuple[int, int, int]] = set()
+        for reference_index, reference in enumerate(table.extraction.references):
+            name = reference.name
+            qualifier = reference.qualifier
+            target: SymbolId | None
+            if qualifier is None:
+                if name not in known_names:
+                    target = None
+                elif name in scoped_names:
+                    want_type = reference.kind in _TYPE_REFERENCES
+                    target = self.name_target(table, name, reference.enclosing, want_type)
+                else:
+                    want_type = reference.kind in _TYPE_REFERENCES
+                    memo = type_memo if want_type else value_memo
+                    target = memo.get(name, _UNSEEN)
+                    if target is _UNSEEN:
+                        target = memo[name] = self.name_target(table, name, None, want_type)
+            elif qualifier == "this":
+                want_type = reference.kind in _TYPE_REFERENCES
+                holder = self.enclosing_class(table, reference.enclosing)
+                target = None if holder is None else self.member(table, holder, name, want_type)
+            elif qualifier not in known_names or not qualifier.isidentifier():
+                target = None
+            elif qualifier in scoped_names:
+                want_type = reference.kind in _TYPE_REFERENCES
+                target = self.qualified_target(table, qualifier, name, reference.enclosing, want_type)
+            else:
+                want_type = reference.kind in _TYPE_REFERENCES
+                qualified_memo = qualified_type_memo if want_type else qualified_value_memo
+                key = (qualifier, name)
+                target = qualified_memo.get(key, _UNSEEN)
+                if target is _UNSEEN:
+                    target = qualified_memo[key] = self.qualified_target(table, qualifier, name, None, want_type)
+            out.append(ReferenceLink(file=file_index, reference_index=reference_index, target=target))
+            if target is not None:
+                enclosing = reference.enclosing
+                if enclosing is not None and (target.symbol != enclosing or target.file != file_index):
+                    edges.add((enclosing, target.file, target.symbol))
+        return edges
 
     # ---- modules ------------------------------------------------------------------------------------
 
-    def resolution(self, file_index: int, import_index: int) -> tuple[Resolution, int | None]:
-        key = (file_index, import_index)
-        cached = self.resolutions.get(key)
+    def resolution(self, table: _FileTable, import_index: int) -> tuple[Resolution, int | None]:
+        cached = table.resolutions[import_index]
         if cached is None:
-            extraction = self.files[file_index]
+            extraction = table.extraction
             resolution = self.resolver.resolve(extraction.path, extraction.imports[import_index].specifier)
             target = (
                 self.index_of_path.get(resolution.path)
@@ -243,48 +348,50 @@ class _Linker:
                 else None
             )
             cached = (resolution, target)
-            self.resolutions[key] = cached
+            table.resolutions[import_index] = cached
         return cached
 
-    def import_target_file(self, file_index: int, import_index: int | None) -> int | None:
+    def import_target(self, table: _FileTable, import_index: int | None) -> _FileTable | None:
+        """The table of the file an import of ``table`` resolves to, if it is one of the linked files."""
         if import_index is None:
             return None
-        return self.resolution(file_index, import_index)[1]
+        target_file = self.resolution(table, import_index)[1]
+        return None if target_file is None else self.tables[target_file]
 
-    def exported_symbol(self, file_index: int, name: str) -> SymbolId | None:
+    def exported_symbol(self, table: _FileTable, name: str) -> SymbolId | None:
         """``export_target`` from a fresh search, memoised (many references name the same export)."""
-        key = (file_index, name)
-        if key not in self.exported_cache:
-            self.exported_cache[key] = self.export_target(file_index, name, set())
-        return self.exported_cache[key]
+        found = table.exported_memo.get(name, _UNSEEN)
+        if found is _UNSEEN:
+            found = table.exported_memo[name] = self.export_target(table, name, set())
+        return found
 
-    def imported_symbol(self, file_index: int, name: str) -> SymbolId | None:
+    def imported_symbol(self, table: _FileTable, name: str) -> SymbolId | None:
         """What a file imports under ``name`` (its own declarations aside), memoised."""
-        key = (file_index, name)
-        if key not in self.imported_cache:
-            self.imported_cache[key] = self.module_binding(file_index, name, set(), skip_local=True)
-        return self.imported_cache[key]
+        found = table.imported_memo.get(name, _UNSEEN)
+        if found is _UNSEEN:
+            found = table.imported_memo[name] = self.module_binding(table, name, set(), skip_local=True)
+        return found
 
-    def export_target(self, file_index: int, name: str, seen: set[tuple[int, str]]) -> SymbolId | None:
+    def export_target(self, table: _FileTable, name: str, seen: set[tuple[int, str]]) -> SymbolId | None:
         """The declaration a module exports as ``name``, following re-exports; ``None`` when there is none."""
-        if (file_index, name) in seen or len(seen) >= MAX_EXPORT_HOPS:
+        key = (table.file_index, name)
+        if key in seen or len(seen) >= MAX_EXPORT_HOPS:
             return None
-        seen.add((file_index, name))
-        table = self.tables[file_index]
+        seen.add(key)
         for export in table.exports.get(name, ()):
             target: SymbolId | None = None
             if export.kind in ("local", "assignment", "commonjs") and export.local is not None:
-                target = self.module_binding(file_index, export.local, seen)
+                target = self.module_binding(table, export.local, seen)
             elif export.kind == "reexport" and export.local is not None:
-                source = self.import_target_file(file_index, export.import_index)
+                source = self.import_target(table, export.import_index)
                 if source is not None:
                     target = self.export_target(source, export.local, seen)
             if target is not None:
                 return target
         if name == "default":
-            return self.export_target(file_index, "export=", seen) if "export=" in table.exports else None
+            return self.export_target(table, "export=", seen) if "export=" in table.exports else None
         for star in table.star_exports:
-            source = self.import_target_file(file_index, star.import_index)
+            source = self.import_target(table, star.import_index)
             if source is not None:
                 target = self.export_target(source, name, seen)
                 if target is not None:
@@ -292,91 +399,82 @@ class _Linker:
         return None
 
     def module_binding(
-        self, file_index: int, name: str, seen: set[tuple[int, str]], *, skip_local: bool = False
+        self, table: _FileTable, name: str, seen: set[tuple[int, str]], *, skip_local: bool = False
     ) -> SymbolId | None:
         """What a top-level name of a file denotes: its own declaration, else what it imports under that name."""
-        candidates = self.tables[file_index].top_level.get(name)
-        if candidates and not skip_local and not self.is_require_binding(file_index, candidates[0]):
-            return SymbolId(file=file_index, symbol=candidates[0])
-        imported = self.tables[file_index].imported.get(name)
+        candidates = table.top_level.get(name)
+        if candidates and not skip_local and not table.is_require_binding(candidates[0]):
+            return SymbolId(file=table.file_index, symbol=candidates[0])
+        imported = table.imported.get(name)
         if imported is None:
             return None
         import_index, binding_index = imported
-        binding = self.files[file_index].imports[import_index].bindings[binding_index]
-        source = self.import_target_file(file_index, import_index)
+        binding = table.extraction.imports[import_index].bindings[binding_index]
+        source = self.import_target(table, import_index)
         if binding.imported == "*" or source is None:
             return None
         return self.export_target(source, binding.imported, seen)
 
     # ---- references ---------------------------------------------------------------------------------
 
-    def reference_target(self, file_index: int, reference: ReferenceView) -> SymbolId | None:
-        want_type = reference.kind in _TYPE_REFERENCES
-        if reference.qualifier is None:
-            return self.name_target(file_index, reference.name, reference.enclosing, want_type)
-        if reference.qualifier == "this":
-            holder = self.enclosing_class(file_index, reference.enclosing)
-            return None if holder is None else self.member(file_index, holder, reference.name, want_type)
-        if not reference.qualifier.isidentifier():
+    def qualified_target(
+        self, table: _FileTable, qualifier: str, name: str, enclosing: int | None, want_type: bool
+    ) -> SymbolId | None:
+        """``qualifier.name``: an export of a namespace import, else a member of the class, namespace or enum."""
+        namespace = self.namespace_import(table, qualifier, enclosing)
+        if namespace is not None:
+            return self.exported_symbol(namespace, name)
+        holder_id = self.name_target(table, qualifier, enclosing, want_type=False)
+        if holder_id is None:
             return None
-        namespace_file = self.namespace_import(file_index, reference.qualifier, reference.enclosing)
-        if namespace_file is not None:
-            return self.exported_symbol(namespace_file, reference.name)
-        holder_id = self.name_target(file_index, reference.qualifier, reference.enclosing, want_type=False)
-        if holder_id is None or self.kinds[holder_id.file][holder_id.symbol] not in MEMBER_HOLDERS:
+        holder_table = self.tables[holder_id.file]
+        if holder_table.kinds[holder_id.symbol] not in MEMBER_HOLDERS:
             return None
-        return self.member(holder_id.file, holder_id.symbol, reference.name, want_type)
+        return self.member(holder_table, holder_id.symbol, name, want_type)
 
-    def member(self, file_index: int, holder: int, name: str, want_type: bool) -> SymbolId | None:
-        members = self.tables[file_index].children.get(holder, {}).get(name)
-        chosen = _choose(members, self.kinds[file_index], want_type)
-        return None if chosen is None else SymbolId(file=file_index, symbol=chosen)
+    def member(self, table: _FileTable, holder: int, name: str, want_type: bool) -> SymbolId | None:
+        members = table.children.get(holder)
+        chosen = None if members is None else _choose(members.get(name), table.kinds, want_type)
+        return None if chosen is None else SymbolId(file=table.file_index, symbol=chosen)
 
-    def enclosing_class(self, file_index: int, symbol: int | None) -> int | None:
-        symbols = self.files[file_index].symbols
-        while symbol is not None and symbols[symbol].kind != "class":
-            symbol = symbols[symbol].parent
+    def enclosing_class(self, table: _FileTable, symbol: int | None) -> int | None:
+        kinds = table.kinds
+        parents = table.parents
+        while symbol is not None and kinds[symbol] != "class":
+            symbol = parents[symbol]
         return symbol
 
-    def local_candidates(self, file_index: int, name: str, enclosing: int | None) -> list[int] | None:
+    def local_candidates(self, table: _FileTable, name: str, enclosing: int | None) -> list[int] | None:
         """Declarations of ``name`` visible from ``enclosing`` inside the file, innermost scope first."""
-        table = self.tables[file_index]
-        symbols = self.files[file_index].symbols
+        kinds = table.kinds
+        parents = table.parents
         scope = enclosing
         while scope is not None:
-            if symbols[scope].kind in SCOPE_KINDS:
-                found = table.children.get(scope, {}).get(name)
+            if kinds[scope] in SCOPE_KINDS:
+                members = table.children.get(scope)
+                found = None if members is None else members.get(name)
                 if found:
                     return found
-            scope = symbols[scope].parent
+            scope = parents[scope]
         return table.top_level.get(name)
 
-    def name_target(self, file_index: int, name: str, enclosing: int | None, want_type: bool) -> SymbolId | None:
-        local = _choose(self.local_candidates(file_index, name, enclosing), self.kinds[file_index], want_type)
-        if local is not None and not self.is_require_binding(file_index, local):
-            return SymbolId(file=file_index, symbol=local)
-        imported = self.imported_symbol(file_index, name)
+    def name_target(self, table: _FileTable, name: str, enclosing: int | None, want_type: bool) -> SymbolId | None:
+        local = _choose(self.local_candidates(table, name, enclosing), table.kinds, want_type)
+        if local is not None and not table.is_require_binding(local):
+            return SymbolId(file=table.file_index, symbol=local)
+        imported = self.imported_symbol(table, name)
         if imported is not None or local is None:
             return imported
-        return SymbolId(file=file_index, symbol=local)
+        return SymbolId(file=table.file_index, symbol=local)
 
-    def is_require_binding(self, file_index: int, symbol: int) -> bool:
-        """Whether a top-level variable is bound by ``require()`` (``const { a } = require("x")``)."""
-        extraction = self.files[file_index]
-        declared = extraction.symbols[symbol]
-        if declared.parent is not None or declared.kind not in ("constant", "variable"):
-            return False
-        imported = self.tables[file_index].imported.get(declared.name)
-        return imported is not None and extraction.imports[imported[0]].kind == "require"
-
-    def namespace_import(self, file_index: int, name: str, enclosing: int | None) -> int | None:
+    def namespace_import(self, table: _FileTable, name: str, enclosing: int | None) -> _FileTable | None:
         """The file imported as ``name`` by ``import * as name`` (or ``import name = require()``), if not shadowed."""
-        if self.local_candidates(file_index, name, enclosing):
+        if self.local_candidates(table, name, enclosing):
             return None
-        imported = self.tables[file_index].imported.get(name)
+        imported = table.imported.get(name)
         if imported is None:
             return None
         import_index, binding_index = imported
-        if self.files[file_index].imports[import_index].bindings[binding_index].imported != "*":
+        if table.extraction.imports[import_index].bindings[binding_index].imported != "*":
             return None
-        return self.import_target_file(file_index, import_index)
+        return self.import_target(table, import_index)
