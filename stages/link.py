@@ -19,7 +19,7 @@ Guarantees:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from stages.models import (
     BindingLink,
@@ -217,6 +217,10 @@ def _choose(candidates: Sequence[int] | None, symbols_kinds: Sequence[SymbolKind
     return candidates[0]
 
 
+_Holder: TypeAlias = _FileTable | SymbolId | None
+"""What a qualifier denotes: a module (its exports), a declaration (its members), or nothing."""
+
+
 class _Linker:
     def __init__(self, files: Sequence[FileView], resolver: Resolver) -> None:
         self.files = files
@@ -293,8 +297,7 @@ class _Linker:
         scoped_names = table.scoped_names
         value_memo: dict[str, SymbolId | None] = {}
         type_memo: dict[str, SymbolId | None] = {}
-        qualified_value_memo: dict[tuple[str, str], SymbolId | None] = {}
-        qualified_type_memo: dict[tuple[str, str], SymbolId | None] = {}
+        holder_memo: dict[str, _Holder] = {}
         edges: set[tuple[int, int, int]] = set()
         for reference_index, reference in enumerate(table.extraction.references):
             name = reference.name
@@ -316,18 +319,22 @@ class _Linker:
                 want_type = reference.kind in _TYPE_REFERENCES
                 holder = self.enclosing_class(table, reference.enclosing)
                 target = None if holder is None else self.member(table, holder, name, want_type)
-            elif qualifier not in known_names or not qualifier.isidentifier():
+            elif qualifier not in known_names:
                 target = None
-            elif qualifier in scoped_names:
-                want_type = reference.kind in _TYPE_REFERENCES
-                target = self.qualified_target(table, qualifier, name, reference.enclosing, want_type)
             else:
-                want_type = reference.kind in _TYPE_REFERENCES
-                qualified_memo = qualified_type_memo if want_type else qualified_value_memo
-                key = (qualifier, name)
-                target = qualified_memo.get(key, _UNSEEN)
-                if target is _UNSEEN:
-                    target = qualified_memo[key] = self.qualified_target(table, qualifier, name, None, want_type)
+                if qualifier in scoped_names:
+                    via = self.qualifier_holder(table, qualifier, reference.enclosing)
+                else:
+                    via = holder_memo.get(qualifier, _UNSEEN)
+                    if via is _UNSEEN:
+                        via = holder_memo[qualifier] = self.qualifier_holder(table, qualifier, None)
+                if via is None:
+                    target = None
+                elif isinstance(via, _FileTable):
+                    target = self.exported_symbol(via, name)
+                else:
+                    want_type = reference.kind in _TYPE_REFERENCES
+                    target = self.member(self.tables[via.file], via.symbol, name, want_type)
             out.append(ReferenceLink(file=file_index, reference_index=reference_index, target=target))
             if target is not None:
                 enclosing = reference.enclosing
@@ -417,20 +424,18 @@ class _Linker:
 
     # ---- references ---------------------------------------------------------------------------------
 
-    def qualified_target(
-        self, table: _FileTable, qualifier: str, name: str, enclosing: int | None, want_type: bool
-    ) -> SymbolId | None:
-        """``qualifier.name``: an export of a namespace import, else a member of the class, namespace or enum."""
+    def qualifier_holder(self, table: _FileTable, qualifier: str, enclosing: int | None) -> _Holder:
+        """What ``qualifier.x`` looks into: the module imported as ``qualifier`` (``import * as qualifier``), else
+        the class, interface, enum or namespace named ``qualifier``; ``None`` when it is neither."""
+        if not qualifier.isidentifier():
+            return None
         namespace = self.namespace_import(table, qualifier, enclosing)
         if namespace is not None:
-            return self.exported_symbol(namespace, name)
+            return namespace
         holder_id = self.name_target(table, qualifier, enclosing, want_type=False)
-        if holder_id is None:
+        if holder_id is None or self.tables[holder_id.file].kinds[holder_id.symbol] not in MEMBER_HOLDERS:
             return None
-        holder_table = self.tables[holder_id.file]
-        if holder_table.kinds[holder_id.symbol] not in MEMBER_HOLDERS:
-            return None
-        return self.member(holder_table, holder_id.symbol, name, want_type)
+        return holder_id
 
     def member(self, table: _FileTable, holder: int, name: str, want_type: bool) -> SymbolId | None:
         members = table.children.get(holder)
