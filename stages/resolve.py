@@ -252,7 +252,10 @@ class ModuleResolver:
         self._nearest_config: dict[str, str | None] = {}
         self._nearest_manifests: dict[str, tuple[str, ...]] = {}
         self._compiler_paths: dict[str, _CompilerPaths] = {}
-        self._cache: dict[tuple[str, str], Resolution] = {}
+        # Importer directory → specifier → resolution; each importer path maps to its directory's entry, so a
+        # repeated lookup does not split the path again.
+        self._cache: dict[str, dict[str, Resolution]] = {}
+        self._cache_of_importer: dict[str, dict[str, Resolution]] = {}
 
     @classmethod
     def from_files(cls, paths: Iterable[str], read_text: Callable[[str], str | None]) -> ModuleResolver:
@@ -271,12 +274,12 @@ class ModuleResolver:
 
     def resolve(self, importer_path: str, specifier: str) -> Resolution:
         """Resolve ``specifier`` as written in ``importer_path``; never raises."""
-        directory = _dirname(importer_path)
-        key = (directory, specifier)
-        cached = self._cache.get(key)
+        cache = self._cache_of_importer.get(importer_path)
+        if cache is None:
+            cache = self._cache_of_importer[importer_path] = self._cache.setdefault(_dirname(importer_path), {})
+        cached = cache.get(specifier)
         if cached is None:
-            cached = self._resolve(directory, specifier)
-            self._cache[key] = cached
+            cached = cache[specifier] = self._resolve(_dirname(importer_path), specifier)
         return cached
 
     def package_version(self, importer_path: str, package: str) -> str | None:
