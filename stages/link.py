@@ -227,6 +227,11 @@ class _Linker:
         self.resolver = resolver
         self.tables = [_FileTable(index, extraction) for index, extraction in enumerate(files)]
         self.index_of_path = {extraction.path: index for index, extraction in enumerate(files)}
+        # A symbol edge of one file is the integer enclosing * edge_stride + target file * symbol_stride + target
+        # symbol: integers order like the (enclosing, file, symbol) triples (target symbols are in range) and
+        # cost no tuple per reference.
+        self.symbol_stride = 1 + max((len(table.kinds) for table in self.tables), default=0)
+        self.edge_stride = self.symbol_stride * len(files)
 
     def run(self) -> LinkedIndex:
         resolved: list[ResolvedImport] = []
@@ -267,10 +272,11 @@ class _Linker:
                         )
                     )
             symbol_edges = self.link_references(table, references)
+            edge_stride = self.edge_stride
             file_dependencies.extend(FileDependency(source=file_index, target=t) for t in sorted(file_targets))
             symbol_dependencies.extend(
-                SymbolDependency(source=SymbolId(file=file_index, symbol=b), target=SymbolId(file=c, symbol=d))
-                for b, c, d in sorted(symbol_edges)
+                SymbolDependency(source=SymbolId(file=file_index, symbol=key // edge_stride), target=symbol_edges[key])
+                for key in sorted(symbol_edges)
             )
             package_dependencies.extend(
                 PackageDependency(file=file_index, package=p, is_builtin=b) for p, b in sorted(packages)
@@ -285,8 +291,8 @@ class _Linker:
             package_dependencies=tuple(package_dependencies),
         )
 
-    def link_references(self, table: _FileTable, out: list[ReferenceLink]) -> set[tuple[int, int, int]]:
-        """Append the links of one file's references to ``out``; returns its symbol edges (enclosing, file, symbol).
+    def link_references(self, table: _FileTable, out: list[ReferenceLink]) -> dict[int, SymbolId]:
+        """Append the links of one file's references to ``out``; returns its symbol edges as ``edge_key`` → target.
 
         A name that is not declared in a function or namespace scope of the file denotes the same thing wherever
         it is used, so its target is computed once per file (and per type/value meaning); a name that the file
@@ -298,7 +304,9 @@ class _Linker:
         value_memo: dict[str, SymbolId | None] = {}
         type_memo: dict[str, SymbolId | None] = {}
         holder_memo: dict[str, _Holder] = {}
-        edges: set[tuple[int, int, int]] = set()
+        edges: dict[int, SymbolId] = {}
+        edge_stride = self.edge_stride
+        symbol_stride = self.symbol_stride
         for reference_index, reference in enumerate(table.extraction.references):
             name = reference.name
             qualifier = reference.qualifier
@@ -339,7 +347,7 @@ class _Linker:
             if target is not None:
                 enclosing = reference.enclosing
                 if enclosing is not None and (target.symbol != enclosing or target.file != file_index):
-                    edges.add((enclosing, target.file, target.symbol))
+                    edges[enclosing * edge_stride + target.file * symbol_stride + target.symbol] = target
         return edges
 
     # ---- modules ------------------------------------------------------------------------------------
