@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import bisect
 import functools
-import re
+import importlib.metadata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import tree_sitter
 
-from stages.languages import is_declaration_file, language_name_for_path
+from stages import _native
+from stages.languages import Language, is_declaration_file, language_name_for_path
 from stages.models import (
     Export,
     ExportKind,
@@ -33,7 +34,6 @@ from stages.models import (
     ImportBinding,
     ImportKind,
     Reference,
-    ReferenceKind,
     Span,
     Symbol,
     SymbolKind,
@@ -41,6 +41,12 @@ from stages.models import (
 from stages.parse import ParsedFile, ParseError, ParseLimits, parse_source
 
 Node = tree_sitter.Node
+
+if importlib.metadata.version("tree-sitter") != _native.TREE_SITTER_VERSION:
+    raise ImportError(
+        f"stages._native reads trees with tree-sitter {_native.TREE_SITTER_VERSION}'s runtime, but tree-sitter "
+        f"{importlib.metadata.version('tree-sitter')} is installed: install the version pyproject.toml pins"
+    )
 
 FUNCTION_VALUES = frozenset({"function_expression", "function", "generator_function", "arrow_function"})
 _BINDS_DECLARATION = FUNCTION_VALUES | {"class"}
@@ -61,23 +67,21 @@ SIMPLE_NAMES = frozenset(
         "string",
     }
 )
-_NO_END = 1 << 62
-_PLAIN_QUALIFIER = re.compile(rb"[^\s/?]+\.")
-"""``a.b.`` before a name: the qualifier is everything but the dot, with nothing to normalise."""
 _PREFIX_BYTES = 8
 """Bytes per character of a signature's bound read first when its range is long (see ``normalised``)."""
 _MAX_DOC_GAP = 256
 """Bytes of blank space allowed between a JSDoc block (or a decorator) and what it belongs to."""
-_REFERENCE_KINDS: dict[str, ReferenceKind] = {
-    "call": "call",
-    "new": "new",
-    "extends": "extends",
-    "implements": "implements",
-    "type": "type",
-    "jsx": "jsx",
-}
-"""The query's ``@reference.<kind>`` suffixes; a suffix missing here is a query error and fails loudly."""
-_REFERENCE_RANK: dict[str, int] = {"type": 0, "call": 1, "new": 1, "jsx": 1, "extends": 2, "implements": 2}
+
+
+_query_plans: dict[str, _native.QueryPlan] = {}
+
+
+def _query_plan(language: Language) -> _native.QueryPlan:
+    """The language's query, ready to run natively (built once per process)."""
+    plan = _query_plans.get(language.name)
+    if plan is None:
+        plan = _query_plans[language.name] = _native.QueryPlan(language.query)
+    return plan
 
 
 @dataclass(frozen=True)
@@ -248,8 +252,6 @@ class _FileExtractor:
         self.exports: list[_PendingExport] = []
         self.later_exported: set[str] = set()
         self.later_default: set[str] = set()
-        # name start → (rank, kind, qualifier start or -1, name, name node, name end)
-        self.references: dict[int, tuple[int, ReferenceKind, int, str, Node, int]] = {}
         self.type_parameter_scopes: dict[bytes, list[tuple[int, int]]] = {}
         self.comment_starts: list[int] = []
         self.comment_ends: list[int] = []
@@ -288,8 +290,7 @@ class _FileExtractor:
     # ---- driver -------------------------------------------------------------------------------------
 
     def run(self) -> FileExtraction:
-        root = self.parsed.tree.root_node
-        captures = tree_sitter.QueryCursor(self.parsed.language.query).captures(root)
+        captures, requires, reference_candidates = _query_plan(self.parsed.language).run(self.parsed.tree, self.source)
         comments = sorted([(node.end_byte, node.start_byte) for node in captures.get("comment", ())])
         self.comment_ends = [end for end, _ in comments]
         self.comment_starts = [start for _, start in comments]
@@ -317,14 +318,20 @@ class _FileExtractor:
             elif family == "export":
                 for node in nodes:
                     self.export_use(suffix, node)
-            elif family == "reference":
-                self.references_of(_REFERENCE_KINDS[suffix], nodes)
-            elif family == "qualified":
-                self.qualified_references_of(_REFERENCE_KINDS[suffix], nodes)
+        for call in requires:
+            self.import_use("require", call)
         symbols = self.finish_symbols()
         imports, import_index = self.finish_imports()
         exports = self.finish_exports(symbols, import_index)
-        references = self.finish_references(symbols)
+        references: tuple[Reference, ...] = reference_candidates.finish(
+            self.source,
+            self.symbol_name_starts,
+            self.type_parameter_scopes,
+            [symbol.span.start_byte for symbol in symbols],
+            [symbol.span.end_byte for symbol in symbols],
+            self.limits.max_qualifier_chars,
+            self.qualifier_text,
+        )
         return FileExtraction(
             path=self.parsed.path,
             language=self.parsed.language.name,
@@ -1174,79 +1181,9 @@ class _FileExtractor:
 
     # ---- references ---------------------------------------------------------------------------------
 
-    def references_of(self, kind: ReferenceKind, nodes: list[Node]) -> None:
-        """Record the bare references of one capture (each node is the name itself)."""
-        if kind == "type":
-            self.type_references_of(nodes)
-            return
-        rank = _REFERENCE_RANK[kind]
-        source = self.source
-        found = self.references
-        for node in nodes:
-            start = node.start_byte
-            end = node.end_byte
-            if start == end:
-                continue  # a MISSING node inserted by error recovery
-            name = source[start:end].decode("utf-8", "replace")
-            if kind == "call" and name == "require":
-                call = node.parent
-                if call is not None:
-                    self.import_use("require", call)
-                continue  # a CommonJS import, recorded as such
-            if kind == "jsx" and not name[0].isupper():
-                continue  # lower-case tags are intrinsic elements, not components
-            existing = found.get(start)
-            if existing is not None and existing[0] >= rank:
-                continue
-            found[start] = (rank, kind, -1, name, node, end)
-
-    def type_references_of(self, nodes: list[Node]) -> None:
-        """Record the bare type references, the most frequent capture by far: declared names and type
-        parameters in scope are not references, and any other reference at the same position wins."""
-        source = self.source
-        found = self.references
-        get = found.get
-        declared = self.symbol_name_starts
-        scoped = self.type_parameter_scopes
-        for node in nodes:
-            start = node.start_byte
-            end = node.end_byte
-            if start == end or start in declared or get(start) is not None:
-                continue
-            raw = source[start:end]
-            if raw in scoped and self.is_type_parameter(raw, start):
-                continue
-            found[start] = (0, "type", -1, raw.decode("utf-8", "replace"), node, end)
-
-    def qualified_references_of(self, kind: ReferenceKind, nodes: list[Node]) -> None:
-        """Record the qualified references of one capture (``a.b``, ``ns.T``: the name is the last identifier).
-
-        At one name position the strongest kind wins (``implements``/``extends`` over ``new``/``call``/``jsx``
-        over ``type``), and a qualified reference over a bare one."""
-        rank = _REFERENCE_RANK[kind]
-        source = self.source
-        found = self.references
-        # A member expression names its last part ``property``, a nested type identifier ``name``.
-        first, second = ("name", "property") if kind == "type" else ("property", "name")
-        for node in nodes:
-            name_node = node.child_by_field_name(first) or node.child_by_field_name(second)
-            if name_node is None:
-                continue
-            start = name_node.start_byte
-            end = name_node.end_byte
-            if start == end:
-                continue
-            existing = found.get(start)
-            if existing is not None and existing[0] >= rank and existing[2] >= 0:
-                continue
-            found[start] = (rank, kind, node.start_byte, source[start:end].decode("utf-8", "replace"), name_node, end)
-
     def qualifier_text(self, node: Node, qualifier_start: int, name_start: int) -> str:
         """The text before the last ``.`` (or ``?.``) of a qualified name, whitespace-normalised and bounded."""
-        raw = self.source[qualifier_start:name_start]
-        if len(raw) <= self.limits.max_qualifier_chars + 1 and _PLAIN_QUALIFIER.fullmatch(raw) is not None:
-            return raw[:-1].decode("utf-8", errors="replace")
-        raw = raw.rstrip()
+        raw = self.source[qualifier_start:name_start].rstrip()
         if b"/" in raw:  # a comment between the parts: ask the tree where the qualifier ends
             member = node.parent
             qualifier = None
@@ -1256,64 +1193,6 @@ class _FileExtractor:
         else:
             end = qualifier_start + len(raw.removesuffix(b".").removesuffix(b"?").rstrip())
         return self.normalised(qualifier_start, end, self.limits.max_qualifier_chars)
-
-    def is_type_parameter(self, name: bytes, position: int) -> bool:
-        """Whether ``name`` at ``position`` is in the scope of a type parameter of that name."""
-        scopes = self.type_parameter_scopes.get(name)
-        if scopes is None:
-            return False
-        index = bisect.bisect_right(scopes, (position, _NO_END)) - 1
-        return index >= 0 and position < scopes[index][1]
-
-    def finish_references(self, symbols: tuple[Symbol, ...]) -> tuple[Reference, ...]:
-        """References in source order, each with its innermost enclosing symbol (symbols are in pre-order)."""
-        starts = [symbol.span.start_byte for symbol in symbols]
-        ends = [symbol.span.end_byte for symbol in symbols]
-        count = len(starts)
-        stack: list[int] = []
-        cursor = 0
-        source = self.source
-        # Qualifiers repeat (``this``, ``Effect``, ``z``): text without a comment is computed once per file.
-        qualifiers: dict[bytes, str] = {}
-        qualifier: str | None
-        result: list[Reference] = []
-        append = result.append
-        for position, (_, kind, qualifier_start, name, name_node, end) in sorted(self.references.items()):
-            while cursor < count and starts[cursor] <= position:
-                while stack and ends[stack[-1]] < ends[cursor]:
-                    stack.pop()
-                stack.append(cursor)
-                cursor += 1
-            while stack and ends[stack[-1]] <= position:
-                stack.pop()
-            if qualifier_start < 0:
-                qualifier = None
-            else:
-                raw = source[qualifier_start:position]
-                qualifier = qualifiers.get(raw)
-                if qualifier is None:
-                    qualifier = self.qualifier_text(name_node, qualifier_start, position)
-                    if b"/" not in raw:
-                        qualifiers[raw] = qualifier
-            row, column = name_node.start_point  # an identifier never spans lines
-            line = row + 1
-            append(
-                Reference(
-                    name=name,
-                    qualifier=qualifier,
-                    kind=kind,
-                    span=Span(
-                        start_line=line,
-                        start_column=column,
-                        end_line=line,
-                        end_column=column + end - position,
-                        start_byte=position,
-                        end_byte=end,
-                    ),
-                    enclosing=stack[-1] if stack else None,
-                )
-            )
-        return tuple(result)
 
 
 def _doc_text(text: str) -> str:
