@@ -134,7 +134,7 @@ class _FileTable:
     """Name lookups of one file, built once, and the memos of what its names and imports lead to."""
 
     __slots__ = (
-        "children",
+        "_children",
         "exported_memo",
         "exports",
         "extraction",
@@ -143,9 +143,8 @@ class _FileTable:
         "imported_memo",
         "kinds",
         "known_names",
-        "names",
         "parents",
-        "require_locals",
+        "require_bound",
         "resolutions",
         "scoped_names",
         "star_exports",
@@ -156,34 +155,40 @@ class _FileTable:
         self.file_index = file_index
         self.extraction = extraction
         symbols = extraction.symbols
-        self.names = names = tuple(symbol.name for symbol in symbols)
-        self.kinds = kinds = tuple(symbol.kind for symbol in symbols)
-        self.parents = parents = tuple(symbol.parent for symbol in symbols)
+        self.kinds = kinds = [symbol.kind for symbol in symbols]
+        self.parents = [symbol.parent for symbol in symbols]
         self.top_level: dict[str, list[int]] = {}
-        self.children: dict[int, dict[str, list[int]]] = {}
-        for index, parent in enumerate(parents):
-            if parent is None:
-                self.top_level.setdefault(names[index], []).append(index)
-            else:
-                self.children.setdefault(parent, {}).setdefault(names[index], []).append(index)
         # Names declared inside some function or namespace scope: only these depend on where a reference is.
+        self.scoped_names: set[str] = set()
         count = len(kinds)
-        self.scoped_names = {
-            name
-            for parent, members in self.children.items()
-            if -count <= parent < count and kinds[parent] in SCOPE_KINDS
-            for name in members
-        }
+        for index, symbol in enumerate(symbols):
+            parent = symbol.parent
+            if parent is None:
+                found = self.top_level.get(symbol.name)
+                if found is None:
+                    self.top_level[symbol.name] = [index]
+                else:
+                    found.append(index)
+            elif -count <= parent < count and kinds[parent] in SCOPE_KINDS:
+                self.scoped_names.add(symbol.name)
+        self._children: dict[int, dict[str, list[int]]] | None = None
         imports = extraction.imports
         self.imported: dict[str, tuple[int, int]] = {}
+        # Top-level variables bound by ``require()`` (``const { a } = require("x")``): they stand for the import.
+        self.require_bound: set[int] = set()
         for import_index, imported in enumerate(imports):
-            if imported.kind == "reexport":
+            import_kind = imported.kind
+            if import_kind == "reexport":
                 continue  # re-exported names are not bound in the file's scope
             for binding_index, binding in enumerate(imported.bindings):
-                self.imported.setdefault(binding.local, (import_index, binding_index))
-        self.require_locals = {
-            local for local, (import_index, _) in self.imported.items() if imports[import_index].kind == "require"
-        }
+                local = binding.local
+                if local in self.imported:
+                    continue
+                self.imported[local] = (import_index, binding_index)
+                if import_kind == "require":
+                    for candidate in self.top_level.get(local, ()):
+                        if kinds[candidate] in ("constant", "variable"):
+                            self.require_bound.add(candidate)
         # Every name a reference of this file could resolve through; any other name has no target.
         self.known_names = self.scoped_names | self.top_level.keys() | self.imported.keys()
         self.exports: dict[str, list[ExportView]] = {}
@@ -192,18 +197,25 @@ class _FileTable:
             if export.kind == "reexport_all":
                 self.star_exports.append(export)
             else:
-                self.exports.setdefault(export.exported, []).append(export)
+                found_exports = self.exports.get(export.exported)
+                if found_exports is None:
+                    self.exports[export.exported] = [export]
+                else:
+                    found_exports.append(export)
         self.resolutions: list[tuple[Resolution, int | None] | None] = [None] * len(imports)
         self.exported_memo: dict[str, SymbolId | None] = {}
         self.imported_memo: dict[str, SymbolId | None] = {}
 
-    def is_require_binding(self, symbol: int) -> bool:
-        """Whether a top-level variable is bound by ``require()`` (``const { a } = require("x")``)."""
-        return (
-            self.parents[symbol] is None
-            and self.kinds[symbol] in ("constant", "variable")
-            and self.names[symbol] in self.require_locals
-        )
+    def members(self, holder: int) -> dict[str, list[int]] | None:
+        """The symbols declared directly inside ``holder``, by name (built on first use: many files need none)."""
+        children = self._children
+        if children is None:
+            children = self._children = {}
+            for index, symbol in enumerate(self.extraction.symbols):
+                parent = symbol.parent
+                if parent is not None:
+                    children.setdefault(parent, {}).setdefault(symbol.name, []).append(index)
+        return children.get(holder)
 
 
 def _choose(candidates: Sequence[int] | None, symbols_kinds: Sequence[SymbolKind], want_type: bool) -> int | None:
@@ -418,7 +430,7 @@ class _Linker:
     ) -> SymbolId | None:
         """What a top-level name of a file denotes: its own declaration, else what it imports under that name."""
         candidates = table.top_level.get(name)
-        if candidates and not skip_local and not table.is_require_binding(candidates[0]):
+        if candidates and not skip_local and candidates[0] not in table.require_bound:
             return SymbolId(file=table.file_index, symbol=candidates[0])
         imported = table.imported.get(name)
         if imported is None:
@@ -446,7 +458,7 @@ class _Linker:
         return holder_id
 
     def member(self, table: _FileTable, holder: int, name: str, want_type: bool) -> SymbolId | None:
-        members = table.children.get(holder)
+        members = table.members(holder)
         chosen = None if members is None else _choose(members.get(name), table.kinds, want_type)
         return None if chosen is None else SymbolId(file=table.file_index, symbol=chosen)
 
@@ -464,7 +476,7 @@ class _Linker:
         scope = enclosing
         while scope is not None:
             if kinds[scope] in SCOPE_KINDS:
-                members = table.children.get(scope)
+                members = table.members(scope)
                 found = None if members is None else members.get(name)
                 if found:
                     return found
@@ -473,7 +485,7 @@ class _Linker:
 
     def name_target(self, table: _FileTable, name: str, enclosing: int | None, want_type: bool) -> SymbolId | None:
         local = _choose(self.local_candidates(table, name, enclosing), table.kinds, want_type)
-        if local is not None and not table.is_require_binding(local):
+        if local is not None and local not in table.require_bound:
             return SymbolId(file=table.file_index, symbol=local)
         imported = self.imported_symbol(table, name)
         if imported is not None or local is None:
