@@ -18,7 +18,8 @@ Guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Protocol, TypeAlias
 
 from stages.models import (
@@ -130,101 +131,170 @@ _UNSEEN = SymbolId(file=-1, symbol=-1)
 """Marks a memo entry that is not computed yet (a computed entry may be ``None``)."""
 
 
+_NO_SYMBOLS: frozenset[int] = frozenset()
+_NO_NAMES: frozenset[str] = frozenset()
+
+
 class _FileTable:
-    """Name lookups of one file, built once, and the memos of what its names and imports lead to."""
+    """Name lookups of one file, built once, and the memos of what its names and imports lead to.
+
+    A commit has thousands of files, so the table keeps few objects the cyclic garbage collector must track:
+    name lookups are dictionaries of integers, and names declared twice chain through ``next_*`` lists of indexes
+    (-1 ends a chain) instead of one list per name.
+    """
 
     __slots__ = (
         "_children",
+        "export_first",
         "exported_memo",
-        "exports",
         "extraction",
         "file_index",
-        "imported",
+        "import_targets",
+        "imported_binding",
+        "imported_import",
         "imported_memo",
-        "kinds",
         "known_names",
-        "parents",
+        "next_export",
+        "next_top_level",
         "require_bound",
         "resolutions",
         "scoped_names",
         "star_exports",
+        "symbols",
         "top_level",
     )
 
     def __init__(self, file_index: int, extraction: FileView) -> None:
         self.file_index = file_index
         self.extraction = extraction
-        symbols = extraction.symbols
-        self.kinds = kinds = [symbol.kind for symbol in symbols]
-        self.parents = [symbol.parent for symbol in symbols]
-        self.top_level: dict[str, list[int]] = {}
+        self.symbols = symbols = extraction.symbols
+        count = len(symbols)
+        # The first top-level declaration of each name; later ones follow ``next_top_level`` (None: no repeats).
+        self.top_level: dict[str, int] = {}
+        self.next_top_level: list[int] | None = None
         # Names declared inside some function or namespace scope: only these depend on where a reference is.
-        self.scoped_names: set[str] = set()
-        count = len(kinds)
+        scoped_names: set[str] | None = None
+        last_of_name: dict[str, int] = {}
         for index, symbol in enumerate(symbols):
             parent = symbol.parent
             if parent is None:
-                found = self.top_level.get(symbol.name)
-                if found is None:
-                    self.top_level[symbol.name] = [index]
+                name = symbol.name
+                if name not in self.top_level:
+                    self.top_level[name] = index
                 else:
-                    found.append(index)
-            elif -count <= parent < count and kinds[parent] in SCOPE_KINDS:
-                self.scoped_names.add(symbol.name)
+                    if self.next_top_level is None:
+                        self.next_top_level = [-1] * count
+                    self.next_top_level[last_of_name.get(name, self.top_level[name])] = index
+                    last_of_name[name] = index
+            elif -count <= parent < count and symbols[parent].kind in SCOPE_KINDS:
+                if scoped_names is None:
+                    scoped_names = set()
+                scoped_names.add(symbol.name)
+        self.scoped_names: AbstractSet[str] = _NO_NAMES if scoped_names is None else scoped_names
         self._children: dict[int, dict[str, list[int]]] | None = None
         imports = extraction.imports
-        self.imported: dict[str, tuple[int, int]] = {}
+        # What each imported name is bound by: the import's index and the binding (the first one wins).
+        self.imported_import: dict[str, int] = {}
+        self.imported_binding: dict[str, BindingView] = {}
         # Top-level variables bound by ``require()`` (``const { a } = require("x")``): they stand for the import.
-        self.require_bound: set[int] = set()
+        self.require_bound: AbstractSet[int] = _NO_SYMBOLS
         for import_index, imported in enumerate(imports):
             import_kind = imported.kind
             if import_kind == "reexport":
                 continue  # re-exported names are not bound in the file's scope
-            for binding_index, binding in enumerate(imported.bindings):
+            for binding in imported.bindings:
                 local = binding.local
-                if local in self.imported:
+                if local in self.imported_import:
                     continue
-                self.imported[local] = (import_index, binding_index)
+                self.imported_import[local] = import_index
+                self.imported_binding[local] = binding
                 if import_kind == "require":
-                    for candidate in self.top_level.get(local, ()):
-                        if kinds[candidate] in ("constant", "variable"):
-                            self.require_bound.add(candidate)
-        # Every name a reference of this file could resolve through; any other name has no target.
-        self.known_names = self.scoped_names | self.top_level.keys() | self.imported.keys()
-        self.exports: dict[str, list[ExportView]] = {}
-        self.star_exports: list[ExportView] = []
-        for export in extraction.exports:
+                    bound = {
+                        candidate
+                        for candidate in self.top_level_candidates(local)
+                        if symbols[candidate].kind in ("constant", "variable")
+                    }
+                    if bound:
+                        self.require_bound = self.require_bound | bound
+        # Every name a reference of this file could resolve through; any other name has no target. (A dictionary
+        # of integers, which the garbage collector does not track, rather than a set.)
+        self.known_names: dict[str, object] = self.top_level | self.imported_import | dict.fromkeys(self.scoped_names)
+        # The first export of each name (``reexport_all`` aside); later ones follow ``next_export``.
+        self.export_first: dict[str, int] = {}
+        self.next_export: list[int] | None = None
+        self.star_exports: list[ExportView] | None = None
+        exports = extraction.exports
+        last_of_name.clear()
+        for index, export in enumerate(exports):
             if export.kind == "reexport_all":
+                if self.star_exports is None:
+                    self.star_exports = []
                 self.star_exports.append(export)
+                continue
+            exported = export.exported
+            if exported not in self.export_first:
+                self.export_first[exported] = index
             else:
-                found_exports = self.exports.get(export.exported)
-                if found_exports is None:
-                    self.exports[export.exported] = [export]
-                else:
-                    found_exports.append(export)
-        self.resolutions: list[tuple[Resolution, int | None] | None] = [None] * len(imports)
+                if self.next_export is None:
+                    self.next_export = [-1] * len(exports)
+                self.next_export[last_of_name.get(exported, self.export_first[exported])] = index
+                last_of_name[exported] = index
+        self.resolutions: list[Resolution | None] = [None] * len(imports)
+        self.import_targets: list[int | None] = [None] * len(imports)
         self.exported_memo: dict[str, SymbolId | None] = {}
         self.imported_memo: dict[str, SymbolId | None] = {}
+
+    def top_level_candidates(self, name: str) -> Iterator[int]:
+        """The top-level declarations of ``name``, in file order."""
+        candidate = self.top_level.get(name, -1)
+        chain = self.next_top_level
+        while candidate >= 0:
+            yield candidate
+            candidate = -1 if chain is None else chain[candidate]
+
+    def exports_named(self, name: str) -> Iterator[ExportView]:
+        """The exports (``reexport_all`` aside) whose public name is ``name``, in file order."""
+        index = self.export_first.get(name, -1)
+        chain = self.next_export
+        exports = self.extraction.exports
+        while index >= 0:
+            yield exports[index]
+            index = -1 if chain is None else chain[index]
+
+    def choose_top_level(self, name: str, want_type: bool) -> int | None:
+        """``_choose`` over the top-level declarations of ``name``."""
+        first = self.top_level.get(name)
+        chain = self.next_top_level
+        if first is None or chain is None or chain[first] < 0:
+            return first
+        preferred = TYPE_KINDS if want_type else VALUE_KINDS
+        symbols = self.symbols
+        candidate = first
+        while candidate >= 0:
+            if symbols[candidate].kind in preferred:
+                return candidate
+            candidate = chain[candidate]
+        return first
 
     def members(self, holder: int) -> dict[str, list[int]] | None:
         """The symbols declared directly inside ``holder``, by name (built on first use: many files need none)."""
         children = self._children
         if children is None:
             children = self._children = {}
-            for index, symbol in enumerate(self.extraction.symbols):
+            for index, symbol in enumerate(self.symbols):
                 parent = symbol.parent
                 if parent is not None:
                     children.setdefault(parent, {}).setdefault(symbol.name, []).append(index)
         return children.get(holder)
 
 
-def _choose(candidates: Sequence[int] | None, symbols_kinds: Sequence[SymbolKind], want_type: bool) -> int | None:
+def _choose(candidates: Sequence[int] | None, symbols: Sequence[SymbolView], want_type: bool) -> int | None:
     """The first candidate of the wanted meaning (type or value), else the first candidate."""
     if not candidates:
         return None
     preferred = TYPE_KINDS if want_type else VALUE_KINDS
     for candidate in candidates:
-        if symbols_kinds[candidate] in preferred:
+        if symbols[candidate].kind in preferred:
             return candidate
     return candidates[0]
 
@@ -242,7 +312,7 @@ class _Linker:
         # A symbol edge of one file is the integer enclosing * edge_stride + target file * symbol_stride + target
         # symbol: integers order like the (enclosing, file, symbol) triples (target symbols are in range) and
         # cost no tuple per reference.
-        self.symbol_stride = 1 + max((len(table.kinds) for table in self.tables), default=0)
+        self.symbol_stride = 1 + max((len(table.symbols) for table in self.tables), default=0)
         self.edge_stride = self.symbol_stride * len(files)
 
     def run(self) -> LinkedIndex:
@@ -259,7 +329,8 @@ class _Linker:
             file_targets: set[int] = set()
             packages: set[tuple[str, bool]] = set()
             for import_index, imported in enumerate(table.extraction.imports):
-                resolution, target_file = self.resolution(table, import_index)
+                resolution = self.resolution(table, import_index)
+                target_file = table.import_targets[import_index]
                 resolved.append(
                     ResolvedImport(
                         file=file_index,
@@ -364,25 +435,23 @@ class _Linker:
 
     # ---- modules ------------------------------------------------------------------------------------
 
-    def resolution(self, table: _FileTable, import_index: int) -> tuple[Resolution, int | None]:
-        cached = table.resolutions[import_index]
-        if cached is None:
+    def resolution(self, table: _FileTable, import_index: int) -> Resolution:
+        """Resolve an import once, noting in ``table.import_targets`` the linked file it points to."""
+        resolution = table.resolutions[import_index]
+        if resolution is None:
             extraction = table.extraction
             resolution = self.resolver.resolve(extraction.path, extraction.imports[import_index].specifier)
-            target = (
-                self.index_of_path.get(resolution.path)
-                if resolution.kind == "file" and resolution.path is not None
-                else None
-            )
-            cached = (resolution, target)
-            table.resolutions[import_index] = cached
-        return cached
+            if resolution.kind == "file" and resolution.path is not None:
+                table.import_targets[import_index] = self.index_of_path.get(resolution.path)
+            table.resolutions[import_index] = resolution
+        return resolution
 
     def import_target(self, table: _FileTable, import_index: int | None) -> _FileTable | None:
         """The table of the file an import of ``table`` resolves to, if it is one of the linked files."""
         if import_index is None:
             return None
-        target_file = self.resolution(table, import_index)[1]
+        self.resolution(table, import_index)
+        target_file = table.import_targets[import_index]
         return None if target_file is None else self.tables[target_file]
 
     def exported_symbol(self, table: _FileTable, name: str) -> SymbolId | None:
@@ -405,7 +474,7 @@ class _Linker:
         if key in seen or len(seen) >= MAX_EXPORT_HOPS:
             return None
         seen.add(key)
-        for export in table.exports.get(name, ()):
+        for export in table.exports_named(name):
             target: SymbolId | None = None
             if export.kind in ("local", "assignment", "commonjs") and export.local is not None:
                 target = self.module_binding(table, export.local, seen)
@@ -416,8 +485,8 @@ class _Linker:
             if target is not None:
                 return target
         if name == "default":
-            return self.export_target(table, "export=", seen) if "export=" in table.exports else None
-        for star in table.star_exports:
+            return self.export_target(table, "export=", seen) if "export=" in table.export_first else None
+        for star in table.star_exports or ():
             source = self.import_target(table, star.import_index)
             if source is not None:
                 target = self.export_target(source, name, seen)
@@ -429,14 +498,13 @@ class _Linker:
         self, table: _FileTable, name: str, seen: set[tuple[int, str]], *, skip_local: bool = False
     ) -> SymbolId | None:
         """What a top-level name of a file denotes: its own declaration, else what it imports under that name."""
-        candidates = table.top_level.get(name)
-        if candidates and not skip_local and candidates[0] not in table.require_bound:
-            return SymbolId(file=table.file_index, symbol=candidates[0])
-        imported = table.imported.get(name)
-        if imported is None:
+        first = table.top_level.get(name)
+        if first is not None and not skip_local and first not in table.require_bound:
+            return SymbolId(file=table.file_index, symbol=first)
+        import_index = table.imported_import.get(name)
+        if import_index is None:
             return None
-        import_index, binding_index = imported
-        binding = table.extraction.imports[import_index].bindings[binding_index]
+        binding = table.imported_binding[name]
         source = self.import_target(table, import_index)
         if binding.imported == "*" or source is None:
             return None
@@ -453,38 +521,37 @@ class _Linker:
         if namespace is not None:
             return namespace
         holder_id = self.name_target(table, qualifier, enclosing, want_type=False)
-        if holder_id is None or self.tables[holder_id.file].kinds[holder_id.symbol] not in MEMBER_HOLDERS:
+        if holder_id is None or self.tables[holder_id.file].symbols[holder_id.symbol].kind not in MEMBER_HOLDERS:
             return None
         return holder_id
 
     def member(self, table: _FileTable, holder: int, name: str, want_type: bool) -> SymbolId | None:
         members = table.members(holder)
-        chosen = None if members is None else _choose(members.get(name), table.kinds, want_type)
+        chosen = None if members is None else _choose(members.get(name), table.symbols, want_type)
         return None if chosen is None else SymbolId(file=table.file_index, symbol=chosen)
 
     def enclosing_class(self, table: _FileTable, symbol: int | None) -> int | None:
-        kinds = table.kinds
-        parents = table.parents
-        while symbol is not None and kinds[symbol] != "class":
-            symbol = parents[symbol]
+        symbols = table.symbols
+        while symbol is not None and symbols[symbol].kind != "class":
+            symbol = symbols[symbol].parent
         return symbol
 
-    def local_candidates(self, table: _FileTable, name: str, enclosing: int | None) -> list[int] | None:
-        """Declarations of ``name`` visible from ``enclosing`` inside the file, innermost scope first."""
-        kinds = table.kinds
-        parents = table.parents
+    def local_declaration(self, table: _FileTable, name: str, enclosing: int | None, want_type: bool) -> int | None:
+        """The declaration of ``name`` visible from ``enclosing`` inside the file (innermost scope first), chosen
+        among those of its scope by ``_choose``."""
+        symbols = table.symbols
         scope = enclosing
         while scope is not None:
-            if kinds[scope] in SCOPE_KINDS:
+            if symbols[scope].kind in SCOPE_KINDS:
                 members = table.members(scope)
                 found = None if members is None else members.get(name)
                 if found:
-                    return found
-            scope = parents[scope]
-        return table.top_level.get(name)
+                    return _choose(found, symbols, want_type)
+            scope = symbols[scope].parent
+        return table.choose_top_level(name, want_type)
 
     def name_target(self, table: _FileTable, name: str, enclosing: int | None, want_type: bool) -> SymbolId | None:
-        local = _choose(self.local_candidates(table, name, enclosing), table.kinds, want_type)
+        local = self.local_declaration(table, name, enclosing, want_type)
         if local is not None and local not in table.require_bound:
             return SymbolId(file=table.file_index, symbol=local)
         imported = self.imported_symbol(table, name)
@@ -494,12 +561,9 @@ class _Linker:
 
     def namespace_import(self, table: _FileTable, name: str, enclosing: int | None) -> _FileTable | None:
         """The file imported as ``name`` by ``import * as name`` (or ``import name = require()``), if not shadowed."""
-        if self.local_candidates(table, name, enclosing):
+        if self.local_declaration(table, name, enclosing, want_type=False) is not None:
             return None
-        imported = table.imported.get(name)
-        if imported is None:
-            return None
-        import_index, binding_index = imported
-        if table.extraction.imports[import_index].bindings[binding_index].imported != "*":
+        import_index = table.imported_import.get(name)
+        if import_index is None or table.imported_binding[name].imported != "*":
             return None
         return self.import_target(table, import_index)
