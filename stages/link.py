@@ -132,7 +132,6 @@ _UNSEEN = SymbolId(file=-1, symbol=-1)
 
 
 _NO_SYMBOLS: frozenset[int] = frozenset()
-_NO_NAMES: frozenset[str] = frozenset()
 
 
 class _FileTable:
@@ -158,7 +157,6 @@ class _FileTable:
         "next_top_level",
         "require_bound",
         "resolutions",
-        "scoped_names",
         "star_exports",
         "symbols",
         "top_level",
@@ -190,7 +188,6 @@ class _FileTable:
                 if scoped_names is None:
                     scoped_names = set()
                 scoped_names.add(symbol.name)
-        self.scoped_names: AbstractSet[str] = _NO_NAMES if scoped_names is None else scoped_names
         self._children: dict[int, dict[str, list[int]]] | None = None
         imports = extraction.imports
         # What each imported name is bound by: the import's index and the binding (the first one wins).
@@ -216,9 +213,14 @@ class _FileTable:
                     }
                     if bound:
                         self.require_bound = self.require_bound | bound
-        # Every name a reference of this file could resolve through; any other name has no target. (A dictionary
-        # of integers, which the garbage collector does not track, rather than a set.)
-        self.known_names: dict[str, object] = self.top_level | self.imported_import | dict.fromkeys(self.scoped_names)
+        # Every name a reference of this file could resolve through (any other name has no target), mapped to
+        # whether it is declared in an inner scope. A dictionary of booleans is not tracked by the garbage
+        # collector, where a set would be.
+        self.known_names: dict[str, bool] = (
+            dict.fromkeys(self.top_level, False)
+            | dict.fromkeys(self.imported_import, False)
+            | dict.fromkeys(scoped_names or (), True)
+        )
         # The first export of each name (``reexport_all`` aside); later ones follow ``next_export``.
         self.export_first: dict[str, int] = {}
         self.next_export: list[int] | None = None
@@ -383,50 +385,60 @@ class _Linker:
         """
         file_index = table.file_index
         known_names = table.known_names
-        scoped_names = table.scoped_names
         value_memo: dict[str, SymbolId | None] = {}
         type_memo: dict[str, SymbolId | None] = {}
         holder_memo: dict[str, _Holder] = {}
         edges: dict[int, SymbolId] = {}
         edge_stride = self.edge_stride
         symbol_stride = self.symbol_stride
+        unseen = _UNSEEN
+        type_references = _TYPE_REFERENCES
+        reference_link = ReferenceLink
+        append = out.append
         for reference_index, reference in enumerate(table.extraction.references):
-            name = reference.name
             qualifier = reference.qualifier
             target: SymbolId | None
             if qualifier is None:
-                if name not in known_names:
+                name = reference.name
+                scoped = known_names.get(name)
+                if scoped is None:
                     target = None
-                elif name in scoped_names:
-                    want_type = reference.kind in _TYPE_REFERENCES
-                    target = self.name_target(table, name, reference.enclosing, want_type)
+                elif scoped:
+                    target = self.name_target(table, name, reference.enclosing, reference.kind in type_references)
                 else:
-                    want_type = reference.kind in _TYPE_REFERENCES
+                    want_type = reference.kind in type_references
                     memo = type_memo if want_type else value_memo
-                    target = memo.get(name, _UNSEEN)
-                    if target is _UNSEEN:
+                    target = memo.get(name, unseen)
+                    if target is unseen:
                         target = memo[name] = self.name_target(table, name, None, want_type)
             elif qualifier == "this":
-                want_type = reference.kind in _TYPE_REFERENCES
                 holder = self.enclosing_class(table, reference.enclosing)
-                target = None if holder is None else self.member(table, holder, name, want_type)
-            elif qualifier not in known_names:
-                target = None
+                target = (
+                    None
+                    if holder is None
+                    else self.member(table, holder, reference.name, reference.kind in type_references)
+                )
             else:
-                if qualifier in scoped_names:
+                scoped = known_names.get(qualifier)
+                if scoped is None:
+                    via: _Holder = None
+                elif scoped:
                     via = self.qualifier_holder(table, qualifier, reference.enclosing)
                 else:
-                    via = holder_memo.get(qualifier, _UNSEEN)
-                    if via is _UNSEEN:
+                    via = holder_memo.get(qualifier, unseen)
+                    if via is unseen:
                         via = holder_memo[qualifier] = self.qualifier_holder(table, qualifier, None)
                 if via is None:
                     target = None
                 elif isinstance(via, _FileTable):
-                    target = self.exported_symbol(via, name)
+                    target = via.exported_memo.get(reference.name, unseen)
+                    if target is unseen:
+                        target = self.exported_symbol(via, reference.name)
                 else:
-                    want_type = reference.kind in _TYPE_REFERENCES
-                    target = self.member(self.tables[via.file], via.symbol, name, want_type)
-            out.append(ReferenceLink(file=file_index, reference_index=reference_index, target=target))
+                    target = self.member(
+                        self.tables[via.file], via.symbol, reference.name, reference.kind in type_references
+                    )
+            append(reference_link(file=file_index, reference_index=reference_index, target=target))
             if target is not None:
                 enclosing = reference.enclosing
                 if enclosing is not None and (target.symbol != enclosing or target.file != file_index):
