@@ -28,7 +28,8 @@ def extract_and_link(sources: dict[str, str]) -> tuple[list[FileExtraction], Lin
 
 def link_files(files: list[LinkFile]) -> LinkedIndex:
     paths = [file.path for file in files]
-    return link(files, ModuleResolver.from_files(paths, {}.get))
+    no_configs: dict[str, str] = {}
+    return link(files, ModuleResolver.from_files(paths, no_configs.get))
 
 
 def targets_of(index: LinkedIndex, file: int) -> list[SymbolId | None]:
