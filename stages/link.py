@@ -254,15 +254,6 @@ class _FileTable:
             yield candidate
             candidate = -1 if chain is None else chain[candidate]
 
-    def exports_named(self, name: str) -> Iterator[ExportView]:
-        """The exports (``reexport_all`` aside) whose public name is ``name``, in file order."""
-        index = self.export_first.get(name, -1)
-        chain = self.next_export
-        exports = self.extraction.exports
-        while index >= 0:
-            yield exports[index]
-            index = -1 if chain is None else chain[index]
-
     def choose_top_level(self, name: str, want_type: bool) -> int | None:
         """``_choose`` over the top-level declarations of ``name``."""
         first = self.top_level.get(name)
@@ -326,6 +317,7 @@ class _Linker:
         package_dependencies: list[PackageDependency] = []
         # Edges are collected per file and sorted per file: files come in index order, so the concatenation is
         # sorted by source file first, as the whole would be.
+        edge_stride = self.edge_stride
         for table in self.tables:
             file_index = table.file_index
             file_targets: set[int] = set()
@@ -357,15 +349,18 @@ class _Linker:
                         )
                     )
             symbol_edges = self.link_references(table, references)
-            edge_stride = self.edge_stride
-            file_dependencies.extend(FileDependency(source=file_index, target=t) for t in sorted(file_targets))
-            symbol_dependencies.extend(
-                SymbolDependency(source=SymbolId(file=file_index, symbol=key // edge_stride), target=symbol_edges[key])
-                for key in sorted(symbol_edges)
-            )
-            package_dependencies.extend(
-                PackageDependency(file=file_index, package=p, is_builtin=b) for p, b in sorted(packages)
-            )
+            if file_targets:
+                file_dependencies.extend(FileDependency(source=file_index, target=t) for t in sorted(file_targets))
+            if packages:
+                package_dependencies.extend(
+                    PackageDependency(file=file_index, package=p, is_builtin=b) for p, b in sorted(packages)
+                )
+            source: SymbolId | None = None
+            for key in sorted(symbol_edges):
+                enclosing = key // edge_stride
+                if source is None or source.symbol != enclosing:
+                    source = SymbolId(file=file_index, symbol=enclosing)
+                symbol_dependencies.append(SymbolDependency(source=source, target=symbol_edges[key]))
         return LinkedIndex(
             paths=tuple(extraction.path for extraction in self.files),
             resolved_imports=tuple(resolved),
@@ -462,7 +457,8 @@ class _Linker:
         """The table of the file an import of ``table`` resolves to, if it is one of the linked files."""
         if import_index is None:
             return None
-        self.resolution(table, import_index)
+        if table.resolutions[import_index] is None:
+            self.resolution(table, import_index)
         target_file = table.import_targets[import_index]
         return None if target_file is None else self.tables[target_file]
 
@@ -486,7 +482,12 @@ class _Linker:
         if key in seen or len(seen) >= MAX_EXPORT_HOPS:
             return None
         seen.add(key)
-        for export in table.exports_named(name):
+        exports = table.extraction.exports
+        chain = table.next_export
+        index = table.export_first.get(name, -1)
+        while index >= 0:
+            export = exports[index]
+            index = -1 if chain is None else chain[index]
             target: SymbolId | None = None
             if export.kind in ("local", "assignment", "commonjs") and export.local is not None:
                 target = self.module_binding(table, export.local, seen)
