@@ -175,7 +175,11 @@ def _join(directory: str, relative: str) -> str | None:
 
 
 def _dirname(path: str) -> str:
-    return posixpath.dirname(path)
+    """``posixpath.dirname`` of a string, without the cost of accepting any path-like (it runs per import)."""
+    head = path[: path.rfind("/") + 1]
+    if head and head != "/" * len(head):
+        head = head.rstrip("/")
+    return head
 
 
 def _scan_outside_strings(text: str, handle: Callable[[str, int], int | None]) -> str:

@@ -689,3 +689,13 @@ def test_resolve__malformed_manifests_and_configs_never_raise() -> None:
     assert resolver.resolve("main.ts", "@/x") == external("@/x")
     assert resolver.resolve("main.ts", "b") == external("b")
     assert "packages/b/package.json: expected a JSON object, found list" in resolver.diagnostics
+
+
+def test_resolve__answers_are_remembered_per_importer_directory() -> None:
+    resolver = make_resolver({"a.ts": "", "b.ts": "", "src/a.ts": "", "src/b.ts": "", "src/deep/c.ts": ""})
+    assert resolver.resolve("a.ts", "./b") == file("b.ts")
+    assert resolver.resolve("src/a.ts", "./b") == file("src/b.ts")
+    assert resolver.resolve("src/b.ts", "./b") == file("src/b.ts")
+    assert resolver.resolve("src//deep/c.ts", "../b") == file("src/b.ts")
+    assert resolver.resolve("src/deep/c.ts", "../a") == file("src/a.ts")
+    assert resolver.resolve("a.ts", "./b") == file("b.ts")
