@@ -1,17 +1,21 @@
-/* stages._native: the hot loops of the extract stage, in C.
+/* stages._native: the extract stage's per-file work in C.
  *
- * Runs a language's combined query over a tree in one pass, keeps the reference captures (the bulk of all
- * captures: every type name, callee and tag) as plain C records, and hands every other capture back to Python
- * as tree_sitter.Node objects. After Python has found the file's declarations, ``ReferenceCandidates.finish``
- * chooses one reference per name position and builds the ``Reference`` Structs with their enclosing symbol.
+ * One native run of a language's combined query collects every capture. Declarations (``@definition.*``,
+ * type parameters, comments, decorators, function scopes) and references (``@reference.*``, ``@qualified.*``)
+ * stay C records; imports and exports (``@import.*``, ``@export.*``) come back to Python as tree_sitter.Node
+ * lists, because their handlers are small and few. ``FileCaptures.symbols`` then builds the ``Symbol`` Structs
+ * and ``FileCaptures.references`` the ``Reference`` Structs.
  *
  * The trees come from the tree_sitter package; this module reads them with a copy of the same tree-sitter
  * runtime (vendored in stages/native/tree-sitter, the version tree_sitter 0.26.1 bundles) and reads the
  * package's Node, Tree and Query objects through their C layout (tree_sitter/binding/types.h of that version).
  * stages/extract.py refuses to load this module next to any other tree_sitter version.
  *
- * Semantics (the contract of stages/extract.py, kept exactly):
- * - Captures are processed by capture name in sorted order, as Python does with ``sorted(captures.items())``.
+ * What is extracted is the contract written in docs/index-contract.md and stages/extract.py's docstring;
+ * the rules below are those of the Python extractor this code replaced, kept exactly (the corpus output is
+ * byte-identical):
+ * - Captures are handled by capture name in sorted order, then in document order; the first declaration
+ *   at a name position wins.
  * - ``@reference.<kind>`` captures the name itself; ``@qualified.<kind>`` captures ``a.b`` / ``ns.T`` and the
  *   name is its last part (field ``property`` then ``name``, or ``name`` then ``property`` for types).
  * - At one name position the strongest kind wins (extends/implements 2, call/new/jsx 1, type 0); a qualified
@@ -19,6 +23,8 @@
  *   recorded at a declared name position or for the name of a type parameter in scope.
  * - A bare call of ``require`` is not a reference: its call is returned to Python as a CommonJS import.
  * - A JSX tag whose first character is not upper case is an intrinsic element, not a reference.
+ * Text is decoded as UTF-8 with replacement (sources are valid UTF-8; only a cut inside a character can
+ * replace), and whitespace means what Python's ``str.split()`` and ``str.strip()`` mean.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -52,23 +58,137 @@ typedef struct {
     PyObject *assertions;
 } TsQueryObject;
 
-enum Family { FAMILY_PYTHON = 0, FAMILY_BARE = 1, FAMILY_QUALIFIED = 2 };
-enum Kind { KIND_CALL, KIND_NEW, KIND_EXTENDS, KIND_IMPLEMENTS, KIND_TYPE, KIND_JSX, KIND_COUNT };
+#define MAX_DOC_GAP 256 /* bytes of blank space allowed between a JSDoc block or decorator and its declaration */
+#define PREFIX_BYTES 8  /* bytes per character of a signature's bound read first when its range is long */
 
-static const char *const KIND_NAMES[KIND_COUNT] = {"call", "new", "extends", "implements", "type", "jsx"};
-static const int KIND_RANKS[KIND_COUNT] = {1, 1, 2, 2, 0, 1};
+/* ---- vocabularies --------------------------------------------------------------------------------- */
+
+enum Family {
+    FAMILY_PYTHON,
+    FAMILY_BARE,
+    FAMILY_QUALIFIED,
+    FAMILY_DEFINITION,
+    FAMILY_COMMENT,
+    FAMILY_DECORATOR,
+    FAMILY_FUNCTION_SCOPE,
+    FAMILY_TYPE_PARAMETERS,
+};
+
+enum ReferenceKind { REF_CALL, REF_NEW, REF_EXTENDS, REF_IMPLEMENTS, REF_TYPE, REF_JSX, REF_COUNT };
+static const char *const REFERENCE_KIND_NAMES[REF_COUNT] = {"call", "new", "extends", "implements", "type", "jsx"};
+static const int REFERENCE_RANKS[REF_COUNT] = {1, 1, 2, 2, 0, 1};
+
+enum SymbolKind {
+    SK_FUNCTION,
+    SK_CLASS,
+    SK_METHOD,
+    SK_CONSTRUCTOR,
+    SK_GETTER,
+    SK_SETTER,
+    SK_PROPERTY,
+    SK_INTERFACE,
+    SK_TYPE_ALIAS,
+    SK_ENUM,
+    SK_ENUM_MEMBER,
+    SK_NAMESPACE,
+    SK_MODULE,
+    SK_VARIABLE,
+    SK_CONSTANT,
+    SK_COUNT,
+};
+static const char *const SYMBOL_KIND_NAMES[SK_COUNT] = {
+    "function", "class",      "method",      "constructor", "getter",   "setter",   "property", "interface",
+    "type_alias", "enum",     "enum_member", "namespace",   "module",   "variable", "constant",
+};
+
+/* The ``@definition.<suffix>`` handlers; the last four take their kind from the language's kind mapping. */
+enum Definition {
+    DEF_CLASS,
+    DEF_DEFAULT_FUNCTION,
+    DEF_METHOD,
+    DEF_PROPERTY,
+    DEF_PARAMETER_PROPERTY,
+    DEF_ENUM_MEMBER,
+    DEF_NAMESPACE,
+    DEF_GLOBAL,
+    DEF_VARIABLE,
+    DEF_FUNCTION,
+    DEF_INTERFACE,
+    DEF_TYPE_ALIAS,
+    DEF_ENUM,
+    DEF_COUNT,
+};
+static const char *const DEFINITION_NAMES[DEF_COUNT] = {
+    "class",     "default_function", "method",   "property", "parameter_property", "enum_member", "namespace",
+    "global",    "variable",         "function", "interface", "type_alias",        "enum",
+};
+#define FIRST_MAPPED_DEFINITION DEF_FUNCTION
 
 /* Types and names resolved once at import. */
 static PyTypeObject *node_type;
 static PyTypeObject *tree_type;
 static PyTypeObject *query_type;
 static PyObject *span_type;
+static PyObject *symbol_type;
 static PyObject *reference_type;
 static PyObject *span_kwnames;
+static PyObject *symbol_kwnames;
 static PyObject *reference_kwnames;
-static PyObject *kind_strings[KIND_COUNT];
+static PyObject *reference_kind_strings[REF_COUNT];
+static PyObject *symbol_kind_strings[SK_COUNT];
+static PyObject *ellipsis_string; /* "…", ending a text cut at its bound */
+static PyObject *default_string;
+static PyObject *global_string;
 
-/* ---- small growable arrays ------------------------------------------------------------------------ */
+/* ---- growable arrays ------------------------------------------------------------------------------ */
+
+static int reserve(void **items, size_t *capacity, size_t count, size_t item_size) {
+    if (count < *capacity) {
+        return 0;
+    }
+    size_t new_capacity = *capacity ? *capacity * 2 : 64;
+    void *grown = PyMem_Realloc(*items, new_capacity * item_size);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *items = grown;
+    *capacity = new_capacity;
+    return 0;
+}
+
+#define ARRAY(type)      \
+    struct {             \
+        type *items;     \
+        size_t count;    \
+        size_t capacity; \
+    }
+#define PUSH(array, value)                                                                                      \
+    (reserve((void **)&(array).items, &(array).capacity, (array).count, sizeof(*(array).items)) < 0 ? -1       \
+                                                                                                     : ((array).items[(array).count++] = (value), 0))
+
+typedef struct {
+    uint32_t start_line;
+    uint32_t start_column;
+    uint32_t end_line;
+    uint32_t end_column;
+    uint32_t start_byte;
+    uint32_t end_byte;
+} Span;
+
+typedef struct {
+    uint32_t start;
+    uint32_t end;
+} Range;
+
+typedef ARRAY(TSNode) NodeArray;
+
+typedef struct {
+    TSNode node;
+    uint32_t order; /* the rank of the capture name in sorted order */
+    uint32_t sequence;
+    uint8_t definition;
+} DefinitionCapture;
 
 typedef struct {
     uint32_t start;
@@ -76,32 +196,31 @@ typedef struct {
     uint32_t row;
     uint32_t column;
     int64_t qualifier_start; /* -1 for a bare reference */
-    uint32_t order;          /* the rank of the capture name in sorted order, then the capture's sequence */
+    uint32_t order;
     uint32_t sequence;
     uint8_t kind;
     TSNode name_node;
 } Candidate;
 
 typedef struct {
-    Candidate *items;
-    size_t count;
-    size_t capacity;
-} CandidateArray;
+    PyObject *name;      /* owned */
+    PyObject *signature; /* owned */
+    PyObject *doc;       /* owned; NULL is None */
+    Span span;
+    Span name_span;
+    uint8_t kind;
+    bool exported;
+    bool is_default;
+    bool is_async;
+    bool constructor_member;
+} PendingSymbol;
 
-static int candidates_push(CandidateArray *array, const Candidate *candidate) {
-    if (array->count == array->capacity) {
-        size_t capacity = array->capacity ? array->capacity * 2 : 256;
-        Candidate *items = PyMem_Realloc(array->items, capacity * sizeof(Candidate));
-        if (items == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        array->items = items;
-        array->capacity = capacity;
-    }
-    array->items[array->count++] = *candidate;
-    return 0;
-}
+typedef struct {
+    const char *name;
+    Py_ssize_t length;
+    uint32_t start;
+    uint32_t end;
+} NamedScope;
 
 /* ---- tree_sitter.Node objects --------------------------------------------------------------------- */
 
@@ -117,29 +236,58 @@ static PyObject *new_node(TSNode node, PyObject *tree) {
     return (PyObject *)self;
 }
 
+static bool is_type(TSNode node, const char *type) { return strcmp(ts_node_type(node), type) == 0; }
+
+static bool is_one_of(TSNode node, const char *const *types) {
+    const char *type = ts_node_type(node);
+    for (; *types != NULL; types++) {
+        if (strcmp(type, *types) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static Span node_span(TSNode node) {
+    TSPoint start = ts_node_start_point(node);
+    TSPoint end = ts_node_end_point(node);
+    return (Span){start.row + 1, start.column, end.row + 1, end.column, ts_node_start_byte(node),
+                  ts_node_end_byte(node)};
+}
+
+/* The first child of ``node`` of the given type, or a null node. */
+static TSNode child_of_type(TSNode node, const char *type) {
+    uint32_t count = ts_node_child_count(node);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode child = ts_node_child(node, index);
+        if (is_type(child, type)) {
+            return child;
+        }
+    }
+    return (TSNode){0};
+}
+
 /* ---- QueryPlan ------------------------------------------------------------------------------------ */
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *query;         /* tree_sitter.Query */
-    TSQueryCursor *cursor;   /* reused by every run */
-    uint32_t capture_count;
-    uint8_t *families;       /* per capture id */
-    uint8_t *kinds;          /* per capture id, for reference families */
-    uint32_t *orders;        /* per capture id: its position among capture names in sorted order */
-    PyObject **names;        /* per capture id: the capture name as str */
-    const TSLanguage *language; /* the language the field ids below belong to */
-    TSFieldId field_name;
-    TSFieldId field_property;
-} QueryPlan;
+    TSFieldId name, property, body, value, pattern, kind, object, module;
+} Fields;
 
 typedef struct {
     PyObject_HEAD
-    PyObject *tree; /* tree_sitter.Tree: keeps every TSNode below valid */
-    CandidateArray candidates;
-} ReferenceCandidates;
+    PyObject *query;           /* tree_sitter.Query */
+    TSQueryCursor *cursor;     /* reused by every run */
+    uint32_t capture_count;
+    uint8_t *families;         /* per capture id */
+    uint8_t *kinds;            /* per capture id: reference kind or definition handler */
+    uint32_t *orders;          /* per capture id: its position among capture names in sorted order */
+    PyObject **names;          /* per capture id: the capture name as str */
+    uint8_t mapped_kinds[DEF_COUNT]; /* the symbol kind of each mapped definition handler */
+    const TSLanguage *language; /* the language the field ids belong to */
+    Fields fields;
+} QueryPlan;
 
-static PyTypeObject *reference_candidates_type;
+static PyTypeObject *file_captures_type;
 
 static void query_plan_dealloc(QueryPlan *self) {
     if (self->cursor != NULL) {
@@ -160,9 +308,49 @@ static void query_plan_dealloc(QueryPlan *self) {
     Py_DECREF(type);
 }
 
-static int compare_names(const void *left, const void *right, void *names_ptr) {
-    PyObject **names = names_ptr;
-    return PyUnicode_Compare(names[*(const uint32_t *)left], names[*(const uint32_t *)right]);
+static int index_of(const char *const *names, int count, const char *text, size_t length) {
+    for (int index = 0; index < count; index++) {
+        if (strlen(names[index]) == length && memcmp(names[index], text, length) == 0) {
+            return index;
+        }
+    }
+    return -1;
+}
+
+static bool has_prefix(const char *name, uint32_t length, const char *prefix) {
+    size_t prefix_length = strlen(prefix);
+    return length > prefix_length && memcmp(name, prefix, prefix_length) == 0;
+}
+
+static bool equals(const char *name, uint32_t length, const char *text) {
+    return strlen(text) == length && memcmp(name, text, length) == 0;
+}
+
+static int classify_capture(QueryPlan *self, uint32_t id, const char *name, uint32_t length) {
+    int kind = 0;
+    uint8_t family = FAMILY_PYTHON;
+    if (has_prefix(name, length, "reference.") || has_prefix(name, length, "qualified.")) {
+        family = name[0] == 'r' ? FAMILY_BARE : FAMILY_QUALIFIED;
+        kind = index_of(REFERENCE_KIND_NAMES, REF_COUNT, name + 10, length - 10);
+    } else if (has_prefix(name, length, "definition.")) {
+        family = FAMILY_DEFINITION;
+        kind = index_of(DEFINITION_NAMES, DEF_COUNT, name + 11, length - 11);
+    } else if (equals(name, length, "comment")) {
+        family = FAMILY_COMMENT;
+    } else if (equals(name, length, "decorator")) {
+        family = FAMILY_DECORATOR;
+    } else if (equals(name, length, "scope.function")) {
+        family = FAMILY_FUNCTION_SCOPE;
+    } else if (equals(name, length, "scope.type_parameters")) {
+        family = FAMILY_TYPE_PARAMETERS;
+    }
+    if (kind < 0) {
+        PyErr_Format(PyExc_ValueError, "query capture @%.*s: no such kind", (int)length, name);
+        return -1;
+    }
+    self->families[id] = family;
+    self->kinds[id] = (uint8_t)kind;
+    return 0;
 }
 
 /* qsort_r is not portable; capture counts are tiny, so an insertion sort does. */
@@ -170,7 +358,7 @@ static void sort_capture_ids(uint32_t *ids, uint32_t count, PyObject **names) {
     for (uint32_t i = 1; i < count; i++) {
         uint32_t id = ids[i];
         uint32_t j = i;
-        while (j > 0 && compare_names(&ids[j - 1], &id, names) > 0) {
+        while (j > 0 && PyUnicode_Compare(names[ids[j - 1]], names[id]) > 0) {
             ids[j] = ids[j - 1];
             j--;
         }
@@ -178,36 +366,29 @@ static void sort_capture_ids(uint32_t *ids, uint32_t count, PyObject **names) {
     }
 }
 
-static int classify_capture(QueryPlan *self, uint32_t id, const char *name, uint32_t length) {
-    const char *suffix = NULL;
-    uint8_t family = FAMILY_PYTHON;
-    if (length > 10 && memcmp(name, "reference.", 10) == 0) {
-        family = FAMILY_BARE;
-        suffix = name + 10;
-    } else if (length > 10 && memcmp(name, "qualified.", 10) == 0) {
-        family = FAMILY_QUALIFIED;
-        suffix = name + 10;
-    }
-    self->families[id] = family;
-    self->kinds[id] = 0;
-    if (family == FAMILY_PYTHON) {
-        return 0;
-    }
-    size_t suffix_length = length - (size_t)(suffix - name);
-    for (uint8_t kind = 0; kind < KIND_COUNT; kind++) {
-        if (strlen(KIND_NAMES[kind]) == suffix_length && memcmp(KIND_NAMES[kind], suffix, suffix_length) == 0) {
-            self->kinds[id] = kind;
-            return 0;
+static int read_kind_mapping(QueryPlan *self, PyObject *kinds) {
+    for (int definition = FIRST_MAPPED_DEFINITION; definition < DEF_COUNT; definition++) {
+        PyObject *kind = PyMapping_GetItemString(kinds, DEFINITION_NAMES[definition]);
+        if (kind == NULL) {
+            return -1;
         }
+        Py_ssize_t length;
+        const char *text = PyUnicode_Check(kind) ? PyUnicode_AsUTF8AndSize(kind, &length) : NULL;
+        int index = text == NULL ? -1 : index_of(SYMBOL_KIND_NAMES, SK_COUNT, text, (size_t)length);
+        Py_DECREF(kind);
+        if (index < 0) {
+            PyErr_Format(PyExc_ValueError, "kind mapping of %s: not a symbol kind", DEFINITION_NAMES[definition]);
+            return -1;
+        }
+        self->mapped_kinds[definition] = (uint8_t)index;
     }
-    PyErr_Format(PyExc_ValueError, "query capture @%.*s: unknown reference kind", (int)length, name);
-    return -1;
+    return 0;
 }
 
 static PyObject *query_plan_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"query", NULL};
-    PyObject *query;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!:QueryPlan", keywords, query_type, &query)) {
+    static char *keywords[] = {"query", "kinds", NULL};
+    PyObject *query, *kinds;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O:QueryPlan", keywords, query_type, &query, &kinds)) {
         return NULL;
     }
     QueryPlan *self = (QueryPlan *)type->tp_alloc(type, 0);
@@ -217,32 +398,35 @@ static PyObject *query_plan_new(PyTypeObject *type, PyObject *args, PyObject *kw
     self->query = Py_NewRef(query);
     TSQuery *ts_query = ((TsQueryObject *)query)->query;
     uint32_t count = ts_query_capture_count(ts_query);
+    size_t slots = count ? count : 1;
     self->capture_count = count;
-    self->families = PyMem_Calloc(count ? count : 1, 1);
-    self->kinds = PyMem_Calloc(count ? count : 1, 1);
-    self->orders = PyMem_Calloc(count ? count : 1, sizeof(uint32_t));
-    self->names = PyMem_Calloc(count ? count : 1, sizeof(PyObject *));
+    self->families = PyMem_Calloc(slots, 1);
+    self->kinds = PyMem_Calloc(slots, 1);
+    self->orders = PyMem_Calloc(slots, sizeof(uint32_t));
+    self->names = PyMem_Calloc(slots, sizeof(PyObject *));
+    uint32_t *ids = PyMem_Calloc(slots, sizeof(uint32_t));
     self->cursor = ts_query_cursor_new();
-    if (self->families == NULL || self->kinds == NULL || self->orders == NULL || self->names == NULL) {
+    if (self->families == NULL || self->kinds == NULL || self->orders == NULL || self->names == NULL ||
+        ids == NULL) {
+        PyMem_Free(ids);
         Py_DECREF(self);
         return PyErr_NoMemory();
+    }
+    if (read_kind_mapping(self, kinds) < 0) {
+        PyMem_Free(ids);
+        Py_DECREF(self);
+        return NULL;
     }
     for (uint32_t id = 0; id < count; id++) {
         uint32_t length;
         const char *name = ts_query_capture_name_for_id(ts_query, id, &length);
         self->names[id] = PyUnicode_FromStringAndSize(name, length);
         if (self->names[id] == NULL || classify_capture(self, id, name, length) < 0) {
+            PyMem_Free(ids);
             Py_DECREF(self);
             return NULL;
         }
         PyUnicode_InternInPlace(&self->names[id]);
-    }
-    uint32_t *ids = PyMem_Malloc((count ? count : 1) * sizeof(uint32_t));
-    if (ids == NULL) {
-        Py_DECREF(self);
-        return PyErr_NoMemory();
-    }
-    for (uint32_t id = 0; id < count; id++) {
         ids[id] = id;
     }
     sort_capture_ids(ids, count, self->names);
@@ -251,6 +435,59 @@ static PyObject *query_plan_new(PyTypeObject *type, PyObject *args, PyObject *kw
     }
     PyMem_Free(ids);
     return (PyObject *)self;
+}
+
+/* ---- FileCaptures: one file's captures, then its symbols and references ---------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *tree;   /* tree_sitter.Tree: keeps every TSNode below valid */
+    PyObject *source; /* bytes */
+    const char *text;
+    uint32_t length;
+    QueryPlan *plan;
+    ARRAY(DefinitionCapture) definitions;
+    ARRAY(Candidate) candidates;
+    ARRAY(Range) comments;
+    NodeArray decorators;
+    ARRAY(Range) function_scopes;
+    NodeArray type_parameter_lists;
+    /* built by symbols() */
+    bool symbols_done;
+    ARRAY(PendingSymbol) pending;
+    ARRAY(uint32_t) declared; /* name starts of declarations and type parameters */
+    uint32_t *declared_set;   /* open addressing over declared starts + 1; 0 is empty */
+    size_t declared_mask;
+    ARRAY(NamedScope) scopes; /* type parameter scopes, sorted by name then start, overlaps merged */
+    ARRAY(Range) symbol_ranges; /* the final symbols' ranges, in their order */
+    /* the Python limits of this file */
+    Py_ssize_t max_signature_chars;
+    Py_ssize_t max_doc_chars;
+} FileCaptures;
+
+static void file_captures_dealloc(FileCaptures *self) {
+    for (size_t index = 0; index < self->pending.count; index++) {
+        Py_XDECREF(self->pending.items[index].name);
+        Py_XDECREF(self->pending.items[index].signature);
+        Py_XDECREF(self->pending.items[index].doc);
+    }
+    PyMem_Free(self->pending.items);
+    PyMem_Free(self->definitions.items);
+    PyMem_Free(self->candidates.items);
+    PyMem_Free(self->comments.items);
+    PyMem_Free(self->decorators.items);
+    PyMem_Free(self->function_scopes.items);
+    PyMem_Free(self->type_parameter_lists.items);
+    PyMem_Free(self->declared.items);
+    PyMem_Free(self->declared_set);
+    PyMem_Free(self->scopes.items);
+    PyMem_Free(self->symbol_ranges.items);
+    Py_XDECREF(self->tree);
+    Py_XDECREF(self->source);
+    Py_XDECREF((PyObject *)self->plan);
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_Free(self);
+    Py_DECREF(type);
 }
 
 /* Whether the UTF-8 text starts with an upper-case character (Python's ``str.isupper`` of its first one). */
@@ -297,35 +534,112 @@ static int append_node(PyObject *dict, PyObject *name, TSNode node, PyObject *tr
     return status;
 }
 
+static void load_fields(QueryPlan *plan, const TSLanguage *language) {
+    if (language == plan->language) {
+        return;
+    }
+    plan->language = language;
+    plan->fields = (Fields){
+        .name = ts_language_field_id_for_name(language, "name", 4),
+        .property = ts_language_field_id_for_name(language, "property", 8),
+        .body = ts_language_field_id_for_name(language, "body", 4),
+        .value = ts_language_field_id_for_name(language, "value", 5),
+        .pattern = ts_language_field_id_for_name(language, "pattern", 7),
+        .kind = ts_language_field_id_for_name(language, "kind", 4),
+        .object = ts_language_field_id_for_name(language, "object", 6),
+        .module = ts_language_field_id_for_name(language, "module", 6),
+    };
+}
+
+/* A field's child, or a null node (also when the language has no such field). */
+static TSNode field(TSNode node, TSFieldId id) {
+    return id == 0 ? (TSNode){0} : ts_node_child_by_field_id(node, id);
+}
+
+static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, TSNode node, uint32_t order,
+                             uint32_t sequence, PyObject *requires, uint32_t *last_require_start) {
+    const Fields *fields = &file->plan->fields;
+    TSNode name_node = node;
+    int64_t qualifier_start = -1;
+    if (family == FAMILY_QUALIFIED) {
+        name_node = field(node, kind == REF_TYPE ? fields->name : fields->property);
+        if (ts_node_is_null(name_node)) {
+            name_node = field(node, kind == REF_TYPE ? fields->property : fields->name);
+        }
+        if (ts_node_is_null(name_node)) {
+            return 0;
+        }
+        qualifier_start = ts_node_start_byte(node);
+    }
+    uint32_t start = ts_node_start_byte(name_node);
+    uint32_t end = ts_node_end_byte(name_node);
+    if (start >= end || end > file->length) {
+        return 0; /* a MISSING node inserted by error recovery */
+    }
+    const char *name = file->text + start;
+    if (family == FAMILY_BARE && kind == REF_CALL && end - start == 7 && memcmp(name, "require", 7) == 0) {
+        /* A CommonJS import, recorded as such (once per call, however many patterns capture it). */
+        TSNode call = ts_node_parent(name_node);
+        if (ts_node_is_null(call) || start == *last_require_start) {
+            return 0;
+        }
+        *last_require_start = start;
+        PyObject *call_object = new_node(call, file->tree);
+        int status = call_object == NULL ? -1 : PyList_Append(requires, call_object);
+        Py_XDECREF(call_object);
+        return status;
+    }
+    if (family == FAMILY_BARE && kind == REF_JSX) {
+        int upper = starts_upper(name, (Py_ssize_t)(end - start));
+        if (upper <= 0) {
+            return upper; /* lower-case tags are intrinsic elements, not components */
+        }
+    }
+    TSPoint point = ts_node_start_point(name_node);
+    Candidate candidate = {
+        .start = start,
+        .end = end,
+        .row = point.row,
+        .column = point.column,
+        .qualifier_start = qualifier_start,
+        .order = order,
+        .sequence = sequence,
+        .kind = kind,
+        .name_node = name_node,
+    };
+    return PUSH(file->candidates, candidate);
+}
+
 PyDoc_STRVAR(query_plan_run_doc,
              "run(tree, source, /)\n--\n\n"
-             "Run the query over ``tree`` (parsed from ``source``). Returns ``(captures, requires, references)``: "
-             "the captures Python handles as ``{name: [Node]}`` in document order, the ``require(...)`` calls, "
-             "and the reference candidates to ``finish``.");
+             "Run the query over ``tree`` (parsed from ``source``). Returns ``(captures, requires, file)``: the "
+             "import and export captures as ``{name: [Node]}`` in document order, the ``require(...)`` calls, "
+             "and the ``FileCaptures`` that builds the symbols and references.");
 
 static PyObject *query_plan_run(QueryPlan *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyObject_TypeCheck(args[0], tree_type) || !PyBytes_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError, "run() takes a tree_sitter.Tree and its source bytes");
         return NULL;
     }
-    PyObject *tree = args[0];
-    const char *source = PyBytes_AS_STRING(args[1]);
-    size_t source_length = (size_t)PyBytes_GET_SIZE(args[1]);
-    TSTree *ts_tree = ((TsTreeObject *)tree)->tree;
-    const TSLanguage *language = ts_tree_language(ts_tree);
-    if (language != self->language) {
-        self->language = language;
-        self->field_name = ts_language_field_id_for_name(language, "name", 4);
-        self->field_property = ts_language_field_id_for_name(language, "property", 8);
+    if (PyBytes_GET_SIZE(args[1]) > UINT32_MAX - 1) {
+        PyErr_SetString(PyExc_ValueError, "source is too large");
+        return NULL;
     }
+    PyObject *tree = args[0];
+    TSTree *ts_tree = ((TsTreeObject *)tree)->tree;
+    load_fields(self, ts_tree_language(ts_tree));
     PyObject *captures = PyDict_New();
     PyObject *requires = PyList_New(0);
-    ReferenceCandidates *references = PyObject_New(ReferenceCandidates, reference_candidates_type);
-    if (references != NULL) {
-        references->tree = Py_NewRef(tree);
-        references->candidates = (CandidateArray){NULL, 0, 0};
+    FileCaptures *file = PyObject_New(FileCaptures, file_captures_type);
+    if (file != NULL) {
+        memset((char *)file + sizeof(PyObject), 0, sizeof(FileCaptures) - sizeof(PyObject));
+        file->tree = Py_NewRef(tree);
+        file->source = Py_NewRef(args[1]);
+        file->text = PyBytes_AS_STRING(args[1]);
+        file->length = (uint32_t)PyBytes_GET_SIZE(args[1]);
+        file->plan = (QueryPlan *)Py_NewRef((PyObject *)self);
     }
-    if (captures == NULL || requires == NULL || references == NULL) {
+    if (captures == NULL || requires == NULL || file == NULL) {
         goto error;
     }
     TSQuery *ts_query = ((TsQueryObject *)self->query)->query;
@@ -334,83 +648,54 @@ static PyObject *query_plan_run(QueryPlan *self, PyObject *const *args, Py_ssize
     uint32_t sequence = 0;
     uint32_t last_require_start = UINT32_MAX;
     while (ts_query_cursor_next_match(self->cursor, &match)) {
-      for (uint16_t capture_index = 0; capture_index < match.capture_count; capture_index++) {
-        TSQueryCapture capture = match.captures[capture_index];
-        uint32_t id = capture.index;
-        uint8_t family = self->families[id];
-        if (family == FAMILY_PYTHON) {
-            if (append_node(captures, self->names[id], capture.node, tree) < 0) {
+        for (uint16_t index = 0; index < match.capture_count; index++) {
+            TSQueryCapture capture = match.captures[index];
+            uint32_t id = capture.index;
+            TSNode node = capture.node;
+            uint8_t kind = self->kinds[id];
+            int status = 0;
+            switch (self->families[id]) {
+            case FAMILY_PYTHON:
+                status = append_node(captures, self->names[id], node, tree);
+                break;
+            case FAMILY_BARE:
+            case FAMILY_QUALIFIED:
+                status = collect_reference(file, self->families[id], kind, node, self->orders[id], sequence++,
+                                           requires, &last_require_start);
+                break;
+            case FAMILY_DEFINITION: {
+                DefinitionCapture definition = {node, self->orders[id], sequence++, kind};
+                status = PUSH(file->definitions, definition);
+                break;
+            }
+            case FAMILY_COMMENT: {
+                Range range = {ts_node_start_byte(node), ts_node_end_byte(node)};
+                status = PUSH(file->comments, range);
+                break;
+            }
+            case FAMILY_DECORATOR:
+                status = PUSH(file->decorators, node);
+                break;
+            case FAMILY_FUNCTION_SCOPE: {
+                Range range = {ts_node_start_byte(node), ts_node_end_byte(node)};
+                status = PUSH(file->function_scopes, range);
+                break;
+            }
+            case FAMILY_TYPE_PARAMETERS:
+                status = PUSH(file->type_parameter_lists, node);
+                break;
+            }
+            if (status < 0) {
                 goto error;
             }
-            continue;
         }
-        uint8_t kind = self->kinds[id];
-        TSNode name_node = capture.node;
-        int64_t qualifier_start = -1;
-        if (family == FAMILY_QUALIFIED) {
-            TSFieldId first = kind == KIND_TYPE ? self->field_name : self->field_property;
-            TSFieldId second = kind == KIND_TYPE ? self->field_property : self->field_name;
-            name_node = ts_node_child_by_field_id(capture.node, first);
-            if (ts_node_is_null(name_node)) {
-                name_node = ts_node_child_by_field_id(capture.node, second);
-            }
-            if (ts_node_is_null(name_node)) {
-                continue;
-            }
-            qualifier_start = ts_node_start_byte(capture.node);
-        }
-        uint32_t start = ts_node_start_byte(name_node);
-        uint32_t end = ts_node_end_byte(name_node);
-        if (start == end || end > source_length) {
-            continue; /* a MISSING node inserted by error recovery */
-        }
-        if (family == FAMILY_BARE && kind == KIND_CALL && end - start == 7 &&
-            memcmp(source + start, "require", 7) == 0) {
-            /* A CommonJS import, recorded as such (once per call, however many patterns capture it). */
-            TSNode call = ts_node_parent(name_node);
-            if (!ts_node_is_null(call) && start != last_require_start) {
-                last_require_start = start;
-                PyObject *call_object = new_node(call, tree);
-                if (call_object == NULL || PyList_Append(requires, call_object) < 0) {
-                    Py_XDECREF(call_object);
-                    goto error;
-                }
-                Py_DECREF(call_object);
-            }
-            continue;
-        }
-        if (family == FAMILY_BARE && kind == KIND_JSX) {
-            int upper = starts_upper(source + start, (Py_ssize_t)(end - start));
-            if (upper < 0) {
-                goto error;
-            }
-            if (!upper) {
-                continue; /* lower-case tags are intrinsic elements, not components */
-            }
-        }
-        TSPoint point = ts_node_start_point(name_node);
-        Candidate candidate = {
-            .start = start,
-            .end = end,
-            .row = point.row,
-            .column = point.column,
-            .qualifier_start = qualifier_start,
-            .order = self->orders[id],
-            .sequence = sequence++,
-            .kind = kind,
-            .name_node = name_node,
-        };
-        if (candidates_push(&references->candidates, &candidate) < 0) {
-            goto error;
-        }
-      }
     }
-    return Py_BuildValue("(NNN)", captures, requires, (PyObject *)references);
+    return Py_BuildValue("(NNN)", captures, requires, (PyObject *)file);
 
 error:
     Py_XDECREF(captures);
     Py_XDECREF(requires);
-    Py_XDECREF(references);
+    Py_XDECREF(file);
     return NULL;
 }
 
@@ -423,8 +708,8 @@ static PyType_Slot query_plan_slots[] = {
     {Py_tp_new, query_plan_new},
     {Py_tp_dealloc, query_plan_dealloc},
     {Py_tp_methods, query_plan_methods},
-    {Py_tp_doc, "QueryPlan(query)\n--\n\nA compiled query ready to run natively, with its capture names "
-                "classified (references in C, the rest for Python)."},
+    {Py_tp_doc, "QueryPlan(query, kinds)\n--\n\nA language's compiled query ready to run natively, with its "
+                "capture names classified and its ``@definition.<suffix>`` to symbol kind mapping."},
     {0, NULL},
 };
 
@@ -435,19 +720,1275 @@ static PyType_Spec query_plan_spec = {
     .slots = query_plan_slots,
 };
 
-/* ---- ReferenceCandidates.finish ------------------------------------------------------------------- */
+/* ---- text ----------------------------------------------------------------------------------------- */
 
-static void reference_candidates_dealloc(ReferenceCandidates *self) {
-    PyMem_Free(self->candidates.items);
-    Py_XDECREF(self->tree);
-    PyTypeObject *type = Py_TYPE(self);
-    PyObject_Free(self);
-    Py_DECREF(type);
+static PyObject *text_of(const FileCaptures *file, int64_t start, int64_t end) {
+    if (end > file->length) {
+        end = file->length;
+    }
+    if (start > end) {
+        start = end;
+    }
+    return PyUnicode_DecodeUTF8(file->text + start, (Py_ssize_t)(end - start), "replace");
 }
 
+/* ``" ".join(text.split())`` */
+static PyObject *collapse_whitespace(PyObject *text) {
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_UCS4 *out = PyMem_Malloc((size_t)(length ? length : 1) * sizeof(Py_UCS4));
+    if (out == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t used = 0;
+    bool space = false;
+    for (Py_ssize_t index = 0; index < length; index++) {
+        Py_UCS4 character = PyUnicode_READ(kind, data, index);
+        if (Py_UNICODE_ISSPACE(character)) {
+            space = used > 0;
+        } else {
+            if (space) {
+                out[used++] = ' ';
+                space = false;
+            }
+            out[used++] = character;
+        }
+    }
+    PyObject *result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, used);
+    PyMem_Free(out);
+    return result;
+}
+
+/* ``text[:count]`` with Python's meaning of a negative count. */
+static PyObject *prefix_of(PyObject *text, Py_ssize_t count) {
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    if (count < 0) {
+        count = length + count < 0 ? 0 : length + count;
+    }
+    return PyUnicode_Substring(text, 0, count < length ? count : length);
+}
+
+/* ``text[:bound - 1] + "…"``; steals ``text``. */
+static PyObject *cut(PyObject *text, Py_ssize_t bound) {
+    PyObject *head = prefix_of(text, bound - 1);
+    Py_DECREF(text);
+    if (head == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyUnicode_Concat(head, ellipsis_string);
+    Py_DECREF(head);
+    return result;
+}
+
+/* The text with runs of whitespace made one space, cut at ``bound`` characters (ending in ``…``). A long
+   range (a whole type alias, say) is read from a prefix first: the normalised text of a prefix is a prefix of
+   the whole one, so when it is long enough the rest is never decoded; the margin keeps a character cut in two
+   at the prefix's end out of the result. */
+static PyObject *normalised(const FileCaptures *file, int64_t start, int64_t end, Py_ssize_t bound) {
+    if (end - start <= bound) {
+        const char *raw = file->text + start;
+        int64_t length = end - start;
+        bool plain = true;
+        for (int64_t index = 0; plain && index < length; index++) {
+            char byte = raw[index];
+            plain = byte != '\n' && byte != '\t' && byte != '\r' && !(byte == ' ' && index + 1 < length && raw[index + 1] == ' ');
+        }
+        if (plain) {
+            return text_of(file, start, end);
+        }
+    } else if (bound > 0 && end - start > (int64_t)PREFIX_BYTES * bound) {
+        PyObject *raw = text_of(file, start, start + (int64_t)PREFIX_BYTES * bound);
+        PyObject *text = raw == NULL ? NULL : collapse_whitespace(raw);
+        Py_XDECREF(raw);
+        if (text == NULL) {
+            return NULL;
+        }
+        if (PyUnicode_GET_LENGTH(text) > bound + 4) {
+            return cut(text, bound);
+        }
+        Py_DECREF(text);
+    }
+    PyObject *raw = text_of(file, start, end);
+    PyObject *text = raw == NULL ? NULL : collapse_whitespace(raw);
+    Py_XDECREF(raw);
+    if (text == NULL) {
+        return NULL;
+    }
+    return PyUnicode_GET_LENGTH(text) > bound ? cut(text, bound) : text;
+}
+
+/* ``text.rstrip(" =;")`` */
+static PyObject *strip_signature_end(PyObject *text) {
+    Py_ssize_t end = PyUnicode_GET_LENGTH(text);
+    while (end > 0) {
+        Py_UCS4 character = PyUnicode_READ_CHAR(text, end - 1);
+        if (character != ' ' && character != '=' && character != ';') {
+            break;
+        }
+        end--;
+    }
+    return PyUnicode_Substring(text, 0, end);
+}
+
+static bool is_ascii_blank(char byte) {
+    return byte == ' ' || byte == '\t' || byte == '\n' || byte == '\r' || byte == '\v' || byte == '\f';
+}
+
+/* A JSDoc block's text (``raw`` is what lies between its opening and closing markers): each line without its leading blanks and ``*``
+   (and one space after it), and without trailing blanks; blank lines at both ends dropped. */
+static PyObject *doc_text(PyObject *raw) {
+    Py_ssize_t length = PyUnicode_GET_LENGTH(raw);
+    int kind = PyUnicode_KIND(raw);
+    const void *data = PyUnicode_DATA(raw);
+    Py_UCS4 *out = PyMem_Malloc((size_t)(length ? length : 1) * sizeof(Py_UCS4));
+    if (out == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t used = 0;
+    Py_ssize_t index = 0;
+    bool first_line = true;
+    while (index <= length) {
+        /* one line: up to "\n", "\r\n" or "\r" (all line breaks become "\n" first) */
+        Py_ssize_t line_end = index;
+        while (line_end < length) {
+            Py_UCS4 character = PyUnicode_READ(kind, data, line_end);
+            if (character == '\n' || character == '\r') {
+                break;
+            }
+            line_end++;
+        }
+        Py_ssize_t start = index;
+        while (start < line_end && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, start))) {
+            start++;
+        }
+        if (start < line_end && PyUnicode_READ(kind, data, start) == '*') {
+            start += (start + 1 < line_end && PyUnicode_READ(kind, data, start + 1) == ' ') ? 2 : 1;
+        }
+        Py_ssize_t end = line_end;
+        while (end > start && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, end - 1))) {
+            end--;
+        }
+        if (!first_line) {
+            out[used++] = '\n';
+        }
+        first_line = false;
+        for (Py_ssize_t position = start; position < end; position++) {
+            out[used++] = PyUnicode_READ(kind, data, position);
+        }
+        if (line_end >= length) {
+            break;
+        }
+        index = line_end + 1;
+        if (PyUnicode_READ(kind, data, line_end) == '\r' && index < length && PyUnicode_READ(kind, data, index) == '\n') {
+            index++;
+        }
+    }
+    Py_ssize_t begin = 0;
+    while (begin < used && Py_UNICODE_ISSPACE(out[begin])) {
+        begin++;
+    }
+    while (used > begin && Py_UNICODE_ISSPACE(out[used - 1])) {
+        used--;
+    }
+    PyObject *result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out + begin, used - begin);
+    PyMem_Free(out);
+    return result;
+}
+
+static size_t bisect_right_end(const Range *ranges, size_t count, uint32_t position) {
+    size_t low = 0, high = count;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (position < ranges[middle].end) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    return low;
+}
+
+/* The JSDoc block that ends on the line above ``anchor`` (or on its line) with only blanks between; NULL
+   with no error set when there is none. Comments are sorted by end. */
+static PyObject *doc_before(const FileCaptures *file, uint32_t anchor) {
+    size_t position = bisect_right_end(file->comments.items, file->comments.count, anchor);
+    if (position == 0) {
+        return NULL;
+    }
+    Range comment = file->comments.items[position - 1];
+    if (anchor - comment.end > MAX_DOC_GAP) {
+        return NULL;
+    }
+    int line_breaks = 0;
+    for (uint32_t index = comment.end; index < anchor; index++) {
+        char byte = file->text[index];
+        if (!is_ascii_blank(byte) || (byte == '\n' && ++line_breaks > 1)) {
+            return NULL;
+        }
+    }
+    const char *raw = file->text + comment.start;
+    uint32_t length = comment.end - comment.start;
+    if (length < 5 || memcmp(raw, "/**", 3) != 0 || raw[3] == '/' || memcmp(raw + length - 2, "*/", 2) != 0) {
+        /* the opening and closing markers must not overlap: a 4-byte block comment is empty, not JSDoc */
+        return NULL;
+    }
+    PyObject *inner = PyUnicode_DecodeUTF8(raw + 3, (Py_ssize_t)length - 5, "replace");
+    if (inner == NULL) {
+        return NULL;
+    }
+    PyObject *doc = doc_text(inner);
+    Py_DECREF(inner);
+    if (doc == NULL || PyUnicode_GET_LENGTH(doc) == 0) {
+        Py_XDECREF(doc);
+        return NULL;
+    }
+    PyObject *bounded = prefix_of(doc, file->max_doc_chars);
+    Py_DECREF(doc);
+    return bounded;
+}
+
+/* ---- declarations --------------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject *name; /* borrowed from the caller, which owns it */
+    Span name_span;
+    uint8_t kind;
+    TSNode outer;
+    int64_t header_end; /* -1: the outer node's end */
+    bool exported;
+    bool is_default;
+    bool is_async;
+    const char *signature_prefix; /* NULL for none */
+    int64_t doc_start;            /* -1: the outer node's start */
+    const Span *span;             /* NULL: the outer node's span */
+    bool constructor_member;
+} NewSymbol;
+
+static bool declared_contains(const FileCaptures *file, uint32_t start) {
+    size_t position = ((size_t)start * 2654435761u) & file->declared_mask;
+    while (file->declared_set[position] != 0) {
+        if (file->declared_set[position] == start + 1) {
+            return true;
+        }
+        position = (position + 1) & file->declared_mask;
+    }
+    return false;
+}
+
+static int declare(FileCaptures *file, uint32_t start) {
+    if ((file->declared.count + 1) * 2 > file->declared_mask + 1) {
+        size_t size = (file->declared_mask + 1) * 2;
+        uint32_t *grown = PyMem_Calloc(size, sizeof(uint32_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        PyMem_Free(file->declared_set);
+        file->declared_set = grown;
+        file->declared_mask = size - 1;
+        for (size_t index = 0; index < file->declared.count; index++) {
+            uint32_t key = file->declared.items[index];
+            size_t position = ((size_t)key * 2654435761u) & file->declared_mask;
+            while (file->declared_set[position] != 0) {
+                position = (position + 1) & file->declared_mask;
+            }
+            file->declared_set[position] = key + 1;
+        }
+    }
+    size_t position = ((size_t)start * 2654435761u) & file->declared_mask;
+    while (file->declared_set[position] != 0) {
+        if (file->declared_set[position] == start + 1) {
+            return 0;
+        }
+        position = (position + 1) & file->declared_mask;
+    }
+    file->declared_set[position] = start + 1;
+    return PUSH(file->declared, start);
+}
+
+/* Where a declaration's header starts: after its leading decorators and comments. */
+static uint32_t header_start(TSNode node) {
+    uint32_t count = ts_node_child_count(node);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode child = ts_node_child(node, index);
+        if (!is_type(child, "decorator") && !is_type(child, "comment")) {
+            return ts_node_start_byte(child);
+        }
+    }
+    return ts_node_start_byte(node);
+}
+
+static int add_symbol(FileCaptures *file, const NewSymbol *symbol) {
+    uint32_t name_start = symbol->name_span.start_byte;
+    if (PyUnicode_GET_LENGTH(symbol->name) == 0 || declared_contains(file, name_start)) {
+        return 0;
+    }
+    if (declare(file, name_start) < 0) {
+        return -1;
+    }
+    int64_t start = header_start(symbol->outer);
+    int64_t end = symbol->header_end < 0 ? ts_node_end_byte(symbol->outer) : symbol->header_end;
+    Py_ssize_t bound = file->max_signature_chars;
+    if (symbol->signature_prefix != NULL) {
+        bound -= (Py_ssize_t)strlen(symbol->signature_prefix) + 1;
+    }
+    PyObject *text = normalised(file, start, end > start ? end : start, bound);
+    PyObject *signature = text == NULL ? NULL : strip_signature_end(text);
+    Py_XDECREF(text);
+    if (signature != NULL && symbol->signature_prefix != NULL) {
+        PyObject *prefixed = PyUnicode_FromFormat("%s %U", symbol->signature_prefix, signature);
+        Py_SETREF(signature, prefixed);
+    }
+    if (signature == NULL) {
+        return -1;
+    }
+    uint32_t anchor = symbol->doc_start < 0 ? ts_node_start_byte(symbol->outer) : (uint32_t)symbol->doc_start;
+    PyObject *doc = doc_before(file, anchor);
+    if (doc == NULL && PyErr_Occurred()) {
+        Py_DECREF(signature);
+        return -1;
+    }
+    PendingSymbol pending = {
+        .name = Py_NewRef(symbol->name),
+        .signature = signature,
+        .doc = doc,
+        .span = symbol->span != NULL ? *symbol->span : node_span(symbol->outer),
+        .name_span = symbol->name_span,
+        .kind = symbol->kind,
+        .exported = symbol->exported,
+        .is_default = symbol->is_default,
+        .is_async = symbol->is_async,
+        .constructor_member = symbol->constructor_member,
+    };
+    if (PUSH(file->pending, pending) < 0) {
+        Py_DECREF(pending.name);
+        Py_DECREF(signature);
+        Py_XDECREF(doc);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const SIMPLE_NAMES[] = {
+    "identifier", "type_identifier", "property_identifier", "private_property_identifier", "number",
+    "computed_property_name", "shorthand_property_identifier_pattern", "string", NULL,
+};
+
+/* A declaration's name: 1 with ``*name`` (a new reference) and ``*span`` set, 0 when the node is no name. */
+static int simple_name(const FileCaptures *file, TSNode node, PyObject **name, Span *span) {
+    if (ts_node_is_null(node) || !is_one_of(node, SIMPLE_NAMES) || ts_node_is_missing(node)) {
+        return 0;
+    }
+    *span = node_span(node);
+    if (is_type(node, "string")) {
+        if (span->end_byte - span->start_byte < 2) {
+            return 0;
+        }
+        span->start_byte += 1;
+        span->end_byte -= 1;
+        span->start_column += 1;
+        span->end_column -= 1;
+    }
+    *name = text_of(file, span->start_byte, span->end_byte);
+    return *name == NULL ? -1 : 1;
+}
+
+/* ``("default", span)`` of an export statement's ``default`` keyword. */
+static int default_keyword(TSNode export_statement, PyObject **name, Span *span) {
+    TSNode keyword = child_of_type(export_statement, "default");
+    if (ts_node_is_null(keyword)) {
+        return 0;
+    }
+    *name = Py_NewRef(default_string);
+    *span = node_span(keyword);
+    return 1;
+}
+
+typedef struct {
+    TSNode outer;
+    bool exported;
+    bool is_default;
+} ExportWrapper;
+
+/* The outermost node of a declaration (with ``declare``/``export``), whether exported, whether default. */
+static ExportWrapper export_wrapper(TSNode node, TSNode parent) {
+    TSNode outer = node;
+    if (ts_node_is_null(parent)) {
+        parent = ts_node_parent(outer);
+    }
+    if (!ts_node_is_null(parent) && is_type(parent, "ambient_declaration")) {
+        outer = parent;
+        parent = ts_node_parent(outer);
+    }
+    if (!ts_node_is_null(parent) && is_type(parent, "export_statement")) {
+        return (ExportWrapper){parent, true, !ts_node_is_null(child_of_type(parent, "default"))};
+    }
+    return (ExportWrapper){outer, false, false};
+}
+
+static const char *const BEFORE_ASYNC[] = {
+    "decorator", "comment", "accessibility_modifier", "override_modifier", "static", "export", NULL,
+};
+
+/* Whether a function-like node starts with ``async`` (after its decorators and modifiers). */
+static bool has_async(TSNode node) {
+    uint32_t count = ts_node_child_count(node);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode child = ts_node_child(node, index);
+        if (!is_one_of(child, BEFORE_ASYNC)) {
+            return is_type(child, "async");
+        }
+    }
+    return false;
+}
+
+static int64_t start_or_none(TSNode node) { return ts_node_is_null(node) ? -1 : (int64_t)ts_node_start_byte(node); }
+
+static int named_declaration(FileCaptures *file, TSNode node, uint8_t kind) {
+    const Fields *fields = &file->plan->fields;
+    PyObject *name;
+    Span name_span;
+    int found = simple_name(file, field(node, fields->name), &name, &name_span);
+    if (found <= 0) {
+        return found;
+    }
+    ExportWrapper wrapper = export_wrapper(node, (TSNode){0});
+    TSNode body = field(node, fields->body);
+    NewSymbol symbol = {
+        .name = name,
+        .name_span = name_span,
+        .kind = kind,
+        .outer = wrapper.outer,
+        .header_end = kind == SK_TYPE_ALIAS ? -1 : start_or_none(body),
+        .exported = wrapper.exported,
+        .is_default = wrapper.is_default,
+        .is_async = has_async(node),
+        .doc_start = -1,
+    };
+    int status = add_symbol(file, &symbol);
+    Py_DECREF(name);
+    return status;
+}
+
+static int class_definition(FileCaptures *file, TSNode node) {
+    if (!is_type(node, "class")) {
+        return named_declaration(file, node, SK_CLASS);
+    }
+    TSNode parent = ts_node_parent(node);
+    if (ts_node_is_null(parent) || !is_type(parent, "export_statement")) {
+        return 0; /* a class expression bound to a variable is the variable's symbol; others are not declarations */
+    }
+    const Fields *fields = &file->plan->fields;
+    PyObject *name;
+    Span name_span;
+    int found = simple_name(file, field(node, fields->name), &name, &name_span);
+    if (found == 0) {
+        found = default_keyword(parent, &name, &name_span);
+    }
+    if (found <= 0) {
+        return found;
+    }
+    NewSymbol symbol = {
+        .name = name,
+        .name_span = name_span,
+        .kind = SK_CLASS,
+        .outer = parent,
+        .header_end = start_or_none(field(node, fields->body)),
+        .exported = true,
+        .is_default = true,
+        .doc_start = -1,
+    };
+    int status = add_symbol(file, &symbol);
+    Py_DECREF(name);
+    return status;
+}
+
+static int default_function(FileCaptures *file, TSNode statement) {
+    const Fields *fields = &file->plan->fields;
+    TSNode value = field(statement, fields->value);
+    if (ts_node_is_null(value)) {
+        return 0;
+    }
+    PyObject *name;
+    Span name_span;
+    int found = simple_name(file, field(value, fields->name), &name, &name_span);
+    if (found == 0) {
+        found = default_keyword(statement, &name, &name_span);
+    }
+    if (found <= 0) {
+        return found;
+    }
+    NewSymbol symbol = {
+        .name = name,
+        .name_span = name_span,
+        .kind = SK_FUNCTION,
+        .outer = statement,
+        .header_end = start_or_none(field(value, fields->body)),
+        .exported = true,
+        .is_default = true,
+        .is_async = has_async(value),
+        .doc_start = -1,
+    };
+    int status = add_symbol(file, &symbol);
+    Py_DECREF(name);
+    return status;
+}
+
+static const char *const MEMBER_CONTAINERS[] = {"class_body", "interface_body", "object_type", NULL};
+
+/* Where a class member starts and its span: TypeScript puts a member's decorators before it, as siblings in
+   the class body; they belong to the member. Decorators are sorted by start. */
+static uint32_t class_member_outer(const FileCaptures *file, TSNode node, Span *span) {
+    uint32_t start = ts_node_start_byte(node);
+    size_t index = file->decorators.count;
+    /* the last decorator ending at or before ``start`` (decorators do not nest, so ends are sorted too) */
+    size_t low = 0, high = file->decorators.count;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (start < ts_node_end_byte(file->decorators.items[middle])) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    index = low;
+    bool found = false;
+    size_t first = 0;
+    while (index > 0) {
+        TSNode decorator = file->decorators.items[index - 1];
+        uint32_t gap_start = ts_node_end_byte(decorator);
+        if (gap_start < start && start - gap_start > MAX_DOC_GAP) {
+            break;
+        }
+        bool blank = true;
+        for (uint32_t position = gap_start; blank && position < start; position++) {
+            blank = is_ascii_blank(file->text[position]);
+        }
+        if (!blank) {
+            break;
+        }
+        found = true;
+        first = index - 1;
+        start = ts_node_start_byte(decorator);
+        index--;
+    }
+    *span = node_span(node);
+    if (found) {
+        TSPoint begin = ts_node_start_point(file->decorators.items[first]);
+        span->start_line = begin.row + 1;
+        span->start_column = begin.column;
+        span->start_byte = start;
+    }
+    return start;
+}
+
+static int method(FileCaptures *file, TSNode node) {
+    TSNode container = ts_node_parent(node);
+    if (ts_node_is_null(container) || !is_one_of(container, MEMBER_CONTAINERS)) {
+        return 0; /* object literal methods are not declarations of the index */
+    }
+    const Fields *fields = &file->plan->fields;
+    PyObject *name;
+    Span name_span;
+    int found = simple_name(file, field(node, fields->name), &name, &name_span);
+    if (found <= 0) {
+        return found;
+    }
+    uint8_t kind = SK_METHOD;
+    uint32_t count = ts_node_child_count(node);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode child = ts_node_child(node, index);
+        if (ts_node_start_byte(child) >= name_span.start_byte) {
+            break;
+        }
+        if (is_type(child, "get")) {
+            kind = SK_GETTER;
+        } else if (is_type(child, "set")) {
+            kind = SK_SETTER;
+        }
+    }
+    if (PyUnicode_CompareWithASCIIString(name, "constructor") == 0 && is_type(container, "class_body")) {
+        kind = SK_CONSTRUCTOR;
+    }
+    Span span;
+    uint32_t doc_start = class_member_outer(file, node, &span);
+    NewSymbol symbol = {
+        .name = name,
+        .name_span = name_span,
+        .kind = kind,
+        .outer = node,
+        .header_end = start_or_none(field(node, fields->body)),
+        .is_async = has_async(node),
+        .doc_start = doc_start,
+        .span = &span,
+    };
+    int status = add_symbol(file, &symbol);
+    Py_DECREF(name);
+    return status;
+}
+
+static int property(FileCaptures *file, TSNode node) {
+    TSNode container = ts_node_parent(node);
+    if (ts_node_is_null(container) || !is_one_of(container, MEMBER_CONTAINERS)) {
+        return 0;
+    }
+    const Fields *fields = &file->plan->fields;
+    TSNode name_node = field(node, fields->name);
+    if (ts_node_is_null(name_node)) {
+        name_node = field(node, fields->property);
+    }
+    PyObject *name;
+    Span name_span;
+    int found = simple_name(file, name_node, &name, &name_span);
+    if (found <= 0) {
+        return found;
+    }
+    Span span;
+    uint32_t doc_start = class_member_outer(file, node, &span);
+    NewSymbol symbol = {
+        .name = name,
+        .name_span = name_span,
+        .kind = SK_PROPERTY,
+        .outer = node,
+        .header_end = start_or_none(field(node, fields->value)),
+        .doc_start = doc_start,
+        .span = &span,
+    };
+    int status = add_symbol(file, &symbol);
+    Py_DECREF(name);
+    return status;
+}
+
+static bool text_equals(const FileCaptures *file, TSNode node, const char *text) {
+    uint32_t start = ts_node_start_byte(node), end = ts_node_end_byte(node);
+    size_t length = strlen(text);
+    return end - start == length && end <= file->length && memcmp(file->text + start, text, length) == 0;
+}
+
+static int parameter_property(FileCaptures *file, TSNode node) {
+    const Fields *fields = &file->plan->fields;
+    TSNode parameters = ts_node_parent(node);
+    TSNode owner = ts_node_is_null(parameters) ? parameters : ts_node_parent(parameters);
+    if (ts_node_is_null(owner) || !is_type(owner, "method_definition")) {
+        return 0;
+    }
+    TSNode method_name = field(owner, fields->name);
+    if (ts_node_is_null(method_name) || !text_equals(file, method_name, "constructor")) {
+        return 0;
+    }
+    TSNode pattern = field(node, fields->pattern);
+    PyObject *name;
+    Span name_span;
+    int found = simple_name(file, pattern, &name, &name_span);
+    if (found <= 0) {
+        return found;
+    }
+    int status = 0;
+    if (is_type(pattern, "identifier")) {
+        NewSymbol symbol = {
+            .name = name,
+            .name_span = name_span,
+            .kind = SK_PROPERTY,
+            .outer = node,
+            .header_end = start_or_none(field(node, fields->value)),
+            .doc_start = -1,
+            .constructor_member = true,
+        };
+        status = add_symbol(file, &symbol);
+    }
+    Py_DECREF(name);
+    return status;
+}
+
+static int enum_member(FileCaptures *file, TSNode node) {
+    TSNode name_node = is_type(node, "enum_assignment") ? field(node, file->plan->fields.name) : node;
+    PyObject *name;
+    Span name_span;
+    int found = simple_name(file, name_node, &name, &name_span);
+    if (found <= 0) {
+        return found;
+    }
+    NewSymbol symbol = {
+        .name = name,
+        .name_span = name_span,
+        .kind = SK_ENUM_MEMBER,
+        .outer = node,
+        .header_end = -1,
+        .doc_start = -1,
+    };
+    int status = add_symbol(file, &symbol);
+    Py_DECREF(name);
+    return status;
+}
+
+/* The named leaves under ``node`` in source order (iterative: names can nest deeper than the C stack). */
+static int named_leaves(TSNode node, NodeArray *leaves) {
+    NodeArray pending = {NULL, 0, 0};
+    int status = PUSH(pending, node);
+    while (status == 0 && pending.count > 0) {
+        TSNode current = pending.items[--pending.count];
+        uint32_t count = ts_node_child_count(current);
+        if (count == 0) {
+            if (ts_node_is_named(current)) {
+                status = PUSH(*leaves, current);
+            }
+            continue;
+        }
+        for (uint32_t index = count; status == 0 && index > 0; index--) {
+            status = PUSH(pending, ts_node_child(current, index - 1));
+        }
+    }
+    PyMem_Free(pending.items);
+    return status;
+}
+
+/* ``namespace A.B {}`` declares ``A`` and, inside it, ``B`` (as the compiler does). */
+static int namespace(FileCaptures *file, TSNode node) {
+    const Fields *fields = &file->plan->fields;
+    TSNode name_node = field(node, fields->name);
+    if (ts_node_is_null(name_node)) {
+        return 0;
+    }
+    ExportWrapper wrapper = export_wrapper(node, (TSNode){0});
+    int64_t header_end = start_or_none(field(node, fields->body));
+    if (is_type(name_node, "nested_identifier")) {
+        NodeArray pieces = {NULL, 0, 0};
+        int status = named_leaves(name_node, &pieces);
+        TSPoint end = ts_node_end_point(node);
+        for (size_t index = 0; status == 0 && index < pieces.count; index++) {
+            TSNode piece = pieces.items[index];
+            PyObject *name = text_of(file, ts_node_start_byte(piece), ts_node_end_byte(piece));
+            if (name == NULL) {
+                status = -1;
+                break;
+            }
+            Span piece_span = node_span(piece);
+            Span span = {piece_span.start_line, piece_span.start_column, end.row + 1, end.column,
+                         piece_span.start_byte, ts_node_end_byte(node)};
+            NewSymbol symbol = {
+                .name = name,
+                .name_span = piece_span,
+                .kind = SK_NAMESPACE,
+                .outer = wrapper.outer,
+                .header_end = header_end,
+                .exported = index == 0 ? wrapper.exported : true,
+                .doc_start = -1,
+                .span = index == 0 ? NULL : &span,
+            };
+            status = add_symbol(file, &symbol);
+            Py_DECREF(name);
+        }
+        PyMem_Free(pieces.items);
+        return status;
+    }
+    PyObject *name;
+    Span name_span;
+    int found = simple_name(file, name_node, &name, &name_span);
+    if (found <= 0) {
+        return found;
+    }
+    NewSymbol symbol = {
+        .name = name,
+        .name_span = name_span,
+        .kind = is_type(name_node, "string") ? SK_MODULE : SK_NAMESPACE,
+        .outer = wrapper.outer,
+        .header_end = header_end,
+        .exported = wrapper.exported,
+        .is_default = wrapper.is_default,
+        .doc_start = -1,
+    };
+    int status = add_symbol(file, &symbol);
+    Py_DECREF(name);
+    return status;
+}
+
+static int global_augmentation(FileCaptures *file, TSNode node) {
+    TSNode keyword = child_of_type(node, "global");
+    if (ts_node_is_null(keyword)) {
+        return 0;
+    }
+    ExportWrapper wrapper = export_wrapper(node, (TSNode){0});
+    NewSymbol symbol = {
+        .name = global_string,
+        .name_span = node_span(keyword),
+        .kind = SK_NAMESPACE,
+        .outer = wrapper.outer,
+        .header_end = start_or_none(child_of_type(node, "statement_block")),
+        .exported = wrapper.exported,
+        .doc_start = -1,
+    };
+    return add_symbol(file, &symbol);
+}
+
+/* Whether a byte offset lies in the body (or parameters) of any function, method or static block (the
+   outermost ranges, sorted). */
+static bool inside_function(const FileCaptures *file, uint32_t position) {
+    size_t low = 0, high = file->function_scopes.count;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (position < file->function_scopes.items[middle].start) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    return low > 0 && position < file->function_scopes.items[low - 1].end;
+}
+
+static const char *const FUNCTION_VALUES[] = {"function_expression", "function", "generator_function",
+                                              "arrow_function", NULL};
+
+/* A variable's value without parentheses; ``<A>(x) => …`` read as a type assertion of an arrow function (the
+   grammar's reading next to a syntax error) is the generic arrow function the compiler sees. */
+static TSNode unwrapped(TSNode value) {
+    for (;;) {
+        if (is_type(value, "parenthesized_expression") && ts_node_named_child_count(value) == 1) {
+            value = ts_node_named_child(value, 0);
+        } else if (is_type(value, "type_assertion") && ts_node_named_child_count(value) == 2) {
+            TSNode inner = ts_node_named_child(value, 1);
+            if (!is_type(inner, "arrow_function")) {
+                return value;
+            }
+            value = inner;
+        } else {
+            return value;
+        }
+    }
+}
+
+/* The identifiers a destructuring pattern binds, in source order (iterative, for deep patterns). */
+static int pattern_bindings(const FileCaptures *file, TSNode pattern, NodeArray *bindings) {
+    const Fields *fields = &file->plan->fields;
+    NodeArray pending = {NULL, 0, 0};
+    int status = PUSH(pending, pattern);
+    while (status == 0 && pending.count > 0) {
+        TSNode node = pending.items[--pending.count];
+        if (is_type(node, "identifier") || is_type(node, "shorthand_property_identifier_pattern")) {
+            status = PUSH(*bindings, node);
+        } else if (is_type(node, "object_pattern") || is_type(node, "array_pattern") || is_type(node, "rest_pattern")) {
+            for (uint32_t index = ts_node_named_child_count(node); status == 0 && index > 0; index--) {
+                status = PUSH(pending, ts_node_named_child(node, index - 1));
+            }
+        } else if (is_type(node, "pair_pattern")) {
+            TSNode value = field(node, fields->value);
+            if (!ts_node_is_null(value)) {
+                status = PUSH(pending, value);
+            }
+        } else if (is_type(node, "assignment_pattern") || is_type(node, "object_assignment_pattern")) {
+            TSNode left = ts_node_child_by_field_name(node, "left", 4);
+            if (!ts_node_is_null(left)) {
+                status = PUSH(pending, left);
+            }
+        }
+    }
+    PyMem_Free(pending.items);
+    return status;
+}
+
+/* A variable: a function or class when initialised by one (at any depth), else a constant or variable when
+   outside every function. Loop variables are not symbols. */
+static int variable(FileCaptures *file, TSNode node) {
+    const Fields *fields = &file->plan->fields;
+    TSNode value = field(node, fields->value);
+    bool is_function = false, is_class = false;
+    if (!ts_node_is_null(value)) {
+        if (is_type(value, "parenthesized_expression") || is_type(value, "type_assertion")) {
+            value = unwrapped(value);
+        }
+        is_function = is_one_of(value, FUNCTION_VALUES);
+        is_class = is_type(value, "class");
+    }
+    if (!is_function && !is_class && inside_function(file, ts_node_start_byte(node))) {
+        return 0; /* a local variable: the common case, rejected before any other node access */
+    }
+    TSNode declaration = ts_node_parent(node);
+    if (ts_node_is_null(declaration)) {
+        return 0;
+    }
+    TSNode container = ts_node_parent(declaration);
+    if (ts_node_is_null(container) || is_type(container, "for_statement")) {
+        return 0;
+    }
+    const char *keyword = "var";
+    if (is_type(declaration, "lexical_declaration")) {
+        TSNode kind_node = field(declaration, fields->kind);
+        keyword = ts_node_is_null(kind_node) ? "let" : ts_node_type(kind_node);
+    }
+    TSNode name_node = field(node, fields->name);
+    if (ts_node_is_null(name_node)) {
+        return 0;
+    }
+    bool plain_name = is_type(name_node, "identifier");
+    uint8_t kind;
+    if (is_function && plain_name) {
+        kind = SK_FUNCTION;
+    } else if (is_class && plain_name) {
+        kind = SK_CLASS;
+    } else if (inside_function(file, ts_node_start_byte(node))) {
+        return 0; /* a destructured local bound to a function or class value */
+    } else {
+        kind = strcmp(keyword, "const") == 0 ? SK_CONSTANT : SK_VARIABLE;
+    }
+    ExportWrapper wrapper = export_wrapper(declaration, container);
+    int64_t header_end = -1;
+    if (!ts_node_is_null(value)) {
+        TSNode body = kind == SK_FUNCTION || kind == SK_CLASS ? field(value, fields->body) : (TSNode){0};
+        header_end = ts_node_is_null(body) ? ts_node_start_byte(value) : ts_node_start_byte(body);
+    }
+    bool is_async = !ts_node_is_null(value) && kind == SK_FUNCTION && has_async(value);
+    NodeArray bindings = {NULL, 0, 0};
+    int status = plain_name ? PUSH(bindings, name_node) : pattern_bindings(file, name_node, &bindings);
+    for (size_t index = 0; status == 0 && index < bindings.count; index++) {
+        PyObject *name;
+        Span name_span;
+        int found = simple_name(file, bindings.items[index], &name, &name_span);
+        if (found <= 0) {
+            status = found;
+            continue;
+        }
+        NewSymbol symbol = {
+            .name = name,
+            .name_span = name_span,
+            .kind = kind,
+            .outer = node,
+            .header_end = header_end,
+            .exported = wrapper.exported,
+            .is_async = is_async,
+            .signature_prefix = keyword,
+            .doc_start = ts_node_start_byte(wrapper.outer),
+            .span = plain_name ? NULL : &name_span,
+        };
+        status = add_symbol(file, &symbol);
+        Py_DECREF(name);
+    }
+    PyMem_Free(bindings.items);
+    return status;
+}
+
+/* Record each type parameter's name as a declaration and its owner's range as its scope. */
+static int type_parameters(FileCaptures *file, TSNode node) {
+    TSNode owner = ts_node_parent(node);
+    if (ts_node_is_null(owner)) {
+        return 0;
+    }
+    uint32_t count = ts_node_named_child_count(node);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode parameter = ts_node_named_child(node, index);
+        if (!is_type(parameter, "type_parameter")) {
+            continue;
+        }
+        TSNode name_node = field(parameter, file->plan->fields.name);
+        if (ts_node_is_null(name_node)) {
+            continue;
+        }
+        uint32_t start = ts_node_start_byte(name_node), end = ts_node_end_byte(name_node);
+        if (end > file->length || start > end) {
+            continue;
+        }
+        NamedScope scope = {file->text + start, (Py_ssize_t)(end - start), ts_node_start_byte(owner),
+                            ts_node_end_byte(owner)};
+        if (declare(file, start) < 0 || PUSH(file->scopes, scope) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int compare_scopes(const void *left, const void *right) {
+    const NamedScope *a = left, *b = right;
+    if (a->length != b->length) {
+        return a->length < b->length ? -1 : 1;
+    }
+    int order = memcmp(a->name, b->name, (size_t)a->length);
+    if (order != 0) {
+        return order;
+    }
+    if (a->start != b->start) {
+        return a->start < b->start ? -1 : 1;
+    }
+    return a->end < b->end ? -1 : (a->end > b->end);
+}
+
+static bool same_name(const NamedScope *a, const NamedScope *b) {
+    return a->length == b->length && memcmp(a->name, b->name, (size_t)a->length) == 0;
+}
+
+/* Sort each name's scopes and merge overlaps, so a type parameter lookup is one bisection. */
+static void merge_scopes(FileCaptures *file) {
+    NamedScope *scopes = file->scopes.items;
+    qsort(scopes, file->scopes.count, sizeof(NamedScope), compare_scopes);
+    size_t kept = 0;
+    for (size_t index = 0; index < file->scopes.count; index++) {
+        if (kept > 0 && same_name(&scopes[kept - 1], &scopes[index]) && scopes[index].start <= scopes[kept - 1].end) {
+            if (scopes[index].end > scopes[kept - 1].end) {
+                scopes[kept - 1].end = scopes[index].end;
+            }
+        } else {
+            scopes[kept++] = scopes[index];
+        }
+    }
+    file->scopes.count = kept;
+}
+
+/* Whether ``name`` at ``position`` is in the scope of a type parameter of that name. */
+static bool is_type_parameter(const FileCaptures *file, const char *name, Py_ssize_t length, uint32_t position) {
+    const NamedScope *scopes = file->scopes.items;
+    NamedScope key = {name, length, position, UINT32_MAX};
+    /* the last scope of this name starting at or before ``position`` */
+    size_t low = 0, high = file->scopes.count;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (compare_scopes(&key, &scopes[middle]) < 0) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    return low > 0 && same_name(&scopes[low - 1], &key) && position < scopes[low - 1].end;
+}
+
+static int compare_definitions(const void *left, const void *right) {
+    const DefinitionCapture *a = left, *b = right;
+    if (a->order != b->order) {
+        return a->order < b->order ? -1 : 1;
+    }
+    return a->sequence < b->sequence ? -1 : (a->sequence > b->sequence);
+}
+
+static int compare_ranges_by_end(const void *left, const void *right) {
+    const Range *a = left, *b = right;
+    if (a->end != b->end) {
+        return a->end < b->end ? -1 : 1;
+    }
+    return a->start < b->start ? -1 : (a->start > b->start);
+}
+
+static int compare_ranges_by_start(const void *left, const void *right) {
+    const Range *a = left, *b = right;
+    if (a->start != b->start) {
+        return a->start < b->start ? -1 : 1;
+    }
+    return a->end < b->end ? -1 : (a->end > b->end);
+}
+
+static int compare_nodes_by_start(const void *left, const void *right) {
+    uint32_t a = ts_node_start_byte(*(const TSNode *)left), b = ts_node_start_byte(*(const TSNode *)right);
+    return a < b ? -1 : (a > b);
+}
+
+static int compare_pending(const void *left, const void *right) {
+    const PendingSymbol *a = left, *b = right;
+    if (a->span.start_byte != b->span.start_byte) {
+        return a->span.start_byte < b->span.start_byte ? -1 : 1;
+    }
+    if (a->span.end_byte != b->span.end_byte) {
+        return a->span.end_byte > b->span.end_byte ? -1 : 1;
+    }
+    return a->name_span.start_byte < b->name_span.start_byte ? -1 : (a->name_span.start_byte > b->name_span.start_byte);
+}
+
+static int declare_symbols(FileCaptures *file) {
+    qsort(file->comments.items, file->comments.count, sizeof(Range), compare_ranges_by_end);
+    qsort(file->decorators.items, file->decorators.count, sizeof(TSNode), compare_nodes_by_start);
+    Range *scopes = file->function_scopes.items;
+    qsort(scopes, file->function_scopes.count, sizeof(Range), compare_ranges_by_start);
+    size_t kept = 0;
+    for (size_t index = 0; index < file->function_scopes.count; index++) {
+        if (kept == 0 || scopes[index].start >= scopes[kept - 1].end) {
+            scopes[kept++] = scopes[index]; /* the outermost ranges only */
+        }
+    }
+    file->function_scopes.count = kept;
+    file->declared_set = PyMem_Calloc(64, sizeof(uint32_t));
+    if (file->declared_set == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    file->declared_mask = 63;
+    qsort(file->definitions.items, file->definitions.count, sizeof(DefinitionCapture), compare_definitions);
+    for (size_t index = 0; index < file->definitions.count; index++) {
+        TSNode node = file->definitions.items[index].node;
+        uint8_t definition = file->definitions.items[index].definition;
+        int status = 0;
+        switch (definition) {
+        case DEF_CLASS:
+            status = class_definition(file, node);
+            break;
+        case DEF_DEFAULT_FUNCTION:
+            status = default_function(file, node);
+            break;
+        case DEF_METHOD:
+            status = method(file, node);
+            break;
+        case DEF_PROPERTY:
+            status = property(file, node);
+            break;
+        case DEF_PARAMETER_PROPERTY:
+            status = parameter_property(file, node);
+            break;
+        case DEF_ENUM_MEMBER:
+            status = enum_member(file, node);
+            break;
+        case DEF_NAMESPACE:
+            status = namespace(file, node);
+            break;
+        case DEF_GLOBAL:
+            status = global_augmentation(file, node);
+            break;
+        case DEF_VARIABLE:
+            status = variable(file, node);
+            break;
+        default:
+            status = named_declaration(file, node, file->plan->mapped_kinds[definition]);
+            break;
+        }
+        if (status < 0) {
+            return -1;
+        }
+    }
+    for (size_t index = 0; index < file->type_parameter_lists.count; index++) {
+        if (type_parameters(file, file->type_parameter_lists.items[index]) < 0) {
+            return -1;
+        }
+    }
+    merge_scopes(file);
+    return 0;
+}
+
+static PyObject *span_object(const Span *span) {
+    PyObject *values[6] = {
+        PyLong_FromUnsignedLong(span->start_line), PyLong_FromUnsignedLong(span->start_column),
+        PyLong_FromUnsignedLong(span->end_line),   PyLong_FromUnsignedLong(span->end_column),
+        PyLong_FromUnsignedLong(span->start_byte), PyLong_FromUnsignedLong(span->end_byte),
+    };
+    PyObject *result = NULL;
+    if (values[0] && values[1] && values[2] && values[3] && values[4] && values[5]) {
+        result = PyObject_Vectorcall(span_type, values, 0, span_kwnames);
+    }
+    for (int index = 0; index < 6; index++) {
+        Py_XDECREF(values[index]);
+    }
+    return result;
+}
+
+static PyObject *symbol_object(const PendingSymbol *symbol, Py_ssize_t parent, bool exported, bool is_default) {
+    PyObject *span = span_object(&symbol->span);
+    PyObject *name_span = span_object(&symbol->name_span);
+    PyObject *parent_object = parent < 0 ? Py_NewRef(Py_None) : PyLong_FromSsize_t(parent);
+    PyObject *result = NULL;
+    if (span != NULL && name_span != NULL && parent_object != NULL) {
+        PyObject *values[10] = {
+            symbol->name,       symbol_kind_strings[symbol->kind],
+            span,               name_span,
+            parent_object,      exported ? Py_True : Py_False,
+            is_default ? Py_True : Py_False, symbol->is_async ? Py_True : Py_False,
+            symbol->signature,  symbol->doc != NULL ? symbol->doc : Py_None,
+        };
+        result = PyObject_Vectorcall(symbol_type, values, 0, symbol_kwnames);
+    }
+    Py_XDECREF(span);
+    Py_XDECREF(name_span);
+    Py_XDECREF(parent_object);
+    return result;
+}
+
+static int contains(PyObject *names, PyObject *name) {
+    return PySet_GET_SIZE(names) > 0 ? PySet_Contains(names, name) : 0;
+}
+
+PyDoc_STRVAR(file_captures_symbols_doc,
+             "symbols(later_exported, later_default, max_signature_chars, max_doc_chars, /)\n--\n\n"
+             "The file's symbols in pre-order (by start, longest first), each with its parent, and the symbols "
+             "declared exported at the top level as ``(index, is_default)`` pairs. ``later_exported`` and "
+             "``later_default`` are the top-level names an export statement or assignment exports later.");
+
+static PyObject *file_captures_symbols(FileCaptures *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyAnySet_Check(args[0]) || !PyAnySet_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "symbols() takes two sets of names and the two text bounds");
+        return NULL;
+    }
+    if (self->symbols_done) {
+        PyErr_SetString(PyExc_RuntimeError, "symbols() was called already");
+        return NULL;
+    }
+    self->symbols_done = true;
+    self->max_signature_chars = PyLong_AsSsize_t(args[2]);
+    self->max_doc_chars = PyLong_AsSsize_t(args[3]);
+    if (PyErr_Occurred() || declare_symbols(self) < 0) {
+        return NULL;
+    }
+    PendingSymbol *pending = self->pending.items;
+    size_t count = self->pending.count;
+    qsort(pending, count, sizeof(PendingSymbol), compare_pending);
+    Py_ssize_t *parents = PyMem_Malloc((count ? count : 1) * sizeof(Py_ssize_t));
+    size_t *stack = PyMem_Malloc((count ? count : 1) * sizeof(size_t));
+    PyObject *symbols = PyTuple_New((Py_ssize_t)count);
+    PyObject *declared_exports = PyList_New(0);
+    PyObject *result = NULL;
+    if (parents == NULL || stack == NULL || symbols == NULL || declared_exports == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
+    size_t depth = 0;
+    for (size_t index = 0; index < count; index++) {
+        while (depth > 0 && pending[stack[depth - 1]].span.end_byte < pending[index].span.end_byte) {
+            depth--;
+        }
+        while (depth > 0 && pending[stack[depth - 1]].span.end_byte <= pending[index].span.start_byte) {
+            depth--;
+        }
+        Py_ssize_t parent = depth > 0 ? (Py_ssize_t)stack[depth - 1] : -1;
+        if (pending[index].constructor_member && parent >= 0) {
+            parent = parents[parent];
+        }
+        parents[index] = parent;
+        stack[depth++] = index;
+    }
+    for (size_t index = 0; index < count; index++) {
+        const PendingSymbol *symbol = &pending[index];
+        bool top_level = parents[index] < 0;
+        int later_exported = top_level ? contains(args[0], symbol->name) : 0;
+        int later_default = top_level ? contains(args[1], symbol->name) : 0;
+        if (later_exported < 0 || later_default < 0) {
+            goto done;
+        }
+        bool is_default = symbol->is_default || later_default;
+        bool exported = symbol->exported || later_exported || is_default;
+        PyObject *object = symbol_object(symbol, parents[index], exported, is_default);
+        if (object == NULL) {
+            goto done;
+        }
+        PyTuple_SET_ITEM(symbols, (Py_ssize_t)index, object);
+        if (top_level && symbol->exported) {
+            PyObject *pair = Py_BuildValue("(nO)", (Py_ssize_t)index, symbol->is_default ? Py_True : Py_False);
+            if (pair == NULL || PyList_Append(declared_exports, pair) < 0) {
+                Py_XDECREF(pair);
+                goto done;
+            }
+            Py_DECREF(pair);
+        }
+        Range range = {symbol->span.start_byte, symbol->span.end_byte};
+        if (PUSH(self->symbol_ranges, range) < 0) {
+            goto done;
+        }
+    }
+    result = PyTuple_Pack(2, symbols, declared_exports);
+
+done:
+    PyMem_Free(parents);
+    PyMem_Free(stack);
+    Py_XDECREF(symbols);
+    Py_XDECREF(declared_exports);
+    return result;
+}
+
+/* ---- references ----------------------------------------------------------------------------------- */
+
 static int compare_processing_order(const void *left, const void *right) {
-    const Candidate *a = left;
-    const Candidate *b = right;
+    const Candidate *a = left, *b = right;
     if (a->order != b->order) {
         return a->order < b->order ? -1 : 1;
     }
@@ -455,342 +1996,153 @@ static int compare_processing_order(const void *left, const void *right) {
 }
 
 static int compare_start(const void *left, const void *right) {
-    const Candidate *a = left;
-    const Candidate *b = right;
+    const Candidate *a = left, *b = right;
     return a->start < b->start ? -1 : (a->start > b->start);
 }
 
-static int compare_u32(const void *left, const void *right) {
-    uint32_t a = *(const uint32_t *)left;
-    uint32_t b = *(const uint32_t *)right;
-    return a < b ? -1 : (a > b);
+/* The qualifier of a qualified reference: the text before the last ``.`` (or ``?.``), whitespace-normalised
+   and bounded; ``a.b.`` before the name is ``a.b`` directly when it is plain text. */
+static PyObject *qualifier_of(const FileCaptures *file, const Candidate *candidate, Py_ssize_t max_chars) {
+    int64_t start = candidate->qualifier_start;
+    const char *raw = file->text + start;
+    int64_t length = (int64_t)candidate->start - start;
+    bool plain = length >= 2 && length <= max_chars + 1 && raw[length - 1] == '.';
+    for (int64_t index = 0; plain && index < length - 1; index++) {
+        plain = !is_ascii_blank(raw[index]) && raw[index] != '/' && raw[index] != '?';
+    }
+    if (plain) {
+        return PyUnicode_DecodeUTF8(raw, (Py_ssize_t)(length - 1), "replace");
+    }
+    while (length > 0 && is_ascii_blank(raw[length - 1])) {
+        length--;
+    }
+    int64_t end;
+    if (memchr(raw, '/', (size_t)length) != NULL) {
+        /* a comment between the parts: ask the tree where the qualifier ends */
+        TSNode member = ts_node_parent(candidate->name_node);
+        TSNode qualifier = {0};
+        if (!ts_node_is_null(member)) {
+            qualifier = field(member, file->plan->fields.object);
+            if (ts_node_is_null(qualifier)) {
+                qualifier = field(member, file->plan->fields.module);
+            }
+        }
+        end = ts_node_is_null(qualifier) ? start : ts_node_end_byte(qualifier);
+    } else {
+        if (length > 0 && raw[length - 1] == '.') {
+            length--;
+        }
+        if (length > 0 && raw[length - 1] == '?') {
+            length--;
+        }
+        while (length > 0 && is_ascii_blank(raw[length - 1])) {
+            length--;
+        }
+        end = start + length;
+    }
+    return normalised(file, start, end, max_chars);
 }
 
-/* Open addressing from a name's start byte to its slot in the chosen references. */
-typedef struct {
-    uint32_t *keys; /* start + 1; 0 is empty */
-    uint32_t *slots;
-    size_t mask;
-} StartTable;
+PyDoc_STRVAR(file_captures_references_doc,
+             "references(max_qualifier_chars, /)\n--\n\n"
+             "The file's references in source order, one per name position, each with its innermost enclosing "
+             "symbol (call after ``symbols``).");
 
-static int start_table_init(StartTable *table, size_t count) {
+static PyObject *file_captures_references(FileCaptures *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 1) {
+        PyErr_SetString(PyExc_TypeError, "references() takes the qualifier bound");
+        return NULL;
+    }
+    if (!self->symbols_done) {
+        PyErr_SetString(PyExc_RuntimeError, "references() needs symbols() first");
+        return NULL;
+    }
+    Py_ssize_t max_qualifier_chars = PyLong_AsSsize_t(args[0]);
+    if (max_qualifier_chars == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Candidate *candidates = self->candidates.items;
+    size_t count = self->candidates.count;
+    qsort(candidates, count, sizeof(Candidate), compare_processing_order);
+    /* The chosen reference per name position, through open addressing from the start byte to its slot. */
     size_t size = 16;
     while (size < count * 2) {
         size <<= 1;
     }
-    table->keys = PyMem_Calloc(size, sizeof(uint32_t));
-    table->slots = PyMem_Malloc(size * sizeof(uint32_t));
-    table->mask = size - 1;
-    if (table->keys == NULL || table->slots == NULL) {
-        PyMem_Free(table->keys);
-        PyMem_Free(table->slots);
-        PyErr_NoMemory();
-        return -1;
-    }
-    return 0;
-}
-
-/* The position of ``start`` in the table: either its entry or the empty one where it belongs. */
-static size_t start_table_find(const StartTable *table, uint32_t start) {
-    size_t position = ((size_t)start * 2654435761u) & table->mask;
-    while (table->keys[position] != 0 && table->keys[position] != start + 1) {
-        position = (position + 1) & table->mask;
-    }
-    return position;
-}
-
-static int64_t *int_array_of(PyObject *sequence, Py_ssize_t *count, const char *what) {
-    PyObject *fast = PySequence_Fast(sequence, what);
-    if (fast == NULL) {
-        return NULL;
-    }
-    Py_ssize_t length = PySequence_Fast_GET_SIZE(fast);
-    int64_t *values = PyMem_Malloc((size_t)(length ? length : 1) * sizeof(int64_t));
-    if (values == NULL) {
-        Py_DECREF(fast);
-        PyErr_NoMemory();
-        return NULL;
-    }
-    for (Py_ssize_t index = 0; index < length; index++) {
-        values[index] = PyLong_AsLongLong(PySequence_Fast_GET_ITEM(fast, index));
-        if (values[index] == -1 && PyErr_Occurred()) {
-            Py_DECREF(fast);
-            PyMem_Free(values);
-            return NULL;
-        }
-    }
-    Py_DECREF(fast);
-    *count = length;
-    return values;
-}
-
-/* Type parameter scopes by name, copied from Python's ``{name: [(start, end), ...]}`` (sorted and merged). */
-typedef struct {
-    const char *name;
-    Py_ssize_t length;
-    int64_t *bounds; /* start, end, start, end, ... */
-    Py_ssize_t count;
-} ScopeEntry;
-
-typedef struct {
-    ScopeEntry *entries;
-    Py_ssize_t count;
-} ScopeTable;
-
-static int compare_scope_entries(const void *left, const void *right) {
-    const ScopeEntry *a = left;
-    const ScopeEntry *b = right;
-    if (a->length != b->length) {
-        return a->length < b->length ? -1 : 1;
-    }
-    return memcmp(a->name, b->name, (size_t)a->length);
-}
-
-static void scope_table_free(ScopeTable *table) {
-    for (Py_ssize_t index = 0; index < table->count; index++) {
-        PyMem_Free(table->entries[index].bounds);
-    }
-    PyMem_Free(table->entries);
-}
-
-/* The bytes keys stay owned by the dict, which the caller holds for the table's lifetime. */
-static int scope_table_init(ScopeTable *table, PyObject *scopes_by_name) {
-    Py_ssize_t size = PyDict_GET_SIZE(scopes_by_name);
-    table->entries = PyMem_Calloc((size_t)(size ? size : 1), sizeof(ScopeEntry));
-    table->count = 0;
-    if (table->entries == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    Py_ssize_t position = 0;
-    PyObject *key, *value;
-    while (PyDict_Next(scopes_by_name, &position, &key, &value)) {
-        if (!PyBytes_Check(key)) {
-            PyErr_SetString(PyExc_TypeError, "type parameter names must be bytes");
-            return -1;
-        }
-        ScopeEntry *entry = &table->entries[table->count++];
-        entry->name = PyBytes_AS_STRING(key);
-        entry->length = PyBytes_GET_SIZE(key);
-        PyObject *fast = PySequence_Fast(value, "type parameter scopes must be a sequence");
-        if (fast == NULL) {
-            return -1;
-        }
-        entry->count = PySequence_Fast_GET_SIZE(fast);
-        entry->bounds = PyMem_Malloc((size_t)(entry->count ? entry->count : 1) * 2 * sizeof(int64_t));
-        if (entry->bounds == NULL) {
-            Py_DECREF(fast);
-            PyErr_NoMemory();
-            return -1;
-        }
-        for (Py_ssize_t index = 0; index < entry->count; index++) {
-            long long start, end;
-            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(fast, index), "LL", &start, &end)) {
-                Py_DECREF(fast);
-                return -1;
-            }
-            entry->bounds[2 * index] = start;
-            entry->bounds[2 * index + 1] = end;
-        }
-        Py_DECREF(fast);
-    }
-    qsort(table->entries, (size_t)table->count, sizeof(ScopeEntry), compare_scope_entries);
-    return 0;
-}
-
-/* Whether ``name`` at ``position`` is in the scope of a type parameter of that name. */
-static bool is_type_parameter(const ScopeTable *table, const char *name, Py_ssize_t length, uint32_t position) {
-    ScopeEntry key = {.name = name, .length = length};
-    const ScopeEntry *entry =
-        bsearch(&key, table->entries, (size_t)table->count, sizeof(ScopeEntry), compare_scope_entries);
-    if (entry == NULL) {
-        return false;
-    }
-    for (Py_ssize_t index = entry->count - 1; index >= 0; index--) {
-        if (entry->bounds[2 * index] <= position) {
-            return position < entry->bounds[2 * index + 1];
-        }
-    }
-    return false;
-}
-
-static PyObject *make_span(uint32_t line, uint32_t column, uint32_t end_column, uint32_t start, uint32_t end) {
-    PyObject *values[6] = {
-        PyLong_FromUnsignedLong(line),   PyLong_FromUnsignedLong(column), PyLong_FromUnsignedLong(line),
-        PyLong_FromUnsignedLong(end_column), PyLong_FromUnsignedLong(start), PyLong_FromUnsignedLong(end),
-    };
-    PyObject *span = NULL;
-    if (values[0] && values[1] && values[2] && values[3] && values[4] && values[5]) {
-        span = PyObject_Vectorcall(span_type, values, 0, span_kwnames);
-    }
-    for (int index = 0; index < 6; index++) {
-        Py_XDECREF(values[index]);
-    }
-    return span;
-}
-
-/* The qualifier of a reference: ``a.b.`` before the name is ``a.b`` when it is plain text; anything else
-   (blanks, comments, ``?.``, long text) is left to ``fallback(name_node, qualifier_start, name_start)``. */
-static PyObject *qualifier_of(const Candidate *candidate, const char *source, long long max_chars, PyObject *fallback,
-                              PyObject *tree) {
-    const char *raw = source + candidate->qualifier_start;
-    Py_ssize_t length = (Py_ssize_t)(candidate->start - (uint32_t)candidate->qualifier_start);
-    bool plain = length >= 2 && length <= max_chars + 1 && raw[length - 1] == '.';
-    for (Py_ssize_t index = 0; plain && index < length - 1; index++) {
-        char byte = raw[index];
-        plain = !(byte == ' ' || byte == '\t' || byte == '\n' || byte == '\r' || byte == '\f' || byte == '\v' ||
-                  byte == '/' || byte == '?');
-    }
-    if (plain) {
-        return PyUnicode_DecodeUTF8(raw, length - 1, "replace");
-    }
-    PyObject *name_node = new_node(candidate->name_node, tree);
-    if (name_node == NULL) {
-        return NULL;
-    }
-    PyObject *qualifier = PyObject_CallFunction(fallback, "OLk", name_node, (long long)candidate->qualifier_start,
-                                                (unsigned long)candidate->start);
-    Py_DECREF(name_node);
-    return qualifier;
-}
-
-PyDoc_STRVAR(reference_candidates_finish_doc,
-             "finish(source, declared, type_parameter_scopes, symbol_starts, symbol_ends, max_qualifier_chars, "
-             "qualifier_fallback, /)\n--\n\n"
-             "The file's references in source order, one per name position, each with its innermost enclosing "
-             "symbol (symbols given in pre-order by their byte ranges).");
-
-static PyObject *reference_candidates_finish(ReferenceCandidates *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 7 || !PyBytes_Check(args[0]) || !PyDict_Check(args[2]) || !PyCallable_Check(args[6])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "finish() takes source bytes, declared starts, a scopes dict, symbol starts and ends, "
-                        "the qualifier bound and a fallback callable");
-        return NULL;
-    }
-    const char *source = PyBytes_AS_STRING(args[0]);
-    PyObject *scopes_by_name = args[2];
-    long long max_qualifier_chars = PyLong_AsLongLong(args[5]);
-    if (max_qualifier_chars == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    PyObject *fallback = args[6];
-
+    uint32_t *keys = PyMem_Calloc(size, sizeof(uint32_t));
+    uint32_t *slots = PyMem_Malloc(size * sizeof(uint32_t));
+    Candidate *chosen = PyMem_Malloc((count ? count : 1) * sizeof(Candidate));
+    size_t *stack = PyMem_Malloc((self->symbol_ranges.count ? self->symbol_ranges.count : 1) * sizeof(size_t));
     PyObject *result = NULL;
-    int64_t *declared = NULL, *symbol_starts = NULL, *symbol_ends = NULL;
-    uint32_t *declared_sorted = NULL;
-    size_t *stack = NULL;
-    StartTable table = {NULL, NULL, 0};
-    ScopeTable scopes = {NULL, 0};
-    Candidate *chosen = NULL;
-    Py_ssize_t declared_count = 0, symbol_count = 0, ends_count = 0;
-
-    PyObject *declared_list = PySequence_List(args[1]);
-    if (declared_list == NULL) {
-        goto done;
-    }
-    declared = int_array_of(declared_list, &declared_count, "declared must be iterable");
-    Py_DECREF(declared_list);
-    symbol_starts = declared ? int_array_of(args[3], &symbol_count, "symbol_starts must be a sequence") : NULL;
-    symbol_ends = symbol_starts ? int_array_of(args[4], &ends_count, "symbol_ends must be a sequence") : NULL;
-    if (symbol_ends == NULL) {
-        goto done;
-    }
-    if (ends_count != symbol_count) {
-        PyErr_SetString(PyExc_ValueError, "symbol_starts and symbol_ends differ in length");
-        goto done;
-    }
-    if (scope_table_init(&scopes, scopes_by_name) < 0) {
-        goto done;
-    }
-    declared_sorted = PyMem_Malloc((size_t)(declared_count ? declared_count : 1) * sizeof(uint32_t));
-    if (declared_sorted == NULL) {
+    if (keys == NULL || slots == NULL || chosen == NULL || stack == NULL) {
         PyErr_NoMemory();
-        goto done;
-    }
-    for (Py_ssize_t index = 0; index < declared_count; index++) {
-        declared_sorted[index] = (uint32_t)declared[index];
-    }
-    qsort(declared_sorted, (size_t)declared_count, sizeof(uint32_t), compare_u32);
-
-    CandidateArray *candidates = &self->candidates;
-    qsort(candidates->items, candidates->count, sizeof(Candidate), compare_processing_order);
-    chosen = PyMem_Malloc((candidates->count ? candidates->count : 1) * sizeof(Candidate));
-    if (chosen == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (start_table_init(&table, candidates->count) < 0) {
         goto done;
     }
     size_t chosen_count = 0;
-    for (size_t index = 0; index < candidates->count; index++) {
-        const Candidate *candidate = &candidates->items[index];
-        size_t position = start_table_find(&table, candidate->start);
-        Candidate *existing = table.keys[position] ? &chosen[table.slots[position]] : NULL;
-        int rank = KIND_RANKS[candidate->kind];
+    for (size_t index = 0; index < count; index++) {
+        const Candidate *candidate = &candidates[index];
+        size_t position = ((size_t)candidate->start * 2654435761u) & (size - 1);
+        while (keys[position] != 0 && keys[position] != candidate->start + 1) {
+            position = (position + 1) & (size - 1);
+        }
+        Candidate *existing = keys[position] ? &chosen[slots[position]] : NULL;
+        int rank = REFERENCE_RANKS[candidate->kind];
         if (candidate->qualifier_start >= 0) {
-            if (existing != NULL && KIND_RANKS[existing->kind] >= rank && existing->qualifier_start >= 0) {
+            if (existing != NULL && REFERENCE_RANKS[existing->kind] >= rank && existing->qualifier_start >= 0) {
                 continue;
             }
-        } else if (candidate->kind == KIND_TYPE) {
-            if (existing != NULL || bsearch(&candidate->start, declared_sorted, (size_t)declared_count,
-                                            sizeof(uint32_t), compare_u32) != NULL) {
+        } else if (candidate->kind == REF_TYPE) {
+            if (existing != NULL || declared_contains(self, candidate->start) ||
+                (self->scopes.count > 0 &&
+                 is_type_parameter(self, self->text + candidate->start,
+                                   (Py_ssize_t)(candidate->end - candidate->start), candidate->start))) {
                 continue;
             }
-            if (scopes.count > 0 && is_type_parameter(&scopes, source + candidate->start,
-                                                      (Py_ssize_t)(candidate->end - candidate->start),
-                                                      candidate->start)) {
-                continue;
-            }
-        } else if (existing != NULL && KIND_RANKS[existing->kind] >= rank) {
+        } else if (existing != NULL && REFERENCE_RANKS[existing->kind] >= rank) {
             continue;
         }
         if (existing != NULL) {
             *existing = *candidate;
         } else {
-            table.keys[position] = candidate->start + 1;
-            table.slots[position] = (uint32_t)chosen_count;
+            keys[position] = candidate->start + 1;
+            slots[position] = (uint32_t)chosen_count;
             chosen[chosen_count++] = *candidate;
         }
     }
     qsort(chosen, chosen_count, sizeof(Candidate), compare_start);
-
-    stack = PyMem_Malloc((size_t)(symbol_count ? symbol_count : 1) * sizeof(size_t));
     result = PyTuple_New((Py_ssize_t)chosen_count);
-    if (stack == NULL || result == NULL) {
-        if (stack == NULL) {
-            PyErr_NoMemory();
-        }
-        Py_CLEAR(result);
+    if (result == NULL) {
         goto done;
     }
-    size_t depth = 0;
-    Py_ssize_t cursor = 0;
+    const Range *ranges = self->symbol_ranges.items;
+    size_t symbol_count = self->symbol_ranges.count;
+    size_t depth = 0, cursor = 0;
     for (size_t index = 0; index < chosen_count; index++) {
         const Candidate *candidate = &chosen[index];
-        int64_t position = candidate->start;
-        while (cursor < symbol_count && symbol_starts[cursor] <= position) {
-            while (depth > 0 && symbol_ends[stack[depth - 1]] < symbol_ends[cursor]) {
+        uint32_t position = candidate->start;
+        while (cursor < symbol_count && ranges[cursor].start <= position) {
+            while (depth > 0 && ranges[stack[depth - 1]].end < ranges[cursor].end) {
                 depth--;
             }
-            stack[depth++] = (size_t)cursor;
-            cursor++;
+            stack[depth++] = cursor++;
         }
-        while (depth > 0 && symbol_ends[stack[depth - 1]] <= position) {
+        while (depth > 0 && ranges[stack[depth - 1]].end <= position) {
             depth--;
         }
-        PyObject *name = PyUnicode_DecodeUTF8(source + candidate->start,
-                                              (Py_ssize_t)(candidate->end - candidate->start), "replace");
-        PyObject *qualifier = candidate->qualifier_start < 0
-                                  ? Py_NewRef(Py_None)
-                                  : qualifier_of(candidate, source, max_qualifier_chars, fallback, self->tree);
-        PyObject *span = make_span(candidate->row + 1, candidate->column,
-                                   candidate->column + (candidate->end - candidate->start), candidate->start,
-                                   candidate->end);
+        PyObject *name = text_of(self, candidate->start, candidate->end);
+        PyObject *qualifier = candidate->qualifier_start < 0 ? Py_NewRef(Py_None)
+                                                             : qualifier_of(self, candidate, max_qualifier_chars);
+        Span bounds = {candidate->row + 1,
+                       candidate->column,
+                       candidate->row + 1,
+                       candidate->column + (candidate->end - candidate->start),
+                       candidate->start,
+                       candidate->end};
+        PyObject *span = span_object(&bounds);
         PyObject *enclosing = depth > 0 ? PyLong_FromSize_t(stack[depth - 1]) : Py_NewRef(Py_None);
         PyObject *reference = NULL;
         if (name != NULL && qualifier != NULL && span != NULL && enclosing != NULL) {
-            PyObject *values[5] = {name, qualifier, kind_strings[candidate->kind], span, enclosing};
+            PyObject *values[5] = {name, qualifier, reference_kind_strings[candidate->kind], span, enclosing};
             reference = PyObject_Vectorcall(reference_type, values, 0, reference_kwnames);
         }
         Py_XDECREF(name);
@@ -805,36 +2157,32 @@ static PyObject *reference_candidates_finish(ReferenceCandidates *self, PyObject
     }
 
 done:
-    scope_table_free(&scopes);
-    PyMem_Free(declared);
-    PyMem_Free(declared_sorted);
-    PyMem_Free(symbol_starts);
-    PyMem_Free(symbol_ends);
-    PyMem_Free(stack);
-    PyMem_Free(table.keys);
-    PyMem_Free(table.slots);
+    PyMem_Free(keys);
+    PyMem_Free(slots);
     PyMem_Free(chosen);
+    PyMem_Free(stack);
     return result;
 }
 
-static PyMethodDef reference_candidates_methods[] = {
-    {"finish", (PyCFunction)(void (*)(void))reference_candidates_finish, METH_FASTCALL,
-     reference_candidates_finish_doc},
+static PyMethodDef file_captures_methods[] = {
+    {"symbols", (PyCFunction)(void (*)(void))file_captures_symbols, METH_FASTCALL, file_captures_symbols_doc},
+    {"references", (PyCFunction)(void (*)(void))file_captures_references, METH_FASTCALL,
+     file_captures_references_doc},
     {NULL, NULL, 0, NULL},
 };
 
-static PyType_Slot reference_candidates_slots[] = {
-    {Py_tp_dealloc, reference_candidates_dealloc},
-    {Py_tp_methods, reference_candidates_methods},
-    {Py_tp_doc, "The reference captures of one file, kept in C until the file's declarations are known."},
+static PyType_Slot file_captures_slots[] = {
+    {Py_tp_dealloc, file_captures_dealloc},
+    {Py_tp_methods, file_captures_methods},
+    {Py_tp_doc, "One file's declaration and reference captures, kept in C until Python has read its exports."},
     {0, NULL},
 };
 
-static PyType_Spec reference_candidates_spec = {
-    .name = "stages._native.ReferenceCandidates",
-    .basicsize = sizeof(ReferenceCandidates),
+static PyType_Spec file_captures_spec = {
+    .name = "stages._native.FileCaptures",
+    .basicsize = sizeof(FileCaptures),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .slots = reference_candidates_slots,
+    .slots = file_captures_slots,
 };
 
 /* ---- module --------------------------------------------------------------------------------------- */
@@ -849,7 +2197,7 @@ static PyObject *attribute_of(const char *module_name, const char *name) {
     return value;
 }
 
-static PyObject *names_tuple(const char *const *names, Py_ssize_t count) {
+static PyObject *interned_tuple(const char *const *names, Py_ssize_t count) {
     PyObject *tuple = PyTuple_New(count);
     for (Py_ssize_t index = 0; tuple != NULL && index < count; index++) {
         PyObject *name = PyUnicode_InternFromString(names[index]);
@@ -862,43 +2210,56 @@ static PyObject *names_tuple(const char *const *names, Py_ssize_t count) {
     return tuple;
 }
 
+static int intern_all(PyObject **strings, const char *const *names, int count) {
+    for (int index = 0; index < count; index++) {
+        strings[index] = PyUnicode_InternFromString(names[index]);
+        if (strings[index] == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static struct PyModuleDef native_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "stages._native",
-    .m_doc = "The extract stage's hot loops in C (see stages/native/extract.c).",
+    .m_doc = "The extract stage's per-file work in C (see stages/native/extract.c).",
     .m_size = -1,
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
     static const char *const span_fields[] = {"start_line", "start_column", "end_line",
                                               "end_column", "start_byte",   "end_byte"};
+    static const char *const symbol_fields[] = {"name",     "kind",     "span",    "name_span",         "parent",
+                                                "exported", "is_default_export", "is_async", "signature", "doc"};
     static const char *const reference_fields[] = {"name", "qualifier", "kind", "span", "enclosing"};
     node_type = (PyTypeObject *)attribute_of("tree_sitter", "Node");
     tree_type = (PyTypeObject *)attribute_of("tree_sitter", "Tree");
     query_type = (PyTypeObject *)attribute_of("tree_sitter", "Query");
     span_type = attribute_of("stages.models", "Span");
+    symbol_type = attribute_of("stages.models", "Symbol");
     reference_type = attribute_of("stages.models", "Reference");
-    span_kwnames = names_tuple(span_fields, 6);
-    reference_kwnames = names_tuple(reference_fields, 5);
-    if (node_type == NULL || tree_type == NULL || query_type == NULL || span_type == NULL ||
-        reference_type == NULL || span_kwnames == NULL || reference_kwnames == NULL) {
+    span_kwnames = interned_tuple(span_fields, 6);
+    symbol_kwnames = interned_tuple(symbol_fields, 10);
+    reference_kwnames = interned_tuple(reference_fields, 5);
+    ellipsis_string = PyUnicode_FromString("\xe2\x80\xa6");
+    default_string = PyUnicode_InternFromString("default");
+    global_string = PyUnicode_InternFromString("global");
+    if (node_type == NULL || tree_type == NULL || query_type == NULL || span_type == NULL || symbol_type == NULL ||
+        reference_type == NULL || span_kwnames == NULL || symbol_kwnames == NULL || reference_kwnames == NULL ||
+        ellipsis_string == NULL || default_string == NULL || global_string == NULL ||
+        intern_all(reference_kind_strings, REFERENCE_KIND_NAMES, REF_COUNT) < 0 ||
+        intern_all(symbol_kind_strings, SYMBOL_KIND_NAMES, SK_COUNT) < 0) {
         return NULL;
-    }
-    for (int kind = 0; kind < KIND_COUNT; kind++) {
-        kind_strings[kind] = PyUnicode_InternFromString(KIND_NAMES[kind]);
-        if (kind_strings[kind] == NULL) {
-            return NULL;
-        }
     }
     PyObject *module = PyModule_Create(&native_module);
     if (module == NULL) {
         return NULL;
     }
     PyObject *plan_type = PyType_FromSpec(&query_plan_spec);
-    reference_candidates_type = (PyTypeObject *)PyType_FromSpec(&reference_candidates_spec);
-    if (plan_type == NULL || reference_candidates_type == NULL ||
-        PyModule_AddObject(module, "QueryPlan", plan_type) < 0 ||
-        PyModule_AddObject(module, "ReferenceCandidates", Py_NewRef(reference_candidates_type)) < 0 ||
+    file_captures_type = (PyTypeObject *)PyType_FromSpec(&file_captures_spec);
+    if (plan_type == NULL || file_captures_type == NULL || PyModule_AddObject(module, "QueryPlan", plan_type) < 0 ||
+        PyModule_AddObject(module, "FileCaptures", Py_NewRef(file_captures_type)) < 0 ||
         PyModule_AddStringConstant(module, "TREE_SITTER_VERSION", "0.26.1") < 0) {
         Py_XDECREF(plan_type);
         Py_DECREF(module);
