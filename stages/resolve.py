@@ -260,6 +260,7 @@ class ModuleResolver:
         # repeated lookup does not split the path again.
         self._cache: dict[str, dict[str, Resolution]] = {}
         self._cache_of_importer: dict[str, dict[str, Resolution]] = {}
+        self._located: dict[str, str | None] = {}
 
     @classmethod
     def from_files(cls, paths: Iterable[str], read_text: Callable[[str], str | None]) -> ModuleResolver:
@@ -339,16 +340,19 @@ class ModuleResolver:
         return None
 
     def _file_or_directory(self, path: str) -> str | None:
+        """The file a path names (``_file``), else the entry of the directory's package.json, else its index;
+        memoised by path, since many importers reach one module through different relative specifiers."""
+        if path in self._located:
+            return self._located[path]
         found = self._file(path) if path else None
-        if found is not None:
-            return found
-        if path in self._manifest_dirs:
+        if found is None and path in self._manifest_dirs:
             manifest = self._manifest(path)
             if manifest is not None:
-                entry = self._entry_fields(manifest)
-                if entry is not None:
-                    return entry
-        return self._file(f"{path}/index" if path else "index")
+                found = self._entry_fields(manifest)
+        if found is None:
+            found = self._file(f"{path}/index" if path else "index")
+        self._located[path] = found
+        return found
 
     def _manifest(self, directory: str) -> _Manifest | None:
         if directory in self._manifests:
