@@ -1,0 +1,172 @@
+"""Property tests of linking over generated commits (``LinkFile``s with valid indexes): every edge list is exactly
+the sorted, distinct set its rule derives from the links, targets exist, and unknown names stay unlinked."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stages.link import link
+from stages.models import (
+    ExportKind,
+    ImportKind,
+    LinkBinding,
+    LinkedIndex,
+    LinkExport,
+    LinkFile,
+    LinkImport,
+    LinkReference,
+    LinkSymbol,
+    ReferenceKind,
+    SymbolKind,
+)
+from stages.resolve import ModuleResolver
+
+PROPERTY_SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+SYMBOL_KINDS: list[SymbolKind] = [
+    "function",
+    "class",
+    "method",
+    "property",
+    "interface",
+    "type_alias",
+    "enum",
+    "namespace",
+    "variable",
+    "constant",
+]
+IMPORT_KINDS: list[ImportKind] = ["import", "reexport", "require", "import_equals", "dynamic"]
+EXPORT_KINDS: list[ExportKind] = ["local", "reexport", "reexport_all", "assignment", "commonjs"]
+REFERENCE_KINDS: list[ReferenceKind] = ["call", "new", "type", "implements", "jsx"]
+NAMES = ["a", "b", "C", "default"]
+
+
+@st.composite
+def commits(draw: st.DrawFn) -> list[LinkFile]:
+    file_count = draw(st.integers(1, 4))
+    files = []
+    for file_index in range(file_count):
+        symbols: list[LinkSymbol] = []
+        for index in range(draw(st.integers(0, 6))):
+            parent = draw(st.one_of(st.none(), st.integers(0, index - 1))) if index else None
+            symbols.append(
+                LinkSymbol(name=draw(st.sampled_from(NAMES)), kind=draw(st.sampled_from(SYMBOL_KINDS)), parent=parent)
+            )
+        specifiers = [f"./m{target}" for target in range(file_count)] + ["./missing", "react", "node:fs"]
+        imports = [
+            LinkImport(
+                specifier=draw(st.sampled_from(specifiers)),
+                kind=draw(st.sampled_from(IMPORT_KINDS)),
+                bindings=tuple(
+                    LinkBinding(imported=draw(st.sampled_from([*NAMES, "*"])), local=draw(st.sampled_from(NAMES)))
+                    for _ in range(draw(st.integers(0, 2)))
+                ),
+            )
+            for _ in range(draw(st.integers(0, 3)))
+        ]
+        exports = []
+        for _ in range(draw(st.integers(0, 4))):
+            kind = draw(st.sampled_from(EXPORT_KINDS))
+            from_import = kind in ("reexport", "reexport_all") and imports
+            exports.append(
+                LinkExport(
+                    exported=draw(st.sampled_from(NAMES)),
+                    local=draw(st.one_of(st.none(), st.sampled_from(NAMES))),
+                    kind=kind,
+                    import_index=draw(st.integers(0, len(imports) - 1)) if from_import else None,
+                )
+            )
+        references = [
+            LinkReference(
+                name=draw(st.sampled_from(NAMES)),
+                qualifier=draw(st.sampled_from([None, None, "this", "x.y", *NAMES])),
+                kind=draw(st.sampled_from(REFERENCE_KINDS)),
+                enclosing=draw(st.one_of(st.none(), st.integers(0, len(symbols) - 1))) if symbols else None,
+            )
+            for _ in range(draw(st.integers(0, 8)))
+        ]
+        files.append(
+            LinkFile(
+                path=f"m{file_index}.ts",
+                symbols=tuple(symbols),
+                imports=tuple(imports),
+                exports=tuple(exports),
+                references=tuple(references),
+            )
+        )
+    return files
+
+
+def link_commit(files: list[LinkFile]) -> LinkedIndex:
+    no_configs: dict[str, str] = {}
+    return link(files, ModuleResolver.from_files([file.path for file in files], no_configs.get))
+
+
+@PROPERTY_SETTINGS
+@given(commits())
+def test_link__symbol_edges_are_the_sorted_distinct_links_made_inside_a_symbol(files: list[LinkFile]) -> None:
+    index = link_commit(files)
+    expected = set()
+    for reference_link in index.reference_links:
+        enclosing = files[reference_link.file].references[reference_link.reference_index].enclosing
+        target = reference_link.target
+        if (
+            target is not None
+            and enclosing is not None
+            and (reference_link.file, enclosing)
+            != (
+                target.file,
+                target.symbol,
+            )
+        ):
+            expected.add((reference_link.file, enclosing, target.file, target.symbol))
+    actual = [(e.source.file, e.source.symbol, e.target.file, e.target.symbol) for e in index.symbol_dependencies]
+    assert actual == sorted(expected)
+
+
+@PROPERTY_SETTINGS
+@given(commits())
+def test_link__file_and_package_edges_are_the_sorted_distinct_resolved_imports(files: list[LinkFile]) -> None:
+    index = link_commit(files)
+    file_edges = {
+        (r.file, r.target_file) for r in index.resolved_imports if r.target_file is not None and r.target_file != r.file
+    }
+    packages = {
+        (r.file, r.package, r.kind == "builtin")
+        for r in index.resolved_imports
+        if r.package is not None and r.kind in ("external", "builtin")
+    }
+    assert [(d.source, d.target) for d in index.file_dependencies] == sorted(file_edges)
+    assert [(d.file, d.package, d.is_builtin) for d in index.package_dependencies] == sorted(packages)
+
+
+@PROPERTY_SETTINGS
+@given(commits())
+def test_link__every_reference_is_linked_once_to_an_existing_symbol_or_nothing(files: list[LinkFile]) -> None:
+    index = link_commit(files)
+    assert [(r.file, r.reference_index) for r in index.reference_links] == [
+        (file_index, reference_index)
+        for file_index, file in enumerate(files)
+        for reference_index in range(len(file.references))
+    ]
+    for reference_link in index.reference_links:
+        file = files[reference_link.file]
+        reference = file.references[reference_link.reference_index]
+        visible = {symbol.name for symbol in file.symbols} | {
+            binding.local for imported in file.imports if imported.kind != "reexport" for binding in imported.bindings
+        }
+        looked_up = reference.name if reference.qualifier is None else reference.qualifier
+        if reference.qualifier != "this" and looked_up not in visible:
+            assert reference_link.target is None
+        if reference_link.target is not None:
+            target_file = files[reference_link.target.file]
+            assert 0 <= reference_link.target.symbol < len(target_file.symbols)
+            if reference.qualifier is None and reference_link.target.file == reference_link.file:
+                assert target_file.symbols[reference_link.target.symbol].name == reference.name
+
+
+@PROPERTY_SETTINGS
+@given(commits())
+def test_link__linking_twice_gives_the_same_result(files: list[LinkFile]) -> None:
+    assert link_commit(files) == link_commit(files)
