@@ -303,8 +303,8 @@ class _Linker:
         self.tables = [_FileTable(index, extraction) for index, extraction in enumerate(files)]
         self.index_of_path = {extraction.path: index for index, extraction in enumerate(files)}
         # A symbol edge of one file is the integer enclosing * edge_stride + target file * symbol_stride + target
-        # symbol: integers order like the (enclosing, file, symbol) triples (target symbols are in range) and
-        # cost no tuple per reference.
+        # symbol: integers order like the (enclosing, file, symbol) triples (a target's file and symbol are in
+        # range, so the last two terms stay below edge_stride) and cost no tuple per reference.
         self.symbol_stride = 1 + max((len(table.symbols) for table in self.tables), default=0)
         self.edge_stride = self.symbol_stride * len(files)
 
@@ -375,8 +375,8 @@ class _Linker:
         """Append the links of one file's references to ``out``; returns its symbol edges as ``edge_key`` → target.
 
         A name that is not declared in a function or namespace scope of the file denotes the same thing wherever
-        it is used, so its target is computed once per file (and per type/value meaning); a name that the file
-        neither declares nor imports has no target at all.
+        it is used, so its target is computed once per file (and per type/value meaning), and so is what a
+        qualifier ``q`` of ``q.x`` denotes; a name that the file neither declares nor imports has no target at all.
         """
         file_index = table.file_index
         known_names = table.known_names
