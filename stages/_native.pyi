@@ -19,3 +19,7 @@ class QueryPlan:
     def run(
         self, tree: tree_sitter.Tree, source: bytes, /
     ) -> tuple[dict[str, list[tree_sitter.Node]], list[tree_sitter.Node], FileCaptures]: ...
+
+def parse(
+    language: tree_sitter.Language, source: bytes, old_tree: tree_sitter.Tree | None, deadline: float, /
+) -> tree_sitter.Tree | None: ...

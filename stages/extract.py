@@ -15,7 +15,6 @@ What counts as a symbol is written down in ``docs/index-contract.md``.
 
 from __future__ import annotations
 
-import importlib.metadata
 from dataclasses import dataclass, field
 
 import tree_sitter
@@ -36,12 +35,6 @@ from stages.models import (
 from stages.parse import ParsedFile, ParseError, ParseLimits, parse_source
 
 Node = tree_sitter.Node
-
-if importlib.metadata.version("tree-sitter") != _native.TREE_SITTER_VERSION:
-    raise ImportError(
-        f"stages._native reads trees with tree-sitter {_native.TREE_SITTER_VERSION}'s runtime, but tree-sitter "
-        f"{importlib.metadata.version('tree-sitter')} is installed: install the version pyproject.toml pins"
-    )
 
 SIMPLE_NAMES = frozenset(
     {

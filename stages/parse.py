@@ -28,11 +28,11 @@ from dataclasses import dataclass
 
 import tree_sitter
 
+from stages import _native
 from stages.errors import SourceFileError
 from stages.languages import Language, is_declaration_file, language_name_for_path, load_language
 from stages.models import FileErrorKind
 
-_READ_CHUNK = 1 << 16
 _LINE_BREAK = re.compile(rb"\n")
 
 
@@ -99,17 +99,6 @@ class ParsedFile:
         return self.tree.root_node.has_error
 
 
-_parsers: dict[str, tree_sitter.Parser] = {}
-
-
-def _parser_for(language: Language) -> tree_sitter.Parser:
-    parser = _parsers.get(language.name)
-    if parser is None:
-        parser = tree_sitter.Parser(language.grammar)
-        _parsers[language.name] = parser
-    return parser
-
-
 def check_source(path: str, source: bytes, limits: ParseLimits) -> None:
     """Raise the ``ParseError`` for a file that breaks a limit or the decode policy; return otherwise."""
     if len(source) > limits.max_bytes:
@@ -124,7 +113,7 @@ def check_source(path: str, source: bytes, limits: ParseLimits) -> None:
 
 
 def _parse_within(
-    parser: tree_sitter.Parser,
+    language: Language,
     source: bytes,
     deadline: float,
     path: str,
@@ -132,21 +121,10 @@ def _parse_within(
     *,
     old_tree: tree_sitter.Tree | None = None,
 ) -> tree_sitter.Tree:
-    def read(offset: int, _point: tuple[int, int]) -> bytes:
-        return source[offset : offset + _READ_CHUNK]
-
-    def past_deadline(_offset: int, _has_error: bool) -> bool:
-        return time.monotonic() > deadline
-
-    try:
-        if old_tree is None:
-            return parser.parse(read, progress_callback=past_deadline)
-        return parser.parse(read, old_tree, progress_callback=past_deadline)
-    except ValueError as exc:
-        parser.reset()
-        raise ParseTimeoutError(
-            path, f"parsing took longer than {limits.parse_timeout_seconds:g} s and was stopped"
-        ) from exc
+    tree = _native.parse(language.grammar, source, old_tree, deadline)
+    if tree is None:
+        raise ParseTimeoutError(path, f"parsing took longer than {limits.parse_timeout_seconds:g} s and was stopped")
+    return tree
 
 
 def _edited_copy(tree: tree_sitter.Tree, source: bytes, changed: list[tuple[int, int]]) -> tree_sitter.Tree:
@@ -201,15 +179,14 @@ def parse_source(
     except KeyError as exc:
         raise UnsupportedLanguageError(path, f"language {name!r} is not registered") from exc
     check_source(path, source, limits)
-    parser = _parser_for(loaded)
     deadline = time.monotonic() + limits.parse_timeout_seconds
-    tree = _parse_within(parser, source, deadline, path, limits)
+    tree = _parse_within(loaded, source, deadline, path, limits)
     recovery = loaded.spec.recovery
     if tree.root_node.has_error and recovery is not None:
         rewrite = recovery(source)
         if rewrite.changed:
             edited = _edited_copy(tree, source, rewrite.changed)
-            retried = _parse_within(parser, rewrite.source, deadline, path, limits, old_tree=edited)
+            retried = _parse_within(loaded, rewrite.source, deadline, path, limits, old_tree=edited)
             if error_bytes(retried.root_node) < error_bytes(tree.root_node):
                 tree = retried
     return ParsedFile(

@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tree_sitter/api.h"
 
@@ -52,12 +53,20 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
+    TSLanguage *language;
+    uint32_t abi_version;
+    const char *name;
+} TsLanguageObject;
+
+typedef struct {
+    PyObject_HEAD
     TSQuery *query;
     PyObject *predicates;
     PyObject *settings;
     PyObject *assertions;
 } TsQueryObject;
 
+#define TREE_SITTER_VERSION "0.26.1" /* the runtime vendored in stages/native/tree-sitter */
 #define MAX_DOC_GAP 256 /* bytes of blank space allowed between a JSDoc block or decorator and its declaration */
 #define PREFIX_BYTES 8  /* bytes per character of a signature's bound read first when its range is long */
 
@@ -128,6 +137,7 @@ static const char *const DEFINITION_NAMES[DEF_COUNT] = {
 static PyTypeObject *node_type;
 static PyTypeObject *tree_type;
 static PyTypeObject *query_type;
+static PyTypeObject *language_type;
 static PyObject *span_type;
 static PyObject *symbol_type;
 static PyObject *reference_type;
@@ -2185,6 +2195,80 @@ static PyType_Spec file_captures_spec = {
     .slots = file_captures_slots,
 };
 
+/* ---- parse --------------------------------------------------------------------------------------- */
+
+static TSParser *shared_parser; /* used with the GIL held, like everything here */
+
+typedef struct {
+    const char *text;
+    uint32_t length;
+} Buffer;
+
+static const char *read_buffer(void *payload, uint32_t byte_index, TSPoint position, uint32_t *bytes_read) {
+    (void)position;
+    const Buffer *buffer = payload;
+    *bytes_read = byte_index < buffer->length ? buffer->length - byte_index : 0;
+    return buffer->text + (byte_index < buffer->length ? byte_index : buffer->length);
+}
+
+static bool past_deadline(TSParseState *state) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9 > *(const double *)state->payload;
+}
+
+PyDoc_STRVAR(parse_doc,
+             "parse(language, source, old_tree, deadline, /)\n--\n\n"
+             "Parse ``source`` (UTF-8) as ``language`` into a tree_sitter.Tree, reusing ``old_tree`` (edited to "
+             "match) when given; ``None`` when ``time.monotonic()`` passes ``deadline`` first. (tree_sitter's own "
+             "parse keeps every chunk a read callback returns, and only a read callback gets a progress "
+             "callback there.)");
+
+static PyObject *parse(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 4 || !PyObject_TypeCheck(args[0], language_type) || !PyBytes_Check(args[1]) ||
+        (args[2] != Py_None && !PyObject_TypeCheck(args[2], tree_type))) {
+        PyErr_SetString(PyExc_TypeError, "parse() takes a tree_sitter.Language, source bytes, a tree_sitter.Tree or "
+                                         "None, and a deadline");
+        return NULL;
+    }
+    double deadline = PyFloat_AsDouble(args[3]);
+    if (deadline == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (PyBytes_GET_SIZE(args[1]) > UINT32_MAX - 1) {
+        PyErr_SetString(PyExc_ValueError, "source is too large");
+        return NULL;
+    }
+    if (!ts_parser_set_language(shared_parser, ((TsLanguageObject *)args[0])->language)) {
+        PyErr_SetString(PyExc_ValueError, "the language's ABI version is not supported by this runtime");
+        return NULL;
+    }
+    Buffer buffer = {PyBytes_AS_STRING(args[1]), (uint32_t)PyBytes_GET_SIZE(args[1])};
+    TSInput input = {.payload = &buffer, .read = read_buffer, .encoding = TSInputEncodingUTF8, .decode = NULL};
+    TSParseOptions options = {.payload = &deadline, .progress_callback = past_deadline};
+    const TSTree *old_tree = args[2] == Py_None ? NULL : ((TsTreeObject *)args[2])->tree;
+    TSTree *tree = ts_parser_parse_with_options(shared_parser, old_tree, input, options);
+    if (tree == NULL) {
+        ts_parser_reset(shared_parser);
+        Py_RETURN_NONE;
+    }
+    TsTreeObject *result = PyObject_New(TsTreeObject, tree_type);
+    if (result == NULL) {
+        ts_tree_delete(tree);
+        return NULL;
+    }
+    result->tree = tree;
+    result->source = Py_NewRef(args[1]);
+    result->language = Py_NewRef(args[0]);
+    return (PyObject *)result;
+}
+
+static PyMethodDef module_methods[] = {
+    {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL, parse_doc},
+    {NULL, NULL, 0, NULL},
+};
+
 /* ---- module --------------------------------------------------------------------------------------- */
 
 static PyObject *attribute_of(const char *module_name, const char *name) {
@@ -2225,6 +2309,7 @@ static struct PyModuleDef native_module = {
     .m_name = "stages._native",
     .m_doc = "The extract stage's per-file work in C (see stages/native/extract.c).",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__native(void) {
@@ -2236,6 +2321,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     node_type = (PyTypeObject *)attribute_of("tree_sitter", "Node");
     tree_type = (PyTypeObject *)attribute_of("tree_sitter", "Tree");
     query_type = (PyTypeObject *)attribute_of("tree_sitter", "Query");
+    language_type = (PyTypeObject *)attribute_of("tree_sitter", "Language");
     span_type = attribute_of("stages.models", "Span");
     symbol_type = attribute_of("stages.models", "Symbol");
     reference_type = attribute_of("stages.models", "Reference");
@@ -2245,13 +2331,34 @@ PyMODINIT_FUNC PyInit__native(void) {
     ellipsis_string = PyUnicode_FromString("\xe2\x80\xa6");
     default_string = PyUnicode_InternFromString("default");
     global_string = PyUnicode_InternFromString("global");
-    if (node_type == NULL || tree_type == NULL || query_type == NULL || span_type == NULL || symbol_type == NULL ||
+    if (node_type == NULL || tree_type == NULL || query_type == NULL || language_type == NULL || span_type == NULL ||
+        symbol_type == NULL ||
         reference_type == NULL || span_kwnames == NULL || symbol_kwnames == NULL || reference_kwnames == NULL ||
         ellipsis_string == NULL || default_string == NULL || global_string == NULL ||
         intern_all(reference_kind_strings, REFERENCE_KIND_NAMES, REF_COUNT) < 0 ||
         intern_all(symbol_kind_strings, SYMBOL_KIND_NAMES, SK_COUNT) < 0) {
         return NULL;
     }
+    PyObject *metadata = PyImport_ImportModule("importlib.metadata");
+    PyObject *installed = metadata == NULL ? NULL : PyObject_CallMethod(metadata, "version", "s", "tree-sitter");
+    Py_XDECREF(metadata);
+    if (installed == NULL) {
+        return NULL;
+    }
+    int same_version = PyUnicode_CompareWithASCIIString(installed, TREE_SITTER_VERSION) == 0;
+    if (!same_version) {
+        PyErr_Format(PyExc_ImportError,
+                     "stages._native reads and writes trees with tree-sitter %s's runtime, but tree-sitter %U is "
+                     "installed: install the version pyproject.toml pins",
+                     TREE_SITTER_VERSION, installed);
+    }
+    Py_DECREF(installed);
+    if (!same_version) {
+        return NULL;
+    }
+    /* Trees made here are freed by tree_sitter's copy of the runtime, which allocates with PyMem. */
+    ts_set_allocator(PyMem_Malloc, PyMem_Calloc, PyMem_Realloc, PyMem_Free);
+    shared_parser = ts_parser_new();
     PyObject *module = PyModule_Create(&native_module);
     if (module == NULL) {
         return NULL;
@@ -2260,7 +2367,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     file_captures_type = (PyTypeObject *)PyType_FromSpec(&file_captures_spec);
     if (plan_type == NULL || file_captures_type == NULL || PyModule_AddObject(module, "QueryPlan", plan_type) < 0 ||
         PyModule_AddObject(module, "FileCaptures", Py_NewRef(file_captures_type)) < 0 ||
-        PyModule_AddStringConstant(module, "TREE_SITTER_VERSION", "0.26.1") < 0) {
+        PyModule_AddStringConstant(module, "TREE_SITTER_VERSION", TREE_SITTER_VERSION) < 0) {
         Py_XDECREF(plan_type);
         Py_DECREF(module);
         return NULL;
