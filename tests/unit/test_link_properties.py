@@ -153,17 +153,19 @@ def test_link__every_reference_is_linked_once_to_an_existing_symbol_or_nothing(f
     for reference_link in index.reference_links:
         file = files[reference_link.file]
         reference = file.references[reference_link.reference_index]
-        visible = {symbol.name for symbol in file.symbols} | {
+        declared = {symbol.name for symbol in file.symbols}
+        imported = {
             binding.local for imported in file.imports if imported.kind != "reexport" for binding in imported.bindings
         }
+        target = reference_link.target
+        if target is not None:
+            assert 0 <= target.symbol < len(files[target.file].symbols)
         looked_up = reference.name if reference.qualifier is None else reference.qualifier
-        if reference.qualifier != "this" and looked_up not in visible:
-            assert reference_link.target is None
-        if reference_link.target is not None:
-            target_file = files[reference_link.target.file]
-            assert 0 <= reference_link.target.symbol < len(target_file.symbols)
-            if reference.qualifier is None and reference_link.target.file == reference_link.file:
-                assert target_file.symbols[reference_link.target.symbol].name == reference.name
+        if reference.qualifier != "this" and looked_up not in declared | imported:
+            assert target is None
+        if reference.qualifier is None and reference.name not in imported and target is not None:
+            assert target.file == reference_link.file
+            assert file.symbols[target.symbol].name == reference.name
 
 
 @PROPERTY_SETTINGS
