@@ -276,8 +276,15 @@ class _FileTable:
             children = self._children = {}
             for index, symbol in enumerate(self.symbols):
                 parent = symbol.parent
-                if parent is not None:
-                    children.setdefault(parent, {}).setdefault(symbol.name, []).append(index)
+                if parent is None:
+                    continue
+                by_name = children.get(parent)
+                if by_name is None:
+                    children[parent] = {symbol.name: [index]}
+                elif symbol.name in by_name:
+                    by_name[symbol.name].append(index)
+                else:
+                    by_name[symbol.name] = [index]
         return children.get(holder)
 
 
