@@ -355,7 +355,11 @@ static int classify_capture(QueryPlan *self, uint32_t id, const char *name, uint
         family = FAMILY_TYPE_PARAMETERS;
     }
     if (kind < 0) {
-        PyErr_Format(PyExc_ValueError, "query capture @%.*s: no such kind", (int)length, name);
+        PyObject *capture = PyUnicode_FromStringAndSize(name, length);
+        if (capture != NULL) {
+            PyErr_Format(PyExc_ValueError, "query capture @%U: no such kind", capture);
+            Py_DECREF(capture);
+        }
         return -1;
     }
     self->families[id] = family;
