@@ -1,10 +1,11 @@
 """Types of the C extension built from stages/native/extract.c."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import tree_sitter
 
 from stages.models import Reference, Symbol, SymbolKind
+from stages.patterns import Step
 
 TREE_SITTER_VERSION: str
 
@@ -15,7 +16,9 @@ class FileCaptures:
     def references(self, max_qualifier_chars: int, /) -> tuple[Reference, ...]: ...
 
 class QueryPlan:
-    def __init__(self, query: tree_sitter.Query, kinds: Mapping[str, SymbolKind]) -> None: ...
+    def __init__(
+        self, patterns: Sequence[Step], capture_names: tuple[str, ...], kinds: Mapping[str, SymbolKind]
+    ) -> None: ...
     def run(
         self, tree: tree_sitter.Tree, source: bytes, /
     ) -> tuple[dict[str, list[tree_sitter.Node]], list[tree_sitter.Node], FileCaptures]: ...

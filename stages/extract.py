@@ -57,7 +57,9 @@ def _query_plan(language: Language) -> _native.QueryPlan:
     """The language's query, ready to run natively (built once per process)."""
     plan = _query_plans.get(language.name)
     if plan is None:
-        plan = _query_plans[language.name] = _native.QueryPlan(language.query, language.spec.kinds)
+        plan = _query_plans[language.name] = _native.QueryPlan(
+            language.patterns.patterns, language.patterns.capture_names, language.spec.kinds
+        )
     return plan
 
 

@@ -23,6 +23,7 @@ import tree_sitter_javascript
 import tree_sitter_typescript
 
 from stages.models import SymbolKind
+from stages.patterns import CompiledPatterns, compile_patterns
 
 QUERY_DIR = Path(__file__).parent / "queries"
 _INHERITS = re.compile(r"^;\s*inherits:\s*(?P<names>[\w, -]+)$", re.MULTILINE)
@@ -154,11 +155,13 @@ class LanguageSpec:
 
 @dataclass(frozen=True)
 class Language:
-    """A ready-to-use language: the compiled grammar and the compiled combined query."""
+    """A ready-to-use language: the compiled grammar, the combined query as tree-sitter compiles it (which checks
+    it against the grammar) and the same query compiled for the native matcher that extraction runs."""
 
     spec: LanguageSpec
     grammar: tree_sitter.Language
     query: tree_sitter.Query
+    patterns: CompiledPatterns
 
     @property
     def name(self) -> str:
@@ -236,5 +239,6 @@ def load_language(name: str) -> Language:
     """
     spec = LANGUAGES[name]
     grammar = tree_sitter.Language(spec.grammar())
-    query = tree_sitter.Query(grammar, query_source(spec.query_name))
-    return Language(spec=spec, grammar=grammar, query=query)
+    source = query_source(spec.query_name)
+    query = tree_sitter.Query(grammar, source)
+    return Language(spec=spec, grammar=grammar, query=query, patterns=compile_patterns(grammar, source))

@@ -1,6 +1,7 @@
 /* stages._native: the extract stage's per-file work in C.
  *
- * One native run of a language's combined query collects every capture. Declarations (``@definition.*``,
+ * One walk of the tree matches the language's query file (compiled by stages/patterns.py, matched by match.c)
+ * and collects every capture. Declarations (``@definition.*``,
  * type parameters, comments, decorators, function scopes) and references (``@reference.*``, ``@qualified.*``)
  * stay C records; imports and exports (``@import.*``, ``@export.*``) come back to Python as tree_sitter.Node
  * lists, because their handlers are small and few. ``FileCaptures.symbols`` then builds the ``Symbol`` Structs
@@ -8,7 +9,7 @@
  *
  * The trees come from the tree_sitter package; this module reads them with a copy of the same tree-sitter
  * runtime (vendored in stages/native/tree-sitter, the version tree_sitter 0.26.1 bundles) and reads the
- * package's Node, Tree and Query objects through their C layout (tree_sitter/binding/types.h of that version).
+ * package's Node, Tree and Language objects through their C layout (tree_sitter/binding/types.h of that version).
  * stages/extract.py refuses to load this module next to any other tree_sitter version.
  *
  * What is extracted is the contract written in docs/index-contract.md and stages/extract.py's docstring;
@@ -34,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "match.h"
 #include "tree_sitter/api.h"
 
 /* The C layout of tree_sitter 0.26.1's objects (tree_sitter/binding/types.h). */
@@ -57,14 +59,6 @@ typedef struct {
     uint32_t abi_version;
     const char *name;
 } TsLanguageObject;
-
-typedef struct {
-    PyObject_HEAD
-    TSQuery *query;
-    PyObject *predicates;
-    PyObject *settings;
-    PyObject *assertions;
-} TsQueryObject;
 
 #define TREE_SITTER_VERSION "0.26.1" /* the runtime vendored in stages/native/tree-sitter */
 #define MAX_DOC_GAP 256 /* bytes of blank space allowed between a JSDoc block or decorator and its declaration */
@@ -136,7 +130,6 @@ static const char *const DEFINITION_NAMES[DEF_COUNT] = {
 /* Types and names resolved once at import. */
 static PyTypeObject *node_type;
 static PyTypeObject *tree_type;
-static PyTypeObject *query_type;
 static PyTypeObject *language_type;
 static PyObject *span_type;
 static PyObject *symbol_type;
@@ -285,8 +278,7 @@ typedef struct {
 
 typedef struct {
     PyObject_HEAD
-    PyObject *query;           /* tree_sitter.Query */
-    TSQueryCursor *cursor;     /* reused by every run */
+    Matcher *matcher;          /* the query file's patterns */
     uint32_t capture_count;
     uint8_t *families;         /* per capture id */
     uint8_t *kinds;            /* per capture id: reference kind or definition handler */
@@ -300,9 +292,7 @@ typedef struct {
 static PyTypeObject *file_captures_type;
 
 static void query_plan_dealloc(QueryPlan *self) {
-    if (self->cursor != NULL) {
-        ts_query_cursor_delete(self->cursor);
-    }
+    matcher_free(self->matcher);
     if (self->names != NULL) {
         for (uint32_t index = 0; index < self->capture_count; index++) {
             Py_XDECREF(self->names[index]);
@@ -312,7 +302,6 @@ static void query_plan_dealloc(QueryPlan *self) {
     PyMem_Free(self->families);
     PyMem_Free(self->kinds);
     PyMem_Free(self->orders);
-    Py_XDECREF(self->query);
     PyTypeObject *type = Py_TYPE(self);
     type->tp_free((PyObject *)self);
     Py_DECREF(type);
@@ -400,26 +389,28 @@ static int read_kind_mapping(QueryPlan *self, PyObject *kinds) {
 }
 
 static PyObject *query_plan_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"query", "kinds", NULL};
-    PyObject *query, *kinds;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O:QueryPlan", keywords, query_type, &query, &kinds)) {
+    static char *keywords[] = {"patterns", "capture_names", "kinds", NULL};
+    PyObject *patterns, *capture_names, *kinds;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!O:QueryPlan", keywords, &patterns, &PyTuple_Type,
+                                     &capture_names, &kinds)) {
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(capture_names);
+    if (count > UINT16_MAX) {
+        PyErr_SetString(PyExc_ValueError, "too many capture names");
         return NULL;
     }
     QueryPlan *self = (QueryPlan *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;
     }
-    self->query = Py_NewRef(query);
-    TSQuery *ts_query = ((TsQueryObject *)query)->query;
-    uint32_t count = ts_query_capture_count(ts_query);
-    size_t slots = count ? count : 1;
-    self->capture_count = count;
+    size_t slots = count ? (size_t)count : 1;
+    self->capture_count = (uint32_t)count;
     self->families = PyMem_Calloc(slots, 1);
     self->kinds = PyMem_Calloc(slots, 1);
     self->orders = PyMem_Calloc(slots, sizeof(uint32_t));
     self->names = PyMem_Calloc(slots, sizeof(PyObject *));
     uint32_t *ids = PyMem_Calloc(slots, sizeof(uint32_t));
-    self->cursor = ts_query_cursor_new();
     if (self->families == NULL || self->kinds == NULL || self->orders == NULL || self->names == NULL ||
         ids == NULL) {
         PyMem_Free(ids);
@@ -431,23 +422,37 @@ static PyObject *query_plan_new(PyTypeObject *type, PyObject *args, PyObject *kw
         Py_DECREF(self);
         return NULL;
     }
-    for (uint32_t id = 0; id < count; id++) {
-        uint32_t length;
-        const char *name = ts_query_capture_name_for_id(ts_query, id, &length);
-        self->names[id] = PyUnicode_FromStringAndSize(name, length);
-        if (self->names[id] == NULL || classify_capture(self, id, name, length) < 0) {
+    for (uint32_t id = 0; id < self->capture_count; id++) {
+        PyObject *name = PyTuple_GET_ITEM(capture_names, id);
+        Py_ssize_t length;
+        const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8AndSize(name, &length) : NULL;
+        if (text == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "capture names must be str");
+            }
             PyMem_Free(ids);
             Py_DECREF(self);
             return NULL;
         }
+        self->names[id] = Py_NewRef(name);
         PyUnicode_InternInPlace(&self->names[id]);
+        if (classify_capture(self, id, text, (uint32_t)length) < 0) {
+            PyMem_Free(ids);
+            Py_DECREF(self);
+            return NULL;
+        }
         ids[id] = id;
     }
-    sort_capture_ids(ids, count, self->names);
-    for (uint32_t position = 0; position < count; position++) {
+    sort_capture_ids(ids, self->capture_count, self->names);
+    for (uint32_t position = 0; position < self->capture_count; position++) {
         self->orders[ids[position]] = position;
     }
     PyMem_Free(ids);
+    self->matcher = matcher_new(patterns, self->capture_count);
+    if (self->matcher == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
     return (PyObject *)self;
 }
 
@@ -624,6 +629,49 @@ static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, T
     return PUSH(file->candidates, candidate);
 }
 
+typedef struct {
+    QueryPlan *plan;
+    FileCaptures *file;
+    PyObject *captures; /* {name: [Node]} of the captures Python handles */
+    PyObject *requires;
+    PyObject *tree;
+    uint32_t sequence;
+    uint32_t last_require_start;
+} Collector;
+
+/* One capture of a match: kept as a C record, or appended to Python's lists. */
+static int collect_capture(void *context, uint16_t id, TSNode node) {
+    Collector *collector = context;
+    QueryPlan *plan = collector->plan;
+    FileCaptures *file = collector->file;
+    uint8_t kind = plan->kinds[id];
+    switch (plan->families[id]) {
+    case FAMILY_PYTHON:
+        return append_node(collector->captures, plan->names[id], node, collector->tree);
+    case FAMILY_BARE:
+    case FAMILY_QUALIFIED:
+        return collect_reference(file, plan->families[id], kind, node, plan->orders[id], collector->sequence++,
+                                 collector->requires, &collector->last_require_start);
+    case FAMILY_DEFINITION: {
+        DefinitionCapture definition = {node, plan->orders[id], collector->sequence++, kind};
+        return PUSH(file->definitions, definition);
+    }
+    case FAMILY_COMMENT: {
+        Range range = {ts_node_start_byte(node), ts_node_end_byte(node)};
+        return PUSH(file->comments, range);
+    }
+    case FAMILY_DECORATOR:
+        return PUSH(file->decorators, node);
+    case FAMILY_FUNCTION_SCOPE: {
+        Range range = {ts_node_start_byte(node), ts_node_end_byte(node)};
+        return PUSH(file->function_scopes, range);
+    }
+    case FAMILY_TYPE_PARAMETERS:
+        return PUSH(file->type_parameter_lists, node);
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(query_plan_run_doc,
              "run(tree, source, /)\n--\n\n"
              "Run the query over ``tree`` (parsed from ``source``). Returns ``(captures, requires, file)``: the "
@@ -656,53 +704,12 @@ static PyObject *query_plan_run(QueryPlan *self, PyObject *const *args, Py_ssize
     if (captures == NULL || requires == NULL || file == NULL) {
         goto error;
     }
-    TSQuery *ts_query = ((TsQueryObject *)self->query)->query;
-    ts_query_cursor_exec(self->cursor, ts_query, ts_tree_root_node(ts_tree));
-    TSQueryMatch match;
-    uint32_t sequence = 0;
-    uint32_t last_require_start = UINT32_MAX;
-    while (ts_query_cursor_next_match(self->cursor, &match)) {
-        for (uint16_t index = 0; index < match.capture_count; index++) {
-            TSQueryCapture capture = match.captures[index];
-            uint32_t id = capture.index;
-            TSNode node = capture.node;
-            uint8_t kind = self->kinds[id];
-            int status = 0;
-            switch (self->families[id]) {
-            case FAMILY_PYTHON:
-                status = append_node(captures, self->names[id], node, tree);
-                break;
-            case FAMILY_BARE:
-            case FAMILY_QUALIFIED:
-                status = collect_reference(file, self->families[id], kind, node, self->orders[id], sequence++,
-                                           requires, &last_require_start);
-                break;
-            case FAMILY_DEFINITION: {
-                DefinitionCapture definition = {node, self->orders[id], sequence++, kind};
-                status = PUSH(file->definitions, definition);
-                break;
-            }
-            case FAMILY_COMMENT: {
-                Range range = {ts_node_start_byte(node), ts_node_end_byte(node)};
-                status = PUSH(file->comments, range);
-                break;
-            }
-            case FAMILY_DECORATOR:
-                status = PUSH(file->decorators, node);
-                break;
-            case FAMILY_FUNCTION_SCOPE: {
-                Range range = {ts_node_start_byte(node), ts_node_end_byte(node)};
-                status = PUSH(file->function_scopes, range);
-                break;
-            }
-            case FAMILY_TYPE_PARAMETERS:
-                status = PUSH(file->type_parameter_lists, node);
-                break;
-            }
-            if (status < 0) {
-                goto error;
-            }
+    Collector collector = {self, file, captures, requires, tree, 0, UINT32_MAX};
+    if (matcher_run(self->matcher, ts_tree_root_node(ts_tree), collect_capture, &collector) < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_NoMemory();
         }
+        goto error;
     }
     return Py_BuildValue("(NNN)", captures, requires, (PyObject *)file);
 
@@ -722,8 +729,9 @@ static PyType_Slot query_plan_slots[] = {
     {Py_tp_new, query_plan_new},
     {Py_tp_dealloc, query_plan_dealloc},
     {Py_tp_methods, query_plan_methods},
-    {Py_tp_doc, "QueryPlan(query, kinds)\n--\n\nA language's compiled query ready to run natively, with its "
-                "capture names classified and its ``@definition.<suffix>`` to symbol kind mapping."},
+    {Py_tp_doc, "QueryPlan(patterns, capture_names, kinds)\n--\n\nA language's query file compiled by "
+                "stages.patterns, with its capture names classified and its ``@definition.<suffix>`` to symbol "
+                "kind mapping."},
     {0, NULL},
 };
 
@@ -2324,7 +2332,6 @@ PyMODINIT_FUNC PyInit__native(void) {
     static const char *const reference_fields[] = {"name", "qualifier", "kind", "span", "enclosing"};
     node_type = (PyTypeObject *)attribute_of("tree_sitter", "Node");
     tree_type = (PyTypeObject *)attribute_of("tree_sitter", "Tree");
-    query_type = (PyTypeObject *)attribute_of("tree_sitter", "Query");
     language_type = (PyTypeObject *)attribute_of("tree_sitter", "Language");
     span_type = attribute_of("stages.models", "Span");
     symbol_type = attribute_of("stages.models", "Symbol");
@@ -2335,7 +2342,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     ellipsis_string = PyUnicode_FromString("\xe2\x80\xa6");
     default_string = PyUnicode_InternFromString("default");
     global_string = PyUnicode_InternFromString("global");
-    if (node_type == NULL || tree_type == NULL || query_type == NULL || language_type == NULL || span_type == NULL ||
+    if (node_type == NULL || tree_type == NULL || language_type == NULL || span_type == NULL ||
         symbol_type == NULL ||
         reference_type == NULL || span_kwnames == NULL || symbol_kwnames == NULL || reference_kwnames == NULL ||
         ellipsis_string == NULL || default_string == NULL || global_string == NULL ||

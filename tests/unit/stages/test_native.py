@@ -6,25 +6,33 @@ import gc
 import time
 
 import pytest
-import tree_sitter
 
 from stages import _native
 from stages.extract import extract_source
 from stages.languages import ECMASCRIPT_KINDS, load_language
+from stages.patterns import compile_patterns
+
+
+def plan_for(query: str) -> _native.QueryPlan:
+    compiled = compile_patterns(load_language("typescript").grammar, query)
+    return _native.QueryPlan(compiled.patterns, compiled.capture_names, ECMASCRIPT_KINDS)
 
 
 def test_query_plan__rejects_a_reference_capture_of_unknown_kind() -> None:
-    grammar = load_language("typescript").grammar
-    query = tree_sitter.Query(grammar, "(call_expression function: (identifier) @reference.invoke)")
     with pytest.raises(ValueError, match=r"@reference\.invoke: no such kind"):
-        _native.QueryPlan(query, ECMASCRIPT_KINDS)
+        plan_for("(call_expression function: (identifier) @reference.invoke)")
 
 
 def test_query_plan__rejects_a_definition_capture_of_unknown_kind() -> None:
-    grammar = load_language("typescript").grammar
-    query = tree_sitter.Query(grammar, "(function_declaration) @definition.routine")
     with pytest.raises(ValueError, match=r"@definition\.routine: no such kind"):
-        _native.QueryPlan(query, ECMASCRIPT_KINDS)
+        plan_for("(function_declaration) @definition.routine")
+
+
+def test_query_plan__rejects_malformed_patterns() -> None:
+    with pytest.raises(ValueError, match="capture 7 is out of range"):
+        _native.QueryPlan([((1,), 0, (7,), None)], ("comment",), ECMASCRIPT_KINDS)
+    with pytest.raises(TypeError, match=r"must be \(symbols, field, captures, child\)"):
+        _native.QueryPlan([((1,), 0)], ("comment",), ECMASCRIPT_KINDS)
 
 
 def test_query_plan__hands_import_and_export_captures_to_python_in_document_order() -> None:
@@ -32,7 +40,8 @@ def test_query_plan__hands_import_and_export_captures_to_python_in_document_orde
     source = b'import a from "a";\nexport { a };\nimport b from "b";\n'
     tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
     assert tree is not None
-    captures, requires, _ = _native.QueryPlan(language.query, language.spec.kinds).run(tree, source)
+    plan = _native.QueryPlan(language.patterns.patterns, language.patterns.capture_names, language.spec.kinds)
+    captures, requires, _ = plan.run(tree, source)
     assert [node.start_point.row for node in captures["import.static"]] == [0, 2]
     assert [node.type for node in captures["export.statement"]] == ["export_statement"]
     assert requires == []
