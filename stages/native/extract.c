@@ -145,6 +145,13 @@ static PyObject *global_string;
 
 /* ---- growable arrays ------------------------------------------------------------------------------ */
 
+/* qsort, except that an empty array's NULL items are never passed on (qsort's base must not be NULL). */
+static void sort_items(void *items, size_t count, size_t size, int (*compare)(const void *, const void *)) {
+    if (count > 1) {
+        qsort(items, count, size, compare);
+    }
+}
+
 static int reserve(void **items, size_t *capacity, size_t count, size_t item_size) {
     if (count < *capacity) {
         return 0;
@@ -458,6 +465,9 @@ static PyObject *query_plan_new(PyTypeObject *type, PyObject *args, PyObject *kw
 
 /* ---- FileCaptures: one file's captures, then its symbols and references ---------------------------- */
 
+/* references() reads what symbols() builds, so it needs a symbols() call that succeeded. */
+enum { SYMBOLS_PENDING, SYMBOLS_FAILED, SYMBOLS_BUILT };
+
 typedef struct {
     PyObject_HEAD
     PyObject *tree;   /* tree_sitter.Tree: keeps every TSNode below valid */
@@ -472,7 +482,7 @@ typedef struct {
     ARRAY(Range) function_scopes;
     NodeArray type_parameter_lists;
     /* built by symbols() */
-    bool symbols_done;
+    uint8_t symbols_state; /* SYMBOLS_* */
     ARRAY(PendingSymbol) pending;
     ARRAY(uint32_t) declared; /* name starts of declarations and type parameters */
     uint32_t *declared_set;   /* open addressing over declared starts + 1; 0 is empty */
@@ -689,6 +699,14 @@ static PyObject *query_plan_run(QueryPlan *self, PyObject *const *args, Py_ssize
     }
     PyObject *tree = args[0];
     TSTree *ts_tree = ((TsTreeObject *)tree)->tree;
+    /* Every node lies inside the root: a tree that ends past the source's end was not parsed from it, and
+       reading it against this source would read past the bytes. */
+    uint32_t tree_end = ts_node_end_byte(ts_tree_root_node(ts_tree));
+    if (tree_end > PyBytes_GET_SIZE(args[1])) {
+        PyErr_Format(PyExc_ValueError, "the tree ends at byte %u but the source has %zd bytes: it was not parsed "
+                     "from this source", tree_end, PyBytes_GET_SIZE(args[1]));
+        return NULL;
+    }
     load_fields(self, ts_tree_language(ts_tree));
     PyObject *captures = PyDict_New();
     PyObject *requires = PyList_New(0);
@@ -1097,6 +1115,15 @@ static const char *const SIMPLE_NAMES[] = {
     "computed_property_name", "shorthand_property_identifier_pattern", "string", NULL,
 };
 
+/* The byte column of ``position``: its distance from the line break before it (or from the file's start). */
+static uint32_t column_of(const FileCaptures *file, uint32_t position) {
+    uint32_t line_start = position;
+    while (line_start > 0 && file->text[line_start - 1] != '\n') {
+        line_start--;
+    }
+    return position - line_start;
+}
+
 /* A declaration's name: 1 with ``*name`` (a new reference) and ``*span`` set, 0 when the node is no name. */
 static int simple_name(const FileCaptures *file, TSNode node, PyObject **name, Span *span) {
     if (ts_node_is_null(node) || !is_one_of(node, SIMPLE_NAMES) || ts_node_is_missing(node)) {
@@ -1110,7 +1137,14 @@ static int simple_name(const FileCaptures *file, TSNode node, PyObject **name, S
         span->start_byte += 1;
         span->end_byte -= 1;
         span->start_column += 1;
-        span->end_column -= 1;
+        if (span->end_column > 0) {
+            span->end_column -= 1;
+        } else {
+            /* Error recovery ended the string after a line break, its closing quote missing: the name ends at
+               that break, on the line before (not at column -1). */
+            span->end_line -= 1;
+            span->end_column = column_of(file, span->end_byte);
+        }
     }
     *name = text_of(file, span->start_byte, span->end_byte);
     return *name == NULL ? -1 : 1;
@@ -1739,7 +1773,7 @@ static bool same_name(const NamedScope *a, const NamedScope *b) {
 /* Sort each name's scopes and merge overlaps, so a type parameter lookup is one bisection. */
 static void merge_scopes(FileCaptures *file) {
     NamedScope *scopes = file->scopes.items;
-    qsort(scopes, file->scopes.count, sizeof(NamedScope), compare_scopes);
+    sort_items(scopes, file->scopes.count, sizeof(NamedScope), compare_scopes);
     size_t kept = 0;
     for (size_t index = 0; index < file->scopes.count; index++) {
         if (kept > 0 && same_name(&scopes[kept - 1], &scopes[index]) && scopes[index].start <= scopes[kept - 1].end) {
@@ -1811,10 +1845,10 @@ static int compare_pending(const void *left, const void *right) {
 }
 
 static int declare_symbols(FileCaptures *file) {
-    qsort(file->comments.items, file->comments.count, sizeof(Range), compare_ranges_by_end);
-    qsort(file->decorators.items, file->decorators.count, sizeof(TSNode), compare_nodes_by_start);
+    sort_items(file->comments.items, file->comments.count, sizeof(Range), compare_ranges_by_end);
+    sort_items(file->decorators.items, file->decorators.count, sizeof(TSNode), compare_nodes_by_start);
     Range *scopes = file->function_scopes.items;
-    qsort(scopes, file->function_scopes.count, sizeof(Range), compare_ranges_by_start);
+    sort_items(scopes, file->function_scopes.count, sizeof(Range), compare_ranges_by_start);
     size_t kept = 0;
     for (size_t index = 0; index < file->function_scopes.count; index++) {
         if (kept == 0 || scopes[index].start >= scopes[kept - 1].end) {
@@ -1828,7 +1862,7 @@ static int declare_symbols(FileCaptures *file) {
         return -1;
     }
     file->declared_mask = 63;
-    qsort(file->definitions.items, file->definitions.count, sizeof(DefinitionCapture), compare_definitions);
+    sort_items(file->definitions.items, file->definitions.count, sizeof(DefinitionCapture), compare_definitions);
     for (size_t index = 0; index < file->definitions.count; index++) {
         TSNode node = file->definitions.items[index].node;
         uint8_t definition = file->definitions.items[index].definition;
@@ -1915,6 +1949,24 @@ static PyObject *symbol_object(const PendingSymbol *symbol, Py_ssize_t parent, b
     return result;
 }
 
+/* Texts here are shorter than 2**32 characters, so a bound beyond this cuts (or not) exactly as Python's
+   unbounded int would; clamping keeps the arithmetic on bounds (``bound - 1``, minus a prefix) from overflowing. */
+#define BOUND_LIMIT ((long long)1 << 40)
+
+/* A text bound given by Python: any int, clamped to +-BOUND_LIMIT. */
+static int read_bound(PyObject *value, Py_ssize_t *bound) {
+    int overflow;
+    long long number = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (number == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow != 0 || number > BOUND_LIMIT || number < -BOUND_LIMIT) {
+        number = (overflow > 0 || number > 0) ? BOUND_LIMIT : -BOUND_LIMIT;
+    }
+    *bound = (Py_ssize_t)number;
+    return 0;
+}
+
 static int contains(PyObject *names, PyObject *name) {
     return PySet_GET_SIZE(names) > 0 ? PySet_Contains(names, name) : 0;
 }
@@ -1930,19 +1982,21 @@ static PyObject *file_captures_symbols(FileCaptures *self, PyObject *const *args
         PyErr_SetString(PyExc_TypeError, "symbols() takes two sets of names and the two text bounds");
         return NULL;
     }
-    if (self->symbols_done) {
+    if (self->symbols_state != SYMBOLS_PENDING) {
         PyErr_SetString(PyExc_RuntimeError, "symbols() was called already");
         return NULL;
     }
-    self->symbols_done = true;
-    self->max_signature_chars = PyLong_AsSsize_t(args[2]);
-    self->max_doc_chars = PyLong_AsSsize_t(args[3]);
-    if (PyErr_Occurred() || declare_symbols(self) < 0) {
+    if (read_bound(args[2], &self->max_signature_chars) < 0 || read_bound(args[3], &self->max_doc_chars) < 0) {
+        return NULL;
+    }
+    /* Until the end, a failure leaves the file's state half built. */
+    self->symbols_state = SYMBOLS_FAILED;
+    if (declare_symbols(self) < 0) {
         return NULL;
     }
     PendingSymbol *pending = self->pending.items;
     size_t count = self->pending.count;
-    qsort(pending, count, sizeof(PendingSymbol), compare_pending);
+    sort_items(pending, count, sizeof(PendingSymbol), compare_pending);
     Py_ssize_t *parents = PyMem_Malloc((count ? count : 1) * sizeof(Py_ssize_t));
     size_t *stack = PyMem_Malloc((count ? count : 1) * sizeof(size_t));
     PyObject *symbols = PyTuple_New((Py_ssize_t)count);
@@ -1998,6 +2052,9 @@ static PyObject *file_captures_symbols(FileCaptures *self, PyObject *const *args
         }
     }
     result = PyTuple_Pack(2, symbols, declared_exports);
+    if (result != NULL) {
+        self->symbols_state = SYMBOLS_BUILT;
+    }
 
 done:
     PyMem_Free(parents);
@@ -2025,11 +2082,12 @@ static int compare_start(const void *left, const void *right) {
 /* The qualifier of a qualified reference: the text before the last ``.`` (or ``?.``), whitespace-normalised
    and bounded; ``a.b.`` before the name is ``a.b`` directly when it is plain text. */
 static PyObject *qualifier_of(const FileCaptures *file, const Candidate *candidate, Py_ssize_t max_chars) {
-    int64_t start = candidate->qualifier_start;
+    uint32_t start = (uint32_t)candidate->qualifier_start;
     const char *raw = file->text + start;
-    int64_t length = (int64_t)candidate->start - start;
-    bool plain = length >= 2 && length <= max_chars + 1 && raw[length - 1] == '.';
-    for (int64_t index = 0; plain && index < length - 1; index++) {
+    /* the name is a child of the qualified node, so it starts inside it */
+    uint32_t length = candidate->start > start ? candidate->start - start : 0;
+    bool plain = length >= 2 && (Py_ssize_t)length - 1 <= max_chars && raw[length - 1] == '.';
+    for (uint32_t index = 0; plain && index < length - 1; index++) {
         plain = !is_ascii_blank(raw[index]) && raw[index] != '/' && raw[index] != '?';
     }
     if (plain) {
@@ -2039,7 +2097,7 @@ static PyObject *qualifier_of(const FileCaptures *file, const Candidate *candida
         length--;
     }
     int64_t end;
-    if (memchr(raw, '/', (size_t)length) != NULL) {
+    if (memchr(raw, '/', length) != NULL) {
         /* a comment between the parts: ask the tree where the qualifier ends */
         TSNode member = ts_node_parent(candidate->name_node);
         TSNode qualifier = {0};
@@ -2075,17 +2133,19 @@ static PyObject *file_captures_references(FileCaptures *self, PyObject *const *a
         PyErr_SetString(PyExc_TypeError, "references() takes the qualifier bound");
         return NULL;
     }
-    if (!self->symbols_done) {
-        PyErr_SetString(PyExc_RuntimeError, "references() needs symbols() first");
+    if (self->symbols_state != SYMBOLS_BUILT) {
+        PyErr_SetString(PyExc_RuntimeError, self->symbols_state == SYMBOLS_FAILED
+                                                ? "references() needs symbols(), which failed"
+                                                : "references() needs symbols() first");
         return NULL;
     }
-    Py_ssize_t max_qualifier_chars = PyLong_AsSsize_t(args[0]);
-    if (max_qualifier_chars == -1 && PyErr_Occurred()) {
+    Py_ssize_t max_qualifier_chars;
+    if (read_bound(args[0], &max_qualifier_chars) < 0) {
         return NULL;
     }
     Candidate *candidates = self->candidates.items;
     size_t count = self->candidates.count;
-    qsort(candidates, count, sizeof(Candidate), compare_processing_order);
+    sort_items(candidates, count, sizeof(Candidate), compare_processing_order);
     /* The chosen reference per name position, through open addressing from the start byte to its slot. */
     size_t size = 16;
     while (size < count * 2) {
@@ -2131,7 +2191,7 @@ static PyObject *file_captures_references(FileCaptures *self, PyObject *const *a
             chosen[chosen_count++] = *candidate;
         }
     }
-    qsort(chosen, chosen_count, sizeof(Candidate), compare_start);
+    sort_items(chosen, chosen_count, sizeof(Candidate), compare_start);
     result = PyTuple_New((Py_ssize_t)chosen_count);
     if (result == NULL) {
         goto done;
@@ -2260,6 +2320,11 @@ static PyObject *parse(PyObject *module, PyObject *const *args, Py_ssize_t nargs
     TSInput input = {.payload = &buffer, .read = read_buffer, .encoding = TSInputEncodingUTF8, .decode = NULL};
     TSParseOptions options = {.payload = &deadline, .progress_callback = past_deadline};
     const TSTree *old_tree = args[2] == Py_None ? NULL : ((TsTreeObject *)args[2])->tree;
+    if (old_tree != NULL && ts_tree_language(old_tree) != ((TsLanguageObject *)args[0])->language) {
+        /* its subtrees would be reused with another grammar's symbols, which index past this one's tables */
+        PyErr_SetString(PyExc_ValueError, "old_tree was parsed with another language");
+        return NULL;
+    }
     TSTree *tree = ts_parser_parse_with_options(shared_parser, old_tree, input, options);
     if (tree == NULL) {
         ts_parser_reset(shared_parser);
