@@ -29,3 +29,25 @@ lint:
 db:
     {{venv}}/python -m pipeline db start
     {{venv}}/python -m pipeline db url
+
+# Build stages._native with AddressSanitizer and UBSan, then run the extraction tests and the property tests on it.
+sanitize:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    build="$(mktemp -d)"
+    trap 'rm -rf "$build"' EXIT
+    mkdir "$build/stages"
+    cp stages/*.py "$build/stages/" && cp -r stages/queries "$build/stages/"
+    runtime=stages/native/tree-sitter
+    include="$({{venv}}/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+    suffix="$({{venv}}/python -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+    gcc -std=c11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+        -shared -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DTREE_SITTER_HIDE_SYMBOLS \
+        -Istages/native -I"$runtime/include" -I"$runtime/src" -I"$include" \
+        stages/native/extract.c stages/native/match.c "$runtime/src/lib.c" -o "$build/stages/_native$suffix"
+    # The sanitized package is imported before pytest puts the checkout first on sys.path.
+    ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" \
+        {{venv}}/python -c 'import sys; sys.path.insert(0, sys.argv[1]); import stages._native, stages.extract, pytest; \
+        assert stages._native.__file__.startswith(sys.argv[1]); \
+        sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "tests/unit/stages", "tests/property/test_extract_properties.py"]))' \
+        "$build"
