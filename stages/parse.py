@@ -121,6 +121,8 @@ def _parse_within(
     *,
     old_tree: tree_sitter.Tree | None = None,
 ) -> tree_sitter.Tree:
+    """Parse with ``stages._native`` (tree-sitter's runtime, its progress callback checking ``deadline`` in C):
+    ``tree_sitter.Parser`` honours a progress callback only with a read callback, whose chunks it never frees."""
     tree = _native.parse(language.grammar, source, old_tree, deadline)
     if tree is None:
         raise ParseTimeoutError(path, f"parsing took longer than {limits.parse_timeout_seconds:g} s and was stopped")
