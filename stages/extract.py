@@ -3,8 +3,9 @@
 Guarantees:
 - ``extract_source`` always returns a ``FileExtraction``. A file that breaks a parse limit or the decode policy
   (see ``stages.parse``) comes back with ``error`` set and no rows; it never raises for bad input.
-- One combined query per language runs once per file; every row comes from a single pass over its captures,
-  so cost grows with the number of declarations and references, not with the number of nodes.
+- One walk of the tree per file matches the language's query file (``stages._native``, built from
+  stages/native/); declarations, signatures, JSDoc and references are built there in C, import and export
+  statements here. The rules are those of docs/index-contract.md whichever side applies them.
 - Files with syntax errors still yield every declaration the grammar recognised outside the ERROR spans,
   and record ``had_syntax_errors``.
 - Output is deterministic: symbols, imports, exports and references are each sorted by source position.
@@ -236,8 +237,6 @@ class _FileExtractor:
             return self.text(span.start_byte, span.end_byte), span
         span = _node_span(node)
         return self.text(span.start_byte, span.end_byte), span
-
-    # ---- imports and exports ------------------------------------------------------------------------
 
     def string_value(self, node: Node | None) -> tuple[str, Span] | None:
         if node is None:
@@ -633,5 +632,3 @@ class _FileExtractor:
                 )
             )
         return tuple(result)
-
-    # ---- references ---------------------------------------------------------------------------------
