@@ -66,12 +66,18 @@ def _query_plan(language: Language) -> _native.QueryPlan:
 
 @dataclass(frozen=True)
 class ExtractionLimits:
-    """Per-file parse limits and bounds on stored text."""
+    """Per-file parse limits and bounds on stored text (in characters; a text cut at its bound ends in ``…``)."""
 
     parse: ParseLimits = field(default_factory=ParseLimits)
     max_signature_chars: int = 200
     max_doc_chars: int = 4000
     max_qualifier_chars: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("max_signature_chars", "max_doc_chars", "max_qualifier_chars"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"ExtractionLimits.{name} must be an int of at least 1, not {value!r}")
 
 
 def extract_source(

@@ -123,22 +123,22 @@ def test_extract__bounds_beyond_a_machine_word_cut_nothing(huge: int) -> None:
     assert [(r.qualifier, r.name) for r in extraction.references] == [("this.a", "b")]
 
 
+@pytest.mark.parametrize("field", ["max_signature_chars", "max_doc_chars", "max_qualifier_chars"])
+@pytest.mark.parametrize("bound", [0, -1, -(10**30), 2.5, True])
+def test_extraction_limits__reject_text_bounds_that_are_not_positive_ints(field: str, bound: object) -> None:
+    with pytest.raises(ValueError, match=rf"ExtractionLimits\.{field} must be an int of at least 1"):
+        ExtractionLimits(**{field: bound})  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("tiny", [-sys.maxsize - 1, -(10**30)])
-def test_extract__bounds_below_a_machine_word_cut_everything(tiny: int) -> None:
+def test_symbols__bounds_below_a_machine_word_cut_everything(tiny: int) -> None:
+    """The native side clamps any int; only ``ExtractionLimits`` refuses bounds below 1."""
     source = b"/** Doc. */\nfunction f(a) {}\nconst v = 1;\nthis.a.b();\n"
-    limits = ExtractionLimits(max_signature_chars=tiny, max_doc_chars=tiny, max_qualifier_chars=tiny)
-    extraction = extract_source("t.ts", source, limits=limits)
-    assert [(s.name, s.signature, s.doc) for s in extraction.symbols] == [("f", "…", ""), ("v", "const …", None)]
-    assert [(r.qualifier, r.name) for r in extraction.references] == [("…", "b")]
-
-
-def test_extract__bounds_of_zero_and_below_cut_as_python_slices_do() -> None:
-    source = b"/** Doc. */\nfunction f(a) {}\nthis.a.b();\n"
-    for bound, signature, doc, qualifier in [(0, "function f(a…", "", "this.…"), (-1, "function f(…", "Doc", "this…")]:
-        limits = ExtractionLimits(max_signature_chars=bound, max_doc_chars=bound, max_qualifier_chars=bound)
-        extraction = extract_source("t.ts", source, limits=limits)
-        assert [(s.signature, s.doc) for s in extraction.symbols] == [(signature, doc)]
-        assert [r.qualifier for r in extraction.references] == [qualifier]
+    plan, tree = _parsed("typescript", source)
+    _, _, captures = plan.run(tree, source)
+    symbols, _ = captures.symbols(set(), set(), tiny, tiny)
+    assert [(s.name, s.signature, s.doc) for s in symbols] == [("f", "…", ""), ("v", "const …", None)]
+    assert [(r.qualifier, r.name) for r in captures.references(tiny)] == [("…", "b")]
 
 
 def test_extract__jsdoc_lines_end_at_crlf_and_at_a_lone_cr() -> None:
