@@ -1,19 +1,18 @@
-"""Types of the C extension built from stages/native/extract.c."""
+"""Types of the C extension built from stages/native/ (extract.c, match.c)."""
 
 from collections.abc import Mapping, Sequence
 
 import tree_sitter
 
-from stages.models import Reference, Symbol, SymbolKind
+from stages.models import Export, Import, Reference, Symbol, SymbolKind
 from stages.patterns import Step
 
 TREE_SITTER_VERSION: str
 
 class FileCaptures:
-    def symbols(
-        self, later_exported: set[str], later_default: set[str], max_signature_chars: int, max_doc_chars: int, /
-    ) -> tuple[tuple[Symbol, ...], list[tuple[int, bool]]]: ...
-    def references(self, max_qualifier_chars: int, /) -> tuple[Reference, ...]: ...
+    def rows(
+        self, max_signature_chars: int, max_doc_chars: int, max_qualifier_chars: int, /
+    ) -> tuple[tuple[Symbol, ...], tuple[Import, ...], tuple[Export, ...], tuple[Reference, ...]]: ...
 
 class QueryPlan:
     def __init__(
@@ -21,7 +20,7 @@ class QueryPlan:
     ) -> None: ...
     def run(
         self, tree: tree_sitter.Tree, source: bytes, /
-    ) -> tuple[dict[str, list[tree_sitter.Node]], list[tree_sitter.Node], FileCaptures]: ...
+    ) -> tuple[dict[str, list[tree_sitter.Node]], FileCaptures]: ...
 
 def parse(
     language: tree_sitter.Language, source: bytes, old_tree: tree_sitter.Tree | None, deadline: float, /

@@ -75,7 +75,22 @@ enum Family {
     FAMILY_DECORATOR,
     FAMILY_FUNCTION_SCOPE,
     FAMILY_TYPE_PARAMETERS,
+    FAMILY_IMPORT,
+    FAMILY_EXPORT,
 };
+
+/* ``@import.<kind>`` and ``@export.<kind>`` captures. */
+enum ModuleCaptureKind { MODULE_IMPORT_STATIC, MODULE_IMPORT_DYNAMIC, MODULE_EXPORT_STATEMENT, MODULE_EXPORT_COMMONJS };
+static const char *const IMPORT_CAPTURE_NAMES[2] = {"static", "dynamic"};
+static const char *const EXPORT_CAPTURE_NAMES[2] = {"statement", "commonjs"};
+
+enum ImportKind { IK_IMPORT, IK_SIDE_EFFECT, IK_REEXPORT, IK_DYNAMIC, IK_REQUIRE, IK_IMPORT_EQUALS, IK_COUNT };
+static const char *const IMPORT_KIND_NAMES[IK_COUNT] = {"import",  "side_effect", "reexport",
+                                                        "dynamic", "require",     "import_equals"};
+
+enum ExportKind { EK_LOCAL, EK_REEXPORT, EK_REEXPORT_ALL, EK_REEXPORT_NAMESPACE, EK_ASSIGNMENT, EK_COMMONJS, EK_COUNT };
+static const char *const EXPORT_KIND_NAMES[EK_COUNT] = {"local",  "reexport",   "reexport_all", "reexport_namespace",
+                                                        "assignment", "commonjs"};
 
 enum ReferenceKind { REF_CALL, REF_NEW, REF_EXTENDS, REF_IMPLEMENTS, REF_TYPE, REF_JSX, REF_COUNT };
 static const char *const REFERENCE_KIND_NAMES[REF_COUNT] = {"call", "new", "extends", "implements", "type", "jsx"};
@@ -134,6 +149,16 @@ static PyTypeObject *language_type;
 static PyObject *span_type;
 static PyObject *symbol_type;
 static PyObject *reference_type;
+static PyObject *binding_type;
+static PyObject *import_type;
+static PyObject *export_type;
+static PyObject *binding_kwnames;
+static PyObject *import_kwnames;
+static PyObject *export_kwnames;
+static PyObject *import_kind_strings[IK_COUNT];
+static PyObject *export_kind_strings[EK_COUNT];
+static PyObject *star_string;
+static PyObject *export_equals_string;
 static PyObject *span_kwnames;
 static PyObject *symbol_kwnames;
 static PyObject *reference_kwnames;
@@ -231,6 +256,41 @@ typedef struct {
     uint32_t start;
     uint32_t end;
 } NamedScope;
+
+typedef struct {
+    TSNode node;
+    uint32_t order; /* the rank of the capture name in sorted order */
+    uint32_t sequence;
+    uint8_t kind; /* ModuleCaptureKind */
+} ModuleCapture;
+
+typedef struct {
+    uint32_t key;          /* the statement's or call's start byte, which its re-export rows point by */
+    PyObject *specifier;   /* owned */
+    uint8_t kind;          /* ImportKind */
+    bool type_only;
+    Span span;
+    Span specifier_span;
+    PyObject *bindings;    /* owned tuple of ImportBinding */
+    uint32_t sequence;     /* the order it was read in, which breaks ties */
+} PendingImport;
+
+typedef struct {
+    PyObject *exported;    /* owned */
+    PyObject *local;       /* owned; NULL is None */
+    uint8_t kind;          /* ExportKind */
+    bool type_only;
+    Span span;
+    int64_t import_key;    /* -1: not a re-export */
+    uint32_t sequence;
+} PendingExport;
+
+typedef struct {
+    size_t symbol;
+    bool is_default;
+} DeclaredExport;
+
+typedef ARRAY(DeclaredExport) DeclaredExportArray;
 
 /* ---- tree_sitter.Node objects --------------------------------------------------------------------- */
 
@@ -349,6 +409,14 @@ static int classify_capture(QueryPlan *self, uint32_t id, const char *name, uint
         family = FAMILY_FUNCTION_SCOPE;
     } else if (equals(name, length, "scope.type_parameters")) {
         family = FAMILY_TYPE_PARAMETERS;
+    } else if (has_prefix(name, length, "import.")) {
+        family = FAMILY_IMPORT;
+        kind = index_of(IMPORT_CAPTURE_NAMES, 2, name + 7, length - 7);
+        kind = kind < 0 ? kind : MODULE_IMPORT_STATIC + kind;
+    } else if (has_prefix(name, length, "export.")) {
+        family = FAMILY_EXPORT;
+        kind = index_of(EXPORT_CAPTURE_NAMES, 2, name + 7, length - 7);
+        kind = kind < 0 ? kind : MODULE_EXPORT_STATEMENT + kind;
     }
     if (kind < 0) {
         PyObject *capture = PyUnicode_FromStringAndSize(name, length);
@@ -466,7 +534,8 @@ static PyObject *query_plan_new(PyTypeObject *type, PyObject *args, PyObject *kw
 /* ---- FileCaptures: one file's captures, then its symbols and references ---------------------------- */
 
 /* references() reads what symbols() builds, so it needs a symbols() call that succeeded. */
-enum { SYMBOLS_PENDING, SYMBOLS_FAILED, SYMBOLS_BUILT };
+/* rows() builds everything once; a failure leaves the file's state half built, so it cannot be called again. */
+enum { ROWS_PENDING, ROWS_STARTED };
 
 typedef struct {
     PyObject_HEAD
@@ -481,8 +550,15 @@ typedef struct {
     NodeArray decorators;
     ARRAY(Range) function_scopes;
     NodeArray type_parameter_lists;
+    ARRAY(ModuleCapture) module_captures;
+    NodeArray requires;         /* ``require(...)`` calls */
+    /* read by read_modules() */
+    ARRAY(PendingImport) imports;
+    ARRAY(PendingExport) exports;
+    PyObject *later_exported;   /* set of top-level names an export statement or assignment exports */
+    PyObject *later_default;    /* set of top-level names exported as default that way */
     /* built by symbols() */
-    uint8_t symbols_state; /* SYMBOLS_* */
+    uint8_t rows_state; /* ROWS_* */
     ARRAY(PendingSymbol) pending;
     ARRAY(uint32_t) declared; /* name starts of declarations and type parameters */
     uint32_t *declared_set;   /* open addressing over declared starts + 1; 0 is empty */
@@ -501,6 +577,20 @@ static void file_captures_dealloc(FileCaptures *self) {
         Py_XDECREF(self->pending.items[index].doc);
     }
     PyMem_Free(self->pending.items);
+    for (size_t index = 0; index < self->imports.count; index++) {
+        Py_XDECREF(self->imports.items[index].specifier);
+        Py_XDECREF(self->imports.items[index].bindings);
+    }
+    PyMem_Free(self->imports.items);
+    for (size_t index = 0; index < self->exports.count; index++) {
+        Py_XDECREF(self->exports.items[index].exported);
+        Py_XDECREF(self->exports.items[index].local);
+    }
+    PyMem_Free(self->exports.items);
+    PyMem_Free(self->module_captures.items);
+    PyMem_Free(self->requires.items);
+    Py_XDECREF(self->later_exported);
+    Py_XDECREF(self->later_default);
     PyMem_Free(self->definitions.items);
     PyMem_Free(self->candidates.items);
     PyMem_Free(self->comments.items);
@@ -586,7 +676,7 @@ static TSNode field(TSNode node, TSFieldId id) {
 }
 
 static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, TSNode node, uint32_t order,
-                             uint32_t sequence, PyObject *requires, uint32_t *last_require_start) {
+                             uint32_t sequence, uint32_t *last_require_start) {
     const Fields *fields = &file->plan->fields;
     TSNode name_node = node;
     int64_t qualifier_start = -1;
@@ -613,10 +703,7 @@ static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, T
             return 0;
         }
         *last_require_start = start;
-        PyObject *call_object = new_node(call, file->tree);
-        int status = call_object == NULL ? -1 : PyList_Append(requires, call_object);
-        Py_XDECREF(call_object);
-        return status;
+        return PUSH(file->requires, call);
     }
     if (family == FAMILY_BARE && kind == REF_JSX) {
         int upper = starts_upper(name, (Py_ssize_t)(end - start));
@@ -642,8 +729,7 @@ static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, T
 typedef struct {
     QueryPlan *plan;
     FileCaptures *file;
-    PyObject *captures; /* {name: [Node]} of the captures Python handles */
-    PyObject *requires;
+    PyObject *captures; /* {name: [Node]} of the captures of no family here */
     PyObject *tree;
     uint32_t sequence;
     uint32_t last_require_start;
@@ -661,7 +747,12 @@ static int collect_capture(void *context, uint16_t id, TSNode node) {
     case FAMILY_BARE:
     case FAMILY_QUALIFIED:
         return collect_reference(file, plan->families[id], kind, node, plan->orders[id], collector->sequence++,
-                                 collector->requires, &collector->last_require_start);
+                                 &collector->last_require_start);
+    case FAMILY_IMPORT:
+    case FAMILY_EXPORT: {
+        ModuleCapture capture = {node, plan->orders[id], collector->sequence++, kind};
+        return PUSH(file->module_captures, capture);
+    }
     case FAMILY_DEFINITION: {
         DefinitionCapture definition = {node, plan->orders[id], collector->sequence++, kind};
         return PUSH(file->definitions, definition);
@@ -684,9 +775,9 @@ static int collect_capture(void *context, uint16_t id, TSNode node) {
 
 PyDoc_STRVAR(query_plan_run_doc,
              "run(tree, source, /)\n--\n\n"
-             "Run the query over ``tree`` (parsed from ``source``). Returns ``(captures, requires, file)``: the "
-             "import and export captures as ``{name: [Node]}`` in document order, the ``require(...)`` calls, "
-             "and the ``FileCaptures`` that builds the symbols and references.");
+             "Match the query file over ``tree`` (parsed from ``source``). Returns ``(captures, file)``: the "
+             "captures of no family the extractor knows as ``{name: [Node]}`` in document order, and the "
+             "``FileCaptures`` that builds the file's rows.");
 
 static PyObject *query_plan_run(QueryPlan *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyObject_TypeCheck(args[0], tree_type) || !PyBytes_Check(args[1])) {
@@ -709,7 +800,6 @@ static PyObject *query_plan_run(QueryPlan *self, PyObject *const *args, Py_ssize
     }
     load_fields(self, ts_tree_language(ts_tree));
     PyObject *captures = PyDict_New();
-    PyObject *requires = PyList_New(0);
     FileCaptures *file = PyObject_New(FileCaptures, file_captures_type);
     if (file != NULL) {
         memset((char *)file + sizeof(PyObject), 0, sizeof(FileCaptures) - sizeof(PyObject));
@@ -719,21 +809,20 @@ static PyObject *query_plan_run(QueryPlan *self, PyObject *const *args, Py_ssize
         file->length = (uint32_t)PyBytes_GET_SIZE(args[1]);
         file->plan = (QueryPlan *)Py_NewRef((PyObject *)self);
     }
-    if (captures == NULL || requires == NULL || file == NULL) {
+    if (captures == NULL || file == NULL) {
         goto error;
     }
-    Collector collector = {self, file, captures, requires, tree, 0, UINT32_MAX};
+    Collector collector = {self, file, captures, tree, 0, UINT32_MAX};
     if (matcher_run(self->matcher, ts_tree_root_node(ts_tree), collect_capture, &collector) < 0) {
         if (!PyErr_Occurred()) {
             PyErr_NoMemory();
         }
         goto error;
     }
-    return Py_BuildValue("(NNN)", captures, requires, (PyObject *)file);
+    return Py_BuildValue("(NN)", captures, (PyObject *)file);
 
 error:
     Py_XDECREF(captures);
-    Py_XDECREF(requires);
     Py_XDECREF(file);
     return NULL;
 }
@@ -1971,26 +2060,9 @@ static int contains(PyObject *names, PyObject *name) {
     return PySet_GET_SIZE(names) > 0 ? PySet_Contains(names, name) : 0;
 }
 
-PyDoc_STRVAR(file_captures_symbols_doc,
-             "symbols(later_exported, later_default, max_signature_chars, max_doc_chars, /)\n--\n\n"
-             "The file's symbols in pre-order (by start, longest first), each with its parent, and the symbols "
-             "declared exported at the top level as ``(index, is_default)`` pairs. ``later_exported`` and "
-             "``later_default`` are the top-level names an export statement or assignment exports later.");
-
-static PyObject *file_captures_symbols(FileCaptures *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4 || !PyAnySet_Check(args[0]) || !PyAnySet_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "symbols() takes two sets of names and the two text bounds");
-        return NULL;
-    }
-    if (self->symbols_state != SYMBOLS_PENDING) {
-        PyErr_SetString(PyExc_RuntimeError, "symbols() was called already");
-        return NULL;
-    }
-    if (read_bound(args[2], &self->max_signature_chars) < 0 || read_bound(args[3], &self->max_doc_chars) < 0) {
-        return NULL;
-    }
-    /* Until the end, a failure leaves the file's state half built. */
-    self->symbols_state = SYMBOLS_FAILED;
+/* The file's symbols in pre-order (by start, longest first), each with its parent; the top-level ones that
+   carry ``export`` themselves go to ``declared``. Needs read_modules() first (names exported later). */
+static PyObject *build_symbols(FileCaptures *self, DeclaredExportArray *declared) {
     if (declare_symbols(self) < 0) {
         return NULL;
     }
@@ -2000,9 +2072,8 @@ static PyObject *file_captures_symbols(FileCaptures *self, PyObject *const *args
     Py_ssize_t *parents = PyMem_Malloc((count ? count : 1) * sizeof(Py_ssize_t));
     size_t *stack = PyMem_Malloc((count ? count : 1) * sizeof(size_t));
     PyObject *symbols = PyTuple_New((Py_ssize_t)count);
-    PyObject *declared_exports = PyList_New(0);
     PyObject *result = NULL;
-    if (parents == NULL || stack == NULL || symbols == NULL || declared_exports == NULL) {
+    if (parents == NULL || stack == NULL || symbols == NULL) {
         if (!PyErr_Occurred()) {
             PyErr_NoMemory();
         }
@@ -2026,8 +2097,8 @@ static PyObject *file_captures_symbols(FileCaptures *self, PyObject *const *args
     for (size_t index = 0; index < count; index++) {
         const PendingSymbol *symbol = &pending[index];
         bool top_level = parents[index] < 0;
-        int later_exported = top_level ? contains(args[0], symbol->name) : 0;
-        int later_default = top_level ? contains(args[1], symbol->name) : 0;
+        int later_exported = top_level ? contains(self->later_exported, symbol->name) : 0;
+        int later_default = top_level ? contains(self->later_default, symbol->name) : 0;
         if (later_exported < 0 || later_default < 0) {
             goto done;
         }
@@ -2039,28 +2110,22 @@ static PyObject *file_captures_symbols(FileCaptures *self, PyObject *const *args
         }
         PyTuple_SET_ITEM(symbols, (Py_ssize_t)index, object);
         if (top_level && symbol->exported) {
-            PyObject *pair = Py_BuildValue("(nO)", (Py_ssize_t)index, symbol->is_default ? Py_True : Py_False);
-            if (pair == NULL || PyList_Append(declared_exports, pair) < 0) {
-                Py_XDECREF(pair);
+            DeclaredExport export = {index, symbol->is_default};
+            if (PUSH(*declared, export) < 0) {
                 goto done;
             }
-            Py_DECREF(pair);
         }
         Range range = {symbol->span.start_byte, symbol->span.end_byte};
         if (PUSH(self->symbol_ranges, range) < 0) {
             goto done;
         }
     }
-    result = PyTuple_Pack(2, symbols, declared_exports);
-    if (result != NULL) {
-        self->symbols_state = SYMBOLS_BUILT;
-    }
+    result = Py_NewRef(symbols);
 
 done:
     PyMem_Free(parents);
     PyMem_Free(stack);
     Py_XDECREF(symbols);
-    Py_XDECREF(declared_exports);
     return result;
 }
 
@@ -2123,26 +2188,9 @@ static PyObject *qualifier_of(const FileCaptures *file, const Candidate *candida
     return normalised(file, start, end, max_chars);
 }
 
-PyDoc_STRVAR(file_captures_references_doc,
-             "references(max_qualifier_chars, /)\n--\n\n"
-             "The file's references in source order, one per name position, each with its innermost enclosing "
-             "symbol (call after ``symbols``).");
-
-static PyObject *file_captures_references(FileCaptures *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 1) {
-        PyErr_SetString(PyExc_TypeError, "references() takes the qualifier bound");
-        return NULL;
-    }
-    if (self->symbols_state != SYMBOLS_BUILT) {
-        PyErr_SetString(PyExc_RuntimeError, self->symbols_state == SYMBOLS_FAILED
-                                                ? "references() needs symbols(), which failed"
-                                                : "references() needs symbols() first");
-        return NULL;
-    }
-    Py_ssize_t max_qualifier_chars;
-    if (read_bound(args[0], &max_qualifier_chars) < 0) {
-        return NULL;
-    }
+/* The file's references in source order, one per name position, each with its innermost enclosing symbol.
+   Needs build_symbols() first (declared names, type parameter scopes, symbol ranges). */
+static PyObject *build_references(FileCaptures *self, Py_ssize_t max_qualifier_chars) {
     Candidate *candidates = self->candidates.items;
     size_t count = self->candidates.count;
     sort_items(candidates, count, sizeof(Candidate), compare_processing_order);
@@ -2246,17 +2294,773 @@ done:
     return result;
 }
 
+/* ---- imports and exports -------------------------------------------------------------------------- */
+
+/* Where a string literal's text lies: inside its quotes. Error recovery can end a string after a line break,
+   its closing quote missing: the text then ends at that break, on the line before. */
+static Span inner_span(const FileCaptures *file, TSNode node) {
+    Span span = node_span(node);
+    span.start_byte += 1;
+    span.end_byte -= 1;
+    span.start_column += 1;
+    if (span.end_column > 0) {
+        span.end_column -= 1;
+    } else {
+        span.end_line -= 1;
+        span.end_column = column_of(file, span.end_byte);
+    }
+    return span;
+}
+
+/* A module specifier or export name written as a string (``"x"``, or a template without substitutions):
+   1 with ``*text`` (a new reference) and ``*span`` (inside the quotes) set, 0 when the node is no such string. */
+static int string_value(const FileCaptures *file, TSNode node, PyObject **text, Span *span) {
+    if (ts_node_is_null(node)) {
+        return 0;
+    }
+    bool plain = is_type(node, "string") ||
+                 (is_type(node, "template_string") && ts_node_is_null(child_of_type(node, "template_substitution")));
+    if (!plain || ts_node_end_byte(node) - ts_node_start_byte(node) < 2) {
+        return 0;
+    }
+    *span = inner_span(file, node);
+    *text = text_of(file, span->start_byte, span->end_byte);
+    return *text == NULL ? -1 : 1;
+}
+
+static PyObject *node_text(const FileCaptures *file, TSNode node) {
+    return text_of(file, ts_node_start_byte(node), ts_node_end_byte(node));
+}
+
+/* An export or import name: an identifier's text, or a string's (``export { a as "b c" }``); 1 with ``*name``
+   set, 0 when there is none. */
+static int module_export_name(const FileCaptures *file, TSNode node, PyObject **name) {
+    if (ts_node_is_null(node)) {
+        return 0;
+    }
+    if (is_type(node, "string")) {
+        Span span;
+        return string_value(file, node, name, &span);
+    }
+    *name = node_text(file, node);
+    return *name == NULL ? -1 : 1;
+}
+
+static bool has_child_of_type(TSNode node, const char *type) { return !ts_node_is_null(child_of_type(node, type)); }
+
+/* The first named child of ``node`` of the given type, or a null node. */
+static TSNode named_child_of_type(TSNode node, const char *type) {
+    uint32_t count = ts_node_named_child_count(node);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode child = ts_node_named_child(node, index);
+        if (is_type(child, type)) {
+            return child;
+        }
+    }
+    return (TSNode){0};
+}
+
+/* Appends ``ImportBinding(imported, local, is_type_only, span)`` to ``bindings``; borrows the names. */
+static int add_binding(PyObject *bindings, PyObject *imported, PyObject *local, bool type_only, const Span *span) {
+    PyObject *span_value = span_object(span);
+    if (span_value == NULL) {
+        return -1;
+    }
+    PyObject *values[4] = {imported, local, type_only ? Py_True : Py_False, span_value};
+    PyObject *binding = PyObject_Vectorcall(binding_type, values, 0, binding_kwnames);
+    Py_DECREF(span_value);
+    int status = binding == NULL ? -1 : PyList_Append(bindings, binding);
+    Py_XDECREF(binding);
+    return status;
+}
+
+/* Records an import; steals ``specifier`` and ``bindings`` (a list). */
+static int add_import(FileCaptures *file, uint32_t key, PyObject *specifier, uint8_t kind, bool type_only,
+                      const Span *span, const Span *specifier_span, PyObject *bindings) {
+    PyObject *tuple = PyList_AsTuple(bindings);
+    Py_DECREF(bindings);
+    if (tuple == NULL) {
+        Py_DECREF(specifier);
+        return -1;
+    }
+    PendingImport pending = {key, specifier, kind, type_only, *span, *specifier_span, tuple,
+                             (uint32_t)file->imports.count};
+    if (PUSH(file->imports, pending) < 0) {
+        Py_DECREF(specifier);
+        Py_DECREF(tuple);
+        return -1;
+    }
+    return 0;
+}
+
+/* Records an export row; steals ``exported`` and ``local`` (NULL for none). */
+static int add_export(FileCaptures *file, PyObject *exported, PyObject *local, uint8_t kind, bool type_only,
+                      const Span *span, int64_t import_key) {
+    PendingExport pending = {exported, local, kind, type_only, *span, import_key, (uint32_t)file->exports.count};
+    if (PUSH(file->exports, pending) < 0) {
+        Py_DECREF(exported);
+        Py_XDECREF(local);
+        return -1;
+    }
+    return 0;
+}
+
+/* ``const {a, b: c} = require("x")`` binds ``a`` and ``c``; ``const m = require("x")`` binds the module. */
+static int require_bindings(FileCaptures *file, TSNode pattern, PyObject *bindings) {
+    const Fields *fields = &file->plan->fields;
+    if (ts_node_is_null(pattern)) {
+        return 0;
+    }
+    if (is_type(pattern, "identifier")) {
+        PyObject *local = node_text(file, pattern);
+        Span span = node_span(pattern);
+        int status = local == NULL ? -1 : add_binding(bindings, star_string, local, false, &span);
+        Py_XDECREF(local);
+        return status;
+    }
+    if (!is_type(pattern, "object_pattern")) {
+        return 0;
+    }
+    uint32_t count = ts_node_named_child_count(pattern);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode child = ts_node_named_child(pattern, index);
+        Span span = node_span(child);
+        int status = 0;
+        if (is_type(child, "shorthand_property_identifier_pattern")) {
+            PyObject *name = node_text(file, child);
+            status = name == NULL ? -1 : add_binding(bindings, name, name, false, &span);
+            Py_XDECREF(name);
+        } else if (is_type(child, "pair_pattern")) {
+            PyObject *key;
+            Span key_span;
+            int found = simple_name(file, ts_node_child_by_field_name(child, "key", 3), &key, &key_span);
+            TSNode value = field(child, fields->value);
+            if (found > 0 && !ts_node_is_null(value) && is_type(value, "identifier")) {
+                PyObject *local = node_text(file, value);
+                status = local == NULL ? -1 : add_binding(bindings, key, local, false, &span);
+                Py_XDECREF(local);
+            }
+            if (found > 0) {
+                Py_DECREF(key);
+            }
+            status = found < 0 ? -1 : status;
+        }
+        if (status < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ``import("x")`` and ``require("x")`` with one string literal argument. */
+static int call_import(FileCaptures *file, TSNode call, uint8_t kind) {
+    TSNode arguments = ts_node_child_by_field_name(call, "arguments", 9);
+    if (ts_node_is_null(arguments) || ts_node_named_child_count(arguments) != 1) {
+        return 0;
+    }
+    PyObject *specifier;
+    Span specifier_span;
+    int found = string_value(file, ts_node_named_child(arguments, 0), &specifier, &specifier_span);
+    if (found <= 0) {
+        return found;
+    }
+    PyObject *bindings = PyList_New(0);
+    TSNode parent = ts_node_parent(call);
+    if (bindings == NULL ||
+        (kind == IK_REQUIRE && !ts_node_is_null(parent) && is_type(parent, "variable_declarator") &&
+         require_bindings(file, field(parent, file->plan->fields.name), bindings) < 0)) {
+        Py_XDECREF(bindings);
+        Py_DECREF(specifier);
+        return -1;
+    }
+    Span span = node_span(call);
+    return add_import(file, ts_node_start_byte(call), specifier, kind, false, &span, &specifier_span, bindings);
+}
+
+static int import_clause(FileCaptures *file, TSNode clause, bool type_only, PyObject *bindings) {
+    uint32_t count = ts_node_named_child_count(clause);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode part = ts_node_named_child(clause, index);
+        int status = 0;
+        if (is_type(part, "identifier")) {
+            PyObject *local = node_text(file, part);
+            Span span = node_span(part);
+            status = local == NULL ? -1 : add_binding(bindings, default_string, local, type_only, &span);
+            Py_XDECREF(local);
+        } else if (is_type(part, "namespace_import")) {
+            TSNode local_node = named_child_of_type(part, "identifier");
+            if (!ts_node_is_null(local_node)) {
+                PyObject *local = node_text(file, local_node);
+                Span span = node_span(part);
+                status = local == NULL ? -1 : add_binding(bindings, star_string, local, type_only, &span);
+                Py_XDECREF(local);
+            }
+        } else if (is_type(part, "named_imports")) {
+            uint32_t specifiers = ts_node_named_child_count(part);
+            for (uint32_t position = 0; status == 0 && position < specifiers; position++) {
+                TSNode specifier = ts_node_named_child(part, position);
+                if (!is_type(specifier, "import_specifier")) {
+                    continue;
+                }
+                PyObject *imported;
+                int found = module_export_name(file, field(specifier, file->plan->fields.name), &imported);
+                if (found <= 0) {
+                    status = found;
+                    continue;
+                }
+                TSNode alias = ts_node_child_by_field_name(specifier, "alias", 5);
+                PyObject *local = ts_node_is_null(alias) ? Py_NewRef(imported) : node_text(file, alias);
+                Span span = node_span(specifier);
+                bool specifier_type_only = type_only || has_child_of_type(specifier, "type");
+                status = local == NULL ? -1 : add_binding(bindings, imported, local, specifier_type_only, &span);
+                Py_DECREF(imported);
+                Py_XDECREF(local);
+            }
+        }
+        if (status < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int import_statement(FileCaptures *file, TSNode node) {
+    bool type_only = has_child_of_type(node, "type");
+    PyObject *bindings = PyList_New(0);
+    if (bindings == NULL) {
+        return -1;
+    }
+    TSNode source_node = ts_node_child_by_field_name(node, "source", 6);
+    uint8_t kind = IK_SIDE_EFFECT;
+    uint32_t count = ts_node_named_child_count(node);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode child = ts_node_named_child(node, index);
+        int status = 0;
+        if (is_type(child, "import_clause")) {
+            kind = IK_IMPORT;
+            status = import_clause(file, child, type_only, bindings);
+        } else if (is_type(child, "import_require_clause")) {
+            kind = IK_IMPORT_EQUALS;
+            source_node = ts_node_child_by_field_name(child, "source", 6);
+            TSNode local_node = named_child_of_type(child, "identifier");
+            if (!ts_node_is_null(local_node)) {
+                PyObject *local = node_text(file, local_node);
+                Span span = node_span(local_node);
+                status = local == NULL ? -1 : add_binding(bindings, star_string, local, type_only, &span);
+                Py_XDECREF(local);
+            }
+        }
+        if (status < 0) {
+            Py_DECREF(bindings);
+            return -1;
+        }
+    }
+    PyObject *specifier;
+    Span specifier_span;
+    int found = string_value(file, source_node, &specifier, &specifier_span);
+    if (found <= 0) {
+        Py_DECREF(bindings);
+        return found;
+    }
+    Span span = node_span(node);
+    return add_import(file, ts_node_start_byte(node), specifier, kind, type_only, &span, &specifier_span, bindings);
+}
+
+/* ``alias or name``: an alias written as an empty string falls back to the name, as Python's ``or`` does. */
+static PyObject *alias_or(PyObject *alias, PyObject *name) {
+    return alias != NULL && PyUnicode_GET_LENGTH(alias) > 0 ? alias : name;
+}
+
+/* ``export … from "x"``: an import of kind ``reexport`` and, at the top level, its export rows. */
+static int reexport(FileCaptures *file, TSNode node, TSNode source_node, bool type_only, const Span *span,
+                    bool top_level) {
+    PyObject *specifier;
+    Span specifier_span;
+    int found = string_value(file, source_node, &specifier, &specifier_span);
+    if (found <= 0) {
+        return found;
+    }
+    uint32_t key = ts_node_start_byte(node);
+    PyObject *bindings = PyList_New(0);
+    if (bindings == NULL) {
+        Py_DECREF(specifier);
+        return -1;
+    }
+    /* The export rows wait until the import is recorded, and only a top-level statement keeps them. */
+    size_t first_export = file->exports.count;
+    TSNode clause = named_child_of_type(node, "export_clause");
+    TSNode namespace_clause = named_child_of_type(node, "namespace_export");
+    if (ts_node_is_null(clause) ||
+        (!ts_node_is_null(namespace_clause) && ts_node_start_byte(namespace_clause) < ts_node_start_byte(clause))) {
+        clause = namespace_clause;
+    }
+    int status = 0;
+    if (ts_node_is_null(clause)) {
+        status = add_export(file, Py_NewRef(star_string), NULL, EK_REEXPORT_ALL, type_only, span, key);
+    } else if (is_type(clause, "namespace_export")) {
+        PyObject *name = NULL;
+        int named = ts_node_named_child_count(clause) > 0
+                        ? module_export_name(file, ts_node_named_child(clause, 0), &name)
+                        : 0;
+        if (named > 0) {
+            Span clause_span = node_span(clause);
+            status = add_binding(bindings, star_string, name, type_only, &clause_span);
+            status = status < 0 ? -1
+                                : add_export(file, Py_NewRef(name), Py_NewRef(star_string), EK_REEXPORT_NAMESPACE,
+                                             type_only, span, key);
+            Py_DECREF(name);
+        }
+        status = named < 0 ? -1 : status;
+    } else {
+        uint32_t count = ts_node_named_child_count(clause);
+        for (uint32_t index = 0; status == 0 && index < count; index++) {
+            TSNode specifier_node = ts_node_named_child(clause, index);
+            if (!is_type(specifier_node, "export_specifier")) {
+                continue;
+            }
+            PyObject *imported, *alias = NULL;
+            int has_name = module_export_name(file, field(specifier_node, file->plan->fields.name), &imported);
+            if (has_name <= 0) {
+                status = has_name;
+                continue;
+            }
+            int has_alias =
+                module_export_name(file, ts_node_child_by_field_name(specifier_node, "alias", 5), &alias);
+            if (has_alias < 0) {
+                Py_DECREF(imported);
+                status = -1;
+                continue;
+            }
+            bool specifier_type_only = type_only || has_child_of_type(specifier_node, "type");
+            Span specifier_node_span = node_span(specifier_node);
+            PyObject *exported = alias_or(has_alias > 0 ? alias : NULL, imported);
+            status = add_binding(bindings, imported, exported, specifier_type_only, &specifier_node_span);
+            status = status < 0 ? -1
+                                : add_export(file, Py_NewRef(exported), Py_NewRef(imported), EK_REEXPORT,
+                                             specifier_type_only, span, key);
+            Py_DECREF(imported);
+            Py_XDECREF(alias);
+        }
+    }
+    if (status < 0) {
+        Py_DECREF(bindings);
+        Py_DECREF(specifier);
+        return -1;
+    }
+    if (!top_level) {
+        for (size_t index = first_export; index < file->exports.count; index++) {
+            Py_DECREF(file->exports.items[index].exported);
+            Py_XDECREF(file->exports.items[index].local);
+        }
+        file->exports.count = first_export;
+    }
+    /* Recorded after the exports, as the Python extractor did; the import's place does not depend on it. */
+    return add_import(file, key, specifier, IK_REEXPORT, type_only, span, &specifier_span, bindings);
+}
+
+static int export_statement(FileCaptures *file, TSNode node) {
+    TSNode parent = ts_node_parent(node);
+    bool top_level = !ts_node_is_null(parent) && is_type(parent, "program");
+    bool type_only = has_child_of_type(node, "type");
+    TSNode source_node = ts_node_child_by_field_name(node, "source", 6);
+    Span statement_span = node_span(node);
+    if (!ts_node_is_null(source_node)) {
+        return reexport(file, node, source_node, type_only, &statement_span, top_level);
+    }
+    if (!top_level) {
+        return 0;
+    }
+    bool has_default = false, has_equals = false;
+    uint32_t count = ts_node_child_count(node);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode child = ts_node_child(node, index);
+        if (is_type(child, "default")) {
+            has_default = true;
+        } else if (is_type(child, "=")) {
+            has_equals = true;
+        } else if (is_type(child, "export_clause")) {
+            uint32_t specifiers = ts_node_named_child_count(child);
+            for (uint32_t position = 0; position < specifiers; position++) {
+                TSNode specifier = ts_node_named_child(child, position);
+                if (!is_type(specifier, "export_specifier")) {
+                    continue;
+                }
+                PyObject *name, *alias = NULL;
+                int has_name = module_export_name(file, field(specifier, file->plan->fields.name), &name);
+                if (has_name <= 0) {
+                    if (has_name < 0) {
+                        return -1;
+                    }
+                    continue;
+                }
+                int has_alias = module_export_name(file, ts_node_child_by_field_name(specifier, "alias", 5), &alias);
+                PyObject *exported = alias_or(has_alias > 0 ? alias : NULL, name);
+                bool specifier_type_only = type_only || has_child_of_type(specifier, "type");
+                int status = has_alias < 0 ? -1
+                                           : add_export(file, Py_NewRef(exported), Py_NewRef(name), EK_LOCAL,
+                                                        specifier_type_only, &statement_span, -1);
+                if (status == 0) {
+                    status = PySet_Add(file->later_exported, name);
+                }
+                if (status == 0 && PyUnicode_CompareWithASCIIString(exported, "default") == 0) {
+                    status = PySet_Add(file->later_default, name);
+                }
+                Py_DECREF(name);
+                Py_XDECREF(alias);
+                if (status < 0) {
+                    return -1;
+                }
+            }
+        }
+    }
+    const Fields *fields = &file->plan->fields;
+    if (has_default && ts_node_is_null(ts_node_child_by_field_name(node, "declaration", 11))) {
+        TSNode value = field(node, fields->value);
+        PyObject *local = NULL;
+        if (!ts_node_is_null(value) && is_type(value, "identifier")) {
+            local = node_text(file, value);
+            if (local == NULL || PySet_Add(file->later_default, local) < 0) {
+                Py_XDECREF(local);
+                return -1;
+            }
+        } else if (!ts_node_is_null(value) &&
+                   (is_type(value, "class") || is_type(value, "function_expression") ||
+                    is_type(value, "generator_function"))) {
+            return 0; /* named by the declaration's own export row */
+        }
+        return add_export(file, Py_NewRef(default_string), local, EK_LOCAL, false, &statement_span, -1);
+    }
+    if (has_equals) {
+        TSNode value = {0};
+        uint32_t named = ts_node_named_child_count(node);
+        for (uint32_t index = 0; index < named; index++) {
+            TSNode child = ts_node_named_child(node, index);
+            if (!is_type(child, "comment")) {
+                value = child;
+                break;
+            }
+        }
+        PyObject *local = NULL;
+        if (!ts_node_is_null(value) && is_type(value, "identifier")) {
+            local = node_text(file, value);
+            if (local == NULL || PySet_Add(file->later_exported, local) < 0) {
+                Py_XDECREF(local);
+                return -1;
+            }
+        }
+        return add_export(file, Py_NewRef(export_equals_string), local, EK_ASSIGNMENT, false, &statement_span, -1);
+    }
+    return 0;
+}
+
+/* A CommonJS export row; ``local`` (borrowed, may be NULL) is then exported by name too. */
+static int commonjs_row(FileCaptures *file, PyObject *exported, PyObject *local, const Span *span) {
+    if (local != NULL && PySet_Add(file->later_exported, local) < 0) {
+        return -1;
+    }
+    return add_export(file, Py_NewRef(exported), local == NULL ? NULL : Py_NewRef(local), EK_COMMONJS, false, span,
+                      -1);
+}
+
+/* ``module.exports = { a, b: c, d() {} }`` exports ``a``, ``b`` (the local ``c``) and ``d``. */
+static int commonjs_object(FileCaptures *file, TSNode value, const Span *span) {
+    const Fields *fields = &file->plan->fields;
+    uint32_t count = ts_node_named_child_count(value);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode member = ts_node_named_child(value, index);
+        PyObject *exported = NULL, *local = NULL;
+        Span name_span;
+        int found = 0;
+        if (is_type(member, "shorthand_property_identifier")) {
+            exported = node_text(file, member);
+            local = exported == NULL ? NULL : Py_NewRef(exported);
+            found = exported == NULL ? -1 : 1;
+        } else if (is_type(member, "pair")) {
+            found = simple_name(file, ts_node_child_by_field_name(member, "key", 3), &exported, &name_span);
+            TSNode pair_value = field(member, fields->value);
+            if (found > 0 && !ts_node_is_null(pair_value) && is_type(pair_value, "identifier")) {
+                local = node_text(file, pair_value);
+                found = local == NULL ? -1 : found;
+            }
+        } else if (is_type(member, "method_definition")) {
+            found = simple_name(file, field(member, fields->name), &exported, &name_span);
+        }
+        int status = found <= 0 ? found : commonjs_row(file, exported, local, span);
+        if (found > 0) {
+            Py_XDECREF(exported);
+        }
+        Py_XDECREF(local);
+        if (status < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static bool text_is(PyObject *text, const char *value) { return PyUnicode_CompareWithASCIIString(text, value) == 0; }
+
+/* ``module.exports = x``, ``module.exports.a = x``, ``exports.a = x`` (``this.x = …`` and the like export
+   nothing). */
+static int commonjs_export(FileCaptures *file, TSNode node) {
+    const Fields *fields = &file->plan->fields;
+    TSNode left = ts_node_child_by_field_name(node, "left", 4);
+    TSNode right = ts_node_child_by_field_name(node, "right", 5);
+    if (ts_node_is_null(left) || ts_node_is_null(right)) {
+        return 0;
+    }
+    TSNode target = field(left, fields->object);
+    TSNode property_node = field(left, fields->property);
+    if (ts_node_is_null(target) || ts_node_is_null(property_node)) {
+        return 0;
+    }
+    bool is_module = text_equals(file, target, "module");
+    bool is_exports = text_equals(file, target, "exports") || text_equals(file, target, "module.exports");
+    if (!is_module && !is_exports) {
+        return 0;
+    }
+    PyObject *property_text = node_text(file, property_node);
+    if (property_text == NULL) {
+        return -1;
+    }
+    Span span = node_span(node);
+    int status = 0;
+    bool whole_module = is_module && text_is(property_text, "exports");
+    if (whole_module && is_type(right, "object")) {
+        status = commonjs_object(file, right, &span);
+    } else if (whole_module || is_exports) {
+        PyObject *local = is_type(right, "identifier") ? node_text(file, right) : NULL;
+        if (is_type(right, "identifier") && local == NULL) {
+            status = -1;
+        } else {
+            status = commonjs_row(file, whole_module ? export_equals_string : property_text, local, &span);
+        }
+        Py_XDECREF(local);
+    }
+    Py_DECREF(property_text);
+    return status;
+}
+
+static int compare_module_captures(const void *left, const void *right) {
+    const ModuleCapture *a = left, *b = right;
+    if (a->order != b->order) {
+        return a->order < b->order ? -1 : 1;
+    }
+    return a->sequence < b->sequence ? -1 : (a->sequence > b->sequence);
+}
+
+/* Reads every import and export statement, by capture name in sorted order, then the ``require`` calls. */
+static int read_modules(FileCaptures *file) {
+    file->later_exported = PySet_New(NULL);
+    file->later_default = PySet_New(NULL);
+    if (file->later_exported == NULL || file->later_default == NULL) {
+        return -1;
+    }
+    sort_items(file->module_captures.items, file->module_captures.count, sizeof(ModuleCapture),
+               compare_module_captures);
+    for (size_t index = 0; index < file->module_captures.count; index++) {
+        const ModuleCapture *capture = &file->module_captures.items[index];
+        int status;
+        switch (capture->kind) {
+        case MODULE_IMPORT_STATIC:
+            status = import_statement(file, capture->node);
+            break;
+        case MODULE_IMPORT_DYNAMIC:
+            status = call_import(file, capture->node, IK_DYNAMIC);
+            break;
+        case MODULE_EXPORT_STATEMENT:
+            status = export_statement(file, capture->node);
+            break;
+        default:
+            status = commonjs_export(file, capture->node);
+            break;
+        }
+        if (status < 0) {
+            return -1;
+        }
+    }
+    for (size_t index = 0; index < file->requires.count; index++) {
+        if (call_import(file, file->requires.items[index], IK_REQUIRE) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int compare_imports(const void *left, const void *right) {
+    const PendingImport *a = left, *b = right;
+    if (a->span.start_byte != b->span.start_byte) {
+        return a->span.start_byte < b->span.start_byte ? -1 : 1;
+    }
+    if (a->specifier_span.start_byte != b->specifier_span.start_byte) {
+        return a->specifier_span.start_byte < b->specifier_span.start_byte ? -1 : 1;
+    }
+    return a->sequence < b->sequence ? -1 : (a->sequence > b->sequence);
+}
+
+/* The imports in source order as ``Import`` Structs (sorted in place, which import_index_of relies on). */
+static PyObject *build_imports(FileCaptures *file) {
+    PendingImport *imports = file->imports.items;
+    size_t count = file->imports.count;
+    sort_items(imports, count, sizeof(PendingImport), compare_imports);
+    PyObject *result = PyTuple_New((Py_ssize_t)count);
+    for (size_t index = 0; result != NULL && index < count; index++) {
+        const PendingImport *pending = &imports[index];
+        PyObject *span = span_object(&pending->span);
+        PyObject *specifier_span = span_object(&pending->specifier_span);
+        PyObject *value = NULL;
+        if (span != NULL && specifier_span != NULL) {
+            PyObject *values[6] = {
+                pending->specifier, import_kind_strings[pending->kind], pending->type_only ? Py_True : Py_False,
+                span,               specifier_span,                     pending->bindings,
+            };
+            value = PyObject_Vectorcall(import_type, values, 0, import_kwnames);
+        }
+        Py_XDECREF(span);
+        Py_XDECREF(specifier_span);
+        if (value == NULL) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, (Py_ssize_t)index, value);
+    }
+    return result;
+}
+
+/* The index of the (last) import recorded with ``key`` among the sorted imports, or -1. */
+static Py_ssize_t import_index_of(const FileCaptures *file, int64_t key) {
+    Py_ssize_t found = -1;
+    for (size_t index = 0; key >= 0 && index < file->imports.count; index++) {
+        if (file->imports.items[index].key == (uint32_t)key) {
+            found = (Py_ssize_t)index;
+        }
+    }
+    return found;
+}
+
+static int compare_exports(const void *left, const void *right) {
+    const PendingExport *a = left, *b = right;
+    if (a->span.start_byte != b->span.start_byte) {
+        return a->span.start_byte < b->span.start_byte ? -1 : 1;
+    }
+    int order = PyUnicode_Compare(a->exported, b->exported);
+    if (order != 0) {
+        return order;
+    }
+    return a->sequence < b->sequence ? -1 : (a->sequence > b->sequence);
+}
+
+/* The exports in source order as ``Export`` Structs: the statements' rows and one row per top-level declaration
+   that carries ``export`` itself; a local or CommonJS name exported twice keeps its first row. */
+static PyObject *build_exports(FileCaptures *file, const DeclaredExportArray *declared) {
+    for (size_t index = 0; index < declared->count; index++) {
+        const PendingSymbol *source = &file->pending.items[declared->items[index].symbol];
+        PyObject *exported = declared->items[index].is_default ? default_string : source->name;
+        if (add_export(file, Py_NewRef(exported), Py_NewRef(source->name), EK_LOCAL, false, &source->span, -1) < 0) {
+            return NULL;
+        }
+    }
+    PendingExport *exports = file->exports.items;
+    size_t count = file->exports.count;
+    sort_items(exports, count, sizeof(PendingExport), compare_exports);
+    PyObject *seen[EK_COUNT] = {NULL};
+    PyObject *rows = PyList_New(0);
+    for (int kind = 0; kind < EK_COUNT; kind++) {
+        seen[kind] = PySet_New(NULL);
+        if (seen[kind] == NULL) {
+            Py_CLEAR(rows);
+        }
+    }
+    for (size_t index = 0; rows != NULL && index < count; index++) {
+        const PendingExport *pending = &exports[index];
+        if (pending->kind == EK_LOCAL || pending->kind == EK_COMMONJS) {
+            int duplicate = PySet_Contains(seen[pending->kind], pending->exported);
+            if (duplicate != 0) {
+                if (duplicate < 0) {
+                    Py_CLEAR(rows);
+                }
+                continue;
+            }
+            if (PySet_Add(seen[pending->kind], pending->exported) < 0) {
+                Py_CLEAR(rows);
+                break;
+            }
+        }
+        Py_ssize_t import_index = import_index_of(file, pending->import_key);
+        PyObject *span = span_object(&pending->span);
+        PyObject *import_value = import_index < 0 ? Py_NewRef(Py_None) : PyLong_FromSsize_t(import_index);
+        PyObject *value = NULL;
+        if (span != NULL && import_value != NULL) {
+            PyObject *values[6] = {
+                pending->exported, pending->local != NULL ? pending->local : Py_None,
+                export_kind_strings[pending->kind], pending->type_only ? Py_True : Py_False,
+                span, import_value,
+            };
+            value = PyObject_Vectorcall(export_type, values, 0, export_kwnames);
+        }
+        Py_XDECREF(span);
+        Py_XDECREF(import_value);
+        if (value == NULL || PyList_Append(rows, value) < 0) {
+            Py_XDECREF(value);
+            Py_CLEAR(rows);
+            break;
+        }
+        Py_DECREF(value);
+    }
+    for (int kind = 0; kind < EK_COUNT; kind++) {
+        Py_XDECREF(seen[kind]);
+    }
+    if (rows == NULL) {
+        return NULL;
+    }
+    PyObject *result = PyList_AsTuple(rows);
+    Py_DECREF(rows);
+    return result;
+}
+
+PyDoc_STRVAR(file_captures_rows_doc,
+             "rows(max_signature_chars, max_doc_chars, max_qualifier_chars, /)\n--\n\n"
+             "The file's ``(symbols, imports, exports, references)``, each a tuple of Structs in source order "
+             "(symbols in pre-order). Called once per file.");
+
+static PyObject *file_captures_rows(FileCaptures *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "rows() takes the signature, doc and qualifier bounds");
+        return NULL;
+    }
+    Py_ssize_t max_qualifier_chars;
+    if (read_bound(args[0], &self->max_signature_chars) < 0 || read_bound(args[1], &self->max_doc_chars) < 0 ||
+        read_bound(args[2], &max_qualifier_chars) < 0) {
+        return NULL;
+    }
+    if (self->rows_state != ROWS_PENDING) {
+        PyErr_SetString(PyExc_RuntimeError, "rows() was called already");
+        return NULL;
+    }
+    self->rows_state = ROWS_STARTED;
+    DeclaredExportArray declared = {NULL, 0, 0};
+    PyObject *symbols = NULL, *imports = NULL, *exports = NULL, *references = NULL, *result = NULL;
+    if (read_modules(self) == 0 && (symbols = build_symbols(self, &declared)) != NULL &&
+        (imports = build_imports(self)) != NULL && (exports = build_exports(self, &declared)) != NULL &&
+        (references = build_references(self, max_qualifier_chars)) != NULL) {
+        result = PyTuple_Pack(4, symbols, imports, exports, references);
+    }
+    PyMem_Free(declared.items);
+    Py_XDECREF(symbols);
+    Py_XDECREF(imports);
+    Py_XDECREF(exports);
+    Py_XDECREF(references);
+    return result;
+}
+
 static PyMethodDef file_captures_methods[] = {
-    {"symbols", (PyCFunction)(void (*)(void))file_captures_symbols, METH_FASTCALL, file_captures_symbols_doc},
-    {"references", (PyCFunction)(void (*)(void))file_captures_references, METH_FASTCALL,
-     file_captures_references_doc},
+    {"rows", (PyCFunction)(void (*)(void))file_captures_rows, METH_FASTCALL, file_captures_rows_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static PyType_Slot file_captures_slots[] = {
     {Py_tp_dealloc, file_captures_dealloc},
     {Py_tp_methods, file_captures_methods},
-    {Py_tp_doc, "One file's declaration and reference captures, kept in C until Python has read its exports."},
+    {Py_tp_doc, "One file's captures, kept in C until ``rows`` builds the file's Structs from them."},
     {0, NULL},
 };
 
@@ -2395,24 +3199,39 @@ PyMODINIT_FUNC PyInit__native(void) {
     static const char *const symbol_fields[] = {"name",     "kind",     "span",    "name_span",         "parent",
                                                 "exported", "is_default_export", "is_async", "signature", "doc"};
     static const char *const reference_fields[] = {"name", "qualifier", "kind", "span", "enclosing"};
+    static const char *const binding_fields[] = {"imported", "local", "is_type_only", "span"};
+    static const char *const import_fields[] = {"specifier",      "kind", "is_type_only",
+                                                "span",           "specifier_span", "bindings"};
+    static const char *const export_fields[] = {"exported", "local", "kind", "is_type_only", "span", "import_index"};
     node_type = (PyTypeObject *)attribute_of("tree_sitter", "Node");
     tree_type = (PyTypeObject *)attribute_of("tree_sitter", "Tree");
     language_type = (PyTypeObject *)attribute_of("tree_sitter", "Language");
     span_type = attribute_of("stages.models", "Span");
     symbol_type = attribute_of("stages.models", "Symbol");
     reference_type = attribute_of("stages.models", "Reference");
+    binding_type = attribute_of("stages.models", "ImportBinding");
+    import_type = attribute_of("stages.models", "Import");
+    export_type = attribute_of("stages.models", "Export");
     span_kwnames = interned_tuple(span_fields, 6);
     symbol_kwnames = interned_tuple(symbol_fields, 10);
     reference_kwnames = interned_tuple(reference_fields, 5);
+    binding_kwnames = interned_tuple(binding_fields, 4);
+    import_kwnames = interned_tuple(import_fields, 6);
+    export_kwnames = interned_tuple(export_fields, 6);
+    star_string = PyUnicode_InternFromString("*");
+    export_equals_string = PyUnicode_InternFromString("export=");
     ellipsis_string = PyUnicode_FromString("\xe2\x80\xa6");
     default_string = PyUnicode_InternFromString("default");
     global_string = PyUnicode_InternFromString("global");
     if (node_type == NULL || tree_type == NULL || language_type == NULL || span_type == NULL ||
-        symbol_type == NULL ||
-        reference_type == NULL || span_kwnames == NULL || symbol_kwnames == NULL || reference_kwnames == NULL ||
-        ellipsis_string == NULL || default_string == NULL || global_string == NULL ||
+        symbol_type == NULL || reference_type == NULL || binding_type == NULL || import_type == NULL ||
+        export_type == NULL || span_kwnames == NULL || symbol_kwnames == NULL || reference_kwnames == NULL ||
+        binding_kwnames == NULL || import_kwnames == NULL || export_kwnames == NULL || ellipsis_string == NULL ||
+        default_string == NULL || global_string == NULL || star_string == NULL || export_equals_string == NULL ||
         intern_all(reference_kind_strings, REFERENCE_KIND_NAMES, REF_COUNT) < 0 ||
-        intern_all(symbol_kind_strings, SYMBOL_KIND_NAMES, SK_COUNT) < 0) {
+        intern_all(symbol_kind_strings, SYMBOL_KIND_NAMES, SK_COUNT) < 0 ||
+        intern_all(import_kind_strings, IMPORT_KIND_NAMES, IK_COUNT) < 0 ||
+        intern_all(export_kind_strings, EXPORT_KIND_NAMES, EK_COUNT) < 0) {
         return NULL;
     }
     PyObject *metadata = PyImport_ImportModule("importlib.metadata");

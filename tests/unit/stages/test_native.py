@@ -35,16 +35,34 @@ def test_query_plan__rejects_malformed_patterns() -> None:
         _native.QueryPlan([((1,), 0)], ("comment",), ECMASCRIPT_KINDS)
 
 
-def test_query_plan__hands_import_and_export_captures_to_python_in_document_order() -> None:
+def test_query_plan__hands_captures_of_no_known_family_to_python_in_document_order() -> None:
     language = load_language("typescript")
     source = b'import a from "a";\nexport { a };\nimport b from "b";\n'
     tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
     assert tree is not None
-    plan = _native.QueryPlan(language.patterns.patterns, language.patterns.capture_names, language.spec.kinds)
-    captures, requires, _ = plan.run(tree, source)
-    assert [node.start_point.row for node in captures["import.static"]] == [0, 2]
-    assert [node.type for node in captures["export.statement"]] == ["export_statement"]
-    assert requires == []
+    captures, file = plan_for("(import_statement) @check.import\n(identifier) @check.name").run(tree, source)
+    assert [node.start_point.row for node in captures["check.import"]] == [0, 2]
+    assert [node.text for node in captures["check.name"]] == [b"a", b"a", b"b"]
+    assert file.rows(200, 4000, 100) == ((), (), (), ())
+
+
+def test_file_captures__rows_are_built_once() -> None:
+    language = load_language("typescript")
+    source = b"export const a = f();\n"
+    tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
+    assert tree is not None
+    _, file = _native.QueryPlan(language.patterns.patterns, language.patterns.capture_names, ECMASCRIPT_KINDS).run(
+        tree, source
+    )
+    symbols, imports, exports, references = file.rows(200, 4000, 100)
+    assert ([s.name for s in symbols], imports, [e.exported for e in exports], [r.name for r in references]) == (
+        ["a"],
+        (),
+        ["a"],
+        ["f"],
+    )
+    with pytest.raises(RuntimeError, match=r"rows\(\) was called already"):
+        file.rows(200, 4000, 100)
 
 
 def test_parse__returns_none_once_the_deadline_has_passed() -> None:

@@ -39,8 +39,8 @@ def _assert_span_is_exact(source: bytes, span: Span) -> None:
     assert (span.end_line, span.end_column) == _point(source, span.end_byte)
 
 
-def test_references__after_symbols_refused_its_arguments_is_an_error_not_a_crash() -> None:
-    # In a child process: the failure this guards against was a segmentation fault.
+def test_rows__after_refusing_its_arguments_still_builds_the_rows() -> None:
+    # In a child process: the failure this guards against (a half-built file read again) was a segmentation fault.
     script = textwrap.dedent(
         """
         import time
@@ -52,26 +52,18 @@ def test_references__after_symbols_refused_its_arguments_is_an_error_not_a_crash
         tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
         patterns = language.patterns
         plan = _native.QueryPlan(patterns.patterns, patterns.capture_names, language.spec.kinds)
-        _, _, captures = plan.run(tree, source)
+        _, captures = plan.run(tree, source)
         try:
-            captures.symbols(set(), set(), "200", 4000)
+            captures.rows("200", 4000, 100)
         except TypeError:
-            print("symbols refused a str bound")
-        try:
-            captures.references(100)
-        except RuntimeError as exc:
-            print(exc)
-        symbols, _ = captures.symbols(set(), set(), 200, 4000)
-        print([symbol.name for symbol in symbols], [r.name for r in captures.references(100)])
+            print("rows refused a str bound")
+        symbols, _, _, references = captures.rows(200, 4000, 100)
+        print([symbol.name for symbol in symbols], [r.name for r in references])
         """
     )
     child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert child.returncode == 0, child.stderr
-    assert child.stdout.splitlines() == [
-        "symbols refused a str bound",
-        "references() needs symbols() first",
-        "['x'] ['Foo']",
-    ]
+    assert child.stdout.splitlines() == ["rows refused a str bound", "['x'] ['Foo']"]
 
 
 def test_run__refuses_a_tree_that_was_not_parsed_from_the_source() -> None:
@@ -135,10 +127,10 @@ def test_symbols__bounds_below_a_machine_word_cut_everything(tiny: int) -> None:
     """The native side clamps any int; only ``ExtractionLimits`` refuses bounds below 1."""
     source = b"/** Doc. */\nfunction f(a) {}\nconst v = 1;\nthis.a.b();\n"
     plan, tree = _parsed("typescript", source)
-    _, _, captures = plan.run(tree, source)
-    symbols, _ = captures.symbols(set(), set(), tiny, tiny)
+    _, captures = plan.run(tree, source)
+    symbols, _, _, references = captures.rows(tiny, tiny, tiny)
     assert [(s.name, s.signature, s.doc) for s in symbols] == [("f", "…", ""), ("v", "const …", None)]
-    assert [(r.qualifier, r.name) for r in captures.references(tiny)] == [("…", "b")]
+    assert [(r.qualifier, r.name) for r in references] == [("…", "b")]
 
 
 def test_extract__jsdoc_lines_end_at_crlf_and_at_a_lone_cr() -> None:
