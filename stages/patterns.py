@@ -5,11 +5,12 @@ one walk of the tree (a walk costs under half of what tree-sitter's query cursor
 
 - a node ``(type ...)`` or any named node ``(_)``; an anonymous node ``"text"``;
 - inside a node, at most one child pattern, optionally at a field: ``(call_expression function: (identifier))``;
-- an alternation ``[pattern ...]`` anywhere a pattern may stand;
+- an alternation ``[pattern ...]`` of at least one pattern anywhere a pattern may stand;
 - captures ``@name`` after any of them; comments ``; ...``.
 
 Guarantees: anything outside the subset (predicates ``#``, quantifiers, anchors, negated fields, wildcards
-without parentheses, several child patterns in one node) raises ``PatternError`` naming the file position, so a
+without parentheses, supertypes, empty alternations, several child patterns in one node, patterns nesting deeper
+than ``MAX_PATTERN_DEPTH``) raises ``PatternError`` naming the file position, so a
 query file never means something the matcher does not do. Node types and fields are resolved against the
 grammar here (an unknown one raises too); tree-sitter still compiles every query file as well
 (``stages.languages.load_language``).
@@ -26,12 +27,25 @@ import tree_sitter
 _TOKEN = re.compile(
     r"""(?P<space>\s+|;[^\n]*)
       | (?P<open>\() | (?P<close>\)) | (?P<open_alternation>\[) | (?P<close_alternation>\])
-      | (?P<string>"(?:[^"\\]|\\.)*")
+      | (?P<string>"(?:[^"\\\n]|\\[^\n])*")
       | (?P<capture>@[\w.]+)
       | (?P<field>[A-Za-z_]\w*:)
       | (?P<name>[A-Za-z_]\w*)""",
     re.VERBOSE,
 )
+
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "0": "\0"}
+_ESCAPE = re.compile(r"\\(.)")
+
+# Steps one pattern may nest (stages/native/match.c's MAX_DEPTH).
+MAX_PATTERN_DEPTH = 8
+
+
+def _string_text(literal: str) -> str:
+    """A string literal's text as tree-sitter reads it: ``\\n``, ``\\r``, ``\\t`` and ``\\0`` are control
+    characters, and a backslash before any other character stands for that character."""
+    return _ESCAPE.sub(lambda match: _ESCAPES.get(match.group(1), match.group(1)), literal[1:-1])
 
 
 class PatternError(ValueError):
@@ -117,25 +131,33 @@ class _Compiler:
         symbol = self.grammar.id_for_node_kind(name, named)
         if not symbol:
             raise self.fail(f"{'node type' if named else 'anonymous node'} {name!r} is not in the grammar", token)
+        if named and not self.grammar.node_kind_is_visible(symbol):
+            # The only hidden kinds a query may name are supertypes, which tree-sitter matches through the hidden
+            # nodes above a node (the matcher sees node types only).
+            raise self.fail(f"supertype {name!r} is not supported by the matcher", token)
         return symbol
 
-    def pattern(self, field: int) -> list[Step]:
+    def pattern(self, field: int, depth: int = 1) -> list[Step]:
         """The alternatives one pattern stands for (an alternation is expanded into each of its members)."""
         token = self.peek()
         if token is None:
             raise self.fail("expected a pattern, found the end")
+        if depth > MAX_PATTERN_DEPTH:
+            raise self.fail(f"a pattern nesting more than {MAX_PATTERN_DEPTH} nodes is not supported", token)
         if token.kind == "open_alternation":
             self.index += 1
             alternatives: list[Step] = []
             while (inner := self.peek()) is not None and inner.kind != "close_alternation":
-                alternatives.extend(self.pattern(field))
+                alternatives.extend(self.pattern(field, depth))
+            if not alternatives:
+                raise self.fail("an empty alternation matches nothing", token)
             self.take("close_alternation")
             extra = self.captures()
             return [step._replace(captures=step.captures + extra) for step in alternatives]
         if token.kind == "string":
             self.index += 1
-            text = token.text[1:-1].encode().decode("unicode_escape")
-            return [Step((self.symbol(text, named=False, token=token),), field, self.captures(), None)]
+            symbol = self.symbol(_string_text(token.text), named=False, token=token)
+            return [Step((symbol,), field, self.captures(), None)]
         self.take("open")
         name = self.take("name")
         symbols = () if name.text == "_" else (self.symbol(name.text, named=True, token=name),)
@@ -153,7 +175,7 @@ class _Compiler:
             child_count += 1
             if child_count > 1:
                 raise self.fail("a node with more than one child pattern is not supported by the matcher", inner)
-            children = self.pattern(child_field)
+            children = self.pattern(child_field, depth + 1)
         self.take("close")
         own = self.captures()
         if not children:

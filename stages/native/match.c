@@ -7,13 +7,18 @@
  * type are tried against its children, and each full match reports its captures.
  *
  * The semantics are tree-sitter's for this subset: children are the visible children (a TSTreeCursor's), a
- * field names the child's field as the cursor reports it, and a node with several matching children yields one
- * match per child.
+ * field is the child's field as the query cursor sees it (query_field_id), ``(_)`` is any named node but an
+ * ERROR, a ``(_ child)`` pattern matches at any node but an ERROR (tree-sitter starts it at the child and only
+ * asks for a parent), and a node with several matching children yields one match per child.
  */
 #include "match.h"
 
 #include <stdbool.h>
 #include <string.h>
+
+#include "language.h"
+#include "tree.h"
+#include "tree_cursor.h"
 
 #define MAX_DEPTH 8 /* steps per pattern; the query files use three at most */
 
@@ -196,11 +201,45 @@ Matcher *matcher_new(PyObject *patterns, uint32_t capture_count) {
     return matcher;
 }
 
-static bool step_accepts(const Step *step, TSNode node) {
-    if (step->symbol_count == 0) {
-        return ts_node_is_named(node);
+/* The field of the cursor's node as tree-sitter's query cursor sees it (ts_tree_cursor_current_status): the
+   first field found walking up through the node's hidden ancestors. Unlike ts_tree_cursor_current_field_id, an
+   extra node (a comment) in a hidden child at a field takes that field, and an ancestor's visibility counts its
+   alias. */
+static TSFieldId query_field_id(const TSTreeCursor *cursor) {
+    const TreeCursor *self = (const TreeCursor *)cursor;
+    const TSLanguage *language = self->tree->language;
+    for (uint32_t index = self->stack.size - 1; index > 0; index--) {
+        const TreeCursorEntry *entry = array_get(&self->stack, index);
+        const TreeCursorEntry *parent = array_get(&self->stack, index - 1);
+        bool extra = ts_subtree_extra(*entry->subtree);
+        if (index != self->stack.size - 1) {
+            const TSSymbol *aliases = ts_language_alias_sequence(language, parent->subtree->ptr->production_id);
+            TSSymbol symbol = !extra && aliases != NULL && aliases[entry->structural_child_index]
+                                  ? aliases[entry->structural_child_index]
+                                  : ts_subtree_symbol(*entry->subtree);
+            if (ts_language_symbol_metadata(language, symbol).visible) {
+                break;
+            }
+        }
+        if (extra) {
+            continue;
+        }
+        const TSFieldMapEntry *map, *map_end;
+        ts_language_field_map(language, parent->subtree->ptr->production_id, &map, &map_end);
+        for (; map < map_end; map++) {
+            if (!map->inherited && map->child_index == entry->structural_child_index) {
+                return map->field_id;
+            }
+        }
     }
+    return 0;
+}
+
+static bool step_accepts(const Step *step, TSNode node) {
     TSSymbol symbol = ts_node_symbol(node);
+    if (step->symbol_count == 0) {
+        return symbol != ts_builtin_sym_error && ts_node_is_named(node);
+    }
     for (uint16_t index = 0; index < step->symbol_count; index++) {
         if (step->symbols[index] == symbol) {
             return true;
@@ -250,7 +289,7 @@ static int extend(Walk *walk, int length) {
         return 0;
     }
     do {
-        if (child->field != 0 && ts_tree_cursor_current_field_id(cursor) != child->field) {
+        if (child->field != 0 && query_field_id(cursor) != child->field) {
             continue;
         }
         TSNode node = ts_tree_cursor_current_node(cursor);
@@ -271,7 +310,9 @@ static int extend(Walk *walk, int length) {
 static int try_patterns(const Matcher *matcher, Walk *walk, const uint32_t *patterns, size_t count, TSNode node) {
     for (size_t index = 0; index < count; index++) {
         const Step *root = &matcher->roots[patterns[index]];
-        if (root->symbol_count == 0 && !ts_node_is_named(node)) {
+        if (root->symbol_count == 0 &&
+            (ts_node_symbol(node) == ts_builtin_sym_error ||
+             (!ts_node_is_named(node) && (root->child == NULL || root->child->symbol_count == 0)))) {
             continue;
         }
         walk->steps[0] = root;
