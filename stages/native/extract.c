@@ -2588,11 +2588,13 @@ static int reexport(FileCaptures *file, TSNode node, TSNode source_node, bool ty
     }
     /* The export rows wait until the import is recorded, and only a top-level statement keeps them. */
     size_t first_export = file->exports.count;
-    TSNode clause = named_child_of_type(node, "export_clause");
-    TSNode namespace_clause = named_child_of_type(node, "namespace_export");
-    if (ts_node_is_null(clause) ||
-        (!ts_node_is_null(namespace_clause) && ts_node_start_byte(namespace_clause) < ts_node_start_byte(clause))) {
-        clause = namespace_clause;
+    TSNode clause = {0};
+    uint32_t children = ts_node_named_child_count(node);
+    for (uint32_t index = 0; index < children && ts_node_is_null(clause); index++) {
+        TSNode child = ts_node_named_child(node, index);
+        if (is_type(child, "export_clause") || is_type(child, "namespace_export")) {
+            clause = child;
+        }
     }
     int status = 0;
     if (ts_node_is_null(clause)) {
@@ -2780,7 +2782,10 @@ static int commonjs_object(FileCaptures *file, TSNode value, const Span *span) {
             TSNode pair_value = field(member, fields->value);
             if (found > 0 && !ts_node_is_null(pair_value) && is_type(pair_value, "identifier")) {
                 local = node_text(file, pair_value);
-                found = local == NULL ? -1 : found;
+                if (local == NULL) {
+                    Py_DECREF(exported);
+                    return -1;
+                }
             }
         } else if (is_type(member, "method_definition")) {
             found = simple_name(file, field(member, fields->name), &exported, &name_span);
