@@ -3,15 +3,16 @@
 The query files are written in a small subset of tree-sitter's query language, which the native matcher runs in
 one walk of the tree (a walk costs under half of what tree-sitter's query cursor costs over the same trees):
 
-- a node ``(type ...)`` or any named node ``(_)``; an anonymous node ``"text"``;
+- a node ``(type ...)`` or any named node ``(_)`` (never an ERROR node, as in tree-sitter); an anonymous node
+  ``"text"`` (escapes read as tree-sitter reads them);
 - inside a node, at most one child pattern, optionally at a field: ``(call_expression function: (identifier))``;
 - an alternation ``[pattern ...]`` of at least one pattern anywhere a pattern may stand;
 - captures ``@name`` after any of them; comments ``; ...``.
 
 Guarantees: anything outside the subset (predicates ``#``, quantifiers, anchors, negated fields, wildcards
 without parentheses, supertypes, empty alternations, several child patterns in one node, patterns nesting deeper
-than ``MAX_PATTERN_DEPTH``) raises ``PatternError`` naming the file position, so a
-query file never means something the matcher does not do. Node types and fields are resolved against the
+than ``MAX_PATTERN_DEPTH``) raises ``PatternError`` naming the file position, so a query file never means
+something the matcher does not do. Node types and fields are resolved against the
 grammar here (an unknown one raises too); tree-sitter still compiles every query file as well
 (``stages.languages.load_language``).
 """
@@ -53,8 +54,8 @@ class PatternError(ValueError):
 
 
 class Step(NamedTuple):
-    """One node of a pattern: its accepted node symbols (empty: any named node), the field it must be at in its
-    parent (0: any), the capture ids it reports and the pattern its child must match (``None``: no child)."""
+    """One node of a pattern: its accepted node symbols (empty: any named node but ERROR), the field it must be at
+    in its parent (0: any), the capture ids it reports and the pattern its child must match (``None``: none)."""
 
     symbols: tuple[int, ...]
     field: int
