@@ -4,9 +4,11 @@ and statements damaged by error recovery read as the Python extractor read them.
 from __future__ import annotations
 
 import gc
+import importlib
 import sys
 import time
 from collections.abc import Iterator
+from types import ModuleType
 
 import pytest
 
@@ -14,7 +16,12 @@ from stages import _native
 from stages.extract import extract_source
 from stages.languages import load_language
 
-testcapi = pytest.importorskip("_testcapi", reason="allocation failures are injected with CPython's _testcapi")
+try:
+    testcapi: ModuleType | None = importlib.import_module("_testcapi")
+except ImportError:  # a Python built without its test modules
+    testcapi = None
+
+needs_testcapi = pytest.mark.skipif(testcapi is None, reason="allocation failures are injected by CPython's _testcapi")
 
 MODULE_SOURCE = b"""import a, { b as c, "d e" as f, type g } from "./m";
 import * as ns from 'pkg';
@@ -44,6 +51,7 @@ def _file_captures(language_name: str, source: bytes) -> Iterator[_native.FileCa
 
 def _rows_with_failing_allocation(file: _native.FileCaptures, number: int) -> BaseException | None:
     """``file.rows()`` with its ``number``-th memory allocation failing (CPython's test hook); what it raised."""
+    assert testcapi is not None
     rows = file.rows
     testcapi.set_nomemory(number, number + 1)
     try:
@@ -62,6 +70,7 @@ def _is_allocation_failure(error: BaseException) -> bool:
     )
 
 
+@needs_testcapi
 def test_rows__every_failed_allocation_raises_memory_error() -> None:
     files = _file_captures("typescript", MODULE_SOURCE)
     completed = False
@@ -74,6 +83,7 @@ def test_rows__every_failed_allocation_raises_memory_error() -> None:
     assert completed, "rows() never got past its allocations"
 
 
+@needs_testcapi
 def test_rows__a_failed_allocation_in_a_commonjs_object_leaks_nothing() -> None:
     if sys.getallocatedblocks() == 0:
         pytest.skip("Python's own allocator is off (PYTHONMALLOC=malloc): blocks are not counted")
