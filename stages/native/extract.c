@@ -3078,6 +3078,32 @@ static PyType_Spec file_captures_spec = {
 
 /* ---- parse --------------------------------------------------------------------------------------- */
 
+/* The runtime's allocators: PyMem's, except that running out of memory stops the process with a message.
+   tree-sitter never checks for NULL, so returning it would crash somewhere later without saying why. */
+static void *runtime_malloc(size_t size) {
+    void *memory = PyMem_Malloc(size);
+    if (memory == NULL) {
+        Py_FatalError("tree-sitter ran out of memory");
+    }
+    return memory;
+}
+
+static void *runtime_calloc(size_t count, size_t size) {
+    void *memory = PyMem_Calloc(count, size);
+    if (memory == NULL) {
+        Py_FatalError("tree-sitter ran out of memory");
+    }
+    return memory;
+}
+
+static void *runtime_realloc(void *memory, size_t size) {
+    void *grown = PyMem_Realloc(memory, size);
+    if (grown == NULL) {
+        Py_FatalError("tree-sitter ran out of memory");
+    }
+    return grown;
+}
+
 static TSParser *shared_parser; /* used with the GIL held, like everything here */
 
 typedef struct {
@@ -3257,7 +3283,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         return NULL;
     }
     /* Trees made here are freed by tree_sitter's copy of the runtime, which allocates with PyMem. */
-    ts_set_allocator(PyMem_Malloc, PyMem_Calloc, PyMem_Realloc, PyMem_Free);
+    ts_set_allocator(runtime_malloc, runtime_calloc, runtime_realloc, PyMem_Free);
     shared_parser = ts_parser_new();
     PyObject *module = PyModule_Create(&native_module);
     if (module == NULL) {
