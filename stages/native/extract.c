@@ -1239,6 +1239,19 @@ static int simple_name(const FileCaptures *file, TSNode node, PyObject **name, S
     return *name == NULL ? -1 : 1;
 }
 
+/* Adds ``symbol`` under the name ``name_node`` holds; nothing when ``name_node`` is no declaration name. */
+static int add_named_symbol(FileCaptures *file, TSNode name_node, NewSymbol symbol) {
+    PyObject *name;
+    int found = simple_name(file, name_node, &name, &symbol.name_span);
+    if (found <= 0) {
+        return found;
+    }
+    symbol.name = name;
+    int status = add_symbol(file, &symbol);
+    Py_DECREF(name);
+    return status;
+}
+
 /* ``("default", span)`` of an export statement's ``default`` keyword. */
 static int default_keyword(TSNode export_statement, PyObject **name, Span *span) {
     TSNode keyword = child_of_type(export_statement, "default");
@@ -1292,17 +1305,9 @@ static int64_t start_or_none(TSNode node) { return ts_node_is_null(node) ? -1 : 
 
 static int named_declaration(FileCaptures *file, TSNode node, uint8_t kind) {
     const Fields *fields = &file->plan->fields;
-    PyObject *name;
-    Span name_span;
-    int found = simple_name(file, field(node, fields->name), &name, &name_span);
-    if (found <= 0) {
-        return found;
-    }
     ExportWrapper wrapper = export_wrapper(node, (TSNode){0});
     TSNode body = field(node, fields->body);
     NewSymbol symbol = {
-        .name = name,
-        .name_span = name_span,
         .kind = kind,
         .outer = wrapper.outer,
         .header_end = kind == SK_TYPE_ALIAS ? -1 : start_or_none(body),
@@ -1311,9 +1316,7 @@ static int named_declaration(FileCaptures *file, TSNode node, uint8_t kind) {
         .is_async = has_async(node),
         .doc_start = -1,
     };
-    int status = add_symbol(file, &symbol);
-    Py_DECREF(name);
-    return status;
+    return add_named_symbol(file, field(node, fields->name), symbol);
 }
 
 static int class_definition(FileCaptures *file, TSNode node) {
@@ -1483,26 +1486,16 @@ static int property(FileCaptures *file, TSNode node) {
     if (ts_node_is_null(name_node)) {
         name_node = field(node, fields->property);
     }
-    PyObject *name;
-    Span name_span;
-    int found = simple_name(file, name_node, &name, &name_span);
-    if (found <= 0) {
-        return found;
-    }
     Span span;
     uint32_t doc_start = class_member_outer(file, node, &span);
     NewSymbol symbol = {
-        .name = name,
-        .name_span = name_span,
         .kind = SK_PROPERTY,
         .outer = node,
         .header_end = start_or_none(field(node, fields->value)),
         .doc_start = doc_start,
         .span = &span,
     };
-    int status = add_symbol(file, &symbol);
-    Py_DECREF(name);
-    return status;
+    return add_named_symbol(file, name_node, symbol);
 }
 
 static bool text_equals(const FileCaptures *file, TSNode node, const char *text) {
@@ -1523,48 +1516,23 @@ static int parameter_property(FileCaptures *file, TSNode node) {
         return 0;
     }
     TSNode pattern = field(node, fields->pattern);
-    PyObject *name;
-    Span name_span;
-    int found = simple_name(file, pattern, &name, &name_span);
-    if (found <= 0) {
-        return found;
+    if (ts_node_is_null(pattern) || !is_type(pattern, "identifier")) {
+        return 0;
     }
-    int status = 0;
-    if (is_type(pattern, "identifier")) {
-        NewSymbol symbol = {
-            .name = name,
-            .name_span = name_span,
-            .kind = SK_PROPERTY,
-            .outer = node,
-            .header_end = start_or_none(field(node, fields->value)),
-            .doc_start = -1,
-            .constructor_member = true,
-        };
-        status = add_symbol(file, &symbol);
-    }
-    Py_DECREF(name);
-    return status;
+    NewSymbol symbol = {
+        .kind = SK_PROPERTY,
+        .outer = node,
+        .header_end = start_or_none(field(node, fields->value)),
+        .doc_start = -1,
+        .constructor_member = true,
+    };
+    return add_named_symbol(file, pattern, symbol);
 }
 
 static int enum_member(FileCaptures *file, TSNode node) {
     TSNode name_node = is_type(node, "enum_assignment") ? field(node, file->plan->fields.name) : node;
-    PyObject *name;
-    Span name_span;
-    int found = simple_name(file, name_node, &name, &name_span);
-    if (found <= 0) {
-        return found;
-    }
-    NewSymbol symbol = {
-        .name = name,
-        .name_span = name_span,
-        .kind = SK_ENUM_MEMBER,
-        .outer = node,
-        .header_end = -1,
-        .doc_start = -1,
-    };
-    int status = add_symbol(file, &symbol);
-    Py_DECREF(name);
-    return status;
+    NewSymbol symbol = {.kind = SK_ENUM_MEMBER, .outer = node, .header_end = -1, .doc_start = -1};
+    return add_named_symbol(file, name_node, symbol);
 }
 
 /* The named leaves under ``node`` in source order (iterative: names can nest deeper than the C stack). */
@@ -1627,15 +1595,7 @@ static int namespace(FileCaptures *file, TSNode node) {
         PyMem_Free(pieces.items);
         return status;
     }
-    PyObject *name;
-    Span name_span;
-    int found = simple_name(file, name_node, &name, &name_span);
-    if (found <= 0) {
-        return found;
-    }
     NewSymbol symbol = {
-        .name = name,
-        .name_span = name_span,
         .kind = is_type(name_node, "string") ? SK_MODULE : SK_NAMESPACE,
         .outer = wrapper.outer,
         .header_end = header_end,
@@ -1643,9 +1603,7 @@ static int namespace(FileCaptures *file, TSNode node) {
         .is_default = wrapper.is_default,
         .doc_start = -1,
     };
-    int status = add_symbol(file, &symbol);
-    Py_DECREF(name);
-    return status;
+    return add_named_symbol(file, name_node, symbol);
 }
 
 static int global_augmentation(FileCaptures *file, TSNode node) {
@@ -1893,6 +1851,19 @@ static bool is_type_parameter(const FileCaptures *file, const char *name, Py_ssi
     return low > 0 && same_name(&scopes[low - 1], &key) && position < scopes[low - 1].end;
 }
 
+/* The ``@definition.<suffix>`` handlers before FIRST_MAPPED_DEFINITION; the rest are named declarations. */
+static int (*const DEFINITION_HANDLERS[FIRST_MAPPED_DEFINITION])(FileCaptures *file, TSNode node) = {
+    [DEF_CLASS] = class_definition,
+    [DEF_DEFAULT_FUNCTION] = default_function,
+    [DEF_METHOD] = method,
+    [DEF_PROPERTY] = property,
+    [DEF_PARAMETER_PROPERTY] = parameter_property,
+    [DEF_ENUM_MEMBER] = enum_member,
+    [DEF_NAMESPACE] = namespace,
+    [DEF_GLOBAL] = global_augmentation,
+    [DEF_VARIABLE] = variable,
+};
+
 static int compare_definitions(const void *left, const void *right) {
     const DefinitionCapture *a = left, *b = right;
     if (a->order != b->order) {
@@ -1955,39 +1926,9 @@ static int declare_symbols(FileCaptures *file) {
     for (size_t index = 0; index < file->definitions.count; index++) {
         TSNode node = file->definitions.items[index].node;
         uint8_t definition = file->definitions.items[index].definition;
-        int status = 0;
-        switch (definition) {
-        case DEF_CLASS:
-            status = class_definition(file, node);
-            break;
-        case DEF_DEFAULT_FUNCTION:
-            status = default_function(file, node);
-            break;
-        case DEF_METHOD:
-            status = method(file, node);
-            break;
-        case DEF_PROPERTY:
-            status = property(file, node);
-            break;
-        case DEF_PARAMETER_PROPERTY:
-            status = parameter_property(file, node);
-            break;
-        case DEF_ENUM_MEMBER:
-            status = enum_member(file, node);
-            break;
-        case DEF_NAMESPACE:
-            status = namespace(file, node);
-            break;
-        case DEF_GLOBAL:
-            status = global_augmentation(file, node);
-            break;
-        case DEF_VARIABLE:
-            status = variable(file, node);
-            break;
-        default:
-            status = named_declaration(file, node, file->plan->mapped_kinds[definition]);
-            break;
-        }
+        int status = definition < FIRST_MAPPED_DEFINITION
+                         ? DEFINITION_HANDLERS[definition](file, node)
+                         : named_declaration(file, node, file->plan->mapped_kinds[definition]);
         if (status < 0) {
             return -1;
         }
