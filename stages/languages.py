@@ -155,12 +155,11 @@ class LanguageSpec:
 
 @dataclass(frozen=True)
 class Language:
-    """A ready-to-use language: the compiled grammar, the combined query as tree-sitter compiles it (which checks
-    it against the grammar) and the same query compiled for the native matcher that extraction runs."""
+    """A ready-to-use language: the compiled grammar and the combined query compiled for the native matcher that
+    extraction runs."""
 
     spec: LanguageSpec
     grammar: tree_sitter.Language
-    query: tree_sitter.Query
     patterns: CompiledPatterns
 
     @property
@@ -240,5 +239,6 @@ def load_language(name: str) -> Language:
     spec = LANGUAGES[name]
     grammar = tree_sitter.Language(spec.grammar())
     source = query_source(spec.query_name)
-    query = tree_sitter.Query(grammar, source)
-    return Language(spec=spec, grammar=grammar, query=query, patterns=compile_patterns(grammar, source))
+    # tree-sitter compiles the query only as a check: besides names, it rejects patterns no tree can match.
+    tree_sitter.Query(grammar, source)
+    return Language(spec=spec, grammar=grammar, patterns=compile_patterns(grammar, source))
