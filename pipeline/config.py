@@ -44,6 +44,10 @@ class EmbeddedConfig(_Section):
 
 class DatabaseConfig(_Section):
     url: str = ""  # empty: use the embedded cluster; environment variables override this
+    # A direct (unpooled) URL for what a transaction-mode pooler cannot carry: LISTEN and migrations. Empty: ``url``.
+    direct_url: str = ""
+    # True when ``url`` goes through a transaction-mode pooler (pgbouncer): no session state, no prepared statements.
+    transaction_pooler: bool = False
     schema: SchemaName = "pipeline"  # the project's tables live here, so they can share a database
     connect_timeout: Annotated[int, msgspec.Meta(ge=1, le=300)] = 10
     embedded: EmbeddedConfig = msgspec.field(default_factory=EmbeddedConfig)
@@ -92,6 +96,16 @@ class IndexConfig(_Section):
     token_env: str = "PIPELINE_GIT_TOKEN"  # noqa: S105
     git_connect_timeout: PositiveSeconds = 30.0  # a git server that does not accept the connection in time fails
     git_io_timeout: PositiveSeconds = 120.0  # a git server silent this long mid-transfer fails (retryably)
+    # Hosts the access token may be sent to (always over https only); empty: the host of base_url.
+    token_hosts: list[str] = msgspec.field(default_factory=list)
+    fetch_timeout: PositiveSeconds = 600.0  # a whole clone/fetch of one job, however the server trickles
+    max_refs: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # a server advertising more refs is refused
+    # Per-job limits: a job over any of them fails (not retried) with an error naming the limit.
+    job_timeout: PositiveSeconds = 3600.0  # wall time of one attempt, fetch to commit
+    max_job_files: Annotated[int, msgspec.Meta(ge=1)] = 500_000  # files selected for parsing
+    max_job_bytes: Annotated[int, msgspec.Meta(ge=1)] = 4 * 1024 * 1024 * 1024  # bytes selected for parsing
+    # Finished index jobs (completed, skipped, failed, cancelled) and their events are deleted after this long.
+    job_delete_after: Seconds = 30 * 86400.0
 
 
 class ApiConfig(_Section):
@@ -142,6 +156,7 @@ def decode_config(text: str, source: str) -> Config:
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     _check_database_url(config.database.url, f"{source}: database.url")
+    _check_database_url(config.database.direct_url, f"{source}: database.direct_url")
     return config
 
 
