@@ -2,7 +2,7 @@
 
 Per-file extraction sees one file; resolution and linking need the commit: every path (an import may name a file
 that is not indexed, such as a ``.json`` or ``.css`` file) and the text of every ``tsconfig.json``,
-``jsconfig.json`` and ``package.json``. ``stages.fetch.commit_context`` collects both from the object database;
+``jsconfig.json`` and ``package.json``. ``stages.fetch.context.commit_context`` collects both from the object database;
 ``link_commit`` resolves and links one job's extractions with them. This module imports no git or database code,
 so the process that links need not load them.
 """

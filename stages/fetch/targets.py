@@ -1,0 +1,139 @@
+"""Repository targets: what a user may name (URL, scp-like address, local path, ``owner/name``), validated into a
+credential-free ``RepoTarget``, and ``scrub`` for anything that may show a URL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import msgspec
+import pygit2
+
+from stages.fetch.errors import InvalidTarget, NotARepository
+from stages.models import Transport
+
+"""How a target is reached: ``file`` is a ``file://`` URL and ``local`` a plain path; both are local transports."""
+
+NETWORK_TRANSPORTS: Final[Mapping[str, Transport]] = {"https": "https", "http": "http", "git": "git", "ssh": "ssh"}
+"""URL schemes of the network transports, mapped to their ``Transport``."""
+
+_OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9_.-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>(?!//)[^\s]+)$")
+_URL_PASSWORD = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@")
+
+
+class RepoTarget(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a repository lives, free of credentials by construction.
+
+    ``url`` is what libgit2 is given: a URL for network and ``file`` transports, an absolute path for ``local``.
+    ``full_name`` is ``owner/name`` taken from the URL path (the last two components, ``.git`` dropped), or the
+    directory name for a local repository.
+    """
+
+    url: str
+    transport: Transport
+    full_name: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.transport in {"file", "local"}
+
+
+def parse_target(target: str, *, base_url: str | None = None) -> RepoTarget:
+    """Validate a repository target and return its credential-free form.
+
+    Accepted, in this order: an existing local path (a repository root: bare, or a work tree with ``.git``); a
+    ``https``/``http``/``git``/``ssh``/``file`` URL; an scp-like ssh address (``git@host:owner/name.git``);
+    ``owner/name`` joined to ``base_url``. A path that exists always wins over the ``owner/name`` reading. A URL
+    with a password in its userinfo is rejected (``InvalidTarget``) so a token never reaches the queue or the
+    database; a bare username (``ssh://git@host/…``) is kept. Local targets are checked to be repositories
+    (``NotARepository`` otherwise).
+    """
+    text = target.strip()
+    shown = scrub(text)
+    if not text:
+        raise InvalidTarget("repository target is empty")
+    if "://" in text:
+        return _parse_url(text, shown)
+    path = Path(text).expanduser()
+    if path.exists():
+        return _local_target(path, shown)
+    if text.startswith(("/", "./", "../", "~")):
+        raise NotARepository(f"repository path {shown!r} does not exist")
+    scp = _SCP_LIKE.match(text)
+    if scp is not None:
+        return RepoTarget(url=text, transport="ssh", full_name=_full_name(scp.group("path")))
+    if _OWNER_NAME.match(text):
+        if base_url is None:
+            raise InvalidTarget(f"repository target {shown!r} looks like owner/name but no base URL is configured")
+        joined = f"{base_url.rstrip('/')}/{text}"
+        try:
+            return _parse_url(joined, scrub(joined))
+        except InvalidTarget as exc:
+            raise InvalidTarget(f"repository target {shown!r} with base URL {scrub(base_url)!r}: {exc}") from None
+    raise InvalidTarget(
+        f"repository target {shown!r} is not a URL (https, http, git, ssh, file), an existing local path or owner/name"
+    )
+
+
+def _parse_url(text: str, shown: str) -> RepoTarget:
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidTarget(f"repository URL {shown!r} is malformed: {scrub(str(exc))}") from None
+    scheme = parts.scheme.lower()
+    if parts.password is not None:
+        raise InvalidTarget(
+            f"repository URL {shown!r} carries credentials; configure the access token instead of embedding it"
+        )
+    if scheme == "file":
+        if parts.netloc not in {"", "localhost"}:
+            raise InvalidTarget(f"file URL {shown!r} names a host; only local file URLs are supported")
+        local = _local_target(Path(unquote(parts.path)), shown)
+        return RepoTarget(url=urlunsplit(("file", "", local.url, "", "")), transport="file", full_name=local.full_name)
+    if scheme not in NETWORK_TRANSPORTS:
+        raise InvalidTarget(f"repository URL {shown!r} has unsupported scheme {parts.scheme!r}")
+    if not parts.hostname:
+        raise InvalidTarget(f"repository URL {shown!r} has no host")
+    if parts.path.strip("/") == "":
+        raise InvalidTarget(f"repository URL {shown!r} has no repository path")
+    if parts.query or parts.fragment:
+        raise InvalidTarget(f"repository URL {shown!r} must not have a query or fragment")
+    if scheme != "ssh" and parts.username is not None:
+        raise InvalidTarget(f"repository URL {shown!r} carries a user name; configure the access token instead")
+    netloc = parts.hostname if port is None else f"{parts.hostname}:{port}"
+    if parts.username is not None:
+        netloc = f"{parts.username}@{netloc}"
+    url = urlunsplit((scheme, netloc, parts.path, "", ""))
+    return RepoTarget(url=url, transport=NETWORK_TRANSPORTS[scheme], full_name=_full_name(parts.path))
+
+
+def _local_target(path: Path, shown: str) -> RepoTarget:
+    resolved = path.expanduser().resolve()
+    if not resolved.exists():
+        raise NotARepository(f"repository path {shown!r} does not exist")
+    try:
+        pygit2.Repository(str(resolved), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+    except pygit2.GitError:
+        raise NotARepository(f"repository path {shown!r} is not a git repository (bare or with .git)") from None
+    directory = resolved.parent if resolved.name == ".git" else resolved
+    name = directory.name.removesuffix(".git") or directory.name
+    return RepoTarget(url=str(resolved), transport="local", full_name=name)
+
+
+def _full_name(url_path: str) -> str:
+    components = [part for part in url_path.strip("/").split("/") if part]
+    components[-1] = components[-1].removesuffix(".git")
+    return "/".join(components[-2:])
+
+
+def scrub(text: str, token: str | None = None) -> str:
+    """``text`` with URL passwords masked and every occurrence of ``token`` replaced by ``***``."""
+    cleaned = _URL_PASSWORD.sub(r"\g<prefix>:***@", text)
+    if token:
+        cleaned = cleaned.replace(token, "***")
+    return cleaned
