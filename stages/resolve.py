@@ -373,7 +373,7 @@ class ModuleResolver:
             return None
         try:
             value = json.loads(strip_json_comments(text) if allow_comments else text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # json nests by recursion: a crafted file can exhaust it
             self._diagnostics.append(f"{path}: invalid JSON: {exc}")
             return None
         if not isinstance(value, dict):
