@@ -24,8 +24,9 @@ _GIT_DIR_NAMES: Final = frozenset({".git", "git~1"})
 """Names a checkout reads as its own ``.git`` directory: compared case-folded, after dropping trailing dots and
 spaces (NTFS and HFS+ ignore case; NTFS ignores the trailing characters; ``git~1`` is NTFS's short name)."""
 
-_UNSAFE_CHARACTERS: Final = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
-"""Path separators (``/``, and ``\\`` as Windows reads it) and control characters (Unicode category Cc)."""
+_UNSAFE_IN_NAME: Final = re.compile(r"^[A-Za-z]:|[/\\\x00-\x1f\x7f-\x9f]")
+"""A drive prefix (Windows joins ``root`` and ``D:x`` to ``D:x``), path separators (``/``, and ``\\`` as Windows
+reads it) and control characters (Unicode category Cc)."""
 
 
 def path_skip_reason(parent: str, raw_name: bytes) -> PathSkipReason | None:
@@ -33,14 +34,14 @@ def path_skip_reason(parent: str, raw_name: bytes) -> PathSkipReason | None:
 
     ``parent`` is an accepted directory path ending in ``/``, or ``""`` at the root. ``invalid_path``: the name is
     not UTF-8, or the whole path is longer than ``MAX_PATH_BYTES``. ``unsafe_path``: the name is empty, ``.`` or
-    ``..``, holds a path separator (``/``, or ``\\`` as Windows reads it) or a control character (NUL, newline,
-    DEL, C1), or names a git directory (see ``_GIT_DIR_NAMES``).
+    ``..``, starts with a drive (``C:``), holds a path separator (``/``, or ``\\`` as Windows reads it) or a control
+    character (NUL, newline, DEL, C1), or names a git directory (see ``_GIT_DIR_NAMES``).
     """
     try:
         name = raw_name.decode("utf-8")
     except UnicodeDecodeError:
         return "invalid_path"
-    if name in ("", ".", "..") or _UNSAFE_CHARACTERS.search(name):
+    if name in ("", ".", "..") or _UNSAFE_IN_NAME.search(name):
         return "unsafe_path"
     if name.rstrip(". ").casefold() in _GIT_DIR_NAMES:
         return "unsafe_path"

@@ -83,6 +83,7 @@ CASES: dict[str, Case] = {
     "slash-in-name": Case(lambda r: raw_tree(r, [*OK, (b"a/b.ts", SOURCE)]), {"unsafe_path": 1}),
     "traversal-in-name": Case(lambda r: raw_tree(r, [*OK, (b"sub/../../x.ts", SOURCE)]), {"unsafe_path": 1}),
     "backslash-traversal": Case(lambda r: raw_tree(r, [*OK, (b"..\\..\\x.ts", SOURCE)]), {"unsafe_path": 1}),
+    "windows-drive-name": Case(lambda r: raw_tree(r, [*OK, (b"C:evil.ts", SOURCE)]), {"unsafe_path": 1}),
     "dot-git-directory": Case(
         lambda r: raw_tree(r, [*OK, (b".GIT", [(b"config", b"[core]\n"), (b"hooks", [(b"post-checkout", b"#!")])])]),
         {"unsafe_path": 2},
