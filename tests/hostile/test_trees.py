@@ -150,6 +150,18 @@ CASES: dict[str, Case] = {
         {"unsupported_language": 1},
         stored=frozenset({"ok.ts", "use.ts"}),
     ),
+    "nul-escapes-in-package-json": Case(
+        lambda r: raw_tree(
+            r,
+            [
+                *OK,
+                (b"use.ts", b"import react from 'react';\nimport w from 'w\\u0000x';\nexport const v = [react, w];\n"),
+                (b"package.json", b'{"name": "app\\u0000", "dependencies": {"react": "^18\\u0000.2"}}'),
+            ],
+        ),
+        {"unsupported_language": 1},
+        stored=frozenset({"ok.ts", "use.ts"}),
+    ),
     "root-tree-git-cannot-parse": Case(
         lambda r: raw_tree(r, [(b"", SOURCE)]), stored=frozenset(), failed_with="cannot be parsed"
     ),
