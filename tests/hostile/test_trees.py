@@ -72,6 +72,17 @@ def _long_path(repo: pygit2.Repository) -> pygit2.Oid:
     return raw_tree(repo, [*OK, (b"long", (TREE_MODE, tree))])
 
 
+def _extends_chain(repo: pygit2.Repository) -> pygit2.Oid:
+    """1,100 tsconfig files, each extending the next: deeper than Python's recursion limit."""
+    links = 1100
+    configs: list[tuple[bytes, RawEntry]] = [
+        (f"c{i:04d}".encode(), [(b"tsconfig.json", f'{{"extends": "../c{i + 1:04d}/tsconfig.json"}}'.encode())])
+        for i in range(links)
+    ]
+    root_config = b'{"extends": "./c0000/tsconfig.json", "compilerOptions": {"baseUrl": "."}}'
+    return raw_tree(repo, [*OK, (b"use.ts", BARE_IMPORT), (b"tsconfig.json", root_config), *configs])
+
+
 def _huge_blob(repo: pygit2.Repository) -> pygit2.Oid:
     huge = loose_object_claiming_size(repo, b"blob", 10**12, b"x")  # a terabyte, by its header
     return raw_tree(repo, [*OK, (b"huge.ts", (BLOB_MODE, huge)), (b"package.json", (BLOB_MODE, huge))])
@@ -161,6 +172,22 @@ CASES: dict[str, Case] = {
         ),
         {"unsupported_language": 1},
         stored=frozenset({"ok.ts", "use.ts"}),
+    ),
+    "tsconfig-extends-cycle": Case(
+        lambda r: raw_tree(
+            r,
+            [
+                *OK,
+                (b"use.ts", BARE_IMPORT),
+                (b"tsconfig.json", b'{"extends": "./a/tsconfig.json"}'),
+                (b"a", [(b"tsconfig.json", b'{"extends": "../tsconfig.json"}')]),
+            ],
+        ),
+        {"unsupported_language": 2},
+        stored=frozenset({"ok.ts", "use.ts"}),
+    ),
+    "tsconfig-extends-chain-1100-long": Case(
+        _extends_chain, {"unsupported_language": 1101}, stored=frozenset({"ok.ts", "use.ts"})
     ),
     "root-tree-git-cannot-parse": Case(
         lambda r: raw_tree(r, [(b"", SOURCE)]), stored=frozenset(), failed_with="cannot be parsed"
