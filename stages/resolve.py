@@ -228,6 +228,22 @@ def strip_json_comments(text: str) -> str:
     return _scan_outside_strings(_scan_outside_strings(text, _skip_comment), _skip_trailing_comma)
 
 
+def _holds_nul(value: Any) -> bool:
+    """Whether any key or string in a decoded JSON value holds U+0000 (walked with a stack: any depth)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 class _Manifest(msgspec.Struct, frozen=True):
     """The parts of one package.json that resolution and versions need."""
 
@@ -373,11 +389,14 @@ class ModuleResolver:
             return None
         try:
             value = json.loads(strip_json_comments(text) if allow_comments else text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # json nests by recursion: a crafted file can exhaust it
             self._diagnostics.append(f"{path}: invalid JSON: {exc}")
             return None
         if not isinstance(value, dict):
             self._diagnostics.append(f"{path}: expected a JSON object, found {type(value).__name__}")
+            return None
+        if _holds_nul(value):  # a \u0000 escape: refused like a NUL byte in source (Postgres text cannot hold it)
+            self._diagnostics.append(f"{path}: a string holds a NUL character")
             return None
         return value
 

@@ -19,6 +19,10 @@ Guarantees:
 - **Skips.** Files that are not worth parsing are skipped and counted by reason (``SKIP_REASONS``). ``list_files``
   decides everything it can from the tree and object headers alone (mode, path, extension, size); ``read_files``
   decides ``binary`` and content-``minified`` once it has the bytes, so every blob is inflated exactly once.
+- **Paths.** Every path leaving the stage (listed items, commit-context paths and configs) passed
+  ``stages.fetch.paths.path_skip_reason``: UTF-8, bounded in length, no component that is empty, ``.``, ``..`` or
+  ``.git`` or holds a separator or control character. Other entries are skipped (``invalid_path``,
+  ``unsafe_path``), and the tree walk is iterative, so no tree, however deep or crafted, fails a job by its names.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from stages.fetch.context import commit_context
 from stages.fetch.errors import (
     AuthenticationFailed,
     CertificateError,
+    CorruptObject,
     EmptyRepository,
     FetchError,
     InvalidTarget,
@@ -48,6 +53,7 @@ __all__ = [
     "WORKDIR_PREFIX",
     "AuthenticationFailed",
     "CertificateError",
+    "CorruptObject",
     "EmptyRepository",
     "FetchError",
     "FileItem",

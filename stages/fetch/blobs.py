@@ -26,19 +26,20 @@ def read_files(
     """Yield each item with its blob bytes from the object database, in the order given, skipping unusable content.
 
     A blob with a NUL byte in its first ``BINARY_PROBE_BYTES`` is skipped as ``binary``; one of at least
-    ``MINIFIED_MIN_BYTES`` whose lines average more than ``MINIFIED_AVERAGE_LINE_BYTES`` as ``minified``. Skips
-    are added to ``skipped`` when given (pass ``FileListing.skipped``), so the counts are final once the iterator
-    is exhausted. A blob absent from the clone raises ``MissingObject``. Stopping early is safe: nothing is held.
+    ``MINIFIED_MIN_BYTES`` whose lines average more than ``MINIFIED_AVERAGE_LINE_BYTES`` as ``minified``; an object
+    that is there but cannot be read as a blob as ``corrupt_object``. Skips are added to ``skipped`` when given
+    (pass ``FileListing.skipped``), so the counts are final once the iterator is exhausted. A blob absent from the
+    clone raises ``MissingObject``. Stopping early is safe: nothing is held.
     """
     odb = repo.odb
     for item in items:
         try:
             object_type, data = odb.read(item.oid)
         except (KeyError, ValueError, pygit2.GitError):
-            raise MissingObject(f"blob {item.oid} of {item.path!r} is missing from the clone") from None
-        if object_type != ObjectType.BLOB:
-            raise MissingObject(f"object {item.oid} of {item.path!r} is not a blob")
-        reason = content_skip_reason(data)
+            if item.oid not in odb:
+                raise MissingObject(f"blob {item.oid} of {item.path!r} is missing from the clone") from None
+            object_type, data = ObjectType.INVALID, b""  # there, but git cannot read it
+        reason = content_skip_reason(data) if object_type == ObjectType.BLOB else "corrupt_object"
         if reason is not None:
             if skipped is not None:
                 skipped[reason] = skipped.get(reason, 0) + 1

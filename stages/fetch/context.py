@@ -5,10 +5,11 @@ from __future__ import annotations
 import posixpath
 
 import pygit2
-from pygit2.enums import FileMode
+from pygit2.enums import FileMode, ObjectType
 
 from stages.commit import CommitContext
-from stages.fetch.tree import VENDORED_DIRS
+from stages.fetch.errors import MissingObject
+from stages.fetch.tree import VENDORED_DIRS, peel_commit, walk_tree
 
 CONFIG_NAMES = frozenset({"tsconfig.json", "jsconfig.json", "package.json"})
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -16,29 +17,37 @@ MAX_CONFIG_BYTES = 1024 * 1024
 
 def commit_context(repo: pygit2.Repository, commit_sha: str) -> CommitContext:
     """What the cross-file step needs from the commit, from one walk of its tree (no checkout): every path outside
-    vendored directories (bare specifiers name external packages whether or not they were committed), and the text
-    of each ``tsconfig.json``/``jsconfig.json``/``package.json`` up to ``MAX_CONFIG_BYTES``."""
-    tree = repo[commit_sha].peel(pygit2.Commit).tree
+    vendored directories that the path rule accepts (``stages.fetch.paths``; bare specifiers name external
+    packages whether or not they were committed), and the text of each ``tsconfig.json``/``jsconfig.json``/
+    ``package.json`` blob up to ``MAX_CONFIG_BYTES`` (decoded with replacement characters; a larger or unreadable
+    one is left out, and resolution notes it as unreadable). Raises what ``walk_tree`` raises."""
+    odb = repo.odb
     paths: list[str] = []
     configs: dict[str, str] = {}
-    stack: list[tuple[pygit2.Tree, str]] = [(tree, "")]
-    while stack:
-        current, prefix = stack.pop()
-        for entry in current:
-            name = entry.name or ""
-            path = f"{prefix}{name}"
-            if entry.filemode == FileMode.TREE:
-                if name not in VENDORED_DIRS:
-                    assert isinstance(entry, pygit2.Tree)
-                    stack.append((entry, f"{path}/"))
-                continue
-            if entry.filemode not in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
-                continue
-            paths.append(path)
-            if posixpath.basename(path) in CONFIG_NAMES:
-                blob = repo[entry.id]
-                assert isinstance(blob, pygit2.Blob)
-                if blob.size <= MAX_CONFIG_BYTES:
-                    configs[path] = blob.data.decode("utf-8", "replace")
+    commit = peel_commit(repo, commit_sha)
+    for entry in walk_tree(repo, commit, vendored_dirs=VENDORED_DIRS, descend_skipped=False):
+        if entry.skip is not None or entry.mode not in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
+            continue
+        paths.append(entry.path)
+        if posixpath.basename(entry.path) in CONFIG_NAMES:
+            text = _config_text(odb, entry.oid, entry.path)
+            if text is not None:
+                configs[entry.path] = text
     paths.sort()
     return CommitContext(paths=tuple(paths), configs=configs)
+
+
+def _config_text(odb: pygit2.Odb, oid: pygit2.Oid, path: str) -> str | None:
+    """The config blob's text, or ``None`` when it is too large or not a readable blob (the header is read first,
+    so a huge blob is never inflated)."""
+    try:
+        object_type, size = odb.read_header(oid)
+    except (KeyError, pygit2.GitError):
+        raise MissingObject(f"blob {oid} of {path!r} is missing from the clone") from None
+    if object_type != ObjectType.BLOB or size > MAX_CONFIG_BYTES:
+        return None
+    try:
+        data = odb.read(oid)[1]
+    except pygit2.GitError:
+        return None
+    return data.decode("utf-8", "replace")

@@ -45,3 +45,7 @@ class MissingObject(FetchError):
     """An object the tree refers to is absent from the clone (a truncated transfer); a fresh clone may fix it."""
 
     retryable = True
+
+
+class CorruptObject(FetchError):
+    """An object of the clone is there but cannot be read as what the tree says it is; a fresh clone repeats it."""

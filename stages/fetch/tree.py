@@ -1,19 +1,28 @@
-"""Listing a commit's tree: which files are worth parsing, and why each of the others is skipped."""
+"""Listing a commit's tree: which files are worth parsing, and why each of the others is skipped.
+
+``walk_tree`` is the one walk of a tree (iterative, so depth costs no stack); ``list_files`` and
+``stages.fetch.context.commit_context`` both read the tree through it, so the same path rule
+(``stages.fetch.paths``) decides what leaves the stage.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Final, Literal
+from collections.abc import Callable, Iterator
+from typing import Final, Literal, NamedTuple
 
 import msgspec
 import pygit2
-from pygit2.enums import FileMode
+from pygit2.enums import FileMode, ObjectType
 
 from stages import languages
-from stages.fetch.errors import MissingObject, UnknownRevision
+from stages.fetch.errors import CorruptObject, FetchError, MissingObject, UnknownRevision
+from stages.fetch.paths import path_skip_reason
 
 SkipReason = Literal[
     "vendored",
+    "invalid_path",
+    "unsafe_path",
+    "corrupt_object",
     "minified",
     "too_large",
     "binary",
@@ -23,6 +32,9 @@ SkipReason = Literal[
 ]
 SKIP_REASONS: Final[tuple[SkipReason, ...]] = (
     "vendored",
+    "invalid_path",
+    "unsafe_path",
+    "corrupt_object",
     "minified",
     "too_large",
     "binary",
@@ -30,6 +42,8 @@ SKIP_REASONS: Final[tuple[SkipReason, ...]] = (
     "submodule",
     "unsupported_language",
 )
+TreeSkipReason = Literal["vendored", "invalid_path", "unsafe_path", "corrupt_object"]
+"""The reasons ``walk_tree`` decides from the tree alone."""
 
 VENDORED_DIRS: Final = frozenset(
     {
@@ -55,8 +69,7 @@ VENDORED_DIRS: Final = frozenset(
         # test coverage reports
         "coverage",
         ".nyc_output",
-        # version control metadata committed by mistake
-        ".git",
+        # version control metadata committed by mistake (a `.git` entry is never a path: `unsafe_path`)
         ".hg",
         ".svn",
     }
@@ -80,7 +93,8 @@ class FileListing(msgspec.Struct, kw_only=True):
 
     ``items`` are sorted by path. ``skipped`` has every ``SKIP_REASONS`` key; pass it to ``read_files`` so the
     ``binary`` and content-``minified`` decisions taken there land in the same counts. ``files_seen`` counts every
-    non-directory entry of the tree (blobs, symlinks, submodules), vendored ones included.
+    non-directory entry of the tree (blobs, symlinks, submodules), skipped ones included; a directory git cannot
+    parse counts as one entry (``corrupt_object``).
     """
 
     commit_sha: str
@@ -101,92 +115,130 @@ def list_files(
     """The files of the tree at ``commit_sha`` worth parsing, without reading any blob.
 
     Each non-directory entry is either kept or counted under the first reason that applies, in this order:
-    ``vendored`` (below a directory named in ``vendored_dirs``, whatever the entry is), ``submodule`` (gitlink),
-    ``symlink``, ``unsupported_language`` (``language_for_path`` gives ``None``), ``minified`` (name ends in one of
-    ``MINIFIED_SUFFIXES``), ``too_large`` (size from the object header above ``max_file_bytes``).
-    ``binary`` and content-``minified`` are decided by ``read_files``. Path names that are not UTF-8 are decoded
-    with replacement characters (the blob id still identifies the content).
+    the ``walk_tree`` reasons (``invalid_path``, ``unsafe_path``, ``vendored``, ``corrupt_object``: from the path
+    and the tree alone), ``submodule`` (gitlink), ``symlink``, ``unsupported_language`` (``language_for_path``
+    gives ``None``), ``minified`` (name ends in one of ``MINIFIED_SUFFIXES``), ``corrupt_object`` (the object
+    header says it is not a blob), ``too_large`` (size from the object header above ``max_file_bytes``).
+    ``binary`` and content-``minified`` are decided by ``read_files``. Raises ``UnknownRevision`` for an unknown
+    commit, ``MissingObject`` (retryable) for an object absent from the clone, ``CorruptObject`` for a root tree
+    that cannot be parsed.
     """
-    try:
-        commit = repo[commit_sha].peel(pygit2.Commit)
-    except (KeyError, ValueError, pygit2.GitError):
-        raise UnknownRevision(f"commit {commit_sha!r} does not exist in the repository") from None
-    walker = _TreeWalker(repo.odb, max_file_bytes, language_for_path, vendored_dirs)
-    try:
-        walker.walk(commit.tree, "")
-    except (KeyError, pygit2.GitError) as exc:
-        raise MissingObject(f"the tree of commit {commit.id} cannot be read from the clone: {exc}") from None
-    walker.items.sort(key=lambda item: item.path)
+    commit = peel_commit(repo, commit_sha)
+    odb = repo.odb
+    items: list[FileItem] = []
+    skipped: dict[str, int] = dict.fromkeys(SKIP_REASONS, 0)
+    files_seen = 0
+    for entry in walk_tree(repo, commit, vendored_dirs=vendored_dirs, descend_skipped=True):
+        files_seen += 1
+        reason = entry.skip or _file_skip_reason(odb, entry, max_file_bytes, language_for_path, items)
+        if reason is not None:
+            skipped[reason] += 1
+    items.sort(key=lambda item: item.path)
     return FileListing(
         commit_sha=str(commit.id),
-        items=walker.items,
-        skipped=walker.skipped,
-        files_seen=walker.files_seen,
-        bytes_selected=sum(item.size for item in walker.items),
+        items=items,
+        skipped=skipped,
+        files_seen=files_seen,
+        bytes_selected=sum(item.size for item in items),
     )
 
 
-class _TreeWalker:
-    """Recursive tree walk that fills the kept items and skip counts of one listing."""
+def _file_skip_reason(
+    odb: pygit2.Odb,
+    entry: TreeEntry,
+    max_file_bytes: int,
+    language_for_path: Callable[[str], str | None],
+    items: list[FileItem],
+) -> SkipReason | None:
+    """Keep the file (append it to ``items``, ``None``) or say why it is skipped."""
+    if entry.mode == FileMode.COMMIT:
+        return "submodule"
+    if entry.mode == FileMode.LINK:
+        return "symlink"
+    language = language_for_path(entry.path)
+    if language is None:
+        return "unsupported_language"
+    if entry.path.endswith(MINIFIED_SUFFIXES):
+        return "minified"
+    try:
+        object_type, size = odb.read_header(entry.oid)
+    except (KeyError, pygit2.GitError):
+        raise MissingObject(f"blob {entry.oid} of {entry.path!r} is missing from the clone") from None
+    if object_type != ObjectType.BLOB:
+        return "corrupt_object"
+    if size > max_file_bytes:
+        return "too_large"
+    items.append(FileItem(path=entry.path, oid=str(entry.oid), language=language, size=size))
+    return None
 
-    def __init__(
-        self,
-        odb: pygit2.Odb,
-        max_file_bytes: int,
-        language_for_path: Callable[[str], str | None],
-        vendored_dirs: frozenset[str],
-    ) -> None:
-        self.odb = odb
-        self.max_file_bytes = max_file_bytes
-        self.language_for_path = language_for_path
-        self.vendored_dirs = vendored_dirs
-        self.items: list[FileItem] = []
-        self.skipped: dict[str, int] = dict.fromkeys(SKIP_REASONS, 0)
-        self.files_seen = 0
 
-    def walk(self, tree: pygit2.Tree, prefix: str) -> None:
-        for entry in tree:
+class TreeEntry(NamedTuple):
+    """A non-directory entry of a commit's tree; ``skip`` is set when the tree alone decides it is skipped."""
+
+    path: str  # "" when skipped: a rejected path never leaves the walk
+    mode: int
+    oid: pygit2.Oid
+    skip: TreeSkipReason | None
+
+
+def walk_tree(
+    repo: pygit2.Repository, commit: pygit2.Commit, *, vendored_dirs: frozenset[str], descend_skipped: bool
+) -> Iterator[TreeEntry]:
+    """Every non-directory entry of the commit's tree, depth first, with a stack instead of recursion.
+
+    Each entry name is checked by ``stages.fetch.paths.path_skip_reason`` first, then a directory named in
+    ``vendored_dirs`` is ``vendored``; the first reason met on the way down applies to everything below, so only
+    accepted paths are ever built. A subtree that git cannot parse (an empty entry name, a malformed mode) is one
+    ``corrupt_object`` entry. With ``descend_skipped`` the entries below a skipped directory are yielded one by one
+    (to count them), else the directory is not entered. Raises ``MissingObject`` (retryable) for a tree absent from
+    the clone and ``CorruptObject`` for a root tree that cannot be parsed.
+    """
+    odb = repo.odb
+    try:
+        root = commit.tree
+    except pygit2.GitError as exc:
+        raise _unreadable_tree(odb, commit.tree_id, commit, exc) from None
+    stack: list[tuple[pygit2.Tree, str, TreeSkipReason | None]] = [(root, "", None)]
+    while stack:
+        tree, parent, inherited = stack.pop()
+        try:
+            entries = iter(tree)
+        except pygit2.GitError as exc:
+            error = _unreadable_tree(odb, tree.id, commit, exc)
+            if isinstance(error, MissingObject) or tree.id == root.id:
+                raise error from None
+            yield TreeEntry("", FileMode.TREE, tree.id, inherited or "corrupt_object")
+            continue
+        names: set[bytes] = set()
+        for entry in entries:
             raw_name = entry.raw_name
             assert raw_name is not None
-            name = raw_name.decode("utf-8", "replace")
-            mode = entry.filemode
-            if mode == FileMode.TREE:
-                assert isinstance(entry, pygit2.Tree)
-                if name in self.vendored_dirs:
-                    vendored = self._count_files(entry)
-                    self.skipped["vendored"] += vendored
-                    self.files_seen += vendored
-                else:
-                    self.walk(entry, f"{prefix}{name}/")
-                continue
-            self.files_seen += 1
-            reason = self._visit_file(mode, prefix + name, entry.id)
-            if reason is not None:
-                self.skipped[reason] += 1
-
-    def _visit_file(self, mode: int, path: str, oid: pygit2.Oid) -> SkipReason | None:
-        """Keep the file (``None``) or say why it is skipped."""
-        if mode == FileMode.COMMIT:
-            return "submodule"
-        if mode == FileMode.LINK:
-            return "symlink"
-        language = self.language_for_path(path)
-        if language is None:
-            return "unsupported_language"
-        if path.endswith(MINIFIED_SUFFIXES):
-            return "minified"
-        size = self.odb.read_header(oid)[1]
-        if size > self.max_file_bytes:
-            return "too_large"
-        self.items.append(FileItem(path=path, oid=str(oid), language=language, size=size))
-        return None
-
-    def _count_files(self, tree: pygit2.Tree) -> int:
-        count = 0
-        for entry in tree:
+            # git's own trees never repeat a name; a crafted one can, and a checkout holds only one of them
+            reason = inherited or ("unsafe_path" if raw_name in names else path_skip_reason(parent, raw_name))
+            names.add(raw_name)
+            name = "" if reason else raw_name.decode()
             if entry.filemode == FileMode.TREE:
                 assert isinstance(entry, pygit2.Tree)
-                count += self._count_files(entry)
+                if reason is None and name in vendored_dirs:
+                    reason = "vendored"
+                if reason is None:
+                    stack.append((entry, f"{parent}{name}/", None))
+                elif descend_skipped:
+                    stack.append((entry, "", reason))
             else:
-                count += 1
-        return count
+                yield TreeEntry("" if reason else parent + name, entry.filemode, entry.id, reason)
+
+
+def _unreadable_tree(odb: pygit2.Odb, tree_id: pygit2.Oid, commit: pygit2.Commit, exc: Exception) -> FetchError:
+    """``MissingObject`` (retryable) for a tree absent from the clone, ``CorruptObject`` for one git cannot parse."""
+    if tree_id not in odb:
+        return MissingObject(f"tree {tree_id} of commit {commit.id} is missing from the clone")
+    return CorruptObject(f"tree {tree_id} of commit {commit.id} cannot be parsed: {exc}")
+
+
+def peel_commit(repo: pygit2.Repository, commit_sha: str) -> pygit2.Commit:
+    """The commit ``commit_sha`` names (a tag is peeled); ``UnknownRevision`` if there is none."""
+    try:
+        return repo[commit_sha].peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError):
+        raise UnknownRevision(f"commit {commit_sha!r} does not exist in the repository") from None

@@ -665,6 +665,9 @@ def test_list_files__counts_every_skip_reason_and_keeps_source_files(tmp_path: P
     ]
     assert listing.skipped == {
         "vendored": 4,
+        "invalid_path": 0,
+        "unsafe_path": 0,
+        "corrupt_object": 0,
         "minified": 1,
         "too_large": 1,
         "binary": 0,
