@@ -234,8 +234,8 @@ def retry(conn: Connection, queue: Queue, job_id: uuid.UUID) -> schemas.Retried 
 
 
 def cancel(conn: Connection, queue: Queue, job_id: uuid.UUID) -> schemas.Cancelled | None:
-    """Cancel an unfinished job: its queue job at once; a pending index job at once, a processing one by its
-    coordinator, which notices the cancelled queue job at its next heartbeat."""
+    """Cancel an unfinished job: its queue job, and with it (the trigger of migration 0005) the index job, pending or
+    processing; a processing job's coordinator stops the attempt at its next heartbeat."""
     record = index_jobs.get(conn, job_id)
     if record is None:
         return None
