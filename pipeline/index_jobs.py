@@ -35,6 +35,7 @@ from pipeline.db import query
 from pipeline.errors import IndexRequestError, PipelineError
 from pipeline.queue.client import Queue, Redriven
 from pipeline.queue.retention import DELETE_BATCH, Sweep
+from stages.errors import IndexerError
 
 if TYPE_CHECKING:  # the writer process imports this module and must not load git
     from stages.fetch import RepoTarget
@@ -342,8 +343,9 @@ def redrive_dead_letters(
 ) -> RedriveReport:
     """Send dead letters back, in one transaction: those of the ``index-repo`` queue by ``retry`` of the index job
     they carry (a plain redrive would re-send a job whose index job is finished, and nothing would run), any other
-    as the queue's own redrive. A letter whose index job cannot be retried (deleted with its repository, or not
-    failed) is kept, with the reason; so is a requested id that is no dead letter (purged or redriven meanwhile).
+    as the queue's own redrive. A letter whose index job cannot be retried (deleted with its repository, not
+    failed, or its target refused) is kept, with the reason; so is a requested id that is no dead letter (purged or
+    redriven meanwhile).
     """
     with conn.transaction():
         letters = conn.execute(
@@ -361,7 +363,7 @@ def redrive_dead_letters(
                 continue
             try:
                 outcome = retried.get(index_job_id) or retry(conn, queue, index_job_id)
-            except JobStateConflict as exc:
+            except IndexerError as exc:  # not failed any more, or its stored target can no longer be indexed
                 kept[letter_id] = str(exc)
                 continue
             if outcome is None:

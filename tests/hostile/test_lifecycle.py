@@ -193,6 +193,31 @@ def test_redrive_of_a_dead_letter_whose_repository_was_deleted__keeps_the_letter
     live_worker().assert_alive()
 
 
+def test_redrive_of_a_dead_letter_whose_stored_url_is_now_refused__keeps_the_letter_and_redrives_the_others(
+    conn: Connection, queue: Queue, live_worker: Callable[[], LiveWorker]
+) -> None:
+    refused = dead_lettered(conn, queue, "refused")
+    fine = dead_lettered(conn, queue, "fine")
+    conn.execute(
+        "UPDATE repositories SET git_url = 'https://user:secret@example.test/acme/refused.git' WHERE id = %s",
+        [refused.repository_id],
+    )
+    [refused_letter] = [
+        row[0]
+        for row in conn.execute("SELECT id FROM dead_letters WHERE payload ->> 'index_job_id' = %s", [str(refused.id)])
+    ]
+    report = index_jobs.redrive_dead_letters(conn, queue, "index-repo__dlq")
+    assert list(report.kept) == [refused_letter]
+    assert "carries credentials" in report.kept[refused_letter]
+    assert "secret" not in report.kept[refused_letter], "the error never repeats a credential"
+    [retried] = report.retried
+    assert retried.retry_of == fine.id
+    assert dead_letter_ids(conn) == {refused_letter}
+    live = live_worker()
+    wait_until(lambda: status(conn, retried.job.id) == IndexJobStatus.COMPLETED, timeout=WAIT)
+    live.assert_alive()
+
+
 def test_retry_of_a_completed_job__is_refused_with_its_status(
     conn: Connection, queue: Queue, config: Config, live_worker: Callable[[], LiveWorker]
 ) -> None:
