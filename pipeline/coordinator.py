@@ -118,6 +118,7 @@ class Coordinator:
             concurrency=config.index.jobs,
             batch_size=1,
             connect_timeout=config.database.connect_timeout,
+            retention_sweeps=[index_jobs.retention_sweep(config.index.job_delete_after)],
         )
 
     # ----- lifecycle -----
@@ -284,7 +285,8 @@ class Coordinator:
 
     def _watch_for_end(self) -> None:
         """With ``until_idle``/``until_index_job``: stop once there is nothing left to do (``until_idle``: no index
-        job waiting to run now, and none running anywhere, since a dead worker's job comes back to be run)."""
+        job waiting, whether it can run now or waits for a retry's backoff or a delayed start, and none running
+        anywhere, since a dead worker's job comes back to be run)."""
         with (
             Queue(self.url, self.schema, self.config.queue) as queue,
             connect(self.url, self.schema, autocommit=True) as conn,
@@ -301,7 +303,7 @@ class Coordinator:
                     if job is None or job.status not in (IndexJobStatus.PENDING, IndexJobStatus.PROCESSING):
                         self.stop()
                         return
-                elif queue.available(INDEX_QUEUE) == 0 and not _active_jobs(queue):
+                elif queue.available(INDEX_QUEUE, include_delayed=True) == 0 and not _active_jobs(queue):
                     self.stop()
                     return
 

@@ -4,14 +4,23 @@
 tables only carry the work. Guarantees:
 - ``enqueue`` creates the repository (if new), the pending index job and its queue job in one transaction; a second
   enqueue of the same repository and commit/ref while one is unfinished returns the existing job.
-- Every transition checks the current status, so a late writer cannot resurrect a finished job.
+- Every transition checks the current status, so a late writer cannot resurrect a finished job; transitions are
+  stamped with the time they happen (``clock_timestamp()``), not the start of their transaction.
+- An index job ends with its queue job: when the queue job fails its last attempt (its worker, the rescuer or
+  expiry failed it) or is cancelled, a trigger on the queue's table (migration 0005) fails or cancels the index job
+  in the same statement, so a job whose worker host died never stays ``processing``.
 - Each transition and error is appended to ``index_job_events`` with a timestamp (a queryable log).
+- A failed or cancelled job is re-run by ``retry`` (a fresh job for the same repository and revision; the API's
+  retry, the ``retry`` command and a redrive of its dead letter all use it); retention deletes finished jobs after
+  ``index.job_delete_after``, except those a snapshot or a dead letter still refers to.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -23,8 +32,10 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from pipeline.db import query
-from pipeline.errors import IndexRequestError
-from pipeline.queue.client import Queue
+from pipeline.errors import IndexRequestError, PipelineError
+from pipeline.queue.client import Queue, Redriven
+from pipeline.queue.retention import DELETE_BATCH, Sweep
+from stages.errors import IndexerError
 
 if TYPE_CHECKING:  # the writer process imports this module and must not load git
     from stages.fetch import RepoTarget
@@ -49,6 +60,10 @@ def _valid_ref(ref: str) -> bool:
 
 
 Connection = psycopg.Connection[TupleRow]
+
+
+class JobStateConflict(PipelineError):
+    """The job exists but its status does not allow the request (e.g. retrying a job that is still running)."""
 
 
 class IndexJobStatus(StrEnum):
@@ -93,6 +108,20 @@ class IndexJobEvent(msgspec.Struct, frozen=True, kw_only=True):
 class Enqueued(msgspec.Struct, frozen=True, kw_only=True):
     job: IndexJob
     created: bool  # False: an unfinished job for the same repository and commit/ref already existed
+
+
+class Retried(msgspec.Struct, frozen=True, kw_only=True):
+    job: IndexJob  # the fresh job, or the unfinished job that already covered the same repository and revision
+    retry_of: uuid.UUID
+    dead_letters_removed: int
+
+
+class RedriveReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What a redrive did: letters sent back (an index job's as a retry of it), and letters kept, with why."""
+
+    redriven: list[Redriven]
+    retried: list[Retried]  # the index jobs among them, re-run by ``retry``
+    kept: dict[uuid.UUID, str]  # dead-letter id (or a requested id that is no dead letter) -> why it was not redriven
 
 
 def _job(row: TupleRow) -> IndexJob:
@@ -261,13 +290,114 @@ def fail(conn: Connection, job_id: uuid.UUID, error: str, *, stage: str | None, 
     """Record a failed attempt: ``final`` moves the job to failed, otherwise back to pending for the retry."""
     status = IndexJobStatus.FAILED if final else IndexJobStatus.PENDING
     with conn.transaction():
-        conn.execute(query("index_job_fail"), {"id": job_id, "status": status.value, "error": error, "stage": stage})
-        record_event(conn, job_id, "failed" if final else "retrying", stage=stage, message=error)
+        params = {"id": job_id, "status": status.value, "error": error, "stage": stage}
+        if conn.execute(query("index_job_fail"), params).fetchone():
+            record_event(conn, job_id, "failed" if final else "retrying", stage=stage, message=error)
 
 
 def abandon(conn: Connection, job_id: uuid.UUID, *, cancelled: bool) -> None:
-    """The attempt stopped without an outcome: cancelled by an operator, or back in the queue (released, rescued)."""
+    """The attempt stopped without an outcome: cancelled by an operator, or back in the queue (released, rescued).
+    A job that its queue job's end already finished (cancelled, failed) is left as it is."""
     status = IndexJobStatus.CANCELLED if cancelled else IndexJobStatus.PENDING
     with conn.transaction():
-        conn.execute(query("index_job_abandon"), {"id": job_id, "status": status.value})
-        record_event(conn, job_id, "cancelled" if cancelled else "released")
+        if conn.execute(query("index_job_abandon"), {"id": job_id, "status": status.value}).fetchone():
+            record_event(conn, job_id, "cancelled" if cancelled else "released")
+
+
+RETRYABLE = (IndexJobStatus.FAILED, IndexJobStatus.CANCELLED)
+
+
+def retry(conn: Connection, queue: Queue, job_id: uuid.UUID) -> Retried | None:
+    """Re-run a failed or cancelled job: enqueue a fresh job for the same repository and revision (its ``ref``, or
+    the ``commit_sha`` it asked for) and ``force``, record ``retried`` on the old one and delete the dead letters
+    carrying it, all in one transaction. If an unfinished job covers the same revision already, that job is
+    returned, as a duplicate enqueue would. ``None`` for an unknown id; ``JobStateConflict`` for any other status.
+    """
+    from stages.fetch import parse_target  # noqa: PLC0415  (the writer process imports this module: no git there)
+
+    with conn.transaction():
+        record = get(conn, job_id)
+        if record is None:
+            return None
+        if record.status not in RETRYABLE:
+            raise JobStateConflict(
+                f"index job {job_id} is {record.status.value}; only failed or cancelled jobs can be retried"
+            )
+        enqueued = enqueue(
+            conn,
+            queue,
+            parse_target(record.git_url),
+            ref=record.ref,
+            commit_sha=record.commit_sha if not record.ref else None,
+            force=record.force,
+        )
+        record_event(conn, job_id, "retried", data={"new_job_id": str(enqueued.job.id)})
+        removed = conn.execute(
+            query("dead_letter_delete_for_index_job"), {"queue": INDEX_QUEUE, "index_job_id": str(job_id)}
+        ).rowcount
+    return Retried(job=enqueued.job, retry_of=job_id, dead_letters_removed=removed)
+
+
+def redrive_dead_letters(
+    conn: Connection, queue: Queue, dead_letter_queue: str | None = None, *, ids: Sequence[uuid.UUID] | None = None
+) -> RedriveReport:
+    """Send dead letters back, in one transaction: those of the ``index-repo`` queue by ``retry`` of the index job
+    they carry (a plain redrive would re-send a job whose index job is finished, and nothing would run), any other
+    as the queue's own redrive. A letter whose index job cannot be retried (deleted with its repository, not
+    failed, or its target refused) is kept, with the reason; so is a requested id that is no dead letter (purged or
+    redriven meanwhile).
+    """
+    with conn.transaction():
+        letters = conn.execute(
+            query("dead_letter_lock_many"), {"queue": dead_letter_queue, "ids": None if ids is None else list(ids)}
+        ).fetchall()
+        kept = dict.fromkeys(ids or (), "no such dead letter (purged or redriven already)")
+        plain: list[uuid.UUID] = []
+        redriven: list[Redriven] = []
+        retried: dict[uuid.UUID, Retried] = {}
+        for letter_id, source_queue, payload in letters:
+            kept.pop(letter_id, None)
+            index_job_id = _index_job_of(source_queue, payload)
+            if index_job_id is None:
+                plain.append(letter_id)
+                continue
+            try:
+                outcome = retried.get(index_job_id) or retry(conn, queue, index_job_id)
+            except IndexerError as exc:  # not failed any more, or its stored target can no longer be indexed
+                kept[letter_id] = str(exc)
+                continue
+            if outcome is None:
+                kept[letter_id] = f"index job {index_job_id} no longer exists (deleted with its repository)"
+                continue
+            retried[index_job_id] = outcome
+            redriven.append(Redriven(dead_letter_id=letter_id, queue=source_queue, job_id=outcome.job.queue_job_id))
+        if plain:
+            redriven.extend(queue.redrive(ids=plain, conn=conn))
+    return RedriveReport(redriven=redriven, retried=list(retried.values()), kept=kept)
+
+
+def _index_job_of(source_queue: str, payload: dict[str, Any]) -> uuid.UUID | None:
+    """The index job a dead letter carries, or None when it is not an index job's (another queue, another payload)."""
+    if source_queue != INDEX_QUEUE:
+        return None
+    try:
+        return uuid.UUID(str(payload.get("index_job_id")))
+    except ValueError:
+        return None
+
+
+def delete_finished(conn: Connection, *, delete_after: float) -> int:
+    """Retention of index jobs and (by cascade) their events: see ``index_job_delete_finished``. Returns how many
+    jobs were deleted, in batches of ``DELETE_BATCH``."""
+    params = {"delete_after": delete_after, "queue": INDEX_QUEUE, "limit": DELETE_BATCH}
+    deleted = 0
+    while True:
+        count = conn.execute(query("index_job_delete_finished"), params).rowcount
+        deleted += count
+        if count < DELETE_BATCH:
+            return deleted
+
+
+def retention_sweep(delete_after: float) -> Sweep:
+    """``delete_finished`` as a sweep of the queue's retention step (``Worker(retention_sweeps=…)``)."""
+    return functools.partial(delete_finished, delete_after=delete_after)

@@ -33,7 +33,7 @@ from pipeline.api import schemas, store
 from pipeline.api.metrics import DatabaseCollector, registry_for
 from pipeline.api.pool import DatabasePool
 from pipeline.errors import DatabaseError, IndexRequestError
-from pipeline.index_jobs import IndexJobStatus
+from pipeline.index_jobs import IndexJobStatus, JobStateConflict
 from pipeline.queue.client import Queue
 from stages.fetch import FetchError
 
@@ -312,7 +312,7 @@ def _admin_action(
     with context.connection() as conn:
         try:
             outcome = action(conn, context.queue, job_id)
-        except store.JobStateConflict as exc:
+        except JobStateConflict as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
     if outcome is None:
         raise NotFoundException(f"no index job {job_id}")

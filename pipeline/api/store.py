@@ -20,7 +20,7 @@ from pipeline import index_jobs
 from pipeline.api import schemas
 from pipeline.db import query
 from pipeline.errors import PipelineError
-from pipeline.index_jobs import INDEX_QUEUE, IndexJob, IndexJobStatus
+from pipeline.index_jobs import INDEX_QUEUE, IndexJob, IndexJobStatus, JobStateConflict
 from pipeline.migrate import available_migrations, check_migrated, schema_version
 from pipeline.queue.client import Queue, dead_letter_queue
 from pipeline.queue.states import JobState
@@ -31,10 +31,6 @@ Connection = psycopg.Connection[TupleRow]
 STAGES = ("fetch", "parse", "write")
 UNFINISHED = (IndexJobStatus.PENDING, IndexJobStatus.PROCESSING)
 WAITING_STATES = (JobState.CREATED.value, JobState.RETRY.value)
-
-
-class JobStateConflict(PipelineError):
-    """The job exists but its status does not allow the request (e.g. retrying a job that is still running)."""
 
 
 class InvalidCursor(PipelineError):
@@ -224,42 +220,22 @@ def dead_letters(queue: Queue, *, limit: int) -> list[schemas.DeadLetter]:
 
 
 def retry(conn: Connection, queue: Queue, job_id: uuid.UUID) -> schemas.Retried | None:
-    """Enqueue a fresh job for a failed or cancelled job's repository and revision; drop its dead letters.
-
-    The fresh job asks for the same ``commit_sha`` (or ``ref``) the failed one asked for. If an unfinished job for
-    it exists already, that job is returned, as ``POST /index`` would.
-    """
-    record = index_jobs.get(conn, job_id)
-    if record is None:
+    """``index_jobs.retry``: a fresh job for a failed or cancelled job's repository and revision (the same as the
+    ``retry`` command and a redrive of its dead letter)."""
+    retried = index_jobs.retry(conn, queue, job_id)
+    if retried is None:
         return None
-    if record.status not in (IndexJobStatus.FAILED, IndexJobStatus.CANCELLED):
-        raise JobStateConflict(f"job {job_id} is {record.status.value}; only failed or cancelled jobs can be retried")
-    target = parse_target(record.git_url)
-    with conn.transaction():
-        enqueued = index_jobs.enqueue(
-            conn,
-            queue,
-            target,
-            ref=record.ref,
-            commit_sha=record.commit_sha if not record.ref else None,
-            force=record.force,
-        )
-        index_jobs.record_event(conn, job_id, "retried", data={"new_job_id": str(enqueued.job.id)})
-        letters = [
-            row[0]
-            for row in conn.execute(
-                query("dead_letter_ids_for_index_job"), {"queue": INDEX_QUEUE, "index_job_id": str(job_id)}
-            )
-        ]
-    removed = queue.purge_dead_letters(ids=letters) if letters else 0
     return schemas.Retried(
-        job_id=enqueued.job.id, status=enqueued.job.status, retry_of=job_id, dead_letters_removed=removed
+        job_id=retried.job.id,
+        status=retried.job.status,
+        retry_of=retried.retry_of,
+        dead_letters_removed=retried.dead_letters_removed,
     )
 
 
 def cancel(conn: Connection, queue: Queue, job_id: uuid.UUID) -> schemas.Cancelled | None:
-    """Cancel an unfinished job: its queue job at once; a pending index job at once, a processing one by its
-    coordinator, which notices the cancelled queue job at its next heartbeat."""
+    """Cancel an unfinished job: its queue job, and with it (the trigger of migration 0005) the index job, pending or
+    processing; a processing job's coordinator stops the attempt at its next heartbeat."""
     record = index_jobs.get(conn, job_id)
     if record is None:
         return None

@@ -195,10 +195,11 @@ class Writer:
             "reason": "already the current index",
             "current_snapshot_id": str(current[0]),
         }
-        if not index_jobs.skip(conn, uuid.UUID(begin.index_job_id), stats, commit_sha=commit_sha):
-            self._lost(state, "the index job is no longer processing")
-        elif not self._complete_queue_job(conn, begin, skipped=True):
+        # the queue job first: rows are locked jobs → index_jobs, as a cancel or rescue does (its trigger)
+        if not self._complete_queue_job(conn, begin, skipped=True):
             self._lost(state, "the queue job is no longer owned by this worker")
+        elif not index_jobs.skip(conn, uuid.UUID(begin.index_job_id), stats, commit_sha=commit_sha):
+            self._lost(state, "the index job is no longer processing")
         else:
             conn.commit()
             self.aborted.add(state.job)  # results of files already on their way are dropped
@@ -246,12 +247,13 @@ class Writer:
             "parse": {**stage_totals, "failed": state.parse_failed},
             "write": {**stage_totals, "failed": 0},
         }
-        index_job_id = uuid.UUID(begin.index_job_id)
-        if not index_jobs.complete(conn, index_job_id, stats, progress, commit_sha=commit_sha):
-            self._lost(state, "the index job is no longer processing")
-            return
+        # The queue job first: a cancel or a rescue locks the queue job, then (its trigger) the index job; the same
+        # order here means the two never wait on each other in a deadlock.
         if not self._complete_queue_job(conn, begin):
             self._lost(state, "the queue job is no longer owned by this worker")
+            return
+        if not index_jobs.complete(conn, uuid.UUID(begin.index_job_id), stats, progress, commit_sha=commit_sha):
+            self._lost(state, "the index job is no longer processing")
             return
         conn.commit()
         self.jobs.pop(state.job, None)

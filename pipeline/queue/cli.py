@@ -1,12 +1,15 @@
-"""Queue commands for ``python -m pipeline``: ``dlq list|show|redrive|purge`` and ``health``.
+"""Operator commands for ``python -m pipeline``: ``dlq list|show|redrive|purge``, ``retry`` and ``health``.
 
 ``register(subparsers)`` adds them to the main parser; each handler takes the parsed arguments and a ``Config``
-and returns the exit status. ``health`` exits 1 when the database is unreachable or not migrated.
+and returns the exit status. ``health`` exits 1 when the database is unreachable or not migrated. ``dlq redrive``
+re-runs an index job's dead letter with ``index_jobs.retry`` (as ``retry`` and ``POST /admin/jobs/{id}/retry``
+do) and exits 1 when a letter had to be kept (its index job is gone or not failed), naming it and why.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -14,10 +17,13 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 import psycopg
+from psycopg.rows import TupleRow
 from rich.console import Console
 from rich.table import Table
 
+from pipeline import index_jobs
 from pipeline.config import Config
+from pipeline.db import connect
 from pipeline.errors import DatabaseError, PipelineError
 from pipeline.queue.client import Queue
 
@@ -28,7 +34,7 @@ EXIT_FAILED = 1
 
 
 def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
-    """Add the ``dlq`` and ``health`` commands to an argparse subparsers object."""
+    """Add the ``dlq``, ``retry`` and ``health`` commands to an argparse subparsers object."""
     options = [*parents, _json_option()]
     dlq = subparsers.add_parser("dlq", help="inspect, redrive or purge dead-lettered jobs", parents=list(parents))
     actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
@@ -51,6 +57,14 @@ def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -
         target.add_argument("--queue", help="every dead letter of this dead-letter queue")
         target.add_argument("--id", dest="ids", action="append", type=_uuid, help="one dead letter (repeatable)")
         action.set_defaults(handler=handler)
+
+    retry_parser = subparsers.add_parser(
+        "retry",
+        help="re-run a failed or cancelled index job as a fresh job (as POST /admin/jobs/{id}/retry)",
+        parents=options,
+    )
+    retry_parser.add_argument("job_id", type=_uuid, help="the failed or cancelled index job")
+    retry_parser.set_defaults(handler=retry)
 
     health_parser = subparsers.add_parser(
         "health", help="per-queue job counts, waiting age, live workers, recent failures", parents=options
@@ -131,14 +145,34 @@ def dlq_show(args: argparse.Namespace, config: Config) -> int:
 
 
 def dlq_redrive(args: argparse.Namespace, config: Config) -> int:
-    with _open(config) as queue:
-        redriven = _database(lambda: queue.redrive(args.queue, ids=args.ids))
+    """Redrive; an index job's letter re-runs the index job. Exit 1 if any letter was kept (each named, with why)."""
+    with _open(config) as queue, _index_connection(queue, config) as conn:
+        report = _database(lambda: index_jobs.redrive_dead_letters(conn, queue, args.queue, ids=args.ids))
     if _wants_json(args):
-        _print_json([msgspec.to_builtins(item) for item in redriven])
+        _print_json(msgspec.to_builtins(report))
     else:
-        for item in redriven:
-            print(f"{item.dead_letter_id} -> {item.queue} job {item.job_id}")
-        print(f"redriven: {len(redriven)}")
+        retry_of = {retried.job.id: retried.retry_of for retried in report.retried}
+        new_jobs = {retried.job.queue_job_id: retried.job.id for retried in report.retried}
+        for item in report.redriven:
+            index_job = new_jobs.get(item.job_id)
+            again = f" (index job {index_job}, a retry of {retry_of[index_job]})" if index_job else ""
+            print(f"{item.dead_letter_id} -> {item.queue} job {item.job_id}{again}")
+        for letter_id, reason in report.kept.items():
+            print(f"{letter_id}: kept: {reason}", file=sys.stderr)
+        print(f"redriven: {len(report.redriven)}" + (f", kept: {len(report.kept)}" if report.kept else ""))
+    return EXIT_FAILED if report.kept else EXIT_OK
+
+
+def retry(args: argparse.Namespace, config: Config) -> int:
+    """``index_jobs.retry``: exit 1 with the reason for an unknown job or one that is not failed or cancelled."""
+    with _open(config) as queue, _index_connection(queue, config) as conn:
+        retried = _database(lambda: index_jobs.retry(conn, queue, args.job_id))
+    if retried is None:
+        raise PipelineError(f"no index job {args.job_id}")
+    if _wants_json(args):
+        _print_json(msgspec.to_builtins(retried))
+    else:
+        print(f"index job {retried.job.id} ({retried.job.status.value}) retries {retried.retry_of}")
     return EXIT_OK
 
 
@@ -192,6 +226,11 @@ def health(args: argparse.Namespace, config: Config) -> int:
         )
     Console().print(table)
     return EXIT_OK
+
+
+def _index_connection(queue: Queue, config: Config) -> psycopg.Connection[TupleRow]:
+    """An autocommit connection beside the queue's own, for the index job statements of one command."""
+    return connect(queue.url, queue.schema, autocommit=True, connect_timeout=config.database.connect_timeout)
 
 
 def _database(call: Callable[[], T]) -> T:

@@ -395,12 +395,16 @@ class Queue:
         rows = self._fetch(query("dead_letter_get"), {"id": dead_letter_id})
         return _dead_letter(rows[0]) if rows else None
 
-    def redrive(self, queue: str | None = None, *, ids: Sequence[uuid.UUID] | None = None) -> list[Redriven]:
+    def redrive(
+        self, queue: str | None = None, *, ids: Sequence[uuid.UUID] | None = None, conn: Connection | None = None
+    ) -> list[Redriven]:
         """Send dead letters back to their source queues as new jobs (fresh attempts): the given ``ids``, or
-        every dead letter of the dead-letter queue ``queue``. Removes them from the dead-letter queue."""
+        every dead letter of the dead-letter queue ``queue``. Removes them from the dead-letter queue. With
+        ``conn``, runs in the caller's open transaction."""
         if (queue is None) == (ids is None):
             raise JobOptionError("redrive: give either a dead-letter queue name or dead-letter ids")
-        rows = self._fetch(query("dead_letter_redrive"), {"queue": queue, "ids": None if ids is None else list(ids)})
+        params = {"queue": queue, "ids": None if ids is None else list(ids)}
+        rows = self._fetch(query("dead_letter_redrive"), params, conn)
         return [Redriven(dead_letter_id=row[0], queue=row[1], job_id=row[2]) for row in rows]
 
     def purge_dead_letters(self, queue: str | None = None, *, ids: Sequence[uuid.UUID] | None = None) -> int:
@@ -415,18 +419,21 @@ class Queue:
     def health(self) -> list[QueueHealth]:
         """Per queue: counts by state, oldest waiting age, live workers, failures in the last 24 h, dead letters.
 
-        Raises ``DatabaseError`` when the database is unreachable and ``MigrationError`` when it is not migrated.
+        Lists every queue that has jobs, live workers or dead letters, and every registered queue (the ``queues``
+        table: ``index-repo`` is registered by the migrations) even before its first job. Raises ``DatabaseError``
+        when the database is unreachable and ``MigrationError`` when it is not migrated.
         """
         stale_after = self.config.heartbeat_interval * self.config.rescue_after_heartbeats
 
-        def read(conn: Connection) -> tuple[list[TupleRow], dict[str, int], dict[str, int]]:
+        def read(conn: Connection) -> tuple[list[TupleRow], dict[str, int], dict[str, int], set[str]]:
             check_migrated(conn, self.schema)
             rows = conn.execute(query("queue_health")).fetchall()
             workers = {row[0]: row[1] for row in conn.execute(query("worker_count_live"), {"stale_after": stale_after})}
             dead = {row[0]: row[1] for row in conn.execute(query("dead_letter_count"))}
-            return rows, workers, dead
+            registered = {row[0] for row in conn.execute(query("queue_list_registered"))}
+            return rows, workers, dead, registered
 
-        rows, workers, dead = self._on_own_connection(read)
+        rows, workers, dead, registered = self._on_own_connection(read)
         states = [state.value for state in JobState]
         report: dict[str, QueueHealth] = {}
         for row in rows:
@@ -439,7 +446,7 @@ class Queue:
                 failed_last_24h=int(row[8]),
                 dead_letters=int(dead.get(name, 0)),
             )
-        for name in set(workers) | set(dead):
+        for name in set(workers) | set(dead) | registered:
             if name not in report:
                 report[name] = QueueHealth(
                     queue=name,

@@ -3,13 +3,15 @@
 Guarantees: completed and cancelled jobs are deleted once ``delete_after`` seconds have passed since they finished,
 failed jobs after ``failed_delete_after``; active and waiting jobs and dead letters are never touched (dead letters
 stay until redriven or purged). Deletes go in bounded batches so no statement holds many locks for long, and
-workers silent for longer than ``delete_after`` are forgotten.
+workers silent for longer than ``delete_after`` are forgotten. Tables built on the queue (the index jobs) add their
+own ``sweeps``, which run in the same step, so one retention loop keeps every table small.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -22,19 +24,30 @@ logger = logging.getLogger(__name__)
 
 Connection = psycopg.Connection[TupleRow]
 DELETE_BATCH = 5000
+Sweep = Callable[[Connection], int]
+"""One more table's retention: deletes what is due on the given autocommit connection, returns how many rows."""
 
 
 class Retention:
     """Run ``run_once()`` periodically (every worker does, every ``retention_interval``) or as its own service."""
 
-    def __init__(self, url: str, schema: str, config: QueueConfig | None = None, *, connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: str,
+        config: QueueConfig | None = None,
+        *,
+        connect_timeout: int = 10,
+        sweeps: Sequence[Sweep] = (),
+    ) -> None:
         self.url = url
         self.schema = schema
         self.config = config or QueueConfig()
+        self.sweeps = tuple(sweeps)
         self._connect_timeout = connect_timeout
 
     def run_once(self, conn: Connection | None = None) -> int:
-        """Delete what is due now; returns how many jobs were deleted."""
+        """Delete what is due now, jobs then each sweep's rows; returns how many jobs were deleted."""
         if conn is None:
             with connect(self.url, self.schema, autocommit=True, connect_timeout=self._connect_timeout) as own:
                 return self._sweep(own)
@@ -61,4 +74,6 @@ class Retention:
             if count < DELETE_BATCH:
                 break
         conn.execute(query("worker_delete_stale"), {"stale_after": max(self.config.delete_after, 3600.0)})
+        for sweep in self.sweeps:
+            sweep(conn)
         return deleted

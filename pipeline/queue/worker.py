@@ -32,7 +32,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any
 
@@ -49,7 +49,7 @@ from pipeline.queue.backoff import retry_delay_seconds
 from pipeline.queue.client import check_queue_name
 from pipeline.queue.errors import PermanentJobError
 from pipeline.queue.rescuer import Rescuer
-from pipeline.queue.retention import Retention
+from pipeline.queue.retention import Retention, Sweep
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,9 @@ class Worker:
         maintenance: bool = True,
         worker_id: str | None = None,
         connect_timeout: int = 10,
+        retention_sweeps: Sequence[Sweep] = (),
     ) -> None:
+        """``retention_sweeps``: more tables' retention, run in this worker's retention step (with ``maintenance``)."""
         if batch_size < 1 or concurrency < 1:
             raise ValueError(f"batch_size and concurrency must be at least 1, got {batch_size} and {concurrency}")
         self.url = url
@@ -185,7 +187,7 @@ class Worker:
         self._abandoned: set[Attempt] = set()
         self._signals = 0
         self.rescuer = Rescuer(url, schema, self.config, connect_timeout=connect_timeout)
-        self.retention = Retention(url, schema, self.config, connect_timeout=connect_timeout)
+        self.retention = Retention(url, schema, self.config, connect_timeout=connect_timeout, sweeps=retention_sweeps)
 
     @classmethod
     def from_config(cls, config: Config, queue: str, handler: Handler, **options: Any) -> Worker:

@@ -21,6 +21,8 @@ SELECT to_regclass(%(table)s) IS NOT NULL;
 -- ===== queue =====
 -- Every transition out of `active` names the expected state and owner in its WHERE clause, so a rescue and a late
 -- completion (or two workers) can never both win: the loser's statement matches no row.
+-- Transitions are stamped with clock_timestamp(), the moment they happen: now() is the start of the transaction,
+-- and a writer completes its job at the end of a transaction that may have run for many seconds.
 
 -- name: job_insert
 -- Enqueue one job; with a singleton_key already held by an unfinished job of the queue, insert nothing.
@@ -87,9 +89,9 @@ WITH next AS (
     SET state = 'active',
         attempts = job.attempts + 1,
         worker_id = %(worker_id)s,
-        started_at = now(),
-        heartbeat_at = now(),
-        expire_at = now() + job.expire_in * interval '1 second'
+        started_at = clock_timestamp(),
+        heartbeat_at = clock_timestamp(),
+        expire_at = clock_timestamp() + job.expire_in * interval '1 second'
     FROM next
     WHERE job.id = next.id
     RETURNING job.id, job.payload, job.attempts, job.retry_limit, job.retry_delay, job.retry_backoff,
@@ -105,7 +107,7 @@ ORDER BY priority DESC, start_after, id;
 -- a JSON text, NULL for none); returns how many were accepted: a job rescued, cancelled or expired meanwhile is
 -- not this worker's to complete any more, even if this worker has claimed it again since (a later attempt).
 UPDATE jobs AS job
-SET state = 'completed', finished_at = now(), output = done.output::jsonb
+SET state = 'completed', finished_at = clock_timestamp(), output = done.output::jsonb
 FROM unnest(%(ids)s::uuid[], %(attempts)s::integer[], %(outputs)s::text[]) AS done (id, attempt, output)
 WHERE job.id = done.id AND job.attempts = done.attempt AND job.state = 'active'
   AND job.worker_id = %(worker_id)s;
@@ -124,7 +126,8 @@ WITH failure AS (
             THEN 'retry'::job_state ELSE 'failed'::job_state END,
         start_after = CASE WHEN NOT failure.permanent AND job.attempts <= job.retry_limit
             THEN now() + failure.delay * interval '1 second' ELSE job.start_after END,
-        finished_at = CASE WHEN NOT failure.permanent AND job.attempts <= job.retry_limit THEN NULL ELSE now() END,
+        finished_at = CASE WHEN NOT failure.permanent AND job.attempts <= job.retry_limit
+            THEN NULL ELSE clock_timestamp() END,
         last_error = failure.error
     FROM failure
     WHERE job.id = failure.id AND job.attempts = failure.attempt AND job.state = 'active'
@@ -186,7 +189,7 @@ WITH stale AS (
     UPDATE jobs AS job
     SET state = CASE WHEN job.attempts <= job.retry_limit THEN 'retry'::job_state ELSE 'failed'::job_state END,
         start_after = CASE WHEN job.attempts <= job.retry_limit THEN now() ELSE job.start_after END,
-        finished_at = CASE WHEN job.attempts <= job.retry_limit THEN NULL ELSE now() END,
+        finished_at = CASE WHEN job.attempts <= job.retry_limit THEN NULL ELSE clock_timestamp() END,
         last_error = CASE WHEN stale.expired
             THEN format('expired: attempt %%s ran longer than expire_in (%%s s)', job.attempts, job.expire_in)
             ELSE format('rescued: worker %%s stopped sending heartbeats (last at %%s)', job.worker_id,
@@ -228,7 +231,7 @@ WITH target AS (
     FOR UPDATE
 ), cancelled AS (
     UPDATE jobs AS job
-    SET state = 'cancelled', finished_at = now()
+    SET state = 'cancelled', finished_at = clock_timestamp()
     FROM target
     WHERE job.id = target.id
     RETURNING job.id, job.attempts, job.worker_id, target.previous_state
@@ -316,6 +319,15 @@ LEFT JOIN jobs AS holder ON inserted.id IS NULL
     AND holder.name = picked.source_queue AND holder.singleton_key = picked.singleton_key
     AND holder.state IN ('created', 'retry', 'active');
 
+-- name: dead_letter_lock_many
+-- Lock dead letters for a redrive: by ids, or all of one dead-letter queue, oldest first. A purge or another
+-- redrive of the same letters waits for this transaction, then finds them gone.
+SELECT id, source_queue, payload FROM dead_letters
+WHERE (%(ids)s::uuid[] IS NOT NULL AND id = ANY(%(ids)s::uuid[]))
+    OR (%(ids)s::uuid[] IS NULL AND queue = %(queue)s)
+ORDER BY failed_at, id
+FOR UPDATE;
+
 -- name: dead_letter_purge
 -- Delete dead letters for good: by ids, or all of one dead-letter queue. Returns how many.
 DELETE FROM dead_letters
@@ -338,6 +350,10 @@ SELECT name,
 FROM jobs
 GROUP BY name
 ORDER BY name;
+
+-- name: queue_list_registered
+-- Queues registered before their first job (health lists them even when they have none).
+SELECT name FROM queues ORDER BY name;
 
 -- name: worker_count_live
 -- Workers per queue whose heartbeat is younger than stale_after seconds.
@@ -405,7 +421,7 @@ LIMIT %(limit)s;
 -- name: index_job_start
 -- pending → processing for the attempt that claimed it (also from processing, when a rescued attempt restarts).
 UPDATE index_jobs
-SET status = 'processing', started_at = coalesce(started_at, now()), retry_count = %(attempt)s - 1,
+SET status = 'processing', started_at = coalesce(started_at, clock_timestamp()), retry_count = %(attempt)s - 1,
     error_message = NULL, progress = '{}'
 WHERE id = %(id)s AND status IN ('pending', 'processing')
 RETURNING id;
@@ -422,14 +438,15 @@ UPDATE index_jobs SET progress = %(progress)s, last_stage = %(stage)s WHERE id =
 -- processing → completed with its stats; in the same transaction as the snapshot switch.
 UPDATE index_jobs
 SET status = 'completed', stats = %(stats)s, progress = %(progress)s, commit_sha = %(commit_sha)s,
-    completed_at = now(), error_message = NULL
+    completed_at = clock_timestamp(), error_message = NULL
 WHERE id = %(id)s AND status = 'processing'
 RETURNING id;
 
 -- name: index_job_skip
 -- processing → skipped: its commit is already the repository's current index (same extractor version).
 UPDATE index_jobs
-SET status = 'skipped', stats = %(stats)s, commit_sha = %(commit_sha)s, completed_at = now(), error_message = NULL
+SET status = 'skipped', stats = %(stats)s, commit_sha = %(commit_sha)s, completed_at = clock_timestamp(),
+    error_message = NULL
 WHERE id = %(id)s AND status = 'processing'
 RETURNING id;
 
@@ -448,7 +465,7 @@ WHERE r.id = %(repository_id)s AND s.commit_sha = %(commit_sha)s
 -- processing → failed (final) or back to pending (the queue retries it), with the error and the stage.
 UPDATE index_jobs
 SET status = %(status)s::index_job_status, error_message = %(error)s, last_stage = %(stage)s,
-    completed_at = CASE WHEN %(status)s::index_job_status = 'failed' THEN now() END
+    completed_at = CASE WHEN %(status)s::index_job_status = 'failed' THEN clock_timestamp() END
 WHERE id = %(id)s AND status IN ('pending', 'processing')
 RETURNING id;
 
@@ -456,8 +473,9 @@ RETURNING id;
 -- processing → cancelled (operator cancelled the queue job) or pending (released or rescued: it will run again).
 UPDATE index_jobs
 SET status = %(status)s::index_job_status,
-    completed_at = CASE WHEN %(status)s::index_job_status = 'cancelled' THEN now() END
-WHERE id = %(id)s AND status = 'processing';
+    completed_at = CASE WHEN %(status)s::index_job_status = 'cancelled' THEN clock_timestamp() END
+WHERE id = %(id)s AND status = 'processing'
+RETURNING id;
 
 -- name: index_job_event_insert
 -- Append to an index job's event log (transitions, errors, stage milestones).
@@ -472,14 +490,33 @@ SELECT at, event, stage, message, data FROM index_job_events WHERE index_job_id 
 
 -- name: index_job_cancel_pending
 -- pending → cancelled, for a job no worker has claimed (a claimed one is moved by its coordinator).
-UPDATE index_jobs SET status = 'cancelled', completed_at = now()
+UPDATE index_jobs SET status = 'cancelled', completed_at = clock_timestamp()
 WHERE id = %(id)s AND status = 'pending'
 RETURNING id;
 
--- name: dead_letter_ids_for_index_job
--- The dead letters carrying one index job's queue payload.
-SELECT id FROM dead_letters
+-- name: dead_letter_delete_for_index_job
+-- Delete the dead letters carrying one index job's queue payload (its retry re-runs that work); returns how many.
+DELETE FROM dead_letters
 WHERE source_queue = %(queue)s AND payload ->> 'index_job_id' = %(index_job_id)s::text;
+
+-- name: index_job_delete_finished
+-- Retention: delete up to `limit` index jobs finished more than delete_after seconds ago, with their events
+-- (ON DELETE CASCADE). Kept whatever their age: unfinished jobs, the job that wrote a snapshot (the repository's
+-- current index shows its stats), and a job a dead letter still names (its redrive re-runs it).
+WITH doomed AS (
+    SELECT j.id FROM index_jobs j
+    WHERE j.status NOT IN ('pending', 'processing')
+        AND j.completed_at < now() - %(delete_after)s * interval '1 second'
+        AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.index_job_id = j.id)
+        AND NOT EXISTS (
+            SELECT 1 FROM dead_letters d
+            WHERE d.source_queue = %(queue)s AND d.payload ->> 'index_job_id' = j.id::text
+        )
+    ORDER BY j.completed_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM index_jobs USING doomed WHERE index_jobs.id = doomed.id;
 
 -- name: repository_get
 -- One repository with its current snapshot and the stats of the job that wrote it.

@@ -366,3 +366,43 @@ CREATE TABLE package_dependencies (
     version text,
     PRIMARY KEY (snapshot_id, file_idx, package)
 );
+
+-- ===== index job lifecycle (0005_index_job_lifecycle.sql) =====
+
+-- Queues that exist before any job is sent to them, so health lists them on a fresh database (as pg-boss's
+-- queue table does). The migration registers 'index-repo'.
+CREATE TABLE queues (
+    name text PRIMARY KEY,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT queues_name_not_empty CHECK (name <> '')
+);
+
+-- When a queue job ends without completing (failed on its last attempt, or cancelled), the unfinished index job
+-- it carries ends with it, in the same statement, with an index_job_events row saying why.
+CREATE FUNCTION index_job_follow_queue_job() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    WITH finished AS (
+        UPDATE index_jobs
+        SET status = CASE WHEN NEW.state = 'cancelled' THEN 'cancelled'::index_job_status
+                ELSE 'failed'::index_job_status END,
+            error_message = CASE WHEN NEW.state = 'cancelled' THEN error_message ELSE NEW.last_error END,
+            completed_at = clock_timestamp()
+        WHERE queue_job_id = NEW.id AND status IN ('pending', 'processing')
+        RETURNING id
+    )
+    INSERT INTO index_job_events (index_job_id, event, message, data)
+    SELECT finished.id, NEW.state::text,
+        CASE WHEN NEW.state = 'cancelled' THEN 'its queue job was cancelled'
+            ELSE 'its queue job failed its last attempt: ' || coalesce(NEW.last_error, 'no error recorded') END,
+        jsonb_build_object('queue_job_id', NEW.id, 'attempt', NEW.attempts, 'worker_id', NEW.worker_id)
+    FROM finished;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_finish_index_job AFTER UPDATE OF state ON jobs
+    FOR EACH ROW WHEN (NEW.state IN ('failed', 'cancelled') AND OLD.state IS DISTINCT FROM NEW.state)
+    EXECUTE FUNCTION index_job_follow_queue_job();
+
+CREATE INDEX index_jobs_queue_job ON index_jobs (queue_job_id) WHERE status IN ('pending', 'processing');
+CREATE INDEX index_jobs_finished ON index_jobs (completed_at) WHERE status NOT IN ('pending', 'processing');

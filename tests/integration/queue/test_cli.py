@@ -41,6 +41,16 @@ def test_health_json__reports_every_queue_and_exits_0(
     assert (item["queue"], item["counts"]["created"]) == ("index-repo", 1)
 
 
+def test_health__lists_the_index_queue_on_a_freshly_migrated_database(
+    config: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(config, "health", "--json") == 0
+    [item] = orjson.loads(capsys.readouterr().out)["queues"]
+    assert item["queue"] == "index-repo"
+    assert set(item["counts"].values()) == {0}
+    assert (item["oldest_waiting_seconds"], item["dead_letters"]) == (None, 0)
+
+
 def test_health__prints_a_table(queue: Queue, config: Config, capsys: pytest.CaptureFixture[str]) -> None:
     queue.send("index-repo", {})
     assert run(config, "health") == 0
@@ -75,8 +85,10 @@ def test_dlq_list_show_redrive_purge(queue: Queue, config: Config, capsys: pytes
     assert run(config, "dlq", "show", letters[0]["id"]) == 0
     assert "cannot index" in capsys.readouterr().out
     assert run(config, "dlq", "redrive", "--id", letters[0]["id"], "--json") == 0
-    [redriven] = orjson.loads(capsys.readouterr().out)
-    assert redriven["queue"] == "index-repo"
+    report = orjson.loads(capsys.readouterr().out)
+    [redriven] = report["redriven"]
+    assert redriven["queue"] == "index-repo", "a payload that names no index job is redriven as a plain queue job"
+    assert (report["retried"], report["kept"]) == ([], {})
     assert run(config, "dlq", "purge", "--queue", "index-repo__dlq") == 0
     assert "purged: 1" in capsys.readouterr().out
     assert queue.dead_letters() == []

@@ -6,6 +6,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
 import msgspec
 import psycopg
@@ -71,6 +72,25 @@ def test_cancel__a_running_job_notices_at_its_next_heartbeat_and_its_result_is_d
     assert info is not None
     assert (info.state, info.output) == (JobState.CANCELLED, None)
     assert [e.kind for e in queue.history(job_id)] == [JobEventKind.CANCELLED]
+
+
+def test_claim_and_complete__are_stamped_when_they_happen_not_when_their_transaction_began(
+    queue: Queue, conn: Connection
+) -> None:
+    job_id = queue.send("q", {})
+    with conn.transaction():
+        began = conn.execute("SELECT now()").fetchone()
+        assert began is not None
+        conn.execute("SELECT pg_sleep(0.2)")
+        claim_one(conn, "q", "w")
+        conn.execute("SELECT pg_sleep(0.2)")
+        assert complete(conn, job_id, "w") == 1  # as the writer does, at the end of its long transaction
+    info = queue.get(job_id)
+    assert info is not None
+    assert info.started_at is not None
+    assert info.finished_at is not None
+    assert info.started_at >= began[0] + timedelta(seconds=0.2)
+    assert info.finished_at >= info.started_at + timedelta(seconds=0.2)
 
 
 def test_rescue__a_job_whose_heartbeat_stopped_goes_back_to_retry_counting_the_attempt(
