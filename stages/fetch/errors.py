@@ -45,3 +45,19 @@ class MissingObject(FetchError):
     """An object the tree refers to is absent from the clone (a truncated transfer); a fresh clone may fix it."""
 
     retryable = True
+
+
+class LimitExceeded(FetchError):
+    """The repository or the server's answer exceeds a configured bound (refs, memory, files or bytes of a job)."""
+
+
+class FetchDeadlineExceeded(FetchError):
+    """The whole clone took longer than its deadline (a server trickling bytes); a later attempt may be quicker."""
+
+    retryable = True
+
+
+class WorkdirUnavailable(FetchError):
+    """The temp directory for a job's clone cannot be used (missing permission, not a directory, disk full)."""
+
+    retryable = True
