@@ -328,3 +328,14 @@ def cutting_proxy(upstream_port: int, *, keep_bytes: int) -> Behaviour:
             forward.join(timeout=10)
 
     return behaviour
+
+
+def endless_refs(connection: socket.socket, stopped: threading.Event) -> None:
+    """Answer a git:// request with a ref advertisement that never ends (the same block of refs, again and again:
+    libgit2 keeps every advertised ref, duplicates included)."""
+    read_request(connection)
+    first, *_ = advertisement(0)
+    block = b"".join(pkt_line(f"{'2' * 40} refs/heads/b{index}\n".encode()) for index in range(4096))
+    connection.sendall(first)
+    while not stopped.is_set():
+        connection.sendall(block)
