@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from stages.fetch import RepoTarget, parse_target
 from tests.fetcher_harness import FetcherHarness, fetcher_config, running_fetcher, start_fetcher
-from tests.git_servers import RawServer, flood_refs, trickle
+from tests.git_servers import RawServer, endless_refs, flood_refs, trickle
 from tests.integration.pipeline.repos import commit_files, new_repository
 
 TOKEN = "ghs_fetcherTestToken0123456789"
@@ -109,6 +110,21 @@ def test_fetcher__too_many_refs_is_refused_with_the_figures(clones: Path) -> Non
     assert not failure.retryable
     assert "advertises 5,001 refs, more than the limit of 1,000" in failure.error
     assert str(clones) not in failure.error
+
+
+def test_fetcher__an_endless_ref_advertisement_stops_at_the_memory_bound(clones: Path) -> None:
+    server = RawServer(endless_refs)
+    config = fetcher_config(clones, fetch_memory=128 * 1024 * 1024, fetch_timeout=30.0)
+    try:
+        for harness in running_fetcher(config):
+            failure = harness.failure(harness.fetch(parse_target(server.url("git"))))
+    finally:
+        server.close()
+
+    assert "sent more than the fetch may hold in memory" in failure.error
+    assert not failure.retryable
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    assert peak < 256 * 1024 * 1024, f"a clone child peaked at {peak:,} bytes"
 
 
 @pytest.mark.parametrize(

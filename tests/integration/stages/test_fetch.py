@@ -652,10 +652,11 @@ def test_clone_bare__empty_repository_is_not_retryable(tmp_path: Path) -> None:
 
     with pytest.raises(fetch.EmptyRepository, match="no commits") as caught:
         clone(str(tmp_path / "empty.git"), tmp_path / "work")
-    with pytest.raises(fetch.EmptyRepository):
+    with pytest.raises(fetch.EmptyRepository) as from_resolve:
         fetch.resolve_commit(empty)
 
     assert not caught.value.retryable
+    assert empty.path.rstrip("/") not in str(from_resolve.value), "no internal path in a user's error"
 
 
 def test_clone_bare__source_deleted_after_parsing_is_not_a_repository(tmp_path: Path, source: SourceRepo) -> None:
