@@ -32,6 +32,8 @@ from stages.fetch.targets import RepoTarget, scrub
 
 _CHILD_SELF_KILL_GRACE: Final = 5  # seconds past the deadline after which the child's own alarm ends it
 _CHILD_COMMAND: Final = ("-c", "from stages.fetch.isolated import child_main; child_main()")
+_IMPORT_ROOT: Final = str(Path(__file__).resolve().parents[2])
+"""The directory holding the ``stages`` package, so the child imports this code even when it is not installed."""
 
 
 class CloneRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,6 +96,7 @@ def clone_isolated(
         memory_bytes=memory_bytes,
     )
     environment = {name: value for name, value in os.environ.items() if not (token and token in value)}
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, (_IMPORT_ROOT, environment.get("PYTHONPATH"))))
     child = subprocess.Popen(
         [sys.executable, *_CHILD_COMMAND],
         stdin=subprocess.PIPE,
