@@ -22,8 +22,9 @@ NETWORK_TRANSPORTS: Final[Mapping[str, Transport]] = {"https": "https", "http": 
 
 _OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9_.-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>(?!//)[^\s]+)$")
-_URL_PASSWORD = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@")
-_SCP_PASSWORD = re.compile(r"(?P<prefix>(?<![^\s'\"(=])[A-Za-z0-9_.-]+):[^/@\s:]+@(?=[A-Za-z0-9.-]+:)")
+_URL_PASSWORD = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):\S*@")
+"""``scheme://user:password@``; the password may hold ``/``, ``:`` or ``@``, so it runs to the last ``@``."""
+_SCP_PASSWORD = re.compile(r"(?P<prefix>(?<![^\s'\"(=])[A-Za-z0-9_.-]+):\S*@(?=[A-Za-z0-9.-]+:)")
 """``user:password@host:path``: git would read ``user`` as the host, but whoever typed it meant a password."""
 _DEFAULT_PORTS: Final[Mapping[str, int]] = {"https": 443, "http": 80, "git": 9418, "ssh": 22}
 
@@ -91,16 +92,16 @@ def parse_target(target: str, *, base_url: str | None = None) -> RepoTarget:
 
 
 def _parse_url(text: str, shown: str) -> RepoTarget:
+    if _has_url_password(text):
+        raise InvalidTarget(
+            f"repository URL {shown!r} carries credentials; configure the access token instead of embedding it"
+        )
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
         raise InvalidTarget(f"repository URL {shown!r} is malformed: {scrub(str(exc))}") from None
     scheme = parts.scheme.lower()
-    if parts.password is not None:
-        raise InvalidTarget(
-            f"repository URL {shown!r} carries credentials; configure the access token instead of embedding it"
-        )
     if scheme == "file":
         if parts.netloc not in {"", "localhost"}:
             raise InvalidTarget(f"file URL {shown!r} names a host; only local file URLs are supported")
@@ -120,6 +121,13 @@ def _parse_url(text: str, shown: str) -> RepoTarget:
         netloc = f"{parts.username}@{netloc}"
     url = urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))
     return RepoTarget(url=url, transport=NETWORK_TRANSPORTS[scheme], full_name=_full_name(parts.path))
+
+
+def _has_url_password(text: str) -> bool:
+    """Whether the URL has ``user:password@``, checked before parsing: a password holding ``/`` or ``@`` would not
+    parse as one (``https://u:pa/ss@host/`` reads as host ``u``), while ``host:8443/a@b`` is a port and a path."""
+    match = _URL_PASSWORD.match(text)
+    return match is not None and not re.match(r"\d*(/|$)", text[len(match.group("prefix")) + 1 :])
 
 
 def _local_target(path: Path, shown: str) -> RepoTarget:

@@ -270,12 +270,30 @@ def test_parse_target__owner_name_without_base_url_is_an_invalid_target() -> Non
     assert isinstance(caught.value, GitError)
 
 
-def test_parse_target__password_in_url_is_rejected_without_repeating_it() -> None:
-    with pytest.raises(fetch.InvalidTarget, match="carries credentials") as caught:
-        fetch.parse_target(f"https://x-access-token:{TOKEN}@github.com/acme/widgets.git")
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://x-access-token:{TOKEN}@github.com/acme/widgets.git",
+        f"https://x-access-token:{TOKEN}/with/slashes@github.com/acme/widgets.git",
+        f"https://x-access-token:{TOKEN}@at@github.com/acme/widgets.git",
+        "https://deploy:0123456789@github.com/acme/widgets.git",
+        "https://deploy:@github.com/acme/widgets.git",
+    ],
+)
+def test_parse_target__password_in_url_is_rejected_without_repeating_it(url: str) -> None:
+    password = url.split("@", maxsplit=1)[0].split(":")[2]
 
-    assert TOKEN not in str(caught.value)
+    with pytest.raises(fetch.InvalidTarget, match="carries credentials") as caught:
+        fetch.parse_target(url)
+
+    assert not password or password not in str(caught.value)
     assert "github.com/acme/widgets.git" in str(caught.value)
+
+
+def test_parse_target__port_and_an_at_sign_in_the_path_are_not_credentials() -> None:
+    assert fetch.parse_target("https://git.example.com:8443/team/lib@2.git").url == (
+        "https://git.example.com:8443/team/lib@2.git"
+    )
 
 
 def test_parse_target__user_name_in_https_url_is_rejected() -> None:
@@ -355,7 +373,13 @@ def test_parse_target__network_urls_have_one_canonical_spelling(spelling: str, c
 
 @pytest.mark.parametrize(
     "address",
-    [f"git:{TOKEN}@github.com:acme/widgets.git", f"deploy:{TOKEN}@git.example.com:widgets", f"u:{TOKEN}@h:a/b"],
+    [
+        f"git:{TOKEN}@github.com:acme/widgets.git",
+        f"deploy:{TOKEN}@git.example.com:widgets",
+        f"u:{TOKEN}@h:a/b",
+        f"u:{TOKEN}/slash@h:a/b",
+        f"u:{TOKEN}@at@h:a/b",
+    ],
 )
 def test_parse_target__scp_like_address_with_a_password_is_rejected_without_repeating_it(address: str) -> None:
     with pytest.raises(fetch.InvalidTarget, match="carries credentials") as caught:
