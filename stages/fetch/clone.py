@@ -132,7 +132,11 @@ def clone_bare(
 def _advertised_heads(
     remote: pygit2.remotes.Remote, callbacks: Credentials, target: RepoTarget, max_refs: int | None
 ) -> list[RemoteHead]:
-    """The refs the server advertises, counted in libgit2's own list before any is turned into a Python object."""
+    """The refs the server advertises, counted in libgit2's own list before any is turned into a Python object.
+
+    ``Remote.list_heads`` would build every ``RemoteHead`` first (most of the memory a flood of refs costs), so the
+    list is read through pygit2's own cffi binding of ``git_remote_ls``, as ``list_heads`` itself does.
+    """
     remote.connect(callbacks=callbacks)
     refs = ffi.new("git_remote_head ***")
     size = ffi.new("size_t *")
@@ -319,7 +323,7 @@ def _raise_classified(target: RepoTarget, message: str, is_auth_error: bool) -> 
         raise NotARepository(f"{where} is not a git repository: {message}") from None
     if "out of memory" in lowered:
         raise LimitExceeded(f"{where} sent more than the fetch may hold in memory: {message}") from None
-    if "object-format" in lowered or "sha256" in lowered or "sha-256" in lowered:
+    if "object format" in lowered:  # libgit2: "unknown (remote) object format 'sha256'"
         raise NotARepository(f"{where} uses the SHA-256 object format, which is not supported: {message}") from None
     if "certificate" in lowered:
         raise CertificateError(f"TLS certificate of {where} was rejected: {message}") from None

@@ -165,6 +165,9 @@ def _error_class(name: str) -> type[FetchError]:
 
 
 def _describe_exit(returncode: int) -> str:
-    if returncode < 0:
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
         return f"killed by {signal.Signals(-returncode).name}"
-    return f"exit code {returncode}"
+    except ValueError:
+        return f"killed by signal {-returncode}"
