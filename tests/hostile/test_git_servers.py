@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pygit2
 import pytest
@@ -19,6 +20,7 @@ from pipeline.config import Config
 from stages import fetch
 from tests.fetcher_harness import fetcher_config, running_fetcher
 from tests.git_servers import (
+    Behaviour,
     GitHttpServer,
     RawServer,
     cutting_proxy,
@@ -34,6 +36,7 @@ from tests.git_servers import (
 from tests.integration.pipeline.repos import commit_files, new_repository
 
 TOKEN = "ghs_hostileTestToken0123456789"
+Server = TypeVar("Server", RawServer, GitHttpServer)
 SIGNATURE = pygit2.Signature("Hostile Test", "hostile@example.test", 1_700_000_000, 0)
 
 
@@ -53,7 +56,6 @@ class Case:
 class World:
     """Repositories on disk and the servers in front of them, shared by every case of the module."""
 
-    root: Path
     good: fetch.RepoTarget
     cases: dict[str, Callable[[], Case]]
 
@@ -98,30 +100,30 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     pygit2.settings.set_ssl_cert_locations(str(certificate), None)
     trust = pytest.MonkeyPatch()
     trust.setenv("SSL_CERT_FILE", str(certificate))  # what the clone child processes trust
-    untrusted_key, untrusted_certificate = self_signed_certificate(root / "served")
+    (root / "untrusted").mkdir()
+    untrusted_key, untrusted_certificate = self_signed_certificate(root / "untrusted")
 
     servers: list[RawServer | GitHttpServer] = []
 
-    def raw(behaviour: Callable[..., None]) -> RawServer:
-        server = RawServer(behaviour)
+    def keep(server: Server) -> Server:
         servers.append(server)
         return server
 
-    def http(*args: object, **kwargs: object) -> GitHttpServer:
-        server = GitHttpServer(*args, **kwargs)  # type: ignore[arg-type]
-        servers.append(server)
-        return server
+    def raw(behaviour: Behaviour) -> RawServer:
+        return keep(RawServer(behaviour))
 
     def local(path: Path) -> fetch.RepoTarget:
         return fetch.RepoTarget(url=str(path), transport="local", full_name=path.name)
 
     with git_daemon(served) as daemon:
         daemon_port = int(daemon.rsplit(":", 1)[1])
-        elsewhere = http(served, TOKEN, tls=tls_context(key, certificate), host="127.0.0.2")
-        redirecting = http(served, None, tls=tls_context(key, certificate), redirect_to=lambda: elsewhere.url)
-        token_http = http(served, TOKEN)
-        failing = http(served, None, status=500)
-        untrusted = http(served, TOKEN, tls=tls_context(untrusted_key, untrusted_certificate))
+        elsewhere = keep(GitHttpServer(served, TOKEN, tls=tls_context(key, certificate), host="127.0.0.2"))
+        redirecting = keep(
+            GitHttpServer(served, None, tls=tls_context(key, certificate), redirect_to=lambda: elsewhere.url)
+        )
+        token_http = keep(GitHttpServer(served, TOKEN))
+        failing = keep(GitHttpServer(served, None, status=500))
+        untrusted = keep(GitHttpServer(served, TOKEN, tls=tls_context(untrusted_key, untrusted_certificate)))
         cases: dict[str, Callable[[], Case]] = {
             "trickling server": lambda: Case(
                 target=fetch.parse_target(raw(trickle(0.2)).url("git")),
@@ -227,7 +229,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 ref="v-tree",
             ),
         }
-        yield World(root=root, good=fetch.parse_target(str(good_path)), cases=cases)
+        yield World(good=fetch.parse_target(str(good_path)), cases=cases)
     for server in servers:
         server.close()
     trust.undo()
