@@ -106,6 +106,8 @@ class IndexConfig(_Section):
     max_job_bytes: Annotated[int, msgspec.Meta(ge=1)] = 4 * 1024 * 1024 * 1024  # bytes selected for parsing
     # Finished index jobs (completed, skipped, failed, cancelled) and their events are deleted after this long.
     job_delete_after: Seconds = 30 * 86400.0
+    # Bytes a network clone's process may allocate (its data segment): a server's flood of refs fails there.
+    fetch_memory: Annotated[int, msgspec.Meta(ge=64 * 1024 * 1024)] = 2 * 1024 * 1024 * 1024
 
 
 class ApiConfig(_Section):

@@ -25,6 +25,7 @@ from stages.fetch import (
     parse_target,
     read_files,
     resolve_commit,
+    token_hosts_for,
 )
 from stages.models import FileExtraction
 from stages.parse import ParseLimits
@@ -84,10 +85,14 @@ def run_local(
     tmp_root: Path | None = None,
     max_file_bytes: int = 2 * 1024 * 1024,
 ) -> LocalIndex:
-    """Clone ``target`` (URL, local path or owner/name) bare into a temp dir, index the commit, clean up."""
+    """Clone ``target`` (URL, local path or owner/name) bare into a temp dir, index the commit, clean up.
+
+    ``token`` is sent only over https to the host of ``base_url`` (``stages.fetch.token_allowed``).
+    """
     repo_target = parse_target(target, base_url=base_url)
     root = tmp_root or Path(tempfile.gettempdir())
     with job_workdir(root, f"local-{uuid.uuid4().hex[:12]}") as workdir:
-        repo = clone_bare(repo_target, workdir, token=token, ref=ref, commit_sha=commit_sha)
+        token_hosts = token_hosts_for((), base_url or "")
+        repo = clone_bare(repo_target, workdir, token=token, token_hosts=token_hosts, ref=ref, commit_sha=commit_sha)
         resolved = resolve_commit(repo, ref=ref, commit_sha=commit_sha)
         return index_commit(repo, resolved, max_file_bytes=max_file_bytes)

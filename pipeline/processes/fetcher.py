@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-import queue as queue_module
+import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+import pygit2
 
 from pipeline import messages
 from pipeline.config import Config
@@ -14,9 +15,13 @@ from pipeline.log import log_context
 from pipeline.processes import StageQueues, Throttle, child_setup, inbox_messages, progress_message
 from stages.fetch import (
     FetchError,
+    FileListing,
+    LimitExceeded,
     RepoTarget,
+    WorkdirUnavailable,
     cleanup_stale_workdirs,
     clone_bare,
+    clone_isolated,
     commit_context,
     job_workdir,
     list_files,
@@ -24,6 +29,7 @@ from stages.fetch import (
     resolve_commit,
     scrub,
     set_network_timeouts,
+    token_hosts_for,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,91 +44,136 @@ def fetcher_main(config: Config, tmp_root: str, token: str | None, queues: Stage
 class Fetcher:
     """Clone bare, list the tree, stream file items to the parsers; the commit context goes to the writer.
 
-    At start, removes per-job directories left by crashed runs (``stages.fetch.cleanup_stale_workdirs``). Each job's
-    clone lives in ``<tmp_root>/pipeline-<job>/`` and is removed when the job's files have all been sent or it
-    failed. Fetch errors are reported with ``retryable`` from the error's class and are free of the token.
+    Jobs run concurrently, each in a thread of its own, so a slow server delays only its own job. A network clone
+    runs in a child process (``stages.fetch.clone_isolated``) killed at ``index.fetch_timeout``, bounded by
+    ``index.fetch_memory`` and ``index.max_refs``; it is the only process besides this one that holds the token.
+    Local clones (hard links, no server) run here. A job whose selected files exceed ``index.max_job_files`` or
+    ``index.max_job_bytes`` fails at once, not retryably.
+
+    At start, removes the job directories left by crashed runs (``stages.fetch.cleanup_stale_workdirs``); a temp
+    directory that cannot be used fails each job with an error naming ``index.tmp_dir``, and the fetcher stays up.
+    Each job's clone lives in ``<tmp_root>/pipeline-<job>/`` and is removed when the job's files have all been sent
+    or it failed. Fetch errors are reported with ``retryable`` from the error's class and are free of the token.
+    ``Stop`` waits for the running jobs; a dead coordinator ends the process at once.
     """
 
     def __init__(self, config: Config, tmp_root: Path, token: str | None, queues: StageQueues) -> None:
         self.config = config
         self.tmp_root = tmp_root
         self.token = token
+        self.token_hosts = token_hosts_for(config.index.token_hosts, config.index.base_url)
         self.queues = queues
         self.aborted: set[str] = set()
-        self.deferred: list[messages.FetchRequest | messages.Stop] = []
+        self.running: dict[str, threading.Thread] = {}
         self.throttle = Throttle()
 
     def run(self, parent: int) -> None:
         index = self.config.index
         set_network_timeouts(connect_seconds=index.git_connect_timeout, io_seconds=index.git_io_timeout)
-        self.tmp_root.mkdir(parents=True, exist_ok=True)
-        removed = cleanup_stale_workdirs(self.tmp_root)
-        if removed:
-            logger.info("removed leftover job directories", extra={"count": len(removed)})
-        for message in self._requests(parent):
+        self.clean_temp_root()
+        for raw in inbox_messages(self.queues.fetch_inbox, parent):
+            message = messages.decode_fetcher(raw)
             if isinstance(message, messages.Stop):
+                self.wait_for_jobs()
                 return
             if isinstance(message, messages.Abort):
                 self.aborted.add(message.job)
             elif message.job not in self.aborted:
-                self.run_once(message)
+                self.start(message)
 
-    def _requests(self, parent: int) -> Iterator[messages.FetcherInbox]:
-        inbox = inbox_messages(self.queues.fetch_inbox, parent)
-        while True:
-            while self.deferred:
-                yield self.deferred.pop(0)
-            raw = next(inbox, None)
-            if raw is None:
-                return
-            yield messages.decode_fetcher(raw)
+    def clean_temp_root(self) -> None:
+        """Remove crashed runs' job directories; an unusable temp root is logged here and fails each job later."""
+        try:
+            self.tmp_root.mkdir(parents=True, exist_ok=True)
+            removed = cleanup_stale_workdirs(self.tmp_root)
+        except OSError as exc:
+            logger.error("index.tmp_dir cannot be used", extra={"tmp_dir": str(self.tmp_root), "error": str(exc)})
+            return
+        if removed:
+            logger.info("removed leftover job directories", extra={"count": len(removed)})
 
-    def _checkinbox_messages(self) -> None:
-        """Between files: note aborts without blocking; other messages wait their turn."""
-        while True:
-            try:
-                message = messages.decode_fetcher(self.queues.fetch_inbox.get_nowait())
-            except queue_module.Empty:
-                return
-            if isinstance(message, messages.Abort):
-                self.aborted.add(message.job)
-            else:
-                self.deferred.append(message)
+    def start(self, request: messages.FetchRequest) -> None:
+        """Run one job in a thread of its own."""
+        self.running = {job: thread for job, thread in self.running.items() if thread.is_alive()}
+        thread = threading.Thread(target=self.run_once, args=(request,), name=f"fetch-{request.job}", daemon=True)
+        self.running[request.job] = thread
+        thread.start()
+
+    def wait_for_jobs(self) -> None:
+        for thread in list(self.running.values()):
+            thread.join()
 
     def run_once(self, request: messages.FetchRequest) -> None:
         """Fetch one job; any failure is reported to the coordinator, never raised."""
         with log_context(**messages.log_fields(request.job), stage="fetch"):
             try:
                 self._fetch(request)
+            except WorkdirUnavailable as exc:
+                self._failed(request, f"index.tmp_dir: {scrub(str(exc), self.token)}", retryable=exc.retryable)
             except FetchError as exc:
                 self._failed(request, scrub(str(exc), self.token), retryable=exc.retryable)
             except Exception as exc:  # an unexpected error fails the job, not the fetcher
                 logger.exception("fetch failed")
                 self._failed(request, scrub(f"{type(exc).__name__}: {exc}", self.token), retryable=True)
+            finally:
+                self.throttle.forget(request.job)
 
     def _failed(self, request: messages.FetchRequest, error: str, *, retryable: bool) -> None:
         failure = messages.JobFailed(job=request.job, stage="fetch", error=error, retryable=retryable)
         self.queues.events.put(messages.encode(failure))
+
+    def _clone(self, target: RepoTarget, workdir: Path, request: messages.FetchRequest) -> pygit2.Repository:
+        index = self.config.index
+        if target.is_local:
+            return clone_bare(target, workdir, ref=request.ref, commit_sha=request.commit_sha, max_refs=index.max_refs)
+        return clone_isolated(
+            target,
+            workdir,
+            deadline=index.fetch_timeout,
+            connect_timeout=index.git_connect_timeout,
+            io_timeout=index.git_io_timeout,
+            token=self.token,
+            token_hosts=self.token_hosts,
+            ref=request.ref,
+            commit_sha=request.commit_sha,
+            max_refs=index.max_refs,
+            memory_bytes=index.fetch_memory,
+        )
+
+    def _check_job_limits(self, listing: FileListing) -> None:
+        index = self.config.index
+        files, selected = len(listing.items), listing.bytes_selected
+        if files > index.max_job_files:
+            raise LimitExceeded(
+                f"the commit has {files:,} files to parse, more than index.max_job_files ({index.max_job_files:,})"
+            )
+        if selected > index.max_job_bytes:
+            raise LimitExceeded(
+                f"the commit's files to parse hold {selected:,} bytes, more than index.max_job_bytes "
+                f"({index.max_job_bytes:,})"
+            )
 
     def _fetch(self, request: messages.FetchRequest) -> None:
         started = time.monotonic()
         queues = self.queues
         target = RepoTarget(url=request.url, transport=request.transport, full_name=request.full_name)
         with job_workdir(self.tmp_root, request.job) as workdir:
-            repo = clone_bare(target, workdir, token=self.token, ref=request.ref, commit_sha=request.commit_sha)
+            repo = self._clone(target, workdir, request)
+            if request.job in self.aborted:
+                logger.info("job aborted while cloning")
+                return
             commit_sha = resolve_commit(repo, ref=request.ref, commit_sha=request.commit_sha)
             listing = list_files(repo, commit_sha, max_file_bytes=self.config.index.max_file_bytes)
+            self._check_job_limits(listing)
             listed = len(listing.items)
             queues.write_queue.put(
                 messages.encode(messages.FetchStarted(job=request.job, commit_sha=commit_sha, files=listed))
             )
             sent = sent_bytes = 0
             for item, data in read_files(repo, listing.items, skipped=listing.skipped):
-                if sent % 64 == 0:
-                    self._checkinbox_messages()
-                    if request.job in self.aborted:
-                        logger.info("job aborted while fetching")
-                        return
+                if sent % 64 == 0 and request.job in self.aborted:
+                    logger.info("job aborted while fetching")
+                    return
                 item_message = messages.ParseItem(
                     job=request.job, file_idx=sent, path=item.path, oid=item.oid, language=item.language, data=data
                 )
@@ -142,4 +193,3 @@ class Fetcher:
             )
             queues.write_queue.put(messages.encode(done))
             queues.events.put(progress_message(request.job, "fetch", listed, sent, listed - sent, finished=True))
-            self.throttle.forget(request.job)

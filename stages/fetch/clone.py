@@ -6,13 +6,15 @@ import contextlib
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Final, NoReturn
 from urllib.parse import unquote, urlsplit
 
 import pygit2
 from pygit2.enums import Option
+from pygit2.ffi import C, ffi
+from pygit2.remotes import RemoteHead
 
 from stages.fetch.credentials import Credentials
 from stages.fetch.errors import (
@@ -20,13 +22,15 @@ from stages.fetch.errors import (
     CertificateError,
     EmptyRepository,
     FetchError,
+    LimitExceeded,
     NotARepository,
     TransportError,
     UnknownRevision,
 )
 from stages.fetch.targets import RepoTarget, scrub
 
-_CLONE_DIR: Final = "repo.git"
+CLONE_DIR: Final = "repo.git"
+"""The clone's directory inside a job's work directory."""
 _HEX_SHA = re.compile(r"^[0-9a-fA-F]{7,40}$")
 _ZERO_OID: Final = "0" * 40
 _NOT_FOUND_MARKERS: Final = ("status code: 404", "not exported", "no such repository", "repository not found")
@@ -55,9 +59,11 @@ def clone_bare(
     workdir: Path,
     *,
     token: str | None = None,
+    token_hosts: Collection[str] = (),
     depth: int | None = None,
     ref: str | None = None,
     commit_sha: str | None = None,
+    max_refs: int | None = None,
 ) -> pygit2.Repository:
     """Clone ``target`` bare into ``<workdir>/repo.git`` and return the repository.
 
@@ -76,22 +82,32 @@ def clone_bare(
     another ref was fetched), or is detached at the source's HEAD commit when the source's HEAD is detached. The
     token travels only through the credentials callback. ``resolve_commit`` with the same ``ref``/``commit_sha``
     then gives the commit.
+
+    The token is offered only where ``credentials.token_allowed`` says, against ``token_hosts``. A server
+    advertising more than ``max_refs`` refs is refused (``LimitExceeded``) before any of them becomes a Python
+    object. Error messages name the target, never the clone's own path under ``workdir``.
     """
-    path = workdir / _CLONE_DIR
+    if target.is_local:
+        _check_local_source(target)
+    path = workdir / CLONE_DIR
     if path.exists():
         shutil.rmtree(path)
     repo = pygit2.init_repository(str(path), bare=True)
-    callbacks = Credentials(target, token)
+    callbacks = Credentials(target, token, token_hosts)
     remote = repo.remotes.create_anonymous(target.url)
     callbacks.begin_operation()
-    with _translated(target, token):
-        advertised = remote.list_heads(callbacks=callbacks)
+    with _translated(target, token, workdir):
+        advertised = _advertised_heads(remote, callbacks, target, max_refs)
     heads = {head.name: str(head.oid) for head in advertised if head.name and str(head.oid) != _ZERO_OID}
     default = _advertised_default_branch(advertised)
     if not heads:
         raise EmptyRepository(f"repository {target.url} has no commits")
     if commit_sha is None and ref is not None and ref != "HEAD" and _match_ref(ref, heads.__contains__) is None:
         raise UnknownRevision(f"ref {ref!r} does not exist in {target.url}")
+    if commit_sha is None and (ref is None or ref == "HEAD") and "HEAD" not in heads:
+        raise UnknownRevision(
+            f"the HEAD of {target.url} {_unborn_head_names(target)}; name a ref or a commit to index instead"
+        )
     if target.is_local:
         repo = _link_objects(repo, target, heads)
     else:
@@ -100,7 +116,7 @@ def clone_bare(
             remote,
             heads=heads,
             default=default,
-            translated=lambda: _translated(target, token),
+            translated=lambda: _translated(target, token, workdir),
             callbacks=callbacks,
             depth=depth,
             ref=ref,
@@ -113,6 +129,50 @@ def clone_bare(
     return repo
 
 
+def _advertised_heads(
+    remote: pygit2.remotes.Remote, callbacks: Credentials, target: RepoTarget, max_refs: int | None
+) -> list[RemoteHead]:
+    """The refs the server advertises, counted in libgit2's own list before any is turned into a Python object.
+
+    ``Remote.list_heads`` would build every ``RemoteHead`` first (most of the memory a flood of refs costs), so the
+    list is read through pygit2's own cffi binding of ``git_remote_ls``, as ``list_heads`` itself does.
+    """
+    remote.connect(callbacks=callbacks)
+    refs = ffi.new("git_remote_head ***")
+    size = ffi.new("size_t *")
+    if C.git_remote_ls(refs, size, remote._remote) != 0:
+        raise TransportError(f"listing the refs of {target.url} failed")
+    count = int(size[0])
+    if max_refs is not None and count > max_refs:
+        raise LimitExceeded(f"{target.url} advertises {count:,} refs, more than the limit of {max_refs:,} (max_refs)")
+    return [RemoteHead(refs[0][i]) for i in range(count)]
+
+
+def _unborn_head_names(target: RepoTarget) -> str:
+    """Why a source advertised no HEAD: for a local source, the missing branch its HEAD names."""
+    if target.is_local:
+        with contextlib.suppress(pygit2.GitError, KeyError, ValueError):
+            source = pygit2.Repository(_local_path(target), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+            branch = source.references["HEAD"].target
+            if isinstance(branch, str):
+                return f"names branch {branch.removeprefix('refs/heads/')!r}, which does not exist"
+    return "does not point at an existing branch"
+
+
+def _check_local_source(target: RepoTarget) -> None:
+    """A local source that vanished or became a symlink loop since ``parse_target`` checked it, said plainly."""
+    try:
+        Path(_local_path(target)).resolve(strict=True)
+    except FileNotFoundError:
+        raise NotARepository(f"{target.url} no longer exists") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise NotARepository(f"{target.url} cannot be resolved (a symlink loop?): {exc}") from None
+
+
+def _local_path(target: RepoTarget) -> str:
+    return unquote(urlsplit(target.url).path) if target.transport == "file" else target.url
+
+
 def _link_objects(repo: pygit2.Repository, target: RepoTarget, heads: Mapping[str, str]) -> pygit2.Repository:
     """Hard-link (or copy) the source's object files into the clone, copy its branch and tag refs, reopen the clone.
 
@@ -122,9 +182,8 @@ def _link_objects(repo: pygit2.Repository, target: RepoTarget, heads: Mapping[st
     reopened so that its object database is loaded after the files are in place (libgit2 checks that a ref's target
     exists when the ref is created).
     """
-    source_path = unquote(urlsplit(target.url).path) if target.transport == "file" else target.url
     try:
-        source = pygit2.Repository(source_path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+        source = pygit2.Repository(_local_path(target), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
     except pygit2.GitError:
         raise NotARepository(f"{target.url} is no longer a git repository") from None
     git_dir = Path(source.path)
@@ -236,14 +295,21 @@ def _match_ref(ref: str, exists: Callable[[str], bool]) -> str | None:
 
 
 @contextlib.contextmanager
-def _translated(target: RepoTarget, token: str | None) -> Iterator[None]:
-    """Turn libgit2 failures into ``FetchError`` subclasses with scrubbed messages that name the target."""
+def _translated(target: RepoTarget, token: str | None, workdir: Path) -> Iterator[None]:
+    """Turn libgit2 failures into ``FetchError`` subclasses with scrubbed messages that name the target, never the
+    clone's path (an internal temp directory means nothing to whoever reads the error)."""
     try:
         yield
     except FetchError as exc:
-        raise type(exc)(scrub(str(exc), token)) from None
+        raise type(exc)(_worded(str(exc), token, workdir)) from None
+    except MemoryError:
+        raise LimitExceeded(f"{target.url} sent more than the fetch may hold in memory") from None
     except pygit2.GitError as exc:
-        _raise_classified(target, scrub(str(exc), token), isinstance(exc, pygit2.AuthError))
+        _raise_classified(target, _worded(str(exc), token, workdir), isinstance(exc, pygit2.AuthError))
+
+
+def _worded(message: str, token: str | None, workdir: Path) -> str:
+    return scrub(message, token).replace(str(workdir / CLONE_DIR), "the clone").replace(str(workdir), "the clone")
 
 
 def _raise_classified(target: RepoTarget, message: str, is_auth_error: bool) -> NoReturn:
@@ -255,6 +321,10 @@ def _raise_classified(target: RepoTarget, message: str, is_auth_error: bool) -> 
         raise NotARepository(f"no repository at {where}: {message}") from None
     if "could not find repository" in lowered or ("unsupported url protocol" in lowered and target.is_local):
         raise NotARepository(f"{where} is not a git repository: {message}") from None
+    if "out of memory" in lowered:
+        raise LimitExceeded(f"{where} sent more than the fetch may hold in memory: {message}") from None
+    if "object format" in lowered:  # libgit2: "unknown (remote) object format 'sha256'"
+        raise NotARepository(f"{where} uses the SHA-256 object format, which is not supported: {message}") from None
     if "certificate" in lowered:
         raise CertificateError(f"TLS certificate of {where} was rejected: {message}") from None
     raise TransportError(f"fetching {where} failed: {message}") from None
@@ -271,16 +341,25 @@ def resolve_commit(repo: pygit2.Repository, *, ref: str | None = None, commit_sh
     if commit_sha is not None:
         return _resolve_sha(repo, commit_sha)
     if not list(repo.references):
-        raise EmptyRepository(f"repository {repo.path} has no commits")
+        raise EmptyRepository("the repository has no commits")
     name = "HEAD" if ref is None or ref == "HEAD" else _match_ref(ref, lambda candidate: _has_ref(repo, candidate))
     if name is None:
         raise UnknownRevision(f"ref {ref!r} does not exist in the repository")
     try:
         reference = repo.head if name == "HEAD" else repo.references[name]
-        commit = reference.peel(pygit2.Commit)
-    except (pygit2.GitError, KeyError, ValueError) as exc:
-        raise UnknownRevision(f"ref {ref or 'HEAD'!r} does not name a commit: {exc}") from None
-    return str(commit.id)
+        target = _peel_tags(repo[reference.resolve().target])
+    except (pygit2.GitError, KeyError, ValueError):
+        raise UnknownRevision(f"ref {ref or 'HEAD'!r} does not point at an existing commit") from None
+    if target.type != pygit2.enums.ObjectType.COMMIT:
+        raise UnknownRevision(f"ref {ref or 'HEAD'!r} names a {target.type_str}, not a commit")
+    return str(target.id)
+
+
+def _peel_tags(obj: pygit2.Object) -> pygit2.Object:
+    """The object an annotated tag (or a chain of them) finally points at; any other object itself."""
+    while isinstance(obj, pygit2.Tag):
+        obj = obj.get_object()
+    return obj
 
 
 def _has_ref(repo: pygit2.Repository, name: str) -> bool:
@@ -294,11 +373,12 @@ def _resolve_sha(repo: pygit2.Repository, commit_sha: str) -> str:
     if not _HEX_SHA.match(commit_sha):
         raise UnknownRevision(f"commit {commit_sha!r} is not a hex sha of 7 to 40 digits")
     try:
-        obj = repo[commit_sha.lower()]
-        commit = obj.peel(pygit2.Commit)
+        target = _peel_tags(repo[commit_sha.lower()])
     except (KeyError, ValueError, pygit2.GitError):
         raise UnknownRevision(f"commit {commit_sha!r} does not exist in the repository") from None
-    return str(commit.id)
+    if target.type != pygit2.enums.ObjectType.COMMIT:
+        raise UnknownRevision(f"{commit_sha!r} names a {target.type_str}, not a commit")
+    return str(target.id)
 
 
 def default_branch(repo: pygit2.Repository) -> str | None:

@@ -49,3 +49,19 @@ class MissingObject(FetchError):
 
 class CorruptObject(FetchError):
     """An object of the clone is there but cannot be read as what the tree says it is; a fresh clone repeats it."""
+
+
+class LimitExceeded(FetchError):
+    """The repository or the server's answer exceeds a configured bound (refs, memory, files or bytes of a job)."""
+
+
+class FetchDeadlineExceeded(FetchError):
+    """The whole clone took longer than its deadline (a server trickling bytes); a later attempt may be quicker."""
+
+    retryable = True
+
+
+class WorkdirUnavailable(FetchError):
+    """The temp directory for a job's clone cannot be used (missing permission, not a directory, disk full)."""
+
+    retryable = True

@@ -22,13 +22,20 @@ NETWORK_TRANSPORTS: Final[Mapping[str, Transport]] = {"https": "https", "http": 
 
 _OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9_.-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>(?!//)[^\s]+)$")
-_URL_PASSWORD = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@")
+_URL_PASSWORD = re.compile(r"(?P<prefix>[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*):\S*@")
+"""``scheme://user:password@``; the password may hold ``/``, ``:`` or ``@``, so it runs to the last ``@``."""
+_SCP_PASSWORD = re.compile(r"(?P<prefix>(?<![^\s'\"(=])[A-Za-z0-9_.-]+):\S*@(?=[A-Za-z0-9.-]+:)")
+"""``user:password@host:path``: git would read ``user`` as the host, but whoever typed it meant a password."""
+_DEFAULT_PORTS: Final[Mapping[str, int]] = {"https": 443, "http": 80, "git": 9418, "ssh": 22}
 
 
 class RepoTarget(msgspec.Struct, frozen=True, kw_only=True):
     """Where a repository lives, free of credentials by construction.
 
-    ``url`` is what libgit2 is given: a URL for network and ``file`` transports, an absolute path for ``local``.
+    ``url`` is what libgit2 is given, and one spelling per repository (so one ``repositories`` row): for a local
+    repository (a path or a ``file://`` URL) the resolved absolute path of its root, transport ``local``; for a
+    network URL lowercase scheme and host, no default port, no trailing slash; an scp-like address with its host
+    lowercased. ``parse_target(target.url)`` gives the same target back.
     ``full_name`` is ``owner/name`` taken from the URL path (the last two components, ``.git`` dropped), or the
     directory name for a local repository.
     """
@@ -58,14 +65,19 @@ def parse_target(target: str, *, base_url: str | None = None) -> RepoTarget:
         raise InvalidTarget("repository target is empty")
     if "://" in text:
         return _parse_url(text, shown)
+    if _SCP_PASSWORD.match(text):
+        raise InvalidTarget(
+            f"repository address {shown!r} carries credentials; configure the access token instead of embedding it"
+        )
     path = Path(text).expanduser()
-    if path.exists():
+    if path.exists() or path.is_symlink():
         return _local_target(path, shown)
     if text.startswith(("/", "./", "../", "~")):
         raise NotARepository(f"repository path {shown!r} does not exist")
     scp = _SCP_LIKE.match(text)
     if scp is not None:
-        return RepoTarget(url=text, transport="ssh", full_name=_full_name(scp.group("path")))
+        url = f"{scp.group('user') or ''}{scp.group('host').lower()}:{scp.group('path').rstrip('/')}"
+        return RepoTarget(url=url, transport="ssh", full_name=_full_name(scp.group("path")))
     if _OWNER_NAME.match(text):
         if base_url is None:
             raise InvalidTarget(f"repository target {shown!r} looks like owner/name but no base URL is configured")
@@ -80,21 +92,20 @@ def parse_target(target: str, *, base_url: str | None = None) -> RepoTarget:
 
 
 def _parse_url(text: str, shown: str) -> RepoTarget:
+    if _has_url_password(text):
+        raise InvalidTarget(
+            f"repository URL {shown!r} carries credentials; configure the access token instead of embedding it"
+        )
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
         raise InvalidTarget(f"repository URL {shown!r} is malformed: {scrub(str(exc))}") from None
     scheme = parts.scheme.lower()
-    if parts.password is not None:
-        raise InvalidTarget(
-            f"repository URL {shown!r} carries credentials; configure the access token instead of embedding it"
-        )
     if scheme == "file":
         if parts.netloc not in {"", "localhost"}:
             raise InvalidTarget(f"file URL {shown!r} names a host; only local file URLs are supported")
-        local = _local_target(Path(unquote(parts.path)), shown)
-        return RepoTarget(url=urlunsplit(("file", "", local.url, "", "")), transport="file", full_name=local.full_name)
+        return _local_target(Path(unquote(parts.path)), shown)
     if scheme not in NETWORK_TRANSPORTS:
         raise InvalidTarget(f"repository URL {shown!r} has unsupported scheme {parts.scheme!r}")
     if not parts.hostname:
@@ -105,24 +116,38 @@ def _parse_url(text: str, shown: str) -> RepoTarget:
         raise InvalidTarget(f"repository URL {shown!r} must not have a query or fragment")
     if scheme != "ssh" and parts.username is not None:
         raise InvalidTarget(f"repository URL {shown!r} carries a user name; configure the access token instead")
-    netloc = parts.hostname if port is None else f"{parts.hostname}:{port}"
+    netloc = parts.hostname if port in {None, _DEFAULT_PORTS[scheme]} else f"{parts.hostname}:{port}"
     if parts.username is not None:
         netloc = f"{parts.username}@{netloc}"
-    url = urlunsplit((scheme, netloc, parts.path, "", ""))
+    url = urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))
     return RepoTarget(url=url, transport=NETWORK_TRANSPORTS[scheme], full_name=_full_name(parts.path))
 
 
+def _has_url_password(text: str) -> bool:
+    """Whether the URL has ``user:password@``, checked before parsing: a password holding ``/`` or ``@`` would not
+    parse as one (``https://u:pa/ss@host/`` reads as host ``u``), while ``host:8443/a@b`` is a port and a path."""
+    match = _URL_PASSWORD.match(text)
+    return match is not None and not re.match(r"\d*(/|$)", text[len(match.group("prefix")) + 1 :])
+
+
 def _local_target(path: Path, shown: str) -> RepoTarget:
-    resolved = path.expanduser().resolve()
-    if not resolved.exists():
-        raise NotARepository(f"repository path {shown!r} does not exist")
     try:
-        pygit2.Repository(str(resolved), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
-    except pygit2.GitError:
+        resolved = path.expanduser().resolve(strict=True)
+    except FileNotFoundError:
+        raise NotARepository(f"repository path {shown!r} does not exist") from None
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
+        raise NotARepository(f"repository path {shown!r} cannot be resolved (a symlink loop?): {exc}") from None
+    try:
+        repo = pygit2.Repository(str(resolved), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+    except pygit2.GitError as exc:
+        if "object format" in str(exc):
+            raise NotARepository(
+                f"repository path {shown!r} uses the SHA-256 object format, which is not supported"
+            ) from None
         raise NotARepository(f"repository path {shown!r} is not a git repository (bare or with .git)") from None
-    directory = resolved.parent if resolved.name == ".git" else resolved
-    name = directory.name.removesuffix(".git") or directory.name
-    return RepoTarget(url=str(resolved), transport="local", full_name=name)
+    root = Path(repo.path if repo.is_bare else repo.workdir).resolve()
+    name = root.name.removesuffix(".git") or root.name
+    return RepoTarget(url=str(root), transport="local", full_name=name)
 
 
 def _full_name(url_path: str) -> str:
@@ -132,8 +157,8 @@ def _full_name(url_path: str) -> str:
 
 
 def scrub(text: str, token: str | None = None) -> str:
-    """``text`` with URL passwords masked and every occurrence of ``token`` replaced by ``***``."""
-    cleaned = _URL_PASSWORD.sub(r"\g<prefix>:***@", text)
+    """``text`` with URL and scp-like passwords masked and every occurrence of ``token`` replaced by ``***``."""
+    cleaned = _SCP_PASSWORD.sub(r"\g<prefix>:***@", _URL_PASSWORD.sub(r"\g<prefix>:***@", text))
     if token:
         cleaned = cleaned.replace(token, "***")
     return cleaned

@@ -1,4 +1,5 @@
-"""Per-job work directories under a temp root, locked by their live job and removed by whoever holds the lock."""
+"""Per-job work directories under a temp root, marked as ours, locked by their live job and removed by whoever holds
+the lock. Nothing without the marker is ever deleted: the temp root is usually shared (the system temp directory)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
+from stages.fetch.errors import WorkdirUnavailable
+
 WORKDIR_PREFIX: Final = "pipeline-"
+WORKDIR_MARKER: Final = ".pipeline-job-workdir"
+"""A file inside every job directory: what makes a ``pipeline-*`` entry ours to delete."""
 _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -25,13 +30,18 @@ def job_workdir(tmp_root: Path, job_id: str) -> Iterator[Path]:
     SIGKILL), which is what makes a crashed run's directory stale. A directory is only ever deleted by the holder of
     its lock: a leftover of an earlier attempt of the same job is replaced once its lock is free, and the directory
     is removed before the lock is released. ``job_id`` must be a plain name (letters, digits, ``_.-``) so it cannot
-    escape ``tmp_root``.
+    escape ``tmp_root``. A temp root that cannot hold the directory raises ``WorkdirUnavailable`` naming it; so does
+    a foreign non-empty directory of the same name, which is left alone.
     """
     if not _JOB_ID.match(job_id):
         raise ValueError(f"job id {job_id!r} is not usable in a directory name")
     workdir = tmp_root / f"{WORKDIR_PREFIX}{job_id}"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    lock_fd = _create_locked_dir(workdir)
+    try:
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        lock_fd = _create_locked_dir(workdir)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise WorkdirUnavailable(f"temp directory {tmp_root} cannot hold a job's clone: {reason}") from None
     try:
         yield workdir
     finally:
@@ -52,21 +62,29 @@ def _create_locked_dir(path: Path) -> int:
         with contextlib.suppress(FileExistsError):
             path.mkdir()
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except FileNotFoundError:
             continue
         fcntl.flock(fd, fcntl.LOCK_EX)
-        if _same_file(path, fd):
-            return fd
-        os.close(fd)
+        if not _same_file(path, fd):
+            os.close(fd)
+            continue
+        if not _is_marked(fd) and os.listdir(fd):
+            os.close(fd)
+            raise WorkdirUnavailable(f"{path} exists and was not created by this system; it is left alone")
+        marker = os.open(WORKDIR_MARKER, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600, dir_fd=fd)
+        os.close(marker)
+        return fd
 
 
 def cleanup_stale_workdirs(tmp_root: Path, active_job_ids: Iterable[str] = ()) -> list[Path]:
-    """Remove the ``pipeline-*`` entries under ``tmp_root`` left by crashed runs; return those removed.
+    """Remove the job directories under ``tmp_root`` left by crashed runs; return those removed.
 
-    Kept: directories of ``active_job_ids`` and directories locked by a live ``job_workdir`` (in any process).
-    Anything else with the prefix is removed: directories while holding their lock, so no job can be using them;
-    plain files and symlinks are unlinked, never followed.
+    Removed: ``pipeline-*`` directories holding ``WORKDIR_MARKER`` whose lock is free (their job's process is gone),
+    deleted while holding that lock so no job can be using them. Kept: directories of ``active_job_ids``, those
+    locked by a live ``job_workdir`` (in any process), and everything without the marker: files, symlinks (never
+    followed) and directories that other programs named ``pipeline-*`` (an embedded cluster's data or socket
+    directory, a benchmark's database).
     """
     if not tmp_root.is_dir():
         return []
@@ -79,20 +97,18 @@ def cleanup_stale_workdirs(tmp_root: Path, active_job_ids: Iterable[str] = ()) -
 
 
 def _remove_entry(path: Path, *, wait: bool) -> bool:
-    """Remove a workdir entry; a directory only under its lock (waiting for it, or giving up when it is held).
+    """Remove a job directory under its lock (waiting for it, or giving up when it is held), if it is ours.
 
-    Returns whether something was removed. Concurrent removers are safe: whoever holds the lock deletes.
+    Ours: it holds ``WORKDIR_MARKER``, or (when replacing a job's own directory, ``wait``) it is empty, which is
+    what a crash between creating and marking it leaves. Returns whether something was removed. Concurrent
+    removers are safe: whoever holds the lock deletes.
     """
     try:
         is_dir = stat.S_ISDIR(path.lstat().st_mode)
     except FileNotFoundError:
         return False
     if not is_dir:
-        try:
-            path.unlink()
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            return False
-        return True
+        return False
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:  # gone, or replaced by something that is not a directory since the lstat
@@ -102,12 +118,19 @@ def _remove_entry(path: Path, *, wait: bool) -> bool:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
-        if not _same_file(path, fd):
+        if not _same_file(path, fd) or not (_is_marked(fd) or (wait and not os.listdir(fd))):
             return False
         shutil.rmtree(path)
         return True
     finally:
         os.close(fd)
+
+
+def _is_marked(fd: int) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(WORKDIR_MARKER, dir_fd=fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def _same_file(path: Path, fd: int) -> bool:

@@ -23,7 +23,7 @@ from pipeline.local import index_commit
 from pipeline.processes.parser import ExtractFunction
 from pipeline.queue.client import Queue
 from stages.extract import extract_source
-from stages.fetch import parse_target
+from stages.fetch import WORKDIR_MARKER, parse_target
 from tests.integration.pipeline.repos import SOURCES_V1, SOURCES_V2, commit_files, new_repository
 from tests.integration.pipeline.slow_stage import SLOW_SECONDS_ENV, slow_extract
 
@@ -307,10 +307,14 @@ def test_index__leftover_job_directories_of_a_crashed_worker_are_removed_at_star
 ) -> None:
     leftover = Path(pipeline_config.index.tmp_dir) / f"pipeline-{uuid.uuid4()}"
     (leftover / "repo.git").mkdir(parents=True)
+    (leftover / WORKDIR_MARKER).write_bytes(b"")
+    foreign = Path(pipeline_config.index.tmp_dir) / "pipeline-pg-data"
+    (foreign / "base").mkdir(parents=True)
     job_id = enqueue(pipeline_config, str(repo_path))
     run_until_idle(pipeline_config)
     assert job(conn, job_id).status == IndexJobStatus.COMPLETED
     assert not leftover.exists()
+    assert (foreign / "base").is_dir(), "a directory this system did not create for a job is never removed"
 
 
 def test_index__a_slow_stage_holds_back_the_fetcher_instead_of_filling_memory(

@@ -2,27 +2,25 @@
 
 One source repository (branches, a lightweight and an annotated tag, vendored dirs, a minified file, a huge file,
 a binary file named .ts, a symlink, a submodule) is built once per module with pygit2 and served three ways: as a
-local path / file URL, by ``git daemon`` and by ``git http-backend`` behind a small HTTP server that demands a token.
+local path / file URL, by ``git daemon`` and by ``git http-backend`` behind a small HTTP(S) server that demands a
+token (``tests/git_servers.py``).
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import os
 import re
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import msgspec
@@ -32,6 +30,8 @@ from pygit2.enums import FileMode
 
 from stages import fetch
 from stages.errors import GitError
+from tests.git_servers import GitHttpServer, free_port, self_signed_certificate, tls_context
+from tests.git_servers import git_daemon as serve_git_daemon
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "ghs_fetchTestToken0123456789"
@@ -161,128 +161,37 @@ def served_root(source: SourceRepo) -> Path:
     return root
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "git daemon exited at start-up"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"git daemon did not listen on port {port}")
-
-
 @pytest.fixture(scope="module")
 def git_daemon(served_root: Path) -> Iterator[str]:
     """``git://127.0.0.1:<port>`` serving ``served_root``."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            "git",
-            "daemon",
-            "--reuseaddr",
-            "--export-all",
-            "--informative-errors",
-            f"--base-path={served_root}",
-            "--listen=127.0.0.1",
-            f"--port={port}",
-            str(served_root),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, process)
-        yield f"git://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-class GitHttpServer:
-    """Smart HTTP in front of ``git http-backend``, demanding ``x-access-token:<token>`` basic auth."""
-
-    def __init__(self, project_root: Path, token: str, tls: ssl.SSLContext | None = None) -> None:
-        expected = "Basic " + base64.b64encode(f"x-access-token:{token}".encode()).decode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:
-                """Keep test output quiet."""
-
-            def do_GET(self) -> None:
-                self.serve()
-
-            def do_POST(self) -> None:
-                self.serve()
-
-            def serve(self) -> None:
-                if self.headers.get("Authorization") != expected:
-                    self.send_response(401)
-                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                path, _, query = self.path.partition("?")
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                environ = {
-                    "PATH": os.environ["PATH"],
-                    "GIT_PROJECT_ROOT": str(project_root),
-                    "GIT_HTTP_EXPORT_ALL": "1",
-                    "PATH_INFO": path,
-                    "QUERY_STRING": query,
-                    "REQUEST_METHOD": self.command,
-                    "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-                    "CONTENT_LENGTH": str(len(body)),
-                    "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-                }
-                output = subprocess.run(
-                    ["git", "http-backend"], input=body, env=environ, capture_output=True, check=True
-                ).stdout
-                head, _, payload = output.partition(b"\r\n\r\n")
-                status = 200
-                headers: list[tuple[str, str]] = []
-                for line in head.decode().split("\r\n"):
-                    name, _, value = line.partition(":")
-                    if name.lower() == "status":
-                        status = int(value.split()[0])
-                    else:
-                        headers.append((name, value.strip()))
-                self.send_response(status)
-                for name, value in headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        scheme = "http"
-        if tls is not None:
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-            scheme = "https"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+    with serve_git_daemon(served_root) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def http_server(served_root: Path) -> Iterator[str]:
-    """``http://127.0.0.1:<port>`` serving ``served_root`` to clients presenting ``TOKEN``."""
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A key and a self-signed certificate for 127.0.0.1, 127.0.0.2 and localhost, trusted by libgit2 here."""
+    key, certificate = self_signed_certificate(tmp_path_factory.mktemp("tls"))
+    pygit2.settings.set_ssl_cert_locations(str(certificate), None)
+    return key, certificate
+
+
+@pytest.fixture(scope="module")
+def http_server(served_root: Path) -> Iterator[GitHttpServer]:
+    """Plain ``http://127.0.0.1:<port>`` serving ``served_root`` to clients presenting ``TOKEN``."""
     server = GitHttpServer(served_root, TOKEN)
     try:
-        yield server.url
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def https_server(served_root: Path, tls_files: tuple[Path, Path]) -> Iterator[GitHttpServer]:
+    """``https://127.0.0.1:<port>`` with a trusted certificate, serving ``served_root`` to clients with ``TOKEN``."""
+    server = GitHttpServer(served_root, TOKEN, tls=tls_context(*tls_files))
+    try:
+        yield server
     finally:
         server.close()
 
@@ -292,19 +201,8 @@ def https_server_with_untrusted_certificate(
     served_root: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """``https://127.0.0.1:<port>`` with a self-signed certificate no trust store has."""
-    directory = tmp_path_factory.mktemp("tls")
-    key, certificate = directory / "key.pem", directory / "certificate.pem"
-    subprocess.run(
-        [
-            *["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"],
-            *["-keyout", str(key), "-out", str(certificate)],
-        ],
-        check=True,
-        capture_output=True,
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certificate, key)
-    server = GitHttpServer(served_root, TOKEN, tls=context)
+    key, certificate = self_signed_certificate(tmp_path_factory.mktemp("untrusted"))
+    server = GitHttpServer(served_root, TOKEN, tls=tls_context(key, certificate))
     try:
         yield server.url
     finally:
@@ -316,12 +214,19 @@ def clone(
     workdir: Path,
     *,
     token: str | None = None,
+    token_hosts: Collection[str] = (),
     depth: int | None = None,
     ref: str | None = None,
     commit_sha: str | None = None,
 ) -> pygit2.Repository:
     return fetch.clone_bare(
-        fetch.parse_target(target), workdir, token=token, depth=depth, ref=ref, commit_sha=commit_sha
+        fetch.parse_target(target),
+        workdir,
+        token=token,
+        token_hosts=token_hosts,
+        depth=depth,
+        ref=ref,
+        commit_sha=commit_sha,
     )
 
 
@@ -365,12 +270,30 @@ def test_parse_target__owner_name_without_base_url_is_an_invalid_target() -> Non
     assert isinstance(caught.value, GitError)
 
 
-def test_parse_target__password_in_url_is_rejected_without_repeating_it() -> None:
-    with pytest.raises(fetch.InvalidTarget, match="carries credentials") as caught:
-        fetch.parse_target(f"https://x-access-token:{TOKEN}@github.com/acme/widgets.git")
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://x-access-token:{TOKEN}@github.com/acme/widgets.git",
+        f"https://x-access-token:{TOKEN}/with/slashes@github.com/acme/widgets.git",
+        f"https://x-access-token:{TOKEN}@at@github.com/acme/widgets.git",
+        "https://deploy:0123456789@github.com/acme/widgets.git",
+        "https://deploy:@github.com/acme/widgets.git",
+    ],
+)
+def test_parse_target__password_in_url_is_rejected_without_repeating_it(url: str) -> None:
+    password = url.split("@", maxsplit=1)[0].split(":")[2]
 
-    assert TOKEN not in str(caught.value)
+    with pytest.raises(fetch.InvalidTarget, match="carries credentials") as caught:
+        fetch.parse_target(url)
+
+    assert not password or password not in str(caught.value)
     assert "github.com/acme/widgets.git" in str(caught.value)
+
+
+def test_parse_target__port_and_an_at_sign_in_the_path_are_not_credentials() -> None:
+    assert fetch.parse_target("https://git.example.com:8443/team/lib@2.git").url == (
+        "https://git.example.com:8443/team/lib@2.git"
+    )
 
 
 def test_parse_target__user_name_in_https_url_is_rejected() -> None:
@@ -397,10 +320,98 @@ def test_parse_target__local_work_tree_bare_path_and_file_url_are_local(source: 
 
     assert (work_tree.transport, work_tree.url, work_tree.full_name) == ("local", str(source.work_tree), "work")
     assert (bare.transport, bare.full_name) == ("local", "source")
-    assert (file_url.transport, file_url.url) == ("file", source.bare.as_uri())
+    assert file_url == bare
     assert work_tree.is_local
-    assert file_url.is_local
-    assert fetch.parse_target(str(source.work_tree / ".git")).full_name == "work"
+    assert fetch.parse_target(str(source.work_tree / ".git")) == work_tree
+
+
+def test_parse_target__every_spelling_of_a_local_repository_gives_one_target(
+    tmp_path: Path, source: SourceRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "alias").symlink_to(source.work_tree)
+    monkeypatch.chdir(source.work_tree.parent)
+    spellings = [
+        str(source.work_tree),
+        f"{source.work_tree}/",
+        f"{source.work_tree}/.git",
+        f"{source.work_tree}/.git/",
+        source.work_tree.as_uri(),
+        f"{source.work_tree.as_uri()}/",
+        f"file://localhost{source.work_tree}",
+        (source.work_tree / ".git").as_uri(),
+        str(tmp_path / "alias"),
+        "./work",
+        "work/",
+    ]
+
+    targets = {fetch.parse_target(spelling) for spelling in spellings}
+
+    assert targets == {fetch.RepoTarget(url=str(source.work_tree), transport="local", full_name="work")}
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("https://github.com/acme/widgets.git", "https://github.com/acme/widgets.git"),
+        ("HTTPS://GitHub.COM/acme/widgets.git", "https://github.com/acme/widgets.git"),
+        ("https://github.com:443/acme/widgets.git/", "https://github.com/acme/widgets.git"),
+        ("https://github.com:8443/acme/widgets", "https://github.com:8443/acme/widgets"),
+        ("http://Git.Example.com:80/acme/widgets/", "http://git.example.com/acme/widgets"),
+        ("git://git.example.com:9418/widgets.git", "git://git.example.com/widgets.git"),
+        ("ssh://git@GitHub.com:22/acme/widgets.git", "ssh://git@github.com/acme/widgets.git"),
+        ("ssh://git@github.com:2222/acme/widgets.git", "ssh://git@github.com:2222/acme/widgets.git"),
+        ("git@GitHub.com:acme/widgets.git/", "git@github.com:acme/widgets.git"),
+    ],
+)
+def test_parse_target__network_urls_have_one_canonical_spelling(spelling: str, canonical: str) -> None:
+    target = fetch.parse_target(spelling)
+
+    assert target.url == canonical
+    assert fetch.parse_target(target.url) == target, "parsing the stored URL again gives the same target"
+    assert target.full_name in {"acme/widgets", "widgets"}
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        f"git:{TOKEN}@github.com:acme/widgets.git",
+        f"deploy:{TOKEN}@git.example.com:widgets",
+        f"u:{TOKEN}@h:a/b",
+        f"u:{TOKEN}/slash@h:a/b",
+        f"u:{TOKEN}@at@h:a/b",
+    ],
+)
+def test_parse_target__scp_like_address_with_a_password_is_rejected_without_repeating_it(address: str) -> None:
+    with pytest.raises(fetch.InvalidTarget, match="carries credentials") as caught:
+        fetch.parse_target(address)
+
+    assert TOKEN not in str(caught.value)
+    assert not caught.value.retryable
+
+
+def test_scrub__masks_an_scp_like_password_but_keeps_plain_scp_addresses() -> None:
+    message = f"cannot reach git:{TOKEN}@github.com:acme/w.git (tried 'deploy:{TOKEN}@h:x'); git@github.com:acme/w"
+
+    assert fetch.scrub(message) == (
+        "cannot reach git:***@github.com:acme/w.git (tried 'deploy:***@h:x'); git@github.com:acme/w"
+    )
+
+
+def test_parse_target__symlink_loop_is_not_a_repository(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+
+    for spelling in (str(tmp_path / "a"), (tmp_path / "a").as_uri()):
+        with pytest.raises(fetch.NotARepository, match="symlink loop") as caught:
+            fetch.parse_target(spelling)
+        assert not caught.value.retryable
+
+
+def test_parse_target__sha256_repository_is_named_as_unsupported(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", "--object-format=sha256", str(tmp_path / "modern")], check=True)
+
+    with pytest.raises(fetch.NotARepository, match="SHA-256 object format, which is not supported"):
+        fetch.parse_target(str(tmp_path / "modern"))
 
 
 def test_parse_target__directory_that_is_not_a_repository_is_rejected(tmp_path: Path) -> None:
@@ -464,10 +475,36 @@ def test_job_workdir__is_removed_when_the_job_fails(tmp_path: Path, source: Sour
 def test_job_workdir__replaces_the_leftover_of_an_earlier_attempt(tmp_path: Path) -> None:
     leftover = tmp_path / "pipeline-job-3"
     leftover.mkdir()
+    (leftover / fetch.WORKDIR_MARKER).write_bytes(b"")
     (leftover / "stale").write_bytes(b"old")
 
     with fetch.job_workdir(tmp_path, "job-3") as workdir:
-        assert list(workdir.iterdir()) == []
+        assert [path.name for path in workdir.iterdir()] == [fetch.WORKDIR_MARKER]
+
+
+def test_job_workdir__foreign_directory_of_the_same_name_is_left_alone(tmp_path: Path) -> None:
+    foreign = tmp_path / "pipeline-job-4"
+    foreign.mkdir()
+    (foreign / "PG_VERSION").write_bytes(b"16\n")
+
+    with (
+        pytest.raises(fetch.WorkdirUnavailable, match="not created by this system"),
+        fetch.job_workdir(tmp_path, "job-4"),
+    ):
+        pass
+
+    assert (foreign / "PG_VERSION").read_bytes() == b"16\n"
+
+
+@pytest.mark.parametrize("kind", ["a file", "below a file"])
+def test_job_workdir__unusable_temp_root_names_it(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "occupied").write_bytes(b"")
+    root = tmp_path / "occupied" if kind == "a file" else tmp_path / "occupied" / "deeper"
+
+    with pytest.raises(fetch.WorkdirUnavailable, match=re.escape(str(root))) as caught, fetch.job_workdir(root, "j"):
+        pass
+
+    assert caught.value.retryable
 
 
 @pytest.mark.parametrize("job_id", ["../escape", "a/b", "", ".hidden"])
@@ -507,20 +544,32 @@ def test_cleanup_stale_workdirs__removes_the_workdir_of_a_killed_worker(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cleanup_stale_workdirs__keeps_active_and_live_dirs_and_foreign_names(tmp_path: Path) -> None:
-    for name in ("pipeline-active", "pipeline-stale", "unrelated"):
+def test_cleanup_stale_workdirs__removes_only_marked_dirs_of_dead_jobs(tmp_path: Path) -> None:
+    for name in ("pipeline-active", "pipeline-stale", "pipeline-pg-1234", "pipeline-pgsock-ab", "unrelated"):
         (tmp_path / name).mkdir()
+    for name in ("pipeline-active", "pipeline-stale"):
+        (tmp_path / name / fetch.WORKDIR_MARKER).write_bytes(b"")
+    (tmp_path / "pipeline-pg-1234" / "PG_VERSION").write_bytes(b"16\n")
     (tmp_path / "pipeline-stray-file").write_bytes(b"")
     outside = tmp_path / "unrelated" / "keep-me"
     outside.write_bytes(b"")
+    (tmp_path / "unrelated" / fetch.WORKDIR_MARKER).write_bytes(b"")
     (tmp_path / "pipeline-symlink").symlink_to(tmp_path / "unrelated")
 
     with fetch.job_workdir(tmp_path, "live") as live:
         removed = fetch.cleanup_stale_workdirs(tmp_path, active_job_ids=["active"])
         assert live.is_dir()
 
-    assert removed == [tmp_path / name for name in ("pipeline-stale", "pipeline-stray-file", "pipeline-symlink")]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["pipeline-active", "unrelated"]
+    assert removed == [tmp_path / "pipeline-stale"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "pipeline-active",
+        "pipeline-pg-1234",
+        "pipeline-pgsock-ab",
+        "pipeline-stray-file",
+        "pipeline-symlink",
+        "unrelated",
+    ]
+    assert (tmp_path / "pipeline-pg-1234" / "PG_VERSION").exists()
     assert outside.exists()
 
 
@@ -627,10 +676,11 @@ def test_clone_bare__empty_repository_is_not_retryable(tmp_path: Path) -> None:
 
     with pytest.raises(fetch.EmptyRepository, match="no commits") as caught:
         clone(str(tmp_path / "empty.git"), tmp_path / "work")
-    with pytest.raises(fetch.EmptyRepository):
+    with pytest.raises(fetch.EmptyRepository) as from_resolve:
         fetch.resolve_commit(empty)
 
     assert not caught.value.retryable
+    assert empty.path.rstrip("/") not in str(from_resolve.value), "no internal path in a user's error"
 
 
 def test_clone_bare__source_deleted_after_parsing_is_not_a_repository(tmp_path: Path, source: SourceRepo) -> None:
@@ -862,10 +912,12 @@ def test_clone_bare__closed_port_is_a_retryable_transport_error(tmp_path: Path) 
 # ------------------------------------------------------------------------------------------------------ http
 
 
-def test_clone_bare__http_with_token_matches_the_local_clone_and_writes_no_token(
-    tmp_path: Path, http_server: str, source: SourceRepo
+def test_clone_bare__https_with_token_matches_the_local_clone_and_writes_no_token(
+    tmp_path: Path, https_server: GitHttpServer, source: SourceRepo
 ) -> None:
-    repo = clone(f"{http_server}/source.git", tmp_path / "http", token=TOKEN)
+    repo = clone(
+        f"{https_server.url}/source.git", tmp_path / "https", token=TOKEN, token_hosts=[https_server.host_port]
+    )
     local = clone(str(source.work_tree), tmp_path / "local")
     sha = fetch.resolve_commit(repo)
 
@@ -875,27 +927,80 @@ def test_clone_bare__http_with_token_matches_the_local_clone_and_writes_no_token
     assert sha == source.main
     assert listing == fetch.list_files(local, sha, max_file_bytes=MAX_FILE_BYTES)
     assert read_all(repo, listing)["src/index.ts"] == MAIN_FILES["src/index.ts"]
-    assert TOKEN.encode() not in bytes_of_every_file(tmp_path / "http")
+    assert TOKEN.encode() not in bytes_of_every_file(tmp_path / "https")
     assert TOKEN not in repr(repo)
     assert "[remote" not in (Path(repo.path) / "config").read_text()
+    assert https_server.seen.saw_token(TOKEN)
 
 
-def test_clone_bare__http_rejected_token_is_not_retryable_and_token_free(tmp_path: Path, http_server: str) -> None:
+def test_clone_bare__rejected_token_is_not_retryable_and_token_free(
+    tmp_path: Path, https_server: GitHttpServer
+) -> None:
     wrong = TOKEN[::-1]
 
     with pytest.raises(fetch.AuthenticationFailed, match="rejected") as caught:
-        clone(f"{http_server}/source.git", tmp_path, token=wrong)
+        clone(f"{https_server.url}/source.git", tmp_path, token=wrong, token_hosts=[https_server.host_port])
 
     assert not caught.value.retryable
     assert wrong not in "".join(traceback.format_exception(caught.value))
     assert_token_free(caught.value)
 
 
-def test_clone_bare__http_without_token_is_an_authentication_failure(tmp_path: Path, http_server: str) -> None:
+def test_clone_bare__http_without_token_is_an_authentication_failure(
+    tmp_path: Path, http_server: GitHttpServer
+) -> None:
     with pytest.raises(fetch.AuthenticationFailed, match="no access token") as caught:
-        clone(f"{http_server}/source.git", tmp_path)
+        clone(f"{http_server.url}/source.git", tmp_path)
 
     assert not caught.value.retryable
+
+
+def test_clone_bare__token_never_goes_over_plain_http_even_to_a_token_host(
+    tmp_path: Path, http_server: GitHttpServer
+) -> None:
+    with pytest.raises(fetch.AuthenticationFailed, match="only sent over https") as caught:
+        clone(f"{http_server.url}/source.git", tmp_path, token=TOKEN, token_hosts=[http_server.host_port])
+
+    assert not caught.value.retryable
+    assert_token_free(caught.value)
+    assert http_server.seen.requests, "the server was asked"
+    assert not http_server.seen.authorizations()
+
+
+def test_clone_bare__https_host_that_is_not_a_token_host_never_sees_the_token(
+    tmp_path: Path, https_server: GitHttpServer
+) -> None:
+    with pytest.raises(fetch.AuthenticationFailed, match=re.escape("git.example.com")) as caught:
+        clone(f"{https_server.url}/source.git", tmp_path, token=TOKEN, token_hosts=["git.example.com"])
+
+    assert_token_free(caught.value)
+    assert https_server.seen.requests
+    assert not https_server.seen.authorizations()
+
+
+@pytest.mark.parametrize("redirect_host", ["127.0.0.2", "127.0.0.1"], ids=["other-host", "other-port"])
+@pytest.mark.parametrize("first_demands_token", [True, False], ids=["after-auth", "before-auth"])
+def test_clone_bare__redirect_from_a_token_host_elsewhere_never_carries_the_token(
+    tmp_path: Path, served_root: Path, tls_files: tuple[Path, Path], redirect_host: str, first_demands_token: bool
+) -> None:
+    elsewhere = GitHttpServer(served_root, TOKEN, tls=tls_context(*tls_files), host=redirect_host)
+    allowed = GitHttpServer(
+        served_root,
+        TOKEN if first_demands_token else None,
+        tls=tls_context(*tls_files),
+        redirect_to=lambda: elsewhere.url,
+    )
+    try:
+        with pytest.raises(fetch.AuthenticationFailed, match=re.escape(elsewhere.host_port)) as caught:
+            clone(f"{allowed.url}/source.git", tmp_path, token=TOKEN, token_hosts=[allowed.host_port])
+    finally:
+        allowed.close()
+        elsewhere.close()
+
+    assert_token_free(caught.value)
+    assert elsewhere.seen.requests, "the redirect was followed"
+    assert not elsewhere.seen.authorizations()
+    assert allowed.seen.saw_token(TOKEN) == first_demands_token
 
 
 def test_clone_bare__https_untrusted_certificate_is_not_retryable_and_token_free(
@@ -906,24 +1011,30 @@ def test_clone_bare__https_untrusted_certificate_is_not_retryable_and_token_free
     with pytest.raises(
         fetch.CertificateError, match=r"TLS certificate of https://127\.0\.0\.1:\d+/source\.git"
     ) as caught:
-        clone(url, tmp_path, token=TOKEN)
+        clone(url, tmp_path, token=TOKEN, token_hosts=[url.split("/")[2]])
 
     assert not caught.value.retryable
     assert_token_free(caught.value)
 
 
-def test_clone_bare__http_missing_repository_is_not_retryable(tmp_path: Path, http_server: str) -> None:
+def test_clone_bare__https_missing_repository_is_not_retryable(tmp_path: Path, https_server: GitHttpServer) -> None:
     with pytest.raises(fetch.NotARepository, match="404") as caught:
-        clone(f"{http_server}/nope.git", tmp_path, token=TOKEN)
+        clone(f"{https_server.url}/nope.git", tmp_path, token=TOKEN, token_hosts=[https_server.host_port])
 
     assert not caught.value.retryable
     assert_token_free(caught.value)
 
 
-def test_clone_bare__http_commit_below_a_tip_is_fetched_shallow(
-    tmp_path: Path, http_server: str, source: SourceRepo
+def test_clone_bare__https_commit_below_a_tip_is_fetched_shallow(
+    tmp_path: Path, https_server: GitHttpServer, source: SourceRepo
 ) -> None:
-    repo = clone(f"{http_server}/source.git", tmp_path, token=TOKEN, commit_sha=source.middle)
+    repo = clone(
+        f"{https_server.url}/source.git",
+        tmp_path,
+        token=TOKEN,
+        token_hosts=[https_server.host_port],
+        commit_sha=source.middle,
+    )
 
     assert repo.is_shallow
     assert fetch.resolve_commit(repo, commit_sha=source.middle) == source.middle
