@@ -736,7 +736,7 @@ static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, T
     const char *name = file->text + start;
     if (family == FAMILY_BARE && kind == REF_CALL && end - start == 7 && memcmp(name, "require", 7) == 0) {
         /* A CommonJS import, recorded as such (once per call, however many patterns capture it). */
-        Captured call = {ancestors->above[0], {{ancestors->above[1], ancestors->above[2], {0}}}};
+        Captured call = {.node = ancestors->above[0], .ancestors = {.above = {ancestors->above[1], ancestors->above[2]}}};
         if (ts_node_is_null(call.node) || start == *last_require_start) {
             return 0;
         }
@@ -759,8 +759,10 @@ static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, T
         .order = order,
         .sequence = sequence,
         .kind = kind,
-        .qualified = family == FAMILY_QUALIFIED ? node : (TSNode){0},
     };
+    if (family == FAMILY_QUALIFIED) {
+        candidate.qualified = node;
+    }
     return PUSH(file->candidates, candidate);
 }
 
