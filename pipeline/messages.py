@@ -75,6 +75,7 @@ class ParseResult(msgspec.Struct, frozen=True, kw_only=True, tag="result"):
     file_idx: int
     oid: str
     extraction: FileExtraction
+    seconds: float = 0.0  # spent parsing and extracting this file
 
 
 class LinkInput(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,7 +9,11 @@ from stages.patterns import Step
 
 TREE_SITTER_VERSION: str
 
+class DeadlineExceeded(Exception): ...
+
 class FileCaptures:
+    @property
+    def steps(self) -> int: ...
     def rows(
         self, max_signature_chars: int, max_doc_chars: int, max_qualifier_chars: int, /
     ) -> tuple[tuple[Symbol, ...], tuple[Import, ...], tuple[Export, ...], tuple[Reference, ...]]: ...
@@ -19,7 +23,7 @@ class QueryPlan:
         self, patterns: Sequence[Step], capture_names: tuple[str, ...], kinds: Mapping[str, SymbolKind]
     ) -> None: ...
     def run(
-        self, tree: tree_sitter.Tree, source: bytes, /
+        self, tree: tree_sitter.Tree, source: bytes, deadline: float, /
     ) -> tuple[dict[str, list[tree_sitter.Node]], FileCaptures]: ...
 
 def parse(

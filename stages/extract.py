@@ -3,6 +3,10 @@
 Guarantees:
 - ``extract_source`` always returns a ``FileExtraction``. A file that breaks a parse limit or the decode policy
   (see ``stages.parse``) comes back with ``error`` set and no rows; it never raises for bad input.
+- The per-file time limit (``ParseLimits.parse_timeout_seconds``) covers parse and extraction together: the C
+  walk reads the clock every thousand steps and stops at the parse's deadline, and the file comes back with a
+  ``timeout`` error. The work is linear in the size of the tree, at any nesting depth (no lookup walks the
+  tree from its root, and no walk recurses on the C stack).
 - One walk of the tree per file matches the language's query file, and every row is built from its captures
   in C (``stages._native``, built from stages/native/), following docs/index-contract.md.
 - Files with syntax errors still yield every declaration the grammar recognised outside the ERROR spans,
@@ -20,7 +24,7 @@ from dataclasses import dataclass, field
 from stages import _native
 from stages.languages import Language, is_declaration_file, language_name_for_path
 from stages.models import FileError, FileExtraction
-from stages.parse import ParsedFile, ParseError, ParseLimits, parse_source
+from stages.parse import ParsedFile, ParseError, ParseLimits, ParseTimeoutError, parse_source
 
 _query_plans: dict[str, _native.QueryPlan] = {}
 
@@ -54,9 +58,10 @@ class ExtractionLimits:
 def extract_source(
     path: str, source: bytes, *, limits: ExtractionLimits = ExtractionLimits(), language: str | None = None
 ) -> FileExtraction:
-    """Parse and extract one file; a file that cannot be parsed comes back with ``error`` set and no rows."""
+    """Parse and extract one file; a file that cannot be parsed, or not within its time limit, comes back with
+    ``error`` set and no rows."""
     try:
-        parsed = parse_source(path, source, limits=limits.parse, language=language)
+        return extract_parsed(parse_source(path, source, limits=limits.parse, language=language), limits=limits)
     except ParseError as exc:
         return FileExtraction(
             path=path,
@@ -66,15 +71,22 @@ def extract_source(
             had_syntax_errors=False,
             error=FileError(kind=exc.kind, message=str(exc)),
         )
-    return extract_parsed(parsed, limits=limits)
 
 
 def extract_parsed(parsed: ParsedFile, *, limits: ExtractionLimits = ExtractionLimits()) -> FileExtraction:
-    """Extract the rows of an already parsed file (same process as the parse)."""
-    _, captures = _query_plan(parsed.language).run(parsed.tree, parsed.source)
-    symbols, imports, exports, references = captures.rows(
-        limits.max_signature_chars, limits.max_doc_chars, limits.max_qualifier_chars
-    )
+    """Extract the rows of an already parsed file (same process as the parse).
+
+    Raises ``ParseTimeoutError`` when ``parsed.deadline`` passes first."""
+    try:
+        _, captures = _query_plan(parsed.language).run(parsed.tree, parsed.source, parsed.deadline)
+        symbols, imports, exports, references = captures.rows(
+            limits.max_signature_chars, limits.max_doc_chars, limits.max_qualifier_chars
+        )
+    except _native.DeadlineExceeded as exc:
+        raise ParseTimeoutError(
+            parsed.path,
+            f"extraction exceeded {parsed.timeout_seconds:g} s (the limit of parse and extraction) and was stopped",
+        ) from exc
     return FileExtraction(
         path=parsed.path,
         language=parsed.language.name,

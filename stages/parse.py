@@ -65,7 +65,7 @@ class NulByteError(ParseError):
 
 
 class ParseTimeoutError(ParseError):
-    """Parsing took longer than ``ParseLimits.parse_timeout_seconds``."""
+    """Parsing and extraction together took longer than ``ParseLimits.parse_timeout_seconds``."""
 
     kind: FileErrorKind = "timeout"
 
@@ -81,18 +81,21 @@ class ParseLimits:
     """Per-file limits. Generated bundles and minified files beyond these are skipped with an error."""
 
     max_bytes: int = 2 * 1024 * 1024
-    parse_timeout_seconds: float = 5.0
+    parse_timeout_seconds: float = 5.0  # parse and extract together, from the start of the parse
 
 
 @dataclass(frozen=True)
 class ParsedFile:
-    """A parsed file; only valid in the process that parsed it."""
+    """A parsed file; only valid in the process that parsed it. ``deadline`` (``time.monotonic()``) is when its
+    time limit, counted from the start of the parse, runs out: extraction stops there too."""
 
     path: str
     source: bytes
     language: Language
     tree: tree_sitter.Tree
     is_declaration_file: bool
+    deadline: float
+    timeout_seconds: float
 
     @property
     def had_syntax_errors(self) -> bool:
@@ -197,4 +200,6 @@ def parse_source(
         language=loaded,
         tree=tree,
         is_declaration_file=is_declaration_file(path),
+        deadline=deadline,
+        timeout_seconds=limits.parse_timeout_seconds,
     )

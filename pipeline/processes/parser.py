@@ -4,6 +4,7 @@ database, so each parser stays small)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import dill
@@ -37,6 +38,7 @@ def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> N
         message = messages.decode_parser(raw)
         if isinstance(message, messages.Stop):
             return
+        started = time.monotonic()
         try:
             extraction = extract(message.path, message.data, limits=limits, language=message.language)
         except Exception as exc:  # a bug on one file must not lose the file or stop the pool
@@ -50,6 +52,10 @@ def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> N
                 error=FileError(kind="internal_error", message=f"{type(exc).__name__}: {exc}"),
             )
         result = messages.ParseResult(
-            job=message.job, file_idx=message.file_idx, oid=message.oid, extraction=extraction
+            job=message.job,
+            file_idx=message.file_idx,
+            oid=message.oid,
+            extraction=extraction,
+            seconds=time.monotonic() - started,
         )
         queues.write_queue.put(messages.encode(result))

@@ -44,8 +44,10 @@ class _WriteJob:
     done: messages.FetchDone | None = None
     parse_failed: int = 0
     started: float = field(default_factory=time.monotonic)
-    first_result: float | None = None  # when the first parsed file arrived
-    last_result: float | None = None  # when the last one arrived
+    # Time the parsers spent on this job's files, summed over files (parsers run side by side, so it can exceed
+    # the job's wall time). Results wait here until the job's transaction is open, so their arrival times say
+    # nothing of it: a job whose time went into one file read 0.0.
+    parse_seconds: float = 0.0
     write_seconds: float = 0.0  # time spent storing rows (COPY batches, cross-file rows, the switch)
 
     @property
@@ -136,11 +138,9 @@ class Writer:
             if state.writer is None:
                 return
         storing = time.monotonic()
-        if state.waiting:
-            state.first_result = state.first_result or storing
-            state.last_result = storing
         for result, encoded in state.waiting:
             extraction = result.extraction
+            state.parse_seconds += result.seconds
             state.results[result.file_idx] = messages.decode_link_input(encoded).extraction
             state.parse_failed += extraction.error is not None
             row = FileRow(file_idx=result.file_idx, path=extraction.path, blob_oid=result.oid, extraction=extraction)
@@ -286,7 +286,7 @@ def _job_stats(
         "dependencies": counts.file_dependencies + counts.symbol_dependencies + counts.package_dependencies,
         "seconds": {
             "fetch": done.seconds,
-            "parse": round((state.last_result or state.started) - (state.first_result or state.started), 3),
+            "parse": round(state.parse_seconds, 3),
             "write": round(state.write_seconds, 3),
             "link": round(link_seconds, 3),
             "total": round(time.monotonic() - state.started, 3),

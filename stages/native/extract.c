@@ -218,8 +218,16 @@ typedef struct {
 
 typedef ARRAY(TSNode) NodeArray;
 
+/* A captured node with the ancestors the walk saw above it (handlers read them instead of ts_node_parent). */
 typedef struct {
     TSNode node;
+    Ancestors ancestors;
+} Captured;
+
+typedef ARRAY(Captured) CapturedArray;
+
+typedef struct {
+    Captured captured;
     uint32_t order; /* the rank of the capture name in sorted order */
     uint32_t sequence;
     uint8_t definition;
@@ -234,7 +242,7 @@ typedef struct {
     uint32_t order;
     uint32_t sequence;
     uint8_t kind;
-    TSNode name_node;
+    TSNode qualified; /* the ``a.b`` node of a qualified reference (the name's parent); null for a bare one */
 } Candidate;
 
 typedef struct {
@@ -258,18 +266,17 @@ typedef struct {
 } NamedScope;
 
 typedef struct {
-    TSNode node;
+    Captured captured;
     uint32_t order; /* the rank of the capture name in sorted order */
     uint32_t sequence;
     uint8_t kind; /* ModuleCaptureKind */
 } ModuleCapture;
 
 typedef struct {
-    uint32_t key;          /* the statement's or call's start byte, which its re-export rows point by */
     PyObject *specifier;   /* owned */
     uint8_t kind;          /* ImportKind */
     bool type_only;
-    Span span;
+    Span span;             /* the statement's or call's: re-export rows point to their import by its start */
     Span specifier_span;
     PyObject *bindings;    /* owned tuple of ImportBinding */
     uint32_t sequence;     /* the order it was read in, which breaks ties */
@@ -335,6 +342,36 @@ static TSNode child_of_type(TSNode node, const char *type) {
         }
     }
     return (TSNode){0};
+}
+
+/* ---- the per-file deadline ------------------------------------------------------------------------ */
+
+static PyObject *deadline_exceeded; /* stages._native.DeadlineExceeded */
+
+/* ``time.monotonic()`` (CLOCK_MONOTONIC, as CPython reads it on Linux). */
+static double monotonic_seconds(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
+#define STEPS_PER_CLOCK_READ 1024 /* a step is a node visited or a capture handled: well under a millisecond */
+
+/* Bounds one file's extraction by the deadline its parse started: every unit of work takes a step, and every
+   STEPS_PER_CLOCK_READ steps the clock is read. ``steps`` counts the work done, which tests read. */
+typedef struct {
+    double deadline;
+    uint64_t steps;
+} Budget;
+
+/* One step of work; -1 with DeadlineExceeded set once the deadline has passed. */
+static int take_step(Budget *budget) {
+    if (++budget->steps % STEPS_PER_CLOCK_READ == 0 && monotonic_seconds() > budget->deadline) {
+        PyErr_Format(deadline_exceeded, "the deadline passed after %llu steps of extraction",
+                     (unsigned long long)budget->steps);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- QueryPlan ------------------------------------------------------------------------------------ */
@@ -549,9 +586,9 @@ typedef struct {
     ARRAY(Range) comments;
     NodeArray decorators;
     ARRAY(Range) function_scopes;
-    NodeArray type_parameter_lists;
+    CapturedArray type_parameter_lists;
     ARRAY(ModuleCapture) module_captures;
-    NodeArray requires;         /* ``require(...)`` calls */
+    CapturedArray requires;     /* ``require(...)`` calls */
     /* read by read_modules() */
     ARRAY(PendingImport) imports;
     ARRAY(PendingExport) exports;
@@ -568,6 +605,7 @@ typedef struct {
     /* the Python limits of this file */
     Py_ssize_t max_signature_chars;
     Py_ssize_t max_doc_chars;
+    Budget budget;
 } FileCaptures;
 
 static void file_captures_dealloc(FileCaptures *self) {
@@ -675,8 +713,8 @@ static TSNode field(TSNode node, TSFieldId id) {
     return id == 0 ? (TSNode){0} : ts_node_child_by_field_id(node, id);
 }
 
-static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, TSNode node, uint32_t order,
-                             uint32_t sequence, uint32_t *last_require_start) {
+static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, TSNode node, const Ancestors *ancestors,
+                             uint32_t order, uint32_t sequence, uint32_t *last_require_start) {
     const Fields *fields = &file->plan->fields;
     TSNode name_node = node;
     int64_t qualifier_start = -1;
@@ -698,8 +736,8 @@ static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, T
     const char *name = file->text + start;
     if (family == FAMILY_BARE && kind == REF_CALL && end - start == 7 && memcmp(name, "require", 7) == 0) {
         /* A CommonJS import, recorded as such (once per call, however many patterns capture it). */
-        TSNode call = ts_node_parent(name_node);
-        if (ts_node_is_null(call) || start == *last_require_start) {
+        Captured call = {.node = ancestors->above[0], .ancestors = {.above = {ancestors->above[1], ancestors->above[2]}}};
+        if (ts_node_is_null(call.node) || start == *last_require_start) {
             return 0;
         }
         *last_require_start = start;
@@ -721,8 +759,10 @@ static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, T
         .order = order,
         .sequence = sequence,
         .kind = kind,
-        .name_node = name_node,
     };
+    if (family == FAMILY_QUALIFIED) {
+        candidate.qualified = node;
+    }
     return PUSH(file->candidates, candidate);
 }
 
@@ -736,7 +776,7 @@ typedef struct {
 } Collector;
 
 /* One capture of a match: kept as a C record, or appended to Python's lists. */
-static int collect_capture(void *context, uint16_t id, TSNode node) {
+static int collect_capture(void *context, uint16_t id, TSNode node, const Ancestors *ancestors) {
     Collector *collector = context;
     QueryPlan *plan = collector->plan;
     FileCaptures *file = collector->file;
@@ -746,15 +786,15 @@ static int collect_capture(void *context, uint16_t id, TSNode node) {
         return append_node(collector->captures, plan->names[id], node, collector->tree);
     case FAMILY_BARE:
     case FAMILY_QUALIFIED:
-        return collect_reference(file, plan->families[id], kind, node, plan->orders[id], collector->sequence++,
-                                 &collector->last_require_start);
+        return collect_reference(file, plan->families[id], kind, node, ancestors, plan->orders[id],
+                                 collector->sequence++, &collector->last_require_start);
     case FAMILY_IMPORT:
     case FAMILY_EXPORT: {
-        ModuleCapture capture = {node, plan->orders[id], collector->sequence++, kind};
+        ModuleCapture capture = {{node, *ancestors}, plan->orders[id], collector->sequence++, kind};
         return PUSH(file->module_captures, capture);
     }
     case FAMILY_DEFINITION: {
-        DefinitionCapture definition = {node, plan->orders[id], collector->sequence++, kind};
+        DefinitionCapture definition = {{node, *ancestors}, plan->orders[id], collector->sequence++, kind};
         return PUSH(file->definitions, definition);
     }
     case FAMILY_COMMENT: {
@@ -767,21 +807,30 @@ static int collect_capture(void *context, uint16_t id, TSNode node) {
         Range range = {ts_node_start_byte(node), ts_node_end_byte(node)};
         return PUSH(file->function_scopes, range);
     }
-    case FAMILY_TYPE_PARAMETERS:
-        return PUSH(file->type_parameter_lists, node);
+    case FAMILY_TYPE_PARAMETERS: {
+        Captured list = {node, *ancestors};
+        return PUSH(file->type_parameter_lists, list);
+    }
     }
     return 0;
 }
 
+static int collect_step(void *context) { return take_step(&((Collector *)context)->file->budget); }
+
 PyDoc_STRVAR(query_plan_run_doc,
-             "run(tree, source, /)\n--\n\n"
+             "run(tree, source, deadline, /)\n--\n\n"
              "Match the query file over ``tree`` (parsed from ``source``). Returns ``(captures, file)``: the "
              "captures of no family the extractor knows as ``{name: [Node]}`` in document order, and the "
-             "``FileCaptures`` that builds the file's rows.");
+             "``FileCaptures`` that builds the file's rows. Raises ``DeadlineExceeded`` once ``time.monotonic()`` "
+             "passes ``deadline``, here or in ``rows()``.");
 
 static PyObject *query_plan_run(QueryPlan *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyObject_TypeCheck(args[0], tree_type) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "run() takes a tree_sitter.Tree and its source bytes");
+    if (nargs != 3 || !PyObject_TypeCheck(args[0], tree_type) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "run() takes a tree_sitter.Tree, its source bytes and a deadline");
+        return NULL;
+    }
+    double deadline = PyFloat_AsDouble(args[2]);
+    if (deadline == -1.0 && PyErr_Occurred()) {
         return NULL;
     }
     if (PyBytes_GET_SIZE(args[1]) > UINT32_MAX - 1) {
@@ -808,12 +857,13 @@ static PyObject *query_plan_run(QueryPlan *self, PyObject *const *args, Py_ssize
         file->text = PyBytes_AS_STRING(args[1]);
         file->length = (uint32_t)PyBytes_GET_SIZE(args[1]);
         file->plan = (QueryPlan *)Py_NewRef((PyObject *)self);
+        file->budget.deadline = deadline;
     }
     if (captures == NULL || file == NULL) {
         goto error;
     }
     Collector collector = {self, file, captures, tree, 0, UINT32_MAX};
-    if (matcher_run(self->matcher, ts_tree_root_node(ts_tree), collect_capture, &collector) < 0) {
+    if (matcher_run(self->matcher, ts_tree_root_node(ts_tree), collect_capture, collect_step, &collector) < 0) {
         if (!PyErr_Occurred()) {
             PyErr_NoMemory();
         }
@@ -1269,15 +1319,14 @@ typedef struct {
     bool is_default;
 } ExportWrapper;
 
-/* The outermost node of a declaration (with ``declare``/``export``), whether exported, whether default. */
-static ExportWrapper export_wrapper(TSNode node, TSNode parent) {
+/* The outermost node of a declaration (with ``declare``/``export``), whether exported, whether default;
+   ``above`` holds the declaration's parent and grandparent. */
+static ExportWrapper export_wrapper(TSNode node, const TSNode *above) {
     TSNode outer = node;
-    if (ts_node_is_null(parent)) {
-        parent = ts_node_parent(outer);
-    }
+    TSNode parent = above[0];
     if (!ts_node_is_null(parent) && is_type(parent, "ambient_declaration")) {
         outer = parent;
-        parent = ts_node_parent(outer);
+        parent = above[1];
     }
     if (!ts_node_is_null(parent) && is_type(parent, "export_statement")) {
         return (ExportWrapper){parent, true, !ts_node_is_null(child_of_type(parent, "default"))};
@@ -1303,9 +1352,9 @@ static bool has_async(TSNode node) {
 
 static int64_t start_or_none(TSNode node) { return ts_node_is_null(node) ? -1 : (int64_t)ts_node_start_byte(node); }
 
-static int named_declaration(FileCaptures *file, TSNode node, uint8_t kind) {
+static int named_declaration(FileCaptures *file, TSNode node, const Ancestors *ancestors, uint8_t kind) {
     const Fields *fields = &file->plan->fields;
-    ExportWrapper wrapper = export_wrapper(node, (TSNode){0});
+    ExportWrapper wrapper = export_wrapper(node, ancestors->above);
     TSNode body = field(node, fields->body);
     NewSymbol symbol = {
         .kind = kind,
@@ -1319,11 +1368,11 @@ static int named_declaration(FileCaptures *file, TSNode node, uint8_t kind) {
     return add_named_symbol(file, field(node, fields->name), symbol);
 }
 
-static int class_definition(FileCaptures *file, TSNode node) {
+static int class_definition(FileCaptures *file, TSNode node, const Ancestors *ancestors) {
     if (!is_type(node, "class")) {
-        return named_declaration(file, node, SK_CLASS);
+        return named_declaration(file, node, ancestors, SK_CLASS);
     }
-    TSNode parent = ts_node_parent(node);
+    TSNode parent = ancestors->above[0];
     if (ts_node_is_null(parent) || !is_type(parent, "export_statement")) {
         return 0; /* a class expression bound to a variable is the variable's symbol; others are not declarations */
     }
@@ -1352,7 +1401,8 @@ static int class_definition(FileCaptures *file, TSNode node) {
     return status;
 }
 
-static int default_function(FileCaptures *file, TSNode statement) {
+static int default_function(FileCaptures *file, TSNode statement, const Ancestors *ancestors) {
+    (void)ancestors;
     const Fields *fields = &file->plan->fields;
     TSNode value = field(statement, fields->value);
     if (ts_node_is_null(value)) {
@@ -1431,8 +1481,8 @@ static uint32_t class_member_outer(const FileCaptures *file, TSNode node, Span *
     return start;
 }
 
-static int method(FileCaptures *file, TSNode node) {
-    TSNode container = ts_node_parent(node);
+static int method(FileCaptures *file, TSNode node, const Ancestors *ancestors) {
+    TSNode container = ancestors->above[0];
     if (ts_node_is_null(container) || !is_one_of(container, MEMBER_CONTAINERS)) {
         return 0; /* object literal methods are not declarations of the index */
     }
@@ -1476,8 +1526,8 @@ static int method(FileCaptures *file, TSNode node) {
     return status;
 }
 
-static int property(FileCaptures *file, TSNode node) {
-    TSNode container = ts_node_parent(node);
+static int property(FileCaptures *file, TSNode node, const Ancestors *ancestors) {
+    TSNode container = ancestors->above[0];
     if (ts_node_is_null(container) || !is_one_of(container, MEMBER_CONTAINERS)) {
         return 0;
     }
@@ -1504,10 +1554,9 @@ static bool text_equals(const FileCaptures *file, TSNode node, const char *text)
     return end - start == length && end <= file->length && memcmp(file->text + start, text, length) == 0;
 }
 
-static int parameter_property(FileCaptures *file, TSNode node) {
+static int parameter_property(FileCaptures *file, TSNode node, const Ancestors *ancestors) {
     const Fields *fields = &file->plan->fields;
-    TSNode parameters = ts_node_parent(node);
-    TSNode owner = ts_node_is_null(parameters) ? parameters : ts_node_parent(parameters);
+    TSNode owner = ancestors->above[1]; /* above the formal parameters */
     if (ts_node_is_null(owner) || !is_type(owner, "method_definition")) {
         return 0;
     }
@@ -1529,7 +1578,8 @@ static int parameter_property(FileCaptures *file, TSNode node) {
     return add_named_symbol(file, pattern, symbol);
 }
 
-static int enum_member(FileCaptures *file, TSNode node) {
+static int enum_member(FileCaptures *file, TSNode node, const Ancestors *ancestors) {
+    (void)ancestors;
     TSNode name_node = is_type(node, "enum_assignment") ? field(node, file->plan->fields.name) : node;
     NewSymbol symbol = {.kind = SK_ENUM_MEMBER, .outer = node, .header_end = -1, .doc_start = -1};
     return add_named_symbol(file, name_node, symbol);
@@ -1557,13 +1607,13 @@ static int named_leaves(TSNode node, NodeArray *leaves) {
 }
 
 /* ``namespace A.B {}`` declares ``A`` and, inside it, ``B`` (as the compiler does). */
-static int namespace(FileCaptures *file, TSNode node) {
+static int namespace(FileCaptures *file, TSNode node, const Ancestors *ancestors) {
     const Fields *fields = &file->plan->fields;
     TSNode name_node = field(node, fields->name);
     if (ts_node_is_null(name_node)) {
         return 0;
     }
-    ExportWrapper wrapper = export_wrapper(node, (TSNode){0});
+    ExportWrapper wrapper = export_wrapper(node, ancestors->above);
     int64_t header_end = start_or_none(field(node, fields->body));
     if (is_type(name_node, "nested_identifier")) {
         NodeArray pieces = {NULL, 0, 0};
@@ -1606,12 +1656,12 @@ static int namespace(FileCaptures *file, TSNode node) {
     return add_named_symbol(file, name_node, symbol);
 }
 
-static int global_augmentation(FileCaptures *file, TSNode node) {
+static int global_augmentation(FileCaptures *file, TSNode node, const Ancestors *ancestors) {
     TSNode keyword = child_of_type(node, "global");
     if (ts_node_is_null(keyword)) {
         return 0;
     }
-    ExportWrapper wrapper = export_wrapper(node, (TSNode){0});
+    ExportWrapper wrapper = export_wrapper(node, ancestors->above);
     NewSymbol symbol = {
         .name = global_string,
         .name_span = node_span(keyword),
@@ -1691,7 +1741,7 @@ static int pattern_bindings(const FileCaptures *file, TSNode pattern, NodeArray 
 
 /* A variable: a function or class when initialised by one (at any depth), else a constant or variable when
    outside every function. Loop variables are not symbols. */
-static int variable(FileCaptures *file, TSNode node) {
+static int variable(FileCaptures *file, TSNode node, const Ancestors *ancestors) {
     const Fields *fields = &file->plan->fields;
     TSNode value = field(node, fields->value);
     bool is_function = false, is_class = false;
@@ -1705,11 +1755,11 @@ static int variable(FileCaptures *file, TSNode node) {
     if (!is_function && !is_class && inside_function(file, ts_node_start_byte(node))) {
         return 0; /* a local variable: the common case, rejected before any other node access */
     }
-    TSNode declaration = ts_node_parent(node);
+    TSNode declaration = ancestors->above[0];
     if (ts_node_is_null(declaration)) {
         return 0;
     }
-    TSNode container = ts_node_parent(declaration);
+    TSNode container = ancestors->above[1];
     if (ts_node_is_null(container) || is_type(container, "for_statement")) {
         return 0;
     }
@@ -1733,7 +1783,7 @@ static int variable(FileCaptures *file, TSNode node) {
     } else {
         kind = strcmp(keyword, "const") == 0 ? SK_CONSTANT : SK_VARIABLE;
     }
-    ExportWrapper wrapper = export_wrapper(declaration, container);
+    ExportWrapper wrapper = export_wrapper(declaration, &ancestors->above[1]);
     int64_t header_end = -1;
     if (!ts_node_is_null(value)) {
         TSNode body = kind == SK_FUNCTION || kind == SK_CLASS ? field(value, fields->body) : (TSNode){0};
@@ -1770,8 +1820,9 @@ static int variable(FileCaptures *file, TSNode node) {
 }
 
 /* Record each type parameter's name as a declaration and its owner's range as its scope. */
-static int type_parameters(FileCaptures *file, TSNode node) {
-    TSNode owner = ts_node_parent(node);
+static int type_parameters(FileCaptures *file, const Captured *list) {
+    TSNode node = list->node;
+    TSNode owner = list->ancestors.above[0];
     if (ts_node_is_null(owner)) {
         return 0;
     }
@@ -1852,7 +1903,8 @@ static bool is_type_parameter(const FileCaptures *file, const char *name, Py_ssi
 }
 
 /* The ``@definition.<suffix>`` handlers before FIRST_MAPPED_DEFINITION; the rest are named declarations. */
-static int (*const DEFINITION_HANDLERS[FIRST_MAPPED_DEFINITION])(FileCaptures *file, TSNode node) = {
+static int (*const DEFINITION_HANDLERS[FIRST_MAPPED_DEFINITION])(FileCaptures *file, TSNode node,
+                                                                  const Ancestors *ancestors) = {
     [DEF_CLASS] = class_definition,
     [DEF_DEFAULT_FUNCTION] = default_function,
     [DEF_METHOD] = method,
@@ -1924,17 +1976,21 @@ static int declare_symbols(FileCaptures *file) {
     file->declared_mask = 63;
     sort_items(file->definitions.items, file->definitions.count, sizeof(DefinitionCapture), compare_definitions);
     for (size_t index = 0; index < file->definitions.count; index++) {
-        TSNode node = file->definitions.items[index].node;
+        const Captured *captured = &file->definitions.items[index].captured;
         uint8_t definition = file->definitions.items[index].definition;
+        if (take_step(&file->budget) < 0) {
+            return -1;
+        }
         int status = definition < FIRST_MAPPED_DEFINITION
-                         ? DEFINITION_HANDLERS[definition](file, node)
-                         : named_declaration(file, node, file->plan->mapped_kinds[definition]);
+                         ? DEFINITION_HANDLERS[definition](file, captured->node, &captured->ancestors)
+                         : named_declaration(file, captured->node, &captured->ancestors,
+                                             file->plan->mapped_kinds[definition]);
         if (status < 0) {
             return -1;
         }
     }
     for (size_t index = 0; index < file->type_parameter_lists.count; index++) {
-        if (type_parameters(file, file->type_parameter_lists.items[index]) < 0) {
+        if (take_step(&file->budget) < 0 || type_parameters(file, &file->type_parameter_lists.items[index]) < 0) {
             return -1;
         }
     }
@@ -2038,6 +2094,9 @@ static PyObject *build_symbols(FileCaptures *self, DeclaredExportArray *declared
     for (size_t index = 0; index < count; index++) {
         const PendingSymbol *symbol = &pending[index];
         bool top_level = parents[index] < 0;
+        if (take_step(&self->budget) < 0) {
+            goto done;
+        }
         int later_exported = top_level ? contains(self->later_exported, symbol->name) : 0;
         int later_default = top_level ? contains(self->later_default, symbol->name) : 0;
         if (later_exported < 0 || later_default < 0) {
@@ -2105,7 +2164,7 @@ static PyObject *qualifier_of(const FileCaptures *file, const Candidate *candida
     int64_t end;
     if (memchr(raw, '/', length) != NULL) {
         /* a comment between the parts: ask the tree where the qualifier ends */
-        TSNode member = ts_node_parent(candidate->name_node);
+        TSNode member = candidate->qualified;
         TSNode qualifier = {0};
         if (!ts_node_is_null(member)) {
             qualifier = field(member, file->plan->fields.object);
@@ -2152,6 +2211,9 @@ static PyObject *build_references(FileCaptures *self, Py_ssize_t max_qualifier_c
     size_t chosen_count = 0;
     for (size_t index = 0; index < count; index++) {
         const Candidate *candidate = &candidates[index];
+        if (take_step(&self->budget) < 0) {
+            goto done;
+        }
         size_t position = ((size_t)candidate->start * 2654435761u) & (size - 1);
         while (keys[position] != 0 && keys[position] != candidate->start + 1) {
             position = (position + 1) & (size - 1);
@@ -2191,6 +2253,10 @@ static PyObject *build_references(FileCaptures *self, Py_ssize_t max_qualifier_c
     for (size_t index = 0; index < chosen_count; index++) {
         const Candidate *candidate = &chosen[index];
         uint32_t position = candidate->start;
+        if (take_step(&self->budget) < 0) {
+            Py_CLEAR(result);
+            goto done;
+        }
         while (cursor < symbol_count && ranges[cursor].start <= position) {
             while (depth > 0 && ranges[stack[depth - 1]].end < ranges[cursor].end) {
                 depth--;
@@ -2316,16 +2382,15 @@ static int add_binding(PyObject *bindings, PyObject *imported, PyObject *local, 
 }
 
 /* Records an import; steals ``specifier`` and ``bindings`` (a list). */
-static int add_import(FileCaptures *file, uint32_t key, PyObject *specifier, uint8_t kind, bool type_only,
-                      const Span *span, const Span *specifier_span, PyObject *bindings) {
+static int add_import(FileCaptures *file, PyObject *specifier, uint8_t kind, bool type_only, const Span *span,
+                      const Span *specifier_span, PyObject *bindings) {
     PyObject *tuple = PyList_AsTuple(bindings);
     Py_DECREF(bindings);
     if (tuple == NULL) {
         Py_DECREF(specifier);
         return -1;
     }
-    PendingImport pending = {key, specifier, kind, type_only, *span, *specifier_span, tuple,
-                             (uint32_t)file->imports.count};
+    PendingImport pending = {specifier, kind, type_only, *span, *specifier_span, tuple, (uint32_t)file->imports.count};
     if (PUSH(file->imports, pending) < 0) {
         Py_DECREF(specifier);
         Py_DECREF(tuple);
@@ -2394,7 +2459,8 @@ static int require_bindings(FileCaptures *file, TSNode pattern, PyObject *bindin
 }
 
 /* ``import("x")`` and ``require("x")`` with one string literal argument. */
-static int call_import(FileCaptures *file, TSNode call, uint8_t kind) {
+static int call_import(FileCaptures *file, const Captured *captured, uint8_t kind) {
+    TSNode call = captured->node;
     TSNode arguments = ts_node_child_by_field_name(call, "arguments", 9);
     if (ts_node_is_null(arguments) || ts_node_named_child_count(arguments) != 1) {
         return 0;
@@ -2406,7 +2472,7 @@ static int call_import(FileCaptures *file, TSNode call, uint8_t kind) {
         return found;
     }
     PyObject *bindings = PyList_New(0);
-    TSNode parent = ts_node_parent(call);
+    TSNode parent = captured->ancestors.above[0];
     if (bindings == NULL ||
         (kind == IK_REQUIRE && !ts_node_is_null(parent) && is_type(parent, "variable_declarator") &&
          require_bindings(file, field(parent, file->plan->fields.name), bindings) < 0)) {
@@ -2415,7 +2481,7 @@ static int call_import(FileCaptures *file, TSNode call, uint8_t kind) {
         return -1;
     }
     Span span = node_span(call);
-    return add_import(file, ts_node_start_byte(call), specifier, kind, false, &span, &specifier_span, bindings);
+    return add_import(file, specifier, kind, false, &span, &specifier_span, bindings);
 }
 
 static int import_clause(FileCaptures *file, TSNode clause, bool type_only, PyObject *bindings) {
@@ -2504,7 +2570,7 @@ static int import_statement(FileCaptures *file, TSNode node) {
         return found;
     }
     Span span = node_span(node);
-    return add_import(file, ts_node_start_byte(node), specifier, kind, type_only, &span, &specifier_span, bindings);
+    return add_import(file, specifier, kind, type_only, &span, &specifier_span, bindings);
 }
 
 /* ``alias or name``: an alias written as an empty string falls back to the name, as Python's ``or`` does. */
@@ -2598,11 +2664,12 @@ static int reexport(FileCaptures *file, TSNode node, TSNode source_node, bool ty
         file->exports.count = first_export;
     }
     /* Recorded after the exports, as the Python extractor did; the import's place does not depend on it. */
-    return add_import(file, key, specifier, IK_REEXPORT, type_only, span, &specifier_span, bindings);
+    return add_import(file, specifier, IK_REEXPORT, type_only, span, &specifier_span, bindings);
 }
 
-static int export_statement(FileCaptures *file, TSNode node) {
-    TSNode parent = ts_node_parent(node);
+static int export_statement(FileCaptures *file, const Captured *captured) {
+    TSNode node = captured->node;
+    TSNode parent = captured->ancestors.above[0];
     bool top_level = !ts_node_is_null(parent) && is_type(parent, "program");
     bool type_only = has_child_of_type(node, "type");
     TSNode source_node = ts_node_child_by_field_name(node, "source", 6);
@@ -2805,19 +2872,22 @@ static int read_modules(FileCaptures *file) {
                compare_module_captures);
     for (size_t index = 0; index < file->module_captures.count; index++) {
         const ModuleCapture *capture = &file->module_captures.items[index];
+        if (take_step(&file->budget) < 0) {
+            return -1;
+        }
         int status;
         switch (capture->kind) {
         case MODULE_IMPORT_STATIC:
-            status = import_statement(file, capture->node);
+            status = import_statement(file, capture->captured.node);
             break;
         case MODULE_IMPORT_DYNAMIC:
-            status = call_import(file, capture->node, IK_DYNAMIC);
+            status = call_import(file, &capture->captured, IK_DYNAMIC);
             break;
         case MODULE_EXPORT_STATEMENT:
-            status = export_statement(file, capture->node);
+            status = export_statement(file, &capture->captured);
             break;
         default:
-            status = commonjs_export(file, capture->node);
+            status = commonjs_export(file, capture->captured.node);
             break;
         }
         if (status < 0) {
@@ -2825,7 +2895,7 @@ static int read_modules(FileCaptures *file) {
         }
     }
     for (size_t index = 0; index < file->requires.count; index++) {
-        if (call_import(file, file->requires.items[index], IK_REQUIRE) < 0) {
+        if (take_step(&file->budget) < 0 || call_import(file, &file->requires.items[index], IK_REQUIRE) < 0) {
             return -1;
         }
     }
@@ -2851,6 +2921,10 @@ static PyObject *build_imports(FileCaptures *file) {
     PyObject *result = PyTuple_New((Py_ssize_t)count);
     for (size_t index = 0; result != NULL && index < count; index++) {
         const PendingImport *pending = &imports[index];
+        if (take_step(&file->budget) < 0) {
+            Py_CLEAR(result);
+            break;
+        }
         PyObject *span = span_object(&pending->span);
         PyObject *specifier_span = span_object(&pending->specifier_span);
         PyObject *value = NULL;
@@ -2872,13 +2946,25 @@ static PyObject *build_imports(FileCaptures *file) {
     return result;
 }
 
-/* The index of the (last) import recorded with ``key`` among the sorted imports, or -1. */
+/* The index of the (last) import whose span starts at ``key`` among the sorted imports, or -1: a bisection
+   (a scan per export row made 100,000 re-exports quadratic). */
 static Py_ssize_t import_index_of(const FileCaptures *file, int64_t key) {
-    Py_ssize_t found = -1;
-    for (size_t index = 0; key >= 0 && index < file->imports.count; index++) {
-        if (file->imports.items[index].key == (uint32_t)key) {
-            found = (Py_ssize_t)index;
+    if (key < 0) {
+        return -1;
+    }
+    const PendingImport *imports = file->imports.items;
+    size_t low = 0, high = file->imports.count;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (imports[middle].span.start_byte < (uint32_t)key) {
+            low = middle + 1;
+        } else {
+            high = middle;
         }
+    }
+    Py_ssize_t found = -1;
+    for (size_t index = low; index < file->imports.count && imports[index].span.start_byte == (uint32_t)key; index++) {
+        found = (Py_ssize_t)index;
     }
     return found;
 }
@@ -2918,6 +3004,10 @@ static PyObject *build_exports(FileCaptures *file, const DeclaredExportArray *de
     }
     for (size_t index = 0; rows != NULL && index < count; index++) {
         const PendingExport *pending = &exports[index];
+        if (take_step(&file->budget) < 0) {
+            Py_CLEAR(rows);
+            break;
+        }
         if (pending->kind == EK_LOCAL || pending->kind == EK_COMMONJS) {
             int duplicate = PySet_Contains(seen[pending->kind], pending->exported);
             if (duplicate != 0) {
@@ -3003,9 +3093,23 @@ static PyMethodDef file_captures_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *file_captures_steps(FileCaptures *self, void *closure) {
+    (void)closure;
+    return PyLong_FromUnsignedLongLong(self->budget.steps);
+}
+
+static PyGetSetDef file_captures_getset[] = {
+    {"steps", (getter)file_captures_steps, NULL,
+     "The work done on this file so far: one step per node walked and per capture handled (what the deadline "
+     "is checked against; tests read it to see that the work grows linearly with the file).",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyType_Slot file_captures_slots[] = {
     {Py_tp_dealloc, file_captures_dealloc},
     {Py_tp_methods, file_captures_methods},
+    {Py_tp_getset, file_captures_getset},
     {Py_tp_doc, "One file's captures, kept in C until ``rows`` builds the file's Structs from them."},
     {0, NULL},
 };
@@ -3059,11 +3163,7 @@ static const char *read_buffer(void *payload, uint32_t byte_index, TSPoint posit
     return buffer->text + (byte_index < buffer->length ? byte_index : buffer->length);
 }
 
-static bool past_deadline(TSParseState *state) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9 > *(const double *)state->payload;
-}
+static bool past_deadline(TSParseState *state) { return monotonic_seconds() > *(const double *)state->payload; }
 
 PyDoc_STRVAR(parse_doc,
              "parse(language, source, old_tree, deadline, /)\n--\n\n"
@@ -3232,8 +3332,14 @@ PyMODINIT_FUNC PyInit__native(void) {
     }
     PyObject *plan_type = PyType_FromSpec(&query_plan_spec);
     file_captures_type = (PyTypeObject *)PyType_FromSpec(&file_captures_spec);
-    if (plan_type == NULL || file_captures_type == NULL || PyModule_AddObject(module, "QueryPlan", plan_type) < 0 ||
+    deadline_exceeded = PyErr_NewExceptionWithDoc(
+        "stages._native.DeadlineExceeded",
+        "The extraction of a file passed the deadline given to QueryPlan.run (its parse's deadline) and stopped.",
+        NULL, NULL);
+    if (plan_type == NULL || file_captures_type == NULL || deadline_exceeded == NULL ||
+        PyModule_AddObject(module, "QueryPlan", plan_type) < 0 ||
         PyModule_AddObject(module, "FileCaptures", Py_NewRef(file_captures_type)) < 0 ||
+        PyModule_AddObject(module, "DeadlineExceeded", Py_NewRef(deadline_exceeded)) < 0 ||
         PyModule_AddStringConstant(module, "TREE_SITTER_VERSION", TREE_SITTER_VERSION) < 0) {
         Py_XDECREF(plan_type);
         Py_DECREF(module);

@@ -253,15 +253,32 @@ typedef struct {
     TSNode nodes[MAX_DEPTH];
     TSTreeCursor cursors[MAX_DEPTH]; /* one per depth, reused: a cursor allocates its stack once */
     bool cursor_ready[MAX_DEPTH];
+    TSNode *path; /* the visible ancestors of the node the main walk is at, root first */
+    uint32_t path_length;
+    uint32_t path_capacity;
     CaptureCallback callback;
     void *context;
 } Walk;
 
+/* The ``up``-th visible ancestor (1: the parent) of the node matched at ``depth`` of the current match: the nodes
+   matched above it, then the main walk's path. */
+static TSNode ancestor(const Walk *walk, int depth, int up) {
+    if (depth - up >= 0) {
+        return walk->nodes[depth - up];
+    }
+    uint32_t above = (uint32_t)(up - depth);
+    return above <= walk->path_length ? walk->path[walk->path_length - above] : (TSNode){0};
+}
+
 static int report(Walk *walk, int length) {
     for (int depth = 0; depth < length; depth++) {
         const Step *step = walk->steps[depth];
+        Ancestors ancestors;
+        for (int up = 0; up < ANCESTORS; up++) {
+            ancestors.above[up] = ancestor(walk, depth, up + 1);
+        }
         for (uint16_t index = 0; index < step->capture_count; index++) {
-            int status = walk->callback(walk->context, step->captures[index], walk->nodes[depth]);
+            int status = walk->callback(walk->context, step->captures[index], walk->nodes[depth], &ancestors);
             if (status < 0) {
                 return status;
             }
@@ -325,7 +342,21 @@ static int try_patterns(const Matcher *matcher, Walk *walk, const uint32_t *patt
     return 0;
 }
 
-int matcher_run(const Matcher *matcher, TSNode root, CaptureCallback callback, void *context) {
+static int path_push(Walk *walk, TSNode node) {
+    if (walk->path_length == walk->path_capacity) {
+        uint32_t capacity = walk->path_capacity ? walk->path_capacity * 2 : 64;
+        TSNode *grown = PyMem_Realloc(walk->path, capacity * sizeof(TSNode));
+        if (grown == NULL) {
+            return -1;
+        }
+        walk->path = grown;
+        walk->path_capacity = capacity;
+    }
+    walk->path[walk->path_length++] = node;
+    return 0;
+}
+
+int matcher_run(const Matcher *matcher, TSNode root, CaptureCallback callback, StepCallback step, void *context) {
     Walk walk;
     memset(&walk, 0, sizeof(Walk));
     walk.callback = callback;
@@ -334,8 +365,9 @@ int matcher_run(const Matcher *matcher, TSNode root, CaptureCallback callback, v
     int status = 0;
     for (;;) {
         TSNode node = ts_tree_cursor_current_node(&cursor);
+        status = step(context);
         TSSymbol symbol = ts_node_symbol(node);
-        if (symbol < matcher->symbol_limit) {
+        if (status == 0 && symbol < matcher->symbol_limit) {
             uint32_t first = matcher->first_by_symbol[symbol];
             status = try_patterns(matcher, &walk, matcher->by_symbol + first, matcher->first_by_symbol[symbol + 1] - first,
                                   node);
@@ -347,6 +379,10 @@ int matcher_run(const Matcher *matcher, TSNode root, CaptureCallback callback, v
             break;
         }
         if (ts_tree_cursor_goto_first_child(&cursor)) {
+            if (path_push(&walk, node) < 0) {
+                status = -1;
+                break;
+            }
             continue;
         }
         bool done = false;
@@ -355,6 +391,7 @@ int matcher_run(const Matcher *matcher, TSNode root, CaptureCallback callback, v
                 done = true;
                 break;
             }
+            walk.path_length--;
         }
         if (done) {
             break;
@@ -366,5 +403,6 @@ int matcher_run(const Matcher *matcher, TSNode root, CaptureCallback callback, v
             ts_tree_cursor_delete(&walk.cursors[depth]);
         }
     }
+    PyMem_Free(walk.path);
     return status;
 }

@@ -101,6 +101,20 @@ def local_symbols(repo_path: Path, commit_sha: str) -> set[tuple[Any, ...]]:
     }
 
 
+def test_index__parse_seconds_count_the_time_spent_on_each_file(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One file: the results' arrival times spread over nothing, which is what parse seconds measured (0.0).
+    path = tmp_path / "one-file"
+    commit_files(new_repository(path), {"src/a.ts": "export const a = 1;\n"}, "first")
+    monkeypatch.setenv(SLOW_SECONDS_ENV, "0.3")  # each file takes at least this long in the parser
+    job_id = enqueue(pipeline_config, str(path))
+    run_until_idle(pipeline_config, extract=slow_extract)
+    done = job(conn, job_id)
+    assert done.status == IndexJobStatus.COMPLETED, done.error_message
+    assert done.stats["seconds"]["parse"] >= 0.3
+
+
 def test_index__stores_what_the_in_process_runner_returns_and_counts_every_skip(
     pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path
 ) -> None:

@@ -31,7 +31,7 @@ def _both(language_name: str, query: str, source: bytes) -> tuple[dict[str, set[
     plan = _native.QueryPlan(compiled.patterns, compiled.capture_names, language.spec.kinds)
     tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
     assert tree is not None
-    ours, _ = plan.run(tree, source)
+    ours, _ = plan.run(tree, source, time.monotonic() + 10)
     theirs: dict[str, set[NodeKey]] = {}
     for _, captures in tree_sitter.QueryCursor(tree_sitter.Query(language.grammar, query)).matches(tree.root_node):
         for name, value in _keys(captures).items():

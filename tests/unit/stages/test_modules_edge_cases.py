@@ -46,7 +46,7 @@ def _file_captures(language_name: str, source: bytes) -> Iterator[_native.FileCa
     assert tree is not None
     plan = _native.QueryPlan(language.patterns.patterns, language.patterns.capture_names, language.spec.kinds)
     while True:
-        yield plan.run(tree, source)[1]
+        yield plan.run(tree, source, time.monotonic() + 10)[1]
 
 
 def _rows_with_failing_allocation(file: _native.FileCaptures, number: int) -> BaseException | None:

@@ -40,7 +40,9 @@ def test_query_plan__hands_captures_of_no_known_family_to_python_in_document_ord
     source = b'import a from "a";\nexport { a };\nimport b from "b";\n'
     tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
     assert tree is not None
-    captures, file = plan_for("(import_statement) @check.import\n(identifier) @check.name").run(tree, source)
+    captures, file = plan_for("(import_statement) @check.import\n(identifier) @check.name").run(
+        tree, source, time.monotonic() + 10
+    )
     assert [node.start_point.row for node in captures["check.import"]] == [0, 2]
     assert [node.text for node in captures["check.name"]] == [b"a", b"a", b"b"]
     assert file.rows(200, 4000, 100) == ((), (), (), ())
@@ -52,7 +54,7 @@ def test_file_captures__rows_are_built_once() -> None:
     tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
     assert tree is not None
     _, file = _native.QueryPlan(language.patterns.patterns, language.patterns.capture_names, ECMASCRIPT_KINDS).run(
-        tree, source
+        tree, source, time.monotonic() + 10
     )
     symbols, imports, exports, references = file.rows(200, 4000, 100)
     assert ([s.name for s in symbols], imports, [e.exported for e in exports], [r.name for r in references]) == (

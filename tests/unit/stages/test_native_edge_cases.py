@@ -52,7 +52,7 @@ def test_rows__after_refusing_its_arguments_still_builds_the_rows() -> None:
         tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
         patterns = language.patterns
         plan = _native.QueryPlan(patterns.patterns, patterns.capture_names, language.spec.kinds)
-        _, captures = plan.run(tree, source)
+        _, captures = plan.run(tree, source, time.monotonic() + 10)
         try:
             captures.rows("200", 4000, 100)
         except TypeError:
@@ -69,7 +69,7 @@ def test_rows__after_refusing_its_arguments_still_builds_the_rows() -> None:
 def test_run__refuses_a_tree_that_was_not_parsed_from_the_source() -> None:
     plan, tree = _parsed("typescript", b"type A = B | C | D | E | F | G | H | I;\n")
     with pytest.raises(ValueError, match=r"the tree ends at byte 40 but the source has 10 bytes"):
-        plan.run(tree, b"type A = B")
+        plan.run(tree, b"type A = B", time.monotonic() + 10)
 
 
 def test_parse__refuses_an_old_tree_of_another_language() -> None:
@@ -127,7 +127,7 @@ def test_symbols__bounds_below_a_machine_word_cut_everything(tiny: int) -> None:
     """The native side clamps any int; only ``ExtractionLimits`` refuses bounds below 1."""
     source = b"/** Doc. */\nfunction f(a) {}\nconst v = 1;\nthis.a.b();\n"
     plan, tree = _parsed("typescript", source)
-    _, captures = plan.run(tree, source)
+    _, captures = plan.run(tree, source, time.monotonic() + 10)
     symbols, _, _, references = captures.rows(tiny, tiny, tiny)
     assert [(s.name, s.signature, s.doc) for s in symbols] == [("f", "…", ""), ("v", "const …", None)]
     assert [(r.qualifier, r.name) for r in references] == [("…", "b")]

@@ -75,7 +75,7 @@ def test_native_matcher__captures_what_tree_sitter_captures_on_the_fixtures(lang
         text = path.read_bytes()
         tree = _native.parse(language.grammar, text, None, time.monotonic() + 10)
         assert tree is not None
-        ours, _ = plan.run(tree, text)
+        ours, _ = plan.run(tree, text, time.monotonic() + 10)
         theirs = tree_sitter.QueryCursor(query).captures(tree.root_node)
         assert {name: {(n.start_byte, n.end_byte, n.type) for n in nodes} for name, nodes in ours.items()} == {
             name: {(n.start_byte, n.end_byte, n.type) for n in nodes} for name, nodes in theirs.items()
