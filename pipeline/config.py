@@ -104,6 +104,9 @@ class IndexConfig(_Section):
     job_timeout: PositiveSeconds = 3600.0  # wall time of one attempt, fetch to commit
     max_job_files: Annotated[int, msgspec.Meta(ge=1)] = 500_000  # files selected for parsing
     max_job_bytes: Annotated[int, msgspec.Meta(ge=1)] = 4 * 1024 * 1024 * 1024  # bytes selected for parsing
+    # Entries (files and directories) one walk of a commit's tree may visit: a crafted tree that names one subtree
+    # again and again describes billions of paths in a few objects.
+    max_tree_entries: Annotated[int, msgspec.Meta(ge=1)] = 5_000_000
     # Finished index jobs (completed, skipped, failed, cancelled) and their events are deleted after this long.
     job_delete_after: Seconds = 30 * 86400.0
     # Bytes a network clone's process may allocate (its data segment): a server's flood of refs fails there.

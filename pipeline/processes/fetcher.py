@@ -155,6 +155,7 @@ class Fetcher:
 
     def _fetch(self, request: messages.FetchRequest) -> None:
         started = time.monotonic()
+        index = self.config.index
         queues = self.queues
         target = RepoTarget(url=request.url, transport=request.transport, full_name=request.full_name)
         with job_workdir(self.tmp_root, request.job) as workdir:
@@ -163,7 +164,9 @@ class Fetcher:
                 logger.info("job aborted while cloning")
                 return
             commit_sha = resolve_commit(repo, ref=request.ref, commit_sha=request.commit_sha)
-            listing = list_files(repo, commit_sha, max_file_bytes=self.config.index.max_file_bytes)
+            listing = list_files(
+                repo, commit_sha, max_file_bytes=index.max_file_bytes, max_entries=index.max_tree_entries
+            )
             self._check_job_limits(listing)
             listed = len(listing.items)
             queues.write_queue.put(
@@ -188,7 +191,7 @@ class Fetcher:
                 files_seen=listing.files_seen,
                 skipped=listing.skipped,
                 bytes=sent_bytes,
-                context=commit_context(repo, commit_sha),
+                context=commit_context(repo, commit_sha, max_entries=index.max_tree_entries),
                 seconds=round(time.monotonic() - started, 3),
             )
             queues.write_queue.put(messages.encode(done))

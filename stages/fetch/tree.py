@@ -15,7 +15,7 @@ import pygit2
 from pygit2.enums import FileMode, ObjectType
 
 from stages import languages
-from stages.fetch.errors import CorruptObject, FetchError, MissingObject, UnknownRevision
+from stages.fetch.errors import CorruptObject, FetchError, LimitExceeded, MissingObject, UnknownRevision
 from stages.fetch.paths import path_skip_reason
 
 SkipReason = Literal[
@@ -30,6 +30,9 @@ SkipReason = Literal[
     "submodule",
     "unsupported_language",
 ]
+DEFAULT_MAX_TREE_ENTRIES: Final = 5_000_000
+"""Entries one walk of a commit's tree may visit (the default of ``index.max_tree_entries``)."""
+
 SKIP_REASONS: Final[tuple[SkipReason, ...]] = (
     "vendored",
     "invalid_path",
@@ -111,6 +114,7 @@ def list_files(
     max_file_bytes: int,
     language_for_path: Callable[[str], str | None] = languages.language_name_for_path,
     vendored_dirs: frozenset[str] = VENDORED_DIRS,
+    max_entries: int = DEFAULT_MAX_TREE_ENTRIES,
 ) -> FileListing:
     """The files of the tree at ``commit_sha`` worth parsing, without reading any blob.
 
@@ -121,14 +125,14 @@ def list_files(
     header says it is not a blob), ``too_large`` (size from the object header above ``max_file_bytes``).
     ``binary`` and content-``minified`` are decided by ``read_files``. Raises ``UnknownRevision`` for an unknown
     commit, ``MissingObject`` (retryable) for an object absent from the clone, ``CorruptObject`` for a root tree
-    that cannot be parsed.
+    that cannot be parsed, ``LimitExceeded`` past ``max_entries`` (see ``walk_tree``).
     """
     commit = peel_commit(repo, commit_sha)
     odb = repo.odb
     items: list[FileItem] = []
     skipped: dict[str, int] = dict.fromkeys(SKIP_REASONS, 0)
     files_seen = 0
-    for entry in walk_tree(repo, commit, vendored_dirs=vendored_dirs, descend_skipped=True):
+    for entry in walk_tree(repo, commit, vendored_dirs=vendored_dirs, descend_skipped=True, max_entries=max_entries):
         files_seen += 1
         reason = entry.skip or _file_skip_reason(odb, entry, max_file_bytes, language_for_path, items)
         if reason is not None:
@@ -182,7 +186,12 @@ class TreeEntry(NamedTuple):
 
 
 def walk_tree(
-    repo: pygit2.Repository, commit: pygit2.Commit, *, vendored_dirs: frozenset[str], descend_skipped: bool
+    repo: pygit2.Repository,
+    commit: pygit2.Commit,
+    *,
+    vendored_dirs: frozenset[str],
+    descend_skipped: bool,
+    max_entries: int = DEFAULT_MAX_TREE_ENTRIES,
 ) -> Iterator[TreeEntry]:
     """Every non-directory entry of the commit's tree, depth first, with a stack instead of recursion.
 
@@ -192,8 +201,13 @@ def walk_tree(
     ``corrupt_object`` entry. With ``descend_skipped`` the entries below a skipped directory are yielded one by one
     (to count them), else the directory is not entered. Raises ``MissingObject`` (retryable) for a tree absent from
     the clone and ``CorruptObject`` for a root tree that cannot be parsed.
+
+    The walk visits at most ``max_entries`` entries (files and directories, skipped ones included) and raises
+    ``LimitExceeded`` beyond: a crafted tree that names the same subtree again and again describes billions of
+    paths in a few objects, so neither the time nor the memory of a walk is bounded by the clone's size.
     """
     odb = repo.odb
+    visited = 0
     try:
         root = commit.tree
     except pygit2.GitError as exc:
@@ -211,6 +225,11 @@ def walk_tree(
             continue
         names: set[bytes] = set()
         for entry in entries:
+            visited += 1
+            if visited > max_entries:
+                raise LimitExceeded(
+                    f"the tree of commit {commit.id} has more than {max_entries:,} entries (index.max_tree_entries)"
+                )
             raw_name = entry.raw_name
             assert raw_name is not None
             # git's own trees never repeat a name; a crafted one can, and a checkout holds only one of them

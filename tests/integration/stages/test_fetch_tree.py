@@ -323,3 +323,31 @@ def test_commit_context__config_larger_than_the_limit_is_left_out(repo: pygit2.R
     context = fetch.commit_context(repo, sha)
 
     assert context == CommitContext(paths=("package.json", "tsconfig.json"), configs={"tsconfig.json": "{}"})
+
+
+def test_list_files__a_tree_naming_one_subtree_again_and_again_stops_at_the_entry_bound(
+    repo: pygit2.Repository,
+) -> None:
+    # 16 names for the same subtree on each of 6 levels: 16**6 (16.7 million) paths in 7 small tree objects
+    level = raw_tree(repo, [(b"x.ts", SOURCE)])
+    for _ in range(6):
+        level = raw_tree(repo, [(b"d%02d" % index, (TREE_MODE, level)) for index in range(16)])
+    sha = commit_tree(repo, level)
+
+    with pytest.raises(fetch.LimitExceeded, match=r"more than 10,000 entries \(index.max_tree_entries\)") as listed:
+        fetch.list_files(repo, sha, max_file_bytes=MAX_FILE_BYTES, max_entries=10_000)
+    with pytest.raises(fetch.LimitExceeded, match="more than 10,000 entries"):
+        fetch.commit_context(repo, sha, max_entries=10_000)
+
+    assert not listed.value.retryable
+
+
+def test_list_files__a_tree_within_the_entry_bound_is_listed_whole(repo: pygit2.Repository) -> None:
+    level = raw_tree(repo, [(b"x.ts", SOURCE)])
+    level = raw_tree(repo, [(b"d%02d" % index, (TREE_MODE, level)) for index in range(16)])
+    sha = commit_tree(repo, level)
+
+    listing = fetch.list_files(repo, sha, max_file_bytes=MAX_FILE_BYTES, max_entries=32)
+
+    assert len(listing.items) == 16
+    assert len(fetch.commit_context(repo, sha, max_entries=32).paths) == 16
