@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import orjson
 import psycopg
 import pytest
@@ -203,3 +205,30 @@ def test_index__log_lines_name_the_index_job_and_the_queue_job_apart(cli_env: di
     committed = next(line for line in lines if line["msg"] == "job committed")
     assert completed["index_job_id"] == committed["index_job_id"] == record["id"]
     assert completed["queue_job_id"] == committed["queue_job_id"] == record["queue_job_id"]
+
+
+def test_serve__every_log_line_is_json_with_log_format_json(cli_env: dict[str, str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = start(cli_env, "serve", "--port", str(port))
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.communicate()[1][-3000:]
+                assert time.monotonic() < deadline, "the server did not come up"
+                time.sleep(0.1)
+        assert answer.status_code == 200
+        server.send_signal(signal.SIGTERM)
+    finally:
+        code, _, stderr = finish(server)
+    assert code == 0, stderr[-3000:]
+    lines = stderr.splitlines()
+    plain = [line for line in lines if not line.startswith("{")]
+    assert plain == [], "lines not written by the JSON formatter"
+    loggers = {orjson.loads(line)["logger"] for line in lines}
+    assert {"uvicorn.error", "uvicorn.access"} <= loggers
