@@ -46,3 +46,36 @@ def ill_typed_extract(path: str, source: bytes, **options: Any) -> FileExtractio
 def exiting_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
     """Ends its process, as a crash in native code would."""
     os._exit(3)
+
+
+PAUSE_SECONDS = 1.0
+SLEEP_PAST_LIMIT_SECONDS = 5.0
+
+
+def pausing_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """The real extraction after a pause, so a test can act while the job is being parsed."""
+    time.sleep(PAUSE_SECONDS)
+    return extract_source(path, source, **options)
+
+
+def sleeping_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """Far longer than a test's job time limit."""
+    time.sleep(SLEEP_PAST_LIMIT_SECONDS)
+    return extract_source(path, source, **options)
+
+
+HOSTILE_FILES = {
+    "raises.ts": raising_extract,
+    "returns-none.ts": none_extract,
+    "ill-typed.ts": ill_typed_extract,
+    "exits.ts": exiting_extract,
+    "pauses.ts": pausing_extract,
+    "sleeps.ts": sleeping_extract,
+}
+
+
+def hostile_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """The real extraction, except for a file named in ``HOSTILE_FILES``, which gets that misbehaviour."""
+    misbehave = HOSTILE_FILES.get(path.rsplit("/", 1)[-1], extract_source)
+    result: FileExtraction = misbehave(path, source, **options)
+    return result

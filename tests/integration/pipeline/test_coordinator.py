@@ -1,5 +1,6 @@
 """The coordinator's contract with its stage processes and the queue: secrets, content keys of plugged-in stage
-functions, running exactly one job, the per-job time limit. Real processes, real git repositories, real Postgres."""
+functions, running exactly one job (the per-job time limit is in tests/hostile/test_processes.py). Real processes,
+real git repositories, real Postgres."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import psycopg
 import pytest
 from psycopg.rows import TupleRow
@@ -20,7 +20,7 @@ from pipeline.index_jobs import IndexJobStatus
 from tests.integration.pipeline import harness
 from tests.integration.pipeline.harness import enqueue, job, queue_job_state, run_until_idle, stored_symbols
 from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
-from tests.integration.pipeline.slow_stage import SLOW_SECONDS_ENV, shouting_extract, slow_extract
+from tests.integration.pipeline.slow_stage import shouting_extract
 
 pytestmark = pytest.mark.slow
 
@@ -118,22 +118,3 @@ def test_until_index_job__runs_only_that_job_and_no_other_worker_takes_it(
     assert job(conn, own).status == IndexJobStatus.COMPLETED
     assert job(conn, later).status == IndexJobStatus.PENDING
     assert queue_job_state(conn, later) == "created"
-
-
-def test_job_timeout__fails_the_attempt_for_good_naming_the_limit_and_the_worker_goes_on(
-    pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(SLOW_SECONDS_ENV, "2")
-    config = msgspec.structs.replace(
-        pipeline_config, index=msgspec.structs.replace(pipeline_config.index, job_timeout=1.0)
-    )
-    job_id = enqueue(config, str(repo_path))
-    coordinator = run_until_idle(config, extract=slow_extract)
-    failed = job(conn, job_id)
-    assert failed.status == IndexJobStatus.FAILED
-    assert failed.retry_count == 0
-    assert "index.job_timeout (1 s)" in (failed.error_message or "")
-    assert queue_job_state(conn, job_id) == "failed"
-    assert coordinator.restarts == 0
-    assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (0,)
-    assert list(Path(config.index.tmp_dir).glob("pipeline-*")) == []
