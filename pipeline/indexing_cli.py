@@ -96,14 +96,17 @@ def index(args: argparse.Namespace, config: Config) -> int:
         console = Console(stderr=True)
         with connect(database_url(config), config.database.schema, autocommit=True) as conn:
             final = _watch(conn, job_id, console, live=console.is_terminal and not args.json)
+        coordinator.stop()
+        worker.join()
     except _Interrupted as interrupted:
         print("interrupted: the job is released; the same command resumes it", file=sys.stderr)
         if running is not None:
             running[0].stop(timeout=0)
             running[1].join()
         return 128 + interrupted.signum
-    coordinator.stop()
-    worker.join()
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     print(_job_json(final) if args.json else _describe(final))
     # skipped: the commit was already the repository's current index, which is what was asked for
     return 0 if final.status in (IndexJobStatus.COMPLETED, IndexJobStatus.SKIPPED) else 1
