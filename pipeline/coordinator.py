@@ -12,14 +12,25 @@ Guarantees:
 - A job is completed by the writer, in the transaction that switches the snapshot; a fetch or write failure fails
   the attempt, which the queue retries only when retrying can help (non-retryable errors fail the job at once).
 - Supervision: if a stage process dies, every in-flight job fails its attempt (the queue retries it; nothing of it
-  was committed) and the stage processes are restarted. Children ignore SIGINT/SIGTERM.
+  was committed) and the stage processes are restarted. Children ignore SIGINT/SIGTERM and die with the
+  coordinator, even one killed while they are still starting (see ``pipeline.processes``): one thread starts,
+  restarts and stops them, and lives as long as they do.
 - SIGTERM: stop claiming, let running jobs finish within ``queue.shutdown_timeout``, release the rest back to the
-  queue without consuming an attempt, stop the stage processes, return (exit 0). A second signal exits at once.
+  queue without consuming an attempt, stop the stage processes (``STAGE_STOP_GRACE`` to exit, then SIGKILL),
+  return (exit 0). A second signal exits at once.
+- An attempt running longer than ``index.job_timeout`` fails, not retried, with an error naming the limit; the
+  fetcher and the writer drop its work.
+- ``until_index_job``: exactly that index job runs here (its queue job is claimed by id; enqueued with
+  ``attached=True`` no other worker claims it), and ``run`` returns once it is finished.
+- Secrets stay out of child processes: the git token and the API token are moved out of this process's
+  environment (``take_secrets``) before any stage process starts; the fetcher gets the git token as an argument.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import marshal
 import os
 import queue as queue_module
 import tempfile
@@ -41,21 +52,58 @@ from pipeline.db import connect, database_url
 from pipeline.errors import PipelineError
 from pipeline.index_jobs import INDEX_QUEUE, IndexJobStatus
 from pipeline.log import log_context
-from pipeline.processes import StageQueues
-from pipeline.processes.fetcher import fetcher_main
-from pipeline.processes.parser import ExtractFunction, parser_main
-from pipeline.processes.writer import writer_main
+from pipeline.processes import StageQueues, stage_process
+from pipeline.processes.parser import ExtractFunction
 from pipeline.queue.client import Queue
 from pipeline.queue.errors import PermanentJobError
 from pipeline.queue.states import JobState
 from pipeline.queue.worker import COMPLETED_BY_HANDLER, Job, Worker
 from stages.extract import extract_source
 from stages.fetch import RepoTarget, parse_target
+from stages.write import EXTRACTOR_VERSION
 
 logger = logging.getLogger(__name__)
 
 STAGES_RESTART_LIMIT = 5  # stage-process crashes tolerated before the coordinator gives up (exit code below)
 EXIT_STAGE_CRASHES = 70  # named exit code: the stage processes keep dying
+STAGE_STOP_GRACE = 1.0  # seconds the stage processes get to exit after ``Stop`` at shutdown, before SIGKILL
+
+_taken_secrets: dict[str, str] = {}
+_secrets_lock = threading.Lock()
+
+
+def take_secrets(names: tuple[str, ...]) -> dict[str, str]:
+    """Move the environment variables ``names`` out of this process's environment, which every process started
+    from here inherits (stage processes, Postgres, multiprocess's resource tracker), and return their values.
+
+    Values taken by an earlier call are remembered for this process, so a second coordinator still finds them;
+    a variable set again later replaces the remembered value.
+    """
+    with _secrets_lock:
+        for name in names:
+            value = os.environ.pop(name, None)
+            if value:
+                _taken_secrets[name] = value
+        return {name: _taken_secrets[name] for name in names if name in _taken_secrets}
+
+
+def extractor_version_of(extract: ExtractFunction, pickled: bytes) -> int:
+    """The ``extractor_version`` of the per-file results ``extract`` produces (part of their content key).
+
+    The built-in extractor keeps ``EXTRACTOR_VERSION``. A plugged-in function gets a negative number derived
+    from its qualified name, its code and its pickle (with the globals it uses), so its rows are never reused
+    by another extractor nor its current index mistaken for theirs; the same function gets the same number in
+    every run when its pickle is stable.
+    """
+    if extract is extract_source:
+        return EXTRACTOR_VERSION
+    identity = hashlib.sha256()
+    identity.update(f"{getattr(extract, '__module__', '')}.{getattr(extract, '__qualname__', '')}".encode())
+    code = getattr(extract, "__code__", None)
+    if code is not None:
+        identity.update(marshal.dumps(code))
+    identity.update(pickled)
+    return -1 - int.from_bytes(identity.digest()[:4], "big") % (2**31 - 1)
 
 
 class StageCrashed(PipelineError):
@@ -64,6 +112,10 @@ class StageCrashed(PipelineError):
 
 class StageFailure(PipelineError):
     """A stage reported the job failed in a way another attempt may fix."""
+
+
+class JobTimeout(PipelineError):
+    """An attempt ran longer than ``index.job_timeout``; the job fails without another attempt."""
 
 
 @dataclass
@@ -86,17 +138,26 @@ class Coordinator:
         until_idle: bool = False,
         until_index_job: uuid.UUID | None = None,
     ) -> None:
+        # First of all, before anything can start a process (the embedded Postgres included).
+        secrets = take_secrets((config.index.token_env, config.api.token_env))
+        self._token = secrets.get(config.index.token_env)
         self.config = config
         self.url = database_url(config)
         self.schema = config.database.schema
         # Pickled here, with the globals it uses: a function from a notebook kernel's ``__main__`` (no file the
         # spawned parsers could import again) needs its helpers and modules to travel with it.
-        self._extract_pickle = dill.dumps(extract, recurse=True)
+        try:
+            self._extract_pickle = dill.dumps(extract, recurse=True)
+        except Exception as exc:  # dill raises whatever the object's reducer raises
+            name = getattr(extract, "__qualname__", repr(extract))
+            raise PipelineError(
+                f"the extract function {name} cannot be sent to the parser processes: {type(exc).__name__}: {exc}"
+            ) from exc
+        self.extractor_version = extractor_version_of(extract, self._extract_pickle)
         self.until_idle = until_idle
         self.until_index_job = until_index_job
         self.parsers = config.index.parsers or os.cpu_count() or 1
-        self.tmp_root = Path(config.index.tmp_dir or tempfile.gettempdir())
-        self._token = os.environ.get(config.index.token_env) or None
+        self.tmp_root = _usable_tmp_root(Path(config.index.tmp_dir or tempfile.gettempdir()))
         self._context = multiprocess.get_context("spawn")
         self._lock = threading.Lock()
         self._inboxes: dict[str, queue_module.Queue[object]] = {}
@@ -109,46 +170,53 @@ class Coordinator:
         self._connections: list[psycopg.Connection[TupleRow]] = []
         self.restarts = 0
         self.exit_code = 0
+        own_job = None if until_index_job is None else self._queue_job_of(until_index_job)
         self.worker = Worker(
             self.url,
             self.schema,
             INDEX_QUEUE,
             self._handle,
             config=config.queue,
-            concurrency=config.index.jobs,
+            concurrency=config.index.jobs if own_job is None else 1,
             batch_size=1,
             connect_timeout=config.database.connect_timeout,
             retention_sweeps=[index_jobs.retention_sweep(config.index.job_delete_after)],
+            job_id=own_job,
         )
 
     # ----- lifecycle -----
 
+    def _queue_job_of(self, index_job_id: uuid.UUID) -> uuid.UUID:
+        with connect(self.url, self.schema, autocommit=True) as conn:
+            record = index_jobs.get(conn, index_job_id)
+        if record is None or record.queue_job_id is None:
+            raise PipelineError(f"index job {index_job_id} does not exist (or has no queue job)")
+        return record.queue_job_id
+
     def run(self, *, install_signal_handlers: bool = True) -> int:
         """Start the stages, work until stopped, stop the stages; returns the exit code (0, or a named one)."""
-        self._set_topology(self._start_stages(generation=1))
-        threads = [
-            threading.Thread(target=self._dispatch, name="coordinator-dispatch", daemon=True),
-            threading.Thread(target=self._supervise, name="coordinator-supervise", daemon=True),
-        ]
+        stages = threading.Thread(target=self._supervise, name="coordinator-stages", daemon=True)
+        threads = [threading.Thread(target=self._dispatch, name="coordinator-dispatch", daemon=True)]
         if self.until_idle or self.until_index_job is not None:
             threads.append(threading.Thread(target=self._watch_for_end, name="coordinator-until", daemon=True))
+        stages.start()
         for thread in threads:
             thread.start()
         try:
             self.worker.run(install_signal_handlers=install_signal_handlers)
         finally:
             self._stopping.set()
-            if self._topology is not None:
-                self._stop_stages(self._topology)
+            stages.join()  # bounded: it stops the stage processes within STAGE_STOP_GRACE, then kills them
             for thread in threads:
-                thread.join(timeout=5)
+                thread.join(timeout=1)
             for conn in self._connections:
                 conn.close()
         return self.exit_code
 
-    def stop(self) -> None:
-        """Graceful stop, as the first SIGTERM does."""
-        self.worker.stop()
+    def stop(self, *, timeout: float | None = None) -> None:
+        """Graceful stop, as the first SIGTERM does; ``timeout`` replaces ``queue.shutdown_timeout`` (0: release
+        running jobs at once)."""
+        self.worker.stop(timeout=timeout)
 
     def _start_stages(self, generation: int) -> _Topology:
         context = self._context
@@ -159,25 +227,30 @@ class Coordinator:
             write_queue=context.Queue(maxsize=bound),
             events=context.Queue(),
         )
-        processes = [
-            context.Process(
-                target=fetcher_main,
-                name="pipeline-fetch",
-                args=(self.config, str(self.tmp_root), self._token, queues),
-                daemon=True,
+        parent = os.getpid()
+        bodies: list[tuple[str, str, tuple[Any, ...]]] = [
+            (
+                "pipeline-fetch",
+                "pipeline.processes.fetcher:fetcher_main",
+                (self.config, str(self.tmp_root), self._token, queues),
             ),
             *(
-                context.Process(
-                    target=parser_main,
-                    name=f"pipeline-parse-{index}",
-                    args=(self.config, self._extract_pickle, queues),
-                    daemon=True,
+                (
+                    f"pipeline-parse-{index}",
+                    "pipeline.processes.parser:parser_main",
+                    (self.config, self._extract_pickle, queues),
                 )
                 for index in range(self.parsers)
             ),
-            context.Process(
-                target=writer_main, name="pipeline-write", args=(self.config, self.url, queues), daemon=True
+            (
+                "pipeline-write",
+                "pipeline.processes.writer:writer_main",
+                (self.config, self.url, queues, self.extractor_version),
             ),
+        ]
+        processes = [
+            context.Process(target=stage_process, name=name, args=(parent, body, *args), daemon=True)
+            for name, body, args in bodies
         ]
         for process in processes:
             process.start()
@@ -187,20 +260,21 @@ class Coordinator:
         )
         return _Topology(generation=generation, queues=queues, processes=processes)
 
-    def _stop_stages(self, topology: _Topology, *, timeout: float = 10.0, drain: bool = True) -> None:
-        """Stop one generation: with ``drain``, a ``Stop`` message behind the queued work and ``timeout`` to exit;
-        then SIGKILL whatever is left (children ignore SIGTERM). Without ``drain`` (after a crash), kill at once,
-        so no process of a failed generation can still commit a job whose attempt was already failed."""
+    def _stop_stages(self, topology: _Topology, *, drain: bool = True) -> None:
+        """Stop one generation: with ``drain``, a ``Stop`` message behind the queued work and ``STAGE_STOP_GRACE``
+        to exit (no job is running any more: work still queued is of released jobs, not worth waiting for); then
+        SIGKILL whatever is left (children ignore SIGTERM). Without ``drain`` (after a crash), kill at once, so no
+        process of a failed generation can still commit a job whose attempt was already failed."""
         queues = topology.queues
         if drain:
             stop = messages.encode(messages.Stop())
             for target, count in ((queues.fetch_inbox, 1), (queues.parse_queue, self.parsers), (queues.write_queue, 1)):
                 for _ in range(count):
                     try:
-                        target.put(stop, timeout=1)
+                        target.put(stop, block=False)
                     except queue_module.Full:
-                        break  # a stuck stage is killed below
-            deadline = time.monotonic() + timeout
+                        break  # a stage behind a full queue is killed below
+            deadline = time.monotonic() + STAGE_STOP_GRACE
             for process in topology.processes:
                 process.join(max(0.0, deadline - time.monotonic()))
         for process in topology.processes:
@@ -256,8 +330,27 @@ class Coordinator:
                 inbox.put(message)
 
     def _supervise(self) -> None:
-        """Restart the stage processes when one dies; fail the attempts that were in flight."""
-        while not self._stopping.wait(0.5):
+        """Start the stage processes, restart them when one dies (failing the attempts in flight), and stop them
+        once the worker has stopped. The one thread that starts them, so none outlives the thread that started
+        it (the kernel's death signal follows that thread)."""
+        try:
+            topology = self._start_stages(generation=1)
+        except Exception:
+            logger.exception("the stage processes could not be started; stopping the worker")
+            self.exit_code = EXIT_STAGE_CRASHES
+            self.worker.stop()
+            return
+        self._set_topology(topology)
+        try:
+            self._restart_dead_stages()
+        finally:
+            last = self._topology
+            if last is not None:
+                self._set_topology(None)
+                self._stop_stages(last)
+
+    def _restart_dead_stages(self) -> None:
+        while not self._stopping.wait(0.2):
             topology = self._topology
             assert topology is not None
             dead = [p for p in topology.processes if not p.is_alive()]
@@ -329,7 +422,12 @@ class Coordinator:
         record = index_jobs.get(conn, index_job_id)
         if record is None:
             raise PermanentJobError(f"index job {index_job_id} does not exist")
-        with log_context(job_id=str(index_job_id), repository_id=str(record.repository_id), attempt=job.attempt):
+        with log_context(
+            index_job_id=str(index_job_id),
+            queue_job_id=str(job.id),
+            repository_id=str(record.repository_id),
+            attempt=job.attempt,
+        ):
             if not index_jobs.start(conn, index_job_id, attempt=job.attempt):
                 logger.info("index job is already finished; nothing to do", extra={"status": record.status})
                 return {"index_job_id": str(index_job_id), "skipped": record.status.value}
@@ -341,6 +439,7 @@ class Coordinator:
         # Per attempt: the stages drop every message of an aborted key for good, and a retry of the same queue job
         # in the same stage processes must start afresh.
         key = messages.attempt_key(str(job.id), job.attempt)
+        deadline = time.monotonic() + self.config.index.job_timeout
         inbox: queue_module.Queue[object] = queue_module.Queue()
         with self._lock:
             self._inboxes[key] = inbox
@@ -382,13 +481,17 @@ class Coordinator:
                 if time.monotonic() - last_stored >= self.config.index.progress_interval:
                     self._store_progress(conn, index_job_id, key)
                     last_stored = time.monotonic()
+                if outcome is None and job.is_abandoned():
+                    self._abort(key)
+                    self._record_abandoned(conn, job, index_job_id)
+                    return None
                 if outcome is None and self._topology is not topology:
                     outcome = StageCrashed("the stage processes restarted while the job was in flight")
+                if outcome is None and time.monotonic() > deadline:
+                    outcome = JobTimeout(
+                        f"the attempt ran longer than index.job_timeout ({self.config.index.job_timeout:g} s)"
+                    )
                 if outcome is None:
-                    if job.is_abandoned():
-                        self._abort(key)
-                        self._record_abandoned(conn, job, index_job_id)
-                        return None
                     continue
                 if isinstance(outcome, messages.JobDone):
                     if outcome.skipped:
@@ -404,6 +507,10 @@ class Coordinator:
                     if not outcome.retryable:
                         raise PermanentJobError(outcome.error)
                     raise StageFailure(f"{outcome.stage}: {outcome.error}")
+                if isinstance(outcome, JobTimeout):
+                    logger.warning("index job timed out", extra={"job_timeout": self.config.index.job_timeout})
+                    index_jobs.fail(conn, index_job_id, str(outcome), stage=self._current_stage(key), final=True)
+                    raise PermanentJobError(str(outcome))
                 assert isinstance(outcome, StageCrashed)
                 index_jobs.fail(conn, index_job_id, str(outcome), stage=None, final=job.attempt > job.retry_limit)
                 raise outcome
@@ -440,8 +547,13 @@ class Coordinator:
             stages = {stage: dict(values) for stage, values in self._progress.get(key, {}).items()}
         if not stages:
             return
-        current = next((s for s in ("write", "parse", "fetch") if s in stages and not stages[s]["finished"]), None)
-        index_jobs.set_progress(conn, index_job_id, stages, current)
+        index_jobs.set_progress(conn, index_job_id, stages, _unfinished_stage(stages))
+
+    def _current_stage(self, key: str) -> str:
+        """The stage an attempt is in: the last one with progress that has not finished (fetch before any)."""
+        with self._lock:
+            stages = {stage: dict(values) for stage, values in self._progress.get(key, {}).items()}
+        return _unfinished_stage(stages) or "fetch"
 
     def _record_abandoned(self, conn: psycopg.Connection[TupleRow], job: Job, index_job_id: uuid.UUID) -> None:
         """The queue job is no longer ours: mirror why (cancelled, or back to the queue) on the index job."""
@@ -450,6 +562,21 @@ class Coordinator:
         cancelled = info is not None and info.state == JobState.CANCELLED
         index_jobs.abandon(conn, index_job_id, cancelled=cancelled)
         logger.info("job abandoned", extra={"cancelled": cancelled})
+
+
+def _unfinished_stage(stages: dict[str, dict[str, Any]]) -> str | None:
+    return next((s for s in ("write", "parse", "fetch") if s in stages and not stages[s]["finished"]), None)
+
+
+def _usable_tmp_root(path: Path) -> Path:
+    """``path``, created if missing; raises ``PipelineError`` naming it if job directories cannot be made there
+    (checked here, before the fetcher would die on it at every start)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(prefix=".pipeline-probe-", dir=path).cleanup()
+    except OSError as exc:
+        raise PipelineError(f"index.tmp_dir {str(path)!r}: cannot create job directories there: {exc}") from exc
+    return path
 
 
 def _active_jobs(queue: Queue) -> int:

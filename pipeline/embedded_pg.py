@@ -9,6 +9,8 @@ Guarantees:
 - Concurrent ``start`` calls (threads or processes) serialise on a lock file: one cluster, started once.
 - A stale ``postmaster.pid`` left by a crash (its pid dead, or reused by a process that is not this cluster's
   postmaster) is removed before starting.
+- ``initdb``, ``pg_ctl`` and the server get only an allow-listed environment (``server_environment``): the server
+  outlives the command that started it, and must not carry that command's secrets (access tokens, URLs).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ PORT = 5432  # only names the socket file; nothing listens on TCP
 SUPERUSER = "postgres"
 # sun_path is 108 bytes on Linux; keep a margin below it for ".s.PGSQL.5432.lock".
 MAX_SOCKET_DIR_BYTES = 100 - len(f"/.s.PGSQL.{PORT}.lock")
+# What the server tools need of the caller's environment: where programs are, the locale, the time zone.
+ENVIRONMENT_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ")
+ENVIRONMENT_ALLOWED_PREFIXES = ("LC_",)
 INSTALL_HINT = (
     "install the PostgreSQL server (Debian/Ubuntu: `apt-get install postgresql`), "
     "or `pip install 'repo-indexer-pipeline[pgserver]'`, or set PIPELINE_PG_BIN to a directory containing initdb"
@@ -104,6 +109,17 @@ def find_bin_dir(configured: str = "", environ: Mapping[str, str] | None = None)
             raise EmbeddedPostgresError(f"{origin}={path}: no initdb and pg_ctl there; {INSTALL_HINT}")
     looked = ", ".join(f"{origin} ({path})" for origin, path in candidates) or "nowhere"
     raise EmbeddedPostgresError(f"no PostgreSQL server binaries found (looked in: {looked}); {INSTALL_HINT}")
+
+
+def server_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment ``initdb``, ``pg_ctl`` and the server run with: the allow-listed variables of ``environ``
+    (default: this process's), nothing else."""
+    environ = os.environ if environ is None else environ
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in ENVIRONMENT_ALLOWED or name.startswith(ENVIRONMENT_ALLOWED_PREFIXES)
+    }
 
 
 def choose_server_user(run_as: str = "") -> ServerUser | None:
@@ -386,14 +402,16 @@ class EmbeddedPostgres:
             return "(no server log)"
 
     def _run(self, command: list[str]) -> subprocess.CompletedProcess[str]:
+        environment = server_environment()
         if self.user is None or self.user.is_current:
-            return subprocess.run(command, capture_output=True, text=True, check=False, cwd="/")
+            return subprocess.run(command, capture_output=True, text=True, check=False, cwd="/", env=environment)
         return subprocess.run(
             command,
             capture_output=True,
             text=True,
             check=False,
             cwd="/",
+            env=environment,
             user=self.user.uid,
             group=self.user.gid,
             extra_groups=[],

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import sys
 import threading
 import time
 import uuid
+from types import FrameType
 from typing import Any
 
 import msgspec
@@ -49,12 +52,19 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return Coordinator(config, until_idle=args.until_idle).run()
 
 
-def _enqueue(args: argparse.Namespace, config: Config) -> index_jobs.Enqueued:
+def _enqueue(args: argparse.Namespace, config: Config, *, attached: bool = False) -> index_jobs.Enqueued:
     target = parse_target(args.target, base_url=config.index.base_url)
     url = _prepared_url(config)
     with Queue(url, config.database.schema, config.queue) as queue, connect(url, config.database.schema) as conn:
         enqueued = index_jobs.enqueue(
-            conn, queue, target, ref=args.ref, commit_sha=args.commit, priority=args.priority, force=args.force
+            conn,
+            queue,
+            target,
+            ref=args.ref,
+            commit_sha=args.commit,
+            priority=args.priority,
+            force=args.force,
+            attached=attached,
         )
         conn.commit()
     return enqueued
@@ -70,29 +80,49 @@ def enqueue(args: argparse.Namespace, config: Config) -> int:
 
 
 def index(args: argparse.Namespace, config: Config) -> int:
-    """Enqueue, then run a coordinator in this process tree until that job is finished, showing progress."""
+    """Enqueue, then run a coordinator in this process tree for that job only (no other worker takes it) until it
+    is finished, showing progress. SIGINT or SIGTERM releases it at once (the same command resumes it)."""
     from pipeline.coordinator import Coordinator  # noqa: PLC0415
 
-    enqueued = _enqueue(args, config)
-    job_id = enqueued.job.id
-    coordinator = Coordinator(config, until_index_job=job_id)
-    worker = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False}, daemon=True)
-    worker.start()
-    console = Console(stderr=True)
-    url = database_url(config)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
+    running: tuple[Coordinator, threading.Thread] | None = None
     try:
-        with connect(url, config.database.schema, autocommit=True) as conn:
+        job_id = _enqueue(args, config, attached=True).job.id
+        coordinator = Coordinator(config, until_index_job=job_id)
+        worker = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False}, daemon=True)
+        worker.start()
+        running = coordinator, worker
+        console = Console(stderr=True)
+        with connect(database_url(config), config.database.schema, autocommit=True) as conn:
             final = _watch(conn, job_id, console, live=console.is_terminal and not args.json)
-    except KeyboardInterrupt:
-        console.print("interrupted: releasing the job back to the queue")
         coordinator.stop()
         worker.join()
-        return 130
-    coordinator.stop()
-    worker.join()
+    except _Interrupted as interrupted:
+        print("interrupted: the job is released; the same command resumes it", file=sys.stderr)
+        if running is not None:
+            running[0].stop(timeout=0)
+            running[1].join()
+        return 128 + interrupted.signum
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     print(_job_json(final) if args.json else _describe(final))
     # skipped: the commit was already the repository's current index, which is what was asked for
     return 0 if final.status in (IndexJobStatus.COMPLETED, IndexJobStatus.SKIPPED) else 1
+
+
+class _Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM while ``index`` runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+    raise _Interrupted(signum)
 
 
 def _watch(conn: Any, job_id: uuid.UUID, console: Console, *, live: bool) -> IndexJob:

@@ -1,10 +1,11 @@
 """Structured logging: JSON lines (orjson) on stderr, or a readable line format on a terminal.
 
-Correlation ids travel in a context variable: code inside ``log_context(job_id=..., stage=...)`` logs them on every
-line without passing them around. Fields of a JSON line:
+Correlation ids travel in a context variable: code inside ``log_context(index_job_id=..., stage=...)`` logs them on
+every line without passing them around. Fields of a JSON line:
 
 - ``ts`` (UTC, ISO 8601 with milliseconds), ``level``, ``logger``, ``msg``;
-- the context: ``job_id``, ``repository_id``, ``stage``, ``attempt``, ``worker`` when set;
+- the context: ``index_job_id`` (the ``index_jobs`` row), ``queue_job_id`` (its job in the queue), ``repository_id``,
+  ``stage``, ``attempt``, ``worker`` when set — never a bare ``job_id``, which would not say which of the two;
 - anything passed with ``extra={...}``; ``exc`` with the traceback when an exception is logged.
 """
 
@@ -22,7 +23,7 @@ import orjson
 
 from pipeline.config import LogConfig
 
-CONTEXT_FIELDS = ("job_id", "repository_id", "stage", "attempt", "worker")
+CONTEXT_FIELDS = ("index_job_id", "queue_job_id", "repository_id", "stage", "attempt", "worker")
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("pipeline_log_context", default={})  # noqa: B039  (never mutated: each log_context builds a new dict)
 

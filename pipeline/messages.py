@@ -23,7 +23,7 @@ def attempt_key(queue_job_id: str, attempt: int) -> str:
 def log_fields(key: str) -> dict[str, Any]:
     """The log correlation fields of an attempt key: the queue job id and the attempt."""
     queue_job_id, _, attempt = key.rpartition("-")
-    return {"job_id": queue_job_id, "attempt": int(attempt)} if attempt.isdigit() else {"job_id": key}
+    return {"queue_job_id": queue_job_id, "attempt": int(attempt)} if attempt.isdigit() else {"queue_job_id": key}
 
 
 class FetchRequest(msgspec.Struct, frozen=True, kw_only=True, tag="fetch"):

@@ -29,7 +29,9 @@ from psycopg.rows import TupleRow
 from stages.models import FileExtraction, LinkedIndex, Span
 
 EXTRACTOR_VERSION = 1
-"""Bump when extraction output changes: stored per-file rows of older versions are then not reused."""
+"""Bump when extraction output changes: stored per-file rows of older versions are then not reused. Rows of another
+extract function (plugged into the pipeline) are stored under that function's own version, given to
+``SnapshotWriter``, so no extractor ever reuses another's rows."""
 
 _SPAN_COLUMNS = ["start_line", "start_column", "end_line", "end_column", "start_byte", "end_byte"]
 _SYMBOL_COLUMNS = [
@@ -140,8 +142,10 @@ class SnapshotWriter:
         commit_sha: str,
         index_job_id: uuid.UUID | None = None,
         batch_rows: int = 20_000,
+        extractor_version: int = EXTRACTOR_VERSION,
     ) -> None:
         self._conn = conn
+        self.extractor_version = extractor_version
         self.repository_id = repository_id
         self.commit_sha = commit_sha
         self.index_job_id = index_job_id
@@ -227,8 +231,8 @@ class SnapshotWriter:
         new_ids: set[int] = set()
         ids: dict[int, int] = {}
         for _ in range(_MAPPING_ROUNDS):
-            new_ids.update(row[0] for row in self._conn.execute(_INSERT_RESULTS, {"version": EXTRACTOR_VERSION}))
-            ids = dict(self._conn.execute(_MAP_RESULTS, {"version": EXTRACTOR_VERSION}).fetchall())
+            new_ids.update(row[0] for row in self._conn.execute(_INSERT_RESULTS, {"version": self.extractor_version}))
+            ids = dict(self._conn.execute(_MAP_RESULTS, {"version": self.extractor_version}).fetchall())
             if len(ids) == len(batch):
                 break
         else:

@@ -94,6 +94,7 @@ def create_app(
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
         debug=False,
+        logging_config=None,  # our handlers (pipeline.log) format every line, uvicorn's and psycopg's included
     )
 
 

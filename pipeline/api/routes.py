@@ -177,7 +177,8 @@ async def _next_poll(context: ApiContext, job_id: uuid.UUID) -> schemas.Job | No
             return await asyncio.to_thread(context.job, job_id)
         except DatabaseError as exc:
             logger.warning(
-                "job stream: database unavailable, polling again", extra={"job_id": str(job_id), "error": str(exc)}
+                "job stream: database unavailable, polling again",
+                extra={"index_job_id": str(job_id), "error": str(exc)},
             )
 
 

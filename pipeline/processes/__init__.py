@@ -1,22 +1,29 @@
 """The stage processes: fetcher → parser pool → writer, linked by bounded ``multiprocess`` queues of msgpack bytes.
 
-Each ``*_main`` function is a process body. Shared guarantees:
+Each ``*_main`` function is a process body, started through ``stage_process``. Shared guarantees:
+- A child dies with its coordinator, also while it is still starting: ``stage_process`` asks the kernel to SIGKILL
+  it when its parent goes (``PR_SET_PDEATHSIG``) before it imports the stage, then checks that the parent is the
+  coordinator pid it was given (one that died before that exits at once). The kernel's "parent" is the *thread*
+  that started the child, so stage processes must be started by a thread that outlives them.
 - Children ignore SIGINT and SIGTERM: the coordinator decides when they stop (a ``Stop`` message drains the queue
-  ahead of it). A child whose coordinator died (parent pid changed) exits on its own within a second.
+  ahead of it).
 - Bounded queues give backpressure: a fast stage blocks on ``put`` instead of filling memory.
 - A stage never lets one job's failure stop it: the job is reported failed (``JobFailed``) and the loop goes on.
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib
 import logging
 import os
 import queue as queue_module
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from pipeline import messages
 from pipeline.config import LogConfig
@@ -26,12 +33,38 @@ logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 0.5  # seconds between progress messages of one stage for one job
 POLL = 1.0  # seconds a stage waits on its inbox before checking that its parent is alive
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+EXIT_ORPHANED = 75  # a stage process whose coordinator was already gone when it started
 
 
 class BytesQueue(Protocol):
     def put(self, item: bytes, block: bool = True, timeout: float | None = None) -> None: ...
     def get(self, block: bool = True, timeout: float | None = None) -> bytes: ...
     def get_nowait(self) -> bytes: ...
+
+
+def stage_process(parent: int, target: str, *args: Any) -> None:
+    """The body of every stage process: die with ``parent`` (the coordinator's pid), then import ``target``
+    (``"module:function"``, imported only now so that the guard is set before the stage's imports) and run it."""
+    die_with_parent(parent)
+    module, _, function = target.partition(":")
+    getattr(importlib.import_module(module), function)(*args)
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when its parent ends, and exit now if ``parent`` is already gone.
+
+    Checking after arming closes the race with a parent that died before: this process was then re-parented and
+    its parent pid is no longer ``parent``. Elsewhere than on Linux only the check runs (and ``inbox_messages``
+    notices a later death within ``POLL`` seconds).
+    """
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"prctl(PR_SET_PDEATHSIG) failed: {os.strerror(errno)}")
+    if os.getppid() != parent:
+        os._exit(EXIT_ORPHANED)
 
 
 def child_setup(log: LogConfig, stage: str) -> int:

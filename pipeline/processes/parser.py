@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable
 
 import dill
+import msgspec
 
 from pipeline import messages
 from pipeline.config import Config
 from pipeline.processes import StageQueues, child_setup, inbox_messages
-from stages.extract import ExtractionLimits
+from stages.extract import ExtractionLimits, extract_source
 from stages.models import FileError, FileExtraction
 from stages.parse import ParseLimits
 
@@ -27,10 +28,11 @@ def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> N
 
     ``extract_pickle`` is the ``ExtractFunction`` as ``dill`` bytes (pickled by the coordinator with the globals
     it uses). A file that cannot be parsed still yields a result (with ``error`` set), so the writer's count
-    always closes.
+    always closes; so does a file a plugged-in function raised on or returned something unusable for.
     """
     parent = child_setup(config.log, "parse")
     extract: ExtractFunction = dill.loads(extract_pickle)  # noqa: S301  (our coordinator pickled it, as it does every argument)
+    plugged_in = extract is not extract_source
     limits = ExtractionLimits(
         parse=ParseLimits(max_bytes=config.index.max_file_bytes, parse_timeout_seconds=config.index.parse_timeout)
     )
@@ -43,14 +45,10 @@ def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> N
             extraction = extract(message.path, message.data, limits=limits, language=message.language)
         except Exception as exc:  # a bug on one file must not lose the file or stop the pool
             logger.exception("extraction raised", extra={"path": message.path})
-            extraction = FileExtraction(
-                path=message.path,
-                language=message.language,
-                is_declaration_file=False,
-                size_bytes=len(message.data),
-                had_syntax_errors=False,
-                error=FileError(kind="internal_error", message=f"{type(exc).__name__}: {exc}"),
-            )
+            extraction = _failed(message, f"{type(exc).__name__}: {exc}")
+        if plugged_in and (problem := _unreadable(extraction)) is not None:
+            logger.error("extract function returned an unusable result", extra={"path": message.path})
+            extraction = _failed(message, f"the extract function {problem}")
         result = messages.ParseResult(
             job=message.job,
             file_idx=message.file_idx,
@@ -59,3 +57,27 @@ def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> N
             seconds=time.monotonic() - started,
         )
         queues.write_queue.put(messages.encode(result))
+
+
+def _failed(item: messages.ParseItem, error: str) -> FileExtraction:
+    return FileExtraction(
+        path=item.path,
+        language=item.language,
+        is_declaration_file=False,
+        size_bytes=len(item.data),
+        had_syntax_errors=False,
+        error=FileError(kind="internal_error", message=error),
+    )
+
+
+def _unreadable(extraction: object) -> str | None:
+    """Why the writer could not read what a plugged-in function returned (its output is not trusted to be a
+    well-formed ``FileExtraction``); ``None`` if it can."""
+    if not isinstance(extraction, FileExtraction):
+        return f"returned {type(extraction).__name__}, not a FileExtraction"
+    probe = messages.ParseResult(job="", file_idx=0, oid="", extraction=extraction)
+    try:
+        messages.decode_writer(messages.encode(probe))
+    except (TypeError, ValueError, msgspec.MsgspecError) as exc:
+        return f"returned a FileExtraction the writer cannot read: {exc}"
+    return None

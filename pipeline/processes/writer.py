@@ -55,10 +55,10 @@ class _WriteJob:
         return self.begin is not None and self.commit_sha is not None
 
 
-def writer_main(config: Config, url: str, queues: StageQueues) -> None:
+def writer_main(config: Config, url: str, queues: StageQueues, extractor_version: int = EXTRACTOR_VERSION) -> None:
     """Process body of the writer; see ``Writer``."""
     parent = child_setup(config.log, "write")
-    writer = Writer(config, url, queues.events)
+    writer = Writer(config, url, queues.events, extractor_version=extractor_version)
     try:
         for raw in inbox_messages(queues.write_queue, parent):
             message = messages.decode_writer(raw)
@@ -74,11 +74,16 @@ class Writer:
 
     The job's snapshot, its ``index_jobs`` completion and its queue job's completion commit together; if anything
     fails first, the transaction rolls back and nothing of the job is visible. Results of aborted jobs are dropped.
-    Per-file results are kept until the job ends: the cross-file step needs them all.
+    Per-file results are kept until the job ends: the cross-file step needs them all. They are stored under
+    ``extractor_version`` (that of the parsers' extract function), and a commit is skipped as already indexed
+    only if its current snapshot was built by that same version.
     """
 
-    def __init__(self, config: Config, url: str, events: BytesQueue) -> None:
+    def __init__(
+        self, config: Config, url: str, events: BytesQueue, *, extractor_version: int = EXTRACTOR_VERSION
+    ) -> None:
         self.config = config
+        self.extractor_version = extractor_version
         self.url = url
         self.events = events
         self.jobs: dict[str, _WriteJob] = {}
@@ -94,7 +99,9 @@ class Writer:
             self._drop(message.job)
             return
         state = self.jobs.setdefault(message.job, _WriteJob(job=message.job))
-        with log_context(**messages.log_fields(message.job), stage="write"):
+        begin = message if isinstance(message, messages.WriteBegin) else state.begin
+        index_job_id = begin.index_job_id if begin is not None else None
+        with log_context(**messages.log_fields(message.job), index_job_id=index_job_id, stage="write"):
             try:
                 self._step(state, message, raw)
                 if state.job not in self.jobs:
@@ -170,6 +177,7 @@ class Writer:
             commit_sha=commit_sha,
             index_job_id=uuid.UUID(begin.index_job_id),
             batch_rows=self.config.index.batch_rows,
+            extractor_version=self.extractor_version,
         )
         writer.begin()
         return writer
@@ -185,7 +193,7 @@ class Writer:
             {
                 "repository_id": uuid.UUID(begin.repository_id),
                 "commit_sha": commit_sha,
-                "extractor_version": EXTRACTOR_VERSION,
+                "extractor_version": self.extractor_version,
             },
         ).fetchone()
         if current is None:

@@ -71,6 +71,6 @@ class Rescuer:
         for item in rescued:
             logger.warning(
                 "job expired" if item.expired else "job rescued from a silent worker",
-                extra={"job_id": str(item.job_id), "queue": item.queue, "state": item.state.value},
+                extra={"queue_job_id": str(item.job_id), "queue": item.queue, "state": item.state.value},
             )
         return rescued

@@ -161,6 +161,7 @@ class Worker:
         worker_id: str | None = None,
         connect_timeout: int = 10,
         retention_sweeps: Sequence[Sweep] = (),
+        job_id: uuid.UUID | None = None,
     ) -> None:
         """``retention_sweeps``: more tables' retention, run in this worker's retention step (with ``maintenance``)."""
         if batch_size < 1 or concurrency < 1:
@@ -174,6 +175,8 @@ class Worker:
         self.concurrency = concurrency
         self.maintenance = maintenance
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.job_id = job_id  # set: claim only this job, by id, whatever its queue (``job_claim_by_id``)
+        self._shutdown_timeout = self.config.shutdown_timeout
         self._connect_timeout = connect_timeout
         self._stale_after = self.config.heartbeat_interval * self.config.rescue_after_heartbeats
         self._stopping = threading.Event()  # stop claiming
@@ -219,7 +222,7 @@ class Worker:
         logger.info("worker started", extra={"worker_id": self.worker_id, "queue": self.queue})
         while not self._stopping.is_set():
             self._stopping.wait(0.5)
-        deadline = time.monotonic() + self.config.shutdown_timeout
+        deadline = time.monotonic() + self._shutdown_timeout
         for loop in loops:
             loop.join(max(0.0, deadline - time.monotonic()))
         if self._held:  # handlers still running past the timeout, or a release that failed on a lost connection
@@ -228,8 +231,10 @@ class Worker:
         supervisor.join(self.config.heartbeat_interval + self._connect_timeout)
         logger.info("worker stopped", extra={"worker_id": self.worker_id, "queue": self.queue})
 
-    def stop(self) -> None:
-        """Ask for a graceful stop (what the first SIGTERM does)."""
+    def stop(self, *, timeout: float | None = None) -> None:
+        """Ask for a graceful stop (what the first SIGTERM does); ``timeout`` replaces ``shutdown_timeout``."""
+        if timeout is not None:
+            self._shutdown_timeout = timeout
         self._stopping.set()
         for event in self._wake:
             event.set()
@@ -278,9 +283,11 @@ class Worker:
 
     def _step(self, conn: Connection, wake: threading.Event, pending: _Results, *, wait: bool) -> int:
         wake.clear()
-        rows = conn.execute(
-            query("job_claim"), {"name": self.queue, "limit": self.batch_size, "worker_id": self.worker_id}
-        ).fetchall()
+        if self.job_id is None:
+            claim = query("job_claim"), {"name": self.queue, "limit": self.batch_size, "worker_id": self.worker_id}
+        else:
+            claim = query("job_claim_by_id"), {"id": self.job_id, "worker_id": self.worker_id}
+        rows = conn.execute(*claim).fetchall()
         if not rows:
             if wait:
                 self._wait_for_work(conn, wake)
@@ -316,7 +323,7 @@ class Worker:
             permanent = isinstance(exc, PermanentJobError)
             logger.info(
                 "job failed",
-                extra={"job_id": str(job.id), "attempt": job.attempt, "error": message, "permanent": permanent},
+                extra={"queue_job_id": str(job.id), "attempt": job.attempt, "error": message, "permanent": permanent},
             )
             pending.failed.append((job, message, permanent))
         else:

@@ -102,6 +102,19 @@ SELECT id, payload, attempts, retry_limit, retry_delay, retry_backoff, retry_del
 FROM claimed
 ORDER BY priority DESC, start_after, id;
 
+-- name: job_claim_by_id
+-- Claim one job by id if it is waiting (created, or retry whose start_after has come), whatever its queue: how a
+-- coordinator runs exactly the one job it was started for. Starts an attempt owned by worker_id.
+UPDATE jobs
+SET state = 'active',
+    attempts = attempts + 1,
+    worker_id = %(worker_id)s,
+    started_at = now(),
+    heartbeat_at = now(),
+    expire_at = now() + expire_in * interval '1 second'
+WHERE id = %(id)s AND state IN ('created', 'retry') AND start_after <= now()
+RETURNING id, payload, attempts, retry_limit, retry_delay, retry_backoff, retry_delay_max;
+
 -- name: job_complete_many
 -- Complete the owner's active jobs at the attempts it ran (attempts and outputs are parallel arrays; an output is
 -- a JSON text, NULL for none); returns how many were accepted: a job rescued, cancelled or expired meanwhile is

@@ -46,7 +46,7 @@ SCRIPT = textwrap.dedent(
         with Queue(url, "pipeline", config.queue) as queue, psycopg.connect(
             url, options="-c search_path=pipeline"
         ) as conn:
-            job_id = index_jobs.enqueue(conn, queue, parse_target(sys.argv[1])).job.id
+            job_id = index_jobs.enqueue(conn, queue, parse_target(sys.argv[1]), attached=True).job.id
             conn.commit()
         Coordinator(config, until_index_job=job_id, extract=shouting_extract).run(install_signal_handlers=False)
         with psycopg.connect(url, options="-c search_path=pipeline") as conn:

@@ -165,3 +165,37 @@ def test_find_bin_dir__a_wrong_override_says_what_to_install(tmp_path: Path) -> 
 
 def test_find_bin_dir__finds_the_installed_server() -> None:
     assert (find_bin_dir(environ={}) / "initdb").is_file()
+
+
+def test_start__the_server_started_by_a_command_carries_none_of_its_environment_but_the_allowed(
+    workdir: Path,
+) -> None:
+    config = workdir / "config.toml"
+    config.write_text(f"[database.embedded]\ndata_dir = '{workdir / 'pg'}'\nfsync = false\n")
+    env = {key: value for key, value in os.environ.items() if not key.endswith("DATABASE_URL")}
+    env |= {"PIPELINE_GIT_TOKEN": "git-secret", "PIPELINE_API_TOKEN": "api-secret", "UNRELATED_SETTING": "x"}
+    env |= {"LC_ALL": "C.UTF-8", "TZ": "UTC"}
+    started = subprocess.run(
+        [sys.executable, "-m", "pipeline", "db", "start", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    server = EmbeddedPostgres(workdir / "pg")
+    try:
+        assert started.returncode == 0, started.stderr
+        pid = server.status().pid
+        assert pid is not None
+        environment = dict(
+            entry.split("=", 1) for entry in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in entry
+        )
+    finally:
+        server.stop()
+    assert "PIPELINE_GIT_TOKEN" not in environment
+    assert "PIPELINE_API_TOKEN" not in environment
+    assert "UNRELATED_SETTING" not in environment
+    assert environment["LC_ALL"] == "C.UTF-8"
+    assert environment["TZ"] == "UTC"

@@ -11,8 +11,8 @@ def test_attempt_key__two_attempts_of_one_job_get_different_keys_and_log_as_that
     job_id = str(uuid.uuid4())
     first, second = messages.attempt_key(job_id, 1), messages.attempt_key(job_id, 2)
     assert first != second
-    assert messages.log_fields(second) == {"job_id": job_id, "attempt": 2}
-    assert messages.log_fields("not-an-attempt-key") == {"job_id": "not-an-attempt-key"}
+    assert messages.log_fields(second) == {"queue_job_id": job_id, "attempt": 2}
+    assert messages.log_fields("not-an-attempt-key") == {"queue_job_id": "not-an-attempt-key"}
 
 
 def test_writer_messages__round_trip_through_msgpack() -> None:

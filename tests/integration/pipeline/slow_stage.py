@@ -6,6 +6,8 @@ import os
 import time
 from typing import Any
 
+import msgspec
+
 from stages.extract import extract_source
 from stages.models import FileExtraction
 
@@ -16,3 +18,64 @@ def slow_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
     """The real extraction, slowed down so a test can act while a job is in the middle of parsing."""
     time.sleep(float(os.environ.get(SLOW_SECONDS_ENV, "1.0")))
     return extract_source(path, source, **options)
+
+
+def shouting_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """The real extraction with every symbol name upper-cased: rows no other extractor may reuse."""
+    extraction = extract_source(path, source, **options)
+    symbols = tuple(msgspec.structs.replace(symbol, name=symbol.name.upper()) for symbol in extraction.symbols)
+    return msgspec.structs.replace(extraction, symbols=symbols)
+
+
+def raising_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """A bug on every file."""
+    raise RuntimeError(f"cannot handle {path}")
+
+
+def none_extract(path: str, source: bytes, **options: Any) -> Any:
+    """Returns nothing at all."""
+    return None
+
+
+def ill_typed_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """A ``FileExtraction`` whose fields hold the wrong types (what msgspec does not check at construction)."""
+    extraction = extract_source(path, source, **options)
+    return msgspec.structs.replace(extraction, symbols=("not a symbol", 42))  # type: ignore[arg-type]
+
+
+def exiting_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """Ends its process, as a crash in native code would."""
+    os._exit(3)
+
+
+PAUSE_SECONDS = 1.0
+SLEEP_PAST_LIMIT_SECONDS = 5.0
+
+
+def pausing_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """The real extraction after a pause, so a test can act while the job is being parsed."""
+    time.sleep(PAUSE_SECONDS)
+    return extract_source(path, source, **options)
+
+
+def sleeping_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """Far longer than a test's job time limit."""
+    time.sleep(SLEEP_PAST_LIMIT_SECONDS)
+    return extract_source(path, source, **options)
+
+
+HOSTILE_FILES = {
+    "raises.ts": raising_extract,
+    "returns-none.ts": none_extract,
+    "ill-typed.ts": ill_typed_extract,
+    "exits.ts": exiting_extract,
+    "pauses.ts": pausing_extract,
+    "sleeps.ts": sleeping_extract,
+}
+
+
+def hostile_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """The real extraction, except for a file named in ``HOSTILE_FILES``, which gets that misbehaviour."""
+    misbehave = HOSTILE_FILES.get(path.rsplit("/", 1)[-1], extract_source)
+    result: FileExtraction = misbehave(path, source, **options)
+    return result

@@ -18,32 +18,20 @@ from psycopg.rows import TupleRow
 from pipeline import index_jobs
 from pipeline.config import Config
 from pipeline.coordinator import Coordinator
-from pipeline.index_jobs import IndexJob, IndexJobStatus
+from pipeline.index_jobs import IndexJobStatus
 from pipeline.local import index_commit
-from pipeline.processes.parser import ExtractFunction
-from pipeline.queue.client import Queue
-from stages.extract import extract_source
-from stages.fetch import WORKDIR_MARKER, parse_target
+from stages.fetch import WORKDIR_MARKER
+from tests.integration.pipeline import harness
+from tests.integration.pipeline.harness import MAX_FILE_BYTES, enqueue, job, run_until_idle, stored_symbols
 from tests.integration.pipeline.repos import SOURCES_V1, SOURCES_V2, commit_files, new_repository
 from tests.integration.pipeline.slow_stage import SLOW_SECONDS_ENV, slow_extract
 
 pytestmark = pytest.mark.slow
 
-MAX_FILE_BYTES = 64 * 1024
-
 
 @pytest.fixture
 def pipeline_config(config: Config, tmp_path: Path) -> Config:
-    index = msgspec.structs.replace(
-        config.index,
-        parsers=2,
-        jobs=2,
-        tmp_dir=str(tmp_path / "work"),
-        max_file_bytes=MAX_FILE_BYTES,
-        progress_interval=0.2,
-    )
-    queue = msgspec.structs.replace(config.queue, retry_delay=0.0, retry_backoff=False)
-    return msgspec.structs.replace(config, index=index, queue=queue)
+    return harness.pipeline_config(config, tmp_path)
 
 
 @pytest.fixture
@@ -52,42 +40,6 @@ def repo_path(tmp_path: Path) -> Path:
     repo = new_repository(path)
     commit_files(repo, {**SOURCES_V1, "src/huge.ts": "export const x = 1;\n" * 5000}, "first")
     return path
-
-
-def enqueue(config: Config, target: str, **options: Any) -> uuid.UUID:
-    with (
-        Queue(config.database.url, config.database.schema, config.queue) as queue,
-        psycopg.connect(config.database.url, options=f"-c search_path={config.database.schema}") as conn,
-    ):
-        job = index_jobs.enqueue(conn, queue, parse_target(target), **options).job
-        conn.commit()
-    return job.id
-
-
-def run_until_idle(config: Config, extract: ExtractFunction = extract_source) -> Coordinator:
-    coordinator = Coordinator(config, until_idle=True, extract=extract)
-    assert coordinator.run(install_signal_handlers=False) == 0
-    return coordinator
-
-
-def job(conn: psycopg.Connection[TupleRow], job_id: uuid.UUID) -> IndexJob:
-    found = index_jobs.get(conn, job_id)
-    assert found is not None
-    return found
-
-
-def stored_symbols(conn: psycopg.Connection[TupleRow], repository: str) -> set[tuple[Any, ...]]:
-    rows = conn.execute(
-        """
-        SELECT f.path, s.name, s.kind, s.start_line, s.start_column, s.end_line, s.end_column, s.exported
-        FROM repositories r
-        JOIN snapshot_files f ON f.snapshot_id = r.current_snapshot_id
-        JOIN symbols s ON s.file_result_id = f.file_result_id
-        WHERE r.full_name = %s
-        """,
-        [repository],
-    ).fetchall()
-    return set(rows)
 
 
 def local_symbols(repo_path: Path, commit_sha: str) -> set[tuple[Any, ...]]:

@@ -1,0 +1,256 @@
+"""Hostile input to the worker's processes: plugged-in stage functions that raise, return garbage, never return or
+end their process, a stage process killed mid-job, signals during start-up, unusable settings. Each case: a clear
+error, a live worker, the job's outcome right, and no process left behind.
+
+Most cases share one running worker (its stage function misbehaves on files named for it, see
+``slow_stage.HOSTILE_FILES``), since starting the stage processes is the slow part.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import psycopg
+import pytest
+from psycopg.rows import TupleRow
+
+from pipeline.config import Config, load_config
+from pipeline.coordinator import Coordinator
+from pipeline.db import connect
+from pipeline.errors import PipelineError
+from pipeline.index_jobs import IndexJob, IndexJobStatus
+from tests.conftest import ROOT, SCHEMA, DatabaseFactory
+from tests.integration.pipeline.harness import alive, enqueue, job, queue_job_state, wait_until_gone
+from tests.integration.pipeline.repos import commit_files, new_repository
+from tests.integration.pipeline.slow_stage import hostile_extract
+
+pytestmark = pytest.mark.slow
+
+JOB_TIMEOUT = 3.0
+FINISHED = (IndexJobStatus.COMPLETED, IndexJobStatus.FAILED, IndexJobStatus.SKIPPED, IndexJobStatus.CANCELLED)
+NORMAL_FILE = {"src/fine.ts": "export function fine(): number { return 1; }\n"}
+
+
+@dataclass
+class RunningWorker:
+    config: Config
+    conn: psycopg.Connection[TupleRow]
+    coordinator: Coordinator
+    thread: threading.Thread
+    seen: set[int] = field(default_factory=set)  # every stage process pid so far
+
+    def stage_pids(self) -> list[int]:
+        topology = self.coordinator._topology
+        pids = [] if topology is None else [p.pid for p in topology.processes if p.pid is not None]
+        self.seen.update(pids)
+        return pids
+
+    def assert_alive_and_nothing_left_behind(self) -> None:
+        assert self.thread.is_alive(), "the worker stopped"
+        deadline = time.monotonic() + 20
+        while self.coordinator._topology is None or alive(self.stage_pids()) != self.stage_pids():
+            assert time.monotonic() < deadline, "the stage processes are not running"
+            time.sleep(0.05)
+        stray = set(self.seen) - set(self.stage_pids())
+        assert wait_until_gone(sorted(stray)) == [], "processes of an earlier generation are still running"
+
+
+@pytest.fixture(scope="module")
+def worker(test_databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    name = test_databases.create()
+    base = load_config(ROOT / "configs" / "test.toml", environ={})
+    config = msgspec.structs.replace(
+        base,
+        database=msgspec.structs.replace(base.database, url=test_databases.url(name), schema=SCHEMA),
+        index=msgspec.structs.replace(
+            base.index,
+            parsers=2,
+            jobs=2,
+            job_timeout=JOB_TIMEOUT,
+            tmp_dir=str(tmp_path_factory.mktemp("hostile-work")),
+        ),
+        queue=msgspec.structs.replace(base.queue, retry_limit=0, retry_delay=0.0),
+    )
+    coordinator = Coordinator(config, extract=hostile_extract)
+    thread = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False})
+    thread.start()
+    running = None
+    try:
+        with connect(config.database.url, SCHEMA, autocommit=True) as conn:
+            running = RunningWorker(config, conn, coordinator, thread)
+            yield running
+    finally:
+        coordinator.stop()
+        thread.join(30)
+        try:
+            assert not thread.is_alive(), "the worker did not stop"
+            if running is not None:
+                running.stage_pids()
+                assert wait_until_gone(sorted(running.seen)) == [], "stage processes outlived the worker"
+        finally:
+            test_databases.drop(name)
+
+
+def index_repository(worker: RunningWorker, tmp_path: Path, files: dict[str, str | bytes]) -> IndexJob:
+    path = tmp_path / f"repo-{uuid.uuid4().hex[:8]}"
+    commit_files(new_repository(path), files, "hostile")
+    job_id = enqueue(worker.config, str(path))
+    deadline = time.monotonic() + 60
+    while (record := job(worker.conn, job_id)).status not in FINISHED:
+        assert time.monotonic() < deadline, f"job still {record.status}"
+        time.sleep(0.05)
+    return record
+
+
+def file_errors(conn: psycopg.Connection[TupleRow], record: IndexJob) -> dict[str, tuple[str, str]]:
+    rows = conn.execute(
+        """
+        SELECT f.path, r.error_kind, r.error_message FROM repositories p
+        JOIN snapshot_files f ON f.snapshot_id = p.current_snapshot_id
+        JOIN file_results r ON r.id = f.file_result_id
+        WHERE p.id = %s AND r.error_kind IS NOT NULL
+        """,
+        [record.repository_id],
+    ).fetchall()
+    return {path: (kind, message) for path, kind, message in rows}
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [
+        ("raises.ts", "RuntimeError: cannot handle src/raises.ts"),
+        ("returns-none.ts", "the extract function returned NoneType, not a FileExtraction"),
+        ("ill-typed.ts", "the extract function returned a FileExtraction the writer cannot read"),
+    ],
+)
+def test_extract_function__misbehaving_on_a_file_fails_that_file_only(
+    worker: RunningWorker, tmp_path: Path, name: str, error: str
+) -> None:
+    # Contents differ per case: a result is stored per content, and these functions misbehave per path.
+    record = index_repository(worker, tmp_path, {**NORMAL_FILE, f"src/{name}": f"export const x = '{name}';\n"})
+    assert record.status == IndexJobStatus.COMPLETED, record.error_message
+    assert record.stats["files_failed_to_parse"] == 1
+    errors = file_errors(worker.conn, record)
+    assert list(errors) == [f"src/{name}"]
+    kind, message = errors[f"src/{name}"]
+    assert kind == "internal_error"
+    assert message.startswith(error)
+    worker.assert_alive_and_nothing_left_behind()
+
+
+def test_extract_function__ending_its_process_fails_the_job_and_the_stages_restart(
+    worker: RunningWorker, tmp_path: Path
+) -> None:
+    restarts = worker.coordinator.restarts
+    record = index_repository(worker, tmp_path, {**NORMAL_FILE, "src/exits.ts": "export const x = 1;\n"})
+    assert record.status == IndexJobStatus.FAILED
+    assert "died (exit code 3)" in (record.error_message or "")
+    assert worker.coordinator.restarts == restarts + 1
+    worker.assert_alive_and_nothing_left_behind()
+    assert index_repository(worker, tmp_path, NORMAL_FILE).status == IndexJobStatus.COMPLETED
+
+
+def test_extract_function__never_returning_fails_the_job_at_the_time_limit(
+    worker: RunningWorker, tmp_path: Path
+) -> None:
+    record = index_repository(worker, tmp_path, {**NORMAL_FILE, "src/sleeps.ts": "export const x = 1;\n"})
+    assert record.status == IndexJobStatus.FAILED
+    assert f"the attempt ran longer than index.job_timeout ({JOB_TIMEOUT:g} s)" in (record.error_message or "")
+    assert queue_job_state(worker.conn, record.id) == "failed"
+    assert worker.conn.execute("SELECT count(*) FROM snapshots WHERE repository_id = %s", [record.repository_id])
+    assert list(Path(worker.config.index.tmp_dir).glob("pipeline-*")) == []
+    worker.assert_alive_and_nothing_left_behind()
+
+
+def test_stage_process__a_parser_killed_mid_job_fails_the_attempt_and_the_retry_completes(
+    worker: RunningWorker, tmp_path: Path
+) -> None:
+    path = tmp_path / "killed"
+    commit_files(new_repository(path), {**NORMAL_FILE, "src/pauses.ts": "export const x = 1;\n"}, "pauses")
+    retrying = msgspec.structs.replace(worker.config, queue=msgspec.structs.replace(worker.config.queue, retry_limit=1))
+    job_id = enqueue(retrying, str(path))
+    deadline = time.monotonic() + 30
+    while job(worker.conn, job_id).progress.get("fetch", {}).get("finished") is not True:
+        assert time.monotonic() < deadline, "the job was never fetched"
+        time.sleep(0.02)
+    os.kill(worker.stage_pids()[1], signal.SIGKILL)  # a parser: one of them is pausing on pauses.ts
+    deadline = time.monotonic() + 60
+    while (record := job(worker.conn, job_id)).status not in FINISHED:
+        assert time.monotonic() < deadline, f"job still {record.status}"
+        time.sleep(0.05)
+    assert record.status == IndexJobStatus.COMPLETED, record.error_message
+    assert record.retry_count == 1
+    worker.assert_alive_and_nothing_left_behind()
+
+
+def test_coordinator__an_extract_function_that_cannot_be_pickled_is_refused_by_name(config: Config) -> None:
+    numbers = (n for n in range(10))  # a generator cannot be pickled
+
+    def numbering_extract(path: str, source: bytes, **options: object) -> object:
+        return next(numbers)
+
+    with pytest.raises(PipelineError, match=r"the extract function .*numbering_extract cannot be sent to the parser"):
+        Coordinator(config, extract=numbering_extract)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("where", ["below a file", "in /proc"])
+def test_coordinator__a_tmp_dir_where_nothing_can_be_created_is_refused_by_name(
+    config: Config, tmp_path: Path, where: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    tmp_dir = blocker / "work" if where == "below a file" else Path("/proc/pipeline-work")
+    unusable = msgspec.structs.replace(config, index=msgspec.structs.replace(config.index, tmp_dir=str(tmp_dir)))
+    with pytest.raises(PipelineError, match=rf"index.tmp_dir '{tmp_dir}': cannot create job directories there"):
+        Coordinator(unusable)
+
+
+def test_run__sigterm_during_start_up_stops_it_cleanly(database_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "cli.toml"
+    config.write_text(f"[index]\nparsers = 1\ntmp_dir = '{tmp_path / 'work'}'\n[log]\nformat = 'json'\n")
+    marker = uuid.uuid4().hex
+    env = {key: value for key, value in os.environ.items() if "DATABASE_URL" not in key and "DB_URL" not in key}
+    env |= {"PIPELINE_DATABASE_URL": database_url, "PIPELINE_TEST_PROCESS_TREE": marker}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "run", "--config", str(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (children := _children(worker.pid)):
+        assert worker.poll() is None
+        assert time.monotonic() < deadline, "no stage process started"
+        time.sleep(0.01)
+    worker.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, stderr[-3000:]
+    assert "worker stopped" in stderr
+    assert wait_until_gone(children + _children(worker.pid)) == []
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return alive(found)

@@ -1,0 +1,104 @@
+"""What the pipeline tests share: a pipeline config, enqueueing, reading jobs and stored symbols, processes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg.rows import TupleRow
+
+from pipeline import index_jobs
+from pipeline.config import Config
+from pipeline.coordinator import Coordinator
+from pipeline.index_jobs import IndexJob
+from pipeline.processes.parser import ExtractFunction
+from pipeline.queue.client import Queue
+from stages.extract import extract_source
+from stages.fetch import parse_target
+
+MAX_FILE_BYTES = 64 * 1024
+
+
+def pipeline_config(config: Config, tmp_path: Path) -> Config:
+    """The test config with two parsers, two jobs at once, a private tmp dir and immediate retries."""
+    index = msgspec.structs.replace(
+        config.index,
+        parsers=2,
+        jobs=2,
+        tmp_dir=str(tmp_path / "work"),
+        max_file_bytes=MAX_FILE_BYTES,
+        progress_interval=0.2,
+    )
+    queue = msgspec.structs.replace(config.queue, retry_delay=0.0, retry_backoff=False)
+    return msgspec.structs.replace(config, index=index, queue=queue)
+
+
+def enqueue(config: Config, target: str, **options: Any) -> uuid.UUID:
+    with (
+        Queue(config.database.url, config.database.schema, config.queue) as queue,
+        psycopg.connect(config.database.url, options=f"-c search_path={config.database.schema}") as conn,
+    ):
+        job = index_jobs.enqueue(conn, queue, parse_target(target), **options).job
+        conn.commit()
+    return job.id
+
+
+def run_until_idle(config: Config, extract: ExtractFunction = extract_source) -> Coordinator:
+    coordinator = Coordinator(config, until_idle=True, extract=extract)
+    assert coordinator.run(install_signal_handlers=False) == 0
+    return coordinator
+
+
+def job(conn: psycopg.Connection[TupleRow], job_id: uuid.UUID) -> IndexJob:
+    found = index_jobs.get(conn, job_id)
+    assert found is not None
+    return found
+
+
+def stored_symbols(conn: psycopg.Connection[TupleRow], repository: str) -> set[tuple[Any, ...]]:
+    rows = conn.execute(
+        """
+        SELECT f.path, s.name, s.kind, s.start_line, s.start_column, s.end_line, s.end_column, s.exported
+        FROM repositories r
+        JOIN snapshot_files f ON f.snapshot_id = r.current_snapshot_id
+        JOIN symbols s ON s.file_result_id = f.file_result_id
+        WHERE r.full_name = %s
+        """,
+        [repository],
+    ).fetchall()
+    return set(rows)
+
+
+def queue_job_state(conn: psycopg.Connection[TupleRow], index_job_id: uuid.UUID) -> str:
+    row = conn.execute(
+        "SELECT q.state FROM jobs q JOIN index_jobs i ON i.queue_job_id = q.id WHERE i.id = %s", [index_job_id]
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def alive(pids: list[int]) -> list[int]:
+    """Those of ``pids`` still running (a zombie has finished: it only waits for its parent to reap it)."""
+    running = []
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if state != "Z":
+            running.append(pid)
+    return running
+
+
+def wait_until_gone(pids: list[int], timeout: float = 10.0) -> list[int]:
+    """Poll until none of ``pids`` runs, for at most ``timeout`` seconds; returns those still running."""
+    deadline = time.monotonic() + timeout
+    left = alive(pids)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = alive(left)
+    return left

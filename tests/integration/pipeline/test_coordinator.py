@@ -1,0 +1,120 @@
+"""The coordinator's contract with its stage processes and the queue: secrets, content keys of plugged-in stage
+functions, running exactly one job (the per-job time limit is in tests/hostile/test_processes.py). Real processes,
+real git repositories, real Postgres."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import TupleRow
+
+from pipeline import coordinator as coordinator_module
+from pipeline.config import Config
+from pipeline.coordinator import Coordinator
+from pipeline.index_jobs import IndexJobStatus
+from tests.integration.pipeline import harness
+from tests.integration.pipeline.harness import enqueue, job, queue_job_state, run_until_idle, stored_symbols
+from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
+from tests.integration.pipeline.slow_stage import shouting_extract
+
+pytestmark = pytest.mark.slow
+
+GIT_TOKEN = "git-token-that-must-stay-in-the-fetcher"
+API_TOKEN = "api-token-that-no-stage-needs"
+
+
+@pytest.fixture
+def pipeline_config(config: Config, tmp_path: Path) -> Config:
+    return harness.pipeline_config(config, tmp_path)
+
+
+@pytest.fixture
+def repo_path(tmp_path: Path) -> Path:
+    path = tmp_path / "demo-repo"
+    commit_files(new_repository(path), SOURCES_V1, "first")
+    return path
+
+
+@pytest.fixture
+def tokens_in_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("PIPELINE_GIT_TOKEN", GIT_TOKEN)
+    monkeypatch.setenv("PIPELINE_API_TOKEN", API_TOKEN)
+    yield
+    coordinator_module._taken_secrets.clear()  # later tests run without a token, as their environment says
+
+
+def environ_of(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/environ").read_bytes()
+
+
+def test_stage_processes__inherit_neither_token_and_the_fetcher_gets_the_git_token_as_an_argument(
+    pipeline_config: Config, tokens_in_environment: None
+) -> None:
+    coordinator = Coordinator(pipeline_config)
+    runner = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False})
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while coordinator._topology is None:
+            assert time.monotonic() < deadline, "the stage processes did not start"
+            time.sleep(0.05)
+        processes = {process.name: process.pid for process in coordinator._topology.processes}
+        environments = {name: environ_of(pid) for name, pid in processes.items() if pid is not None}
+    finally:
+        coordinator.stop()
+        runner.join(30)
+    assert set(environments) == {"pipeline-fetch", "pipeline-parse-0", "pipeline-parse-1", "pipeline-write"}
+    for name, environment in environments.items():
+        assert GIT_TOKEN.encode() not in environment, name
+        assert API_TOKEN.encode() not in environment, name
+    assert coordinator._token == GIT_TOKEN
+
+
+def test_plugged_in_extract__its_rows_are_not_reused_by_the_default_extractor_nor_its_index_taken_as_current(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], tmp_path: Path
+) -> None:
+    shared = "export function sharedHelper(): number { return 1; }\n"
+    first, second = tmp_path / "first", tmp_path / "second"
+    commit_files(new_repository(first), {"src/shared.ts": shared, "src/a.ts": "export const alpha = 1;\n"}, "a")
+    commit_files(new_repository(second), {"src/shared.ts": shared, "src/b.ts": "export const beta = 2;\n"}, "b")
+
+    shouted = enqueue(pipeline_config, str(first))
+    run_until_idle(pipeline_config, extract=shouting_extract)
+    assert job(conn, shouted).status == IndexJobStatus.COMPLETED
+    assert {row[1] for row in stored_symbols(conn, "first")} == {"SHAREDHELPER", "ALPHA"}
+
+    plain = enqueue(pipeline_config, str(second))
+    run_until_idle(pipeline_config)
+    assert job(conn, plain).status == IndexJobStatus.COMPLETED
+    assert {row[1] for row in stored_symbols(conn, "second")} == {"sharedHelper", "beta"}
+
+    again = enqueue(pipeline_config, str(first))  # the same commit, now with the default extractor
+    run_until_idle(pipeline_config)
+    assert job(conn, again).status == IndexJobStatus.COMPLETED
+    assert {row[1] for row in stored_symbols(conn, "first")} == {"sharedHelper", "alpha"}
+
+
+def test_until_index_job__runs_only_that_job_and_no_other_worker_takes_it(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-repo"
+    commit_files(new_repository(other), {"src/o.ts": "export const o = 1;\n"}, "other")
+    own = enqueue(pipeline_config, str(repo_path), attached=True)
+    queued = enqueue(pipeline_config, str(other))
+
+    run_until_idle(pipeline_config)  # a worker (`run`) takes the queued job, never the attached one
+    assert job(conn, queued).status == IndexJobStatus.COMPLETED
+    assert job(conn, own).status == IndexJobStatus.PENDING
+    assert queue_job_state(conn, own) == "created"
+
+    later = enqueue(pipeline_config, str(other), force=True)
+    coordinator = Coordinator(pipeline_config, until_index_job=own)
+    assert coordinator.run(install_signal_handlers=False) == 0
+    assert job(conn, own).status == IndexJobStatus.COMPLETED
+    assert job(conn, later).status == IndexJobStatus.PENDING
+    assert queue_job_state(conn, later) == "created"
