@@ -21,6 +21,7 @@ DEFAULT_CONFIG_PATH = Path("configs/dev.toml")
 
 # Lowest to highest precedence: a later variable wins over an earlier one, and any of them over the file.
 DATABASE_URL_ENV_VARS = ("SUPABASE_DB_URL", "DATABASE_URL", "PIPELINE_DATABASE_URL")
+DIRECT_URL_ENV_VAR = "PIPELINE_DATABASE_DIRECT_URL"  # overrides database.direct_url
 
 Seconds = Annotated[float, msgspec.Meta(ge=0, description="a duration in seconds")]
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, description="a positive duration in seconds")]
@@ -179,19 +180,27 @@ def _describe_validation_error(message: str) -> str:
 
 
 def _apply_environment(config: Config, environ: Mapping[str, str]) -> Config:
+    database = config.database
     for name in reversed(DATABASE_URL_ENV_VARS):
         url = environ.get(name, "").strip()
         if url:
             _check_database_url(url, f"environment variable {name}")
-            database = msgspec.structs.replace(config.database, url=url)
-            return msgspec.structs.replace(config, database=database)
-    return config
+            database = msgspec.structs.replace(database, url=url)
+            break
+    direct_url = environ.get(DIRECT_URL_ENV_VAR, "").strip()
+    if direct_url:
+        _check_database_url(direct_url, f"environment variable {DIRECT_URL_ENV_VAR}")
+        database = msgspec.structs.replace(database, direct_url=direct_url)
+    return msgspec.structs.replace(config, database=database)
 
 
 def _check_database_url(url: str, where: str) -> None:
     if not url:
         return
-    scheme = urlsplit(url).scheme
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket: postgresql://[::1
+        raise ConfigError(f"{where}: not a valid URL ({exc})") from None
     if scheme not in ("postgres", "postgresql"):
         raise ConfigError(
             f"{where}: expected a postgresql:// URL, got {mask_url(url)!r}"
