@@ -27,16 +27,31 @@ DELETE_BATCH = 5000
 class Retention:
     """Run ``run_once()`` periodically (every worker does, every ``retention_interval``) or as its own service."""
 
-    def __init__(self, url: str, schema: str, config: QueueConfig | None = None, *, connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: str,
+        config: QueueConfig | None = None,
+        *,
+        connect_timeout: int = 10,
+        transaction_pooler: bool = False,
+    ) -> None:
         self.url = url
         self.schema = schema
         self.config = config or QueueConfig()
         self._connect_timeout = connect_timeout
+        self._transaction_pooler = transaction_pooler
 
     def run_once(self, conn: Connection | None = None) -> int:
         """Delete what is due now; returns how many jobs were deleted."""
         if conn is None:
-            with connect(self.url, self.schema, autocommit=True, connect_timeout=self._connect_timeout) as own:
+            with connect(
+                self.url,
+                self.schema,
+                autocommit=True,
+                connect_timeout=self._connect_timeout,
+                transaction_pooler=self._transaction_pooler,
+            ) as own:
                 return self._sweep(own)
         return self._sweep(conn)
 
