@@ -35,7 +35,6 @@ from pipeline.queue.client import Queue
 from pipeline.queue.listener import APPLICATION_NAME as LISTENER_NAME
 from pipeline.queue.listener import Listener
 from pipeline.queue.worker import Job, Worker
-from stages.fetch import parse_target
 from tests.conftest import ROOT, SCHEMA, DatabaseFactory, Pgbouncer, start_pgbouncer
 from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
 
@@ -252,17 +251,18 @@ def test_pooler__a_pooler_ignoring_the_startup_search_path_is_refused_and_nothin
 
 @pytest.mark.slow
 def test_pooler__a_repository_is_indexed_and_served_end_to_end(pooled_config: Config, tmp_path: Path) -> None:
-    """Enqueue, the coordinator with its writer, the API, ``status`` and ``health``: all through pgbouncer."""
+    """``enqueue`` (its job inserted in the caller's transaction), the coordinator with its writer, the API,
+    ``status``, ``health`` and ``db status``: all through pgbouncer."""
     repo_path = tmp_path / "demo-repo"
     commit_files(new_repository(repo_path), SOURCES_V1, "first")
     index = msgspec.structs.replace(
         pooled_config.index, parsers=1, jobs=2, tmp_dir=str(tmp_path / "work"), progress_interval=0.2
     )
     config = msgspec.structs.replace(pooled_config, index=index)
-    url = ensure_schema(config)
-    with Queue.from_config(config) as queue, connect(url, SCHEMA, transaction_pooler=True) as conn:
-        job_id = index_jobs.enqueue(conn, queue, parse_target(str(repo_path))).job.id
-        conn.commit()
+    config_path = write_config(config, tmp_path / "pooled.toml")
+    enqueued = cli(config_path, "enqueue", str(repo_path), "--json")
+    assert enqueued.returncode == 0, enqueued.stderr
+    job_id = uuid.UUID(orjson.loads(enqueued.stdout)["job_id"])
     assert Coordinator(config, until_index_job=job_id).run(install_signal_handlers=False) == 0
 
     with pooled(config) as conn:
@@ -281,10 +281,10 @@ def test_pooler__a_repository_is_indexed_and_served_end_to_end(pooled_config: Co
         health = client.get("/health")
         assert health.status_code == 200, health.text
 
-    config_path = write_config(config, tmp_path / "pooled.toml")
     status = cli(config_path, "status", str(job_id), "--json")
     assert status.returncode == 0, status.stderr
     assert orjson.loads(status.stdout)["status"] == "completed"
-    health_cli = cli(config_path, "health", "--json")
-    assert health_cli.returncode == 0, health_cli.stderr
+    for command in (("health", "--json"), ("db", "status", "--json")):
+        result = cli(config_path, *command)
+        assert result.returncode == 0, (command, result.stderr)
     assert tables_in(config.database.direct_url, "public") == []
