@@ -73,7 +73,7 @@ class QueueConfig(_Section):
     # a running job whose heartbeat is older than this many heartbeat intervals is rescued (its worker died)
     rescue_after_heartbeats: Annotated[float, msgspec.Meta(ge=1.5, le=100)] = 2.0
     poll_interval: PositiveSeconds = 2.0
-    listen: bool = True  # LISTEN/NOTIFY wake-up; false behind a transaction pooler (polling only)
+    listen: bool = True  # LISTEN/NOTIFY wake-up; behind a transaction pooler it needs database.direct_url
     delete_after: Seconds = 3600.0  # completed and cancelled jobs
     failed_delete_after: Seconds = 7 * 86400.0  # failed job rows; their dead letters stay until redriven or purged
     retention_interval: PositiveSeconds = 60.0  # how often a worker runs the retention step

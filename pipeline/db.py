@@ -199,16 +199,13 @@ def direct_url(config: Config, *, purpose: str) -> str:
     return database_url(config)
 
 
-def connect_config(
-    config: Config, *, autocommit: bool = False, application_name: str = "pipeline"
-) -> psycopg.Connection[TupleRow]:
+def connect_config(config: Config, *, autocommit: bool = False) -> psycopg.Connection[TupleRow]:
     """A connection to the configured database (through the pooler, if one is configured)."""
     return connect(
         database_url(config),
         config.database.schema,
         autocommit=autocommit,
         connect_timeout=config.database.connect_timeout,
-        application_name=application_name,
         transaction_pooler=config.database.transaction_pooler,
     )
 
