@@ -196,7 +196,8 @@ def test_pooler__a_worker_listens_on_the_direct_url_and_a_send_wakes_it(pooled_c
         assert worker.listening.wait(WAIT)
         with psycopg.connect(pooled_config.database.direct_url, autocommit=True) as direct:
             listening = direct.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND query LIKE 'LISTEN%%'",
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name = %s AND query LIKE 'LISTEN%%'",
                 [LISTENER_NAME],
             ).fetchone()
         assert listening == (1,)
