@@ -289,3 +289,20 @@ def test_pooler__a_repository_is_indexed_and_served_end_to_end(pooled_config: Co
         result = cli(config_path, *command)
         assert result.returncode == 0, (command, result.stderr)
     assert tables_in(config.database.direct_url, "public") == []
+
+
+@pytest.mark.parametrize("transaction_pooler", [False, True], ids=["direct", "pooled"])
+def test_connect__a_missing_schema_fails_loudly_instead_of_using_public(
+    config: Config, pgbouncer: Pgbouncer, empty_database_url: str, transaction_pooler: bool
+) -> None:
+    """``public`` is never on the search_path: with the schema missing, a read does not find a same-named table
+    there and a CREATE has nowhere to go."""
+    with psycopg.connect(empty_database_url, autocommit=True) as admin:
+        admin.execute("CREATE TABLE public.jobs (id int)")
+    url = pgbouncer.url(empty_database_url) if transaction_pooler else empty_database_url
+    with connect(url, SCHEMA, autocommit=True, transaction_pooler=transaction_pooler) as conn:
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            conn.execute("SELECT count(*) FROM jobs")
+        with pytest.raises(psycopg.errors.InvalidSchemaName, match="no schema has been selected to create in"):
+            conn.execute("CREATE TABLE workers (id int)")
+    assert tables_in(empty_database_url, "public") == ["jobs"]
