@@ -190,7 +190,8 @@ class Pgbouncer:
             for path in self.directory.iterdir():
                 shutil.chown(path, user=user)
             command[1:1] = ["-u", user]
-        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # It logs to its logfile; its own stderr is not read, so it must not be a pipe that could fill up.
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10.0
         while True:
             try:
@@ -198,25 +199,23 @@ class Pgbouncer:
                     return
             except OSError:
                 if self._process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
                     log = self.directory / "pgbouncer.log"
-                    raise RuntimeError(
-                        f"pgbouncer did not start: {log.read_text() if log.exists() else 'no log'}"
-                    ) from None
+                    reason = log.read_text() if log.exists() else "no log"
+                    self.stop()
+                    raise RuntimeError(f"pgbouncer did not start: {reason}") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.terminate()
-        try:
-            self._process.wait(5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(5)
-        if self._process.stderr is not None:
-            self._process.stderr.close()
-        self._process = None
+        """Stop it and remove its directory (config, log, pid file)."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def url(self, database_url: str) -> str:
         """The URL of the same database (a URL of the test cluster), through this pgbouncer."""
@@ -250,7 +249,8 @@ def _free_loopback_port() -> int:
 
 
 def start_pgbouncer(test_databases: DatabaseFactory, *, ignore_startup_parameters: str = "") -> Pgbouncer:
-    """A started pgbouncer in front of the session's cluster, in a fresh temp directory; the caller stops it."""
+    """A started pgbouncer in front of the session's cluster, in a fresh temp directory; the caller stops it
+    (which removes the directory)."""
     _pgbouncer_binary()
     bouncer = Pgbouncer(
         test_databases.admin_url,
@@ -269,7 +269,6 @@ def pgbouncer(test_databases: DatabaseFactory) -> Iterator[Pgbouncer]:
         yield bouncer
     finally:
         bouncer.stop()
-        shutil.rmtree(bouncer.directory, ignore_errors=True)
 
 
 @pytest.fixture
