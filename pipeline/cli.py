@@ -158,7 +158,9 @@ def _db_status(args: argparse.Namespace, config: Config) -> int:
     data["url"] = mask_url(url) if url else None
     data["expected_version"] = max((m.version for m in available_migrations()), default=0)
     if url is not None:
-        with connect(url, config.database.schema, autocommit=True) as conn:
+        with connect(
+            url, config.database.schema, autocommit=True, transaction_pooler=config.database.transaction_pooler
+        ) as conn:
             data["schema_version"] = schema_version(conn, config.database.schema)
     healthy = url is not None and data.get("schema_version") == data["expected_version"]
     _print(args, data, "\n".join(f"{key}: {value}" for key, value in data.items()))
@@ -174,10 +176,9 @@ def _db_url(args: argparse.Namespace, config: Config) -> int:
 
 
 def _db_migrate(args: argparse.Namespace, config: Config) -> int:
-    from pipeline.db import database_url  # noqa: PLC0415
-    from pipeline.migrate import migrate  # noqa: PLC0415
+    from pipeline.migrate import migrate_config  # noqa: PLC0415
 
-    applied = migrate(database_url(config), config.database.schema)
+    applied = migrate_config(config)
     names = [f"{m.version:04d}_{m.name}" for m in applied]
     _print(args, {"applied": names}, "\n".join(names) if names else "schema is up to date")
     return EXIT_OK

@@ -21,6 +21,7 @@ DEFAULT_CONFIG_PATH = Path("configs/dev.toml")
 
 # Lowest to highest precedence: a later variable wins over an earlier one, and any of them over the file.
 DATABASE_URL_ENV_VARS = ("SUPABASE_DB_URL", "DATABASE_URL", "PIPELINE_DATABASE_URL")
+DIRECT_URL_ENV_VAR = "PIPELINE_DATABASE_DIRECT_URL"  # overrides database.direct_url
 
 Seconds = Annotated[float, msgspec.Meta(ge=0, description="a duration in seconds")]
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0, description="a positive duration in seconds")]
@@ -72,7 +73,7 @@ class QueueConfig(_Section):
     # a running job whose heartbeat is older than this many heartbeat intervals is rescued (its worker died)
     rescue_after_heartbeats: Annotated[float, msgspec.Meta(ge=1.5, le=100)] = 2.0
     poll_interval: PositiveSeconds = 2.0
-    listen: bool = True  # LISTEN/NOTIFY wake-up; false behind a transaction pooler (polling only)
+    listen: bool = True  # LISTEN/NOTIFY wake-up; behind a transaction pooler it needs database.direct_url
     delete_after: Seconds = 3600.0  # completed and cancelled jobs
     failed_delete_after: Seconds = 7 * 86400.0  # failed job rows; their dead letters stay until redriven or purged
     retention_interval: PositiveSeconds = 60.0  # how often a worker runs the retention step
@@ -184,19 +185,27 @@ def _describe_validation_error(message: str) -> str:
 
 
 def _apply_environment(config: Config, environ: Mapping[str, str]) -> Config:
+    database = config.database
     for name in reversed(DATABASE_URL_ENV_VARS):
         url = environ.get(name, "").strip()
         if url:
             _check_database_url(url, f"environment variable {name}")
-            database = msgspec.structs.replace(config.database, url=url)
-            return msgspec.structs.replace(config, database=database)
-    return config
+            database = msgspec.structs.replace(database, url=url)
+            break
+    direct_url = environ.get(DIRECT_URL_ENV_VAR, "").strip()
+    if direct_url:
+        _check_database_url(direct_url, f"environment variable {DIRECT_URL_ENV_VAR}")
+        database = msgspec.structs.replace(database, direct_url=direct_url)
+    return msgspec.structs.replace(config, database=database)
 
 
 def _check_database_url(url: str, where: str) -> None:
     if not url:
         return
-    scheme = urlsplit(url).scheme
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket: postgresql://[::1
+        raise ConfigError(f"{where}: not a valid URL ({exc})") from None
     if scheme not in ("postgres", "postgresql"):
         raise ConfigError(
             f"{where}: expected a postgresql:// URL, got {mask_url(url)!r}"

@@ -57,7 +57,7 @@ from pipeline.processes.parser import ExtractFunction
 from pipeline.queue.client import Queue
 from pipeline.queue.errors import PermanentJobError
 from pipeline.queue.states import JobState
-from pipeline.queue.worker import COMPLETED_BY_HANDLER, Job, Worker
+from pipeline.queue.worker import COMPLETED_BY_HANDLER, Job, Worker, listen_url
 from stages.extract import extract_source
 from stages.fetch import RepoTarget, parse_target
 from stages.write import EXTRACTOR_VERSION
@@ -144,6 +144,7 @@ class Coordinator:
         self.config = config
         self.url = database_url(config)
         self.schema = config.database.schema
+        self.transaction_pooler = config.database.transaction_pooler
         # Pickled here, with the globals it uses: a function from a notebook kernel's ``__main__`` (no file the
         # spawned parsers could import again) needs its helpers and modules to travel with it.
         try:
@@ -182,12 +183,14 @@ class Coordinator:
             connect_timeout=config.database.connect_timeout,
             retention_sweeps=[index_jobs.retention_sweep(config.index.job_delete_after)],
             job_id=own_job,
+            transaction_pooler=self.transaction_pooler,
+            listen_url=listen_url(config),
         )
 
     # ----- lifecycle -----
 
     def _queue_job_of(self, index_job_id: uuid.UUID) -> uuid.UUID:
-        with connect(self.url, self.schema, autocommit=True) as conn:
+        with connect(self.url, self.schema, autocommit=True, transaction_pooler=self.transaction_pooler) as conn:
             record = index_jobs.get(conn, index_job_id)
         if record is None or record.queue_job_id is None:
             raise PipelineError(f"index job {index_job_id} does not exist (or has no queue job)")
@@ -381,8 +384,8 @@ class Coordinator:
         job waiting, whether it can run now or waits for a retry's backoff or a delayed start, and none running
         anywhere, since a dead worker's job comes back to be run)."""
         with (
-            Queue(self.url, self.schema, self.config.queue) as queue,
-            connect(self.url, self.schema, autocommit=True) as conn,
+            Queue(self.url, self.schema, self.config.queue, transaction_pooler=self.transaction_pooler) as queue,
+            connect(self.url, self.schema, autocommit=True, transaction_pooler=self.transaction_pooler) as conn,
         ):
             while not self._stopping.is_set():
                 self._job_ended.wait(self.config.queue.poll_interval)
@@ -406,7 +409,13 @@ class Coordinator:
         """This handler thread's own autocommit connection (reopened if it was lost)."""
         conn: psycopg.Connection[TupleRow] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
-            conn = connect(self.url, self.schema, autocommit=True, application_name="pipeline-coordinator")
+            conn = connect(
+                self.url,
+                self.schema,
+                autocommit=True,
+                application_name="pipeline-coordinator",
+                transaction_pooler=self.transaction_pooler,
+            )
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -557,7 +566,7 @@ class Coordinator:
 
     def _record_abandoned(self, conn: psycopg.Connection[TupleRow], job: Job, index_job_id: uuid.UUID) -> None:
         """The queue job is no longer ours: mirror why (cancelled, or back to the queue) on the index job."""
-        with Queue(self.url, self.schema, self.config.queue) as queue:
+        with Queue(self.url, self.schema, self.config.queue, transaction_pooler=self.transaction_pooler) as queue:
             info = queue.get(job.id)
         cancelled = info is not None and info.state == JobState.CANCELLED
         index_jobs.abandon(conn, index_job_id, cancelled=cancelled)

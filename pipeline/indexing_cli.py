@@ -25,7 +25,7 @@ from pipeline import index_jobs
 from pipeline.config import Config
 from pipeline.db import connect, database_url
 from pipeline.index_jobs import IndexJob, IndexJobStatus
-from pipeline.migrate import migrate
+from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
 from stages.fetch import parse_target
 
@@ -35,12 +35,6 @@ STAGES = ("fetch", "parse", "write")
 FINISHED = (IndexJobStatus.COMPLETED, IndexJobStatus.FAILED, IndexJobStatus.SKIPPED, IndexJobStatus.CANCELLED)
 
 
-def _prepared_url(config: Config) -> str:
-    url = database_url(config)
-    migrate(url, config.database.schema)
-    return url
-
-
 def _job_json(job: IndexJob) -> str:
     return orjson.dumps(msgspec.to_builtins(job), option=orjson.OPT_INDENT_2).decode()
 
@@ -48,14 +42,18 @@ def _job_json(job: IndexJob) -> str:
 def run(args: argparse.Namespace, config: Config) -> int:
     from pipeline.coordinator import Coordinator  # noqa: PLC0415  (imports multiprocess and the stages)
 
-    _prepared_url(config)
+    ensure_schema(config)
     return Coordinator(config, until_idle=args.until_idle).run()
 
 
 def _enqueue(args: argparse.Namespace, config: Config, *, attached: bool = False) -> index_jobs.Enqueued:
     target = parse_target(args.target, base_url=config.index.base_url)
-    url = _prepared_url(config)
-    with Queue(url, config.database.schema, config.queue) as queue, connect(url, config.database.schema) as conn:
+    url = ensure_schema(config)
+    pooler = config.database.transaction_pooler
+    with (
+        Queue(url, config.database.schema, config.queue, transaction_pooler=pooler) as queue,
+        connect(url, config.database.schema, transaction_pooler=pooler) as conn,
+    ):
         enqueued = index_jobs.enqueue(
             conn,
             queue,
@@ -94,7 +92,12 @@ def index(args: argparse.Namespace, config: Config) -> int:
         worker.start()
         running = coordinator, worker
         console = Console(stderr=True)
-        with connect(database_url(config), config.database.schema, autocommit=True) as conn:
+        with connect(
+            database_url(config),
+            config.database.schema,
+            autocommit=True,
+            transaction_pooler=config.database.transaction_pooler,
+        ) as conn:
             final = _watch(conn, job_id, console, live=console.is_terminal and not args.json)
         coordinator.stop()
         worker.join()
@@ -183,8 +186,10 @@ def _describe(job: IndexJob) -> str:
 
 
 def status(args: argparse.Namespace, config: Config) -> int:
-    url = _prepared_url(config)
-    with connect(url, config.database.schema, autocommit=True) as conn:
+    url = ensure_schema(config)
+    with connect(
+        url, config.database.schema, autocommit=True, transaction_pooler=config.database.transaction_pooler
+    ) as conn:
         if args.job_id is not None:
             job = index_jobs.get(conn, args.job_id)
             if job is None:

@@ -3,6 +3,11 @@
 Guarantees: all pending migrations are applied in one transaction under a transaction-scoped advisory lock keyed by
 the schema, so two processes starting together never race (the second waits, then finds nothing to do); each is
 recorded in ``schema_migrations`` with a checksum, and an applied migration whose file later changed is an error.
+
+Migrations never run through a transaction pooler: commands migrate over ``database.direct_url``; behind a pooler
+with no direct URL they only check that the schema is current (``ensure_schema``). A server that ignored the
+``search_path`` sent when connecting (pgbouncer with ``ignore_startup_parameters = options``) is refused before
+anything is created, so no table ever lands in ``public``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from pipeline.db import connect, query
+from pipeline.config import Config, mask_url
+from pipeline.db import connect, database_url, direct_url, query
 from pipeline.errors import MigrationError
 
 logger = logging.getLogger(__name__)
@@ -64,6 +70,14 @@ def migrate(url: str, schema: str, migrations: list[Migration] | None = None) ->
     """Apply pending migrations; returns those applied by this call (empty when up to date)."""
     migrations = available_migrations() if migrations is None else migrations
     with connect(url, schema) as conn, conn.transaction():
+        row = conn.execute(query("search_path_show")).fetchone()
+        search_path = row[0] if row else None
+        if search_path != sql.Identifier(schema).as_string():
+            raise MigrationError(
+                f"{mask_url(url)} ignored the search_path sent when connecting (it is {search_path!r}): a transaction "
+                "pooler? Migrations need a direct connection: set database.direct_url to one, and "
+                "database.transaction_pooler = true if database.url is the pooler"
+            )
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key(schema)])
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         conn.execute(
@@ -97,6 +111,40 @@ def migrate(url: str, schema: str, migrations: list[Migration] | None = None) ->
     return pending
 
 
+def migrate_config(config: Config) -> list[Migration]:
+    """Apply pending migrations over the direct URL (``db migrate``); a transaction pooler with no direct URL is a
+    ``ConfigError`` naming the setting."""
+    return migrate(direct_url(config, purpose="migrations"), config.database.schema)
+
+
+def ensure_schema(config: Config) -> str:
+    """Make the schema current before a command uses it, and return the URL the command's statements use.
+
+    Pending migrations are applied over the direct URL. Behind a transaction pooler with no direct URL, the schema
+    is only checked: a ``MigrationError`` says it is not current and what to set, and nothing is created.
+    """
+    url = database_url(config)
+    if config.database.transaction_pooler and not config.database.direct_url:
+        schema = config.database.schema
+        with connect(
+            url,
+            schema,
+            autocommit=True,
+            connect_timeout=config.database.connect_timeout,
+            transaction_pooler=True,
+        ) as conn:
+            check_migrated(
+                conn,
+                schema,
+                remedy="migrations never run through the transaction pooler (database.transaction_pooler = true): set "
+                "database.direct_url or PIPELINE_DATABASE_DIRECT_URL to a direct connection and run "
+                "`python -m pipeline db migrate`",
+            )
+        return url
+    migrate_config(config)
+    return url
+
+
 def schema_version(conn: psycopg.Connection[TupleRow], schema: str) -> int | None:
     """The newest applied migration (0 if none yet), or ``None`` if the schema was never migrated."""
     table = f"{schema}.schema_migrations"
@@ -107,15 +155,15 @@ def schema_version(conn: psycopg.Connection[TupleRow], schema: str) -> int | Non
     return int(row[0]) if row and row[0] is not None else 0
 
 
-def check_migrated(conn: psycopg.Connection[TupleRow], schema: str) -> int:
-    """Raise ``MigrationError`` unless the schema is at the newest shipped version; returns that version."""
+def check_migrated(
+    conn: psycopg.Connection[TupleRow], schema: str, *, remedy: str = "run `python -m pipeline db migrate`"
+) -> int:
+    """Raise ``MigrationError`` (ending with ``remedy``) unless the schema is at the newest shipped version;
+    returns that version."""
     expected = max((migration.version for migration in available_migrations()), default=0)
     current = schema_version(conn, schema)
     if current is None:
-        raise MigrationError(f"schema {schema!r} is not migrated; run `python -m pipeline db migrate`")
+        raise MigrationError(f"schema {schema!r} is not migrated; {remedy}")
     if current < expected:
-        raise MigrationError(
-            f"schema {schema!r} is at version {current}, this code needs {expected}; "
-            "run `python -m pipeline db migrate`"
-        )
+        raise MigrationError(f"schema {schema!r} is at version {current}, this code needs {expected}; {remedy}")
     return current

@@ -3,22 +3,30 @@
 The cluster is the project's own embedded Postgres in a temp directory (or the server named by
 PIPELINE_TEST_DATABASE_URL). A template database is migrated once; each test that requests ``database_url`` gets
 ``CREATE DATABASE … TEMPLATE`` of it, dropped afterwards. Tests that request no database start nothing.
+
+A real pgbouncer in transaction mode (``pgbouncer``) is started once per session for the tests that ask for it,
+in front of the same cluster; they are skipped when pgbouncer is not installed, except in CI (``CI`` set).
 """
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+import socket
+import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import msgspec
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
 from pipeline.config import Config, load_config
@@ -32,7 +40,10 @@ TEMPLATE_DB = "pipeline_template"
 
 
 def server_reachable_tmpdir(prefix: str) -> Path:
-    """A fresh temp directory the unprivileged server user can traverse (mkdtemp makes them 0700)."""
+    """A fresh temp directory the unprivileged server user can traverse (mkdtemp makes them 0700).
+
+    The session's own directories avoid the ``pipeline-`` prefix: a fetcher whose ``index.tmp_dir`` is the system
+    temp directory removes every ``pipeline-*`` entry there that no live job holds, which includes a cluster's."""
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
     return path
@@ -81,7 +92,7 @@ def test_databases() -> Iterator[DatabaseFactory]:
         yield databases
         databases.drop(TEMPLATE_DB)
         return
-    root = server_reachable_tmpdir("pipeline-test-pg-")
+    root = server_reachable_tmpdir("indexer-test-pg-")
     server = EmbeddedPostgres(root / "pg", fsync=False, database="postgres")
     server.start()
     try:
@@ -134,3 +145,140 @@ def conn(database_url: str) -> Iterator[psycopg.Connection[TupleRow]]:
     """An autocommit connection to this test's database with search_path set to the project's schema."""
     with connect(database_url, SCHEMA, autocommit=True) as connection:
         yield connection
+
+
+class Pgbouncer:
+    """A pgbouncer (``pool_mode = transaction``, two server connections per database) in front of the test cluster,
+    listening on a free loopback port; every database of the cluster is reachable through it by name."""
+
+    POOL_SIZE = 2
+
+    def __init__(self, admin_url: str, directory: Path, *, ignore_startup_parameters: str = "") -> None:
+        upstream = conninfo_to_dict(admin_url)
+        self.user = str(upstream.get("user") or "postgres")
+        self.directory = directory
+        self.port = _free_loopback_port()
+        server = " ".join(
+            f"{key}={upstream[key]}" for key in ("host", "port", "user", "password") if upstream.get(key) is not None
+        )
+        (directory / "users.txt").write_text(f'"{self.user}" ""\n')
+        (directory / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"* = {server}\n"
+            "[pgbouncer]\n"
+            "listen_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\n"
+            "unix_socket_dir =\n"
+            "auth_type = trust\n"
+            f"auth_file = {directory / 'users.txt'}\n"
+            "pool_mode = transaction\n"
+            f"default_pool_size = {self.POOL_SIZE}\n"
+            "max_client_conn = 400\n"
+            f"ignore_startup_parameters = {ignore_startup_parameters}\n"
+            f"logfile = {directory / 'pgbouncer.log'}\n"
+            f"pidfile = {directory / 'pgbouncer.pid'}\n"
+        )
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start it (as the ``postgres`` user when root: pgbouncer refuses to run as root) and wait until it accepts
+        connections, for at most 10 s."""
+        command = [_pgbouncer_binary(), str(self.directory / "pgbouncer.ini")]
+        if os.geteuid() == 0:
+            user = _unprivileged_user()
+            shutil.chown(self.directory, user=user)
+            for path in self.directory.iterdir():
+                shutil.chown(path, user=user)
+            command[1:1] = ["-u", user]
+        # It logs to its logfile; its own stderr is not read, so it must not be a pipe that could fill up.
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    log = self.directory / "pgbouncer.log"
+                    reason = log.read_text() if log.exists() else "no log"
+                    self.stop()
+                    raise RuntimeError(f"pgbouncer did not start: {reason}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop it and remove its directory (config, log, pid file)."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def url(self, database_url: str) -> str:
+        """The URL of the same database (a URL of the test cluster), through this pgbouncer."""
+        dbname = conninfo_to_dict(database_url)["dbname"]
+        return f"postgresql://{quote(self.user)}@127.0.0.1:{self.port}/{quote(str(dbname))}"
+
+
+def _pgbouncer_binary() -> str:
+    found = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("pgbouncer is not installed; CI must run the pooler tests (apt-get install pgbouncer)")
+        pytest.skip("pgbouncer is not installed")
+    return found
+
+
+def _unprivileged_user() -> str:
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise RuntimeError("running as root with neither a postgres nor a nobody user to run pgbouncer as")
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_pgbouncer(test_databases: DatabaseFactory, *, ignore_startup_parameters: str = "") -> Pgbouncer:
+    """A started pgbouncer in front of the session's cluster, in a fresh temp directory; the caller stops it
+    (which removes the directory)."""
+    _pgbouncer_binary()
+    bouncer = Pgbouncer(
+        test_databases.admin_url,
+        server_reachable_tmpdir("indexer-test-pgbouncer-"),
+        ignore_startup_parameters=ignore_startup_parameters,
+    )
+    bouncer.start()
+    return bouncer
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(test_databases: DatabaseFactory) -> Iterator[Pgbouncer]:
+    """The session's pgbouncer (transaction mode, refusing startup options as pgbouncer does by default)."""
+    bouncer = start_pgbouncer(test_databases)
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture
+def pooled_config(config: Config, pgbouncer: Pgbouncer) -> Config:
+    """The test configuration with this test's database behind the pgbouncer, and its direct URL for LISTEN and
+    migrations."""
+    database = msgspec.structs.replace(
+        config.database,
+        url=pgbouncer.url(config.database.url),
+        direct_url=config.database.url,
+        transaction_pooler=True,
+    )
+    return msgspec.structs.replace(config, database=database)

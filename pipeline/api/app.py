@@ -33,7 +33,7 @@ from pipeline.api.routes import ROUTE_HANDLERS, STATIC_DIR, ApiContext, database
 from pipeline.config import Config
 from pipeline.db import database_url
 from pipeline.errors import DatabaseError
-from pipeline.migrate import migrate
+from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,13 @@ def create_app(
     shutdown; a request that gets no connection within ``pool_timeout`` seconds is answered 503.
     """
     url = database_url(config)
-    queue = Queue(url, config.database.schema, config.queue, connect_timeout=config.database.connect_timeout)
+    queue = Queue(
+        url,
+        config.database.schema,
+        config.queue,
+        connect_timeout=config.database.connect_timeout,
+        transaction_pooler=config.database.transaction_pooler,
+    )
     database = DatabasePool(
         url,
         config.database.schema,
@@ -67,6 +73,7 @@ def create_app(
         max_size=pool_max_size,
         timeout=pool_timeout,
         connect_timeout=config.database.connect_timeout,
+        transaction_pooler=config.database.transaction_pooler,
     )
     context = ApiContext(
         database=database,
@@ -103,7 +110,7 @@ def serve(args: argparse.Namespace, config: Config) -> int:
     finish the requests in flight and exit 0."""
     import uvicorn  # noqa: PLC0415  (only this command needs the server)
 
-    migrate(database_url(config), config.database.schema)
+    ensure_schema(config)
     host = args.host or config.api.host
     port = config.api.port if args.port is None else args.port
     logger.info("serving the API", extra={"host": host, "port": port, "auth": bool(api_token(config))})

@@ -1,8 +1,9 @@
 """The API's database connections: one bounded psycopg pool per app, opened at startup and closed at shutdown.
 
 Guarantees:
-- Every pooled connection has the session ``pipeline.db.connect`` gives (``search_path`` set to the schema, then
-  ``public``), is in autocommit, and is named ``pipeline-api`` in ``pg_stat_activity``; at most ``max_size`` exist.
+- Every pooled connection is what ``pipeline.db.connect`` gives (statements run with ``search_path`` set to the
+  schema alone; with ``transaction_pooler``, set by each transaction and never prepared on the server), is in
+  autocommit, and is named ``pipeline-api`` in ``pg_stat_activity``; at most ``max_size`` exist.
 - A connection is checked before it is handed out: one broken since its last use (a Postgres restart,
   ``pg_terminate_backend``) is discarded and replaced, with every other idle one that broke too, so the request
   still gets a working connection.
@@ -17,12 +18,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from pipeline.db import connect
+from pipeline.db import ScopedConnection, connect, search_path_option
 from pipeline.errors import DatabaseError
 
 Connection = psycopg.Connection[TupleRow]
@@ -54,6 +56,7 @@ class DatabasePool:
         max_size: int = 8,
         timeout: float = 5.0,
         connect_timeout: int = 10,
+        transaction_pooler: bool = False,
     ) -> None:
         if not 0 <= min_size <= max_size or max_size < 1:
             raise ValueError(f"pool size: need 0 <= min_size <= max_size and max_size >= 1, got {min_size}..{max_size}")
@@ -65,6 +68,7 @@ class DatabasePool:
         self.max_size = max_size
         self.timeout = timeout
         self.connect_timeout = connect_timeout
+        self.transaction_pooler = transaction_pooler
         self._pool: ConnectionPool[Connection] | None = None
         self._lock = threading.Lock()
         self._in_use = 0
@@ -79,14 +83,22 @@ class DatabasePool:
                 return
             self._failures_before_last_connect = 0
             self._has_connected = False
+            # The same connections ``pipeline.db.connect`` makes, built by the pool.
+            connection_class: type[Connection] = psycopg.Connection
+            kwargs: dict[str, Any] = {
+                "autocommit": True,
+                "connect_timeout": self.connect_timeout,
+                "application_name": APPLICATION_NAME,
+            }
+            if self.transaction_pooler:
+                connection_class = ScopedConnection
+                kwargs["schema"] = self.schema
+            else:
+                kwargs["options"] = search_path_option(self.schema)
             self._pool = ConnectionPool(
                 self.url,
-                kwargs={
-                    "autocommit": True,
-                    "connect_timeout": self.connect_timeout,
-                    "application_name": APPLICATION_NAME,
-                    "options": f"-c search_path={self.schema},public",
-                },
+                connection_class=connection_class,
+                kwargs=kwargs,
                 min_size=self.min_size,
                 max_size=self.max_size,
                 timeout=self.timeout,
@@ -182,6 +194,7 @@ class DatabasePool:
                 autocommit=True,
                 connect_timeout=self.connect_timeout,
                 application_name=APPLICATION_NAME,
+                transaction_pooler=self.transaction_pooler,
             )
         except DatabaseError as exc:
             raise DatabaseUnavailable(str(exc)) from exc

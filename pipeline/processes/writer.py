@@ -168,7 +168,12 @@ class Writer:
         begin, commit_sha = state.begin, state.commit_sha
         assert begin is not None
         assert commit_sha is not None
-        state.conn = connect(self.url, self.config.database.schema, application_name="pipeline-writer")
+        state.conn = connect(
+            self.url,
+            self.config.database.schema,
+            application_name="pipeline-writer",
+            transaction_pooler=self.config.database.transaction_pooler,
+        )
         if not begin.force and self._skipped(state, state.conn):
             return None
         writer = SnapshotWriter(

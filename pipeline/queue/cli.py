@@ -230,7 +230,13 @@ def health(args: argparse.Namespace, config: Config) -> int:
 
 def _index_connection(queue: Queue, config: Config) -> psycopg.Connection[TupleRow]:
     """An autocommit connection beside the queue's own, for the index job statements of one command."""
-    return connect(queue.url, queue.schema, autocommit=True, connect_timeout=config.database.connect_timeout)
+    return connect(
+        queue.url,
+        queue.schema,
+        autocommit=True,
+        connect_timeout=config.database.connect_timeout,
+        transaction_pooler=config.database.transaction_pooler,
+    )
 
 
 def _database(call: Callable[[], T]) -> T:

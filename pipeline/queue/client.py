@@ -136,18 +136,31 @@ class Queue:
     enqueues twice.
     """
 
-    def __init__(self, url: str, schema: str, config: QueueConfig | None = None, *, connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: str,
+        config: QueueConfig | None = None,
+        *,
+        connect_timeout: int = 10,
+        transaction_pooler: bool = False,
+    ) -> None:
         self.url = url
         self.schema = schema
         self.config = config or QueueConfig()
         self._connect_timeout = connect_timeout
+        self._transaction_pooler = transaction_pooler  # ``url`` is a transaction-mode pooler (see pipeline.db)
         self._conn: Connection | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Config) -> Queue:
         return cls(
-            database_url(config), config.database.schema, config.queue, connect_timeout=config.database.connect_timeout
+            database_url(config),
+            config.database.schema,
+            config.queue,
+            connect_timeout=config.database.connect_timeout,
+            transaction_pooler=config.database.transaction_pooler,
         )
 
     def close(self) -> None:
@@ -165,7 +178,13 @@ class Queue:
     def connection(self) -> Connection:
         """The queue's own autocommit connection (reopened if it was lost)."""
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = connect(self.url, self.schema, autocommit=True, connect_timeout=self._connect_timeout)
+            self._conn = connect(
+                self.url,
+                self.schema,
+                autocommit=True,
+                connect_timeout=self._connect_timeout,
+                transaction_pooler=self._transaction_pooler,
+            )
             set_json_loads(orjson.loads, self._conn)
         return self._conn
 
@@ -189,7 +208,7 @@ class Queue:
     ) -> uuid.UUID:
         """Enqueue one job and return its id (or, for a held ``singleton_key``, the holder's id).
 
-        With ``conn`` (a connection whose search_path is the project's schema, see ``pipeline.db.connect``) the
+        With ``conn`` (a connection from ``pipeline.db.connect``, so its statements find the project's schema) the
         job is inserted in the caller's open transaction and becomes visible only if the caller commits.
         """
         name = check_queue_name(name)

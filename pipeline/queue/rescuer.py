@@ -38,11 +38,20 @@ class Rescued(msgspec.Struct, frozen=True, kw_only=True):
 class Rescuer:
     """Run ``run_once()`` periodically (every worker does, every half heartbeat interval) or as its own service."""
 
-    def __init__(self, url: str, schema: str, config: QueueConfig | None = None, *, connect_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        schema: str,
+        config: QueueConfig | None = None,
+        *,
+        connect_timeout: int = 10,
+        transaction_pooler: bool = False,
+    ) -> None:
         self.url = url
         self.schema = schema
         self.config = config or QueueConfig()
         self._connect_timeout = connect_timeout
+        self._transaction_pooler = transaction_pooler
 
     @property
     def stale_after(self) -> float:
@@ -51,7 +60,13 @@ class Rescuer:
     def run_once(self, conn: Connection | None = None) -> list[Rescued]:
         """Rescue every job that is due now, on ``conn`` (autocommit) or a short-lived connection of its own."""
         if conn is None:
-            with connect(self.url, self.schema, autocommit=True, connect_timeout=self._connect_timeout) as own:
+            with connect(
+                self.url,
+                self.schema,
+                autocommit=True,
+                connect_timeout=self._connect_timeout,
+                transaction_pooler=self._transaction_pooler,
+            ) as own:
                 return self._rescue(own)
         return self._rescue(conn)
 

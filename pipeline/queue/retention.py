@@ -39,17 +39,25 @@ class Retention:
         *,
         connect_timeout: int = 10,
         sweeps: Sequence[Sweep] = (),
+        transaction_pooler: bool = False,
     ) -> None:
         self.url = url
         self.schema = schema
         self.config = config or QueueConfig()
         self.sweeps = tuple(sweeps)
         self._connect_timeout = connect_timeout
+        self._transaction_pooler = transaction_pooler
 
     def run_once(self, conn: Connection | None = None) -> int:
         """Delete what is due now, jobs then each sweep's rows; returns how many jobs were deleted."""
         if conn is None:
-            with connect(self.url, self.schema, autocommit=True, connect_timeout=self._connect_timeout) as own:
+            with connect(
+                self.url,
+                self.schema,
+                autocommit=True,
+                connect_timeout=self._connect_timeout,
+                transaction_pooler=self._transaction_pooler,
+            ) as own:
                 return self._sweep(own)
         return self._sweep(conn)
 

@@ -13,7 +13,10 @@ Guarantees:
   marked abandoned at the next heartbeat: ``job.is_abandoned()`` turns true and the handler is expected to
   return early.
 - An idle worker is woken by LISTEN/NOTIFY within milliseconds of a send, and polls every ``poll_interval`` as a
-  fallback (``listen = false`` for transaction poolers, where LISTEN does not work).
+  fallback. Each claim loop LISTENs on its own connection; with ``listen_url`` (``database.direct_url``: the claim
+  connections go through a transaction pooler, where LISTEN does not work) one listener connection to that URL
+  wakes every loop instead. Behind a transaction pooler with no direct URL, LISTEN is an error, not a silent
+  fallback to polling (``listen = false`` asks for polling).
 - First SIGTERM/SIGINT: stop claiming, let running handlers finish for up to ``shutdown_timeout``, then release
   what is still running back to ``retry`` without consuming an attempt. Second signal: exit at once (exit status
   128 + signal); the rescuer recovers the jobs.
@@ -38,16 +41,17 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg import pq, sql
+from psycopg import sql
 from psycopg.rows import TupleRow
 from psycopg.types.json import set_json_loads
 
 from pipeline.config import Config, QueueConfig
-from pipeline.db import connect, database_url, query
+from pipeline.db import connect, database_url, direct_url, query
 from pipeline.errors import DatabaseError
 from pipeline.queue.backoff import retry_delay_seconds
 from pipeline.queue.client import check_queue_name
 from pipeline.queue.errors import PermanentJobError
+from pipeline.queue.listener import Listener, channel, drain_notifications
 from pipeline.queue.rescuer import Rescuer
 from pipeline.queue.retention import Retention, Sweep
 
@@ -144,8 +148,8 @@ class _Results:
 
 class Worker:
     """Runs ``handler`` for the jobs of one queue with ``concurrency`` claim loops, each claiming up to
-    ``batch_size`` jobs at a time (each LISTENing on its own connection), plus one supervisor thread
-    (heartbeats, rescuer, retention)."""
+    ``batch_size`` jobs at a time (each LISTENing on its own connection, or woken by one listener on ``listen_url``),
+    plus one supervisor thread (heartbeats, rescuer, retention)."""
 
     def __init__(
         self,
@@ -162,11 +166,18 @@ class Worker:
         connect_timeout: int = 10,
         retention_sweeps: Sequence[Sweep] = (),
         job_id: uuid.UUID | None = None,
+        transaction_pooler: bool = False,
+        listen_url: str = "",
     ) -> None:
         """``retention_sweeps``: more tables' retention, run in this worker's retention step (with ``maintenance``)."""
         if batch_size < 1 or concurrency < 1:
             raise ValueError(f"batch_size and concurrency must be at least 1, got {batch_size} and {concurrency}")
+        if transaction_pooler and (config or QueueConfig()).listen and not listen_url:
+            raise ValueError(
+                "LISTEN does not work through a transaction pooler: pass listen_url, or set listen = false"
+            )
         self.url = url
+        self.listen_url = listen_url  # a direct URL the listener connection uses; empty: LISTEN on each loop's own
         self.schema = schema
         self.queue = check_queue_name(queue)
         self.handler = handler
@@ -178,6 +189,8 @@ class Worker:
         self.job_id = job_id  # set: claim only this job, by id, whatever its queue (``job_claim_by_id``)
         self._shutdown_timeout = self.config.shutdown_timeout
         self._connect_timeout = connect_timeout
+        self._transaction_pooler = transaction_pooler
+        self.listening = threading.Event()  # set while the listener on ``listen_url`` is LISTENing
         self._stale_after = self.config.heartbeat_interval * self.config.rescue_after_heartbeats
         self._stopping = threading.Event()  # stop claiming
         self._finished = threading.Event()  # loops are done: the supervisor may stop heartbeating
@@ -189,8 +202,17 @@ class Worker:
         self._held_lock = threading.Lock()  # claim loops and the supervisor check-and-change it
         self._abandoned: set[Attempt] = set()
         self._signals = 0
-        self.rescuer = Rescuer(url, schema, self.config, connect_timeout=connect_timeout)
-        self.retention = Retention(url, schema, self.config, connect_timeout=connect_timeout, sweeps=retention_sweeps)
+        self.rescuer = Rescuer(
+            url, schema, self.config, connect_timeout=connect_timeout, transaction_pooler=transaction_pooler
+        )
+        self.retention = Retention(
+            url,
+            schema,
+            self.config,
+            connect_timeout=connect_timeout,
+            transaction_pooler=transaction_pooler,
+            sweeps=retention_sweeps,
+        )
 
     @classmethod
     def from_config(cls, config: Config, queue: str, handler: Handler, **options: Any) -> Worker:
@@ -201,6 +223,8 @@ class Worker:
             handler,
             config=config.queue,
             connect_timeout=config.database.connect_timeout,
+            transaction_pooler=config.database.transaction_pooler,
+            listen_url=listen_url(config),
             **options,
         )
 
@@ -216,7 +240,10 @@ class Worker:
             threading.Thread(target=self._loop, args=(index,), name=f"queue-loop-{self.queue}-{index}", daemon=True)
             for index in range(self.concurrency)
         ]
+        listener = threading.Thread(target=self._listen, name=f"queue-listener-{self.queue}", daemon=True)
         supervisor.start()
+        if self.listen_url and self.config.listen:
+            listener.start()
         for loop in loops:
             loop.start()
         logger.info("worker started", extra={"worker_id": self.worker_id, "queue": self.queue})
@@ -225,6 +252,8 @@ class Worker:
         deadline = time.monotonic() + self._shutdown_timeout
         for loop in loops:
             loop.join(max(0.0, deadline - time.monotonic()))
+        if listener.is_alive():
+            listener.join(self._connect_timeout)
         if self._held:  # handlers still running past the timeout, or a release that failed on a lost connection
             self._release_held()
         self._finished.set()
@@ -429,26 +458,46 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            if not self.config.listen:
+            if not self.config.listen or self.listen_url:  # polling, or the listener sets ``wake``
                 wake.wait(remaining)
                 continue
             # short slices, so a stop() is noticed promptly while blocked on the socket
             readable, _, _ = select.select([conn.fileno()], [], [], min(remaining, 0.25))
             if readable:
-                self._drain_notifications(conn, wake)
+                drain_notifications(conn, self.queue, wake.set)
 
-    def _drain_notifications(self, conn: Connection, wake: threading.Event) -> None:
-        """Read what arrived on an idle connection. Uses libpq directly: psycopg's ``notifies()`` does not mix
-        with the notify handler that catches notifications arriving during statements."""
-        queue = self.queue.encode()
-        with conn.lock:
-            pgconn = conn.pgconn
-            pgconn.consume_input()
-            if pgconn.status != pq.ConnStatus.OK:
-                raise psycopg.OperationalError("the connection was closed by the server")
-            while (notify := pgconn.notifies()) is not None:
-                if notify.extra == queue:
-                    wake.set()
+    # ----- listener: LISTEN apart from the claim loops -----
+
+    def _listen(self) -> None:
+        """LISTEN on ``listen_url`` and wake every claim loop on a notification for this queue, until stopped;
+        reconnects with backoff like the loops, waking them after each (what was sent meanwhile was lost)."""
+        listener = Listener(
+            self.listen_url, self.schema, self.queue, self._wake_loops, connect_timeout=self._connect_timeout
+        )
+        conn: Connection | None = None
+        delays = _reconnect_delays()
+        while not self._stopping.is_set():
+            try:
+                if conn is None:
+                    conn = listener.connect()
+                    delays = _reconnect_delays()
+                    self.listening.set()
+                    self._wake_loops()
+                listener.run_once(conn, 0.25)  # short slices, so a stop() is noticed promptly
+            except Exception as exc:  # the listener must survive anything, or the loops only poll
+                self.listening.clear()
+                _discard(conn)
+                conn = None
+                delay = next(delays)
+                _log_loop_error("listener", exc, self.worker_id, delay)
+                self._stopping.wait(delay)
+        self.listening.clear()
+        if conn is not None:
+            conn.close()
+
+    def _wake_loops(self) -> None:
+        for event in self._wake:
+            event.set()
 
     # ----- supervisor: heartbeats, maintenance -----
 
@@ -514,9 +563,15 @@ class Worker:
     def _connect(self, *, wake: threading.Event | None = None) -> Connection:
         """An autocommit connection; given ``wake`` (and ``listen``), it LISTENs and sets ``wake`` whenever a
         notification for this queue arrives, even in the middle of another statement."""
-        conn = connect(self.url, self.schema, autocommit=True, connect_timeout=self._connect_timeout)
+        conn = connect(
+            self.url,
+            self.schema,
+            autocommit=True,
+            connect_timeout=self._connect_timeout,
+            transaction_pooler=self._transaction_pooler,
+        )
         set_json_loads(orjson.loads, conn)
-        if wake is not None and self.config.listen:
+        if wake is not None and self.config.listen and not self.listen_url:
             queue = self.queue
 
             def on_notify(notify: psycopg.Notify) -> None:
@@ -524,8 +579,19 @@ class Worker:
                     wake.set()
 
             conn.add_notify_handler(on_notify)
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(f"{self.schema}.jobs")))
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel(self.schema))))
         return conn
+
+
+def listen_url(config: Config) -> str:
+    """Where a worker LISTENs apart from its claim loops: ``database.direct_url`` when set; empty (each loop LISTENs
+    on its own connection) without one, or when not listening. Behind a transaction pooler with no direct URL,
+    a ``ConfigError`` names the settings: LISTEN would silently never fire there."""
+    if not config.queue.listen:
+        return ""
+    if config.database.direct_url or config.database.transaction_pooler:
+        return direct_url(config, purpose="LISTEN")
+    return ""
 
 
 def _discard(conn: Connection | None) -> None:

@@ -1,6 +1,14 @@
 -- All runtime SQL of the project, one statement per `-- name:` header, loaded by pipeline.db.query(name).
 -- Names are entity-first (job_claim, migration_list). The line after each header says what the statement does.
--- Statements run with search_path set to the project's schema, so table names are unqualified.
+-- Statements run with search_path set to the project's schema alone (pipeline.db), so table names are unqualified.
+
+-- name: search_path_set_local
+-- Set search_path for the current transaction only: behind a transaction pooler, each transaction begins with it.
+SELECT set_config('search_path', %(search_path)s, true);
+
+-- name: search_path_show
+-- The connection's search_path: a migration checks that the one sent when connecting was applied.
+SELECT current_setting('search_path');
 
 -- name: migration_list
 -- Versions, names and checksums of the applied migrations, oldest first.

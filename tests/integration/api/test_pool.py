@@ -96,7 +96,7 @@ def test_pool__pooled_connections_have_the_session_settings_of_pipeline_connecti
     with running(config) as client, pool_of(client).connection() as pooled:
         assert pooled.autocommit is True
         settings = pooled.execute("SELECT current_setting('search_path'), current_setting('application_name')")
-        assert settings.fetchone() == (f"{config.database.schema},public", APPLICATION_NAME)
+        assert settings.fetchone() == (f'"{config.database.schema}"', APPLICATION_NAME)
         assert pooled.execute("SELECT count(*) FROM index_jobs").fetchone() == (0,)
 
 
