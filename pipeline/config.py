@@ -18,6 +18,7 @@ import msgspec
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("configs/dev.toml")
+MAX_CONFIG_BYTES = 1024 * 1024  # a config file is a few hundred bytes; anything this large is not one
 
 # Lowest to highest precedence: a later variable wins over an earlier one, and any of them over the file.
 DATABASE_URL_ENV_VARS = ("SUPABASE_DB_URL", "DATABASE_URL", "PIPELINE_DATABASE_URL")
@@ -141,7 +142,9 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     if path.is_file():
         config = _decode_file(path)
     elif explicit:
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(
+            f"{path}: is a directory, not a config file" if path.is_dir() else f"{path}: config file not found"
+        )
     else:
         config = Config()
     return _apply_environment(config, environ)
@@ -162,6 +165,8 @@ def decode_config(text: str, source: str) -> Config:
 
 def _decode_file(path: Path) -> Config:
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: config file is larger than {MAX_CONFIG_BYTES} bytes")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
@@ -191,7 +196,10 @@ def _apply_environment(config: Config, environ: Mapping[str, str]) -> Config:
 def _check_database_url(url: str, where: str) -> None:
     if not url:
         return
-    scheme = urlsplit(url).scheme
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket: postgresql://[::1
+        raise ConfigError(f"{where}: malformed URL: {exc}") from None
     if scheme not in ("postgres", "postgresql"):
         raise ConfigError(
             f"{where}: expected a postgresql:// URL, got {mask_url(url)!r}"
