@@ -22,9 +22,9 @@ from pipeline import index_jobs
 from pipeline.config import Config
 from pipeline.db import connect, database_url
 from pipeline.index_jobs import IndexJob, IndexJobStatus
+from pipeline.index_requests import parse_request_target
 from pipeline.migrate import migrate
 from pipeline.queue.client import Queue
-from stages.fetch import parse_target
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def _enqueue(args: argparse.Namespace, config: Config) -> index_jobs.Enqueued:
-    target = parse_target(args.target, base_url=config.index.base_url)
+    target = parse_request_target(args.target, base_url=config.index.base_url)
     url = _prepared_url(config)
     with Queue(url, config.database.schema, config.queue) as queue, connect(url, config.database.schema) as conn:
         enqueued = index_jobs.enqueue(

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 import orjson
 import psycopg
+import pygit2
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -125,6 +126,33 @@ def test_post_index__a_target_or_ref_that_cannot_be_indexed_is_422_naming_the_fi
     assert response.json()["extra"] == {"field": field}
     assert "hunter2" not in response.text
     assert conn.execute("SELECT count(*) FROM index_jobs").fetchone() == (0,)
+
+
+def test_post_index__a_ref_and_a_commit_sha_together_are_400_and_enqueue_nothing(client: Client, conn: Conn) -> None:
+    response = client.post("/index", json={"repository": "octo/demo", "ref": "main", "commit_sha": "abcdef1"})
+    assert response.status_code == 400
+    assert response.json()["status_code"] == 400
+    assert "give `ref` or `commit_sha`, not both" in response.json()["detail"]
+    assert conn.execute("SELECT count(*) FROM index_jobs").fetchone() == (0,)
+
+
+def test_post_index__a_local_commit_spelled_short_or_full_in_any_case_is_one_job(
+    client: Client, repo_path: Path
+) -> None:
+    full = str(pygit2.Repository(str(repo_path)).head.target)
+    first = client.post("/index", json={"repository": str(repo_path), "commit_sha": full[:7]})
+    assert first.status_code == 202
+    assert client.get(f"/jobs/{first.json()['job_id']}").json()["commit_sha"] == full
+    for spelling in (full.upper(), full[:12].upper(), full):
+        again = client.post("/index", json={"repository": str(repo_path), "commit_sha": spelling})
+        assert (again.status_code, again.json()["job_id"]) == (200, first.json()["job_id"]), spelling
+
+
+def test_post_index__an_unknown_short_sha_of_a_local_repository_is_kept_for_the_fetch_to_refuse(
+    client: Client, repo_path: Path
+) -> None:
+    job_id = enqueue(client, str(repo_path), commit_sha="ABCDEF1")
+    assert client.get(f"/jobs/{job_id}").json()["commit_sha"] == "abcdef1"
 
 
 # ----- GET /jobs/{id} and GET /jobs -----
