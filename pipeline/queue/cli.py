@@ -17,6 +17,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.cli import positive_int
 from pipeline.config import Config
 from pipeline.errors import DatabaseError, PipelineError
 from pipeline.queue.client import Queue
@@ -35,7 +36,7 @@ def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -
 
     listing = actions.add_parser("list", help="list dead letters, newest first", parents=options)
     listing.add_argument("--queue", help="a dead-letter queue, e.g. index-repo__dlq (default: all)")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=positive_int, default=50)
     listing.set_defaults(handler=dlq_list)
 
     show = actions.add_parser("show", help="show one dead letter with its payload and error", parents=options)
