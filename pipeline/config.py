@@ -139,15 +139,25 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     environ = os.environ if environ is None else environ
     explicit = path is not None
     path = DEFAULT_CONFIG_PATH if path is None else path
-    if path.is_file():
+    try:
+        regular = path.is_file()
+    except OSError as exc:  # e.g. a directory on the way that this user may not enter
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    if regular:
         config = _decode_file(path)
     elif explicit:
-        raise ConfigError(
-            f"{path}: is a directory, not a config file" if path.is_dir() else f"{path}: config file not found"
-        )
+        raise ConfigError(f"{path}: {_not_a_file(path)}")
     else:
         config = Config()
     return _apply_environment(config, environ)
+
+
+def _not_a_file(path: Path) -> str:
+    if path.is_dir():
+        return "is a directory, not a config file"
+    if path.exists():  # a FIFO or a device: reading it could block forever or never end
+        return "is not a regular file"
+    return "config file not found"
 
 
 def decode_config(text: str, source: str) -> Config:
