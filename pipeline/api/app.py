@@ -40,6 +40,7 @@ from pipeline.api.routes import (
     ROUTE_HANDLERS,
     STATIC_DIR,
     ApiContext,
+    body_too_deep,
     database_unavailable,
     require_same_origin_json,
     validation_error,
@@ -62,6 +63,7 @@ SCHEMA_PAGE_CSP = (
     f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; style-src 'self' 'unsafe-inline' {_CDN}; "
     f"img-src 'self' data: {_CDN}; {_NO_FRAMES}"
 )
+MAX_BODY_BYTES = 64 * 1024  # the largest request, POST /index, is a few kilobytes; a larger body is refused (413)
 SECURITY_HEADERS = {
     "content-security-policy": DASHBOARD_CSP,
     "x-frame-options": "DENY",
@@ -126,7 +128,12 @@ def create_app(
         state=State({"context": context}),
         guards=[require_same_origin_json],
         before_send=[add_security_headers],
-        exception_handlers={ValidationException: validation_error, DatabaseError: database_unavailable},
+        request_max_body_size=MAX_BODY_BYTES,
+        exception_handlers={
+            ValidationException: validation_error,
+            DatabaseError: database_unavailable,
+            RecursionError: body_too_deep,
+        },
         on_startup=[database.open],
         on_shutdown=[database.close, queue.close],
         openapi_config=OpenAPIConfig(

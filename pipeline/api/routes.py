@@ -395,6 +395,14 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
     return Response({"status_code": 400, "detail": detail, "extra": problems}, status_code=400)
 
 
+def body_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+    """400 for a JSON body nested deeper than the decoder recurses (Litestar decodes the body before its schema
+    is checked; ``[[[…]]]`` a thousand levels deep is a 2 kB body)."""
+    logger.warning("request body nested too deeply", extra={"path": request.url.path})
+    detail = "the JSON body is nested too deeply (the request bodies of this API are flat objects)"
+    return Response({"status_code": 400, "detail": detail}, status_code=400)
+
+
 def database_unavailable(request: Request[Any, Any, Any], exc: DatabaseError) -> Response[dict[str, Any]]:
     """503 naming why: every pooled connection busy, or the database unreachable (the driver's reason, password
     masked); the same shape as the API's other errors."""
