@@ -146,9 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, config: Config) -> int:
+    _check_listen_address(args.host or config.api.host, config.api.port if args.port is None else args.port)
     from pipeline.api.app import serve  # noqa: PLC0415  (the web stack is loaded only by this command)
 
-    _check_listen_address(args.host or config.api.host, config.api.port if args.port is None else args.port)
     try:
         return serve(args, config)
     except SystemExit as exc:  # uvicorn exits on a start-up failure (after logging it), e.g. a port taken since
