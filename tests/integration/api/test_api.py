@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+import socket
+import subprocess
 import threading
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +157,53 @@ def test_post_index__an_unknown_short_sha_of_a_local_repository_is_kept_for_the_
 ) -> None:
     job_id = enqueue(client, str(repo_path), commit_sha="ABCDEF1")
     assert client.get(f"/jobs/{job_id}").json()["commit_sha"] == "abcdef1"
+
+
+@pytest.fixture
+def served_repository(repo_path: Path, tmp_path: Path) -> Iterator[str]:
+    """``repo_path`` as a bare copy behind ``git daemon`` on a loopback port: a remote, whose short shas the API
+    cannot expand before fetching."""
+    root = tmp_path / "served"
+    pygit2.clone_repository(str(repo_path), str(root / "demo.git"), bare=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}", "--listen=127.0.0.1", f"--port={port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert daemon.poll() is None, "git daemon exited at start-up"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "git daemon did not listen"
+                time.sleep(0.05)
+        yield f"git://127.0.0.1:{port}/demo.git"
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+def test_post_index__a_remote_commit_spelled_short_and_full_is_two_jobs_but_one_current_snapshot(
+    pipeline_config: Config, repo_path: Path, served_repository: str, conn: Conn
+) -> None:
+    full = str(pygit2.Repository(str(repo_path)).head.target)
+    with TestClient(create_app(pipeline_config, environ={})) as client:
+        short_id = enqueue(client, served_repository, commit_sha=full[:9])
+        full_id = enqueue(client, served_repository, commit_sha=full.upper())
+        assert short_id != full_id, "a remote short sha is kept as given until the fetch resolves it"
+        assert Coordinator(pipeline_config, until_idle=True).run(install_signal_handlers=False) == 0
+        jobs = [client.get(f"/jobs/{job_id}").json() for job_id in (short_id, full_id)]
+        assert [job["commit_sha"] for job in jobs] == [full, full]
+        assert sorted(job["status"] for job in jobs) in (["completed", "completed"], ["completed", "skipped"])
+        repository = client.get(f"/repositories/{jobs[0]['repository_id']}").json()
+    assert repository["current"]["commit_sha"] == full
+    assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (1,), "the other job's snapshot is gone"
 
 
 # ----- GET /jobs/{id} and GET /jobs -----
