@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -308,35 +309,18 @@ def unreadable_configs() -> Iterator[dict[str, Path]]:
         shutil.rmtree(folder)
 
 
-def load_without_root(path: Path) -> str:
-    """``load_config(path)``'s error message, from a forked child that has given up root when this is root (root
-    reads every file); the child reports through a pipe and exits at once."""
+@contextmanager
+def without_root() -> Iterator[None]:
+    """Root reads every file, so when this is root the block runs with the effective uid of ``nobody`` (the saved
+    uid stays root, which gets it back)."""
     if os.geteuid() != 0:
-        try:
-            load_config(path, environ={})
-        except ConfigError as exc:
-            return str(exc)
-        return "loaded without an error"
-    read_end, write_end = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover  (the child never returns)
-        message = "loaded without an error"
-        try:
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            load_config(path, environ={})
-        except ConfigError as exc:
-            message = str(exc)
-        except BaseException as exc:
-            message = f"{type(exc).__name__}: {exc}"
-        finally:
-            os.write(write_end, message.encode())
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        message = pipe.read().decode()
-    os.waitpid(child, 0)
-    return message
+        yield
+        return
+    os.seteuid(NOBODY)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
 
 
 @pytest.mark.parametrize("case", ["an unreadable file", "a file in a directory that cannot be entered"])
@@ -344,6 +328,7 @@ def test_config__a_file_this_user_cannot_read_is_a_config_error_naming_it(
     unreadable_configs: dict[str, Path], case: str
 ) -> None:
     path = unreadable_configs[case]
-    message = load_without_root(path)
-    assert message == f"{path}: cannot read config file: " + message.split(": cannot read config file: ")[-1]
-    assert "Permission denied" in message
+    with without_root(), pytest.raises(ConfigError) as raised:
+        load_config(path, environ={})
+    assert str(raised.value).startswith(f"{path}: cannot read config file: ")
+    assert "Permission denied" in str(raised.value)
