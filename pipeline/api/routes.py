@@ -40,6 +40,7 @@ from pipeline.api.metrics import DatabaseCollector, registry_for
 from pipeline.api.pool import DatabasePool
 from pipeline.errors import DatabaseError, IndexRequestError
 from pipeline.index_jobs import IndexJobStatus
+from pipeline.index_requests import MAX_TARGET_LENGTH
 from pipeline.queue.client import Queue
 from stages.fetch import FetchError
 
@@ -242,7 +243,9 @@ def get_jobs(
     status: FromQuery[IndexJobStatus | None] = None,
     repository: Annotated[
         str | None,
-        QueryParameter(description="full name, git URL or repository id", max_length=2048, pattern=schemas.NO_NUL),
+        QueryParameter(
+            description="full name, git URL or repository id", max_length=MAX_TARGET_LENGTH, pattern=schemas.NO_NUL
+        ),
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=200, description="page size")] = 50,
     cursor: Annotated[
