@@ -93,9 +93,10 @@ def test_cli__index_on_a_terminal_draws_each_bar_once_logs_above_them_and_ends_w
     command = shlex.join([sys.executable, "-m", "pipeline", "index", str(repo_path), "--config", str(config)])
     script = f"cd {shlex.quote(str(ROOT))} && {command}; echo exit=$?; {shlex.join([*tmux, 'wait-for', '-S', 'done'])}"
     session = [*tmux, "new-session", "-d", "-x", "150", "-y", "50", f"{script}; sleep 120"]
-    subprocess.run(session, env=cli_env, check=True)
+    outside_tmux = {key: value for key, value in cli_env.items() if key != "TMUX"}  # else tmux refuses to nest
+    subprocess.run(session, env=outside_tmux, check=True)
     try:
-        subprocess.run([*tmux, "wait-for", "done"], timeout=120, check=True)
+        subprocess.run([*tmux, "wait-for", "done"], timeout=90, check=True)
         screen = subprocess.run(
             [*tmux, "capture-pane", "-p", "-S", "-"], capture_output=True, text=True, check=True
         ).stdout.splitlines()
