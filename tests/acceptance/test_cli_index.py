@@ -68,6 +68,10 @@ def test_cli__enqueue_then_run_until_idle_completes_the_job(cli_env: dict[str, s
     done = orjson.loads(cli(cli_env, "status", job_id, "--json").stdout)
     assert done["status"] == "completed"
     assert done["stats"]["symbols"] > 0
+    shown = cli(cli_env, "status", job_id)
+    assert shown.returncode == 0, shown.stderr
+    assert f"job {job_id}: completed" in shown.stdout
+    assert re.search(r"^ *symbols +[1-9]", shown.stdout, re.MULTILINE), shown.stdout
     listing = cli(cli_env, "status")
     assert listing.returncode == 0
     assert "completed" in listing.stdout
