@@ -1,16 +1,22 @@
-"""Command line: ``python -m pipeline <command>``; every command takes ``--config PATH``.
+"""Command line: ``python -m pipeline [--config PATH] [--json] <command> [--config PATH] [--json] ...``.
 
-Exit codes: 0 success, 1 the command failed (message on stderr), 2 usage or configuration error.
+``--config`` and ``--json`` are accepted before the command and after it; two different ``--config`` files are a
+usage error. Every error is one line on stderr (a JSON object with ``--json``), never a traceback. Exit codes:
+0 success, 1 the command failed, 2 usage or configuration error, 70 an internal error (a bug; ``run`` also exits 70
+when its stage processes keep dying), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 import uuid
 from collections.abc import Callable, Sequence
+from importlib.metadata import version
 from pathlib import Path
+from typing import NoReturn
 
 import orjson
 
@@ -26,20 +32,57 @@ Handler = Callable[[argparse.Namespace, Config], int]
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # sysexits' EX_SOFTWARE
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """The command line itself is wrong (unknown option, bad value, conflicting options): exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are raised, so ``main`` reports them as one line (JSON with ``--json``)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type for counts such as ``--limit``: a whole number of at least 1."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
 
 
 def _config_option() -> argparse.ArgumentParser:
     option = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand's parser must not reset a --config given before it (argparse copies its defaults over)
     option.add_argument(
-        "--config", type=Path, default=None, help="TOML config file (default: configs/dev.toml if present)"
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="TOML config file (default: configs/dev.toml if present)",
     )
     return option
 
 
 def _common_options(config_option: argparse.ArgumentParser) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, parents=[config_option])
-    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print machine-readable JSON")
     return common
+
+
+def _global_options(parser: argparse.ArgumentParser) -> None:
+    """Options before the command; they land under their own names, so a command's defaults cannot hide them."""
+    parser.add_argument(
+        "--config", dest="global_config", type=Path, default=None, help="TOML config file, as after the command"
+    )
+    parser.add_argument("--json", dest="global_json", action="store_true", help="print machine-readable JSON")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('repo-indexer-pipeline')}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     config_option = _config_option()
     common = _common_options(config_option)
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__, parents=[common])
+    parser: argparse.ArgumentParser = _Parser(prog="python -m pipeline", description=__doc__)
+    _global_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="the worker: claim index-repo jobs and index them", parents=[common])
@@ -78,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="one index job with its progress, or recent jobs", parents=[common])
     status.add_argument("job_id", nargs="?", type=uuid.UUID, help="an index job id (default: list recent jobs)")
-    status.add_argument("--limit", type=int, default=20)
+    status.add_argument("--limit", type=positive_int, default=20, help="how many recent jobs (default 20)")
     status.set_defaults(handler=indexing_cli.status)
 
     serve = commands.add_parser("serve", help="serve the HTTP API and dashboard", parents=[common])
@@ -102,9 +146,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, config: Config) -> int:
+    _check_listen_address(args.host or config.api.host, config.api.port if args.port is None else args.port)
     from pipeline.api.app import serve  # noqa: PLC0415  (the web stack is loaded only by this command)
 
-    return serve(args, config)
+    try:
+        return serve(args, config)
+    except SystemExit as exc:  # uvicorn exits on a start-up failure (after logging it), e.g. a port taken since
+        raise PipelineError(f"the server could not start (exit status {exc.code}); see the log above") from None
+
+
+def _check_listen_address(host: str, port: int) -> None:
+    """Fail with a clear message when ``host:port`` cannot be listened on (taken, or not an address here), before
+    the server starts; uvicorn would otherwise exit with a status of its own."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no clash
+            probe.bind((host, port))
+    except OSError as exc:
+        raise PipelineError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _print(args: argparse.Namespace, data: dict[str, object], text: str) -> None:
@@ -185,21 +245,45 @@ def _db_migrate(args: argparse.Namespace, config: Config) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; every failure is reported as one line on stderr with its exit code (see the module doc)."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in arguments
     try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        args = build_parser().parse_args(arguments)
+        args.json = args.global_json or getattr(args, "json", False)
+        config = load_config(_config_path(args))
+    except (UsageError, ConfigError) as exc:
+        return _report(exc, EXIT_USAGE, as_json=as_json)
     configure_logging(config.log)
     handler: Handler = args.handler
     try:
         return handler(args, config)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _report(exc, EXIT_USAGE, as_json=args.json)
     except IndexerError as exc:
         logger.debug("command failed", exc_info=True)
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _report(exc, EXIT_FAILED, as_json=args.json)
+    except KeyboardInterrupt:
+        return _report("interrupted", EXIT_INTERRUPTED, as_json=args.json)
+    except Exception as exc:  # a bug: still one line, the traceback only at debug level
+        logger.debug("internal error", exc_info=True)
+        message = f"internal error: {type(exc).__name__}: {exc} (log.level = 'debug' shows the traceback)"
+        return _report(message, EXIT_INTERNAL, as_json=args.json)
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    """The one ``--config`` given before and/or after the command; two different files are a usage error."""
+    given = [path for path in (args.global_config, getattr(args, "config", None)) if path is not None]
+    if len({path.resolve() for path in given}) > 1:
+        raise UsageError(f"--config given twice with different files: {given[0]} and {given[1]}")
+    return given[0] if given else None
+
+
+def _report(error: Exception | str, exit_code: int, *, as_json: bool) -> int:
+    """Print ``error`` as one line on stderr (a JSON object with ``--json``) and return ``exit_code``."""
+    message = " ".join(str(error).split())
+    if as_json:
+        print(orjson.dumps({"error": message, "exit_code": exit_code}).decode(), file=sys.stderr)
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return exit_code

@@ -18,6 +18,7 @@ import msgspec
 from pipeline.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("configs/dev.toml")
+MAX_CONFIG_BYTES = 1024 * 1024  # a config file is a few hundred bytes; anything this large is not one
 
 # Lowest to highest precedence: a later variable wins over an earlier one, and any of them over the file.
 DATABASE_URL_ENV_VARS = ("SUPABASE_DB_URL", "DATABASE_URL", "PIPELINE_DATABASE_URL")
@@ -144,13 +145,25 @@ def load_config(path: Path | None = None, environ: Mapping[str, str] | None = No
     environ = os.environ if environ is None else environ
     explicit = path is not None
     path = DEFAULT_CONFIG_PATH if path is None else path
-    if path.is_file():
+    try:
+        regular = path.is_file()
+    except OSError as exc:  # e.g. a directory on the way that this user may not enter
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror or exc}") from None
+    if regular:
         config = _decode_file(path)
     elif explicit:
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(f"{path}: {_not_a_file(path)}")
     else:
         config = Config()
     return _apply_environment(config, environ)
+
+
+def _not_a_file(path: Path) -> str:
+    if path.is_dir():
+        return "is a directory, not a config file"
+    if path.exists():  # a FIFO or a device: reading it could block forever or never end
+        return "is not a regular file"
+    return "config file not found"
 
 
 def decode_config(text: str, source: str) -> Config:
@@ -168,6 +181,8 @@ def decode_config(text: str, source: str) -> Config:
 
 def _decode_file(path: Path) -> Config:
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: config file is larger than {MAX_CONFIG_BYTES} bytes")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
@@ -205,7 +220,7 @@ def _check_database_url(url: str, where: str) -> None:
     try:
         scheme = urlsplit(url).scheme
     except ValueError as exc:  # e.g. an unclosed IPv6 bracket: postgresql://[::1
-        raise ConfigError(f"{where}: not a valid URL ({exc})") from None
+        raise ConfigError(f"{where}: malformed URL: {exc}") from None
     if scheme not in ("postgres", "postgresql"):
         raise ConfigError(
             f"{where}: expected a postgresql:// URL, got {mask_url(url)!r}"

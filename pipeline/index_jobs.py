@@ -147,8 +147,9 @@ def enqueue(
 ) -> Enqueued:
     """Create (or find) the index job for ``target`` at ``ref``/``commit_sha`` and its queue job, atomically.
 
-    ``commit_sha`` is 7 to 40 hex digits (stored lower-case; the full sha replaces it once resolved); ``ref`` is a
-    git ref name. Anything else raises ``IndexRequestError`` before anything is written. Without ``force``, a job
+    ``commit_sha`` is 7 to 40 hex digits (stored lower-case, expanded to the full sha for a local repository, see
+    ``pipeline.index_requests``; the full sha replaces it once resolved); ``ref`` is a git ref name; not both.
+    Anything else raises ``IndexRequestError`` before anything is written. Without ``force``, a job
     whose commit turns out to be the repository's current index already ends ``skipped`` instead of indexing it
     again. With ``attached``, the queue job goes to ``INDEX_ATTACHED_QUEUE``, for the caller's own coordinator.
     """
@@ -157,6 +158,12 @@ def enqueue(
         raise IndexRequestError(f"commit sha {commit_sha!r} is not 7 to 40 hexadecimal digits")
     if ref is not None and not _valid_ref(ref):
         raise IndexRequestError(f"ref {ref!r} is not a valid git ref name")
+    if ref is not None and commit_sha is not None:
+        raise IndexRequestError("give a ref or a commit sha, not both")
+    if commit_sha is not None and target.is_local:
+        from pipeline.index_requests import expand_local_commit  # noqa: PLC0415  (loads git: not in the writer)
+
+        commit_sha = expand_local_commit(target, commit_sha)
     with conn.transaction():
         repository = conn.execute(
             query("repository_upsert"), {"full_name": target.full_name, "git_url": target.url}

@@ -7,31 +7,49 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from types import FrameType
 from typing import Any
 
 import msgspec
 import orjson
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from pipeline import index_jobs
 from pipeline.config import Config
 from pipeline.db import connect, database_url
+from pipeline.errors import PipelineError
 from pipeline.index_jobs import IndexJob, IndexJobStatus
+from pipeline.index_requests import parse_request_target
 from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
-from stages.fetch import parse_target
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("fetch", "parse", "write")
+SECONDS_ORDER = ("fetch", "parse", "write", "link", "total")
+WATCH_INTERVAL = 0.2  # seconds between polls of the job while indexing
+STDERR_DRAIN_TIMEOUT = 5.0  # seconds to print what the stage processes wrote last, after they stopped
 FINISHED = (IndexJobStatus.COMPLETED, IndexJobStatus.FAILED, IndexJobStatus.SKIPPED, IndexJobStatus.CANCELLED)
 
 
@@ -47,7 +65,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def _enqueue(args: argparse.Namespace, config: Config, *, attached: bool = False) -> index_jobs.Enqueued:
-    target = parse_target(args.target, base_url=config.index.base_url)
+    target = parse_request_target(args.target, base_url=config.index.base_url)
     url = ensure_schema(config)
     pooler = config.database.transaction_pooler
     with (
@@ -79,28 +97,32 @@ def enqueue(args: argparse.Namespace, config: Config) -> int:
 
 def index(args: argparse.Namespace, config: Config) -> int:
     """Enqueue, then run a coordinator in this process tree for that job only (no other worker takes it) until it
-    is finished, showing progress. SIGINT or SIGTERM releases it at once (the same command resumes it)."""
+    is finished, showing progress on a terminal; print the job as a summary table (``--json``: the full record).
+    SIGINT or SIGTERM releases the job at once (the same command resumes it)."""
     from pipeline.coordinator import Coordinator  # noqa: PLC0415
 
+    live = not args.json and sys.stderr.isatty()
+    if live and config.log.format == "auto":  # the stage processes' stderr becomes a pipe to the bars' console
+        config = msgspec.structs.replace(config, log=msgspec.structs.replace(config.log, format="human"))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     running: tuple[Coordinator, threading.Thread] | None = None
     try:
         job_id = _enqueue(args, config, attached=True).job.id
-        coordinator = Coordinator(config, until_index_job=job_id)
-        worker = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False}, daemon=True)
-        worker.start()
-        running = coordinator, worker
-        console = Console(stderr=True)
-        with connect(
-            database_url(config),
-            config.database.schema,
-            autocommit=True,
-            transaction_pooler=config.database.transaction_pooler,
-        ) as conn:
-            final = _watch(conn, job_id, console, live=console.is_terminal and not args.json)
-        coordinator.stop()
-        worker.join()
+        with _stage_bars() if live else nullcontext() as bars:
+            coordinator = Coordinator(config, until_index_job=job_id)
+            worker = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False}, daemon=True)
+            worker.start()
+            running = coordinator, worker
+            with connect(
+                database_url(config),
+                config.database.schema,
+                autocommit=True,
+                transaction_pooler=config.database.transaction_pooler,
+            ) as conn:
+                final = _watch(conn, job_id, bars)
+            coordinator.stop()
+            worker.join()
     except _Interrupted as interrupted:
         print("interrupted: the job is released; the same command resumes it", file=sys.stderr)
         if running is not None:
@@ -110,7 +132,10 @@ def index(args: argparse.Namespace, config: Config) -> int:
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    print(_job_json(final) if args.json else _describe(final))
+    if args.json:
+        print(_job_json(final))
+    else:
+        Console(soft_wrap=False).print(_summary(final))
     # skipped: the commit was already the repository's current index, which is what was asked for
     return 0 if final.status in (IndexJobStatus.COMPLETED, IndexJobStatus.SKIPPED) else 1
 
@@ -128,61 +153,117 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise _Interrupted(signum)
 
 
-def _watch(conn: Any, job_id: uuid.UUID, console: Console, *, live: bool) -> IndexJob:
-    """Poll the job until it is finished; on a terminal, draw one progress bar per stage."""
-    columns = (TextColumn("{task.description:>6}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, disable=not live, transient=False) as bars:
-        tasks = {stage: bars.add_task(stage, total=None) for stage in STAGES}
-        while True:
-            job = index_jobs.get(conn, job_id)
-            assert job is not None
-            for stage in STAGES:
-                values = job.progress.get(stage)
-                if values:
-                    bars.update(tasks[stage], total=values["items_in"] or None, completed=values["items_out"])
-            if job.status in FINISHED:
-                return job
-            time.sleep(0.2)
+class _RateColumn(ProgressColumn):
+    """Items per second of a stage, as rich estimates it from the recent updates."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("    - files/s" if speed is None else f"{speed:>6,.0f} files/s", style="progress.data.speed")
 
 
-def _describe(job: IndexJob) -> str:
-    lines = [
-        f"job {job.id}: {job.status.value}",
-        f"repository {job.repository} ({job.git_url})",
-        f"commit {job.commit_sha or '-'}  ref {job.ref or '-'}  attempts {job.retry_count + 1}",
+@contextmanager
+def _stage_bars() -> Iterator[Progress]:
+    """One ``Progress`` (rich's ``Live`` inside) with a bar per stage on the terminal that stderr is.
+
+    While it is shown, file descriptor 2 is a pipe read by a thread that prints each line above the bars through
+    the bars' console, cut to the terminal's width: this process's log lines and those of the stage processes
+    (which inherit the descriptor) never land inside the bars, and the bars are drawn once, not left behind as
+    stale copies. The descriptor is restored, and the lines still in the pipe printed, before the bars stop.
+    """
+    sys.stderr.flush()
+    terminal = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")
+    console = Console(file=terminal)
+    columns = (
+        TextColumn("{task.description:>5}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TextColumn("elapsed"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    progress = Progress(*columns, console=console, redirect_stdout=False, redirect_stderr=False)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    reader = threading.Thread(target=_print_lines, args=(read_end, console), name="stderr-above-bars", daemon=True)
+    reader.start()
+    try:
+        with progress:
+            try:
+                yield progress
+            finally:
+                sys.stderr.flush()
+                os.dup2(terminal.fileno(), 2)  # the pipe's last write end here: the reader ends once children have
+                reader.join(timeout=STDERR_DRAIN_TIMEOUT)
+    finally:
+        terminal.close()
+
+
+def _print_lines(read_end: int, console: Console) -> None:
+    with os.fdopen(read_end, "rb") as pipe:
+        for line in pipe:
+            text = line.decode("utf-8", errors="replace").rstrip()
+            console.print(Text(text), no_wrap=True, overflow="ellipsis", soft_wrap=False, highlight=False)
+
+
+def _watch(conn: Any, job_id: uuid.UUID, bars: Progress | None) -> IndexJob:
+    """Poll the job until it is finished, drawing its per-stage progress on ``bars`` when given."""
+    tasks = {stage: bars.add_task(stage, total=None) for stage in STAGES} if bars else {}
+    while True:
+        job = index_jobs.get(conn, job_id)
+        assert job is not None
+        for stage, task in tasks.items():
+            values = job.progress.get(stage)
+            if values and bars is not None:
+                done = values["items_out"] + values["failed"]
+                total = done if values.get("finished") else values["items_in"] or None
+                bars.update(task, total=total, completed=done)
+        if job.status in FINISHED:
+            return job
+        time.sleep(WATCH_INTERVAL)
+
+
+def _summary(job: IndexJob) -> Group:
+    """The job in two lines and a compact table: files, symbols, references, links, dependencies, skipped files by
+    reason, seconds per stage (or, for a job that stored nothing, its per-stage progress and error)."""
+    revision = f"commit {job.commit_sha or '-'}" + (f"  ref {job.ref}" if job.ref else "")
+    lines: list[RenderableType] = [
+        Text(f"job {job.id}: {job.status.value}"),
+        Text(f"repository {job.repository} ({job.git_url})  {revision}  attempts {job.retry_count + 1}"),
     ]
     if job.error_message:
-        lines.append(f"error ({job.last_stage or '-'}): {job.error_message}")
-    stats = job.stats
+        lines.append(Text(f"error ({job.last_stage or '-'}): {job.error_message}"))
     if job.status == IndexJobStatus.SKIPPED:
-        lines.append("this commit is already the repository's current index (--force indexes it again)")
-    elif stats:
-        lines.append(
-            "files seen {files_seen}, parsed {files_parsed}, failed to parse {files_failed_to_parse}, "
-            "symbols {symbols}, references {references}, imports {imports}, dependencies {dependencies}".format_map(
-                {
-                    key: stats.get(key, 0)
-                    for key in (
-                        "files_seen",
-                        "files_parsed",
-                        "files_failed_to_parse",
-                        "symbols",
-                        "references",
-                        "imports",
-                        "dependencies",
-                    )
-                }
-            )
+        lines.append(Text("this commit is already the repository's current index (--force indexes it again)"))
+    table = Table(show_header=False, box=box.SIMPLE, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    stats = job.stats
+    if stats.get("files_seen") is not None:
+        table.add_row(
+            "files",
+            f"{stats.get('files_parsed', 0)} parsed of {stats['files_seen']} seen, "
+            f"{stats.get('files_failed_to_parse', 0)} failed to parse",
+        )
+        for key in ("symbols", "references", "imports", "dependencies"):
+            table.add_row(key, str(stats.get(key, 0)))
+        table.add_row(
+            "links", f"{stats.get('reference_links', 0)} references, {stats.get('resolved_imports', 0)} imports"
         )
         skipped = {reason: count for reason, count in stats.get("skipped", {}).items() if count}
-        if skipped:
-            lines.append("skipped " + ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items())))
-        lines.append("seconds " + ", ".join(f"{stage} {value}" for stage, value in stats.get("seconds", {}).items()))
-    for stage in STAGES:
-        values = job.progress.get(stage)
-        if values:
-            lines.append(f"  {stage:>5}: in {values['items_in']}, out {values['items_out']}, failed {values['failed']}")
-    return "\n".join(lines)
+        table.add_row("skipped", ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items())) or "none")
+        seconds = stats.get("seconds", {})
+        table.add_row("seconds", ", ".join(f"{stage} {seconds[stage]}" for stage in SECONDS_ORDER if stage in seconds))
+    else:
+        for stage in STAGES:
+            values = job.progress.get(stage)
+            if values:
+                table.add_row(stage, f"{values['items_in']} in, {values['items_out']} out, {values['failed']} failed")
+    if table.row_count:
+        lines.append(table)
+    return Group(*lines)
 
 
 def status(args: argparse.Namespace, config: Config) -> int:
@@ -193,9 +274,11 @@ def status(args: argparse.Namespace, config: Config) -> int:
         if args.job_id is not None:
             job = index_jobs.get(conn, args.job_id)
             if job is None:
-                print(f"error: no index job {args.job_id}")
-                return 1
-            print(_job_json(job) if args.json else _describe(job))
+                raise PipelineError(f"no index job {args.job_id}")
+            if args.json:
+                print(_job_json(job))
+            else:
+                Console(soft_wrap=False).print(_summary(job))
             return 0
         jobs = index_jobs.list_jobs(conn, limit=args.limit)
     if args.json:

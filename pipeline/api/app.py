@@ -10,6 +10,12 @@ Guarantees:
   ``Authorization: Bearer <token>``; the comparison is constant-time and the token is never logged or echoed.
 - ``/health`` and the dashboard page stay open so probes and the login-less page load work; the page then sends
   the token the operator types in, kept in the browser's local storage.
+- Mutating requests from another origin are refused (403) and their bodies must be JSON (415), with or without a
+  token (see ``routes.require_same_origin_json``).
+- Every response carries ``SECURITY_HEADERS``: a Content-Security-Policy allowing only this origin's own scripts,
+  styles and fetches (the dashboard has no inline script or style), no framing, no MIME sniffing, no referrer. The
+  Swagger page under ``/schema`` loads its bundle from a CDN with an inline start-up script, so its policy allows
+  exactly that (``SCHEMA_PAGE_CSP``).
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import logging
 import os
 import signal
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from litestar import Litestar
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -29,14 +36,51 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from pipeline.api.pool import DatabasePool
-from pipeline.api.routes import ROUTE_HANDLERS, STATIC_DIR, ApiContext, database_unavailable, validation_error
+from pipeline.api.routes import (
+    ROUTE_HANDLERS,
+    STATIC_DIR,
+    ApiContext,
+    body_too_deep,
+    database_unavailable,
+    require_same_origin_json,
+    validation_error,
+)
 from pipeline.config import Config
 from pipeline.db import database_url
 from pipeline.errors import DatabaseError
 from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
 
+if TYPE_CHECKING:
+    from litestar.types import Message, Scope
+
 logger = logging.getLogger(__name__)
+
+_NO_FRAMES = "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+DASHBOARD_CSP = f"default-src 'self'; img-src 'self' data:; {_NO_FRAMES}"
+_CDN = "https://cdn.jsdelivr.net"  # where Litestar's Swagger page loads its bundle, stylesheet and icon from
+SCHEMA_PAGE_CSP = (
+    f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; style-src 'self' 'unsafe-inline' {_CDN}; "
+    f"img-src 'self' data: {_CDN}; {_NO_FRAMES}"
+)
+MAX_BODY_BYTES = 64 * 1024  # the largest request, POST /index, is a few kilobytes; a larger body is refused (413)
+SECURITY_HEADERS = {
+    "content-security-policy": DASHBOARD_CSP,
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+async def add_security_headers(message: Message, scope: Scope) -> None:
+    """``before_send`` hook: put ``SECURITY_HEADERS`` on every response, errors and static files included."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    for name, value in SECURITY_HEADERS.items():
+        headers[name] = value
+    if scope["path"] == "/schema" or scope["path"].startswith("/schema/"):
+        headers["content-security-policy"] = SCHEMA_PAGE_CSP
 
 
 def api_token(config: Config, environ: dict[str, str] | None = None) -> str:
@@ -89,7 +133,14 @@ def create_app(
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         state=State({"context": context}),
-        exception_handlers={ValidationException: validation_error, DatabaseError: database_unavailable},
+        guards=[require_same_origin_json],
+        before_send=[add_security_headers],
+        request_max_body_size=MAX_BODY_BYTES,
+        exception_handlers={
+            ValidationException: validation_error,
+            DatabaseError: database_unavailable,
+            RecursionError: body_too_deep,
+        },
         on_startup=[database.open],
         on_shutdown=[database.close, queue.close],
         openapi_config=OpenAPIConfig(

@@ -22,7 +22,13 @@ import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
@@ -34,6 +40,7 @@ from pipeline.api.metrics import DatabaseCollector, registry_for
 from pipeline.api.pool import DatabasePool
 from pipeline.errors import DatabaseError, IndexRequestError
 from pipeline.index_jobs import IndexJobStatus, JobStateConflict
+from pipeline.index_requests import MAX_TARGET_LENGTH
 from pipeline.queue.client import Queue
 from stages.fetch import FetchError
 
@@ -43,6 +50,11 @@ STREAM_INTERVAL = 1.0  # seconds between events of GET /jobs/{id}/events
 _MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 UNAVAILABLE: dict[int, ResponseSpec] = {
     503: ResponseSpec(data_container=dict[str, Any], description="no database connection within the pool's timeout")
+}
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+WRITE_REFUSALS: dict[int, ResponseSpec] = {
+    403: ResponseSpec(data_container=dict[str, Any], description="a cross-origin request"),
+    415: ResponseSpec(data_container=dict[str, Any], description="a body that is not Content-Type: application/json"),
 }
 
 logger = logging.getLogger(__name__)
@@ -80,6 +92,43 @@ def _token_matches(connection: ASGIConnection[Any, Any, Any, Any], token: str) -
     return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), token.encode())
 
 
+def require_same_origin_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of every mutating request (installed app-wide, ahead of the token's), so a web page on another site
+    cannot make an operator's browser enqueue or cancel anything, token or not.
+
+    - ``Sec-Fetch-Site: cross-site``, or an ``Origin`` whose host and port are not this server's ``Host``: 403.
+      (The scheme is not compared, so a TLS-terminating proxy that keeps the ``Host`` header works.)
+    - A request that carries a body or a ``Content-Type`` must say ``application/json``: 415. That refuses the
+      "simple" requests (``text/plain``, form-encoded) a page may send across origins without asking; a request
+      with no body at all (``POST /admin/jobs/{id}/cancel``) needs no ``Content-Type``.
+    """
+    if not isinstance(connection, Request) or connection.method not in MUTATING_METHODS:
+        return
+    headers = connection.headers
+    if headers.get("sec-fetch-site", "").lower() == "cross-site":
+        raise PermissionDeniedException("cross-site requests may not change anything (Sec-Fetch-Site: cross-site)")
+    origin = headers.get("origin")
+    if origin is not None and _origin_host(origin) != headers.get("host", "").lower():
+        raise PermissionDeniedException(
+            f"cross-origin requests may not change anything: Origin {origin[:200]!r} is not this server"
+        )
+    media_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+    has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    if (media_type or has_body) and media_type != "application/json":
+        shown = repr(media_type[:100]) if media_type else "none"
+        raise HTTPException(
+            status_code=415,
+            detail=f"Content-Type: the body must be application/json, got {shown}",
+            extra={"field": "Content-Type"},
+        )
+
+
+def _origin_host(origin: str) -> str | None:
+    """``host[:port]`` of an ``Origin`` header (``None`` for ``null`` or anything that is not a URL origin)."""
+    scheme, separator, host = origin.strip().lower().partition("://")
+    return host.rstrip("/") if separator and scheme in ("http", "https") and host else None
+
+
 def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of the mutating endpoints: a bearer token equal to the configured one, when one is configured."""
     token = _context(connection.app.state).token
@@ -110,6 +159,7 @@ def _invalid(field: str, message: str, status_code: int = 422) -> HTTPException:
     summary="Enqueue a repository for indexing",
     responses={
         **UNAVAILABLE,
+        **WRITE_REFUSALS,
         200: ResponseSpec(data_container=schemas.Enqueued, description="an unfinished job already covers it"),
         401: ResponseSpec(data_container=dict[str, Any], description="missing or wrong bearer token"),
         422: ResponseSpec(data_container=dict[str, Any], description="the target, ref or sha cannot be indexed"),
@@ -194,7 +244,9 @@ def get_jobs(
     status: FromQuery[IndexJobStatus | None] = None,
     repository: Annotated[
         str | None,
-        QueryParameter(description="full name, git URL or repository id", max_length=2048, pattern=schemas.NO_NUL),
+        QueryParameter(
+            description="full name, git URL or repository id", max_length=MAX_TARGET_LENGTH, pattern=schemas.NO_NUL
+        ),
     ] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=200, description="page size")] = 50,
     cursor: Annotated[
@@ -281,6 +333,7 @@ def get_dead_letters(
         401: ResponseSpec(data_container=dict[str, Any], description="missing or wrong bearer token"),
         404: ResponseSpec(data_container=dict[str, Any], description="no such job"),
         409: ResponseSpec(data_container=dict[str, Any], description="the job is not failed or cancelled"),
+        **WRITE_REFUSALS,
     },
 )
 def post_retry(job_id: FromPath[uuid.UUID], state: State) -> schemas.Retried:
@@ -299,6 +352,7 @@ def post_retry(job_id: FromPath[uuid.UUID], state: State) -> schemas.Retried:
         401: ResponseSpec(data_container=dict[str, Any], description="missing or wrong bearer token"),
         404: ResponseSpec(data_container=dict[str, Any], description="no such job"),
         409: ResponseSpec(data_container=dict[str, Any], description="the job is already finished"),
+        **WRITE_REFUSALS,
     },
 )
 def post_cancel(job_id: FromPath[uuid.UUID], state: State) -> schemas.Cancelled:
@@ -343,6 +397,14 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
     named = "; ".join(f"{problem.get('key') or 'body'}: {problem.get('message')}" for problem in problems)
     detail = f"{exc.detail}: {named}" if named else exc.detail
     return Response({"status_code": 400, "detail": detail, "extra": problems}, status_code=400)
+
+
+def body_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
+    """400 for a JSON body nested deeper than the decoder recurses (Litestar decodes the body before its schema
+    is checked; ``[[[…]]]`` a thousand levels deep is a 2 kB body)."""
+    logger.warning("request body nested too deeply", extra={"path": request.url.path})
+    detail = "the JSON body is nested too deeply (the request bodies of this API are flat objects)"
+    return Response({"status_code": 400, "detail": detail}, status_code=400)
 
 
 def database_unavailable(request: Request[Any, Any, Any], exc: DatabaseError) -> Response[dict[str, Any]]:

@@ -14,19 +14,20 @@ from typing import Annotated, Any
 import msgspec
 
 from pipeline.index_jobs import IndexJobStatus
+from pipeline.index_requests import MAX_TARGET_LENGTH
 
 NO_NUL = r"^[^\x00]*$"  # Postgres text cannot hold NUL characters
 Priority = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000, description="higher runs first")]
 
 
 class IndexRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``POST /index``: what to index."""
+    """``POST /index``: what to index; a ref or a commit sha, not both."""
 
     repository: Annotated[
         str,
         msgspec.Meta(
             min_length=1,
-            max_length=2048,
+            max_length=MAX_TARGET_LENGTH,
             pattern=NO_NUL,
             description="a repository URL, a path to a git repository on the server, or owner/name",
             examples=["https://github.com/owner/name", "owner/name"],
@@ -40,6 +41,10 @@ class IndexRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     force: Annotated[
         bool, msgspec.Meta(description="index even if this commit is already the repository's current index")
     ] = False
+
+    def __post_init__(self) -> None:
+        if self.ref is not None and self.commit_sha is not None:
+            raise ValueError("give `ref` or `commit_sha`, not both")
 
 
 class Enqueued(msgspec.Struct, kw_only=True):

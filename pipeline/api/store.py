@@ -21,10 +21,10 @@ from pipeline.api import schemas
 from pipeline.db import query
 from pipeline.errors import PipelineError
 from pipeline.index_jobs import INDEX_QUEUE, IndexJob, IndexJobStatus, JobStateConflict
+from pipeline.index_requests import parse_request_target
 from pipeline.migrate import available_migrations, check_migrated, schema_version
 from pipeline.queue.client import Queue, dead_letter_queue
 from pipeline.queue.states import JobState
-from stages.fetch import parse_target
 
 Connection = psycopg.Connection[TupleRow]
 
@@ -39,7 +39,7 @@ class InvalidCursor(PipelineError):
 
 def enqueue(conn: Connection, queue: Queue, request: schemas.IndexRequest, *, base_url: str) -> schemas.Enqueued:
     """Validate the target as the CLI does and enqueue it; raises ``IndexerError`` subclasses naming the problem."""
-    target = parse_target(request.repository, base_url=base_url)
+    target = parse_request_target(request.repository, base_url=base_url)
     enqueued = index_jobs.enqueue(
         conn,
         queue,

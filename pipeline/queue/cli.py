@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline import index_jobs
+from pipeline.cli import positive_int
 from pipeline.config import Config
 from pipeline.db import connect
 from pipeline.errors import DatabaseError, PipelineError
@@ -41,7 +42,7 @@ def register(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -
 
     listing = actions.add_parser("list", help="list dead letters, newest first", parents=options)
     listing.add_argument("--queue", help="a dead-letter queue, e.g. index-repo__dlq (default: all)")
-    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--limit", type=positive_int, default=50)
     listing.set_defaults(handler=dlq_list)
 
     show = actions.add_parser("show", help="show one dead letter with its payload and error", parents=options)

@@ -7,9 +7,11 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import orjson
+import psycopg
 import pytest
 
 from tests.conftest import ROOT, server_reachable_tmpdir
@@ -97,3 +99,48 @@ def test_cli__unknown_command_is_a_usage_error() -> None:
     result = run_cli("db", "explode")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+@pytest.fixture
+def elsewhere_config(tmp_path: Path) -> Path:
+    """A config whose tables live in schema ``elsewhere``: what it is applied to shows which config was read."""
+    config = tmp_path / "elsewhere.toml"
+    config.write_text("[database]\nschema = 'elsewhere'\n[log]\nformat = 'json'\n")
+    return config
+
+
+def migrated_schemas(database_url: str) -> set[str]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT table_schema FROM information_schema.tables WHERE table_name = 'schema_migrations'")
+        return {schema for (schema,) in rows}
+
+
+@pytest.mark.parametrize("where", ["before the command", "after the command", "both, the same file"])
+def test_cli__config_is_read_wherever_it_is_given(database_url: str, elsewhere_config: Path, where: str) -> None:
+    option = ["--config", str(elsewhere_config)]
+    arguments = {
+        "before the command": [*option, "db", "migrate", "--json"],
+        "after the command": ["db", "migrate", *option, "--json"],
+        "both, the same file": [*option, "--json", "db", "migrate", *option],
+    }[where]
+    result = run_cli(*arguments, env={"PIPELINE_DATABASE_URL": database_url})
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout)["applied"], "the migrations went to the configured schema, not the default"
+    assert migrated_schemas(database_url) == {"pipeline", "elsewhere"}
+
+
+def test_cli__two_different_configs_are_a_usage_error_that_touches_nothing(
+    database_url: str, elsewhere_config: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other.toml"
+    other.write_text("[database]\nschema = 'other'\n")
+    arguments = ["--config", str(elsewhere_config), "db", "migrate", "--config", str(other)]
+    result = run_cli(*arguments, env={"PIPELINE_DATABASE_URL": database_url})
+    assert result.returncode == 2
+    assert result.stderr == f"error: --config given twice with different files: {elsewhere_config} and {other}\n"
+    assert migrated_schemas(database_url) == {"pipeline"}
+
+
+def test_cli__version_prints_the_installed_version() -> None:
+    result = run_cli("--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"python -m pipeline {version('repo-indexer-pipeline')}")

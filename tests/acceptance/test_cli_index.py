@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,6 +68,10 @@ def test_cli__enqueue_then_run_until_idle_completes_the_job(cli_env: dict[str, s
     done = orjson.loads(cli(cli_env, "status", job_id, "--json").stdout)
     assert done["status"] == "completed"
     assert done["stats"]["symbols"] > 0
+    shown = cli(cli_env, "status", job_id)
+    assert shown.returncode == 0, shown.stderr
+    assert f"job {job_id}: completed" in shown.stdout
+    assert re.search(r"^ *symbols +[1-9]", shown.stdout, re.MULTILINE), shown.stdout
     listing = cli(cli_env, "status")
     assert listing.returncode == 0
     assert "completed" in listing.stdout
@@ -76,6 +83,45 @@ def test_cli__index_prints_the_final_record_and_exits_0(cli_env: dict[str, str],
     assert result.returncode == 0, result.stderr[-3000:]
     assert ": completed" in result.stdout
     assert "symbols" in result.stdout
+
+
+def test_cli__index_on_a_terminal_draws_each_bar_once_logs_above_them_and_ends_with_a_summary_table(
+    cli_env: dict[str, str], repo_path: Path, tmp_path: Path
+) -> None:
+    """Run under tmux, a real terminal emulator, and read its final screen (scrollback included)."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (apt-get install -y tmux)")
+    config = tmp_path / "terminal.toml"
+    config.write_text(Path(cli_env["PIPELINE_CONFIG"]).read_text().replace("format = 'json'", "format = 'auto'"))
+    tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]
+    command = shlex.join([sys.executable, "-m", "pipeline", "index", str(repo_path), "--config", str(config)])
+    script = f"cd {shlex.quote(str(ROOT))} && {command}; echo exit=$?; {shlex.join([*tmux, 'wait-for', '-S', 'done'])}"
+    session = [*tmux, "new-session", "-d", "-x", "150", "-y", "50", f"{script}; sleep 120"]
+    outside_tmux = {key: value for key, value in cli_env.items() if key != "TMUX"}  # else tmux refuses to nest
+    subprocess.run(session, env=outside_tmux, check=True)
+    try:
+        subprocess.run([*tmux, "wait-for", "done"], timeout=90, check=True)
+        screen = subprocess.run(
+            [*tmux, "capture-pane", "-p", "-S", "-"], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    finally:
+        subprocess.run([*tmux, "kill-server"], check=False)
+    assert "exit=0" in screen, "\n".join(screen)
+    bar_lines = [index for index, line in enumerate(screen) if "━" in line]
+    for stage in ("fetch", "parse", "write"):
+        bars = [screen[index] for index in bar_lines if screen[index].strip().startswith(stage)]
+        assert len(bars) == 1, "\n".join(screen)
+        shape = rf"\s*{stage} ━+ (\d+)/\1 +(-|[\d,]+) files/s elapsed \d:\d\d:\d\d ETA .*"
+        assert re.fullmatch(shape, bars[0]), bars[0]
+    assert len(bar_lines) == 3, "\n".join(screen)
+    logs = [index for index, line in enumerate(screen) if "pipeline.coordinator" in line]
+    assert logs, "the coordinator's log lines are shown"
+    assert max(logs) < min(bar_lines), "log lines are printed above the bars, never among them"
+    summary = "\n".join(screen[max(bar_lines) + 1 :])
+    assert ": completed" in summary
+    for row in ("files", "symbols", "references", "links", "skipped", "seconds"):
+        assert re.search(rf"^ *{row} ", summary, re.MULTILINE), summary
+    assert "stats=" not in summary
 
 
 def test_cli__index_of_an_unknown_commit_exits_1_with_the_reason(cli_env: dict[str, str], repo_path: Path) -> None:

@@ -109,19 +109,29 @@ def repo_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def page(server_url: str, tmp_path: Path) -> Iterator[Page]:
-    """The dashboard open in headless chromium; a full-page screenshot is saved in the test's tmp dir at the end."""
+    """The dashboard open in headless chromium, served with its Content-Security-Policy; at the end, the browser
+    must have reported no policy violation and no script error, and a full-page screenshot is saved in the test's
+    tmp dir."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    problems: list[str] = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             opened = browser.new_page(viewport={"width": 1280, "height": 900})
-            opened.goto(server_url)
+            opened.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            opened.on("pageerror", lambda error: problems.append(str(error)))
+            response = opened.goto(server_url)
+            assert response is not None
+            assert "default-src 'self'" in response.headers["content-security-policy"]
             yield opened
+            # a progress bar is drawn after the last poll at the latest: its width goes through the policy too
+            opened.evaluate("refresh()")
             opened.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
         finally:
             browser.close()
     assert (tmp_path / "dashboard.png").stat().st_size > 0
+    assert [problem for problem in problems if "Content Security Policy" in problem or "Refused" in problem] == []
 
 
 def enqueue_in_form(page: Page, repository: str, *, commit_sha: str = "") -> str:

@@ -147,16 +147,16 @@ def test_direct_url_at_a_closed_port__a_worker_keeps_claiming_through_the_pooler
 @pytest.mark.parametrize(
     ("toml", "environ", "where"),
     [
-        ("[database]\nurl = 'postgresql://[::1'\n", {}, "database.url: not a valid URL"),
+        ("[database]\nurl = 'postgresql://[::1'\n", {}, "database.url: malformed URL"),
         (
             "[database]\nurl = 'postgresql://u@h/db'\ndirect_url = 'postgresql://[::1'\ntransaction_pooler = true\n",
             {},
-            "database.direct_url: not a valid URL",
+            "database.direct_url: malformed URL",
         ),
         (
             "",
             {"PIPELINE_DATABASE_DIRECT_URL": "postgresql://[::1"},
-            "environment variable PIPELINE_DATABASE_DIRECT_URL: not a valid URL",
+            "environment variable PIPELINE_DATABASE_DIRECT_URL: malformed URL",
         ),
     ],
     ids=["url-in-file", "direct-url-in-file", "direct-url-in-environment"],

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config, decode_config, load_config, mask_url
+from pipeline.config import MAX_CONFIG_BYTES, Config, decode_config, load_config, mask_url
 from pipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +26,25 @@ def test_load_config__defaults_match_the_documented_queue_semantics() -> None:
 def test_load_config__missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.toml: config file not found"):
         load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_load_config__a_directory_is_named_as_one_not_as_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r": is a directory, not a config file"):
+        load_config(tmp_path, environ={})
+
+
+def test_load_config__a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.toml"
+    huge.write_text("# " + "x" * MAX_CONFIG_BYTES + "\n")
+    with pytest.raises(ConfigError, match=rf"huge\.toml: config file is larger than {MAX_CONFIG_BYTES} bytes"):
+        load_config(huge, environ={})
+
+
+def test_load_config__a_malformed_database_url_is_a_config_error_naming_where() -> None:
+    with pytest.raises(ConfigError, match=r"environment variable DATABASE_URL: malformed URL: Invalid IPv6 URL"):
+        load_config(None, environ={"DATABASE_URL": "postgresql://[::1"})
+    with pytest.raises(ConfigError, match=r"x\.toml: database\.url: malformed URL"):
+        decode_config("[database]\nurl = 'postgresql://[::1'\n", "x.toml")
 
 
 def test_load_config__missing_default_file_falls_back_to_defaults(

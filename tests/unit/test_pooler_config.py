@@ -52,5 +52,5 @@ def test_listen_url__a_worker_listens_apart_only_with_a_direct_url() -> None:
 
 
 def test_decode_config__an_unparseable_url_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"c\.toml: database\.direct_url: not a valid URL"):
+    with pytest.raises(ConfigError, match=r"c\.toml: database\.direct_url: malformed URL"):
         decode_config("[database]\ndirect_url = 'postgresql://[::1'\n", "c.toml")

@@ -57,10 +57,12 @@ function stageRow(name, stage) {
   const total = Math.max(stage.items_in, 1);
   const percent = Math.min(100, (100 * (stage.items_out + stage.failed)) / total);
   const eta = stage.eta_seconds === null ? "" : `, ETA ${seconds(stage.eta_seconds)}`;
+  // set through the CSSOM: a style="" attribute is inline style, which the Content-Security-Policy refuses
+  const fill = el("div");
+  fill.style.width = `${percent.toFixed(1)}%`;
   return el("div", { class: `stage${stage.finished ? " finished" : ""}`, "data-stage": name },
     el("span", {}, name),
-    el("div", { class: "bar", role: "progressbar", "aria-valuenow": percent.toFixed(0) },
-      el("div", { style: `width: ${percent.toFixed(1)}%` })),
+    el("div", { class: "bar", role: "progressbar", "aria-valuenow": percent.toFixed(0) }, fill),
     el("span", { class: "muted" },
       `${stage.items_out}/${stage.items_in}${stage.failed ? ` (${stage.failed} failed)` : ""}${eta}`));
 }

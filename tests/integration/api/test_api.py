@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import socket
+import subprocess
 import threading
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import orjson
 import psycopg
+import pygit2
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -125,6 +130,80 @@ def test_post_index__a_target_or_ref_that_cannot_be_indexed_is_422_naming_the_fi
     assert response.json()["extra"] == {"field": field}
     assert "hunter2" not in response.text
     assert conn.execute("SELECT count(*) FROM index_jobs").fetchone() == (0,)
+
+
+def test_post_index__a_ref_and_a_commit_sha_together_are_400_and_enqueue_nothing(client: Client, conn: Conn) -> None:
+    response = client.post("/index", json={"repository": "octo/demo", "ref": "main", "commit_sha": "abcdef1"})
+    assert response.status_code == 400
+    assert response.json()["status_code"] == 400
+    assert "give `ref` or `commit_sha`, not both" in response.json()["detail"]
+    assert conn.execute("SELECT count(*) FROM index_jobs").fetchone() == (0,)
+
+
+def test_post_index__a_local_commit_spelled_short_or_full_in_any_case_is_one_job(
+    client: Client, repo_path: Path
+) -> None:
+    full = str(pygit2.Repository(str(repo_path)).head.target)
+    first = client.post("/index", json={"repository": str(repo_path), "commit_sha": full[:7]})
+    assert first.status_code == 202
+    assert client.get(f"/jobs/{first.json()['job_id']}").json()["commit_sha"] == full
+    for spelling in (full.upper(), full[:12].upper(), full):
+        again = client.post("/index", json={"repository": str(repo_path), "commit_sha": spelling})
+        assert (again.status_code, again.json()["job_id"]) == (200, first.json()["job_id"]), spelling
+
+
+def test_post_index__an_unknown_short_sha_of_a_local_repository_is_kept_for_the_fetch_to_refuse(
+    client: Client, repo_path: Path
+) -> None:
+    job_id = enqueue(client, str(repo_path), commit_sha="ABCDEF1")
+    assert client.get(f"/jobs/{job_id}").json()["commit_sha"] == "abcdef1"
+
+
+@pytest.fixture
+def served_repository(repo_path: Path, tmp_path: Path) -> Iterator[str]:
+    """``repo_path`` as a bare copy behind ``git daemon`` on a loopback port: a remote, whose short shas the API
+    cannot expand before fetching."""
+    root = tmp_path / "served"
+    pygit2.clone_repository(str(repo_path), str(root / "demo.git"), bare=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}", "--listen=127.0.0.1", f"--port={port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert daemon.poll() is None, "git daemon exited at start-up"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "git daemon did not listen"
+                time.sleep(0.05)
+        yield f"git://127.0.0.1:{port}/demo.git"
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+def test_post_index__a_remote_commit_spelled_short_and_full_is_two_jobs_but_one_current_snapshot(
+    pipeline_config: Config, repo_path: Path, served_repository: str, conn: Conn
+) -> None:
+    full = str(pygit2.Repository(str(repo_path)).head.target)
+    with TestClient(create_app(pipeline_config, environ={})) as client:
+        short_id = enqueue(client, served_repository, commit_sha=full[:9])
+        full_id = enqueue(client, served_repository, commit_sha=full.upper())
+        assert short_id != full_id, "a remote short sha is kept as given until the fetch resolves it"
+        assert Coordinator(pipeline_config, until_idle=True).run(install_signal_handlers=False) == 0
+        jobs = [client.get(f"/jobs/{job_id}").json() for job_id in (short_id, full_id)]
+        assert [job["commit_sha"] for job in jobs] == [full, full]
+        assert sorted(job["status"] for job in jobs) in (["completed", "completed"], ["completed", "skipped"])
+        repository = client.get(f"/repositories/{jobs[0]['repository_id']}").json()
+    assert repository["current"]["commit_sha"] == full
+    assert conn.execute("SELECT count(*) FROM snapshots").fetchone() == (1,), "the other job's snapshot is gone"
 
 
 # ----- GET /jobs/{id} and GET /jobs -----

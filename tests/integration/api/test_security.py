@@ -1,0 +1,103 @@
+"""What a browser on another site can and cannot make the API do, and the headers every response carries."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+from psycopg.rows import TupleRow
+
+from pipeline.api.app import DASHBOARD_CSP, SCHEMA_PAGE_CSP
+
+Client = TestClient[Litestar]
+Conn = psycopg.Connection[TupleRow]
+OWN_ORIGIN = "http://testserver.local"  # the TestClient's base URL, hence the Host header the app sees
+
+
+def index_jobs_count(conn: Conn) -> int:
+    row = conn.execute("SELECT count(*) FROM index_jobs").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'{"repository": "octo/demo"}', "text/plain"),
+        (b"repository=octo%2Fdemo", "application/x-www-form-urlencoded"),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="repository"\r\n\r\nocto/demo\r\n--b--\r\n',
+            "multipart/form-data; boundary=b",
+        ),
+        (b'{"repository": "octo/demo"}', None),
+    ],
+)
+def test_post_index__a_body_that_is_not_declared_json_is_415_and_enqueues_nothing(
+    client: Client, conn: Conn, content: bytes, content_type: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/index", content=content, headers=headers)
+    assert response.status_code == 415, response.text
+    body = response.json()
+    assert body["status_code"] == 415
+    assert body["detail"].startswith("Content-Type: the body must be application/json")
+    assert index_jobs_count(conn) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "http://testserver.local.evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": OWN_ORIGIN, "Sec-Fetch-Site": "cross-site"},
+    ],
+)
+def test_post__a_cross_origin_request_is_403_even_as_json(client: Client, conn: Conn, headers: dict[str, str]) -> None:
+    response = client.post("/index", json={"repository": "octo/demo"}, headers=headers)
+    assert response.status_code == 403, response.text
+    assert response.json()["status_code"] == 403
+    assert "cross-" in response.json()["detail"]
+    assert index_jobs_count(conn) == 0
+    assert client.post("/admin/jobs/00000000-0000-0000-0000-000000000000/cancel", headers=headers).status_code == 403
+
+
+def test_post__the_dashboards_own_requests_are_accepted(client: Client) -> None:
+    same_origin = {"Origin": OWN_ORIGIN, "Sec-Fetch-Site": "same-origin"}
+    created = client.post("/index", json={"repository": "octo/demo"}, headers=same_origin)
+    assert created.status_code == 202, created.text
+    cancelled = client.post(f"/admin/jobs/{created.json()['job_id']}/cancel", headers=same_origin)
+    assert cancelled.status_code == 202, cancelled.text
+
+
+def test_get__cross_origin_reads_are_not_refused(client: Client) -> None:
+    assert client.get("/jobs", headers={"Origin": "https://evil.example"}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/static/dashboard.js", "/jobs", "/health", "/no/such/page", "/openapi.json"])
+def test_every_response__carries_the_security_headers(client: Client, path: str) -> None:
+    headers = client.get(path).headers
+    assert headers["content-security-policy"] == DASHBOARD_CSP
+    assert "frame-ancestors 'none'" in DASHBOARD_CSP
+    assert "unsafe-inline" not in DASHBOARD_CSP
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+
+
+def test_the_swagger_page__gets_the_policy_its_cdn_bundle_needs_and_still_no_framing(client: Client) -> None:
+    response = client.get("/schema/swagger")
+    assert response.status_code == 200
+    assert response.headers["content-security-policy"] == SCHEMA_PAGE_CSP
+    assert "frame-ancestors 'none'" in SCHEMA_PAGE_CSP
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_the_dashboard__has_no_inline_script_or_style(client: Client) -> None:
+    page = client.get("/").text
+    assert "<script>" not in page
+    assert "<style" not in page
+    assert " style=" not in page
+    assert "onclick=" not in page
