@@ -27,6 +27,7 @@ from pipeline.db import connect, database_url
 from pipeline.index_jobs import IndexJob, IndexJobStatus
 from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
+from pipeline.queue.worker import new_worker_id
 from stages.fetch import parse_target
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return Coordinator(config, until_idle=args.until_idle).run()
 
 
-def _enqueue(args: argparse.Namespace, config: Config, *, attached: bool = False) -> index_jobs.Enqueued:
+def _enqueue(args: argparse.Namespace, config: Config, *, reserved_for: str | None = None) -> index_jobs.Enqueued:
     target = parse_target(args.target, base_url=config.index.base_url)
     url = ensure_schema(config)
     pooler = config.database.transaction_pooler
@@ -62,7 +63,7 @@ def _enqueue(args: argparse.Namespace, config: Config, *, attached: bool = False
             commit_sha=args.commit,
             priority=args.priority,
             force=args.force,
-            attached=attached,
+            reserved_for=reserved_for,
         )
         conn.commit()
     return enqueued
@@ -78,16 +79,18 @@ def enqueue(args: argparse.Namespace, config: Config) -> int:
 
 
 def index(args: argparse.Namespace, config: Config) -> int:
-    """Enqueue, then run a coordinator in this process tree for that job only (no other worker takes it) until it
-    is finished, showing progress. SIGINT or SIGTERM releases it at once (the same command resumes it)."""
+    """Enqueue, then run a coordinator in this process tree for that job only until it is finished, showing
+    progress. The job is reserved for this command's worker: no other worker takes it while the command runs, and
+    any worker may once it stops (SIGINT or SIGTERM release it at once) or dies, so it is never stranded."""
     from pipeline.coordinator import Coordinator  # noqa: PLC0415
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
     running: tuple[Coordinator, threading.Thread] | None = None
     try:
-        job_id = _enqueue(args, config, attached=True).job.id
-        coordinator = Coordinator(config, until_index_job=job_id)
+        worker_id = new_worker_id()
+        job_id = _enqueue(args, config, reserved_for=worker_id).job.id
+        coordinator = Coordinator(config, until_index_job=job_id, worker_id=worker_id)
         worker = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False}, daemon=True)
         worker.start()
         running = coordinator, worker
