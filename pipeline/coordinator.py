@@ -21,7 +21,8 @@ Guarantees:
 - An attempt running longer than ``index.job_timeout`` fails, not retried, with an error naming the limit; the
   fetcher and the writer drop its work.
 - ``until_index_job``: exactly that index job runs here (its queue job is claimed by id; enqueued with
-  ``attached=True`` no other worker claims it), and ``run`` returns once it is finished.
+  ``reserved_for=worker_id`` no other worker claims it while this one is alive), and ``run`` returns once it is
+  finished.
 - Secrets stay out of child processes: the git token and the API token are moved out of this process's
   environment (``take_secrets``) before any stage process starts; the fetcher gets the git token as an argument.
 """
@@ -137,6 +138,7 @@ class Coordinator:
         extract: ExtractFunction = extract_source,
         until_idle: bool = False,
         until_index_job: uuid.UUID | None = None,
+        worker_id: str | None = None,
     ) -> None:
         # First of all, before anything can start a process (the embedded Postgres included).
         secrets = take_secrets((config.index.token_env, config.api.token_env))
@@ -183,6 +185,7 @@ class Coordinator:
             connect_timeout=config.database.connect_timeout,
             retention_sweeps=[index_jobs.retention_sweep(config.index.job_delete_after)],
             job_id=own_job,
+            worker_id=worker_id,
             transaction_pooler=self.transaction_pooler,
             listen_url=listen_url(config),
         )

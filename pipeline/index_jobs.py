@@ -41,10 +41,6 @@ if TYPE_CHECKING:  # the writer process imports this module and must not load gi
     from stages.fetch import RepoTarget
 
 INDEX_QUEUE = "index-repo"
-# Queue jobs of index jobs run by the coordinator that enqueued them (``python -m pipeline index``, a script's
-# ``Coordinator(until_index_job=…)``): no worker claims from this queue; that coordinator claims its job by id.
-# The rescuer still returns a dead one's job to it, and the same request (a duplicate) resumes it.
-INDEX_ATTACHED_QUEUE = "index-repo-attached"
 
 _SHA = re.compile(r"[0-9a-f]{7,40}")
 MAX_REF_LENGTH = 255
@@ -143,7 +139,7 @@ def enqueue(
     commit_sha: str | None = None,
     priority: int = 0,
     force: bool = False,
-    attached: bool = False,
+    reserved_for: str | None = None,
 ) -> Enqueued:
     """Create (or find) the index job for ``target`` at ``ref``/``commit_sha`` and its queue job, atomically.
 
@@ -151,7 +147,8 @@ def enqueue(
     ``pipeline.index_requests``; the full sha replaces it once resolved); ``ref`` is a git ref name; not both.
     Anything else raises ``IndexRequestError`` before anything is written. Without ``force``, a job
     whose commit turns out to be the repository's current index already ends ``skipped`` instead of indexing it
-    again. With ``attached``, the queue job goes to ``INDEX_ATTACHED_QUEUE``, for the caller's own coordinator.
+    again. With ``reserved_for`` (a worker id), the queue job is left to that worker while it is alive and taken
+    by any worker once it is not (``Queue.send``): how ``index`` runs its own job without stranding it.
     """
     commit_sha = commit_sha.strip().lower() if commit_sha else None
     if commit_sha is not None and not _SHA.fullmatch(commit_sha):
@@ -181,10 +178,11 @@ def enqueue(
             return Enqueued(job=job, created=False)
         job_id = inserted[0]
         queue_job_id = queue.send(
-            INDEX_ATTACHED_QUEUE if attached else INDEX_QUEUE,
+            INDEX_QUEUE,
             {"index_job_id": str(job_id)},
             priority=priority,
             singleton_key=f"{repository[0]}:{commit_sha or ref or 'HEAD'}",
+            reserved_for=reserved_for,
             conn=conn,
         )
         conn.execute(query("index_job_set_queue_job"), {"id": job_id, "queue_job_id": queue_job_id})

@@ -43,6 +43,7 @@ from pipeline.index_jobs import IndexJob, IndexJobStatus
 from pipeline.index_requests import parse_request_target
 from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
+from pipeline.queue.worker import new_worker_id
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     return Coordinator(config, until_idle=args.until_idle).run()
 
 
-def _enqueue(args: argparse.Namespace, config: Config, *, attached: bool = False) -> index_jobs.Enqueued:
+def _enqueue(args: argparse.Namespace, config: Config, *, reserved_for: str | None = None) -> index_jobs.Enqueued:
     target = parse_request_target(args.target, base_url=config.index.base_url)
     url = ensure_schema(config)
     pooler = config.database.transaction_pooler
@@ -80,7 +81,7 @@ def _enqueue(args: argparse.Namespace, config: Config, *, attached: bool = False
             commit_sha=args.commit,
             priority=args.priority,
             force=args.force,
-            attached=attached,
+            reserved_for=reserved_for,
         )
         conn.commit()
     return enqueued
@@ -96,9 +97,10 @@ def enqueue(args: argparse.Namespace, config: Config) -> int:
 
 
 def index(args: argparse.Namespace, config: Config) -> int:
-    """Enqueue, then run a coordinator in this process tree for that job only (no other worker takes it) until it
-    is finished, showing progress on a terminal; print the job as a summary table (``--json``: the full record).
-    SIGINT or SIGTERM releases the job at once (the same command resumes it)."""
+    """Enqueue, then run a coordinator in this process tree for that job only until it is finished, showing
+    progress on a terminal; print the job as a summary table (``--json``: the full record). The job is reserved
+    for this command's worker: no other worker takes it while the command runs, and any worker may once it stops
+    (SIGINT or SIGTERM release it at once) or dies, so it is never stranded."""
     from pipeline.coordinator import Coordinator  # noqa: PLC0415
 
     live = not args.json and sys.stderr.isatty()
@@ -108,9 +110,10 @@ def index(args: argparse.Namespace, config: Config) -> int:
         signal.signal(signum, _interrupt)
     running: tuple[Coordinator, threading.Thread] | None = None
     try:
-        job_id = _enqueue(args, config, attached=True).job.id
+        worker_id = new_worker_id()
+        job_id = _enqueue(args, config, reserved_for=worker_id).job.id
         with _stage_bars() if live else nullcontext() as bars:
-            coordinator = Coordinator(config, until_index_job=job_id)
+            coordinator = Coordinator(config, until_index_job=job_id, worker_id=worker_id)
             worker = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False}, daemon=True)
             worker.start()
             running = coordinator, worker
@@ -124,7 +127,10 @@ def index(args: argparse.Namespace, config: Config) -> int:
             coordinator.stop()
             worker.join()
     except _Interrupted as interrupted:
-        print("interrupted: the job is released; the same command resumes it", file=sys.stderr)
+        print(
+            "interrupted: the job is released to the queue (any worker, or this command again, runs it)",
+            file=sys.stderr,
+        )
         if running is not None:
             running[0].stop(timeout=0)
             running[1].join()

@@ -9,6 +9,8 @@ duplicate ``singleton_key`` returns the id of the unfinished job that holds it i
 from __future__ import annotations
 
 import math
+import os
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -204,12 +206,17 @@ class Queue:
         retry_delay_max: float | None = None,
         expire_in: float | None = None,
         dead_letter: str | None = None,
+        reserved_for: str | None = None,
         conn: Connection | None = None,
     ) -> uuid.UUID:
         """Enqueue one job and return its id (or, for a held ``singleton_key``, the holder's id).
 
         With ``conn`` (a connection from ``pipeline.db.connect``, so its statements find the project's schema) the
         job is inserted in the caller's open transaction and becomes visible only if the caller commits.
+
+        ``reserved_for`` names a worker id: other workers leave the job alone while that worker's heartbeat is fresh
+        and take it once it is not, so a reserved job outlives its worker. The worker's heartbeat is recorded in the
+        same transaction (as this process), so the reservation holds from the moment the job is visible.
         """
         name = check_queue_name(name)
         encoded = encode_payload(payload, queue=name, max_bytes=self.config.max_payload_bytes)
@@ -224,7 +231,13 @@ class Queue:
             expire_in=expire_in,
             dead_letter=dead_letter,
         )
-        params.update(id=uuid.uuid4(), payload=encoded.decode(), priority=priority, singleton_key=singleton_key)
+        params.update(
+            id=uuid.uuid4(),
+            payload=encoded.decode(),
+            priority=priority,
+            singleton_key=singleton_key,
+            reserved_for=reserved_for,
+        )
         if conn is not None:
             return self._insert_one(conn, params)
         return self._on_own_connection(lambda own: self._insert_one_idempotent(own, params))
@@ -240,6 +253,16 @@ class Queue:
             return uuid.UUID(str(params["id"]))
 
     def _insert_one(self, conn: Connection, params: dict[str, Any]) -> uuid.UUID:
+        if params["reserved_for"] is not None:
+            conn.execute(
+                query("worker_heartbeat"),
+                {
+                    "id": params["reserved_for"],
+                    "queue": params["name"],
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                },
+            )
         for _ in range(5):
             row = conn.execute(query("job_insert"), params).fetchone()
             if row is not None:

@@ -146,6 +146,11 @@ class _Results:
         return bool(self.completed or self.failed)
 
 
+def new_worker_id() -> str:
+    """A worker id unique across hosts and processes: host, pid and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class Worker:
     """Runs ``handler`` for the jobs of one queue with ``concurrency`` claim loops, each claiming up to
     ``batch_size`` jobs at a time (each LISTENing on its own connection, or woken by one listener on ``listen_url``),
@@ -185,7 +190,7 @@ class Worker:
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.maintenance = maintenance
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.worker_id = worker_id or new_worker_id()
         self.job_id = job_id  # set: claim only this job, by id, whatever its queue (``job_claim_by_id``)
         self._shutdown_timeout = self.config.shutdown_timeout
         self._connect_timeout = connect_timeout
@@ -313,7 +318,15 @@ class Worker:
     def _step(self, conn: Connection, wake: threading.Event, pending: _Results, *, wait: bool) -> int:
         wake.clear()
         if self.job_id is None:
-            claim = query("job_claim"), {"name": self.queue, "limit": self.batch_size, "worker_id": self.worker_id}
+            claim = (
+                query("job_claim"),
+                {
+                    "name": self.queue,
+                    "limit": self.batch_size,
+                    "worker_id": self.worker_id,
+                    "stale_after": self._stale_after,
+                },
+            )
         else:
             claim = query("job_claim_by_id"), {"id": self.job_id, "worker_id": self.worker_id}
         rows = conn.execute(*claim).fetchall()

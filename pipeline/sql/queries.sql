@@ -34,15 +34,16 @@ SELECT to_regclass(%(table)s) IS NOT NULL;
 
 -- name: job_insert
 -- Enqueue one job; with a singleton_key already held by an unfinished job of the queue, insert nothing.
+-- reserved_for (or NULL) names the worker the job is left to while that worker is alive (see job_claim).
 INSERT INTO jobs (
     id, name, payload, priority, start_after, singleton_key, dead_letter,
-    retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_in
+    retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_in, reserved_for
 )
 VALUES (
     %(id)s, %(name)s, %(payload)s::jsonb, %(priority)s,
     coalesce(%(start_at)s::timestamptz, now() + %(start_in)s * interval '1 second'),
     %(singleton_key)s, %(dead_letter)s,
-    %(retry_limit)s, %(retry_delay)s, %(retry_backoff)s, %(retry_delay_max)s, %(expire_in)s
+    %(retry_limit)s, %(retry_delay)s, %(retry_backoff)s, %(retry_delay_max)s, %(expire_in)s, %(reserved_for)s
 )
 ON CONFLICT (name, singleton_key) WHERE singleton_key IS NOT NULL AND state IN ('created', 'retry', 'active')
 DO NOTHING
@@ -84,11 +85,17 @@ WHERE name = %(name)s AND singleton_key = %(singleton_key)s AND state IN ('creat
 
 -- name: job_claim
 -- Claim up to `limit` waiting jobs of a queue: highest priority first, then longest available; locked rows are
--- skipped so concurrent workers never block on or share a job. Starts an attempt owned by worker_id.
+-- skipped so concurrent workers never block on or share a job, and a job reserved for another worker is left to it
+-- while that worker's heartbeat is younger than stale_after seconds. Starts an attempt owned by worker_id.
 WITH next AS (
     -- served by jobs_claim_idx: same predicate, same order
     SELECT id FROM jobs
     WHERE name = %(name)s AND state IN ('created', 'retry') AND start_after <= now()
+        -- a job reserved for another worker waits while that worker's heartbeat is fresh (a lookup by the
+        -- workers' primary key, made only for reserved jobs)
+        AND (reserved_for IS NULL OR reserved_for = %(worker_id)s
+            OR coalesce((SELECT heartbeat_at FROM workers WHERE workers.id = jobs.reserved_for), '-infinity')
+                < now() - %(stale_after)s * interval '1 second')
     ORDER BY priority DESC, start_after, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -111,15 +118,15 @@ FROM claimed
 ORDER BY priority DESC, start_after, id;
 
 -- name: job_claim_by_id
--- Claim one job by id if it is waiting (created, or retry whose start_after has come), whatever its queue: how a
--- coordinator runs exactly the one job it was started for. Starts an attempt owned by worker_id.
+-- Claim one job by id if it is waiting (created, or retry whose start_after has come), whatever its queue or
+-- reservation: how a coordinator runs exactly the one job it was started for. Starts an attempt owned by worker_id.
 UPDATE jobs
 SET state = 'active',
     attempts = attempts + 1,
     worker_id = %(worker_id)s,
-    started_at = now(),
-    heartbeat_at = now(),
-    expire_at = now() + expire_in * interval '1 second'
+    started_at = clock_timestamp(),
+    heartbeat_at = clock_timestamp(),
+    expire_at = clock_timestamp() + expire_in * interval '1 second'
 WHERE id = %(id)s AND state IN ('created', 'retry') AND start_after <= now()
 RETURNING id, payload, attempts, retry_limit, retry_delay, retry_backoff, retry_delay_max;
 

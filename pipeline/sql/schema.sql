@@ -42,6 +42,7 @@ CREATE TABLE jobs (
     finished_at timestamptz,  -- when it reached completed, cancelled or failed
     name text NOT NULL,  -- the queue
     worker_id text,  -- owner of the current (or last) attempt
+    reserved_for text,  -- a worker only it claims while its heartbeat is fresh (see job_claim); NULL: anyone
     singleton_key text,
     dead_letter text,  -- dead-letter queue; NULL means '<name>__dlq'
     redrive_of uuid,  -- the failed job this one was redriven from

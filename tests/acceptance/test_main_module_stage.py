@@ -27,6 +27,7 @@ SCRIPT = textwrap.dedent(
     from pipeline.config import load_config
     from pipeline.coordinator import Coordinator
     from pipeline.queue.client import Queue
+    from pipeline.queue.worker import new_worker_id
     from stages.extract import extract_source
     from stages.fetch import parse_target
 
@@ -46,9 +47,12 @@ SCRIPT = textwrap.dedent(
         with Queue(url, "pipeline", config.queue) as queue, psycopg.connect(
             url, options="-c search_path=pipeline"
         ) as conn:
-            job_id = index_jobs.enqueue(conn, queue, parse_target(sys.argv[1]), attached=True).job.id
+            worker_id = new_worker_id()
+            job_id = index_jobs.enqueue(conn, queue, parse_target(sys.argv[1]), reserved_for=worker_id).job.id
             conn.commit()
-        Coordinator(config, until_index_job=job_id, extract=shouting_extract).run(install_signal_handlers=False)
+        Coordinator(config, until_index_job=job_id, worker_id=worker_id, extract=shouting_extract).run(
+            install_signal_handlers=False
+        )
         with psycopg.connect(url, options="-c search_path=pipeline") as conn:
             names = sorted(row[0] for row in conn.execute("SELECT name FROM symbols"))
         print(",".join(names))

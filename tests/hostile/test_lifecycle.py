@@ -104,7 +104,9 @@ def status(conn: Connection, job_id: uuid.UUID) -> IndexJobStatus:
 
 
 def claimed_by(conn: Connection, job: IndexJob, worker_id: str) -> None:
-    claimed = conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": worker_id})
+    claimed = conn.execute(
+        query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": worker_id, "stale_after": 60}
+    )
     assert [row[0] for row in claimed] == [job.queue_job_id]
     assert index_jobs.start(conn, job.id, attempt=1)
 
@@ -323,7 +325,7 @@ def test_a_redrive_of_index_letters_mixed_with_one_that_names_no_index_job__redr
 ) -> None:
     job = dead_lettered(conn, queue, "mixed")
     stray = queue.send(INDEX_QUEUE, {"repo": "acme/not-an-index-job"}, retry_limit=0)
-    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "w"})
+    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "w", "stale_after": 60})
     conn.execute(
         query("job_fail_many"),
         {"ids": [stray], "attempts": [1], "errors": ["KeyError: 'index_job_id'"], "delays": [0.0]}

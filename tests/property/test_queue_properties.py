@@ -67,7 +67,9 @@ def test_queue_operations_keep_the_invariants_in_any_interleaving(config: Config
 
             @rule(worker=st.sampled_from(WORKERS), limit=st.integers(1, 3))
             def claim(self, worker: str, limit: int) -> None:
-                rows = conn.execute(query("job_claim"), {"name": "q", "limit": limit, "worker_id": worker}).fetchall()
+                rows = conn.execute(
+                    query("job_claim"), {"name": "q", "limit": limit, "worker_id": worker, "stale_after": 60}
+                ).fetchall()
                 waiting = [i for i, job in self.jobs.items() if job.state in (JobState.CREATED, JobState.RETRY)]
                 assert len(rows) == min(limit, len(waiting))
                 for row in rows:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +18,9 @@ from pipeline import coordinator as coordinator_module
 from pipeline.config import Config
 from pipeline.coordinator import Coordinator
 from pipeline.index_jobs import IndexJobStatus
+from pipeline.queue.worker import new_worker_id
 from tests.integration.pipeline import harness
-from tests.integration.pipeline.harness import enqueue, job, queue_job_state, run_until_idle, stored_symbols
+from tests.integration.pipeline.harness import enqueue, job, run_until_idle, stored_symbols
 from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
 from tests.integration.pipeline.slow_stage import shouting_extract
 
@@ -99,22 +101,45 @@ def test_plugged_in_extract__its_rows_are_not_reused_by_the_default_extractor_no
     assert {row[1] for row in stored_symbols(conn, "first")} == {"sharedHelper", "alpha"}
 
 
+def queue_job_worker(conn: psycopg.Connection[TupleRow], index_job_id: uuid.UUID) -> str:
+    row = conn.execute(
+        "SELECT q.worker_id FROM jobs q JOIN index_jobs i ON i.queue_job_id = q.id WHERE i.id = %s", [index_job_id]
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
 def test_until_index_job__runs_only_that_job_and_no_other_worker_takes_it(
     pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path, tmp_path: Path
 ) -> None:
     other = tmp_path / "other-repo"
     commit_files(new_repository(other), {"src/o.ts": "export const o = 1;\n"}, "other")
-    own = enqueue(pipeline_config, str(repo_path), attached=True)
+    owner = new_worker_id()
+    own = enqueue(pipeline_config, str(repo_path), reserved_for=owner)
     queued = enqueue(pipeline_config, str(other))
+    # the owner stays alive from the other worker's point of view until its own heartbeats take over
+    conn.execute("UPDATE workers SET heartbeat_at = now() + interval '1 hour' WHERE id = %s", [owner])
 
-    run_until_idle(pipeline_config)  # a worker (`run`) takes the queued job, never the attached one
-    assert job(conn, queued).status == IndexJobStatus.COMPLETED
-    assert job(conn, own).status == IndexJobStatus.PENDING
-    assert queue_job_state(conn, own) == "created"
+    coordinator = Coordinator(pipeline_config, until_index_job=own, worker_id=owner)
+    running = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False})
+    running.start()
+    shared = run_until_idle(pipeline_config)  # a worker (`run`) takes the queued job, never the reserved one
+    running.join(timeout=60)
 
-    later = enqueue(pipeline_config, str(other), force=True)
-    coordinator = Coordinator(pipeline_config, until_index_job=own)
-    assert coordinator.run(install_signal_handlers=False) == 0
+    assert not running.is_alive()
+    assert coordinator.exit_code == 0
+    assert job(conn, own).status == job(conn, queued).status == IndexJobStatus.COMPLETED
+    assert queue_job_worker(conn, own) == owner
+    assert queue_job_worker(conn, queued) == shared.worker.worker_id
+
+
+def test_reserved_job__is_run_by_any_worker_once_its_owner_is_gone(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo_path: Path
+) -> None:
+    own = enqueue(pipeline_config, str(repo_path), reserved_for="an-index-command-that-died")
+    conn.execute("UPDATE workers SET heartbeat_at = now() - interval '1 hour'")
+
+    shared = run_until_idle(pipeline_config)
+
     assert job(conn, own).status == IndexJobStatus.COMPLETED
-    assert job(conn, later).status == IndexJobStatus.PENDING
-    assert queue_job_state(conn, later) == "created"
+    assert queue_job_worker(conn, own) == shared.worker.worker_id

@@ -67,7 +67,9 @@ def local_repository(path: Path) -> RepoTarget:
 
 def claim_as_dead_worker(conn: Connection, job: index_jobs.IndexJob) -> None:
     """A worker claims the job's queue job and starts the index job, then dies: its heartbeat is an hour old."""
-    claimed = conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "dead-worker"})
+    claimed = conn.execute(
+        query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "dead-worker", "stale_after": 60}
+    )
     assert [row[0] for row in claimed] == [job.queue_job_id]
     assert index_jobs.start(conn, job.id, attempt=1)
     conn.execute("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", [job.queue_job_id])
@@ -234,7 +236,7 @@ def test_expiry_on_the_last_attempt__fails_the_index_job(
     conn: Connection, last_attempt_queue: Queue, config: Config
 ) -> None:
     job = index_jobs.enqueue(conn, last_attempt_queue, TARGET, commit_sha=SHA).job
-    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "slow-worker"})
+    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "slow-worker", "stale_after": 60})
     assert index_jobs.start(conn, job.id, attempt=1)
     conn.execute("UPDATE jobs SET expire_at = now() - interval '1 second' WHERE id = %s", [job.queue_job_id])
     [expired] = Rescuer(config.database.url, config.database.schema, config.queue).run_once()
@@ -249,7 +251,7 @@ def test_cancel_of_a_running_job__cancels_the_index_job_at_once_and_its_coordina
     conn: Connection, queue: Queue
 ) -> None:
     job = index_jobs.enqueue(conn, queue, TARGET, commit_sha=SHA).job
-    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "busy-worker"})
+    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "busy-worker", "stale_after": 60})
     assert index_jobs.start(conn, job.id, attempt=1)
     assert job.queue_job_id is not None
     assert queue.cancel(job.queue_job_id) == [job.queue_job_id]

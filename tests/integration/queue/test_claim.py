@@ -17,8 +17,30 @@ Connection = psycopg.Connection[TupleRow]
 
 
 def claim(conn: Connection, name: str, limit: int = 1, worker_id: str = "w1") -> list[uuid.UUID]:
-    rows = conn.execute(query("job_claim"), {"name": name, "limit": limit, "worker_id": worker_id}).fetchall()
+    rows = conn.execute(
+        query("job_claim"), {"name": name, "limit": limit, "worker_id": worker_id, "stale_after": 60}
+    ).fetchall()
     return [row[0] for row in rows]
+
+
+def test_claim__leaves_a_job_reserved_for_a_live_worker_to_it(queue: Queue, conn: Connection) -> None:
+    reserved = queue.send("q", {}, reserved_for="owner")
+    assert claim(conn, "q", worker_id="other") == []
+    assert claim(conn, "q", worker_id="owner") == [reserved]
+
+
+def test_claim__takes_a_reserved_job_once_its_worker_stopped_or_died(queue: Queue, conn: Connection) -> None:
+    stopped = queue.send("q", {"n": "stopped"}, reserved_for="stopped-worker")
+    died = queue.send("q", {"n": "died"}, reserved_for="dead-worker")
+    conn.execute("DELETE FROM workers WHERE id = 'stopped-worker'")  # a clean exit forgets the worker
+    conn.execute("UPDATE workers SET heartbeat_at = now() - interval '61 seconds' WHERE id = 'dead-worker'")
+    assert claim(conn, "q", limit=2, worker_id="other") == [stopped, died]
+
+
+def test_send__a_reservation_holds_from_the_moment_the_job_is_visible(queue: Queue, conn: Connection) -> None:
+    queue.send("q", {}, reserved_for="owner")
+    heartbeat = conn.execute("SELECT now() - heartbeat_at < interval '60 seconds' FROM workers WHERE id = 'owner'")
+    assert heartbeat.fetchall() == [(True,)]
 
 
 def test_claim__takes_highest_priority_first_then_the_oldest(queue: Queue, conn: Connection) -> None:
@@ -63,7 +85,8 @@ def test_claim__query_plan_uses_the_partial_claim_index(queue: Queue, conn: Conn
     conn.execute("UPDATE jobs SET state = 'completed', finished_at = now() WHERE name = 'other'")
     conn.execute("ANALYZE jobs")
     plan = conn.execute(
-        b"EXPLAIN (FORMAT JSON) " + query("job_claim").encode(), {"name": "q", "limit": 10, "worker_id": "w"}
+        b"EXPLAIN (FORMAT JSON) " + query("job_claim").encode(),
+        {"name": "q", "limit": 10, "worker_id": "w", "stale_after": 60},
     ).fetchone()
     assert plan is not None
     text = orjson.dumps(plan[0]).decode()

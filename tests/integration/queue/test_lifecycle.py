@@ -21,7 +21,9 @@ Connection = psycopg.Connection[TupleRow]
 
 
 def claim_one(conn: Connection, name: str, worker_id: str) -> uuid.UUID:
-    rows = conn.execute(query("job_claim"), {"name": name, "limit": 1, "worker_id": worker_id}).fetchall()
+    rows = conn.execute(
+        query("job_claim"), {"name": name, "limit": 1, "worker_id": worker_id, "stale_after": 60}
+    ).fetchall()
     assert len(rows) == 1
     return rows[0][0]
 

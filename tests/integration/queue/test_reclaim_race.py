@@ -159,7 +159,9 @@ def expire_and_reclaim_elsewhere(queue: Queue, conn: Connection, job_id: uuid.UU
     conn.execute("UPDATE jobs SET expire_at = now() - interval '1 second' WHERE id = %s", [job_id])
     [rescued] = Rescuer(queue.url, queue.schema, queue.config).run_once(conn)
     assert (rescued.job_id, rescued.state, rescued.expired) == (job_id, JobState.RETRY, True)
-    rows = conn.execute(query("job_claim"), {"name": "q", "limit": 1, "worker_id": "other-worker"}).fetchall()
+    rows = conn.execute(
+        query("job_claim"), {"name": "q", "limit": 1, "worker_id": "other-worker", "stale_after": 60}
+    ).fetchall()
     assert [row[0] for row in rows] == [job_id]
 
 
