@@ -348,6 +348,7 @@ class Queue:
                     "id": uuid.uuid4(),
                     "payload": encoded[start + offset].decode(),
                     "singleton_key": chunk_keys[offset],
+                    "reserved_for": None,
                 }
                 ids.append(self._insert_one(conn, single))
         return ids
