@@ -114,7 +114,7 @@ def test_index__sigterm_releases_the_job_and_leaves_no_process(
     cli_env: dict[str, str], tmp_path: Path, database_url: str
 ) -> None:
     repo_path = tmp_path / "many-files"
-    files = {f"src/m{n:04}.ts": f"export function f{n}(): number {{ return {n}; }}\n" for n in range(1500)}
+    files = {f"src/m{n:04}.ts": f"export function f{n}(): number {{ return {n}; }}\n" for n in range(4000)}
     commit_files(new_repository(repo_path), dict(files), "many")
     patient = Path(cli_env["PIPELINE_CONFIG"])
     patient.write_text(patient.read_text().replace("shutdown_timeout = 1.0", "shutdown_timeout = 30.0"))
@@ -127,7 +127,7 @@ def test_index__sigterm_releases_the_job_and_leaves_no_process(
     assert wait_until_gone(process_tree(cli_env)) == [], "processes outlived the index command"
     with psycopg.connect(database_url, autocommit=True) as conn:
         states = conn.execute("SELECT status::text FROM pipeline.index_jobs").fetchall()
-    assert states == [("pending",)]  # released at once: the stage processes had only just started
+    assert states == [("pending",)], states  # released at once: the stage processes had only just started
 
 
 def test_run__a_second_sigterm_exits_at_once_and_leaves_no_process(cli_env: dict[str, str]) -> None:
