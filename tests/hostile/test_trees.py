@@ -99,6 +99,19 @@ CASES: dict[str, Case] = {
         lambda r: raw_tree(r, [*OK, (b".GIT", [(b"config", b"[core]\n"), (b"hooks", [(b"post-checkout", b"#!")])])]),
         {"unsafe_path": 2},
     ),
+    "names-windows-reads-as-dot-dot-or-git": Case(
+        lambda r: raw_tree(
+            r,
+            [
+                *OK,
+                (b"...", [(b"x.ts", SOURCE)]),
+                (b".. ", [(b"x.ts", SOURCE)]),
+                (b".git::$INDEX_ALLOCATION", [(b"config", b"[core]\n")]),
+                (b"x.ts.", SOURCE),
+            ],
+        ),
+        {"unsafe_path": 4},
+    ),
     "control-characters": Case(
         lambda r: raw_tree(r, [*OK, (b"x\x1b[2J.ts", SOURCE), (b"x\n.ts", SOURCE), (b"x\x7f.ts", SOURCE)]),
         {"unsafe_path": 3},
