@@ -323,6 +323,7 @@ def test_parse_target__local_work_tree_bare_path_and_file_url_are_local(source: 
     assert file_url == bare
     assert work_tree.is_local
     assert fetch.parse_target(str(source.work_tree / ".git")) == work_tree
+    assert all(fetch.parse_target(target.url) == target for target in (work_tree, bare, file_url))
 
 
 def test_parse_target__every_spelling_of_a_local_repository_gives_one_target(
@@ -361,6 +362,12 @@ def test_parse_target__every_spelling_of_a_local_repository_gives_one_target(
         ("ssh://git@GitHub.com:22/acme/widgets.git", "ssh://git@github.com/acme/widgets.git"),
         ("ssh://git@github.com:2222/acme/widgets.git", "ssh://git@github.com:2222/acme/widgets.git"),
         ("git@GitHub.com:acme/widgets.git/", "git@github.com:acme/widgets.git"),
+        ("https://[::1]:8443/acme/widgets.git", "https://[::1]:8443/acme/widgets.git"),
+        ("https://[::1]:443/acme/widgets.git", "https://[::1]/acme/widgets.git"),
+        ("git://[FE80::1]/acme/widgets", "git://[fe80::1]/acme/widgets"),
+        ("ssh://git@[2001:DB8::1]:2222/acme/widgets.git", "ssh://git@[2001:db8::1]:2222/acme/widgets.git"),
+        ("http://127.0.0.1:8080/acme/widgets.git", "http://127.0.0.1:8080/acme/widgets.git"),
+        ("git@127.0.0.1:acme/widgets.git", "git@127.0.0.1:acme/widgets.git"),
     ],
 )
 def test_parse_target__network_urls_have_one_canonical_spelling(spelling: str, canonical: str) -> None:
@@ -980,8 +987,15 @@ def test_clone_bare__https_host_that_is_not_a_token_host_never_sees_the_token(
 
 @pytest.mark.parametrize("redirect_host", ["127.0.0.2", "127.0.0.1"], ids=["other-host", "other-port"])
 @pytest.mark.parametrize("first_demands_token", [True, False], ids=["after-auth", "before-auth"])
+@pytest.mark.parametrize("both_token_hosts", [False, True], ids=["to-a-stranger", "to-another-token-host"])
 def test_clone_bare__redirect_from_a_token_host_elsewhere_never_carries_the_token(
-    tmp_path: Path, served_root: Path, tls_files: tuple[Path, Path], redirect_host: str, first_demands_token: bool
+    tmp_path: Path,
+    served_root: Path,
+    tls_files: tuple[Path, Path],
+    *,
+    redirect_host: str,
+    first_demands_token: bool,
+    both_token_hosts: bool,
 ) -> None:
     elsewhere = GitHttpServer(served_root, TOKEN, tls=tls_context(*tls_files), host=redirect_host)
     allowed = GitHttpServer(
@@ -990,9 +1004,10 @@ def test_clone_bare__redirect_from_a_token_host_elsewhere_never_carries_the_toke
         tls=tls_context(*tls_files),
         redirect_to=lambda: elsewhere.url,
     )
+    token_hosts = [allowed.host_port, elsewhere.host_port] if both_token_hosts else [allowed.host_port]
     try:
         with pytest.raises(fetch.AuthenticationFailed, match=re.escape(elsewhere.host_port)) as caught:
-            clone(f"{allowed.url}/source.git", tmp_path, token=TOKEN, token_hosts=[allowed.host_port])
+            clone(f"{allowed.url}/source.git", tmp_path, token=TOKEN, token_hosts=token_hosts)
     finally:
         allowed.close()
         elsewhere.close()
