@@ -479,6 +479,32 @@ def test_job_workdir__is_removed_when_the_job_fails(tmp_path: Path, source: Sour
     assert list(tmp_path.iterdir()) == []
 
 
+def _replace_by_a_file(workdir: Path) -> None:
+    """Leave what ``shutil.rmtree`` cannot remove as a tree (it raises ``NotADirectoryError``)."""
+    shutil.rmtree(workdir)
+    workdir.write_bytes(b"")
+
+
+def test_job_workdir__a_failed_removal_never_replaces_the_job_s_own_error(tmp_path: Path) -> None:
+    def job() -> None:
+        with fetch.job_workdir(tmp_path, "j") as workdir:
+            _replace_by_a_file(workdir)
+            raise fetch.UnknownRevision("the job's own error")
+
+    with pytest.raises(fetch.UnknownRevision, match="the job's own error"):
+        job()
+
+
+def test_job_workdir__a_failed_removal_after_success_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with fetch.job_workdir(tmp_path, "j") as workdir:
+        _replace_by_a_file(workdir)
+
+    assert [record.message for record in caplog.records] == ["a job directory could not be removed"]
+    assert caplog.records[0].workdir == str(workdir)
+
+
 def test_job_workdir__replaces_the_leftover_of_an_earlier_attempt(tmp_path: Path) -> None:
     leftover = tmp_path / "pipeline-job-3"
     leftover.mkdir()
