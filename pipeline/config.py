@@ -114,6 +114,9 @@ class IndexConfig(_Section):
     job_delete_after: Seconds = 30 * 86400.0
     # Bytes a network clone's process may allocate (its data segment): a server's flood of refs fails there.
     fetch_memory: Annotated[int, msgspec.Meta(ge=64 * 1024 * 1024)] = 2 * 1024 * 1024 * 1024
+    # Bytes of the largest commit, tag or tree object read whole: libgit2 inflates one before its entries can be
+    # counted, and a crafted one of a few MB compressed can expand to GBs (a real 100k-entry tree is a few MB).
+    max_tree_object_bytes: Annotated[int, msgspec.Meta(ge=1)] = 64 * 1024 * 1024
 
 
 class ApiConfig(_Section):

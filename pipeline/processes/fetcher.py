@@ -48,7 +48,8 @@ class Fetcher:
     runs in a child process (``stages.fetch.clone_isolated``) killed at ``index.fetch_timeout``, bounded by
     ``index.fetch_memory`` and ``index.max_refs``; it is the only process besides this one that holds the token.
     Local clones (hard links, no server) run here. A job whose selected files exceed ``index.max_job_files`` or
-    ``index.max_job_bytes`` fails at once, not retryably.
+    ``index.max_job_bytes``, or whose commit, tags or trees hold an object larger than ``index.max_tree_object_bytes``
+    (read here, after the clone, so checked by its header before libgit2 inflates it), fails at once, not retryably.
 
     At start, removes the job directories left by crashed runs (``stages.fetch.cleanup_stale_workdirs``); a temp
     directory that cannot be used fails each job with an error naming ``index.tmp_dir``, and the fetcher stays up.
@@ -163,9 +164,16 @@ class Fetcher:
             if request.job in self.aborted:
                 logger.info("job aborted while cloning")
                 return
-            commit_sha = resolve_commit(repo, ref=request.ref, commit_sha=request.commit_sha)
+            max_object_bytes = index.max_tree_object_bytes
+            commit_sha = resolve_commit(
+                repo, ref=request.ref, commit_sha=request.commit_sha, max_object_bytes=max_object_bytes
+            )
             listing = list_files(
-                repo, commit_sha, max_file_bytes=index.max_file_bytes, max_entries=index.max_tree_entries
+                repo,
+                commit_sha,
+                max_file_bytes=index.max_file_bytes,
+                max_entries=index.max_tree_entries,
+                max_object_bytes=max_object_bytes,
             )
             self._check_job_limits(listing)
             listed = len(listing.items)
@@ -191,7 +199,9 @@ class Fetcher:
                 files_seen=listing.files_seen,
                 skipped=listing.skipped,
                 bytes=sent_bytes,
-                context=commit_context(repo, commit_sha, max_entries=index.max_tree_entries),
+                context=commit_context(
+                    repo, commit_sha, max_entries=index.max_tree_entries, max_object_bytes=max_object_bytes
+                ),
                 seconds=round(time.monotonic() - started, 3),
             )
             queues.write_queue.put(messages.encode(done))

@@ -202,6 +202,11 @@ CASES: dict[str, Case] = {
     "tsconfig-extends-chain-1100-long": Case(
         _extends_chain, {"unsupported_language": 1101}, stored=frozenset({"ok.ts", "use.ts"})
     ),
+    "subtree-object-claiming-gigabytes": Case(
+        lambda r: raw_tree(r, [*OK, (b"huge", (TREE_MODE, loose_object_claiming_size(r, b"tree", 8 * 1024**3, b"")))]),
+        stored=frozenset(),
+        failed_with="8,589,934,592 bytes, more than index.max_tree_object_bytes",
+    ),
     "root-tree-git-cannot-parse": Case(
         lambda r: raw_tree(r, [(b"", SOURCE)]), stored=frozenset(), failed_with="cannot be parsed"
     ),
