@@ -39,6 +39,7 @@ from stages.fetch.credentials import token_allowed, token_hosts_for
 from stages.fetch.errors import (
     AuthenticationFailed,
     CertificateError,
+    CloneCancelled,
     CorruptObject,
     EmptyRepository,
     FetchDeadlineExceeded,
@@ -51,7 +52,7 @@ from stages.fetch.errors import (
     UnknownRevision,
     WorkdirUnavailable,
 )
-from stages.fetch.isolated import clone_isolated
+from stages.fetch.isolated import CloneCancel, clone_isolated
 from stages.fetch.targets import NETWORK_TRANSPORTS, RepoTarget, parse_target, scrub
 from stages.fetch.tree import SKIP_REASONS, VENDORED_DIRS, FileItem, FileListing, SkipReason, list_files
 from stages.fetch.workdirs import WORKDIR_MARKER, WORKDIR_PREFIX, cleanup_stale_workdirs, job_workdir
@@ -64,6 +65,8 @@ __all__ = [
     "WORKDIR_PREFIX",
     "AuthenticationFailed",
     "CertificateError",
+    "CloneCancel",
+    "CloneCancelled",
     "CorruptObject",
     "EmptyRepository",
     "FetchDeadlineExceeded",

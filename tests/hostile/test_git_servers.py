@@ -33,6 +33,7 @@ from tests.git_servers import (
     silent,
     tls_context,
     trickle,
+    trusted_by_libgit2,
 )
 from tests.integration.pipeline.repos import commit_files, new_repository
 
@@ -98,7 +99,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     (root / "loop-a").symlink_to(root / "loop-b")
     (root / "loop-b").symlink_to(root / "loop-a")
     key, certificate = self_signed_certificate(root)
-    pygit2.settings.set_ssl_cert_locations(str(certificate), None)
     trust = pytest.MonkeyPatch()
     trust.setenv("SSL_CERT_FILE", str(certificate))  # what the clone child processes trust
     (root / "untrusted").mkdir()
@@ -116,7 +116,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     def local(path: Path) -> fetch.RepoTarget:
         return fetch.RepoTarget(url=str(path), transport="local", full_name=path.name)
 
-    with git_daemon(served) as daemon:
+    with trusted_by_libgit2(certificate), git_daemon(served) as daemon:
         daemon_port = int(daemon.rsplit(":", 1)[1])
         elsewhere = keep(GitHttpServer(served, TOKEN, tls=tls_context(key, certificate), host="127.0.0.2"))
         redirecting = keep(
@@ -130,7 +130,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 target=fetch.parse_target(raw(trickle(0.2)).url("git")),
                 error=fetch.FetchDeadlineExceeded,
                 message="exceeded the fetch deadline of 1 s",
-                index=(("fetch_timeout", 1.0), ("git_io_timeout", 0.5)),
+                index=(("fetch_timeout", 1.0), ("git_io_timeout", 5.0)),  # the deadline binds, not a 0.2 s pause
             ),
             "server that accepts and never answers": lambda: Case(
                 target=fetch.parse_target(raw(silent).url("git")),

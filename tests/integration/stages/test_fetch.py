@@ -30,7 +30,8 @@ from pygit2.enums import FileMode
 
 from stages import fetch
 from stages.errors import GitError
-from tests.git_servers import GitHttpServer, free_port, self_signed_certificate, tls_context
+from stages.fetch import isolated
+from tests.git_servers import GitHttpServer, free_port, self_signed_certificate, tls_context, trusted_by_libgit2
 from tests.git_servers import git_daemon as serve_git_daemon
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -169,11 +170,11 @@ def git_daemon(served_root: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """A key and a self-signed certificate for 127.0.0.1, 127.0.0.2 and localhost, trusted by libgit2 here."""
     key, certificate = self_signed_certificate(tmp_path_factory.mktemp("tls"))
-    pygit2.settings.set_ssl_cert_locations(str(certificate), None)
-    return key, certificate
+    with trusted_by_libgit2(certificate):
+        yield key, certificate
 
 
 @pytest.fixture(scope="module")
@@ -930,6 +931,48 @@ def test_clone_bare__git_daemon_missing_repository_is_not_retryable(tmp_path: Pa
         clone(f"{git_daemon}/nope.git", tmp_path)
 
     assert not caught.value.retryable
+
+
+_CHILD_OUT_OF_MEMORY = """
+from stages.fetch import isolated
+
+def clone_bare(*args: object, **kwargs: object) -> None:
+    raise MemoryError
+
+isolated.clone_bare = clone_bare  # a MemoryError outside any libgit2 call, where no translation catches it
+isolated.child_main()
+"""
+
+
+def test_clone_isolated__a_child_out_of_memory_anywhere_answers_limit_exceeded(tmp_path: Path) -> None:
+    request = isolated.CloneRequest(
+        target=fetch.parse_target("git://127.0.0.1:1/x.git"),
+        workdir=str(tmp_path),
+        token=None,
+        token_hosts=[],
+        ref=None,
+        commit_sha=None,
+        depth=None,
+        max_refs=None,
+        connect_timeout=1.0,
+        io_timeout=1.0,
+        deadline=10.0,
+        memory_bytes=None,
+    )
+
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD_OUT_OF_MEMORY],
+        input=msgspec.msgpack.encode(request),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+
+    outcome = msgspec.msgpack.decode(child.stdout, type=isolated.CloneOutcome)
+    assert (outcome.error, outcome.message) == (
+        "LimitExceeded",
+        "git://127.0.0.1:1/x.git sent more than the fetch may hold in memory",
+    )
 
 
 def test_clone_bare__closed_port_is_a_retryable_transport_error(tmp_path: Path) -> None:
