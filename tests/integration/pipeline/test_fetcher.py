@@ -130,7 +130,9 @@ def _core_files_disabled(pid: int, *, timeout: float) -> bool:
     return False
 
 
-def test_fetcher__an_abort_kills_the_clone_child_at_once(clones: Path, trickling_server: RawServer) -> None:
+def test_fetcher__an_abort_kills_the_clone_child_at_once(
+    clones: Path, local_repo: RepoTarget, trickling_server: RawServer
+) -> None:
     for harness in running_fetcher(fetcher_config(clones, fetch_timeout=60.0, git_io_timeout=30.0)):
         job = harness.fetch(parse_target(trickling_server.url("git")))
         children = _clone_children(timeout=10.0)
@@ -139,8 +141,13 @@ def test_fetcher__an_abort_kills_the_clone_child_at_once(clones: Path, trickling
         harness.queues.fetch_inbox.put(messages.encode(messages.Abort(job=job)))
 
         assert all(_ended(pid, timeout=10.0) for pid in children), "the clone child outlived the abort"
-    assert job not in harness.outcomes, "an aborted job reports nothing"
-    assert list(clones.iterdir()) == []
+        job_thread = harness.fetcher.running[job]
+        job_thread.join(timeout=10.0)
+        assert not job_thread.is_alive()
+        assert list(clones.iterdir()) == [], "the aborted job's directory is removed"
+        # anything the aborted job reported is queued ahead of this job's messages, so it is collected first
+        assert harness.done(harness.fetch(local_repo)).files == 2
+        assert job not in harness.outcomes, "an aborted job reports nothing"
 
 
 _START_A_CLONE = """
