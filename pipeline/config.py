@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import msgspec
 
 from pipeline.errors import ConfigError
+from stages.hosts import token_host_key
 
 DEFAULT_CONFIG_PATH = Path("configs/dev.toml")
 MAX_CONFIG_BYTES = 1024 * 1024  # a config file is a few hundred bytes; anything this large is not one
@@ -98,7 +99,8 @@ class IndexConfig(_Section):
     token_env: str = "PIPELINE_GIT_TOKEN"  # noqa: S105
     git_connect_timeout: PositiveSeconds = 30.0  # a git server that does not accept the connection in time fails
     git_io_timeout: PositiveSeconds = 120.0  # a git server silent this long mid-transfer fails (retryably)
-    # Hosts the access token may be sent to (always over https only); empty: the host of base_url.
+    # Hosts the access token may be sent to (always over https only): host, host:port or [ipv6]:port; empty: the host
+    # of base_url. The token is only sent to the host of the job's own URL, never after a redirect to another one.
     token_hosts: list[str] = msgspec.field(default_factory=list)
     fetch_timeout: PositiveSeconds = 600.0  # a whole clone/fetch of one job, however the server trickles
     max_refs: Annotated[int, msgspec.Meta(ge=1)] = 100_000  # a server advertising more refs is refused
@@ -113,6 +115,9 @@ class IndexConfig(_Section):
     job_delete_after: Seconds = 30 * 86400.0
     # Bytes a network clone's process may allocate (its data segment): a server's flood of refs fails there.
     fetch_memory: Annotated[int, msgspec.Meta(ge=64 * 1024 * 1024)] = 2 * 1024 * 1024 * 1024
+    # Bytes of the largest commit, tag or tree object read whole: libgit2 inflates one before its entries can be
+    # counted, and a crafted one of a few MB compressed can expand to GBs (a real 100k-entry tree is a few MB).
+    max_tree_object_bytes: Annotated[int, msgspec.Meta(ge=1)] = 64 * 1024 * 1024
 
 
 class ApiConfig(_Section):
@@ -176,6 +181,7 @@ def decode_config(text: str, source: str) -> Config:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     _check_database_url(config.database.url, f"{source}: database.url")
     _check_database_url(config.database.direct_url, f"{source}: database.direct_url")
+    _check_token_hosts(config.index.token_hosts, f"{source}: index.token_hosts")
     return config
 
 
@@ -227,6 +233,16 @@ def _check_database_url(url: str, where: str) -> None:
             if scheme
             else f"{where}: expected a postgresql:// URL"
         )
+
+
+def _check_token_hosts(entries: list[str], where: str) -> None:
+    """Each entry must be one the token rule can match (``stages.hosts.token_host_key``), else it would be ignored."""
+    for entry in entries:
+        if token_host_key(entry) is None:
+            raise ConfigError(
+                f"{where}: {entry!r} is not a host name or address with an optional port (host, host:port or "
+                "[ipv6]:port, without a scheme, user or path)"
+            )
 
 
 def mask_url(url: str) -> str:

@@ -46,7 +46,6 @@ class FetcherHarness:
     queues: StageQueues
     thread: threading.Thread
     outcomes: dict[str, Outcome] = field(default_factory=dict)
-    finished_order: list[str] = field(default_factory=list)
 
     def fetch(self, target: RepoTarget, *, ref: str | None = None, commit_sha: str | None = None) -> str:
         job = f"{uuid.uuid4()}-1"
@@ -89,7 +88,6 @@ class FetcherHarness:
                 continue
             if isinstance(message, messages.JobFailed | messages.FetchDone):
                 self.outcomes[message.job] = message
-                self.finished_order.append(message.job)
         while True:  # the parsers' share: drop it
             try:
                 self.queues.parse_queue.get_nowait()

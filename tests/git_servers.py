@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pygit2
+
 ZERO_OID = "0" * 40
 
 
@@ -74,6 +76,17 @@ def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         capture_output=True,
     )
     return key, certificate
+
+
+@contextlib.contextmanager
+def trusted_by_libgit2(certificate: Path) -> Iterator[None]:
+    """libgit2 in this process trusts only ``certificate`` inside the block; its previous trust store after."""
+    previous = (pygit2.settings.ssl_cert_file, pygit2.settings.ssl_cert_dir)
+    pygit2.settings.set_ssl_cert_locations(str(certificate), None)
+    try:
+        yield
+    finally:
+        pygit2.settings.set_ssl_cert_locations(*previous)
 
 
 def tls_context(key: Path, certificate: Path) -> ssl.SSLContext:

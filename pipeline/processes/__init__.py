@@ -13,13 +13,11 @@ Each ``*_main`` function is a process body, started through ``stage_process``. S
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import logging
 import os
 import queue as queue_module
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,13 +26,12 @@ from typing import Any, Protocol
 from pipeline import messages
 from pipeline.config import LogConfig
 from pipeline.log import configure_logging
+from stages.lifetime import die_with_parent
 
 logger = logging.getLogger(__name__)
 
 PROGRESS_EVERY = 0.5  # seconds between progress messages of one stage for one job
 POLL = 1.0  # seconds a stage waits on its inbox before checking that its parent is alive
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-EXIT_ORPHANED = 75  # a stage process whose coordinator was already gone when it started
 
 
 class BytesQueue(Protocol):
@@ -49,22 +46,6 @@ def stage_process(parent: int, target: str, *args: Any) -> None:
     die_with_parent(parent)
     module, _, function = target.partition(":")
     getattr(importlib.import_module(module), function)(*args)
-
-
-def die_with_parent(parent: int) -> None:
-    """Have the kernel SIGKILL this process when its parent ends, and exit now if ``parent`` is already gone.
-
-    Checking after arming closes the race with a parent that died before: this process was then re-parented and
-    its parent pid is no longer ``parent``. Elsewhere than on Linux only the check runs (and ``inbox_messages``
-    notices a later death within ``POLL`` seconds).
-    """
-    if sys.platform == "linux":
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            errno = ctypes.get_errno()
-            raise OSError(errno, f"prctl(PR_SET_PDEATHSIG) failed: {os.strerror(errno)}")
-    if os.getppid() != parent:
-        os._exit(EXIT_ORPHANED)
 
 
 def child_setup(log: LogConfig, stage: str) -> int:

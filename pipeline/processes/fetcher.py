@@ -14,6 +14,8 @@ from pipeline.config import Config
 from pipeline.log import log_context
 from pipeline.processes import StageQueues, Throttle, child_setup, inbox_messages, progress_message
 from stages.fetch import (
+    CloneCancel,
+    CloneCancelled,
     FetchError,
     FileListing,
     LimitExceeded,
@@ -47,8 +49,10 @@ class Fetcher:
     Jobs run concurrently, each in a thread of its own, so a slow server delays only its own job. A network clone
     runs in a child process (``stages.fetch.clone_isolated``) killed at ``index.fetch_timeout``, bounded by
     ``index.fetch_memory`` and ``index.max_refs``; it is the only process besides this one that holds the token.
-    Local clones (hard links, no server) run here. A job whose selected files exceed ``index.max_job_files`` or
-    ``index.max_job_bytes`` fails at once, not retryably.
+    An ``Abort`` (also sent at the job time limit) kills the job's clone child at once. Local clones (hard links,
+    no server) run here. A job whose selected files exceed ``index.max_job_files`` or
+    ``index.max_job_bytes``, or whose commit, tags or trees hold an object larger than ``index.max_tree_object_bytes``
+    (read here, after the clone, so checked by its header before libgit2 inflates it), fails at once, not retryably.
 
     At start, removes the job directories left by crashed runs (``stages.fetch.cleanup_stale_workdirs``); a temp
     directory that cannot be used fails each job with an error naming ``index.tmp_dir``, and the fetcher stays up.
@@ -65,6 +69,7 @@ class Fetcher:
         self.queues = queues
         self.aborted: set[str] = set()
         self.running: dict[str, threading.Thread] = {}
+        self.cancels: dict[str, CloneCancel] = {}  # per running job: kills its clone child on Abort
         self.throttle = Throttle()
 
     def run(self, parent: int) -> None:
@@ -78,6 +83,9 @@ class Fetcher:
                 return
             if isinstance(message, messages.Abort):
                 self.aborted.add(message.job)
+                cancel = self.cancels.get(message.job)
+                if cancel is not None:
+                    cancel.cancel()
             elif message.job not in self.aborted:
                 self.start(message)
 
@@ -95,6 +103,7 @@ class Fetcher:
     def start(self, request: messages.FetchRequest) -> None:
         """Run one job in a thread of its own."""
         self.running = {job: thread for job, thread in self.running.items() if thread.is_alive()}
+        self.cancels[request.job] = CloneCancel()
         thread = threading.Thread(target=self.run_once, args=(request,), name=f"fetch-{request.job}", daemon=True)
         self.running[request.job] = thread
         thread.start()
@@ -108,6 +117,8 @@ class Fetcher:
         with log_context(**messages.log_fields(request.job), stage="fetch"):
             try:
                 self._fetch(request)
+            except CloneCancelled:
+                logger.info("job aborted while cloning")
             except WorkdirUnavailable as exc:
                 self._failed(request, f"index.tmp_dir: {scrub(str(exc), self.token)}", retryable=exc.retryable)
             except FetchError as exc:
@@ -117,6 +128,7 @@ class Fetcher:
                 self._failed(request, scrub(f"{type(exc).__name__}: {exc}", self.token), retryable=True)
             finally:
                 self.throttle.forget(request.job)
+                self.cancels.pop(request.job, None)
 
     def _failed(self, request: messages.FetchRequest, error: str, *, retryable: bool) -> None:
         failure = messages.JobFailed(job=request.job, stage="fetch", error=error, retryable=retryable)
@@ -138,6 +150,7 @@ class Fetcher:
             commit_sha=request.commit_sha,
             max_refs=index.max_refs,
             memory_bytes=index.fetch_memory,
+            cancel=self.cancels.get(request.job),
         )
 
     def _check_job_limits(self, listing: FileListing) -> None:
@@ -163,9 +176,16 @@ class Fetcher:
             if request.job in self.aborted:
                 logger.info("job aborted while cloning")
                 return
-            commit_sha = resolve_commit(repo, ref=request.ref, commit_sha=request.commit_sha)
+            max_object_bytes = index.max_tree_object_bytes
+            commit_sha = resolve_commit(
+                repo, ref=request.ref, commit_sha=request.commit_sha, max_object_bytes=max_object_bytes
+            )
             listing = list_files(
-                repo, commit_sha, max_file_bytes=index.max_file_bytes, max_entries=index.max_tree_entries
+                repo,
+                commit_sha,
+                max_file_bytes=index.max_file_bytes,
+                max_entries=index.max_tree_entries,
+                max_object_bytes=max_object_bytes,
             )
             self._check_job_limits(listing)
             listed = len(listing.items)
@@ -191,7 +211,9 @@ class Fetcher:
                 files_seen=listing.files_seen,
                 skipped=listing.skipped,
                 bytes=sent_bytes,
-                context=commit_context(repo, commit_sha, max_entries=index.max_tree_entries),
+                context=commit_context(
+                    repo, commit_sha, max_entries=index.max_tree_entries, max_object_bytes=max_object_bytes
+                ),
                 seconds=round(time.monotonic() - started, 3),
             )
             queues.write_queue.put(messages.encode(done))

@@ -8,7 +8,7 @@ Guarantees:
 
 - **Credentials.** A token is only ever handed to libgit2 through ``pygit2.RemoteCallbacks``, only over https and
   only to the configured token hosts (``credentials.token_allowed``, checked against the URL being authenticated,
-  so a redirect elsewhere never gets it). It is never part of a
+  which must have the host of the job's own URL, so a redirect elsewhere never gets it). It is never part of a
   ``RepoTarget``, a URL written to the clone's config (the clone uses an anonymous remote and writes no remote at
   all), an exception message or a repr. URLs carrying a password in their userinfo are rejected by ``parse_target``
   (the token must come from configuration or the environment instead).
@@ -24,9 +24,10 @@ Guarantees:
   decides everything it can from the tree and object headers alone (mode, path, extension, size); ``read_files``
   decides ``binary`` and content-``minified`` once it has the bytes, so every blob is inflated exactly once.
 - **Paths.** Every path leaving the stage (listed items, commit-context paths and configs) passed
-  ``stages.fetch.paths.path_skip_reason``: UTF-8, bounded in length, no component that is empty, ``.``, ``..`` or
-  ``.git`` or holds a separator or control character. Other entries are skipped (``invalid_path``,
-  ``unsafe_path``), and the tree walk is iterative, so no tree, however deep or crafted, fails a job by its names.
+  ``stages.fetch.paths.path_skip_reason``: UTF-8, bounded in length, no component that is empty, ends in a dot
+  or space, is ``.git`` or holds a colon, a separator or a control character. Other entries are skipped
+  (``invalid_path``, ``unsafe_path``), and the tree walk is iterative, so no tree, however deep or crafted, fails a
+  job by its names.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from stages.fetch.credentials import token_allowed, token_hosts_for
 from stages.fetch.errors import (
     AuthenticationFailed,
     CertificateError,
+    CloneCancelled,
     CorruptObject,
     EmptyRepository,
     FetchDeadlineExceeded,
@@ -50,7 +52,7 @@ from stages.fetch.errors import (
     UnknownRevision,
     WorkdirUnavailable,
 )
-from stages.fetch.isolated import clone_isolated
+from stages.fetch.isolated import CloneCancel, clone_isolated
 from stages.fetch.targets import NETWORK_TRANSPORTS, RepoTarget, parse_target, scrub
 from stages.fetch.tree import SKIP_REASONS, VENDORED_DIRS, FileItem, FileListing, SkipReason, list_files
 from stages.fetch.workdirs import WORKDIR_MARKER, WORKDIR_PREFIX, cleanup_stale_workdirs, job_workdir
@@ -63,6 +65,8 @@ __all__ = [
     "WORKDIR_PREFIX",
     "AuthenticationFailed",
     "CertificateError",
+    "CloneCancel",
+    "CloneCancelled",
     "CorruptObject",
     "EmptyRepository",
     "FetchDeadlineExceeded",

@@ -27,6 +27,7 @@ from stages.fetch.errors import (
     TransportError,
     UnknownRevision,
 )
+from stages.fetch.objects import DEFAULT_MAX_OBJECT_BYTES, peel_tags
 from stages.fetch.targets import RepoTarget, scrub
 
 CLONE_DIR: Final = "repo.git"
@@ -330,16 +331,23 @@ def _raise_classified(target: RepoTarget, message: str, is_auth_error: bool) -> 
     raise TransportError(f"fetching {where} failed: {message}") from None
 
 
-def resolve_commit(repo: pygit2.Repository, *, ref: str | None = None, commit_sha: str | None = None) -> str:
+def resolve_commit(
+    repo: pygit2.Repository,
+    *,
+    ref: str | None = None,
+    commit_sha: str | None = None,
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
+) -> str:
     """The full 40-hex sha of the commit a job asks for.
 
     ``commit_sha`` (7 to 40 hex digits) wins when given; otherwise ``ref`` is looked up like git does (``HEAD``, a
     full ``refs/…`` name, then ``refs/tags/<ref>``, then ``refs/heads/<ref>``) and peeled through annotated tags;
     with neither, HEAD. Raises ``EmptyRepository`` when the repository has no refs at all and ``UnknownRevision``
-    (not retryable) for anything that does not name a commit.
+    (not retryable) for anything that does not name a commit, ``LimitExceeded`` for a commit or tag object larger
+    than ``max_object_bytes`` (checked before it is read: ``stages.fetch.objects``).
     """
     if commit_sha is not None:
-        return _resolve_sha(repo, commit_sha)
+        return _resolve_sha(repo, commit_sha, max_object_bytes)
     if not list(repo.references):
         raise EmptyRepository("the repository has no commits")
     name = "HEAD" if ref is None or ref == "HEAD" else _match_ref(ref, lambda candidate: _has_ref(repo, candidate))
@@ -347,19 +355,12 @@ def resolve_commit(repo: pygit2.Repository, *, ref: str | None = None, commit_sh
         raise UnknownRevision(f"ref {ref!r} does not exist in the repository")
     try:
         reference = repo.head if name == "HEAD" else repo.references[name]
-        target = _peel_tags(repo[reference.resolve().target])
+        target = peel_tags(repo, reference.resolve().target, max_object_bytes)
     except (pygit2.GitError, KeyError, ValueError):
         raise UnknownRevision(f"ref {ref or 'HEAD'!r} does not point at an existing commit") from None
     if target.type != pygit2.enums.ObjectType.COMMIT:
         raise UnknownRevision(f"ref {ref or 'HEAD'!r} names a {target.type_str}, not a commit")
     return str(target.id)
-
-
-def _peel_tags(obj: pygit2.Object) -> pygit2.Object:
-    """The object an annotated tag (or a chain of them) finally points at; any other object itself."""
-    while isinstance(obj, pygit2.Tag):
-        obj = obj.get_object()
-    return obj
 
 
 def _has_ref(repo: pygit2.Repository, name: str) -> bool:
@@ -369,11 +370,11 @@ def _has_ref(repo: pygit2.Repository, name: str) -> bool:
         return False
 
 
-def _resolve_sha(repo: pygit2.Repository, commit_sha: str) -> str:
+def _resolve_sha(repo: pygit2.Repository, commit_sha: str, max_object_bytes: int) -> str:
     if not _HEX_SHA.match(commit_sha):
         raise UnknownRevision(f"commit {commit_sha!r} is not a hex sha of 7 to 40 digits")
     try:
-        target = _peel_tags(repo[commit_sha.lower()])
+        target = peel_tags(repo, repo.expand_id(commit_sha.lower()), max_object_bytes)
     except (KeyError, ValueError, pygit2.GitError):
         raise UnknownRevision(f"commit {commit_sha!r} does not exist in the repository") from None
     if target.type != pygit2.enums.ObjectType.COMMIT:

@@ -9,6 +9,7 @@ from pygit2.enums import FileMode, ObjectType
 
 from stages.commit import CommitContext
 from stages.fetch.errors import MissingObject
+from stages.fetch.objects import DEFAULT_MAX_OBJECT_BYTES
 from stages.fetch.tree import DEFAULT_MAX_TREE_ENTRIES, VENDORED_DIRS, peel_commit, walk_tree
 
 CONFIG_NAMES = frozenset({"tsconfig.json", "jsconfig.json", "package.json"})
@@ -16,19 +17,31 @@ MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def commit_context(
-    repo: pygit2.Repository, commit_sha: str, *, max_entries: int = DEFAULT_MAX_TREE_ENTRIES
+    repo: pygit2.Repository,
+    commit_sha: str,
+    *,
+    max_entries: int = DEFAULT_MAX_TREE_ENTRIES,
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
 ) -> CommitContext:
     """What the cross-file step needs from the commit, from one walk of its tree (no checkout): every path outside
     vendored directories that the path rule accepts (``stages.fetch.paths``; bare specifiers name external
     packages whether or not they were committed), and the text of each ``tsconfig.json``/``jsconfig.json``/
     ``package.json`` blob up to ``MAX_CONFIG_BYTES`` (decoded with replacement characters; a larger or unreadable
     one is left out, and resolution notes it as unreadable). Raises what ``walk_tree`` raises, ``LimitExceeded``
-    past ``max_entries`` entries walked."""
+    past ``max_entries`` entries walked or for a commit or tree larger than ``max_object_bytes``."""
     odb = repo.odb
     paths: list[str] = []
     configs: dict[str, str] = {}
-    commit = peel_commit(repo, commit_sha)
-    for entry in walk_tree(repo, commit, vendored_dirs=VENDORED_DIRS, descend_skipped=False, max_entries=max_entries):
+    commit = peel_commit(repo, commit_sha, max_object_bytes=max_object_bytes)
+    walk = walk_tree(
+        repo,
+        commit,
+        vendored_dirs=VENDORED_DIRS,
+        descend_skipped=False,
+        max_entries=max_entries,
+        max_object_bytes=max_object_bytes,
+    )
+    for entry in walk:
         if entry.skip is not None or entry.mode not in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
             continue
         paths.append(entry.path)

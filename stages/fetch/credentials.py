@@ -3,42 +3,39 @@
 The rule (``token_allowed``): the token goes only over ``https``, and only to a host (and port) it is configured for.
 It is checked against the URL libgit2 is authenticating to at that moment, which after a redirect is the
 redirect's target, not the repository URL the job named; so a redirect to another host or to plain ``http`` never
-receives it. Anything that cannot be parsed unambiguously is refused.
+receives it; nor does a redirect from one token host to another (the token goes only to the host of the
+repository the job named). Anything that cannot be parsed unambiguously is refused.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
 from urllib.parse import urlsplit
 
 import pygit2
 
 from stages.fetch.errors import AuthenticationFailed
 from stages.fetch.targets import RepoTarget, scrub
-
-_HTTPS_PORT: Final = 443
-_FORBIDDEN_IN_URL: Final = frozenset("\\\t\r\n ")
-"""Characters no URL we send a token to needs, and that parsers disagree on (``https://a\\@b/``; Python drops tabs)."""
+from stages.hosts import FORBIDDEN_IN_URL, HTTPS_PORT, HostKey, host_key, netloc_host, token_host_key
 
 
-def token_allowed(url: str, token_hosts: Iterable[str]) -> bool:
-    """Whether the access token may be sent to ``url``: an ``https`` URL whose host and port are in ``token_hosts``.
+def token_allowed(url: str, token_hosts: Iterable[str], *, repository_url: str) -> bool:
+    """Whether the access token may be sent to ``url`` while fetching ``repository_url``: both ``https`` URLs of the
+    same host and port, which is one of ``token_hosts``.
 
-    ``token_hosts`` entries are ``host`` (port 443) or ``host:port``. Hosts compare case-insensitively, without a
-    trailing dot and in their IDNA (punycode) form, so ``Bücher.example.`` and ``xn--bcher-kva.example`` are the
-    same host and a look-alike is not. The host is the URL's real host: userinfo (``https://allowed@evil/``) is
-    ignored, and a URL with a backslash or whitespace, or a percent sign before its path, is refused outright.
+    ``token_hosts`` entries are ``host`` (port 443) or ``host:port`` (``stages.hosts.token_host_key``). Hosts compare
+    case-insensitively, without a trailing dot and in their IDNA (punycode) form, so ``Bücher.example.`` and
+    ``xn--bcher-kva.example`` are the same host and a look-alike is not. The host is the URL's real host: userinfo
+    (``https://allowed@evil/``) is ignored, and a URL with a backslash or whitespace, or a percent sign before its
+    path, is refused outright. Requiring the repository's own host means a redirect never carries the token to
+    another host, even to another token host.
     """
-    try:
-        parts = urlsplit(url)
-        port = parts.port or _HTTPS_PORT
-    except ValueError:
-        return False
-    if parts.scheme.lower() != "https" or not parts.hostname or _FORBIDDEN_IN_URL & set(url) or "%" in parts.netloc:
-        return False
-    wanted = _host_key(parts.hostname, port)
-    return wanted is not None and wanted in {_configured_key(entry) for entry in token_hosts}
+    wanted = _https_host_key(url)
+    return (
+        wanted is not None
+        and wanted == _https_host_key(repository_url)
+        and wanted in {token_host_key(entry) for entry in token_hosts}
+    )
 
 
 def token_hosts_for(configured: Iterable[str], base_url: str) -> list[str]:
@@ -53,30 +50,20 @@ def token_hosts_for(configured: Iterable[str], base_url: str) -> list[str]:
         return []
     if not parts.hostname:
         return []
-    return [parts.hostname if port is None else f"{parts.hostname}:{port}"]
+    host = netloc_host(parts.hostname)
+    return [host if port is None else f"{host}:{port}"]
 
 
-def _configured_key(entry: str) -> tuple[str, int] | None:
+def _https_host_key(url: str) -> HostKey | None:
+    """The host key of an ``https`` URL, or ``None`` for any other URL or one that cannot be read unambiguously."""
     try:
-        parts = urlsplit(f"https://{entry.strip()}")
-        port = parts.port or _HTTPS_PORT
+        parts = urlsplit(url)
+        port = parts.port or HTTPS_PORT
     except ValueError:
         return None
-    if not parts.hostname or parts.path or parts.username is not None:
+    if parts.scheme.lower() != "https" or not parts.hostname or FORBIDDEN_IN_URL & set(url) or "%" in parts.netloc:
         return None
-    return _host_key(parts.hostname, port)
-
-
-def _host_key(hostname: str, port: int) -> tuple[str, int] | None:
-    """``(host, port)`` in one spelling: lowercase, no trailing dot, IDNA-encoded; ``None`` if not a valid name."""
-    host = hostname.lower().removesuffix(".")
-    if not host:
-        return None
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return None
-    return ascii_host, port
+    return host_key(parts.hostname, port)
 
 
 class Credentials(pygit2.RemoteCallbacks):
@@ -108,10 +95,11 @@ class Credentials(pygit2.RemoteCallbacks):
             return pygit2.KeypairFromAgent(username_from_url or "git")
         if self._token is None:
             raise AuthenticationFailed(f"{self._target.url} requires authentication and no access token is configured")
-        if not token_allowed(url, self._token_hosts):
+        if not token_allowed(url, self._token_hosts, repository_url=self._target.url):
             hosts = ", ".join(self._token_hosts) or "no host"
             raise AuthenticationFailed(
-                f"{scrub(url)} asks for credentials; the access token is only sent over https to {hosts}"
+                f"{scrub(url)} asks for credentials; the access token is only sent over https to {hosts}, and only"
+                f" to the host of {self._target.url} (never after a redirect to another host)"
             )
         if not allowed_types & pygit2.enums.CredentialType.USERPASS_PLAINTEXT:
             raise AuthenticationFailed(f"{self._target.url} does not accept token authentication")

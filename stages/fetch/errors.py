@@ -65,3 +65,7 @@ class WorkdirUnavailable(FetchError):
     """The temp directory for a job's clone cannot be used (missing permission, not a directory, disk full)."""
 
     retryable = True
+
+
+class CloneCancelled(FetchError):
+    """The clone was stopped from outside (its job was aborted); nobody waits for the job's outcome any more."""

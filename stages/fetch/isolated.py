@@ -3,8 +3,12 @@
 Why a process and not a thread: libgit2 blocks in C while it reads from the server, and a thread blocked there
 cannot be interrupted, so a server trickling a byte just under ``git_io_timeout`` would hold it for ever. A child
 process is killed at the deadline, and its data segment can be bounded, so a flood of refs or a huge answer fails
-there with ``LimitExceeded`` instead of growing the fetcher. The child also kills itself (``SIGALRM``, default
-action) a few seconds after the deadline, so it cannot outlive a fetcher that died.
+there with ``LimitExceeded`` instead of growing the fetcher.
+
+The child never outlives its parent: before anything else it asks the kernel to SIGKILL it when the thread that
+started it ends (``stages.lifetime.die_with_parent``: a fetcher killed mid-clone takes its clones with it), and its
+own alarm (``SIGALRM``, default action) ends it a few seconds after the deadline whatever happens. A ``CloneCancel``
+kills it on demand (an aborted job). It writes no core file, which would hold the token.
 
 The token reaches the child through its stdin pipe only: never its argv, and every environment variable whose
 value contains the token is left out of its environment. Errors come back as the ``FetchError`` class and message
@@ -13,12 +17,14 @@ the child raised.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import resource
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Collection
 from pathlib import Path
 from typing import Final
@@ -27,11 +33,18 @@ import msgspec
 import pygit2
 
 from stages.fetch.clone import CLONE_DIR, clone_bare, set_network_timeouts
-from stages.fetch.errors import FetchDeadlineExceeded, FetchError, TransportError
+from stages.fetch.errors import CloneCancelled, FetchDeadlineExceeded, FetchError, LimitExceeded, TransportError
 from stages.fetch.targets import RepoTarget, scrub
 
+logger = logging.getLogger(__name__)
+
 _CHILD_SELF_KILL_GRACE: Final = 5  # seconds past the deadline after which the child's own alarm ends it
-_CHILD_COMMAND: Final = ("-c", "from stages.fetch.isolated import child_main; child_main()")
+_CHILD_COMMAND: Final = (
+    "-c",
+    "import sys; from stages.lifetime import die_with_parent; die_with_parent(int(sys.argv[1]));"
+    " from stages.fetch.isolated import child_main; child_main()",
+)
+"""Arms the parent-death signal before importing anything heavy; the parent's pid is the one argument."""
 _IMPORT_ROOT: Final = str(Path(__file__).resolve().parents[2])
 """The directory holding the ``stages`` package, so the child imports this code even when it is not installed."""
 
@@ -54,10 +67,34 @@ class CloneRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CloneOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    """The child's answer: ``error`` is the name of the ``FetchError`` class it raised, ``None`` on success."""
+    """The child's answer: ``error`` is the name of the ``FetchError`` class it raised, ``None`` on success;
+    ``peak_memory_bytes`` is the child's own peak resident size (logged, so a bound can be chosen from real runs)."""
 
     error: str | None = None
     message: str = ""
+    peak_memory_bytes: int = 0
+
+
+class CloneCancel:
+    """Lets another thread end a running ``clone_isolated``: ``cancel`` kills its child now, or as soon as it starts,
+    and the clone raises ``CloneCancelled``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._child: subprocess.Popen[bytes] | None = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            if self._child is not None:
+                self._child.kill()
+
+    def _started(self, child: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._child = child
+            if self.cancelled:
+                child.kill()
 
 
 def clone_isolated(
@@ -74,12 +111,14 @@ def clone_isolated(
     commit_sha: str | None = None,
     max_refs: int | None = None,
     memory_bytes: int | None = None,
+    cancel: CloneCancel | None = None,
 ) -> pygit2.Repository:
     """``clone_bare`` in a child process that is killed after ``deadline`` seconds; returns the opened clone.
 
     Raises what ``clone_bare`` raises, ``FetchDeadlineExceeded`` (retryable) at the deadline, and
     ``TransportError`` (retryable) if the child dies without an answer. ``memory_bytes`` bounds the child's data
-    segment (a server's answer that does not fit raises ``LimitExceeded``).
+    segment (a server's answer that does not fit raises ``LimitExceeded``). ``cancel`` kills the child from another
+    thread (``CloneCancelled``).
     """
     request = CloneRequest(
         target=target,
@@ -98,13 +137,15 @@ def clone_isolated(
     environment = {name: value for name, value in os.environ.items() if not (token and token in value)}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, (_IMPORT_ROOT, environment.get("PYTHONPATH"))))
     child = subprocess.Popen(
-        [sys.executable, *_CHILD_COMMAND],
+        [sys.executable, *_CHILD_COMMAND, str(os.getpid())],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=environment,
         close_fds=True,
     )
+    if cancel is not None:
+        cancel._started(child)
     try:
         answer, errors = child.communicate(msgspec.msgpack.encode(request), timeout=deadline)
     except subprocess.TimeoutExpired:
@@ -113,6 +154,8 @@ def clone_isolated(
         raise FetchDeadlineExceeded(
             f"fetching {target.url} exceeded the fetch deadline of {deadline:g} s (the server is too slow)"
         ) from None
+    if cancel is not None and cancel.cancelled:
+        raise CloneCancelled(f"fetching {target.url} was cancelled")
     try:
         outcome = msgspec.msgpack.decode(answer, type=CloneOutcome)
     except msgspec.DecodeError:
@@ -121,13 +164,16 @@ def clone_isolated(
             f"the clone process for {target.url} ended without an answer ({_describe_exit(child.returncode)})"
             + (f": {last_line}" if last_line else "")
         ) from None
+    logger.debug("clone process finished", extra={"peak_memory_bytes": outcome.peak_memory_bytes})
     if outcome.error is not None:
         raise _error_class(outcome.error)(outcome.message)
     return pygit2.Repository(str(workdir / CLONE_DIR))
 
 
 def child_main() -> None:
-    """Body of the child: read one ``CloneRequest`` from stdin, clone, write one ``CloneOutcome`` to stdout."""
+    """Body of the child (started by ``_CHILD_COMMAND``): read one ``CloneRequest`` from stdin, clone, write one
+    ``CloneOutcome`` to stdout."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # before the token is read: a core dump would hold it
     request = msgspec.msgpack.decode(sys.stdin.buffer.read(), type=CloneRequest)
     signal.alarm(math.ceil(request.deadline) + _CHILD_SELF_KILL_GRACE)
     if request.memory_bytes is not None:
@@ -144,13 +190,16 @@ def child_main() -> None:
             commit_sha=request.commit_sha,
             max_refs=request.max_refs,
         )
-        outcome = CloneOutcome()
+        error, message = None, ""
     except FetchError as exc:
-        outcome = CloneOutcome(error=type(exc).__name__, message=str(exc))
+        error, message = type(exc).__name__, str(exc)
+    except MemoryError:  # outside libgit2 calls too (building the list of advertised refs)
+        error, message = LimitExceeded.__name__, f"{request.target.url} sent more than the fetch may hold in memory"
     except Exception as exc:  # anything else still answers, so the parent can tell the user what went wrong
-        message = scrub(f"{type(exc).__name__}: {exc}", request.token).replace(request.workdir, "the clone")
-        message = f"fetching {request.target.url} failed: {message}"
-        outcome = CloneOutcome(error=TransportError.__name__, message=message)
+        description = scrub(f"{type(exc).__name__}: {exc}", request.token).replace(request.workdir, "the clone")
+        error, message = TransportError.__name__, f"fetching {request.target.url} failed: {description}"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    outcome = CloneOutcome(error=error, message=message, peak_memory_bytes=peak)
     sys.stdout.buffer.write(msgspec.msgpack.encode(outcome))
     sys.stdout.buffer.flush()
 

@@ -13,6 +13,7 @@ import msgspec
 import pygit2
 
 from stages.fetch.errors import InvalidTarget, NotARepository
+from stages.hosts import netloc_host
 from stages.models import Transport
 
 """How a target is reached: ``file`` is a ``file://`` URL and ``local`` a plain path; both are local transports."""
@@ -34,8 +35,8 @@ class RepoTarget(msgspec.Struct, frozen=True, kw_only=True):
 
     ``url`` is what libgit2 is given, and one spelling per repository (so one ``repositories`` row): for a local
     repository (a path or a ``file://`` URL) the resolved absolute path of its root, transport ``local``; for a
-    network URL lowercase scheme and host, no default port, no trailing slash; an scp-like address with its host
-    lowercased. ``parse_target(target.url)`` gives the same target back.
+    network URL lowercase scheme and host (an IPv6 address in brackets), no default port, no trailing slash; an
+    scp-like address with its host lowercased. ``parse_target(target.url)`` gives the same target back.
     ``full_name`` is ``owner/name`` taken from the URL path (the last two components, ``.git`` dropped), or the
     directory name for a local repository.
     """
@@ -116,7 +117,8 @@ def _parse_url(text: str, shown: str) -> RepoTarget:
         raise InvalidTarget(f"repository URL {shown!r} must not have a query or fragment")
     if scheme != "ssh" and parts.username is not None:
         raise InvalidTarget(f"repository URL {shown!r} carries a user name; configure the access token instead")
-    netloc = parts.hostname if port in {None, _DEFAULT_PORTS[scheme]} else f"{parts.hostname}:{port}"
+    host = netloc_host(parts.hostname)
+    netloc = host if port in {None, _DEFAULT_PORTS[scheme]} else f"{host}:{port}"
     if parts.username is not None:
         netloc = f"{parts.username}@{netloc}"
     url = urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))

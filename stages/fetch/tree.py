@@ -16,6 +16,7 @@ from pygit2.enums import FileMode, ObjectType
 
 from stages import languages
 from stages.fetch.errors import CorruptObject, FetchError, LimitExceeded, MissingObject, UnknownRevision
+from stages.fetch.objects import DEFAULT_MAX_OBJECT_BYTES, check_object_size, peel_tags
 from stages.fetch.paths import path_skip_reason
 
 SkipReason = Literal[
@@ -115,6 +116,7 @@ def list_files(
     language_for_path: Callable[[str], str | None] = languages.language_name_for_path,
     vendored_dirs: frozenset[str] = VENDORED_DIRS,
     max_entries: int = DEFAULT_MAX_TREE_ENTRIES,
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
 ) -> FileListing:
     """The files of the tree at ``commit_sha`` worth parsing, without reading any blob.
 
@@ -125,14 +127,23 @@ def list_files(
     header says it is not a blob), ``too_large`` (size from the object header above ``max_file_bytes``).
     ``binary`` and content-``minified`` are decided by ``read_files``. Raises ``UnknownRevision`` for an unknown
     commit, ``MissingObject`` (retryable) for an object absent from the clone, ``CorruptObject`` for a root tree
-    that cannot be parsed, ``LimitExceeded`` past ``max_entries`` (see ``walk_tree``).
+    that cannot be parsed, ``LimitExceeded`` past ``max_entries`` or for a commit or tree larger than
+    ``max_object_bytes`` (see ``walk_tree``).
     """
-    commit = peel_commit(repo, commit_sha)
+    commit = peel_commit(repo, commit_sha, max_object_bytes=max_object_bytes)
     odb = repo.odb
     items: list[FileItem] = []
     skipped: dict[str, int] = dict.fromkeys(SKIP_REASONS, 0)
     files_seen = 0
-    for entry in walk_tree(repo, commit, vendored_dirs=vendored_dirs, descend_skipped=True, max_entries=max_entries):
+    walk = walk_tree(
+        repo,
+        commit,
+        vendored_dirs=vendored_dirs,
+        descend_skipped=True,
+        max_entries=max_entries,
+        max_object_bytes=max_object_bytes,
+    )
+    for entry in walk:
         files_seen += 1
         reason = entry.skip or _file_skip_reason(odb, entry, max_file_bytes, language_for_path, items)
         if reason is not None:
@@ -192,6 +203,7 @@ def walk_tree(
     vendored_dirs: frozenset[str],
     descend_skipped: bool,
     max_entries: int = DEFAULT_MAX_TREE_ENTRIES,
+    max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
 ) -> Iterator[TreeEntry]:
     """Every non-directory entry of the commit's tree, depth first, with a stack instead of recursion.
 
@@ -204,10 +216,13 @@ def walk_tree(
 
     The walk visits at most ``max_entries`` entries (files and directories, skipped ones included) and raises
     ``LimitExceeded`` beyond: a crafted tree that names the same subtree again and again describes billions of
-    paths in a few objects, so neither the time nor the memory of a walk is bounded by the clone's size.
+    paths in a few objects, so neither the time nor the memory of a walk is bounded by the clone's size. A tree
+    object whose header claims more than ``max_object_bytes`` raises ``LimitExceeded`` before it is read
+    (``stages.fetch.objects``).
     """
     odb = repo.odb
     visited = 0
+    check_object_size(repo, commit.tree_id, max_object_bytes)
     try:
         root = commit.tree
     except pygit2.GitError as exc:
@@ -215,6 +230,7 @@ def walk_tree(
     stack: list[tuple[pygit2.Tree, str, TreeSkipReason | None]] = [(root, "", None)]
     while stack:
         tree, parent, inherited = stack.pop()
+        check_object_size(repo, tree.id, max_object_bytes)
         try:
             entries = iter(tree)
         except pygit2.GitError as exc:
@@ -255,9 +271,15 @@ def _unreadable_tree(odb: pygit2.Odb, tree_id: pygit2.Oid, commit: pygit2.Commit
     return CorruptObject(f"tree {tree_id} of commit {commit.id} cannot be parsed: {exc}")
 
 
-def peel_commit(repo: pygit2.Repository, commit_sha: str) -> pygit2.Commit:
-    """The commit ``commit_sha`` names (a tag is peeled); ``UnknownRevision`` if there is none."""
+def peel_commit(
+    repo: pygit2.Repository, commit_sha: str, *, max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES
+) -> pygit2.Commit:
+    """The commit ``commit_sha`` names (a tag is peeled); ``UnknownRevision`` if there is none, ``LimitExceeded``
+    for a commit or tag larger than ``max_object_bytes``."""
     try:
-        return repo[commit_sha].peel(pygit2.Commit)
+        target = peel_tags(repo, repo.expand_id(commit_sha), max_object_bytes)
     except (KeyError, ValueError, pygit2.GitError):
         raise UnknownRevision(f"commit {commit_sha!r} does not exist in the repository") from None
+    if target.type != ObjectType.COMMIT:
+        raise UnknownRevision(f"{commit_sha!r} names a {target.type_str}, not a commit")
+    return target.peel(pygit2.Commit)

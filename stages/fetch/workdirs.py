@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import shutil
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Final
 
 from stages.fetch.errors import WorkdirUnavailable
+
+logger = logging.getLogger(__name__)
 
 WORKDIR_PREFIX: Final = "pipeline-"
 WORKDIR_MARKER: Final = ".pipeline-job-workdir"
@@ -29,9 +32,10 @@ def job_workdir(tmp_root: Path, job_id: str) -> Iterator[Path]:
     ``cleanup_stale_workdirs`` in any process keeps it; the kernel drops the lock when the owner dies (even by
     SIGKILL), which is what makes a crashed run's directory stale. A directory is only ever deleted by the holder of
     its lock: a leftover of an earlier attempt of the same job is replaced once its lock is free, and the directory
-    is removed before the lock is released. ``job_id`` must be a plain name (letters, digits, ``_.-``) so it cannot
-    escape ``tmp_root``. A temp root that cannot hold the directory raises ``WorkdirUnavailable`` naming it; so does
-    a foreign non-empty directory of the same name, which is left alone.
+    is removed before the lock is released; a removal that fails is logged, never raised, so it cannot replace the
+    block's own outcome (the fetcher may already have reported the job done). ``job_id`` must be a plain name
+    (letters, digits, ``_.-``) so it cannot escape ``tmp_root``. A temp root that cannot hold the directory raises
+    ``WorkdirUnavailable`` naming it; so does a foreign non-empty directory of the same name, which is left alone.
     """
     if not _JOB_ID.match(job_id):
         raise ValueError(f"job id {job_id!r} is not usable in a directory name")
@@ -47,6 +51,8 @@ def job_workdir(tmp_root: Path, job_id: str) -> Iterator[Path]:
     finally:
         try:
             shutil.rmtree(workdir)
+        except OSError as exc:  # the job's own outcome stands; start-up cleanup removes the marked leftover
+            logger.warning("a job directory could not be removed", extra={"workdir": str(workdir), "error": str(exc)})
         finally:
             os.close(lock_fd)
 

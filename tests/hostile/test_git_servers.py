@@ -26,12 +26,14 @@ from tests.git_servers import (
     cutting_proxy,
     endless_refs,
     flood_refs,
+    free_port,
     garbage,
     git_daemon,
     self_signed_certificate,
     silent,
     tls_context,
     trickle,
+    trusted_by_libgit2,
 )
 from tests.integration.pipeline.repos import commit_files, new_repository
 
@@ -97,7 +99,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     (root / "loop-a").symlink_to(root / "loop-b")
     (root / "loop-b").symlink_to(root / "loop-a")
     key, certificate = self_signed_certificate(root)
-    pygit2.settings.set_ssl_cert_locations(str(certificate), None)
     trust = pytest.MonkeyPatch()
     trust.setenv("SSL_CERT_FILE", str(certificate))  # what the clone child processes trust
     (root / "untrusted").mkdir()
@@ -115,7 +116,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     def local(path: Path) -> fetch.RepoTarget:
         return fetch.RepoTarget(url=str(path), transport="local", full_name=path.name)
 
-    with git_daemon(served) as daemon:
+    with trusted_by_libgit2(certificate), git_daemon(served) as daemon:
         daemon_port = int(daemon.rsplit(":", 1)[1])
         elsewhere = keep(GitHttpServer(served, TOKEN, tls=tls_context(key, certificate), host="127.0.0.2"))
         redirecting = keep(
@@ -129,7 +130,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 target=fetch.parse_target(raw(trickle(0.2)).url("git")),
                 error=fetch.FetchDeadlineExceeded,
                 message="exceeded the fetch deadline of 1 s",
-                index=(("fetch_timeout", 1.0), ("git_io_timeout", 0.5)),
+                index=(("fetch_timeout", 1.0), ("git_io_timeout", 5.0)),  # the deadline binds, not a 0.2 s pause
             ),
             "server that accepts and never answers": lambda: Case(
                 target=fetch.parse_target(raw(silent).url("git")),
@@ -164,6 +165,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 error=fetch.AuthenticationFailed,
                 message=f"https://{elsewhere.host_port}/good.git asks for credentials; the access token is only sent",
                 index=(("token_hosts", [redirecting.host_port]),),
+            ),
+            "redirect from a token host to another token host": lambda: Case(
+                target=fetch.parse_target(f"{redirecting.url}/good.git"),
+                error=fetch.AuthenticationFailed,
+                message="never after a redirect to another host",
+                index=(("token_hosts", [redirecting.host_port, elsewhere.host_port]),),
+            ),
+            "IPv6 address in the URL": lambda: Case(
+                target=fetch.parse_target(f"git://[::1]:{free_port()}/good.git"),
+                error=fetch.TransportError,
+                message="failed to connect to ::1",
             ),
             "401 over plain http": lambda: Case(
                 target=fetch.parse_target(f"{token_http.url}/good.git"),
@@ -265,6 +277,8 @@ CASES = [
     "garbage instead of pkt-lines",
     "pack cut short",
     "redirect from a token host to another host",
+    "redirect from a token host to another token host",
+    "IPv6 address in the URL",
     "401 over plain http",
     "http 500",
     "untrusted certificate",

@@ -99,6 +99,19 @@ CASES: dict[str, Case] = {
         lambda r: raw_tree(r, [*OK, (b".GIT", [(b"config", b"[core]\n"), (b"hooks", [(b"post-checkout", b"#!")])])]),
         {"unsafe_path": 2},
     ),
+    "names-windows-reads-as-dot-dot-or-git": Case(
+        lambda r: raw_tree(
+            r,
+            [
+                *OK,
+                (b"...", [(b"x.ts", SOURCE)]),
+                (b".. ", [(b"x.ts", SOURCE)]),
+                (b".git::$INDEX_ALLOCATION", [(b"config", b"[core]\n")]),
+                (b"x.ts.", SOURCE),
+            ],
+        ),
+        {"unsafe_path": 4},
+    ),
     "control-characters": Case(
         lambda r: raw_tree(r, [*OK, (b"x\x1b[2J.ts", SOURCE), (b"x\n.ts", SOURCE), (b"x\x7f.ts", SOURCE)]),
         {"unsafe_path": 3},
@@ -188,6 +201,11 @@ CASES: dict[str, Case] = {
     ),
     "tsconfig-extends-chain-1100-long": Case(
         _extends_chain, {"unsupported_language": 1101}, stored=frozenset({"ok.ts", "use.ts"})
+    ),
+    "subtree-object-claiming-gigabytes": Case(
+        lambda r: raw_tree(r, [*OK, (b"huge", (TREE_MODE, loose_object_claiming_size(r, b"tree", 8 * 1024**3, b"")))]),
+        stored=frozenset(),
+        failed_with="8,589,934,592 bytes, more than index.max_tree_object_bytes",
     ),
     "root-tree-git-cannot-parse": Case(
         lambda r: raw_tree(r, [(b"", SOURCE)]), stored=frozenset(), failed_with="cannot be parsed"

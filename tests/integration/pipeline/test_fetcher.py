@@ -5,15 +5,18 @@ Driven in a thread on plain queues (``tests/fetcher_harness.py``) against real r
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-import resource
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pipeline import messages
 from stages.fetch import RepoTarget, parse_target
 from tests.fetcher_harness import FetcherHarness, fetcher_config, running_fetcher, start_fetcher
 from tests.git_servers import RawServer, endless_refs, flood_refs, trickle
@@ -46,25 +49,26 @@ def trickling_server() -> Iterator[RawServer]:
 def test_fetcher__a_trickling_server_hits_the_deadline_while_the_next_job_completes(
     clones: Path, local_repo: RepoTarget, trickling_server: RawServer
 ) -> None:
-    for harness in running_fetcher(fetcher_config(clones, fetch_timeout=2.0, git_io_timeout=1.0)):
+    # a trickle every 0.2 s never trips the 3 s io timeout: the 4 s deadline is what ends the slow job
+    for harness in running_fetcher(fetcher_config(clones, fetch_timeout=4.0, git_io_timeout=3.0)):
         slow = harness.fetch(parse_target(trickling_server.url("git")))
         quick = harness.fetch(local_repo)
 
         assert harness.done(quick).files == 2
+        assert slow not in harness.outcomes, "the quick job completed while the slow one was still fetching"
         failure = harness.failure(slow)
 
-        assert harness.finished_order == [quick, slow]
         assert failure.retryable
-        assert re.search(r"exceeded the fetch deadline of 2 s", failure.error), failure.error
+        assert re.search(r"exceeded the fetch deadline of 4 s", failure.error), failure.error
     assert list(clones.iterdir()) == []
 
 
-def test_fetcher__the_token_reaches_the_clone_child_neither_in_argv_nor_environment(
+def test_fetcher__the_token_reaches_the_clone_child_neither_in_argv_nor_environment_nor_a_core_file(
     clones: Path, trickling_server: RawServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PIPELINE_GIT_TOKEN", TOKEN)
     monkeypatch.setenv("SOMETHING_ELSE", f"prefix-{TOKEN}-suffix")
-    for harness in running_fetcher(fetcher_config(clones, fetch_timeout=3.0, git_io_timeout=1.0), token=TOKEN):
+    for harness in running_fetcher(fetcher_config(clones, fetch_timeout=3.0, git_io_timeout=2.0), token=TOKEN):
         job = harness.fetch(parse_target(trickling_server.url("git")))
         children = _clone_children(timeout=10.0)
 
@@ -73,12 +77,14 @@ def test_fetcher__the_token_reaches_the_clone_child_neither_in_argv_nor_environm
             environment = Path(f"/proc/{pid}/environ").read_bytes()
             assert TOKEN.encode() not in environment
             assert b"PIPELINE_GIT_TOKEN" not in environment
+            assert _core_files_disabled(pid, timeout=10.0), "a crash of the child would dump the token"
         assert children, "the clone ran in a child process"
         assert harness.failure(job).retryable
 
 
-def _clone_children(*, timeout: float) -> list[int]:
-    """The pids of this process's clone children, waiting (bounded) until one exists."""
+def _clone_children(*, timeout: float, parent: int | None = None) -> list[int]:
+    """The pids of the clone children of ``parent`` (this process by default), waiting (bounded) until one exists."""
+    parent = os.getpid() if parent is None else parent
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = []
@@ -90,13 +96,83 @@ def _clone_children(*, timeout: float) -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            parent = re.search(r"^PPid:\s+(\d+)$", status, re.MULTILINE)
-            if parent and int(parent.group(1)) == os.getpid() and b"stages.fetch.isolated" in cmdline:
+            parent_pid = re.search(r"^PPid:\s+(\d+)$", status, re.MULTILINE)
+            if parent_pid and int(parent_pid.group(1)) == parent and b"stages.fetch.isolated" in cmdline:
                 found.append(int(entry.name))
         if found:
             return found
         time.sleep(0.05)
     return []
+
+
+def _ended(pid: int, *, timeout: float) -> bool:
+    """Whether process ``pid`` has ended (gone, or a zombie nobody reaped yet) within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = re.search(r"^State:\s+(\S)", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
+        except OSError:
+            return True
+        if state is not None and state.group(1) in "ZX":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _core_files_disabled(pid: int, *, timeout: float) -> bool:
+    """Whether process ``pid`` sets its core file size limit to 0 within ``timeout`` seconds (it does so at start)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        if re.search(r"^Max core file size\s+0\s+0\s", limits, re.MULTILINE):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_fetcher__an_abort_kills_the_clone_child_at_once(
+    clones: Path, local_repo: RepoTarget, trickling_server: RawServer
+) -> None:
+    for harness in running_fetcher(fetcher_config(clones, fetch_timeout=60.0, git_io_timeout=30.0)):
+        job = harness.fetch(parse_target(trickling_server.url("git")))
+        children = _clone_children(timeout=10.0)
+        assert children, "the clone ran in a child process"
+
+        harness.queues.fetch_inbox.put(messages.encode(messages.Abort(job=job)))
+
+        assert all(_ended(pid, timeout=10.0) for pid in children), "the clone child outlived the abort"
+        job_thread = harness.fetcher.running[job]
+        job_thread.join(timeout=10.0)
+        assert not job_thread.is_alive()
+        assert list(clones.iterdir()) == [], "the aborted job's directory is removed"
+        # anything the aborted job reported is queued ahead of this job's messages, so it is collected first
+        assert harness.done(harness.fetch(local_repo)).files == 2
+        assert job not in harness.outcomes, "an aborted job reports nothing"
+
+
+_START_A_CLONE = """
+import sys
+from pathlib import Path
+from stages.fetch import clone_isolated, parse_target
+clone_isolated(parse_target(sys.argv[1]), Path(sys.argv[2]), deadline=60.0, connect_timeout=5.0, io_timeout=30.0)
+"""
+
+
+def test_clone_isolated__the_child_dies_with_the_process_that_started_it(
+    tmp_path: Path, trickling_server: RawServer
+) -> None:
+    starter = subprocess.Popen([sys.executable, "-c", _START_A_CLONE, trickling_server.url("git"), str(tmp_path)])
+    try:
+        children = _clone_children(timeout=20.0, parent=starter.pid)
+        assert children, "the clone ran in a child process"
+
+        starter.kill()
+        starter.wait(timeout=10)
+
+        assert all(_ended(pid, timeout=10.0) for pid in children), "the clone child outlived its parent"
+    finally:
+        starter.kill()
+        starter.wait(timeout=10)
 
 
 def test_fetcher__too_many_refs_is_refused_with_the_figures(clones: Path) -> None:
@@ -112,7 +188,10 @@ def test_fetcher__too_many_refs_is_refused_with_the_figures(clones: Path) -> Non
     assert str(clones) not in failure.error
 
 
-def test_fetcher__an_endless_ref_advertisement_stops_at_the_memory_bound(clones: Path) -> None:
+def test_fetcher__an_endless_ref_advertisement_stops_at_the_memory_bound(
+    clones: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="stages.fetch.isolated")
     server = RawServer(endless_refs)
     config = fetcher_config(clones, fetch_memory=128 * 1024 * 1024, fetch_timeout=30.0)
     try:
@@ -123,8 +202,8 @@ def test_fetcher__an_endless_ref_advertisement_stops_at_the_memory_bound(clones:
 
     assert "sent more than the fetch may hold in memory" in failure.error
     assert not failure.retryable
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    assert peak < 256 * 1024 * 1024, f"a clone child peaked at {peak:,} bytes"
+    [peak] = [record.peak_memory_bytes for record in caplog.records if record.message == "clone process finished"]
+    assert 0 < peak < 256 * 1024 * 1024, f"the clone child peaked at {peak:,} bytes"
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,8 @@ from pygit2.enums import FileMode
 
 from stages import fetch
 from stages.errors import GitError
-from tests.git_servers import GitHttpServer, free_port, self_signed_certificate, tls_context
+from stages.fetch import isolated
+from tests.git_servers import GitHttpServer, free_port, self_signed_certificate, tls_context, trusted_by_libgit2
 from tests.git_servers import git_daemon as serve_git_daemon
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -169,11 +170,11 @@ def git_daemon(served_root: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """A key and a self-signed certificate for 127.0.0.1, 127.0.0.2 and localhost, trusted by libgit2 here."""
     key, certificate = self_signed_certificate(tmp_path_factory.mktemp("tls"))
-    pygit2.settings.set_ssl_cert_locations(str(certificate), None)
-    return key, certificate
+    with trusted_by_libgit2(certificate):
+        yield key, certificate
 
 
 @pytest.fixture(scope="module")
@@ -323,6 +324,7 @@ def test_parse_target__local_work_tree_bare_path_and_file_url_are_local(source: 
     assert file_url == bare
     assert work_tree.is_local
     assert fetch.parse_target(str(source.work_tree / ".git")) == work_tree
+    assert all(fetch.parse_target(target.url) == target for target in (work_tree, bare, file_url))
 
 
 def test_parse_target__every_spelling_of_a_local_repository_gives_one_target(
@@ -361,6 +363,12 @@ def test_parse_target__every_spelling_of_a_local_repository_gives_one_target(
         ("ssh://git@GitHub.com:22/acme/widgets.git", "ssh://git@github.com/acme/widgets.git"),
         ("ssh://git@github.com:2222/acme/widgets.git", "ssh://git@github.com:2222/acme/widgets.git"),
         ("git@GitHub.com:acme/widgets.git/", "git@github.com:acme/widgets.git"),
+        ("https://[::1]:8443/acme/widgets.git", "https://[::1]:8443/acme/widgets.git"),
+        ("https://[::1]:443/acme/widgets.git", "https://[::1]/acme/widgets.git"),
+        ("git://[FE80::1]/acme/widgets", "git://[fe80::1]/acme/widgets"),
+        ("ssh://git@[2001:DB8::1]:2222/acme/widgets.git", "ssh://git@[2001:db8::1]:2222/acme/widgets.git"),
+        ("http://127.0.0.1:8080/acme/widgets.git", "http://127.0.0.1:8080/acme/widgets.git"),
+        ("git@127.0.0.1:acme/widgets.git", "git@127.0.0.1:acme/widgets.git"),
     ],
 )
 def test_parse_target__network_urls_have_one_canonical_spelling(spelling: str, canonical: str) -> None:
@@ -470,6 +478,32 @@ def test_job_workdir__is_removed_when_the_job_fails(tmp_path: Path, source: Sour
         index_missing_branch()
 
     assert list(tmp_path.iterdir()) == []
+
+
+def _replace_by_a_file(workdir: Path) -> None:
+    """Leave what ``shutil.rmtree`` cannot remove as a tree (it raises ``NotADirectoryError``)."""
+    shutil.rmtree(workdir)
+    workdir.write_bytes(b"")
+
+
+def test_job_workdir__a_failed_removal_never_replaces_the_job_s_own_error(tmp_path: Path) -> None:
+    def job() -> None:
+        with fetch.job_workdir(tmp_path, "j") as workdir:
+            _replace_by_a_file(workdir)
+            raise fetch.UnknownRevision("the job's own error")
+
+    with pytest.raises(fetch.UnknownRevision, match="the job's own error"):
+        job()
+
+
+def test_job_workdir__a_failed_removal_after_success_is_logged_not_raised(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with fetch.job_workdir(tmp_path, "j") as workdir:
+        _replace_by_a_file(workdir)
+
+    assert [record.message for record in caplog.records] == ["a job directory could not be removed"]
+    assert caplog.records[0].workdir == str(workdir)
 
 
 def test_job_workdir__replaces_the_leftover_of_an_earlier_attempt(tmp_path: Path) -> None:
@@ -899,6 +933,48 @@ def test_clone_bare__git_daemon_missing_repository_is_not_retryable(tmp_path: Pa
     assert not caught.value.retryable
 
 
+_CHILD_OUT_OF_MEMORY = """
+from stages.fetch import isolated
+
+def clone_bare(*args: object, **kwargs: object) -> None:
+    raise MemoryError
+
+isolated.clone_bare = clone_bare  # a MemoryError outside any libgit2 call, where no translation catches it
+isolated.child_main()
+"""
+
+
+def test_clone_isolated__a_child_out_of_memory_anywhere_answers_limit_exceeded(tmp_path: Path) -> None:
+    request = isolated.CloneRequest(
+        target=fetch.parse_target("git://127.0.0.1:1/x.git"),
+        workdir=str(tmp_path),
+        token=None,
+        token_hosts=[],
+        ref=None,
+        commit_sha=None,
+        depth=None,
+        max_refs=None,
+        connect_timeout=1.0,
+        io_timeout=1.0,
+        deadline=10.0,
+        memory_bytes=None,
+    )
+
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD_OUT_OF_MEMORY],
+        input=msgspec.msgpack.encode(request),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+
+    outcome = msgspec.msgpack.decode(child.stdout, type=isolated.CloneOutcome)
+    assert (outcome.error, outcome.message) == (
+        "LimitExceeded",
+        "git://127.0.0.1:1/x.git sent more than the fetch may hold in memory",
+    )
+
+
 def test_clone_bare__closed_port_is_a_retryable_transport_error(tmp_path: Path) -> None:
     url = f"git://127.0.0.1:{free_port()}/source.git"
 
@@ -980,8 +1056,15 @@ def test_clone_bare__https_host_that_is_not_a_token_host_never_sees_the_token(
 
 @pytest.mark.parametrize("redirect_host", ["127.0.0.2", "127.0.0.1"], ids=["other-host", "other-port"])
 @pytest.mark.parametrize("first_demands_token", [True, False], ids=["after-auth", "before-auth"])
+@pytest.mark.parametrize("both_token_hosts", [False, True], ids=["to-a-stranger", "to-another-token-host"])
 def test_clone_bare__redirect_from_a_token_host_elsewhere_never_carries_the_token(
-    tmp_path: Path, served_root: Path, tls_files: tuple[Path, Path], redirect_host: str, first_demands_token: bool
+    tmp_path: Path,
+    served_root: Path,
+    tls_files: tuple[Path, Path],
+    *,
+    redirect_host: str,
+    first_demands_token: bool,
+    both_token_hosts: bool,
 ) -> None:
     elsewhere = GitHttpServer(served_root, TOKEN, tls=tls_context(*tls_files), host=redirect_host)
     allowed = GitHttpServer(
@@ -990,9 +1073,10 @@ def test_clone_bare__redirect_from_a_token_host_elsewhere_never_carries_the_toke
         tls=tls_context(*tls_files),
         redirect_to=lambda: elsewhere.url,
     )
+    token_hosts = [allowed.host_port, elsewhere.host_port] if both_token_hosts else [allowed.host_port]
     try:
         with pytest.raises(fetch.AuthenticationFailed, match=re.escape(elsewhere.host_port)) as caught:
-            clone(f"{allowed.url}/source.git", tmp_path, token=TOKEN, token_hosts=[allowed.host_port])
+            clone(f"{allowed.url}/source.git", tmp_path, token=TOKEN, token_hosts=token_hosts)
     finally:
         allowed.close()
         elsewhere.close()

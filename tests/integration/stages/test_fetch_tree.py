@@ -95,7 +95,7 @@ def nonzero(skipped: dict[str, int]) -> dict[str, int]:
         (b".gitignore", None),
         (b"caf\xc3\xa9 file.ts", None),
         (b"CON.ts", None),
-        (b"10:30 notes.ts", None),
+        (b"notes 10.30.ts", None),
         (b"", "unsafe_path"),
         (b".", "unsafe_path"),
         (b"..", "unsafe_path"),
@@ -112,6 +112,14 @@ def nonzero(skipped: dict[str, int]) -> dict[str, int]:
         (b".GiT", "unsafe_path"),
         (b".git. . ", "unsafe_path"),
         (b"GIT~1", "unsafe_path"),
+        (b"...", "unsafe_path"),
+        (b".. ", "unsafe_path"),
+        (b". .", "unsafe_path"),
+        (b"index.ts.", "unsafe_path"),
+        (b"index.ts ", "unsafe_path"),
+        (b"10:30 notes.ts", "unsafe_path"),
+        (b".git::$INDEX_ALLOCATION", "unsafe_path"),
+        (b"index.ts:stream", "unsafe_path"),
         (b"caf\xe9.ts", "invalid_path"),
         (b"\xed\xa0\x80.ts", "invalid_path"),
         (b"x" * (MAX_PATH_BYTES + 1), "invalid_path"),
@@ -351,3 +359,47 @@ def test_list_files__a_tree_within_the_entry_bound_is_listed_whole(repo: pygit2.
 
     assert len(listing.items) == 16
     assert len(fetch.commit_context(repo, sha, max_entries=32).paths) == 16
+
+
+# ------------------------------------------------------------------------------------------------------ object sizes
+
+
+@pytest.mark.parametrize("where", ["root", "subtree"])
+def test_list_files__a_tree_object_over_the_byte_bound_fails_before_it_is_read(
+    repo: pygit2.Repository, where: str
+) -> None:
+    big = raw_tree(repo, [(f"f{index:04d}.ts".encode(), SOURCE) for index in range(100)])
+    size = repo.odb.read_header(big)[1]
+    tree = big if where == "root" else raw_tree(repo, [(b"ok.ts", SOURCE), (b"big", (TREE_MODE, big))])
+    sha = commit_tree(repo, tree)
+    message = rf"tree object {big} is {size:,} bytes, more than index.max_tree_object_bytes \({size - 1:,}\)"
+
+    with pytest.raises(fetch.LimitExceeded, match=message) as caught:
+        fetch.list_files(repo, sha, max_file_bytes=MAX_FILE_BYTES, max_object_bytes=size - 1)
+    with pytest.raises(fetch.LimitExceeded, match=message):
+        fetch.commit_context(repo, sha, max_object_bytes=size - 1)
+    assert not caught.value.retryable
+    listing = fetch.list_files(repo, sha, max_file_bytes=MAX_FILE_BYTES, max_object_bytes=size)
+    assert len(fetch.commit_context(repo, sha, max_object_bytes=size).paths) == len(listing.items) >= 100
+
+
+def test_list_files__a_tree_whose_header_claims_gigabytes_fails_without_inflating_it(repo: pygit2.Repository) -> None:
+    huge = loose_object_claiming_size(repo, b"tree", 8 * 1024**3, b"")
+    sha = commit_tree(repo, raw_tree(repo, [(b"ok.ts", SOURCE), (b"huge", (TREE_MODE, huge))]))
+
+    with pytest.raises(fetch.LimitExceeded, match=r"8,589,934,592 bytes, more than index\.max_tree_object_bytes"):
+        fetch.list_files(repo, sha, max_file_bytes=MAX_FILE_BYTES)
+
+
+@pytest.mark.parametrize("how", ["sha", "ref", "annotated tag"])
+def test_resolve_commit__a_commit_whose_header_claims_gigabytes_fails_without_inflating_it(
+    repo: pygit2.Repository, how: str
+) -> None:
+    huge = loose_object_claiming_size(repo, b"commit", 9 * 1024**3, b"tree ")
+    repo.references.create("refs/heads/main", huge, force=True)
+    tag = b"object %s\ntype commit\ntag v1\ntagger T <t@example.com> 1700000000 +0000\n\nv1\n" % str(huge).encode()
+    repo.references.create("refs/tags/v1", repo.odb.write(ObjectType.TAG, tag))
+    selector = {"sha": {"commit_sha": str(huge)}, "ref": {"ref": "main"}, "annotated tag": {"ref": "v1"}}[how]
+
+    with pytest.raises(fetch.LimitExceeded, match=r"commit object \w+ is 9,663,676,416 bytes, more than"):
+        fetch.resolve_commit(repo, **selector)
