@@ -259,10 +259,6 @@ def start(conn: Connection, job_id: uuid.UUID, *, attempt: int) -> bool:
     return started is not None
 
 
-def set_commit(conn: Connection, job_id: uuid.UUID, commit_sha: str) -> None:
-    conn.execute(query("index_job_set_commit"), {"id": job_id, "commit_sha": commit_sha})
-
-
 def set_progress(conn: Connection, job_id: uuid.UUID, progress: dict[str, Any], stage: str | None) -> None:
     conn.execute(query("index_job_set_progress"), {"id": job_id, "progress": Jsonb(progress, _dumps), "stage": stage})
 

@@ -23,8 +23,6 @@ import orjson
 
 from pipeline.config import LogConfig
 
-CONTEXT_FIELDS = ("index_job_id", "queue_job_id", "repository_id", "stage", "attempt", "worker")
-
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("pipeline_log_context", default={})  # noqa: B039  (never mutated: each log_context builds a new dict)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` or the context.

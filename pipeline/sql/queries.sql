@@ -454,10 +454,6 @@ SET status = 'processing', started_at = coalesce(started_at, clock_timestamp()),
 WHERE id = %(id)s AND status IN ('pending', 'processing')
 RETURNING id;
 
--- name: index_job_set_commit
--- Record the commit a ref resolved to.
-UPDATE index_jobs SET commit_sha = %(commit_sha)s WHERE id = %(id)s;
-
 -- name: index_job_set_progress
 -- Replace the per-stage progress of a running job (called at most about once a second per job).
 UPDATE index_jobs SET progress = %(progress)s, last_stage = %(stage)s WHERE id = %(id)s AND status = 'processing';
