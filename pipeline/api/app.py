@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -35,6 +34,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
+from pipeline import secrets
 from pipeline.api.pool import DatabasePool
 from pipeline.api.routes import (
     ROUTE_HANDLERS,
@@ -84,9 +84,10 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
 
 
 def api_token(config: Config, environ: dict[str, str] | None = None) -> str:
-    """The configured token, else the one in the environment variable ``api.token_env``; empty means no auth."""
-    environ = dict(os.environ) if environ is None else environ
-    return config.api.token or environ.get(config.api.token_env, "").strip()
+    """The configured token, else the one in the environment variable ``api.token_env`` (also after a coordinator
+    in this process moved it out of the environment); empty means no auth. ``environ`` replaces the environment."""
+    name = config.api.token_env
+    return config.api.token or (secrets.get(name) if environ is None else environ.get(name, "")).strip()
 
 
 def create_app(

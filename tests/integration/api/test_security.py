@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 from psycopg.rows import TupleRow
 
-from pipeline.api.app import DASHBOARD_CSP, SCHEMA_PAGE_CSP
+from pipeline import secrets
+from pipeline.api.app import DASHBOARD_CSP, SCHEMA_PAGE_CSP, create_app
+from pipeline.config import Config
+from pipeline.coordinator import Coordinator
+from tests.integration.api.conftest import TOKEN
 
 Client = TestClient[Litestar]
 Conn = psycopg.Connection[TupleRow]
@@ -101,3 +107,22 @@ def test_the_dashboard__has_no_inline_script_or_style(client: Client) -> None:
     assert "<style" not in page
     assert " style=" not in page
     assert "onclick=" not in page
+
+
+@pytest.fixture
+def token_in_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("PIPELINE_API_TOKEN", TOKEN)
+    yield
+    secrets._taken.clear()  # later tests run without a token, as their environment says
+
+
+def test_the_api_token__still_required_after_a_coordinator_in_this_process_took_it_from_the_environment(
+    config: Config, conn: Conn, token_in_environment: None
+) -> None:
+    Coordinator(config)  # moves the tokens out of os.environ, so that no stage process inherits them
+    with TestClient(create_app(config)) as client:
+        refused = client.post("/index", json={"repository": "octo/demo"})
+        assert refused.status_code == 401, refused.text
+        assert index_jobs_count(conn) == 0
+        accepted = client.post("/index", json={"repository": "octo/demo"}, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert accepted.status_code == 202, accepted.text
