@@ -15,7 +15,7 @@ Guarantees:
 - Every response carries ``SECURITY_HEADERS``: a Content-Security-Policy allowing only this origin's own scripts,
   styles and fetches (the dashboard has no inline script or style), no framing, no MIME sniffing, no referrer. The
   Swagger page under ``/schema`` loads its bundle from a CDN with an inline start-up script, so its policy allows
-  exactly that (``SCHEMA_PAGE_CSP``).
+  exactly that, sandboxed into an opaque origin that cannot reach the dashboard's stored token (``SCHEMA_PAGE_CSP``).
 """
 
 from __future__ import annotations
@@ -59,9 +59,12 @@ logger = logging.getLogger(__name__)
 _NO_FRAMES = "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 DASHBOARD_CSP = f"default-src 'self'; img-src 'self' data:; {_NO_FRAMES}"
 _CDN = "https://cdn.jsdelivr.net"  # where Litestar's Swagger page loads its bundle, stylesheet and icon from
+# ``sandbox allow-scripts`` without ``allow-same-origin``: the page runs in an opaque origin, so its inline and CDN
+# scripts cannot read the dashboard's local storage (the operator's token) nor call the API as this origin (the
+# spec is embedded in the page, so it still renders).
 SCHEMA_PAGE_CSP = (
     f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; style-src 'self' 'unsafe-inline' {_CDN}; "
-    f"img-src 'self' data: {_CDN}; {_NO_FRAMES}"
+    f"img-src 'self' data: {_CDN}; {_NO_FRAMES}; sandbox allow-scripts"
 )
 MAX_BODY_BYTES = 64 * 1024  # the largest request, POST /index, is a few kilobytes; a larger body is refused (413)
 SECURITY_HEADERS = {

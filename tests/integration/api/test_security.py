@@ -101,6 +101,15 @@ def test_the_swagger_page__gets_the_policy_its_cdn_bundle_needs_and_still_no_fra
     assert response.headers["x-frame-options"] == "DENY"
 
 
+def test_the_swagger_page__runs_sandboxed_in_an_opaque_origin_with_the_spec_embedded(client: Client) -> None:
+    """Its inline and CDN scripts must not share the dashboard's origin, whose local storage holds the token."""
+    response = client.get("/schema/swagger")
+    directives = [directive.strip() for directive in response.headers["content-security-policy"].split(";")]
+    assert "sandbox allow-scripts" in directives
+    assert "allow-same-origin" not in response.headers["content-security-policy"]
+    assert '"/index"' in response.text  # the spec is in the page: the sandboxed page fetches nothing from here
+
+
 def test_the_dashboard__has_no_inline_script_or_style(client: Client) -> None:
     page = client.get("/").text
     assert "<script>" not in page
