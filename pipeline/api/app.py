@@ -26,6 +26,7 @@ import signal
 from types import FrameType
 from typing import TYPE_CHECKING
 
+import msgspec
 from litestar import Litestar
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.exceptions import ValidationException
@@ -35,6 +36,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from pipeline import secrets
+from pipeline.api.hosts import allowed_names
 from pipeline.api.pool import DatabasePool
 from pipeline.api.routes import (
     ROUTE_HANDLERS,
@@ -42,6 +44,7 @@ from pipeline.api.routes import (
     ApiContext,
     body_too_deep,
     database_unavailable,
+    require_allowed_host,
     require_same_origin_json,
     validation_error,
 )
@@ -130,6 +133,8 @@ def create_app(
         queue=queue,
         token=api_token(config, environ),
         protect_reads=config.api.protect_reads,
+        allowed_hosts=allowed_names(config.api.allowed_hosts, config.api.host),
+        allow_local_targets=config.api.allow_local_targets,
     )
     return Litestar(
         route_handlers=[
@@ -137,7 +142,7 @@ def create_app(
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         state=State({"context": context}),
-        guards=[require_same_origin_json],
+        guards=[require_allowed_host, require_same_origin_json],
         before_send=[add_security_headers],
         request_max_body_size=MAX_BODY_BYTES,
         exception_handlers={
@@ -168,7 +173,12 @@ def serve(args: argparse.Namespace, config: Config) -> int:
     ensure_schema(config)
     host = args.host or config.api.host
     port = config.api.port if args.port is None else args.port
-    logger.info("serving the API", extra={"host": host, "port": port, "auth": bool(api_token(config))})
+    config = msgspec.structs.replace(config, api=msgspec.structs.replace(config.api, host=host, port=port))
+    names = sorted(allowed_names(config.api.allowed_hosts, host))
+    logger.info(
+        "serving the API",
+        extra={"host": host, "port": port, "auth": bool(api_token(config)), "allowed_hosts": names},
+    )
     # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler it found; a no-op one
     # lets the command exit 0 after that graceful stop instead of dying by the signal.
     previous = {number: signal.signal(number, _ignore_signal) for number in (signal.SIGTERM, signal.SIGINT)}
