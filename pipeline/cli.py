@@ -3,7 +3,7 @@
 ``--config`` and ``--json`` are accepted before the command and after it; two different ``--config`` files are a
 usage error. Every error is one line on stderr (a JSON object with ``--json``), never a traceback. Exit codes:
 0 success, 1 the command failed, 2 usage or configuration error, 70 an internal error (a bug; ``run`` also exits 70
-when its stage processes keep dying), 130 interrupted.
+when its stage processes keep dying, and so does ``index`` when its worker stops for that reason), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -262,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(exc, EXIT_USAGE, as_json=args.json)
     except IndexerError as exc:
         logger.debug("command failed", exc_info=True)
-        return _report(exc, EXIT_FAILED, as_json=args.json)
+        # an error may carry the command's exit code (``index``: that of a worker that stopped on its own)
+        return _report(exc, getattr(exc, "exit_code", EXIT_FAILED), as_json=args.json)
     except KeyboardInterrupt:
         return _report("interrupted", EXIT_INTERRUPTED, as_json=args.json)
     except Exception as exc:  # a bug: still one line, the traceback only at debug level

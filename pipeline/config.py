@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import msgspec
 
+from pipeline.api.hosts import allowed_host_name
 from pipeline.errors import ConfigError
 from stages.hosts import token_host_key
 
@@ -130,6 +131,12 @@ class ApiConfig(_Section):
     token: str = ""
     token_env: str = "PIPELINE_API_TOKEN"  # noqa: S105
     protect_reads: bool = False  # true: GET endpoints (except /health and the dashboard page) need the token too
+    # Names the server answers to besides api.host, localhost, 127.0.0.1 and [::1], compared with each request's
+    # Host header without its port: a DNS-rebinding page comes with its own name and is refused (400). List the
+    # names clients and probes use when serving on another address (0.0.0.0, behind a proxy keeping the Host).
+    allowed_hosts: list[str] = msgspec.field(default_factory=list)
+    # true: POST /index accepts repositories on the server's own file system (paths and file:// URLs)
+    allow_local_targets: bool = False
 
 
 class Config(_Section):
@@ -182,6 +189,7 @@ def decode_config(text: str, source: str) -> Config:
     _check_database_url(config.database.url, f"{source}: database.url")
     _check_database_url(config.database.direct_url, f"{source}: database.direct_url")
     _check_token_hosts(config.index.token_hosts, f"{source}: index.token_hosts")
+    _check_allowed_hosts(config.api.allowed_hosts, f"{source}: api.allowed_hosts")
     return config
 
 
@@ -242,6 +250,16 @@ def _check_token_hosts(entries: list[str], where: str) -> None:
             raise ConfigError(
                 f"{where}: {entry!r} is not a host name or address with an optional port (host, host:port or "
                 "[ipv6]:port, without a scheme, user or path)"
+            )
+
+
+def _check_allowed_hosts(entries: list[str], where: str) -> None:
+    """Each entry must be a name the Host check can match (``pipeline.api.hosts.allowed_host_name``)."""
+    for entry in entries:
+        if allowed_host_name(entry) is None:
+            raise ConfigError(
+                f"{where}: {entry!r} is not a host name or IP address (without a scheme, port or path: any port "
+                "is accepted)"
             )
 
 

@@ -24,7 +24,8 @@ Guarantees:
   ``reserved_for=worker_id`` no other worker claims it while this one is alive), and ``run`` returns once it is
   finished.
 - Secrets stay out of child processes: the git token and the API token are moved out of this process's
-  environment (``take_secrets``) before any stage process starts; the fetcher gets the git token as an argument.
+  environment (``pipeline.secrets.take``) before any stage process starts; the fetcher gets the git token as an
+  argument.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import multiprocess
 import psycopg
 from psycopg.rows import TupleRow
 
-from pipeline import index_jobs, messages
+from pipeline import index_jobs, messages, secrets
 from pipeline.config import Config
 from pipeline.db import connect, database_url
 from pipeline.errors import PipelineError
@@ -68,24 +69,6 @@ logger = logging.getLogger(__name__)
 STAGES_RESTART_LIMIT = 5  # stage-process crashes tolerated before the coordinator gives up (exit code below)
 EXIT_STAGE_CRASHES = 70  # named exit code: the stage processes keep dying
 STAGE_STOP_GRACE = 1.0  # seconds the stage processes get to exit after ``Stop`` at shutdown, before SIGKILL
-
-_taken_secrets: dict[str, str] = {}
-_secrets_lock = threading.Lock()
-
-
-def take_secrets(names: tuple[str, ...]) -> dict[str, str]:
-    """Move the environment variables ``names`` out of this process's environment, which every process started
-    from here inherits (stage processes, Postgres, multiprocess's resource tracker), and return their values.
-
-    Values taken by an earlier call are remembered for this process, so a second coordinator still finds them;
-    a variable set again later replaces the remembered value.
-    """
-    with _secrets_lock:
-        for name in names:
-            value = os.environ.pop(name, None)
-            if value:
-                _taken_secrets[name] = value
-        return {name: _taken_secrets[name] for name in names if name in _taken_secrets}
 
 
 def extractor_version_of(extract: ExtractFunction, pickled: bytes) -> int:
@@ -141,8 +124,8 @@ class Coordinator:
         worker_id: str | None = None,
     ) -> None:
         # First of all, before anything can start a process (the embedded Postgres included).
-        secrets = take_secrets((config.index.token_env, config.api.token_env))
-        self._token = secrets.get(config.index.token_env)
+        taken = secrets.take((config.index.token_env, config.api.token_env))
+        self._token = taken.get(config.index.token_env)
         self.config = config
         self.url = database_url(config)
         self.schema = config.database.schema

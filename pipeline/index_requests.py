@@ -23,12 +23,13 @@ from stages.fetch import RepoTarget, parse_target
 MAX_TARGET_LENGTH = 2048
 
 
-def parse_request_target(text: str, *, base_url: str) -> RepoTarget:
+def parse_request_target(text: str, *, base_url: str, allow_local: bool = True) -> RepoTarget:
     """``stages.fetch.parse_target`` behind the shared length limit; raises ``IndexRequestError`` for an overlong
-    target and ``FetchError`` subclasses for one that cannot be indexed."""
+    target and ``FetchError`` subclasses for one that cannot be indexed. Without ``allow_local`` (the API unless
+    ``api.allow_local_targets``), paths and ``file://`` URLs are refused without looking at the file system."""
     if len(text) > MAX_TARGET_LENGTH:
         raise IndexRequestError(f"repository target is {len(text)} characters long; at most {MAX_TARGET_LENGTH}")
-    return parse_target(text, base_url=base_url)
+    return parse_target(text, base_url=base_url, local=allow_local)
 
 
 def expand_local_commit(target: RepoTarget, commit_sha: str) -> str:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import orjson
@@ -45,12 +45,15 @@ from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
 from pipeline.queue.worker import new_worker_id
 
+if TYPE_CHECKING:
+    from pipeline.coordinator import Coordinator
+
 logger = logging.getLogger(__name__)
 
 STAGES = ("fetch", "parse", "write")
 SECONDS_ORDER = ("fetch", "parse", "write", "link", "total")
 WATCH_INTERVAL = 0.2  # seconds between polls of the job while indexing
-STDERR_DRAIN_TIMEOUT = 5.0  # seconds to print what the stage processes wrote last, after they stopped
+STDERR_DRAIN_TIMEOUT = 5.0  # bound on printing the stage processes' last lines (they stopped: it takes far less)
 FINISHED = (IndexJobStatus.COMPLETED, IndexJobStatus.FAILED, IndexJobStatus.SKIPPED, IndexJobStatus.CANCELLED)
 
 
@@ -100,7 +103,8 @@ def index(args: argparse.Namespace, config: Config) -> int:
     """Enqueue, then run a coordinator in this process tree for that job only until it is finished, showing
     progress on a terminal; print the job as a summary table (``--json``: the full record). The job is reserved
     for this command's worker: no other worker takes it while the command runs, and any worker may once it stops
-    (SIGINT or SIGTERM release it at once) or dies, so it is never stranded."""
+    (SIGINT or SIGTERM release it at once; a second signal ends the command at once) or dies, so it is never
+    stranded. A worker that stops on its own before the job is finished ends the command with ``WorkerStopped``."""
     from pipeline.coordinator import Coordinator  # noqa: PLC0415
 
     live = not args.json and sys.stderr.isatty()
@@ -108,32 +112,17 @@ def index(args: argparse.Namespace, config: Config) -> int:
         config = msgspec.structs.replace(config, log=msgspec.structs.replace(config.log, format="human"))
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
-    running: tuple[Coordinator, threading.Thread] | None = None
     try:
         worker_id = new_worker_id()
         job_id = _enqueue(args, config, reserved_for=worker_id).job.id
         with _stage_bars() if live else nullcontext() as bars:
             coordinator = Coordinator(config, until_index_job=job_id, worker_id=worker_id)
-            worker = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False}, daemon=True)
-            worker.start()
-            running = coordinator, worker
-            with connect(
-                database_url(config),
-                config.database.schema,
-                autocommit=True,
-                transaction_pooler=config.database.transaction_pooler,
-            ) as conn:
-                final = _watch(conn, job_id, bars)
-            coordinator.stop()
-            worker.join()
+            final = _run_until_finished(coordinator, config, job_id, bars)
     except _Interrupted as interrupted:
         print(
             "interrupted: the job is released to the queue (any worker, or this command again, runs it)",
             file=sys.stderr,
         )
-        if running is not None:
-            running[0].stop(timeout=0)
-            running[1].join()
         return 128 + interrupted.signum
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -146,6 +135,69 @@ def index(args: argparse.Namespace, config: Config) -> int:
     return 0 if final.status in (IndexJobStatus.COMPLETED, IndexJobStatus.SKIPPED) else 1
 
 
+class WorkerStopped(PipelineError):
+    """The ``index`` command's coordinator stopped on its own before the job was finished."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # the command's: the coordinator's own when it named one (70: stages keep dying)
+
+
+class _CoordinatorThread(threading.Thread):
+    """Runs ``coordinator.run`` and keeps how it ended: its exit code, or the exception it raised."""
+
+    def __init__(self, coordinator: Coordinator) -> None:
+        super().__init__(name="coordinator", daemon=True)
+        self.coordinator = coordinator
+        self.exit_code: int | None = None
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            self.exit_code = self.coordinator.run(install_signal_handlers=False)
+        except Exception as exc:  # reported by the command, in its one line
+            logger.debug("the coordinator failed", exc_info=True)
+            self.error = exc
+
+
+def _run_until_finished(coordinator: Coordinator, config: Config, job_id: uuid.UUID, bars: Progress | None) -> IndexJob:
+    """Run ``coordinator`` in a thread and watch the job until it is finished; the coordinator is stopped and its
+    thread joined before this returns or raises (an interrupt releases the running job at once), so no stage
+    process outlives the call. Raises ``WorkerStopped`` when the coordinator ends first."""
+    thread = _CoordinatorThread(coordinator)
+    thread.start()
+    release_at_once = True
+    try:
+        with connect(
+            database_url(config),
+            config.database.schema,
+            autocommit=True,
+            transaction_pooler=config.database.transaction_pooler,
+        ) as conn:
+            final = _watch(conn, job_id, bars, thread)
+        release_at_once = False
+    finally:
+        try:
+            coordinator.stop(timeout=0 if release_at_once else None)
+            thread.join()
+        except _Interrupted:  # while a finished job's worker stops: release at once, then report the interrupt
+            coordinator.stop(timeout=0)
+            thread.join()
+            raise
+    if final is None:
+        reason = (
+            f"{type(thread.error).__name__}: {thread.error}"
+            if thread.error is not None
+            else f"exit code {thread.exit_code}"
+        )
+        raise WorkerStopped(
+            f"the worker stopped before index job {job_id} was finished ({reason}); the queue keeps the job for "
+            "another worker",
+            thread.exit_code or 1,
+        )
+    return final
+
+
 class _Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM while ``index`` runs."""
 
@@ -155,7 +207,8 @@ class _Interrupted(KeyboardInterrupt):
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+    for number in (signal.SIGINT, signal.SIGTERM):  # a second one, of either kind, ends the process at once
+        signal.signal(number, signal.SIG_DFL)
     raise _Interrupted(signum)
 
 
@@ -167,6 +220,9 @@ class _RateColumn(ProgressColumn):
         return Text("    - files/s" if speed is None else f"{speed:>6,.0f} files/s", style="progress.data.speed")
 
 
+_END_OF_STDERR = b"\x00pipeline: end of the stage processes' stderr\n"  # no log line starts with a NUL
+
+
 @contextmanager
 def _stage_bars() -> Iterator[Progress]:
     """One ``Progress`` (rich's ``Live`` inside) with a bar per stage on the terminal that stderr is.
@@ -174,9 +230,16 @@ def _stage_bars() -> Iterator[Progress]:
     While it is shown, file descriptor 2 is a pipe read by a thread that prints each line above the bars through
     the bars' console, cut to the terminal's width: this process's log lines and those of the stage processes
     (which inherit the descriptor) never land inside the bars, and the bars are drawn once, not left behind as
-    stale copies. The descriptor is restored, and the lines still in the pipe printed, before the bars stop.
+    stale copies. On exit (the caller has stopped the stage processes by then) the descriptor is restored and an
+    end marker written behind the lines still in the pipe: the reader prints them and stops at the marker, whoever
+    else still holds the pipe, and only then is the terminal's descriptor closed.
     """
+    from multiprocess import resource_tracker  # noqa: PLC0415  (only a live index needs it)
+
     sys.stderr.flush()
+    # multiprocess's resource tracker is started by the first queue and keeps the stderr it was started with until
+    # this process exits: it must get the terminal, not the pipe.
+    resource_tracker.ensure_running()
     terminal = os.fdopen(os.dup(2), "w", encoding="utf-8", errors="replace")
     console = Console(file=terminal)
     columns = (
@@ -192,8 +255,10 @@ def _stage_bars() -> Iterator[Progress]:
     progress = Progress(*columns, console=console, redirect_stdout=False, redirect_stderr=False)
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
-    os.close(write_end)
-    reader = threading.Thread(target=_print_lines, args=(read_end, console), name="stderr-above-bars", daemon=True)
+    at_marker = threading.Event()
+    reader = threading.Thread(
+        target=_print_lines, args=(read_end, console, at_marker), name="stderr-above-bars", daemon=True
+    )
     reader.start()
     try:
         with progress:
@@ -201,23 +266,38 @@ def _stage_bars() -> Iterator[Progress]:
                 yield progress
             finally:
                 sys.stderr.flush()
-                os.dup2(terminal.fileno(), 2)  # the pipe's last write end here: the reader ends once children have
+                os.dup2(terminal.fileno(), 2)
+                os.write(write_end, _END_OF_STDERR)
+                os.close(write_end)
                 reader.join(timeout=STDERR_DRAIN_TIMEOUT)
     finally:
-        terminal.close()
+        # logged once the bars are gone: a line written to the terminal while they are drawn would be overdrawn
+        if reader.is_alive():  # the reader is stuck (never expected): it keeps the terminal it prints to
+            logger.warning("the stage processes' last lines were not all printed", extra={"stderr_pipe": "stuck"})
+        else:
+            terminal.close()
+            ended = "drained to its end marker" if at_marker.is_set() else "ended without its end marker"
+            logger.debug(f"stage processes' stderr {ended}")
 
 
-def _print_lines(read_end: int, console: Console) -> None:
+def _print_lines(read_end: int, console: Console, at_marker: threading.Event) -> None:
+    """Print each line of the pipe through ``console`` until the end marker (then set ``at_marker``) or the pipe's
+    end."""
     with os.fdopen(read_end, "rb") as pipe:
         for line in pipe:
+            if line == _END_OF_STDERR:
+                at_marker.set()
+                return
             text = line.decode("utf-8", errors="replace").rstrip()
             console.print(Text(text), no_wrap=True, overflow="ellipsis", soft_wrap=False, highlight=False)
 
 
-def _watch(conn: Any, job_id: uuid.UUID, bars: Progress | None) -> IndexJob:
-    """Poll the job until it is finished, drawing its per-stage progress on ``bars`` when given."""
+def _watch(conn: Any, job_id: uuid.UUID, bars: Progress | None, coordinator: threading.Thread) -> IndexJob | None:
+    """Poll the job until it is finished, drawing its per-stage progress on ``bars`` when given; ``None`` once the
+    ``coordinator`` thread has ended while the job is not finished."""
     tasks = {stage: bars.add_task(stage, total=None) for stage in STAGES} if bars else {}
     while True:
+        running = coordinator.is_alive()  # read before the job: a job finished just before the end counts
         job = index_jobs.get(conn, job_id)
         assert job is not None
         for stage, task in tasks.items():
@@ -228,6 +308,8 @@ def _watch(conn: Any, job_id: uuid.UUID, bars: Progress | None) -> IndexJob:
                 bars.update(task, total=total, completed=done)
         if job.status in FINISHED:
             return job
+        if not running:
+            return None
         time.sleep(WATCH_INTERVAL)
 
 

@@ -15,18 +15,18 @@ Guarantees:
 - Every response carries ``SECURITY_HEADERS``: a Content-Security-Policy allowing only this origin's own scripts,
   styles and fetches (the dashboard has no inline script or style), no framing, no MIME sniffing, no referrer. The
   Swagger page under ``/schema`` loads its bundle from a CDN with an inline start-up script, so its policy allows
-  exactly that (``SCHEMA_PAGE_CSP``).
+  exactly that, sandboxed into an opaque origin that cannot reach the dashboard's stored token (``SCHEMA_PAGE_CSP``).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 from types import FrameType
 from typing import TYPE_CHECKING
 
+import msgspec
 from litestar import Litestar
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.exceptions import ValidationException
@@ -35,6 +35,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
+from pipeline import secrets
+from pipeline.api.hosts import allowed_names
 from pipeline.api.pool import DatabasePool
 from pipeline.api.routes import (
     ROUTE_HANDLERS,
@@ -42,6 +44,7 @@ from pipeline.api.routes import (
     ApiContext,
     body_too_deep,
     database_unavailable,
+    require_allowed_host,
     require_same_origin_json,
     validation_error,
 )
@@ -59,9 +62,12 @@ logger = logging.getLogger(__name__)
 _NO_FRAMES = "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 DASHBOARD_CSP = f"default-src 'self'; img-src 'self' data:; {_NO_FRAMES}"
 _CDN = "https://cdn.jsdelivr.net"  # where Litestar's Swagger page loads its bundle, stylesheet and icon from
+# ``sandbox allow-scripts`` without ``allow-same-origin``: the page runs in an opaque origin, so its inline and CDN
+# scripts cannot read the dashboard's local storage (the operator's token) nor call the API as this origin (the
+# spec is embedded in the page, so it still renders).
 SCHEMA_PAGE_CSP = (
     f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; style-src 'self' 'unsafe-inline' {_CDN}; "
-    f"img-src 'self' data: {_CDN}; {_NO_FRAMES}"
+    f"img-src 'self' data: {_CDN}; {_NO_FRAMES}; sandbox allow-scripts"
 )
 MAX_BODY_BYTES = 64 * 1024  # the largest request, POST /index, is a few kilobytes; a larger body is refused (413)
 SECURITY_HEADERS = {
@@ -84,9 +90,10 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
 
 
 def api_token(config: Config, environ: dict[str, str] | None = None) -> str:
-    """The configured token, else the one in the environment variable ``api.token_env``; empty means no auth."""
-    environ = dict(os.environ) if environ is None else environ
-    return config.api.token or environ.get(config.api.token_env, "").strip()
+    """The configured token, else the one in the environment variable ``api.token_env`` (also after a coordinator
+    in this process moved it out of the environment); empty means no auth. ``environ`` replaces the environment."""
+    name = config.api.token_env
+    return config.api.token or (secrets.get(name) if environ is None else environ.get(name, "")).strip()
 
 
 def create_app(
@@ -126,6 +133,8 @@ def create_app(
         queue=queue,
         token=api_token(config, environ),
         protect_reads=config.api.protect_reads,
+        allowed_hosts=allowed_names(config.api.allowed_hosts, config.api.host),
+        allow_local_targets=config.api.allow_local_targets,
     )
     return Litestar(
         route_handlers=[
@@ -133,7 +142,7 @@ def create_app(
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         state=State({"context": context}),
-        guards=[require_same_origin_json],
+        guards=[require_allowed_host, require_same_origin_json],
         before_send=[add_security_headers],
         request_max_body_size=MAX_BODY_BYTES,
         exception_handlers={
@@ -164,7 +173,12 @@ def serve(args: argparse.Namespace, config: Config) -> int:
     ensure_schema(config)
     host = args.host or config.api.host
     port = config.api.port if args.port is None else args.port
-    logger.info("serving the API", extra={"host": host, "port": port, "auth": bool(api_token(config))})
+    config = msgspec.structs.replace(config, api=msgspec.structs.replace(config.api, host=host, port=port))
+    names = sorted(allowed_names(config.api.allowed_hosts, host))
+    logger.info(
+        "serving the API",
+        extra={"host": host, "port": port, "auth": bool(api_token(config)), "allowed_hosts": names},
+    )
     # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler it found; a no-op one
     # lets the command exit 0 after that graceful stop instead of dying by the signal.
     previous = {number: signal.signal(number, _ignore_signal) for number in (signal.SIGTERM, signal.SIGINT)}

@@ -36,6 +36,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pipeline.api import schemas, store
+from pipeline.api.hosts import host_header_name
 from pipeline.api.metrics import DatabaseCollector, registry_for
 from pipeline.api.pool import DatabasePool
 from pipeline.errors import DatabaseError, IndexRequestError
@@ -72,6 +73,8 @@ class ApiContext:
     queue: Queue
     token: str
     protect_reads: bool
+    allowed_hosts: frozenset[str]  # names of ``pipeline.api.hosts``: lowercase, no port
+    allow_local_targets: bool
 
     def connection(self) -> AbstractContextManager[store.Connection]:
         """A pooled autocommit connection for one request; ``DatabaseUnavailable`` (503) if none comes in time."""
@@ -90,6 +93,25 @@ def _token_matches(connection: ASGIConnection[Any, Any, Any, Any], token: str) -
     scheme, _, supplied = connection.headers.get("authorization", "").partition(" ")
     # compare_digest on bytes runs in time independent of where the strings differ
     return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), token.encode())
+
+
+def require_allowed_host(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of every request, reads included (installed app-wide, first): its one ``Host`` header must name this
+    server (``api.allowed_hosts``), else 400. A DNS-rebinding page reaches the server as its own origin, so the
+    origin checks below let it through; its ``Host`` is still its own name."""
+    values = connection.headers.getall("host", [])
+    name = host_header_name(values[0]) if len(values) == 1 else None
+    if name is not None and name in _context(connection.app.state).allowed_hosts:
+        return
+    if not values:
+        problem = "is missing"
+    elif len(values) > 1:
+        problem = f"is given {len(values)} times"
+    elif name is None:
+        problem = f"{values[0][:200]!r} is not a host name with an optional port"
+    else:
+        problem = f"{values[0][:200]!r} is not a name this server answers to (api.allowed_hosts)"
+    raise HTTPException(status_code=400, detail=f"Host: the header {problem}", extra={"field": "Host"})
 
 
 def require_same_origin_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -170,7 +192,9 @@ def post_index(data: JSONBody[schemas.IndexRequest], state: State) -> Response[s
     context = _context(state)
     with context.connection() as conn:
         try:
-            enqueued = store.enqueue(conn, context.queue, data, base_url=context.base_url)
+            enqueued = store.enqueue(
+                conn, context.queue, data, base_url=context.base_url, allow_local=context.allow_local_targets
+            )
         except FetchError as exc:
             raise _invalid("repository", str(exc)) from None
         except IndexRequestError as exc:  # the sha's shape is checked by the schema, so this is about the ref

@@ -37,9 +37,12 @@ class InvalidCursor(PipelineError):
     """A ``cursor`` query parameter that this API did not hand out."""
 
 
-def enqueue(conn: Connection, queue: Queue, request: schemas.IndexRequest, *, base_url: str) -> schemas.Enqueued:
-    """Validate the target as the CLI does and enqueue it; raises ``IndexerError`` subclasses naming the problem."""
-    target = parse_request_target(request.repository, base_url=base_url)
+def enqueue(
+    conn: Connection, queue: Queue, request: schemas.IndexRequest, *, base_url: str, allow_local: bool
+) -> schemas.Enqueued:
+    """Validate the target as the CLI does (local repositories only with ``allow_local``) and enqueue it; raises
+    ``IndexerError`` subclasses naming the problem."""
+    target = parse_request_target(request.repository, base_url=base_url, allow_local=allow_local)
     enqueued = index_jobs.enqueue(
         conn,
         queue,

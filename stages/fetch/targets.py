@@ -50,7 +50,7 @@ class RepoTarget(msgspec.Struct, frozen=True, kw_only=True):
         return self.transport in {"file", "local"}
 
 
-def parse_target(target: str, *, base_url: str | None = None) -> RepoTarget:
+def parse_target(target: str, *, base_url: str | None = None, local: bool = True) -> RepoTarget:
     """Validate a repository target and return its credential-free form.
 
     Accepted, in this order: an existing local path (a repository root: bare, or a work tree with ``.git``); a
@@ -58,12 +58,18 @@ def parse_target(target: str, *, base_url: str | None = None) -> RepoTarget:
     ``owner/name`` joined to ``base_url``. A path that exists always wins over the ``owner/name`` reading. A URL
     with a password in its userinfo is rejected (``InvalidTarget``) so a token never reaches the queue or the
     database; a bare username (``ssh://git@host/…``) is kept. Local targets are checked to be repositories
-    (``NotARepository`` otherwise).
+    (``NotARepository`` otherwise). With ``local=False`` (a request from another machine) the file system is never
+    looked at: a ``file://`` URL or a path is ``InvalidTarget``, and ``owner/name`` is always read as one.
     """
     text = target.strip()
     shown = scrub(text)
     if not text:
         raise InvalidTarget("repository target is empty")
+    if not local and (text.lower().startswith("file:") or text.startswith(("/", ".", "~"))):
+        raise InvalidTarget(
+            f"repository target {shown!r} is on this machine (a path or file:// URL); only network repositories "
+            "are accepted here"
+        )
     if "://" in text:
         return _parse_url(text, shown)
     if _SCP_PASSWORD.match(text):
@@ -71,7 +77,7 @@ def parse_target(target: str, *, base_url: str | None = None) -> RepoTarget:
             f"repository address {shown!r} carries credentials; configure the access token instead of embedding it"
         )
     path = Path(text).expanduser()
-    if path.exists() or path.is_symlink():
+    if local and (path.exists() or path.is_symlink()):
         return _local_target(path, shown)
     if text.startswith(("/", "./", "../", "~")):
         raise NotARepository(f"repository path {shown!r} does not exist")

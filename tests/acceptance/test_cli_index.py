@@ -85,27 +85,56 @@ def test_cli__index_prints_the_final_record_and_exits_0(cli_env: dict[str, str],
     assert "symbols" in result.stdout
 
 
+DRAINED = "stage processes' stderr drained to its end marker"  # the reader's last debug line, ended by the marker
+
+
+def terminal_config(cli_env: dict[str, str], tmp_path: Path) -> Path:
+    """The test config with human log lines at debug level, as on an operator's terminal."""
+    config = tmp_path / "terminal.toml"
+    text = Path(cli_env["PIPELINE_CONFIG"]).read_text()
+    config.write_text(text.replace("format = 'json'", "format = 'auto'\nlevel = 'debug'"))
+    return config
+
+
+def run_in_tmux(
+    cli_env: dict[str, str], tmp_path: Path, args: list[str], *, sigterm_once: str | None = None
+) -> list[str]:
+    """Run the CLI under tmux, a real terminal emulator, and return its final screen (scrollback included); with
+    ``sigterm_once``, send the command SIGTERM once that text is on the screen."""
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed (apt-get install -y tmux)")
+    tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]
+    pid_file = tmp_path / "index.pid"
+    command = shlex.join([sys.executable, "-m", "pipeline", *args])
+    done = shlex.join([*tmux, "wait-for", "-S", "done"])
+    # in the background so that the test can signal exactly the command; its stderr is still the terminal
+    script = f"cd {shlex.quote(str(ROOT))} || exit; {command} & echo $! > {pid_file}; wait $!; echo exit=$?; {done}"
+    session = [*tmux, "new-session", "-d", "-x", "150", "-y", "50", f"{script}; sleep 120"]
+    outside_tmux = {key: value for key, value in cli_env.items() if key != "TMUX"}  # else tmux refuses to nest
+
+    def screen() -> list[str]:
+        capture = [*tmux, "capture-pane", "-p", "-S", "-"]
+        return subprocess.run(capture, capture_output=True, text=True, check=True).stdout.splitlines()
+
+    subprocess.run(session, env=outside_tmux, check=True)
+    try:
+        if sigterm_once is not None:
+            deadline = time.monotonic() + 60
+            while not any(sigterm_once in line for line in screen()):
+                assert time.monotonic() < deadline, "\n".join(screen())
+                time.sleep(0.1)
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        subprocess.run([*tmux, "wait-for", "done"], timeout=90, check=True)
+        return screen()
+    finally:
+        subprocess.run([*tmux, "kill-server"], check=False)
+
+
 def test_cli__index_on_a_terminal_draws_each_bar_once_logs_above_them_and_ends_with_a_summary_table(
     cli_env: dict[str, str], repo_path: Path, tmp_path: Path
 ) -> None:
-    """Run under tmux, a real terminal emulator, and read its final screen (scrollback included)."""
-    if shutil.which("tmux") is None:
-        pytest.skip("tmux is not installed (apt-get install -y tmux)")
-    config = tmp_path / "terminal.toml"
-    config.write_text(Path(cli_env["PIPELINE_CONFIG"]).read_text().replace("format = 'json'", "format = 'auto'"))
-    tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]
-    command = shlex.join([sys.executable, "-m", "pipeline", "index", str(repo_path), "--config", str(config)])
-    script = f"cd {shlex.quote(str(ROOT))} && {command}; echo exit=$?; {shlex.join([*tmux, 'wait-for', '-S', 'done'])}"
-    session = [*tmux, "new-session", "-d", "-x", "150", "-y", "50", f"{script}; sleep 120"]
-    outside_tmux = {key: value for key, value in cli_env.items() if key != "TMUX"}  # else tmux refuses to nest
-    subprocess.run(session, env=outside_tmux, check=True)
-    try:
-        subprocess.run([*tmux, "wait-for", "done"], timeout=90, check=True)
-        screen = subprocess.run(
-            [*tmux, "capture-pane", "-p", "-S", "-"], capture_output=True, text=True, check=True
-        ).stdout.splitlines()
-    finally:
-        subprocess.run([*tmux, "kill-server"], check=False)
+    config = terminal_config(cli_env, tmp_path)
+    screen = run_in_tmux(cli_env, tmp_path, ["index", str(repo_path), "--config", str(config)])
     assert "exit=0" in screen, "\n".join(screen)
     bar_lines = [index for index, line in enumerate(screen) if "━" in line]
     for stage in ("fetch", "parse", "write"):
@@ -117,11 +146,51 @@ def test_cli__index_on_a_terminal_draws_each_bar_once_logs_above_them_and_ends_w
     logs = [index for index, line in enumerate(screen) if "pipeline.coordinator" in line]
     assert logs, "the coordinator's log lines are shown"
     assert max(logs) < min(bar_lines), "log lines are printed above the bars, never among them"
+    # the stage processes are stopped before the bars, and the reader ends at the marker, not by its time bound
+    assert any(DRAINED in line for line in screen), "\n".join(screen)
+    assert not any("were not all printed" in line for line in screen), "\n".join(screen)
     summary = "\n".join(screen[max(bar_lines) + 1 :])
     assert ": completed" in summary
     for row in ("files", "symbols", "references", "links", "skipped", "seconds"):
         assert re.search(rf"^ *{row} ", summary, re.MULTILINE), summary
     assert "stats=" not in summary
+
+
+def test_cli__index_on_a_terminal_interrupted_stops_its_stages_before_the_bars_and_writes_to_no_closed_file(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    repo_path = tmp_path / "many-files"
+    files = {f"src/m{n:04}.ts": f"export function f{n}(): number {{ return {n}; }}\n" for n in range(4000)}
+    commit_files(new_repository(repo_path), dict(files), "many")
+    config = terminal_config(cli_env, tmp_path)
+    args = ["index", str(repo_path), "--config", str(config)]
+    screen = run_in_tmux(cli_env, tmp_path, args, sigterm_once="stage processes started")
+    text = "\n".join(screen)
+    assert f"exit={128 + signal.SIGTERM}" in screen, text
+    assert "interrupted: the job is released to the queue" in text
+    assert "I/O operation on closed file" not in text
+    assert "Logging error" not in text
+    assert "Broken pipe" not in text
+    assert DRAINED in text
+
+
+def test_cli__index_whose_worker_gives_up_exits_with_its_code_instead_of_waiting_forever(
+    cli_env: dict[str, str], repo_path: Path, tmp_path: Path
+) -> None:
+    """Every stage process dies as it starts, so the coordinator gives up (exit code 70) with the job unfinished."""
+    shim = tmp_path / "dying-stages"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(
+        "import os, sys\nif '--multiprocessing-fork' in sys.argv:\n    os._exit(3)\n"
+    )
+    env = {**cli_env, "PYTHONPATH": os.pathsep.join(filter(None, [str(shim), cli_env.get("PYTHONPATH")]))}
+    result = cli(env, "index", str(repo_path), "--json", timeout=90)
+    assert result.returncode == 70, result.stderr[-3000:]
+    error = orjson.loads(result.stderr.splitlines()[-1])
+    assert error["exit_code"] == 70
+    assert error["error"].startswith("the worker stopped before index job "), error
+    assert "(exit code 70)" in error["error"]
+    assert result.stdout == ""
 
 
 def test_cli__index_of_an_unknown_commit_exits_1_with_the_reason(cli_env: dict[str, str], repo_path: Path) -> None:

@@ -7,6 +7,7 @@ The API cases share one app on one database, and the CLI cases run side by side,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -152,6 +153,77 @@ def test_post_index__hostile_input_is_refused_clearly_and_enqueues_nothing(
     assert index_jobs(database_url) == 0
 
 
+HOSTS: dict[str, list[tuple[str, str]] | None] = {  # the Host headers a request carries; None: no Host header at all
+    "DNS rebinding: another site's name on our port": [("Host", "evil.example:8000")],
+    "another site's name without a port": [("Host", "evil.example")],
+    "a name ending in an allowed one": [("Host", "evil-localhost")],
+    "an allowed name as a subdomain of another site": [("Host", "localhost.evil.example")],
+    "another site's name with a trailing dot": [("Host", "evil.example.")],
+    "two trailing dots": [("Host", "localhost..")],
+    "port beyond 65535": [("Host", "localhost:99999")],
+    "negative port": [("Host", "localhost:-1")],
+    "port that is not a number": [("Host", "localhost:http")],
+    "two ports": [("Host", "localhost:8000:8000")],
+    "user info before the name": [("Host", "evil.example@localhost")],
+    "a path after the name": [("Host", "localhost/evil")],
+    "unclosed IPv6 bracket": [("Host", "[::1")],
+    "not an IPv6 address in brackets": [("Host", "[zz::1]:8000")],
+    "non-ASCII name": [("Host", "l\u043ecalhost")],
+    "empty Host": [("Host", "")],
+    "missing Host": None,
+    "Host given twice": [("Host", "localhost"), ("Host", "evil.example")],
+}
+
+
+def asgi_request(app: Litestar, method: str, path: str, headers: list[tuple[str, str]]) -> tuple[int, Any]:
+    """One request handed to the app as its server would, with exactly ``headers``: the test client always adds one
+    Host header of its own, and a server on the network may pass none (HTTP/1.0) or two."""
+    body = as_json({"repository": "octo/demo"}) if method == "POST" else b""
+    raw = [(name.lower().encode(), value.encode()) for name, value in headers]
+    if body:
+        raw += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.0",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": raw,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    status = next(message["status"] for message in sent if message["type"] == "http.response.start")
+    content = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
+    return status, json.loads(content)
+
+
+@pytest.mark.parametrize("case", list(HOSTS), ids=list(HOSTS))
+def test_any_request__a_host_this_server_does_not_answer_to_is_400_and_enqueues_nothing(
+    client: Client, database_url: str, case: str
+) -> None:
+    for method, path in (("POST", "/index"), ("GET", "/jobs"), ("GET", "/")):
+        status, answer = asgi_request(client.app, method, path, HOSTS[case] or [])
+        assert status == 400, (path, answer)
+        assert answer["status_code"] == 400
+        # Litestar's router refuses a few malformed ones itself, in the same error shape, before our check
+        assert answer["detail"].startswith("Host: the header ") or answer["detail"] == "Invalid host header"
+    assert client.get("/health", headers={"Host": "LOCALHOST.:8000"}).status_code == 200, "the server still answers"
+    assert index_jobs(database_url) == 0
+
+
 # ------------------------------------------------------------------------------------------------------------ the CLI
 
 
@@ -176,11 +248,13 @@ def write_files(folder: Path) -> dict[str, Path]:
         "huge": folder / "huge.toml",
         "fifo": folder / "fifo.toml",
         "directory": folder / "configs.d",
+        "bad-allowed-host": folder / "hosts.toml",
     }
     files["binary"].write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
     files["not-toml"].write_text("{ this is json, not toml }\n")
     files["unknown-key"].write_text("[queue]\nretry_limit = 3\nretry_limt = 5\n")
     files["wrong-type"].write_text("[api]\nport = 'eighty'\n")
+    files["bad-allowed-host"].write_text("[api]\nallowed_hosts = ['https://indexer.example:8000/']\n")
     files["huge"].write_text("# padding\n" * (MAX_CONFIG_BYTES // 10 + 1))
     os.mkfifo(files["fifo"])
     files["directory"].mkdir()
@@ -217,6 +291,11 @@ def runs(files: dict[str, Path], busy_port: int) -> dict[str, Run]:
         "config: wrong type": Run(("status", "--config", str(files["wrong-type"])), 2, "api.port: Expected `int`"),
         "config: huge": Run(("status", "--config", str(files["huge"])), 2, f"larger than {MAX_CONFIG_BYTES} bytes"),
         "config: a FIFO": Run(("status", "--config", str(files["fifo"])), 2, "is not a regular file"),
+        "config: an allowed host that is a URL": Run(
+            ("status", "--config", str(files["bad-allowed-host"])),
+            2,
+            "api.allowed_hosts: 'https://indexer.example:8000/' is not a host name or IP address",
+        ),
         "config: a directory": Run(("status", "--config", str(files["directory"])), 2, "is a directory"),
         "config: a directory, with --json": Run(
             ("--json", "status", "--config", str(files["directory"])), 2, "is a directory", as_json=True
@@ -267,7 +346,8 @@ def outcomes(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 def case_names() -> list[str]:
     """The names of ``runs``, known before any file exists (the paths only end up in the arguments)."""
-    placeholders = {name: Path(name) for name in ("binary", "not-toml", "unknown-key", "wrong-type", "huge", "fifo")}
+    names = ("binary", "not-toml", "unknown-key", "wrong-type", "huge", "fifo", "bad-allowed-host")
+    placeholders = {name: Path(name) for name in names}
     return list(runs({**placeholders, "directory": Path("directory")}, 0))
 
 

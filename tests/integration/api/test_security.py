@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 from psycopg.rows import TupleRow
 
-from pipeline.api.app import DASHBOARD_CSP, SCHEMA_PAGE_CSP
+from pipeline import secrets
+from pipeline.api.app import DASHBOARD_CSP, SCHEMA_PAGE_CSP, create_app
+from pipeline.config import Config
+from pipeline.coordinator import Coordinator
+from tests.integration.api.conftest import TOKEN, client_for
 
 Client = TestClient[Litestar]
 Conn = psycopg.Connection[TupleRow]
@@ -95,9 +102,95 @@ def test_the_swagger_page__gets_the_policy_its_cdn_bundle_needs_and_still_no_fra
     assert response.headers["x-frame-options"] == "DENY"
 
 
+def test_the_swagger_page__runs_sandboxed_in_an_opaque_origin_with_the_spec_embedded(client: Client) -> None:
+    """Its inline and CDN scripts must not share the dashboard's origin, whose local storage holds the token."""
+    response = client.get("/schema/swagger")
+    directives = [directive.strip() for directive in response.headers["content-security-policy"].split(";")]
+    assert "sandbox allow-scripts" in directives
+    assert "allow-same-origin" not in response.headers["content-security-policy"]
+    assert '"/index"' in response.text  # the spec is in the page: the sandboxed page fetches nothing from here
+
+
 def test_the_dashboard__has_no_inline_script_or_style(client: Client) -> None:
     page = client.get("/").text
     assert "<script>" not in page
     assert "<style" not in page
     assert " style=" not in page
     assert "onclick=" not in page
+
+
+@pytest.fixture
+def token_in_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("PIPELINE_API_TOKEN", TOKEN)
+    yield
+    secrets._taken.clear()  # later tests run without a token, as their environment says
+
+
+def test_the_api_token__still_required_after_a_coordinator_in_this_process_took_it_from_the_environment(
+    config: Config, conn: Conn, token_in_environment: None
+) -> None:
+    Coordinator(config)  # moves the tokens out of os.environ, so that no stage process inherits them
+    with TestClient(create_app(config)) as client:
+        refused = client.post("/index", json={"repository": "octo/demo"})
+        assert refused.status_code == 401, refused.text
+        assert index_jobs_count(conn) == 0
+        accepted = client.post("/index", json={"repository": "octo/demo"}, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert accepted.status_code == 202, accepted.text
+
+
+REBINDING = {  # what a page on evil.example, its DNS re-pointed to 127.0.0.1, sends as its own origin
+    "Host": "evil.example:8000",
+    "Origin": "http://evil.example:8000",
+    "Sec-Fetch-Site": "same-origin",
+}
+
+
+def test_dns_rebinding__a_page_under_another_name_can_neither_enqueue_nor_read(
+    config: Config, conn: Conn, repo_path: Path
+) -> None:
+    with client_for(config, allowed_hosts=[], allow_local_targets=True) as client:
+        posted = client.post("/index", json={"repository": f"file://{repo_path}"}, headers=REBINDING)
+        assert posted.status_code == 400, posted.text
+        assert posted.json() == {
+            "status_code": 400,
+            "detail": "Host: the header 'evil.example:8000' is not a name this server answers to (api.allowed_hosts)",
+            "extra": {"field": "Host"},
+        }
+        assert index_jobs_count(conn) == 0
+        for path in ("/jobs", "/metrics", "/admin/dead-letters", "/health", "/", "/static/dashboard.js"):
+            read = client.get(path, headers={"Host": "evil.example:8000"})
+            assert read.status_code == 400, (path, read.text)
+            assert read.json()["detail"].startswith("Host: ")
+        assert client.get("/jobs", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1:8000", "localhost", "LOCALHOST:9", "localhost.:8000", "[::1]:8000", "[0:0::1]", "api.test"]
+)
+def test_allowed_hosts__loopback_names_and_api_host_are_answered_on_any_port(config: Config, host: str) -> None:
+    with client_for(config, host="API.test", allowed_hosts=[]) as client:
+        response = client.get("/jobs", headers={"Host": host})
+        assert response.status_code == 200, response.text
+
+
+def test_allowed_hosts__an_extra_name_is_answered_and_others_still_refused(config: Config) -> None:
+    with client_for(config, host="0.0.0.0", allowed_hosts=["Indexer.Internal.", "10.0.0.5", "fd00::5"]) as client:
+        for host in ("indexer.internal", "indexer.internal:8000", "10.0.0.5:80", "[fd00::5]:8000", "localhost"):
+            assert client.get("/jobs", headers={"Host": host}).status_code == 200, host
+        for host in ("0.0.0.1", "indexer.internal.evil.example", "evil.example", "10.0.0.6"):
+            assert client.get("/jobs", headers={"Host": host}).status_code == 400, host
+
+
+@pytest.mark.parametrize(
+    "target", ["{repo}", "file://{repo}", "FILE://{repo}", "./demo-repo", "~/demo-repo", "/no/such/path"]
+)
+def test_post_index__local_targets_are_refused_unless_allowed_without_looking_at_the_disk(
+    config: Config, conn: Conn, repo_path: Path, target: str
+) -> None:
+    with client_for(config, allow_local_targets=False) as client:
+        response = client.post("/index", json={"repository": target.format(repo=repo_path)})
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"].startswith("repository: ")
+        assert "is on this machine (a path or file:// URL)" in response.json()["detail"]
+        assert index_jobs_count(conn) == 0
+        assert client.post("/index", json={"repository": "octo/demo"}).status_code == 202

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.rows import TupleRow
 
-from pipeline import coordinator as coordinator_module
+from pipeline import secrets
 from pipeline.config import Config
 from pipeline.coordinator import Coordinator
 from pipeline.index_jobs import IndexJobStatus
@@ -47,7 +47,7 @@ def tokens_in_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("PIPELINE_GIT_TOKEN", GIT_TOKEN)
     monkeypatch.setenv("PIPELINE_API_TOKEN", API_TOKEN)
     yield
-    coordinator_module._taken_secrets.clear()  # later tests run without a token, as their environment says
+    secrets._taken.clear()  # later tests run without a token, as their environment says
 
 
 def environ_of(pid: int) -> bytes:
