@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -49,7 +50,6 @@ def exiting_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
 
 
 PAUSE_SECONDS = 1.0
-SLEEP_PAST_LIMIT_SECONDS = 5.0
 
 
 def pausing_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
@@ -58,10 +58,10 @@ def pausing_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
     return extract_source(path, source, **options)
 
 
-def sleeping_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
-    """Far longer than a test's job time limit."""
-    time.sleep(SLEEP_PAST_LIMIT_SECONDS)
-    return extract_source(path, source, **options)
+def never_returning_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """Never returns (an endless loop in a plugged-in function): only killing its process ends it."""
+    threading.Event().wait()
+    raise AssertionError("unreachable: the event is never set")
 
 
 HOSTILE_FILES = {
@@ -70,7 +70,7 @@ HOSTILE_FILES = {
     "ill-typed.ts": ill_typed_extract,
     "exits.ts": exiting_extract,
     "pauses.ts": pausing_extract,
-    "sleeps.ts": sleeping_extract,
+    "never-returns.ts": never_returning_extract,
 }
 
 
