@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from pipeline.config import Config
 from pipeline.coordinator import Coordinator, config_for_stage
 from pipeline.index_jobs import IndexJobStatus
 from pipeline.processes.parser import ExtractFunction
-from pipeline.queue.worker import new_worker_id
+from pipeline.queue.client import Queue
+from pipeline.queue.worker import Job, Worker, new_worker_id
 from stages.extract import extract_source
 from stages.write import EXTRACTOR_VERSION
 from tests.integration.pipeline import harness
@@ -241,3 +242,64 @@ def test_reserved_job__is_run_by_any_worker_once_its_owner_is_gone(
 
     assert job(conn, own).status == IndexJobStatus.COMPLETED
     assert queue_job_worker(conn, own) == shared.worker.worker_id
+
+
+def test_reserved_job__released_at_shutdown_is_claimed_by_a_woken_worker_at_once(
+    config: Config, conn: psycopg.Connection[TupleRow]
+) -> None:
+    # What an interrupted `index` command does: its worker releases the job reserved for it; a `run` worker that
+    # is woken by the release takes it then, not at its next poll (a minute away here).
+    settings = msgspec.structs.replace(config.queue, poll_interval=60.0, heartbeat_interval=0.5, shutdown_timeout=0.0)
+    url, schema = config.database.url, config.database.schema
+    started, release_handler = threading.Event(), threading.Event()
+    taken: list[uuid.UUID] = []
+    took = threading.Event()
+
+    def blocking(job: Job) -> None:
+        started.set()
+        release_handler.wait(30)
+
+    def taking(job: Job) -> None:
+        taken.append(job.id)
+        took.set()
+
+    other = Worker(url, schema, "reserved", taking, config=settings, maintenance=False, worker_id="other")
+    owner = Worker(url, schema, "reserved", blocking, config=settings, maintenance=False, worker_id="owner")
+    threads = [
+        threading.Thread(target=worker.run, kwargs={"install_signal_handlers": False}) for worker in (other, owner)
+    ]
+    threads[0].start()
+    try:
+        wait_for(lambda: claim_loop_waiting(conn), "the other worker is not waiting for work")
+        with Queue(url, schema, settings) as queue:
+            reserved = queue.send("reserved", {}, reserved_for="owner")
+        threads[1].start()
+        assert started.wait(30), "the owner did not run its job"
+        owner.stop(timeout=0)
+        assert took.wait(20), "the released job waited for the other worker's next poll"
+        assert taken == [reserved]
+    finally:
+        release_handler.set()
+        owner.stop(timeout=0)
+        other.stop(timeout=0)
+        for thread in threads:
+            if thread.ident is not None:
+                thread.join(30)
+
+
+def claim_loop_waiting(conn: psycopg.Connection[TupleRow]) -> bool:
+    """Whether a claim loop on this test's database has run its claim and waits for work (an idle session whose
+    last query was a claim)."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle'"
+        " AND query LIKE %s AND pid <> pg_backend_pid()",
+        ["%FOR UPDATE SKIP LOCKED%"],
+    ).fetchone()
+    return row is not None and row[0] > 0
+
+
+def wait_for(condition: Callable[[], bool], message: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.02)
