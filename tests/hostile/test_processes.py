@@ -158,24 +158,32 @@ def test_extract_function__misbehaving_on_a_file_fails_that_file_only(
     worker.assert_alive_and_nothing_left_behind()
 
 
+@pytest.mark.parametrize(("name", "exit_code"), [("exits.ts", 3), ("system-exit.ts", 4)])
 def test_extract_function__ending_its_process_fails_the_job_and_the_stages_restart(
-    worker: RunningWorker, tmp_path: Path
+    worker: RunningWorker, tmp_path: Path, name: str, exit_code: int
 ) -> None:
     restarts = worker.coordinator.restarts
-    record = index_repository(worker, tmp_path, {**NORMAL_FILE, "src/exits.ts": "export const x = 1;\n"})
+    record = index_repository(worker, tmp_path, {**NORMAL_FILE, f"src/{name}": f"export const x = '{name}';\n"})
     assert record.status == IndexJobStatus.FAILED
-    assert "died (exit code 3)" in (record.error_message or "")
+    assert f"died (exit code {exit_code})" in (record.error_message or "")
     assert worker.coordinator.restarts == restarts + 1
     worker.assert_alive_and_nothing_left_behind()
     assert index_repository(worker, tmp_path, NORMAL_FILE).status == IndexJobStatus.COMPLETED
 
 
-def test_extract_function__never_returning_fails_the_job_at_the_time_limit_and_the_next_job_completes(
-    test_databases: DatabaseFactory, tmp_path: Path
+@pytest.mark.parametrize("hang", ["an extract function that never returns", "a frozen writer"])
+def test_stage_hanging__fails_the_job_at_the_time_limit_and_the_next_job_completes(
+    test_databases: DatabaseFactory, tmp_path: Path, hang: str
 ) -> None:
-    # One parser: the stuck one must be replaced, or every later job would time out too.
+    # One parser: a stuck stage must be replaced, or every later job would time out too.
     with running_worker(test_databases, tmp_path / "work", parsers=1, jobs=1, job_timeout=SHORT_JOB_TIMEOUT) as worker:
-        stuck = index_repository(worker, tmp_path, {**NORMAL_FILE, "src/never-returns.ts": "export const x = 1;\n"})
+        if hang == "a frozen writer":
+            files = NORMAL_FILE
+            topology = worker.coordinator._current_topology()
+            os.kill(next(p.pid for p in topology.processes if p.name == "pipeline-write"), signal.SIGSTOP)
+        else:
+            files = {**NORMAL_FILE, "src/never-returns.ts": "export const x = 1;\n"}
+        stuck = index_repository(worker, tmp_path, files)
         assert stuck.status == IndexJobStatus.FAILED
         assert f"the attempt ran longer than index.job_timeout ({SHORT_JOB_TIMEOUT:g} s)" in (stuck.error_message or "")
         assert queue_job_state(worker.conn, stuck.id) == "failed"

@@ -49,6 +49,11 @@ def exiting_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
     os._exit(3)
 
 
+def system_exit_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """Raises ``SystemExit``, which is not an ``Exception``: it ends the parser process as ``sys.exit`` would."""
+    raise SystemExit(4)
+
+
 PAUSE_SECONDS = 1.0
 
 
@@ -69,6 +74,7 @@ HOSTILE_FILES = {
     "returns-none.ts": none_extract,
     "ill-typed.ts": ill_typed_extract,
     "exits.ts": exiting_extract,
+    "system-exit.ts": system_exit_extract,
     "pauses.ts": pausing_extract,
     "never-returns.ts": never_returning_extract,
 }
