@@ -397,7 +397,7 @@ class Coordinator:
             self._supervisor_gone.set()
             self._set_topology(None)  # also wakes a job waiting for the stages, which gives up now
             if running is not None:
-                self._stop_stages(running, drain=not self.exit_code)
+                self._stop_stages(running)
             if self.exit_code:
                 self.worker.stop()
 
