@@ -1,6 +1,6 @@
 """Hostile input to the worker's processes: plugged-in stage functions that raise, return garbage, never return or
-end their process, a stage process killed mid-job, signals during start-up, unusable settings. Each case: a clear
-error, a live worker, the job's outcome right, and no process left behind.
+end their process, a stage process killed or frozen mid-job, signals during start-up, unusable settings. Each case:
+a clear error, a live worker, the job's outcome right, and no process left behind.
 
 Most cases share one running worker (its stage function misbehaves on files named for it, see
 ``slow_stage.HOSTILE_FILES``), since starting the stage processes is the slow part.
