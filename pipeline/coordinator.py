@@ -14,18 +14,23 @@ Guarantees:
 - Supervision: if a stage process dies, every in-flight job fails its attempt (the queue retries it; nothing of it
   was committed) and the stage processes are restarted. Children ignore SIGINT/SIGTERM and die with the
   coordinator, even one killed while they are still starting (see ``pipeline.processes``): one thread starts,
-  restarts and stops them, and lives as long as they do.
+  restarts and stops them, and lives as long as they do. If they cannot be started again (or keep dying), the
+  worker stops with ``EXIT_STAGE_CRASHES`` and no job waits for them.
 - SIGTERM: stop claiming, let running jobs finish within ``queue.shutdown_timeout``, release the rest back to the
   queue without consuming an attempt, stop the stage processes (``STAGE_STOP_GRACE`` to exit, then SIGKILL),
   return (exit 0). A second signal exits at once.
-- An attempt running longer than ``index.job_timeout`` fails, not retried, with an error naming the limit; the
-  fetcher and the writer drop its work.
+- An attempt running longer than ``index.job_timeout`` (counted from when the stage processes take it) fails, not
+  retried, with an error naming the limit. The stage processes are then restarted, as after a crash: a plugged-in
+  ``extract`` that never returns cannot be interrupted inside its parser, only killed with it. The other in-flight
+  attempts fail and the queue retries them (nothing of them was committed).
 - ``until_index_job``: exactly that index job runs here (its queue job is claimed by id; enqueued with
   ``reserved_for=worker_id`` no other worker claims it while this one is alive), and ``run`` returns once it is
   finished.
 - Secrets stay out of child processes: the git token and the API token are moved out of this process's
   environment (``pipeline.secrets.take``) before any stage process starts; the fetcher gets the git token as an
   argument.
+  The stages get the config without the database URLs and the API token (``config_for_stage``); the writer gets
+  the database URL as an argument.
 """
 
 from __future__ import annotations
@@ -44,12 +49,13 @@ from pathlib import Path
 from typing import Any
 
 import dill
+import msgspec
 import multiprocess
 import psycopg
 from psycopg.rows import TupleRow
 
 from pipeline import index_jobs, messages, secrets
-from pipeline.config import Config
+from pipeline.config import ApiConfig, Config
 from pipeline.db import connect, database_url
 from pipeline.errors import PipelineError
 from pipeline.index_jobs import INDEX_QUEUE, IndexJobStatus
@@ -71,23 +77,40 @@ EXIT_STAGE_CRASHES = 70  # named exit code: the stage processes keep dying
 STAGE_STOP_GRACE = 1.0  # seconds the stage processes get to exit after ``Stop`` at shutdown, before SIGKILL
 
 
-def extractor_version_of(extract: ExtractFunction, pickled: bytes) -> int:
+def config_for_stage(config: Config) -> Config:
+    """``config`` as the stage processes get it: without ``database.url``, ``database.direct_url`` and the API
+    section (its token), since parsers run plugged-in code on hostile input and the fetcher talks to hostile
+    servers. The non-secret database settings (schema, pooler mode, timeouts) stay for the writer, which gets the
+    URL as an argument."""
+    database = msgspec.structs.replace(config.database, url="", direct_url="")
+    return msgspec.structs.replace(config, database=database, api=ApiConfig())
+
+
+def extractor_version_of(extract: ExtractFunction, pickled: bytes, *, identity: str | None = None) -> int:
     """The ``extractor_version`` of the per-file results ``extract`` produces (part of their content key).
 
     The built-in extractor keeps ``EXTRACTOR_VERSION``. A plugged-in function gets a negative number derived
-    from its qualified name, its code and its pickle (with the globals it uses), so its rows are never reused
-    by another extractor nor its current index mistaken for theirs; the same function gets the same number in
-    every run when its pickle is stable.
+    from ``identity`` when the caller gives one (a string it changes whenever the function's output changes),
+    else, best effort, from its qualified name, its code and its pickle. dill pickles an importable function, and
+    the helpers it calls, by reference, so that hash does not see a change inside a helper; pass ``identity``
+    when that matters. Either way its rows are never reused by another extractor nor its current index mistaken
+    for theirs.
     """
     if extract is extract_source:
         return EXTRACTOR_VERSION
-    identity = hashlib.sha256()
-    identity.update(f"{getattr(extract, '__module__', '')}.{getattr(extract, '__qualname__', '')}".encode())
+    if identity is not None:
+        return _negative_version(hashlib.sha256(b"identity:" + identity.encode()).digest())
+    digest = hashlib.sha256()
+    digest.update(f"{getattr(extract, '__module__', '')}.{getattr(extract, '__qualname__', '')}".encode())
     code = getattr(extract, "__code__", None)
     if code is not None:
-        identity.update(marshal.dumps(code))
-    identity.update(pickled)
-    return -1 - int.from_bytes(identity.digest()[:4], "big") % (2**31 - 1)
+        digest.update(marshal.dumps(code))
+    digest.update(pickled)
+    return _negative_version(digest.digest())
+
+
+def _negative_version(digest: bytes) -> int:
+    return -1 - int.from_bytes(digest[:4], "big") % (2**31 - 1)
 
 
 class StageCrashed(PipelineError):
@@ -119,6 +142,7 @@ class Coordinator:
         config: Config,
         *,
         extract: ExtractFunction = extract_source,
+        extractor_identity: str | None = None,
         until_idle: bool = False,
         until_index_job: uuid.UUID | None = None,
         worker_id: str | None = None,
@@ -127,6 +151,7 @@ class Coordinator:
         taken = secrets.take((config.index.token_env, config.api.token_env))
         self._token = taken.get(config.index.token_env)
         self.config = config
+        self._stage_config = config_for_stage(config)
         self.url = database_url(config)
         self.schema = config.database.schema
         self.transaction_pooler = config.database.transaction_pooler
@@ -139,7 +164,7 @@ class Coordinator:
             raise PipelineError(
                 f"the extract function {name} cannot be sent to the parser processes: {type(exc).__name__}: {exc}"
             ) from exc
-        self.extractor_version = extractor_version_of(extract, self._extract_pickle)
+        self.extractor_version = extractor_version_of(extract, self._extract_pickle, identity=extractor_identity)
         self.until_idle = until_idle
         self.until_index_job = until_index_job
         self.parsers = config.index.parsers or os.cpu_count() or 1
@@ -151,10 +176,13 @@ class Coordinator:
         self._topology: _Topology | None = None  # None while the stages restart
         self._topology_changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
+        self._supervisor_gone = threading.Event()  # no generation of stages will run again
+        self._restart_wanted = threading.Event()  # an attempt timed out: its parser may be stuck for good
         self._job_ended = threading.Event()  # wakes the until-idle watcher as soon as a job ends
         self._local = threading.local()
         self._connections: list[psycopg.Connection[TupleRow]] = []
         self.restarts = 0
+        self.crashes = 0  # restarts after a stage process died (the ones STAGES_RESTART_LIMIT counts)
         self.exit_code = 0
         own_job = None if until_index_job is None else self._queue_job_of(until_index_job)
         self.worker = Worker(
@@ -221,28 +249,35 @@ class Coordinator:
             (
                 "pipeline-fetch",
                 "pipeline.processes.fetcher:fetcher_main",
-                (self.config, str(self.tmp_root), self._token, queues),
+                (self._stage_config, str(self.tmp_root), self._token, queues),
             ),
             *(
                 (
                     f"pipeline-parse-{index}",
                     "pipeline.processes.parser:parser_main",
-                    (self.config, self._extract_pickle, queues),
+                    (self._stage_config, self._extract_pickle, queues),
                 )
                 for index in range(self.parsers)
             ),
             (
                 "pipeline-write",
                 "pipeline.processes.writer:writer_main",
-                (self.config, self.url, queues, self.extractor_version),
+                (self._stage_config, self.url, queues, self.extractor_version),
             ),
         ]
         processes = [
             context.Process(target=stage_process, name=name, args=(parent, body, *args), daemon=True)
             for name, body, args in bodies
         ]
-        for process in processes:
-            process.start()
+        try:
+            for process in processes:
+                process.start()
+        except BaseException:
+            for process in processes:
+                if process.pid is not None:
+                    process.kill()
+                    process.join(5)
+            raise
         logger.info(
             "stage processes started",
             extra={"generation": generation, "parsers": self.parsers, "pids": [p.pid for p in processes]},
@@ -280,11 +315,20 @@ class Coordinator:
             self._topology_changed.notify_all()
 
     def _current_topology(self) -> _Topology:
-        """The running generation of stages; waits while they restart."""
+        """The running generation of stages; waits while they restart, for at most ``index.job_timeout``. Raises
+        ``StageCrashed`` if the worker stops, the supervisor has given up, or no generation came up in time."""
+        deadline = time.monotonic() + self.config.index.job_timeout
         with self._topology_changed:
             while self._topology is None:
                 if self._stopping.is_set():
                     raise StageCrashed("the worker is stopping while the stage processes restart")
+                if self._supervisor_gone.is_set():
+                    raise StageCrashed("the stage processes are not running (they could not be restarted)")
+                if time.monotonic() > deadline:
+                    raise StageCrashed(
+                        f"the stage processes did not come up within index.job_timeout "
+                        f"({self.config.index.job_timeout:g} s)"
+                    )
                 self._topology_changed.wait(0.2)
             return self._topology
 
@@ -319,51 +363,66 @@ class Coordinator:
                 inbox.put(message)
 
     def _supervise(self) -> None:
-        """Start the stage processes, restart them when one dies (failing the attempts in flight), and stop them
-        once the worker has stopped. The one thread that starts them, so none outlives the thread that started
-        it (the kernel's death signal follows that thread)."""
+        """Start the stage processes, restart them when one dies or a job timed out (failing the attempts in
+        flight), and stop them once the worker has stopped. The one thread that starts them, so none outlives the
+        thread that started it (the kernel's death signal follows that thread)."""
+        running: _Topology | None = None  # the generation whose processes this thread started and still owns
         try:
-            topology = self._start_stages(generation=1)
+            running = self._start_stages(generation=1)
+            self._set_topology(running)
+            while not self._stopping.wait(0.2):
+                current, running = running, None  # if the restart raises, it has stopped ``current`` already
+                running = self._restart_if_needed(current)
         except Exception:
-            logger.exception("the stage processes could not be started; stopping the worker")
+            logger.exception("the stage processes cannot be kept running; stopping the worker")
             self.exit_code = EXIT_STAGE_CRASHES
-            self.worker.stop()
-            return
-        self._set_topology(topology)
-        try:
-            self._restart_dead_stages()
         finally:
-            last = self._topology
-            if last is not None:
-                self._set_topology(None)
-                self._stop_stages(last)
+            self._supervisor_gone.set()
+            self._set_topology(None)  # also wakes a job waiting for the stages, which gives up now
+            if running is not None:
+                self._stop_stages(running)
+            if self.exit_code:
+                self.worker.stop()
 
-    def _restart_dead_stages(self) -> None:
-        while not self._stopping.wait(0.2):
-            topology = self._topology
-            assert topology is not None
-            dead = [p for p in topology.processes if not p.is_alive()]
-            if not dead or self._stopping.is_set():
-                continue
-            self._set_topology(None)  # no job is dispatched to the dying generation from here on
-            self.restarts += 1
+    def _request_restart(self, topology: _Topology) -> None:
+        """Have the supervisor replace ``topology`` (if it still runs); from now on no job is dispatched to it."""
+        with self._topology_changed:
+            if self._topology is topology:
+                self._restart_wanted.set()
+                self._topology = None
+
+    def _restart_if_needed(self, running: _Topology) -> _Topology:
+        """Restart the stages when one of them died (a crash: counts towards ``STAGES_RESTART_LIMIT``) or an
+        attempt timed out (its parser may never return); returns the generation now running. Raises what starting
+        the next generation raises, and ``PipelineError`` once the stages keep dying."""
+        dead = [p for p in running.processes if not p.is_alive()]
+        if not (dead or self._restart_wanted.is_set()) or self._stopping.is_set():
+            return running
+        self._restart_wanted.clear()
+        self._set_topology(None)  # no job is dispatched to the dying generation from here on
+        self.restarts += 1
+        if dead:
+            self.crashes += 1
+            reason = f"stage process {dead[0].name} died (exit code {dead[0].exitcode})"
             logger.error(
                 "stage process died; failing in-flight attempts and restarting the stages",
                 extra={"dead": [(p.name, p.exitcode) for p in dead], "restarts": self.restarts},
             )
-            # Kill the whole generation before failing the attempts: its writer must not commit a job afterwards
-            # (an attempt whose parser died idle could otherwise still complete in the old writer).
-            self._stop_stages(topology, drain=False)
-            with self._lock:
-                inboxes = list(self._inboxes.values())
-            for inbox in inboxes:
-                inbox.put(StageCrashed(f"stage process {dead[0].name} died (exit code {dead[0].exitcode})"))
-            if self.restarts > STAGES_RESTART_LIMIT:
-                logger.error("stage processes keep dying; stopping the worker", extra={"exit_code": EXIT_STAGE_CRASHES})
-                self.exit_code = EXIT_STAGE_CRASHES
-                self.worker.stop()
-                return
-            self._set_topology(self._start_stages(topology.generation + 1))
+        else:
+            reason = "the stage processes restarted after another job ran past index.job_timeout"
+            logger.warning("stage processes restart: a job timed out", extra={"restarts": self.restarts})
+        # Kill the whole generation before failing the attempts: its writer must not commit a job afterwards
+        # (an attempt whose parser died idle could otherwise still complete in the old writer).
+        self._stop_stages(running, drain=False)
+        with self._lock:
+            inboxes = list(self._inboxes.values())
+        for inbox in inboxes:
+            inbox.put(StageCrashed(reason))
+        if self.crashes > STAGES_RESTART_LIMIT:
+            raise PipelineError(f"the stage processes died {self.crashes} times (last: {reason})")
+        restarted = self._start_stages(running.generation + 1)
+        self._set_topology(restarted)
+        return restarted
 
     def _watch_for_end(self) -> None:
         """With ``until_idle``/``until_index_job``: stop once there is nothing left to do (``until_idle``: no index
@@ -434,14 +493,16 @@ class Coordinator:
         # Per attempt: the stages drop every message of an aborted key for good, and a retry of the same queue job
         # in the same stage processes must start afresh.
         key = messages.attempt_key(str(job.id), job.attempt)
-        deadline = time.monotonic() + self.config.index.job_timeout
         inbox: queue_module.Queue[object] = queue_module.Queue()
-        with self._lock:
-            self._inboxes[key] = inbox
-            self._progress[key] = {}
         try:
             target = _target_of(record)
             topology = self._current_topology()
+            # Only now: the failure a restart meanwhile sends to every inbox is not this attempt's (a restart after
+            # this point is seen as ``self._topology is not topology``), nor is the restart's time.
+            with self._lock:
+                self._inboxes[key] = inbox
+                self._progress[key] = {}
+            deadline = time.monotonic() + self.config.index.job_timeout
             self._put(
                 topology,
                 "write_queue",
@@ -504,6 +565,7 @@ class Coordinator:
                     raise StageFailure(f"{outcome.stage}: {outcome.error}")
                 if isinstance(outcome, JobTimeout):
                     logger.warning("index job timed out", extra={"job_timeout": self.config.index.job_timeout})
+                    self._request_restart(topology)
                     index_jobs.fail(conn, index_job_id, str(outcome), stage=self._current_stage(key), final=True)
                     raise PermanentJobError(str(outcome))
                 assert isinstance(outcome, StageCrashed)

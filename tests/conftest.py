@@ -152,19 +152,25 @@ class Pgbouncer:
     listening on a free loopback port; every database of the cluster is reachable through it by name."""
 
     POOL_SIZE = 2
+    START_ATTEMPTS = 5  # another process may take the free port chosen before pgbouncer binds it
 
     def __init__(self, admin_url: str, directory: Path, *, ignore_startup_parameters: str = "") -> None:
         upstream = conninfo_to_dict(admin_url)
         self.user = str(upstream.get("user") or "postgres")
         self.directory = directory
         self.port = _free_loopback_port()
-        server = " ".join(
+        self._server = " ".join(
             f"{key}={upstream[key]}" for key in ("host", "port", "user", "password") if upstream.get(key) is not None
         )
+        self._ignore_startup_parameters = ignore_startup_parameters
         (directory / "users.txt").write_text(f'"{self.user}" ""\n')
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _write_config(self) -> None:
+        directory = self.directory
         (directory / "pgbouncer.ini").write_text(
             "[databases]\n"
-            f"* = {server}\n"
+            f"* = {self._server}\n"
             "[pgbouncer]\n"
             "listen_addr = 127.0.0.1\n"
             f"listen_port = {self.port}\n"
@@ -174,15 +180,32 @@ class Pgbouncer:
             "pool_mode = transaction\n"
             f"default_pool_size = {self.POOL_SIZE}\n"
             "max_client_conn = 400\n"
-            f"ignore_startup_parameters = {ignore_startup_parameters}\n"
+            f"ignore_startup_parameters = {self._ignore_startup_parameters}\n"
             f"logfile = {directory / 'pgbouncer.log'}\n"
             f"pidfile = {directory / 'pgbouncer.pid'}\n"
         )
-        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Start it (as the ``postgres`` user when root: pgbouncer refuses to run as root) and wait until it accepts
-        connections, for at most 10 s."""
+        connections, for at most 10 s per attempt; a port taken meanwhile by another process is replaced by a new
+        free one, ``START_ATTEMPTS`` times at most."""
+        for attempt in range(1, self.START_ATTEMPTS + 1):
+            log = self.directory / "pgbouncer.log"
+            log.unlink(missing_ok=True)
+            if self._start_once():
+                return
+            reason = log.read_text() if log.exists() else "no log"
+            self.stop(keep_directory=True)
+            if "Address already in use" not in reason or attempt == self.START_ATTEMPTS:
+                shutil.rmtree(self.directory, ignore_errors=True)
+                raise RuntimeError(f"pgbouncer did not start (attempt {attempt}, port {self.port}): {reason}")
+            self.port = _free_loopback_port()
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _start_once(self) -> bool:
+        """One start on ``self.port``; whether it listens there (False: it exited, or 10 s passed). Its log says
+        so: a connection alone could reach another process that holds the port."""
+        self._write_config()
         command = [_pgbouncer_binary(), str(self.directory / "pgbouncer.ini")]
         if os.geteuid() == 0:
             user = _unprivileged_user()
@@ -192,21 +215,18 @@ class Pgbouncer:
             command[1:1] = ["-u", user]
         # It logs to its logfile; its own stderr is not read, so it must not be a pipe that could fill up.
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = self.directory / "pgbouncer.log"
+        up = b"LOG process up: PgBouncer"  # logged once it listens (a failed bind ends it before)
         deadline = time.monotonic() + 10.0
-        while True:
-            try:
+        while self._process.poll() is None and time.monotonic() < deadline:
+            if log.exists() and up in log.read_bytes():
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                if self._process.poll() is not None or time.monotonic() > deadline:
-                    log = self.directory / "pgbouncer.log"
-                    reason = log.read_text() if log.exists() else "no log"
-                    self.stop()
-                    raise RuntimeError(f"pgbouncer did not start: {reason}") from None
-                time.sleep(0.05)
+                    return True
+            time.sleep(0.05)
+        return False
 
-    def stop(self) -> None:
-        """Stop it and remove its directory (config, log, pid file)."""
+    def stop(self, *, keep_directory: bool = False) -> None:
+        """Stop it and remove its directory (config, log, pid file), unless ``keep_directory``."""
         process, self._process = self._process, None
         if process is not None:
             process.terminate()
@@ -215,7 +235,8 @@ class Pgbouncer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if not keep_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def url(self, database_url: str) -> str:
         """The URL of the same database (a URL of the test cluster), through this pgbouncer."""

@@ -18,7 +18,9 @@ Guarantees:
   wakes every loop instead. Behind a transaction pooler with no direct URL, LISTEN is an error, not a silent
   fallback to polling (``listen = false`` asks for polling).
 - First SIGTERM/SIGINT: stop claiming, let running handlers finish for up to ``shutdown_timeout``, then release
-  what is still running back to ``retry`` without consuming an attempt. Second signal: exit at once (exit status
+  what is still running back to ``retry`` without consuming an attempt. A stopping worker no longer renews its
+  ``workers`` row and deletes it before it wakes the others for the released jobs, so jobs reserved for it are
+  claimed by them at once. Second signal: exit at once (exit status
   128 + signal); the rescuer recovers the jobs.
 - Lost connection (Postgres restart, network): reconnect with capped exponential backoff and carry on; results
   that could not be recorded are kept and recorded after reconnecting (accepted at most once, by the owner check).
@@ -425,7 +427,11 @@ class Worker:
         self._abandoned.difference_update(attempts)
 
     def _release(self, conn: Connection, attempts: list[Attempt]) -> None:
-        """Give jobs back without consuming their attempt, and wake other workers for them."""
+        """Give jobs back without consuming their attempt, and wake other workers for them (at shutdown only).
+
+        This worker is forgotten first (its ``workers`` row, which its heartbeats no longer renew once stopping):
+        a worker woken here would otherwise still see it alive and leave the jobs reserved for it waiting."""
+        conn.execute(query("worker_delete"), {"id": self.worker_id})
         rows = conn.execute(
             query("job_release_many"),
             {
@@ -551,10 +557,11 @@ class Worker:
             conn.close()
 
     def _heartbeat(self, conn: Connection) -> None:
-        conn.execute(
-            query("worker_heartbeat"),
-            {"id": self.worker_id, "queue": self.queue, "host": socket.gethostname(), "pid": os.getpid()},
-        )
+        if not self._stopping.is_set():  # a stopping worker claims nothing more: its reservations lapse
+            conn.execute(
+                query("worker_heartbeat"),
+                {"id": self.worker_id, "queue": self.queue, "host": socket.gethostname(), "pid": os.getpid()},
+            )
         with self._held_lock:
             held = list(self._held)
         if not held:

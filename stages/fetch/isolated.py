@@ -10,9 +10,11 @@ started it ends (``stages.lifetime.die_with_parent``: a fetcher killed mid-clone
 own alarm (``SIGALRM``, default action) ends it a few seconds after the deadline whatever happens. A ``CloneCancel``
 kills it on demand (an aborted job). It writes no core file, which would hold the token.
 
-The token reaches the child through its stdin pipe only: never its argv, and every environment variable whose
-value contains the token is left out of its environment. Errors come back as the ``FetchError`` class and message
-the child raised.
+The token reaches the child through its stdin pipe only, never its argv nor its environment. The child talks to
+hostile servers, so its environment is built from an allow-list (``CHILD_ENVIRONMENT``: what Python, libgit2,
+OpenSSL and an ssh agent read), not copied: database URLs and other secrets of the fetcher never reach it, and a
+variable whose value holds the token is left out even if allowed. Errors come back as the ``FetchError`` class
+and message the child raised.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -47,6 +49,32 @@ _CHILD_COMMAND: Final = (
 """Arms the parent-death signal before importing anything heavy; the parent's pid is the one argument."""
 _IMPORT_ROOT: Final = str(Path(__file__).resolve().parents[2])
 """The directory holding the ``stages`` package, so the child imports this code even when it is not installed."""
+CHILD_ENVIRONMENT: Final = frozenset(
+    {
+        "PATH",
+        "HOME",  # libgit2's global git config and ~/.ssh
+        "USER",
+        "LOGNAME",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "LD_LIBRARY_PATH",  # a Python or libgit2 installed outside the system's library path
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        "XDG_CONFIG_HOME",  # libgit2's global git config
+        "SSL_CERT_FILE",  # OpenSSL's CA bundle, which libgit2's https uses
+        "SSL_CERT_DIR",
+        "SSH_AUTH_SOCK",  # the ssh agent, the one credential used for ssh URLs
+        "http_proxy",  # libgit2 reads proxies from the environment
+        "https_proxy",
+        "no_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+    }
+)
+"""The environment variables the clone child gets from the fetcher (and any ``LC_*``); nothing else."""
 
 
 class CloneRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -134,7 +162,7 @@ def clone_isolated(
         deadline=deadline,
         memory_bytes=memory_bytes,
     )
-    environment = {name: value for name, value in os.environ.items() if not (token and token in value)}
+    environment = _child_environment(os.environ, token)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, (_IMPORT_ROOT, environment.get("PYTHONPATH"))))
     child = subprocess.Popen(
         [sys.executable, *_CHILD_COMMAND, str(os.getpid())],
@@ -202,6 +230,15 @@ def child_main() -> None:
     outcome = CloneOutcome(error=error, message=message, peak_memory_bytes=peak)
     sys.stdout.buffer.write(msgspec.msgpack.encode(outcome))
     sys.stdout.buffer.flush()
+
+
+def _child_environment(parent: Mapping[str, str], token: str | None) -> dict[str, str]:
+    """The allow-listed part of ``parent`` (see ``CHILD_ENVIRONMENT``), without any value holding ``token``."""
+    return {
+        name: value
+        for name, value in parent.items()
+        if (name in CHILD_ENVIRONMENT or name.startswith("LC_")) and not (token and token in value)
+    }
 
 
 def _error_class(name: str) -> type[FetchError]:

@@ -1,6 +1,6 @@
 """Hostile input to the worker's processes: plugged-in stage functions that raise, return garbage, never return or
-end their process, a stage process killed mid-job, signals during start-up, unusable settings. Each case: a clear
-error, a live worker, the job's outcome right, and no process left behind.
+end their process, a stage process killed or frozen mid-job, signals during start-up, unusable settings. Each case:
+a clear error, a live worker, the job's outcome right, and no process left behind.
 
 Most cases share one running worker (its stage function misbehaves on files named for it, see
 ``slow_stage.HOSTILE_FILES``), since starting the stage processes is the slow part.
@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,8 @@ from tests.integration.pipeline.slow_stage import hostile_extract
 
 pytestmark = pytest.mark.slow
 
-JOB_TIMEOUT = 3.0
+JOB_TIMEOUT = 60.0  # a bound for the shared worker's jobs on a busy machine, not a figure under test
+SHORT_JOB_TIMEOUT = 3.0  # the time limit test's own worker
 FINISHED = (IndexJobStatus.COMPLETED, IndexJobStatus.FAILED, IndexJobStatus.SKIPPED, IndexJobStatus.CANCELLED)
 NORMAL_FILE = {"src/fine.ts": "export function fine(): number { return 1; }\n"}
 
@@ -65,19 +67,19 @@ class RunningWorker:
         assert wait_until_gone(sorted(stray)) == [], "processes of an earlier generation are still running"
 
 
-@pytest.fixture(scope="module")
-def worker(test_databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+@contextmanager
+def running_worker(
+    test_databases: DatabaseFactory, tmp_dir: Path, *, parsers: int, jobs: int, job_timeout: float
+) -> Iterator[RunningWorker]:
+    """A coordinator running ``hostile_extract`` in a thread, on a database of its own; on exit, checks that it
+    stopped and left no stage process behind."""
     name = test_databases.create()
     base = load_config(ROOT / "configs" / "test.toml", environ={})
     config = msgspec.structs.replace(
         base,
         database=msgspec.structs.replace(base.database, url=test_databases.url(name), schema=SCHEMA),
         index=msgspec.structs.replace(
-            base.index,
-            parsers=2,
-            jobs=2,
-            job_timeout=JOB_TIMEOUT,
-            tmp_dir=str(tmp_path_factory.mktemp("hostile-work")),
+            base.index, parsers=parsers, jobs=jobs, job_timeout=job_timeout, tmp_dir=str(tmp_dir)
         ),
         queue=msgspec.structs.replace(base.queue, retry_limit=0, retry_delay=0.0),
     )
@@ -99,6 +101,14 @@ def worker(test_databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFac
                 assert wait_until_gone(sorted(running.seen)) == [], "stage processes outlived the worker"
         finally:
             test_databases.drop(name)
+
+
+@pytest.fixture(scope="module")
+def worker(test_databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    with running_worker(
+        test_databases, tmp_path_factory.mktemp("hostile-work"), parsers=2, jobs=2, job_timeout=JOB_TIMEOUT
+    ) as running:
+        yield running
 
 
 def index_repository(worker: RunningWorker, tmp_path: Path, files: dict[str, str | bytes]) -> IndexJob:
@@ -148,28 +158,44 @@ def test_extract_function__misbehaving_on_a_file_fails_that_file_only(
     worker.assert_alive_and_nothing_left_behind()
 
 
+@pytest.mark.parametrize(("name", "exit_code"), [("exits.ts", 3), ("system-exit.ts", 4)])
 def test_extract_function__ending_its_process_fails_the_job_and_the_stages_restart(
-    worker: RunningWorker, tmp_path: Path
+    worker: RunningWorker, tmp_path: Path, name: str, exit_code: int
 ) -> None:
     restarts = worker.coordinator.restarts
-    record = index_repository(worker, tmp_path, {**NORMAL_FILE, "src/exits.ts": "export const x = 1;\n"})
+    record = index_repository(worker, tmp_path, {**NORMAL_FILE, f"src/{name}": f"export const x = '{name}';\n"})
     assert record.status == IndexJobStatus.FAILED
-    assert "died (exit code 3)" in (record.error_message or "")
+    assert f"died (exit code {exit_code})" in (record.error_message or "")
     assert worker.coordinator.restarts == restarts + 1
     worker.assert_alive_and_nothing_left_behind()
     assert index_repository(worker, tmp_path, NORMAL_FILE).status == IndexJobStatus.COMPLETED
 
 
-def test_extract_function__never_returning_fails_the_job_at_the_time_limit(
-    worker: RunningWorker, tmp_path: Path
+@pytest.mark.parametrize("hang", ["an extract function that never returns", "a frozen writer"])
+def test_stage_hanging__fails_the_job_at_the_time_limit_and_the_next_job_completes(
+    test_databases: DatabaseFactory, tmp_path: Path, hang: str
 ) -> None:
-    record = index_repository(worker, tmp_path, {**NORMAL_FILE, "src/sleeps.ts": "export const x = 1;\n"})
-    assert record.status == IndexJobStatus.FAILED
-    assert f"the attempt ran longer than index.job_timeout ({JOB_TIMEOUT:g} s)" in (record.error_message or "")
-    assert queue_job_state(worker.conn, record.id) == "failed"
-    assert worker.conn.execute("SELECT count(*) FROM snapshots WHERE repository_id = %s", [record.repository_id])
-    assert list(Path(worker.config.index.tmp_dir).glob("pipeline-*")) == []
-    worker.assert_alive_and_nothing_left_behind()
+    # One parser: a stuck stage must be replaced, or every later job would time out too.
+    with running_worker(test_databases, tmp_path / "work", parsers=1, jobs=1, job_timeout=SHORT_JOB_TIMEOUT) as worker:
+        if hang == "a frozen writer":
+            files = NORMAL_FILE
+            topology = worker.coordinator._current_topology()
+            os.kill(next(p.pid for p in topology.processes if p.name == "pipeline-write"), signal.SIGSTOP)
+        else:
+            files = {**NORMAL_FILE, "src/never-returns.ts": "export const x = 1;\n"}
+        stuck = index_repository(worker, tmp_path, files)
+        assert stuck.status == IndexJobStatus.FAILED
+        assert f"the attempt ran longer than index.job_timeout ({SHORT_JOB_TIMEOUT:g} s)" in (stuck.error_message or "")
+        assert queue_job_state(worker.conn, stuck.id) == "failed"
+        snapshots = worker.conn.execute(
+            "SELECT count(*) FROM snapshots WHERE repository_id = %s", [stuck.repository_id]
+        ).fetchone()
+        assert snapshots == (0,)
+
+        following = index_repository(worker, tmp_path, NORMAL_FILE)
+        assert following.status == IndexJobStatus.COMPLETED, following.error_message
+        assert list(Path(worker.config.index.tmp_dir).glob("pipeline-*")) == []
+        worker.assert_alive_and_nothing_left_behind()
 
 
 def test_stage_process__a_parser_killed_mid_job_fails_the_attempt_and_the_retry_completes(

@@ -7,6 +7,7 @@ relies on the session (a startup ``search_path``, a prepared statement, LISTEN) 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -35,7 +36,7 @@ from pipeline.queue.client import Queue
 from pipeline.queue.listener import APPLICATION_NAME as LISTENER_NAME
 from pipeline.queue.listener import Listener
 from pipeline.queue.worker import Job, Worker
-from tests.conftest import ROOT, SCHEMA, DatabaseFactory, Pgbouncer, start_pgbouncer
+from tests.conftest import ROOT, SCHEMA, DatabaseFactory, Pgbouncer, server_reachable_tmpdir, start_pgbouncer
 from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
 
 WAIT = 30.0  # seconds: the bound of every wait below, never reached when things work
@@ -120,8 +121,28 @@ def test_pooler__every_transaction_finds_the_schema_and_nothing_is_prepared(pool
                     conn.commit()
         prepared = {conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone() for conn in clients}
         assert prepared == {(0,)}
+        for conn in clients:
+            conn.commit()  # a client leaving in a transaction would have pgbouncer drop its server connection
+        assert server_search_paths(pooled_config.database.url) == {DEFAULT_SEARCH_PATH}, "session state leaked"
     finally:
         for conn in clients:
+            conn.close()
+
+
+DEFAULT_SEARCH_PATH = ('"$user", public',)
+
+
+def server_search_paths(url: str) -> set[tuple[Any, ...] | None]:
+    """``search_path`` as a plain client (one that sets nothing) finds it on each of pgbouncer's server connections:
+    as many open transactions at once as there are server connections, so each holds a different one."""
+    plain = [psycopg.connect(url, prepare_threshold=None) for _ in range(Pgbouncer.POOL_SIZE)]
+    try:
+        found = {conn.execute("SHOW search_path").fetchone() for conn in plain}
+        backends = {conn.execute("SELECT pg_backend_pid()").fetchone() for conn in plain}
+        assert len(backends) == Pgbouncer.POOL_SIZE, "the plain clients did not get every server connection"
+        return found
+    finally:
+        for conn in plain:
             conn.close()
 
 
@@ -306,3 +327,18 @@ def test_connect__a_missing_schema_fails_loudly_instead_of_using_public(
         with pytest.raises(psycopg.errors.InvalidSchemaName, match="no schema has been selected to create in"):
             conn.execute("CREATE TABLE workers (id int)")
     assert tables_in(empty_database_url, "public") == ["jobs"]
+
+
+def test_pgbouncer__a_port_taken_before_it_binds_is_replaced_by_another(test_databases: DatabaseFactory) -> None:
+    bouncer = Pgbouncer(test_databases.admin_url, server_reachable_tmpdir("indexer-test-pgbouncer-"))
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", bouncer.port))
+        squatter.listen()
+        taken = bouncer.port
+        try:
+            bouncer.start()
+            assert bouncer.port != taken
+            with psycopg.connect(bouncer.url(test_databases.admin_url), autocommit=True) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            bouncer.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -48,8 +49,12 @@ def exiting_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
     os._exit(3)
 
 
+def system_exit_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """Raises ``SystemExit``, which is not an ``Exception``: it ends the parser process as ``sys.exit`` would."""
+    raise SystemExit(4)
+
+
 PAUSE_SECONDS = 1.0
-SLEEP_PAST_LIMIT_SECONDS = 5.0
 
 
 def pausing_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
@@ -58,10 +63,10 @@ def pausing_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
     return extract_source(path, source, **options)
 
 
-def sleeping_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
-    """Far longer than a test's job time limit."""
-    time.sleep(SLEEP_PAST_LIMIT_SECONDS)
-    return extract_source(path, source, **options)
+def never_returning_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
+    """Never returns (an endless loop in a plugged-in function): only killing its process ends it."""
+    threading.Event().wait()
+    raise AssertionError("unreachable: the event is never set")
 
 
 HOSTILE_FILES = {
@@ -69,8 +74,9 @@ HOSTILE_FILES = {
     "returns-none.ts": none_extract,
     "ill-typed.ts": ill_typed_extract,
     "exits.ts": exiting_extract,
+    "system-exit.ts": system_exit_extract,
     "pauses.ts": pausing_extract,
-    "sleeps.ts": sleeping_extract,
+    "never-returns.ts": never_returning_extract,
 }
 
 

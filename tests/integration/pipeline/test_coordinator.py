@@ -4,30 +4,40 @@ real git repositories, real Postgres."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 from psycopg.rows import TupleRow
 
 from pipeline import secrets
 from pipeline.config import Config
-from pipeline.coordinator import Coordinator
+from pipeline.coordinator import EXIT_STAGE_CRASHES, Coordinator, config_for_stage
 from pipeline.index_jobs import IndexJobStatus
-from pipeline.queue.worker import new_worker_id
+from pipeline.processes.parser import ExtractFunction
+from pipeline.queue.client import Queue
+from pipeline.queue.worker import Job, Worker, new_worker_id
+from stages.extract import extract_source
+from stages.write import EXTRACTOR_VERSION
 from tests.integration.pipeline import harness
-from tests.integration.pipeline.harness import enqueue, job, run_until_idle, stored_symbols
+from tests.integration.pipeline.harness import enqueue, job, run_until_idle, stored_symbols, wait_until_gone
 from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
-from tests.integration.pipeline.slow_stage import shouting_extract
+from tests.integration.pipeline.slow_stage import hostile_extract, shouting_extract
 
 pytestmark = pytest.mark.slow
 
 GIT_TOKEN = "git-token-that-must-stay-in-the-fetcher"
 API_TOKEN = "api-token-that-no-stage-needs"
+FILE_API_TOKEN = "api-token-from-the-config-file"
+PASSWORD_URL = "postgresql://indexer:s3cret@db.example:5432/pipeline"
 
 
 @pytest.fixture
@@ -54,19 +64,51 @@ def environ_of(pid: int) -> bytes:
     return Path(f"/proc/{pid}/environ").read_bytes()
 
 
+def wait_for_stages(coordinator: Coordinator) -> list[Any]:
+    """The running generation's stage processes, once there is one (bounded wait)."""
+    deadline = time.monotonic() + 30
+    while (topology := coordinator._topology) is None:
+        assert time.monotonic() < deadline, "the stage processes did not start"
+        time.sleep(0.05)
+    return topology.processes
+
+
+class _RecordingContext:
+    """A multiprocess context that records the arguments of each process it makes (a started process drops them)."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+        self.arguments: dict[str, tuple[Any, ...]] = {}
+
+    def Process(self, *, name: str, args: tuple[Any, ...], **options: Any) -> Any:
+        self.arguments[name] = args
+        return self._context.Process(name=name, args=args, **options)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._context, attribute)
+
+
+def record_stage_arguments(coordinator: Coordinator) -> dict[str, tuple[Any, ...]]:
+    """The arguments each stage process of ``coordinator`` is started with, filled in as they start."""
+    recording = _RecordingContext(coordinator._context)
+    coordinator._context = recording
+    return recording.arguments
+
+
 def test_stage_processes__inherit_neither_token_and_the_fetcher_gets_the_git_token_as_an_argument(
     pipeline_config: Config, tokens_in_environment: None
 ) -> None:
-    coordinator = Coordinator(pipeline_config)
+    database = msgspec.structs.replace(pipeline_config.database, direct_url=pipeline_config.database.url)
+    with_secrets = msgspec.structs.replace(
+        pipeline_config, database=database, api=msgspec.structs.replace(pipeline_config.api, token=FILE_API_TOKEN)
+    )
+    coordinator = Coordinator(with_secrets)
+    arguments = record_stage_arguments(coordinator)
     runner = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False})
     runner.start()
     try:
-        deadline = time.monotonic() + 30
-        while coordinator._topology is None:
-            assert time.monotonic() < deadline, "the stage processes did not start"
-            time.sleep(0.05)
-        processes = {process.name: process.pid for process in coordinator._topology.processes}
-        environments = {name: environ_of(pid) for name, pid in processes.items() if pid is not None}
+        processes = wait_for_stages(coordinator)
+        environments = {process.name: environ_of(process.pid) for process in processes if process.pid is not None}
     finally:
         coordinator.stop()
         runner.join(30)
@@ -75,6 +117,63 @@ def test_stage_processes__inherit_neither_token_and_the_fetcher_gets_the_git_tok
         assert GIT_TOKEN.encode() not in environment, name
         assert API_TOKEN.encode() not in environment, name
     assert coordinator._token == GIT_TOKEN
+    for name, args in arguments.items():
+        (stage_config,) = [arg for arg in args if isinstance(arg, Config)]
+        assert stage_config == config_for_stage(with_secrets), name
+    assert pipeline_config.database.url in arguments["pipeline-write"], "the writer gets the URL as an argument"
+
+
+def test_config_for_stage__drops_the_database_urls_and_the_api_token_and_keeps_the_rest(config: Config) -> None:
+    full = msgspec.structs.replace(
+        config,
+        database=msgspec.structs.replace(
+            config.database, url=PASSWORD_URL, direct_url=PASSWORD_URL, transaction_pooler=True, schema="indexing"
+        ),
+        api=msgspec.structs.replace(config.api, token=FILE_API_TOKEN),
+    )
+    stage = config_for_stage(full)
+    assert "s3cret" not in repr(stage)
+    assert FILE_API_TOKEN not in repr(stage)
+    assert (stage.database.url, stage.database.direct_url, stage.api.token) == ("", "", "")
+    assert (stage.database.schema, stage.database.transaction_pooler) == ("indexing", True)
+    assert (stage.index, stage.log, stage.queue) == (full.index, full.log, full.queue)
+
+
+def test_extractor_identity__names_the_version_of_a_plugged_in_extract_whatever_its_code(config: Config) -> None:
+    def version(extract: ExtractFunction, identity: str | None = None) -> int:
+        return Coordinator(config, extract=extract, extractor_identity=identity).extractor_version
+
+    assert version(shouting_extract, "shouting 1") == version(hostile_extract, "shouting 1")
+    assert version(shouting_extract, "shouting 1") != version(shouting_extract, "shouting 2")
+    assert version(shouting_extract, "shouting 1") != version(shouting_extract)
+    assert version(shouting_extract, "shouting 1") < 0
+    assert version(extract_source, "ignored for the built-in extractor") == EXTRACTOR_VERSION
+
+
+def test_stage_restart__that_fails_stops_the_worker_with_the_named_exit_code(
+    pipeline_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coordinator = Coordinator(pipeline_config)
+    result: list[int] = []
+    runner = threading.Thread(
+        target=lambda: result.append(coordinator.run(install_signal_handlers=False)), name="test-coordinator"
+    )
+    runner.start()
+    try:
+        processes = wait_for_stages(coordinator)
+
+        def cannot_start(generation: int) -> None:
+            raise OSError(24, "Too many open files")
+
+        monkeypatch.setattr(coordinator, "_start_stages", cannot_start)
+        os.kill(processes[1].pid, signal.SIGKILL)
+        runner.join(30)
+        assert not runner.is_alive(), "the worker went on without stage processes"
+    finally:
+        coordinator.stop()
+        runner.join(30)
+    assert result == [EXIT_STAGE_CRASHES]
+    assert wait_until_gone([process.pid for process in processes]) == []
 
 
 def test_plugged_in_extract__its_rows_are_not_reused_by_the_default_extractor_nor_its_index_taken_as_current(
@@ -143,3 +242,64 @@ def test_reserved_job__is_run_by_any_worker_once_its_owner_is_gone(
 
     assert job(conn, own).status == IndexJobStatus.COMPLETED
     assert queue_job_worker(conn, own) == shared.worker.worker_id
+
+
+def test_reserved_job__released_at_shutdown_is_claimed_by_a_woken_worker_at_once(
+    config: Config, conn: psycopg.Connection[TupleRow]
+) -> None:
+    # What an interrupted `index` command does: its worker releases the job reserved for it; a `run` worker that
+    # is woken by the release takes it then, not at its next poll (a minute away here).
+    settings = msgspec.structs.replace(config.queue, poll_interval=60.0, heartbeat_interval=0.5, shutdown_timeout=0.0)
+    url, schema = config.database.url, config.database.schema
+    started, release_handler = threading.Event(), threading.Event()
+    taken: list[uuid.UUID] = []
+    took = threading.Event()
+
+    def blocking(job: Job) -> None:
+        started.set()
+        release_handler.wait(30)
+
+    def taking(job: Job) -> None:
+        taken.append(job.id)
+        took.set()
+
+    other = Worker(url, schema, "reserved", taking, config=settings, maintenance=False, worker_id="other")
+    owner = Worker(url, schema, "reserved", blocking, config=settings, maintenance=False, worker_id="owner")
+    threads = [
+        threading.Thread(target=worker.run, kwargs={"install_signal_handlers": False}) for worker in (other, owner)
+    ]
+    threads[0].start()
+    try:
+        wait_for(lambda: claim_loop_waiting(conn), "the other worker is not waiting for work")
+        with Queue(url, schema, settings) as queue:
+            reserved = queue.send("reserved", {}, reserved_for="owner")
+        threads[1].start()
+        assert started.wait(30), "the owner did not run its job"
+        owner.stop(timeout=0)
+        assert took.wait(20), "the released job waited for the other worker's next poll"
+        assert taken == [reserved]
+    finally:
+        release_handler.set()
+        owner.stop(timeout=0)
+        other.stop(timeout=0)
+        for thread in threads:
+            if thread.ident is not None:
+                thread.join(30)
+
+
+def claim_loop_waiting(conn: psycopg.Connection[TupleRow]) -> bool:
+    """Whether a claim loop on this test's database has run its claim and waits for work (an idle session whose
+    last query was a claim)."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle'"
+        " AND query LIKE %s AND pid <> pg_backend_pid()",
+        ["%FOR UPDATE SKIP LOCKED%"],
+    ).fetchone()
+    return row is not None and row[0] > 0
+
+
+def wait_for(condition: Callable[[], bool], message: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.02)

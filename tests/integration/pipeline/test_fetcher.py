@@ -23,6 +23,7 @@ from tests.git_servers import RawServer, endless_refs, flood_refs, trickle
 from tests.integration.pipeline.repos import commit_files, new_repository
 
 TOKEN = "ghs_fetcherTestToken0123456789"
+DATABASE_URL = "postgresql://indexer:s3cret@db.example:5432/pipeline"
 
 
 @pytest.fixture
@@ -68,15 +69,26 @@ def test_fetcher__the_token_reaches_the_clone_child_neither_in_argv_nor_environm
 ) -> None:
     monkeypatch.setenv("PIPELINE_GIT_TOKEN", TOKEN)
     monkeypatch.setenv("SOMETHING_ELSE", f"prefix-{TOKEN}-suffix")
+    monkeypatch.setenv("LC_TOKEN_TEST", f"prefix-{TOKEN}")  # allowed by name, left out for its value
+    monkeypatch.setenv("DATABASE_URL", DATABASE_URL)
+    monkeypatch.setenv("PIPELINE_DATABASE_URL", DATABASE_URL)
+    monkeypatch.setenv("UNRELATED_SECRET", "not-for-the-clone-child")
+    monkeypatch.setenv("LC_MESSAGES", "C")
     for harness in running_fetcher(fetcher_config(clones, fetch_timeout=3.0, git_io_timeout=2.0), token=TOKEN):
         job = harness.fetch(parse_target(trickling_server.url("git")))
         children = _clone_children(timeout=10.0)
 
         for pid in children:
             assert TOKEN.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
-            environment = Path(f"/proc/{pid}/environ").read_bytes()
-            assert TOKEN.encode() not in environment
+            environment = dict(
+                entry.split(b"=", 1) for entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") if entry
+            )
+            assert not [value for value in environment.values() if TOKEN.encode() in value]
             assert b"PIPELINE_GIT_TOKEN" not in environment
+            assert not [value for value in environment.values() if b"s3cret" in value], "a database URL got through"
+            assert b"UNRELATED_SECRET" not in environment
+            assert environment.get(b"PATH") == os.environ["PATH"].encode()
+            assert environment.get(b"LC_MESSAGES") == b"C"
             assert _core_files_disabled(pid, timeout=10.0), "a crash of the child would dump the token"
         assert children, "the clone ran in a child process"
         assert harness.failure(job).retryable
