@@ -226,10 +226,24 @@ def child_main() -> None:
     except Exception as exc:  # anything else still answers, so the parent can tell the user what went wrong
         description = scrub(f"{type(exc).__name__}: {exc}", request.token).replace(request.workdir, "the clone")
         error, message = TransportError.__name__, f"fetching {request.target.url} failed: {description}"
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
-    outcome = CloneOutcome(error=error, message=message, peak_memory_bytes=peak)
+    outcome = CloneOutcome(error=error, message=message, peak_memory_bytes=_peak_resident_bytes())
     sys.stdout.buffer.write(msgspec.msgpack.encode(outcome))
     sys.stdout.buffer.flush()
+
+
+def _peak_resident_bytes() -> int:
+    """This process's own peak resident size (``VmHWM``), 0 where ``/proc`` does not say.
+
+    Not ``getrusage``: its ``ru_maxrss`` survives ``exec`` and so includes the parent's size at ``fork``.
+    """
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # reported in kB
+    return 0
 
 
 def _child_environment(parent: Mapping[str, str], token: str | None) -> dict[str, str]:

@@ -206,11 +206,14 @@ def test_fetcher__an_endless_ref_advertisement_stops_at_the_memory_bound(
     caplog.set_level(logging.DEBUG, logger="stages.fetch.isolated")
     server = RawServer(endless_refs)
     config = fetcher_config(clones, fetch_memory=128 * 1024 * 1024, fetch_timeout=30.0)
+    # a large parent: the child's figure must be its own, not the size of the process it was forked from
+    ballast = bytearray(b"\1" * (320 * 1024 * 1024))
     try:
         for harness in running_fetcher(config):
             failure = harness.failure(harness.fetch(parse_target(server.url("git"))))
     finally:
         server.close()
+        del ballast
 
     assert "sent more than the fetch may hold in memory" in failure.error
     assert not failure.retryable
