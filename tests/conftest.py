@@ -29,6 +29,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
+from pipeline import secrets
 from pipeline.config import Config, load_config
 from pipeline.db import connect
 from pipeline.embedded_pg import EmbeddedPostgres
@@ -83,6 +84,23 @@ class DatabaseFactory:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+@pytest.fixture(autouse=True)
+def _secrets_as_found() -> Iterator[None]:
+    """A coordinator moves the tokens out of ``os.environ`` for the rest of the process (``pipeline.secrets``):
+    each test gets back the environment and the taken secrets it started with, so no test depends on the order."""
+    names = ("PIPELINE_GIT_TOKEN", "PIPELINE_API_TOKEN")
+    environment = {name: os.environ.get(name) for name in names}
+    taken = dict(secrets._taken)
+    yield
+    for name, value in environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    secrets._taken.clear()
+    secrets._taken.update(taken)
+
+
 @pytest.fixture(scope="session")
 def test_databases() -> Iterator[DatabaseFactory]:
     external = os.environ.get("PIPELINE_TEST_DATABASE_URL")
@@ -94,8 +112,8 @@ def test_databases() -> Iterator[DatabaseFactory]:
         return
     root = server_reachable_tmpdir("indexer-test-pg-")
     server = EmbeddedPostgres(root / "pg", fsync=False, database="postgres")
-    server.start()
     try:
+        server.start()
         databases = DatabaseFactory(server.url("postgres"), server=server)
         databases.create_template()
         yield databases

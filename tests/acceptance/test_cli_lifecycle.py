@@ -137,6 +137,7 @@ def test_run__killed_while_its_stage_processes_start_leaves_none_of_them_running
         while not (children := spawned_children(worker.pid)):
             assert worker.poll() is None, worker.communicate()[1][-3000:]
             assert time.monotonic() < deadline, "no stage process started"
+            time.sleep(0.005)  # far shorter than a stage process's start-up, and leaves it a core to start on
         for pid in children:
             os.kill(pid, signal.SIGSTOP)
             stopped.append(pid)
@@ -162,7 +163,7 @@ def test_index__sigterm_releases_the_job_and_leaves_no_process(
     indexing = start(cli_env, "index", str(repo_path), "--json")
     wait_for_stages(cli_env, indexing, 5)  # fetcher, two parsers, writer, resource tracker
     indexing.send_signal(signal.SIGTERM)
-    code, _, stderr = finish(indexing, timeout=10)  # an interrupted index does not wait for its job
+    code, _, stderr = finish(indexing, timeout=20)  # an interrupted index does not wait for its job
     assert code == 128 + signal.SIGTERM, stderr[-3000:]
     assert "interrupted" in stderr
     assert wait_until_gone(process_tree(cli_env)) == [], "processes outlived the index command"
@@ -243,7 +244,7 @@ def test_run__sigterm_with_a_job_running_ends_within_the_shutdown_timeout(
 
 def test_index__log_lines_name_the_index_job_and_the_queue_job_apart(cli_env: dict[str, str], repo_path: Path) -> None:
     indexing = start(cli_env, "index", str(repo_path), "--json")
-    code, stdout, stderr = finish(indexing, timeout=120)
+    code, stdout, stderr = finish(indexing, timeout=90)
     assert code == 0, stderr[-3000:]
     record = orjson.loads(stdout)
     lines = [orjson.loads(line) for line in stderr.splitlines() if line.startswith("{")]

@@ -29,11 +29,13 @@ WAIT = 30.0  # seconds: the bound of every wait below, never reached when things
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole test: bound, never listening, so no other process
+    can start listening on it meanwhile."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
 
 
 def cli(
@@ -110,18 +112,20 @@ def test_pooler_flag_without_a_database_url__is_a_config_error_and_starts_nothin
 
 
 def test_direct_url_at_a_closed_port__migrate_names_the_url_it_could_not_reach(
-    tmp_path: Path, pgbouncer: Pgbouncer, empty_database_url: str
+    tmp_path: Path, pgbouncer: Pgbouncer, empty_database_url: str, closed_port: int
 ) -> None:
-    direct = f"postgresql://app:hunter2@127.0.0.1:{closed_port()}/db"
+    direct = f"postgresql://app:hunter2@127.0.0.1:{closed_port}/db"
     result = cli(tmp_path, pooler_toml(pgbouncer.url(empty_database_url), direct_url=direct), "db", "migrate")
     assert_clear_error(result, EXIT_FAILED, "cannot connect to postgresql://app:***@127.0.0.1:")
     assert "hunter2" not in result.stderr
     assert schemas_with_tables(empty_database_url) == []
 
 
-def test_direct_url_at_a_closed_port__a_worker_keeps_claiming_through_the_pooler(pooled_config: Config) -> None:
+def test_direct_url_at_a_closed_port__a_worker_keeps_claiming_through_the_pooler(
+    pooled_config: Config, closed_port: int
+) -> None:
     """Its listener cannot connect (and keeps retrying); the claim loops poll through the pooler meanwhile."""
-    direct = f"postgresql://postgres@127.0.0.1:{closed_port()}/db"
+    direct = f"postgresql://postgres@127.0.0.1:{closed_port}/db"
     config = msgspec.structs.replace(
         pooled_config, database=msgspec.structs.replace(pooled_config.database, direct_url=direct)
     )

@@ -181,6 +181,7 @@ def _status_kib(key: str) -> int:
 
 @pytest.mark.parametrize("case", HOSTILE.values(), ids=HOSTILE.keys())
 def test_source__ends_in_rows_or_a_clear_error_within_the_limit_and_bounded_memory(case: Hostile) -> None:
+    extract_source(case.path, b"")  # the language's one-time set-up is not the case's memory
     extraction, peak = peak_rss_since_reset(lambda: extract_source(case.path, case.source))
     if case.error is None:
         assert extraction.error is None, extraction.error
@@ -218,8 +219,14 @@ IN_A_JOB = (
 
 @pytest.fixture
 def hostile_config(config: Config, tmp_path: Path) -> Config:
+    # the per-file limit is not what this job shows (the unit tests do): on a loaded machine it must not trip
     index = msgspec.structs.replace(
-        config.index, parsers=2, jobs=1, tmp_dir=str(tmp_path / "work"), max_file_bytes=4 * 1024 * 1024
+        config.index,
+        parsers=2,
+        jobs=1,
+        tmp_dir=str(tmp_path / "work"),
+        max_file_bytes=4 * 1024 * 1024,
+        parse_timeout=60.0,
     )
     return msgspec.structs.replace(config, index=index)
 

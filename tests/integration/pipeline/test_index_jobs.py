@@ -418,10 +418,10 @@ def test_run_until_idle__waits_for_a_job_in_retry_backoff_and_runs_it(
 ) -> None:
     job = index_jobs.enqueue(conn, queue, local_repository(tmp_path / "repo"), ref="main").job
     claim_as_dead_worker(conn, job)
-    # the attempt crashed (as a dead writer's does): the index job is pending, the retry is 1 s away
+    # the attempt crashed (as a dead writer's does): the index job is pending, the retry is 3 s away
     index_jobs.fail(conn, job.id, "writer process died", stage="write", final=False)
     failure = {"ids": [job.queue_job_id], "attempts": [1], "errors": ["StageCrashed: writer process died"]}
-    conn.execute(query("job_fail_many"), {**failure, "delays": [1.0], "permanent": [False], "worker_id": "dead-worker"})
+    conn.execute(query("job_fail_many"), {**failure, "delays": [3.0], "permanent": [False], "worker_id": "dead-worker"})
     assert queue.available(INDEX_QUEUE) == 0, "nothing can run now: the retry waits for its backoff"
     assert Coordinator(pipeline_config, until_idle=True).run(install_signal_handlers=False) == 0
     done = status_of(conn, job.id)
