@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Final, Literal, NamedTuple
+from typing import Final, Literal, NamedTuple, get_args
 
 import msgspec
 import pygit2
@@ -34,18 +34,8 @@ SkipReason = Literal[
 DEFAULT_MAX_TREE_ENTRIES: Final = 5_000_000
 """Entries one walk of a commit's tree may visit (the default of ``index.max_tree_entries``)."""
 
-SKIP_REASONS: Final[tuple[SkipReason, ...]] = (
-    "vendored",
-    "invalid_path",
-    "unsafe_path",
-    "corrupt_object",
-    "minified",
-    "too_large",
-    "binary",
-    "symlink",
-    "submodule",
-    "unsupported_language",
-)
+SKIP_REASONS: Final[tuple[SkipReason, ...]] = get_args(SkipReason)
+"""Every skip reason, in the order stats list them."""
 TreeSkipReason = Literal["vendored", "invalid_path", "unsafe_path", "corrupt_object"]
 """The reasons ``walk_tree`` decides from the tree alone."""
 
