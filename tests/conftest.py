@@ -311,6 +311,16 @@ def pgbouncer(test_databases: DatabaseFactory) -> Iterator[Pgbouncer]:
 
 
 @pytest.fixture
+def workaround_pgbouncer(test_databases: DatabaseFactory) -> Iterator[Pgbouncer]:
+    """pgbouncer told to ignore the search_path startup option, the usual workaround for its refusing it."""
+    bouncer = start_pgbouncer(test_databases, ignore_startup_parameters="options")
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture
 def pooled_config(config: Config, pgbouncer: Pgbouncer) -> Config:
     """The test configuration with this test's database behind the pgbouncer, and its direct URL for LISTEN and
     migrations."""

@@ -23,7 +23,7 @@ from pipeline.config import Config
 from pipeline.queue.client import Queue
 from pipeline.queue.states import JobState
 from pipeline.queue.worker import Worker
-from tests.conftest import SCHEMA, DatabaseFactory, Pgbouncer, start_pgbouncer
+from tests.conftest import SCHEMA, Pgbouncer
 
 WAIT = 30.0  # seconds: the bound of every wait below, never reached when things work
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -169,16 +169,6 @@ def test_malformed_database_url__is_a_config_error_without_a_traceback(
     tmp_path: Path, toml: str, environ: dict[str, str], where: str
 ) -> None:
     assert_clear_error(cli(tmp_path, toml, "status", environ=environ), EXIT_USAGE, where)
-
-
-@pytest.fixture
-def workaround_pgbouncer(test_databases: DatabaseFactory) -> Iterator[Pgbouncer]:
-    """pgbouncer told to ignore the search_path startup option, the usual workaround for its refusing it."""
-    bouncer = start_pgbouncer(test_databases, ignore_startup_parameters="options")
-    try:
-        yield bouncer
-    finally:
-        bouncer.stop()
 
 
 def test_pooler_that_ignores_the_startup_search_path__status_refuses_and_nothing_lands_in_public(

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from pipeline.queue.client import Queue
 from pipeline.queue.listener import APPLICATION_NAME as LISTENER_NAME
 from pipeline.queue.listener import Listener
 from pipeline.queue.worker import Job, Worker
-from tests.conftest import ROOT, SCHEMA, DatabaseFactory, Pgbouncer, server_reachable_tmpdir, start_pgbouncer
+from tests.conftest import ROOT, SCHEMA, DatabaseFactory, Pgbouncer, server_reachable_tmpdir
 from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
 
 WAIT = 30.0  # seconds: the bound of every wait below, never reached when things work
@@ -248,16 +248,6 @@ def test_pooler__commands_migrate_over_the_direct_url_and_public_stays_empty(emp
     assert ensure_schema(empty_pooled_config) == empty_pooled_config.database.url
     assert "jobs" in tables_in(direct, SCHEMA)
     assert tables_in(direct, "public") == []
-
-
-@pytest.fixture
-def workaround_pgbouncer(test_databases: DatabaseFactory) -> Iterator[Pgbouncer]:
-    """The usual workaround for pgbouncer refusing the search_path startup option: ignoring it."""
-    bouncer = start_pgbouncer(test_databases, ignore_startup_parameters="options")
-    try:
-        yield bouncer
-    finally:
-        bouncer.stop()
 
 
 def test_pooler__a_pooler_ignoring_the_startup_search_path_is_refused_and_nothing_lands_in_public(
