@@ -9,6 +9,7 @@ Most cases share one running worker (its stage function misbehaves on files name
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,7 +32,14 @@ from pipeline.db import connect
 from pipeline.errors import PipelineError
 from pipeline.index_jobs import IndexJob, IndexJobStatus
 from tests.conftest import ROOT, SCHEMA, DatabaseFactory
-from tests.integration.pipeline.harness import alive, enqueue, job, queue_job_state, wait_until_gone
+from tests.integration.pipeline.harness import (
+    alive,
+    enqueue,
+    job,
+    pipeline_config,
+    queue_job_state,
+    wait_until_gone,
+)
 from tests.integration.pipeline.repos import commit_files, new_repository
 from tests.integration.pipeline.slow_stage import hostile_extract
 
@@ -241,6 +249,45 @@ def test_coordinator__a_tmp_dir_where_nothing_can_be_created_is_refused_by_name(
         Coordinator(unusable)
 
 
+def test_run__handles_sigterm_before_it_starts_any_stage_process(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run in this (main) thread, as the CLI runs it. The worker waits until the first stage processes are being
+    # started, so handlers installed only by the worker come too late, every time.
+    coordinator = Coordinator(pipeline_config(config, tmp_path))
+    handler_at_start: list[object] = []
+    starting = threading.Event()
+    start_stages, run_worker = coordinator._start_stages, coordinator.worker.run
+
+    def recording_start(generation: int) -> object:
+        handler_at_start.append(signal.getsignal(signal.SIGTERM))
+        starting.set()
+        return start_stages(generation)
+
+    def run_once_the_stages_start(**options: bool) -> None:
+        assert starting.wait(30), "the stage processes were not started"
+        run_worker(**options)
+
+    def stop_once_running() -> None:
+        coordinator._current_topology()
+        coordinator.stop()
+
+    monkeypatch.setattr(coordinator, "_start_stages", recording_start)
+    monkeypatch.setattr(coordinator.worker, "run", run_once_the_stages_start)
+    stopper = threading.Thread(target=stop_once_running)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    stopper.start()
+    try:
+        assert coordinator.run() == 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        coordinator.stop()
+        stopper.join(30)
+    assert not stopper.is_alive()
+    assert handler_at_start[:1] == [coordinator.worker._on_signal]
+
+
 def test_run__sigterm_during_start_up_stops_it_cleanly(database_url: str, tmp_path: Path) -> None:
     config = tmp_path / "cli.toml"
     config.write_text(f"[index]\nparsers = 1\ntmp_dir = '{tmp_path / 'work'}'\n[log]\nformat = 'json'\n")
@@ -256,19 +303,32 @@ def test_run__sigterm_during_start_up_stops_it_cleanly(database_url: str, tmp_pa
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not (children := _children(worker.pid)):
+    while not (_has_sigterm(worker.pid, "SigCgt") and (children := _children(worker.pid))):
         assert worker.poll() is None
         assert time.monotonic() < deadline, "no stage process started"
         time.sleep(0.01)
+    starting = [pid for pid in children if not _has_sigterm(pid, "SigIgn")]  # a stage ignores it once started
     worker.send_signal(signal.SIGTERM)
     try:
         _, stderr = worker.communicate(timeout=30)
     finally:
         if worker.poll() is None:
             worker.kill()
+    assert starting, "every stage process had started: the signal came after start-up"
     assert worker.returncode == 0, stderr[-3000:]
     assert "worker stopped" in stderr
     assert wait_until_gone(children + _children(worker.pid)) == []
+
+
+def _has_sigterm(pid: int, mask: str) -> bool:
+    """Whether SIGTERM is in the signal mask ``mask`` of /proc/<pid>/status (SigCgt: caught, SigIgn: ignored)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError as exc:
+        raise AssertionError(f"process {pid} ended unexpectedly: {exc}") from exc
+    found = re.search(rf"^{mask}:\s+([0-9a-f]+)$", status, re.MULTILINE)
+    assert found is not None, f"no {mask} in the status of process {pid}"
+    return bool(int(found.group(1), 16) & (1 << (signal.SIGTERM - 1)))
 
 
 def _children(pid: int) -> list[int]:
