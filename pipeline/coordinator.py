@@ -16,9 +16,9 @@ Guarantees:
   coordinator, even one killed while they are still starting (see ``pipeline.processes``): one thread starts,
   restarts and stops them, and lives as long as they do. If they cannot be started again (or keep dying), the
   worker stops with ``EXIT_STAGE_CRASHES`` and no job waits for them.
-- SIGTERM: stop claiming, let running jobs finish within ``queue.shutdown_timeout``, release the rest back to the
-  queue without consuming an attempt, stop the stage processes (``STAGE_STOP_GRACE`` to exit, then SIGKILL),
-  return (exit 0). A second signal exits at once.
+- SIGTERM (handled from before the stage processes start): stop claiming, let running jobs finish within
+  ``queue.shutdown_timeout``, release the rest back to the queue without consuming an attempt, stop the stage
+  processes (``STAGE_STOP_GRACE`` to exit, then SIGKILL), return (exit 0). A second signal exits at once.
 - An attempt running longer than ``index.job_timeout`` (counted from when the stage processes take it) fails, not
   retried, with an error naming the limit. The stage processes are then restarted, as after a crash: a plugged-in
   ``extract`` that never returns cannot be interrupted inside its parser, only killed with it. The other in-flight
@@ -216,11 +216,13 @@ class Coordinator:
         threads = [threading.Thread(target=self._dispatch, name="coordinator-dispatch", daemon=True)]
         if self.until_idle or self.until_index_job is not None:
             threads.append(threading.Thread(target=self._watch_for_end, name="coordinator-until", daemon=True))
+        if install_signal_handlers:  # before any stage starts: a SIGTERM while they start drains, it does not kill
+            self.worker.install_signal_handlers()
         stages.start()
         for thread in threads:
             thread.start()
         try:
-            self.worker.run(install_signal_handlers=install_signal_handlers)
+            self.worker.run(install_signal_handlers=False)
         finally:
             self._stopping.set()
             stages.join()  # bounded: it stops the stage processes within STAGE_STOP_GRACE, then kills them

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,8 +111,9 @@ def start_fetcher(config: Config, token: str | None = None) -> FetcherHarness:
     return FetcherHarness(fetcher=fetcher, queues=queues, thread=thread)
 
 
+@contextmanager
 def running_fetcher(config: Config, token: str | None = None) -> Iterator[FetcherHarness]:
-    """For a fixture: a fetcher that is stopped (after its jobs end) when the test ends."""
+    """A fetcher that is stopped (after its jobs end) when the block ends, whether the block failed or not."""
     harness = start_fetcher(config, token)
     try:
         yield harness

@@ -240,8 +240,7 @@ class Worker:
     def run(self, *, install_signal_handlers: bool = True) -> None:
         """Work until ``stop()`` or a signal, then shut down as the module docstring describes."""
         if install_signal_handlers:
-            signal.signal(signal.SIGTERM, self._on_signal)
-            signal.signal(signal.SIGINT, self._on_signal)
+            self.install_signal_handlers()
         supervisor = threading.Thread(target=self._supervise, name=f"queue-supervisor-{self.queue}", daemon=True)
         loops = [
             threading.Thread(target=self._loop, args=(index,), name=f"queue-loop-{self.queue}-{index}", daemon=True)
@@ -266,6 +265,12 @@ class Worker:
         self._finished.set()
         supervisor.join(self.config.heartbeat_interval + self._connect_timeout)
         logger.info("worker stopped", extra={"worker_id": self.worker_id, "queue": self.queue})
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop this worker: the first gracefully, a second at once. From the main thread only;
+        what ``run`` does, for a caller that must take the signals over before it starts."""
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
 
     def stop(self, *, timeout: float | None = None) -> None:
         """Ask for a graceful stop (what the first SIGTERM does); ``timeout`` replaces ``shutdown_timeout``."""

@@ -300,7 +300,7 @@ def test_hostile_git_input__fails_clearly_and_the_fetcher_goes_on(world: World, 
     clones = tmp_path / "clones"
     config = fetcher_config(clones, **dict(case.index))
 
-    for harness in running_fetcher(config, token=TOKEN):
+    with running_fetcher(config, token=TOKEN) as harness:
         failure = harness.failure(harness.fetch(case.target, ref=case.ref, commit_sha=case.commit_sha))
         assert harness.done(harness.fetch(world.good)).files == 1, "the fetcher still completes a good job"
 

@@ -9,6 +9,7 @@ Most cases share one running worker (its stage function misbehaves on files name
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,14 +32,21 @@ from pipeline.db import connect
 from pipeline.errors import PipelineError
 from pipeline.index_jobs import IndexJob, IndexJobStatus
 from tests.conftest import ROOT, SCHEMA, DatabaseFactory
-from tests.integration.pipeline.harness import alive, enqueue, job, queue_job_state, wait_until_gone
+from tests.integration.pipeline.harness import (
+    alive,
+    enqueue,
+    job,
+    pipeline_config,
+    queue_job_state,
+    wait_until_gone,
+)
 from tests.integration.pipeline.repos import commit_files, new_repository
-from tests.integration.pipeline.slow_stage import hostile_extract
+from tests.integration.pipeline.slow_stage import hostile_extract, paused_at, paused_source
 
 pytestmark = pytest.mark.slow
 
 JOB_TIMEOUT = 60.0  # a bound for the shared worker's jobs on a busy machine, not a figure under test
-SHORT_JOB_TIMEOUT = 3.0  # the time limit test's own worker
+SHORT_JOB_TIMEOUT = 5.0  # the time limit test's own worker: bounds the following job too, once the stages are up
 FINISHED = (IndexJobStatus.COMPLETED, IndexJobStatus.FAILED, IndexJobStatus.SKIPPED, IndexJobStatus.CANCELLED)
 NORMAL_FILE = {"src/fine.ts": "export function fine(): number { return 1; }\n"}
 
@@ -79,7 +87,12 @@ def running_worker(
         base,
         database=msgspec.structs.replace(base.database, url=test_databases.url(name), schema=SCHEMA),
         index=msgspec.structs.replace(
-            base.index, parsers=parsers, jobs=jobs, job_timeout=job_timeout, tmp_dir=str(tmp_dir)
+            base.index,
+            parsers=parsers,
+            jobs=jobs,
+            job_timeout=job_timeout,
+            tmp_dir=str(tmp_dir),
+            progress_interval=0.1,
         ),
         queue=msgspec.structs.replace(base.queue, retry_limit=0, retry_delay=0.0),
     )
@@ -183,6 +196,7 @@ def test_stage_hanging__fails_the_job_at_the_time_limit_and_the_next_job_complet
             os.kill(next(p.pid for p in topology.processes if p.name == "pipeline-write"), signal.SIGSTOP)
         else:
             files = {**NORMAL_FILE, "src/never-returns.ts": "export const x = 1;\n"}
+        hung = worker.coordinator._current_topology().generation
         stuck = index_repository(worker, tmp_path, files)
         assert stuck.status == IndexJobStatus.FAILED
         assert f"the attempt ran longer than index.job_timeout ({SHORT_JOB_TIMEOUT:g} s)" in (stuck.error_message or "")
@@ -192,6 +206,13 @@ def test_stage_hanging__fails_the_job_at_the_time_limit_and_the_next_job_complet
         ).fetchone()
         assert snapshots == (0,)
 
+        # The limit is the following job's too: it starts once the new generation is up, not while it starts.
+        deadline = time.monotonic() + 60
+        while (topology := worker.coordinator._current_topology()).generation == hung or not all(
+            p.pid is not None and _has_sigterm(p.pid, "SigIgn") for p in topology.processes
+        ):
+            assert time.monotonic() < deadline, "the stage processes did not start again"
+            time.sleep(0.02)
         following = index_repository(worker, tmp_path, NORMAL_FILE)
         assert following.status == IndexJobStatus.COMPLETED, following.error_message
         assert list(Path(worker.config.index.tmp_dir).glob("pipeline-*")) == []
@@ -201,21 +222,28 @@ def test_stage_hanging__fails_the_job_at_the_time_limit_and_the_next_job_complet
 def test_stage_process__a_parser_killed_mid_job_fails_the_attempt_and_the_retry_completes(
     worker: RunningWorker, tmp_path: Path
 ) -> None:
-    path = tmp_path / "killed"
-    commit_files(new_repository(path), {**NORMAL_FILE, "src/pauses.ts": "export const x = 1;\n"}, "pauses")
+    path, release = tmp_path / "killed", tmp_path / "release"
+    commit_files(new_repository(path), {**NORMAL_FILE, "src/pauses.ts": paused_source(release)}, "pauses")
     retrying = msgspec.structs.replace(worker.config, queue=msgspec.structs.replace(worker.config.queue, retry_limit=1))
+    restarts, generation = worker.coordinator.restarts, worker.coordinator._current_topology().generation
     job_id = enqueue(retrying, str(path))
     deadline = time.monotonic() + 30
-    while job(worker.conn, job_id).progress.get("fetch", {}).get("finished") is not True:
-        assert time.monotonic() < deadline, "the job was never fetched"
+    while not paused_at(release).exists():  # the parser holding pauses.ts until ``release`` exists
+        assert time.monotonic() < deadline, f"no parser took the job: {job(worker.conn, job_id).status}"
         time.sleep(0.02)
-    os.kill(worker.stage_pids()[1], signal.SIGKILL)  # a parser: one of them is pausing on pauses.ts
+    os.kill(int(paused_at(release).read_text()), signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while worker.coordinator.restarts == restarts or worker.coordinator._current_topology().generation == generation:
+        assert time.monotonic() < deadline, "the stage processes were not restarted"
+        time.sleep(0.02)
+    release.touch()  # the retry goes through
     deadline = time.monotonic() + 60
     while (record := job(worker.conn, job_id)).status not in FINISHED:
         assert time.monotonic() < deadline, f"job still {record.status}"
         time.sleep(0.05)
     assert record.status == IndexJobStatus.COMPLETED, record.error_message
     assert record.retry_count == 1
+    assert file_errors(worker.conn, record) == {}
     worker.assert_alive_and_nothing_left_behind()
 
 
@@ -241,6 +269,45 @@ def test_coordinator__a_tmp_dir_where_nothing_can_be_created_is_refused_by_name(
         Coordinator(unusable)
 
 
+def test_run__handles_sigterm_before_it_starts_any_stage_process(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run in this (main) thread, as the CLI runs it. The worker waits until the first stage processes are being
+    # started, so handlers installed only by the worker come too late, every time.
+    coordinator = Coordinator(pipeline_config(config, tmp_path))
+    handler_at_start: list[object] = []
+    starting = threading.Event()
+    start_stages, run_worker = coordinator._start_stages, coordinator.worker.run
+
+    def recording_start(generation: int) -> object:
+        handler_at_start.append(signal.getsignal(signal.SIGTERM))
+        starting.set()
+        return start_stages(generation)
+
+    def run_once_the_stages_start(**options: bool) -> None:
+        assert starting.wait(30), "the stage processes were not started"
+        run_worker(**options)
+
+    def stop_once_running() -> None:
+        coordinator._current_topology()
+        coordinator.stop()
+
+    monkeypatch.setattr(coordinator, "_start_stages", recording_start)
+    monkeypatch.setattr(coordinator.worker, "run", run_once_the_stages_start)
+    stopper = threading.Thread(target=stop_once_running)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    stopper.start()
+    try:
+        assert coordinator.run() == 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        coordinator.stop()
+        stopper.join(30)
+    assert not stopper.is_alive()
+    assert handler_at_start[:1] == [coordinator.worker._on_signal]
+
+
 def test_run__sigterm_during_start_up_stops_it_cleanly(database_url: str, tmp_path: Path) -> None:
     config = tmp_path / "cli.toml"
     config.write_text(f"[index]\nparsers = 1\ntmp_dir = '{tmp_path / 'work'}'\n[log]\nformat = 'json'\n")
@@ -256,19 +323,32 @@ def test_run__sigterm_during_start_up_stops_it_cleanly(database_url: str, tmp_pa
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not (children := _children(worker.pid)):
+    while not (_has_sigterm(worker.pid, "SigCgt") and (children := _children(worker.pid))):
         assert worker.poll() is None
         assert time.monotonic() < deadline, "no stage process started"
         time.sleep(0.01)
+    starting = [pid for pid in children if not _has_sigterm(pid, "SigIgn")]  # a stage ignores it once started
     worker.send_signal(signal.SIGTERM)
     try:
         _, stderr = worker.communicate(timeout=30)
     finally:
         if worker.poll() is None:
             worker.kill()
+    assert starting, "every stage process had started: the signal came after start-up"
     assert worker.returncode == 0, stderr[-3000:]
     assert "worker stopped" in stderr
     assert wait_until_gone(children + _children(worker.pid)) == []
+
+
+def _has_sigterm(pid: int, mask: str) -> bool:
+    """Whether SIGTERM is in the signal mask ``mask`` of /proc/<pid>/status (SigCgt: caught, SigIgn: ignored)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError as exc:
+        raise AssertionError(f"process {pid} ended unexpectedly: {exc}") from exc
+    found = re.search(rf"^{mask}:\s+([0-9a-f]+)$", status, re.MULTILINE)
+    assert found is not None, f"no {mask} in the status of process {pid}"
+    return bool(int(found.group(1), 16) & (1 << (signal.SIGTERM - 1)))
 
 
 def _children(pid: int) -> list[int]:

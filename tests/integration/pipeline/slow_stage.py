@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -54,12 +55,35 @@ def system_exit_extract(path: str, source: bytes, **options: Any) -> FileExtract
     raise SystemExit(4)
 
 
-PAUSE_SECONDS = 1.0
+PAUSE_LIMIT_SECONDS = 30.0  # a bound for a test that never releases the pause, not a figure under test
+PAUSE_MARKER = "// paused until this file exists: "
+
+
+def paused_source(release: Path) -> str:
+    """A source file that ``pausing_extract`` holds until the file ``release`` exists."""
+    return f"{PAUSE_MARKER}{release}\nexport const x = 1;\n"
+
+
+def paused_at(release: Path) -> Path:
+    """Where ``pausing_extract`` writes the pid of the parser process holding the file, once it holds it."""
+    return release.with_name(f"{release.name}.pid")
 
 
 def pausing_extract(path: str, source: bytes, **options: Any) -> FileExtraction:
-    """The real extraction after a pause, so a test can act while the job is being parsed."""
-    time.sleep(PAUSE_SECONDS)
+    """The real extraction once the file named in the source (``paused_source``) exists, so a test can act while
+    the job is being parsed and decide when it goes on; announces its process in ``paused_at``."""
+    first_line = source.decode().split("\n", 1)[0]
+    if not first_line.startswith(PAUSE_MARKER):
+        raise ValueError(f"{path} does not start with {PAUSE_MARKER!r}: {first_line!r}")
+    release = Path(first_line.removeprefix(PAUSE_MARKER))
+    announcing = paused_at(release).with_suffix(".tmp")
+    announcing.write_text(str(os.getpid()))
+    announcing.replace(paused_at(release))  # never read half-written
+    deadline = time.monotonic() + PAUSE_LIMIT_SECONDS
+    while not release.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{release} was not created within {PAUSE_LIMIT_SECONDS:g} s")
+        time.sleep(0.02)
     return extract_source(path, source, **options)
 
 

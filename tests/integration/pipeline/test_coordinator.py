@@ -61,6 +61,12 @@ def tokens_in_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def environ_of(pid: int) -> bytes:
+    """The environment process ``pid`` was started with, once it runs its own interpreter (bounded wait): between
+    fork and exec, /proc shows the environment of the process it was forked from, which would prove nothing."""
+    deadline = time.monotonic() + 30
+    while b"spawn_main" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+        assert time.monotonic() < deadline, f"stage process {pid} did not start its interpreter"
+        time.sleep(0.02)
     return Path(f"/proc/{pid}/environ").read_bytes()
 
 
@@ -112,6 +118,7 @@ def test_stage_processes__inherit_neither_token_and_the_fetcher_gets_the_git_tok
     finally:
         coordinator.stop()
         runner.join(30)
+    assert not runner.is_alive(), "the worker did not stop"
     assert set(environments) == {"pipeline-fetch", "pipeline-parse-0", "pipeline-parse-1", "pipeline-write"}
     for name, environment in environments.items():
         assert GIT_TOKEN.encode() not in environment, name
@@ -172,6 +179,7 @@ def test_stage_restart__that_fails_stops_the_worker_with_the_named_exit_code(
     finally:
         coordinator.stop()
         runner.join(30)
+    assert not runner.is_alive(), "the worker did not stop"
     assert result == [EXIT_STAGE_CRASHES]
     assert wait_until_gone([process.pid for process in processes]) == []
 
@@ -270,6 +278,9 @@ def test_reserved_job__released_at_shutdown_is_claimed_by_a_woken_worker_at_once
     ]
     threads[0].start()
     try:
+        # Without a listen_url, a claim loop LISTENs on its own connection before its first claim (never set:
+        # ``other.listening``, which is the separate listener's), so a loop idle after a claim is listening.
+        assert not other.listen_url
         wait_for(lambda: claim_loop_waiting(conn), "the other worker is not waiting for work")
         with Queue(url, schema, settings) as queue:
             reserved = queue.send("reserved", {}, reserved_for="owner")
@@ -285,6 +296,7 @@ def test_reserved_job__released_at_shutdown_is_claimed_by_a_woken_worker_at_once
         for thread in threads:
             if thread.ident is not None:
                 thread.join(30)
+    assert not [thread for thread in threads if thread.is_alive()], "a worker did not stop"
 
 
 def claim_loop_waiting(conn: psycopg.Connection[TupleRow]) -> bool:

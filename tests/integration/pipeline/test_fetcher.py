@@ -50,8 +50,9 @@ def trickling_server() -> Iterator[RawServer]:
 def test_fetcher__a_trickling_server_hits_the_deadline_while_the_next_job_completes(
     clones: Path, local_repo: RepoTarget, trickling_server: RawServer
 ) -> None:
-    # a trickle every 0.2 s never trips the 3 s io timeout: the 4 s deadline is what ends the slow job
-    for harness in running_fetcher(fetcher_config(clones, fetch_timeout=4.0, git_io_timeout=3.0)):
+    # a trickle every 0.2 s never trips the 3 s io timeout: the 10 s deadline is what ends the slow job, long after
+    # the quick one completed however busy the machine is
+    with running_fetcher(fetcher_config(clones, fetch_timeout=10.0, git_io_timeout=3.0)) as harness:
         slow = harness.fetch(parse_target(trickling_server.url("git")))
         quick = harness.fetch(local_repo)
 
@@ -60,7 +61,7 @@ def test_fetcher__a_trickling_server_hits_the_deadline_while_the_next_job_comple
         failure = harness.failure(slow)
 
         assert failure.retryable
-        assert re.search(r"exceeded the fetch deadline of 4 s", failure.error), failure.error
+        assert re.search(r"exceeded the fetch deadline of 10 s", failure.error), failure.error
     assert list(clones.iterdir()) == []
 
 
@@ -74,7 +75,8 @@ def test_fetcher__the_token_reaches_the_clone_child_neither_in_argv_nor_environm
     monkeypatch.setenv("PIPELINE_DATABASE_URL", DATABASE_URL)
     monkeypatch.setenv("UNRELATED_SECRET", "not-for-the-clone-child")
     monkeypatch.setenv("LC_MESSAGES", "C")
-    for harness in running_fetcher(fetcher_config(clones, fetch_timeout=3.0, git_io_timeout=2.0), token=TOKEN):
+    # the deadline is far off: the child must still be running while it is inspected; an Abort ends it after
+    with running_fetcher(fetcher_config(clones, fetch_timeout=30.0, git_io_timeout=2.0), token=TOKEN) as harness:
         job = harness.fetch(parse_target(trickling_server.url("git")))
         children = _clone_children(timeout=10.0)
 
@@ -91,7 +93,8 @@ def test_fetcher__the_token_reaches_the_clone_child_neither_in_argv_nor_environm
             assert environment.get(b"LC_MESSAGES") == b"C"
             assert _core_files_disabled(pid, timeout=10.0), "a crash of the child would dump the token"
         assert children, "the clone ran in a child process"
-        assert harness.failure(job).retryable
+        harness.queues.fetch_inbox.put(messages.encode(messages.Abort(job=job)))
+        assert all(_ended(pid, timeout=10.0) for pid in children), "the clone child outlived the abort"
 
 
 def _clone_children(*, timeout: float, parent: int | None = None) -> list[int]:
@@ -135,7 +138,10 @@ def _core_files_disabled(pid: int, *, timeout: float) -> bool:
     """Whether process ``pid`` sets its core file size limit to 0 within ``timeout`` seconds (it does so at start)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        limits = Path(f"/proc/{pid}/limits").read_text()
+        try:
+            limits = Path(f"/proc/{pid}/limits").read_text()
+        except OSError as exc:
+            raise AssertionError(f"clone child {pid} ended before its core file limit could be read: {exc}") from exc
         if re.search(r"^Max core file size\s+0\s+0\s", limits, re.MULTILINE):
             return True
         time.sleep(0.05)
@@ -145,7 +151,7 @@ def _core_files_disabled(pid: int, *, timeout: float) -> bool:
 def test_fetcher__an_abort_kills_the_clone_child_at_once(
     clones: Path, local_repo: RepoTarget, trickling_server: RawServer
 ) -> None:
-    for harness in running_fetcher(fetcher_config(clones, fetch_timeout=60.0, git_io_timeout=30.0)):
+    with running_fetcher(fetcher_config(clones, fetch_timeout=60.0, git_io_timeout=30.0)) as harness:
         job = harness.fetch(parse_target(trickling_server.url("git")))
         children = _clone_children(timeout=10.0)
         assert children, "the clone ran in a child process"
@@ -190,7 +196,7 @@ def test_clone_isolated__the_child_dies_with_the_process_that_started_it(
 def test_fetcher__too_many_refs_is_refused_with_the_figures(clones: Path) -> None:
     server = RawServer(flood_refs(5000))
     try:
-        for harness in running_fetcher(fetcher_config(clones, max_refs=1000)):
+        with running_fetcher(fetcher_config(clones, max_refs=1000)) as harness:
             failure = harness.failure(harness.fetch(parse_target(server.url("git"))))
     finally:
         server.close()
@@ -209,7 +215,7 @@ def test_fetcher__an_endless_ref_advertisement_stops_at_the_memory_bound(
     # a large parent: the child's figure must be its own, not the size of the process it was forked from
     ballast = bytearray(b"\1" * (320 * 1024 * 1024))
     try:
-        for harness in running_fetcher(config):
+        with running_fetcher(config) as harness:
             failure = harness.failure(harness.fetch(parse_target(server.url("git"))))
     finally:
         server.close()
@@ -231,7 +237,7 @@ def test_fetcher__an_endless_ref_advertisement_stops_at_the_memory_bound(
 def test_fetcher__a_job_over_a_per_job_limit_fails_at_once_naming_it(
     clones: Path, local_repo: RepoTarget, limits: dict[str, int], message: str
 ) -> None:
-    for harness in running_fetcher(fetcher_config(clones, **limits)):
+    with running_fetcher(fetcher_config(clones, **limits)) as harness:
         failure = harness.failure(harness.fetch(local_repo))
 
     assert not failure.retryable
@@ -240,7 +246,7 @@ def test_fetcher__a_job_over_a_per_job_limit_fails_at_once_naming_it(
 
 
 def test_fetcher__jobs_at_the_per_job_limits_pass(clones: Path, local_repo: RepoTarget) -> None:
-    for harness in running_fetcher(fetcher_config(clones, max_job_files=2, max_job_bytes=40)):
+    with running_fetcher(fetcher_config(clones, max_job_files=2, max_job_bytes=40)) as harness:
         assert harness.done(harness.fetch(local_repo)).files == 2
 
 
