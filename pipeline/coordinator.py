@@ -543,7 +543,14 @@ class Coordinator:
                     self._abort(key)
                     self._record_abandoned(conn, job, index_job_id)
                     return None
-                if outcome is None and self._topology is not topology:
+                # A restart tells each job in flight why (a message ahead of the new generation); this catches a job
+                # it missed, once the new generation runs or none ever will.
+                current = self._topology
+                if (
+                    outcome is None
+                    and current is not topology
+                    and (current is not None or self._supervisor_gone.is_set())
+                ):
                     outcome = StageCrashed("the stage processes restarted while the job was in flight")
                 if outcome is None and time.monotonic() > deadline:
                     outcome = JobTimeout(
