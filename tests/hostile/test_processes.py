@@ -200,7 +200,11 @@ def test_stage_hanging__fails_the_job_at_the_time_limit_and_the_next_job_complet
         stuck = index_repository(worker, tmp_path, files)
         assert stuck.status == IndexJobStatus.FAILED
         assert f"the attempt ran longer than index.job_timeout ({SHORT_JOB_TIMEOUT:g} s)" in (stuck.error_message or "")
-        assert queue_job_state(worker.conn, stuck.id) == "failed"
+        # the worker records its queue job's failure right after the index job's (a separate step)
+        deadline = time.monotonic() + 30
+        while (state := queue_job_state(worker.conn, stuck.id)) != "failed":
+            assert time.monotonic() < deadline, f"the queue job stayed {state}"
+            time.sleep(0.02)
         snapshots = worker.conn.execute(
             "SELECT count(*) FROM snapshots WHERE repository_id = %s", [stuck.repository_id]
         ).fetchone()
