@@ -16,28 +16,16 @@ import orjson
 import psycopg
 import pytest
 
+from tests.acceptance.conftest import cli_environment
 from tests.conftest import ROOT
-from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
+from tests.integration.pipeline.repos import commit_files, new_repository
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def repo_path(tmp_path: Path) -> Path:
-    path = tmp_path / "cli-repo"
-    commit_files(new_repository(path), SOURCES_V1, "first")
-    return path
-
-
-@pytest.fixture
 def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "cli.toml"
-    config.write_text(
-        f"[index]\nparsers = 1\ntmp_dir = '{tmp_path / 'work'}'\n[log]\nformat = 'json'\n"
-        "[queue]\nheartbeat_interval = 0.5\npoll_interval = 0.2\nshutdown_timeout = 5.0\n"
-    )
-    base = {key: value for key, value in os.environ.items() if "DATABASE_URL" not in key and "DB_URL" not in key}
-    return {**base, "PIPELINE_DATABASE_URL": database_url, "PIPELINE_CONFIG": str(config)}
+    return cli_environment(database_url, tmp_path, parsers=1, shutdown_timeout=5.0)
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

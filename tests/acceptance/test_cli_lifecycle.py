@@ -20,9 +20,10 @@ import orjson
 import psycopg
 import pytest
 
+from tests.acceptance.conftest import cli_environment
 from tests.conftest import ROOT
-from tests.integration.pipeline.harness import alive, wait_until_gone
-from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
+from tests.integration.pipeline.harness import alive, children_running, wait_until_gone
+from tests.integration.pipeline.repos import commit_files, new_repository
 from tests.integration.pipeline.slow_stage import SLOW_SECONDS_ENV
 
 pytestmark = pytest.mark.slow
@@ -32,26 +33,9 @@ MARKER = "PIPELINE_TEST_PROCESS_TREE"  # every process of the tree under test in
 
 
 @pytest.fixture
-def repo_path(tmp_path: Path) -> Path:
-    path = tmp_path / "cli-repo"
-    commit_files(new_repository(path), SOURCES_V1, "first")
-    return path
-
-
-@pytest.fixture
 def cli_env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "cli.toml"
-    config.write_text(
-        f"[index]\nparsers = 2\ntmp_dir = '{tmp_path / 'work'}'\n[log]\nformat = 'json'\n"
-        "[queue]\nheartbeat_interval = 0.5\npoll_interval = 0.2\nshutdown_timeout = 1.0\n"
-    )
-    base = {key: value for key, value in os.environ.items() if "DATABASE_URL" not in key and "DB_URL" not in key}
-    return {
-        **base,
-        "PIPELINE_DATABASE_URL": database_url,
-        "PIPELINE_CONFIG": str(config),
-        MARKER: uuid.uuid4().hex,
-    }
+    environment = cli_environment(database_url, tmp_path, parsers=2, shutdown_timeout=1.0)
+    return {**environment, MARKER: uuid.uuid4().hex}
 
 
 def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
@@ -107,18 +91,7 @@ def finish(command: subprocess.Popen[str], timeout: float = 30) -> tuple[int, st
 def spawned_children(parent: int) -> list[int]:
     """The stage processes ``parent`` has spawned so far (multiprocess's spawn command line; not its resource
     tracker)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if re.search(rf"^PPid:\s+{parent}$", status, re.MULTILINE) and b"spawn_main" in command:
-            found.append(int(entry.name))
-    return alive(found)
+    return alive(children_running(parent, b"spawn_main"))
 
 
 def ignores_sigterm(pid: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from pathlib import Path
@@ -79,6 +80,22 @@ def queue_job_state(conn: psycopg.Connection[TupleRow], index_job_id: uuid.UUID)
     ).fetchone()
     assert row is not None
     return str(row[0])
+
+
+def children_running(parent: int, marker: bytes) -> list[int]:
+    """The pids of ``parent``'s child processes whose command line contains ``marker``, read from ``/proc``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # it ended while being read
+            continue
+        if re.search(rf"^PPid:\s+{parent}$", status, re.MULTILINE) and marker in command:
+            found.append(int(entry.name))
+    return found
 
 
 def alive(pids: list[int]) -> list[int]:

@@ -20,6 +20,7 @@ from pipeline import messages
 from stages.fetch import RepoTarget, parse_target
 from tests.fetcher_harness import FetcherHarness, fetcher_config, running_fetcher, start_fetcher
 from tests.git_servers import RawServer, endless_refs, flood_refs, trickle
+from tests.integration.pipeline.harness import children_running
 from tests.integration.pipeline.repos import commit_files, new_repository
 
 TOKEN = "ghs_fetcherTestToken0123456789"
@@ -102,18 +103,7 @@ def _clone_children(*, timeout: float, parent: int | None = None) -> list[int]:
     parent = os.getpid() if parent is None else parent
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                status = (entry / "status").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            parent_pid = re.search(r"^PPid:\s+(\d+)$", status, re.MULTILINE)
-            if parent_pid and int(parent_pid.group(1)) == parent and b"stages.fetch.isolated" in cmdline:
-                found.append(int(entry.name))
+        found = children_running(parent, b"stages.fetch.isolated")
         if found:
             return found
         time.sleep(0.05)
