@@ -457,3 +457,31 @@ $$;
 CREATE TRIGGER file_results_delete_rows AFTER DELETE ON file_results
     REFERENCING OLD TABLE AS deleted_results
     FOR EACH STATEMENT EXECUTE FUNCTION file_result_delete_rows();
+
+-- TRUNCATE, which the keys refused or cascaded (TRUNCATE repositories CASCADE reaches snapshots): a truncated
+-- snapshots table takes its rows' tables with it; file_results is truncated with its content tables, and refused
+-- while a snapshot_files row names a result.
+CREATE FUNCTION snapshot_truncate_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    TRUNCATE snapshot_files, resolved_imports, binding_links, reference_links, file_dependencies,
+        symbol_dependencies, package_dependencies;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER snapshots_truncate_rows AFTER TRUNCATE ON snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION snapshot_truncate_rows();
+
+CREATE FUNCTION file_result_truncate_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    IF EXISTS (SELECT FROM snapshot_files) THEN
+        RAISE EXCEPTION 'file_results cannot be truncated while snapshot_files names results: delete the '
+            'snapshots first' USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    TRUNCATE symbols, imports, import_bindings, exports, refs;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER file_results_truncate_rows AFTER TRUNCATE ON file_results
+    FOR EACH STATEMENT EXECUTE FUNCTION file_result_truncate_rows();

@@ -270,6 +270,18 @@ def test_delete__a_result_a_snapshot_uses_is_refused(
     assert failures(check_integrity(conn)) == {}
 
 
+def test_truncate__of_the_repositories_empties_the_snapshot_tables_and_of_used_results_is_refused(
+    conn: psycopg.Connection[TupleRow], repository_id: uuid.UUID
+) -> None:
+    with pytest.raises(psycopg.errors.ForeignKeyViolation, match="delete the snapshots first"):
+        conn.execute("TRUNCATE file_results")
+    conn.execute("TRUNCATE repositories CASCADE")  # reaches snapshots through their kept foreign key
+    assert {table: count(conn, table) for table in SNAPSHOT_TABLES} == dict.fromkeys(SNAPSHOT_TABLES, 0)
+    conn.execute("TRUNCATE file_results")
+    assert {table: count(conn, table) for table in CONTENT_TABLES} == dict.fromkeys(CONTENT_TABLES, 0)
+    assert failures(check_integrity(conn)) == {}
+
+
 def test_delete__the_cascades_look_rows_up_by_index(
     conn: psycopg.Connection[TupleRow], repository_id: uuid.UUID
 ) -> None:

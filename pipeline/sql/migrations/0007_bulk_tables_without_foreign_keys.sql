@@ -12,6 +12,8 @@
 --     `snapshot_files` row uses (NOT EXISTS, in a statement after the locks). Anything else that stores a
 --     `snapshot_files` row must hold the same FOR KEY SHARE lock on its result until it commits. The trigger on
 --     `file_results` also refuses deleting a result a visible `snapshot_files` row uses, as the key did.
+--   * TRUNCATE, which the keys refused (or cascaded, with CASCADE): triggers truncate the dependent tables, and
+--     refuse truncating file_results while snapshot_files names results.
 --   * Rows pointing nowhere (a bug, or a write outside the writer): found by `db check`, no longer refused.
 -- The small tables keep their keys: snapshots → repositories / index_jobs, repositories.current_snapshot_id, the
 -- queue's tables.
@@ -77,3 +79,31 @@ $$;
 CREATE TRIGGER file_results_delete_rows AFTER DELETE ON file_results
     REFERENCING OLD TABLE AS deleted_results
     FOR EACH STATEMENT EXECUTE FUNCTION file_result_delete_rows();
+
+-- TRUNCATE, which the keys refused or cascaded (TRUNCATE repositories CASCADE reaches snapshots): a truncated
+-- snapshots table takes its rows' tables with it; file_results is truncated with its content tables, and refused
+-- while a snapshot_files row names a result.
+CREATE FUNCTION snapshot_truncate_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    TRUNCATE snapshot_files, resolved_imports, binding_links, reference_links, file_dependencies,
+        symbol_dependencies, package_dependencies;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER snapshots_truncate_rows AFTER TRUNCATE ON snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION snapshot_truncate_rows();
+
+CREATE FUNCTION file_result_truncate_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    IF EXISTS (SELECT FROM snapshot_files) THEN
+        RAISE EXCEPTION 'file_results cannot be truncated while snapshot_files names results: delete the '
+            'snapshots first' USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    TRUNCATE symbols, imports, import_bindings, exports, refs;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER file_results_truncate_rows AFTER TRUNCATE ON file_results
+    FOR EACH STATEMENT EXECUTE FUNCTION file_result_truncate_rows();
