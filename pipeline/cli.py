@@ -21,7 +21,7 @@ from typing import NoReturn
 import orjson
 
 from pipeline.config import Config, load_config, mask_url
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import ConfigError, DatabaseError, PipelineError
 from pipeline.log import configure_logging
 from stages.errors import IndexerError
 
@@ -142,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("migrate", _db_migrate, "apply pending schema migrations"),
     ):
         db_commands.add_parser(name, help=help_text, parents=[common]).set_defaults(handler=handler)
+    check = db_commands.add_parser(
+        "check",
+        help="verify the referential integrity of the stored index: exit 0 consistent, 1 violations found, "
+        "2 the database could not be checked (unreachable, not migrated, unknown repository)",
+        parents=[common],
+    )
+    check.add_argument("--repository", help="only this repository's index (id, full name or git URL)")
+    check.set_defaults(handler=_db_check)
     return parser
 
 
@@ -242,6 +250,28 @@ def _db_migrate(args: argparse.Namespace, config: Config) -> int:
     names = [f"{m.version:04d}_{m.name}" for m in applied]
     _print(args, {"applied": names}, "\n".join(names) if names else "schema is up to date")
     return EXIT_OK
+
+
+def _db_check(args: argparse.Namespace, config: Config) -> int:
+    import msgspec  # noqa: PLC0415
+
+    from pipeline import integrity  # noqa: PLC0415
+    from pipeline.db import connect_config  # noqa: PLC0415
+    from pipeline.migrate import check_migrated  # noqa: PLC0415
+
+    try:
+        conn = connect_config(config, autocommit=True)
+    except DatabaseError as exc:
+        return _report(exc, EXIT_USAGE, as_json=args.json)
+    with conn:
+        try:
+            check_migrated(conn, config.database.schema)
+            scope = None if args.repository is None else integrity.find_repositories(conn, args.repository)
+        except (DatabaseError, integrity.UnknownRepositoryError) as exc:
+            return _report(exc, EXIT_USAGE, as_json=args.json)
+        report = integrity.check_integrity(conn, scope)
+    _print(args, {"clean": report.clean, **msgspec.to_builtins(report)}, integrity.format_report(report))
+    return EXIT_OK if report.clean else EXIT_FAILED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -64,7 +64,8 @@ JOIN file_results r ON (r.blob_oid, r.language, r.is_declaration_file, r.extract
                      = (s.blob_oid, s.language, s.is_declaration_file, %(version)s)
 FOR KEY SHARE OF r
 """
-"""Each staged file's result id, locking the results so no concurrent snapshot replacement deletes them."""
+"""Each staged file's result id, locking the results so no concurrent snapshot replacement deletes them (no foreign
+key guards snapshot_files.file_result_id: this lock and ``_DELETE_ORPHANS`` do, see migration 0007)."""
 
 _MAPPING_ROUNDS = 3
 
@@ -94,7 +95,7 @@ DELETE FROM file_results r
 WHERE r.id = ANY(%(locked)s::bigint[])
   AND NOT EXISTS (SELECT 1 FROM snapshot_files f WHERE f.file_result_id = r.id)
 """
-"""Delete the locked candidates no snapshot uses (their rows go with them, ON DELETE CASCADE). A separate
+"""Delete the locked candidates no snapshot uses (their rows go with them: file_results' delete trigger). A separate
 statement after the locks: its snapshot sees every job that committed a use of a candidate before the lock was
 taken, and any later one waits for this transaction, then stores the content again."""
 

@@ -596,3 +596,344 @@ FROM index_jobs CROSS JOIN jsonb_each(progress) AS stage
 WHERE jsonb_typeof(stage.value) = 'object'
 GROUP BY stage.key
 ORDER BY stage.key;
+
+-- ===== integrity (db check) =====
+
+-- name: index_integrity_check
+-- Referential integrity of the stored index, which the bulk tables' foreign keys no longer enforce (0007): one row
+-- per check (relation, column, what it must name, violating rows, keys of the first `examples` of them), each an
+-- anti-join. repositories NULL checks every row; an array checks those repositories' snapshots and the per-file
+-- results their files use. File positions are looked up in snapshot_files, never assumed contiguous or from 0.
+WITH scope_snapshots AS MATERIALIZED (
+    SELECT id FROM snapshots WHERE repository_id = ANY(%(repositories)s::uuid[])
+), scope_results AS MATERIALIZED (
+    SELECT DISTINCT f.file_result_id AS id FROM snapshot_files f JOIN scope_snapshots s ON s.id = f.snapshot_id
+), checks (position, relation, column_name, target, violations, examples) AS (
+    -- per-file content rows: each names its stored result, and positions inside that result
+    SELECT 1, 'symbols', 'file_result_id', 'file_results', count(*),
+        (array_agg(json_build_object('file_result_id', t.file_result_id, 'idx', t.idx)
+            ORDER BY t.file_result_id, t.idx))[1:%(examples)s]
+    FROM symbols t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.file_result_id IN (SELECT id FROM scope_results))
+      AND NOT EXISTS (SELECT FROM file_results r WHERE r.id = t.file_result_id)
+    UNION ALL
+    SELECT 2, 'symbols', 'parent_idx', 'symbols of the same result', count(*),
+        (array_agg(json_build_object('file_result_id', t.file_result_id, 'idx', t.idx, 'parent_idx', t.parent_idx)
+            ORDER BY t.file_result_id, t.idx))[1:%(examples)s]
+    FROM symbols t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.file_result_id IN (SELECT id FROM scope_results))
+      AND t.parent_idx IS NOT NULL
+      AND NOT EXISTS (SELECT FROM symbols p WHERE (p.file_result_id, p.idx) = (t.file_result_id, t.parent_idx))
+    UNION ALL
+    SELECT 3, 'imports', 'file_result_id', 'file_results', count(*),
+        (array_agg(json_build_object('file_result_id', t.file_result_id, 'idx', t.idx)
+            ORDER BY t.file_result_id, t.idx))[1:%(examples)s]
+    FROM imports t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.file_result_id IN (SELECT id FROM scope_results))
+      AND NOT EXISTS (SELECT FROM file_results r WHERE r.id = t.file_result_id)
+    UNION ALL
+    SELECT 4, 'import_bindings', 'file_result_id', 'file_results', count(*),
+        (array_agg(json_build_object('file_result_id', t.file_result_id, 'import_idx', t.import_idx, 'idx', t.idx)
+            ORDER BY t.file_result_id, t.import_idx, t.idx))[1:%(examples)s]
+    FROM import_bindings t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.file_result_id IN (SELECT id FROM scope_results))
+      AND NOT EXISTS (SELECT FROM file_results r WHERE r.id = t.file_result_id)
+    UNION ALL
+    SELECT 5, 'import_bindings', 'import_idx', 'imports of the same result', count(*),
+        (array_agg(json_build_object('file_result_id', t.file_result_id, 'import_idx', t.import_idx, 'idx', t.idx)
+            ORDER BY t.file_result_id, t.import_idx, t.idx))[1:%(examples)s]
+    FROM import_bindings t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.file_result_id IN (SELECT id FROM scope_results))
+      AND NOT EXISTS (SELECT FROM imports i WHERE (i.file_result_id, i.idx) = (t.file_result_id, t.import_idx))
+    UNION ALL
+    SELECT 6, 'exports', 'file_result_id', 'file_results', count(*),
+        (array_agg(json_build_object('file_result_id', t.file_result_id, 'idx', t.idx)
+            ORDER BY t.file_result_id, t.idx))[1:%(examples)s]
+    FROM exports t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.file_result_id IN (SELECT id FROM scope_results))
+      AND NOT EXISTS (SELECT FROM file_results r WHERE r.id = t.file_result_id)
+    UNION ALL
+    SELECT 7, 'exports', 'import_idx', 'imports of the same result', count(*),
+        (array_agg(json_build_object('file_result_id', t.file_result_id, 'idx', t.idx, 'import_idx', t.import_idx)
+            ORDER BY t.file_result_id, t.idx))[1:%(examples)s]
+    FROM exports t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.file_result_id IN (SELECT id FROM scope_results))
+      AND t.import_idx IS NOT NULL
+      AND NOT EXISTS (SELECT FROM imports i WHERE (i.file_result_id, i.idx) = (t.file_result_id, t.import_idx))
+    UNION ALL
+    SELECT 8, 'refs', 'file_result_id', 'file_results', count(*),
+        (array_agg(json_build_object('file_result_id', t.file_result_id, 'idx', t.idx)
+            ORDER BY t.file_result_id, t.idx))[1:%(examples)s]
+    FROM refs t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.file_result_id IN (SELECT id FROM scope_results))
+      AND NOT EXISTS (SELECT FROM file_results r WHERE r.id = t.file_result_id)
+    UNION ALL
+    SELECT 9, 'refs', 'enclosing_idx', 'symbols of the same result', count(*),
+        (array_agg(json_build_object('file_result_id', t.file_result_id, 'idx', t.idx,
+            'enclosing_idx', t.enclosing_idx) ORDER BY t.file_result_id, t.idx))[1:%(examples)s]
+    FROM refs t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.file_result_id IN (SELECT id FROM scope_results))
+      AND t.enclosing_idx IS NOT NULL
+      AND NOT EXISTS (SELECT FROM symbols s WHERE (s.file_result_id, s.idx) = (t.file_result_id, t.enclosing_idx))
+    UNION ALL
+    -- a snapshot's file list: each file names its snapshot and its result
+    SELECT 10, 'snapshot_files', 'snapshot_id', 'snapshots', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx)
+            ORDER BY t.snapshot_id, t.file_idx))[1:%(examples)s]
+    FROM snapshot_files t
+    WHERE NOT EXISTS (SELECT FROM snapshots s WHERE s.id = t.snapshot_id)
+    UNION ALL
+    SELECT 11, 'snapshot_files', 'file_result_id', 'file_results', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'file_result_id', t.file_result_id) ORDER BY t.snapshot_id, t.file_idx))[1:%(examples)s]
+    FROM snapshot_files t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (SELECT FROM file_results r WHERE r.id = t.file_result_id)
+    UNION ALL
+    -- cross-file rows: each names its snapshot, files of that snapshot, and positions inside those files' results
+    SELECT 12, 'resolved_imports', 'snapshot_id', 'snapshots', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'import_idx', t.import_idx) ORDER BY t.snapshot_id, t.file_idx, t.import_idx))[1:%(examples)s]
+    FROM resolved_imports t
+    WHERE NOT EXISTS (SELECT FROM snapshots s WHERE s.id = t.snapshot_id)
+    UNION ALL
+    SELECT 13, 'resolved_imports', 'file_idx', 'snapshot_files', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'import_idx', t.import_idx) ORDER BY t.snapshot_id, t.file_idx, t.import_idx))[1:%(examples)s]
+    FROM resolved_imports t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (SELECT FROM snapshot_files f WHERE (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.file_idx))
+    UNION ALL
+    SELECT 14, 'resolved_imports', 'import_idx', 'imports of the file''s result', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'import_idx', t.import_idx) ORDER BY t.snapshot_id, t.file_idx, t.import_idx))[1:%(examples)s]
+    FROM resolved_imports t
+    JOIN snapshot_files f ON (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.file_idx)
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (SELECT FROM imports i WHERE (i.file_result_id, i.idx) = (f.file_result_id, t.import_idx))
+    UNION ALL
+    SELECT 15, 'resolved_imports', 'target_file_idx', 'snapshot_files', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'import_idx', t.import_idx, 'target_file_idx', t.target_file_idx)
+            ORDER BY t.snapshot_id, t.file_idx, t.import_idx))[1:%(examples)s]
+    FROM resolved_imports t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND t.target_file_idx IS NOT NULL
+      AND NOT EXISTS (
+          SELECT FROM snapshot_files f WHERE (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.target_file_idx)
+      )
+    UNION ALL
+    SELECT 16, 'binding_links', 'snapshot_id', 'snapshots', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'import_idx', t.import_idx, 'binding_idx', t.binding_idx)
+            ORDER BY t.snapshot_id, t.file_idx, t.import_idx, t.binding_idx))[1:%(examples)s]
+    FROM binding_links t
+    WHERE NOT EXISTS (SELECT FROM snapshots s WHERE s.id = t.snapshot_id)
+    UNION ALL
+    SELECT 17, 'binding_links', 'file_idx', 'snapshot_files', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'import_idx', t.import_idx, 'binding_idx', t.binding_idx)
+            ORDER BY t.snapshot_id, t.file_idx, t.import_idx, t.binding_idx))[1:%(examples)s]
+    FROM binding_links t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (SELECT FROM snapshot_files f WHERE (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.file_idx))
+    UNION ALL
+    SELECT 18, 'binding_links', 'import_idx', 'imports of the file''s result', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'import_idx', t.import_idx, 'binding_idx', t.binding_idx)
+            ORDER BY t.snapshot_id, t.file_idx, t.import_idx, t.binding_idx))[1:%(examples)s]
+    FROM binding_links t
+    JOIN snapshot_files f ON (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.file_idx)
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (SELECT FROM imports i WHERE (i.file_result_id, i.idx) = (f.file_result_id, t.import_idx))
+    UNION ALL
+    SELECT 19, 'binding_links', 'binding_idx', 'import_bindings of the file''s result', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'import_idx', t.import_idx, 'binding_idx', t.binding_idx)
+            ORDER BY t.snapshot_id, t.file_idx, t.import_idx, t.binding_idx))[1:%(examples)s]
+    FROM binding_links t
+    JOIN snapshot_files f ON (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.file_idx)
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (
+          SELECT FROM import_bindings b
+          WHERE (b.file_result_id, b.import_idx, b.idx) = (f.file_result_id, t.import_idx, t.binding_idx)
+      )
+    UNION ALL
+    SELECT 20, 'binding_links', 'target_file_idx', 'snapshot_files', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'import_idx', t.import_idx, 'binding_idx', t.binding_idx, 'target_file_idx', t.target_file_idx)
+            ORDER BY t.snapshot_id, t.file_idx, t.import_idx, t.binding_idx))[1:%(examples)s]
+    FROM binding_links t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (
+          SELECT FROM snapshot_files f WHERE (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.target_file_idx)
+      )
+    UNION ALL
+    SELECT 21, 'binding_links', 'target_symbol_idx', 'symbols of the target file''s result', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'import_idx', t.import_idx, 'binding_idx', t.binding_idx, 'target_file_idx', t.target_file_idx,
+            'target_symbol_idx', t.target_symbol_idx)
+            ORDER BY t.snapshot_id, t.file_idx, t.import_idx, t.binding_idx))[1:%(examples)s]
+    FROM binding_links t
+    JOIN snapshot_files f ON (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.target_file_idx)
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (
+          SELECT FROM symbols s WHERE (s.file_result_id, s.idx) = (f.file_result_id, t.target_symbol_idx)
+      )
+    UNION ALL
+    SELECT 22, 'reference_links', 'snapshot_id', 'snapshots', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'reference_idx', t.reference_idx) ORDER BY t.snapshot_id, t.file_idx, t.reference_idx))[1:%(examples)s]
+    FROM reference_links t
+    WHERE NOT EXISTS (SELECT FROM snapshots s WHERE s.id = t.snapshot_id)
+    UNION ALL
+    SELECT 23, 'reference_links', 'file_idx', 'snapshot_files', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'reference_idx', t.reference_idx) ORDER BY t.snapshot_id, t.file_idx, t.reference_idx))[1:%(examples)s]
+    FROM reference_links t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (SELECT FROM snapshot_files f WHERE (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.file_idx))
+    UNION ALL
+    SELECT 24, 'reference_links', 'reference_idx', 'refs of the file''s result', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'reference_idx', t.reference_idx) ORDER BY t.snapshot_id, t.file_idx, t.reference_idx))[1:%(examples)s]
+    FROM reference_links t
+    JOIN snapshot_files f ON (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.file_idx)
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (SELECT FROM refs r WHERE (r.file_result_id, r.idx) = (f.file_result_id, t.reference_idx))
+    UNION ALL
+    SELECT 25, 'reference_links', 'target_file_idx', 'snapshot_files', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'reference_idx', t.reference_idx, 'target_file_idx', t.target_file_idx)
+            ORDER BY t.snapshot_id, t.file_idx, t.reference_idx))[1:%(examples)s]
+    FROM reference_links t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (
+          SELECT FROM snapshot_files f WHERE (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.target_file_idx)
+      )
+    UNION ALL
+    SELECT 26, 'reference_links', 'target_symbol_idx', 'symbols of the target file''s result', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx,
+            'reference_idx', t.reference_idx, 'target_file_idx', t.target_file_idx,
+            'target_symbol_idx', t.target_symbol_idx)
+            ORDER BY t.snapshot_id, t.file_idx, t.reference_idx))[1:%(examples)s]
+    FROM reference_links t
+    JOIN snapshot_files f ON (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.target_file_idx)
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (
+          SELECT FROM symbols s WHERE (s.file_result_id, s.idx) = (f.file_result_id, t.target_symbol_idx)
+      )
+    UNION ALL
+    SELECT 27, 'file_dependencies', 'snapshot_id', 'snapshots', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'source_file_idx', t.source_file_idx,
+            'target_file_idx', t.target_file_idx)
+            ORDER BY t.snapshot_id, t.source_file_idx, t.target_file_idx))[1:%(examples)s]
+    FROM file_dependencies t
+    WHERE NOT EXISTS (SELECT FROM snapshots s WHERE s.id = t.snapshot_id)
+    UNION ALL
+    SELECT 28, 'file_dependencies', 'source_file_idx', 'snapshot_files', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'source_file_idx', t.source_file_idx,
+            'target_file_idx', t.target_file_idx)
+            ORDER BY t.snapshot_id, t.source_file_idx, t.target_file_idx))[1:%(examples)s]
+    FROM file_dependencies t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (
+          SELECT FROM snapshot_files f WHERE (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.source_file_idx)
+      )
+    UNION ALL
+    SELECT 29, 'file_dependencies', 'target_file_idx', 'snapshot_files', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'source_file_idx', t.source_file_idx,
+            'target_file_idx', t.target_file_idx)
+            ORDER BY t.snapshot_id, t.source_file_idx, t.target_file_idx))[1:%(examples)s]
+    FROM file_dependencies t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (
+          SELECT FROM snapshot_files f WHERE (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.target_file_idx)
+      )
+    UNION ALL
+    SELECT 30, 'symbol_dependencies', 'snapshot_id', 'snapshots', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'source_file_idx', t.source_file_idx,
+            'source_symbol_idx', t.source_symbol_idx, 'target_file_idx', t.target_file_idx,
+            'target_symbol_idx', t.target_symbol_idx) ORDER BY t.snapshot_id, t.source_file_idx,
+            t.source_symbol_idx, t.target_file_idx, t.target_symbol_idx))[1:%(examples)s]
+    FROM symbol_dependencies t
+    WHERE NOT EXISTS (SELECT FROM snapshots s WHERE s.id = t.snapshot_id)
+    UNION ALL
+    SELECT 31, 'symbol_dependencies', 'source_file_idx', 'snapshot_files', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'source_file_idx', t.source_file_idx,
+            'source_symbol_idx', t.source_symbol_idx, 'target_file_idx', t.target_file_idx,
+            'target_symbol_idx', t.target_symbol_idx) ORDER BY t.snapshot_id, t.source_file_idx,
+            t.source_symbol_idx, t.target_file_idx, t.target_symbol_idx))[1:%(examples)s]
+    FROM symbol_dependencies t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (
+          SELECT FROM snapshot_files f WHERE (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.source_file_idx)
+      )
+    UNION ALL
+    SELECT 32, 'symbol_dependencies', 'source_symbol_idx', 'symbols of the source file''s result', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'source_file_idx', t.source_file_idx,
+            'source_symbol_idx', t.source_symbol_idx, 'target_file_idx', t.target_file_idx,
+            'target_symbol_idx', t.target_symbol_idx) ORDER BY t.snapshot_id, t.source_file_idx,
+            t.source_symbol_idx, t.target_file_idx, t.target_symbol_idx))[1:%(examples)s]
+    FROM symbol_dependencies t
+    JOIN snapshot_files f ON (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.source_file_idx)
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (
+          SELECT FROM symbols s WHERE (s.file_result_id, s.idx) = (f.file_result_id, t.source_symbol_idx)
+      )
+    UNION ALL
+    SELECT 33, 'symbol_dependencies', 'target_file_idx', 'snapshot_files', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'source_file_idx', t.source_file_idx,
+            'source_symbol_idx', t.source_symbol_idx, 'target_file_idx', t.target_file_idx,
+            'target_symbol_idx', t.target_symbol_idx) ORDER BY t.snapshot_id, t.source_file_idx,
+            t.source_symbol_idx, t.target_file_idx, t.target_symbol_idx))[1:%(examples)s]
+    FROM symbol_dependencies t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (
+          SELECT FROM snapshot_files f WHERE (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.target_file_idx)
+      )
+    UNION ALL
+    SELECT 34, 'symbol_dependencies', 'target_symbol_idx', 'symbols of the target file''s result', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'source_file_idx', t.source_file_idx,
+            'source_symbol_idx', t.source_symbol_idx, 'target_file_idx', t.target_file_idx,
+            'target_symbol_idx', t.target_symbol_idx) ORDER BY t.snapshot_id, t.source_file_idx,
+            t.source_symbol_idx, t.target_file_idx, t.target_symbol_idx))[1:%(examples)s]
+    FROM symbol_dependencies t
+    JOIN snapshot_files f ON (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.target_file_idx)
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (
+          SELECT FROM symbols s WHERE (s.file_result_id, s.idx) = (f.file_result_id, t.target_symbol_idx)
+      )
+    UNION ALL
+    SELECT 35, 'package_dependencies', 'snapshot_id', 'snapshots', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx, 'package', t.package)
+            ORDER BY t.snapshot_id, t.file_idx, t.package))[1:%(examples)s]
+    FROM package_dependencies t
+    WHERE NOT EXISTS (SELECT FROM snapshots s WHERE s.id = t.snapshot_id)
+    UNION ALL
+    SELECT 36, 'package_dependencies', 'file_idx', 'snapshot_files', count(*),
+        (array_agg(json_build_object('snapshot_id', t.snapshot_id, 'file_idx', t.file_idx, 'package', t.package)
+            ORDER BY t.snapshot_id, t.file_idx, t.package))[1:%(examples)s]
+    FROM package_dependencies t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.snapshot_id IN (SELECT id FROM scope_snapshots))
+      AND NOT EXISTS (SELECT FROM snapshot_files f WHERE (f.snapshot_id, f.file_idx) = (t.snapshot_id, t.file_idx))
+    UNION ALL
+    -- the index readers see: a repository's current snapshot exists and is its own
+    SELECT 37, 'repositories', 'current_snapshot_id', 'snapshots of the repository', count(*),
+        (array_agg(json_build_object('id', t.id, 'current_snapshot_id', t.current_snapshot_id)
+            ORDER BY t.id))[1:%(examples)s]
+    FROM repositories t
+    WHERE (%(repositories)s::uuid[] IS NULL OR t.id = ANY(%(repositories)s::uuid[]))
+      AND t.current_snapshot_id IS NOT NULL
+      AND NOT EXISTS (SELECT FROM snapshots s WHERE s.id = t.current_snapshot_id AND s.repository_id = t.id)
+)
+-- rows naming a missing snapshot belong to no repository: checked only without a repository scope
+SELECT relation, column_name, target, violations, coalesce(examples, '{}') FROM checks
+WHERE %(repositories)s::uuid[] IS NULL OR target <> 'snapshots'
+ORDER BY position;
+
+-- name: repository_find
+-- Repositories by id, full name or git URL (a full name may match several).
+SELECT id FROM repositories
+WHERE id::text = %(repository)s OR full_name = %(repository)s OR git_url = %(repository)s
+ORDER BY id;

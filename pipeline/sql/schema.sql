@@ -210,7 +210,7 @@ CREATE TABLE file_results (
 );
 
 CREATE TABLE symbols (
-    file_result_id bigint NOT NULL REFERENCES file_results (id) ON DELETE CASCADE,
+    file_result_id bigint NOT NULL,  -- no foreign key (0007): see file_result_delete_rows
     idx integer NOT NULL,
     name text NOT NULL,
     kind text NOT NULL,
@@ -238,7 +238,7 @@ CREATE TABLE symbols (
 CREATE INDEX symbols_name ON symbols (name);
 
 CREATE TABLE imports (
-    file_result_id bigint NOT NULL REFERENCES file_results (id) ON DELETE CASCADE,
+    file_result_id bigint NOT NULL,  -- no foreign key (0007): see file_result_delete_rows
     idx integer NOT NULL,
     specifier text NOT NULL,
     kind text NOT NULL,
@@ -251,7 +251,7 @@ CREATE TABLE imports (
 );
 
 CREATE TABLE import_bindings (
-    file_result_id bigint NOT NULL REFERENCES file_results (id) ON DELETE CASCADE,
+    file_result_id bigint NOT NULL,  -- no foreign key (0007): see file_result_delete_rows
     import_idx integer NOT NULL,
     idx integer NOT NULL,
     imported text NOT NULL,
@@ -261,7 +261,7 @@ CREATE TABLE import_bindings (
 );
 
 CREATE TABLE exports (
-    file_result_id bigint NOT NULL REFERENCES file_results (id) ON DELETE CASCADE,
+    file_result_id bigint NOT NULL,  -- no foreign key (0007): see file_result_delete_rows
     idx integer NOT NULL,
     exported text NOT NULL,
     local text,
@@ -274,7 +274,7 @@ CREATE TABLE exports (
 );
 
 CREATE TABLE refs (
-    file_result_id bigint NOT NULL REFERENCES file_results (id) ON DELETE CASCADE,
+    file_result_id bigint NOT NULL,  -- no foreign key (0007): see file_result_delete_rows
     idx integer NOT NULL,
     name text NOT NULL,
     qualifier text,
@@ -303,10 +303,10 @@ ALTER TABLE repositories
     REFERENCES snapshots (id) ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED;
 
 CREATE TABLE snapshot_files (
-    snapshot_id uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+    snapshot_id uuid NOT NULL,  -- no foreign key (0007): see snapshot_delete_rows
     file_idx integer NOT NULL,
     path text NOT NULL,
-    file_result_id bigint NOT NULL REFERENCES file_results (id),
+    file_result_id bigint NOT NULL,  -- no foreign key (0007): the writer's orphan deletion guards it
     PRIMARY KEY (snapshot_id, file_idx)
 );
 
@@ -315,7 +315,7 @@ CREATE INDEX snapshot_files_result ON snapshot_files (file_result_id);
 
 -- Cross-file results of one snapshot; file and symbol positions refer to snapshot_files.file_idx / symbols.idx.
 CREATE TABLE resolved_imports (
-    snapshot_id uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+    snapshot_id uuid NOT NULL,  -- no foreign key (0007): see snapshot_delete_rows
     file_idx integer NOT NULL,
     import_idx integer NOT NULL,
     kind text NOT NULL,
@@ -325,7 +325,7 @@ CREATE TABLE resolved_imports (
 );
 
 CREATE TABLE binding_links (
-    snapshot_id uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+    snapshot_id uuid NOT NULL,  -- no foreign key (0007): see snapshot_delete_rows
     file_idx integer NOT NULL,
     import_idx integer NOT NULL,
     binding_idx integer NOT NULL,
@@ -335,7 +335,7 @@ CREATE TABLE binding_links (
 );
 
 CREATE TABLE reference_links (
-    snapshot_id uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+    snapshot_id uuid NOT NULL,  -- no foreign key (0007): see snapshot_delete_rows
     file_idx integer NOT NULL,
     reference_idx integer NOT NULL,
     target_file_idx integer NOT NULL,
@@ -344,14 +344,14 @@ CREATE TABLE reference_links (
 );
 
 CREATE TABLE file_dependencies (
-    snapshot_id uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+    snapshot_id uuid NOT NULL,  -- no foreign key (0007): see snapshot_delete_rows
     source_file_idx integer NOT NULL,
     target_file_idx integer NOT NULL,
     PRIMARY KEY (snapshot_id, source_file_idx, target_file_idx)
 );
 
 CREATE TABLE symbol_dependencies (
-    snapshot_id uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+    snapshot_id uuid NOT NULL,  -- no foreign key (0007): see snapshot_delete_rows
     source_file_idx integer NOT NULL,
     source_symbol_idx integer NOT NULL,
     target_file_idx integer NOT NULL,
@@ -360,7 +360,7 @@ CREATE TABLE symbol_dependencies (
 );
 
 CREATE TABLE package_dependencies (
-    snapshot_id uuid NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE,
+    snapshot_id uuid NOT NULL,  -- no foreign key (0007): see snapshot_delete_rows
     file_idx integer NOT NULL,
     package text NOT NULL,
     is_builtin boolean NOT NULL,
@@ -407,3 +407,81 @@ CREATE TRIGGER jobs_finish_index_job AFTER UPDATE OF state ON jobs
 
 CREATE INDEX index_jobs_queue_job ON index_jobs (queue_job_id) WHERE status IN ('pending', 'processing');
 CREATE INDEX index_jobs_finished ON index_jobs (completed_at) WHERE status NOT IN ('pending', 'processing');
+
+-- ===== bulk tables without foreign keys (0007_bulk_tables_without_foreign_keys.sql) =====
+
+-- The bulk tables (per-file content rows, snapshot_files, cross-file rows) have no foreign keys: a check per
+-- copied row was most of Postgres's CPU per stored row. These triggers do what ON DELETE CASCADE did; the writer's
+-- transaction keeps references whole, and `python -m pipeline db check` verifies them (see the migration).
+CREATE FUNCTION snapshot_delete_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    DELETE FROM snapshot_files t USING deleted_snapshots d WHERE t.snapshot_id = d.id;
+    DELETE FROM resolved_imports t USING deleted_snapshots d WHERE t.snapshot_id = d.id;
+    DELETE FROM binding_links t USING deleted_snapshots d WHERE t.snapshot_id = d.id;
+    DELETE FROM reference_links t USING deleted_snapshots d WHERE t.snapshot_id = d.id;
+    DELETE FROM file_dependencies t USING deleted_snapshots d WHERE t.snapshot_id = d.id;
+    DELETE FROM symbol_dependencies t USING deleted_snapshots d WHERE t.snapshot_id = d.id;
+    DELETE FROM package_dependencies t USING deleted_snapshots d WHERE t.snapshot_id = d.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER snapshots_delete_rows AFTER DELETE ON snapshots
+    REFERENCING OLD TABLE AS deleted_snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION snapshot_delete_rows();
+
+-- A deleted per-file result's rows go with it, in one statement per table (each a join on the table's primary
+-- key, which leads with file_result_id). Deleting a result a snapshot still uses is refused, as the foreign key
+-- of snapshot_files did (through snapshot_files_result).
+CREATE FUNCTION file_result_delete_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+DECLARE
+    in_use record;
+BEGIN
+    SELECT f.file_result_id, f.snapshot_id, f.path INTO in_use
+    FROM deleted_results d JOIN snapshot_files f ON f.file_result_id = d.id
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'file_results row % is still used by snapshot % (%): it cannot be deleted',
+            in_use.file_result_id, in_use.snapshot_id, in_use.path
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    DELETE FROM symbols t USING deleted_results d WHERE t.file_result_id = d.id;
+    DELETE FROM imports t USING deleted_results d WHERE t.file_result_id = d.id;
+    DELETE FROM import_bindings t USING deleted_results d WHERE t.file_result_id = d.id;
+    DELETE FROM exports t USING deleted_results d WHERE t.file_result_id = d.id;
+    DELETE FROM refs t USING deleted_results d WHERE t.file_result_id = d.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER file_results_delete_rows AFTER DELETE ON file_results
+    REFERENCING OLD TABLE AS deleted_results
+    FOR EACH STATEMENT EXECUTE FUNCTION file_result_delete_rows();
+
+-- TRUNCATE, which the keys refused or cascaded (TRUNCATE repositories CASCADE reaches snapshots): a truncated
+-- snapshots table takes its rows' tables with it; file_results is truncated with its content tables, and refused
+-- while a snapshot_files row names a result.
+CREATE FUNCTION snapshot_truncate_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    TRUNCATE snapshot_files, resolved_imports, binding_links, reference_links, file_dependencies,
+        symbol_dependencies, package_dependencies;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER snapshots_truncate_rows AFTER TRUNCATE ON snapshots
+    FOR EACH STATEMENT EXECUTE FUNCTION snapshot_truncate_rows();
+
+CREATE FUNCTION file_result_truncate_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    IF EXISTS (SELECT FROM snapshot_files) THEN
+        RAISE EXCEPTION 'file_results cannot be truncated while snapshot_files names results: delete the '
+            'snapshots first' USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    TRUNCATE symbols, imports, import_bindings, exports, refs;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER file_results_truncate_rows AFTER TRUNCATE ON file_results
+    FOR EACH STATEMENT EXECUTE FUNCTION file_result_truncate_rows();
