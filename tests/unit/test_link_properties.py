@@ -247,7 +247,7 @@ def test_link__a_subset_with_other_file_ids_links_as_the_whole_commit_does(
     no_configs: dict[str, str] = {}
     resolver = ModuleResolver.from_files([file.path for file in files], no_configs.get)
     whole = _relabelled(link(files, resolver), ids)
-    by_id = {file_id: file for file_id, file in zip(ids, files, strict=True)}
+    by_id: dict[int, LinkFile] = dict(zip(ids, files, strict=True))
     part = link(by_id, resolver, paths={file.path: file_id for file_id, file in by_id.items()}, only=subset)
     assert part.resolved_imports == tuple(r for r in whole.resolved_imports if r.file in subset)
     assert part.binding_links == tuple(b for b in whole.binding_links if b.file in subset)
