@@ -138,6 +138,7 @@ class SnapshotStats(msgspec.Struct, kw_only=True):
     files_deleted: int = 0  # incremental: files of the previous commit gone
     files_relinked: int = 0  # files whose cross-file rows were computed (all of them for a full snapshot)
     rows_written: int = 0  # rows inserted or deleted in the index tables by this job
+    files_read_back: int = 0  # files not parsed in this job whose link rows were read from the database to link
 
 
 def _span(span: Span) -> tuple[int, int, int, int]:
@@ -382,6 +383,8 @@ class SnapshotWriter:
         linked: LinkedIndex,
         package_versions: Mapping[str, str] | None = None,
         context: CommitContext | None = None,
+        *,
+        file_ids: Mapping[str, int] | None = None,
     ) -> SnapshotStats:
         """Write a new snapshot of every file added, with ``linked`` (all of their cross-file rows), make it
         current and delete the previous one — unless the current snapshot comes from an index job requested after
@@ -392,11 +395,13 @@ class SnapshotWriter:
         defined in the commit). ``package_versions`` maps ``"<file_idx>:<package>"`` to the version range
         declared for that dependency. ``context`` (the commit's paths and config files) is recorded as digests,
         so that the next job can build on this snapshot incrementally; without it, the next job writes a full one.
+        ``file_ids`` (path → file id, as ``linked`` numbers files) renumbers the files added; without it, a file's
+        id is the ``file_idx`` it was added with.
         """
         self.flush()
         previous, requested_later = self.lock_repository()
         if requested_later:
-            self._supersede()
+            self.supersede()
             return self.stats
         self._conn.execute(
             "INSERT INTO snapshots (id, repository_id, index_job_id, commit_sha, config_digest, paths_digest)"
@@ -414,9 +419,8 @@ class SnapshotWriter:
             "COPY snapshot_files (snapshot_id, file_idx, path, file_result_id) FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.set_types(["uuid", "int4", "text", "int8"])
-            for file_idx in sorted(self.files):
-                path, result_id = self.files[file_idx]
-                copy.write_row((self.snapshot_id, file_idx, path, result_id))
+            for file_idx, (path, result_id) in sorted(self.files.items()):
+                copy.write_row((self.snapshot_id, file_idx if file_ids is None else file_ids[path], path, result_id))
         self.stats.rows_written += 1 + len(self.files)
         self._count_stored_only()
         self._copy_cross_rows(self.snapshot_id, linked, package_versions or {})
@@ -503,7 +507,7 @@ class SnapshotWriter:
         base_ids = {file_id for file_id, _ in base.files.values()}
         return {file_id for file_id in delta.changed if file_id not in base_ids}
 
-    def _supersede(self) -> None:
+    def supersede(self) -> None:
         """A job requested later made its snapshot current first: write nothing, drop what only this job stored."""
         self.stats.superseded = True
         self.stats.file_results_dropped = self._drop_orphans(sorted(self._new_results))
