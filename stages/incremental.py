@@ -140,8 +140,11 @@ class StoredFiles(Mapping[int, LinkFile]):
         self.loaded = 0
 
     def prefetch(self, file_ids: Iterable[int]) -> None:
-        wanted = {file_id: self._stored[file_id] for file_id in file_ids if file_id not in self._files}
-        wanted = {file_id: location for file_id, location in wanted.items() if file_id in self._stored}
+        wanted = {
+            file_id: self._stored[file_id]
+            for file_id in file_ids
+            if file_id not in self._files and file_id in self._stored  # a base edge may name a file now deleted
+        }
         if wanted:
             self._files.update(load_link_files(self._conn, wanted))
             self.loaded += len(wanted)
