@@ -49,16 +49,33 @@ class WriteBegin(msgspec.Struct, frozen=True, kw_only=True, tag="begin"):
     force: bool = False  # index even if the commit is the repository's current index already
 
 
+class ListedFile(msgspec.Struct, frozen=True, array_like=True):
+    """One file of a commit's listing: what its stored result would be keyed by, besides the extractor."""
+
+    path: str
+    oid: str
+    language: str
+
+
 class FetchStarted(msgspec.Struct, frozen=True, kw_only=True, tag="fetched"):
-    """Fetcher → writer: the commit is resolved and listed; ``files`` items at most will follow."""
+    """Fetcher → writer: the commit is resolved and listed (sorted by path; a file's position is the ``file_idx``
+    of its ``ParseItem``). The fetcher then waits for the writer's ``ParsePlan``."""
 
     job: str
     commit_sha: str
-    files: int
+    listing: tuple[ListedFile, ...]
+
+
+class ParsePlan(msgspec.Struct, frozen=True, kw_only=True, tag="plan"):
+    """Writer → fetcher: the listing positions to read and send to the parsers; the other files' results are
+    stored already (and locked by the job's transaction), so they are neither read nor parsed."""
+
+    job: str
+    parse: tuple[int, ...]
 
 
 class ParseItem(msgspec.Struct, frozen=True, kw_only=True, tag="item"):
-    """Fetcher → parsers: one file's bytes, read from the object database."""
+    """Fetcher → parsers: one file's bytes, read from the object database; ``file_idx`` is its listing position."""
 
     job: str
     file_idx: int
@@ -86,7 +103,8 @@ class LinkInput(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class FetchDone(msgspec.Struct, frozen=True, kw_only=True, tag="fetch_done"):
-    """Fetcher → writer: exactly ``files`` items were sent; the commit context for the cross-file step."""
+    """Fetcher → writer: exactly ``files`` items were sent to the parsers (those of the plan whose content is
+    source: binary and minified ones are skipped); the commit context for the cross-file step."""
 
     job: str
     files: int
@@ -136,7 +154,7 @@ class JobFailed(msgspec.Struct, frozen=True, kw_only=True, tag="failed"):
     retryable: bool
 
 
-FetcherInbox = FetchRequest | Abort | Stop
+FetcherInbox = FetchRequest | ParsePlan | Abort | Stop
 ParserInbox = ParseItem | Stop
 WriterInbox = WriteBegin | FetchStarted | ParseResult | FetchDone | Abort | Stop
 CoordinatorInbox = Progress | JobDone | JobFailed

@@ -9,7 +9,7 @@ so the process that links need not load them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 
@@ -33,15 +33,30 @@ class LinkedCommit(msgspec.Struct, frozen=True, kw_only=True):
     diagnostics: tuple[str, ...]
 
 
-def link_commit(files: Sequence[FileView], context: CommitContext) -> LinkedCommit:
-    """Resolve and link ``files`` (in the order that defines file indexes) within ``context``."""
-    resolver = ModuleResolver.from_files(context.paths, context.configs.get)
-    linked = link(files, resolver)
+def link_commit(
+    files: Sequence[FileView] | Mapping[int, FileView],
+    context: CommitContext,
+    *,
+    paths: Mapping[str, int] | None = None,
+    only: Iterable[int] | None = None,
+    resolver: ModuleResolver | None = None,
+) -> LinkedCommit:
+    """Resolve and link ``files`` within ``context``: all of them, or ``only`` those (``stages.link.link``; file ids
+    are positions in a sequence, keys of a mapping). ``resolver`` is one already built for ``context``."""
+    resolver = resolver or ModuleResolver.from_files(context.paths, context.configs.get)
+    linked = link(files, resolver, paths=paths, only=only)
+    path_of = (
+        {file_id: path for path, file_id in paths.items()}
+        if paths is not None
+        else {
+            file_id: view.path for file_id, view in (enumerate(files) if isinstance(files, Sequence) else files.items())
+        }
+    )
     versions: dict[str, str] = {}
     for dependency in linked.package_dependencies:
         if dependency.is_builtin:
             continue
-        version = resolver.package_version(files[dependency.file].path, dependency.package)
+        version = resolver.package_version(path_of[dependency.file], dependency.package)
         if version is not None:
             versions[f"{dependency.file}:{dependency.package}"] = version
     return LinkedCommit(linked=linked, package_versions=versions, diagnostics=resolver.diagnostics)

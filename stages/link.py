@@ -1,9 +1,14 @@
 """Link stage: the extractions of one commit → import targets, reference targets and dependency edges.
 
 Guarantees:
-- Deterministic: the result depends only on the order of ``files`` and on the resolver's answers.
-- Symbol ids are ``SymbolId(file, symbol)``: the file's index in ``files`` and the symbol's index in that
-  file's ``FileExtraction.symbols``. They are stable within one job (the pipeline passes files in path order).
+- Deterministic: the result depends only on the files, their ids and the resolver's answers; which id a file has
+  changes the ids in the result, never which declaration a link names.
+- Symbol ids are ``SymbolId(file, symbol)``: the file's id (its position in ``files``, or its key when ``files`` is
+  a mapping: the pipeline keeps a file's id across commits) and the symbol's index in that file's
+  ``FileExtraction.symbols``.
+- ``only`` links a subset of the files (the incremental step relinks the files a change can affect): their rows are
+  exactly those a link of all files yields for them. Files are read only when a link visits them, so a lazy
+  mapping loads just those.
 - Named imports follow re-export chains and ``export *`` to the declaration; cycles end the search (the import
   stays unlinked) instead of looping, and so does a chain longer than ``MAX_EXPORT_HOPS``.
 - A reference links to the declaration its name denotes: the enclosing function and namespace scopes first
@@ -18,7 +23,7 @@ Guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Protocol, TypeAlias
 
@@ -122,9 +127,20 @@ MAX_EXPORT_HOPS = 200
 _TYPE_REFERENCES: frozenset[ReferenceKind] = frozenset({"type", "implements"})
 
 
-def link(files: Sequence[FileView], resolver: Resolver) -> LinkedIndex:
-    """Link every import and reference of one commit's files; see the module docstring for the rules."""
-    return _Linker(files, resolver).run()
+def link(
+    files: Sequence[FileView] | Mapping[int, FileView],
+    resolver: Resolver,
+    *,
+    paths: Mapping[str, int] | None = None,
+    only: Iterable[int] | None = None,
+) -> LinkedIndex:
+    """Link the imports and references of one commit's files (of ``only`` among them, if given); see the module
+    docstring for the rules. ``paths`` maps every file's path to its id (built from ``files`` when omitted; give it
+    with a lazy mapping, so that building it reads no file)."""
+    by_id = dict(enumerate(files)) if isinstance(files, Sequence) else files
+    index_of_path = paths if paths is not None else {view.path: file_id for file_id, view in by_id.items()}
+    linked = sorted(only) if only is not None else sorted(index_of_path.values())
+    return _Linker(by_id, index_of_path, resolver).run(linked)
 
 
 _UNSEEN = SymbolId(file=-1, symbol=-1)
@@ -132,6 +148,12 @@ _UNSEEN = SymbolId(file=-1, symbol=-1)
 
 
 _NO_SYMBOLS: frozenset[int] = frozenset()
+
+_SYMBOL_SPAN = 1 << 32
+_EDGE_SPAN = 1 << 64
+"""A symbol edge of one file is the integer ``enclosing * _EDGE_SPAN + file * _SYMBOL_SPAN + symbol``: integers
+order like the (enclosing, file, symbol) triples (file ids and symbol indexes are below 2**32, as the database's
+integer columns are) and cost no tuple per reference."""
 
 
 class _FileTable:
@@ -304,18 +326,20 @@ _Holder: TypeAlias = _FileTable | SymbolId | None
 
 
 class _Linker:
-    def __init__(self, files: Sequence[FileView], resolver: Resolver) -> None:
+    def __init__(self, files: Mapping[int, FileView], index_of_path: Mapping[str, int], resolver: Resolver) -> None:
         self.files = files
         self.resolver = resolver
-        self.tables = [_FileTable(index, extraction) for index, extraction in enumerate(files)]
-        self.index_of_path = {extraction.path: index for index, extraction in enumerate(files)}
-        # A symbol edge of one file is the integer enclosing * edge_stride + target file * symbol_stride + target
-        # symbol: integers order like the (enclosing, file, symbol) triples (a target's file and symbol are in
-        # range, so the last two terms stay below edge_stride) and cost no tuple per reference.
-        self.symbol_stride = 1 + max((len(table.symbols) for table in self.tables), default=0)
-        self.edge_stride = self.symbol_stride * len(files)
+        self.index_of_path = index_of_path
+        self._tables: dict[int, _FileTable] = {}
 
-    def run(self) -> LinkedIndex:
+    def table(self, file_id: int) -> _FileTable:
+        """The name lookups of one file, built on first use."""
+        table = self._tables.get(file_id)
+        if table is None:
+            table = self._tables[file_id] = _FileTable(file_id, self.files[file_id])
+        return table
+
+    def run(self, linked: Iterable[int]) -> LinkedIndex:
         resolved: list[ResolvedImport] = []
         bindings: list[BindingLink] = []
         references: list[ReferenceLink] = []
@@ -324,9 +348,8 @@ class _Linker:
         package_dependencies: list[PackageDependency] = []
         # Edges are collected per file and sorted per file: files come in index order, so the concatenation is
         # sorted by source file first, as the whole would be.
-        edge_stride = self.edge_stride
-        for table in self.tables:
-            file_index = table.file_index
+        for file_index in linked:
+            table = self.table(file_index)
             file_targets: set[int] = set()
             packages: set[tuple[str, bool]] = set()
             for import_index, imported in enumerate(table.extraction.imports):
@@ -345,7 +368,7 @@ class _Linker:
                     file_targets.add(target_file)
                 if resolution.package is not None and resolution.kind in ("external", "builtin"):
                     packages.add((resolution.package, resolution.kind == "builtin"))
-                target_table = None if target_file is None else self.tables[target_file]
+                target_table = None if target_file is None else self.table(target_file)
                 for binding_index, binding in enumerate(imported.bindings):
                     target = None
                     if binding.imported != "*" and target_table is not None:
@@ -364,12 +387,11 @@ class _Linker:
                 )
             source: SymbolId | None = None
             for key in sorted(symbol_edges):
-                enclosing = key // edge_stride
+                enclosing = key // _EDGE_SPAN
                 if source is None or source.symbol != enclosing:
                     source = SymbolId(file=file_index, symbol=enclosing)
                 symbol_dependencies.append(SymbolDependency(source=source, target=symbol_edges[key]))
         return LinkedIndex(
-            paths=tuple(extraction.path for extraction in self.files),
             resolved_imports=tuple(resolved),
             binding_links=tuple(bindings),
             reference_links=tuple(references),
@@ -391,8 +413,8 @@ class _Linker:
         type_memo: dict[str, SymbolId | None] = {}
         holder_memo: dict[str, _Holder] = {}
         edges: dict[int, SymbolId] = {}
-        edge_stride = self.edge_stride
-        symbol_stride = self.symbol_stride
+        edge_span = _EDGE_SPAN
+        symbol_span = _SYMBOL_SPAN
         unseen = _UNSEEN
         type_references = _TYPE_REFERENCES
         reference_link = ReferenceLink
@@ -438,13 +460,13 @@ class _Linker:
                         target = self.exported_symbol(via, reference.name)
                 else:
                     target = self.member(
-                        self.tables[via.file], via.symbol, reference.name, reference.kind in type_references
+                        self.table(via.file), via.symbol, reference.name, reference.kind in type_references
                     )
             append(reference_link(file=file_index, reference_index=reference_index, target=target))
             if target is not None:
                 enclosing = reference.enclosing
                 if enclosing is not None and (target.symbol != enclosing or target.file != file_index):
-                    edges[enclosing * edge_stride + target.file * symbol_stride + target.symbol] = target
+                    edges[enclosing * edge_span + target.file * symbol_span + target.symbol] = target
         return edges
 
     # ---- modules ------------------------------------------------------------------------------------
@@ -467,7 +489,7 @@ class _Linker:
         if table.resolutions[import_index] is None:
             self.resolution(table, import_index)
         target_file = table.import_targets[import_index]
-        return None if target_file is None else self.tables[target_file]
+        return None if target_file is None else self.table(target_file)
 
     def exported_symbol(self, table: _FileTable, name: str) -> SymbolId | None:
         """``export_target`` from a fresh search, memoised (many references name the same export)."""
@@ -541,7 +563,7 @@ class _Linker:
         if namespace is not None:
             return namespace
         holder_id = self.name_target(table, qualifier, enclosing, want_type=False)
-        if holder_id is None or self.tables[holder_id.file].symbols[holder_id.symbol].kind not in MEMBER_HOLDERS:
+        if holder_id is None or self.table(holder_id.file).symbols[holder_id.symbol].kind not in MEMBER_HOLDERS:
             return None
         return holder_id
 

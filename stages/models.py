@@ -269,9 +269,9 @@ class PackageDependency(msgspec.Struct, frozen=True, kw_only=True, array_like=Tr
 
 
 class LinkedIndex(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """The cross-file result for one commit; indexes refer to the sequence of files given to ``link``."""
+    """The cross-file result for one commit (or for the files it was asked to relink); file numbers are the file
+    ids given to ``link``, rows are ordered by source file id."""
 
-    paths: tuple[str, ...]
     resolved_imports: tuple[ResolvedImport, ...]
     binding_links: tuple[BindingLink, ...]
     reference_links: tuple[ReferenceLink, ...]

@@ -1,19 +1,24 @@
 """Write stage: store one commit's extraction results as a snapshot, with binary COPY, in the caller's transaction.
 
-Consumes per-file results (``add_file``, any order, each with its position in the linked file sequence) and, at
-the end, the cross-file ``LinkedIndex`` (``finish``). Guarantees:
+Consumes per-file results (``add_file``, any order, each with its file id; ``add_stored`` for a file whose result
+is stored already and was not parsed) and, at the end, the cross-file ``LinkedIndex``: ``finish`` writes a new
+snapshot of all files, ``finish_delta`` updates the repository's current snapshot in place with an incremental
+job's changes (``stages.incremental``). Guarantees:
 
 - Everything runs inside the transaction the caller opened on ``conn``; nothing is visible before it commits, and
   if it rolls back nothing of the snapshot remains. The caller completes its job in that same transaction.
 - Per-file rows are content-addressed (blob OID, language, declaration flag, extractor version): a file whose
   content was already stored — by an earlier commit or a concurrent job — is linked, not copied again.
 - ``finish`` makes the snapshot the repository's current one and deletes the previous snapshot, so readers that
-  follow ``repositories.current_snapshot_id`` see the old index or the new one, never a mix. If the current
+  follow ``repositories.current_snapshot_id`` see the old index or the new one, never a mix; ``finish_delta``
+  changes the current snapshot in the same one transaction, with the same effect. If the current
   snapshot comes from an index job requested after this one (jobs finishing out of order), this snapshot is
   deleted instead (``stats.superseded``): the index follows the latest request. Per-file results
   that only the previous snapshot used are deleted with it (storage follows the current index, not history);
   a result another job is reusing at that moment is locked by it and left alone.
 - Rows are buffered and flushed with binary COPY when ``batch_rows`` is reached, so memory stays bounded.
+- Nothing locks the repository's row before ``lock_repository`` (called by both finishes), so two jobs of one
+  repository open in one process never wait on each other.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import msgspec
 import psycopg
 from psycopg.rows import TupleRow
 
+from stages.commit import CommitContext
+from stages.incremental import BaseSnapshot, Delta, config_digest, paths_digest
 from stages.models import FileExtraction, LinkedIndex, Span
 
 EXTRACTOR_VERSION = 1
@@ -111,7 +118,8 @@ class FileRow(msgspec.Struct, frozen=True, kw_only=True):
 
 class SnapshotStats(msgspec.Struct, kw_only=True):
     files: int = 0
-    files_reused: int = 0
+    files_reused: int = 0  # files whose stored result was used (not copied again), parsed or not
+    files_not_parsed: int = 0  # of those, files whose stored result was found before parsing (neither read nor parsed)
     files_failed: int = 0
     files_with_syntax_errors: int = 0
     symbols: int = 0
@@ -126,6 +134,12 @@ class SnapshotStats(msgspec.Struct, kw_only=True):
     file_results_dropped: int = 0  # results only the replaced snapshot used, deleted with it
     superseded: bool = False  # a job requested later made its snapshot current first; this one was deleted
     copy_batches: int = 0
+    incremental: bool = False  # the current snapshot was updated in place (finish_delta)
+    files_changed: int = 0  # incremental: files added or whose content changed
+    files_deleted: int = 0  # incremental: files of the previous commit gone
+    files_relinked: int = 0  # files whose cross-file rows were computed (all of them for a full snapshot)
+    rows_written: int = 0  # rows inserted or deleted in the index tables by this job
+    files_read_back: int = 0  # files not parsed in this job whose link rows were read from the database to link
 
 
 def _span(span: Span) -> tuple[int, int, int, int]:
@@ -156,13 +170,12 @@ class SnapshotWriter:
         self._pending: list[FileRow] = []
         self._pending_rows = 0
         self._started = False
+        self.files: dict[int, tuple[str, int]] = {}  # file id → (path, result id), of every file stored so far
+        self._stored_only: list[int] = []  # ids of files added by add_stored (no extraction in memory)
+        self._new_results: set[int] = set()  # results this writer inserted (orphans if the snapshot is not kept)
 
     def begin(self) -> None:
-        """Create the (not yet current) snapshot row and the transaction's staging table."""
-        self._conn.execute(
-            "INSERT INTO snapshots (id, repository_id, index_job_id, commit_sha) VALUES (%s, %s, %s, %s)",
-            [self.snapshot_id, self.repository_id, self.index_job_id, self.commit_sha],
-        )
+        """Create the transaction's staging table (the snapshot row is written by ``finish``)."""
         self._conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS staged_file_results ("
             " file_idx integer, blob_oid text, language text, is_declaration_file boolean,"
@@ -181,20 +194,24 @@ class SnapshotWriter:
         if self._pending_rows >= self.batch_rows:
             self.flush()
 
+    def add_stored(self, file_idx: int, path: str, result_id: int) -> None:
+        """Add a file whose result is stored already (found, and locked, by ``stages.incremental.stored_results``
+        in this transaction): nothing of it is copied; its counts are read at ``finish``."""
+        self.files[file_idx] = (path, result_id)
+        self._stored_only.append(file_idx)
+        self.stats.files_reused += 1
+        self.stats.files_not_parsed += 1
+
     def flush(self) -> None:
-        """Store the buffered files: content rows for new contents, and the snapshot's file list."""
+        """Store the buffered files' content rows (those not stored yet); the file list is written by ``finish``."""
         if not self._pending:
             return
         batch, self._pending, self._pending_rows = self._pending, [], 0
         ids, new = self._store_file_results(batch)
         by_idx = {row.file_idx: row for row in batch}
         self._copy_content_rows([(ids[idx], by_idx[idx].extraction) for idx in sorted(new)])
-        with self._conn.cursor().copy(
-            "COPY snapshot_files (snapshot_id, file_idx, path, file_result_id) FROM STDIN (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(["uuid", "int4", "text", "int8"])
-            for row in batch:
-                copy.write_row((self.snapshot_id, row.file_idx, row.path, ids[row.file_idx]))
+        for row in batch:
+            self.files[row.file_idx] = (row.path, ids[row.file_idx])
         self.stats.files += len(batch)
         self.stats.files_reused += len(batch) - len(new)
         for row in batch:
@@ -233,6 +250,7 @@ class SnapshotWriter:
         ids: dict[int, int] = {}
         for _ in range(_MAPPING_ROUNDS):
             new_ids.update(row[0] for row in self._conn.execute(_INSERT_RESULTS, {"version": self.extractor_version}))
+            self._new_results.update(new_ids)
             ids = dict(self._conn.execute(_MAP_RESULTS, {"version": self.extractor_version}).fetchall())
             if len(ids) == len(batch):
                 break
@@ -249,6 +267,15 @@ class SnapshotWriter:
         results = list(results)
         if not results:
             return
+        self.stats.rows_written += sum(
+            1
+            + len(extraction.symbols)
+            + len(extraction.imports)
+            + sum(len(imported.bindings) for imported in extraction.imports)
+            + len(extraction.exports)
+            + len(extraction.references)
+            for _, extraction in results
+        )
         cursor = self._conn.cursor()
         with cursor.copy(f"COPY symbols ({', '.join(_SYMBOL_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_SYMBOL_TYPES)
@@ -342,35 +369,216 @@ class SnapshotWriter:
                         )
                     )
 
-    def finish(self, linked: LinkedIndex, package_versions: Mapping[str, str] | None = None) -> SnapshotStats:
-        """Write the cross-file rows, make this snapshot current and delete the previous one.
+    def lock_repository(self) -> tuple[uuid.UUID | None, bool]:
+        """Lock the repository's row for the rest of the transaction (jobs of one repository finish one after the
+        other); returns its current snapshot and whether that snapshot's index job was requested after this one."""
+        row = self._conn.execute(
+            _CURRENT_SNAPSHOT, {"repository_id": self.repository_id, "index_job_id": self.index_job_id}
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"repository {self.repository_id} does not exist")
+        return row[0], bool(row[1])
+
+    def finish(
+        self,
+        linked: LinkedIndex,
+        package_versions: Mapping[str, str] | None = None,
+        context: CommitContext | None = None,
+        *,
+        file_ids: Mapping[str, int] | None = None,
+    ) -> SnapshotStats:
+        """Write a new snapshot of every file added, with ``linked`` (all of their cross-file rows), make it
+        current and delete the previous one — unless the current snapshot comes from an index job requested after
+        this one (jobs of one repository can finish out of order): then nothing is written, and the results this
+        job stored that no snapshot uses are deleted (``stats.superseded``).
 
         Only links that found a target are stored (a reference or binding without a link row names nothing
         defined in the commit). ``package_versions`` maps ``"<file_idx>:<package>"`` to the version range
-        declared for that dependency.
+        declared for that dependency. ``context`` (the commit's paths and config files) is recorded as digests,
+        so that the next job can build on this snapshot incrementally; without it, the next job writes a full one.
+        ``file_ids`` (path → file id, as ``linked`` numbers files) renumbers the files added; without it, a file's
+        id is the ``file_idx`` it was added with.
         """
         self.flush()
-        versions = package_versions or {}
+        previous, requested_later = self.lock_repository()
+        if requested_later:
+            self.supersede()
+            return self.stats
+        self._conn.execute(
+            "INSERT INTO snapshots (id, repository_id, index_job_id, commit_sha, config_digest, paths_digest)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                self.snapshot_id,
+                self.repository_id,
+                self.index_job_id,
+                self.commit_sha,
+                None if context is None else config_digest(context),
+                None if context is None else paths_digest(context),
+            ],
+        )
+        with self._conn.cursor().copy(
+            "COPY snapshot_files (snapshot_id, file_idx, path, file_result_id) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["uuid", "int4", "text", "int8"])
+            for file_idx, (path, result_id) in sorted(self.files.items()):
+                copy.write_row((self.snapshot_id, file_idx if file_ids is None else file_ids[path], path, result_id))
+        self.stats.rows_written += 1 + len(self.files)
+        self._count_stored_only()
+        self._copy_cross_rows(self.snapshot_id, linked, package_versions or {})
+        self.stats.resolved_imports = len(linked.resolved_imports)
+        self.stats.reference_links = sum(1 for link in linked.reference_links if link.target is not None)
+        self.stats.file_dependencies = len(linked.file_dependencies)
+        self.stats.symbol_dependencies = len(linked.symbol_dependencies)
+        self.stats.package_dependencies = len(linked.package_dependencies)
+        self.stats.files_relinked = len(self.files)
+        self._conn.execute(
+            "UPDATE repositories SET current_snapshot_id = %s, last_indexed_at = now(), updated_at = now()"
+            " WHERE id = %s",
+            [self.snapshot_id, self.repository_id],
+        )
+        if previous is not None:
+            self.stats.file_results_dropped = self._delete_snapshot(previous)
+        self._conn.execute(
+            "UPDATE snapshots SET stats = %s WHERE id = %s",
+            [msgspec.json.encode(self.stats).decode(), self.snapshot_id],
+        )
+        return self.stats
+
+    def finish_delta(
+        self,
+        base: BaseSnapshot,
+        delta: Delta,
+        linked: LinkedIndex,
+        package_versions: Mapping[str, str],
+        context: CommitContext,
+    ) -> SnapshotStats:
+        """Update the current snapshot ``base`` in place to this commit: the file list's changes, the cross-file
+        rows of ``delta.relink`` (``linked``, computed for those files) and of the files deleted, the commit and
+        the digests; then delete the results only the replaced files used. The caller holds the repository's
+        row lock (``lock_repository``) since it read ``base``, and checked the job was not superseded.
+        Files must have been added under their ids in ``delta.file_ids``."""
+        self.flush()
+        snapshot_id = base.snapshot_id
+        self.snapshot_id = snapshot_id
+        old_results = [base.files[path][1] for path in base.files if base.files[path][0] in delta.changed]
+        old_results += list(delta.deleted.values())
+        replaced = [file_id for file_id in delta.changed if file_id not in self._ids_new_in(delta, base)]
+        gone = sorted({*replaced, *delta.deleted})
+        deleted_rows = self._conn.execute(
+            "DELETE FROM snapshot_files WHERE snapshot_id = %s AND file_idx = ANY(%s)", [snapshot_id, gone]
+        ).rowcount
+        path_of = {file_id: path for path, file_id in delta.file_ids.items()}
+        with self._conn.cursor().copy(
+            "COPY snapshot_files (snapshot_id, file_idx, path, file_result_id) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["uuid", "int4", "text", "int8"])
+            for file_id in sorted(delta.changed):
+                copy.write_row((snapshot_id, file_id, path_of[file_id], delta.changed[file_id]))
+        self.stats.rows_written += deleted_rows + len(delta.changed)
+        relinked = sorted({*delta.relink, *delta.deleted})
+        removed: dict[str, int] = {}
+        for table, column in _CROSS_FILE_SOURCES:
+            removed[table] = self._conn.execute(
+                f"DELETE FROM {table} WHERE snapshot_id = %s AND {column} = ANY(%s)",
+                [snapshot_id, relinked],
+            ).rowcount
+            self.stats.rows_written += removed[table]
+        self._copy_cross_rows(snapshot_id, linked, package_versions)
+        self._delta_stats(base, delta, linked, removed, old_results)
+        self._conn.execute(
+            "UPDATE snapshots SET commit_sha = %s, index_job_id = %s, config_digest = %s, paths_digest = %s,"
+            " stats = %s, updated_at = now() WHERE id = %s",
+            [
+                self.commit_sha,
+                self.index_job_id,
+                config_digest(context),
+                paths_digest(context),
+                msgspec.json.encode(self.stats).decode(),
+                snapshot_id,
+            ],
+        )
+        self._conn.execute(
+            "UPDATE repositories SET last_indexed_at = now(), updated_at = now() WHERE id = %s", [self.repository_id]
+        )
+        self.stats.file_results_dropped = self._drop_orphans(sorted(set(old_results)))
+        return self.stats
+
+    @staticmethod
+    def _ids_new_in(delta: Delta, base: BaseSnapshot) -> set[int]:
+        base_ids = {file_id for file_id, _ in base.files.values()}
+        return {file_id for file_id in delta.changed if file_id not in base_ids}
+
+    def supersede(self) -> None:
+        """A job requested later made its snapshot current first: write nothing, drop what only this job stored."""
+        self.stats.superseded = True
+        self.stats.file_results_dropped = self._drop_orphans(sorted(self._new_results))
+
+    def _count_stored_only(self) -> None:
+        """Add the counts of the files added by ``add_stored`` (their rows are in the database, not in memory)."""
+        if not self._stored_only:
+            return
+        counts = _content_counts(self._conn, [self.files[file_idx][1] for file_idx in self._stored_only])
+        self.stats.files += len(self._stored_only)
+        self.stats.files_failed += counts["files_failed"]
+        self.stats.files_with_syntax_errors += counts["files_with_syntax_errors"]
+        self.stats.symbols += counts["symbols"]
+        self.stats.imports += counts["imports"]
+        self.stats.exports += counts["exports"]
+        self.stats.references += counts["references"]
+        self._stored_only.clear()
+
+    def _delta_stats(
+        self,
+        base: BaseSnapshot,
+        delta: Delta,
+        linked: LinkedIndex,
+        removed: Mapping[str, int],
+        old_results: list[int],
+    ) -> None:
+        """The snapshot's totals after the delta: the base's, less what the replaced rows held, plus the new."""
+        stats = self.stats
+        before = base.stats
+        added = _content_counts(self._conn, list(delta.changed.values()))
+        dropped = _content_counts(self._conn, old_results)
+        stats.files = len(delta.file_ids)
+        for key in ("files_failed", "files_with_syntax_errors", "symbols", "imports", "exports", "references"):
+            setattr(stats, key, int(before.get(key, 0)) - dropped[key] + added[key])
+        stats.resolved_imports = (
+            int(before.get("resolved_imports", 0)) - removed["resolved_imports"] + len(linked.resolved_imports)
+        )
+        stats.reference_links = (
+            int(before.get("reference_links", 0))
+            - removed["reference_links"]
+            + sum(1 for link in linked.reference_links if link.target is not None)
+        )
+        stats.file_dependencies = (
+            int(before.get("file_dependencies", 0)) - removed["file_dependencies"] + len(linked.file_dependencies)
+        )
+        stats.symbol_dependencies = (
+            int(before.get("symbol_dependencies", 0)) - removed["symbol_dependencies"] + len(linked.symbol_dependencies)
+        )
+        stats.package_dependencies = (
+            int(before.get("package_dependencies", 0))
+            - removed["package_dependencies"]
+            + len(linked.package_dependencies)
+        )
+        stats.incremental = True
+        stats.files_changed = len(delta.changed)
+        stats.files_deleted = len(delta.deleted)
+        stats.files_relinked = len(delta.relink)
+
+    def _copy_cross_rows(self, snapshot_id: uuid.UUID, linked: LinkedIndex, versions: Mapping[str, str]) -> None:
+        """COPY the cross-file rows of ``linked`` into ``snapshot_id``."""
         self._copy_rows(
             "resolved_imports (snapshot_id, file_idx, import_idx, kind, target_file_idx, package)",
             ["uuid", "int4", "int4", "text", "int4", "text"],
-            (
-                (self.snapshot_id, r.file, r.import_index, r.kind, r.target_file, r.package)
-                for r in linked.resolved_imports
-            ),
+            ((snapshot_id, r.file, r.import_index, r.kind, r.target_file, r.package) for r in linked.resolved_imports),
         )
         self._copy_rows(
             "binding_links (snapshot_id, file_idx, import_idx, binding_idx, target_file_idx, target_symbol_idx)",
             ["uuid", "int4", "int4", "int4", "int4", "int4"],
             (
-                (
-                    self.snapshot_id,
-                    b.file,
-                    b.import_index,
-                    b.binding_index,
-                    b.target.file,
-                    b.target.symbol,
-                )
+                (snapshot_id, b.file, b.import_index, b.binding_index, b.target.file, b.target.symbol)
                 for b in linked.binding_links
                 if b.target is not None
             ),
@@ -379,13 +587,7 @@ class SnapshotWriter:
             "reference_links (snapshot_id, file_idx, reference_idx, target_file_idx, target_symbol_idx)",
             ["uuid", "int4", "int4", "int4", "int4"],
             (
-                (
-                    self.snapshot_id,
-                    r.file,
-                    r.reference_index,
-                    r.target.file,
-                    r.target.symbol,
-                )
+                (snapshot_id, r.file, r.reference_index, r.target.file, r.target.symbol)
                 for r in linked.reference_links
                 if r.target is not None
             ),
@@ -393,13 +595,13 @@ class SnapshotWriter:
         self._copy_rows(
             "file_dependencies (snapshot_id, source_file_idx, target_file_idx)",
             ["uuid", "int4", "int4"],
-            ((self.snapshot_id, d.source, d.target) for d in linked.file_dependencies),
+            ((snapshot_id, d.source, d.target) for d in linked.file_dependencies),
         )
         self._copy_rows(
             "symbol_dependencies (snapshot_id, source_file_idx, source_symbol_idx, target_file_idx, target_symbol_idx)",
             ["uuid", "int4", "int4", "int4", "int4"],
             (
-                (self.snapshot_id, d.source.file, d.source.symbol, d.target.file, d.target.symbol)
+                (snapshot_id, d.source.file, d.source.symbol, d.target.file, d.target.symbol)
                 for d in linked.symbol_dependencies
             ),
         )
@@ -407,51 +609,19 @@ class SnapshotWriter:
             "package_dependencies (snapshot_id, file_idx, package, is_builtin, version)",
             ["uuid", "int4", "text", "bool", "text"],
             (
-                (self.snapshot_id, d.file, d.package, d.is_builtin, versions.get(f"{d.file}:{d.package}"))
+                (snapshot_id, d.file, d.package, d.is_builtin, versions.get(f"{d.file}:{d.package}"))
                 for d in linked.package_dependencies
             ),
         )
-        self.stats.resolved_imports = len(linked.resolved_imports)
-        self.stats.reference_links = sum(1 for link in linked.reference_links if link.target is not None)
-        self.stats.file_dependencies = len(linked.file_dependencies)
-        self.stats.symbol_dependencies = len(linked.symbol_dependencies)
-        self.stats.package_dependencies = len(linked.package_dependencies)
-        self._switch_current()
-        if not self.stats.superseded:
-            self._conn.execute(
-                "UPDATE snapshots SET stats = %s WHERE id = %s",
-                [msgspec.json.encode(self.stats).decode(), self.snapshot_id],
-            )
-        return self.stats
 
     def _copy_rows(self, target: str, types: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
+        written = 0
         with self._conn.cursor().copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
-
-    def _switch_current(self) -> None:
-        """Make this snapshot current and delete the previous one, unless the current one comes from an index job
-        requested after this one (jobs of one repository can finish out of order): then this snapshot is the
-        one deleted, and the index keeps following the latest request."""
-        # Locks the repository row: two jobs of one repository finishing together switch one after the other.
-        row = self._conn.execute(
-            _CURRENT_SNAPSHOT, {"repository_id": self.repository_id, "index_job_id": self.index_job_id}
-        ).fetchone()
-        if row is None:
-            raise LookupError(f"repository {self.repository_id} does not exist")
-        previous, requested_later = row
-        if requested_later:
-            self.stats.superseded = True
-            self.stats.file_results_dropped = self._delete_snapshot(self.snapshot_id)
-            return
-        self._conn.execute(
-            "UPDATE repositories SET current_snapshot_id = %s, last_indexed_at = now(), updated_at = now()"
-            " WHERE id = %s",
-            [self.snapshot_id, self.repository_id],
-        )
-        if previous is not None:
-            self.stats.file_results_dropped = self._delete_snapshot(previous)
+                written += 1
+        self.stats.rows_written += written
 
     def _delete_snapshot(self, snapshot_id: uuid.UUID) -> int:
         """Delete a snapshot with its rows, and the per-file results no other snapshot uses; returns how many."""
@@ -460,9 +630,44 @@ class SnapshotWriter:
             [snapshot_id],
         ).fetchone()
         self._conn.execute("DELETE FROM snapshots WHERE id = %s", [snapshot_id])
-        if used is None or not used[0]:
+        return self._drop_orphans([] if used is None else list(used[0]))
+
+    def _drop_orphans(self, candidates: Sequence[int]) -> int:
+        """Delete the ``candidates`` no snapshot uses (and that no other job is reusing); returns how many."""
+        if not candidates:
             return 0
-        locked = self._conn.execute(_LOCK_CANDIDATES, {"candidates": used[0]}).fetchone()
+        locked = self._conn.execute(_LOCK_CANDIDATES, {"candidates": list(candidates)}).fetchone()
         if locked is None or not locked[0]:
             return 0
         return self._conn.execute(_DELETE_ORPHANS, {"locked": locked[0]}).rowcount
+
+
+_CROSS_FILE_SOURCES = (
+    ("resolved_imports", "file_idx"),
+    ("binding_links", "file_idx"),
+    ("reference_links", "file_idx"),
+    ("file_dependencies", "source_file_idx"),
+    ("symbol_dependencies", "source_file_idx"),
+    ("package_dependencies", "file_idx"),
+)
+"""Each cross-file table and the column naming the file whose links (or dependencies) a row is."""
+
+_CONTENT_COUNTS = """
+WITH used AS (SELECT id FROM unnest(%(ids)s::bigint[]) AS used(id))
+SELECT (SELECT count(*) FROM used JOIN file_results r ON r.id = used.id WHERE r.error_kind IS NOT NULL),
+       (SELECT count(*) FROM used JOIN file_results r ON r.id = used.id WHERE r.had_syntax_errors),
+       (SELECT count(*) FROM used JOIN symbols s ON s.file_result_id = used.id),
+       (SELECT count(*) FROM used JOIN imports i ON i.file_result_id = used.id),
+       (SELECT count(*) FROM used JOIN exports e ON e.file_result_id = used.id),
+       (SELECT count(*) FROM used JOIN refs f ON f.file_result_id = used.id)
+"""
+
+
+def _content_counts(conn: psycopg.Connection[TupleRow], result_ids: Sequence[int]) -> dict[str, int]:
+    """Totals over the results ``result_ids`` (each counted as often as it is listed: two files may share one)."""
+    keys = ("files_failed", "files_with_syntax_errors", "symbols", "imports", "exports", "references")
+    if not result_ids:
+        return dict.fromkeys(keys, 0)
+    row = conn.execute(_CONTENT_COUNTS, {"ids": list(result_ids)}).fetchone()
+    assert row is not None
+    return dict(zip(keys, (int(value) for value in row), strict=True))

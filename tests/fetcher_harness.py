@@ -1,7 +1,8 @@
 """The fetcher's loop (``pipeline.processes.fetcher.Fetcher``) driven in a thread of the test, on plain queues.
 
 The loop, the job threads, the clone child processes, the temp directory and the servers are all real; only the
-coordinator is replaced by the test reading the queues the stages would read.
+coordinator and the writer are replaced by the test reading the queues the stages would read (it answers each
+listing with a plan to parse every file, as the writer does when nothing is stored yet).
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ class FetcherHarness:
                 continue
             if isinstance(message, messages.JobFailed | messages.FetchDone):
                 self.outcomes[message.job] = message
+            elif isinstance(message, messages.FetchStarted):
+                plan = messages.ParsePlan(job=message.job, parse=tuple(range(len(message.listing))))
+                self.queues.fetch_inbox.put(messages.encode(plan))
         while True:  # the parsers' share: drop it
             try:
                 self.queues.parse_queue.get_nowait()

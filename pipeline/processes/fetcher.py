@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue as queue_module
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pygit2
 from pipeline import messages
 from pipeline.config import Config
 from pipeline.log import log_context
-from pipeline.processes import StageQueues, Throttle, child_setup, inbox_messages, progress_message
+from pipeline.processes import POLL, StageQueues, Throttle, child_setup, inbox_messages, progress_message
 from stages.fetch import (
     CloneCancel,
     CloneCancelled,
@@ -54,6 +55,9 @@ class Fetcher:
     ``index.max_job_bytes``, or whose commit, tags or trees hold an object larger than ``index.max_tree_object_bytes``
     (read here, after the clone, so checked by its header before libgit2 inflates it), fails at once, not retryably.
 
+    After listing a commit, a job sends the listing to the writer and waits for its ``ParsePlan``: only the files
+    whose results are not stored yet are read and sent to the parsers.
+
     At start, removes the job directories left by crashed runs (``stages.fetch.cleanup_stale_workdirs``); a temp
     directory that cannot be used fails each job with an error naming ``index.tmp_dir``, and the fetcher stays up.
     Each job's clone lives in ``<tmp_root>/pipeline-<job>/`` and is removed when the job's files have all been sent
@@ -70,6 +74,8 @@ class Fetcher:
         self.aborted: set[str] = set()
         self.running: dict[str, threading.Thread] = {}
         self.cancels: dict[str, CloneCancel] = {}  # per running job: kills its clone child on Abort
+        # per running job: the writer's plan (None: the job was aborted meanwhile)
+        self.plans: dict[str, queue_module.SimpleQueue[messages.ParsePlan | None]] = {}
         self.throttle = Throttle()
 
     def run(self, parent: int) -> None:
@@ -86,6 +92,13 @@ class Fetcher:
                 cancel = self.cancels.get(message.job)
                 if cancel is not None:
                     cancel.cancel()
+                plans = self.plans.get(message.job)
+                if plans is not None:
+                    plans.put(None)
+            elif isinstance(message, messages.ParsePlan):
+                plans = self.plans.get(message.job)
+                if plans is not None:
+                    plans.put(message)
             elif message.job not in self.aborted:
                 self.start(message)
 
@@ -104,6 +117,7 @@ class Fetcher:
         """Run one job in a thread of its own."""
         self.running = {job: thread for job, thread in self.running.items() if thread.is_alive()}
         self.cancels[request.job] = CloneCancel()
+        self.plans[request.job] = queue_module.SimpleQueue()
         thread = threading.Thread(target=self.run_once, args=(request,), name=f"fetch-{request.job}", daemon=True)
         self.running[request.job] = thread
         thread.start()
@@ -129,6 +143,7 @@ class Fetcher:
             finally:
                 self.throttle.forget(request.job)
                 self.cancels.pop(request.job, None)
+                self.plans.pop(request.job, None)
 
     def _failed(self, request: messages.FetchRequest, error: str, *, retryable: bool) -> None:
         failure = messages.JobFailed(job=request.job, stage="fetch", error=error, retryable=retryable)
@@ -188,17 +203,29 @@ class Fetcher:
                 max_object_bytes=max_object_bytes,
             )
             self._check_job_limits(listing)
-            listed = len(listing.items)
+            files = tuple(messages.ListedFile(item.path, item.oid, item.language) for item in listing.items)
             queues.write_queue.put(
-                messages.encode(messages.FetchStarted(job=request.job, commit_sha=commit_sha, files=listed))
+                messages.encode(messages.FetchStarted(job=request.job, commit_sha=commit_sha, listing=files))
             )
+            plan = self._plan(request.job)
+            if plan is None:
+                logger.info("job aborted while waiting for the writer's plan")
+                return
+            listed = len(plan.parse)
+            position = {item.path: index for index, item in enumerate(listing.items)}
+            wanted = [listing.items[index] for index in plan.parse]
             sent = sent_bytes = 0
-            for item, data in read_files(repo, listing.items, skipped=listing.skipped):
+            for item, data in read_files(repo, wanted, skipped=listing.skipped):
                 if sent % 64 == 0 and request.job in self.aborted:
                     logger.info("job aborted while fetching")
                     return
                 item_message = messages.ParseItem(
-                    job=request.job, file_idx=sent, path=item.path, oid=item.oid, language=item.language, data=data
+                    job=request.job,
+                    file_idx=position[item.path],
+                    path=item.path,
+                    oid=item.oid,
+                    language=item.language,
+                    data=data,
                 )
                 queues.parse_queue.put(messages.encode(item_message))
                 sent += 1
@@ -218,3 +245,14 @@ class Fetcher:
             )
             queues.write_queue.put(messages.encode(done))
             queues.events.put(progress_message(request.job, "fetch", listed, sent, listed - sent, finished=True))
+
+    def _plan(self, job: str) -> messages.ParsePlan | None:
+        """Wait for the writer's plan of ``job``; ``None`` if the job is aborted first (the writer skipped or
+        failed it). A writer that dies makes the coordinator restart the stages, this process with them."""
+        plans = self.plans[job]
+        while job not in self.aborted:
+            try:
+                return plans.get(timeout=POLL)
+            except queue_module.Empty:
+                continue
+        return None

@@ -20,8 +20,11 @@ from pipeline.config import Config
 from pipeline.db import connect, query
 from pipeline.log import log_context
 from pipeline.processes import BytesQueue, StageQueues, Throttle, child_setup, inbox_messages, progress_message
-from stages.commit import link_commit
+from stages.commit import CommitContext, link_commit
+from stages.incremental import ContentKey, StoredFiles, load_base, plan_delta, stored_results
+from stages.languages import is_declaration_file
 from stages.models import LinkFile
+from stages.resolve import ModuleResolver
 from stages.write import EXTRACTOR_VERSION, FileRow, SnapshotWriter
 
 logger = logging.getLogger(__name__)
@@ -34,11 +37,13 @@ class _WriteJob:
     job: str
     begin: messages.WriteBegin | None = None
     commit_sha: str | None = None
+    listing: tuple[messages.ListedFile, ...] = ()
     conn: psycopg.Connection[TupleRow] | None = None
     writer: SnapshotWriter | None = None
     waiting: list[tuple[messages.ParseResult, bytes]] = field(default_factory=list)
-    # What the cross-file step at the end of the job reads of each file: names and structure, no ranges, about
-    # a third of the whole extraction (whose rows are already stored by then).
+    # What the cross-file step at the end of the job reads of each file parsed in this job: names and structure,
+    # no ranges, about a third of the whole extraction (whose rows are already stored by then). Files not parsed
+    # (their results were stored already) are read back from the database where a link needs them.
     results: dict[int, LinkFile] = field(default_factory=dict)
     expected: int | None = None
     done: messages.FetchDone | None = None
@@ -49,6 +54,7 @@ class _WriteJob:
     # nothing of it: a job whose time went into one file read 0.0.
     parse_seconds: float = 0.0
     write_seconds: float = 0.0  # time spent storing rows (COPY batches, cross-file rows, the switch)
+    link_seconds: float = 0.0  # time spent planning what to relink, reading files back and linking
 
     @property
     def ready(self) -> bool:
@@ -58,7 +64,7 @@ class _WriteJob:
 def writer_main(config: Config, url: str, queues: StageQueues, extractor_version: int = EXTRACTOR_VERSION) -> None:
     """Process body of the writer; see ``Writer``."""
     parent = child_setup(config.log, "write")
-    writer = Writer(config, url, queues.events, extractor_version=extractor_version)
+    writer = Writer(config, url, queues.events, queues.fetch_inbox, extractor_version=extractor_version)
     try:
         for raw in inbox_messages(queues.write_queue, parent):
             message = messages.decode_writer(raw)
@@ -74,18 +80,29 @@ class Writer:
 
     The job's snapshot, its ``index_jobs`` completion and its queue job's completion commit together; if anything
     fails first, the transaction rolls back and nothing of the job is visible. Results of aborted jobs are dropped.
-    Per-file results are kept until the job ends: the cross-file step needs them all. They are stored under
-    ``extractor_version`` (that of the parsers' extract function), and a commit is skipped as already indexed
-    only if its current snapshot was built by that same version.
+    Per-file results are stored under ``extractor_version`` (that of the parsers' extract function), and a commit
+    is skipped as already indexed only if its current snapshot was built by that same version.
+
+    Incremental (``stages.incremental``): when the listing arrives, the results already stored for its files are
+    found and locked, and the fetcher is told to read and parse only the others (``ParsePlan``). At the end, if
+    the repository's current snapshot can be built on (same extractor, same config files), it is updated in place
+    with the files that changed and the cross-file rows they can affect; otherwise a full snapshot is written.
     """
 
     def __init__(
-        self, config: Config, url: str, events: BytesQueue, *, extractor_version: int = EXTRACTOR_VERSION
+        self,
+        config: Config,
+        url: str,
+        events: BytesQueue,
+        plans: BytesQueue,
+        *,
+        extractor_version: int = EXTRACTOR_VERSION,
     ) -> None:
         self.config = config
         self.extractor_version = extractor_version
         self.url = url
         self.events = events
+        self.plans = plans  # the fetcher's inbox: ParsePlan, and Abort of a job skipped here
         self.jobs: dict[str, _WriteJob] = {}
         self.aborted: set[str] = set()
         self.throttle = Throttle()
@@ -133,7 +150,7 @@ class Writer:
             state.begin = message
         elif isinstance(message, messages.FetchStarted):
             state.commit_sha = message.commit_sha
-            state.expected = message.files
+            state.listing = message.listing
         elif isinstance(message, messages.FetchDone):
             state.done = message
         elif isinstance(message, messages.ParseResult):
@@ -144,13 +161,15 @@ class Writer:
             state.writer = self._begin(state)
             if state.writer is None:
                 return
+            self._plan(state, state.writer)
         storing = time.monotonic()
         for result, encoded in state.waiting:
             extraction = result.extraction
             state.parse_seconds += result.seconds
             state.results[result.file_idx] = messages.decode_link_input(encoded).extraction
             state.parse_failed += extraction.error is not None
-            row = FileRow(file_idx=result.file_idx, path=extraction.path, blob_oid=result.oid, extraction=extraction)
+            path = state.listing[result.file_idx].path
+            row = FileRow(file_idx=result.file_idx, path=path, blob_oid=result.oid, extraction=extraction)
             state.writer.add_file(row)
         state.waiting.clear()
         state.write_seconds += time.monotonic() - storing
@@ -187,6 +206,18 @@ class Writer:
         writer.begin()
         return writer
 
+    def _plan(self, state: _WriteJob, writer: SnapshotWriter) -> None:
+        """Add the listed files whose results are stored already (locked until the job commits) and tell the
+        fetcher to read and parse only the others."""
+        listing = state.listing
+        keys = [ContentKey(file.oid, file.language, is_declaration_file(file.path)) for file in listing]
+        stored = stored_results(state.conn, keys, self.extractor_version) if state.conn is not None else {}
+        for position, result_id in sorted(stored.items()):
+            writer.add_stored(position, listing[position].path, result_id)
+        parse = tuple(position for position in range(len(listing)) if position not in stored)
+        state.expected = len(parse)
+        self.plans.put(messages.encode(messages.ParsePlan(job=state.job, parse=parse)))
+
     def _skipped(self, state: _WriteJob, conn: psycopg.Connection[TupleRow]) -> bool:
         """If the commit is the repository's current index already (same extractor version), close the index job
         as skipped and complete the queue job in one transaction, and drop the job; True if it was closed."""
@@ -216,6 +247,7 @@ class Writer:
         else:
             conn.commit()
             self.aborted.add(state.job)  # results of files already on their way are dropped
+            self.plans.put(messages.encode(messages.Abort(job=state.job)))  # the fetcher waits for a plan
             self._drop(state.job)
             logger.info("job skipped: its commit is the current index", extra={"commit_sha": commit_sha})
             self._report(messages.JobDone(job=state.job, stats=stats, skipped=True))
@@ -238,22 +270,18 @@ class Writer:
         return conn.execute(query("job_complete_many"), completion).rowcount == 1
 
     def _finish(self, state: _WriteJob) -> None:
-        """Link, switch the snapshot and complete both job records in the job's one transaction; commit."""
+        """Link, store the snapshot (in place, incrementally, when the current one allows) and complete both job
+        records in the job's one transaction; commit."""
         conn, writer, done, begin, commit_sha = state.conn, state.writer, state.done, state.begin, state.commit_sha
         assert conn is not None
         assert writer is not None
         assert done is not None
         assert begin is not None
         assert commit_sha is not None
-        link_started = time.monotonic()
-        files = [state.results[idx] for idx in range(done.files)]
-        state.results.clear()
-        linked = link_commit(files, done.context)
-        del files
-        link_seconds = time.monotonic() - link_started
-        writer.finish(linked.linked, linked.package_versions)
-        state.write_seconds += time.monotonic() - link_started - link_seconds
-        stats = _job_stats(state, writer, done, link_seconds, linked.diagnostics)
+        finishing = time.monotonic()
+        diagnostics = self._store_snapshot(state, conn, writer, done.context, force=begin.force)
+        state.write_seconds += time.monotonic() - finishing - state.link_seconds
+        stats = _job_stats(state, writer, done, diagnostics)
         stage_totals = {"items_in": done.files, "items_out": done.files, "finished": True}
         progress = {
             "fetch": {**stage_totals, "failed": 0},
@@ -274,17 +302,61 @@ class Writer:
         logger.info("job committed", extra={"files": writer.stats.files, "symbols": writer.stats.symbols})
         self._report(messages.JobDone(job=state.job, stats=stats))
 
+    def _store_snapshot(
+        self,
+        state: _WriteJob,
+        conn: psycopg.Connection[TupleRow],
+        writer: SnapshotWriter,
+        context: CommitContext,
+        *,
+        force: bool,
+    ) -> tuple[str, ...]:
+        """Link and write the job's snapshot; returns the resolver's diagnostics. Holds the repository's row lock
+        from reading the current snapshot to the commit, so no other job changes it in between."""
+        writer.flush()
+        previous, requested_later = writer.lock_repository()
+        if requested_later:
+            writer.supersede()
+            return ()
+        linking = time.monotonic()
+        results = dict(writer.files.values())
+        parsed = {state.listing[position].path: link_file for position, link_file in state.results.items()}
+        state.results.clear()
+        resolver = ModuleResolver.from_files(context.paths, context.configs.get)
+        base = None if previous is None or force else load_base(conn, previous, self.extractor_version)
+        delta = None if base is None else plan_delta(conn, base, results, context, resolver)
+        if base is None or delta is None:
+            file_ids = {path: file_id for file_id, path in enumerate(sorted(results))}
+            files = StoredFiles(
+                conn,
+                {file_ids[path]: link_file for path, link_file in parsed.items()},
+                {file_ids[path]: (path, result_id) for path, result_id in results.items() if path not in parsed},
+            )
+            files.prefetch(file_ids.values())
+            linked = link_commit(files, context, paths=file_ids, resolver=resolver)
+            state.link_seconds = time.monotonic() - linking
+            writer.finish(linked.linked, linked.package_versions, context, file_ids=file_ids)
+        else:
+            file_ids = delta.file_ids
+            files = StoredFiles(
+                conn,
+                {file_ids[path]: link_file for path, link_file in parsed.items()},
+                {file_ids[path]: (path, result_id) for path, result_id in results.items() if path not in parsed},
+            )
+            files.prefetch(delta.link_visits())
+            linked = link_commit(files, context, paths=file_ids, only=delta.relink, resolver=resolver)
+            state.link_seconds = time.monotonic() - linking
+            writer.finish_delta(base, delta, linked.linked, linked.package_versions, context)
+        writer.stats.files_read_back = files.loaded
+        return linked.diagnostics
+
     def _lost(self, state: _WriteJob, why: str) -> None:
         self._drop(state.job)
         self._report(messages.JobFailed(job=state.job, stage="write", error=why, retryable=False))
 
 
 def _job_stats(
-    state: _WriteJob,
-    writer: SnapshotWriter,
-    done: messages.FetchDone,
-    link_seconds: float,
-    diagnostics: tuple[str, ...],
+    state: _WriteJob, writer: SnapshotWriter, done: messages.FetchDone, diagnostics: tuple[str, ...]
 ) -> dict[str, Any]:
     """The stats recorded on a completed index job (documented in the README)."""
     counts = writer.stats
@@ -301,7 +373,7 @@ def _job_stats(
             "fetch": done.seconds,
             "parse": round(state.parse_seconds, 3),
             "write": round(state.write_seconds, 3),
-            "link": round(link_seconds, 3),
+            "link": round(state.link_seconds, 3),
             "total": round(time.monotonic() - state.started, 3),
         },
         "resolver_diagnostics": list(diagnostics[:20]),

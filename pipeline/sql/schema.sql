@@ -293,7 +293,11 @@ CREATE TABLE snapshots (
     index_job_id uuid REFERENCES index_jobs (id) ON DELETE SET NULL,
     commit_sha text NOT NULL,
     stats jsonb NOT NULL DEFAULT '{}',
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT now(),
+    -- (0008) what the cross-file step read besides the files; NULL: unknown, the next job relinks all
+    config_digest text,
+    paths_digest text,
+    updated_at timestamptz NOT NULL DEFAULT now()  -- an incremental job updates the snapshot in place
 );
 
 CREATE INDEX snapshots_repository ON snapshots (repository_id, created_at DESC);

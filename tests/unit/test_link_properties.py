@@ -3,12 +3,14 @@ the sorted, distinct set its rule derives from the links, targets exist, and unk
 
 from __future__ import annotations
 
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stages.link import link
 from stages.models import (
     ExportKind,
+    FileDependency,
     ImportKind,
     LinkBinding,
     LinkedIndex,
@@ -18,6 +20,8 @@ from stages.models import (
     LinkReference,
     LinkSymbol,
     ReferenceKind,
+    SymbolDependency,
+    SymbolId,
     SymbolKind,
 )
 from stages.resolve import ModuleResolver
@@ -172,3 +176,82 @@ def test_link__every_reference_is_linked_once_to_an_existing_symbol_or_nothing(f
 @given(commits())
 def test_link__linking_twice_gives_the_same_result(files: list[LinkFile]) -> None:
     assert link_commit(files) == link_commit(files)
+
+
+def _relabelled(index: LinkedIndex, ids: list[int]) -> LinkedIndex:
+    """``index`` with every file number ``n`` replaced by ``ids[n]`` (rows reordered by the new numbers)."""
+
+    def symbol_id(target: SymbolId) -> SymbolId:
+        return SymbolId(file=ids[target.file], symbol=target.symbol)
+
+    def symbol(target: SymbolId | None) -> SymbolId | None:
+        return None if target is None else symbol_id(target)
+
+    return LinkedIndex(
+        resolved_imports=tuple(
+            sorted(
+                (
+                    msgspec.structs.replace(
+                        r, file=ids[r.file], target_file=None if r.target_file is None else ids[r.target_file]
+                    )
+                    for r in index.resolved_imports
+                ),
+                key=lambda r: (r.file, r.import_index),
+            )
+        ),
+        binding_links=tuple(
+            sorted(
+                (msgspec.structs.replace(b, file=ids[b.file], target=symbol(b.target)) for b in index.binding_links),
+                key=lambda b: (b.file, b.import_index, b.binding_index),
+            )
+        ),
+        reference_links=tuple(
+            sorted(
+                (msgspec.structs.replace(r, file=ids[r.file], target=symbol(r.target)) for r in index.reference_links),
+                key=lambda r: (r.file, r.reference_index),
+            )
+        ),
+        file_dependencies=tuple(
+            sorted(
+                (FileDependency(source=ids[d.source], target=ids[d.target]) for d in index.file_dependencies),
+                key=lambda d: (d.source, d.target),
+            )
+        ),
+        symbol_dependencies=tuple(
+            sorted(
+                (
+                    SymbolDependency(source=symbol_id(d.source), target=symbol_id(d.target))
+                    for d in index.symbol_dependencies
+                ),
+                key=lambda d: (d.source.file, d.source.symbol, d.target.file, d.target.symbol),
+            )
+        ),
+        package_dependencies=tuple(
+            sorted(
+                (msgspec.structs.replace(p, file=ids[p.file]) for p in index.package_dependencies),
+                key=lambda p: (p.file, p.package),
+            )
+        ),
+    )
+
+
+@PROPERTY_SETTINGS
+@given(commits(), st.data())
+def test_link__a_subset_with_other_file_ids_links_as_the_whole_commit_does(
+    files: list[LinkFile], data: st.DataObject
+) -> None:
+    """What the incremental step relies on: file ids are labels (any distinct ids give the same links), and
+    relinking some files yields exactly the whole commit's rows of those files."""
+    ids = data.draw(st.lists(st.integers(0, 10_000), min_size=len(files), max_size=len(files), unique=True))
+    subset = data.draw(st.sets(st.sampled_from(ids)))
+    no_configs: dict[str, str] = {}
+    resolver = ModuleResolver.from_files([file.path for file in files], no_configs.get)
+    whole = _relabelled(link(files, resolver), ids)
+    by_id: dict[int, LinkFile] = dict(zip(ids, files, strict=True))
+    part = link(by_id, resolver, paths={file.path: file_id for file_id, file in by_id.items()}, only=subset)
+    assert part.resolved_imports == tuple(r for r in whole.resolved_imports if r.file in subset)
+    assert part.binding_links == tuple(b for b in whole.binding_links if b.file in subset)
+    assert part.reference_links == tuple(r for r in whole.reference_links if r.file in subset)
+    assert part.file_dependencies == tuple(d for d in whole.file_dependencies if d.source in subset)
+    assert part.symbol_dependencies == tuple(d for d in whole.symbol_dependencies if d.source.file in subset)
+    assert part.package_dependencies == tuple(p for p in whole.package_dependencies if p.file in subset)

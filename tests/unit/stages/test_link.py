@@ -24,7 +24,7 @@ def name_of(files: list[FileExtraction], target: SymbolId | None) -> str | None:
 
 
 def reference_targets(files: list[FileExtraction], index: LinkedIndex, path: str) -> list[tuple[str, str | None]]:
-    file_index = index.paths.index(path)
+    file_index = [file.path for file in files].index(path)
     return [
         (files[file_index].references[link.reference_index].name, name_of(files, link.target))
         for link in index.reference_links
@@ -33,7 +33,7 @@ def reference_targets(files: list[FileExtraction], index: LinkedIndex, path: str
 
 
 def binding_targets(files: list[FileExtraction], index: LinkedIndex, path: str) -> list[tuple[str, str | None]]:
-    file_index = index.paths.index(path)
+    file_index = [file.path for file in files].index(path)
     result = []
     for binding_link in index.binding_links:
         if binding_link.file == file_index:
@@ -205,14 +205,14 @@ def test_link__dependency_edges_between_files_symbols_and_packages() -> None:
             "src/b.ts": "export function b() {}\nimport './a';",
         }
     )
-    assert [(index.paths[d.source], index.paths[d.target]) for d in index.file_dependencies] == [
+    assert [(files[d.source].path, files[d.target].path) for d in index.file_dependencies] == [
         ("src/a.ts", "src/b.ts"),
         ("src/b.ts", "src/a.ts"),
     ]
     assert [(name_of(files, d.source), name_of(files, d.target)) for d in index.symbol_dependencies] == [
         ("src/a.ts:a", "src/b.ts:b")
     ]
-    assert [(index.paths[p.file], p.package, p.is_builtin) for p in index.package_dependencies] == [
+    assert [(files[p.file].path, p.package, p.is_builtin) for p in index.package_dependencies] == [
         ("src/a.ts", "@scope/pkg", False),
         ("src/a.ts", "fs", True),
         ("src/a.ts", "react", False),

@@ -1,0 +1,354 @@
+"""Incremental indexing: what one commit's job can take from what is stored already, exactly.
+
+Two savings, neither of which changes what is stored (an incremental job leaves the index a full index of the same
+commit would, file ids aside — ``docs/index-contract.md``):
+
+- Per file (``stored_results``): the results already stored under a file's content key (blob OID, language,
+  declaration flag, extractor version) are found, and locked for the job's transaction, before any file is read;
+  those files are neither read, sent nor parsed.
+- Cross-file (``plan_delta``): against the repository's current snapshot, only the files a change can affect are
+  relinked. A file's links read its own rows, the files it imports, and the files those re-export from
+  (transitively); so a change of file X can affect X, every file that re-exports from X (transitively) — call that
+  set R — and every file that imports a file of R. Resolutions read the commit's paths and config files: when the
+  config files changed everything is relinked; when only the paths changed, every import is resolved again and
+  the files whose resolutions differ count as changed.
+
+Files that are not parsed in this job are read back from the database (``load_link_files``) when a link needs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg.rows import TupleRow
+
+from stages.commit import CommitContext
+from stages.models import LinkBinding, LinkExport, LinkFile, LinkImport, LinkReference, LinkSymbol
+from stages.resolve import ModuleResolver
+
+Conn = psycopg.Connection[TupleRow]
+
+_STORED_RESULTS = """
+SELECT k.position, r.id
+FROM unnest(%(oids)s::text[], %(languages)s::text[], %(declarations)s::boolean[])
+     WITH ORDINALITY AS k(blob_oid, language, is_declaration_file, position)
+JOIN file_results r ON (r.blob_oid, r.language, r.is_declaration_file, r.extractor_version)
+                     = (k.blob_oid, k.language, k.is_declaration_file, %(version)s)
+FOR KEY SHARE OF r
+"""
+"""The stored result of each content key (``position`` is 1-based), locked so that no concurrent snapshot
+replacement deletes it before this transaction ends."""
+
+
+class ContentKey(msgspec.Struct, frozen=True, array_like=True):
+    """What a file's stored result is keyed by, besides the extractor version."""
+
+    blob_oid: str
+    language: str
+    is_declaration_file: bool
+
+
+def stored_results(conn: Conn, keys: Sequence[ContentKey], extractor_version: int) -> dict[int, int]:
+    """Position in ``keys`` → id of the stored result with that key (locked ``FOR KEY SHARE`` until the caller's
+    transaction ends); keys with no stored result are absent."""
+    if not keys:
+        return {}
+    rows = conn.execute(
+        _STORED_RESULTS,
+        {
+            "oids": [key.blob_oid for key in keys],
+            "languages": [key.language for key in keys],
+            "declarations": [key.is_declaration_file for key in keys],
+            "version": extractor_version,
+        },
+    ).fetchall()
+    return {position - 1: result_id for position, result_id in rows}
+
+
+def load_link_files(conn: Conn, files: Mapping[int, tuple[str, int]]) -> dict[int, LinkFile]:
+    """File id → the ``LinkFile`` of its stored result, for ``files`` (file id → (path, result id)), in five
+    queries whatever the number of files."""
+    result_ids = sorted({result_id for _, result_id in files.values()})
+    symbols: dict[int, list[LinkSymbol]] = defaultdict(list)
+    imports: dict[int, list[tuple[str, Any]]] = defaultdict(list)
+    bindings: dict[tuple[int, int], list[LinkBinding]] = defaultdict(list)
+    exports: dict[int, list[LinkExport]] = defaultdict(list)
+    references: dict[int, list[LinkReference]] = defaultdict(list)
+    parameters = {"ids": result_ids}
+    for result_id, name, kind, parent in conn.execute(
+        "SELECT file_result_id, name, kind, parent_idx FROM symbols WHERE file_result_id = ANY(%(ids)s)"
+        " ORDER BY file_result_id, idx",
+        parameters,
+    ):
+        symbols[result_id].append(LinkSymbol(name=name, kind=kind, parent=parent))
+    for result_id, import_idx, imported, local in conn.execute(
+        "SELECT file_result_id, import_idx, imported, local FROM import_bindings WHERE file_result_id = ANY(%(ids)s)"
+        " ORDER BY file_result_id, import_idx, idx",
+        parameters,
+    ):
+        bindings[result_id, import_idx].append(LinkBinding(imported=imported, local=local))
+    for result_id, specifier, kind in conn.execute(
+        "SELECT file_result_id, specifier, kind FROM imports WHERE file_result_id = ANY(%(ids)s)"
+        " ORDER BY file_result_id, idx",
+        parameters,
+    ):
+        imports[result_id].append((specifier, kind))
+    for result_id, exported, local, kind, import_idx in conn.execute(
+        "SELECT file_result_id, exported, local, kind, import_idx FROM exports WHERE file_result_id = ANY(%(ids)s)"
+        " ORDER BY file_result_id, idx",
+        parameters,
+    ):
+        exports[result_id].append(LinkExport(exported=exported, local=local, kind=kind, import_index=import_idx))
+    for result_id, name, qualifier, kind, enclosing in conn.execute(
+        "SELECT file_result_id, name, qualifier, kind, enclosing_idx FROM refs WHERE file_result_id = ANY(%(ids)s)"
+        " ORDER BY file_result_id, idx",
+        parameters,
+    ):
+        references[result_id].append(LinkReference(name=name, qualifier=qualifier, kind=kind, enclosing=enclosing))
+    by_result: dict[int, LinkFile] = {}
+    for result_id in result_ids:
+        by_result[result_id] = LinkFile(
+            path="",
+            symbols=tuple(symbols.get(result_id, ())),
+            imports=tuple(
+                LinkImport(specifier=specifier, kind=kind, bindings=tuple(bindings.get((result_id, index), ())))
+                for index, (specifier, kind) in enumerate(imports.get(result_id, ()))
+            ),
+            exports=tuple(exports.get(result_id, ())),
+            references=tuple(references.get(result_id, ())),
+        )
+    return {
+        file_id: msgspec.structs.replace(by_result[result_id], path=path)
+        for file_id, (path, result_id) in files.items()
+    }
+
+
+class StoredFiles(Mapping[int, LinkFile]):
+    """The files of one link, by file id: those parsed in this job from memory, the others read from the database
+    when first asked for (``prefetch`` reads many at once)."""
+
+    def __init__(self, conn: Conn, in_memory: Mapping[int, LinkFile], stored: Mapping[int, tuple[str, int]]) -> None:
+        self._conn = conn
+        self._files: dict[int, LinkFile] = dict(in_memory)
+        self._stored = stored  # file id → (path, result id) of every file not in memory
+        self.loaded = 0
+
+    def prefetch(self, file_ids: Iterable[int]) -> None:
+        wanted = {
+            file_id: self._stored[file_id]
+            for file_id in file_ids
+            if file_id not in self._files and file_id in self._stored  # a base edge may name a file now deleted
+        }
+        if wanted:
+            self._files.update(load_link_files(self._conn, wanted))
+            self.loaded += len(wanted)
+
+    def __getitem__(self, file_id: int) -> LinkFile:
+        found = self._files.get(file_id)
+        if found is None:
+            self.prefetch([file_id])
+            found = self._files[file_id]
+        return found
+
+    def __iter__(self) -> Iterator[int]:
+        return iter({*self._files, *self._stored})
+
+    def __len__(self) -> int:
+        return len({*self._files, *self._stored})
+
+
+def config_digest(context: CommitContext) -> str:
+    """A digest of the config files' paths and texts (what resolution reads besides the paths)."""
+    digest = hashlib.sha256()
+    for path in sorted(context.configs):
+        digest.update(msgspec.msgpack.encode((path, context.configs[path])))
+    return digest.hexdigest()
+
+
+def paths_digest(context: CommitContext) -> str:
+    """A digest of every path an import could resolve to."""
+    digest = hashlib.sha256()
+    for path in sorted(context.paths):
+        digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class BaseSnapshot:
+    """The repository's current snapshot, as an incremental job reads it (under the repository's row lock)."""
+
+    snapshot_id: Any
+    config_digest: str
+    paths_digest: str
+    stats: dict[str, Any]
+    files: dict[str, tuple[int, int]]  # path → (file id, result id)
+
+
+def load_base(conn: Conn, snapshot_id: Any, extractor_version: int) -> BaseSnapshot | None:
+    """The snapshot if an incremental job can build on it: its digests are known and every result it uses was
+    made by ``extractor_version``; ``None`` otherwise (the job then writes a full snapshot)."""
+    row = conn.execute(
+        "SELECT config_digest, paths_digest, stats FROM snapshots WHERE id = %s"
+        " AND config_digest IS NOT NULL AND paths_digest IS NOT NULL",
+        [snapshot_id],
+    ).fetchone()
+    if row is None:
+        return None
+    files: dict[str, tuple[int, int]] = {}
+    for path, file_id, result_id, version in conn.execute(
+        "SELECT f.path, f.file_idx, f.file_result_id, r.extractor_version FROM snapshot_files f"
+        " JOIN file_results r ON r.id = f.file_result_id WHERE f.snapshot_id = %s",
+        [snapshot_id],
+    ):
+        if version != extractor_version:
+            return None
+        files[path] = (file_id, result_id)
+    return BaseSnapshot(snapshot_id=snapshot_id, config_digest=row[0], paths_digest=row[1], stats=row[2], files=files)
+
+
+_BASE_IMPORT_EDGES = """
+SELECT source_file_idx, target_file_idx FROM file_dependencies WHERE snapshot_id = %(snapshot)s
+"""
+
+_BASE_REEXPORT_EDGES = """
+SELECT DISTINCT f.file_idx, i.target_file_idx
+FROM snapshot_files f
+JOIN exports e ON e.file_result_id = f.file_result_id
+LEFT JOIN import_bindings b ON e.import_idx IS NULL AND b.file_result_id = f.file_result_id AND b.local = e.local
+JOIN resolved_imports i ON (i.snapshot_id, i.file_idx, i.import_idx)
+                         = (f.snapshot_id, f.file_idx, coalesce(e.import_idx, b.import_idx))
+WHERE f.snapshot_id = %(snapshot)s AND i.target_file_idx IS NOT NULL AND i.target_file_idx <> f.file_idx
+"""
+"""File → file it re-exports from: an export naming an import (``export … from``), or exporting a name an import
+binds (``import { a } from "x"; export { a }``) — every way a link can leave a file through its exports."""
+
+_BASE_RESOLUTIONS = """
+SELECT file_idx, import_idx, kind, target_file_idx, package FROM resolved_imports WHERE snapshot_id = %(snapshot)s
+"""
+
+
+@dataclass
+class Delta:
+    """What an incremental job changes in the base snapshot."""
+
+    file_ids: dict[str, int]  # every path of the commit → its file id (the base's, or a new one)
+    changed: dict[int, int]  # file id → new result id, for files new or whose result differs
+    deleted: dict[int, int]  # file id → old result id, for the base's files gone from the commit
+    relink: set[int] = field(default_factory=set)  # file ids whose cross-file rows are computed again
+    resolution_changed: set[int] = field(default_factory=set)
+    # the base's edges: file → files it imports, file → files it re-exports from
+    imports_of: dict[int, set[int]] = field(default_factory=dict)
+    reexports_of: dict[int, set[int]] = field(default_factory=dict)
+
+    def link_visits(self) -> set[int]:
+        """The files the links of ``relink`` can visit, as the base's edges say: the files themselves, what they
+        import, and what those re-export from, transitively (for prefetching: a file missed is read when
+        visited)."""
+        visits = set(self.relink)
+        for file_id in self.relink:
+            visits.update(self.imports_of.get(file_id, ()))
+        stack = list(visits)
+        while stack:
+            for target in self.reexports_of.get(stack.pop(), ()):
+                if target not in visits:
+                    visits.add(target)
+                    stack.append(target)
+        return visits
+
+
+def plan_delta(
+    conn: Conn,
+    base: BaseSnapshot,
+    results: Mapping[str, int],
+    context: CommitContext,
+    resolver: ModuleResolver,
+) -> Delta | None:
+    """The delta from ``base`` to the commit whose files are ``results`` (path → result id); ``None`` when the
+    config files changed (everything must be relinked: the caller writes a full snapshot)."""
+    if config_digest(context) != base.config_digest:
+        return None
+    next_id = 1 + max((file_id for file_id, _ in base.files.values()), default=-1)
+    file_ids: dict[str, int] = {}
+    changed: dict[int, int] = {}
+    for path in sorted(results):
+        stored = base.files.get(path)
+        if stored is None:
+            file_ids[path] = next_id
+            changed[next_id] = results[path]
+            next_id += 1
+            continue
+        file_ids[path] = stored[0]
+        if stored[1] != results[path]:
+            changed[stored[0]] = results[path]
+    deleted = {file_id: result_id for path, (file_id, result_id) in base.files.items() if path not in results}
+    delta = Delta(file_ids=file_ids, changed=changed, deleted=deleted)
+    if paths_digest(context) != base.paths_digest:
+        delta.resolution_changed = _resolution_changes(conn, base, delta, results, resolver)
+    parameters = {"snapshot": base.snapshot_id}
+    importers: dict[int, set[int]] = defaultdict(set)
+    for source, target in conn.execute(_BASE_IMPORT_EDGES, parameters):
+        importers[target].add(source)
+        delta.imports_of.setdefault(source, set()).add(target)
+    reexporters: dict[int, set[int]] = defaultdict(set)
+    for source, target in conn.execute(_BASE_REEXPORT_EDGES, parameters):
+        reexporters[target].add(source)
+        delta.reexports_of.setdefault(source, set()).add(target)
+    seeds = set(changed) | set(deleted) | delta.resolution_changed
+    reached = set(seeds)
+    stack = list(seeds)
+    while stack:
+        for source in reexporters.get(stack.pop(), ()):
+            if source not in reached:
+                reached.add(source)
+                stack.append(source)
+    affected = set(reached)
+    for target in reached:
+        affected.update(importers.get(target, ()))
+    delta.relink = affected - set(deleted)
+    return delta
+
+
+def _resolution_changes(
+    conn: Conn,
+    base: BaseSnapshot,
+    delta: Delta,
+    results: Mapping[str, int],
+    resolver: ModuleResolver,
+) -> set[int]:
+    """File ids of the unchanged files whose imports resolve differently in the commit than in the base (the
+    commit's paths differ from the base's)."""
+    unchanged = {
+        file_id: (path, results[path]) for path, file_id in delta.file_ids.items() if file_id not in delta.changed
+    }
+    specifiers: dict[int, list[str]] = defaultdict(list)
+    by_result: dict[int, list[int]] = defaultdict(list)
+    for file_id, (_, result_id) in unchanged.items():
+        by_result[result_id].append(file_id)
+    for result_id, specifier in conn.execute(
+        "SELECT file_result_id, specifier FROM imports WHERE file_result_id = ANY(%s) ORDER BY file_result_id, idx",
+        [sorted(by_result)],
+    ):
+        for file_id in by_result[result_id]:
+            specifiers[file_id].append(specifier)
+    stored: dict[tuple[int, int], tuple[str, int | None, str | None]] = {
+        (file_id, import_idx): (kind, target, package)
+        for file_id, import_idx, kind, target, package in conn.execute(
+            _BASE_RESOLUTIONS, {"snapshot": base.snapshot_id}
+        )
+    }
+    differing: set[int] = set()
+    for file_id, file_specifiers in specifiers.items():
+        path = unchanged[file_id][0]
+        for import_idx, specifier in enumerate(file_specifiers):
+            resolution = resolver.resolve(path, specifier)
+            target = delta.file_ids.get(resolution.path) if resolution.path is not None else None
+            if stored.get((file_id, import_idx)) != (resolution.kind, target, resolution.package):
+                differing.add(file_id)
+                break
+    return differing
