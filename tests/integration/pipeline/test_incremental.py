@@ -23,6 +23,7 @@ from psycopg.rows import TupleRow
 from pipeline.config import Config
 from pipeline.coordinator import Coordinator
 from pipeline.index_jobs import IndexJob, IndexJobStatus
+from pipeline.integrity import check_integrity
 from pipeline.local import index_commit
 from tests.integration.pipeline import harness
 from tests.integration.pipeline.harness import MAX_FILE_BYTES, enqueue
@@ -76,8 +77,11 @@ def expected_index(repo_path: Path, commit: str) -> dict[str, Any]:
 
 
 def assert_same_index(conn: psycopg.Connection[TupleRow], job: IndexJob, expected: dict[str, Any]) -> None:
+    """The stored index is the commit's full index, and every reference in it holds (``db check``)."""
     found = differences(stored_index(conn, job.repository_id), expected)
     assert not found, f"the stored index differs from a full index of the commit: {found}"
+    report = check_integrity(conn)
+    assert report.clean, [check for check in report.checks if check.violations]
 
 
 # ---- examples -----------------------------------------------------------------------------------------------
