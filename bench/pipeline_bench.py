@@ -399,6 +399,12 @@ class Bench:
         if run.job.get("status") != "completed":
             status, error = run.job.get("status"), run.job.get("error_message")
             raise SystemExit(f"index of {repo} at {commit or 'HEAD'}: the job ended {status}: {error}")
+        if "write" not in run.peak_by_process:
+            print(
+                "warning: no 'stage processes started' log record with the stage pids: memory and CPU per process "
+                "are shown as 'other'",
+                file=sys.stderr,
+            )
         return run
 
     def until_idle(self, database: str) -> Run:
@@ -689,7 +695,9 @@ def one_file_repository(path: Path) -> Path:
 def ensure_ctags() -> None:
     """Install universal-ctags with apt when ``ctags`` is missing (the bench needs it as its yardstick)."""
     if shutil.which("ctags") is None:
-        subprocess.run(["apt-get", "install", "-y", "universal-ctags"], check=True)
+        installed = subprocess.run(["apt-get", "install", "-y", "universal-ctags"], check=False)
+        if installed.returncode != 0:
+            raise SystemExit("`ctags` is missing and `apt-get install -y universal-ctags` failed (apt-get update?)")
     version = subprocess.run(["ctags", "--version"], capture_output=True, text=True, check=True).stdout
     if "Universal Ctags" not in version:
         raise SystemExit(f"`ctags` is not universal-ctags: {version.splitlines()[0]}")
