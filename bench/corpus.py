@@ -105,7 +105,8 @@ def _wanted(member_path: str, package: PinnedPackage) -> bool:
     return name.endswith(SOURCE_EXTENSIONS) or (name.startswith("tsconfig") and name.endswith(".json"))
 
 
-def _package_json(package: PinnedPackage, published: dict[str, object]) -> dict[str, object]:
+def source_form_package_json(package: PinnedPackage, published: dict[str, object]) -> dict[str, object]:
+    """The package.json a corpus keeps: the published one, or its source-repository form (see module doc)."""
     if package.source_entry is None:
         return published
     kept: dict[str, object] = {
@@ -129,7 +130,7 @@ def extract_package(package: PinnedPackage, tarball: Path, destination: Path) ->
                 assert extracted is not None
                 published = json.loads(extracted.read())
                 (destination / "package.json").write_text(
-                    json.dumps(_package_json(package, published), indent=2) + "\n"
+                    json.dumps(source_form_package_json(package, published), indent=2) + "\n"
                 )
             elif _wanted(relative, package):
                 target = destination / relative
