@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import pygit2
@@ -145,8 +145,17 @@ def test_incremental__a_file_imported_through_a_barrel_relinks_its_importers(
     assert_same_index(conn, job, expected_index(path, second))
 
 
+class Edit(NamedTuple):
+    """One file rewritten, and the files whose cross-file rows that may change."""
+
+    path: str
+    text: str
+    relinked: set[str]
+
+
+@pytest.mark.usefixtures("coordinator")
 @pytest.mark.parametrize(
-    ("files", "edit", "relinked"),
+    ("files", "edit"),
     [
         pytest.param(
             {
@@ -155,8 +164,10 @@ def test_incremental__a_file_imported_through_a_barrel_relinks_its_importers(
                 "src/user.ts": "import { h } from './b';\nh();\n",
                 "src/other.ts": "import { f } from './b';\nf();\n",
             },
-            ("src/x.ts", "export function f() {}\nexport function g() {}\n"),
-            {"src/x.ts", "src/b.ts", "src/user.ts"},  # `g` is new: only who looks it up (renamed `h`) is relinked
+            # `g` is new: only who looks it up (renamed `h`) is relinked
+            Edit(
+                "src/x.ts", "export function f() {}\nexport function g() {}\n", {"src/x.ts", "src/b.ts", "src/user.ts"}
+            ),
             id="a name declared at the end follows its renamed re-exports",
         ),
         pytest.param(
@@ -165,8 +176,8 @@ def test_incremental__a_file_imported_through_a_barrel_relinks_its_importers(
                 "src/user.ts": "import { C } from './x';\nC.n();\n",
                 "src/other.ts": "import { a } from './x';\nconsole.log(a);\n",
             },
-            ("src/x.ts", "export const a = 1;\nexport class C { m() {} n() {} }\n"),
-            {"src/x.ts", "src/user.ts"},  # `C` gained a member: who links to `C` may now find it
+            # `C` gained a member: who links to `C` may now find it
+            Edit("src/x.ts", "export const a = 1;\nexport class C { m() {} n() {} }\n", {"src/x.ts", "src/user.ts"}),
             id="a declaration that gains members relinks the files linking to it",
         ),
         pytest.param(
@@ -176,8 +187,10 @@ def test_incremental__a_file_imported_through_a_barrel_relinks_its_importers(
                 "src/user.ts": "import { g } from './b';\ng();\n",
                 "src/side.ts": "import './b';\n",
             },
-            ("src/x.ts", "export function g() {}\nexport function f() {}\n"),
-            {"src/x.ts", "src/b.ts", "src/user.ts"},  # symbols moved: every name, but only importers by name
+            # symbols moved: every name, but only importers by name
+            Edit(
+                "src/x.ts", "export function g() {}\nexport function f() {}\n", {"src/x.ts", "src/b.ts", "src/user.ts"}
+            ),
             id="moved declarations relink every importer by name, through star re-exports",
         ),
     ],
@@ -185,21 +198,19 @@ def test_incremental__a_file_imported_through_a_barrel_relinks_its_importers(
 def test_incremental__only_the_files_a_change_can_affect_are_relinked(
     pipeline_config: Config,
     conn: psycopg.Connection[TupleRow],
-    coordinator: Coordinator,
     tmp_path: Path,
     files: dict[str, bytes | str],
-    edit: tuple[str, str],
-    relinked: set[str],
+    edit: Edit,
 ) -> None:
     path = tmp_path / "repo"
     repo = new_repository(path)
     index_and_wait(pipeline_config, conn, str(path), commit_files(repo, files, "first"))
-    second = commit_files(repo, {**files, edit[0]: edit[1]}, "second")
+    second = commit_files(repo, {**files, edit.path: edit.text}, "second")
 
     job = index_and_wait(pipeline_config, conn, str(path), second)
 
     assert job.stats["incremental"] is True
-    assert job.stats["files_relinked"] == len(relinked)
+    assert job.stats["files_relinked"] == len(edit.relinked)
     assert_same_index(conn, job, expected_index(path, second))
 
 
