@@ -146,7 +146,7 @@ def test_incremental__a_file_imported_through_a_barrel_relinks_its_importers(
 
 
 class Edit(NamedTuple):
-    """One file rewritten, and the files whose cross-file rows that may change."""
+    """One file rewritten, and the files whose cross-file rows may change with it."""
 
     path: str
     text: str
