@@ -8,10 +8,14 @@ commit would, file ids aside — ``docs/index-contract.md``):
   those files are neither read, sent nor parsed.
 - Cross-file (``plan_delta``): against the repository's current snapshot, only the files a change can affect are
   relinked. A file's links read its own rows, the files it imports, and the files those re-export from
-  (transitively); so a change of file X can affect X, every file that re-exports from X (transitively) — call that
-  set R — and every file that imports a file of R. Resolutions read the commit's paths and config files: when the
-  config files changed everything is relinked; when only the paths changed, every import is resolved again and
-  the files whose resolutions differ count as changed.
+  (transitively), by name. So a change of file X affects X; the files re-exporting from X the names whose lookup
+  may now differ (transitively, renamed as they are re-exported); the files importing one of those names from X
+  or from such a re-exporter (or the whole module); and, when a declaration of X gained members, the files linking
+  to that declaration. Which names: any name of a file deleted, whose resolutions changed, whose imports changed,
+  or whose existing declarations changed or moved (symbol indexes shift); only the exports that differ, and those
+  of names newly declared, when the file merely gained declarations at its end (the most common edit). Resolutions
+  read the commit's paths and config files: when the config files changed everything is relinked; when only the
+  paths changed, every import is resolved again and the files whose resolutions differ count as changed.
 
 Files that are not parsed in this job are read back from the database (``load_link_files``) when a link needs them.
 """
@@ -216,8 +220,9 @@ _BASE_IMPORT_EDGES = """
 SELECT source_file_idx, target_file_idx FROM file_dependencies WHERE snapshot_id = %(snapshot)s
 """
 
-_BASE_REEXPORT_EDGES = """
-SELECT DISTINCT f.file_idx, i.target_file_idx
+_BASE_REEXPORTS = """
+SELECT f.file_idx, i.target_file_idx, e.kind, e.exported,
+       CASE WHEN e.import_idx IS NULL THEN b.imported ELSE e.local END
 FROM snapshot_files f
 JOIN exports e ON e.file_result_id = f.file_result_id
 LEFT JOIN import_bindings b ON e.import_idx IS NULL AND b.file_result_id = f.file_result_id AND b.local = e.local
@@ -225,8 +230,31 @@ JOIN resolved_imports i ON (i.snapshot_id, i.file_idx, i.import_idx)
                          = (f.snapshot_id, f.file_idx, coalesce(e.import_idx, b.import_idx))
 WHERE f.snapshot_id = %(snapshot)s AND i.target_file_idx IS NOT NULL AND i.target_file_idx <> f.file_idx
 """
-"""File → file it re-exports from: an export naming an import (``export … from``), or exporting a name an import
-binds (``import { a } from "x"; export { a }``) — every way a link can leave a file through its exports."""
+"""Every export that leads out of its file: (file, file it leads to, kind, exported name, the name it looks up
+there). An export naming an import (``export … from``), or exporting a name an import binds (``import { a } from
+"x"; export { a }``) — every way a link can leave a file through its exports."""
+
+_BASE_IMPORTED_NAMES = """
+SELECT DISTINCT f.file_idx, i.target_file_idx, b.imported
+FROM resolved_imports i
+JOIN snapshot_files f ON (f.snapshot_id, f.file_idx) = (i.snapshot_id, i.file_idx)
+JOIN import_bindings b ON (b.file_result_id, b.import_idx) = (f.file_result_id, i.import_idx)
+WHERE i.snapshot_id = %(snapshot)s AND i.target_file_idx = ANY(%(targets)s)
+"""
+"""What each file imports by name from the given files (``*``: the whole module)."""
+
+_BASE_LINKS_INTO = """
+SELECT l.file_idx FROM binding_links l
+JOIN unnest(%(files)s::integer[], %(symbols)s::integer[]) AS t(target_file, target_symbol)
+  ON (l.target_file_idx, l.target_symbol_idx) = (t.target_file, t.target_symbol)
+WHERE l.snapshot_id = %(snapshot)s
+UNION
+SELECT l.file_idx FROM reference_links l
+JOIN unnest(%(files)s::integer[], %(symbols)s::integer[]) AS t(target_file, target_symbol)
+  ON (l.target_file_idx, l.target_symbol_idx) = (t.target_file, t.target_symbol)
+WHERE l.snapshot_id = %(snapshot)s
+"""
+"""The files whose named imports or references link to one of the given symbols."""
 
 _BASE_RESOLUTIONS = """
 SELECT file_idx, import_idx, kind, target_file_idx, package FROM resolved_imports WHERE snapshot_id = %(snapshot)s
@@ -267,10 +295,13 @@ def plan_delta(
     base: BaseSnapshot,
     results: Mapping[str, int],
     context: CommitContext,
+    *,
     resolver: ModuleResolver,
+    parsed: Mapping[str, LinkFile],
 ) -> Delta | None:
     """The delta from ``base`` to the commit whose files are ``results`` (path → result id); ``None`` when the
-    config files changed (everything must be relinked: the caller writes a full snapshot)."""
+    config files changed (everything must be relinked: the caller writes a full snapshot). ``parsed`` holds the
+    files parsed in this job, by path (the others are read from the database where needed)."""
     if config_digest(context) != base.config_digest:
         return None
     next_id = 1 + max((file_id for file_id, _ in base.files.values()), default=-1)
@@ -291,27 +322,92 @@ def plan_delta(
     if paths_digest(context) != base.paths_digest:
         delta.resolution_changed = _resolution_changes(conn, base, delta, results, resolver)
     parameters = {"snapshot": base.snapshot_id}
-    importers: dict[int, set[int]] = defaultdict(set)
     for source, target in conn.execute(_BASE_IMPORT_EDGES, parameters):
-        importers[target].add(source)
         delta.imports_of.setdefault(source, set()).add(target)
-    reexporters: dict[int, set[int]] = defaultdict(set)
-    for source, target in conn.execute(_BASE_REEXPORT_EDGES, parameters):
-        reexporters[target].add(source)
+    into: dict[int, list[tuple[int, str, str, str | None]]] = defaultdict(list)
+    for source, target, kind, exported, looked_up in conn.execute(_BASE_REEXPORTS, parameters):
+        into[target].append((source, kind, exported, looked_up))
         delta.reexports_of.setdefault(source, set()).add(target)
-    seeds = set(changed) | set(deleted) | delta.resolution_changed
-    reached = set(seeds)
-    stack = list(seeds)
+    # What may now resolve differently through each file, by name (None: any name), and the declarations whose
+    # members changed. A file whose symbols only grew at the end (imports unchanged) keeps every symbol's index:
+    # only the names it exports differently, and the members of the declarations it grew, change for others.
+    names: dict[int, set[str] | None] = dict.fromkeys({*deleted, *delta.resolution_changed})
+    grown: list[tuple[int, int]] = []
+    replaced = {  # files changed in place: path → (file id, result id in the base)
+        path: base.files[path] for path, file_id in file_ids.items() if file_id in changed and path in base.files
+    }
+    old_files = load_link_files(conn, {file_id: (path, result_id) for path, (file_id, result_id) in replaced.items()})
+    new_files = {file_id: parsed[path] for path, (file_id, _) in replaced.items() if path in parsed}
+    new_files |= load_link_files(
+        conn,
+        {file_id: (path, changed[file_id]) for path, (file_id, _) in replaced.items() if file_id not in new_files},
+    )
+    for file_id, _ in replaced.values():
+        change = _export_change(old_files[file_id], new_files[file_id])
+        if change is None:
+            names[file_id] = None
+            continue
+        changed_names, grown_holders = change
+        if changed_names:
+            names[file_id] = changed_names
+        grown.extend((file_id, holder) for holder in grown_holders)
+    relink = set(changed) | delta.resolution_changed
+    stack = list(names)
     while stack:
-        for source in reexporters.get(stack.pop(), ()):
-            if source not in reached:
-                reached.add(source)
-                stack.append(source)
-    affected = set(reached)
-    for target in reached:
-        affected.update(importers.get(target, ()))
-    delta.relink = affected - set(deleted)
+        target = stack.pop()
+        through = names[target]
+        for source, kind, exported, looked_up in into.get(target, ()):
+            if kind == "reexport_all":
+                passed = through
+            elif through is None or looked_up in through:
+                passed = {exported}
+            else:
+                continue
+            relink.add(source)  # its own links of re-exported names may change
+            if source in names:
+                known = names[source]
+                if known is None or (passed is not None and passed <= known):
+                    continue
+                names[source] = None if passed is None else known | passed
+            else:
+                names[source] = None if passed is None else set(passed)
+            stack.append(source)
+    if names:
+        importing = {"snapshot": base.snapshot_id, "targets": sorted(names)}
+        for source, target, imported in conn.execute(_BASE_IMPORTED_NAMES, importing):
+            through = names[target]
+            if imported == "*" or through is None or imported in through:
+                relink.add(source)
+    if grown:
+        linking = {
+            "snapshot": base.snapshot_id,
+            "files": [file_id for file_id, _ in grown],
+            "symbols": [holder for _, holder in grown],
+        }
+        relink.update(source for (source,) in conn.execute(_BASE_LINKS_INTO, linking))
+    delta.relink = relink - set(deleted)
     return delta
+
+
+def _export_change(old: LinkFile, new: LinkFile) -> tuple[set[str], set[int]] | None:
+    """How a file's change shows to other files: the exported names whose lookup may find something else, and the
+    declarations that gained members; ``None`` when any name may (its imports changed, or a symbol that was there
+    changed or moved, or a star re-export or ``export =`` changed)."""
+    if old.imports != new.imports:
+        return None
+    kept = len(old.symbols)
+    if tuple(new.symbols[:kept]) != tuple(old.symbols):
+        return None
+    old_exports, new_exports = set(old.exports), set(new.exports)
+    differing = old_exports ^ new_exports
+    if any(export.kind == "reexport_all" or export.exported == "export=" for export in differing):
+        return None
+    added = new.symbols[kept:]
+    added_top_level = {symbol.name for symbol in added if symbol.parent is None}
+    changed_names = {export.exported for export in differing}
+    changed_names.update(export.exported for export in new_exports if export.local in added_top_level)
+    holders = {parent for parent in (symbol.parent for symbol in added) if parent is not None and parent < kept}
+    return changed_names, holders
 
 
 def _resolution_changes(

@@ -324,7 +324,7 @@ class Writer:
         state.results.clear()
         resolver = ModuleResolver.from_files(context.paths, context.configs.get)
         base = None if previous is None or force else load_base(conn, previous, self.extractor_version)
-        delta = None if base is None else plan_delta(conn, base, results, context, resolver)
+        delta = None if base is None else plan_delta(conn, base, results, context, resolver=resolver, parsed=parsed)
         if base is None or delta is None:
             file_ids = {path: file_id for file_id, path in enumerate(sorted(results))}
             files = StoredFiles(

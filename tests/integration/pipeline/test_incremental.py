@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import pygit2
@@ -145,6 +145,75 @@ def test_incremental__a_file_imported_through_a_barrel_relinks_its_importers(
     assert_same_index(conn, job, expected_index(path, second))
 
 
+class Edit(NamedTuple):
+    """One file rewritten, and the files whose cross-file rows may change with it."""
+
+    path: str
+    text: str
+    relinked: set[str]
+
+
+@pytest.mark.usefixtures("coordinator")
+@pytest.mark.parametrize(
+    ("files", "edit"),
+    [
+        pytest.param(
+            {
+                "src/x.ts": "export function f() {}\n",
+                "src/b.ts": "export { g as h } from './x';\nexport { f } from './x';\n",
+                "src/user.ts": "import { h } from './b';\nh();\n",
+                "src/other.ts": "import { f } from './b';\nf();\n",
+            },
+            # `g` is new: only who looks it up (renamed `h`) is relinked
+            Edit(
+                "src/x.ts", "export function f() {}\nexport function g() {}\n", {"src/x.ts", "src/b.ts", "src/user.ts"}
+            ),
+            id="a name declared at the end follows its renamed re-exports",
+        ),
+        pytest.param(
+            {
+                "src/x.ts": "export const a = 1;\nexport class C { m() {} }\n",
+                "src/user.ts": "import { C } from './x';\nC.n();\n",
+                "src/other.ts": "import { a } from './x';\nconsole.log(a);\n",
+            },
+            # `C` gained a member: who links to `C` may now find it
+            Edit("src/x.ts", "export const a = 1;\nexport class C { m() {} n() {} }\n", {"src/x.ts", "src/user.ts"}),
+            id="a declaration that gains members relinks the files linking to it",
+        ),
+        pytest.param(
+            {
+                "src/x.ts": "export function f() {}\nexport function g() {}\n",
+                "src/b.ts": "export * from './x';\n",
+                "src/user.ts": "import { g } from './b';\ng();\n",
+                "src/side.ts": "import './b';\n",
+            },
+            # symbols moved: every name, but only importers by name
+            Edit(
+                "src/x.ts", "export function g() {}\nexport function f() {}\n", {"src/x.ts", "src/b.ts", "src/user.ts"}
+            ),
+            id="moved declarations relink every importer by name, through star re-exports",
+        ),
+    ],
+)
+def test_incremental__only_the_files_a_change_can_affect_are_relinked(
+    pipeline_config: Config,
+    conn: psycopg.Connection[TupleRow],
+    tmp_path: Path,
+    files: dict[str, bytes | str],
+    edit: Edit,
+) -> None:
+    path = tmp_path / "repo"
+    repo = new_repository(path)
+    index_and_wait(pipeline_config, conn, str(path), commit_files(repo, files, "first"))
+    second = commit_files(repo, {**files, edit.path: edit.text}, "second")
+
+    job = index_and_wait(pipeline_config, conn, str(path), second)
+
+    assert job.stats["incremental"] is True
+    assert job.stats["files_relinked"] == len(edit.relinked)
+    assert_same_index(conn, job, expected_index(path, second))
+
+
 def test_incremental__a_config_change_relinks_everything_and_force_writes_a_full_snapshot(
     pipeline_config: Config, conn: psycopg.Connection[TupleRow], coordinator: Coordinator, tmp_path: Path
 ) -> None:
@@ -216,6 +285,7 @@ def module_source(draw: st.DrawFn, path: str, modules: list[str]) -> str:
                         f"import {{ {draw(name)} }} from '{spec}';\nexport {{ {draw(name)} }};",
                         f"import * as {namespace} from '{spec}';\n{namespace}.{draw(name)}();",
                         f"{draw(name)}();",
+                        f"{draw(name)}.{draw(st.sampled_from(['m', 'n']))}();",
                         f"new {draw(name)}().m();",
                         f"const {draw(name)} = require('{spec}');",
                         "import data from './data.json';",
@@ -228,7 +298,8 @@ def module_source(draw: st.DrawFn, path: str, modules: list[str]) -> str:
 
 @st.composite
 def histories(draw: st.DrawFn) -> list[dict[str, bytes | str]]:
-    """Commits of one repository: each adds, edits, renames or deletes modules, or changes the config files."""
+    """Commits of one repository: each adds, edits, appends to, renames or deletes modules, grows a class, or
+    changes the config files."""
     files: dict[str, bytes | str] = {"tsconfig.json": TSCONFIGS[0], "package.json": '{"name": "gen"}'}
     for path in draw(st.lists(st.sampled_from(MODULES), min_size=1, max_size=len(MODULES), unique=True)):
         files[path] = draw(module_source(path, MODULES))
@@ -236,13 +307,23 @@ def histories(draw: st.DrawFn) -> list[dict[str, bytes | str]]:
     for _ in range(draw(st.integers(1, 4))):
         for _ in range(draw(st.integers(1, 3))):
             modules = [path for path in files if path in MODULES or path.startswith("src/moved")]
-            operation = draw(st.sampled_from(["add", "edit", "edit", "rename", "delete", "tsconfig", "data"]))
+            operation = draw(
+                st.sampled_from(["add", "edit", "append", "append", "grow", "rename", "delete", "tsconfig", "data"])
+            )
             if operation == "add" or not modules:
                 path = draw(st.sampled_from([*MODULES, "src/extra.ts"]))
                 files[path] = draw(module_source(path, MODULES))
             elif operation == "edit":
                 path = draw(st.sampled_from(sorted(modules)))
                 files[path] = draw(module_source(path, MODULES))
+            elif operation == "append":  # declarations added at the end: every existing symbol keeps its index
+                path = draw(st.sampled_from(sorted(modules)))
+                files[path] = str(files[path]) + draw(module_source(path, MODULES))
+            elif operation == "grow":  # the last declaration gains a member (if it is a class)
+                path = draw(st.sampled_from(sorted(modules)))
+                text = str(files[path])
+                if text.endswith(" }\n") and text.rsplit("\n", 2)[-2].startswith("export class"):
+                    files[path] = text[: -len(" }\n")] + " n() { return 1; } }\n"
             elif operation == "rename":
                 path = draw(st.sampled_from(sorted(modules)))
                 files[f"src/moved{draw(st.integers(0, 2))}.ts"] = files.pop(path)
