@@ -34,6 +34,7 @@ from stages.extract import extract_source  # noqa: E402
 
 BOUND = 256  # index.queue_items' default
 PER = 10_000  # figures are per this many messages
+REPORT_WAIT = 120.0  # seconds a run may take before the bench gives up on it (a process that died never reports)
 
 
 def typescript_source(target_bytes: int) -> bytes:
@@ -83,12 +84,12 @@ def run_once(make: Callable[[], Any], payload: bytes, count: int, context: Any) 
     """(CPU seconds of producer + consumer, wall seconds from the first put to the last get) for ``count``
     messages; starting the processes is not counted (``perf_counter`` is one clock for all processes)."""
     channel = make()
-    report = context.SimpleQueue()
+    report = context.Queue()
     consumer = context.Process(target=consume, args=(channel, count, report))
     producer = context.Process(target=produce, args=(channel, payload, count, report))
     consumer.start()
     producer.start()
-    figures = {role: (cpu, at) for role, cpu, at in (report.get() for _ in range(2))}
+    figures = {role: (cpu, at) for role, cpu, at in (report.get(timeout=REPORT_WAIT) for _ in range(2))}
     producer.join()
     consumer.join()
     return figures["producer"][0] + figures["consumer"][0], figures["consumer"][1] - figures["producer"][1]

@@ -12,7 +12,7 @@ import pygit2
 from pipeline import messages
 from pipeline.config import Config
 from pipeline.log import log_context
-from pipeline.processes import StageQueues, Throttle, child_setup, inbox_messages, progress_message
+from pipeline.processes import StageQueues, Throttle, child_setup, inbox_messages, progress_message, put_blocking
 from stages.fetch import (
     CloneCancel,
     CloneCancelled,
@@ -189,8 +189,9 @@ class Fetcher:
             )
             self._check_job_limits(listing)
             listed = len(listing.items)
-            queues.write_queue.put(
-                messages.encode(messages.FetchStarted(job=request.job, commit_sha=commit_sha, files=listed))
+            blocked = put_blocking(
+                queues.write_queue,
+                messages.encode(messages.FetchStarted(job=request.job, commit_sha=commit_sha, files=listed)),
             )
             sent = sent_bytes = 0
             for item, data in read_files(repo, listing.items, skipped=listing.skipped):
@@ -200,7 +201,7 @@ class Fetcher:
                 item_message = messages.ParseItem(
                     job=request.job, file_idx=sent, path=item.path, oid=item.oid, language=item.language, data=data
                 )
-                queues.parse_queue.put(messages.encode(item_message))
+                blocked += put_blocking(queues.parse_queue, messages.encode(item_message))
                 sent += 1
                 sent_bytes += len(data)
                 if self.throttle.ready(request.job):
@@ -215,6 +216,7 @@ class Fetcher:
                     repo, commit_sha, max_entries=index.max_tree_entries, max_object_bytes=max_object_bytes
                 ),
                 seconds=round(time.monotonic() - started, 3),
+                blocked_seconds=round(blocked, 3),
             )
             queues.write_queue.put(messages.encode(done))
             queues.events.put(progress_message(request.job, "fetch", listed, sent, listed - sent, finished=True))
