@@ -1,6 +1,6 @@
 """The coordinator: one per worker host. Claims ``index-repo`` jobs and runs them through the stage processes.
 
-Topology (all linked by bounded queues of msgpack bytes)::
+Topology (all linked by bounded channels of msgpack bytes, ``pipeline.processes.channel``)::
 
     coordinator ──FetchRequest──▶ fetcher ──ParseItem──▶ parser x N ──ParseResult──▶ writer
          ▲  └───────────────────────WriteBegin──────────────────────────────────────────┘ │
@@ -61,6 +61,7 @@ from pipeline.errors import PipelineError
 from pipeline.index_jobs import INDEX_QUEUE, IndexJobStatus
 from pipeline.log import log_context
 from pipeline.processes import StageQueues, stage_process
+from pipeline.processes.channel import Channel
 from pipeline.processes.parser import ExtractFunction
 from pipeline.queue.client import Queue
 from pipeline.queue.errors import PermanentJobError
@@ -241,10 +242,10 @@ class Coordinator:
         context = self._context
         bound = self.config.index.queue_items
         queues = StageQueues(
-            fetch_inbox=context.Queue(),
-            parse_queue=context.Queue(maxsize=bound),
-            write_queue=context.Queue(maxsize=bound),
-            events=context.Queue(),
+            fetch_inbox=Channel(context),
+            parse_queue=Channel(context, maxsize=bound),
+            write_queue=Channel(context, maxsize=bound),
+            events=Channel(context),
         )
         parent = os.getpid()
         bodies: list[tuple[str, str, tuple[Any, ...]]] = [
@@ -308,7 +309,6 @@ class Coordinator:
                 process.kill()
                 process.join(5)
         for channel in (queues.fetch_inbox, queues.parse_queue, queues.write_queue, queues.events):
-            channel.cancel_join_thread()  # type: ignore[attr-defined]
             channel.close()  # type: ignore[attr-defined]
 
     def _set_topology(self, topology: _Topology | None) -> None:

@@ -1,6 +1,6 @@
 """Messages between the coordinator and the stage processes, sent as ``msgspec.msgpack`` bytes.
 
-Bytes, not Structs, cross the ``multiprocess`` queues: dill-pickling Structs is ~17x slower than msgpack. Every
+Bytes, not Structs, cross the channels between processes: dill-pickling Structs is ~17x slower than msgpack. Every
 message about a job carries ``job``, the key of one attempt (``<queue job id>-<attempt>``), so several jobs can be
 in flight at once and a retry of a job never meets what the stages remember of an aborted earlier attempt.
 """
@@ -93,6 +93,9 @@ class ParseResult(msgspec.Struct, frozen=True, kw_only=True, tag="result"):
     oid: str
     extraction: FileExtraction
     seconds: float = 0.0  # spent parsing and extracting this file
+    # Spent by this parser blocked on the full write channel sending its previous result of this job (a result
+    # cannot carry the time of its own sending; what the last one of a job waited is not counted).
+    blocked_seconds: float = 0.0
 
 
 class LinkInput(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,6 +116,7 @@ class FetchDone(msgspec.Struct, frozen=True, kw_only=True, tag="fetch_done"):
     bytes: int
     context: CommitContext
     seconds: float
+    blocked_seconds: float = 0.0  # of ``seconds``: blocked sending on a full channel (the parsers' or the writer's)
 
 
 class Abort(msgspec.Struct, frozen=True, kw_only=True, tag="abort"):

@@ -1,4 +1,4 @@
-"""The stage processes: fetcher → parser pool → writer, linked by bounded ``multiprocess`` queues of msgpack bytes.
+"""The stage processes: fetcher → parser pool → writer, linked by bounded channels of msgpack bytes (``channel``).
 
 Each ``*_main`` function is a process body, started through ``stage_process``. Shared guarantees:
 - A child dies with its coordinator, also while it is still starting: ``stage_process`` asks the kernel to SIGKILL
@@ -7,7 +7,8 @@ Each ``*_main`` function is a process body, started through ``stage_process``. S
   that started the child, so stage processes must be started by a thread that outlives them.
 - Children ignore SIGINT and SIGTERM: the coordinator decides when they stop (a ``Stop`` message drains the queue
   ahead of it).
-- Bounded queues give backpressure: a fast stage blocks on ``put`` instead of filling memory.
+- Bounded channels give backpressure: a fast stage blocks on ``put`` instead of filling memory; the time a stage
+  spends blocked so is measured per job (``put_blocking``) and reported apart from its busy time.
 - A stage never lets one job's failure stop it: the job is reported failed (``JobFailed``) and the loop goes on.
 """
 
@@ -35,6 +36,8 @@ POLL = 1.0  # seconds a stage waits on its inbox before checking that its parent
 
 
 class BytesQueue(Protocol):
+    """What a stage needs of a channel: ``channel.Channel`` between processes, ``queue.Queue`` in a test's thread."""
+
     def put(self, item: bytes, block: bool = True, timeout: float | None = None) -> None: ...
     def get(self, block: bool = True, timeout: float | None = None) -> bytes: ...
     def get_nowait(self) -> bytes: ...
@@ -68,6 +71,14 @@ def inbox_messages(inbox: BytesQueue, parent: int) -> Iterator[bytes]:
                 return
 
 
+def put_blocking(channel: BytesQueue, data: bytes) -> float:
+    """Put ``data``, waiting while ``channel`` is full; returns the seconds that took, which is time blocked on a
+    full channel but for the copy into it (microseconds per message, see ``bench/channel_bench.py``)."""
+    started = time.monotonic()
+    channel.put(data)
+    return time.monotonic() - started
+
+
 class Throttle:
     """True at most once per ``every`` seconds per key (and always when forced)."""
 
@@ -88,7 +99,7 @@ class Throttle:
 
 @dataclass(frozen=True)
 class StageQueues:
-    """The queues of one generation of stage processes (bounded where a fast producer could outrun)."""
+    """The channels of one generation of stage processes (bounded where a fast producer could outrun)."""
 
     fetch_inbox: BytesQueue
     parse_queue: BytesQueue

@@ -13,7 +13,15 @@ import pygit2
 from pipeline import messages
 from pipeline.config import Config
 from pipeline.log import log_context
-from pipeline.processes import POLL, StageQueues, Throttle, child_setup, inbox_messages, progress_message
+from pipeline.processes import (
+    POLL,
+    StageQueues,
+    Throttle,
+    child_setup,
+    inbox_messages,
+    progress_message,
+    put_blocking,
+)
 from stages.fetch import (
     CloneCancel,
     CloneCancelled,
@@ -204,10 +212,13 @@ class Fetcher:
             )
             self._check_job_limits(listing)
             files = tuple(messages.ListedFile(item.path, item.oid, item.language) for item in listing.items)
-            queues.write_queue.put(
-                messages.encode(messages.FetchStarted(job=request.job, commit_sha=commit_sha, listing=files))
+            blocked = put_blocking(
+                queues.write_queue,
+                messages.encode(messages.FetchStarted(job=request.job, commit_sha=commit_sha, listing=files)),
             )
+            waiting = time.monotonic()
             plan = self._plan(request.job)
+            blocked += time.monotonic() - waiting  # on the writer, as on a full channel
             if plan is None:
                 logger.info("job aborted while waiting for the writer's plan")
                 return
@@ -227,7 +238,7 @@ class Fetcher:
                     language=item.language,
                     data=data,
                 )
-                queues.parse_queue.put(messages.encode(item_message))
+                blocked += put_blocking(queues.parse_queue, messages.encode(item_message))
                 sent += 1
                 sent_bytes += len(data)
                 if self.throttle.ready(request.job):
@@ -242,6 +253,7 @@ class Fetcher:
                     repo, commit_sha, max_entries=index.max_tree_entries, max_object_bytes=max_object_bytes
                 ),
                 seconds=round(time.monotonic() - started, 3),
+                blocked_seconds=round(blocked, 3),
             )
             queues.write_queue.put(messages.encode(done))
             queues.events.put(progress_message(request.job, "fetch", listed, sent, listed - sent, finished=True))

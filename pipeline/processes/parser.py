@@ -12,7 +12,7 @@ import msgspec
 
 from pipeline import messages
 from pipeline.config import Config
-from pipeline.processes import StageQueues, child_setup, inbox_messages
+from pipeline.processes import StageQueues, child_setup, inbox_messages, put_blocking
 from stages.extract import ExtractionLimits, extract_source
 from stages.models import FileError, FileExtraction
 from stages.parse import ParseLimits
@@ -28,7 +28,9 @@ def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> N
 
     ``extract_pickle`` is the ``ExtractFunction`` as ``dill`` bytes (pickled by the coordinator with the globals
     it uses). A file that cannot be parsed still yields a result (with ``error`` set), so the writer's count
-    always closes; so does a file a plugged-in function raised on or returned something unusable for.
+    always closes; so does a file a plugged-in function raised on or returned something unusable for. Each result
+    carries the time spent on it (``seconds``) and the time this parser was blocked sending its previous result of
+    the job on the full write channel (``blocked_seconds``); waiting for input counts in neither.
     """
     parent = child_setup(config.log, "parse")
     extract: ExtractFunction = dill.loads(extract_pickle)  # noqa: S301  (our coordinator pickled it, as it does every argument)
@@ -36,6 +38,10 @@ def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> N
     limits = ExtractionLimits(
         parse=ParseLimits(max_bytes=config.index.max_file_bytes, parse_timeout_seconds=config.index.parse_timeout)
     )
+    # Per job, how long this parser's last put of a result of that job was blocked, sent with its next result of
+    # the job. Oldest first: a job more than ``index.jobs`` jobs back is finished, and its entry (what its last
+    # result waited) is dropped.
+    blocked: dict[str, float] = {}
     for raw in inbox_messages(queues.parse_queue, parent):
         message = messages.decode_parser(raw)
         if isinstance(message, messages.Stop):
@@ -55,8 +61,11 @@ def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> N
             oid=message.oid,
             extraction=extraction,
             seconds=time.monotonic() - started,
+            blocked_seconds=blocked.pop(message.job, 0.0),
         )
-        queues.write_queue.put(messages.encode(result))
+        blocked[message.job] = put_blocking(queues.write_queue, messages.encode(result))
+        if len(blocked) > config.index.jobs:
+            del blocked[next(iter(blocked))]
 
 
 def _failed(item: messages.ParseItem, error: str) -> FileExtraction:

@@ -53,7 +53,8 @@ class _WriteJob:
     # the job's wall time). Results wait here until the job's transaction is open, so their arrival times say
     # nothing of it: a job whose time went into one file read 0.0.
     parse_seconds: float = 0.0
-    write_seconds: float = 0.0  # time spent storing rows (COPY batches, cross-file rows, the switch)
+    parse_blocked_seconds: float = 0.0  # the parsers' time blocked on the full write channel, summed likewise
+    write_seconds: float = 0.0  # time spent storing: opening the job, COPY batches, cross-file rows, the switch
     link_seconds: float = 0.0  # time spent planning what to relink, reading files back and linking
 
     @property
@@ -157,15 +158,16 @@ class Writer:
             state.waiting.append((message, raw or messages.encode(message)))
         if not state.ready:
             return
+        storing = time.monotonic()
         if state.writer is None:
             state.writer = self._begin(state)
             if state.writer is None:
                 return
             self._plan(state, state.writer)
-        storing = time.monotonic()
         for result, encoded in state.waiting:
             extraction = result.extraction
             state.parse_seconds += result.seconds
+            state.parse_blocked_seconds += result.blocked_seconds
             state.results[result.file_idx] = messages.decode_link_input(encoded).extraction
             state.parse_failed += extraction.error is not None
             path = state.listing[result.file_idx].path
@@ -358,8 +360,11 @@ class Writer:
 def _job_stats(
     state: _WriteJob, writer: SnapshotWriter, done: messages.FetchDone, diagnostics: tuple[str, ...]
 ) -> dict[str, Any]:
-    """The stats recorded on a completed index job (documented in the README)."""
+    """The stats recorded on a completed index job (documented in the README). Per stage, ``seconds`` holds the
+    time it was busy with the job and, apart, the time it was blocked on a full channel (fetch, parse) or waited
+    (write: for the job's results, or on other jobs), so the figures show which stage holds the others back."""
     counts = writer.stats
+    total = time.monotonic() - state.started
     return {
         **msgspec.to_builtins(counts),
         "commit_sha": state.commit_sha,
@@ -370,11 +375,14 @@ def _job_stats(
         "bytes": done.bytes,
         "dependencies": counts.file_dependencies + counts.symbol_dependencies + counts.package_dependencies,
         "seconds": {
-            "fetch": done.seconds,
+            "fetch": round(done.seconds - done.blocked_seconds, 3),
+            "fetch_blocked": done.blocked_seconds,
             "parse": round(state.parse_seconds, 3),
+            "parse_blocked": round(state.parse_blocked_seconds, 3),
             "write": round(state.write_seconds, 3),
             "link": round(state.link_seconds, 3),
-            "total": round(time.monotonic() - state.started, 3),
+            "write_waiting": round(max(0.0, total - state.write_seconds - state.link_seconds), 3),
+            "total": round(total, 3),
         },
         "resolver_diagnostics": list(diagnostics[:20]),
     }

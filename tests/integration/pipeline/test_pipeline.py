@@ -85,7 +85,16 @@ def test_index__stores_what_the_in_process_runner_returns_and_counts_every_skip(
     assert stats["symbols"] > 0
     assert stats["files_with_syntax_errors"] == 1
     assert {"fetch", "parse", "write"} <= set(done.progress)
-    assert set(stats["seconds"]) == {"fetch", "parse", "write", "link", "total"}
+    assert set(stats["seconds"]) == {
+        "fetch",
+        "fetch_blocked",
+        "parse",
+        "parse_blocked",
+        "write",
+        "link",
+        "write_waiting",
+        "total",
+    }
     assert stored_symbols(conn, "demo-repo") == local_symbols(repo_path, done.commit_sha)
     failed = conn.execute(
         "SELECT f.path, r.error_kind FROM file_results r JOIN snapshot_files f ON f.file_result_id = r.id"
