@@ -2,8 +2,9 @@
 
 import sys
 
-from pipeline.cli import main
-
-# The guard matters: stage processes are spawned, and spawning re-imports the main module.
+# The guard matters: stage processes are spawned, and spawning re-imports the main module; inside it, so that they
+# do not import the command line (and what it imports) they never use.
 if __name__ == "__main__":
+    from pipeline.cli import main
+
     sys.exit(main())

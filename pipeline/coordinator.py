@@ -40,13 +40,14 @@ import logging
 import marshal
 import os
 import queue as queue_module
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dill
 import msgspec
@@ -61,14 +62,15 @@ from pipeline.errors import PipelineError
 from pipeline.index_jobs import INDEX_QUEUE, IndexJobStatus
 from pipeline.log import log_context
 from pipeline.processes import StageQueues, stage_process
-from pipeline.processes.parser import ExtractFunction
 from pipeline.queue.client import Queue
 from pipeline.queue.errors import PermanentJobError
 from pipeline.queue.states import JobState
 from pipeline.queue.worker import COMPLETED_BY_HANDLER, Job, Worker, listen_url
-from stages.extract import extract_source
-from stages.fetch import RepoTarget, parse_target
 from stages.write import EXTRACTOR_VERSION
+
+if TYPE_CHECKING:
+    from pipeline.processes.parser import ExtractFunction
+    from stages.fetch import RepoTarget
 
 logger = logging.getLogger(__name__)
 
@@ -86,17 +88,17 @@ def config_for_stage(config: Config) -> Config:
     return msgspec.structs.replace(config, database=database, api=ApiConfig())
 
 
-def extractor_version_of(extract: ExtractFunction, pickled: bytes, *, identity: str | None = None) -> int:
+def extractor_version_of(extract: ExtractFunction | None, pickled: bytes, *, identity: str | None = None) -> int:
     """The ``extractor_version`` of the per-file results ``extract`` produces (part of their content key).
 
-    The built-in extractor keeps ``EXTRACTOR_VERSION``. A plugged-in function gets a negative number derived
-    from ``identity`` when the caller gives one (a string it changes whenever the function's output changes),
-    else, best effort, from its qualified name, its code and its pickle. dill pickles an importable function, and
-    the helpers it calls, by reference, so that hash does not see a change inside a helper; pass ``identity``
-    when that matters. Either way its rows are never reused by another extractor nor its current index mistaken
-    for theirs.
+    The built-in extractor (``None``, or ``stages.extract.extract_source`` itself) keeps ``EXTRACTOR_VERSION``. A
+    plugged-in function gets a negative number derived from ``identity`` when the caller gives one (a string it
+    changes whenever the function's output changes), else, best effort, from its qualified name, its code and its
+    pickle. dill pickles an importable function, and the helpers it calls, by reference, so that hash does not see
+    a change inside a helper; pass ``identity`` when that matters. Either way its rows are never reused by another
+    extractor nor its current index mistaken for theirs.
     """
-    if extract is extract_source:
+    if extract is None or _is_builtin_extractor(extract):
         return EXTRACTOR_VERSION
     if identity is not None:
         return _negative_version(hashlib.sha256(b"identity:" + identity.encode()).digest())
@@ -107,6 +109,13 @@ def extractor_version_of(extract: ExtractFunction, pickled: bytes, *, identity: 
         digest.update(marshal.dumps(code))
     digest.update(pickled)
     return _negative_version(digest.digest())
+
+
+def _is_builtin_extractor(extract: ExtractFunction) -> bool:
+    """Whether ``extract`` is ``stages.extract.extract_source``, without importing it (tree-sitter) for the check:
+    a caller holding that function has imported its module already."""
+    builtin = sys.modules.get("stages.extract")
+    return builtin is not None and extract is getattr(builtin, "extract_source", None)
 
 
 def _negative_version(digest: bytes) -> int:
@@ -141,7 +150,7 @@ class Coordinator:
         self,
         config: Config,
         *,
-        extract: ExtractFunction = extract_source,
+        extract: ExtractFunction | None = None,
         extractor_identity: str | None = None,
         until_idle: bool = False,
         until_index_job: uuid.UUID | None = None,
@@ -156,7 +165,8 @@ class Coordinator:
         self.schema = config.database.schema
         self.transaction_pooler = config.database.transaction_pooler
         # Pickled here, with the globals it uses: a function from a notebook kernel's ``__main__`` (no file the
-        # spawned parsers could import again) needs its helpers and modules to travel with it.
+        # spawned parsers could import again) needs its helpers and modules to travel with it. ``None`` (the
+        # built-in extractor) travels as ``None``: only the parsers import it (and tree-sitter).
         try:
             self._extract_pickle = dill.dumps(extract, recurse=True)
         except Exception as exc:  # dill raises whatever the object's reducer raises
@@ -652,4 +662,6 @@ def _active_jobs(queue: Queue) -> int:
 
 def _target_of(record: index_jobs.IndexJob) -> RepoTarget:
     """The repository's target, re-derived from its stored URL (which never carries credentials)."""
+    from stages.fetch import parse_target  # noqa: PLC0415  (git: a worker that runs no job never loads it)
+
     return parse_target(record.git_url)

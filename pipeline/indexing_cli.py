@@ -40,7 +40,6 @@ from pipeline.config import Config
 from pipeline.db import connect, database_url
 from pipeline.errors import PipelineError
 from pipeline.index_jobs import IndexJob, IndexJobStatus
-from pipeline.index_requests import parse_request_target
 from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
 from pipeline.queue.worker import new_worker_id
@@ -69,6 +68,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def _enqueue(args: argparse.Namespace, config: Config, *, reserved_for: str | None = None) -> index_jobs.Enqueued:
+    from pipeline.index_requests import parse_request_target  # noqa: PLC0415  (git: only the commands naming one)
+
     target = parse_request_target(args.target, base_url=config.index.base_url)
     url = ensure_schema(config)
     pooler = config.database.transaction_pooler
