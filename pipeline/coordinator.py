@@ -77,6 +77,8 @@ logger = logging.getLogger(__name__)
 STAGES_RESTART_LIMIT = 5  # stage-process crashes tolerated before the coordinator gives up (exit code below)
 EXIT_STAGE_CRASHES = 70  # named exit code: the stage processes keep dying
 STAGE_STOP_GRACE = 1.0  # seconds the stage processes get to exit after ``Stop`` at shutdown, before SIGKILL
+# Put on a generation's event queue by the coordinator itself once its processes are gone: no stage sends it.
+_END_OF_EVENTS = messages.encode(messages.Stop())
 
 
 def config_for_stage(config: Config) -> Config:
@@ -136,11 +138,13 @@ class JobTimeout(PipelineError):
 
 @dataclass
 class _Topology:
-    """One generation of stage processes and the queues between them."""
+    """One generation of stage processes, the queues between them and the thread routing their events."""
 
     generation: int
     queues: StageQueues
     processes: list[Any]
+    dispatcher: threading.Thread | None = None
+    used: bool = False  # a message was put on its queues: stopping it drains them first
 
 
 class Coordinator:
@@ -188,7 +192,7 @@ class Coordinator:
         self._stopping = threading.Event()
         self._supervisor_gone = threading.Event()  # no generation of stages will run again
         self._restart_wanted = threading.Event()  # an attempt timed out: its parser may be stuck for good
-        self._job_ended = threading.Event()  # wakes the until-idle watcher as soon as a job ends
+        self._watcher_wake = threading.Event()  # wakes the until-watcher at once: a job ended, or the worker stops
         self._local = threading.local()
         self._connections: list[psycopg.Connection[TupleRow]] = []
         self.restarts = 0
@@ -223,21 +227,22 @@ class Coordinator:
     def run(self, *, install_signal_handlers: bool = True) -> int:
         """Start the stages, work until stopped, stop the stages; returns the exit code (0, or a named one)."""
         stages = threading.Thread(target=self._supervise, name="coordinator-stages", daemon=True)
-        threads = [threading.Thread(target=self._dispatch, name="coordinator-dispatch", daemon=True)]
+        watcher = None
         if self.until_idle or self.until_index_job is not None:
-            threads.append(threading.Thread(target=self._watch_for_end, name="coordinator-until", daemon=True))
+            watcher = threading.Thread(target=self._watch_for_end, name="coordinator-until", daemon=True)
         if install_signal_handlers:  # before any stage starts: a SIGTERM while they start drains, it does not kill
             self.worker.install_signal_handlers()
         stages.start()
-        for thread in threads:
-            thread.start()
+        if watcher is not None:
+            watcher.start()
         try:
             self.worker.run(install_signal_handlers=False)
         finally:
             self._stopping.set()
+            self._watcher_wake.set()
             stages.join()  # bounded: it stops the stage processes within STAGE_STOP_GRACE, then kills them
-            for thread in threads:
-                thread.join(timeout=1)
+            if watcher is not None:
+                watcher.join(timeout=self.config.database.connect_timeout)  # woken above; bounded by its query
             for conn in self._connections:
                 conn.close()
         return self.exit_code
@@ -294,15 +299,23 @@ class Coordinator:
             "stage processes started",
             extra={"generation": generation, "parsers": self.parsers, "pids": [p.pid for p in processes]},
         )
-        return _Topology(generation=generation, queues=queues, processes=processes)
+        topology = _Topology(generation=generation, queues=queues, processes=processes)
+        topology.dispatcher = threading.Thread(
+            target=self._dispatch, args=(topology,), name=f"coordinator-dispatch-{generation}", daemon=True
+        )
+        topology.dispatcher.start()
+        return topology
 
     def _stop_stages(self, topology: _Topology, *, drain: bool = True) -> None:
         """Stop one generation: with ``drain``, a ``Stop`` message behind the queued work and ``STAGE_STOP_GRACE``
         to exit (no job is running any more: work still queued is of released jobs, not worth waiting for); then
         SIGKILL whatever is left (children ignore SIGTERM). Without ``drain`` (after a crash), kill at once, so no
-        process of a failed generation can still commit a job whose attempt was already failed."""
+        process of a failed generation can still commit a job whose attempt was already failed. A generation that
+        was never sent anything is killed at once too: it holds no work, and waiting would only wait for it to
+        finish starting. Its dispatcher then routes the events still queued and ends at the end marker sent
+        behind them (joined within ``STAGE_STOP_GRACE``), before the queues are closed."""
         queues = topology.queues
-        if drain:
+        if drain and topology.used:
             stop = messages.encode(messages.Stop())
             for target, count in ((queues.fetch_inbox, 1), (queues.parse_queue, self.parsers), (queues.write_queue, 1)):
                 for _ in range(count):
@@ -317,6 +330,9 @@ class Coordinator:
             if process.is_alive():
                 process.kill()
                 process.join(5)
+        if topology.dispatcher is not None:
+            queues.events.put(_END_OF_EVENTS)
+            topology.dispatcher.join(STAGE_STOP_GRACE)
         for channel in (queues.fetch_inbox, queues.parse_queue, queues.write_queue, queues.events):
             channel.cancel_join_thread()  # type: ignore[attr-defined]
             channel.close()  # type: ignore[attr-defined]
@@ -346,17 +362,17 @@ class Coordinator:
 
     # ----- threads -----
 
-    def _dispatch(self) -> None:
-        """Route stage events: progress into the per-job table, outcomes to the waiting handler."""
-        while not self._stopping.is_set():
-            topology = self._topology
-            if topology is None:
-                time.sleep(0.05)
-                continue
+    def _dispatch(self, topology: _Topology) -> None:
+        """Route one generation's events, progress into the per-job table and outcomes to the waiting handler,
+        until the end marker ``_stop_stages`` sends once the generation's processes are gone."""
+        events = topology.queues.events
+        while True:
             try:
-                raw = topology.queues.events.get(timeout=0.5)
-            except (queue_module.Empty, OSError, ValueError):
-                continue
+                raw = events.get()
+            except (OSError, ValueError):  # the queue was closed: its stop gave up waiting for this thread
+                return
+            if raw == _END_OF_EVENTS:
+                return
             message = messages.decode_coordinator(raw)
             with self._lock:
                 if isinstance(message, messages.Progress):
@@ -439,26 +455,27 @@ class Coordinator:
     def _watch_for_end(self) -> None:
         """With ``until_idle``/``until_index_job``: stop once there is nothing left to do (``until_idle``: no index
         job waiting, whether it can run now or waits for a retry's backoff or a delayed start, and none running
-        anywhere, since a dead worker's job comes back to be run)."""
+        anywhere, since a dead worker's job comes back to be run). Looks at once, then whenever a job ends here,
+        and every ``queue.poll_interval`` for what other workers do."""
         with (
             Queue(self.url, self.schema, self.config.queue, transaction_pooler=self.transaction_pooler) as queue,
             connect(self.url, self.schema, autocommit=True, transaction_pooler=self.transaction_pooler) as conn,
         ):
             while not self._stopping.is_set():
-                self._job_ended.wait(self.config.queue.poll_interval)
-                self._job_ended.clear()
                 with self._lock:
                     busy = bool(self._inboxes)
-                if busy:
-                    continue
-                if self.until_index_job is not None:
-                    job = index_jobs.get(conn, self.until_index_job)
-                    if job is None or job.status not in (IndexJobStatus.PENDING, IndexJobStatus.PROCESSING):
-                        self.stop()
-                        return
-                elif queue.available(INDEX_QUEUE, include_delayed=True) == 0 and not _active_jobs(queue):
+                if not busy and self._nothing_left(queue, conn):
                     self.stop()
                     return
+                self._watcher_wake.wait(self.config.queue.poll_interval)
+                self._watcher_wake.clear()  # before the next look, which sees whatever woke it
+
+    def _nothing_left(self, queue: Queue, conn: psycopg.Connection[TupleRow]) -> bool:
+        """Whether the end ``_watch_for_end`` waits for has come (asked while no job runs here)."""
+        if self.until_index_job is not None:
+            job = index_jobs.get(conn, self.until_index_job)
+            return job is None or job.status not in (IndexJobStatus.PENDING, IndexJobStatus.PROCESSING)
+        return queue.available(INDEX_QUEUE, include_delayed=True) == 0 and not _active_jobs(queue)
 
     # ----- one job -----
 
@@ -594,11 +611,12 @@ class Coordinator:
             with self._lock:
                 self._inboxes.pop(key, None)
                 self._progress.pop(key, None)
-            self._job_ended.set()
+            self._watcher_wake.set()
 
     def _put(self, topology: _Topology, channel: str, message: Any) -> None:
         """Put on one generation's queue (blocking while it is full); a restart meanwhile loses the attempt."""
         data = messages.encode(message)
+        topology.used = True
         while True:
             try:
                 getattr(topology.queues, channel).put(data, timeout=0.5)
