@@ -36,7 +36,7 @@ from rich.text import Text
 
 from pipeline import index_jobs
 from pipeline.config import Config
-from pipeline.db import connect, database_url
+from pipeline.db import connect
 from pipeline.errors import PipelineError
 from pipeline.index_jobs import IndexJob, IndexJobStatus
 from pipeline.migrate import ensure_schema
@@ -174,7 +174,7 @@ def _run_until_finished(coordinator: Coordinator, config: Config, job_id: uuid.U
     release_at_once = True
     try:
         with connect(
-            database_url(config),
+            coordinator.url,
             config.database.schema,
             autocommit=True,
             transaction_pooler=config.database.transaction_pooler,
