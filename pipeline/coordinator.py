@@ -18,7 +18,9 @@ Guarantees:
   worker stops with ``EXIT_STAGE_CRASHES`` and no job waits for them.
 - SIGTERM (handled from before the stage processes start): stop claiming, let running jobs finish within
   ``queue.shutdown_timeout``, release the rest back to the queue without consuming an attempt, stop the stage
-  processes (``STAGE_STOP_GRACE`` to exit, then SIGKILL), return (exit 0). A second signal exits at once.
+  processes (``STAGE_STOP_GRACE`` to exit, then SIGKILL; a generation never sent a job is killed at once), return
+  (exit 0). A second signal exits at once. Nothing on the way waits for a poll interval: each step wakes on the
+  event it waits for (a job's end, the worker's stop, a generation's last event).
 - An attempt running longer than ``index.job_timeout`` (counted from when the stage processes take it) fails, not
   retried, with an error naming the limit. The stage processes are then restarted, as after a crash: a plugged-in
   ``extract`` that never returns cannot be interrupted inside its parser, only killed with it. The other in-flight
