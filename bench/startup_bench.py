@@ -12,7 +12,9 @@ breakdown (read from the commands' own debug log lines, timed from the command's
 ``--peer REF`` runs the same commands, interleaved with ours in every repetition, on the tree of a git revision of
 this repository (``git archive``; the built ``stages._native`` of this checkout is copied into it, which is right
 only when ``stages/native`` is the same in both: the script says when it is not), each side on a database of its
-own in the same cluster. Compare the two sides of one run only: this machine's speed drifts between runs.
+own in the same cluster; both sides import their tree through PYTHONPATH. Compare the two sides of one run only:
+this machine's speed drifts between runs (``--peer HEAD`` on an unchanged checkout shows the noise: the two sides
+of one run differed by up to 10 % here).
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ def peer_tree(ref: str, work: Path) -> Iterator[Path]:
         shutil.copy2(native, tree / "stages" / native.name)
     if subprocess.run(["git", "diff", "--quiet", ref, "--", "stages/native"], cwd=ROOT, check=False).returncode:
         print(f"note: stages/native differs between {ref} and this checkout; the peer runs this checkout's build")
+    # compiled now, as this checkout's modules were when they were first imported, not during the first repetition
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "pipeline"), str(tree / "stages")], check=True)
     yield tree
 
 
@@ -191,7 +195,8 @@ def main() -> None:
     environment.pop("SUPABASE_DB_URL", None)
     try:
         with peer_tree(args.peer, work) if args.peer else _no_peer() as tree:
-            sides = [Side("ours", dict(environment), work / "ours.toml")]
+            # Both sides import their tree through PYTHONPATH, so neither pays for a lookup the other does not
+            sides = [Side("ours", environment | {"PYTHONPATH": str(ROOT)}, work / "ours.toml")]
             write_config(sides[0].config, work, "bench_ours")
             if tree is not None:
                 peer = Side("peer", environment | {"PYTHONPATH": str(tree)}, work / "peer.toml")
