@@ -14,9 +14,8 @@ import socket
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import orjson
 
@@ -82,7 +81,21 @@ def _global_options(parser: argparse.ArgumentParser) -> None:
         "--config", dest="global_config", type=Path, default=None, help="TOML config file, as after the command"
     )
     parser.add_argument("--json", dest="global_json", action="store_true", help="print machine-readable JSON")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version('repo-indexer-pipeline')}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed package's version, looked up only when asked for (importlib.metadata is slow
+    to import, and every command would pay for it)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **options: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **options)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        from importlib.metadata import version  # noqa: PLC0415
+
+        print(f"{parser.prog} {version('repo-indexer-pipeline')}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,9 @@ Guarantees:
   worker stops with ``EXIT_STAGE_CRASHES`` and no job waits for them.
 - SIGTERM (handled from before the stage processes start): stop claiming, let running jobs finish within
   ``queue.shutdown_timeout``, release the rest back to the queue without consuming an attempt, stop the stage
-  processes (``STAGE_STOP_GRACE`` to exit, then SIGKILL), return (exit 0). A second signal exits at once.
+  processes (``STAGE_STOP_GRACE`` to exit, then SIGKILL; a generation never sent a job is killed at once), return
+  (exit 0). A second signal exits at once. Nothing on the way waits for a poll interval: each step wakes on the
+  event it waits for (a job's end, the worker's stop, a generation's last event).
 - An attempt running longer than ``index.job_timeout`` (counted from when the stage processes take it) fails, not
   retried, with an error naming the limit. The stage processes are then restarted, as after a crash: a plugged-in
   ``extract`` that never returns cannot be interrupted inside its parser, only killed with it. The other in-flight
@@ -40,13 +42,14 @@ import logging
 import marshal
 import os
 import queue as queue_module
+import sys
 import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dill
 import msgspec
@@ -62,20 +65,23 @@ from pipeline.index_jobs import INDEX_QUEUE, IndexJobStatus
 from pipeline.log import log_context
 from pipeline.processes import StageQueues, stage_process
 from pipeline.processes.channel import Channel
-from pipeline.processes.parser import ExtractFunction
 from pipeline.queue.client import Queue
 from pipeline.queue.errors import PermanentJobError
 from pipeline.queue.states import JobState
 from pipeline.queue.worker import COMPLETED_BY_HANDLER, Job, Worker, listen_url
-from stages.extract import extract_source
-from stages.fetch import RepoTarget, parse_target
 from stages.write import EXTRACTOR_VERSION
+
+if TYPE_CHECKING:
+    from pipeline.processes.parser import ExtractFunction
+    from stages.fetch import RepoTarget
 
 logger = logging.getLogger(__name__)
 
 STAGES_RESTART_LIMIT = 5  # stage-process crashes tolerated before the coordinator gives up (exit code below)
 EXIT_STAGE_CRASHES = 70  # named exit code: the stage processes keep dying
 STAGE_STOP_GRACE = 1.0  # seconds the stage processes get to exit after ``Stop`` at shutdown, before SIGKILL
+# Put on a generation's event queue by the coordinator itself once its processes are gone: no stage sends it.
+_END_OF_EVENTS = messages.encode(messages.Stop())
 
 
 def config_for_stage(config: Config) -> Config:
@@ -87,17 +93,17 @@ def config_for_stage(config: Config) -> Config:
     return msgspec.structs.replace(config, database=database, api=ApiConfig())
 
 
-def extractor_version_of(extract: ExtractFunction, pickled: bytes, *, identity: str | None = None) -> int:
+def extractor_version_of(extract: ExtractFunction | None, pickled: bytes, *, identity: str | None = None) -> int:
     """The ``extractor_version`` of the per-file results ``extract`` produces (part of their content key).
 
-    The built-in extractor keeps ``EXTRACTOR_VERSION``. A plugged-in function gets a negative number derived
-    from ``identity`` when the caller gives one (a string it changes whenever the function's output changes),
-    else, best effort, from its qualified name, its code and its pickle. dill pickles an importable function, and
-    the helpers it calls, by reference, so that hash does not see a change inside a helper; pass ``identity``
-    when that matters. Either way its rows are never reused by another extractor nor its current index mistaken
-    for theirs.
+    The built-in extractor (``None``, or ``stages.extract.extract_source`` itself) keeps ``EXTRACTOR_VERSION``. A
+    plugged-in function gets a negative number derived from ``identity`` when the caller gives one (a string it
+    changes whenever the function's output changes), else, best effort, from its qualified name, its code and its
+    pickle. dill pickles an importable function, and the helpers it calls, by reference, so that hash does not see
+    a change inside a helper; pass ``identity`` when that matters. Either way its rows are never reused by another
+    extractor nor its current index mistaken for theirs.
     """
-    if extract is extract_source:
+    if extract is None or _is_builtin_extractor(extract):
         return EXTRACTOR_VERSION
     if identity is not None:
         return _negative_version(hashlib.sha256(b"identity:" + identity.encode()).digest())
@@ -108,6 +114,13 @@ def extractor_version_of(extract: ExtractFunction, pickled: bytes, *, identity: 
         digest.update(marshal.dumps(code))
     digest.update(pickled)
     return _negative_version(digest.digest())
+
+
+def _is_builtin_extractor(extract: ExtractFunction) -> bool:
+    """Whether ``extract`` is ``stages.extract.extract_source``, without importing it (tree-sitter) for the check:
+    a caller holding that function has imported its module already."""
+    builtin = sys.modules.get("stages.extract")
+    return builtin is not None and extract is getattr(builtin, "extract_source", None)
 
 
 def _negative_version(digest: bytes) -> int:
@@ -128,11 +141,13 @@ class JobTimeout(PipelineError):
 
 @dataclass
 class _Topology:
-    """One generation of stage processes and the queues between them."""
+    """One generation of stage processes, the queues between them and the thread routing their events."""
 
     generation: int
     queues: StageQueues
     processes: list[Any]
+    dispatcher: threading.Thread | None = None
+    used: bool = False  # a message was put on its queues: stopping it drains them first
 
 
 class Coordinator:
@@ -142,7 +157,7 @@ class Coordinator:
         self,
         config: Config,
         *,
-        extract: ExtractFunction = extract_source,
+        extract: ExtractFunction | None = None,
         extractor_identity: str | None = None,
         until_idle: bool = False,
         until_index_job: uuid.UUID | None = None,
@@ -157,7 +172,8 @@ class Coordinator:
         self.schema = config.database.schema
         self.transaction_pooler = config.database.transaction_pooler
         # Pickled here, with the globals it uses: a function from a notebook kernel's ``__main__`` (no file the
-        # spawned parsers could import again) needs its helpers and modules to travel with it.
+        # spawned parsers could import again) needs its helpers and modules to travel with it. ``None`` (the
+        # built-in extractor) travels as ``None``: only the parsers import it (and tree-sitter).
         try:
             self._extract_pickle = dill.dumps(extract, recurse=True)
         except Exception as exc:  # dill raises whatever the object's reducer raises
@@ -179,7 +195,7 @@ class Coordinator:
         self._stopping = threading.Event()
         self._supervisor_gone = threading.Event()  # no generation of stages will run again
         self._restart_wanted = threading.Event()  # an attempt timed out: its parser may be stuck for good
-        self._job_ended = threading.Event()  # wakes the until-idle watcher as soon as a job ends
+        self._watcher_wake = threading.Event()  # wakes the until-watcher at once: a job ended, or the worker stops
         self._local = threading.local()
         self._connections: list[psycopg.Connection[TupleRow]] = []
         self.restarts = 0
@@ -214,21 +230,22 @@ class Coordinator:
     def run(self, *, install_signal_handlers: bool = True) -> int:
         """Start the stages, work until stopped, stop the stages; returns the exit code (0, or a named one)."""
         stages = threading.Thread(target=self._supervise, name="coordinator-stages", daemon=True)
-        threads = [threading.Thread(target=self._dispatch, name="coordinator-dispatch", daemon=True)]
+        watcher = None
         if self.until_idle or self.until_index_job is not None:
-            threads.append(threading.Thread(target=self._watch_for_end, name="coordinator-until", daemon=True))
+            watcher = threading.Thread(target=self._watch_for_end, name="coordinator-until", daemon=True)
         if install_signal_handlers:  # before any stage starts: a SIGTERM while they start drains, it does not kill
             self.worker.install_signal_handlers()
         stages.start()
-        for thread in threads:
-            thread.start()
+        if watcher is not None:
+            watcher.start()
         try:
             self.worker.run(install_signal_handlers=False)
         finally:
             self._stopping.set()
+            self._watcher_wake.set()
             stages.join()  # bounded: it stops the stage processes within STAGE_STOP_GRACE, then kills them
-            for thread in threads:
-                thread.join(timeout=1)
+            if watcher is not None:
+                watcher.join(timeout=self.config.database.connect_timeout)  # woken above; bounded by its query
             for conn in self._connections:
                 conn.close()
         return self.exit_code
@@ -285,15 +302,23 @@ class Coordinator:
             "stage processes started",
             extra={"generation": generation, "parsers": self.parsers, "pids": [p.pid for p in processes]},
         )
-        return _Topology(generation=generation, queues=queues, processes=processes)
+        topology = _Topology(generation=generation, queues=queues, processes=processes)
+        topology.dispatcher = threading.Thread(
+            target=self._dispatch, args=(topology,), name=f"coordinator-dispatch-{generation}", daemon=True
+        )
+        topology.dispatcher.start()
+        return topology
 
     def _stop_stages(self, topology: _Topology, *, drain: bool = True) -> None:
         """Stop one generation: with ``drain``, a ``Stop`` message behind the queued work and ``STAGE_STOP_GRACE``
         to exit (no job is running any more: work still queued is of released jobs, not worth waiting for); then
         SIGKILL whatever is left (children ignore SIGTERM). Without ``drain`` (after a crash), kill at once, so no
-        process of a failed generation can still commit a job whose attempt was already failed."""
+        process of a failed generation can still commit a job whose attempt was already failed. A generation that
+        was never sent anything is killed at once too: it holds no work, and waiting would only wait for it to
+        finish starting. Its dispatcher then routes the events still queued and ends at the end marker sent
+        behind them (joined within ``STAGE_STOP_GRACE``), before the queues are closed."""
         queues = topology.queues
-        if drain:
+        if drain and topology.used:
             stop = messages.encode(messages.Stop())
             for target, count in ((queues.fetch_inbox, 1), (queues.parse_queue, self.parsers), (queues.write_queue, 1)):
                 for _ in range(count):
@@ -308,6 +333,9 @@ class Coordinator:
             if process.is_alive():
                 process.kill()
                 process.join(5)
+        if topology.dispatcher is not None:
+            queues.events.put(_END_OF_EVENTS)
+            topology.dispatcher.join(STAGE_STOP_GRACE)
         for channel in (queues.fetch_inbox, queues.parse_queue, queues.write_queue, queues.events):
             channel.close()  # type: ignore[attr-defined]
 
@@ -336,17 +364,17 @@ class Coordinator:
 
     # ----- threads -----
 
-    def _dispatch(self) -> None:
-        """Route stage events: progress into the per-job table, outcomes to the waiting handler."""
-        while not self._stopping.is_set():
-            topology = self._topology
-            if topology is None:
-                time.sleep(0.05)
-                continue
+    def _dispatch(self, topology: _Topology) -> None:
+        """Route one generation's events, progress into the per-job table and outcomes to the waiting handler,
+        until the end marker ``_stop_stages`` sends once the generation's processes are gone."""
+        events = topology.queues.events
+        while True:
             try:
-                raw = topology.queues.events.get(timeout=0.5)
-            except (queue_module.Empty, OSError, ValueError):
-                continue
+                raw = events.get()
+            except (OSError, ValueError):  # the queue was closed: its stop gave up waiting for this thread
+                return
+            if raw == _END_OF_EVENTS:
+                return
             message = messages.decode_coordinator(raw)
             with self._lock:
                 if isinstance(message, messages.Progress):
@@ -429,26 +457,27 @@ class Coordinator:
     def _watch_for_end(self) -> None:
         """With ``until_idle``/``until_index_job``: stop once there is nothing left to do (``until_idle``: no index
         job waiting, whether it can run now or waits for a retry's backoff or a delayed start, and none running
-        anywhere, since a dead worker's job comes back to be run)."""
+        anywhere, since a dead worker's job comes back to be run). Looks at once, then whenever a job ends here,
+        and every ``queue.poll_interval`` for what other workers do."""
         with (
             Queue(self.url, self.schema, self.config.queue, transaction_pooler=self.transaction_pooler) as queue,
             connect(self.url, self.schema, autocommit=True, transaction_pooler=self.transaction_pooler) as conn,
         ):
             while not self._stopping.is_set():
-                self._job_ended.wait(self.config.queue.poll_interval)
-                self._job_ended.clear()
                 with self._lock:
                     busy = bool(self._inboxes)
-                if busy:
-                    continue
-                if self.until_index_job is not None:
-                    job = index_jobs.get(conn, self.until_index_job)
-                    if job is None or job.status not in (IndexJobStatus.PENDING, IndexJobStatus.PROCESSING):
-                        self.stop()
-                        return
-                elif queue.available(INDEX_QUEUE, include_delayed=True) == 0 and not _active_jobs(queue):
+                if not busy and self._nothing_left(queue, conn):
                     self.stop()
                     return
+                self._watcher_wake.wait(self.config.queue.poll_interval)
+                self._watcher_wake.clear()  # before the next look, which sees whatever woke it
+
+    def _nothing_left(self, queue: Queue, conn: psycopg.Connection[TupleRow]) -> bool:
+        """Whether the end ``_watch_for_end`` waits for has come (asked while no job runs here)."""
+        if self.until_index_job is not None:
+            job = index_jobs.get(conn, self.until_index_job)
+            return job is None or job.status not in (IndexJobStatus.PENDING, IndexJobStatus.PROCESSING)
+        return queue.available(INDEX_QUEUE, include_delayed=True) == 0 and not _active_jobs(queue)
 
     # ----- one job -----
 
@@ -584,11 +613,12 @@ class Coordinator:
             with self._lock:
                 self._inboxes.pop(key, None)
                 self._progress.pop(key, None)
-            self._job_ended.set()
+            self._watcher_wake.set()
 
     def _put(self, topology: _Topology, channel: str, message: Any) -> None:
         """Put on one generation's queue (blocking while it is full); a restart meanwhile loses the attempt."""
         data = messages.encode(message)
+        topology.used = True
         while True:
             try:
                 getattr(topology.queues, channel).put(data, timeout=0.5)
@@ -652,4 +682,6 @@ def _active_jobs(queue: Queue) -> int:
 
 def _target_of(record: index_jobs.IndexJob) -> RepoTarget:
     """The repository's target, re-derived from its stored URL (which never carries credentials)."""
+    from stages.fetch import parse_target  # noqa: PLC0415  (git: a worker that runs no job never loads it)
+
     return parse_target(record.git_url)

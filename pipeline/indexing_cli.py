@@ -11,7 +11,6 @@ import os
 import signal
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -37,10 +36,9 @@ from rich.text import Text
 
 from pipeline import index_jobs
 from pipeline.config import Config
-from pipeline.db import connect, database_url
+from pipeline.db import connect
 from pipeline.errors import PipelineError
 from pipeline.index_jobs import IndexJob, IndexJobStatus
-from pipeline.index_requests import parse_request_target
 from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
 from pipeline.queue.worker import new_worker_id
@@ -52,7 +50,7 @@ logger = logging.getLogger(__name__)
 
 STAGES = ("fetch", "parse", "write")
 SECONDS_ORDER = ("fetch", "parse", "write", "link", "total")
-WATCH_INTERVAL = 0.2  # seconds between polls of the job while indexing
+WATCH_INTERVAL = 0.2  # seconds between looks at the job's progress while indexing
 STDERR_DRAIN_TIMEOUT = 5.0  # bound on printing the stage processes' last lines (they stopped: it takes far less)
 FINISHED = (IndexJobStatus.COMPLETED, IndexJobStatus.FAILED, IndexJobStatus.SKIPPED, IndexJobStatus.CANCELLED)
 
@@ -69,6 +67,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def _enqueue(args: argparse.Namespace, config: Config, *, reserved_for: str | None = None) -> index_jobs.Enqueued:
+    from pipeline.index_requests import parse_request_target  # noqa: PLC0415  (git: only the commands naming one)
+
     target = parse_request_target(args.target, base_url=config.index.base_url)
     url = ensure_schema(config)
     pooler = config.database.transaction_pooler
@@ -144,13 +144,16 @@ class WorkerStopped(PipelineError):
 
 
 class _CoordinatorThread(threading.Thread):
-    """Runs ``coordinator.run`` and keeps how it ended: its exit code, or the exception it raised."""
+    """Runs ``coordinator.run`` and keeps how it ended: its exit code, or the exception it raised; ``ended`` is set
+    once it has (a waiter interrupted by a signal leaves an event intact, whereas an interrupted ``join`` can take
+    a running thread for ended on Python 3.11)."""
 
     def __init__(self, coordinator: Coordinator) -> None:
         super().__init__(name="coordinator", daemon=True)
         self.coordinator = coordinator
         self.exit_code: int | None = None
         self.error: Exception | None = None
+        self.ended = threading.Event()
 
     def run(self) -> None:
         try:
@@ -158,6 +161,8 @@ class _CoordinatorThread(threading.Thread):
         except Exception as exc:  # reported by the command, in its one line
             logger.debug("the coordinator failed", exc_info=True)
             self.error = exc
+        finally:
+            self.ended.set()
 
 
 def _run_until_finished(coordinator: Coordinator, config: Config, job_id: uuid.UUID, bars: Progress | None) -> IndexJob:
@@ -169,7 +174,7 @@ def _run_until_finished(coordinator: Coordinator, config: Config, job_id: uuid.U
     release_at_once = True
     try:
         with connect(
-            database_url(config),
+            coordinator.url,
             config.database.schema,
             autocommit=True,
             transaction_pooler=config.database.transaction_pooler,
@@ -179,11 +184,12 @@ def _run_until_finished(coordinator: Coordinator, config: Config, job_id: uuid.U
     finally:
         try:
             coordinator.stop(timeout=0 if release_at_once else None)
-            thread.join()
+            thread.ended.wait()  # not ``join``, which an interrupt can end early (see ``_CoordinatorThread``)
         except _Interrupted:  # while a finished job's worker stops: release at once, then report the interrupt
             coordinator.stop(timeout=0)
-            thread.join()
+            thread.ended.wait()
             raise
+        thread.join()
     if final is None:
         reason = (
             f"{type(thread.error).__name__}: {thread.error}"
@@ -292,12 +298,13 @@ def _print_lines(read_end: int, console: Console, at_marker: threading.Event) ->
             console.print(Text(text), no_wrap=True, overflow="ellipsis", soft_wrap=False, highlight=False)
 
 
-def _watch(conn: Any, job_id: uuid.UUID, bars: Progress | None, coordinator: threading.Thread) -> IndexJob | None:
-    """Poll the job until it is finished, drawing its per-stage progress on ``bars`` when given; ``None`` once the
-    ``coordinator`` thread has ended while the job is not finished."""
+def _watch(conn: Any, job_id: uuid.UUID, bars: Progress | None, coordinator: _CoordinatorThread) -> IndexJob | None:
+    """Look at the job until it is finished, drawing its per-stage progress on ``bars`` when given, every
+    ``WATCH_INTERVAL`` and at once when the ``coordinator`` thread ends (it stops once the job is finished);
+    ``None`` once that thread has ended while the job is not finished."""
     tasks = {stage: bars.add_task(stage, total=None) for stage in STAGES} if bars else {}
     while True:
-        running = coordinator.is_alive()  # read before the job: a job finished just before the end counts
+        running = not coordinator.ended.is_set()  # read before the job: a job finished just before the end counts
         job = index_jobs.get(conn, job_id)
         assert job is not None
         for stage, task in tasks.items():
@@ -310,7 +317,7 @@ def _watch(conn: Any, job_id: uuid.UUID, bars: Progress | None, coordinator: thr
             return job
         if not running:
             return None
-        time.sleep(WATCH_INTERVAL)
+        coordinator.ended.wait(WATCH_INTERVAL)
 
 
 def _summary(job: IndexJob) -> Group:

@@ -3,6 +3,7 @@
 Guarantees: all pending migrations are applied in one transaction under a transaction-scoped advisory lock keyed by
 the schema, so two processes starting together never race (the second waits, then finds nothing to do); each is
 recorded in ``schema_migrations`` with a checksum, and an applied migration whose file later changed is an error.
+A schema that is current costs one query (``migration_state``) and takes no lock: every command checks it.
 
 Migrations never run through a transaction pooler: commands migrate over ``database.direct_url``; behind a pooler
 with no direct URL they only check that the schema is current (``ensure_schema``). A server that ignored the
@@ -69,45 +70,70 @@ def advisory_lock_key(schema: str) -> int:
 def migrate(url: str, schema: str, migrations: list[Migration] | None = None) -> list[Migration]:
     """Apply pending migrations; returns those applied by this call (empty when up to date)."""
     migrations = available_migrations() if migrations is None else migrations
-    with connect(url, schema) as conn, conn.transaction():
-        row = conn.execute(query("search_path_show")).fetchone()
-        search_path = row[0] if row else None
-        if search_path != sql.Identifier(schema).as_string():
-            raise MigrationError(
-                f"{mask_url(url)} ignored the search_path sent when connecting (it is {search_path!r}): a transaction "
-                "pooler? Migrations need a direct connection: set database.direct_url to one, and "
-                "database.transaction_pooler = true if database.url is the pooler"
-            )
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key(schema)])
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version integer PRIMARY KEY,"
-            " name text NOT NULL,"
-            " checksum text NOT NULL,"
-            " applied_at timestamptz NOT NULL DEFAULT now())"
+    with connect(url, schema) as conn:
+        if _is_current(conn, schema, migrations):
+            return []
+        with conn.transaction():
+            return _apply_pending(conn, url, schema, migrations)
+
+
+def _is_current(conn: psycopg.Connection[TupleRow], schema: str, migrations: list[Migration]) -> bool:
+    """Whether every one of ``migrations`` is applied with its checksum, the connection's ``search_path`` being the
+    schema alone (one query; leaves no transaction open). False sends the caller to the locked path, which says
+    what is wrong when something is."""
+    try:
+        rows = conn.execute(query("migration_state")).fetchall()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):  # never migrated (or not our table)
+        rows = []
+    conn.rollback()
+    expected = sql.Identifier(schema).as_string()
+    applied = {version: checksum for search_path, version, checksum in rows if search_path == expected}
+    return all(applied.get(migration.version) == migration.checksum for migration in migrations) and bool(rows)
+
+
+def _apply_pending(
+    conn: psycopg.Connection[TupleRow], url: str, schema: str, migrations: list[Migration]
+) -> list[Migration]:
+    """``migrate``'s locked path, in the caller's transaction: check the search_path, take the lock, create what is
+    missing, apply the pending migrations; returns them."""
+    row = conn.execute(query("search_path_show")).fetchone()
+    search_path = row[0] if row else None
+    if search_path != sql.Identifier(schema).as_string():
+        raise MigrationError(
+            f"{mask_url(url)} ignored the search_path sent when connecting (it is {search_path!r}): a transaction "
+            "pooler? Migrations need a direct connection: set database.direct_url to one, and "
+            "database.transaction_pooler = true if database.url is the pooler"
         )
-        applied = {version: (name, checksum) for version, name, checksum in conn.execute(query("migration_list"))}
-        pending: list[Migration] = []
-        for migration in migrations:
-            recorded = applied.get(migration.version)
-            if recorded is None:
-                pending.append(migration)
-            elif recorded[1] != migration.checksum:
-                raise MigrationError(
-                    f"migration {migration.version:04d}_{migration.name} was applied with different contents; "
-                    "never edit an applied migration, add a new one"
-                )
-        for migration in pending:
-            try:
-                conn.execute(migration.sql.encode())
-            except psycopg.Error as exc:
-                raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
-            conn.execute(
-                query("migration_record"),
-                {"version": migration.version, "name": migration.name, "checksum": migration.checksum},
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key(schema)])
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version integer PRIMARY KEY,"
+        " name text NOT NULL,"
+        " checksum text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    applied = {version: (name, checksum) for version, name, checksum in conn.execute(query("migration_list"))}
+    pending: list[Migration] = []
+    for migration in migrations:
+        recorded = applied.get(migration.version)
+        if recorded is None:
+            pending.append(migration)
+        elif recorded[1] != migration.checksum:
+            raise MigrationError(
+                f"migration {migration.version:04d}_{migration.name} was applied with different contents; "
+                "never edit an applied migration, add a new one"
             )
-            logger.info("migration applied", extra={"version": migration.version, "migration": migration.name})
+    for migration in pending:
+        try:
+            conn.execute(migration.sql.encode())
+        except psycopg.Error as exc:
+            raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
+        conn.execute(
+            query("migration_record"),
+            {"version": migration.version, "name": migration.name, "checksum": migration.checksum},
+        )
+        logger.info("migration applied", extra={"version": migration.version, "migration": migration.name})
     return pending
 
 
@@ -123,7 +149,7 @@ def ensure_schema(config: Config) -> str:
     Pending migrations are applied over the direct URL. Behind a transaction pooler with no direct URL, the schema
     is only checked: a ``MigrationError`` says it is not current and what to set, and nothing is created.
     """
-    url = database_url(config)
+    url = database_url(config)  # once: with the embedded cluster, each call checks that it runs
     if config.database.transaction_pooler and not config.database.direct_url:
         schema = config.database.schema
         with connect(
@@ -141,7 +167,7 @@ def ensure_schema(config: Config) -> str:
                 "`python -m pipeline db migrate`",
             )
         return url
-    migrate_config(config)
+    migrate(config.database.direct_url or url, config.database.schema)  # what ``migrate_config`` does
     return url
 
 

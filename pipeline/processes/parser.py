@@ -27,13 +27,14 @@ def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> N
     """Parse and extract each file in this process (trees never leave it) and send the rows to the writer.
 
     ``extract_pickle`` is the ``ExtractFunction`` as ``dill`` bytes (pickled by the coordinator with the globals
-    it uses). A file that cannot be parsed still yields a result (with ``error`` set), so the writer's count
-    always closes; so does a file a plugged-in function raised on or returned something unusable for. Each result
-    carries the time spent on it (``seconds``) and the time this parser was blocked sending its previous result of
-    the job on the full write channel (``blocked_seconds``); waiting for input counts in neither.
+    it uses), or ``None`` pickled for the built-in ``extract_source``. A file that cannot be parsed still yields a
+    result (with ``error`` set), so the writer's count always closes; so does a file a plugged-in function raised on
+    or returned something unusable for. Each result carries the time spent on it (``seconds``) and the time this
+    parser was blocked sending its previous result of the job on the full write channel (``blocked_seconds``);
+    waiting for input counts in neither.
     """
     parent = child_setup(config.log, "parse")
-    extract: ExtractFunction = dill.loads(extract_pickle)  # noqa: S301  (our coordinator pickled it, as it does every argument)
+    extract: ExtractFunction = dill.loads(extract_pickle) or extract_source  # noqa: S301  (our coordinator pickled it, as it does every argument)
     plugged_in = extract is not extract_source
     limits = ExtractionLimits(
         parse=ParseLimits(max_bytes=config.index.max_file_bytes, parse_timeout_seconds=config.index.parse_timeout)

@@ -200,6 +200,7 @@ class Worker:
         self.listening = threading.Event()  # set while the listener on ``listen_url`` is LISTENing
         self._stale_after = self.config.heartbeat_interval * self.config.rescue_after_heartbeats
         self._stopping = threading.Event()  # stop claiming
+        self._stop_pipe = _StopPipe()  # a stop wakes the claim loops blocked on their connection's socket at once
         self._finished = threading.Event()  # loops are done: the supervisor may stop heartbeating
         self._wake = [threading.Event() for _ in range(concurrency)]
         # The attempts claimed by this worker and not yet recorded. Two attempts of one job can be held at once
@@ -247,6 +248,7 @@ class Worker:
             for index in range(self.concurrency)
         ]
         listener = threading.Thread(target=self._listen, name=f"queue-listener-{self.queue}", daemon=True)
+        self._stop_pipe.open()
         supervisor.start()
         if self.listen_url and self.config.listen:
             listener.start()
@@ -262,6 +264,7 @@ class Worker:
             listener.join(self._connect_timeout)
         if self._held:  # handlers still running past the timeout, or a release that failed on a lost connection
             self._release_held()
+        self._stop_pipe.close()
         self._finished.set()
         supervisor.join(self.config.heartbeat_interval + self._connect_timeout)
         logger.info("worker stopped", extra={"worker_id": self.worker_id, "queue": self.queue})
@@ -279,6 +282,7 @@ class Worker:
         self._stopping.set()
         for event in self._wake:
             event.set()
+        self._stop_pipe.signal()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals += 1
@@ -485,9 +489,8 @@ class Worker:
             if not self.config.listen or self.listen_url:  # polling, or the listener sets ``wake``
                 wake.wait(remaining)
                 continue
-            # short slices, so a stop() is noticed promptly while blocked on the socket
-            readable, _, _ = select.select([conn.fileno()], [], [], min(remaining, 0.25))
-            if readable:
+            socket_ready = self._stop_pipe.wait_readable(conn.fileno(), remaining)
+            if socket_ready:
                 drain_notifications(conn, self.queue, wake.set)
 
     # ----- listener: LISTEN apart from the claim loops -----
@@ -606,6 +609,43 @@ class Worker:
             conn.add_notify_handler(on_notify)
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel(self.schema))))
         return conn
+
+
+class _StopPipe:
+    """A pipe that ``stop()`` writes to, so a claim loop blocked in ``select`` on its connection's socket wakes at
+    once (a ``threading.Event`` cannot be selected on). Open while ``Worker.run`` runs; ``signal`` is safe from any
+    thread and from a signal handler, before ``open`` and after ``close`` too (then it does nothing)."""
+
+    def __init__(self) -> None:
+        # Reentrant: a signal handler calling ``signal`` may interrupt the main thread inside ``open`` or ``close``.
+        # Held while writing, so a write never reaches a descriptor number that ``close`` freed for reuse.
+        self._lock = threading.RLock()
+        self._fds: tuple[int, int] | None = None
+
+    def open(self) -> None:
+        with self._lock:
+            if self._fds is None:
+                self._fds = os.pipe()
+                os.set_blocking(self._fds[1], False)
+
+    def signal(self) -> None:
+        with self._lock:
+            if self._fds is not None:
+                with contextlib.suppress(BlockingIOError):  # full: it is readable already
+                    os.write(self._fds[1], b"\0")
+
+    def wait_readable(self, fileno: int, timeout: float) -> bool:
+        """Wait until ``fileno`` is readable (True), or the pipe was written to or ``timeout`` passed (False)."""
+        with self._lock:
+            watched = [fileno] if self._fds is None else [fileno, self._fds[0]]
+        readable, _, _ = select.select(watched, [], [], timeout)
+        return fileno in readable
+
+    def close(self) -> None:
+        with self._lock:
+            fds, self._fds = self._fds, None  # first: a signal handler interrupting the loop below writes nothing
+            for fd in fds or ():
+                os.close(fd)
 
 
 def listen_url(config: Config) -> str:

@@ -14,6 +14,12 @@ SELECT current_setting('search_path');
 -- Versions, names and checksums of the applied migrations, oldest first.
 SELECT version, name, checksum FROM schema_migrations ORDER BY version;
 
+-- name: migration_state
+-- The search_path in effect with every applied migration's version and checksum, in one round trip: when they
+-- match the shipped migrations, a command has nothing to migrate (no lock taken, no DDL run). Fails (undefined
+-- table) on a database never migrated.
+SELECT current_setting('search_path'), version, checksum FROM schema_migrations;
+
 -- name: migration_record
 -- Record one applied migration.
 INSERT INTO schema_migrations (version, name, checksum) VALUES (%(version)s, %(name)s, %(checksum)s);
