@@ -41,8 +41,9 @@ def repository(tmp_path: Path, files: int) -> Path:
 
 
 def narrow(config: Config, *, queue_items: int) -> Config:
-    """One parser and channels of ``queue_items`` messages: a slow stage fills them at once."""
-    index = msgspec.structs.replace(config.index, queue_items=queue_items, parsers=1)
+    """One parser and channels of ``queue_items`` messages: a slow stage fills them at once. The writer stores
+    each file as it comes (a COPY batch of one row)."""
+    index = msgspec.structs.replace(config.index, queue_items=queue_items, parsers=1, batch_rows=1)
     return msgspec.structs.replace(config, index=index)
 
 
@@ -78,17 +79,21 @@ def test_stats__a_slow_parser_shows_as_the_fetcher_blocked_on_the_full_parse_cha
 def test_stats__a_slow_writer_shows_as_the_parsers_blocked_on_the_full_write_channel(
     pipeline_config: Config, conn: psycopg.Connection[TupleRow], tmp_path: Path
 ) -> None:
-    # The writer cannot open the job while the test holds the snapshots table: the one result the write channel
-    # holds fills it, and the parser's next put waits (in the channel's semaphore) until the test lets go.
+    # The writer cannot store the job's first file while the test holds the symbols table (it has planned the job
+    # by then: the fetcher sends the files): the one result the write channel holds fills it, and the parser's
+    # next put waits (in the channel's semaphore) until the test lets go.
     config = narrow(pipeline_config, queue_items=1)
     job_id = enqueue(config, str(repository(tmp_path, 6)))
     coordinator = Coordinator(config, until_idle=True)
     runner = threading.Thread(target=coordinator.run, kwargs={"install_signal_handlers": False})
     with connect(config.database.url, SCHEMA) as holder:
-        holder.execute("LOCK TABLE snapshots IN ACCESS EXCLUSIVE MODE")
+        holder.execute("LOCK TABLE symbols IN ACCESS EXCLUSIVE MODE")
         runner.start()
         try:
             wait_until_parser_blocked_in_put(coordinator)
+        except BaseException:
+            coordinator.stop(timeout=0)  # a failed wait must not leave a worker running into the next tests
+            raise
         finally:
             holder.rollback()
     runner.join(WAIT)
