@@ -106,9 +106,11 @@ WITH next AS (
     SET state = 'active',
         attempts = job.attempts + 1,
         worker_id = %(worker_id)s,
-        started_at = clock_timestamp(),
-        heartbeat_at = clock_timestamp(),
-        expire_at = clock_timestamp() + job.expire_in * interval '1 second'
+        started_at = claim.at,
+        heartbeat_at = claim.at,
+        expire_at = claim.at + job.expire_in * interval '1 second'
+    -- one clock reading, so expire_at - started_at is exactly expire_in
+    FROM (SELECT clock_timestamp() AS at) AS claim
     -- by primary key: joined to `next`, the planner hashes the whole table when it thinks the batch is a
     -- large part of it (as after a burst of sends), which made each claim cost O(table)
     WHERE job.id = ANY(ARRAY(SELECT id FROM next))
@@ -127,9 +129,10 @@ UPDATE jobs
 SET state = 'active',
     attempts = attempts + 1,
     worker_id = %(worker_id)s,
-    started_at = clock_timestamp(),
-    heartbeat_at = clock_timestamp(),
-    expire_at = clock_timestamp() + expire_in * interval '1 second'
+    started_at = claim.at,
+    heartbeat_at = claim.at,
+    expire_at = claim.at + expire_in * interval '1 second'
+FROM (SELECT clock_timestamp() AS at) AS claim
 WHERE id = %(id)s AND state IN ('created', 'retry') AND start_after <= now()
 RETURNING id, payload, attempts, retry_limit, retry_delay, retry_backoff, retry_delay_max;
 
