@@ -111,8 +111,8 @@ WITH next AS (
         expire_at = claim.at + job.expire_in * interval '1 second'
     -- one clock reading, so expire_at - started_at is exactly expire_in
     FROM (SELECT clock_timestamp() AS at) AS claim
-    -- by primary key: joined to `next`, the planner hashes the whole table when it thinks the batch is a
-    -- large part of it (as after a burst of sends), which made each claim cost O(table)
+    -- by primary key: a join to `next` was planned as a hash of the whole table whenever the batch looked like
+    -- a large part of it (as after a burst of sends), which made each claim cost O(table)
     WHERE job.id = ANY(ARRAY(SELECT id FROM next))
     RETURNING job.id, job.payload, job.attempts, job.retry_limit, job.retry_delay, job.retry_backoff,
         job.retry_delay_max, job.priority, job.start_after
