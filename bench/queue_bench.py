@@ -4,7 +4,9 @@
 
 For every worker setting: drop and re-migrate a private schema, enqueue N no-op jobs with ``Queue.send_many`` in
 chunks of QB_CHUNK (1000) -> enqueue_jobs_per_s; ANALYZE (QB_ANALYZE=1, as the other benches); start the workers
-and stop the clock when the N-th completion has committed -> process_jobs_per_s. Then pickup latency twice (polling
+and stop the clock when the N-th completion has committed -> process_jobs_per_s. The handlers count the jobs they ran
+in shared memory and the job table is counted only once they have run N, as pg-boss' bench counts in its handler: a
+``count(*)`` every few ms would take CPU from the queue it measures. Then pickup latency twice (polling
 only, and LISTEN/NOTIFY): one idle worker (concurrency 1, batch QB_LAT_BATCH, poll interval QB_LAT_POLL_S), QB_LAT_N
 single ``send`` calls on a fixed QB_LAT_GAP_MS schedule from a separate connection in the same process; latency =
 handler start - time just before send. Prints one JSON object on the last stdout line; progress goes to stderr.
@@ -86,13 +88,17 @@ def enqueue(url: str, n: int) -> float:
     return n / elapsed
 
 
-def noop(_job: Job) -> None:
-    return None
+def worker_process(url: str, setting: dict[str, Any], ran: Any, go: Any, stop: Any) -> None:
+    """Run one worker between ``go`` and ``stop``; ``ran`` (shared memory) counts the jobs its handler ran."""
+    batch, concurrency = setting["batch"], setting["concurrency"]
+    lock = threading.Lock()  # the claim loops are threads
 
+    def count(_job: Job) -> None:
+        with lock:
+            ran.value += 1
 
-def worker_process(url: str, batch: int, concurrency: int, go: Any, stop: Any) -> None:
     worker = Worker(
-        url, SCHEMA, QUEUE, noop, config=CONFIG, batch_size=batch, concurrency=concurrency, maintenance=False
+        url, SCHEMA, QUEUE, count, config=CONFIG, batch_size=batch, concurrency=concurrency, maintenance=False
     )
     go.wait()
     runner = threading.Thread(target=worker.run, kwargs={"install_signal_handlers": False})
@@ -112,10 +118,8 @@ def throughput_trial(url: str, n: int, setting: dict[str, Any]) -> dict[str, Any
         timeout = float(setting.get("timeout_s", TIMEOUT_S))
         context = multiprocessing.get_context("fork")
         go, stop = context.Event(), context.Event()
-        processes = [
-            context.Process(target=worker_process, args=(url, setting["batch"], setting["concurrency"], go, stop))
-            for _ in range(setting["procs"])
-        ]
+        ran = [context.Value("q", 0, lock=False) for _ in range(setting["procs"])]
+        processes = [context.Process(target=worker_process, args=(url, setting, counter, go, stop)) for counter in ran]
         for process in processes:
             process.start()
         time.sleep(0.3)  # let the processes import and get to the start line
@@ -123,10 +127,11 @@ def throughput_trial(url: str, n: int, setting: dict[str, Any]) -> dict[str, Any
         go.set()
         completed = 0
         while time.perf_counter() - started < timeout:
-            completed = count_completed(conn)
-            if completed >= n:
-                break
-            time.sleep(0.005)
+            if sum(counter.value for counter in ran) >= n:
+                completed = count_completed(conn)
+                if completed >= n:
+                    break
+            time.sleep(0.001)
         elapsed = time.perf_counter() - started
         stop.set()
         for process in processes:

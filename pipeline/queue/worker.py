@@ -354,7 +354,7 @@ class Worker:
         for job in jobs:
             if self._stopping.is_set():
                 unstarted.append((job.id, job.attempt))
-            elif (job.id, job.attempt) in abandoned:
+            elif abandoned and (job.id, job.attempt) in abandoned:  # hashing a UUID costs a Python call
                 skipped.append((job.id, job.attempt))
             else:
                 self._run_job(job, pending)
@@ -433,7 +433,10 @@ class Worker:
         """Stop holding these attempts (another attempt of the same job stays held) and drop their marks."""
         with self._held_lock:
             self._held.difference_update(attempts)
-        self._abandoned.difference_update(attempts)
+        # Usually no mark exists: skip hashing the attempts then. A mark the supervisor adds after this check is
+        # for an attempt no longer held, and the supervisor drops such marks itself (``_heartbeat``).
+        if self._abandoned:
+            self._abandoned.difference_update(attempts)
 
     def _release(self, conn: Connection, attempts: list[Attempt]) -> None:
         """Give jobs back without consuming their attempt, and wake other workers for them (at shutdown only).

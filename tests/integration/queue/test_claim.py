@@ -79,17 +79,34 @@ def test_claim__starts_an_attempt_owned_by_the_worker(queue: Queue, conn: Connec
     assert row[4].total_seconds() == 120
 
 
+def claim_plan(conn: Connection, name: str, limit: int) -> str:
+    """The claim's query plan, as JSON text."""
+    plan = conn.execute(
+        b"EXPLAIN (FORMAT JSON) " + query("job_claim").encode(),
+        {"name": name, "limit": limit, "worker_id": "w", "stale_after": 60},
+    ).fetchone()
+    assert plan is not None
+    return orjson.dumps(plan[0]).decode()
+
+
 def test_claim__query_plan_uses_the_partial_claim_index(queue: Queue, conn: Connection) -> None:
     queue.send_many("q", [{"i": i} for i in range(3000)])
     queue.send_many("other", [{"i": i} for i in range(3000)])
     conn.execute("UPDATE jobs SET state = 'completed', finished_at = now() WHERE name = 'other'")
     conn.execute("ANALYZE jobs")
-    plan = conn.execute(
-        b"EXPLAIN (FORMAT JSON) " + query("job_claim").encode(),
-        {"name": "q", "limit": 10, "worker_id": "w", "stale_after": 60},
-    ).fetchone()
-    assert plan is not None
-    text = orjson.dumps(plan[0]).decode()
+    text = claim_plan(conn, "q", 10)
+    assert '"Index Name":"jobs_claim_idx"' in text, text
+    assert '"Node Type":"Seq Scan"' not in text, text
+
+
+def test_claim__a_large_batch_from_a_backlog_is_found_by_index_not_by_scanning_the_table(
+    queue: Queue, conn: Connection
+) -> None:
+    """After a burst of sends the waiting jobs are most of the table, and a join to the claimed batch is planned as
+    a hash of the whole table: every claim would cost a pass over it."""
+    queue.send_many("q", [{"i": i} for i in range(2000)])
+    conn.execute("ANALYZE jobs")
+    text = claim_plan(conn, "q", 500)
     assert '"Index Name":"jobs_claim_idx"' in text, text
     assert '"Node Type":"Seq Scan"' not in text, text
 
