@@ -19,7 +19,7 @@ Files that are not parsed in this job are read back from the database (``load_li
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,14 +130,29 @@ def load_link_files(conn: Conn, files: Mapping[int, tuple[str, int]]) -> dict[in
 
 
 class StoredFiles(Mapping[int, LinkFile]):
-    """The files of one link, by file id: those parsed in this job from memory, the others read from the database
-    when first asked for (``prefetch`` reads many at once)."""
+    """The files of one link, by file id: those parsed in this job from ``parsed`` (read when first asked for, so a
+    mapping that decodes lazily stays lazy), the others read from the database when first asked for
+    (``prefetch`` reads many at once).
 
-    def __init__(self, conn: Conn, in_memory: Mapping[int, LinkFile], stored: Mapping[int, tuple[str, int]]) -> None:
+    With ``capacity``, at most that many files are held at once (or the size of one ``prefetch``, if larger): the
+    least recently used are dropped and read again if asked for again. ``held`` is the most held at once;
+    ``loaded`` counts the reads from the database."""
+
+    def __init__(
+        self,
+        conn: Conn,
+        parsed: Mapping[int, LinkFile],
+        stored: Mapping[int, tuple[str, int]],
+        *,
+        capacity: int | None = None,
+    ) -> None:
         self._conn = conn
-        self._files: dict[int, LinkFile] = dict(in_memory)
-        self._stored = stored  # file id → (path, result id) of every file not in memory
+        self._parsed = parsed
+        self._stored = stored  # file id → (path, result id) of every file not parsed
+        self._capacity = capacity
+        self._files: OrderedDict[int, LinkFile] = OrderedDict()  # least recently used first
         self.loaded = 0
+        self.held = 0
 
     def prefetch(self, file_ids: Iterable[int]) -> None:
         wanted = {
@@ -146,21 +161,35 @@ class StoredFiles(Mapping[int, LinkFile]):
             if file_id not in self._files and file_id in self._stored  # a base edge may name a file now deleted
         }
         if wanted:
-            self._files.update(load_link_files(self._conn, wanted))
+            self._hold(load_link_files(self._conn, wanted))
             self.loaded += len(wanted)
 
     def __getitem__(self, file_id: int) -> LinkFile:
         found = self._files.get(file_id)
-        if found is None:
+        if found is not None:
+            if self._capacity is not None:
+                self._files.move_to_end(file_id)
+            return found
+        if file_id in self._stored:
             self.prefetch([file_id])
-            found = self._files[file_id]
+            return self._files[file_id]
+        found = self._parsed[file_id]
+        self._hold({file_id: found})
         return found
 
+    def _hold(self, files: Mapping[int, LinkFile]) -> None:
+        """Keep ``files``, first dropping the least recently used ones that would exceed the capacity."""
+        if self._capacity is not None:
+            while self._files and len(self._files) + len(files) > self._capacity:
+                self._files.popitem(last=False)
+        self._files.update(files)
+        self.held = max(self.held, len(self._files))
+
     def __iter__(self) -> Iterator[int]:
-        return iter({*self._files, *self._stored})
+        return iter({*self._parsed, *self._stored})
 
     def __len__(self) -> int:
-        return len({*self._files, *self._stored})
+        return len({*self._parsed, *self._stored})
 
 
 def config_digest(context: CommitContext) -> str:

@@ -16,7 +16,8 @@ job's changes (``stages.incremental``). Guarantees:
   deleted instead (``stats.superseded``): the index follows the latest request. Per-file results
   that only the previous snapshot used are deleted with it (storage follows the current index, not history);
   a result another job is reusing at that moment is locked by it and left alone.
-- Rows are buffered and flushed with binary COPY when ``batch_rows`` is reached, so memory stays bounded.
+- Rows are buffered and flushed with binary COPY when ``batch_rows`` is reached, so memory stays bounded; ``finish``
+  copies cross-file rows given in batches one batch at a time.
 - Nothing locks the repository's row before ``lock_repository`` (called by both finishes), so two jobs of one
   repository open in one process never wait on each other.
 """
@@ -31,7 +32,7 @@ import msgspec
 import psycopg
 from psycopg.rows import TupleRow
 
-from stages.commit import CommitContext
+from stages.commit import CommitContext, LinkedCommit
 from stages.incremental import BaseSnapshot, Delta, config_digest, paths_digest
 from stages.models import FileExtraction, LinkedIndex, Span
 
@@ -140,6 +141,7 @@ class SnapshotStats(msgspec.Struct, kw_only=True):
     files_relinked: int = 0  # files whose cross-file rows were computed (all of them for a full snapshot)
     rows_written: int = 0  # rows inserted or deleted in the index tables by this job
     files_read_back: int = 0  # files not parsed in this job whose link rows were read from the database to link
+    link_files_held: int = 0  # the most files' link data the cross-file step held at once (index.link_files bounds it)
 
 
 def _span(span: Span) -> tuple[int, int, int, int]:
@@ -381,7 +383,7 @@ class SnapshotWriter:
 
     def finish(
         self,
-        linked: LinkedIndex,
+        linked: LinkedIndex | Iterable[LinkedCommit],
         package_versions: Mapping[str, str] | None = None,
         context: CommitContext | None = None,
         *,
@@ -394,7 +396,9 @@ class SnapshotWriter:
 
         Only links that found a target are stored (a reference or binding without a link row names nothing
         defined in the commit). ``package_versions`` maps ``"<file_idx>:<package>"`` to the version range
-        declared for that dependency. ``context`` (the commit's paths and config files) is recorded as digests,
+        declared for that dependency. ``linked`` may also come in batches (``stages.commit.link_commit_batches``,
+        each with its own package versions): each batch is copied as it comes, so no more than one batch of
+        cross-file rows is in memory. ``context`` (the commit's paths and config files) is recorded as digests,
         so that the next job can build on this snapshot incrementally; without it, the next job writes a full one.
         ``file_ids`` (path → file id, as ``linked`` numbers files) renumbers the files added; without it, a file's
         id is the ``file_idx`` it was added with.
@@ -424,12 +428,18 @@ class SnapshotWriter:
                 copy.write_row((self.snapshot_id, file_idx if file_ids is None else file_ids[path], path, result_id))
         self.stats.rows_written += 1 + len(self.files)
         self._count_stored_only()
-        self._copy_cross_rows(self.snapshot_id, linked, package_versions or {})
-        self.stats.resolved_imports = len(linked.resolved_imports)
-        self.stats.reference_links = sum(1 for link in linked.reference_links if link.target is not None)
-        self.stats.file_dependencies = len(linked.file_dependencies)
-        self.stats.symbol_dependencies = len(linked.symbol_dependencies)
-        self.stats.package_dependencies = len(linked.package_dependencies)
+        batches = (
+            [(linked, package_versions or {})]
+            if isinstance(linked, LinkedIndex)
+            else ((batch.linked, batch.package_versions) for batch in linked)
+        )
+        for batch, versions in batches:
+            self._copy_cross_rows(self.snapshot_id, batch, versions)
+            self.stats.resolved_imports += len(batch.resolved_imports)
+            self.stats.reference_links += sum(1 for link in batch.reference_links if link.target is not None)
+            self.stats.file_dependencies += len(batch.file_dependencies)
+            self.stats.symbol_dependencies += len(batch.symbol_dependencies)
+            self.stats.package_dependencies += len(batch.package_dependencies)
         self.stats.files_relinked = len(self.files)
         self._conn.execute(
             "UPDATE repositories SET current_snapshot_id = %s, last_indexed_at = now(), updated_at = now()"
