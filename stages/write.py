@@ -25,7 +25,8 @@ job's changes (``stages.incremental``). Guarantees:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 import msgspec
@@ -433,13 +434,26 @@ class SnapshotWriter:
             if isinstance(linked, LinkedIndex)
             else ((batch.linked, batch.package_versions) for batch in linked)
         )
+        # Rows wait per table until ``batch_rows`` of them are there, so small batches do not cost a COPY each.
+        pending: list[list[tuple[Any, ...]]] = [[] for _ in _CROSS_FILE_TABLES]
         for batch, versions in batches:
-            self._copy_cross_rows(self.snapshot_id, batch, versions)
+            for (target, types), waiting, rows in zip(
+                _CROSS_FILE_TABLES, pending, _cross_rows(self.snapshot_id, batch, versions), strict=True
+            ):
+                while True:
+                    waiting.extend(islice(rows, self.batch_rows - len(waiting)))
+                    if len(waiting) < self.batch_rows:
+                        break
+                    self._copy_rows(target, types, waiting)
+                    waiting.clear()
             self.stats.resolved_imports += len(batch.resolved_imports)
             self.stats.reference_links += sum(1 for link in batch.reference_links if link.target is not None)
             self.stats.file_dependencies += len(batch.file_dependencies)
             self.stats.symbol_dependencies += len(batch.symbol_dependencies)
             self.stats.package_dependencies += len(batch.package_dependencies)
+        for (target, types), waiting in zip(_CROSS_FILE_TABLES, pending, strict=True):
+            if waiting:
+                self._copy_rows(target, types, waiting)
         self.stats.files_relinked = len(self.files)
         self._conn.execute(
             "UPDATE repositories SET current_snapshot_id = %s, last_indexed_at = now(), updated_at = now()"
@@ -579,50 +593,8 @@ class SnapshotWriter:
 
     def _copy_cross_rows(self, snapshot_id: uuid.UUID, linked: LinkedIndex, versions: Mapping[str, str]) -> None:
         """COPY the cross-file rows of ``linked`` into ``snapshot_id``."""
-        self._copy_rows(
-            "resolved_imports (snapshot_id, file_idx, import_idx, kind, target_file_idx, package)",
-            ["uuid", "int4", "int4", "text", "int4", "text"],
-            ((snapshot_id, r.file, r.import_index, r.kind, r.target_file, r.package) for r in linked.resolved_imports),
-        )
-        self._copy_rows(
-            "binding_links (snapshot_id, file_idx, import_idx, binding_idx, target_file_idx, target_symbol_idx)",
-            ["uuid", "int4", "int4", "int4", "int4", "int4"],
-            (
-                (snapshot_id, b.file, b.import_index, b.binding_index, b.target.file, b.target.symbol)
-                for b in linked.binding_links
-                if b.target is not None
-            ),
-        )
-        self._copy_rows(
-            "reference_links (snapshot_id, file_idx, reference_idx, target_file_idx, target_symbol_idx)",
-            ["uuid", "int4", "int4", "int4", "int4"],
-            (
-                (snapshot_id, r.file, r.reference_index, r.target.file, r.target.symbol)
-                for r in linked.reference_links
-                if r.target is not None
-            ),
-        )
-        self._copy_rows(
-            "file_dependencies (snapshot_id, source_file_idx, target_file_idx)",
-            ["uuid", "int4", "int4"],
-            ((snapshot_id, d.source, d.target) for d in linked.file_dependencies),
-        )
-        self._copy_rows(
-            "symbol_dependencies (snapshot_id, source_file_idx, source_symbol_idx, target_file_idx, target_symbol_idx)",
-            ["uuid", "int4", "int4", "int4", "int4"],
-            (
-                (snapshot_id, d.source.file, d.source.symbol, d.target.file, d.target.symbol)
-                for d in linked.symbol_dependencies
-            ),
-        )
-        self._copy_rows(
-            "package_dependencies (snapshot_id, file_idx, package, is_builtin, version)",
-            ["uuid", "int4", "text", "bool", "text"],
-            (
-                (snapshot_id, d.file, d.package, d.is_builtin, versions.get(f"{d.file}:{d.package}"))
-                for d in linked.package_dependencies
-            ),
-        )
+        for (target, types), rows in zip(_CROSS_FILE_TABLES, _cross_rows(snapshot_id, linked, versions), strict=True):
+            self._copy_rows(target, types, rows)
 
     def _copy_rows(self, target: str, types: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
         written = 0
@@ -650,6 +622,61 @@ class SnapshotWriter:
         if locked is None or not locked[0]:
             return 0
         return self._conn.execute(_DELETE_ORPHANS, {"locked": locked[0]}).rowcount
+
+
+_CROSS_FILE_TABLES: tuple[tuple[str, list[str]], ...] = (
+    (
+        "resolved_imports (snapshot_id, file_idx, import_idx, kind, target_file_idx, package)",
+        ["uuid", "int4", "int4", "text", "int4", "text"],
+    ),
+    (
+        "binding_links (snapshot_id, file_idx, import_idx, binding_idx, target_file_idx, target_symbol_idx)",
+        ["uuid", "int4", "int4", "int4", "int4", "int4"],
+    ),
+    (
+        "reference_links (snapshot_id, file_idx, reference_idx, target_file_idx, target_symbol_idx)",
+        ["uuid", "int4", "int4", "int4", "int4"],
+    ),
+    ("file_dependencies (snapshot_id, source_file_idx, target_file_idx)", ["uuid", "int4", "int4"]),
+    (
+        "symbol_dependencies (snapshot_id, source_file_idx, source_symbol_idx, target_file_idx, target_symbol_idx)",
+        ["uuid", "int4", "int4", "int4", "int4"],
+    ),
+    (
+        "package_dependencies (snapshot_id, file_idx, package, is_builtin, version)",
+        ["uuid", "int4", "text", "bool", "text"],
+    ),
+)
+"""Each cross-file table's COPY target and column types, in the order of ``_cross_rows``."""
+
+
+def _cross_rows(
+    snapshot_id: uuid.UUID, linked: LinkedIndex, versions: Mapping[str, str]
+) -> tuple[Iterator[tuple[Any, ...]], ...]:
+    """The rows of ``linked`` for each table of ``_CROSS_FILE_TABLES``, in its order (links with no target have
+    no row)."""
+    return (
+        ((snapshot_id, r.file, r.import_index, r.kind, r.target_file, r.package) for r in linked.resolved_imports),
+        (
+            (snapshot_id, b.file, b.import_index, b.binding_index, b.target.file, b.target.symbol)
+            for b in linked.binding_links
+            if b.target is not None
+        ),
+        (
+            (snapshot_id, r.file, r.reference_index, r.target.file, r.target.symbol)
+            for r in linked.reference_links
+            if r.target is not None
+        ),
+        ((snapshot_id, d.source, d.target) for d in linked.file_dependencies),
+        (
+            (snapshot_id, d.source.file, d.source.symbol, d.target.file, d.target.symbol)
+            for d in linked.symbol_dependencies
+        ),
+        (
+            (snapshot_id, d.file, d.package, d.is_builtin, versions.get(f"{d.file}:{d.package}"))
+            for d in linked.package_dependencies
+        ),
+    )
 
 
 _CROSS_FILE_SOURCES = (
