@@ -377,7 +377,13 @@ class _SpilledLinkFiles(Mapping[int, LinkFile]):
     decoded each time they are read; ``renumber`` then keys them by the snapshot's file ids."""
 
     def __init__(self, directory: str | None) -> None:
-        self._file = tempfile.TemporaryFile(dir=directory, buffering=0)  # noqa: SIM115 - closed by close()
+        try:
+            if directory is not None:
+                os.makedirs(directory, exist_ok=True)
+            self._file = tempfile.TemporaryFile(dir=directory, buffering=0)  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            where = directory or tempfile.gettempdir()
+            raise OSError(f"the writer cannot create its link spill file in {where}: {exc.strerror or exc}") from exc
         self._where: dict[int, tuple[int, int]] = {}  # key → (offset, length)
         self._end = 0
 
