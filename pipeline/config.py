@@ -93,6 +93,9 @@ class IndexConfig(_Section):
     max_file_bytes: Annotated[int, msgspec.Meta(ge=1)] = 2 * 1024 * 1024
     parse_timeout: PositiveSeconds = 5.0
     batch_rows: Annotated[int, msgspec.Meta(ge=1)] = 20_000  # writer flushes a COPY batch at this many rows
+    # The writer's cross-file step holds at most this many files' link data at once (more are read again when
+    # needed) and, for a full snapshot, links and copies the rows of half as many files at a time.
+    link_files: Annotated[int, msgspec.Meta(ge=2)] = 250
     progress_interval: PositiveSeconds = 1.0  # per-stage progress is stored at most this often per job
     tmp_dir: str = ""  # per-job clone directories go here; empty: the system temp directory
     base_url: str = "https://github.com"  # for owner/name targets

@@ -3,17 +3,18 @@
 Per-file extraction sees one file; resolution and linking need the commit: every path (an import may name a file
 that is not indexed, such as a ``.json`` or ``.css`` file) and the text of every ``tsconfig.json``,
 ``jsconfig.json`` and ``package.json``. ``stages.fetch.context.commit_context`` collects both from the object database;
-``link_commit`` resolves and links one job's extractions with them. This module imports no git or database code,
+``link_commit`` resolves and links one job's extractions with them (``link_commit_batches`` a batch of files at a
+time, so that a whole repository's rows need not be in memory at once). This module imports no git or database code,
 so the process that links need not load them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import msgspec
 
-from stages.link import FileView, link
+from stages.link import FileView, link, link_batches
 from stages.models import LinkedIndex
 from stages.resolve import ModuleResolver
 
@@ -52,6 +53,33 @@ def link_commit(
             file_id: view.path for file_id, view in (enumerate(files) if isinstance(files, Sequence) else files.items())
         }
     )
+    return LinkedCommit(
+        linked=linked, package_versions=_package_versions(linked, resolver, path_of), diagnostics=resolver.diagnostics
+    )
+
+
+def link_commit_batches(
+    files: Mapping[int, FileView],
+    *,
+    paths: Mapping[str, int],
+    batches: Iterable[Sequence[int]],
+    resolver: ModuleResolver,
+    max_tables: int | None = None,
+) -> Iterator[LinkedCommit]:
+    """``link_commit`` one batch of file ids at a time (``stages.link.link_batches``): each ``LinkedCommit`` holds
+    that batch's rows and package versions, and the resolver's diagnostics so far (all of them in the last)."""
+    path_of = {file_id: path for path, file_id in paths.items()}
+    for linked in link_batches(files, resolver, paths=paths, batches=batches, max_tables=max_tables):
+        yield LinkedCommit(
+            linked=linked,
+            package_versions=_package_versions(linked, resolver, path_of),
+            diagnostics=resolver.diagnostics,
+        )
+
+
+def _package_versions(linked: LinkedIndex, resolver: ModuleResolver, path_of: Mapping[int, str]) -> dict[str, str]:
+    """``"<file_idx>:<package>"`` → the version range the nearest package.json declares, for each external
+    dependency of ``linked`` that has one."""
     versions: dict[str, str] = {}
     for dependency in linked.package_dependencies:
         if dependency.is_builtin:
@@ -59,4 +87,4 @@ def link_commit(
         version = resolver.package_version(path_of[dependency.file], dependency.package)
         if version is not None:
             versions[f"{dependency.file}:{dependency.package}"] = version
-    return LinkedCommit(linked=linked, package_versions=versions, diagnostics=resolver.diagnostics)
+    return versions

@@ -23,8 +23,8 @@ Files that are not parsed in this job are read back from the database (``load_li
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,14 +134,29 @@ def load_link_files(conn: Conn, files: Mapping[int, tuple[str, int]]) -> dict[in
 
 
 class StoredFiles(Mapping[int, LinkFile]):
-    """The files of one link, by file id: those parsed in this job from memory, the others read from the database
-    when first asked for (``prefetch`` reads many at once)."""
+    """The files of one link, by file id: those parsed in this job from ``parsed`` (read when first asked for, so a
+    mapping that decodes lazily stays lazy), the others read from the database when first asked for
+    (``prefetch`` reads many at once).
 
-    def __init__(self, conn: Conn, in_memory: Mapping[int, LinkFile], stored: Mapping[int, tuple[str, int]]) -> None:
+    With ``capacity``, at most that many files are held at once (or the size of one ``prefetch``, if larger): the
+    least recently used are dropped and read again if asked for again. ``held`` is the most held at once;
+    ``loaded`` counts the reads from the database."""
+
+    def __init__(
+        self,
+        conn: Conn,
+        parsed: Mapping[int, LinkFile],
+        stored: Mapping[int, tuple[str, int]],
+        *,
+        capacity: int | None = None,
+    ) -> None:
         self._conn = conn
-        self._files: dict[int, LinkFile] = dict(in_memory)
-        self._stored = stored  # file id → (path, result id) of every file not in memory
+        self._parsed = parsed
+        self._stored = stored  # file id → (path, result id) of every file not parsed
+        self._capacity = capacity
+        self._files: OrderedDict[int, LinkFile] = OrderedDict()  # least recently used first
         self.loaded = 0
+        self.held = 0
 
     def prefetch(self, file_ids: Iterable[int]) -> None:
         wanted = {
@@ -150,21 +165,35 @@ class StoredFiles(Mapping[int, LinkFile]):
             if file_id not in self._files and file_id in self._stored  # a base edge may name a file now deleted
         }
         if wanted:
-            self._files.update(load_link_files(self._conn, wanted))
+            self._hold(load_link_files(self._conn, wanted))
             self.loaded += len(wanted)
 
     def __getitem__(self, file_id: int) -> LinkFile:
         found = self._files.get(file_id)
-        if found is None:
+        if found is not None:
+            if self._capacity is not None:
+                self._files.move_to_end(file_id)
+            return found
+        if file_id in self._stored:
             self.prefetch([file_id])
-            found = self._files[file_id]
+            return self._files[file_id]
+        found = self._parsed[file_id]
+        self._hold({file_id: found})
         return found
 
+    def _hold(self, files: Mapping[int, LinkFile]) -> None:
+        """Keep ``files``, first dropping the least recently used ones that would exceed the capacity."""
+        if self._capacity is not None:
+            while self._files and len(self._files) + len(files) > self._capacity:
+                self._files.popitem(last=False)
+        self._files.update(files)
+        self.held = max(self.held, len(self._files))
+
     def __iter__(self) -> Iterator[int]:
-        return iter({*self._files, *self._stored})
+        return iter({*self._parsed, *self._stored})
 
     def __len__(self) -> int:
-        return len({*self._files, *self._stored})
+        return len({*self._parsed, *self._stored})
 
 
 def config_digest(context: CommitContext) -> str:
@@ -297,11 +326,11 @@ def plan_delta(
     context: CommitContext,
     *,
     resolver: ModuleResolver,
-    parsed: Mapping[str, LinkFile],
+    parsed: Callable[[str], LinkFile | None],
 ) -> Delta | None:
     """The delta from ``base`` to the commit whose files are ``results`` (path → result id); ``None`` when the
-    config files changed (everything must be relinked: the caller writes a full snapshot). ``parsed`` holds the
-    files parsed in this job, by path (the others are read from the database where needed)."""
+    config files changed (everything must be relinked: the caller writes a full snapshot). ``parsed`` gives a file
+    parsed in this job by path (``None`` for the others: they are read from the database where needed)."""
     if config_digest(context) != base.config_digest:
         return None
     next_id = 1 + max((file_id for file_id, _ in base.files.values()), default=-1)
@@ -337,7 +366,7 @@ def plan_delta(
         path: base.files[path] for path, file_id in file_ids.items() if file_id in changed and path in base.files
     }
     old_files = load_link_files(conn, {file_id: (path, result_id) for path, (file_id, result_id) in replaced.items()})
-    new_files = {file_id: parsed[path] for path, (file_id, _) in replaced.items() if path in parsed}
+    new_files = {file_id: found for path, (file_id, _) in replaced.items() if (found := parsed(path)) is not None}
     new_files |= load_link_files(
         conn,
         {file_id: (path, changed[file_id]) for path, (file_id, _) in replaced.items() if file_id not in new_files},

@@ -19,10 +19,14 @@ Guarantees:
 - Files with ``error`` set have no rows and take part only as import targets (with no exports).
 - Linking reads only names, kinds, parents and import/export structure (``FileView``): a whole
   ``FileExtraction`` will do, and so will the smaller ``LinkFile`` the pipeline's writer decodes.
+- ``link_batches`` yields the same rows a batch of files at a time and, given ``max_tables``, keeps the name
+  lookups of at most that many files (the least recently used are dropped and rebuilt if visited again; what they
+  memoise depends only on the files), so a whole repository's links need not be in memory at once.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Protocol, TypeAlias
@@ -140,7 +144,31 @@ def link(
     by_id = dict(enumerate(files)) if isinstance(files, Sequence) else files
     index_of_path = paths if paths is not None else {view.path: file_id for file_id, view in by_id.items()}
     linked = sorted(only) if only is not None else sorted(index_of_path.values())
-    return _Linker(by_id, index_of_path, resolver).run(linked)
+    rows = _Rows()
+    linker = _Linker(by_id, index_of_path, resolver)
+    for file_index in linked:
+        linker.link_file(file_index, rows)
+    return rows.index()
+
+
+def link_batches(
+    files: Mapping[int, FileView],
+    resolver: Resolver,
+    *,
+    paths: Mapping[str, int],
+    batches: Iterable[Sequence[int]],
+    max_tables: int | None = None,
+) -> Iterator[LinkedIndex]:
+    """``link`` of each batch of file ids in turn (each batch in increasing id order, no file in two), one
+    ``LinkedIndex`` per batch: its rows are exactly those ``link`` yields for those files. Lookups built for one
+    batch serve the next; ``max_tables`` bounds how many files' lookups are kept (``None``: all). ``batches`` is
+    consumed one batch at a time, just before that batch is linked."""
+    linker = _Linker(files, paths, resolver, max_tables=max_tables)
+    for batch in batches:
+        rows = _Rows()
+        for file_index in batch:
+            linker.link_file(file_index, rows)
+        yield rows.index()
 
 
 _UNSEEN = SymbolId(file=-1, symbol=-1)
@@ -325,80 +353,108 @@ _Holder: TypeAlias = _FileTable | SymbolId | None
 """What a qualifier denotes: a module (its exports), a declaration (its members), or nothing."""
 
 
+class _Rows:
+    """The rows of the files linked so far, in the order they were linked."""
+
+    __slots__ = (
+        "bindings",
+        "file_dependencies",
+        "package_dependencies",
+        "references",
+        "resolved",
+        "symbol_dependencies",
+    )
+
+    def __init__(self) -> None:
+        self.resolved: list[ResolvedImport] = []
+        self.bindings: list[BindingLink] = []
+        self.references: list[ReferenceLink] = []
+        self.file_dependencies: list[FileDependency] = []
+        self.symbol_dependencies: list[SymbolDependency] = []
+        self.package_dependencies: list[PackageDependency] = []
+
+    def index(self) -> LinkedIndex:
+        return LinkedIndex(
+            resolved_imports=tuple(self.resolved),
+            binding_links=tuple(self.bindings),
+            reference_links=tuple(self.references),
+            file_dependencies=tuple(self.file_dependencies),
+            symbol_dependencies=tuple(self.symbol_dependencies),
+            package_dependencies=tuple(self.package_dependencies),
+        )
+
+
 class _Linker:
-    def __init__(self, files: Mapping[int, FileView], index_of_path: Mapping[str, int], resolver: Resolver) -> None:
+    def __init__(
+        self,
+        files: Mapping[int, FileView],
+        index_of_path: Mapping[str, int],
+        resolver: Resolver,
+        *,
+        max_tables: int | None = None,
+    ) -> None:
         self.files = files
         self.resolver = resolver
         self.index_of_path = index_of_path
-        self._tables: dict[int, _FileTable] = {}
+        self._tables: OrderedDict[int, _FileTable] = OrderedDict()  # least recently used first, when bounded
+        self._max_tables = max_tables
 
     def table(self, file_id: int) -> _FileTable:
-        """The name lookups of one file, built on first use."""
-        table = self._tables.get(file_id)
+        """The name lookups of one file, built on first use (and again after being dropped, when bounded)."""
+        tables = self._tables
+        table = tables.get(file_id)
         if table is None:
-            table = self._tables[file_id] = _FileTable(file_id, self.files[file_id])
+            table = tables[file_id] = _FileTable(file_id, self.files[file_id])
+            if self._max_tables is not None and len(tables) > self._max_tables:
+                tables.popitem(last=False)
+        elif self._max_tables is not None:
+            tables.move_to_end(file_id)
         return table
 
-    def run(self, linked: Iterable[int]) -> LinkedIndex:
-        resolved: list[ResolvedImport] = []
-        bindings: list[BindingLink] = []
-        references: list[ReferenceLink] = []
-        file_dependencies: list[FileDependency] = []
-        symbol_dependencies: list[SymbolDependency] = []
-        package_dependencies: list[PackageDependency] = []
-        # Edges are collected per file and sorted per file: files come in index order, so the concatenation is
-        # sorted by source file first, as the whole would be.
-        for file_index in linked:
-            table = self.table(file_index)
-            file_targets: set[int] = set()
-            packages: set[tuple[str, bool]] = set()
-            for import_index, imported in enumerate(table.extraction.imports):
-                resolution = self.resolution(table, import_index)
-                target_file = table.import_targets[import_index]
-                resolved.append(
-                    ResolvedImport(
-                        file=file_index,
-                        import_index=import_index,
-                        kind=resolution.kind,
-                        target_file=target_file,
-                        package=resolution.package,
-                    )
+    def link_file(self, file_index: int, rows: _Rows) -> None:
+        """Append the rows of one file's links to ``rows``. Edges are sorted per file: files are linked in index
+        order, so the concatenation is sorted by source file first, as the whole would be."""
+        table = self.table(file_index)
+        file_targets: set[int] = set()
+        packages: set[tuple[str, bool]] = set()
+        for import_index, imported in enumerate(table.extraction.imports):
+            resolution = self.resolution(table, import_index)
+            target_file = table.import_targets[import_index]
+            rows.resolved.append(
+                ResolvedImport(
+                    file=file_index,
+                    import_index=import_index,
+                    kind=resolution.kind,
+                    target_file=target_file,
+                    package=resolution.package,
                 )
-                if target_file is not None and target_file != file_index:
-                    file_targets.add(target_file)
-                if resolution.package is not None and resolution.kind in ("external", "builtin"):
-                    packages.add((resolution.package, resolution.kind == "builtin"))
-                target_table = None if target_file is None else self.table(target_file)
-                for binding_index, binding in enumerate(imported.bindings):
-                    target = None
-                    if binding.imported != "*" and target_table is not None:
-                        target = self.exported_symbol(target_table, binding.imported)
-                    bindings.append(
-                        BindingLink(
-                            file=file_index, import_index=import_index, binding_index=binding_index, target=target
-                        )
-                    )
-            symbol_edges = self.link_references(table, references)
-            if file_targets:
-                file_dependencies.extend(FileDependency(source=file_index, target=t) for t in sorted(file_targets))
-            if packages:
-                package_dependencies.extend(
-                    PackageDependency(file=file_index, package=p, is_builtin=b) for p, b in sorted(packages)
+            )
+            if target_file is not None and target_file != file_index:
+                file_targets.add(target_file)
+            if resolution.package is not None and resolution.kind in ("external", "builtin"):
+                packages.add((resolution.package, resolution.kind == "builtin"))
+            target_table = None if target_file is None else self.table(target_file)
+            for binding_index, binding in enumerate(imported.bindings):
+                target = None
+                if binding.imported != "*" and target_table is not None:
+                    target = self.exported_symbol(target_table, binding.imported)
+                rows.bindings.append(
+                    BindingLink(file=file_index, import_index=import_index, binding_index=binding_index, target=target)
                 )
-            source: SymbolId | None = None
-            for key in sorted(symbol_edges):
-                enclosing = key // _EDGE_SPAN
-                if source is None or source.symbol != enclosing:
-                    source = SymbolId(file=file_index, symbol=enclosing)
-                symbol_dependencies.append(SymbolDependency(source=source, target=symbol_edges[key]))
-        return LinkedIndex(
-            resolved_imports=tuple(resolved),
-            binding_links=tuple(bindings),
-            reference_links=tuple(references),
-            file_dependencies=tuple(file_dependencies),
-            symbol_dependencies=tuple(symbol_dependencies),
-            package_dependencies=tuple(package_dependencies),
-        )
+        symbol_edges = self.link_references(table, rows.references)
+        if file_targets:
+            rows.file_dependencies.extend(FileDependency(source=file_index, target=t) for t in sorted(file_targets))
+        if packages:
+            rows.package_dependencies.extend(
+                PackageDependency(file=file_index, package=p, is_builtin=b) for p, b in sorted(packages)
+            )
+        source: SymbolId | None = None
+        symbol_dependencies = rows.symbol_dependencies
+        for key in sorted(symbol_edges):
+            enclosing = key // _EDGE_SPAN
+            if source is None or source.symbol != enclosing:
+                source = SymbolId(file=file_index, symbol=enclosing)
+            symbol_dependencies.append(SymbolDependency(source=source, target=symbol_edges[key]))
 
     def link_references(self, table: _FileTable, out: list[ReferenceLink]) -> dict[int, SymbolId]:
         """Append the links of one file's references to ``out``; returns its symbol edges as ``edge_key`` → target.

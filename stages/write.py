@@ -16,7 +16,8 @@ job's changes (``stages.incremental``). Guarantees:
   deleted instead (``stats.superseded``): the index follows the latest request. Per-file results
   that only the previous snapshot used are deleted with it (storage follows the current index, not history);
   a result another job is reusing at that moment is locked by it and left alone.
-- Rows are buffered and flushed with binary COPY when ``batch_rows`` is reached, so memory stays bounded.
+- Rows are buffered and flushed with binary COPY when ``batch_rows`` is reached, so memory stays bounded; ``finish``
+  copies cross-file rows given in batches one batch at a time.
 - Nothing locks the repository's row before ``lock_repository`` (called by both finishes), so two jobs of one
   repository open in one process never wait on each other.
 """
@@ -24,14 +25,15 @@ job's changes (``stages.incremental``). Guarantees:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 import msgspec
 import psycopg
 from psycopg.rows import TupleRow
 
-from stages.commit import CommitContext
+from stages.commit import CommitContext, LinkedCommit
 from stages.incremental import BaseSnapshot, Delta, config_digest, paths_digest
 from stages.models import FileExtraction, LinkedIndex, Span
 
@@ -140,6 +142,7 @@ class SnapshotStats(msgspec.Struct, kw_only=True):
     files_relinked: int = 0  # files whose cross-file rows were computed (all of them for a full snapshot)
     rows_written: int = 0  # rows inserted or deleted in the index tables by this job
     files_read_back: int = 0  # files not parsed in this job whose link rows were read from the database to link
+    link_files_held: int = 0  # the most files' link data the cross-file step held at once (index.link_files bounds it)
 
 
 def _span(span: Span) -> tuple[int, int, int, int]:
@@ -381,7 +384,7 @@ class SnapshotWriter:
 
     def finish(
         self,
-        linked: LinkedIndex,
+        linked: LinkedIndex | Iterable[LinkedCommit],
         package_versions: Mapping[str, str] | None = None,
         context: CommitContext | None = None,
         *,
@@ -394,7 +397,9 @@ class SnapshotWriter:
 
         Only links that found a target are stored (a reference or binding without a link row names nothing
         defined in the commit). ``package_versions`` maps ``"<file_idx>:<package>"`` to the version range
-        declared for that dependency. ``context`` (the commit's paths and config files) is recorded as digests,
+        declared for that dependency. ``linked`` may also come in batches (``stages.commit.link_commit_batches``,
+        each with its own package versions): each batch is copied as it comes, so no more than one batch of
+        cross-file rows is in memory. ``context`` (the commit's paths and config files) is recorded as digests,
         so that the next job can build on this snapshot incrementally; without it, the next job writes a full one.
         ``file_ids`` (path → file id, as ``linked`` numbers files) renumbers the files added; without it, a file's
         id is the ``file_idx`` it was added with.
@@ -424,12 +429,31 @@ class SnapshotWriter:
                 copy.write_row((self.snapshot_id, file_idx if file_ids is None else file_ids[path], path, result_id))
         self.stats.rows_written += 1 + len(self.files)
         self._count_stored_only()
-        self._copy_cross_rows(self.snapshot_id, linked, package_versions or {})
-        self.stats.resolved_imports = len(linked.resolved_imports)
-        self.stats.reference_links = sum(1 for link in linked.reference_links if link.target is not None)
-        self.stats.file_dependencies = len(linked.file_dependencies)
-        self.stats.symbol_dependencies = len(linked.symbol_dependencies)
-        self.stats.package_dependencies = len(linked.package_dependencies)
+        batches = (
+            [(linked, package_versions or {})]
+            if isinstance(linked, LinkedIndex)
+            else ((batch.linked, batch.package_versions) for batch in linked)
+        )
+        # Rows wait per table until ``batch_rows`` of them are there, so small batches do not cost a COPY each.
+        pending: list[list[tuple[Any, ...]]] = [[] for _ in _CROSS_FILE_TABLES]
+        for batch, versions in batches:
+            for (target, types), waiting, rows in zip(
+                _CROSS_FILE_TABLES, pending, _cross_rows(self.snapshot_id, batch, versions), strict=True
+            ):
+                while True:
+                    waiting.extend(islice(rows, self.batch_rows - len(waiting)))
+                    if len(waiting) < self.batch_rows:
+                        break
+                    self._copy_rows(target, types, waiting)
+                    waiting.clear()
+            self.stats.resolved_imports += len(batch.resolved_imports)
+            self.stats.reference_links += sum(1 for link in batch.reference_links if link.target is not None)
+            self.stats.file_dependencies += len(batch.file_dependencies)
+            self.stats.symbol_dependencies += len(batch.symbol_dependencies)
+            self.stats.package_dependencies += len(batch.package_dependencies)
+        for (target, types), waiting in zip(_CROSS_FILE_TABLES, pending, strict=True):
+            if waiting:
+                self._copy_rows(target, types, waiting)
         self.stats.files_relinked = len(self.files)
         self._conn.execute(
             "UPDATE repositories SET current_snapshot_id = %s, last_indexed_at = now(), updated_at = now()"
@@ -569,50 +593,8 @@ class SnapshotWriter:
 
     def _copy_cross_rows(self, snapshot_id: uuid.UUID, linked: LinkedIndex, versions: Mapping[str, str]) -> None:
         """COPY the cross-file rows of ``linked`` into ``snapshot_id``."""
-        self._copy_rows(
-            "resolved_imports (snapshot_id, file_idx, import_idx, kind, target_file_idx, package)",
-            ["uuid", "int4", "int4", "text", "int4", "text"],
-            ((snapshot_id, r.file, r.import_index, r.kind, r.target_file, r.package) for r in linked.resolved_imports),
-        )
-        self._copy_rows(
-            "binding_links (snapshot_id, file_idx, import_idx, binding_idx, target_file_idx, target_symbol_idx)",
-            ["uuid", "int4", "int4", "int4", "int4", "int4"],
-            (
-                (snapshot_id, b.file, b.import_index, b.binding_index, b.target.file, b.target.symbol)
-                for b in linked.binding_links
-                if b.target is not None
-            ),
-        )
-        self._copy_rows(
-            "reference_links (snapshot_id, file_idx, reference_idx, target_file_idx, target_symbol_idx)",
-            ["uuid", "int4", "int4", "int4", "int4"],
-            (
-                (snapshot_id, r.file, r.reference_index, r.target.file, r.target.symbol)
-                for r in linked.reference_links
-                if r.target is not None
-            ),
-        )
-        self._copy_rows(
-            "file_dependencies (snapshot_id, source_file_idx, target_file_idx)",
-            ["uuid", "int4", "int4"],
-            ((snapshot_id, d.source, d.target) for d in linked.file_dependencies),
-        )
-        self._copy_rows(
-            "symbol_dependencies (snapshot_id, source_file_idx, source_symbol_idx, target_file_idx, target_symbol_idx)",
-            ["uuid", "int4", "int4", "int4", "int4"],
-            (
-                (snapshot_id, d.source.file, d.source.symbol, d.target.file, d.target.symbol)
-                for d in linked.symbol_dependencies
-            ),
-        )
-        self._copy_rows(
-            "package_dependencies (snapshot_id, file_idx, package, is_builtin, version)",
-            ["uuid", "int4", "text", "bool", "text"],
-            (
-                (snapshot_id, d.file, d.package, d.is_builtin, versions.get(f"{d.file}:{d.package}"))
-                for d in linked.package_dependencies
-            ),
-        )
+        for (target, types), rows in zip(_CROSS_FILE_TABLES, _cross_rows(snapshot_id, linked, versions), strict=True):
+            self._copy_rows(target, types, rows)
 
     def _copy_rows(self, target: str, types: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
         written = 0
@@ -640,6 +622,61 @@ class SnapshotWriter:
         if locked is None or not locked[0]:
             return 0
         return self._conn.execute(_DELETE_ORPHANS, {"locked": locked[0]}).rowcount
+
+
+_CROSS_FILE_TABLES: tuple[tuple[str, list[str]], ...] = (
+    (
+        "resolved_imports (snapshot_id, file_idx, import_idx, kind, target_file_idx, package)",
+        ["uuid", "int4", "int4", "text", "int4", "text"],
+    ),
+    (
+        "binding_links (snapshot_id, file_idx, import_idx, binding_idx, target_file_idx, target_symbol_idx)",
+        ["uuid", "int4", "int4", "int4", "int4", "int4"],
+    ),
+    (
+        "reference_links (snapshot_id, file_idx, reference_idx, target_file_idx, target_symbol_idx)",
+        ["uuid", "int4", "int4", "int4", "int4"],
+    ),
+    ("file_dependencies (snapshot_id, source_file_idx, target_file_idx)", ["uuid", "int4", "int4"]),
+    (
+        "symbol_dependencies (snapshot_id, source_file_idx, source_symbol_idx, target_file_idx, target_symbol_idx)",
+        ["uuid", "int4", "int4", "int4", "int4"],
+    ),
+    (
+        "package_dependencies (snapshot_id, file_idx, package, is_builtin, version)",
+        ["uuid", "int4", "text", "bool", "text"],
+    ),
+)
+"""Each cross-file table's COPY target and column types, in the order of ``_cross_rows``."""
+
+
+def _cross_rows(
+    snapshot_id: uuid.UUID, linked: LinkedIndex, versions: Mapping[str, str]
+) -> tuple[Iterator[tuple[Any, ...]], ...]:
+    """The rows of ``linked`` for each table of ``_CROSS_FILE_TABLES``, in its order (links with no target have
+    no row)."""
+    return (
+        ((snapshot_id, r.file, r.import_index, r.kind, r.target_file, r.package) for r in linked.resolved_imports),
+        (
+            (snapshot_id, b.file, b.import_index, b.binding_index, b.target.file, b.target.symbol)
+            for b in linked.binding_links
+            if b.target is not None
+        ),
+        (
+            (snapshot_id, r.file, r.reference_index, r.target.file, r.target.symbol)
+            for r in linked.reference_links
+            if r.target is not None
+        ),
+        ((snapshot_id, d.source, d.target) for d in linked.file_dependencies),
+        (
+            (snapshot_id, d.source.file, d.source.symbol, d.target.file, d.target.symbol)
+            for d in linked.symbol_dependencies
+        ),
+        (
+            (snapshot_id, d.file, d.package, d.is_builtin, versions.get(f"{d.file}:{d.package}"))
+            for d in linked.package_dependencies
+        ),
+    )
 
 
 _CROSS_FILE_SOURCES = (

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import tempfile
 import time
 import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +23,7 @@ from pipeline.config import Config
 from pipeline.db import connect, query
 from pipeline.log import log_context
 from pipeline.processes import BytesQueue, StageQueues, Throttle, child_setup, inbox_messages, progress_message
-from stages.commit import CommitContext, link_commit
+from stages.commit import CommitContext, LinkedCommit, link_commit, link_commit_batches
 from stages.incremental import ContentKey, StoredFiles, load_base, plan_delta, stored_results
 from stages.languages import is_declaration_file
 from stages.models import LinkFile
@@ -41,10 +44,11 @@ class _WriteJob:
     conn: psycopg.Connection[TupleRow] | None = None
     writer: SnapshotWriter | None = None
     waiting: list[tuple[messages.ParseResult, bytes]] = field(default_factory=list)
-    # What the cross-file step at the end of the job reads of each file parsed in this job: names and structure,
-    # no ranges, about a third of the whole extraction (whose rows are already stored by then). Files not parsed
-    # (their results were stored already) are read back from the database where a link needs them.
-    results: dict[int, LinkFile] = field(default_factory=dict)
+    # What the cross-file step at the end of the job reads of each file parsed in this job, on disk until then
+    # (created with the job's snapshot writer). Files not parsed (their results were stored already) are read
+    # back from the database where a link needs them.
+    parsed: _SpilledLinkFiles | None = None
+    received: int = 0  # parse results stored so far
     expected: int | None = None
     done: messages.FetchDone | None = None
     parse_failed: int = 0
@@ -124,7 +128,7 @@ class Writer:
                 self._step(state, message, raw)
                 if state.job not in self.jobs:
                     return  # skipped: its commit is the current index already
-                if state.ready and state.done is not None and len(state.results) == state.done.files:
+                if state.ready and state.done is not None and state.received == state.done.files:
                     self._finish(state)
             except Exception as exc:  # any error fails this job, never the writer
                 logger.exception("write failed")
@@ -141,6 +145,8 @@ class Writer:
     def _drop(self, job: str) -> None:
         state = self.jobs.pop(job, None)
         self.throttle.forget(job)
+        if state is not None and state.parsed is not None:
+            state.parsed.close()
         if state is not None and state.conn is not None:
             with contextlib.suppress(psycopg.Error):
                 state.conn.rollback()
@@ -164,18 +170,21 @@ class Writer:
             if state.writer is None:
                 return
             self._plan(state, state.writer)
+            state.parsed = _SpilledLinkFiles(self.config.index.tmp_dir or None)
+        assert state.parsed is not None
         for result, encoded in state.waiting:
             extraction = result.extraction
             state.parse_seconds += result.seconds
             state.parse_blocked_seconds += result.blocked_seconds
-            state.results[result.file_idx] = messages.decode_link_input(encoded).extraction
+            state.parsed.add(result.file_idx, encoded)
+            state.received += 1
             state.parse_failed += extraction.error is not None
             path = state.listing[result.file_idx].path
             row = FileRow(file_idx=result.file_idx, path=path, blob_oid=result.oid, extraction=extraction)
             state.writer.add_file(row)
         state.waiting.clear()
         state.write_seconds += time.monotonic() - storing
-        received = len(state.results)
+        received = state.received
         expected = state.done.files if state.done else state.expected or received
         complete = state.done is not None and received == expected
         if self.throttle.ready(state.job, force=complete):
@@ -321,40 +330,115 @@ class Writer:
             writer.supersede()
             return ()
         linking = time.monotonic()
+        assert state.parsed is not None
+        parsed = state.parsed
         results = dict(writer.files.values())
-        parsed = {state.listing[position].path: link_file for position, link_file in state.results.items()}
-        state.results.clear()
+        parsed_paths = {state.listing[position].path for position in parsed}
         resolver = ModuleResolver.from_files(context.paths, context.configs.get)
         base = None if previous is None or force else load_base(conn, previous, self.extractor_version)
-        delta = None if base is None else plan_delta(conn, base, results, context, resolver=resolver, parsed=parsed)
+        position_of = {state.listing[position].path: position for position in parsed}
+
+        def parsed_file(path: str) -> LinkFile | None:
+            position = position_of.get(path)
+            return None if position is None else parsed[position]
+
+        delta = (
+            None if base is None else plan_delta(conn, base, results, context, resolver=resolver, parsed=parsed_file)
+        )
+        file_ids = (
+            {path: file_id for file_id, path in enumerate(sorted(results))}
+            if base is None or delta is None
+            else delta.file_ids
+        )
+        parsed.renumber({position: file_ids[state.listing[position].path] for position in parsed})
+        stored = {file_ids[path]: (path, result_id) for path, result_id in results.items() if path not in parsed_paths}
         if base is None or delta is None:
-            file_ids = {path: file_id for file_id, path in enumerate(sorted(results))}
-            files = StoredFiles(
-                conn,
-                {file_ids[path]: link_file for path, link_file in parsed.items()},
-                {file_ids[path]: (path, result_id) for path, result_id in results.items() if path not in parsed},
-            )
-            files.prefetch(file_ids.values())
-            linked = link_commit(files, context, paths=file_ids, resolver=resolver)
+            # A full snapshot links every file: a batch of files at a time, each batch's rows copied before the
+            # next is linked, holding at most ``link_files`` files' link data at once.
+            capacity = self.config.index.link_files
+            files = StoredFiles(conn, parsed, stored, capacity=capacity)
+            batches = _prefetched(files, sorted(file_ids.values()), max(1, capacity // 2))
+            linked = link_commit_batches(files, paths=file_ids, batches=batches, resolver=resolver, max_tables=capacity)
             state.link_seconds = time.monotonic() - linking
-            writer.finish(linked.linked, linked.package_versions, context, file_ids=file_ids)
+            writer.finish(_timed(linked, state), context=context, file_ids=file_ids)
+            diagnostics = resolver.diagnostics
         else:
-            file_ids = delta.file_ids
-            files = StoredFiles(
-                conn,
-                {file_ids[path]: link_file for path, link_file in parsed.items()},
-                {file_ids[path]: (path, result_id) for path, result_id in results.items() if path not in parsed},
-            )
+            files = StoredFiles(conn, parsed, stored)
             files.prefetch(delta.link_visits())
-            linked = link_commit(files, context, paths=file_ids, only=delta.relink, resolver=resolver)
+            incremental = link_commit(files, context, paths=file_ids, only=delta.relink, resolver=resolver)
             state.link_seconds = time.monotonic() - linking
-            writer.finish_delta(base, delta, linked.linked, linked.package_versions, context)
+            writer.finish_delta(base, delta, incremental.linked, incremental.package_versions, context)
+            diagnostics = incremental.diagnostics
         writer.stats.files_read_back = files.loaded
-        return linked.diagnostics
+        writer.stats.link_files_held = files.held
+        return diagnostics
 
     def _lost(self, state: _WriteJob, why: str) -> None:
         self._drop(state.job)
         self._report(messages.JobFailed(job=state.job, stage="write", error=why, retryable=False))
+
+
+class _SpilledLinkFiles(Mapping[int, LinkFile]):
+    """The link input of each file parsed in one job, kept in an unnamed temporary file (removed when closed or
+    when the process ends) until the cross-file step reads it: the writer holds two integers per file, not the
+    file's names and structure (about 14 KB of objects per file decoded, on the pinned npm corpus).
+
+    Files are added by listing position as their results arrive (the encoded ``ParseResult`` as received) and
+    decoded each time they are read; ``renumber`` then keys them by the snapshot's file ids."""
+
+    def __init__(self, directory: str | None) -> None:
+        try:
+            if directory is not None:
+                os.makedirs(directory, exist_ok=True)
+            self._file = tempfile.TemporaryFile(dir=directory, buffering=0)  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            where = directory or tempfile.gettempdir()
+            raise OSError(f"the writer cannot create its link spill file in {where}: {exc.strerror or exc}") from exc
+        self._where: dict[int, tuple[int, int]] = {}  # key → (offset, length)
+        self._end = 0
+
+    def add(self, key: int, encoded: bytes) -> None:
+        written = self._file.write(encoded)
+        if written != len(encoded):
+            raise OSError(f"short write to the link spill file: {written} of {len(encoded)} bytes")
+        self._where[key] = (self._end, len(encoded))
+        self._end += len(encoded)
+
+    def renumber(self, new_keys: Mapping[int, int]) -> None:
+        self._where = {new_keys[key]: where for key, where in self._where.items()}
+
+    def __getitem__(self, key: int) -> LinkFile:
+        offset, length = self._where[key]
+        return messages.decode_link_input(os.pread(self._file.fileno(), length, offset)).extraction
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._where)
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _prefetched(files: StoredFiles, file_ids: list[int], size: int) -> Iterator[list[int]]:
+    """``file_ids`` in batches of ``size``, reading each batch's stored files in one round just before it is linked."""
+    for start in range(0, len(file_ids), size):
+        batch = file_ids[start : start + size]
+        files.prefetch(batch)
+        yield batch
+
+
+def _timed(linked: Iterable[LinkedCommit], state: _WriteJob) -> Iterator[LinkedCommit]:
+    """``linked`` as it comes, adding the time spent linking (computing the next batch) to ``state.link_seconds``."""
+    batches = iter(linked)
+    while True:
+        started = time.monotonic()
+        batch = next(batches, None)
+        state.link_seconds += time.monotonic() - started
+        if batch is None:
+            return
+        yield batch
 
 
 def _job_stats(
