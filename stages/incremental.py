@@ -245,10 +245,6 @@ def load_base(conn: Conn, snapshot_id: Any, extractor_version: int) -> BaseSnaps
     return BaseSnapshot(snapshot_id=snapshot_id, config_digest=row[0], paths_digest=row[1], stats=row[2], files=files)
 
 
-_BASE_IMPORT_EDGES = """
-SELECT source_file_idx, target_file_idx FROM file_dependencies WHERE snapshot_id = %(snapshot)s
-"""
-
 _BASE_REEXPORTS = """
 SELECT f.file_idx, i.target_file_idx, e.kind, e.exported,
        CASE WHEN e.import_idx IS NULL THEN b.imported ELSE e.local END
@@ -299,18 +295,23 @@ class Delta:
     deleted: dict[int, int]  # file id → old result id, for the base's files gone from the commit
     relink: set[int] = field(default_factory=set)  # file ids whose cross-file rows are computed again
     resolution_changed: set[int] = field(default_factory=set)
-    # the base's edges: file → files it imports, file → files it re-exports from
-    imports_of: dict[int, set[int]] = field(default_factory=dict)
-    reexports_of: dict[int, set[int]] = field(default_factory=dict)
+    reexports_of: dict[int, set[int]] = field(default_factory=dict)  # the base's: file → files it re-exports from
 
-    def link_visits(self) -> set[int]:
-        """The files the links of ``relink`` can visit, as the base's edges say: the files themselves, what they
-        import, and what those re-export from, transitively (for prefetching: a file missed is read when
-        visited)."""
-        visits = set(self.relink)
+    def link_visits(self, files: Mapping[int, LinkFile], resolver: ModuleResolver) -> set[int]:
+        """The files the links of ``relink`` (read from ``files``) will likely visit: the files themselves, the
+        files their named and namespace imports resolve to, and what those re-export from, transitively, as the
+        base's edges say (for prefetching: a file missed is read when a link visits it)."""
+        path_of = {file_id: path for path, file_id in self.file_ids.items()}
+        targets: set[int] = set()
         for file_id in self.relink:
-            visits.update(self.imports_of.get(file_id, ()))
-        stack = list(visits)
+            for imported in files[file_id].imports:
+                if not imported.bindings:
+                    continue  # `export * from`, side effects and `import()` send no link to the target by themselves
+                resolution = resolver.resolve(path_of[file_id], imported.specifier)
+                if resolution.path is not None and resolution.path in self.file_ids:
+                    targets.add(self.file_ids[resolution.path])
+        visits = self.relink | targets
+        stack = list(targets)
         while stack:
             for target in self.reexports_of.get(stack.pop(), ()):
                 if target not in visits:
@@ -351,8 +352,6 @@ def plan_delta(
     if paths_digest(context) != base.paths_digest:
         delta.resolution_changed = _resolution_changes(conn, base, delta, results, resolver)
     parameters = {"snapshot": base.snapshot_id}
-    for source, target in conn.execute(_BASE_IMPORT_EDGES, parameters):
-        delta.imports_of.setdefault(source, set()).add(target)
     into: dict[int, list[tuple[int, str, str, str | None]]] = defaultdict(list)
     for source, target, kind, exported, looked_up in conn.execute(_BASE_REEXPORTS, parameters):
         into[target].append((source, kind, exported, looked_up))

@@ -433,11 +433,10 @@ class _Linker:
                 file_targets.add(target_file)
             if resolution.package is not None and resolution.kind in ("external", "builtin"):
                 packages.add((resolution.package, resolution.kind == "builtin"))
-            target_table = None if target_file is None else self.table(target_file)
             for binding_index, binding in enumerate(imported.bindings):
                 target = None
-                if binding.imported != "*" and target_table is not None:
-                    target = self.exported_symbol(target_table, binding.imported)
+                if binding.imported != "*" and target_file is not None:  # else the target file is not read
+                    target = self.exported_symbol(self.table(target_file), binding.imported)
                 rows.bindings.append(
                     BindingLink(file=file_index, import_index=import_index, binding_index=binding_index, target=target)
                 )

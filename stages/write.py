@@ -500,15 +500,32 @@ class SnapshotWriter:
                 copy.write_row((snapshot_id, file_id, path_of[file_id], delta.changed[file_id]))
         self.stats.rows_written += deleted_rows + len(delta.changed)
         relinked = sorted({*delta.relink, *delta.deleted})
-        removed: dict[str, int] = {}
-        for table, column in _CROSS_FILE_SOURCES:
-            removed[table] = self._conn.execute(
-                f"DELETE FROM {table} WHERE snapshot_id = %s AND {column} = ANY(%s)",
-                [snapshot_id, relinked],
-            ).rowcount
-            self.stats.rows_written += removed[table]
-        self._copy_cross_rows(snapshot_id, linked, package_versions)
-        self._delta_stats(base, delta, linked, removed, old_results)
+        # Most relinked files link as before: read their rows, and write only those that differ.
+        changes: dict[str, int] = {}
+        for (target, types), (table, source, key_types), rows in zip(
+            _CROSS_FILE_TABLES, _CROSS_FILE_KEYS, _cross_rows(snapshot_id, linked, package_versions), strict=True
+        ):
+            columns = target[target.index("(") + 1 : target.index(")")].split(", ")[1:]
+            stored = set(
+                self._conn.execute(
+                    f"SELECT {', '.join(columns)} FROM {table} WHERE snapshot_id = %s AND {source} = ANY(%s)",
+                    [snapshot_id, relinked],
+                ).fetchall()
+            )
+            wanted = {row[1:] for row in rows}
+            stale, fresh = stored - wanted, wanted - stored
+            if stale:
+                keys = [f"k{index}" for index in range(len(key_types))]
+                unnested = ", ".join(f"%s::{key_type}[]" for key_type in key_types)
+                self._conn.execute(
+                    f"DELETE FROM {table} WHERE snapshot_id = %s AND ({', '.join(columns[: len(keys)])})"
+                    f" IN (SELECT * FROM unnest({unnested}) AS stale({', '.join(keys)}))",
+                    [snapshot_id, *([row[index] for row in stale] for index in range(len(keys)))],
+                )
+            self._copy_rows(target, types, ((snapshot_id, *row) for row in fresh))
+            self.stats.rows_written += len(stale)
+            changes[table] = len(fresh) - len(stale)
+        self._delta_stats(base, delta, changes, old_results)
         self._conn.execute(
             "UPDATE snapshots SET commit_sha = %s, index_job_id = %s, config_digest = %s, paths_digest = %s,"
             " stats = %s, updated_at = now() WHERE id = %s",
@@ -552,14 +569,10 @@ class SnapshotWriter:
         self._stored_only.clear()
 
     def _delta_stats(
-        self,
-        base: BaseSnapshot,
-        delta: Delta,
-        linked: LinkedIndex,
-        removed: Mapping[str, int],
-        old_results: list[int],
+        self, base: BaseSnapshot, delta: Delta, changes: Mapping[str, int], old_results: list[int]
     ) -> None:
-        """The snapshot's totals after the delta: the base's, less what the replaced rows held, plus the new."""
+        """The snapshot's totals after the delta: the base's, less what the replaced rows held, plus the new
+        (``changes``: rows added less rows removed, per cross-file table)."""
         stats = self.stats
         before = base.stats
         added = _content_counts(self._conn, list(delta.changed.values()))
@@ -567,25 +580,9 @@ class SnapshotWriter:
         stats.files = len(delta.file_ids)
         for key in ("files_failed", "files_with_syntax_errors", "symbols", "imports", "exports", "references"):
             setattr(stats, key, int(before.get(key, 0)) - dropped[key] + added[key])
-        stats.resolved_imports = (
-            int(before.get("resolved_imports", 0)) - removed["resolved_imports"] + len(linked.resolved_imports)
-        )
-        stats.reference_links = (
-            int(before.get("reference_links", 0))
-            - removed["reference_links"]
-            + sum(1 for link in linked.reference_links if link.target is not None)
-        )
-        stats.file_dependencies = (
-            int(before.get("file_dependencies", 0)) - removed["file_dependencies"] + len(linked.file_dependencies)
-        )
-        stats.symbol_dependencies = (
-            int(before.get("symbol_dependencies", 0)) - removed["symbol_dependencies"] + len(linked.symbol_dependencies)
-        )
-        stats.package_dependencies = (
-            int(before.get("package_dependencies", 0))
-            - removed["package_dependencies"]
-            + len(linked.package_dependencies)
-        )
+        for table in ("resolved_imports", "reference_links", "file_dependencies", "symbol_dependencies"):
+            setattr(stats, table, int(before.get(table, 0)) + changes[table])
+        stats.package_dependencies = int(before.get("package_dependencies", 0)) + changes["package_dependencies"]
         stats.incremental = True
         stats.files_changed = len(delta.changed)
         stats.files_deleted = len(delta.deleted)
@@ -679,15 +676,17 @@ def _cross_rows(
     )
 
 
-_CROSS_FILE_SOURCES = (
-    ("resolved_imports", "file_idx"),
-    ("binding_links", "file_idx"),
-    ("reference_links", "file_idx"),
-    ("file_dependencies", "source_file_idx"),
-    ("symbol_dependencies", "source_file_idx"),
-    ("package_dependencies", "file_idx"),
+_CROSS_FILE_KEYS = (
+    ("resolved_imports", "file_idx", ("int4", "int4")),
+    ("binding_links", "file_idx", ("int4", "int4", "int4")),
+    ("reference_links", "file_idx", ("int4", "int4")),
+    ("file_dependencies", "source_file_idx", ("int4", "int4")),
+    ("symbol_dependencies", "source_file_idx", ("int4", "int4", "int4", "int4")),
+    ("package_dependencies", "file_idx", ("int4", "text")),
 )
-"""Each cross-file table and the column naming the file whose links (or dependencies) a row is."""
+"""Each cross-file table (in the order of ``_CROSS_FILE_TABLES``), the column naming the file whose links (or
+dependencies) a row is, and the types of its primary key's columns after ``snapshot_id`` (the first columns of
+its COPY list)."""
 
 _CONTENT_COUNTS = """
 WITH used AS (SELECT id FROM unnest(%(ids)s::bigint[]) AS used(id))

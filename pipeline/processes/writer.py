@@ -364,7 +364,8 @@ class Writer:
             diagnostics = resolver.diagnostics
         else:
             files = StoredFiles(conn, parsed, stored)
-            files.prefetch(delta.link_visits())
+            files.prefetch(delta.relink)
+            files.prefetch(delta.link_visits(files, resolver))
             incremental = link_commit(files, context, paths=file_ids, only=delta.relink, resolver=resolver)
             state.link_seconds = time.monotonic() - linking
             writer.finish_delta(base, delta, incremental.linked, incremental.package_versions, context)
