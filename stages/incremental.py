@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,9 +75,12 @@ def stored_results(conn: Conn, keys: Sequence[ContentKey], extractor_version: in
     return {position - 1: result_id for position, result_id in rows}
 
 
-def load_link_files(conn: Conn, files: Mapping[int, tuple[str, int]]) -> dict[int, LinkFile]:
+def load_link_files(
+    conn: Conn, files: Mapping[int, tuple[str, int]], *, with_references: bool = True
+) -> dict[int, LinkFile]:
     """File id → the ``LinkFile`` of its stored result, for ``files`` (file id → (path, result id)), in five
-    queries whatever the number of files."""
+    queries whatever the number of files. Without ``with_references``, the files have none: enough for a file a link
+    only visits (looks up its declarations, imports and exports), and the references are most of the rows."""
     result_ids = sorted({result_id for _, result_id in files.values()})
     symbols: dict[int, list[LinkSymbol]] = defaultdict(list)
     imports: dict[int, list[tuple[str, Any]]] = defaultdict(list)
@@ -109,12 +112,13 @@ def load_link_files(conn: Conn, files: Mapping[int, tuple[str, int]]) -> dict[in
         parameters,
     ):
         exports[result_id].append(LinkExport(exported=exported, local=local, kind=kind, import_index=import_idx))
-    for result_id, name, qualifier, kind, enclosing in conn.execute(
-        "SELECT file_result_id, name, qualifier, kind, enclosing_idx FROM refs WHERE file_result_id = ANY(%(ids)s)"
-        " ORDER BY file_result_id, idx",
-        parameters,
-    ):
-        references[result_id].append(LinkReference(name=name, qualifier=qualifier, kind=kind, enclosing=enclosing))
+    if with_references:
+        for result_id, name, qualifier, kind, enclosing in conn.execute(
+            "SELECT file_result_id, name, qualifier, kind, enclosing_idx FROM refs"
+            " WHERE file_result_id = ANY(%(ids)s) ORDER BY file_result_id, idx",
+            parameters,
+        ):
+            references[result_id].append(LinkReference(name=name, qualifier=qualifier, kind=kind, enclosing=enclosing))
     by_result: dict[int, LinkFile] = {}
     for result_id in result_ids:
         by_result[result_id] = LinkFile(
@@ -140,7 +144,8 @@ class StoredFiles(Mapping[int, LinkFile]):
 
     With ``capacity``, at most that many files are held at once (or the size of one ``prefetch``, if larger): the
     least recently used are dropped and read again if asked for again. ``held`` is the most held at once;
-    ``loaded`` counts the reads from the database."""
+    ``loaded`` counts the reads from the database. With ``linked``, only those files are read with their
+    references: the others are only visited by the links of these."""
 
     def __init__(
         self,
@@ -149,8 +154,10 @@ class StoredFiles(Mapping[int, LinkFile]):
         stored: Mapping[int, tuple[str, int]],
         *,
         capacity: int | None = None,
+        linked: Collection[int] | None = None,
     ) -> None:
         self._conn = conn
+        self._linked = linked
         self._parsed = parsed
         self._stored = stored  # file id → (path, result id) of every file not parsed
         self._capacity = capacity
@@ -164,9 +171,16 @@ class StoredFiles(Mapping[int, LinkFile]):
             for file_id in file_ids
             if file_id not in self._files and file_id in self._stored  # a base edge may name a file now deleted
         }
-        if wanted:
-            self._hold(load_link_files(self._conn, wanted))
-            self.loaded += len(wanted)
+        if not wanted:
+            return
+        linked = self._linked
+        with_references = wanted if linked is None else {key: at for key, at in wanted.items() if key in linked}
+        visited_only = {key: at for key, at in wanted.items() if key not in with_references}
+        if with_references:
+            self._hold(load_link_files(self._conn, with_references))
+        if visited_only:
+            self._hold(load_link_files(self._conn, visited_only, with_references=False))
+        self.loaded += len(wanted)
 
     def __getitem__(self, file_id: int) -> LinkFile:
         found = self._files.get(file_id)

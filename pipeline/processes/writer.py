@@ -363,7 +363,7 @@ class Writer:
             writer.finish(_timed(linked, state), context=context, file_ids=file_ids)
             diagnostics = resolver.diagnostics
         else:
-            files = StoredFiles(conn, parsed, stored)
+            files = StoredFiles(conn, parsed, stored, linked=delta.relink)
             files.prefetch(delta.relink)
             files.prefetch(delta.link_visits(files, resolver))
             incremental = link_commit(files, context, paths=file_ids, only=delta.relink, resolver=resolver)
