@@ -569,8 +569,8 @@ class Coordinator:
                     self._store_progress(conn, index_job_id, key)
                     last_stored = time.monotonic()
                 if outcome is None and job.is_abandoned():
-                    self._abort(key)
-                    self._record_abandoned(conn, job, index_job_id)
+                    self._abort(key)  # the index job followed its queue job (cancelled, or back to the queue)
+                    logger.info("job abandoned: cancelled, released or rescued")
                     return None
                 # A restart tells each job in flight why (a message ahead of the new generation); this catches a job
                 # it missed, once the new generation runs or none ever will.
@@ -650,14 +650,6 @@ class Coordinator:
         with self._lock:
             stages = {stage: dict(values) for stage, values in self._progress.get(key, {}).items()}
         return _unfinished_stage(stages) or "fetch"
-
-    def _record_abandoned(self, conn: psycopg.Connection[TupleRow], job: Job, index_job_id: uuid.UUID) -> None:
-        """The queue job is no longer ours: mirror why (cancelled, or back to the queue) on the index job."""
-        with Queue(self.url, self.schema, self.config.queue, transaction_pooler=self.transaction_pooler) as queue:
-            info = queue.get(job.id)
-        cancelled = info is not None and info.state == JobState.CANCELLED
-        index_jobs.abandon(conn, index_job_id, cancelled=cancelled)
-        logger.info("job abandoned", extra={"cancelled": cancelled})
 
 
 def _unfinished_stage(stages: dict[str, dict[str, Any]]) -> str | None:

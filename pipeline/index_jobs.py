@@ -301,15 +301,6 @@ def fail(conn: Connection, job_id: uuid.UUID, error: str, *, stage: str | None, 
             record_event(conn, job_id, "failed" if final else "retrying", stage=stage, message=error)
 
 
-def abandon(conn: Connection, job_id: uuid.UUID, *, cancelled: bool) -> None:
-    """The attempt stopped without an outcome: cancelled by an operator, or back in the queue (released, rescued).
-    A job that its queue job's end already finished (cancelled, failed) is left as it is."""
-    status = IndexJobStatus.CANCELLED if cancelled else IndexJobStatus.PENDING
-    with conn.transaction():
-        if conn.execute(query("index_job_abandon"), {"id": job_id, "status": status.value}).fetchone():
-            record_event(conn, job_id, "cancelled" if cancelled else "released")
-
-
 RETRYABLE = (IndexJobStatus.FAILED, IndexJobStatus.CANCELLED)
 
 

@@ -505,14 +505,6 @@ SET status = %(status)s::index_job_status, error_message = %(error)s, last_stage
 WHERE id = %(id)s AND status IN ('pending', 'processing')
 RETURNING id;
 
--- name: index_job_abandon
--- processing → cancelled (operator cancelled the queue job) or pending (released or rescued: it will run again).
-UPDATE index_jobs
-SET status = %(status)s::index_job_status,
-    completed_at = CASE WHEN %(status)s::index_job_status = 'cancelled' THEN clock_timestamp() END
-WHERE id = %(id)s AND status = 'processing'
-RETURNING id;
-
 -- name: index_job_event_insert
 -- Append to an index job's event log (transitions, errors, stage milestones).
 INSERT INTO index_job_events (index_job_id, event, stage, message, data)

@@ -409,6 +409,26 @@ CREATE TRIGGER jobs_finish_index_job AFTER UPDATE OF state ON jobs
     FOR EACH ROW WHEN (NEW.state IN ('failed', 'cancelled') AND OLD.state IS DISTINCT FROM NEW.state)
     EXECUTE FUNCTION index_job_follow_queue_job();
 
+-- (0009) ... and back to the queue with it: released at shutdown, or returned for another attempt.
+CREATE FUNCTION index_job_back_to_queue() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+BEGIN
+    WITH released AS (
+        UPDATE index_jobs SET status = 'pending'
+        WHERE queue_job_id = NEW.id AND status = 'processing'
+        RETURNING id
+    )
+    INSERT INTO index_job_events (index_job_id, event, message, data)
+    SELECT released.id, 'released', 'its queue job went back to the queue (' || NEW.state::text || ')',
+        jsonb_build_object('queue_job_id', NEW.id, 'attempt', OLD.attempts, 'worker_id', OLD.worker_id)
+    FROM released;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_release_index_job AFTER UPDATE OF state ON jobs
+    FOR EACH ROW WHEN (OLD.state = 'active' AND NEW.state IN ('created', 'retry'))
+    EXECUTE FUNCTION index_job_back_to_queue();
+
 CREATE INDEX index_jobs_queue_job ON index_jobs (queue_job_id) WHERE status IN ('pending', 'processing');
 CREATE INDEX index_jobs_finished ON index_jobs (completed_at) WHERE status NOT IN ('pending', 'processing');
 

@@ -256,7 +256,6 @@ def test_cancel_of_a_running_job__cancels_the_index_job_at_once_and_its_coordina
     assert job.queue_job_id is not None
     assert queue.cancel(job.queue_job_id) == [job.queue_job_id]
     assert status_of(conn, job.id).status == IndexJobStatus.CANCELLED
-    index_jobs.abandon(conn, job.id, cancelled=True)  # what the coordinator does at its next heartbeat
     assert [event.event for event in index_jobs.events(conn, job.id)] == ["enqueued", "processing", "cancelled"]
 
 
@@ -426,3 +425,18 @@ def test_run_until_idle__waits_for_a_job_in_retry_backoff_and_runs_it(
     assert Coordinator(pipeline_config, until_idle=True).run(install_signal_handlers=False) == 0
     done = status_of(conn, job.id)
     assert (done.status, done.retry_count) == (IndexJobStatus.COMPLETED, 1)
+
+
+def test_a_released_queue_job__returns_its_index_job_to_pending_in_the_same_statement(
+    conn: Connection, queue: Queue
+) -> None:
+    job = index_jobs.enqueue(conn, queue, TARGET, commit_sha=SHA).job
+    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "leaving", "stale_after": 60})
+    assert index_jobs.start(conn, job.id, attempt=1)
+    assert job.queue_job_id is not None
+    released = conn.execute(
+        query("job_release_many"), {"ids": [job.queue_job_id], "attempts": [1], "worker_id": "leaving"}
+    ).fetchall()
+    assert len(released) == 1
+    assert status_of(conn, job.id).status == IndexJobStatus.PENDING  # no coordinator had to mirror it
+    assert [event.event for event in index_jobs.events(conn, job.id)] == ["enqueued", "processing", "released"]
