@@ -363,7 +363,9 @@ def plan_delta(
             changed[stored[0]] = results[path]
     deleted = {file_id: result_id for path, (file_id, result_id) in base.files.items() if path not in results}
     delta = Delta(file_ids=file_ids, changed=changed, deleted=deleted)
-    if paths_digest(context) != base.paths_digest:
+    added = any(path not in base.files for path in results)
+    if paths_digest(context) != base.paths_digest or deleted or added:
+        # (a path can join or leave the index without joining or leaving the commit: a file over a size limit)
         delta.resolution_changed = _resolution_changes(conn, base, delta, results, resolver)
     parameters = {"snapshot": base.snapshot_id}
     into: dict[int, list[tuple[int, str, str, str | None]]] = defaultdict(list)
@@ -378,20 +380,27 @@ def plan_delta(
     replaced = {  # files changed in place: path → (file id, result id in the base)
         path: base.files[path] for path, file_id in file_ids.items() if file_id in changed and path in base.files
     }
-    old_files = load_link_files(conn, {file_id: (path, result_id) for path, (file_id, result_id) in replaced.items()})
+    old_files = load_link_files(
+        conn,
+        {file_id: (path, result_id) for path, (file_id, result_id) in replaced.items()},
+        with_references=False,
+    )
     new_files = {file_id: found for path, (file_id, _) in replaced.items() if (found := parsed(path)) is not None}
     new_files |= load_link_files(
         conn,
         {file_id: (path, changed[file_id]) for path, (file_id, _) in replaced.items() if file_id not in new_files},
+        with_references=False,
     )
     for file_id, _ in replaced.values():
+        if file_id in names:
+            continue  # any name already (its resolutions changed)
         change = _export_change(old_files[file_id], new_files[file_id])
         if change is None:
             names[file_id] = None
             continue
         changed_names, grown_holders = change
         if changed_names:
-            names[file_id] = changed_names
+            names[file_id] = _looked_up_as(changed_names)
         grown.extend((file_id, holder) for holder in grown_holders)
     relink = set(changed) | delta.resolution_changed
     stack = list(names)
@@ -402,7 +411,7 @@ def plan_delta(
             if kind == "reexport_all":
                 passed = through
             elif through is None or looked_up in through:
-                passed = {exported}
+                passed = _looked_up_as({exported})
             else:
                 continue
             relink.add(source)  # its own links of re-exported names may change
@@ -429,6 +438,12 @@ def plan_delta(
         relink.update(source for (source,) in conn.execute(_BASE_LINKS_INTO, linking))
     delta.relink = relink - set(deleted)
     return delta
+
+
+def _looked_up_as(names: set[str]) -> set[str]:
+    """``names`` with ``default`` when ``export=`` is among them: a default import of a module with no default export
+    looks up its ``export =`` / ``module.exports =``."""
+    return names | {"default"} if "export=" in names else names
 
 
 def _export_change(old: LinkFile, new: LinkFile) -> tuple[set[str], set[int]] | None:
@@ -459,11 +474,10 @@ def _resolution_changes(
     results: Mapping[str, int],
     resolver: ModuleResolver,
 ) -> set[int]:
-    """File ids of the unchanged files whose imports resolve differently in the commit than in the base (the
-    commit's paths differ from the base's)."""
-    unchanged = {
-        file_id: (path, results[path]) for path, file_id in delta.file_ids.items() if file_id not in delta.changed
-    }
+    """File ids of the files of both the base and the commit whose imports, as the base stored them, resolve
+    differently in the commit (its paths, or the paths it indexes, differ from the base's). A file changed in
+    place whose imports are the same text is among them when they now lead elsewhere."""
+    unchanged = {file_id: (path, base.files[path][1]) for path, file_id in delta.file_ids.items() if path in base.files}
     specifiers: dict[int, list[str]] = defaultdict(list)
     by_result: dict[int, list[int]] = defaultdict(list)
     for file_id, (_, result_id) in unchanged.items():

@@ -366,3 +366,61 @@ def test_incremental__every_commit_of_a_history_is_indexed_as_a_full_index_would
     fresh_job = index_and_wait(pipeline_config, conn, str(fresh), str(repo.head.target))
     assert fresh_job.stats["incremental"] is False
     assert stored_index(conn, fresh_job.repository_id) == stored_index(conn, job.repository_id)
+
+
+@pytest.mark.usefixtures("coordinator")
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        pytest.param(
+            {
+                "src/y.js": "export function b() {}\n",
+                "src/x.js": "const { a } = require('./y');\nmodule.exports = a;\n",
+                "src/main.js": "import run from './x';\nrun();\n",
+            },
+            {"src/y.js": "export function b() {}\nexport function a() {}\n"},
+            id="a default import of module.exports follows what it exports",
+        ),
+        pytest.param(
+            {
+                "src/impl/index.ts": "export function f() {}\n",
+                "src/barrel.ts": "export { f } from './impl';\n",
+                "src/user.ts": "import { f } from './barrel';\nf();\n",
+            },
+            {"src/impl.ts": "export function f() {}\n", "src/barrel.ts": "export { f } from './impl';\n// now\n"},
+            id="a changed file whose import now resolves to a new file",
+        ),
+        pytest.param(
+            {
+                "src/data.ts": "export const table = 1;\n" + "// padding\n" * 7000,
+                "src/main.ts": "import { table } from './data';\nimport './data';\nconsole.log(table);\n",
+            },
+            {"src/data.ts": "export const table = 1;\n"},
+            id="a file that joins the index without joining the commit",
+        ),
+        pytest.param(
+            {
+                "src/data.ts": "export const table = 1;\n",
+                "src/main.ts": "import './data';\n",
+            },
+            {"src/data.ts": "export const table = 1;\n" + "// padding\n" * 7000},
+            id="a file that leaves the index without leaving the commit",
+        ),
+    ],
+)
+def test_incremental__what_resolves_elsewhere_is_relinked(
+    pipeline_config: Config,
+    conn: psycopg.Connection[TupleRow],
+    tmp_path: Path,
+    first: dict[str, bytes | str],
+    second: dict[str, bytes | str],
+) -> None:
+    path = tmp_path / "repo"
+    repo = new_repository(path)
+    index_and_wait(pipeline_config, conn, str(path), commit_files(repo, first, "first"))
+    commit = commit_files(repo, {**first, **second}, "second")
+
+    job = index_and_wait(pipeline_config, conn, str(path), commit)
+
+    assert job.stats["incremental"] is True
+    assert_same_index(conn, job, expected_index(path, commit))
