@@ -1,7 +1,8 @@
 """Write stage: store one commit's extraction results as a snapshot, with binary COPY, in the caller's transaction.
 
-Consumes per-file results (``add_file``, any order, each with its file id; ``add_stored`` for a file whose result
-is stored already and was not parsed) and, at the end, the cross-file ``LinkedIndex``: ``finish`` writes a new
+Consumes per-file results (``add_file``, any order, each keyed by a number of the caller's: the pipeline uses the
+file's position in the commit's listing; it is the file id unless ``finish`` renumbers; ``add_stored`` for a file
+whose result is stored already and was not parsed) and, at the end, the cross-file rows: ``finish`` writes a new
 snapshot of all files, ``finish_delta`` updates the repository's current snapshot in place with an incremental
 job's changes (``stages.incremental``). Guarantees:
 
@@ -110,7 +111,8 @@ taken, and any later one waits for this transaction, then stores the content aga
 
 
 class FileRow(msgspec.Struct, frozen=True, kw_only=True):
-    """One file of the snapshot: its position in the linked sequence, path, blob, and extraction."""
+    """One file of the snapshot: its key (``file_idx``: the file id, unless ``finish`` renumbers by path), path,
+    blob, and extraction."""
 
     file_idx: int
     path: str
@@ -173,7 +175,7 @@ class SnapshotWriter:
         self._pending: list[FileRow] = []
         self._pending_rows = 0
         self._started = False
-        self.files: dict[int, tuple[str, int]] = {}  # file id → (path, result id), of every file stored so far
+        self.files: dict[int, tuple[str, int]] = {}  # file key → (path, result id), of every file stored so far
         self._stored_only: list[int] = []  # ids of files added by add_stored (no extraction in memory)
         self._new_results: set[int] = set()  # results this writer inserted (orphans if the snapshot is not kept)
 
@@ -486,8 +488,7 @@ class SnapshotWriter:
         self.snapshot_id = snapshot_id
         old_results = [base.files[path][1] for path in base.files if base.files[path][0] in delta.changed]
         old_results += list(delta.deleted.values())
-        replaced = [file_id for file_id in delta.changed if file_id not in self._ids_new_in(delta, base)]
-        gone = sorted({*replaced, *delta.deleted})
+        gone = sorted({*delta.changed, *delta.deleted})  # (a new file's id matches no row)
         deleted_rows = self._conn.execute(
             "DELETE FROM snapshot_files WHERE snapshot_id = %s AND file_idx = ANY(%s)", [snapshot_id, gone]
         ).rowcount
@@ -526,6 +527,7 @@ class SnapshotWriter:
             self.stats.rows_written += len(stale)
             changes[table] = len(fresh) - len(stale)
         self._delta_stats(base, delta, changes, old_results)
+        self.stats.file_results_dropped = self._drop_orphans(sorted(set(old_results)))
         self._conn.execute(
             "UPDATE snapshots SET commit_sha = %s, index_job_id = %s, config_digest = %s, paths_digest = %s,"
             " stats = %s, updated_at = now() WHERE id = %s",
@@ -541,18 +543,14 @@ class SnapshotWriter:
         self._conn.execute(
             "UPDATE repositories SET last_indexed_at = now(), updated_at = now() WHERE id = %s", [self.repository_id]
         )
-        self.stats.file_results_dropped = self._drop_orphans(sorted(set(old_results)))
         return self.stats
 
-    @staticmethod
-    def _ids_new_in(delta: Delta, base: BaseSnapshot) -> set[int]:
-        base_ids = {file_id for file_id, _ in base.files.values()}
-        return {file_id for file_id in delta.changed if file_id not in base_ids}
-
     def supersede(self) -> None:
-        """A job requested later made its snapshot current first: write nothing, drop what only this job stored."""
+        """A job requested later made its snapshot current first: write nothing, and drop the results of this job's
+        files that no snapshot uses — those it stored, and those it kept (locked) from the newer job's cleanup."""
         self.stats.superseded = True
-        self.stats.file_results_dropped = self._drop_orphans(sorted(self._new_results))
+        used = {result_id for _, result_id in self.files.values()}
+        self.stats.file_results_dropped = self._drop_orphans(sorted(used | self._new_results))
 
     def _count_stored_only(self) -> None:
         """Add the counts of the files added by ``add_stored`` (their rows are in the database, not in memory)."""
@@ -587,11 +585,6 @@ class SnapshotWriter:
         stats.files_changed = len(delta.changed)
         stats.files_deleted = len(delta.deleted)
         stats.files_relinked = len(delta.relink)
-
-    def _copy_cross_rows(self, snapshot_id: uuid.UUID, linked: LinkedIndex, versions: Mapping[str, str]) -> None:
-        """COPY the cross-file rows of ``linked`` into ``snapshot_id``."""
-        for (target, types), rows in zip(_CROSS_FILE_TABLES, _cross_rows(snapshot_id, linked, versions), strict=True):
-            self._copy_rows(target, types, rows)
 
     def _copy_rows(self, target: str, types: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
         written = 0

@@ -93,6 +93,11 @@ class Fetcher:
         for raw in inbox_messages(self.queues.fetch_inbox, parent):
             message = messages.decode_fetcher(raw)
             if isinstance(message, messages.Stop):
+                # Stop comes when no job runs here any more: a fetch still waiting for the writer's plan is of a
+                # released job, and no plan will come for it.
+                for job, waiting in list(self.plans.items()):
+                    self.aborted.add(job)
+                    waiting.put(None)
                 self.wait_for_jobs()
                 return
             if isinstance(message, messages.Abort):

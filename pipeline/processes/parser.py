@@ -14,6 +14,7 @@ from pipeline import messages
 from pipeline.config import Config
 from pipeline.processes import StageQueues, child_setup, inbox_messages, put_blocking
 from stages.extract import ExtractionLimits, extract_source
+from stages.languages import is_declaration_file
 from stages.models import FileError, FileExtraction
 from stages.parse import ParseLimits
 
@@ -73,7 +74,7 @@ def _failed(item: messages.ParseItem, error: str) -> FileExtraction:
     return FileExtraction(
         path=item.path,
         language=item.language,
-        is_declaration_file=False,
+        is_declaration_file=is_declaration_file(item.path),  # part of the content key the writer looks results up by
         size_bytes=len(item.data),
         had_syntax_errors=False,
         error=FileError(kind="internal_error", message=error),

@@ -549,7 +549,7 @@ DELETE FROM index_jobs USING doomed WHERE index_jobs.id = doomed.id;
 -- name: repository_get
 -- One repository with its current snapshot and the stats of the job that wrote it.
 SELECT r.id, r.full_name, r.git_url, r.default_branch, r.last_indexed_at, r.created_at,
-       s.id, s.commit_sha, s.created_at, s.index_job_id, coalesce(j.stats, '{}'::jsonb),
+       s.id, s.commit_sha, s.updated_at, s.index_job_id, coalesce(j.stats, '{}'::jsonb),
        (SELECT count(*) FROM snapshot_files f WHERE f.snapshot_id = s.id),
        (SELECT count(*) FROM index_jobs k WHERE k.repository_id = r.id)
 FROM repositories r
