@@ -241,13 +241,14 @@ class BaseSnapshot:
     paths_digest: str
     stats: dict[str, Any]
     files: dict[str, tuple[int, int]]  # path → (file id, result id)
+    next_file_id: int  # what a new path gets: above every id the snapshot ever gave, so none is reused
 
 
 def load_base(conn: Conn, snapshot_id: Any, extractor_version: int) -> BaseSnapshot | None:
     """The snapshot if an incremental job can build on it: its digests are known and every result it uses was
     made by ``extractor_version``; ``None`` otherwise (the job then writes a full snapshot)."""
     row = conn.execute(
-        "SELECT config_digest, paths_digest, stats FROM snapshots WHERE id = %s"
+        "SELECT config_digest, paths_digest, stats, next_file_idx FROM snapshots WHERE id = %s"
         " AND config_digest IS NOT NULL AND paths_digest IS NOT NULL",
         [snapshot_id],
     ).fetchone()
@@ -262,7 +263,15 @@ def load_base(conn: Conn, snapshot_id: Any, extractor_version: int) -> BaseSnaps
         if version != extractor_version:
             return None
         files[path] = (file_id, result_id)
-    return BaseSnapshot(snapshot_id=snapshot_id, config_digest=row[0], paths_digest=row[1], stats=row[2], files=files)
+    next_file_id = max(row[3] or 0, 1 + max((file_id for file_id, _ in files.values()), default=-1))
+    return BaseSnapshot(
+        snapshot_id=snapshot_id,
+        config_digest=row[0],
+        paths_digest=row[1],
+        stats=row[2],
+        files=files,
+        next_file_id=next_file_id,
+    )
 
 
 _BASE_REEXPORTS = """
@@ -313,6 +322,7 @@ class Delta:
     file_ids: dict[str, int]  # every path of the commit → its file id (the base's, or a new one)
     changed: dict[int, int]  # file id → new result id, for files new or whose result differs
     deleted: dict[int, int]  # file id → old result id, for the base's files gone from the commit
+    next_file_id: int  # what the next new path will get
     relink: set[int] = field(default_factory=set)  # file ids whose cross-file rows are computed again
     resolution_changed: set[int] = field(default_factory=set)
     reexports_of: dict[int, set[int]] = field(default_factory=dict)  # the base's: file → files it re-exports from
@@ -354,7 +364,7 @@ def plan_delta(
     parsed in this job by path (``None`` for the others: they are read from the database where needed)."""
     if config_digest(context) != base.config_digest:
         return None
-    next_id = 1 + max((file_id for file_id, _ in base.files.values()), default=-1)
+    next_id = base.next_file_id
     file_ids: dict[str, int] = {}
     changed: dict[int, int] = {}
     for path in sorted(results):
@@ -368,7 +378,7 @@ def plan_delta(
         if stored[1] != results[path]:
             changed[stored[0]] = results[path]
     deleted = {file_id: result_id for path, (file_id, result_id) in base.files.items() if path not in results}
-    delta = Delta(file_ids=file_ids, changed=changed, deleted=deleted)
+    delta = Delta(file_ids=file_ids, changed=changed, deleted=deleted, next_file_id=next_id)
     added = any(path not in base.files for path in results)
     if paths_digest(context) != base.paths_digest or deleted or added:
         # (a path can join or leave the index without joining or leaving the commit: a file over a size limit)

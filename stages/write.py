@@ -530,12 +530,13 @@ class SnapshotWriter:
         self.stats.file_results_dropped = self._drop_orphans(sorted(set(old_results)))
         self._conn.execute(
             "UPDATE snapshots SET commit_sha = %s, index_job_id = %s, config_digest = %s, paths_digest = %s,"
-            " stats = %s, updated_at = now() WHERE id = %s",
+            " next_file_idx = %s, stats = %s, updated_at = now() WHERE id = %s",
             [
                 self.commit_sha,
                 self.index_job_id,
                 config_digest(context),
                 paths_digest(context),
+                delta.next_file_id,
                 msgspec.json.encode(self.stats).decode(),
                 snapshot_id,
             ],

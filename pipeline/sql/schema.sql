@@ -297,6 +297,7 @@ CREATE TABLE snapshots (
     -- (0008) what the cross-file step read besides the files; NULL: unknown, the next job relinks all
     config_digest text,
     paths_digest text,
+    next_file_idx integer,  -- the id the next new path gets (NULL: one past the largest)
     updated_at timestamptz NOT NULL DEFAULT now()  -- an incremental job updates the snapshot in place
 );
 

@@ -424,3 +424,27 @@ def test_incremental__what_resolves_elsewhere_is_relinked(
 
     assert job.stats["incremental"] is True
     assert_same_index(conn, job, expected_index(path, commit))
+
+
+@pytest.mark.usefixtures("coordinator")
+def test_incremental__a_new_path_never_gets_the_id_of_a_deleted_file(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], tmp_path: Path
+) -> None:
+    path = tmp_path / "ids"
+    repo = new_repository(path)
+    files: dict[str, bytes | str] = {"src/a.ts": "export const a = 1;\n", "src/z.ts": "export const z = 1;\n"}
+    first = index_and_wait(pipeline_config, conn, str(path), commit_files(repo, files, "first"))
+    del files["src/z.ts"]  # the file with the largest id
+    index_and_wait(pipeline_config, conn, str(path), commit_files(repo, files, "second"))
+    files["src/y.ts"] = "export const y = 1;\n"
+    third = index_and_wait(pipeline_config, conn, str(path), commit_files(repo, files, "third"))
+
+    assert third.stats["incremental"] is True
+    ids = dict(
+        conn.execute(
+            "SELECT f.path, f.file_idx FROM repositories r JOIN snapshot_files f ON f.snapshot_id ="
+            " r.current_snapshot_id WHERE r.id = %s",
+            [first.repository_id],
+        ).fetchall()
+    )
+    assert ids == {"src/a.ts": 0, "src/y.ts": 2}  # not 1: that was src/z.ts
