@@ -249,12 +249,14 @@ def write_files(folder: Path) -> dict[str, Path]:
         "fifo": folder / "fifo.toml",
         "directory": folder / "configs.d",
         "bad-allowed-host": folder / "hosts.toml",
+        "link-one-file": folder / "link.toml",
     }
     files["binary"].write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
     files["not-toml"].write_text("{ this is json, not toml }\n")
     files["unknown-key"].write_text("[queue]\nretry_limit = 3\nretry_limt = 5\n")
     files["wrong-type"].write_text("[api]\nport = 'eighty'\n")
     files["bad-allowed-host"].write_text("[api]\nallowed_hosts = ['https://indexer.example:8000/']\n")
+    files["link-one-file"].write_text("[index]\nlink_files = 1\n")
     files["huge"].write_text("# padding\n" * (MAX_CONFIG_BYTES // 10 + 1))
     os.mkfifo(files["fifo"])
     files["directory"].mkdir()
@@ -295,6 +297,12 @@ def runs(files: dict[str, Path], busy_port: int) -> dict[str, Run]:
             ("status", "--config", str(files["bad-allowed-host"])),
             2,
             "api.allowed_hosts: 'https://indexer.example:8000/' is not a host name or IP address",
+        ),
+        "config: a cross-file step of one file at a time": Run(
+            ("status", "--config", str(files["link-one-file"])), 2, "index.link_files: Expected `int` >= 2"
+        ),
+        "db check of an unknown repository": Run(
+            ("db", "check", "--repository", "nobody/nothing"), 2, "no repository with id, full name or git URL"
         ),
         "config: a directory": Run(("status", "--config", str(files["directory"])), 2, "is a directory"),
         "config: a directory, with --json": Run(
@@ -346,7 +354,7 @@ def outcomes(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> dic
 
 def case_names() -> list[str]:
     """The names of ``runs``, known before any file exists (the paths only end up in the arguments)."""
-    names = ("binary", "not-toml", "unknown-key", "wrong-type", "huge", "fifo", "bad-allowed-host")
+    names = ("binary", "not-toml", "unknown-key", "wrong-type", "huge", "fifo", "bad-allowed-host", "link-one-file")
     placeholders = {name: Path(name) for name in names}
     return list(runs({**placeholders, "directory": Path("directory")}, 0))
 
