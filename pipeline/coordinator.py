@@ -513,8 +513,13 @@ class Coordinator:
             repository_id=str(record.repository_id),
             attempt=job.attempt,
         ):
-            if not index_jobs.start(conn, index_job_id, attempt=job.attempt):
-                logger.info("index job is already finished; nothing to do", extra={"status": record.status})
+            if not index_jobs.start(
+                conn, index_job_id, queue_job_id=job.id, attempt=job.attempt, worker_id=self.worker.worker_id
+            ):
+                logger.info(
+                    "index job is finished, or its queue job was released meanwhile; nothing to do",
+                    extra={"status": record.status},
+                )
                 return {"index_job_id": str(index_job_id), "skipped": record.status.value}
             return self._run_job(job, index_job_id, record, conn)
 

@@ -250,10 +250,15 @@ def _dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def start(conn: Connection, job_id: uuid.UUID, *, attempt: int) -> bool:
-    """pending → processing; False if the job is already finished (e.g. cancelled meanwhile)."""
+def start(conn: Connection, job_id: uuid.UUID, *, queue_job_id: uuid.UUID, attempt: int, worker_id: str) -> bool:
+    """pending → processing for ``attempt`` of ``queue_job_id``, claimed by ``worker_id``; False if the index job
+    is already finished (e.g. cancelled meanwhile) or that attempt no longer holds its queue job (released,
+    rescued or cancelled meanwhile), so an index job is never left processing with nothing running it."""
     with conn.transaction():
-        started = conn.execute(query("index_job_start"), {"id": job_id, "attempt": attempt}).fetchone()
+        started = conn.execute(
+            query("index_job_start"),
+            {"id": job_id, "queue_job_id": queue_job_id, "attempt": attempt, "worker_id": worker_id},
+        ).fetchone()
         if started:
             record_event(conn, job_id, "processing", data={"attempt": attempt})
     return started is not None

@@ -459,11 +459,19 @@ ORDER BY j.created_at DESC, j.id DESC
 LIMIT %(limit)s;
 
 -- name: index_job_start
--- pending → processing for the attempt that claimed it (also from processing, when a rescued attempt restarts).
+-- pending → processing for the attempt that claimed it (also from processing, when a rescued attempt restarts),
+-- only while that attempt still holds its queue job. The share lock orders this against a release of the queue job
+-- (whose trigger returns a processing index job to pending): a release that commits first makes this a no-op, and
+-- one that comes later waits for this and then finds the index job processing.
+WITH held AS (
+    SELECT id FROM jobs
+    WHERE id = %(queue_job_id)s AND state = 'active' AND attempts = %(attempt)s AND worker_id = %(worker_id)s
+    FOR SHARE
+)
 UPDATE index_jobs
 SET status = 'processing', started_at = coalesce(started_at, clock_timestamp()), retry_count = %(attempt)s - 1,
     error_message = NULL, progress = '{}'
-WHERE id = %(id)s AND status IN ('pending', 'processing')
+WHERE id = %(id)s AND status IN ('pending', 'processing') AND queue_job_id = (SELECT id FROM held)
 RETURNING id;
 
 -- name: index_job_set_progress

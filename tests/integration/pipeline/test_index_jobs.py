@@ -18,7 +18,7 @@ from psycopg.rows import TupleRow
 from pipeline import index_jobs
 from pipeline.config import Config
 from pipeline.coordinator import Coordinator
-from pipeline.db import query
+from pipeline.db import connect, query
 from pipeline.errors import IndexRequestError
 from pipeline.index_jobs import INDEX_QUEUE, IndexJobStatus
 from pipeline.queue import cli as queue_cli
@@ -28,6 +28,7 @@ from pipeline.queue.retention import Retention
 from pipeline.queue.states import JobState
 from pipeline.queue.worker import Job, Worker
 from stages.fetch import RepoTarget, parse_target
+from tests.conftest import SCHEMA
 from tests.integration.pipeline.repos import commit_files, new_repository
 
 TARGET = RepoTarget(url="https://example.test/acme/app.git", transport="https", full_name="acme/app")
@@ -65,13 +66,22 @@ def local_repository(path: Path) -> RepoTarget:
     return parse_target(str(path))
 
 
+def claim_and_start(conn: Connection, job_id: uuid.UUID, worker_id: str) -> bool:
+    """A worker claims the index job's queue job, as the coordinator's worker does, and starts the index job."""
+    record = status_of(conn, job_id)
+    claimed = conn.execute(
+        query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": worker_id, "stale_after": 60}
+    ).fetchall()
+    assert [row[0] for row in claimed] == [record.queue_job_id]
+    assert record.queue_job_id is not None
+    return index_jobs.start(
+        conn, job_id, queue_job_id=record.queue_job_id, attempt=int(claimed[0][2]), worker_id=worker_id
+    )
+
+
 def claim_as_dead_worker(conn: Connection, job: index_jobs.IndexJob) -> None:
     """A worker claims the job's queue job and starts the index job, then dies: its heartbeat is an hour old."""
-    claimed = conn.execute(
-        query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "dead-worker", "stale_after": 60}
-    )
-    assert [row[0] for row in claimed] == [job.queue_job_id]
-    assert index_jobs.start(conn, job.id, attempt=1)
+    assert claim_and_start(conn, job.id, "dead-worker")
     conn.execute("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", [job.queue_job_id])
 
 
@@ -138,7 +148,7 @@ def test_enqueue__rolls_back_with_the_callers_transaction(conn: psycopg.Connecti
 
 def test_transitions__are_checked_against_the_current_status(conn: psycopg.Connection[TupleRow], queue: Queue) -> None:
     job_id = index_jobs.enqueue(conn, queue, TARGET, ref="main").job.id
-    assert index_jobs.start(conn, job_id, attempt=1)
+    assert claim_and_start(conn, job_id, "worker")
     index_jobs.set_progress(conn, job_id, {"parse": {"items_in": 3, "items_out": 1}}, "parse")
     index_jobs.fail(conn, job_id, "network down", stage="fetch", final=False)
     retried = index_jobs.get(conn, job_id)
@@ -148,7 +158,8 @@ def test_transitions__are_checked_against_the_current_status(conn: psycopg.Conne
         "network down",
         "fetch",
     )
-    assert index_jobs.start(conn, job_id, attempt=2)
+    conn.execute("UPDATE jobs SET state = 'retry' WHERE name = %s", [INDEX_QUEUE])  # as the queue fails an attempt
+    assert claim_and_start(conn, job_id, "worker")
     started = index_jobs.get(conn, job_id)
     assert started is not None
     assert (started.retry_count, started.error_message, started.progress) == (1, None, {})
@@ -158,7 +169,8 @@ def test_transitions__are_checked_against_the_current_status(conn: psycopg.Conne
     assert done is not None
     assert (done.status, done.commit_sha, done.stats) == (IndexJobStatus.COMPLETED, SHA, {"files": 2})
     assert done.completed_at is not None
-    assert not index_jobs.start(conn, job_id, attempt=3), "a completed job never restarts"
+    conn.execute("UPDATE jobs SET state = 'retry' WHERE name = %s", [INDEX_QUEUE])
+    assert not claim_and_start(conn, job_id, "worker"), "a completed job never restarts"
     with conn.transaction():
         assert not index_jobs.complete(conn, job_id, {}, {}, commit_sha=SHA)
     assert [e.event for e in index_jobs.events(conn, job_id)] == [
@@ -236,8 +248,7 @@ def test_expiry_on_the_last_attempt__fails_the_index_job(
     conn: Connection, last_attempt_queue: Queue, config: Config
 ) -> None:
     job = index_jobs.enqueue(conn, last_attempt_queue, TARGET, commit_sha=SHA).job
-    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "slow-worker", "stale_after": 60})
-    assert index_jobs.start(conn, job.id, attempt=1)
+    assert claim_and_start(conn, job.id, "slow-worker")
     conn.execute("UPDATE jobs SET expire_at = now() - interval '1 second' WHERE id = %s", [job.queue_job_id])
     [expired] = Rescuer(config.database.url, config.database.schema, config.queue).run_once()
     assert (expired.state, expired.expired) == (JobState.FAILED, True)
@@ -251,8 +262,7 @@ def test_cancel_of_a_running_job__cancels_the_index_job_at_once_and_its_coordina
     conn: Connection, queue: Queue
 ) -> None:
     job = index_jobs.enqueue(conn, queue, TARGET, commit_sha=SHA).job
-    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "busy-worker", "stale_after": 60})
-    assert index_jobs.start(conn, job.id, attempt=1)
+    assert claim_and_start(conn, job.id, "busy-worker")
     assert job.queue_job_id is not None
     assert queue.cancel(job.queue_job_id) == [job.queue_job_id]
     assert status_of(conn, job.id).status == IndexJobStatus.CANCELLED
@@ -265,10 +275,13 @@ def test_a_handler_that_crashed_on_the_last_attempt__fails_the_index_job(
     job = index_jobs.enqueue(conn, last_attempt_queue, TARGET, commit_sha=SHA).job
 
     def crash(claimed: Job) -> None:
-        assert index_jobs.start(conn, job.id, attempt=claimed.attempt)
+        assert index_jobs.start(
+            conn, job.id, queue_job_id=claimed.id, attempt=claimed.attempt, worker_id=worker.worker_id
+        )
         raise RuntimeError("the handler broke before recording anything")
 
-    assert Worker.from_config(config, INDEX_QUEUE, crash).run_once(conn) == 1
+    worker = Worker.from_config(config, INDEX_QUEUE, crash)
+    assert worker.run_once(conn) == 1
     failed = status_of(conn, job.id)
     assert (failed.status, failed.error_message) == (
         IndexJobStatus.FAILED,
@@ -305,7 +318,7 @@ def test_transitions__are_stamped_when_they_happen_not_when_their_transaction_be
         began = conn.execute("SELECT now()").fetchone()
         assert began is not None
         conn.execute("SELECT pg_sleep(%s)", [waited.total_seconds()])
-        assert index_jobs.start(conn, job_id, attempt=1)
+        assert claim_and_start(conn, job_id, "worker")
         conn.execute("SELECT pg_sleep(%s)", [waited.total_seconds()])
         assert index_jobs.complete(conn, job_id, {"files": 1}, {}, commit_sha=SHA)
     done = status_of(conn, job_id)
@@ -431,12 +444,47 @@ def test_a_released_queue_job__returns_its_index_job_to_pending_in_the_same_stat
     conn: Connection, queue: Queue
 ) -> None:
     job = index_jobs.enqueue(conn, queue, TARGET, commit_sha=SHA).job
-    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "leaving", "stale_after": 60})
-    assert index_jobs.start(conn, job.id, attempt=1)
+    assert claim_and_start(conn, job.id, "leaving")
     assert job.queue_job_id is not None
     released = conn.execute(
         query("job_release_many"), {"ids": [job.queue_job_id], "attempts": [1], "worker_id": "leaving"}
     ).fetchall()
     assert len(released) == 1
     assert status_of(conn, job.id).status == IndexJobStatus.PENDING  # no coordinator had to mirror it
+    assert [event.event for event in index_jobs.events(conn, job.id)] == ["enqueued", "processing", "released"]
+
+
+def test_a_queue_job_released_before_its_index_job_starts__leaves_the_index_job_pending(
+    conn: Connection, queue: Queue
+) -> None:
+    """An ``index`` command interrupted just after its worker claimed the job releases it before the handler
+    starts the index job: the late start must not mark it processing with nothing running it."""
+    job = index_jobs.enqueue(conn, queue, TARGET, commit_sha=SHA).job
+    assert job.queue_job_id is not None
+    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "leaving", "stale_after": 60})
+    conn.execute(query("job_release_many"), {"ids": [job.queue_job_id], "attempts": [1], "worker_id": "leaving"})
+    assert not index_jobs.start(conn, job.id, queue_job_id=job.queue_job_id, attempt=1, worker_id="leaving")
+    assert status_of(conn, job.id).status == IndexJobStatus.PENDING
+    assert [event.event for event in index_jobs.events(conn, job.id)] == ["enqueued"]
+
+
+def test_a_release_racing_an_uncommitted_start__still_returns_the_index_job_to_pending(
+    conn: Connection, queue: Queue, database_url: str
+) -> None:
+    job = index_jobs.enqueue(conn, queue, TARGET, commit_sha=SHA).job
+    assert job.queue_job_id is not None
+    conn.execute(query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": "leaving", "stale_after": 60})
+    with connect(database_url, SCHEMA, autocommit=True) as releaser:
+        with conn.transaction():
+            assert index_jobs.start(conn, job.id, queue_job_id=job.queue_job_id, attempt=1, worker_id="leaving")
+            releaser.execute("SET statement_timeout = '200ms'")
+            with pytest.raises(psycopg.errors.QueryCanceled):  # the release waits for the start to commit
+                releaser.execute(
+                    query("job_release_many"), {"ids": [job.queue_job_id], "attempts": [1], "worker_id": "leaving"}
+                )
+        releaser.execute("SET statement_timeout = 0")
+        releaser.execute(
+            query("job_release_many"), {"ids": [job.queue_job_id], "attempts": [1], "worker_id": "leaving"}
+        )
+    assert status_of(conn, job.id).status == IndexJobStatus.PENDING
     assert [event.event for event in index_jobs.events(conn, job.id)] == ["enqueued", "processing", "released"]
