@@ -24,6 +24,7 @@ from pipeline.queue.client import Queue
 from pipeline.queue.errors import PayloadError
 from pipeline.queue.worker import Job, Worker
 from stages.fetch import RepoTarget
+from tests.claims import age_heartbeat, claim_and_start
 from tests.integration.queue.conftest import wait_until
 
 Connection = psycopg.Connection[TupleRow]
@@ -48,7 +49,9 @@ class LiveWorker:
     def handle(self, job: Job) -> None:
         index_job_id = uuid.UUID(str(job.payload["index_job_id"]))
         with connect(self.config.database.url, self.config.database.schema, autocommit=True) as conn:
-            if index_jobs.start(conn, index_job_id, attempt=job.attempt):
+            if index_jobs.start(
+                conn, index_job_id, queue_job_id=job.id, attempt=job.attempt, worker_id=self.worker.worker_id
+            ):
                 with conn.transaction():
                     index_jobs.complete(conn, index_job_id, {"files": 0}, {}, commit_sha=SHA)
 
@@ -103,19 +106,11 @@ def status(conn: Connection, job_id: uuid.UUID) -> IndexJobStatus:
     return job.status
 
 
-def claimed_by(conn: Connection, job: IndexJob, worker_id: str) -> None:
-    claimed = conn.execute(
-        query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": worker_id, "stale_after": 60}
-    )
-    assert [row[0] for row in claimed] == [job.queue_job_id]
-    assert index_jobs.start(conn, job.id, attempt=1)
-
-
 def dead_lettered(conn: Connection, queue: Queue, name: str) -> IndexJob:
     """An index job whose worker died on its last attempt, rescued into the dead-letter queue."""
     job = index_jobs.enqueue(conn, queue, target(name), commit_sha=SHA).job
-    claimed_by(conn, job, "dead-worker")
-    conn.execute("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", [job.queue_job_id])
+    assert claim_and_start(conn, job.id, "dead-worker")
+    age_heartbeat(conn, job.queue_job_id)
     conn.execute(query("job_rescue"), {"stale_after": 1.0})
     assert status(conn, job.id) == IndexJobStatus.FAILED
     return job
@@ -137,8 +132,8 @@ def test_a_worker_that_died_on_the_last_attempt__fails_the_index_job_and_a_force
     conn: Connection, queue: Queue, live_worker: Callable[[], LiveWorker]
 ) -> None:
     job = index_jobs.enqueue(conn, queue, target("died"), commit_sha=SHA).job
-    claimed_by(conn, job, "dead-worker")
-    conn.execute("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", [job.queue_job_id])
+    assert claim_and_start(conn, job.id, "dead-worker")
+    age_heartbeat(conn, job.queue_job_id)
     live = live_worker()  # its rescuer finds the dead worker's job
     wait_until(lambda: status(conn, job.id) == IndexJobStatus.FAILED, timeout=WAIT)
     failed = index_jobs.get(conn, job.id)
@@ -156,7 +151,7 @@ def test_an_attempt_past_its_expiry_on_the_last_attempt__fails_the_index_job(
     conn: Connection, queue: Queue, live_worker: Callable[[], LiveWorker]
 ) -> None:
     job = index_jobs.enqueue(conn, queue, target("stuck"), commit_sha=SHA).job
-    claimed_by(conn, job, "stuck-worker")
+    assert claim_and_start(conn, job.id, "stuck-worker")
     conn.execute("UPDATE jobs SET expire_at = now() - interval '1 second' WHERE id = %s", [job.queue_job_id])
     live = live_worker()
     wait_until(lambda: status(conn, job.id) == IndexJobStatus.FAILED, timeout=WAIT)
@@ -172,7 +167,7 @@ def test_cancel_of_a_running_job__cancels_its_index_job_at_once_and_a_second_can
     conn: Connection, queue: Queue, live_worker: Callable[[], LiveWorker]
 ) -> None:
     job = index_jobs.enqueue(conn, queue, target("cancelled"), commit_sha=SHA).job
-    claimed_by(conn, job, "busy-worker")
+    assert claim_and_start(conn, job.id, "busy-worker")
     assert job.queue_job_id is not None
     assert queue.cancel(job.queue_job_id) == [job.queue_job_id]
     assert status(conn, job.id) == IndexJobStatus.CANCELLED

@@ -28,6 +28,7 @@ from pipeline.config import Config
 from pipeline.coordinator import Coordinator
 from pipeline.index_jobs import IndexJobStatus
 from pipeline.queue.client import Queue
+from tests.claims import claim_and_start
 from tests.integration.api.conftest import TOKEN, client_for
 
 Client = TestClient[Litestar]
@@ -224,7 +225,7 @@ def test_get_job__returns_the_job_and_404_for_an_unknown_or_malformed_id(client:
 
 def test_get_job__reports_elapsed_time_and_an_eta_once_the_stage_input_is_known(client: Client, conn: Conn) -> None:
     job_id = uuid.UUID(enqueue(client, "octo/demo"))
-    assert index_jobs.start(conn, job_id, attempt=1)
+    assert claim_and_start(conn, job_id, "worker")
     started = conn.execute("SELECT extract(epoch FROM started_at) FROM index_jobs WHERE id = %s", [job_id]).fetchone()
     assert started is not None
     begin = float(started[0])

@@ -28,6 +28,7 @@ from pipeline.queue.retention import Retention
 from pipeline.queue.states import JobState
 from pipeline.queue.worker import Job, Worker
 from stages.fetch import RepoTarget, parse_target
+from tests.claims import age_heartbeat, claim_and_start
 from tests.conftest import SCHEMA
 from tests.integration.pipeline.repos import commit_files, new_repository
 
@@ -66,23 +67,10 @@ def local_repository(path: Path) -> RepoTarget:
     return parse_target(str(path))
 
 
-def claim_and_start(conn: Connection, job_id: uuid.UUID, worker_id: str) -> bool:
-    """A worker claims the index job's queue job, as the coordinator's worker does, and starts the index job."""
-    record = status_of(conn, job_id)
-    claimed = conn.execute(
-        query("job_claim"), {"name": INDEX_QUEUE, "limit": 1, "worker_id": worker_id, "stale_after": 60}
-    ).fetchall()
-    assert [row[0] for row in claimed] == [record.queue_job_id]
-    assert record.queue_job_id is not None
-    return index_jobs.start(
-        conn, job_id, queue_job_id=record.queue_job_id, attempt=int(claimed[0][2]), worker_id=worker_id
-    )
-
-
 def claim_as_dead_worker(conn: Connection, job: index_jobs.IndexJob) -> None:
     """A worker claims the job's queue job and starts the index job, then dies: its heartbeat is an hour old."""
     assert claim_and_start(conn, job.id, "dead-worker")
-    conn.execute("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", [job.queue_job_id])
+    age_heartbeat(conn, job.queue_job_id)
 
 
 def status_of(conn: Connection, job_id: uuid.UUID) -> index_jobs.IndexJob:

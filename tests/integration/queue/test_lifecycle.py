@@ -15,6 +15,7 @@ from psycopg.rows import TupleRow
 from pipeline.config import Config
 from pipeline.db import connect, query
 from pipeline.queue import COMPLETED_BY_HANDLER, Job, JobEventKind, JobState, Queue, Rescuer, Retention, Worker
+from tests.claims import age_heartbeat
 from tests.integration.queue.conftest import RunningWorker, wait_until
 
 Connection = psycopg.Connection[TupleRow]
@@ -34,10 +35,6 @@ def complete(conn: Connection, job_id: uuid.UUID, worker_id: str, attempt: int =
         {"ids": [job_id], "attempts": [attempt], "outputs": [None], "worker_id": worker_id},
     )
     return cursor.rowcount
-
-
-def age_heartbeat(conn: Connection, job_id: uuid.UUID, seconds: float = 3600) -> None:
-    conn.execute("UPDATE jobs SET heartbeat_at = now() - %s * interval '1 second' WHERE id = %s", [seconds, job_id])
 
 
 def test_cancel__a_waiting_job_is_never_run(queue: Queue, config: Config, conn: Connection) -> None:

@@ -22,6 +22,7 @@ from psycopg.rows import TupleRow
 from pipeline.config import Config
 from pipeline.db import connect, query
 from pipeline.queue import Job, JobEventKind, JobState, Queue, Rescuer, Worker
+from tests.claims import age_heartbeat
 
 Connection = psycopg.Connection[TupleRow]
 Cursor = psycopg.Cursor[TupleRow]
@@ -319,7 +320,7 @@ def test_expired_attempt_finishing_after_the_same_worker_reclaimed_the_job__its_
     heartbeat(worker, conn)  # both attempts are held: attempt 1 is no longer alive, attempt 2 is
     finish_first.set()
     first.join()
-    conn.execute("UPDATE jobs SET heartbeat_at = now() - interval '1 hour' WHERE id = %s", [job_id])
+    age_heartbeat(conn, job_id)
     heartbeat(worker, conn)
     refreshed = conn.execute(
         "SELECT heartbeat_at > now() - interval '1 minute' FROM jobs WHERE id = %s", [job_id]
