@@ -48,14 +48,13 @@ def stage_process(parent: int, target: str, *args: Any) -> None:
     """The body of every stage process: die with ``parent`` (the coordinator's pid), then import ``target``
     (``"module:function"``, imported only now so that the guard is set before the stage's imports) and run it.
 
-    Once the stage has returned, what it put on its queues is flushed into their pipes and its log lines onto
-    stderr, and the process exits at once (status 0) instead of tearing its interpreter down, which takes tens of
-    milliseconds per stage process at every stop. A stage that raises exits as any process does (status 1)."""
+    Once the stage has returned, its log lines are flushed onto stderr and the process exits at once (status 0)
+    instead of tearing its interpreter down, which takes tens of milliseconds per stage process at every stop;
+    what it put on its channels is in their pipes already (``Channel.put`` writes before it returns). A stage that
+    raises exits as any process does (status 1)."""
     die_with_parent(parent)
     module, _, function = target.partition(":")
     getattr(importlib.import_module(module), function)(*args)
-    for queues in (arg for arg in args if isinstance(arg, StageQueues)):
-        queues.flush()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -116,13 +115,6 @@ class StageQueues:
     parse_queue: BytesQueue
     write_queue: BytesQueue
     events: BytesQueue
-
-    def flush(self) -> None:
-        """In a stage process that is done: close its end of every queue and wait until what it put on them is in
-        their pipes (what the interpreter's exit would otherwise do)."""
-        for channel in (self.fetch_inbox, self.parse_queue, self.write_queue, self.events):
-            channel.close()  # type: ignore[attr-defined]
-            channel.join_thread()  # type: ignore[attr-defined]
 
 
 def progress_message(

@@ -80,6 +80,21 @@ def test_until_idle__with_a_job_stops_once_it_is_done_without_waiting_for_the_po
     assert job(conn, job_id).status == IndexJobStatus.COMPLETED
 
 
+def test_stage_processes__that_worked_and_were_told_to_stop__exit_cleanly(
+    slow_polling_config: Config, tmp_path: Path, conn: psycopg.Connection[TupleRow]
+) -> None:
+    repo = tmp_path / "repo"
+    commit_files(new_repository(repo), SOURCES_V1, "first")
+    job_id = enqueue(slow_polling_config, str(repo))
+    coordinator = Coordinator(slow_polling_config, until_idle=True)
+    generations = record_generations(coordinator)
+    assert run_bounded(coordinator) == 0
+    assert job(conn, job_id).status == IndexJobStatus.COMPLETED
+    (worked,) = generations
+    # each finished its stage and returned: status 0, not a crash on the way out
+    assert [process.exitcode for process in worked.processes] == [0] * len(worked.processes)
+
+
 def test_stop__does_not_wait_for_stage_processes_that_were_never_sent_anything(slow_polling_config: Config) -> None:
     coordinator = Coordinator(slow_polling_config)
     generations = record_generations(coordinator)
