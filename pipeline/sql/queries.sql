@@ -408,9 +408,10 @@ SELECT source_queue, count(*) FROM dead_letters GROUP BY source_queue;
 -- ===== index jobs =====
 
 -- name: repository_upsert
--- Find or create the repository with this git URL; returns its id.
+-- Find or create the repository with this git URL; returns its id. The name is the one derived now (a row named
+-- by an older rule, or before its clone's origin remote changed, is renamed by its next enqueue).
 INSERT INTO repositories (full_name, git_url) VALUES (%(full_name)s, %(git_url)s)
-ON CONFLICT (git_url) DO UPDATE SET updated_at = now()
+ON CONFLICT (git_url) DO UPDATE SET full_name = excluded.full_name, updated_at = now()
 RETURNING id;
 
 -- name: index_job_insert
