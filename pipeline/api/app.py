@@ -48,6 +48,7 @@ from pipeline.api.routes import (
     require_same_origin_json,
     validation_error,
 )
+from pipeline.api.webhooks import WEBHOOK_HANDLERS, webhook_settings
 from pipeline.config import Config
 from pipeline.db import database_url
 from pipeline.errors import DatabaseError
@@ -139,9 +140,10 @@ def create_app(
     return Litestar(
         route_handlers=[
             *ROUTE_HANDLERS,
+            *WEBHOOK_HANDLERS,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
-        state=State({"context": context}),
+        state=State({"context": context, "webhooks": webhook_settings(config, environ)}),
         guards=[require_allowed_host, require_same_origin_json],
         before_send=[add_security_headers],
         request_max_body_size=MAX_BODY_BYTES,

@@ -985,3 +985,32 @@ ORDER BY position;
 SELECT id FROM repositories
 WHERE id::text = %(repository)s OR full_name = %(repository)s OR git_url = %(repository)s
 ORDER BY id;
+
+-- ===== push webhooks =====
+
+-- name: webhook_delivery_record
+-- Record a delivery unless its provider and delivery id were seen already (then no row: a redelivery). A concurrent
+-- delivery of the same id waits for this transaction and then finds it.
+INSERT INTO webhook_deliveries (provider, delivery_id, event, outcome)
+VALUES (%(provider)s, %(delivery_id)s, %(event)s, '{}')
+ON CONFLICT (provider, delivery_id) DO NOTHING
+RETURNING 1;
+
+-- name: webhook_delivery_outcome
+-- What a recorded delivery's first arrival answered (the body a redelivery gets again).
+SELECT outcome FROM webhook_deliveries WHERE provider = %(provider)s AND delivery_id = %(delivery_id)s;
+
+-- name: webhook_delivery_set_outcome
+-- Store the answer to a delivery, in the transaction that recorded it and enqueued its job.
+UPDATE webhook_deliveries SET outcome = %(outcome)s
+WHERE provider = %(provider)s AND delivery_id = %(delivery_id)s;
+
+-- name: webhook_delivery_delete_expired
+-- Retention: delete up to `limit` deliveries received more than keep_seconds ago (oldest first, by index).
+DELETE FROM webhook_deliveries
+WHERE (provider, delivery_id) IN (
+    SELECT provider, delivery_id FROM webhook_deliveries
+    WHERE received_at < now() - %(keep_seconds)s * interval '1 second'
+    ORDER BY received_at
+    LIMIT %(limit)s
+);
