@@ -5,6 +5,7 @@ stays on its index, and a burst of pushes to a real repository indexes only its 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from pipeline.db import connect, query
 from pipeline.index_jobs import INDEX_QUEUE, IndexJobStatus
 from pipeline.queue.client import Queue
 from pipeline.queue.states import JobState
+from pipeline.queue.worker import Worker
 from stages.fetch import RepoTarget, parse_target
 from tests.integration.pipeline.repos import commit_files, new_repository
 
@@ -245,3 +247,41 @@ def test_burst_of_pushes__indexes_only_the_newest_commit_one_job_at_a_time(
     ).fetchall()
     assert len(runs) == 2
     assert runs[0][1] <= runs[1][0], f"two jobs of one repository ran at once: {runs}"
+
+
+def test_worker__a_claim_that_loses_a_group_race_claims_nothing_and_carries_on(config: Config, queue: Queue) -> None:
+    """A claim by id activates a job of the group in a transaction still open while a worker's claim picks the
+    group's first job: the worker's update waits on the group's unique index, then meets the committed job and
+    gets a unique violation, which must not fail the claim loop."""
+    first = queue.send("q", {}, group_key="g")
+    own = queue.send("q", {}, group_key="g", reserved_for="cli")
+    ran: list[uuid.UUID] = []
+    worker = Worker.from_config(config, "q", lambda job: ran.append(job.id))
+    outcome: list[int | BaseException] = []
+
+    def claim_once() -> None:
+        try:
+            outcome.append(worker.run_once())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with connect(config.database.url, config.database.schema) as holder, holder.transaction():
+        claimed = holder.execute(query("job_claim_by_id"), {"id": own, "worker_id": "cli"}).fetchall()
+        assert [row[0] for row in claimed] == [own]
+        thread = threading.Thread(target=claim_once)
+        thread.start()
+        with connect(config.database.url, config.database.schema, autocommit=True) as watcher:
+            deadline = time.monotonic() + 30
+            waiting = (
+                "SELECT count(*) > 0 FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            while not watcher.execute(waiting).fetchall()[0][0]:
+                assert time.monotonic() < deadline, "the worker's claim never waited on the group's index"
+                time.sleep(0.01)
+    thread.join(timeout=30)
+    assert outcome == [0]
+    assert ran == []
+    info = queue.get(first)
+    assert info is not None
+    assert info.state is JobState.CREATED, "it waits for its group's running job"
