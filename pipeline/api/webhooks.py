@@ -163,15 +163,20 @@ _RESPONSES: dict[int, ResponseSpec] = {
 }
 
 
-@post(
-    "/webhooks/github",
-    sync_to_thread=True,
-    status_code=202,
-    request_max_body_size=MAX_WEBHOOK_BODY_BYTES,
-    opt={SIGNED_BODY: True},
-    summary="GitHub push webhook (X-Hub-Signature-256)",
-    responses=_RESPONSES,
-)
+def _webhook_route(path: str, *, summary: str) -> post:
+    """The route decorator of a webhook: signed (no bearer token, no same-origin guard), its own body limit."""
+    return post(
+        path,
+        sync_to_thread=True,
+        status_code=202,
+        request_max_body_size=MAX_WEBHOOK_BODY_BYTES,
+        opt={SIGNED_BODY: True},
+        summary=summary,
+        responses=_RESPONSES,
+    )
+
+
+@_webhook_route("/webhooks/github", summary="GitHub push webhook (X-Hub-Signature-256)")
 def post_github(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[WebhookOutcome]:
     """202 with what was done with the event (``action``): ``enqueued`` for a push to the default branch,
     ``ignored`` (with the reason) for anything else; 200 for ``ping`` and for a redelivery."""
@@ -194,15 +199,7 @@ def post_github(request: Request[Any, Any, Any], body: RawBody, state: State) ->
     return _on_push(state, settings, delivery, push)
 
 
-@post(
-    "/webhooks/gitlab",
-    sync_to_thread=True,
-    status_code=202,
-    request_max_body_size=MAX_WEBHOOK_BODY_BYTES,
-    opt={SIGNED_BODY: True},
-    summary="GitLab push webhook (X-Gitlab-Token)",
-    responses=_RESPONSES,
-)
+@_webhook_route("/webhooks/gitlab", summary="GitLab push webhook (X-Gitlab-Token)")
 def post_gitlab(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[WebhookOutcome]:
     """As ``POST /webhooks/github``. The delivery id is GitLab's ``Idempotency-Key`` (the same on every retry of an
     event, GitLab 17.4 on), else the SHA-256 of the body (a retry resends the same body)."""
