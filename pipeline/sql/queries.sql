@@ -109,16 +109,8 @@ WITH next AS (
                 < now() - %(stale_after)s * interval '1 second')
         -- a job of a group waits while a job of its group runs, and only the group's first available job (in
         -- this same order) is offered: two claimers then meet on that one row, and SKIP LOCKED gives it to one
-        -- (lookups in jobs_group_active_idx and jobs_group_waiting_idx, made only for grouped jobs)
-        AND (group_key IS NULL OR NOT EXISTS (
-            SELECT FROM jobs AS other
-            WHERE other.name = jobs.name AND other.group_key = jobs.group_key AND other.id <> jobs.id
-                AND (other.state = 'active'
-                    OR (other.state IN ('created', 'retry') AND other.start_after <= now()
-                        AND (other.priority > jobs.priority
-                            OR (other.priority = jobs.priority
-                                AND (other.start_after, other.id) < (jobs.start_after, jobs.id)))))
-        ))
+        -- (job_group_turn: lookups in jobs_group_active_idx and jobs_group_waiting_idx, only for grouped jobs)
+        AND (group_key IS NULL OR job_group_turn(name, group_key, id, priority, start_after))
     ORDER BY priority DESC, start_after, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED

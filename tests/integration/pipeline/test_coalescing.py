@@ -206,7 +206,23 @@ def test_claim__grouped_jobs_are_claimed_by_index_lookups_not_by_scanning_the_ta
     text = claim_plan(conn)
     assert '"Index Name":"jobs_claim_idx"' in text, text
     assert '"Node Type":"Seq Scan"' not in text, text
-    assert "jobs_group_" in text, text
+    # The group lookups run inside job_group_turn: auto_explain shows the plans of nested statements.
+    logged: list[str] = []
+    conn.add_notice_handler(lambda diagnostic: logged.append(diagnostic.message_primary or ""))
+    for setting in (
+        "LOAD 'auto_explain'",
+        "SET auto_explain.log_min_duration = 0",
+        "SET auto_explain.log_nested_statements = on",
+        "SET client_min_messages = log",
+    ):
+        conn.execute(setting)
+    assert claim(conn, limit=20)
+    lookups = [plan for plan in logged if "FROM jobs AS other" in plan]
+    assert lookups, logged
+    for plan in lookups:
+        assert "jobs_group_active_idx" in plan, plan
+        assert "jobs_group_waiting_idx" in plan, plan
+        assert "Seq Scan" not in plan, plan
 
 
 # ----- with real coordinators -----
