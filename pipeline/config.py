@@ -140,6 +140,9 @@ class ApiConfig(_Section):
     allowed_hosts: list[str] = msgspec.field(default_factory=list)
     # true: POST /index accepts repositories on the server's own file system (paths and file:// URLs)
     allow_local_targets: bool = False
+    # The environment variable holding the push webhooks' shared secret (never in a file); unset: the webhook
+    # endpoints answer 404, saying that webhooks are not configured.
+    webhook_secret_env: str = "PIPELINE_WEBHOOK_SECRET"  # noqa: S105
 
 
 class Config(_Section):

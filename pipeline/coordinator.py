@@ -28,9 +28,9 @@ Guarantees:
 - ``until_index_job``: exactly that index job runs here (its queue job is claimed by id; enqueued with
   ``reserved_for=worker_id`` no other worker claims it while this one is alive), and ``run`` returns once it is
   finished.
-- Secrets stay out of child processes: the git token and the API token are moved out of this process's
-  environment (``pipeline.secrets.take``) before any stage process starts; the fetcher gets the git token as an
-  argument.
+- Secrets stay out of child processes: the git token, the API token and the webhook secret are moved out of this
+  process's environment (``pipeline.secrets.take``) before any stage process starts; the fetcher gets the git
+  token as an argument.
   The stages get the config without the database URLs and the API token (``config_for_stage``); the writer gets
   the database URL as an argument.
 """
@@ -164,7 +164,7 @@ class Coordinator:
         worker_id: str | None = None,
     ) -> None:
         # First of all, before anything can start a process (the embedded Postgres included).
-        taken = secrets.take((config.index.token_env, config.api.token_env))
+        taken = secrets.take((config.index.token_env, config.api.token_env, config.api.webhook_secret_env))
         self._token = taken.get(config.index.token_env)
         self.config = config
         self._stage_config = config_for_stage(config)

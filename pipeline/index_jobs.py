@@ -4,6 +4,10 @@
 tables only carry the work. Guarantees:
 - ``enqueue`` creates the repository (if new), the pending index job and its queue job in one transaction; a second
   enqueue of the same repository and commit/ref while one is unfinished returns the existing job.
+- Coalescing: a new job of a ref supersedes the repository's older pending jobs of that ref (``skipped``, with an
+  event naming the new job, their queue jobs cancelled, in the same transaction), so a burst of pushes indexes the
+  newest commit once; a running job finishes. Enqueues of one repository are serialised by its row's lock.
+- One job of a repository runs at a time: its queue job's group is the repository (``Queue.send(group_key=…)``).
 - Every transition checks the current status, so a late writer cannot resurrect a finished job; transitions are
   stamped with the time they happen (``clock_timestamp()``), not the start of their transaction.
 - An index job ends with its queue job: when the queue job fails its last attempt (its worker, the rescuer or
@@ -144,19 +148,18 @@ def enqueue(
     """Create (or find) the index job for ``target`` at ``ref``/``commit_sha`` and its queue job, atomically.
 
     ``commit_sha`` is 7 to 40 hex digits (stored lower-case, expanded to the full sha for a local repository, see
-    ``pipeline.index_requests``; the full sha replaces it once resolved); ``ref`` is a git ref name; not both.
-    Anything else raises ``IndexRequestError`` before anything is written. Without ``force``, a job
-    whose commit turns out to be the repository's current index already ends ``skipped`` instead of indexing it
-    again. With ``reserved_for`` (a worker id), the queue job is left to that worker while it is alive and taken
-    by any worker once it is not (``Queue.send``): how ``index`` runs its own job without stranding it.
+    ``pipeline.index_requests``; the full sha replaces it once resolved); ``ref`` is a git ref name. Both together
+    (a push: that commit, pushed to that ref) index the commit; the ref is what coalescing compares. Anything else
+    raises ``IndexRequestError`` before anything is written. Without ``force``, a job whose commit turns out to be
+    the repository's current index already ends ``skipped`` instead of indexing it again. With ``reserved_for`` (a
+    worker id), the queue job is left to that worker while it is alive and taken by any worker once it is not
+    (``Queue.send``): how ``index`` runs its own job without stranding it.
     """
     commit_sha = commit_sha.strip().lower() if commit_sha else None
     if commit_sha is not None and not _SHA.fullmatch(commit_sha):
         raise IndexRequestError(f"commit sha {commit_sha!r} is not 7 to 40 hexadecimal digits")
     if ref is not None and not _valid_ref(ref):
         raise IndexRequestError(f"ref {ref!r} is not a valid git ref name")
-    if ref is not None and commit_sha is not None:
-        raise IndexRequestError("give a ref or a commit sha, not both")
     if commit_sha is not None and target.is_local:
         from pipeline.index_requests import expand_local_commit  # noqa: PLC0415  (loads git: not in the writer)
 
@@ -181,8 +184,10 @@ def enqueue(
             INDEX_QUEUE,
             {"index_job_id": str(job_id)},
             priority=priority,
-            singleton_key=f"{repository[0]}:{commit_sha or ref or 'HEAD'}",
+            # keyed as index_jobs_one_unfinished: a push (ref and commit) is not the job of its commit alone
+            singleton_key=f"{repository[0]}:{':'.join(filter(None, (ref, commit_sha))) or 'HEAD'}",
             reserved_for=reserved_for,
+            group_key=str(repository[0]),
             conn=conn,
         )
         conn.execute(query("index_job_set_queue_job"), {"id": job_id, "queue_job_id": queue_job_id})
@@ -192,9 +197,33 @@ def enqueue(
             "enqueued",
             data={"ref": ref, "commit_sha": commit_sha, "priority": priority, "force": force},
         )
+        if ref is not None:
+            _supersede_pending(conn, queue, repository_id=repository[0], ref=ref, by=job_id, commit_sha=commit_sha)
         job = get(conn, job_id)
     assert job is not None
     return Enqueued(job=job, created=True)
+
+
+def _supersede_pending(
+    conn: Connection, queue: Queue, *, repository_id: uuid.UUID, ref: str, by: uuid.UUID, commit_sha: str | None
+) -> None:
+    """Skip the repository's older pending jobs of ``ref`` in favour of job ``by`` and cancel their queue jobs (in
+    the caller's transaction); see ``index_job_supersede_pending`` for which jobs qualify."""
+    superseded = conn.execute(
+        query("index_job_supersede_pending"), {"repository_id": repository_id, "ref": ref, "id": by}
+    ).fetchall()
+    if not superseded:
+        return
+    queue.cancel([queue_job_id for _, queue_job_id in superseded], conn=conn)
+    newer = f"commit {commit_sha}" if commit_sha else f"the tip of {ref}"
+    for job_id, _ in superseded:
+        record_event(
+            conn,
+            job_id,
+            "skipped",
+            message=f"superseded by index job {by} ({newer}), enqueued later for the same ref",
+            data={"superseded_by": str(by)},
+        )
 
 
 def get(conn: Connection, job_id: uuid.UUID | str) -> IndexJob | None:

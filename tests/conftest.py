@@ -88,7 +88,7 @@ class DatabaseFactory:
 def _secrets_as_found() -> Iterator[None]:
     """A coordinator moves the tokens out of ``os.environ`` for the rest of the process (``pipeline.secrets``):
     each test gets back the environment and the taken secrets it started with, so no test depends on the order."""
-    names = ("PIPELINE_GIT_TOKEN", "PIPELINE_API_TOKEN")
+    names = ("PIPELINE_GIT_TOKEN", "PIPELINE_API_TOKEN", "PIPELINE_WEBHOOK_SECRET")
     environment = {name: os.environ.get(name) for name in names}
     taken = dict(secrets._taken)
     yield

@@ -11,7 +11,7 @@ Guarantees:
 - ``/health`` and the dashboard page stay open so probes and the login-less page load work; the page then sends
   the token the operator types in, kept in the browser's local storage.
 - Mutating requests from another origin are refused (403) and their bodies must be JSON (415), with or without a
-  token (see ``routes.require_same_origin_json``).
+  token (see ``routes.require_same_origin_json``); the push webhooks are signed instead (``pipeline.api.webhooks``).
 - Every response carries ``SECURITY_HEADERS``: a Content-Security-Policy allowing only this origin's own scripts,
   styles and fetches (the dashboard has no inline script or style), no framing, no MIME sniffing, no referrer. The
   Swagger page under ``/schema`` loads its bundle from a CDN with an inline start-up script, so its policy allows
@@ -48,6 +48,7 @@ from pipeline.api.routes import (
     require_same_origin_json,
     validation_error,
 )
+from pipeline.api.webhooks import WEBHOOK_HANDLERS, webhook_settings
 from pipeline.config import Config
 from pipeline.db import database_url
 from pipeline.errors import DatabaseError
@@ -69,7 +70,7 @@ SCHEMA_PAGE_CSP = (
     f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; style-src 'self' 'unsafe-inline' {_CDN}; "
     f"img-src 'self' data: {_CDN}; {_NO_FRAMES}; sandbox allow-scripts"
 )
-MAX_BODY_BYTES = 64 * 1024  # the largest request, POST /index, is a few kilobytes; a larger body is refused (413)
+MAX_BODY_BYTES = 64 * 1024  # POST /index is a few kilobytes; a larger body is refused (413); webhooks: their own
 SECURITY_HEADERS = {
     "content-security-policy": DASHBOARD_CSP,
     "x-frame-options": "DENY",
@@ -139,9 +140,10 @@ def create_app(
     return Litestar(
         route_handlers=[
             *ROUTE_HANDLERS,
+            *WEBHOOK_HANDLERS,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
-        state=State({"context": context}),
+        state=State({"context": context, "webhooks": webhook_settings(config, environ)}),
         guards=[require_allowed_host, require_same_origin_json],
         before_send=[add_security_headers],
         request_max_body_size=MAX_BODY_BYTES,

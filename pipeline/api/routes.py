@@ -53,6 +53,9 @@ UNAVAILABLE: dict[int, ResponseSpec] = {
     503: ResponseSpec(data_container=dict[str, Any], description="no database connection within the pool's timeout")
 }
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# A route handler's ``opt`` key: its requests are authenticated by a signature over their body (the push webhooks),
+# not by the bearer token, and come from another service's servers, so the same-origin/JSON guard lets them pass.
+SIGNED_BODY = "signed_body"
 WRITE_REFUSALS: dict[int, ResponseSpec] = {
     403: ResponseSpec(data_container=dict[str, Any], description="a cross-origin request"),
     415: ResponseSpec(data_container=dict[str, Any], description="a body that is not Content-Type: application/json"),
@@ -114,7 +117,7 @@ def require_allowed_host(connection: ASGIConnection[Any, Any, Any, Any], _: Base
     raise HTTPException(status_code=400, detail=f"Host: the header {problem}", extra={"field": "Host"})
 
 
-def require_same_origin_json(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+def require_same_origin_json(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Guard of every mutating request (installed app-wide, ahead of the token's), so a web page on another site
     cannot make an operator's browser enqueue or cancel anything, token or not.
 
@@ -123,8 +126,10 @@ def require_same_origin_json(connection: ASGIConnection[Any, Any, Any, Any], _: 
     - A request that carries a body or a ``Content-Type`` must say ``application/json``: 415. That refuses the
       "simple" requests (``text/plain``, form-encoded) a page may send across origins without asking; a request
       with no body at all (``POST /admin/jobs/{id}/cancel``) needs no ``Content-Type``.
+
+    Routes marked ``SIGNED_BODY`` are exempt: a page on another site cannot sign a body with the webhook secret.
     """
-    if not isinstance(connection, Request) or connection.method not in MUTATING_METHODS:
+    if not isinstance(connection, Request) or connection.method not in MUTATING_METHODS or handler.opt.get(SIGNED_BODY):
         return
     headers = connection.headers
     if headers.get("sec-fetch-site", "").lower() == "cross-site":

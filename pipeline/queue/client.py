@@ -37,6 +37,7 @@ DEAD_LETTER_SUFFIX = "__dlq"
 MAX_QUEUE_NAME_LENGTH = 200
 INT32_MAX = 2**31 - 1
 SEND_MANY_CHUNK = 5000  # rows per INSERT statement; all chunks of one call share one transaction
+GROUP_ACTIVE_INDEX = "jobs_group_active_idx"  # the unique index that keeps a group's jobs from running together
 
 
 class JobInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -207,6 +208,7 @@ class Queue:
         expire_in: float | None = None,
         dead_letter: str | None = None,
         reserved_for: str | None = None,
+        group_key: str | None = None,
         conn: Connection | None = None,
     ) -> uuid.UUID:
         """Enqueue one job and return its id (or, for a held ``singleton_key``, the holder's id).
@@ -217,6 +219,10 @@ class Queue:
         ``reserved_for`` names a worker id: other workers leave the job alone while that worker's heartbeat is fresh
         and take it once it is not, so a reserved job outlives its worker. The worker's heartbeat is recorded in the
         same transaction (as this process), so the reservation holds from the moment the job is visible.
+
+        ``group_key`` puts the job in a group of its queue whose jobs run one at a time: no worker claims it while
+        another job of the group is active, and the group's jobs are claimed in claim order (priority, then
+        availability).
         """
         name = check_queue_name(name)
         encoded = encode_payload(payload, queue=name, max_bytes=self.config.max_payload_bytes)
@@ -237,6 +243,7 @@ class Queue:
             priority=priority,
             singleton_key=singleton_key,
             reserved_for=reserved_for,
+            group_key=group_key,
         )
         if conn is not None:
             return self._insert_one(conn, params)
@@ -349,6 +356,7 @@ class Queue:
                     "payload": encoded[start + offset].decode(),
                     "singleton_key": chunk_keys[offset],
                     "reserved_for": None,
+                    "group_key": None,
                 }
                 ids.append(self._insert_one(conn, single))
         return ids

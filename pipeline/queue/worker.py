@@ -51,7 +51,7 @@ from pipeline.config import Config, QueueConfig
 from pipeline.db import connect, database_url, direct_url, query
 from pipeline.errors import DatabaseError
 from pipeline.queue.backoff import retry_delay_seconds
-from pipeline.queue.client import check_queue_name
+from pipeline.queue.client import GROUP_ACTIVE_INDEX, check_queue_name
 from pipeline.queue.errors import PermanentJobError
 from pipeline.queue.listener import Listener, channel, drain_notifications
 from pipeline.queue.rescuer import Rescuer
@@ -340,7 +340,16 @@ class Worker:
             )
         else:
             claim = query("job_claim_by_id"), {"id": self.job_id, "worker_id": self.worker_id}
-        rows = conn.execute(*claim).fetchall()
+        try:
+            rows = conn.execute(*claim).fetchall()
+        except psycopg.errors.UniqueViolation as exc:
+            if exc.diag.constraint_name != GROUP_ACTIVE_INDEX:
+                raise
+            # Another claimer started a job of the same group after this claim's snapshot was taken (a claim by
+            # id, or a job sent ahead of the group's first one meanwhile): that job runs there, and the next claim,
+            # at once, sees it.
+            wake.set()
+            return 0
         if not rows:
             if wait:
                 self._wait_for_work(conn, wake)

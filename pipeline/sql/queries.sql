@@ -42,16 +42,18 @@ SELECT to_regclass(%(table)s) IS NOT NULL;
 
 -- name: job_insert
 -- Enqueue one job; with a singleton_key already held by an unfinished job of the queue, insert nothing.
--- reserved_for (or NULL) names the worker the job is left to while that worker is alive (see job_claim).
+-- reserved_for (or NULL) names the worker the job is left to while that worker is alive (see job_claim);
+-- group_key (or NULL) names the group whose jobs run one at a time.
 INSERT INTO jobs (
     id, name, payload, priority, start_after, singleton_key, dead_letter,
-    retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_in, reserved_for
+    retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_in, reserved_for, group_key
 )
 VALUES (
     %(id)s, %(name)s, %(payload)s::jsonb, %(priority)s,
     coalesce(%(start_at)s::timestamptz, now() + %(start_in)s * interval '1 second'),
     %(singleton_key)s, %(dead_letter)s,
-    %(retry_limit)s, %(retry_delay)s, %(retry_backoff)s, %(retry_delay_max)s, %(expire_in)s, %(reserved_for)s
+    %(retry_limit)s, %(retry_delay)s, %(retry_backoff)s, %(retry_delay_max)s, %(expire_in)s, %(reserved_for)s,
+    %(group_key)s
 )
 ON CONFLICT (name, singleton_key) WHERE singleton_key IS NOT NULL AND state IN ('created', 'retry', 'active')
 DO NOTHING
@@ -94,7 +96,8 @@ WHERE name = %(name)s AND singleton_key = %(singleton_key)s AND state IN ('creat
 -- name: job_claim
 -- Claim up to `limit` waiting jobs of a queue: highest priority first, then longest available; locked rows are
 -- skipped so concurrent workers never block on or share a job, and a job reserved for another worker is left to it
--- while that worker's heartbeat is younger than stale_after seconds. Starts an attempt owned by worker_id.
+-- while that worker's heartbeat is younger than stale_after seconds, and a job of a group is claimed only when it
+-- is its group's turn. Starts an attempt owned by worker_id.
 WITH next AS (
     -- served by jobs_claim_idx: same predicate, same order
     SELECT id FROM jobs
@@ -104,6 +107,10 @@ WITH next AS (
         AND (reserved_for IS NULL OR reserved_for = %(worker_id)s
             OR coalesce((SELECT heartbeat_at FROM workers WHERE workers.id = jobs.reserved_for), '-infinity')
                 < now() - %(stale_after)s * interval '1 second')
+        -- a job of a group waits while a job of its group runs, and only the group's first available job (in
+        -- this same order) is offered: two claimers then meet on that one row, and SKIP LOCKED gives it to one
+        -- (job_group_turn: lookups in jobs_group_active_idx and jobs_group_waiting_idx, only for grouped jobs)
+        AND (group_key IS NULL OR job_group_turn(name, group_key, id, priority, start_after))
     ORDER BY priority DESC, start_after, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -130,7 +137,8 @@ ORDER BY priority DESC, start_after, id;
 
 -- name: job_claim_by_id
 -- Claim one job by id if it is waiting (created, or retry whose start_after has come), whatever its queue or
--- reservation: how a coordinator runs exactly the one job it was started for. Starts an attempt owned by worker_id.
+-- reservation: how a coordinator runs exactly the one job it was started for; a job of a group waits while a job
+-- of its group runs. Starts an attempt owned by worker_id.
 UPDATE jobs
 SET state = 'active',
     attempts = attempts + 1,
@@ -140,6 +148,10 @@ SET state = 'active',
     expire_at = claim.at + expire_in * interval '1 second'
 FROM (SELECT clock_timestamp() AS at) AS claim
 WHERE id = %(id)s AND state IN ('created', 'retry') AND start_after <= now()
+    AND (group_key IS NULL OR NOT EXISTS (
+        SELECT FROM jobs AS other
+        WHERE other.name = jobs.name AND other.group_key = jobs.group_key AND other.state = 'active'
+    ))
 RETURNING id, payload, attempts, retry_limit, retry_delay, retry_backoff, retry_delay_max;
 
 -- name: job_complete_many
@@ -408,9 +420,10 @@ SELECT source_queue, count(*) FROM dead_letters GROUP BY source_queue;
 -- ===== index jobs =====
 
 -- name: repository_upsert
--- Find or create the repository with this git URL; returns its id.
+-- Find or create the repository with this git URL; returns its id. The name is the one derived now (a row named
+-- by an older rule, or before its clone's origin remote changed, is renamed by its next enqueue).
 INSERT INTO repositories (full_name, git_url) VALUES (%(full_name)s, %(git_url)s)
-ON CONFLICT (git_url) DO UPDATE SET updated_at = now()
+ON CONFLICT (git_url) DO UPDATE SET full_name = excluded.full_name, updated_at = now()
 RETURNING id;
 
 -- name: index_job_insert
@@ -426,6 +439,21 @@ RETURNING id;
 SELECT id FROM index_jobs
 WHERE repository_id = %(repository_id)s AND coalesce(commit_sha, '') = coalesce(%(commit_sha)s, '')
   AND coalesce(ref, '') = coalesce(%(ref)s, '') AND status IN ('pending', 'processing');
+
+-- name: index_job_supersede_pending
+-- Coalescing: the repository's older pending jobs of this ref become skipped, superseded by the job just enqueued
+-- (which indexes the ref's newer commit). Only jobs whose queue job is waiting, and not reserved for a worker
+-- (the `index` command waits for exactly its own job), and whose rows no claim holds at this moment (SKIP LOCKED:
+-- a job being claimed runs); a running job finishes. Returns them with their queue jobs, which the caller cancels.
+WITH older AS (
+    SELECT j.id FROM index_jobs j JOIN jobs q ON q.id = j.queue_job_id
+    WHERE j.repository_id = %(repository_id)s AND j.ref = %(ref)s AND j.status = 'pending' AND j.id <> %(id)s
+        AND q.state IN ('created', 'retry') AND q.reserved_for IS NULL
+    FOR UPDATE OF j, q SKIP LOCKED
+)
+UPDATE index_jobs SET status = 'skipped', completed_at = clock_timestamp(), error_message = NULL
+FROM older WHERE index_jobs.id = older.id
+RETURNING index_jobs.id, index_jobs.queue_job_id;
 
 -- name: index_job_set_queue_job
 -- Remember which queue job carries an index job.
@@ -949,3 +977,32 @@ ORDER BY position;
 SELECT id FROM repositories
 WHERE id::text = %(repository)s OR full_name = %(repository)s OR git_url = %(repository)s
 ORDER BY id;
+
+-- ===== push webhooks =====
+
+-- name: webhook_delivery_record
+-- Record a delivery unless its provider and delivery id were seen already (then no row: a redelivery). A concurrent
+-- delivery of the same id waits for this transaction and then finds it.
+INSERT INTO webhook_deliveries (provider, delivery_id, event, outcome)
+VALUES (%(provider)s, %(delivery_id)s, %(event)s, '{}')
+ON CONFLICT (provider, delivery_id) DO NOTHING
+RETURNING 1;
+
+-- name: webhook_delivery_outcome
+-- What a recorded delivery's first arrival answered (the body a redelivery gets again).
+SELECT outcome FROM webhook_deliveries WHERE provider = %(provider)s AND delivery_id = %(delivery_id)s;
+
+-- name: webhook_delivery_set_outcome
+-- Store the answer to a delivery, in the transaction that recorded it and enqueued its job.
+UPDATE webhook_deliveries SET outcome = %(outcome)s
+WHERE provider = %(provider)s AND delivery_id = %(delivery_id)s;
+
+-- name: webhook_delivery_delete_expired
+-- Retention: delete up to `limit` deliveries received more than keep_seconds ago (oldest first, by index).
+DELETE FROM webhook_deliveries
+WHERE (provider, delivery_id) IN (
+    SELECT provider, delivery_id FROM webhook_deliveries
+    WHERE received_at < now() - %(keep_seconds)s * interval '1 second'
+    ORDER BY received_at
+    LIMIT %(limit)s
+);

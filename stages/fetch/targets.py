@@ -3,6 +3,7 @@ credential-free ``RepoTarget``, and ``scrub`` for anything that may show a URL."
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,8 +38,11 @@ class RepoTarget(msgspec.Struct, frozen=True, kw_only=True):
     repository (a path or a ``file://`` URL) the resolved absolute path of its root, transport ``local``; for a
     network URL lowercase scheme and host (an IPv6 address in brackets), no default port, no trailing slash; an
     scp-like address with its host lowercased. ``parse_target(target.url)`` gives the same target back.
-    ``full_name`` is ``owner/name`` taken from the URL path (the last two components, ``.git`` dropped), or the
-    directory name for a local repository.
+    ``full_name`` is ``owner/name``: the last two components of the URL's path, ``.git`` dropped (a GitLab
+    subgroup's path keeps only its last group, so names fit ``/repositories/{owner}/{name}``); for a local
+    repository, the same taken from its ``origin`` remote's URL when it has one, else the last two components of
+    its path (``/src/acme/app`` is ``acme/app``): clones of different repositories in folders of the same name do
+    not share a name.
     """
 
     url: str
@@ -154,13 +158,37 @@ def _local_target(path: Path, shown: str) -> RepoTarget:
             ) from None
         raise NotARepository(f"repository path {shown!r} is not a git repository (bare or with .git)") from None
     root = Path(repo.path if repo.is_bare else repo.workdir).resolve()
-    name = root.name.removesuffix(".git") or root.name
-    return RepoTarget(url=str(root), transport="local", full_name=name)
+    return RepoTarget(url=str(root), transport="local", full_name=_origin_name(repo) or _full_name(str(root)))
 
 
-def _full_name(url_path: str) -> str:
-    components = [part for part in url_path.strip("/").split("/") if part]
-    components[-1] = components[-1].removesuffix(".git")
+def _origin_name(repo: pygit2.Repository) -> str | None:
+    """``owner/name`` from the ``origin`` remote's URL (a URL, an scp-like address or a path), or ``None`` when the
+    repository has no such remote. Only the URL's path is read, so credentials in it never reach the name."""
+    try:
+        url = repo.remotes["origin"].url
+    except (KeyError, pygit2.GitError):
+        return None
+    if not url:
+        return None
+    text = url.strip()
+    if "://" in text:
+        try:
+            path = unquote(urlsplit(text).path)
+        except ValueError:
+            return None
+    elif (scp := _SCP_LIKE.match(text)) is not None and not text.startswith(("/", ".", "~")):
+        path = scp.group("path")
+    else:  # a path, relative to the repository's own directory when it is not absolute
+        path = os.path.normpath(Path(repo.path if repo.is_bare else repo.workdir, text))
+    return _full_name(path) or None
+
+
+def _full_name(path: str) -> str:
+    """The last two components of a URL's path or a file system path, without a trailing ``.git``."""
+    components = [part for part in path.strip("/").split("/") if part not in {"", ".git"}]
+    if not components:
+        return ""
+    components[-1] = components[-1].removesuffix(".git") or components[-1]
     return "/".join(components[-2:])
 
 

@@ -12,7 +12,7 @@ from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repos
 
 @pytest.fixture
 def repo_path(tmp_path: Path) -> Path:
-    path = tmp_path / "cli-repo"
+    path = tmp_path / "acme" / "cli-repo"  # named acme/cli-repo (no origin remote: the last two path components)
     commit_files(new_repository(path), SOURCES_V1, "first")
     return path
 

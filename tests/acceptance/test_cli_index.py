@@ -60,10 +60,10 @@ def test_cli__enqueue_then_run_until_idle_completes_the_job(cli_env: dict[str, s
     assert shown.returncode == 0, shown.stderr
     assert f"job {job_id}: completed" in shown.stdout
     assert re.search(r"^ *symbols +[1-9]", shown.stdout, re.MULTILINE), shown.stdout
-    listing = cli(cli_env, "status")
+    listing = cli({**cli_env, "COLUMNS": "160"}, "status")  # as wide as names need (owner/name) beside the ids
     assert listing.returncode == 0
     assert "completed" in listing.stdout
-    assert "cli-repo" in listing.stdout
+    assert "acme/cli-repo" in listing.stdout
 
 
 def test_cli__index_prints_the_final_record_and_exits_0(cli_env: dict[str, str], repo_path: Path) -> None:

@@ -262,8 +262,8 @@ def _job(conn: psycopg.Connection[TupleRow], job_id: uuid.UUID) -> IndexJob:
 def _stored_paths(conn: psycopg.Connection[TupleRow], repository: str) -> frozenset[str]:
     rows = conn.execute(
         "SELECT f.path FROM repositories r JOIN snapshot_files f ON f.snapshot_id = r.current_snapshot_id"
-        " WHERE r.full_name = %s",
-        [repository],
+        " WHERE right(r.full_name, length(%(name)s) + 1) = '/' || %(name)s",  # a local one: <parent>/<folder>
+        {"name": repository},
     ).fetchall()
     return frozenset(row[0] for row in rows)
 

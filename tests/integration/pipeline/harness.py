@@ -61,15 +61,17 @@ def job(conn: psycopg.Connection[TupleRow], job_id: uuid.UUID) -> IndexJob:
 
 
 def stored_symbols(conn: psycopg.Connection[TupleRow], repository: str) -> set[tuple[Any, ...]]:
+    """The current index's symbols of the repository named ``repository``: its full name, or its last component
+    (a local repository is named ``<parent folder>/<folder>``)."""
     rows = conn.execute(
         """
         SELECT f.path, s.name, s.kind, s.start_line, s.start_column, s.end_line, s.end_column, s.exported
         FROM repositories r
         JOIN snapshot_files f ON f.snapshot_id = r.current_snapshot_id
         JOIN symbols s ON s.file_result_id = f.file_result_id
-        WHERE r.full_name = %s
+        WHERE r.full_name = %(name)s OR right(r.full_name, length(%(name)s) + 1) = '/' || %(name)s
         """,
-        [repository],
+        {"name": repository},
     ).fetchall()
     return set(rows)
 

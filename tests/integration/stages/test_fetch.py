@@ -319,8 +319,10 @@ def test_parse_target__local_work_tree_bare_path_and_file_url_are_local(source: 
     bare = fetch.parse_target(str(source.bare))
     file_url = fetch.parse_target(source.bare.as_uri())
 
-    assert (work_tree.transport, work_tree.url, work_tree.full_name) == ("local", str(source.work_tree), "work")
-    assert (bare.transport, bare.full_name) == ("local", "source")
+    # no origin remote: named by the last two components of their paths
+    work_tree_name = f"{source.work_tree.parent.name}/work"
+    assert (work_tree.transport, work_tree.url, work_tree.full_name) == ("local", str(source.work_tree), work_tree_name)
+    assert (bare.transport, bare.full_name) == ("local", "served/source")
     assert file_url == bare
     assert work_tree.is_local
     assert fetch.parse_target(str(source.work_tree / ".git")) == work_tree
@@ -348,7 +350,9 @@ def test_parse_target__every_spelling_of_a_local_repository_gives_one_target(
 
     targets = {fetch.parse_target(spelling) for spelling in spellings}
 
-    assert targets == {fetch.RepoTarget(url=str(source.work_tree), transport="local", full_name="work")}
+    assert targets == {
+        fetch.RepoTarget(url=str(source.work_tree), transport="local", full_name=f"{source.work_tree.parent.name}/work")
+    }
 
 
 @pytest.mark.parametrize(
