@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 import pygit2
@@ -54,11 +55,19 @@ def repo(tmp_path: Path) -> pygit2.Repository:
     return new_repository(tmp_path / "demo")
 
 
-def index(config: Config, conn: psycopg.Connection[TupleRow], repo: pygit2.Repository, commit: str) -> None:
+class Indexed(NamedTuple):
+    repo: pygit2.Repository
+    commit: str
+    id: str  # the repository's id, as search_code takes it
+
+
+def index(config: Config, conn: psycopg.Connection[TupleRow], repo: pygit2.Repository, commit: str) -> str:
+    """Index ``commit`` with the real pipeline; returns the repository's id."""
     job_id = harness.enqueue(config, repo.workdir, commit_sha=commit)
     harness.run_until_idle(config)
     job = harness.job(conn, job_id)
     assert job.status is IndexJobStatus.COMPLETED, job.error_message
+    return str(job.repository_id)
 
 
 def lines(matches: list[CodeMatch]) -> list[tuple[str, int]]:
@@ -74,21 +83,18 @@ def blob(repo: pygit2.Repository, commit: str, path: str) -> str:
 
 
 @pytest.fixture
-def indexed(
-    pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo: pygit2.Repository
-) -> tuple[pygit2.Repository, str]:
+def indexed(pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo: pygit2.Repository) -> Indexed:
     commit = commit_files(repo, SOURCES, "first")
-    index(pipeline_config, conn, repo, commit)
-    return repo, commit
+    return Indexed(repo, commit, index(pipeline_config, conn, repo, commit))
 
 
 # ----- storage -----
 
 
 def test_contents__every_indexed_utf8_file_is_stored_once_by_blob(
-    indexed: tuple[pygit2.Repository, str], conn: psycopg.Connection[TupleRow]
+    indexed: Indexed, conn: psycopg.Connection[TupleRow]
 ) -> None:
-    repo, commit = indexed
+    repo, commit, _ = indexed
     stored = contents(conn)
     utf8 = [path for path in SOURCES if path != "src/latin1.ts"]
     assert stored == {blob(repo, commit, path): SOURCES[path] for path in utf8}
@@ -99,9 +105,9 @@ def test_contents__every_indexed_utf8_file_is_stored_once_by_blob(
 
 
 def test_contents__a_file_unchanged_across_commits_is_stored_once_and_replaced_texts_go(
-    indexed: tuple[pygit2.Repository, str], pipeline_config: Config, conn: psycopg.Connection[TupleRow]
+    indexed: Indexed, pipeline_config: Config, conn: psycopg.Connection[TupleRow]
 ) -> None:
-    repo, first = indexed
+    repo, first, _ = indexed
     changed = {**SOURCES, "src/utilities.ts": "export const other = 'goodbye';\n"}
     del changed["lib/other.js"]
     second = commit_files(repo, changed, "second")
@@ -114,12 +120,12 @@ def test_contents__a_file_unchanged_across_commits_is_stored_once_and_replaced_t
 
 
 def test_contents__two_repositories_sharing_a_file_store_it_once(
-    indexed: tuple[pygit2.Repository, str],
+    indexed: Indexed,
     pipeline_config: Config,
     conn: psycopg.Connection[TupleRow],
     tmp_path: Path,
 ) -> None:
-    repo, commit = indexed
+    repo, commit, _ = indexed
     fork = new_repository(tmp_path / "fork")
     fork_commit = commit_files(fork, {"src/app.ts": APP}, "fork")
     index(pipeline_config, conn, fork, fork_commit)
@@ -164,9 +170,9 @@ def test_contents__a_writer_reusing_stored_text_keeps_it_from_a_concurrent_delet
 
 
 def test_search__a_literal_finds_lines_any_case_with_column_and_enclosing_symbol(
-    indexed: tuple[pygit2.Repository, str], conn: psycopg.Connection[TupleRow]
+    indexed: Indexed, conn: psycopg.Connection[TupleRow]
 ) -> None:
-    found = search_code(conn, "demo", "hello (")
+    found = search_code(conn, indexed.id, "hello (")
     assert found.items == [
         CodeMatch(
             path="src/app.ts",
@@ -176,7 +182,7 @@ def test_search__a_literal_finds_lines_any_case_with_column_and_enclosing_symbol
             symbol=SymbolRef(id="1:2", name="parseConfig", kind="function"),  # file 1 in path order, its 3rd symbol
         )
     ]
-    everywhere = search_code(conn, "demo", "HeLLo")
+    everywhere = search_code(conn, indexed.id, "HeLLo")
     assert lines(everywhere.items) == [
         ("lib/other.js", 1),
         ("src/app.ts", 3),
@@ -194,30 +200,26 @@ def test_search__a_literal_finds_lines_any_case_with_column_and_enclosing_symbol
     assert everywhere.items[3].symbol.name == "top"
 
 
-def test_search__case_sensitive_matches_only_that_case(
-    indexed: tuple[pygit2.Repository, str], conn: psycopg.Connection[TupleRow]
-) -> None:
-    assert lines(search_code(conn, "demo", "HELLO", case_sensitive=True).items) == [("src/app.ts", 10)]
-    assert lines(search_code(conn, "demo", "Hello", case_sensitive=True).items) == [("src/app.ts", 3)]
+def test_search__case_sensitive_matches_only_that_case(indexed: Indexed, conn: psycopg.Connection[TupleRow]) -> None:
+    assert lines(search_code(conn, indexed.id, "HELLO", case_sensitive=True).items) == [("src/app.ts", 10)]
+    assert lines(search_code(conn, indexed.id, "Hello", case_sensitive=True).items) == [("src/app.ts", 3)]
 
 
-def test_search__a_regular_expression_matches_per_line(
-    indexed: tuple[pygit2.Repository, str], conn: psycopg.Connection[TupleRow]
-) -> None:
-    found = search_code(conn, "demo", r"^export (function|const) \w+", regex=True)
+def test_search__a_regular_expression_matches_per_line(indexed: Indexed, conn: psycopg.Connection[TupleRow]) -> None:
+    found = search_code(conn, indexed.id, r"^export (function|const) \w+", regex=True)
     assert lines(found.items) == [("src/app.ts", 6), ("src/util/strings.ts", 1), ("src/utilities.ts", 1)]
-    assert search_code(conn, "demo", r"return.*\}$", regex=True).items == []  # `.` never crosses a line
-    top = search_code(conn, "demo", r"hello\s+top\W+$", regex=True)
+    assert search_code(conn, indexed.id, r"return.*\}$", regex=True).items == []  # `.` never crosses a line
+    top = search_code(conn, indexed.id, r"hello\s+top\W+$", regex=True)
     assert lines(top.items) == [("src/app.ts", 10)]
     assert top.items[0].symbol is not None
     assert top.items[0].symbol.name == "top"
 
 
 def test_search__path_filters_by_prefix_of_whole_segments_or_by_glob(
-    indexed: tuple[pygit2.Repository, str], conn: psycopg.Connection[TupleRow]
+    indexed: Indexed, conn: psycopg.Connection[TupleRow]
 ) -> None:
     def paths(path: str) -> list[str]:
-        return sorted({match.path for match in search_code(conn, "demo", "hello", path=path).items})
+        return sorted({match.path for match in search_code(conn, indexed.id, "hello", path=path).items})
 
     assert paths("src/util") == ["src/util/strings.ts"]
     assert paths("src/util/") == ["src/util/strings.ts"]
@@ -231,29 +233,27 @@ def test_search__path_filters_by_prefix_of_whole_segments_or_by_glob(
 
 
 def test_search__limit_bounds_the_matches_and_says_truncated(
-    indexed: tuple[pygit2.Repository, str], conn: psycopg.Connection[TupleRow]
+    indexed: Indexed, conn: psycopg.Connection[TupleRow]
 ) -> None:
-    found = search_code(conn, "demo", "hello", limit=2)
+    found = search_code(conn, indexed.id, "hello", limit=2)
     assert lines(found.items) == [("lib/other.js", 1), ("src/app.ts", 3)]
     assert found.truncated
-    assert not search_code(conn, "demo", "hello", limit=6).truncated
+    assert not search_code(conn, indexed.id, "hello", limit=6).truncated
 
 
 def test_search__only_the_current_snapshot_is_searched(
-    indexed: tuple[pygit2.Repository, str], pipeline_config: Config, conn: psycopg.Connection[TupleRow]
+    indexed: Indexed, pipeline_config: Config, conn: psycopg.Connection[TupleRow]
 ) -> None:
-    repo, _ = indexed
+    repo = indexed.repo
     changed = {**SOURCES, "src/utilities.ts": "export const other = 'goodbye';\n"}
     del changed["lib/other.js"]
     index(pipeline_config, conn, repo, commit_files(repo, changed, "second"))
-    assert lines(search_code(conn, "demo", "goodbye").items) == [("src/utilities.ts", 1)]
-    hello = {match.path for match in search_code(conn, "demo", "hello").items}
+    assert lines(search_code(conn, indexed.id, "goodbye").items) == [("src/utilities.ts", 1)]
+    hello = {match.path for match in search_code(conn, indexed.id, "hello").items}
     assert hello == {"src/app.ts", "src/util/strings.ts"}  # the old text and the deleted file are gone
 
 
-def test_search__bad_input_is_a_400_naming_the_field(
-    indexed: tuple[pygit2.Repository, str], conn: psycopg.Connection[TupleRow]
-) -> None:
+def test_search__bad_input_is_a_400_naming_the_field(indexed: Indexed, conn: psycopg.Connection[TupleRow]) -> None:
     cases = [
         ({"q": "("}, {"regex": True}, "q"),
         ({"q": "a{2,1}"}, {"regex": True}, "q"),
@@ -267,9 +267,9 @@ def test_search__bad_input_is_a_400_naming_the_field(
     ]
     for positional, options, field in cases:
         with pytest.raises(IndexQueryError) as caught:
-            search_code(conn, "demo", positional["q"], **options)  # type: ignore[arg-type]
+            search_code(conn, indexed.id, positional["q"], **options)  # type: ignore[arg-type]
         assert (caught.value.status, caught.value.field) == (400, field), (positional, options, caught.value)
-    assert lines(search_code(conn, "demo", "${name}").items) == [("src/app.ts", 3)]  # a literal is escaped
+    assert lines(search_code(conn, indexed.id, "${name}").items) == [("src/app.ts", 3)]  # a literal is escaped
 
 
 def test_search__an_unknown_repository_is_a_404(conn: psycopg.Connection[TupleRow]) -> None:
@@ -282,10 +282,10 @@ def test_search__a_search_over_its_time_limit_is_a_422_naming_q(
     pipeline_config: Config, conn: psycopg.Connection[TupleRow], repo: pygit2.Repository
 ) -> None:
     big = "".join(f"const v{n} = 'a{n % 97}b{n % 89}c';\n" for n in range(2000))
-    index(pipeline_config, conn, repo, commit_files(repo, {"big.ts": big}, "big"))
+    repository = index(pipeline_config, conn, repo, commit_files(repo, {"big.ts": big}, "big"))
     with pytest.raises(IndexQueryError) as caught:
         # backreferences make Postgres run its slow regex engine on every line; far over a millisecond
-        search_code(conn, "demo", r"(a\d+)(b\d+)\2\1", regex=True, timeout=0.001)
+        search_code(conn, repository, r"(a\d+)(b\d+)\2\1", regex=True, timeout=0.001)
     assert (caught.value.status, caught.value.field) == (422, "q")
     assert "longer than" in str(caught.value)
 

@@ -24,6 +24,8 @@ ENDPOINTS = {
     ("/jobs", "get"),
     ("/repositories/{repo}", "get"),
     ("/repositories/{owner}/{name}", "get"),
+    ("/repositories/{repo}/search", "get"),
+    ("/repositories/{owner}/{name}/search", "get"),
     ("/health", "get"),
     ("/metrics", "get"),
     ("/admin/dead-letters", "get"),
