@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -45,6 +46,8 @@ MAX_QUERY_LENGTH = 200
 _PREFIX_END = "\U0010ffff"  # sorts after every character: [q, q + _PREFIX_END) holds the names starting with q
 
 Match = Literal["auto", "exact", "prefix", "fuzzy"]
+
+_trigram_schemas: weakref.WeakKeyDictionary[Connection, str] = weakref.WeakKeyDictionary()
 
 
 class IndexQueryError(PipelineError):
@@ -199,9 +202,14 @@ class RepositoryPage(msgspec.Struct, frozen=True, kw_only=True):
     next_cursor: str | None  # pass as ``cursor`` for the next page; None on the last page
 
 
-class SymbolPage(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class SnapshotAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """What every answer about one repository starts with: which repository, at which indexed commit."""
+
+    repository: str  # full name
+    commit_sha: str  # of the snapshot the answer was read from
+
+
+class SymbolPage(SnapshotAnswer, frozen=True, kw_only=True):
     items: list[SymbolInfo]
     next_cursor: str | None
 
@@ -218,9 +226,7 @@ class Occurrence(msgspec.Struct, frozen=True, kw_only=True):
     enclosing: SymbolRef | None  # the innermost symbol around it (a declaration's parent)
 
 
-class Definition(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class Definition(SnapshotAnswer, frozen=True, kw_only=True):
     at: Occurrence
     definition: SymbolInfo | None  # a declaration is its own definition
     reason: str | None  # why ``definition`` is None
@@ -235,9 +241,7 @@ class ReferenceItem(msgspec.Struct, frozen=True, kw_only=True):
     enclosing: SymbolRef | None  # None at a file's top level
 
 
-class References(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class References(SnapshotAnswer, frozen=True, kw_only=True):
     symbol: SymbolInfo
     total: int  # every linked reference, across pages
     items: list[ReferenceItem]  # by path, then position
@@ -249,9 +253,7 @@ class OutlineNode(msgspec.Struct, frozen=True, kw_only=True):
     children: list[OutlineNode]
 
 
-class Outline(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class Outline(SnapshotAnswer, frozen=True, kw_only=True):
     path: str
     language: str | None
     had_syntax_errors: bool
@@ -278,9 +280,7 @@ class ImportItem(msgspec.Struct, frozen=True, kw_only=True):
     names: list[ImportedName]
 
 
-class FileImports(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class FileImports(SnapshotAnswer, frozen=True, kw_only=True):
     path: str
     imports: list[ImportItem]
 
@@ -293,9 +293,7 @@ class Importer(msgspec.Struct, frozen=True, kw_only=True):
     range: Range
 
 
-class FileImporters(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class FileImporters(SnapshotAnswer, frozen=True, kw_only=True):
     path: str
     importers: list[Importer]  # by path, then position
     truncated: bool
@@ -309,9 +307,7 @@ class Package(msgspec.Struct, frozen=True, kw_only=True):
     paths: list[str]  # the first PACKAGE_PATHS files using it, by path
 
 
-class PackagePage(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class PackagePage(SnapshotAnswer, frozen=True, kw_only=True):
     items: list[Package]
     next_cursor: str | None
 
@@ -329,9 +325,7 @@ class ImpactedSymbol(msgspec.Struct, frozen=True, kw_only=True):
     depth: int  # 0: given; 1: refers to a given symbol; ...
 
 
-class Impact(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class Impact(SnapshotAnswer, frozen=True, kw_only=True):
     depth: int
     files: list[ImpactedFile]  # nearest first
     symbols: list[ImpactedSymbol]
@@ -384,44 +378,61 @@ def search_symbols(
     limit: int = 20,
     cursor: str | None = None,
 ) -> SymbolPage:
-    """Symbols whose name matches ``q`` (any case): exact matches first, then names starting with ``q``, then
-    similar names (pg_trgm); within a tier exported symbols and shallower paths first. ``auto`` tries all three;
-    ``path`` keeps one file or directory."""
+    """Symbols whose name matches ``q`` (any case), ``path`` keeping one file or directory.
+
+    ``exact``: the name is ``q``; ``prefix``: it starts with ``q`` (exact ones first); ``fuzzy``: it is similar to
+    ``q`` (pg_trgm similarity at least 0.3); ``auto``: exact, then prefix, then the other similar names. Within a
+    tier: exported symbols first, then shallower paths, the most similar names, the shortest.
+    """
     text = q.strip()
     if not text or len(text) > MAX_QUERY_LENGTH or "\x00" in text:
         raise IndexQueryError(400, f"q: give 1 to {MAX_QUERY_LENGTH} characters of a symbol name", field="q")
     if match not in ("auto", "exact", "prefix", "fuzzy"):
         raise IndexQueryError(400, f"match: expected auto, exact, prefix or fuzzy, got {match!r}", field="match")
     _check_limit(limit)
-    offset = _decode_offset(cursor)
+    in_similar, offset = _decode_search_cursor(cursor)
     path_prefix = None if path is None else check_path(path.rstrip("/"), "path")
     lower = text.lower()
-    params = {
-        "q": text,
-        "lower": lower,
-        "upper": lower + _PREFIX_END,
-        "exact": match in ("auto", "exact"),
-        "prefix": match in ("auto", "prefix"),
-        "fuzzy": match == "fuzzy",
-        "kind": kind,
-        "exported": exported,
-        "path_prefix": path_prefix,
-        "offset": offset,
-        "limit": limit + 1,
-    }
     with snapshot_read(conn):
         ref = resolve_repository(conn, repo)
         statement = sql.SQL(query("index_symbol_search")).format(trgm=sql.Identifier(trigram_schema(conn)))
-        rows = conn.execute(statement, {**params, "snapshot": ref.snapshot_id}).fetchall()
-        if match == "auto" and len(rows) <= limit:
-            # fuzzy matches rank after every exact and prefix match: look for them only when those do not fill
-            # the page (the similarity scan is the costly arm)
-            rows = conn.execute(statement, {**params, "snapshot": ref.snapshot_id, "fuzzy": True}).fetchall()
+        filters = {
+            "snapshot": ref.snapshot_id,
+            "q": text,
+            "lower": lower,
+            "upper": lower + _PREFIX_END,
+            "kind": kind,
+            "exported": exported,
+            "path_prefix": path_prefix,
+        }
+
+        def ask(arms: Sequence[Match], at: int, count: int) -> list[TupleRow]:
+            flags = {arm: arm in arms for arm in ("exact", "prefix", "fuzzy")}
+            # in auto, the similar names leave out the names starting with q: the tiers before listed them
+            flags["similar_only"] = match == "auto"
+            return conn.execute(statement, {**filters, **flags, "offset": at, "limit": count}).fetchall()
+
+        if match != "auto":
+            arms: dict[str, Sequence[Match]] = {"exact": ["exact"], "prefix": ["exact", "prefix"], "fuzzy": ["fuzzy"]}
+            rows = ask(arms[match], offset, limit + 1)
+            next_cursor = _search_cursor(False, offset + limit) if len(rows) > limit else None
+        else:
+            # the similar names (the costly arm) are looked for only when exact and prefix matches do not fill
+            # the page; the cursor says in which of the two lists the next page starts
+            listed = [] if in_similar else ask(["exact", "prefix"], offset, limit + 1)
+            if len(listed) > limit:
+                rows, next_cursor = listed, _search_cursor(False, offset + limit)
+            else:
+                similar_offset = offset if in_similar else 0
+                wanted = limit - len(listed)  # similar names this page still shows
+                similar = ask(["fuzzy"], similar_offset, wanted + 1)
+                rows = listed + similar
+                next_cursor = _search_cursor(True, similar_offset + wanted) if len(similar) > wanted else None
     return SymbolPage(
         repository=ref.full_name,
         commit_sha=_sha(ref),
         items=[_symbol(row) for row in rows[:limit]],
-        next_cursor=_next_offset(offset, limit, len(rows)),
+        next_cursor=next_cursor,
     )
 
 
@@ -752,11 +763,15 @@ def parse_symbol_id(text: str) -> tuple[int, int]:
 
 
 def trigram_schema(conn: Connection) -> str:
-    """The schema holding pg_trgm's operators and functions (see migration 0010)."""
-    row = conn.execute(query("index_trigram_schema")).fetchone()
-    if row is None:
-        raise PipelineError("the pg_trgm extension is missing: run `python -m pipeline db migrate`")
-    return str(row[0])
+    """The schema holding pg_trgm's operators and functions (see migration 0010), looked up once per
+    connection (an extension does not move while a connection is open)."""
+    known = _trigram_schemas.get(conn)
+    if known is None:
+        row = conn.execute(query("index_trigram_schema")).fetchone()
+        if row is None:
+            raise PipelineError("the pg_trgm extension is missing: run `python -m pipeline db migrate`")
+        known = _trigram_schemas[conn] = str(row[0])
+    return known
 
 
 def _file(conn: Connection, ref: RepositoryRef, path: str) -> _File:
@@ -855,12 +870,28 @@ def _decode_cursor(cursor: str, kind: str) -> str:
 
 
 def _decode_offset(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    value = _decode_cursor(cursor, "offset")
-    if not value.isascii() or not value.isdigit() or int(value) > 1_000_000:
+    return 0 if cursor is None else _offset(_decode_cursor(cursor, "offset"))
+
+
+def _offset(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) > 1_000_000:
         raise IndexQueryError(400, "cursor: not a cursor of this list (pass next_cursor unchanged)", field="cursor")
-    return int(value)
+    return int(text)
+
+
+def _search_cursor(in_similar: bool, offset: int) -> str:
+    return _encode_cursor("symbols", f"{'similar' if in_similar else 'listed'}:{offset}")
+
+
+def _decode_search_cursor(cursor: str | None) -> tuple[bool, int]:
+    """Where a page of ``search_symbols`` starts: in the similar names (or the exact and prefix ones), at an
+    offset."""
+    if cursor is None:
+        return False, 0
+    part, _, offset = _decode_cursor(cursor, "symbols").partition(":")
+    if part not in ("listed", "similar"):
+        raise IndexQueryError(400, "cursor: not a cursor of this list (pass next_cursor unchanged)", field="cursor")
+    return part == "similar", _offset(offset)
 
 
 def _next_offset(offset: int, limit: int, fetched: int) -> str | None:

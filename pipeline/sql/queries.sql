@@ -993,19 +993,20 @@ WHERE f.snapshot_id = %(snapshot)s AND f.path = %(path)s;
 
 -- name: index_symbol_search
 -- Symbols of a snapshot whose name matches q: exact (any case), then by prefix, then fuzzy (pg_trgm similarity;
--- {trgm} is the extension's schema). Each arm runs only when its flag is set, finds its rows by an index on
--- symbols.name (symbols_name_lower, symbols_name_trgm) and carries them whole (s.*), before the join to the
--- snapshot's files keeps this snapshot's.
+-- {trgm} is the extension's schema; similar_only: leave out the names starting with q). Each arm runs only when
+-- its flag is set, finds its rows by an index on symbols.name (symbols_name_lower, symbols_name_trgm) and carries
+-- them whole (s.*), before the join to the snapshot's files keeps this snapshot's.
 WITH candidates AS (
-    SELECT s.*, 0 AS tier FROM symbols s
+    SELECT s.*, 0 AS tier, 1.0::real AS similarity FROM symbols s
     WHERE %(exact)s AND lower(s.name) = %(lower)s
     UNION ALL
-    SELECT s.*, 1 FROM symbols s
+    SELECT s.*, 1, 1.0 FROM symbols s
     WHERE %(prefix)s AND lower(s.name) ~>=~ %(lower)s AND lower(s.name) ~<~ %(upper)s AND lower(s.name) <> %(lower)s
     UNION ALL
-    SELECT s.*, 2 FROM symbols s
+    -- similarity is computed for this arm's rows only: for a thousand prefix matches it would cost milliseconds
+    SELECT s.*, 2, {trgm}.similarity(s.name, %(q)s) FROM symbols s
     WHERE %(fuzzy)s AND s.name OPERATOR({trgm}.%%) %(q)s
-        AND NOT (lower(s.name) ~>=~ %(lower)s AND lower(s.name) ~<~ %(upper)s)
+        AND NOT (%(similar_only)s AND lower(s.name) ~>=~ %(lower)s AND lower(s.name) ~<~ %(upper)s)
 ),
 page AS (
     SELECT f.file_idx, f.path, s.*
@@ -1015,10 +1016,10 @@ page AS (
         AND (%(exported)s::boolean IS NULL OR s.exported = %(exported)s)
         AND (%(path_prefix)s::text IS NULL OR f.path = %(path_prefix)s
             OR left(f.path, length(%(path_prefix)s) + 1) = %(path_prefix)s || '/')
-    -- the arms are disjoint: each name is in one tier. Exact, prefix, fuzzy; then exported, shallower paths,
-    -- closer names, shorter names
-    ORDER BY s.tier, s.exported DESC, length(f.path) - length(replace(f.path, '/', '')),
-        {trgm}.similarity(s.name, %(q)s) DESC, length(s.name), f.path, s.idx
+    -- exact, prefix, fuzzy (callers run the fuzzy arm alone or with similar_only, so no name is in two tiers);
+    -- then exported, shallower paths, closer names, shorter names
+    ORDER BY s.tier, s.exported DESC, length(f.path) - length(replace(f.path, '/', '')), s.similarity DESC,
+        length(s.name), f.path, s.idx
     OFFSET %(offset)s
     LIMIT %(limit)s
 )
@@ -1033,8 +1034,8 @@ LEFT JOIN LATERAL (
     WHERE p.file_result_id = s.file_result_id AND p.idx = s.parent_idx
     LIMIT 1
 ) p ON true
-ORDER BY s.tier, s.exported DESC, length(s.path) - length(replace(s.path, '/', '')),
-    {trgm}.similarity(s.name, %(q)s) DESC, length(s.name), s.path, s.idx;
+ORDER BY s.tier, s.exported DESC, length(s.path) - length(replace(s.path, '/', '')), s.similarity DESC,
+    length(s.name), s.path, s.idx;
 
 -- name: index_symbol_get
 -- One symbol of a snapshot by its id (file_idx, symbol idx), with its parent.

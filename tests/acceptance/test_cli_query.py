@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,23 +9,11 @@ import orjson
 import pytest
 
 from tests.acceptance.conftest import cli_environment
-from tests.conftest import ROOT
+from tests.acceptance.test_cli_index import cli
 from tests.integration.indexed import MAIN_TS, SOURCES, UTIL_TS, position
 from tests.integration.pipeline.repos import commit_files, new_repository
 
 pytestmark = pytest.mark.slow
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args, "--config", env["PIPELINE_CONFIG"]],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def answer(env: dict[str, str], *args: str) -> Any:

@@ -126,19 +126,28 @@ def test_search_symbols__filters_by_kind_export_and_path(conn: Conn, indexed: uu
         names(path="../src")
 
 
-def test_search_symbols__pages_without_gaps_or_repeats(conn: Conn, indexed: uuid.UUID) -> None:
-    everything = [
-        item.id for item in index_queries.search_symbols(conn, FULL_NAME, "e", match="fuzzy", limit=200).items
-    ]
-    seen: list[str] = []
-    cursor = None
-    while True:
-        page = index_queries.search_symbols(conn, FULL_NAME, "e", match="fuzzy", limit=1, cursor=cursor)
-        seen.extend(item.id for item in page.items)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    assert seen == everything
+@pytest.mark.parametrize(
+    ("q", "match"), [("helperTwic", "fuzzy"), ("helperT", "auto"), ("help", "auto"), ("h", "prefix")]
+)
+def test_search_symbols__pages_without_gaps_or_repeats(conn: Conn, indexed: uuid.UUID, q: str, match: str) -> None:
+    """Page by page, across auto's boundary between the exact and prefix matches and the other similar names too."""
+    everything = [item.id for item in index_queries.search_symbols(conn, FULL_NAME, q, match=match, limit=200).items]  # type: ignore[arg-type]
+    assert len(everything) >= 2
+    for limit in (1, 2):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = index_queries.search_symbols(conn, FULL_NAME, q, match=match, limit=limit, cursor=cursor)  # type: ignore[arg-type]
+            seen.extend(item.id for item in page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == everything
+
+
+def test_search_symbols__auto_lists_exact_then_prefix_then_other_similar_names(conn: Conn, indexed: uuid.UUID) -> None:
+    names = [item.name for item in index_queries.search_symbols(conn, FULL_NAME, "helperT").items]
+    assert names == ["helperTwice", "helper"]
 
 
 @pytest.mark.parametrize(
@@ -464,6 +473,7 @@ def test_query_plans__the_hot_queries_find_their_rows_by_index(conn: Conn, tmp_p
         "exact": True,
         "prefix": True,
         "fuzzy": False,
+        "similar_only": True,
         "kind": None,
         "exported": None,
         "path_prefix": None,
