@@ -40,6 +40,7 @@ MAX_NAME_MATCHES = 20  # repositories listed in the error for an ambiguous name
 MAX_PAGE = 200  # the most items one page of any answer holds
 MAX_IMPACT_DEPTH = 10
 MAX_IMPACT_ITEMS = 1000  # files, and symbols, listed by one impact answer (more: ``truncated``)
+IMPACT_TIMEOUT_MS = 5000
 MAX_IMPORTERS = 1000
 PACKAGE_PATHS = 20  # files listed per package (all are counted)
 MAX_QUERY_LENGTH = 200
@@ -338,7 +339,7 @@ class Impact(SnapshotAnswer, frozen=True, kw_only=True):
 def list_repositories(conn: Connection, *, limit: int = 50, cursor: str | None = None) -> RepositoryPage:
     """Repositories by full name, with what their current index holds."""
     _check_limit(limit)
-    after_name, after_id = _decode_cursor(cursor, "name-id").split("\n") if cursor else (None, None)
+    after_name, after_id = _decode_name_cursor(cursor) if cursor else (None, None)
     with snapshot_read(conn):
         rows = conn.execute(
             query("index_repository_list"), {"after_name": after_name, "after_id": after_id, "limit": limit + 1}
@@ -381,8 +382,8 @@ def search_symbols(
     """Symbols whose name matches ``q`` (any case), ``path`` keeping one file or directory.
 
     ``exact``: the name is ``q``; ``prefix``: it starts with ``q`` (exact ones first); ``fuzzy``: it is similar to
-    ``q`` (pg_trgm similarity at least 0.3); ``auto``: exact, then prefix, then the other similar names. Within a
-    tier: exported symbols first, then shallower paths, the most similar names, the shortest.
+    ``q`` (pg_trgm similarity at least 0.3), the closest first; ``auto``: exact, then prefix, then the other
+    similar names. Then exported symbols first, shallower paths, shorter names.
     """
     text = q.strip()
     if not text or len(text) > MAX_QUERY_LENGTH or "\x00" in text:
@@ -691,20 +692,32 @@ def impact(
         raise IndexQueryError(400, f"path: give at most {MAX_PAGE} paths and symbols together", field="path")
     with snapshot_read(conn):
         ref = resolve_repository(conn, repo)
+        # a dense dependency graph walked 10 steps deep can take long: bounded like every request should be
+        conn.execute(query("index_statement_timeout_set"), {"milliseconds": str(IMPACT_TIMEOUT_MS)})
         files = [_file(conn, ref, path).idx for path in paths]
         given = [parse_symbol_id(symbol) for symbol in symbols]
         for file_idx, symbol_idx in given:
             _symbol_by_id(conn, ref, file_idx, symbol_idx)  # 404 for an unknown symbol
         keys = {"snapshot": ref.snapshot_id, "depth": depth, "limit": MAX_IMPACT_ITEMS + 1}
-        file_rows = conn.execute(query("index_file_dependents"), {**keys, "files": files}).fetchall() if files else []
-        symbol_rows = (
-            conn.execute(
-                query("index_symbol_dependents"),
-                {**keys, "files": [f for f, _ in given], "symbols": [s for _, s in given]},
-            ).fetchall()
-            if given
-            else []
-        )
+        try:
+            file_rows = (
+                conn.execute(query("index_file_dependents"), {**keys, "files": files}).fetchall() if files else []
+            )
+            symbol_rows = (
+                conn.execute(
+                    query("index_symbol_dependents"),
+                    {**keys, "files": [f for f, _ in given], "symbols": [s for _, s in given]},
+                ).fetchall()
+                if given
+                else []
+            )
+        except psycopg.errors.QueryCanceled:
+            raise IndexQueryError(
+                422,
+                f"depth: following dependencies {depth} steps deep took over {IMPACT_TIMEOUT_MS / 1000:g} s; "
+                "ask with a smaller depth or fewer files and symbols",
+                field="depth",
+            ) from None
     return Impact(
         repository=ref.full_name,
         commit_sha=_sha(ref),
@@ -867,6 +880,17 @@ def _decode_cursor(cursor: str, kind: str) -> str:
     if found != kind or not separator or not value:
         raise IndexQueryError(400, "cursor: not a cursor of this list (pass next_cursor unchanged)", field="cursor")
     return value
+
+
+def _decode_name_cursor(cursor: str) -> tuple[str, uuid.UUID]:
+    """The full name and id a page of ``list_repositories`` ended with."""
+    name, _, repository_id = _decode_cursor(cursor, "name-id").rpartition("\n")
+    try:
+        return name, uuid.UUID(repository_id)
+    except ValueError:
+        raise IndexQueryError(
+            400, "cursor: not a cursor of this list (pass next_cursor unchanged)", field="cursor"
+        ) from None
 
 
 def _decode_offset(cursor: str | None) -> int:

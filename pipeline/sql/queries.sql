@@ -1017,8 +1017,8 @@ page AS (
         AND (%(path_prefix)s::text IS NULL OR f.path = %(path_prefix)s
             OR left(f.path, length(%(path_prefix)s) + 1) = %(path_prefix)s || '/')
     -- exact, prefix, fuzzy (callers run the fuzzy arm alone or with similar_only, so no name is in two tiers);
-    -- then exported, shallower paths, closer names, shorter names
-    ORDER BY s.tier, s.exported DESC, length(f.path) - length(replace(f.path, '/', '')), s.similarity DESC,
+    -- then the closest names (fuzzy), exported, shallower paths, shorter names
+    ORDER BY s.tier, s.similarity DESC, s.exported DESC, length(f.path) - length(replace(f.path, '/', '')),
         length(s.name), f.path, s.idx
     OFFSET %(offset)s
     LIMIT %(limit)s
@@ -1034,7 +1034,7 @@ LEFT JOIN LATERAL (
     WHERE p.file_result_id = s.file_result_id AND p.idx = s.parent_idx
     LIMIT 1
 ) p ON true
-ORDER BY s.tier, s.exported DESC, length(s.path) - length(replace(s.path, '/', '')), s.similarity DESC,
+ORDER BY s.tier, s.similarity DESC, s.exported DESC, length(s.path) - length(replace(s.path, '/', '')),
     length(s.name), s.path, s.idx;
 
 -- name: index_symbol_get
@@ -1144,6 +1144,10 @@ WHERE d.snapshot_id = %(snapshot)s
 GROUP BY d.package
 ORDER BY d.package
 LIMIT %(limit)s;
+
+-- name: index_statement_timeout_set
+-- Bound each statement of the current transaction to this many milliseconds.
+SELECT set_config('statement_timeout', %(milliseconds)s, true);
 
 -- name: index_file_dependents
 -- The files that depend on the given files, transitively up to a depth, each at its shortest distance (0: given).

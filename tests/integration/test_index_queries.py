@@ -3,6 +3,7 @@ write stage, read back through ``pipeline.index_queries`` on a real database."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from pathlib import Path
 
@@ -78,8 +79,9 @@ def test_list_repositories__pages_by_name_with_counts(conn: Conn, indexed: uuid.
     second = index_queries.list_repositories(conn, limit=2, cursor=first.next_cursor)
     assert [item.full_name for item in second.items] == ["c/two", "d/three"]
     assert second.next_cursor is None
-    with raises(400, "cursor"):
-        index_queries.list_repositories(conn, cursor="bm90IGEgY3Vyc29y")
+    for forged in ("bm90IGEgY3Vyc29y", base64.urlsafe_b64encode(b"name-id\nacme/app\nnot-an-id").decode()):
+        with raises(400, "cursor"):
+            index_queries.list_repositories(conn, cursor=forged)
     with raises(400, "limit"):
         index_queries.list_repositories(conn, limit=100_000)
 
