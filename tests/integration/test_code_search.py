@@ -19,6 +19,7 @@ from pipeline.index_jobs import IndexJobStatus
 from pipeline.index_queries import IndexQueryError, SymbolRef
 from stages.models import FileExtraction
 from stages.write import EXTRACTOR_VERSION, FileRow, SnapshotWriter
+from tests.integration.indexed import index_repository
 from tests.integration.pipeline import harness
 from tests.integration.pipeline.repos import commit_files, new_repository
 
@@ -316,3 +317,15 @@ def test_search__the_trigram_index_narrows_the_texts(conn: psycopg.Connection[Tu
             )
             plan = "\n".join(row[0] for row in explained)
         assert "Bitmap Index Scan on file_contents_trgm" in plan, plan
+
+
+def test_search__by_owner_name_on_an_index_stored_by_the_write_stage(
+    conn: psycopg.Connection[TupleRow], tmp_path: Path
+) -> None:
+    """The query tests' in-process index (``tests.integration.indexed``) stores the texts as the pipeline does."""
+    index_repository(conn, tmp_path)
+    found = search_code(conn, "Acme/App", "helper(", path="src/util.ts")
+    assert [(match.line, match.text, match.symbol.name if match.symbol else None) for match in found.items] == [
+        (1, "export function helper(n: number): number {", "helper"),
+        (5, "  return helper(helper(1));", "helperTwice"),
+    ]
