@@ -329,3 +329,15 @@ def test_search__by_owner_name_on_an_index_stored_by_the_write_stage(
         (1, "export function helper(n: number): number {", "helper"),
         (5, "  return helper(helper(1));", "helperTwice"),
     ]
+
+
+def test_search__the_column_counts_utf8_bytes_as_the_index_contract_does(
+    conn: psycopg.Connection[TupleRow], tmp_path: Path
+) -> None:
+    index_repository(conn, tmp_path, {"src/café.ts": "/* ünïcödé */ export const café = 'hello';\n"})
+    [match] = search_code(conn, "acme/app", "hello").items
+    before = "/* ünïcödé */ export const café = '"
+    assert (match.path, match.line, match.column) == ("src/café.ts", 1, len(before.encode()))
+    assert match.text == "/* ünïcödé */ export const café = 'hello';"
+    assert match.symbol is not None
+    assert match.symbol.name == "café"
