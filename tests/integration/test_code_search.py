@@ -341,3 +341,15 @@ def test_search__the_column_counts_utf8_bytes_as_the_index_contract_does(
     assert match.text == "/* ünïcödé */ export const café = 'hello';"
     assert match.symbol is not None
     assert match.symbol.name == "café"
+
+
+def test_search__a_pattern_spanning_lines_finds_no_line_but_says_more_files_may_match(
+    conn: psycopg.Connection[TupleRow], tmp_path: Path
+) -> None:
+    """``\\n`` in a regular expression matches a file (the texts are searched whole) but none of its lines: the
+    files read are not a bound of the matches then, so the answer says it may be truncated."""
+    index_repository(conn, tmp_path, {"a.ts": "foo();\nbar();\n", "b.ts": "foo();\nbar();\n"})
+    spanning = search_code(conn, "acme/app", r"foo\(\);\nbar", regex=True, limit=1)
+    assert spanning.items == []
+    assert spanning.truncated
+    assert not search_code(conn, "acme/app", r"foo\(\);\nbar", regex=True, limit=2).truncated
