@@ -22,7 +22,14 @@ ENDPOINTS = {
     ("/jobs/{job_id}", "get"),
     ("/jobs/{job_id}/events", "get"),
     ("/jobs", "get"),
-    ("/repositories/{repository_id}", "get"),
+    ("/repositories", "get"),
+    *(
+        (f"{prefix}{tail}", "get")
+        for prefix in ("/repositories/{repo}", "/repositories/{owner}/{name}")
+        for tail in ("", "/symbols", "/definition", "/references", "/files/{file_path}", "/packages", "/impact")
+    ),
+    ("/repositories/{repo}/search", "get"),
+    ("/repositories/{owner}/{name}/search", "get"),
     ("/health", "get"),
     ("/metrics", "get"),
     ("/admin/dead-letters", "get"),
