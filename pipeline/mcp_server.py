@@ -1,0 +1,299 @@
+"""The MCP server: the job queue and the stored index as tools for AI assistants, built on the official ``mcp`` SDK.
+
+It is served over stdio by ``python -m pipeline mcp`` and over streamable HTTP at ``/mcp`` of the app ``serve``
+runs (``pipeline.api.app``, behind the app's Host check, origin check and bearer token).
+
+Guarantees:
+- Every tool declares a JSON schema for its arguments and one for its result, both derived by msgspec from the
+  Structs the REST API validates and returns. Arguments are checked against them before any database work; a bad
+  one is a tool error (``isError``) naming the argument.
+- A tool's result is the REST body of the same request: ``structuredContent`` is the same Struct as JSON values,
+  and the one text block is its JSON text.
+- A request the REST API answers with a 4xx status is a tool error with the REST error's message; a database that
+  cannot be reached is a tool error saying why. Any other exception is logged here and reported without its text.
+- Results are bounded: every list has a ``limit`` with the REST API's maximum, every string argument a maximum
+  length. No result carries a token or a password (jobs keep URLs without credentials; database errors are masked).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+import anyio
+import mcp_types as types
+import msgspec
+from mcp.server import Server
+from mcp.server.stdio import stdio_server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPError
+
+from pipeline.api import schemas, store
+from pipeline.api.pool import DatabasePool
+from pipeline.config import Config
+from pipeline.db import database_url
+from pipeline.errors import DatabaseError, IndexRequestError
+from pipeline.queue.client import Queue
+from stages.fetch import FetchError
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "repo-indexer"
+INSTRUCTIONS = (
+    "Tools over an index of git repositories. Enqueue a repository with index_repository and follow the job with "
+    "get_index_job_status until its status is completed."
+)
+
+Arguments = TypeVar("Arguments", bound=msgspec.Struct)
+# An ASGI application; the arguments are loosely typed because Litestar and Starlette spell the ASGI types apart.
+AsgiHandler = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What the tools use: the connection pool, the queue client, and the index request policy of ``POST /index``
+    (``index.base_url`` for ``owner/name`` targets, ``api.allow_local_targets``)."""
+
+    database: DatabasePool
+    queue: Queue
+    base_url: str
+    allow_local_targets: bool
+
+    def connection(self) -> AbstractContextManager[store.Connection]:
+        return self.database.connection()
+
+
+class ToolFailure(Exception):
+    """What a tool reports as a tool error (``isError``): the request cannot be answered, and the message says why
+    as the REST API's error ``detail`` does."""
+
+
+@dataclass(frozen=True)
+class ToolSpec(Generic[Arguments]):
+    """One tool: its name and description for the assistant, the Struct of its arguments, the Struct it returns
+    (the REST response body), and the function answering it (run in a worker thread)."""
+
+    name: str
+    title: str
+    description: str
+    arguments: type[Arguments]
+    result: type[msgspec.Struct]
+    run: Callable[[ToolContext, Arguments], msgspec.Struct]
+    read_only: bool = True
+
+    def definition(self) -> types.Tool:
+        return types.Tool(
+            name=self.name,
+            title=self.title,
+            description=self.description,
+            input_schema=_object_schema(self.arguments),
+            output_schema=_object_schema(self.result),
+            annotations=types.ToolAnnotations(
+                title=self.title,
+                read_only_hint=self.read_only,
+                destructive_hint=False,
+                idempotent_hint=True,  # an index request for a revision already queued returns the queued job
+                open_world_hint=not self.read_only,  # indexing fetches from git servers
+            ),
+        )
+
+
+def _object_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
+    """msgspec's JSON schema of ``struct`` with the struct's own definition at the root, as MCP wants an object
+    schema there; the definitions it refers to stay under ``$defs``."""
+    schema = msgspec.json.schema(struct)
+    definitions: dict[str, Any] = dict(schema["$defs"])
+    root: dict[str, Any] = definitions.pop(struct.__name__)
+    root.pop("title", None)
+    root.pop("description", None)  # the tool's description says it for the assistant
+    return {**root, "$defs": definitions} if definitions else root
+
+
+# ----- jobs -----
+
+
+class JobStatusArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    job_id: Annotated[uuid.UUID, msgspec.Meta(description="the job_id index_repository returned")]
+
+
+def index_repository(context: ToolContext, request: schemas.IndexRequest) -> schemas.Enqueued:
+    """As ``POST /index``: the same checks of the target and ref, the same job (or the unfinished one that already
+    covers the revision, with ``created: false``)."""
+    with context.connection() as conn:
+        try:
+            return store.enqueue(
+                conn, context.queue, request, base_url=context.base_url, allow_local=context.allow_local_targets
+            )
+        except FetchError as exc:
+            raise ToolFailure(f"repository: {exc}") from None
+        except IndexRequestError as exc:  # the sha's shape is checked by the schema, so this is about the ref
+            raise ToolFailure(f"ref: {exc}") from None
+
+
+def get_index_job_status(context: ToolContext, arguments: JobStatusArguments) -> schemas.Job:
+    """As ``GET /jobs/{id}``."""
+    with context.connection() as conn:
+        found = store.job(conn, arguments.job_id)
+    if found is None:
+        raise ToolFailure(f"no index job {arguments.job_id}")
+    return found
+
+
+TOOLS: tuple[ToolSpec[Any], ...] = (
+    ToolSpec(
+        name="index_repository",
+        title="Index a repository",
+        description=(
+            "Enqueue a git repository for indexing (as POST /index): a URL, or owner/name on the configured git "
+            "host, at its default branch, a ref, or a commit. Returns the job id and status; an unfinished job for "
+            "the same revision is returned instead of a new one (created: false). Indexing runs in the background: "
+            "follow it with get_index_job_status."
+        ),
+        arguments=schemas.IndexRequest,
+        result=schemas.Enqueued,
+        run=index_repository,
+        read_only=False,
+    ),
+    ToolSpec(
+        name="get_index_job_status",
+        title="Index job status",
+        description=(
+            "One index job (as GET /jobs/{id}): its status (pending, processing, completed, failed, cancelled, "
+            "skipped), the repository and commit, per-stage progress with an ETA while it runs, stats, and the "
+            "error of a failed job."
+        ),
+        arguments=JobStatusArguments,
+        result=schemas.Job,
+        run=get_index_job_status,
+    ),
+)
+
+
+# ----- the server -----
+
+
+def build_server(context: ToolContext, tools: tuple[ToolSpec[Any], ...] = TOOLS) -> Server[Any]:
+    """The MCP server answering ``tools`` with ``context``; the caller runs it over a transport."""
+    by_name = {tool.name: tool for tool in tools}
+    listing = types.ListToolsResult(tools=[tool.definition() for tool in tools])
+
+    async def list_tools(_: Any, __: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        return listing
+
+    async def call_tool(_: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        tool = by_name.get(params.name)
+        if tool is None:
+            raise MCPError(types.INVALID_PARAMS, f"unknown tool {params.name!r}; the tools are {', '.join(by_name)}")
+        return await call(tool, context, params.arguments or {})
+
+    return Server(
+        SERVER_NAME,
+        version=_version(),
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+async def call(tool: ToolSpec[Any], context: ToolContext, arguments: dict[str, Any]) -> types.CallToolResult:
+    """Validate ``arguments``, run the tool in a worker thread (its queries block), and wrap its result or failure."""
+    try:
+        parsed = msgspec.convert(arguments, tool.arguments)
+    except msgspec.ValidationError as exc:
+        return _failure(f"invalid arguments: {exc}")
+    try:
+        result = await anyio.to_thread.run_sync(tool.run, context, parsed)
+    except (ToolFailure, DatabaseError) as exc:
+        return _failure(str(exc))
+    except Exception:
+        logger.exception("MCP tool failed", extra={"tool": tool.name})
+        return _failure(f"internal error in {tool.name} (logged on the server)")
+    return types.CallToolResult(
+        content=[types.TextContent(text=msgspec.json.encode(result).decode())],
+        structured_content=msgspec.to_builtins(result),
+    )
+
+
+def _failure(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
+
+
+def _version() -> str:
+    from importlib.metadata import version  # noqa: PLC0415  (slow to import; the server asks once)
+
+    return version("repo-indexer-pipeline")
+
+
+# ----- transports -----
+
+
+def tool_context(config: Config, *, pool_max_size: int = 4) -> ToolContext:
+    """A context of its own for ``config``'s database (the stdio server's); the HTTP app shares its pool and queue."""
+    url = database_url(config)
+    database = DatabasePool(
+        url,
+        config.database.schema,
+        min_size=0,
+        max_size=pool_max_size,
+        connect_timeout=config.database.connect_timeout,
+        transaction_pooler=config.database.transaction_pooler,
+    )
+    queue = Queue(
+        url,
+        config.database.schema,
+        config.queue,
+        connect_timeout=config.database.connect_timeout,
+        transaction_pooler=config.database.transaction_pooler,
+    )
+    return ToolContext(
+        database=database,
+        queue=queue,
+        base_url=config.index.base_url,
+        allow_local_targets=config.api.allow_local_targets,
+    )
+
+
+def serve_stdio(config: Config) -> int:
+    """``python -m pipeline mcp``: serve the tools on stdin/stdout until the client closes stdin; exit 0."""
+    from pipeline.migrate import ensure_schema  # noqa: PLC0415
+
+    ensure_schema(config)
+    context = tool_context(config)
+    server = build_server(context)
+    with _opened(context):
+        logger.info("serving MCP on stdio", extra={"tools": [tool.name for tool in TOOLS]})
+        anyio.run(_run_stdio, server)
+    return 0
+
+
+async def _run_stdio(server: Server[Any]) -> None:
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+@asynccontextmanager
+async def http_session_manager(server: Server[Any], *, max_body_bytes: int) -> AsyncIterator[AsgiHandler]:
+    """Run a streamable HTTP session manager for ``server`` while the block runs and yield its ASGI handler.
+
+    Stateless, with JSON responses: every POST is one self-contained exchange, so no session state is kept between
+    requests (nothing to bound or expire) and any worker process can answer any request."""
+    manager = StreamableHTTPSessionManager(
+        app=server, stateless=True, json_response=True, max_request_body_size=max_body_bytes
+    )
+    async with manager.run():
+        yield manager.handle_request
+
+
+@contextmanager
+def _opened(context: ToolContext) -> Iterator[None]:
+    """The context's pool open for the block; the pool and the queue client closed after it."""
+    context.database.open()
+    try:
+        yield
+    finally:
+        context.database.close()
+        context.queue.close()

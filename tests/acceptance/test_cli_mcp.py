@@ -1,0 +1,107 @@
+"""``python -m pipeline mcp`` as an assistant's host runs it: a real process on stdio, driven by the SDK's client."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import msgspec
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+from tests.acceptance.conftest import cli_environment
+from tests.conftest import ROOT
+
+Result = TypeVar("Result")
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    """The CLI's environment, its config letting tools index repositories on this machine."""
+    environment = cli_environment(database_url, tmp_path, parsers=1, shutdown_timeout=10)
+    with Path(environment["PIPELINE_CONFIG"]).open("a") as config:
+        config.write("[api]\nallow_local_targets = true\n")
+    return environment
+
+
+def over_stdio(env: dict[str, str], use: Callable[[Client], Awaitable[Result]]) -> Result:
+    """Run ``use`` with the SDK's client talking to a fresh ``python -m pipeline mcp`` process."""
+    server = StdioServerParameters(
+        command=sys.executable, args=["-m", "pipeline", "mcp", "--config", env["PIPELINE_CONFIG"]], env=env, cwd=ROOT
+    )
+
+    async def session() -> Result:
+        async with Client(server, read_timeout_seconds=60) as client:
+            return await use(client)
+
+    return anyio.run(session)
+
+
+def structured(result: Any) -> Any:
+    assert not result.is_error, result.content
+    return result.structured_content
+
+
+def test_mcp__an_assistant_indexes_a_repository_and_follows_its_job_to_completion(
+    env: dict[str, str], repo_path: Path
+) -> None:
+    async def enqueue(client: Client) -> dict[str, Any]:
+        tools = await client.list_tools()
+        assert {"index_repository", "get_index_job_status"} <= {tool.name for tool in tools.tools}
+        enqueued: dict[str, Any] = structured(
+            await client.call_tool("index_repository", {"repository": str(repo_path)})
+        )
+        status = structured(await client.call_tool("get_index_job_status", {"job_id": enqueued["job_id"]}))
+        assert status["status"] == "pending"
+        return enqueued
+
+    enqueued = over_stdio(env, enqueue)
+    assert enqueued["created"] is True
+    worker = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--until-idle", "--config", env["PIPELINE_CONFIG"]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert worker.returncode == 0, worker.stderr
+
+    async def follow(client: Client) -> Any:
+        return structured(await client.call_tool("get_index_job_status", {"job_id": enqueued["job_id"]}))
+
+    job = over_stdio(env, follow)
+    assert job["status"] == "completed", job
+    assert job["stats"]["files"] > 0, job["stats"]
+
+
+def test_mcp__stdout_carries_only_the_protocol_and_closing_stdin_ends_the_server_with_0(env: dict[str, str]) -> None:
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "mcp", "--config", env["PIPELINE_CONFIG"]],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = server.communicate(msgspec.json.encode(initialize) + b"\n", timeout=60)
+    finally:
+        server.kill()  # a no-op once it exited
+    assert server.returncode == 0, stderr
+    lines = stdout.splitlines()
+    assert len(lines) == 1, stdout
+    answer = msgspec.json.decode(lines[0])
+    assert (answer["id"], answer["result"]["serverInfo"]["name"]) == (1, "repo-indexer")
+    assert b"serving MCP on stdio" in stderr  # the log goes to stderr, never onto the protocol's stream
