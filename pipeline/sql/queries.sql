@@ -949,3 +949,14 @@ ORDER BY position;
 SELECT id FROM repositories
 WHERE id::text = %(repository)s OR full_name = %(repository)s OR git_url = %(repository)s
 ORDER BY id;
+
+-- ===== index queries (pipeline/index_queries.py) =====
+
+-- name: index_repository_resolve
+-- A repository by id or by full name (any case; a name may match several), with its current snapshot.
+SELECT r.id, r.full_name, r.git_url, s.id, s.commit_sha, s.updated_at
+FROM repositories r
+LEFT JOIN snapshots s ON s.id = r.current_snapshot_id
+WHERE r.id = %(id)s OR lower(r.full_name) = %(name)s
+ORDER BY r.id
+LIMIT %(limit)s;
