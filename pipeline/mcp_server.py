@@ -37,6 +37,7 @@ from pipeline.api.pool import DatabasePool
 from pipeline.config import Config
 from pipeline.db import database_url
 from pipeline.errors import DatabaseError, IndexRequestError
+from pipeline.index_queries import IndexQueryError
 from pipeline.queue.client import Queue
 from stages.fetch import FetchError
 
@@ -75,14 +76,14 @@ class ToolFailure(Exception):
 @dataclass(frozen=True)
 class ToolSpec(Generic[Arguments]):
     """One tool: its name and description for the assistant, the Struct of its arguments, the Struct it returns
-    (the REST response body), and the function answering it (run in a worker thread)."""
+    (the REST response body), and the function answering it (run in a worker thread, on a pooled connection)."""
 
     name: str
     title: str
     description: str
     arguments: type[Arguments]
     result: type[msgspec.Struct]
-    run: Callable[[ToolContext, Arguments], msgspec.Struct]
+    run: Callable[[ToolContext, store.Connection, Arguments], msgspec.Struct]
     read_only: bool = True
 
     def definition(self) -> types.Tool:
@@ -120,24 +121,22 @@ class JobStatusArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
     job_id: Annotated[uuid.UUID, msgspec.Meta(description="the job_id index_repository returned")]
 
 
-def index_repository(context: ToolContext, request: schemas.IndexRequest) -> schemas.Enqueued:
+def index_repository(context: ToolContext, conn: store.Connection, request: schemas.IndexRequest) -> schemas.Enqueued:
     """As ``POST /index``: the same checks of the target and ref, the same job (or the unfinished one that already
     covers the revision, with ``created: false``)."""
-    with context.connection() as conn:
-        try:
-            return store.enqueue(
-                conn, context.queue, request, base_url=context.base_url, allow_local=context.allow_local_targets
-            )
-        except FetchError as exc:
-            raise ToolFailure(f"repository: {exc}") from None
-        except IndexRequestError as exc:  # the sha's shape is checked by the schema, so this is about the ref
-            raise ToolFailure(f"ref: {exc}") from None
+    try:
+        return store.enqueue(
+            conn, context.queue, request, base_url=context.base_url, allow_local=context.allow_local_targets
+        )
+    except FetchError as exc:
+        raise ToolFailure(f"repository: {exc}") from None
+    except IndexRequestError as exc:  # the sha's shape is checked by the schema, so this is about the ref
+        raise ToolFailure(f"ref: {exc}") from None
 
 
-def get_index_job_status(context: ToolContext, arguments: JobStatusArguments) -> schemas.Job:
+def get_index_job_status(_: ToolContext, conn: store.Connection, arguments: JobStatusArguments) -> schemas.Job:
     """As ``GET /jobs/{id}``."""
-    with context.connection() as conn:
-        found = store.job(conn, arguments.job_id)
+    found = store.job(conn, arguments.job_id)
     if found is None:
         raise ToolFailure(f"no index job {arguments.job_id}")
     return found
@@ -206,8 +205,8 @@ async def call(tool: ToolSpec[Any], context: ToolContext, arguments: dict[str, A
     except msgspec.ValidationError as exc:
         return _failure(f"invalid arguments: {exc}")
     try:
-        result = await anyio.to_thread.run_sync(tool.run, context, parsed)
-    except (ToolFailure, DatabaseError) as exc:
+        result = await anyio.to_thread.run_sync(_run, tool, context, parsed)
+    except (ToolFailure, IndexQueryError, DatabaseError) as exc:
         return _failure(str(exc))
     except Exception:
         logger.exception("MCP tool failed", extra={"tool": tool.name})
@@ -216,6 +215,11 @@ async def call(tool: ToolSpec[Any], context: ToolContext, arguments: dict[str, A
         content=[types.TextContent(text=msgspec.json.encode(result).decode())],
         structured_content=msgspec.to_builtins(result),
     )
+
+
+def _run(tool: ToolSpec[Arguments], context: ToolContext, arguments: Arguments) -> msgspec.Struct:
+    with context.connection() as conn:
+        return tool.run(context, conn, arguments)
 
 
 def _failure(message: str) -> types.CallToolResult:

@@ -222,6 +222,13 @@ def test_tools__an_unreachable_database_is_a_tool_error_saying_why(config: Confi
     assert "cannot connect" in text or "does not exist" in text, text
 
 
+def test_tools__an_unknown_tool_is_a_protocol_error_listing_the_tools(url: str) -> None:
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(MCPError, match="unknown tool 'drop_index'; the tools are "), flatten_subgroups=True
+    ):
+        call(url, "drop_index", {})
+
+
 # ----- the HTTP endpoint's guards -----
 
 
