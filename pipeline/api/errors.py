@@ -24,6 +24,7 @@ from pipeline.index_queries import IndexQueryError
 logger = logging.getLogger(__name__)
 
 _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
+_MISSING_PARAMETER = re.compile(r"^Missing required \w+ parameter '([^']+)'")
 
 
 def error_response(
@@ -58,6 +59,8 @@ def validation_error(request: Request[Any, Any, Any], exc: ValidationException) 
     named = "; ".join(f"{problem.get('key') or 'body'}: {problem.get('message')}" for problem in problems)
     detail = f"{exc.detail}: {named}" if named else exc.detail
     field = next((str(problem["key"]) for problem in problems if problem.get("key")), None)
+    if field is None and (missing := _MISSING_PARAMETER.match(exc.detail)):
+        field = missing.group(1)
     return error_response(400, detail, field=field, problems=problems)
 
 

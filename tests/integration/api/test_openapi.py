@@ -22,8 +22,12 @@ ENDPOINTS = {
     ("/jobs/{job_id}", "get"),
     ("/jobs/{job_id}/events", "get"),
     ("/jobs", "get"),
-    ("/repositories/{repo}", "get"),
-    ("/repositories/{owner}/{name}", "get"),
+    ("/repositories", "get"),
+    *(
+        (f"{prefix}{tail}", "get")
+        for prefix in ("/repositories/{repo}", "/repositories/{owner}/{name}")
+        for tail in ("", "/symbols", "/definition", "/references", "/files/{file_path}", "/packages", "/impact")
+    ),
     ("/health", "get"),
     ("/metrics", "get"),
     ("/admin/dead-letters", "get"),
