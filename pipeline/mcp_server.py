@@ -32,12 +32,14 @@ from mcp.server.stdio import stdio_server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 
+from pipeline import code_search, index_queries
 from pipeline.api import schemas, store
 from pipeline.api.pool import DatabasePool
 from pipeline.config import Config
 from pipeline.db import database_url
 from pipeline.errors import DatabaseError, IndexRequestError
-from pipeline.index_queries import IndexQueryError
+from pipeline.index_queries import MAX_IMPACT_DEPTH, MAX_PAGE, MAX_QUERY_LENGTH, IndexQueryError, Match
+from pipeline.index_requests import MAX_TARGET_LENGTH
 from pipeline.queue.client import Queue
 from stages.fetch import FetchError
 
@@ -45,11 +47,16 @@ logger = logging.getLogger(__name__)
 
 SERVER_NAME = "repo-indexer"
 INSTRUCTIONS = (
-    "Tools over an index of git repositories. Enqueue a repository with index_repository and follow the job with "
-    "get_index_job_status until its status is completed."
+    "Tools over an index of git repositories (TypeScript and JavaScript): declarations, references, imports and "
+    "file contents of each repository's current commit. list_repositories names the repositories; a new one is "
+    "indexed with index_repository, then get_index_job_status until its status is completed. Positions are "
+    "1-based lines and 0-based columns counted in UTF-8 bytes; symbol ids are valid for the current index only."
 )
 
 Arguments = TypeVar("Arguments", bound=msgspec.Struct)
+MAX_PATH_BYTES = 1024  # the longest path the index answers for (index_queries.check_path)
+MAX_POSITION = 10_000_000  # the largest line or column the REST API takes
+SYMBOL_ID = r"^[0-9]{1,9}:[0-9]{1,9}$"
 # An ASGI application; the arguments are loosely typed because Litestar and Starlette spell the ASGI types apart.
 AsgiHandler = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -142,6 +149,191 @@ def get_index_job_status(_: ToolContext, conn: store.Connection, arguments: JobS
     return found
 
 
+# ----- the index (arguments are the REST endpoint's query parameters, plus ``repository``) -----
+
+Repository = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_TARGET_LENGTH,
+        description="the repository's id (a uuid) or its owner/name, as list_repositories shows them",
+        examples=["octo/demo"],
+    ),
+]
+FilePath = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_PATH_BYTES,
+        description="a file's path relative to the repository root, as results show it",
+        examples=["src/util.ts"],
+    ),
+]
+Line = Annotated[int, msgspec.Meta(ge=1, le=MAX_POSITION, description="1-based line")]
+Column = Annotated[
+    int, msgspec.Meta(ge=0, le=MAX_POSITION, description="0-based column, counted in UTF-8 bytes of the line")
+]
+SymbolId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=SYMBOL_ID,
+        description="a symbol's id as results show it ('<file>:<symbol>', e.g. '3:12'), valid for the current index",
+    ),
+]
+SymbolKind = Annotated[str, msgspec.Meta(max_length=40, description="function, class, method, interface, ...")]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE, description="page size")]
+Cursor = Annotated[str, msgspec.Meta(max_length=200, description="next_cursor of the previous page, unchanged")]
+
+
+class ListRepositoriesArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+
+class SearchSymbolsArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    repository: Repository
+    q: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_QUERY_LENGTH, description="a symbol name or part")]
+    match: Annotated[Match, msgspec.Meta(description="auto: exact, then prefix, then fuzzy")] = "auto"
+    kind: SymbolKind | None = None
+    exported: Annotated[bool, msgspec.Meta(description="only exported (true) or only not (false)")] | None = None
+    path: (
+        Annotated[str, msgspec.Meta(max_length=MAX_PATH_BYTES, description="only in this file or directory")] | None
+    ) = None
+    limit: Limit = 20
+    cursor: Cursor | None = None
+
+
+class PositionArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    repository: Repository
+    path: FilePath
+    line: Line
+    column: Column
+
+
+class FindUsagesArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    repository: Repository
+    symbol: SymbolId | None = None
+    path: FilePath | None = None
+    line: Line | None = None
+    column: Column | None = None
+    limit: Limit = 100
+    cursor: Cursor | None = None
+
+
+class FileArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    repository: Repository
+    path: FilePath
+
+
+class SearchCodeArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    repository: Repository
+    q: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=code_search.MAX_QUERY_CHARS,
+            description="the text to find on one line (with regex: a PostgreSQL regular expression)",
+        ),
+    ]
+    regex: Annotated[bool, msgspec.Meta(description="q is a regular expression, not a literal")] = False
+    case: Annotated[bool, msgspec.Meta(description="match case (default: case-insensitive)")] = False
+    path: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                max_length=code_search.MAX_PATH_CHARS,
+                description="only files under this directory (src/api) or matching this glob (src/**/*.ts)",
+            ),
+        ]
+        | None
+    ) = None
+    limit: Annotated[
+        int, msgspec.Meta(ge=1, le=code_search.MAX_LIMIT, description="at most this many matching lines")
+    ] = code_search.DEFAULT_LIMIT
+
+
+class SearchDependenciesArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    repository: Repository
+    q: (
+        Annotated[str, msgspec.Meta(max_length=MAX_QUERY_LENGTH, description="only packages whose name contains this")]
+        | None
+    ) = None
+    limit: Limit = 50
+    cursor: Cursor | None = None
+
+
+class ChangeImpactArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    repository: Repository
+    # msgspec copies a mutable default for each instance
+    path: Annotated[list[FilePath], msgspec.Meta(max_length=MAX_PAGE, description="files that change")] = []
+    symbol: Annotated[list[SymbolId], msgspec.Meta(max_length=MAX_PAGE, description="ids of symbols that change")] = []
+    depth: Annotated[int, msgspec.Meta(ge=1, le=MAX_IMPACT_DEPTH, description="how many steps of dependents")] = 3
+
+
+def list_repositories(_: ToolContext, conn: store.Connection, arguments: ListRepositoriesArguments) -> msgspec.Struct:
+    return index_queries.list_repositories(conn, limit=arguments.limit, cursor=arguments.cursor)
+
+
+def search_symbols(_: ToolContext, conn: store.Connection, arguments: SearchSymbolsArguments) -> msgspec.Struct:
+    return index_queries.search_symbols(
+        conn,
+        arguments.repository,
+        arguments.q,
+        match=arguments.match,
+        kind=arguments.kind,
+        exported=arguments.exported,
+        path=arguments.path,
+        limit=arguments.limit,
+        cursor=arguments.cursor,
+    )
+
+
+def get_definition(_: ToolContext, conn: store.Connection, arguments: PositionArguments) -> msgspec.Struct:
+    return index_queries.definition(conn, arguments.repository, arguments.path, arguments.line, arguments.column)
+
+
+def find_usages(_: ToolContext, conn: store.Connection, arguments: FindUsagesArguments) -> msgspec.Struct:
+    return index_queries.references(
+        conn,
+        arguments.repository,
+        path=arguments.path,
+        line=arguments.line,
+        column=arguments.column,
+        symbol=arguments.symbol,
+        limit=arguments.limit,
+        cursor=arguments.cursor,
+    )
+
+
+def file_outline(_: ToolContext, conn: store.Connection, arguments: FileArguments) -> msgspec.Struct:
+    return index_queries.outline(conn, arguments.repository, arguments.path)
+
+
+def search_code(_: ToolContext, conn: store.Connection, arguments: SearchCodeArguments) -> msgspec.Struct:
+    return code_search.search_code(
+        conn,
+        arguments.repository,
+        arguments.q,
+        regex=arguments.regex,
+        case_sensitive=arguments.case,
+        path=arguments.path,
+        limit=arguments.limit,
+    )
+
+
+def search_dependencies(
+    _: ToolContext, conn: store.Connection, arguments: SearchDependenciesArguments
+) -> msgspec.Struct:
+    return index_queries.packages(
+        conn, arguments.repository, q=arguments.q, limit=arguments.limit, cursor=arguments.cursor
+    )
+
+
+def analyze_change_impact(_: ToolContext, conn: store.Connection, arguments: ChangeImpactArguments) -> msgspec.Struct:
+    return index_queries.impact(
+        conn, arguments.repository, paths=arguments.path, symbols=arguments.symbol, depth=arguments.depth
+    )
+
+
 TOOLS: tuple[ToolSpec[Any], ...] = (
     ToolSpec(
         name="index_repository",
@@ -168,6 +360,116 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         arguments=JobStatusArguments,
         result=schemas.Job,
         run=get_index_job_status,
+    ),
+    ToolSpec(
+        name="list_repositories",
+        title="List indexed repositories",
+        description=(
+            "The repositories the server knows, by owner/name (as GET /repositories): id, URL, default branch, the "
+            "commit of the current index, when it was indexed and what it holds (files, symbols, references, "
+            "linked references); counts are null until a first index completes. Gives the `repository` value "
+            "(owner/name or id) the other tools take. Paginated: pass next_cursor as cursor."
+        ),
+        arguments=ListRepositoriesArguments,
+        result=index_queries.RepositoryPage,
+        run=list_repositories,
+    ),
+    ToolSpec(
+        name="search_symbols",
+        title="Search symbols by name",
+        description=(
+            "Find declarations (functions, classes, methods, interfaces, types, enums, variables) by name in a "
+            "repository's current index (as GET /repositories/{repo}/symbols): exact name first (any case), then "
+            "names starting with q, then similar names (trigram similarity); exported symbols and shallower paths "
+            "first. Filter by kind, exported or path. Each result has the symbol's id (for find_usages and "
+            "analyze_change_impact), path, range, signature, doc comment and parent. For arbitrary text in files "
+            "use search_code."
+        ),
+        arguments=SearchSymbolsArguments,
+        result=index_queries.SymbolPage,
+        run=search_symbols,
+    ),
+    ToolSpec(
+        name="get_definition",
+        title="Go to definition",
+        description=(
+            "What is at a position in a file and where it is defined (as GET /repositories/{repo}/definition): the "
+            "reference or declaration found there, and the defining symbol with its file, range and signature, "
+            "across files and for members (obj.method, this.field) when the index linked them. A reference the "
+            "index could not link has definition null and a reason. Lines are 1-based, columns 0-based in UTF-8 "
+            "bytes."
+        ),
+        arguments=PositionArguments,
+        result=index_queries.Definition,
+        run=get_definition,
+    ),
+    ToolSpec(
+        name="find_usages",
+        title="Find usages of a symbol",
+        description=(
+            "Every linked reference to a symbol across the repository (as GET /repositories/{repo}/references): "
+            "calls, instantiations, extends/implements, type uses, JSX, each with its path, range and the "
+            "function or class it occurs in. Name the symbol by its id (from search_symbols, get_definition or "
+            "file_outline) or by path, line and column of its declaration or of any reference to it, not both. "
+            "total counts every usage; paginated with cursor."
+        ),
+        arguments=FindUsagesArguments,
+        result=index_queries.References,
+        run=find_usages,
+    ),
+    ToolSpec(
+        name="file_outline",
+        title="Outline of a file",
+        description=(
+            "The declarations of one file as a tree, classes with their members, in source order (as GET "
+            "/repositories/{repo}/files/{path}/outline), each with id, kind, range, signature, doc and whether it "
+            "is exported; also the file's language, whether it parsed with syntax errors, and why a file has no "
+            "symbols (too large, not UTF-8)."
+        ),
+        arguments=FileArguments,
+        result=index_queries.Outline,
+        run=file_outline,
+    ),
+    ToolSpec(
+        name="search_code",
+        title="Search code",
+        description=(
+            "Search the text of a repository's files in its current index (as GET /repositories/{repo}/search): "
+            "a literal by default or a PostgreSQL regular expression (regex), case-insensitive unless case is "
+            "true, optionally only under a directory or matching a glob (path). Returns matching lines in path and "
+            "line order with path, line, column, the line's text and the symbol enclosing it; truncated is true "
+            "when more lines match than limit."
+        ),
+        arguments=SearchCodeArguments,
+        result=code_search.CodeSearchResult,
+        run=search_code,
+    ),
+    ToolSpec(
+        name="search_dependencies",
+        title="Search external dependencies",
+        description=(
+            "The external packages (npm) and Node builtins a repository's files import (as GET "
+            "/repositories/{repo}/packages), by name, each with the versions its package.json files declare, how "
+            "many files use it and the first of those files. q narrows to packages whose name contains it: "
+            "'which version of react is used, and where?'."
+        ),
+        arguments=SearchDependenciesArguments,
+        result=index_queries.PackagePage,
+        run=search_dependencies,
+    ),
+    ToolSpec(
+        name="analyze_change_impact",
+        title="Analyze change impact",
+        description=(
+            "What may be affected by changing some files or symbols (as GET /repositories/{repo}/impact): the "
+            "files importing the given files, transitively, and the symbols whose code refers to the given "
+            "symbols, transitively, each with its distance (0: given), nearest first, up to depth steps. Give "
+            "paths, symbol ids (from search_symbols or file_outline), or both. truncated when more than 1000 "
+            "files or symbols depend on them."
+        ),
+        arguments=ChangeImpactArguments,
+        result=index_queries.Impact,
+        run=analyze_change_impact,
     ),
 )
 

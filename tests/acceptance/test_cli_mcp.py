@@ -47,7 +47,7 @@ def structured(result: Any) -> Any:
     return result.structured_content
 
 
-def test_mcp__an_assistant_indexes_a_repository_and_follows_its_job_to_completion(
+def test_mcp__an_assistant_indexes_a_repository_follows_its_job_and_queries_the_index(
     env: dict[str, str], repo_path: Path
 ) -> None:
     async def enqueue(client: Client) -> dict[str, Any]:
@@ -72,12 +72,25 @@ def test_mcp__an_assistant_indexes_a_repository_and_follows_its_job_to_completio
     )
     assert worker.returncode == 0, worker.stderr
 
-    async def follow(client: Client) -> Any:
-        return structured(await client.call_tool("get_index_job_status", {"job_id": enqueued["job_id"]}))
+    async def follow_then_query(client: Client) -> list[Any]:
+        job = structured(await client.call_tool("get_index_job_status", {"job_id": enqueued["job_id"]}))
+        assert job["status"] == "completed", job
+        repository = job["repository_id"]
+        return [
+            structured(await client.call_tool(tool, {"repository": repository, **arguments}))
+            for tool, arguments in (
+                ("search_symbols", {"q": "helper", "match": "exact"}),
+                ("file_outline", {"path": "src/util.ts"}),
+                ("search_code", {"q": "helper(1)"}),
+                ("search_dependencies", {"q": "react"}),
+            )
+        ]
 
-    job = over_stdio(env, follow)
-    assert job["status"] == "completed", job
-    assert job["stats"]["files"] > 0, job["stats"]
+    symbols, outline, lines, packages = over_stdio(env, follow_then_query)
+    assert [(item["name"], item["path"]) for item in symbols["items"]] == [("helper", "src/util.ts")]
+    assert [node["symbol"]["name"] for node in outline["symbols"]] == ["helper", "Greeter", "Id", "Color"]
+    assert [(item["path"], item["line"]) for item in lines["items"]] == [("src/view.tsx", 3)]
+    assert [(item["name"], item["versions"]) for item in packages["items"]] == [("react", ["^18.2.0"])]
 
 
 def test_mcp__stdout_carries_only_the_protocol_and_closing_stdin_ends_the_server_with_0(env: dict[str, str]) -> None:

@@ -26,12 +26,26 @@ from psycopg.rows import TupleRow
 
 from pipeline.api.app import create_app
 from pipeline.config import Config
+from pipeline.index_jobs import IndexJobStatus
+from tests.integration.indexed import MAIN_TS, SOURCES, position
+from tests.integration.pipeline import harness
 from tests.integration.pipeline.repos import SOURCES_V1, commit_files, new_repository
 
 Conn = psycopg.Connection[TupleRow]
 Result = TypeVar("Result")
 TOKEN = "mcp-test-token"
-ALL_TOOLS = {"index_repository", "get_index_job_status"}
+ALL_TOOLS = {
+    "index_repository",
+    "get_index_job_status",
+    "list_repositories",
+    "search_symbols",
+    "get_definition",
+    "find_usages",
+    "file_outline",
+    "search_code",
+    "search_dependencies",
+    "analyze_change_impact",
+}
 
 
 @contextmanager
@@ -257,3 +271,191 @@ def test_http__another_host_name_or_a_cross_origin_page_is_refused(url: str, con
             refused = httpx.request(method, f"{url}/mcp", json=request, headers=headers)
             assert refused.status_code == 403, (method, headers, refused.text)
     assert index_jobs_count(conn) == 0
+
+
+# ----- the index tools: the REST API's answer to the same request -----
+
+
+@pytest.fixture
+def indexed_url(config: Config, conn: Conn, tmp_path: Path) -> Iterator[str]:
+    """The app serving a repository indexed through the index_repository tool by a real worker, renamed
+    ``acme/app`` (a local clone is named after its folder)."""
+    path = tmp_path / "app"
+    commit_files(new_repository(path), dict(SOURCES), "first")
+    index = msgspec.structs.replace(config.index, parsers=1, jobs=1, tmp_dir=str(tmp_path / "work"))
+    pipeline_config = msgspec.structs.replace(config, index=index)
+    with served(pipeline_config, allow_local_targets=True) as base:
+        enqueued = structured(call(base, "index_repository", {"repository": str(path)}))
+        harness.run_until_idle(pipeline_config)
+        job = harness.job(conn, enqueued["job_id"])
+        assert job.status is IndexJobStatus.COMPLETED, job.error_message
+        conn.execute("UPDATE repositories SET full_name = 'acme/app' WHERE id = %s", [job.repository_id])
+        yield base
+
+
+def rest(url: str, path: str, params: dict[str, Any] | list[tuple[str, Any]] | None = None) -> httpx.Response:
+    return httpx.get(f"{url}{path}", params=params)
+
+
+def test_index_tools__answer_what_the_rest_api_answers_to_the_same_request(indexed_url: str) -> None:
+    url, repo = indexed_url, "/repositories/acme/app"
+    helper = structured(call(url, "search_symbols", {"repository": "acme/app", "q": "helper", "match": "exact"}))
+    assert [(item["name"], item["path"]) for item in helper["items"]] == [("helper", "src/util.ts")]
+    helper_id = helper["items"][0]["id"]
+    line, column = position(MAIN_TS, "helper(2)")
+    cases: list[tuple[str, dict[str, Any], str, Any]] = [
+        ("list_repositories", {}, "/repositories", None),
+        ("list_repositories", {"limit": 1}, "/repositories", {"limit": 1}),
+        ("search_symbols", {"q": "help"}, f"{repo}/symbols", {"q": "help"}),
+        ("search_symbols", {"q": "Clint", "match": "fuzzy"}, f"{repo}/symbols", {"q": "Clint", "match": "fuzzy"}),
+        (
+            "search_symbols",
+            {"q": "h", "kind": "function", "exported": True, "path": "src", "limit": 1},
+            f"{repo}/symbols",
+            {"q": "h", "kind": "function", "exported": "true", "path": "src", "limit": 1},
+        ),
+        (
+            "get_definition",
+            {"path": "src/main.ts", "line": line, "column": column},
+            f"{repo}/definition",
+            {"path": "src/main.ts", "line": line, "column": column},
+        ),
+        ("find_usages", {"symbol": helper_id}, f"{repo}/references", {"symbol": helper_id}),
+        (
+            "find_usages",
+            {"path": "src/main.ts", "line": line, "column": column, "limit": 1},
+            f"{repo}/references",
+            {"path": "src/main.ts", "line": line, "column": column, "limit": 1},
+        ),
+        ("file_outline", {"path": "src/client.ts"}, f"{repo}/files/src/client.ts/outline", None),
+        ("search_code", {"q": "helper("}, f"{repo}/search", {"q": "helper("}),
+        (
+            "search_code",
+            {"q": "^export function \\w+", "regex": True, "case": True, "path": "src/*.ts", "limit": 2},
+            f"{repo}/search",
+            {"q": "^export function \\w+", "regex": "true", "case": "true", "path": "src/*.ts", "limit": 2},
+        ),
+        ("search_dependencies", {}, f"{repo}/packages", None),
+        ("search_dependencies", {"q": "REACT"}, f"{repo}/packages", {"q": "REACT"}),
+        (
+            "analyze_change_impact",
+            {"path": ["src/util.ts"], "symbol": [helper_id], "depth": 2},
+            f"{repo}/impact",
+            [("path", "src/util.ts"), ("symbol", helper_id), ("depth", 2)],
+        ),
+    ]
+    for tool, arguments, path, params in cases:
+        named = arguments if tool == "list_repositories" else {"repository": "acme/app", **arguments}
+        expected = rest(url, path, params)
+        assert expected.status_code == 200, (tool, expected.text)
+        assert structured(call(url, tool, named)) == expected.json(), tool
+        assert expected.json().get("items", True), (tool, "an empty answer compares nothing")
+
+    usages = structured(call(url, "find_usages", {"repository": "acme/app", "symbol": helper_id}))
+    assert {(item["path"], (item["enclosing"] or {}).get("name")) for item in usages["items"]} == {
+        ("src/main.ts", "main"),
+        ("src/util.ts", "helperTwice"),
+    }
+    impact = structured(call(url, "analyze_change_impact", {"repository": "acme/app", "path": ["src/util.ts"]}))
+    assert {(file["path"], file["depth"]) for file in impact["files"]} >= {("src/util.ts", 0), ("src/main.ts", 1)}
+
+
+def test_index_tools__what_the_rest_api_refuses_is_a_tool_error_with_its_detail(indexed_url: str) -> None:
+    url, repo = indexed_url, "/repositories/acme/app"
+    structured(call(url, "index_repository", {"repository": "octo/pending"}))  # enqueued, never indexed
+    cases: list[tuple[str, dict[str, Any], str, Any, int]] = [
+        (
+            "search_symbols",
+            {"repository": "octo/missing", "q": "x"},
+            "/repositories/octo/missing/symbols",
+            {"q": "x"},
+            404,
+        ),
+        (
+            "search_symbols",
+            {"repository": "octo/pending", "q": "x"},
+            "/repositories/octo/pending/symbols",
+            {"q": "x"},
+            409,
+        ),
+        ("file_outline", {"path": "src\\util.ts"}, f"{repo}/files/src\\util.ts/outline", None, 400),
+        (
+            "get_definition",
+            {"path": "../etc/passwd", "line": 1, "column": 0},
+            f"{repo}/definition",
+            {"path": "../etc/passwd", "line": 1, "column": 0},
+            400,
+        ),
+        ("file_outline", {"path": "src/missing.ts"}, f"{repo}/files/src/missing.ts/outline", None, 404),
+        (
+            "get_definition",
+            {"path": "src/main.ts", "line": 999, "column": 0},
+            f"{repo}/definition",
+            {"path": "src/main.ts", "line": 999, "column": 0},
+            422,
+        ),
+        (
+            "get_definition",
+            {"path": "src/main.ts", "line": 5, "column": 0},
+            f"{repo}/definition",
+            {"path": "src/main.ts", "line": 5, "column": 0},
+            404,
+        ),
+        ("find_usages", {"symbol": "999:1"}, f"{repo}/references", {"symbol": "999:1"}, 404),
+        (
+            "find_usages",
+            {"symbol": "1:1", "path": "src/main.ts", "line": 1, "column": 9},
+            f"{repo}/references",
+            {"symbol": "1:1", "path": "src/main.ts", "line": 1, "column": 9},
+            400,
+        ),
+        (
+            "find_usages",
+            {"path": "src/main.ts", "line": 1},
+            f"{repo}/references",
+            {"path": "src/main.ts", "line": 1},
+            400,
+        ),
+        ("analyze_change_impact", {}, f"{repo}/impact", None, 400),
+        ("search_code", {"q": "(", "regex": True}, f"{repo}/search", {"q": "(", "regex": "true"}, 400),
+        ("search_code", {"q": ""}, f"{repo}/search", {"q": ""}, 400),
+        (
+            "search_symbols",
+            {"q": "x", "cursor": "not-a-cursor"},
+            f"{repo}/symbols",
+            {"q": "x", "cursor": "not-a-cursor"},
+            400,
+        ),
+    ]
+    for tool, arguments, path, params, status in cases:
+        expected = rest(url, path, params)
+        assert expected.status_code == status, (tool, arguments, expected.text)
+        text = failure(call(url, tool, {"repository": "acme/app", **arguments}))
+        assert text == expected.json()["detail"], (tool, arguments)
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "message"),
+    [
+        ("search_symbols", {"q": "x", "limit": 0}, "Expected `int` >= 1 - at `$.limit`"),
+        ("search_symbols", {"q": "x", "limit": 201}, "Expected `int` <= 200 - at `$.limit`"),
+        ("search_symbols", {"q": "x" * 201}, "Expected `str` of length <= 200 - at `$.q`"),
+        ("search_symbols", {"q": "x", "match": "regex"}, "Invalid enum value 'regex' - at `$.match`"),
+        ("get_definition", {"path": "src/main.ts", "line": 0, "column": 0}, "Expected `int` >= 1 - at `$.line`"),
+        ("get_definition", {"path": "src/main.ts", "line": 1}, "Object missing required field `column`"),
+        ("find_usages", {"symbol": "helper"}, "Expected `str` matching regex"),
+        ("search_code", {"q": "x", "limit": 501}, "Expected `int` <= 500 - at `$.limit`"),
+        ("analyze_change_impact", {"path": ["a.ts"] * 201}, "Expected `array` of length <= 200 - at `$.path`"),
+        ("analyze_change_impact", {"path": ["a.ts"], "depth": 11}, "Expected `int` <= 10 - at `$.depth`"),
+        ("file_outline", {"path": "a.ts", "recursive": True}, "Object contains unknown field `recursive`"),
+        ("file_outline", {"path": "a.ts"}, "Object missing required field `repository`"),
+    ],
+)
+def test_index_tools__out_of_bounds_arguments_are_refused_naming_them(
+    url: str, tool: str, arguments: dict[str, Any], message: str
+) -> None:
+    if "repository" not in message:
+        arguments = {"repository": "acme/app", **arguments}
+    text = failure(call(url, tool, arguments))
+    assert text.startswith("invalid arguments: "), text
+    assert message in text
