@@ -229,11 +229,21 @@ def test_get_index_job_status__an_unknown_or_malformed_id_is_a_tool_error(url: s
     assert "Invalid UUID - at `$.job_id`" in failure(call(url, "get_index_job_status", {"job_id": "job-1"}))
 
 
-def test_tools__an_unreachable_database_is_a_tool_error_saying_why(config: Config) -> None:
-    database = msgspec.structs.replace(config.database, url=config.database.url.replace("/test_", "/missing_"))
+def test_tools__an_unreachable_database_is_a_tool_error_saying_why_without_the_password(config: Config) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    database = msgspec.structs.replace(
+        config.database, url=f"postgresql://indexer:hunter2-secret@127.0.0.1:{port}/index", connect_timeout=2
+    )
     with served(msgspec.structs.replace(config, database=database)) as base:
-        text = failure(call(base, "get_index_job_status", {"job_id": "00000000-0000-4000-8000-000000000000"}))
-    assert "cannot connect" in text or "does not exist" in text, text
+        for tool, arguments in (
+            ("get_index_job_status", {"job_id": "00000000-0000-4000-8000-000000000000"}),
+            ("search_symbols", {"repository": "acme/app", "q": "x"}),
+        ):
+            text = failure(call(base, tool, arguments))
+            assert "cannot connect" in text, text
+            assert "hunter2" not in text
 
 
 def test_tools__an_unknown_tool_is_a_protocol_error_listing_the_tools(url: str) -> None:
@@ -259,6 +269,19 @@ def test_http__with_a_token_configured_every_request_needs_it_even_with_reads_op
         assert index_jobs_count(conn) == 0
         enqueued = structured(call(base, "index_repository", {"repository": "octo/demo"}, token=TOKEN))
         assert enqueued["created"] is True
+
+
+def test_http__a_body_over_64_kib_is_refused_before_it_is_parsed(url: str, conn: Conn) -> None:
+    arguments = {"repository": "octo/demo", "ref": "x" * 70_000}
+    request = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "index_repository", "arguments": arguments},
+    }
+    refused = httpx.post(f"{url}/mcp", json=request, headers={"Accept": "application/json, text/event-stream"})
+    assert refused.status_code == 413, refused.text
+    assert index_jobs_count(conn) == 0
 
 
 def test_http__another_host_name_or_a_cross_origin_page_is_refused(url: str, conn: Conn) -> None:
