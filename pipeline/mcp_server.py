@@ -185,13 +185,21 @@ Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE, description="page size")]
 Cursor = Annotated[str, msgspec.Meta(max_length=200, description="next_cursor of the previous page, unchanged")]
 
 
-class ListRepositoriesArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ToolArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Arguments of an index tool, named as the query function's parameters (``msgspec.field(name=...)`` gives
+    the REST parameter's name where they differ), so ``answer`` passes them on as they are."""
+
+
+class RepositoryArguments(ToolArguments, kw_only=True):
+    repo: Repository = msgspec.field(name="repository")
+
+
+class ListRepositoriesArguments(ToolArguments, kw_only=True):
     limit: Limit = 50
     cursor: Cursor | None = None
 
 
-class SearchSymbolsArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    repository: Repository
+class SearchSymbolsArguments(RepositoryArguments, kw_only=True):
     q: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_QUERY_LENGTH, description="a symbol name or part")]
     match: Annotated[Match, msgspec.Meta(description="auto: exact, then prefix, then fuzzy")] = "auto"
     kind: SymbolKind | None = None
@@ -203,15 +211,16 @@ class SearchSymbolsArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only
     cursor: Cursor | None = None
 
 
-class PositionArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    repository: Repository
+class FileArguments(RepositoryArguments, kw_only=True):
     path: FilePath
+
+
+class PositionArguments(FileArguments, kw_only=True):
     line: Line
     column: Column
 
 
-class FindUsagesArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    repository: Repository
+class FindUsagesArguments(RepositoryArguments, kw_only=True):
     symbol: SymbolId | None = None
     path: FilePath | None = None
     line: Line | None = None
@@ -220,13 +229,7 @@ class FindUsagesArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     cursor: Cursor | None = None
 
 
-class FileArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    repository: Repository
-    path: FilePath
-
-
-class SearchCodeArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    repository: Repository
+class SearchCodeArguments(RepositoryArguments, kw_only=True):
     q: Annotated[
         str,
         msgspec.Meta(
@@ -235,7 +238,9 @@ class SearchCodeArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
         ),
     ]
     regex: Annotated[bool, msgspec.Meta(description="q is a regular expression, not a literal")] = False
-    case: Annotated[bool, msgspec.Meta(description="match case (default: case-insensitive)")] = False
+    case_sensitive: Annotated[bool, msgspec.Meta(description="match case (default: case-insensitive)")] = msgspec.field(
+        default=False, name="case"
+    )
     path: (
         Annotated[
             str,
@@ -251,8 +256,7 @@ class SearchCodeArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tr
     ] = code_search.DEFAULT_LIMIT
 
 
-class SearchDependenciesArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    repository: Repository
+class SearchDependenciesArguments(RepositoryArguments, kw_only=True):
     q: (
         Annotated[str, msgspec.Meta(max_length=MAX_QUERY_LENGTH, description="only packages whose name contains this")]
         | None
@@ -261,77 +265,25 @@ class SearchDependenciesArguments(msgspec.Struct, forbid_unknown_fields=True, kw
     cursor: Cursor | None = None
 
 
-class ChangeImpactArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    repository: Repository
-    # msgspec copies a mutable default for each instance
-    path: Annotated[list[FilePath], msgspec.Meta(max_length=MAX_PAGE, description="files that change")] = []
-    symbol: Annotated[list[SymbolId], msgspec.Meta(max_length=MAX_PAGE, description="ids of symbols that change")] = []
+class ChangeImpactArguments(RepositoryArguments, kw_only=True):
+    paths: Annotated[list[FilePath], msgspec.Meta(max_length=MAX_PAGE, description="files that change")] = (
+        msgspec.field(default_factory=list, name="path")
+    )
+    symbols: Annotated[list[SymbolId], msgspec.Meta(max_length=MAX_PAGE, description="ids of symbols that change")] = (
+        msgspec.field(default_factory=list, name="symbol")
+    )
     depth: Annotated[int, msgspec.Meta(ge=1, le=MAX_IMPACT_DEPTH, description="how many steps of dependents")] = 3
 
 
-def list_repositories(_: ToolContext, conn: store.Connection, arguments: ListRepositoriesArguments) -> msgspec.Struct:
-    return index_queries.list_repositories(conn, limit=arguments.limit, cursor=arguments.cursor)
+def answer(
+    question: Callable[..., msgspec.Struct],
+) -> Callable[[ToolContext, store.Connection, ToolArguments], msgspec.Struct]:
+    """A tool's ``run`` asking ``question(conn, **arguments)`` of the query layer."""
 
+    def run(_: ToolContext, conn: store.Connection, arguments: ToolArguments) -> msgspec.Struct:
+        return question(conn, **msgspec.structs.asdict(arguments))
 
-def search_symbols(_: ToolContext, conn: store.Connection, arguments: SearchSymbolsArguments) -> msgspec.Struct:
-    return index_queries.search_symbols(
-        conn,
-        arguments.repository,
-        arguments.q,
-        match=arguments.match,
-        kind=arguments.kind,
-        exported=arguments.exported,
-        path=arguments.path,
-        limit=arguments.limit,
-        cursor=arguments.cursor,
-    )
-
-
-def get_definition(_: ToolContext, conn: store.Connection, arguments: PositionArguments) -> msgspec.Struct:
-    return index_queries.definition(conn, arguments.repository, arguments.path, arguments.line, arguments.column)
-
-
-def find_usages(_: ToolContext, conn: store.Connection, arguments: FindUsagesArguments) -> msgspec.Struct:
-    return index_queries.references(
-        conn,
-        arguments.repository,
-        path=arguments.path,
-        line=arguments.line,
-        column=arguments.column,
-        symbol=arguments.symbol,
-        limit=arguments.limit,
-        cursor=arguments.cursor,
-    )
-
-
-def file_outline(_: ToolContext, conn: store.Connection, arguments: FileArguments) -> msgspec.Struct:
-    return index_queries.outline(conn, arguments.repository, arguments.path)
-
-
-def search_code(_: ToolContext, conn: store.Connection, arguments: SearchCodeArguments) -> msgspec.Struct:
-    return code_search.search_code(
-        conn,
-        arguments.repository,
-        arguments.q,
-        regex=arguments.regex,
-        case_sensitive=arguments.case,
-        path=arguments.path,
-        limit=arguments.limit,
-    )
-
-
-def search_dependencies(
-    _: ToolContext, conn: store.Connection, arguments: SearchDependenciesArguments
-) -> msgspec.Struct:
-    return index_queries.packages(
-        conn, arguments.repository, q=arguments.q, limit=arguments.limit, cursor=arguments.cursor
-    )
-
-
-def analyze_change_impact(_: ToolContext, conn: store.Connection, arguments: ChangeImpactArguments) -> msgspec.Struct:
-    return index_queries.impact(
-        conn, arguments.repository, paths=arguments.path, symbols=arguments.symbol, depth=arguments.depth
-    )
+    return run
 
 
 TOOLS: tuple[ToolSpec[Any], ...] = (
@@ -372,7 +324,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         ),
         arguments=ListRepositoriesArguments,
         result=index_queries.RepositoryPage,
-        run=list_repositories,
+        run=answer(index_queries.list_repositories),
     ),
     ToolSpec(
         name="search_symbols",
@@ -387,7 +339,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         ),
         arguments=SearchSymbolsArguments,
         result=index_queries.SymbolPage,
-        run=search_symbols,
+        run=answer(index_queries.search_symbols),
     ),
     ToolSpec(
         name="get_definition",
@@ -401,7 +353,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         ),
         arguments=PositionArguments,
         result=index_queries.Definition,
-        run=get_definition,
+        run=answer(index_queries.definition),
     ),
     ToolSpec(
         name="find_usages",
@@ -415,7 +367,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         ),
         arguments=FindUsagesArguments,
         result=index_queries.References,
-        run=find_usages,
+        run=answer(index_queries.references),
     ),
     ToolSpec(
         name="file_outline",
@@ -428,7 +380,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         ),
         arguments=FileArguments,
         result=index_queries.Outline,
-        run=file_outline,
+        run=answer(index_queries.outline),
     ),
     ToolSpec(
         name="search_code",
@@ -442,7 +394,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         ),
         arguments=SearchCodeArguments,
         result=code_search.CodeSearchResult,
-        run=search_code,
+        run=answer(code_search.search_code),
     ),
     ToolSpec(
         name="search_dependencies",
@@ -455,7 +407,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         ),
         arguments=SearchDependenciesArguments,
         result=index_queries.PackagePage,
-        run=search_dependencies,
+        run=answer(index_queries.packages),
     ),
     ToolSpec(
         name="analyze_change_impact",
@@ -469,7 +421,7 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         ),
         arguments=ChangeImpactArguments,
         result=index_queries.Impact,
-        run=analyze_change_impact,
+        run=answer(index_queries.impact),
     ),
 )
 
@@ -539,25 +491,17 @@ def _version() -> str:
 
 def tool_context(config: Config, *, pool_max_size: int = 4) -> ToolContext:
     """A context of its own for ``config``'s database (the stdio server's); the HTTP app shares its pool and queue."""
-    url = database_url(config)
     database = DatabasePool(
-        url,
+        database_url(config),
         config.database.schema,
         min_size=0,
         max_size=pool_max_size,
         connect_timeout=config.database.connect_timeout,
         transaction_pooler=config.database.transaction_pooler,
     )
-    queue = Queue(
-        url,
-        config.database.schema,
-        config.queue,
-        connect_timeout=config.database.connect_timeout,
-        transaction_pooler=config.database.transaction_pooler,
-    )
     return ToolContext(
         database=database,
-        queue=queue,
+        queue=Queue.from_config(config),
         base_url=config.index.base_url,
         allow_local_targets=config.api.allow_local_targets,
     )
