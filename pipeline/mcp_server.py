@@ -57,6 +57,7 @@ Arguments = TypeVar("Arguments", bound=msgspec.Struct)
 MAX_PATH_BYTES = 1024  # the longest path the index answers for (index_queries.check_path)
 MAX_POSITION = 10_000_000  # the largest line or column the REST API takes
 SYMBOL_ID = r"^[0-9]{1,9}:[0-9]{1,9}$"
+STDIO_POOL_SIZE = 4  # one client on stdio; a few connections let its concurrent calls overlap
 # An ASGI application; the arguments are loosely typed because Litestar and Starlette spell the ASGI types apart.
 AsgiHandler = Callable[[Any, Any, Any], Awaitable[None]]
 
@@ -104,7 +105,6 @@ class ToolSpec(Generic[Arguments]):
                 title=self.title,
                 read_only_hint=self.read_only,
                 destructive_hint=False,
-                idempotent_hint=True,  # an index request for a revision already queued returns the queued job
                 open_world_hint=not self.read_only,  # indexing fetches from git servers
             ),
         )
@@ -121,10 +121,16 @@ def _object_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
     return {**root, "$defs": definitions} if definitions else root
 
 
+class ToolArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Arguments of a tool (an unknown one is refused). Those of an index tool are named as the query function's
+    parameters (``msgspec.field(name=...)`` gives the REST parameter's name where they differ), so ``answer``
+    passes them on as they are."""
+
+
 # ----- jobs -----
 
 
-class JobStatusArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class JobStatusArguments(ToolArguments, kw_only=True):
     job_id: Annotated[uuid.UUID, msgspec.Meta(description="the job_id index_repository returned")]
 
 
@@ -183,11 +189,6 @@ SymbolId = Annotated[
 SymbolKind = Annotated[str, msgspec.Meta(max_length=40, description="function, class, method, interface, ...")]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE, description="page size")]
 Cursor = Annotated[str, msgspec.Meta(max_length=200, description="next_cursor of the previous page, unchanged")]
-
-
-class ToolArguments(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Arguments of an index tool, named as the query function's parameters (``msgspec.field(name=...)`` gives
-    the REST parameter's name where they differ), so ``answer`` passes them on as they are."""
 
 
 class RepositoryArguments(ToolArguments, kw_only=True):
@@ -489,13 +490,13 @@ def _version() -> str:
 # ----- transports -----
 
 
-def tool_context(config: Config, *, pool_max_size: int = 4) -> ToolContext:
+def tool_context(config: Config) -> ToolContext:
     """A context of its own for ``config``'s database (the stdio server's); the HTTP app shares its pool and queue."""
     database = DatabasePool(
         database_url(config),
         config.database.schema,
         min_size=0,
-        max_size=pool_max_size,
+        max_size=STDIO_POOL_SIZE,
         connect_timeout=config.database.connect_timeout,
         transaction_pooler=config.database.transaction_pooler,
     )

@@ -24,6 +24,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult
 from psycopg.rows import TupleRow
 
+from pipeline import mcp_server
+from pipeline.api import schemas
 from pipeline.api.app import create_app
 from pipeline.config import Config
 from pipeline.index_jobs import IndexJobStatus
@@ -244,6 +246,37 @@ def test_tools__an_unreachable_database_is_a_tool_error_saying_why_without_the_p
             text = failure(call(base, tool, arguments))
             assert "cannot connect" in text, text
             assert "hunter2" not in text
+
+
+def test_tools__an_unexpected_exception_is_logged_and_reported_without_its_text(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_: mcp_server.ToolContext, __: Conn, ___: mcp_server.ToolArguments) -> msgspec.Struct:
+        raise RuntimeError("driver said: password=hunter2")
+
+    tool = mcp_server.ToolSpec(
+        name="broken",
+        title="Broken",
+        description="Fails.",
+        arguments=mcp_server.ToolArguments,
+        result=schemas.Enqueued,
+        run=broken,
+    )
+    context = mcp_server.tool_context(config)
+    context.database.open()
+    try:
+
+        async def use() -> CallToolResult:
+            async with Client(mcp_server.build_server(context, (tool,)), read_timeout_seconds=30) as client:
+                return await client.call_tool("broken", {})
+
+        result = anyio.run(use)
+    finally:
+        context.database.close()
+        context.queue.close()
+    assert failure(result) == "internal error in broken (logged on the server)"
+    logged = [record for record in caplog.records if record.name == "pipeline.mcp_server"]
+    assert [(record.getMessage(), record.exc_info is not None) for record in logged] == [("MCP tool failed", True)]
 
 
 def test_tools__an_unknown_tool_is_a_protocol_error_listing_the_tools(url: str) -> None:
