@@ -56,6 +56,11 @@ class IndexQueryError(PipelineError):
         self.status = status
         self.field = field
 
+    @property
+    def exit_code(self) -> int:
+        """The command line's exit status for it (``pipeline.cli.main`` reads it): 2 bad input, 1 otherwise."""
+        return 2 if self.status == 400 else 1
+
 
 class Position(msgspec.Struct, frozen=True):
     line: int  # 1-based
