@@ -25,7 +25,8 @@ ExtractFunction = Callable[..., FileExtraction]
 
 
 def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> None:
-    """Parse and extract each file in this process (trees never leave it) and send the rows to the writer.
+    """Parse and extract each file in this process (trees never leave it) and send the rows to the writer, with the
+    file's text for code search (``searchable_text``).
 
     ``extract_pickle`` is the ``ExtractFunction`` as ``dill`` bytes (pickled by the coordinator with the globals
     it uses), or ``None`` pickled for the built-in ``extract_source``. A file that cannot be parsed still yields a
