@@ -384,6 +384,31 @@ TOOLS: tuple[ToolSpec[Any], ...] = (
         run=answer(index_queries.outline),
     ),
     ToolSpec(
+        name="get_file_imports",
+        title="Imports of a file",
+        description=(
+            "What one file imports (as GET /repositories/{repo}/files/{path}/imports): each import statement with "
+            "its specifier, kind (import, re-export, dynamic, require), range, what it resolved to (a file of the "
+            "repository, an external package, a Node builtin, or unresolved) and the names it binds with the "
+            "declarations they refer to."
+        ),
+        arguments=FileArguments,
+        result=index_queries.FileImports,
+        run=answer(index_queries.file_imports),
+    ),
+    ToolSpec(
+        name="get_file_importers",
+        title="Importers of a file",
+        description=(
+            "The files that import one file (as GET /repositories/{repo}/files/{path}/importers), each with the "
+            "specifier, kind and range of its import; truncated when more than 1000 do. For everything that "
+            "depends on a file transitively, use analyze_change_impact."
+        ),
+        arguments=FileArguments,
+        result=index_queries.FileImporters,
+        run=answer(index_queries.file_importers),
+    ),
+    ToolSpec(
         name="search_code",
         title="Search code",
         description=(
