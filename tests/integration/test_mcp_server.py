@@ -351,62 +351,62 @@ def indexed_url(config: Config, conn: Conn, tmp_path: Path) -> Iterator[str]:
         yield base
 
 
-def rest(url: str, path: str, params: dict[str, Any] | list[tuple[str, Any]] | None = None) -> httpx.Response:
+# The REST route of each index tool; ``{repo}`` and ``{path}`` are filled from the arguments, the others are the
+# query parameters.
+ROUTES = {
+    "list_repositories": "/repositories",
+    "search_symbols": "/repositories/{repo}/symbols",
+    "get_definition": "/repositories/{repo}/definition",
+    "find_usages": "/repositories/{repo}/references",
+    "file_outline": "/repositories/{repo}/files/{path}/outline",
+    "get_file_imports": "/repositories/{repo}/files/{path}/imports",
+    "get_file_importers": "/repositories/{repo}/files/{path}/importers",
+    "search_code": "/repositories/{repo}/search",
+    "search_dependencies": "/repositories/{repo}/packages",
+    "analyze_change_impact": "/repositories/{repo}/impact",
+}
+
+
+def rest(url: str, tool: str, arguments: dict[str, Any]) -> httpx.Response:
+    """The REST request asking what ``tool`` is asked with ``arguments`` (lists as repeated parameters, booleans
+    as true/false)."""
+    route = ROUTES[tool]
+    params = {
+        name: value
+        for name, value in arguments.items()
+        if name != "repository" and not (name == "path" and "{path}" in route)
+    }
+    path = route.format(repo=arguments.get("repository"), path=arguments.get("path"))
     return httpx.get(f"{url}{path}", params=params)
 
 
 def test_index_tools__answer_what_the_rest_api_answers_to_the_same_request(indexed_url: str) -> None:
-    url, repo = indexed_url, "/repositories/acme/app"
+    url = indexed_url
     helper = structured(call(url, "search_symbols", {"repository": "acme/app", "q": "helper", "match": "exact"}))
     assert [(item["name"], item["path"]) for item in helper["items"]] == [("helper", "src/util.ts")]
     helper_id = helper["items"][0]["id"]
     line, column = position(MAIN_TS, "helper(2)")
-    cases: list[tuple[str, dict[str, Any], str, Any]] = [
-        ("list_repositories", {}, "/repositories", None),
-        ("list_repositories", {"limit": 1}, "/repositories", {"limit": 1}),
-        ("search_symbols", {"q": "help"}, f"{repo}/symbols", {"q": "help"}),
-        ("search_symbols", {"q": "Clint", "match": "fuzzy"}, f"{repo}/symbols", {"q": "Clint", "match": "fuzzy"}),
-        (
-            "search_symbols",
-            {"q": "h", "kind": "function", "exported": True, "path": "src", "limit": 1},
-            f"{repo}/symbols",
-            {"q": "h", "kind": "function", "exported": "true", "path": "src", "limit": 1},
-        ),
-        (
-            "get_definition",
-            {"path": "src/main.ts", "line": line, "column": column},
-            f"{repo}/definition",
-            {"path": "src/main.ts", "line": line, "column": column},
-        ),
-        ("find_usages", {"symbol": helper_id}, f"{repo}/references", {"symbol": helper_id}),
-        (
-            "find_usages",
-            {"path": "src/main.ts", "line": line, "column": column, "limit": 1},
-            f"{repo}/references",
-            {"path": "src/main.ts", "line": line, "column": column, "limit": 1},
-        ),
-        ("file_outline", {"path": "src/client.ts"}, f"{repo}/files/src/client.ts/outline", None),
-        ("get_file_imports", {"path": "src/main.ts"}, f"{repo}/files/src/main.ts/imports", None),
-        ("get_file_importers", {"path": "src/util.ts"}, f"{repo}/files/src/util.ts/importers", None),
-        ("search_code", {"q": "helper("}, f"{repo}/search", {"q": "helper("}),
-        (
-            "search_code",
-            {"q": "^export function \\w+", "regex": True, "case": True, "path": "src/*.ts", "limit": 2},
-            f"{repo}/search",
-            {"q": "^export function \\w+", "regex": "true", "case": "true", "path": "src/*.ts", "limit": 2},
-        ),
-        ("search_dependencies", {}, f"{repo}/packages", None),
-        ("search_dependencies", {"q": "REACT"}, f"{repo}/packages", {"q": "REACT"}),
-        (
-            "analyze_change_impact",
-            {"path": ["src/util.ts"], "symbol": [helper_id], "depth": 2},
-            f"{repo}/impact",
-            [("path", "src/util.ts"), ("symbol", helper_id), ("depth", 2)],
-        ),
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("list_repositories", {}),
+        ("list_repositories", {"limit": 1}),
+        ("search_symbols", {"q": "help"}),
+        ("search_symbols", {"q": "Clint", "match": "fuzzy"}),
+        ("search_symbols", {"q": "h", "kind": "function", "exported": True, "path": "src", "limit": 1}),
+        ("get_definition", {"path": "src/main.ts", "line": line, "column": column}),
+        ("find_usages", {"symbol": helper_id}),
+        ("find_usages", {"path": "src/main.ts", "line": line, "column": column, "limit": 1}),
+        ("file_outline", {"path": "src/client.ts"}),
+        ("get_file_imports", {"path": "src/main.ts"}),
+        ("get_file_importers", {"path": "src/util.ts"}),
+        ("search_code", {"q": "helper("}),
+        ("search_code", {"q": "^export function \\w+", "regex": True, "case": True, "path": "src/*.ts", "limit": 2}),
+        ("search_dependencies", {}),
+        ("search_dependencies", {"q": "REACT"}),
+        ("analyze_change_impact", {"path": ["src/util.ts"], "symbol": [helper_id], "depth": 2}),
     ]
-    for tool, arguments, path, params in cases:
+    for tool, arguments in cases:
         named = arguments if tool == "list_repositories" else {"repository": "acme/app", **arguments}
-        expected = rest(url, path, params)
+        expected = rest(url, tool, named)
         assert expected.status_code == 200, (tool, expected.text)
         assert structured(call(url, tool, named)) == expected.json(), tool
         lists = [value for value in expected.json().values() if isinstance(value, list)]
@@ -422,77 +422,29 @@ def test_index_tools__answer_what_the_rest_api_answers_to_the_same_request(index
 
 
 def test_index_tools__what_the_rest_api_refuses_is_a_tool_error_with_its_detail(indexed_url: str) -> None:
-    url, repo = indexed_url, "/repositories/acme/app"
+    url = indexed_url
     structured(call(url, "index_repository", {"repository": "octo/pending"}))  # enqueued, never indexed
-    cases: list[tuple[str, dict[str, Any], str, Any, int]] = [
-        (
-            "search_symbols",
-            {"repository": "octo/missing", "q": "x"},
-            "/repositories/octo/missing/symbols",
-            {"q": "x"},
-            404,
-        ),
-        (
-            "search_symbols",
-            {"repository": "octo/pending", "q": "x"},
-            "/repositories/octo/pending/symbols",
-            {"q": "x"},
-            409,
-        ),
-        ("file_outline", {"path": "src\\util.ts"}, f"{repo}/files/src\\util.ts/outline", None, 400),
-        (
-            "get_definition",
-            {"path": "../etc/passwd", "line": 1, "column": 0},
-            f"{repo}/definition",
-            {"path": "../etc/passwd", "line": 1, "column": 0},
-            400,
-        ),
-        ("file_outline", {"path": "src/missing.ts"}, f"{repo}/files/src/missing.ts/outline", None, 404),
-        (
-            "get_definition",
-            {"path": "src/main.ts", "line": 999, "column": 0},
-            f"{repo}/definition",
-            {"path": "src/main.ts", "line": 999, "column": 0},
-            422,
-        ),
-        (
-            "get_definition",
-            {"path": "src/main.ts", "line": 5, "column": 0},
-            f"{repo}/definition",
-            {"path": "src/main.ts", "line": 5, "column": 0},
-            404,
-        ),
-        ("find_usages", {"symbol": "999:1"}, f"{repo}/references", {"symbol": "999:1"}, 404),
-        (
-            "find_usages",
-            {"symbol": "1:1", "path": "src/main.ts", "line": 1, "column": 9},
-            f"{repo}/references",
-            {"symbol": "1:1", "path": "src/main.ts", "line": 1, "column": 9},
-            400,
-        ),
-        (
-            "find_usages",
-            {"path": "src/main.ts", "line": 1},
-            f"{repo}/references",
-            {"path": "src/main.ts", "line": 1},
-            400,
-        ),
-        ("analyze_change_impact", {}, f"{repo}/impact", None, 400),
-        ("search_code", {"q": "(", "regex": True}, f"{repo}/search", {"q": "(", "regex": "true"}, 400),
-        ("search_code", {"q": ""}, f"{repo}/search", {"q": ""}, 400),
-        (
-            "search_symbols",
-            {"q": "x", "cursor": "not-a-cursor"},
-            f"{repo}/symbols",
-            {"q": "x", "cursor": "not-a-cursor"},
-            400,
-        ),
+    cases: list[tuple[str, dict[str, Any], int]] = [
+        ("search_symbols", {"repository": "octo/missing", "q": "x"}, 404),
+        ("search_symbols", {"repository": "octo/pending", "q": "x"}, 409),
+        ("file_outline", {"path": "src\\util.ts"}, 400),
+        ("get_definition", {"path": "../etc/passwd", "line": 1, "column": 0}, 400),
+        ("file_outline", {"path": "src/missing.ts"}, 404),
+        ("get_definition", {"path": "src/main.ts", "line": 999, "column": 0}, 422),
+        ("get_definition", {"path": "src/main.ts", "line": 5, "column": 0}, 404),
+        ("find_usages", {"symbol": "999:1"}, 404),
+        ("find_usages", {"symbol": "1:1", "path": "src/main.ts", "line": 1, "column": 9}, 400),
+        ("find_usages", {"path": "src/main.ts", "line": 1}, 400),
+        ("analyze_change_impact", {}, 400),
+        ("search_code", {"q": "(", "regex": True}, 400),
+        ("search_code", {"q": ""}, 400),
+        ("search_symbols", {"q": "x", "cursor": "not-a-cursor"}, 400),
     ]
-    for tool, arguments, path, params, status in cases:
-        expected = rest(url, path, params)
+    for tool, arguments, status in cases:
+        named = {"repository": "acme/app", **arguments}
+        expected = rest(url, tool, named)
         assert expected.status_code == status, (tool, arguments, expected.text)
-        text = failure(call(url, tool, {"repository": "acme/app", **arguments}))
-        assert text == expected.json()["detail"], (tool, arguments)
+        assert failure(call(url, tool, named)) == expected.json()["detail"], (tool, arguments)
 
 
 @pytest.mark.parametrize(
