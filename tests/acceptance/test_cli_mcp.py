@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -118,3 +119,24 @@ def test_mcp__stdout_carries_only_the_protocol_and_closing_stdin_ends_the_server
     answer = msgspec.json.decode(lines[0])
     assert (answer["id"], answer["result"]["serverInfo"]["name"]) == (1, "repo-indexer")
     assert b"serving MCP on stdio" in stderr  # the log goes to stderr, never onto the protocol's stream
+
+
+def test_mcp__an_unreachable_database_ends_the_command_at_start_with_one_line_saying_so(env: dict[str, str]) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    unreachable = {**env, "PIPELINE_DATABASE_URL": f"postgresql://indexer:hunter2@127.0.0.1:{port}/index"}
+    server = subprocess.run(
+        [sys.executable, "-m", "pipeline", "mcp", "--config", env["PIPELINE_CONFIG"]],
+        cwd=ROOT,
+        env=unreachable,
+        input=b"",
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert server.returncode == 1, server.stderr
+    assert server.stdout == b""  # nothing a client could take for the protocol
+    last = server.stderr.decode().strip().splitlines()[-1]
+    assert last.startswith("error: cannot connect"), last
+    assert "hunter2" not in server.stderr.decode()
