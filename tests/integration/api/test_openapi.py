@@ -28,6 +28,8 @@ ENDPOINTS = {
         for prefix in ("/repositories/{repo}", "/repositories/{owner}/{name}")
         for tail in ("", "/symbols", "/definition", "/references", "/files/{file_path}", "/packages", "/impact")
     ),
+    ("/repositories/{repo}/search", "get"),
+    ("/repositories/{owner}/{name}/search", "get"),
     ("/health", "get"),
     ("/metrics", "get"),
     ("/admin/dead-letters", "get"),
