@@ -477,6 +477,7 @@ def definition(conn: Connection, repo: str, path: str, line: int, column: int) -
         else:
             declared = conn.execute(query("index_declaration_at"), position).fetchone()
             if declared is None:
+                _check_position_in_text(conn, file, line, column)
                 raise IndexQueryError(404, f"no symbol at line {line}, column {column} of {file.path}", field="column")
             target, reason = _symbol_by_id(conn, ref, file.idx, declared[0]), None
             occurrence = Occurrence(
@@ -814,11 +815,26 @@ def _check_position(line: int, column: int) -> None:
 
 
 def _check_line_in_file(file: _File, line: int) -> None:
-    """422 for a line the file cannot have: the index stores a file's size, not its text, and a file of n bytes
-    has at most n + 1 lines."""
+    """422 for a line no file of this size can have (n bytes hold at most n + 1 lines), before any lookup."""
     if line > file.size_bytes + 1:
         raise IndexQueryError(
             422, f"line: {line} is past the end of {file.path} ({file.size_bytes} bytes)", field="line"
+        )
+
+
+def _check_position_in_text(conn: Connection, file: _File, line: int, column: int) -> None:
+    """422 for a position past the end of the file's stored text, or past the end of its line; nothing when the
+    text is not stored (not UTF-8, a NUL byte: the size bound of ``_check_line_in_file`` is all there is). Asked
+    only once nothing was found at the position, so an answered question never reads the text."""
+    row = conn.execute(query("index_file_line"), {"file_result_id": file.result_id, "line": line}).fetchone()
+    if row is None:
+        return
+    lines, line_bytes = row
+    if line > lines:
+        raise IndexQueryError(422, f"line: {line} is past the end of {file.path} ({lines} lines)", field="line")
+    if column > line_bytes:
+        raise IndexQueryError(
+            422, f"column: {column} is past the end of line {line} of {file.path} ({line_bytes} bytes)", field="column"
         )
 
 

@@ -1084,6 +1084,15 @@ WHERE s.file_result_id = %(file_result_id)s
 ORDER BY s.name_start_line DESC, s.name_start_column DESC
 LIMIT 1;
 
+-- name: index_file_line
+-- How many lines a file's stored text has (a last line after the final newline counts: a cursor can be there) and
+-- how many bytes one of them holds, without its carriage return; no row when the text is not stored.
+SELECT length(c.content) - length(replace(c.content, E'\n', '')) + 1,
+       octet_length(rtrim(split_part(c.content, E'\n', %(line)s), E'\r'))
+FROM file_results r
+JOIN file_contents c ON c.blob_oid = r.blob_oid
+WHERE r.id = %(file_result_id)s;
+
 -- name: index_symbol_references
 -- A page of the references linked to one symbol, by path and position (keyset after the cursor's path and
 -- reference idx), each with its enclosing symbol; total counts them all.

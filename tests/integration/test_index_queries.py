@@ -231,6 +231,13 @@ def test_definition__bad_positions_and_paths(conn: Conn, indexed: uuid.UUID) -> 
         index_queries.definition(conn, FULL_NAME, "src/main.ts", 5, 0)  # the empty line
     with raises(422, "line"):
         index_queries.definition(conn, FULL_NAME, "src/main.ts", 100_000, 0)
+    assert MAIN_TS.count("\n") == 10  # so line 11 is the empty one after the last newline, and line 12 is past it
+    with raises(404, "column"):
+        index_queries.definition(conn, FULL_NAME, "src/main.ts", 11, 0)
+    with pytest.raises(IndexQueryError, match=r"line: 12 is past the end of src/main.ts \(11 lines\)"):
+        index_queries.definition(conn, FULL_NAME, "src/main.ts", 12, 0)
+    with pytest.raises(IndexQueryError, match=r"column: 2 is past the end of line 10 of src/main.ts \(1 bytes\)"):
+        index_queries.definition(conn, FULL_NAME, "src/main.ts", 10, 2)
     with raises(400, "line"):
         index_queries.definition(conn, FULL_NAME, "src/main.ts", 0, 0)
     with raises(400, "column"):
