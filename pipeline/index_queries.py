@@ -393,15 +393,13 @@ def search_symbols(
     _check_limit(limit)
     in_similar, offset = _decode_search_cursor(cursor)
     path_prefix = None if path is None else check_path(path.rstrip("/"), "path")
-    lower = text.lower()
     with snapshot_read(conn):
         ref = resolve_repository(conn, repo)
         statement = sql.SQL(query("index_symbol_search")).format(trgm=sql.Identifier(trigram_schema(conn)))
         filters = {
             "snapshot": ref.snapshot_id,
             "q": text,
-            "lower": lower,
-            "upper": lower + _PREFIX_END,
+            "prefix_end": _PREFIX_END,
             "kind": kind,
             "exported": exported,
             "path_prefix": path_prefix,

@@ -993,20 +993,23 @@ WHERE f.snapshot_id = %(snapshot)s AND f.path = %(path)s;
 
 -- name: index_symbol_search
 -- Symbols of a snapshot whose name matches q: exact (any case), then by prefix, then fuzzy (pg_trgm similarity;
--- {trgm} is the extension's schema; similar_only: leave out the names starting with q). Each arm runs only when
--- its flag is set, finds its rows by an index on symbols.name (symbols_name_lower, symbols_name_trgm) and carries
--- them whole (s.*), before the join to the snapshot's files keeps this snapshot's.
+-- {trgm} is the extension's schema; similar_only: leave out the names starting with q; q is lowered here, as the
+-- index is, whatever the collation). Each arm runs only when its flag is set, finds its rows by an index on
+-- symbols.name (symbols_name_lower, symbols_name_trgm) and carries them whole (s.*), before the join to the
+-- snapshot's files keeps this snapshot's.
 WITH candidates AS (
     SELECT s.*, 0 AS tier, 1.0::real AS similarity FROM symbols s
-    WHERE %(exact)s AND lower(s.name) = %(lower)s
+    WHERE %(exact)s AND lower(s.name) = lower(%(q)s)
     UNION ALL
     SELECT s.*, 1, 1.0 FROM symbols s
-    WHERE %(prefix)s AND lower(s.name) ~>=~ %(lower)s AND lower(s.name) ~<~ %(upper)s AND lower(s.name) <> %(lower)s
+    WHERE %(prefix)s AND lower(s.name) ~>=~ lower(%(q)s) AND lower(s.name) ~<~ (lower(%(q)s) || %(prefix_end)s)
+        AND lower(s.name) <> lower(%(q)s)
     UNION ALL
     -- similarity is computed for this arm's rows only: for a thousand prefix matches it would cost milliseconds
     SELECT s.*, 2, {trgm}.similarity(s.name, %(q)s) FROM symbols s
     WHERE %(fuzzy)s AND s.name OPERATOR({trgm}.%%) %(q)s
-        AND NOT (%(similar_only)s AND lower(s.name) ~>=~ %(lower)s AND lower(s.name) ~<~ %(upper)s)
+        AND NOT (%(similar_only)s AND lower(s.name) ~>=~ lower(%(q)s)
+            AND lower(s.name) ~<~ (lower(%(q)s) || %(prefix_end)s))
 ),
 page AS (
     SELECT f.file_idx, f.path, s.*

@@ -477,8 +477,7 @@ def test_query_plans__the_hot_queries_find_their_rows_by_index(conn: Conn, tmp_p
     search_params = {
         "snapshot": snapshot,
         "q": "fn12",
-        "lower": "fn12",
-        "upper": "fn12\U0010ffff",
+        "prefix_end": "\U0010ffff",
         "exact": True,
         "prefix": True,
         "fuzzy": False,
