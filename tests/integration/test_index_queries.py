@@ -172,6 +172,21 @@ def test_search_symbols__bad_input_is_400_naming_it(
         index_queries.search_symbols(conn, FULL_NAME, **arguments)  # type: ignore[arg-type]
 
 
+def test_inputs_postgres_cannot_take_are_400_not_server_errors(conn: Conn, indexed: uuid.UUID) -> None:
+    """A command line's undecodable bytes arrive as lone surrogates, which no UTF-8 database text can hold."""
+    undecodable = b"src/\xff.ts".decode(errors="surrogateescape")
+    with raises(400, "path"):
+        index_queries.outline(conn, FULL_NAME, undecodable)
+    with raises(400, "q"):
+        index_queries.search_symbols(conn, FULL_NAME, undecodable)
+    with raises(400, "kind"):
+        index_queries.search_symbols(conn, FULL_NAME, "helper", kind=undecodable)
+    with raises(400, "repository"):
+        index_queries.resolve_repository(conn, undecodable)
+    with raises(400, "q"):
+        index_queries.packages(conn, FULL_NAME, q=undecodable)
+
+
 # ----- definition and references -----
 
 
