@@ -7,7 +7,8 @@ regular expression). Guarantees:
 - One answer reads one state of the index (``index_queries.snapshot_read``): the repository's current snapshot.
 - Matching is per line, as grep does: a pattern is a PostgreSQL regular expression (ARE) in newline-sensitive mode
   (``.`` and ``[^…]`` never match a line break; ``^`` and ``$`` match at the start and end of every line), so a
-  file matches exactly when one of its lines does. ``case_sensitive=False`` folds case for the pattern only.
+  file matches when one of its lines does (a pattern that spells out a line break, ``\\n`` or ``\\s``, may match
+  a file and none of its lines: it finds nothing there). ``case_sensitive=False`` folds case for the pattern only.
 - Each match names its line (1-based), the column of the first match on it (0-based, in UTF-8 bytes, as the index
   contract counts), the line (at most ``MAX_LINE_CHARS`` characters) and the innermost symbol whose lines contain
   it (``None`` at the top level).
@@ -87,8 +88,9 @@ def search_code(
         try:
             with search_settings(conn, timeout):
                 conn.execute(query("code_search_regex_check"), {"pattern": pattern})  # raises on a bad one at once
-                # The first limit + 1 matching files in path order hold the first limit + 1 matching lines (each
-                # matching file has a matching line: the pattern is newline-sensitive).
+                # The first limit + 1 matching files in path order hold the first limit + 1 matching lines: a
+                # matching file has a matching line (the pattern is newline-sensitive), but for a pattern matching
+                # across a line break.
                 files = conn.execute(
                     query("code_search_files"),
                     {"snapshot_id": snapshot_id, "pattern": pattern, "path_pattern": path_regex, "limit": limit + 1},
@@ -122,7 +124,8 @@ def search_code(
         )
         for file_idx, file_path, line, column, text, symbol_idx, name, kind in rows[:limit]
     ]
-    return CodeSearchResult(items=items, truncated=len(rows) > limit)
+    # More files than were read may hold matches when every file read matched (even without a matching line).
+    return CodeSearchResult(items=items, truncated=len(rows) > limit or len(files) > limit)
 
 
 def _timed_out(timeout: float) -> IndexQueryError:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -39,12 +40,15 @@ MAX_NAME_MATCHES = 20  # repositories listed in the error for an ambiguous name
 MAX_PAGE = 200  # the most items one page of any answer holds
 MAX_IMPACT_DEPTH = 10
 MAX_IMPACT_ITEMS = 1000  # files, and symbols, listed by one impact answer (more: ``truncated``)
+IMPACT_TIMEOUT_MS = 5000
 MAX_IMPORTERS = 1000
 PACKAGE_PATHS = 20  # files listed per package (all are counted)
 MAX_QUERY_LENGTH = 200
 _PREFIX_END = "\U0010ffff"  # sorts after every character: [q, q + _PREFIX_END) holds the names starting with q
 
 Match = Literal["auto", "exact", "prefix", "fuzzy"]
+
+_trigram_schemas: weakref.WeakKeyDictionary[Connection, str] = weakref.WeakKeyDictionary()
 
 
 class IndexQueryError(PipelineError):
@@ -136,7 +140,7 @@ def resolve_repository(conn: Connection, repo: str, *, require_index: bool = Tru
     completed yet.
     """
     name = repo.strip()
-    if not name or "\x00" in name:
+    if not name or not _storable(name):
         raise IndexQueryError(400, "repository: give a repository id or its owner/name", field="repository")
     try:
         repository_id: uuid.UUID | None = uuid.UUID(name)
@@ -199,9 +203,14 @@ class RepositoryPage(msgspec.Struct, frozen=True, kw_only=True):
     next_cursor: str | None  # pass as ``cursor`` for the next page; None on the last page
 
 
-class SymbolPage(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class SnapshotAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """What every answer about one repository starts with: which repository, at which indexed commit."""
+
+    repository: str  # full name
+    commit_sha: str  # of the snapshot the answer was read from
+
+
+class SymbolPage(SnapshotAnswer, frozen=True, kw_only=True):
     items: list[SymbolInfo]
     next_cursor: str | None
 
@@ -218,9 +227,7 @@ class Occurrence(msgspec.Struct, frozen=True, kw_only=True):
     enclosing: SymbolRef | None  # the innermost symbol around it (a declaration's parent)
 
 
-class Definition(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class Definition(SnapshotAnswer, frozen=True, kw_only=True):
     at: Occurrence
     definition: SymbolInfo | None  # a declaration is its own definition
     reason: str | None  # why ``definition`` is None
@@ -235,9 +242,7 @@ class ReferenceItem(msgspec.Struct, frozen=True, kw_only=True):
     enclosing: SymbolRef | None  # None at a file's top level
 
 
-class References(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class References(SnapshotAnswer, frozen=True, kw_only=True):
     symbol: SymbolInfo
     total: int  # every linked reference, across pages
     items: list[ReferenceItem]  # by path, then position
@@ -249,9 +254,7 @@ class OutlineNode(msgspec.Struct, frozen=True, kw_only=True):
     children: list[OutlineNode]
 
 
-class Outline(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class Outline(SnapshotAnswer, frozen=True, kw_only=True):
     path: str
     language: str | None
     had_syntax_errors: bool
@@ -278,9 +281,7 @@ class ImportItem(msgspec.Struct, frozen=True, kw_only=True):
     names: list[ImportedName]
 
 
-class FileImports(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class FileImports(SnapshotAnswer, frozen=True, kw_only=True):
     path: str
     imports: list[ImportItem]
 
@@ -293,9 +294,7 @@ class Importer(msgspec.Struct, frozen=True, kw_only=True):
     range: Range
 
 
-class FileImporters(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class FileImporters(SnapshotAnswer, frozen=True, kw_only=True):
     path: str
     importers: list[Importer]  # by path, then position
     truncated: bool
@@ -309,9 +308,7 @@ class Package(msgspec.Struct, frozen=True, kw_only=True):
     paths: list[str]  # the first PACKAGE_PATHS files using it, by path
 
 
-class PackagePage(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class PackagePage(SnapshotAnswer, frozen=True, kw_only=True):
     items: list[Package]
     next_cursor: str | None
 
@@ -329,9 +326,7 @@ class ImpactedSymbol(msgspec.Struct, frozen=True, kw_only=True):
     depth: int  # 0: given; 1: refers to a given symbol; ...
 
 
-class Impact(msgspec.Struct, frozen=True, kw_only=True):
-    repository: str
-    commit_sha: str
+class Impact(SnapshotAnswer, frozen=True, kw_only=True):
     depth: int
     files: list[ImpactedFile]  # nearest first
     symbols: list[ImpactedSymbol]
@@ -344,7 +339,7 @@ class Impact(msgspec.Struct, frozen=True, kw_only=True):
 def list_repositories(conn: Connection, *, limit: int = 50, cursor: str | None = None) -> RepositoryPage:
     """Repositories by full name, with what their current index holds."""
     _check_limit(limit)
-    after_name, after_id = _decode_cursor(cursor, "name-id").split("\n") if cursor else (None, None)
+    after_name, after_id = _decode_name_cursor(cursor) if cursor else (None, None)
     with snapshot_read(conn):
         rows = conn.execute(
             query("index_repository_list"), {"after_name": after_name, "after_id": after_id, "limit": limit + 1}
@@ -384,44 +379,61 @@ def search_symbols(
     limit: int = 20,
     cursor: str | None = None,
 ) -> SymbolPage:
-    """Symbols whose name matches ``q`` (any case): exact matches first, then names starting with ``q``, then
-    similar names (pg_trgm); within a tier exported symbols and shallower paths first. ``auto`` tries all three;
-    ``path`` keeps one file or directory."""
+    """Symbols whose name matches ``q`` (any case), ``path`` keeping one file or directory.
+
+    ``exact``: the name is ``q``; ``prefix``: it starts with ``q`` (exact ones first); ``fuzzy``: it is similar to
+    ``q`` (pg_trgm similarity at least 0.3), the closest first; ``auto``: exact, then prefix, then the other
+    similar names. Then exported symbols first, shallower paths, shorter names.
+    """
     text = q.strip()
-    if not text or len(text) > MAX_QUERY_LENGTH or "\x00" in text:
+    if not text or len(text) > MAX_QUERY_LENGTH or not _storable(text):
         raise IndexQueryError(400, f"q: give 1 to {MAX_QUERY_LENGTH} characters of a symbol name", field="q")
     if match not in ("auto", "exact", "prefix", "fuzzy"):
         raise IndexQueryError(400, f"match: expected auto, exact, prefix or fuzzy, got {match!r}", field="match")
+    if kind is not None and not _storable(kind):
+        raise IndexQueryError(400, "kind: not valid UTF-8, or holds a NUL character", field="kind")
     _check_limit(limit)
-    offset = _decode_offset(cursor)
+    in_similar, offset = _decode_search_cursor(cursor)
     path_prefix = None if path is None else check_path(path.rstrip("/"), "path")
-    lower = text.lower()
-    params = {
-        "q": text,
-        "lower": lower,
-        "upper": lower + _PREFIX_END,
-        "exact": match in ("auto", "exact"),
-        "prefix": match in ("auto", "prefix"),
-        "fuzzy": match == "fuzzy",
-        "kind": kind,
-        "exported": exported,
-        "path_prefix": path_prefix,
-        "offset": offset,
-        "limit": limit + 1,
-    }
     with snapshot_read(conn):
         ref = resolve_repository(conn, repo)
         statement = sql.SQL(query("index_symbol_search")).format(trgm=sql.Identifier(trigram_schema(conn)))
-        rows = conn.execute(statement, {**params, "snapshot": ref.snapshot_id}).fetchall()
-        if match == "auto" and len(rows) <= limit:
-            # fuzzy matches rank after every exact and prefix match: look for them only when those do not fill
-            # the page (the similarity scan is the costly arm)
-            rows = conn.execute(statement, {**params, "snapshot": ref.snapshot_id, "fuzzy": True}).fetchall()
+        filters = {
+            "snapshot": ref.snapshot_id,
+            "q": text,
+            "prefix_end": _PREFIX_END,
+            "kind": kind,
+            "exported": exported,
+            "path_prefix": path_prefix,
+        }
+
+        def ask(arms: Sequence[Match], at: int, count: int) -> list[TupleRow]:
+            flags = {arm: arm in arms for arm in ("exact", "prefix", "fuzzy")}
+            # in auto, the similar names leave out the names starting with q: the tiers before listed them
+            flags["similar_only"] = match == "auto"
+            return conn.execute(statement, {**filters, **flags, "offset": at, "limit": count}).fetchall()
+
+        if match != "auto":
+            arms: dict[str, Sequence[Match]] = {"exact": ["exact"], "prefix": ["exact", "prefix"], "fuzzy": ["fuzzy"]}
+            rows = ask(arms[match], offset, limit + 1)
+            next_cursor = _search_cursor(False, offset + limit) if len(rows) > limit else None
+        else:
+            # the similar names (the costly arm) are looked for only when exact and prefix matches do not fill
+            # the page; the cursor says in which of the two lists the next page starts
+            listed = [] if in_similar else ask(["exact", "prefix"], offset, limit + 1)
+            if len(listed) > limit:
+                rows, next_cursor = listed, _search_cursor(False, offset + limit)
+            else:
+                similar_offset = offset if in_similar else 0
+                wanted = limit - len(listed)  # similar names this page still shows
+                similar = ask(["fuzzy"], similar_offset, wanted + 1)
+                rows = listed + similar
+                next_cursor = _search_cursor(True, similar_offset + wanted) if len(similar) > wanted else None
     return SymbolPage(
         repository=ref.full_name,
         commit_sha=_sha(ref),
         items=[_symbol(row) for row in rows[:limit]],
-        next_cursor=_next_offset(offset, limit, len(rows)),
+        next_cursor=next_cursor,
     )
 
 
@@ -465,6 +477,7 @@ def definition(conn: Connection, repo: str, path: str, line: int, column: int) -
         else:
             declared = conn.execute(query("index_declaration_at"), position).fetchone()
             if declared is None:
+                _check_position_in_text(conn, file, line, column)
                 raise IndexQueryError(404, f"no symbol at line {line}, column {column} of {file.path}", field="column")
             target, reason = _symbol_by_id(conn, ref, file.idx, declared[0]), None
             occurrence = Occurrence(
@@ -638,7 +651,7 @@ def packages(
     after = _decode_cursor(cursor, "package") if cursor else None
     pattern = None
     if q is not None:
-        if len(q) > MAX_QUERY_LENGTH or "\x00" in q:
+        if len(q) > MAX_QUERY_LENGTH or not _storable(q):
             raise IndexQueryError(400, f"q: give at most {MAX_QUERY_LENGTH} characters of a package name", field="q")
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     with snapshot_read(conn):
@@ -680,20 +693,32 @@ def impact(
         raise IndexQueryError(400, f"path: give at most {MAX_PAGE} paths and symbols together", field="path")
     with snapshot_read(conn):
         ref = resolve_repository(conn, repo)
+        # a dense dependency graph walked 10 steps deep can take long: bounded like every request should be
+        conn.execute(query("index_statement_timeout_set"), {"milliseconds": str(IMPACT_TIMEOUT_MS)})
         files = [_file(conn, ref, path).idx for path in paths]
         given = [parse_symbol_id(symbol) for symbol in symbols]
         for file_idx, symbol_idx in given:
             _symbol_by_id(conn, ref, file_idx, symbol_idx)  # 404 for an unknown symbol
         keys = {"snapshot": ref.snapshot_id, "depth": depth, "limit": MAX_IMPACT_ITEMS + 1}
-        file_rows = conn.execute(query("index_file_dependents"), {**keys, "files": files}).fetchall() if files else []
-        symbol_rows = (
-            conn.execute(
-                query("index_symbol_dependents"),
-                {**keys, "files": [f for f, _ in given], "symbols": [s for _, s in given]},
-            ).fetchall()
-            if given
-            else []
-        )
+        try:
+            file_rows = (
+                conn.execute(query("index_file_dependents"), {**keys, "files": files}).fetchall() if files else []
+            )
+            symbol_rows = (
+                conn.execute(
+                    query("index_symbol_dependents"),
+                    {**keys, "files": [f for f, _ in given], "symbols": [s for _, s in given]},
+                ).fetchall()
+                if given
+                else []
+            )
+        except psycopg.errors.QueryCanceled:
+            raise IndexQueryError(
+                422,
+                f"depth: following dependencies {depth} steps deep took over {IMPACT_TIMEOUT_MS / 1000:g} s; "
+                "ask with a smaller depth or fewer files and symbols",
+                field="depth",
+            ) from None
     return Impact(
         repository=ref.full_name,
         commit_sha=_sha(ref),
@@ -726,17 +751,29 @@ def check_path(path: str, field: str = "path") -> str:
     problem = None
     if not path:
         problem = "is empty"
-    elif len(path.encode("utf-8", "surrogatepass")) > 1024:
+    elif not _storable(path):
+        problem = "is not valid UTF-8 or holds a NUL character"
+    elif len(path.encode()) > 1024:
         problem = "is longer than 1024 bytes"
     elif path.startswith("/"):
         problem = "is absolute; give it relative to the repository root"
-    elif "\\" in path or "\x00" in path:
-        problem = "holds a backslash or a NUL character; separate directories with '/'"
+    elif "\\" in path:
+        problem = "holds a backslash; separate directories with '/'"
     elif any(part in ("", ".", "..") for part in path.split("/")):
         problem = "has an empty, '.' or '..' component; give it relative to the repository root, inside it"
     if problem is not None:
         raise IndexQueryError(400, f"{field}: {path[:200]!r} {problem}", field=field)
     return path
+
+
+def _storable(text: str) -> bool:
+    """Whether Postgres can take ``text``: valid UTF-8 (a command line's undecodable bytes arrive as lone
+    surrogates) without NUL characters."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def parse_symbol_id(text: str) -> tuple[int, int]:
@@ -752,11 +789,15 @@ def parse_symbol_id(text: str) -> tuple[int, int]:
 
 
 def trigram_schema(conn: Connection) -> str:
-    """The schema holding pg_trgm's operators and functions (see migration 0010)."""
-    row = conn.execute(query("index_trigram_schema")).fetchone()
-    if row is None:
-        raise PipelineError("the pg_trgm extension is missing: run `python -m pipeline db migrate`")
-    return str(row[0])
+    """The schema holding pg_trgm's operators and functions (see migration 0010), looked up once per
+    connection (an extension does not move while a connection is open)."""
+    known = _trigram_schemas.get(conn)
+    if known is None:
+        row = conn.execute(query("index_trigram_schema")).fetchone()
+        if row is None:
+            raise PipelineError("the pg_trgm extension is missing: run `python -m pipeline db migrate`")
+        known = _trigram_schemas[conn] = str(row[0])
+    return known
 
 
 def _file(conn: Connection, ref: RepositoryRef, path: str) -> _File:
@@ -786,11 +827,26 @@ def _check_position(line: int, column: int) -> None:
 
 
 def _check_line_in_file(file: _File, line: int) -> None:
-    """422 for a line the file cannot have: the index stores a file's size, not its text, and a file of n bytes
-    has at most n + 1 lines."""
+    """422 for a line no file of this size can have (n bytes hold at most n + 1 lines), before any lookup."""
     if line > file.size_bytes + 1:
         raise IndexQueryError(
             422, f"line: {line} is past the end of {file.path} ({file.size_bytes} bytes)", field="line"
+        )
+
+
+def _check_position_in_text(conn: Connection, file: _File, line: int, column: int) -> None:
+    """422 for a position past the end of the file's stored text, or past the end of its line; nothing when the
+    text is not stored (not UTF-8, a NUL byte: the size bound of ``_check_line_in_file`` is all there is). Asked
+    only once nothing was found at the position, so an answered question never reads the text."""
+    row = conn.execute(query("index_file_line"), {"file_result_id": file.result_id, "line": line}).fetchone()
+    if row is None:
+        return
+    lines, line_bytes = row
+    if line > lines:
+        raise IndexQueryError(422, f"line: {line} is past the end of {file.path} ({lines} lines)", field="line")
+    if column > line_bytes:
+        raise IndexQueryError(
+            422, f"column: {column} is past the end of line {line} of {file.path} ({line_bytes} bytes)", field="column"
         )
 
 
@@ -854,13 +910,40 @@ def _decode_cursor(cursor: str, kind: str) -> str:
     return value
 
 
+def _decode_name_cursor(cursor: str) -> tuple[str, uuid.UUID]:
+    """The full name and id a page of ``list_repositories`` ended with."""
+    name, _, repository_id = _decode_cursor(cursor, "name-id").rpartition("\n")
+    try:
+        return name, uuid.UUID(repository_id)
+    except ValueError:
+        raise IndexQueryError(
+            400, "cursor: not a cursor of this list (pass next_cursor unchanged)", field="cursor"
+        ) from None
+
+
 def _decode_offset(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    value = _decode_cursor(cursor, "offset")
-    if not value.isascii() or not value.isdigit() or int(value) > 1_000_000:
+    return 0 if cursor is None else _offset(_decode_cursor(cursor, "offset"))
+
+
+def _offset(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) > 1_000_000:
         raise IndexQueryError(400, "cursor: not a cursor of this list (pass next_cursor unchanged)", field="cursor")
-    return int(value)
+    return int(text)
+
+
+def _search_cursor(in_similar: bool, offset: int) -> str:
+    return _encode_cursor("symbols", f"{'similar' if in_similar else 'listed'}:{offset}")
+
+
+def _decode_search_cursor(cursor: str | None) -> tuple[bool, int]:
+    """Where a page of ``search_symbols`` starts: in the similar names (or the exact and prefix ones), at an
+    offset."""
+    if cursor is None:
+        return False, 0
+    part, _, offset = _decode_cursor(cursor, "symbols").partition(":")
+    if part not in ("listed", "similar"):
+        raise IndexQueryError(400, "cursor: not a cursor of this list (pass next_cursor unchanged)", field="cursor")
+    return part == "similar", _offset(offset)
 
 
 def _next_offset(offset: int, limit: int, fetched: int) -> str | None:

@@ -17,6 +17,7 @@ from litestar import Request, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
@@ -43,6 +44,19 @@ def repository_key(request: Request[Any, Any, Any]) -> str:
 
 REPOSITORY = {"repository": Provide(repository_key, sync_to_thread=False)}
 RepositoryKey = NamedDependency[str]  # a handler's ``repository`` parameter, filled by ``REPOSITORY``
+
+
+def index_get(tail: str, *, summary: str, responses: dict[int, ResponseSpec]) -> HTTPRouteHandler:
+    """The decorator of a read under ``/repositories/{repo}``: both spellings of the path (``repository_paths``),
+    the ``repository`` dependency, the read guard, run in a worker thread (the queries block)."""
+    return get(
+        repository_paths(tail),
+        guards=[require_token_for_reads],
+        dependencies=REPOSITORY,
+        sync_to_thread=True,
+        summary=summary,
+        responses=responses,
+    )
 
 
 def _answer(state: State, question: Callable[..., Answer], *args: Any, **options: Any) -> Answer:
@@ -74,11 +88,8 @@ def _errors(**described: str) -> dict[int, ResponseSpec]:
     }
 
 
-@get(
-    repository_paths(),
-    guards=[require_token_for_reads],
-    dependencies=REPOSITORY,
-    sync_to_thread=True,
+@index_get(
+    "",
     summary="A repository with its current index, by id or owner/name",
     responses=_errors(not_found="no such repository", conflict="several repositories have this name"),
 )
@@ -102,11 +113,8 @@ def get_repositories(state: State, *, limit: Limit = 50, cursor: Cursor = None) 
     return _answer(state, index_queries.list_repositories, limit=limit, cursor=cursor)
 
 
-@get(
-    repository_paths("/symbols"),
-    guards=[require_token_for_reads],
-    dependencies=REPOSITORY,
-    sync_to_thread=True,
+@index_get(
+    "/symbols",
     summary="Symbols by name: exact, then prefix, then fuzzy (pg_trgm); exported and shallower first",
     responses=_errors(bad_input="a bad parameter", not_found="no such repository", conflict=NOT_INDEXED),
 )
@@ -136,11 +144,8 @@ def get_symbols(
     )
 
 
-@get(
-    repository_paths("/definition"),
-    guards=[require_token_for_reads],
-    dependencies=REPOSITORY,
-    sync_to_thread=True,
+@index_get(
+    "/definition",
     summary="What is at a position (a reference or a declaration) and where it is defined",
     responses=_errors(
         bad_input="a bad path or position",
@@ -155,11 +160,8 @@ def get_definition(
     return _answer(state, index_queries.definition, repository, path, line, column)
 
 
-@get(
-    repository_paths("/references"),
-    guards=[require_token_for_reads],
-    dependencies=REPOSITORY,
-    sync_to_thread=True,
+@index_get(
+    "/references",
     summary="Every linked reference to a symbol (by id, or at a position), with its enclosing symbol",
     responses=_errors(
         bad_input="a bad symbol id, path or position",
@@ -194,11 +196,8 @@ def get_references(
     )
 
 
-@get(
-    repository_paths("/files/{file_path:path}"),
-    guards=[require_token_for_reads],
-    dependencies=REPOSITORY,
-    sync_to_thread=True,
+@index_get(
+    "/files/{file_path:path}",
     summary="A file's outline (symbols as a tree), imports or importers: /files/{path}/outline|imports|importers",
     responses=_errors(bad_input="a bad path", not_found="no such repository or file", conflict=NOT_INDEXED),
 )
@@ -216,11 +215,8 @@ def get_file(repository: RepositoryKey, state: State, file_path: FromPath[str]) 
     return _answer(state, question[view], repository, path)
 
 
-@get(
-    repository_paths("/packages"),
-    guards=[require_token_for_reads],
-    dependencies=REPOSITORY,
-    sync_to_thread=True,
+@index_get(
+    "/packages",
     summary="External packages and Node builtins the files import, with versions and the files using them",
     responses=_errors(bad_input="a bad parameter", not_found="no such repository", conflict=NOT_INDEXED),
 )
@@ -234,11 +230,8 @@ def get_packages(
     return _answer(state, index_queries.packages, repository, q=q, limit=limit, cursor=cursor)
 
 
-@get(
-    repository_paths("/impact"),
-    guards=[require_token_for_reads],
-    dependencies=REPOSITORY,
-    sync_to_thread=True,
+@index_get(
+    "/impact",
     summary="What depends on these files and symbols, transitively (change impact)",
     responses=_errors(
         bad_input="no path or symbol, or a bad one",

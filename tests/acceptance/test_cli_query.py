@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,23 +9,11 @@ import orjson
 import pytest
 
 from tests.acceptance.conftest import cli_environment
-from tests.conftest import ROOT
+from tests.acceptance.test_cli_index import cli
 from tests.integration.indexed import MAIN_TS, SOURCES, UTIL_TS, position
 from tests.integration.pipeline.repos import commit_files, new_repository
 
 pytestmark = pytest.mark.slow
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args, "--config", env["PIPELINE_CONFIG"]],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def answer(env: dict[str, str], *args: str) -> Any:
@@ -86,6 +72,7 @@ def test_cli_query__every_question_answers_as_json_and_as_a_table(indexed: tuple
         (("definition", "{repo}", "../etc/passwd", "1", "0"), 2, "path: '../etc/passwd'"),
         (("definition", "{repo}", "src/main.ts", "0", "0"), 2, "line: lines count from 1"),
         (("definition", "{repo}", "src/main.ts", "100000", "0"), 1, "past the end of src/main.ts"),
+        (("definition", "{repo}", "src/main.ts", "12", "0"), 1, "line: 12 is past the end of src/main.ts (11 lines)"),
         (("definition", "{repo}", "src/main.ts", "5", "0"), 1, "no symbol at line 5, column 0"),
         (("references", "{repo}", "--symbol", "nope"), 2, "is not a symbol id"),
         (("symbols", "nobody/nothing", "x"), 1, "no repository 'nobody/nothing'"),

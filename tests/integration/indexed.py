@@ -89,8 +89,9 @@ def index_repository(
 ) -> uuid.UUID:
     """Commit ``sources`` (default SOURCES) to a new git repository under ``directory``, index that commit and
     store it as the current index of a new repository named ``full_name``; returns the repository's id."""
+    files = dict(sources or SOURCES)
     repo = new_repository(directory / full_name.replace("/", "-"))
-    commit = commit_files(repo, dict(sources or SOURCES), "index me")
+    commit = commit_files(repo, dict(files), "index me")
     local = index_commit(repo, commit)
     repository_id = add_repository(conn, full_name)
     writer = SnapshotWriter(conn, repository_id=repository_id, commit_sha=commit)
@@ -98,7 +99,13 @@ def index_repository(
         writer.begin()
         for file_idx, file in enumerate(local.files):
             writer.add_file(
-                FileRow(file_idx=file_idx, path=file.path, blob_oid=file.blob_oid, extraction=file.extraction)
+                FileRow(
+                    file_idx=file_idx,
+                    path=file.path,
+                    blob_oid=file.blob_oid,
+                    extraction=file.extraction,
+                    text=files[file.path],  # stored for code search: the text the line checks read
+                )
             )
         writer.finish(local.linked.linked, local.linked.package_versions)
     return repository_id

@@ -3,6 +3,7 @@ write stage, read back through ``pipeline.index_queries`` on a real database."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from pathlib import Path
 
@@ -78,8 +79,9 @@ def test_list_repositories__pages_by_name_with_counts(conn: Conn, indexed: uuid.
     second = index_queries.list_repositories(conn, limit=2, cursor=first.next_cursor)
     assert [item.full_name for item in second.items] == ["c/two", "d/three"]
     assert second.next_cursor is None
-    with raises(400, "cursor"):
-        index_queries.list_repositories(conn, cursor="bm90IGEgY3Vyc29y")
+    for forged in ("bm90IGEgY3Vyc29y", base64.urlsafe_b64encode(b"name-id\nacme/app\nnot-an-id").decode()):
+        with raises(400, "cursor"):
+            index_queries.list_repositories(conn, cursor=forged)
     with raises(400, "limit"):
         index_queries.list_repositories(conn, limit=100_000)
 
@@ -126,19 +128,28 @@ def test_search_symbols__filters_by_kind_export_and_path(conn: Conn, indexed: uu
         names(path="../src")
 
 
-def test_search_symbols__pages_without_gaps_or_repeats(conn: Conn, indexed: uuid.UUID) -> None:
-    everything = [
-        item.id for item in index_queries.search_symbols(conn, FULL_NAME, "e", match="fuzzy", limit=200).items
-    ]
-    seen: list[str] = []
-    cursor = None
-    while True:
-        page = index_queries.search_symbols(conn, FULL_NAME, "e", match="fuzzy", limit=1, cursor=cursor)
-        seen.extend(item.id for item in page.items)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    assert seen == everything
+@pytest.mark.parametrize(
+    ("q", "match"), [("helperTwic", "fuzzy"), ("helperT", "auto"), ("help", "auto"), ("h", "prefix")]
+)
+def test_search_symbols__pages_without_gaps_or_repeats(conn: Conn, indexed: uuid.UUID, q: str, match: str) -> None:
+    """Page by page, across auto's boundary between the exact and prefix matches and the other similar names too."""
+    everything = [item.id for item in index_queries.search_symbols(conn, FULL_NAME, q, match=match, limit=200).items]  # type: ignore[arg-type]
+    assert len(everything) >= 2
+    for limit in (1, 2):
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = index_queries.search_symbols(conn, FULL_NAME, q, match=match, limit=limit, cursor=cursor)  # type: ignore[arg-type]
+            seen.extend(item.id for item in page.items)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == everything
+
+
+def test_search_symbols__auto_lists_exact_then_prefix_then_other_similar_names(conn: Conn, indexed: uuid.UUID) -> None:
+    names = [item.name for item in index_queries.search_symbols(conn, FULL_NAME, "helperT").items]
+    assert names == ["helperTwice", "helper"]
 
 
 @pytest.mark.parametrize(
@@ -159,6 +170,21 @@ def test_search_symbols__bad_input_is_400_naming_it(
     arguments: dict[str, object] = {"q": "helper", **options}
     with raises(400, field):
         index_queries.search_symbols(conn, FULL_NAME, **arguments)  # type: ignore[arg-type]
+
+
+def test_inputs_postgres_cannot_take_are_400_not_server_errors(conn: Conn, indexed: uuid.UUID) -> None:
+    """A command line's undecodable bytes arrive as lone surrogates, which no UTF-8 database text can hold."""
+    undecodable = b"src/\xff.ts".decode(errors="surrogateescape")
+    with raises(400, "path"):
+        index_queries.outline(conn, FULL_NAME, undecodable)
+    with raises(400, "q"):
+        index_queries.search_symbols(conn, FULL_NAME, undecodable)
+    with raises(400, "kind"):
+        index_queries.search_symbols(conn, FULL_NAME, "helper", kind=undecodable)
+    with raises(400, "repository"):
+        index_queries.resolve_repository(conn, undecodable)
+    with raises(400, "q"):
+        index_queries.packages(conn, FULL_NAME, q=undecodable)
 
 
 # ----- definition and references -----
@@ -220,6 +246,13 @@ def test_definition__bad_positions_and_paths(conn: Conn, indexed: uuid.UUID) -> 
         index_queries.definition(conn, FULL_NAME, "src/main.ts", 5, 0)  # the empty line
     with raises(422, "line"):
         index_queries.definition(conn, FULL_NAME, "src/main.ts", 100_000, 0)
+    assert MAIN_TS.count("\n") == 10  # so line 11 is the empty one after the last newline, and line 12 is past it
+    with raises(404, "column"):
+        index_queries.definition(conn, FULL_NAME, "src/main.ts", 11, 0)
+    with pytest.raises(IndexQueryError, match=r"line: 12 is past the end of src/main.ts \(11 lines\)"):
+        index_queries.definition(conn, FULL_NAME, "src/main.ts", 12, 0)
+    with pytest.raises(IndexQueryError, match=r"column: 2 is past the end of line 10 of src/main.ts \(1 bytes\)"):
+        index_queries.definition(conn, FULL_NAME, "src/main.ts", 10, 2)
     with raises(400, "line"):
         index_queries.definition(conn, FULL_NAME, "src/main.ts", 0, 0)
     with raises(400, "column"):
@@ -459,11 +492,11 @@ def test_query_plans__the_hot_queries_find_their_rows_by_index(conn: Conn, tmp_p
     search_params = {
         "snapshot": snapshot,
         "q": "fn12",
-        "lower": "fn12",
-        "upper": "fn12\U0010ffff",
+        "prefix_end": "\U0010ffff",
         "exact": True,
         "prefix": True,
         "fuzzy": False,
+        "similar_only": True,
         "kind": None,
         "exported": None,
         "path_prefix": None,

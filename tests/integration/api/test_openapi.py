@@ -26,17 +26,10 @@ ENDPOINTS = {
     *(
         (f"{prefix}{tail}", "get")
         for prefix in ("/repositories/{repo}", "/repositories/{owner}/{name}")
-        for tail in (
-            "",
-            "/symbols",
-            "/definition",
-            "/references",
-            "/files/{file_path}",
-            "/packages",
-            "/impact",
-            "/search",
-        )
+        for tail in ("", "/symbols", "/definition", "/references", "/files/{file_path}", "/packages", "/impact")
     ),
+    ("/repositories/{repo}/search", "get"),
+    ("/repositories/{owner}/{name}/search", "get"),
     ("/health", "get"),
     ("/metrics", "get"),
     ("/admin/dead-letters", "get"),
