@@ -19,6 +19,7 @@ from pipeline.index_jobs import IndexJobStatus
 from pipeline.index_queries import IndexQueryError, SymbolRef
 from stages.models import FileExtraction
 from stages.write import EXTRACTOR_VERSION, FileRow, SnapshotWriter
+from tests.integration.indexed import index_repository
 from tests.integration.pipeline import harness
 from tests.integration.pipeline.repos import commit_files, new_repository
 
@@ -316,3 +317,39 @@ def test_search__the_trigram_index_narrows_the_texts(conn: psycopg.Connection[Tu
             )
             plan = "\n".join(row[0] for row in explained)
         assert "Bitmap Index Scan on file_contents_trgm" in plan, plan
+
+
+def test_search__by_owner_name_on_an_index_stored_by_the_write_stage(
+    conn: psycopg.Connection[TupleRow], tmp_path: Path
+) -> None:
+    """The query tests' in-process index (``tests.integration.indexed``) stores the texts as the pipeline does."""
+    index_repository(conn, tmp_path)
+    found = search_code(conn, "Acme/App", "helper(", path="src/util.ts")
+    assert [(match.line, match.text, match.symbol.name if match.symbol else None) for match in found.items] == [
+        (1, "export function helper(n: number): number {", "helper"),
+        (5, "  return helper(helper(1));", "helperTwice"),
+    ]
+
+
+def test_search__the_column_counts_utf8_bytes_as_the_index_contract_does(
+    conn: psycopg.Connection[TupleRow], tmp_path: Path
+) -> None:
+    index_repository(conn, tmp_path, {"src/café.ts": "/* ünïcödé */ export const café = 'hello';\n"})
+    [match] = search_code(conn, "acme/app", "hello").items
+    before = "/* ünïcödé */ export const café = '"
+    assert (match.path, match.line, match.column) == ("src/café.ts", 1, len(before.encode()))
+    assert match.text == "/* ünïcödé */ export const café = 'hello';"
+    assert match.symbol is not None
+    assert match.symbol.name == "café"
+
+
+def test_search__a_pattern_spanning_lines_finds_no_line_but_says_more_files_may_match(
+    conn: psycopg.Connection[TupleRow], tmp_path: Path
+) -> None:
+    """``\\n`` in a regular expression matches a file (the texts are searched whole) but none of its lines: the
+    files read are not a bound of the matches then, so the answer says it may be truncated."""
+    index_repository(conn, tmp_path, {"a.ts": "foo();\nbar();\n", "b.ts": "foo();\nbar();\n"})
+    spanning = search_code(conn, "acme/app", r"foo\(\);\nbar", regex=True, limit=1)
+    assert spanning.items == []
+    assert spanning.truncated
+    assert not search_code(conn, "acme/app", r"foo\(\);\nbar", regex=True, limit=2).truncated
