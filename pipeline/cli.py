@@ -143,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="listen port (default: api.port, 8000)")
     serve.set_defaults(handler=_serve)
 
+    mcp = commands.add_parser(
+        "mcp",
+        help="serve the MCP tools (index, job status, index queries) on stdin/stdout, for an AI assistant",
+        parents=[common],
+    )
+    mcp.set_defaults(handler=_mcp)
+
     queue_cli.register(commands, parents=[config_option])
     query_cli.register(commands, parents=[common])
 
@@ -175,6 +182,12 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         return serve(args, config)
     except SystemExit as exc:  # uvicorn exits on a start-up failure (after logging it), e.g. a port taken since
         raise PipelineError(f"the server could not start (exit status {exc.code}); see the log above") from None
+
+
+def _mcp(args: argparse.Namespace, config: Config) -> int:
+    from pipeline.mcp_server import serve_stdio  # noqa: PLC0415  (the SDK is loaded only by this command)
+
+    return serve_stdio(config)
 
 
 def _check_listen_address(host: str, port: int) -> None:

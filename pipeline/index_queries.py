@@ -140,7 +140,7 @@ def resolve_repository(conn: Connection, repo: str, *, require_index: bool = Tru
     completed yet.
     """
     name = repo.strip()
-    if not name or "\x00" in name:
+    if not name or not _storable(name):
         raise IndexQueryError(400, "repository: give a repository id or its owner/name", field="repository")
     try:
         repository_id: uuid.UUID | None = uuid.UUID(name)
@@ -386,22 +386,22 @@ def search_symbols(
     similar names. Then exported symbols first, shallower paths, shorter names.
     """
     text = q.strip()
-    if not text or len(text) > MAX_QUERY_LENGTH or "\x00" in text:
+    if not text or len(text) > MAX_QUERY_LENGTH or not _storable(text):
         raise IndexQueryError(400, f"q: give 1 to {MAX_QUERY_LENGTH} characters of a symbol name", field="q")
     if match not in ("auto", "exact", "prefix", "fuzzy"):
         raise IndexQueryError(400, f"match: expected auto, exact, prefix or fuzzy, got {match!r}", field="match")
+    if kind is not None and not _storable(kind):
+        raise IndexQueryError(400, "kind: not valid UTF-8, or holds a NUL character", field="kind")
     _check_limit(limit)
     in_similar, offset = _decode_search_cursor(cursor)
     path_prefix = None if path is None else check_path(path.rstrip("/"), "path")
-    lower = text.lower()
     with snapshot_read(conn):
         ref = resolve_repository(conn, repo)
         statement = sql.SQL(query("index_symbol_search")).format(trgm=sql.Identifier(trigram_schema(conn)))
         filters = {
             "snapshot": ref.snapshot_id,
             "q": text,
-            "lower": lower,
-            "upper": lower + _PREFIX_END,
+            "prefix_end": _PREFIX_END,
             "kind": kind,
             "exported": exported,
             "path_prefix": path_prefix,
@@ -477,6 +477,7 @@ def definition(conn: Connection, repo: str, path: str, line: int, column: int) -
         else:
             declared = conn.execute(query("index_declaration_at"), position).fetchone()
             if declared is None:
+                _check_position_in_text(conn, file, line, column)
                 raise IndexQueryError(404, f"no symbol at line {line}, column {column} of {file.path}", field="column")
             target, reason = _symbol_by_id(conn, ref, file.idx, declared[0]), None
             occurrence = Occurrence(
@@ -650,7 +651,7 @@ def packages(
     after = _decode_cursor(cursor, "package") if cursor else None
     pattern = None
     if q is not None:
-        if len(q) > MAX_QUERY_LENGTH or "\x00" in q:
+        if len(q) > MAX_QUERY_LENGTH or not _storable(q):
             raise IndexQueryError(400, f"q: give at most {MAX_QUERY_LENGTH} characters of a package name", field="q")
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     with snapshot_read(conn):
@@ -750,17 +751,29 @@ def check_path(path: str, field: str = "path") -> str:
     problem = None
     if not path:
         problem = "is empty"
-    elif len(path.encode("utf-8", "surrogatepass")) > 1024:
+    elif not _storable(path):
+        problem = "is not valid UTF-8 or holds a NUL character"
+    elif len(path.encode()) > 1024:
         problem = "is longer than 1024 bytes"
     elif path.startswith("/"):
         problem = "is absolute; give it relative to the repository root"
-    elif "\\" in path or "\x00" in path:
-        problem = "holds a backslash or a NUL character; separate directories with '/'"
+    elif "\\" in path:
+        problem = "holds a backslash; separate directories with '/'"
     elif any(part in ("", ".", "..") for part in path.split("/")):
         problem = "has an empty, '.' or '..' component; give it relative to the repository root, inside it"
     if problem is not None:
         raise IndexQueryError(400, f"{field}: {path[:200]!r} {problem}", field=field)
     return path
+
+
+def _storable(text: str) -> bool:
+    """Whether Postgres can take ``text``: valid UTF-8 (a command line's undecodable bytes arrive as lone
+    surrogates) without NUL characters."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def parse_symbol_id(text: str) -> tuple[int, int]:
@@ -814,11 +827,26 @@ def _check_position(line: int, column: int) -> None:
 
 
 def _check_line_in_file(file: _File, line: int) -> None:
-    """422 for a line the file cannot have: the index stores a file's size, not its text, and a file of n bytes
-    has at most n + 1 lines."""
+    """422 for a line no file of this size can have (n bytes hold at most n + 1 lines), before any lookup."""
     if line > file.size_bytes + 1:
         raise IndexQueryError(
             422, f"line: {line} is past the end of {file.path} ({file.size_bytes} bytes)", field="line"
+        )
+
+
+def _check_position_in_text(conn: Connection, file: _File, line: int, column: int) -> None:
+    """422 for a position past the end of the file's stored text, or past the end of its line; nothing when the
+    text is not stored (not UTF-8, a NUL byte: the size bound of ``_check_line_in_file`` is all there is). Asked
+    only once nothing was found at the position, so an answered question never reads the text."""
+    row = conn.execute(query("index_file_line"), {"file_result_id": file.result_id, "line": line}).fetchone()
+    if row is None:
+        return
+    lines, line_bytes = row
+    if line > lines:
+        raise IndexQueryError(422, f"line: {line} is past the end of {file.path} ({lines} lines)", field="line")
+    if column > line_bytes:
+        raise IndexQueryError(
+            422, f"column: {column} is past the end of line {line} of {file.path} ({line_bytes} bytes)", field="column"
         )
 
 

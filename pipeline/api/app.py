@@ -12,6 +12,9 @@ Guarantees:
   the token the operator types in, kept in the browser's local storage.
 - Mutating requests from another origin are refused (403) and their bodies must be JSON (415), with or without a
   token (see ``routes.require_same_origin_json``); the push webhooks are signed instead (``pipeline.api.webhooks``).
+- ``/mcp`` serves the MCP tools (``pipeline.mcp_server``) over streamable HTTP behind the same Host check, with
+  the bearer token whenever one is configured (its tools enqueue as well as read) and cross-origin requests refused
+  (403) whatever their method.
 - Every response carries ``SECURITY_HEADERS``: a Content-Security-Policy allowing only this origin's own scripts,
   styles and fetches (the dashboard has no inline script or style), no framing, no MIME sniffing, no referrer. The
   Swagger page under ``/schema`` loads its bundle from a CDN with an inline start-up script, so its policy allows
@@ -23,18 +26,24 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
-from litestar import Litestar
+from litestar import Litestar, asgi
+from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders, State
+from litestar.exceptions import ServiceUnavailableException
+from litestar.handlers import ASGIRouteHandler
+from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
-from pipeline import secrets
+from pipeline import mcp_server, secrets
 from pipeline.api.errors import EXCEPTION_HANDLERS
 from pipeline.api.hosts import allowed_names
 from pipeline.api.index_routes import INDEX_ROUTE_HANDLERS
@@ -43,8 +52,10 @@ from pipeline.api.routes import (
     ROUTE_HANDLERS,
     STATIC_DIR,
     ApiContext,
+    refuse_cross_origin,
     require_allowed_host,
     require_same_origin_json,
+    require_token,
 )
 from pipeline.api.search_routes import SEARCH_ROUTE_HANDLERS
 from pipeline.api.webhooks import WEBHOOK_HANDLERS, webhook_settings
@@ -54,7 +65,8 @@ from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
 
 if TYPE_CHECKING:
-    from litestar.types import Message, Scope
+    from litestar.types import Message, Receive, Scope, Send
+    from mcp.server import Server
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +147,16 @@ def create_app(
         allowed_hosts=allowed_names(config.api.allowed_hosts, config.api.host),
         allow_local_targets=config.api.allow_local_targets,
     )
+    mcp = McpMount(
+        mcp_server.build_server(
+            mcp_server.ToolContext(
+                database=database,
+                queue=queue,
+                base_url=config.index.base_url,
+                allow_local_targets=config.api.allow_local_targets,
+            )
+        )
+    )
     return Litestar(
         route_handlers=[
             *ROUTE_HANDLERS,
@@ -142,7 +164,9 @@ def create_app(
             *INDEX_ROUTE_HANDLERS,
             *SEARCH_ROUTE_HANDLERS,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
+            mcp.route(),
         ],
+        lifespan=[mcp.lifespan],
         state=State({"context": context, "webhooks": webhook_settings(config, environ)}),
         guards=[require_allowed_host, require_same_origin_json],
         before_send=[add_security_headers],
@@ -161,6 +185,42 @@ def create_app(
         debug=False,
         logging_config=None,  # our handlers (pipeline.log) format every line, uvicorn's and psycopg's included
     )
+
+
+class McpMount:
+    """``/mcp``: the MCP server over streamable HTTP, inside the app.
+
+    The SDK's session manager runs for the app's lifespan; a manager runs only once, so every start of the app
+    (the test client starts one app several times) runs a fresh one. Requests before start-up or after shutdown
+    are answered 503.
+    """
+
+    def __init__(self, server: Server[Any]) -> None:
+        self.server = server
+        self._handle: mcp_server.AsgiHandler | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
+        async with mcp_server.http_session_manager(self.server, max_body_bytes=MAX_BODY_BYTES) as handle:
+            self._handle = handle
+            try:
+                yield
+            finally:
+                self._handle = None
+
+    def route(self) -> ASGIRouteHandler:
+        async def serve_mcp(scope: Scope, receive: Receive, send: Send) -> None:
+            if self._handle is None:
+                raise ServiceUnavailableException("the MCP endpoint is not running (the app is starting or stopping)")
+            await self._handle(scope, receive, send)
+
+        # The token guards reads too: one endpoint both reads and enqueues. Its POSTs are JSON-RPC, which the SDK
+        # checks for its content type; the origin check applies to every method (GET opens an event stream).
+        return asgi("/mcp", is_mount=True, copy_scope=True, guards=[require_token, _refuse_cross_origin_mcp])(serve_mcp)
+
+
+def _refuse_cross_origin_mcp(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    refuse_cross_origin(connection)
 
 
 def serve(args: argparse.Namespace, config: Config) -> int:

@@ -1049,20 +1049,23 @@ WHERE f.snapshot_id = %(snapshot)s AND f.path = %(path)s;
 
 -- name: index_symbol_search
 -- Symbols of a snapshot whose name matches q: exact (any case), then by prefix, then fuzzy (pg_trgm similarity;
--- {trgm} is the extension's schema; similar_only: leave out the names starting with q). Each arm runs only when
--- its flag is set, finds its rows by an index on symbols.name (symbols_name_lower, symbols_name_trgm) and carries
--- them whole (s.*), before the join to the snapshot's files keeps this snapshot's.
+-- {trgm} is the extension's schema; similar_only: leave out the names starting with q; q is lowered here, as the
+-- index is, whatever the collation). Each arm runs only when its flag is set, finds its rows by an index on
+-- symbols.name (symbols_name_lower, symbols_name_trgm) and carries them whole (s.*), before the join to the
+-- snapshot's files keeps this snapshot's.
 WITH candidates AS (
     SELECT s.*, 0 AS tier, 1.0::real AS similarity FROM symbols s
-    WHERE %(exact)s AND lower(s.name) = %(lower)s
+    WHERE %(exact)s AND lower(s.name) = lower(%(q)s)
     UNION ALL
     SELECT s.*, 1, 1.0 FROM symbols s
-    WHERE %(prefix)s AND lower(s.name) ~>=~ %(lower)s AND lower(s.name) ~<~ %(upper)s AND lower(s.name) <> %(lower)s
+    WHERE %(prefix)s AND lower(s.name) ~>=~ lower(%(q)s) AND lower(s.name) ~<~ (lower(%(q)s) || %(prefix_end)s)
+        AND lower(s.name) <> lower(%(q)s)
     UNION ALL
     -- similarity is computed for this arm's rows only: for a thousand prefix matches it would cost milliseconds
     SELECT s.*, 2, {trgm}.similarity(s.name, %(q)s) FROM symbols s
     WHERE %(fuzzy)s AND s.name OPERATOR({trgm}.%%) %(q)s
-        AND NOT (%(similar_only)s AND lower(s.name) ~>=~ %(lower)s AND lower(s.name) ~<~ %(upper)s)
+        AND NOT (%(similar_only)s AND lower(s.name) ~>=~ lower(%(q)s)
+            AND lower(s.name) ~<~ (lower(%(q)s) || %(prefix_end)s))
 ),
 page AS (
     SELECT f.file_idx, f.path, s.*
@@ -1139,6 +1142,15 @@ WHERE s.file_result_id = %(file_result_id)s
     AND (s.name_end_line, s.name_end_column) >= (%(line)s, %(column)s)
 ORDER BY s.name_start_line DESC, s.name_start_column DESC
 LIMIT 1;
+
+-- name: index_file_line
+-- How many lines a file's stored text has (a last line after the final newline counts: a cursor can be there) and
+-- how many bytes one of them holds, without its carriage return; no row when the text is not stored.
+SELECT length(c.content) - length(replace(c.content, E'\n', '')) + 1,
+       octet_length(rtrim(split_part(c.content, E'\n', %(line)s), E'\r'))
+FROM file_results r
+JOIN file_contents c ON c.blob_oid = r.blob_oid
+WHERE r.id = %(file_result_id)s;
 
 -- name: index_symbol_references
 -- A page of the references linked to one symbol, by path and position (keyset after the cursor's path and

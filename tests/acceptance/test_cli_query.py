@@ -72,6 +72,7 @@ def test_cli_query__every_question_answers_as_json_and_as_a_table(indexed: tuple
         (("definition", "{repo}", "../etc/passwd", "1", "0"), 2, "path: '../etc/passwd'"),
         (("definition", "{repo}", "src/main.ts", "0", "0"), 2, "line: lines count from 1"),
         (("definition", "{repo}", "src/main.ts", "100000", "0"), 1, "past the end of src/main.ts"),
+        (("definition", "{repo}", "src/main.ts", "12", "0"), 1, "line: 12 is past the end of src/main.ts (11 lines)"),
         (("definition", "{repo}", "src/main.ts", "5", "0"), 1, "no symbol at line 5, column 0"),
         (("references", "{repo}", "--symbol", "nope"), 2, "is not a symbol id"),
         (("symbols", "nobody/nothing", "x"), 1, "no repository 'nobody/nothing'"),

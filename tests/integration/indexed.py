@@ -88,11 +88,10 @@ def index_repository(
     full_name: str = FULL_NAME,
 ) -> uuid.UUID:
     """Commit ``sources`` (default SOURCES) to a new git repository under ``directory``, index that commit and
-    store it (with the files' texts) as the current index of a new repository named ``full_name``; returns the
-    repository's id."""
+    store it as the current index of a new repository named ``full_name``; returns the repository's id."""
+    files = dict(sources or SOURCES)
     repo = new_repository(directory / full_name.replace("/", "-"))
-    texts = dict(sources or SOURCES)
-    commit = commit_files(repo, texts, "index me")
+    commit = commit_files(repo, dict(files), "index me")
     local = index_commit(repo, commit)
     repository_id = add_repository(conn, full_name)
     writer = SnapshotWriter(conn, repository_id=repository_id, commit_sha=commit)
@@ -105,7 +104,7 @@ def index_repository(
                     path=file.path,
                     blob_oid=file.blob_oid,
                     extraction=file.extraction,
-                    text=texts[file.path],  # as the parsers send it, for code search
+                    text=files[file.path],  # stored for code search: the text the line checks read
                 )
             )
         writer.finish(local.linked.linked, local.linked.package_versions)

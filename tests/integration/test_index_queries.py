@@ -172,6 +172,21 @@ def test_search_symbols__bad_input_is_400_naming_it(
         index_queries.search_symbols(conn, FULL_NAME, **arguments)  # type: ignore[arg-type]
 
 
+def test_inputs_postgres_cannot_take_are_400_not_server_errors(conn: Conn, indexed: uuid.UUID) -> None:
+    """A command line's undecodable bytes arrive as lone surrogates, which no UTF-8 database text can hold."""
+    undecodable = b"src/\xff.ts".decode(errors="surrogateescape")
+    with raises(400, "path"):
+        index_queries.outline(conn, FULL_NAME, undecodable)
+    with raises(400, "q"):
+        index_queries.search_symbols(conn, FULL_NAME, undecodable)
+    with raises(400, "kind"):
+        index_queries.search_symbols(conn, FULL_NAME, "helper", kind=undecodable)
+    with raises(400, "repository"):
+        index_queries.resolve_repository(conn, undecodable)
+    with raises(400, "q"):
+        index_queries.packages(conn, FULL_NAME, q=undecodable)
+
+
 # ----- definition and references -----
 
 
@@ -231,6 +246,13 @@ def test_definition__bad_positions_and_paths(conn: Conn, indexed: uuid.UUID) -> 
         index_queries.definition(conn, FULL_NAME, "src/main.ts", 5, 0)  # the empty line
     with raises(422, "line"):
         index_queries.definition(conn, FULL_NAME, "src/main.ts", 100_000, 0)
+    assert MAIN_TS.count("\n") == 10  # so line 11 is the empty one after the last newline, and line 12 is past it
+    with raises(404, "column"):
+        index_queries.definition(conn, FULL_NAME, "src/main.ts", 11, 0)
+    with pytest.raises(IndexQueryError, match=r"line: 12 is past the end of src/main.ts \(11 lines\)"):
+        index_queries.definition(conn, FULL_NAME, "src/main.ts", 12, 0)
+    with pytest.raises(IndexQueryError, match=r"column: 2 is past the end of line 10 of src/main.ts \(1 bytes\)"):
+        index_queries.definition(conn, FULL_NAME, "src/main.ts", 10, 2)
     with raises(400, "line"):
         index_queries.definition(conn, FULL_NAME, "src/main.ts", 0, 0)
     with raises(400, "column"):
@@ -470,8 +492,7 @@ def test_query_plans__the_hot_queries_find_their_rows_by_index(conn: Conn, tmp_p
     search_params = {
         "snapshot": snapshot,
         "q": "fn12",
-        "lower": "fn12",
-        "upper": "fn12\U0010ffff",
+        "prefix_end": "\U0010ffff",
         "exact": True,
         "prefix": True,
         "fuzzy": False,

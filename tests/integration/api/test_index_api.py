@@ -127,6 +127,8 @@ def test_get_definition__members_unlinked_and_bad_positions(client: Client, inde
     assert "unlinked" in unlinked["reason"]
     base = "/repositories/acme/app/definition?path="
     assert_error_body(client.get(f"{base}src/main.ts&line=100000&column=0"), 422, "line")
+    assert_error_body(client.get(f"{base}src/main.ts&line=12&column=0"), 422, "line")
+    assert_error_body(client.get(f"{base}src/main.ts&line=10&column=2"), 422, "column")
     assert_error_body(client.get(f"{base}src/main.ts&line=5&column=0"), 404, "column")
     assert_error_body(client.get(f"{base}src/main.ts&line=0&column=0"), 400, "line")
     assert_error_body(client.get(f"{base}src/main.ts&line=1&column=-1"), 400, "column")
