@@ -445,7 +445,8 @@ UPDATE index_jobs SET force = true WHERE id = %(id)s AND NOT force
 RETURNING id;
 
 -- name: index_job_list
--- Recent index jobs, newest first, optionally by status and repository, after a (created_at, id) cursor.
+-- Recent index jobs, newest first, optionally by status, repository and creation time (from inclusive, until
+-- exclusive), after a (created_at, id) cursor.
 SELECT j.id, j.repository_id, r.full_name, r.git_url, j.ref, j.commit_sha, j.status, j.queue_job_id,
        j.retry_count, j.stats, j.progress, j.error_message, j.last_stage, j.created_at, j.started_at,
        j.completed_at, j.force
@@ -453,6 +454,8 @@ FROM index_jobs j JOIN repositories r ON r.id = j.repository_id
 WHERE (%(status)s::index_job_status IS NULL OR j.status = %(status)s::index_job_status)
   AND (%(repository)s::text IS NULL OR r.full_name = %(repository)s::text OR r.git_url = %(repository)s::text
        OR r.id::text = %(repository)s::text)
+  AND (%(created_from)s::timestamptz IS NULL OR j.created_at >= %(created_from)s::timestamptz)
+  AND (%(created_until)s::timestamptz IS NULL OR j.created_at < %(created_until)s::timestamptz)
   AND (%(cursor_created_at)s::timestamptz IS NULL
        OR (j.created_at, j.id) < (%(cursor_created_at)s::timestamptz, %(cursor_id)s::uuid))
 ORDER BY j.created_at DESC, j.id DESC
@@ -949,3 +952,65 @@ ORDER BY position;
 SELECT id FROM repositories
 WHERE id::text = %(repository)s OR full_name = %(repository)s OR git_url = %(repository)s
 ORDER BY id;
+
+-- ===== dashboard (job detail, job filters, charts) =====
+
+-- name: index_job_series
+-- The dashboard's charts: one row per minute of the last %(minutes)s minutes, the current minute last, with the
+-- index jobs that reached completed and failed in it, the files parsed per second during it, and the queue depth
+-- (index jobs waiting for their first start) at its end, or now for the current minute.
+WITH time_window AS (
+    SELECT date_trunc('minute', now()) + interval '1 minute' - %(minutes)s * interval '1 minute' AS start_at,
+           date_trunc('minute', now()) + interval '1 minute' AS end_at
+),
+minute AS (
+    SELECT at, least(at + interval '1 minute', now()) AS until
+    FROM time_window, generate_series(start_at, end_at - interval '1 minute', interval '1 minute') AS at
+),
+-- every job that can show in the window: unfinished ones (few, by status) and those finished in it
+-- (index_jobs_finished); a job that waited or ran in the window and has finished did so after its start
+job AS (
+    SELECT j.status, j.created_at, j.started_at, j.completed_at, j.stats, j.progress
+    FROM index_jobs j, time_window w
+    WHERE j.status IN ('pending', 'processing')
+       OR (j.status NOT IN ('pending', 'processing') AND j.completed_at >= w.start_at)
+),
+finished AS (
+    SELECT date_trunc('minute', completed_at) AS at,
+           count(*) FILTER (WHERE status = 'completed') AS completed,
+           count(*) FILTER (WHERE status = 'failed') AS failed
+    FROM job
+    WHERE status NOT IN ('pending', 'processing')
+    GROUP BY 1
+),
+-- each job's parsed files spread evenly over its run (first start to end, or to now while it runs): a finished
+-- job's from its stats, a running job's from its parse stage's progress so far
+run AS (
+    SELECT started_at AS run_from, coalesce(completed_at, now()) AS run_to,
+           CASE WHEN status = 'processing' THEN coalesce((progress -> 'parse' ->> 'items_out')::double precision, 0)
+                ELSE coalesce((stats ->> 'files_parsed')::double precision, 0) END AS files
+    FROM job
+    WHERE started_at IS NOT NULL AND status <> 'pending'
+),
+parsed AS (
+    SELECT m.at,
+           sum(r.files * extract(epoch FROM least(r.run_to, m.until) - greatest(r.run_from, m.at))
+               / greatest(extract(epoch FROM r.run_to - r.run_from), 0.001)) AS files
+    FROM minute m JOIN run r ON r.run_from < m.until AND r.run_to > m.at
+    GROUP BY m.at
+),
+-- a job waits from its creation to its first start, or to its end when it ends unstarted (cancelled, failed)
+depth AS (
+    SELECT m.at, count(*) AS jobs
+    FROM minute m JOIN job q ON q.created_at <= m.until
+        AND (coalesce(q.started_at, q.completed_at) IS NULL OR coalesce(q.started_at, q.completed_at) > m.until)
+    GROUP BY m.at
+)
+SELECT m.at, coalesce(f.completed, 0), coalesce(f.failed, 0),
+       coalesce(p.files, 0) / greatest(extract(epoch FROM m.until - m.at), 1),
+       coalesce(d.jobs, 0)
+FROM minute m
+LEFT JOIN finished f ON f.at = m.at
+LEFT JOIN parsed p ON p.at = m.at
+LEFT JOIN depth d ON d.at = m.at
+ORDER BY m.at;

@@ -21,6 +21,8 @@ ENDPOINTS = {
     ("/index", "post"),
     ("/jobs/{job_id}", "get"),
     ("/jobs/{job_id}/events", "get"),
+    ("/jobs/{job_id}/timeline", "get"),
+    ("/jobs/series", "get"),
     ("/jobs", "get"),
     ("/repositories/{repository_id}", "get"),
     ("/health", "get"),
