@@ -34,6 +34,7 @@ def insert_job(
     repository_id: uuid.UUID,
     status: str,
     created_at: datetime,
+    *,
     started_at: datetime | None = None,
     completed_at: datetime | None = None,
     stats: dict[str, Any] | None = None,
@@ -73,15 +74,25 @@ def test_series__counts_finished_jobs_spreads_files_over_runs_and_samples_the_qu
     repository = new_repository(conn)
     # at(5, 10) is 10 s into the minute that started 5 minutes before this one
     # ran 120 s from at(5, 10), 120 files: one a second, 50 s of it in minute 5, 60 s in minute 4, 10 s in minute 3
-    insert_job(conn, repository, "completed", at(5, 1), at(5, 10), at(3, 10), {"files_parsed": 120})
+    insert_job(
+        conn,
+        repository,
+        "completed",
+        at(5, 1),
+        started_at=at(5, 10),
+        completed_at=at(3, 10),
+        stats={"files_parsed": 120},
+    )
     # waited from at(4, 1) until cancelled at at(2, 30) without starting
-    insert_job(conn, repository, "cancelled", at(4, 1), None, at(2, 30))
+    insert_job(conn, repository, "cancelled", at(4, 1), completed_at=at(2, 30))
     # waited 4 s, failed 15 s later
-    insert_job(conn, repository, "failed", at(3, 1), at(3, 5), at(3, 20))
+    insert_job(conn, repository, "failed", at(3, 1), started_at=at(3, 5), completed_at=at(3, 20))
     # waiting since at(6, 1)
     insert_job(conn, repository, "pending", at(6, 1))
     # finished before the window: in no count
-    insert_job(conn, repository, "completed", at(40), at(40, 1), at(30), {"files_parsed": 1000})
+    insert_job(
+        conn, repository, "completed", at(40), started_at=at(40, 1), completed_at=at(30), stats={"files_parsed": 1000}
+    )
 
     response = client.get("/jobs/series", params={"minutes": 10})
     assert response.status_code == 200, response.text
@@ -131,8 +142,9 @@ def test_timeline__lists_the_events_and_the_queue_jobs_attempts_and_404_for_an_u
 
     assert client.post(f"/admin/jobs/{job_id}/cancel").status_code == 202
     timeline = client.get(f"/jobs/{job_id}/timeline").json()
-    assert [event["event"] for event in timeline["events"]][0] == "enqueued"
-    assert "cancelled" in [event["event"] for event in timeline["events"]]
+    events = [event["event"] for event in timeline["events"]]
+    assert events[0] == "enqueued"
+    assert "cancelled" in events
     assert timeline["queue_job"]["state"] == "cancelled"
 
     assert client.get(f"/jobs/{uuid.uuid4()}/timeline").status_code == 404
