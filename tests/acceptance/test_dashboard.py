@@ -207,14 +207,14 @@ def test_dashboard__a_failed_job_is_listed_with_its_error_and_its_dead_letter_ca
     row = page.locator(f'#recent-jobs tr[data-job-id="{failed_id}"]')
     expect(row).to_have_attribute("data-status", "failed", timeout=60_000)
     expect(row).to_contain_text("does not exist")
-    letter = page.locator("#dead-letters tbody tr")
+    letter = page.locator("#dead-letters tbody tr[data-dead-letter-id]")
     expect(letter).to_have_count(1)
     letter_id = letter.get_attribute("data-dead-letter-id")
     letter.locator("button.retry").click()
     expect(page.locator(f'#dead-letters tr[data-dead-letter-id="{letter_id}"]')).to_have_count(0)
     # the fresh job asks for the same missing commit, so it fails too and leaves a dead letter of its own
     expect(page.locator('#recent-jobs tr[data-status="failed"]')).to_have_count(2, timeout=60_000)
-    expect(page.locator("#dead-letters tbody tr")).to_have_count(1)
+    expect(page.locator("#dead-letters tbody tr[data-dead-letter-id]")).to_have_count(1)
     expect(page.locator("#error")).to_be_hidden()
 
 
@@ -235,6 +235,16 @@ def enqueue_through_the_api(server_url: str, repository: str) -> str:
     response = httpx.post(f"{server_url}/index", json={"repository": repository})
     assert response.status_code == 202, response.text
     job_id: str = response.json()["job_id"]
+    return job_id
+
+
+def indexed(server_url: str, repo_path: Path) -> str:
+    """Index ``repo_path`` through the API and wait for the job to complete; returns the job's id."""
+    job_id = enqueue_through_the_api(server_url, str(repo_path))
+    deadline = time.monotonic() + 60
+    while (job := httpx.get(f"{server_url}/jobs/{job_id}").json())["status"] != "completed":
+        assert time.monotonic() < deadline, job
+        time.sleep(0.2)
     return job_id
 
 
@@ -361,13 +371,9 @@ def test_dashboard__the_job_list_filters_pages_and_cancels_and_retries_the_selec
 def test_dashboard__on_a_390_px_phone_no_page_scrolls_sideways(
     browser: Browser, server_url: str, coordinator: Coordinator, repo_path: Path
 ) -> None:
-    job_id = enqueue_through_the_api(server_url, str(repo_path))
-    deadline = time.monotonic() + 60
-    while (job := httpx.get(f"{server_url}/jobs/{job_id}").json())["status"] != "completed":
-        assert time.monotonic() < deadline, job
-        time.sleep(0.2)
+    job_id = indexed(server_url, repo_path)
     pages = {
-        "overview": ("#/", "#recent-jobs tbody tr"),
+        "overview": ("#/", "#recent-jobs tbody tr[data-job-id]"),
         "jobs": ("#/jobs", "#jobs-table tbody tr[data-job-id]"),
         "job": (f"#/jobs/{job_id}", "#job-events li"),
         "schema": ("schema", ".operation"),

@@ -3,16 +3,6 @@
 // works offline under the dashboard's Content-Security-Policy.
 "use strict";
 
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (key === "class") node.className = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child instanceof Node ? child : String(child ?? ""));
-  return node;
-}
-
 // A schema in one line: a reference's name (linked), a type with its constraints, or a union of those.
 function describe(schema) {
   if (!schema) return "–";

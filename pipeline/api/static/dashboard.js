@@ -15,17 +15,6 @@ tokenInput.addEventListener("change", () => localStorage.setItem("pipeline-api-t
 
 // ----- helpers -----
 
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (value !== null && value !== undefined && value !== false) node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) node.append(child instanceof Node ? child : String(child ?? ""));
-  return node;
-}
-
 function svg(tag, attributes = {}, text = null) {
   const node = document.createElementNS(SVG, tag);
   for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
@@ -79,6 +68,11 @@ function took(job) {
 function jobLink(id) { return el("a", { href: `#/jobs/${id}`, title: id }, el("code", {}, shortId(id))); }
 
 function statusCell(status) { return el("td", { class: `status-${status}`, "data-field": "status" }, status); }
+
+// A table's rows, or one row saying there are none.
+function orNone(rows, columns, text = "none") {
+  return rows.length ? rows : [el("tr", { class: "empty" }, el("td", { colspan: columns, class: "muted" }, text))];
+}
 
 function showError(error) {
   const box = document.getElementById("error");
@@ -191,7 +185,7 @@ function drawRecent(jobs) {
     el("td", { "data-field": "symbols" }, job.stats.symbols ?? "–"),
     el("td", {}, when(job.completed_at)),
     el("td", { class: "error" }, job.error_message ? `${job.last_stage || "-"}: ${job.error_message}` : "")));
-  document.querySelector("#recent-jobs tbody").replaceChildren(...rows);
+  document.querySelector("#recent-jobs tbody").replaceChildren(...orNone(rows, 8));
 }
 
 function drawDeadLetters(letters) {
@@ -202,7 +196,7 @@ function drawDeadLetters(letters) {
     el("td", {}, letter.index_job_id
       ? el("button", { type: "button", class: "retry", onclick: () => act(`/admin/jobs/${letter.index_job_id}/retry`) }, "retry")
       : "")));
-  document.querySelector("#dead-letters tbody").replaceChildren(...rows);
+  document.querySelector("#dead-letters tbody").replaceChildren(...orNone(rows, 5));
 }
 
 async function act(path) {
@@ -372,7 +366,7 @@ function drawJobs() {
     el("td", {}, whenFull(job.created_at)), el("td", {}, took(job)),
     el("td", { class: "error" }, job.error_message || "")));
   const body = document.querySelector("#jobs-table tbody");
-  body.replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 10, class: "muted" }, "no jobs match"))]));
+  body.replaceChildren(...orNone(rows, 10, "no jobs match"));
   document.getElementById("select-page").checked = jobs.length > 0 && jobs.every((job) => selected.has(job.id));
   document.getElementById("page-newer").disabled = jobsState.page === 0;
   document.getElementById("page-older").disabled = !jobsState.nextCursor;
