@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 from litestar import Litestar
@@ -15,6 +16,7 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
 from pipeline.api.dashboard_routes import MAX_SERIES_MINUTES
+from pipeline.db import query
 from tests.integration.api.conftest import TOKEN, client_for
 from tests.integration.api.test_api import enqueue
 
@@ -203,3 +205,38 @@ def test_schema_page__lists_the_operations_from_the_document_it_reads(client: Cl
     assert script.status_code == 200
     assert 'fetch("/openapi.json"' in script.text
     assert "/jobs/series" in client.get("/openapi.json").json()["paths"]
+
+
+def test_series__reads_only_recent_and_unfinished_jobs_by_index_not_every_job(client: Client, conn: Conn) -> None:
+    """A long history of finished jobs must not be read for a window of the last minutes."""
+    repository = new_repository(conn)
+    conn.execute(
+        "INSERT INTO index_jobs (repository_id, status, created_at, started_at, completed_at)"
+        " SELECT %s, 'completed', now() - interval '30 days', now() - interval '30 days',"
+        "        now() - interval '30 days' + n * interval '1 second'"
+        " FROM generate_series(1, 20000) AS n",
+        [repository],
+    )
+    insert_job(conn, repository, "pending", this_minute(conn))
+    conn.execute("ANALYZE index_jobs")
+    plan = conn.execute(b"EXPLAIN (FORMAT JSON) " + query("index_job_series").encode(), {"minutes": 60}).fetchone()
+    assert plan is not None
+    text = orjson.dumps(plan[0]).decode()
+    assert '"Index Name":"index_jobs_finished"' in text, text
+    assert '"Relation Name":"index_jobs"' in text, text
+    assert not [
+        node
+        for node in plan_nodes(plan[0])
+        if node.get("Relation Name") == "index_jobs" and node["Node Type"] == "Seq Scan"
+    ], text
+
+
+def plan_nodes(plan: Any) -> list[dict[str, Any]]:
+    """Every node of an EXPLAIN (FORMAT JSON) plan."""
+    found: list[dict[str, Any]] = []
+    stack = [plan[0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        stack.extend(node.get("Plans", []))
+    return found
