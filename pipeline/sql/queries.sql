@@ -955,25 +955,30 @@ ORDER BY id;
 
 -- ===== dashboard (job detail, job filters, charts) =====
 
+-- name: jit_off_local
+-- No JIT compilation for the rest of this transaction: for a statement whose row estimates are far too high (a
+-- generate_series per row is guessed at 1000 rows), compiling costs more than running it.
+SELECT set_config('jit', 'off', true);
+
 -- name: index_job_series
 -- The dashboard's charts: one row per minute of the last %(minutes)s minutes, the current minute last, with the
 -- index jobs that reached completed and failed in it, the files parsed per second during it, and the queue depth
 -- (index jobs waiting for their first start) at its end, or now for the current minute.
-WITH time_window AS (
-    SELECT date_trunc('minute', now()) + interval '1 minute' - %(minutes)s * interval '1 minute' AS start_at,
-           date_trunc('minute', now()) + interval '1 minute' AS end_at
-),
-minute AS (
+-- The window's bounds are written out (not joined from a CTE) so the planner estimates the rows it reads from them:
+-- with a CTE's value unknown at plan time it expected a large share of the table and paid for JIT compilation.
+WITH minute AS (
     SELECT at, least(at + interval '1 minute', now()) AS until
-    FROM time_window, generate_series(start_at, end_at - interval '1 minute', interval '1 minute') AS at
+    FROM generate_series(date_trunc('minute', now()) - (%(minutes)s - 1) * interval '1 minute',
+                         date_trunc('minute', now()), interval '1 minute') AS at
 ),
 -- every job that can show in the window: unfinished ones (few, by status) and those finished in it
 -- (index_jobs_finished); a job that waited or ran in the window and has finished did so after its start
 job AS (
-    SELECT j.status, j.created_at, j.started_at, j.completed_at, j.stats, j.progress
-    FROM index_jobs j, time_window w
-    WHERE j.status IN ('pending', 'processing')
-       OR (j.status NOT IN ('pending', 'processing') AND j.completed_at >= w.start_at)
+    SELECT status, created_at, started_at, completed_at, stats, progress
+    FROM index_jobs
+    WHERE status IN ('pending', 'processing')
+       OR (status NOT IN ('pending', 'processing')
+           AND completed_at >= date_trunc('minute', now()) - (%(minutes)s - 1) * interval '1 minute')
 ),
 finished AS (
     SELECT date_trunc('minute', completed_at) AS at,
@@ -992,18 +997,30 @@ run AS (
     FROM job
     WHERE started_at IS NOT NULL AND status <> 'pending'
 ),
+-- the minutes each run overlaps, generated per run (pairing every run with every minute of a day costs millions of
+-- comparisons); the first minute of the window at the earliest
 parsed AS (
     SELECT m.at,
            sum(r.files * extract(epoch FROM least(r.run_to, m.until) - greatest(r.run_from, m.at))
                / greatest(extract(epoch FROM r.run_to - r.run_from), 0.001)) AS files
-    FROM minute m JOIN run r ON r.run_from < m.until AND r.run_to > m.at
+    FROM run r
+    CROSS JOIN LATERAL generate_series(greatest(date_trunc('minute', r.run_from), (SELECT min(at) FROM minute)),
+                                       date_trunc('minute', r.run_to), interval '1 minute') AS overlap (at)
+    JOIN minute m ON m.at = overlap.at
+    WHERE r.run_from < m.until AND r.run_to > m.at
     GROUP BY m.at
 ),
--- a job waits from its creation to its first start, or to its end when it ends unstarted (cancelled, failed)
+-- a job waits from its creation to its first start, or to its end when it ends unstarted (cancelled, failed); it
+-- counts at the end of each minute it waits through (minutes generated per job, as above)
 depth AS (
     SELECT m.at, count(*) AS jobs
-    FROM minute m JOIN job q ON q.created_at <= m.until
-        AND (coalesce(q.started_at, q.completed_at) IS NULL OR coalesce(q.started_at, q.completed_at) > m.until)
+    FROM job q
+    CROSS JOIN LATERAL (SELECT coalesce(q.started_at, q.completed_at) AS wait_to) AS waited
+    CROSS JOIN LATERAL generate_series(
+        greatest(date_trunc('minute', q.created_at) - interval '1 minute', (SELECT min(at) FROM minute)),
+        date_trunc('minute', coalesce(waited.wait_to, now())), interval '1 minute') AS sample (at)
+    JOIN minute m ON m.at = sample.at
+    WHERE q.created_at <= m.until AND (waited.wait_to IS NULL OR waited.wait_to > m.until)
     GROUP BY m.at
 )
 SELECT m.at, coalesce(f.completed, 0), coalesce(f.failed, 0),
