@@ -101,7 +101,7 @@ class _VersionAction(argparse.Action):
 def build_parser() -> argparse.ArgumentParser:
     # Imported here, not at module level: spawned stage processes re-import the main module (pipeline.__main__ →
     # this one) and must not load the database and git modules they do not use.
-    from pipeline import indexing_cli  # noqa: PLC0415
+    from pipeline import indexing_cli, query_cli  # noqa: PLC0415
     from pipeline.queue import cli as queue_cli  # noqa: PLC0415
 
     config_option = _config_option()
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     queue_cli.register(commands, parents=[config_option])
+    query_cli.register(commands, parents=[common])
 
     db = commands.add_parser("db", help="manage the database (embedded cluster, migrations)", parents=[common])
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

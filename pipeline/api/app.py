@@ -28,28 +28,25 @@ from typing import TYPE_CHECKING
 import msgspec
 from litestar import Litestar
 from litestar.datastructures import MutableScopeHeaders, State
-from litestar.exceptions import ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from pipeline import secrets
 from pipeline.api.dashboard_routes import DASHBOARD_HANDLERS, ApiReferencePage
+from pipeline.api.errors import EXCEPTION_HANDLERS
 from pipeline.api.hosts import allowed_names
+from pipeline.api.index_routes import INDEX_ROUTE_HANDLERS
 from pipeline.api.pool import DatabasePool
 from pipeline.api.routes import (
     ROUTE_HANDLERS,
     STATIC_DIR,
     ApiContext,
-    body_too_deep,
-    database_unavailable,
     require_allowed_host,
     require_same_origin_json,
-    validation_error,
 )
 from pipeline.config import Config
 from pipeline.db import database_url
-from pipeline.errors import DatabaseError
 from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
 
@@ -129,17 +126,14 @@ def create_app(
         route_handlers=[
             *ROUTE_HANDLERS,
             *DASHBOARD_HANDLERS,
+            *INDEX_ROUTE_HANDLERS,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         state=State({"context": context}),
         guards=[require_allowed_host, require_same_origin_json],
         before_send=[add_security_headers],
         request_max_body_size=MAX_BODY_BYTES,
-        exception_handlers={
-            ValidationException: validation_error,
-            DatabaseError: database_unavailable,
-            RecursionError: body_too_deep,
-        },
+        exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[database.open],
         on_shutdown=[database.close, queue.close],
         openapi_config=OpenAPIConfig(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
@@ -28,7 +27,6 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
-    ValidationException,
 )
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import ResponseSpec
@@ -49,7 +47,6 @@ from stages.fetch import FetchError
 STATIC_DIR = Path(str(resources.files("pipeline.api").joinpath("static")))
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}]
 STREAM_INTERVAL = 1.0  # seconds between events of GET /jobs/{id}/events
-_MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
 UNAVAILABLE: dict[int, ResponseSpec] = {
     503: ResponseSpec(data_container=dict[str, Any], description="no database connection within the pool's timeout")
 }
@@ -303,21 +300,6 @@ def get_jobs(
             raise _invalid("cursor", "not a cursor returned by GET /jobs (pass next_cursor unchanged)", 400) from exc
 
 
-@get(
-    "/repositories/{repository_id:uuid}",
-    guards=[require_token_for_reads],
-    sync_to_thread=True,
-    summary="A repository with its current index",
-    responses={**UNAVAILABLE, 404: ResponseSpec(data_container=dict[str, Any], description="no such repository")},
-)
-def get_repository(repository_id: FromPath[uuid.UUID], state: State) -> schemas.Repository:
-    with _context(state).connection() as conn:
-        found = store.repository(conn, repository_id)
-    if found is None:
-        raise NotFoundException(f"no repository {repository_id}")
-    return found
-
-
 # ----- operations -----
 
 
@@ -430,39 +412,11 @@ async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return request.app.openapi_schema.to_schema()
 
 
-def validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
-    """Name every invalid field in ``detail`` itself, not only in ``extra``."""
-    problems = [problem for problem in exc.extra if isinstance(problem, dict)] if isinstance(exc.extra, list) else []
-    for problem in problems:
-        missing = _MISSING_FIELD.search(str(problem.get("message", "")))
-        if missing and problem.get("key") in (None, "", "data"):
-            problem["key"] = missing.group(1)  # msgspec reports a missing field at the body's root
-    named = "; ".join(f"{problem.get('key') or 'body'}: {problem.get('message')}" for problem in problems)
-    detail = f"{exc.detail}: {named}" if named else exc.detail
-    return Response({"status_code": 400, "detail": detail, "extra": problems}, status_code=400)
-
-
-def body_too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[dict[str, Any]]:
-    """400 for a JSON body nested deeper than the decoder recurses (Litestar decodes the body before its schema
-    is checked; ``[[[…]]]`` a thousand levels deep is a 2 kB body)."""
-    logger.warning("request body nested too deeply", extra={"path": request.url.path})
-    detail = "the JSON body is nested too deeply (the request bodies of this API are flat objects)"
-    return Response({"status_code": 400, "detail": detail}, status_code=400)
-
-
-def database_unavailable(request: Request[Any, Any, Any], exc: DatabaseError) -> Response[dict[str, Any]]:
-    """503 naming why: every pooled connection busy, or the database unreachable (the driver's reason, password
-    masked); the same shape as the API's other errors."""
-    logger.warning("database unavailable", extra={"path": request.url.path, "error": str(exc)})
-    return Response({"status_code": 503, "detail": str(exc)}, status_code=503)
-
-
 ROUTE_HANDLERS = [
     post_index,
     get_job,
     stream_job,
     get_jobs,
-    get_repository,
     get_health,
     get_metrics,
     get_dead_letters,

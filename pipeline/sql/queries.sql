@@ -1031,3 +1031,237 @@ LEFT JOIN finished f ON f.at = m.at
 LEFT JOIN parsed p ON p.at = m.at
 LEFT JOIN depth d ON d.at = m.at
 ORDER BY m.at;
+
+-- ===== index queries (pipeline/index_queries.py) =====
+
+-- name: index_repository_resolve
+-- A repository by id or by full name (any case; a name may match several), with its current snapshot.
+SELECT r.id, r.full_name, r.git_url, s.id, s.commit_sha, s.updated_at
+FROM repositories r
+LEFT JOIN snapshots s ON s.id = r.current_snapshot_id
+WHERE r.id = %(id)s OR lower(r.full_name) = %(name)s
+ORDER BY r.id
+LIMIT %(limit)s;
+
+-- name: index_repository_list
+-- A page of repositories by full name (keyset after the cursor's name and id), with their current snapshot.
+SELECT r.id, r.full_name, r.git_url, r.default_branch, r.last_indexed_at, s.id, s.commit_sha
+FROM repositories r
+LEFT JOIN snapshots s ON s.id = r.current_snapshot_id
+WHERE %(after_name)s::text IS NULL OR (r.full_name, r.id) > (%(after_name)s, %(after_id)s::uuid)
+ORDER BY r.full_name, r.id
+LIMIT %(limit)s;
+
+-- name: index_snapshot_counts
+-- What a snapshot holds: files, symbols, references and the references linked to a definition.
+SELECT
+    (SELECT count(*) FROM snapshot_files f WHERE f.snapshot_id = %(snapshot)s),
+    (SELECT count(*) FROM snapshot_files f JOIN symbols s ON s.file_result_id = f.file_result_id
+        WHERE f.snapshot_id = %(snapshot)s),
+    (SELECT count(*) FROM snapshot_files f JOIN refs r ON r.file_result_id = f.file_result_id
+        WHERE f.snapshot_id = %(snapshot)s),
+    (SELECT count(*) FROM reference_links l WHERE l.snapshot_id = %(snapshot)s);
+
+-- name: index_trigram_schema
+-- The schema pg_trgm was created in (once per database; see migration 0010).
+SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+
+-- name: index_file_get
+-- One file of a snapshot by path: its id, its per-file result and what that result says about the file.
+SELECT f.file_idx, f.file_result_id, r.language, r.size_bytes, r.had_syntax_errors, r.error_kind
+FROM snapshot_files f
+JOIN file_results r ON r.id = f.file_result_id
+WHERE f.snapshot_id = %(snapshot)s AND f.path = %(path)s;
+
+-- name: index_symbol_search
+-- Symbols of a snapshot whose name matches q: exact (any case), then by prefix, then fuzzy (pg_trgm similarity;
+-- {trgm} is the extension's schema). Each arm runs only when its flag is set, finds its rows by an index on
+-- symbols.name (symbols_name_lower, symbols_name_trgm) and carries them whole (s.*), before the join to the
+-- snapshot's files keeps this snapshot's.
+WITH candidates AS (
+    SELECT s.*, 0 AS tier FROM symbols s
+    WHERE %(exact)s AND lower(s.name) = %(lower)s
+    UNION ALL
+    SELECT s.*, 1 FROM symbols s
+    WHERE %(prefix)s AND lower(s.name) ~>=~ %(lower)s AND lower(s.name) ~<~ %(upper)s AND lower(s.name) <> %(lower)s
+    UNION ALL
+    SELECT s.*, 2 FROM symbols s
+    WHERE %(fuzzy)s AND s.name OPERATOR({trgm}.%%) %(q)s
+        AND NOT (lower(s.name) ~>=~ %(lower)s AND lower(s.name) ~<~ %(upper)s)
+),
+page AS (
+    SELECT f.file_idx, f.path, s.*
+    FROM candidates s
+    JOIN snapshot_files f ON f.file_result_id = s.file_result_id AND f.snapshot_id = %(snapshot)s
+    WHERE (%(kind)s::text IS NULL OR s.kind = %(kind)s)
+        AND (%(exported)s::boolean IS NULL OR s.exported = %(exported)s)
+        AND (%(path_prefix)s::text IS NULL OR f.path = %(path_prefix)s
+            OR left(f.path, length(%(path_prefix)s) + 1) = %(path_prefix)s || '/')
+    -- the arms are disjoint: each name is in one tier. Exact, prefix, fuzzy; then exported, shallower paths,
+    -- closer names, shorter names
+    ORDER BY s.tier, s.exported DESC, length(f.path) - length(replace(f.path, '/', '')),
+        {trgm}.similarity(s.name, %(q)s) DESC, length(s.name), f.path, s.idx
+    OFFSET %(offset)s
+    LIMIT %(limit)s
+)
+-- parents of the page's symbols only, each by its primary key
+SELECT s.file_idx, s.idx, s.name, s.kind, s.path,
+       s.start_line, s.start_column, s.end_line, s.end_column,
+       s.name_start_line, s.name_start_column, s.name_end_line, s.name_end_column,
+       s.signature, s.doc, s.exported, p.idx, p.name, p.kind
+FROM page s
+LEFT JOIN LATERAL (
+    SELECT p.idx, p.name, p.kind FROM symbols p
+    WHERE p.file_result_id = s.file_result_id AND p.idx = s.parent_idx
+    LIMIT 1
+) p ON true
+ORDER BY s.tier, s.exported DESC, length(s.path) - length(replace(s.path, '/', '')),
+    {trgm}.similarity(s.name, %(q)s) DESC, length(s.name), s.path, s.idx;
+
+-- name: index_symbol_get
+-- One symbol of a snapshot by its id (file_idx, symbol idx), with its parent.
+SELECT f.file_idx, s.idx, s.name, s.kind, f.path,
+       s.start_line, s.start_column, s.end_line, s.end_column,
+       s.name_start_line, s.name_start_column, s.name_end_line, s.name_end_column,
+       s.signature, s.doc, s.exported, p.idx, p.name, p.kind
+FROM snapshot_files f
+JOIN symbols s ON s.file_result_id = f.file_result_id AND s.idx = %(symbol_idx)s
+LEFT JOIN symbols p ON p.file_result_id = s.file_result_id AND p.idx = s.parent_idx
+WHERE f.snapshot_id = %(snapshot)s AND f.file_idx = %(file_idx)s;
+
+-- name: index_file_symbols
+-- Every symbol of one file in source order (a parent before its children), with its parent.
+SELECT %(file_idx)s::integer, s.idx, s.name, s.kind, %(path)s::text,
+       s.start_line, s.start_column, s.end_line, s.end_column,
+       s.name_start_line, s.name_start_column, s.name_end_line, s.name_end_column,
+       s.signature, s.doc, s.exported, p.idx, p.name, p.kind
+FROM symbols s
+LEFT JOIN symbols p ON p.file_result_id = s.file_result_id AND p.idx = s.parent_idx
+WHERE s.file_result_id = %(file_result_id)s
+ORDER BY s.idx;
+
+-- name: index_reference_at
+-- The reference of a file whose name covers a position (its end included: a cursor just after the name), the
+-- innermost first, with its enclosing symbol and the definition it is linked to, if any.
+SELECT r.name, r.qualifier, r.kind, r.start_line, r.start_column, r.end_line, r.end_column,
+       e.idx, e.name, e.kind, l.target_file_idx, l.target_symbol_idx
+FROM refs r
+LEFT JOIN symbols e ON e.file_result_id = r.file_result_id AND e.idx = r.enclosing_idx
+LEFT JOIN reference_links l
+    ON l.snapshot_id = %(snapshot)s AND l.file_idx = %(file_idx)s AND l.reference_idx = r.idx
+WHERE r.file_result_id = %(file_result_id)s
+    AND (r.start_line, r.start_column) <= (%(line)s, %(column)s)
+    AND (r.end_line, r.end_column) >= (%(line)s, %(column)s)
+ORDER BY r.start_line DESC, r.start_column DESC
+LIMIT 1;
+
+-- name: index_declaration_at
+-- The symbol of a file whose name covers a position (its end included), with its enclosing symbol (parent).
+SELECT s.idx
+FROM symbols s
+WHERE s.file_result_id = %(file_result_id)s
+    AND (s.name_start_line, s.name_start_column) <= (%(line)s, %(column)s)
+    AND (s.name_end_line, s.name_end_column) >= (%(line)s, %(column)s)
+ORDER BY s.name_start_line DESC, s.name_start_column DESC
+LIMIT 1;
+
+-- name: index_symbol_references
+-- A page of the references linked to one symbol, by path and position (keyset after the cursor's path and
+-- reference idx), each with its enclosing symbol; total counts them all.
+SELECT f.path, l.file_idx, r.idx, r.name, r.qualifier, r.kind,
+       r.start_line, r.start_column, r.end_line, r.end_column,
+       e.idx, e.name, e.kind, count(*) OVER ()
+FROM reference_links l
+JOIN snapshot_files f ON f.snapshot_id = l.snapshot_id AND f.file_idx = l.file_idx
+JOIN refs r ON r.file_result_id = f.file_result_id AND r.idx = l.reference_idx
+LEFT JOIN symbols e ON e.file_result_id = r.file_result_id AND e.idx = r.enclosing_idx
+WHERE l.snapshot_id = %(snapshot)s AND l.target_file_idx = %(file_idx)s AND l.target_symbol_idx = %(symbol_idx)s
+ORDER BY f.path, r.idx
+OFFSET %(offset)s
+LIMIT %(limit)s;
+
+-- name: index_file_imports
+-- Every import of one file, in source order, with where it resolved (a file of the snapshot, a package).
+SELECT i.idx, i.specifier, i.kind, i.is_type_only, i.start_line, i.start_column, i.end_line, i.end_column,
+       ri.kind, t.path, ri.package
+FROM imports i
+LEFT JOIN resolved_imports ri
+    ON ri.snapshot_id = %(snapshot)s AND ri.file_idx = %(file_idx)s AND ri.import_idx = i.idx
+LEFT JOIN snapshot_files t ON t.snapshot_id = %(snapshot)s AND t.file_idx = ri.target_file_idx
+WHERE i.file_result_id = %(file_result_id)s
+ORDER BY i.idx;
+
+-- name: index_file_import_bindings
+-- The names one file imports, with the declaration each is linked to (NULL: not linked).
+SELECT b.import_idx, b.imported, b.local, b.is_type_only, t.path, bl.target_file_idx, s.idx, s.name, s.kind
+FROM import_bindings b
+LEFT JOIN binding_links bl ON bl.snapshot_id = %(snapshot)s AND bl.file_idx = %(file_idx)s
+    AND bl.import_idx = b.import_idx AND bl.binding_idx = b.idx
+LEFT JOIN snapshot_files t ON t.snapshot_id = %(snapshot)s AND t.file_idx = bl.target_file_idx
+LEFT JOIN symbols s ON s.file_result_id = t.file_result_id AND s.idx = bl.target_symbol_idx
+WHERE b.file_result_id = %(file_result_id)s
+ORDER BY b.import_idx, b.idx;
+
+-- name: index_file_importers
+-- The imports of other files (and the file itself) that resolve to one file, by path and position.
+SELECT f.path, i.specifier, i.kind, i.is_type_only, i.start_line, i.start_column, i.end_line, i.end_column
+FROM resolved_imports ri
+JOIN snapshot_files f ON f.snapshot_id = ri.snapshot_id AND f.file_idx = ri.file_idx
+JOIN imports i ON i.file_result_id = f.file_result_id AND i.idx = ri.import_idx
+WHERE ri.snapshot_id = %(snapshot)s AND ri.target_file_idx = %(file_idx)s
+ORDER BY f.path, i.idx
+LIMIT %(limit)s;
+
+-- name: index_packages
+-- A page of the external packages (and Node builtins) a snapshot's files use, by name (keyset after the cursor),
+-- with their declared versions, how many files use each and the first of those files by path.
+SELECT d.package, bool_or(d.is_builtin), array_agg(DISTINCT d.version) FILTER (WHERE d.version IS NOT NULL),
+       count(*), (array_agg(f.path ORDER BY f.path))[1:%(paths)s]
+FROM package_dependencies d
+JOIN snapshot_files f ON f.snapshot_id = d.snapshot_id AND f.file_idx = d.file_idx
+WHERE d.snapshot_id = %(snapshot)s
+    AND (%(after)s::text IS NULL OR d.package > %(after)s)
+    AND (%(pattern)s::text IS NULL OR d.package ILIKE %(pattern)s)
+GROUP BY d.package
+ORDER BY d.package
+LIMIT %(limit)s;
+
+-- name: index_file_dependents
+-- The files that depend on the given files, transitively up to a depth, each at its shortest distance (0: given).
+WITH RECURSIVE dependents (file_idx, depth) AS (
+    SELECT given, 0 FROM unnest(%(files)s::integer[]) AS given
+    UNION
+    SELECT d.source_file_idx, dependents.depth + 1
+    FROM dependents
+    JOIN file_dependencies d ON d.snapshot_id = %(snapshot)s AND d.target_file_idx = dependents.file_idx
+    WHERE dependents.depth < %(depth)s
+)
+SELECT f.path, min(dependents.depth)
+FROM dependents
+JOIN snapshot_files f ON f.snapshot_id = %(snapshot)s AND f.file_idx = dependents.file_idx
+GROUP BY f.path
+ORDER BY 2, 1
+LIMIT %(limit)s;
+
+-- name: index_symbol_dependents
+-- The symbols that depend on the given symbols (file_idx, idx), transitively up to a depth, each at its shortest
+-- distance (0: given).
+WITH RECURSIVE dependents (file_idx, symbol_idx, depth) AS (
+    SELECT given.file_idx, given.symbol_idx, 0
+    FROM unnest(%(files)s::integer[], %(symbols)s::integer[]) AS given (file_idx, symbol_idx)
+    UNION
+    SELECT d.source_file_idx, d.source_symbol_idx, dependents.depth + 1
+    FROM dependents
+    JOIN symbol_dependencies d ON d.snapshot_id = %(snapshot)s AND d.target_file_idx = dependents.file_idx
+        AND d.target_symbol_idx = dependents.symbol_idx
+    WHERE dependents.depth < %(depth)s
+),
+nearest AS (
+    SELECT file_idx, symbol_idx, min(depth) AS depth FROM dependents GROUP BY file_idx, symbol_idx
+)
+SELECT n.file_idx, n.symbol_idx, s.name, s.kind, f.path, n.depth
+FROM nearest n
+JOIN snapshot_files f ON f.snapshot_id = %(snapshot)s AND f.file_idx = n.file_idx
+JOIN symbols s ON s.file_result_id = f.file_result_id AND s.idx = n.symbol_idx
+ORDER BY n.depth, f.path, n.symbol_idx
+LIMIT %(limit)s;

@@ -510,3 +510,27 @@ $$;
 
 CREATE TRIGGER file_results_truncate_rows AFTER TRUNCATE ON file_results
     FOR EACH STATEMENT EXECUTE FUNCTION file_result_truncate_rows();
+
+-- ===== query API (0010_index_queries.sql) =====
+
+-- pg_trgm lives once per database, in the schema that first created it; its operator class is named through
+-- that schema (see the migration).
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+DO $$
+DECLARE
+    trgm_schema text := (
+        SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'
+    );
+BEGIN
+    EXECUTE format('CREATE INDEX symbols_name_trgm ON symbols USING gin (name %I.gin_trgm_ops)', trgm_schema);
+END
+$$;
+
+CREATE INDEX symbols_name_lower ON symbols (lower(name) text_pattern_ops);
+CREATE INDEX repositories_full_name_lower ON repositories (lower(full_name));
+CREATE INDEX reference_links_target ON reference_links (snapshot_id, target_file_idx, target_symbol_idx);
+CREATE INDEX resolved_imports_target ON resolved_imports (snapshot_id, target_file_idx)
+    WHERE target_file_idx IS NOT NULL;
+CREATE INDEX file_dependencies_target ON file_dependencies (snapshot_id, target_file_idx);
+CREATE INDEX symbol_dependencies_target ON symbol_dependencies (snapshot_id, target_file_idx, target_symbol_idx);

@@ -24,7 +24,12 @@ ENDPOINTS = {
     ("/jobs/{job_id}/timeline", "get"),
     ("/jobs/series", "get"),
     ("/jobs", "get"),
-    ("/repositories/{repository_id}", "get"),
+    ("/repositories", "get"),
+    *(
+        (f"{prefix}{tail}", "get")
+        for prefix in ("/repositories/{repo}", "/repositories/{owner}/{name}")
+        for tail in ("", "/symbols", "/definition", "/references", "/files/{file_path}", "/packages", "/impact")
+    ),
     ("/health", "get"),
     ("/metrics", "get"),
     ("/admin/dead-letters", "get"),
