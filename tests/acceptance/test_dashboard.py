@@ -368,14 +368,55 @@ def test_dashboard__the_job_list_filters_pages_and_cancels_and_retries_the_selec
     expect(page.locator("#error")).to_be_hidden()
 
 
+def test_dashboard__the_index_browser_goes_from_a_symbol_search_to_its_outline_definition_and_references(
+    watched: Watched, server_url: str, coordinator: Coordinator, repo_path: Path
+) -> None:
+    page = watched.page
+    indexed(server_url, repo_path)
+    page.click('nav a[data-nav="repositories"]')
+    repository = page.locator("#repositories-table tbody tr[data-repository-id]")
+    expect(repository).to_have_count(1)
+    assert int(repository.locator('[data-field="symbols"]').inner_text()) > 0
+    repository.locator("a").first.click()
+    expect(page.locator("#repository-summary")).to_contain_text("files")
+
+    page.fill("#symbol-query", "helper")
+    page.click('#symbol-search button[type="submit"]')
+    found = page.locator("#symbol-results li[data-symbol-id]").first
+    expect(found).to_contain_text("helper")
+    expect(found).to_contain_text("src/util.ts:1:")
+    found.locator("a").click()
+
+    expect(page.locator("#outline-path")).to_have_text("src/util.ts")
+    greeter = page.locator("#outline > li", has_text="Greeter")
+    expect(greeter.locator("li", has_text="greet")).to_be_visible()  # the method, under its class
+    expect(page.locator("#outline li.selected")).to_contain_text("helper")
+    expect(page.locator("#definition")).to_contain_text("src/util.ts:1:")
+    references = page.locator("#references li")
+    expect(references.filter(has_text="src/main.ts")).to_have_count(1)
+    expect(references.filter(has_text="src/view.tsx")).to_have_count(1)
+    expect(references.filter(has_text="src/main.ts")).to_contain_text("in main")
+    watched.shoot("browser-desktop")
+
+    references.filter(has_text="src/main.ts").locator("a.file-link").click()
+    expect(page.locator("#outline-path")).to_have_text("src/main.ts")
+    expect(page.locator("#outline")).to_contain_text("main")
+    page.go_back()
+    expect(page.locator("#outline-path")).to_have_text("src/util.ts")
+    expect(page.locator("#error")).to_be_hidden()
+
+
 def test_dashboard__on_a_390_px_phone_no_page_scrolls_sideways(
     browser: Browser, server_url: str, coordinator: Coordinator, repo_path: Path
 ) -> None:
     job_id = indexed(server_url, repo_path)
+    repository_id = httpx.get(f"{server_url}/jobs/{job_id}").json()["repository_id"]
     pages = {
         "overview": ("#/", "#recent-jobs tbody tr[data-job-id]"),
         "jobs": ("#/jobs", "#jobs-table tbody tr[data-job-id]"),
         "job": (f"#/jobs/{job_id}", "#job-events li"),
+        "repositories": ("#/repositories", "#repositories-table tbody tr[data-repository-id]"),
+        "browser": (f"#/repositories/{repository_id}?q=helper&path=src%2Futil.ts&symbol=", "#outline li"),
         "schema": ("schema", ".operation"),
     }
     with watched_page(browser, server_url, width=390, height=844) as phone:

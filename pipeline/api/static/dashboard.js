@@ -546,9 +546,9 @@ async function loadRepositories() {
     el("td", {}, repository.default_branch || "–"),
     el("td", {}, el("code", {}, (repository.commit_sha || "–").slice(0, 12))),
     el("td", {}, whenFull(repository.last_indexed_at)),
-    el("td", { "data-field": "files" }, repository.counts.files),
-    el("td", { "data-field": "symbols" }, repository.counts.symbols),
-    el("td", {}, repository.counts.references),
+    el("td", { "data-field": "files" }, repository.counts ? repository.counts.files : "–"),
+    el("td", { "data-field": "symbols" }, repository.counts ? repository.counts.symbols : "–"),
+    el("td", {}, repository.counts ? repository.counts.references : "–"),
     el("td", {}, el("a", { href: `#/jobs${query({ repository: repository.id })}` }, "jobs"))));
   document.querySelector("#repositories-table tbody").append(...rows);
   repositoriesCursor = page.next_cursor;
@@ -608,8 +608,12 @@ async function loadRepositoryHeader(base) {
 
 function position(range) { return `${range.start.line}:${range.start.column}`; }
 
-function symbolLabel(symbol) {
-  return [el("span", { class: `kind kind-${symbol.kind}` }, symbol.kind), " ", el("strong", {}, symbol.name),
+// A symbol's kind, name and whether it is exported; the name is a link to it when the symbol can be picked there.
+function symbolLabel(symbol, pick = null) {
+  const name = pick
+    ? el("a", { href: "#", onclick: (event) => { event.preventDefault(); pick(); } }, el("strong", {}, symbol.name))
+    : el("strong", {}, symbol.name);
+  return [el("span", { class: `kind kind-${symbol.kind}` }, symbol.kind), " ", name,
     symbol.exported ? el("span", { class: "tag" }, "exported") : ""];
 }
 
@@ -618,8 +622,7 @@ async function searchSymbols(base, state) {
   list.replaceChildren(el("li", { class: "muted" }, "searching…"));
   const page = await api(`${base}/symbols${query({ q: state.q, match: state.match, limit: 50 })}`);
   list.replaceChildren(...(page.items.length ? page.items.map((symbol) => el("li", { "data-symbol-id": symbol.id },
-    el("a", { href: "#", onclick: (event) => { event.preventDefault(); browse({ path: symbol.path, symbol: symbol.id }); } },
-      ...symbolLabel(symbol)),
+    ...symbolLabel(symbol, () => browse({ path: symbol.path, symbol: symbol.id })),
     el("div", { class: "muted small" }, `${symbol.path}:${position(symbol.name_range)}`,
       symbol.parent ? ` in ${symbol.parent.name}` : ""))) : [el("li", { class: "muted" }, "no symbol matches")]));
   markSelected();
@@ -629,12 +632,12 @@ async function loadOutline(base, path) {
   document.getElementById("outline-path").textContent = path;
   const tree = document.getElementById("outline");
   const outline = await api(`${base}/files/${encodePath(path)}/outline`);
-  const item = (symbol) => el("li", { "data-symbol-id": symbol.id },
-    el("a", { href: "#", onclick: (event) => { event.preventDefault(); browse({ path, symbol: symbol.id }); } },
-      ...symbolLabel(symbol)),
-    el("span", { class: "muted small" }, ` ${symbol.range.start.line}–${symbol.range.end.line}`),
-    symbol.children && symbol.children.length ? el("ul", {}, ...symbol.children.map(item)) : "");
-  tree.replaceChildren(...(outline.symbols.length ? outline.symbols.map(item) : [el("li", { class: "muted" }, "no symbols")]));
+  const item = (node) => el("li", { "data-symbol-id": node.symbol.id },
+    ...symbolLabel(node.symbol, () => browse({ path, symbol: node.symbol.id })),
+    el("span", { class: "muted small" }, ` ${node.symbol.range.start.line}–${node.symbol.range.end.line}`),
+    node.children.length ? el("ul", {}, ...node.children.map(item)) : "");
+  const empty = outline.error ? `no symbols: ${outline.error}` : "no symbols";
+  tree.replaceChildren(...(outline.symbols.length ? outline.symbols.map(item) : [el("li", { class: "muted" }, empty)]));
   markSelected();
 }
 
@@ -653,7 +656,8 @@ async function loadSymbol(base, symbolId) {
     el("p", { id: "definition" }, "defined at ", target
       ? fileLink(target.path, target.name_range, target.id)
       : el("span", { class: "muted" }, definition.reason || "unknown")));
-  document.getElementById("reference-count").textContent = `(${references.items.length}${references.next_cursor ? "+" : ""})`;
+  const shown = references.items.length < references.total ? `${references.items.length} of ${references.total}` : references.total;
+  document.getElementById("reference-count").textContent = `(${shown})`;
   list.replaceChildren(...(references.items.length ? references.items.map((reference) => el("li", {},
     fileLink(reference.path, reference.range, null),
     el("span", { class: "muted small" }, ` ${reference.kind}`),
