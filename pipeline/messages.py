@@ -92,6 +92,7 @@ class ParseResult(msgspec.Struct, frozen=True, kw_only=True, tag="result"):
     file_idx: int
     oid: str
     extraction: FileExtraction
+    text: str | None = None  # the file's content, for code search; None when it is not UTF-8 or has a NUL byte
     seconds: float = 0.0  # spent parsing and extracting this file
     # Spent by this parser blocked on the full write channel sending its previous result of this job (a result
     # cannot carry the time of its own sending; what the last one of a job waited is not counted).

@@ -9,7 +9,9 @@ job's changes (``stages.incremental``). Guarantees:
 - Everything runs inside the transaction the caller opened on ``conn``; nothing is visible before it commits, and
   if it rolls back nothing of the snapshot remains. The caller completes its job in that same transaction.
 - Per-file rows are content-addressed (blob OID, language, declaration flag, extractor version): a file whose
-  content was already stored — by an earlier commit or a concurrent job — is linked, not copied again.
+  content was already stored — by an earlier commit or a concurrent job — is linked, not copied again. A file's
+  text (``FileRow.text``, for code search) is stored once per blob OID (``file_contents``), with the results that
+  are new, and deleted with the last result naming its blob (migration 0011).
 - ``finish`` makes the snapshot the repository's current one and deletes the previous snapshot, so readers that
   follow ``repositories.current_snapshot_id`` see the old index or the new one, never a mix; ``finish_delta``
   changes the current snapshot in the same one transaction, with the same effect. If the current
@@ -17,7 +19,8 @@ job's changes (``stages.incremental``). Guarantees:
   deleted instead (``stats.superseded``): the index follows the latest request. Per-file results
   that only the previous snapshot used are deleted with it (storage follows the current index, not history);
   a result another job is reusing at that moment is locked by it and left alone.
-- Rows are buffered and flushed with binary COPY when ``batch_rows`` is reached, so memory stays bounded; ``finish``
+- Rows are buffered and flushed with binary COPY when ``batch_rows`` is reached (or the files' texts reach
+  ``PENDING_TEXT_CHARS``), so memory stays bounded; ``finish``
   copies cross-file rows given in batches one batch at a time.
 - Nothing locks the repository's row before ``lock_repository`` (called by both finishes), so two jobs of one
   repository open in one process never wait on each other.
@@ -38,8 +41,9 @@ from stages.commit import CommitContext, LinkedCommit
 from stages.incremental import BaseSnapshot, Delta, config_digest, paths_digest
 from stages.models import FileExtraction, LinkedIndex, Span
 
-EXTRACTOR_VERSION = 1
-"""Bump when extraction output changes: stored per-file rows of older versions are then not reused. Rows of another
+EXTRACTOR_VERSION = 2
+"""Bump when extraction output changes: stored per-file rows of older versions are then not reused (2: a result
+comes with its file's text, for code search). Rows of another
 extract function (plugged into the pipeline) are stored under that function's own version, given to
 ``SnapshotWriter``, so no extractor ever reuses another's rows."""
 
@@ -78,6 +82,26 @@ FOR KEY SHARE OF r
 key guards snapshot_files.file_result_id: this lock and ``_DELETE_ORPHANS`` do, see migration 0007)."""
 
 _MAPPING_ROUNDS = 3
+
+PENDING_TEXT_CHARS = 16 * 2**20
+"""The writer flushes once the buffered files' texts hold this many characters, whatever their rows."""
+
+_INSERT_CONTENTS = """
+INSERT INTO file_contents (blob_oid, content)
+SELECT blob_oid, content FROM staged_file_contents ORDER BY blob_oid
+ON CONFLICT (blob_oid) DO NOTHING
+"""
+"""Store the staged texts not stored yet (sorted, as ``_INSERT_RESULTS``)."""
+
+_LOCK_CONTENTS = """
+SELECT count(*) FROM (
+    SELECT FROM file_contents c JOIN staged_file_contents s ON s.blob_oid = c.blob_oid ORDER BY c.blob_oid
+    FOR KEY SHARE OF c
+) AS locked
+"""
+"""Lock the staged texts, stored now or before, until the transaction ends: a result deleted meanwhile elsewhere
+deletes the texts no result names, but not a locked one (migration 0011). One deleted just before it was locked
+is not counted, and is stored again."""
 
 _CURRENT_SNAPSHOT = """
 SELECT r.current_snapshot_id,
@@ -118,6 +142,7 @@ class FileRow(msgspec.Struct, frozen=True, kw_only=True):
     path: str
     blob_oid: str
     extraction: FileExtraction
+    text: str | None = None  # the file's content, for code search; None: not UTF-8, or has a NUL byte
 
 
 class SnapshotStats(msgspec.Struct, kw_only=True):
@@ -174,6 +199,7 @@ class SnapshotWriter:
         self.stats = SnapshotStats()
         self._pending: list[FileRow] = []
         self._pending_rows = 0
+        self._pending_text = 0
         self._started = False
         self.files: dict[int, tuple[str, int]] = {}  # file key → (path, result id), of every file stored so far
         self._stored_only: list[int] = []  # ids of files added by add_stored (no extraction in memory)
@@ -187,6 +213,10 @@ class SnapshotWriter:
             " size_bytes integer, had_syntax_errors boolean, error_kind text, error_message text"
             ") ON COMMIT DROP"
         )
+        self._conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS staged_file_contents (LIKE file_contents INCLUDING COMPRESSION)"
+            " ON COMMIT DROP"
+        )
         self._started = True
 
     def add_file(self, row: FileRow) -> None:
@@ -196,7 +226,8 @@ class SnapshotWriter:
         extraction = row.extraction
         self._pending.append(row)
         self._pending_rows += 1 + len(extraction.symbols) + len(extraction.imports) + len(extraction.references)
-        if self._pending_rows >= self.batch_rows:
+        self._pending_text += len(row.text or "")
+        if self._pending_rows >= self.batch_rows or self._pending_text >= PENDING_TEXT_CHARS:
             self.flush()
 
     def add_stored(self, file_idx: int, path: str, result_id: int) -> None:
@@ -211,10 +242,11 @@ class SnapshotWriter:
         """Store the buffered files' content rows (those not stored yet); the file list is written by ``finish``."""
         if not self._pending:
             return
-        batch, self._pending, self._pending_rows = self._pending, [], 0
+        batch, self._pending, self._pending_rows, self._pending_text = self._pending, [], 0, 0
         ids, new = self._store_file_results(batch)
         by_idx = {row.file_idx: row for row in batch}
         self._copy_content_rows([(ids[idx], by_idx[idx].extraction) for idx in sorted(new)])
+        self._store_texts([by_idx[idx] for idx in sorted(new)])
         for row in batch:
             self.files[row.file_idx] = (row.path, ids[row.file_idx])
         self.stats.files += len(batch)
@@ -267,6 +299,24 @@ class SnapshotWriter:
             if result_id in new_ids:
                 new.setdefault(result_id, file_idx)
         return ids, set(new.values())
+
+    def _store_texts(self, rows: Sequence[FileRow]) -> None:
+        """Store the texts of the files whose results are new, once per blob, and lock them (``_LOCK_CONTENTS``)
+        against a concurrent deletion until this transaction ends."""
+        texts = {row.blob_oid: row.text for row in rows if row.text is not None}
+        if not texts:
+            return
+        self._conn.execute("TRUNCATE staged_file_contents")
+        with self._conn.cursor().copy("COPY staged_file_contents FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "text"])
+            for blob_oid, text in texts.items():
+                copy.write_row((blob_oid, text))
+        for _ in range(_MAPPING_ROUNDS):
+            self.stats.rows_written += self._conn.execute(_INSERT_CONTENTS).rowcount
+            locked = self._conn.execute(_LOCK_CONTENTS).fetchone()
+            if locked is not None and locked[0] == len(texts):
+                return
+        raise RuntimeError("stored file contents kept disappearing while this snapshot was written")
 
     def _copy_content_rows(self, results: Iterable[tuple[int, FileExtraction]]) -> None:
         results = list(results)

@@ -45,6 +45,7 @@ from pipeline.api.routes import (
     require_allowed_host,
     require_same_origin_json,
 )
+from pipeline.api.search_routes import SEARCH_ROUTE_HANDLERS
 from pipeline.config import Config
 from pipeline.db import database_url
 from pipeline.migrate import ensure_schema
@@ -127,6 +128,7 @@ def create_app(
             *ROUTE_HANDLERS,
             *DASHBOARD_HANDLERS,
             *INDEX_ROUTE_HANDLERS,
+            *SEARCH_ROUTE_HANDLERS,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         state=State({"context": context}),

@@ -25,7 +25,8 @@ ExtractFunction = Callable[..., FileExtraction]
 
 
 def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> None:
-    """Parse and extract each file in this process (trees never leave it) and send the rows to the writer.
+    """Parse and extract each file in this process (trees never leave it) and send the rows to the writer, with the
+    file's text for code search (``searchable_text``).
 
     ``extract_pickle`` is the ``ExtractFunction`` as ``dill`` bytes (pickled by the coordinator with the globals
     it uses), or ``None`` pickled for the built-in ``extract_source``. A file that cannot be parsed still yields a
@@ -62,12 +63,23 @@ def parser_main(config: Config, extract_pickle: bytes, queues: StageQueues) -> N
             file_idx=message.file_idx,
             oid=message.oid,
             extraction=extraction,
+            text=searchable_text(message.data),
             seconds=time.monotonic() - started,
             blocked_seconds=blocked.pop(message.job, 0.0),
         )
         blocked[message.job] = put_blocking(queues.write_queue, messages.encode(result))
         if len(blocked) > config.index.jobs:
             del blocked[next(iter(blocked))]
+
+
+def searchable_text(data: bytes) -> str | None:
+    """The file's text as code search stores it, or ``None``: the parsers' decode policy (``stages.parse``) applies,
+    so a file that is not UTF-8 or holds a NUL byte is not searchable, rather than stored with replacements."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        return None
+    return None if "\0" in text else text
 
 
 def _failed(item: messages.ParseItem, error: str) -> FileExtraction:

@@ -180,7 +180,9 @@ class Writer:
             state.received += 1
             state.parse_failed += extraction.error is not None
             path = state.listing[result.file_idx].path
-            row = FileRow(file_idx=result.file_idx, path=path, blob_oid=result.oid, extraction=extraction)
+            row = FileRow(
+                file_idx=result.file_idx, path=path, blob_oid=result.oid, extraction=extraction, text=result.text
+            )
             state.writer.add_file(row)
         state.waiting.clear()
         state.write_seconds += time.monotonic() - storing

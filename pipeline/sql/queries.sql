@@ -1265,3 +1265,55 @@ JOIN snapshot_files f ON f.snapshot_id = %(snapshot)s AND f.file_idx = n.file_id
 JOIN symbols s ON s.file_result_id = f.file_result_id AND s.idx = n.symbol_idx
 ORDER BY n.depth, f.path, n.symbol_idx
 LIMIT %(limit)s;
+
+-- ===== code search (pipeline/code_search.py) =====
+
+-- name: code_search_regex_check
+-- Compile a regular expression (an invalid one raises invalid_regular_expression, whatever the contents).
+SELECT '' ~ %(pattern)s;
+
+-- name: code_search_files
+-- The first files of a snapshot, in path order, whose text matches %(pattern)s (a regular expression: the trigram
+-- index on file_contents narrows the texts to check) and whose path matches %(path_pattern)s (NULL: any).
+SELECT f.file_idx, f.path, f.file_result_id, r.blob_oid
+FROM snapshot_files f
+JOIN file_results r ON r.id = f.file_result_id
+JOIN file_contents c ON c.blob_oid = r.blob_oid
+WHERE f.snapshot_id = %(snapshot_id)s
+  AND (%(path_pattern)s::text IS NULL OR f.path ~ %(path_pattern)s::text)
+  AND c.content ~ %(pattern)s
+ORDER BY f.path
+LIMIT %(limit)s;
+
+-- name: code_search_lines
+-- The matching lines of the given files (parallel arrays), in path and line order: line number (1-based), the
+-- UTF-8 byte column of the first match (0-based), the line (at most %(max_chars)s characters, without a carriage
+-- return), and the innermost symbol of the file whose lines contain it.
+SELECT files.file_idx, files.path, l.line, octet_length(left(l.text, regexp_instr(l.text, %(pattern)s) - 1)),
+       left(rtrim(l.text, E'\r'), %(max_chars)s), s.idx, s.name, s.kind
+FROM unnest(%(file_idxs)s::int4[], %(paths)s::text[], %(result_ids)s::int8[], %(blob_oids)s::text[])
+    AS files(file_idx, path, result_id, blob_oid)
+JOIN file_contents c ON c.blob_oid = files.blob_oid
+CROSS JOIN LATERAL string_to_table(c.content, E'\n') WITH ORDINALITY AS l(text, line)
+LEFT JOIN LATERAL (
+    SELECT s.idx, s.name, s.kind FROM symbols s
+    WHERE s.file_result_id = files.result_id AND s.start_line <= l.line AND s.end_line >= l.line
+    ORDER BY s.start_byte DESC, s.end_byte
+    LIMIT 1
+) s ON true
+WHERE l.text ~ %(pattern)s
+ORDER BY files.path, l.line
+LIMIT %(limit)s;
+
+-- name: code_search_settings
+-- For the rest of the transaction: statement_timeout, enable_seqscan and enable_indexscan (see
+-- pipeline/code_search.py); returns the values they had.
+SELECT previous.timeout, previous.seqscan, previous.indexscan,
+       set_config('statement_timeout', %(timeout)s, true),
+       set_config('enable_seqscan', %(seqscan)s, true),
+       set_config('enable_indexscan', %(indexscan)s, true)
+FROM (
+    SELECT current_setting('statement_timeout') AS timeout, current_setting('enable_seqscan') AS seqscan,
+           current_setting('enable_indexscan') AS indexscan
+    OFFSET 0
+) AS previous;

@@ -28,7 +28,16 @@ ENDPOINTS = {
     *(
         (f"{prefix}{tail}", "get")
         for prefix in ("/repositories/{repo}", "/repositories/{owner}/{name}")
-        for tail in ("", "/symbols", "/definition", "/references", "/files/{file_path}", "/packages", "/impact")
+        for tail in (
+            "",
+            "/symbols",
+            "/definition",
+            "/references",
+            "/files/{file_path}",
+            "/packages",
+            "/impact",
+            "/search",
+        )
     ),
     ("/health", "get"),
     ("/metrics", "get"),
