@@ -403,6 +403,19 @@ def test_dashboard__the_index_browser_goes_from_a_symbol_search_to_its_outline_d
     expect(page.locator("#outline")).to_contain_text("main")
     page.go_back()
     expect(page.locator("#outline-path")).to_have_text("src/util.ts")
+
+    page.fill("#code-query", r"helper\(\d\)")
+    page.check("#code-regex")
+    page.click('#code-search button[type="submit"]')
+    lines = page.locator("#code-results li.code-match")
+    expect(lines).to_have_count(2)
+    expect(lines.first).to_contain_text("src/main.ts:8:")
+    expect(lines.first).to_contain_text("in main")
+    expect(lines.last).to_contain_text("src/view.tsx:3:")
+    lines.first.locator("a.file-link").click()
+    expect(page.locator("#outline-path")).to_have_text("src/main.ts")
+    expect(page.locator("#outline li.selected")).to_contain_text("main")
+    watched.shoot("browser-code-desktop")
     expect(page.locator("#error")).to_be_hidden()
 
 

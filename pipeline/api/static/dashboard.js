@@ -557,14 +557,16 @@ async function loadRepositories() {
 
 document.getElementById("repositories-more").addEventListener("click", () => loadRepositories().catch(showError));
 
-// The browser's state lives in the hash (#/repositories/<id>?q=&match=&path=&symbol=), so every step is a link
-// that back and forward replay: a search lists symbols, a symbol opens its file's outline, its definition and its
-// references, and a reference opens its own file.
-let browsed = { repository: null, q: null, match: null, path: null, symbol: null };
+// The browser's state lives in the hash (#/repositories/<id>?q=&match=&code=&in=&regex=&case=&path=&symbol=), so
+// every step is a link that back and forward replay: a search lists symbols (q) or matching lines of code (code), a
+// symbol opens its file's outline, its definition and its references, and a reference or a line opens its file.
+const CODE_KEYS = ["code", "in", "regex", "case"];
+let browsed = { repository: null, q: null, match: null, code: null, in: null, regex: null, case: null, path: null, symbol: null };
 
 function showRepository(parts, params) {
   const next = {
     repository: parts[1], q: params.get("q"), match: params.get("match") || "auto",
+    code: params.get("code"), in: params.get("in"), regex: params.get("regex"), case: params.get("case"),
     path: params.get("path"), symbol: params.get("symbol"),
   };
   const previous = browsed;
@@ -572,12 +574,19 @@ function showRepository(parts, params) {
   const base = `/repositories/${encodeURIComponent(next.repository)}`;
   if (previous.repository !== next.repository) {
     document.getElementById("symbol-results").replaceChildren(el("li", { class: "muted" }, "search for a name"));
+    document.getElementById("code-results").replaceChildren(el("li", { class: "muted" }, "search for text"));
+    document.getElementById("code-count").textContent = "";
     loadRepositoryHeader(base).catch(showError);
   }
   document.getElementById("symbol-query").value = next.q || "";
   document.getElementById("symbol-match").value = next.match;
   const changed = (key) => previous.repository !== next.repository || previous[key] !== next[key];
+  document.getElementById("code-query").value = next.code || "";
+  document.getElementById("code-path").value = next.in || "";
+  document.getElementById("code-regex").checked = Boolean(next.regex);
+  document.getElementById("code-case").checked = Boolean(next.case);
   if (next.q && (changed("q") || changed("match"))) searchSymbols(base, next).catch(showError);
+  if (next.code && CODE_KEYS.some(changed)) searchCode(base, next).catch(showError);
   if (changed("path")) {
     if (next.path) loadOutline(base, next.path).catch(showError);
     else document.getElementById("outline").replaceChildren(el("li", { class: "muted" }, "pick a symbol or a file"));
@@ -594,7 +603,10 @@ function showRepository(parts, params) {
 
 function browse(changes) {
   const state = { ...browsed, ...changes };
-  go(`/repositories/${state.repository}`, { q: state.q, match: state.match === "auto" ? "" : state.match, path: state.path, symbol: state.symbol });
+  go(`/repositories/${state.repository}`, {
+    q: state.q, match: state.match === "auto" ? "" : state.match, code: state.code, in: state.in, regex: state.regex,
+    case: state.case, path: state.path, symbol: state.symbol,
+  });
 }
 
 async function loadRepositoryHeader(base) {
@@ -626,6 +638,19 @@ async function searchSymbols(base, state) {
     el("div", { class: "muted small" }, `${symbol.path}:${position(symbol.name_range)}`,
       symbol.parent ? ` in ${symbol.parent.name}` : ""))) : [el("li", { class: "muted" }, "no symbol matches")]));
   markSelected();
+}
+
+async function searchCode(base, state) {
+  const list = document.getElementById("code-results");
+  list.replaceChildren(el("li", { class: "muted" }, "searching…"));
+  const found = await api(`${base}/search${query({
+    q: state.code, path: state.in, regex: state.regex ? "true" : "", case: state.case ? "true" : "", limit: 100,
+  })}`);
+  document.getElementById("code-count").textContent = `(${found.items.length}${found.truncated ? "+" : ""})`;
+  list.replaceChildren(...(found.items.length ? found.items.map((match) => el("li", { class: "code-match" },
+    fileLink(match.path, { start: { line: match.line, column: match.column } }, match.symbol ? match.symbol.id : null),
+    match.symbol ? el("span", { class: "muted small" }, ` in ${match.symbol.name}`) : "",
+    el("pre", { class: "line" }, match.text))) : [el("li", { class: "muted" }, "no line matches")]));
 }
 
 async function loadOutline(base, path) {
@@ -677,6 +702,12 @@ function markSelected() {
     node.classList.toggle("selected", node.dataset.symbolId === browsed.symbol);
   }
 }
+
+document.getElementById("code-search").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const form = new FormData(event.target);
+  browse({ code: form.get("code"), in: form.get("in").trim(), regex: form.get("regex"), case: form.get("case") });
+});
 
 document.getElementById("symbol-search").addEventListener("submit", (event) => {
   event.preventDefault();
