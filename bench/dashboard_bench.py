@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,14 +23,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR.parent) not in sys.path:
     sys.path.append(str(BENCH_DIR.parent))
 
-import msgspec  # noqa: E402 - bench scripts run from a checkout
-import psycopg  # noqa: E402
+import psycopg  # noqa: E402 - bench scripts run from a checkout
+from api_database import migrated_database  # noqa: E402
 from litestar.testing import TestClient  # noqa: E402
 
 from pipeline.api.app import create_app  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.embedded_pg import EmbeddedPostgres  # noqa: E402
-from pipeline.migrate import migrate  # noqa: E402
 
 
 def fill(url: str, *, old: int, recent: int) -> None:
@@ -72,18 +67,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20, help="requests per endpoint and round")
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    workdir = Path(tempfile.mkdtemp(prefix="dashboard-bench-"))
-    workdir.chmod(0o755)
-    server = EmbeddedPostgres(workdir / "pg", fsync=False, database="postgres")
-    server.start()
-    try:
-        url = server.url("postgres")
-        migrate(url, "pipeline")
-        fill(url, old=args.old, recent=args.recent)
-        base = load_config(BENCH_DIR.parent / "configs" / "test.toml", environ={})
-        config = msgspec.structs.replace(
-            base, database=msgspec.structs.replace(base.database, url=url, schema="pipeline")
-        )
+    with migrated_database("dashboard-bench-") as config:
+        fill(config.database.url, old=args.old, recent=args.recent)
         hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
         paths = {
             "GET /jobs/series?minutes=60": "/jobs/series?minutes=60",
@@ -106,9 +91,6 @@ def main() -> None:
         print(f"{args.old} jobs a month old, {args.recent} over the last day; {args.rounds} rounds")
         for name, values in rounds.items():
             print(f"{name:58} median {statistics.median(values):7.1f} ms  range {min(values):.1f} to {max(values):.1f}")
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
