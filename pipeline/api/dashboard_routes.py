@@ -1,5 +1,5 @@
-"""What the dashboard reads beyond the job API: an index job's event log and attempts, the charts' time series, and
-the API reference page.
+"""What the dashboard reads beyond the job API: an index job's event log and attempts, the charts' time series, the
+job counts per status, and the API reference page.
 
 The dashboard itself is static (``static/``): hand-written JavaScript that calls these routes and the JSON API, with
 no build step and nothing loaded from another origin, so it works offline under the app's Content-Security-Policy.
@@ -56,6 +56,18 @@ def get_job_series(
         return store.job_series(conn, minutes=minutes)
 
 
+@get(
+    "/jobs/counts",
+    guards=[require_token_for_reads],
+    sync_to_thread=True,
+    summary="Index jobs per status, every status included",
+    responses=UNAVAILABLE,
+)
+def get_job_counts(state: State) -> dict[str, int]:
+    with _context(state).connection() as conn:
+        return store.job_counts(conn)
+
+
 class ApiReferencePage(OpenAPIRenderPlugin):
     """``/schema`` and ``/schema/swagger``: a page of ours (``static/api.html``) that lists the operations of
     ``/openapi.json`` with its own script, so it needs no CDN and runs under the dashboard's policy."""
@@ -67,4 +79,4 @@ class ApiReferencePage(OpenAPIRenderPlugin):
         return (STATIC_DIR / "api.html").read_bytes()
 
 
-DASHBOARD_HANDLERS = [get_job_timeline, get_job_series]
+DASHBOARD_HANDLERS = [get_job_timeline, get_job_series, get_job_counts]

@@ -306,6 +306,11 @@ def job_timeline(conn: Connection, queue: Queue, job_id: uuid.UUID) -> schemas.J
     return schemas.JobTimeline(job_id=job_id, events=events, queue_job=attempts)
 
 
+def job_counts(conn: Connection) -> dict[str, int]:
+    """Index jobs per status, every status included (zero when none)."""
+    return dict(conn.execute(query("index_job_count_by_status")).fetchall())
+
+
 def job_series(conn: Connection, *, minutes: int) -> schemas.JobSeries:
     """Per minute of the last ``minutes``: jobs completed and failed, files parsed per second, queue depth (the
     ``index_job_series`` query says how each is derived). JIT compilation is off for it: its row estimates would

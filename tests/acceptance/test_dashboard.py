@@ -350,6 +350,10 @@ def test_dashboard__the_job_list_filters_pages_and_cancels_and_retries_the_selec
     for job_id in (bulk[27], bulk[26], bulk[25]):
         expect(page.locator(f'#jobs-table tr[data-job-id="{job_id}"]')).to_have_attribute("data-status", "cancelled")
 
+    status = page.locator('#job-filters select[name="status"]')
+    expect(status.locator('option[value="cancelled"]')).to_have_text("cancelled (3)")
+    expect(status.locator('option[value="pending"]')).to_have_text("pending (27)")
+    expect(status.locator('option[value=""]')).to_have_text("any (30)")
     page.select_option('#job-filters select[name="status"]', "cancelled")
     page.click('#job-filters button[type="submit"]')
     expect(rows).to_have_count(3)

@@ -342,14 +342,24 @@ function isoOrEmpty(local) { return local ? new Date(local).toISOString() : ""; 
 
 async function refreshJobs() {
   const { filters } = jobsState;
-  const page = await api(`/jobs${query({
+  const [page, counts] = await Promise.all([api(`/jobs${query({
     status: filters.status, repository: filters.repository, created_from: isoOrEmpty(filters.from),
     created_until: isoOrEmpty(filters.until), limit: JOBS_PAGE_SIZE, cursor: jobsState.cursors[jobsState.page],
-  })}`);
+  })}`), api("/jobs/counts")]);
+  drawCounts(counts);
   jobsState.jobs = page.jobs;
   jobsState.nextCursor = page.next_cursor;
   for (const job of page.jobs) if (jobsState.selected.has(job.id)) jobsState.selected.set(job.id, job);
   drawJobs();
+}
+
+// Every status's count in the status filter, as riverui and Oban Web show them on their state tabs.
+function drawCounts(counts) {
+  const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
+  for (const option of document.querySelectorAll('#job-filters select[name="status"] option')) {
+    const count = option.value ? counts[option.value] ?? 0 : total;
+    option.textContent = `${option.value || "any"} (${count})`;
+  }
 }
 
 function drawJobs() {

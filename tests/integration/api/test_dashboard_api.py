@@ -160,9 +160,26 @@ def test_timeline__without_its_queue_job_has_none(client: Client, conn: Conn) ->
 
 def test_dashboard_reads__need_the_token_when_reads_are_protected(config: Any) -> None:
     with client_for(config, token=TOKEN, protect_reads=True) as client:
-        for path in ("/jobs/series", f"/jobs/{uuid.uuid4()}/timeline"):
+        for path in ("/jobs/series", "/jobs/counts", f"/jobs/{uuid.uuid4()}/timeline"):
             assert client.get(path).status_code == 401, path
         assert client.get("/jobs/series", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+# ----- GET /jobs/counts -----
+
+
+def test_counts__gives_every_status_zero_included(client: Client, conn: Conn) -> None:
+    repository = new_repository(conn)
+    for status in ("completed", "completed", "failed"):
+        insert_job(conn, repository, status, this_minute(conn))
+    assert client.get("/jobs/counts").json() == {
+        "pending": 0,
+        "processing": 0,
+        "completed": 2,
+        "failed": 1,
+        "cancelled": 0,
+        "skipped": 0,
+    }
 
 
 # ----- GET /jobs?created_from=&created_until= -----

@@ -23,6 +23,7 @@ ENDPOINTS = {
     ("/jobs/{job_id}/events", "get"),
     ("/jobs/{job_id}/timeline", "get"),
     ("/jobs/series", "get"),
+    ("/jobs/counts", "get"),
     ("/jobs", "get"),
     ("/repositories", "get"),
     *(
