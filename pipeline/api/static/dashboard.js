@@ -74,10 +74,13 @@ function orNone(rows, columns, text = "none") {
   return rows.length ? rows : [el("tr", { class: "empty" }, el("td", { colspan: columns, class: "muted" }, text))];
 }
 
-function showError(error) {
+// The error box: an operator's failed action stays until the next action or view; a failed poll stays until a
+// poll succeeds.
+function showError(error, fromPoll = false) {
   const box = document.getElementById("error");
   box.hidden = !error;
   box.textContent = error ? error.message : "";
+  box.dataset.fromPoll = error && fromPoll ? "yes" : "";
 }
 
 function encodePath(path) { return path.split("/").map(encodeURIComponent).join("/"); }
@@ -126,8 +129,9 @@ async function poll() {
     drawHealth(health);
     if (view && view.poll) await view.poll(health);
     document.getElementById("refreshed").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    if (document.getElementById("error").dataset.fromPoll) showError(null);
   } catch (error) {
-    showError(error);
+    showError(error, true);
   }
 }
 
