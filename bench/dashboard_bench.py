@@ -1,5 +1,6 @@
 """Latency of what the dashboard polls, on a real embedded Postgres holding a long job history: the charts'
-``GET /jobs/series`` (1 h and 24 h windows) beside ``GET /jobs`` (a page of the job list, plain and filtered).
+``GET /jobs/series`` (1 h and 24 h windows) and ``GET /jobs/counts``, beside ``GET /jobs`` (a page of the job list,
+plain and filtered).
 
 The table holds ``--old`` jobs finished a month ago (which no window may read) and ``--recent`` jobs finished
 over the last day, plus a few waiting. Each endpoint is measured in ``--rounds`` interleaved rounds of
@@ -73,6 +74,7 @@ def main() -> None:
         paths = {
             "GET /jobs/series?minutes=60": "/jobs/series?minutes=60",
             "GET /jobs/series?minutes=1440": "/jobs/series?minutes=1440",
+            "GET /jobs/counts": "/jobs/counts",
             "GET /jobs?limit=25": "/jobs?limit=25",
             "GET /jobs?status=failed&created_from=1 h ago&limit=25": (
                 f"/jobs?status=failed&limit=25&created_from={hour_ago.replace('+', '%2B')}"

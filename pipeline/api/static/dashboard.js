@@ -5,6 +5,7 @@
 
 const POLL_MS = 1500;
 const JOBS_PAGE_SIZE = 25;
+const COUNTS_MS = 10000; // the job list's status counts read the whole table: polled less often than the list
 const STAGES = ["fetch", "parse", "write"];
 const UNFINISHED = ["pending", "processing"];
 const RETRYABLE = ["failed", "cancelled"];
@@ -320,7 +321,7 @@ document.getElementById("enqueue-form").addEventListener("submit", async (event)
 
 // The page being shown: the cursors of the pages before it (to go back) and of the next one; the jobs selected
 // for a bulk action, kept across redraws and pages.
-const jobsState = { filters: {}, cursors: [null], page: 0, nextCursor: null, jobs: [], selected: new Map() };
+const jobsState = { filters: {}, cursors: [null], page: 0, nextCursor: null, jobs: [], selected: new Map(), countsAt: 0 };
 
 function filtersFromParams(params) {
   return {
@@ -338,6 +339,7 @@ function showJobs(parts, params) {
     jobsState.selected.clear();
   }
   document.getElementById("bulk-result").textContent = "";
+  jobsState.countsAt = 0;
   fillRepositoryNames();
   refreshJobs().catch(showError);
 }
@@ -346,11 +348,15 @@ function isoOrEmpty(local) { return local ? new Date(local).toISOString() : ""; 
 
 async function refreshJobs() {
   const { filters } = jobsState;
+  const countsDue = Date.now() - jobsState.countsAt >= COUNTS_MS;
   const [page, counts] = await Promise.all([api(`/jobs${query({
     status: filters.status, repository: filters.repository, created_from: isoOrEmpty(filters.from),
     created_until: isoOrEmpty(filters.until), limit: JOBS_PAGE_SIZE, cursor: jobsState.cursors[jobsState.page],
-  })}`), api("/jobs/counts")]);
-  drawCounts(counts);
+  })}`), countsDue ? api("/jobs/counts") : null]);
+  if (counts) {
+    jobsState.countsAt = Date.now();
+    drawCounts(counts);
+  }
   jobsState.jobs = page.jobs;
   jobsState.nextCursor = page.next_cursor;
   for (const job of page.jobs) if (jobsState.selected.has(job.id)) jobsState.selected.set(job.id, job);
@@ -412,6 +418,7 @@ async function bulk(action, eligible) {
   document.getElementById("bulk-result").textContent =
     `${chosen.length - refused.length} ${verb}${refused.length ? `; refused: ${refused.join("; ")}` : ""}`;
   jobsState.selected.clear();
+  jobsState.countsAt = 0;
   await refreshJobs().catch(showError);
 }
 
