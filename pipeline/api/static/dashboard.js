@@ -217,7 +217,7 @@ function drawChart(figure, points, series, kind) {
   const plotWidth = CHART.width - CHART.left - 4;
   const plotHeight = CHART.height - CHART.bottom - CHART.top;
   const totals = points.map((point) => series.reduce((sum, item) => sum + point[item.key], 0));
-  const top = Math.max(...totals, 1);
+  const top = Math.max(...totals, 0) || 1;
   const step = plotWidth / Math.max(points.length, 1);
   const y = (value) => CHART.top + plotHeight - (value / top) * plotHeight;
   const nodes = [
