@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,13 +18,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR.parent) not in sys.path:
     sys.path.append(str(BENCH_DIR.parent))
 
-import msgspec  # noqa: E402 - bench scripts run from a checkout
+from api_database import migrated_database  # noqa: E402 - bench scripts run from a checkout
 from litestar.testing import TestClient  # noqa: E402
 
 from pipeline.api.app import create_app  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
-from pipeline.embedded_pg import EmbeddedPostgres  # noqa: E402
-from pipeline.migrate import migrate  # noqa: E402
 
 
 def main() -> None:
@@ -35,33 +30,20 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=BENCH_DIR.parent, help="checkout whose configs/test.toml to use")
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    workdir = Path(tempfile.mkdtemp(prefix="api-bench-"))
-    workdir.chmod(0o755)
-    server = EmbeddedPostgres(workdir / "pg", fsync=False, database="postgres")
-    server.start()
-    try:
-        url = server.url("postgres")
-        migrate(url, "pipeline")
-        base = load_config(args.root / "configs" / "test.toml", environ={})
-        database = msgspec.structs.replace(base.database, url=url, schema="pipeline")
-        config = msgspec.structs.replace(base, database=database)
-        with TestClient(create_app(config, environ={})) as client:
-            job_id = client.post("/index", json={"repository": "octo/demo"}).json()["job_id"]
-            for path in (f"/jobs/{job_id}", "/health"):
-                for threads in (1, 8):
-                    with ThreadPoolExecutor(threads) as workers:
-                        paths = [path] * (50 + args.requests)
-                        list(workers.map(client.get, paths[:50]))  # warm-up
-                        started = time.perf_counter()
-                        statuses = [response.status_code for response in workers.map(client.get, paths[50:])]
-                        elapsed = time.perf_counter() - started
-                    if set(statuses) != {200}:
-                        raise SystemExit(f"{path}: unexpected statuses {sorted(set(statuses))}")
-                    name = "/jobs/{id}" if path.startswith("/jobs") else path
-                    print(f"{name:<11} threads={threads}: {args.requests / elapsed:7.0f} requests/s")
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+    with migrated_database("api-bench-", args.root) as config, TestClient(create_app(config, environ={})) as client:
+        job_id = client.post("/index", json={"repository": "octo/demo"}).json()["job_id"]
+        for path in (f"/jobs/{job_id}", "/health"):
+            for threads in (1, 8):
+                with ThreadPoolExecutor(threads) as workers:
+                    paths = [path] * (50 + args.requests)
+                    list(workers.map(client.get, paths[:50]))  # warm-up
+                    started = time.perf_counter()
+                    statuses = [response.status_code for response in workers.map(client.get, paths[50:])]
+                    elapsed = time.perf_counter() - started
+                if set(statuses) != {200}:
+                    raise SystemExit(f"{path}: unexpected statuses {sorted(set(statuses))}")
+                name = "/jobs/{id}" if path.startswith("/jobs") else path
+                print(f"{name:<11} threads={threads}: {args.requests / elapsed:7.0f} requests/s")
 
 
 if __name__ == "__main__":

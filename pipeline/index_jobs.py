@@ -238,8 +238,11 @@ def list_jobs(
     repository: str | None = None,
     limit: int = 50,
     cursor: tuple[datetime, uuid.UUID] | None = None,
+    created_from: datetime | None = None,
+    created_until: datetime | None = None,
 ) -> list[IndexJob]:
-    """Newest first; pass the last job's ``(created_at, id)`` as ``cursor`` for the next page."""
+    """Newest first, created in ``[created_from, created_until)`` when given; pass the last job's
+    ``(created_at, id)`` as ``cursor`` for the next page."""
     rows = conn.execute(
         query("index_job_list"),
         {
@@ -248,6 +251,8 @@ def list_jobs(
             "limit": limit,
             "cursor_created_at": cursor[0] if cursor else None,
             "cursor_id": cursor[1] if cursor else None,
+            "created_from": created_from,
+            "created_until": created_until,
         },
     ).fetchall()
     return [_job(row) for row in rows]

@@ -16,9 +16,8 @@ Guarantees:
   the bearer token whenever one is configured (its tools enqueue as well as read) and cross-origin requests refused
   (403) whatever their method.
 - Every response carries ``SECURITY_HEADERS``: a Content-Security-Policy allowing only this origin's own scripts,
-  styles and fetches (the dashboard has no inline script or style), no framing, no MIME sniffing, no referrer. The
-  Swagger page under ``/schema`` loads its bundle from a CDN with an inline start-up script, so its policy allows
-  exactly that, sandboxed into an opaque origin that cannot reach the dashboard's stored token (``SCHEMA_PAGE_CSP``).
+  styles and fetches (the dashboard and the API reference page under ``/schema`` have no inline script or style and
+  load nothing from elsewhere, so they work offline), no framing, no MIME sniffing, no referrer.
 """
 
 from __future__ import annotations
@@ -39,11 +38,11 @@ from litestar.exceptions import ServiceUnavailableException
 from litestar.handlers import ASGIRouteHandler
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
 from pipeline import mcp_server, secrets
+from pipeline.api.dashboard_routes import DASHBOARD_HANDLERS, ApiReferencePage
 from pipeline.api.errors import EXCEPTION_HANDLERS
 from pipeline.api.hosts import allowed_names
 from pipeline.api.index_routes import INDEX_ROUTE_HANDLERS
@@ -72,14 +71,6 @@ logger = logging.getLogger(__name__)
 
 _NO_FRAMES = "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 DASHBOARD_CSP = f"default-src 'self'; img-src 'self' data:; {_NO_FRAMES}"
-_CDN = "https://cdn.jsdelivr.net"  # where Litestar's Swagger page loads its bundle, stylesheet and icon from
-# ``sandbox allow-scripts`` without ``allow-same-origin``: the page runs in an opaque origin, so its inline and CDN
-# scripts cannot read the dashboard's local storage (the operator's token) nor call the API as this origin (the
-# spec is embedded in the page, so it still renders).
-SCHEMA_PAGE_CSP = (
-    f"default-src 'self'; script-src 'self' 'unsafe-inline' {_CDN}; style-src 'self' 'unsafe-inline' {_CDN}; "
-    f"img-src 'self' data: {_CDN}; {_NO_FRAMES}; sandbox allow-scripts"
-)
 MAX_BODY_BYTES = 64 * 1024  # POST /index is a few kilobytes; a larger body is refused (413); webhooks: their own
 SECURITY_HEADERS = {
     "content-security-policy": DASHBOARD_CSP,
@@ -96,8 +87,6 @@ async def add_security_headers(message: Message, scope: Scope) -> None:
     headers = MutableScopeHeaders.from_message(message)
     for name, value in SECURITY_HEADERS.items():
         headers[name] = value
-    if scope["path"] == "/schema" or scope["path"].startswith("/schema/"):
-        headers["content-security-policy"] = SCHEMA_PAGE_CSP
 
 
 def api_token(config: Config, environ: dict[str, str] | None = None) -> str:
@@ -161,6 +150,7 @@ def create_app(
         route_handlers=[
             *ROUTE_HANDLERS,
             *WEBHOOK_HANDLERS,
+            *DASHBOARD_HANDLERS,
             *INDEX_ROUTE_HANDLERS,
             *SEARCH_ROUTE_HANDLERS,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
@@ -179,7 +169,7 @@ def create_app(
             version="1.0.0",
             description="Enqueue repositories for indexing and follow their jobs.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[ApiReferencePage()],
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
         debug=False,

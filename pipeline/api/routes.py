@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, cast
@@ -274,6 +275,7 @@ async def _next_poll(context: ApiContext, job_id: uuid.UUID) -> schemas.Job | No
 )
 def get_jobs(
     state: State,
+    *,
     status: FromQuery[IndexJobStatus | None] = None,
     repository: Annotated[
         str | None,
@@ -285,10 +287,27 @@ def get_jobs(
     cursor: Annotated[
         str | None, QueryParameter(description="next_cursor of the previous page", max_length=200)
     ] = None,
+    created_from: Annotated[
+        datetime | None, QueryParameter(description="only jobs created at or after this time (with a time zone)")
+    ] = None,
+    created_until: Annotated[
+        datetime | None, QueryParameter(description="only jobs created before this time (with a time zone)")
+    ] = None,
 ) -> schemas.JobPage:
+    for field, value in (("created_from", created_from), ("created_until", created_until)):
+        if value is not None and value.tzinfo is None:
+            raise _invalid(field, "give a time zone (2026-01-31T12:00:00Z or +01:00)", 400)
     with _context(state).connection() as conn:
         try:
-            return store.list_jobs(conn, status=status, repository=repository, limit=limit, cursor=cursor)
+            return store.list_jobs(
+                conn,
+                status=status,
+                repository=repository,
+                limit=limit,
+                cursor=cursor,
+                created_from=created_from,
+                created_until=created_until,
+            )
         except store.InvalidCursor as exc:
             raise _invalid("cursor", "not a cursor returned by GET /jobs (pass next_cursor unchanged)", 400) from exc
 

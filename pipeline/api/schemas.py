@@ -150,3 +150,53 @@ class Cancelled(msgspec.Struct, kw_only=True):
     job_id: uuid.UUID
     status: IndexJobStatus  # cancelled at once when pending; a processing job is stopped by its worker shortly after
     cancel_requested: bool
+
+
+class JobEvent(msgspec.Struct, kw_only=True):
+    """One entry of an index job's event log: enqueued, processing (per attempt), retrying, released, completed…"""
+
+    at: datetime
+    event: str
+    stage: str | None
+    message: str | None
+    data: dict[str, Any]
+
+
+class Attempt(msgspec.Struct, kw_only=True):
+    """An attempt of the queue job that did not complete (the completing one is the job's own outcome)."""
+
+    attempt: int
+    kind: str  # error, rescued, expired, released, cancelled
+    next_state: str  # the queue job's state after it
+    worker_id: str | None
+    at: datetime
+    error: str | None
+
+
+class QueueAttempts(msgspec.Struct, kw_only=True):
+    queue_job_id: uuid.UUID
+    state: str
+    attempts: int  # claims so far, the running one included
+    max_attempts: int
+    worker_id: str | None
+    last_error: str | None
+    unfinished: list[Attempt]
+
+
+class JobTimeline(msgspec.Struct, kw_only=True):
+    job_id: uuid.UUID
+    events: list[JobEvent]  # oldest first
+    queue_job: QueueAttempts | None  # None once retention deleted the queue job
+
+
+class SeriesPoint(msgspec.Struct, kw_only=True):
+    at: datetime  # the minute's start
+    completed: int  # index jobs that completed in the minute
+    failed: int  # index jobs that failed for good in the minute
+    files_per_second: float  # files parsed, each job's spread evenly over its run
+    queue_depth: int  # index jobs waiting for their first start at the minute's end (now, for the current one)
+
+
+class JobSeries(msgspec.Struct, kw_only=True):
+    minutes: int
+    points: list[SeriesPoint]  # one per minute, oldest first, the current minute last

@@ -473,7 +473,8 @@ UPDATE index_jobs SET force = true WHERE id = %(id)s AND NOT force
 RETURNING id;
 
 -- name: index_job_list
--- Recent index jobs, newest first, optionally by status and repository, after a (created_at, id) cursor.
+-- Recent index jobs, newest first, optionally by status, repository and creation time (from inclusive, until
+-- exclusive), after a (created_at, id) cursor.
 SELECT j.id, j.repository_id, r.full_name, r.git_url, j.ref, j.commit_sha, j.status, j.queue_job_id,
        j.retry_count, j.stats, j.progress, j.error_message, j.last_stage, j.created_at, j.started_at,
        j.completed_at, j.force
@@ -481,6 +482,8 @@ FROM index_jobs j JOIN repositories r ON r.id = j.repository_id
 WHERE (%(status)s::index_job_status IS NULL OR j.status = %(status)s::index_job_status)
   AND (%(repository)s::text IS NULL OR r.full_name = %(repository)s::text OR r.git_url = %(repository)s::text
        OR r.id::text = %(repository)s::text)
+  AND (%(created_from)s::timestamptz IS NULL OR j.created_at >= %(created_from)s::timestamptz)
+  AND (%(created_until)s::timestamptz IS NULL OR j.created_at < %(created_until)s::timestamptz)
   AND (%(cursor_created_at)s::timestamptz IS NULL
        OR (j.created_at, j.id) < (%(cursor_created_at)s::timestamptz, %(cursor_id)s::uuid))
 ORDER BY j.created_at DESC, j.id DESC
@@ -1006,6 +1009,86 @@ WHERE (provider, delivery_id) IN (
     ORDER BY received_at
     LIMIT %(limit)s
 );
+
+-- ===== dashboard (job detail, job filters, charts) =====
+
+-- name: jit_off_local
+-- No JIT compilation for the rest of this transaction: for a statement whose row estimates are far too high (a
+-- generate_series per row is guessed at 1000 rows), compiling costs more than running it.
+SELECT set_config('jit', 'off', true);
+
+-- name: index_job_series
+-- The dashboard's charts: one row per minute of the last %(minutes)s minutes, the current minute last, with the
+-- index jobs that reached completed and failed in it, the files parsed per second during it, and the queue depth
+-- (index jobs waiting for their first start) at its end, or now for the current minute.
+-- The window's bounds are written out (not joined from a CTE) so the planner estimates the rows it reads from them:
+-- with a CTE's value unknown at plan time it expected a large share of the table and paid for JIT compilation.
+WITH minute AS (
+    SELECT at, least(at + interval '1 minute', now()) AS until
+    FROM generate_series(date_trunc('minute', now()) - (%(minutes)s - 1) * interval '1 minute',
+                         date_trunc('minute', now()), interval '1 minute') AS at
+),
+-- every job that can show in the window: unfinished ones (few, by status) and those finished in it
+-- (index_jobs_finished); a job that waited or ran in the window and has finished did so after its start
+job AS (
+    SELECT status, created_at, started_at, completed_at, stats, progress
+    FROM index_jobs
+    WHERE status IN ('pending', 'processing')
+       OR (status NOT IN ('pending', 'processing')
+           AND completed_at >= date_trunc('minute', now()) - (%(minutes)s - 1) * interval '1 minute')
+),
+finished AS (
+    SELECT date_trunc('minute', completed_at) AS at,
+           count(*) FILTER (WHERE status = 'completed') AS completed,
+           count(*) FILTER (WHERE status = 'failed') AS failed
+    FROM job
+    WHERE status NOT IN ('pending', 'processing')
+    GROUP BY 1
+),
+-- each job's parsed files spread evenly over its run (first start to end, or to now while it runs): a finished
+-- job's from its stats, a running job's from its parse stage's progress so far
+run AS (
+    SELECT started_at AS run_from, coalesce(completed_at, now()) AS run_to,
+           CASE WHEN status = 'processing' THEN coalesce((progress -> 'parse' ->> 'items_out')::double precision, 0)
+                ELSE coalesce((stats ->> 'files_parsed')::double precision, 0) END AS files
+    FROM job
+    WHERE started_at IS NOT NULL AND status <> 'pending'
+),
+-- the minutes each run overlaps, generated per run (pairing every run with every minute of a day costs millions of
+-- comparisons); the first minute of the window at the earliest
+parsed AS (
+    SELECT m.at,
+           sum(r.files * extract(epoch FROM least(r.run_to, m.until) - greatest(r.run_from, m.at))
+               / greatest(extract(epoch FROM r.run_to - r.run_from), 0.001)) AS files
+    FROM run r
+    CROSS JOIN LATERAL generate_series(greatest(date_trunc('minute', r.run_from), (SELECT min(at) FROM minute)),
+                                       date_trunc('minute', r.run_to), interval '1 minute') AS overlap (at)
+    JOIN minute m ON m.at = overlap.at
+    WHERE r.run_from < m.until AND r.run_to > m.at
+    GROUP BY m.at
+),
+-- a job waits from its creation to its first start, or to its end when it ends unstarted (cancelled, failed); it
+-- counts at the end of each minute it waits through (minutes generated per job, as above)
+depth AS (
+    SELECT m.at, count(*) AS jobs
+    FROM job q
+    CROSS JOIN LATERAL (SELECT coalesce(q.started_at, q.completed_at) AS wait_to) AS waited
+    CROSS JOIN LATERAL generate_series(
+        greatest(date_trunc('minute', q.created_at) - interval '1 minute', (SELECT min(at) FROM minute)),
+        date_trunc('minute', coalesce(waited.wait_to, now())), interval '1 minute') AS sample (at)
+    JOIN minute m ON m.at = sample.at
+    WHERE q.created_at <= m.until AND (waited.wait_to IS NULL OR waited.wait_to > m.until)
+    GROUP BY m.at
+)
+SELECT m.at, coalesce(f.completed, 0), coalesce(f.failed, 0),
+       coalesce(p.files, 0) / greatest(extract(epoch FROM m.until - m.at), 1),
+       coalesce(d.jobs, 0)
+FROM minute m
+LEFT JOIN finished f ON f.at = m.at
+LEFT JOIN parsed p ON p.at = m.at
+LEFT JOIN depth d ON d.at = m.at
+ORDER BY m.at;
+
 -- ===== index queries (pipeline/index_queries.py) =====
 
 -- name: index_repository_resolve

@@ -21,12 +21,24 @@ ENDPOINTS = {
     ("/index", "post"),
     ("/jobs/{job_id}", "get"),
     ("/jobs/{job_id}/events", "get"),
+    ("/jobs/{job_id}/timeline", "get"),
+    ("/jobs/series", "get"),
+    ("/jobs/counts", "get"),
     ("/jobs", "get"),
     ("/repositories", "get"),
     *(
         (f"{prefix}{tail}", "get")
         for prefix in ("/repositories/{repo}", "/repositories/{owner}/{name}")
-        for tail in ("", "/symbols", "/definition", "/references", "/files/{file_path}", "/packages", "/impact")
+        for tail in (
+            "",
+            "/symbols",
+            "/definition",
+            "/references",
+            "/files/{file_path}",
+            "/packages",
+            "/impact",
+            "/search",
+        )
     ),
     ("/repositories/{repo}/search", "get"),
     ("/repositories/{owner}/{name}/search", "get"),
