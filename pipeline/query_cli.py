@@ -8,6 +8,7 @@ question has no answer (unknown repository, file or symbol; nothing at the posit
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import msgspec
 import orjson
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from pipeline import index_queries
@@ -170,12 +172,22 @@ def _at(path: str, where: index_queries.Range) -> str:
     return f"{path}:{where.start.line}:{where.start.column}"
 
 
+# C0 and C1 control characters but tab: a path, a name or a signature from a repository may hold escape sequences
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _text(value: object) -> Text:
+    """``value`` as printed text: never read as Rich markup (``[string, number]`` is a TypeScript tuple, not a
+    style), with control characters shown as U+FFFD so no repository content drives the terminal."""
+    return Text(_CONTROL.sub("\ufffd", "" if value is None else str(value)))
+
+
 def _table(title: str, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Table:
-    table = Table(title=title)
+    table = Table(title=_text(title))
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*(_text(cell) for cell in row))
     return table
 
 
@@ -228,12 +240,12 @@ def _render(answer: msgspec.Struct) -> list[Any]:
                 )
             ]
         case index_queries.Outline(path=path, symbols=roots, error=error):
-            tree = Tree(f"{path}" + (f" (not indexed: {error})" if error else ""))
+            tree = Tree(_text(f"{path}" + (f" (not indexed: {error})" if error else "")))
             pending = [(tree, node) for node in roots]
             while pending:
                 branch, node = pending.pop(0)
                 symbol = node.symbol
-                child = branch.add(f"{symbol.kind} {symbol.name}  :{symbol.name_range.start.line}")
+                child = branch.add(_text(f"{symbol.kind} {symbol.name}  :{symbol.name_range.start.line}"))
                 pending.extend((child, grandchild) for grandchild in node.children)
             shown = [tree]
         case index_queries.FileImports(path=path, imports=imports):
@@ -286,4 +298,6 @@ def _render(answer: msgspec.Struct) -> list[Any]:
         case _:
             raise TypeError(f"no rendering for {type(answer).__name__}")
     cursor = getattr(answer, "next_cursor", None)
-    return [*shown, f"next page: --cursor {cursor}"] if cursor else shown
+    if cursor:
+        shown.append(f"next page: --cursor {cursor}")
+    return [_text(item) if isinstance(item, str) else item for item in shown]
