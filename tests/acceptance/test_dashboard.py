@@ -312,6 +312,14 @@ def test_dashboard__a_failed_jobs_page_shows_its_error_and_attempts_and_retries_
     expect(page.locator("#job-status")).to_have_text("failed", timeout=60_000)  # the same missing commit
     expect(page.locator("#job-retry")).to_be_visible()
 
+    # a link whose "job id" walks to another endpoint is no job page: nothing of it reaches a request path, and
+    # the previous job's buttons are not left under it
+    sent_before = len(watched.requests)
+    page.evaluate(f"location.hash = '#/jobs/..%2F..%2Fadmin%2Fjobs%2F{failed_id}%2Fretry%3F'")
+    expect(page.locator("#view-job")).to_be_hidden()
+    page.wait_for_timeout(500)  # a poll or two, were the job page still shown
+    assert not [url for url in watched.requests[sent_before:] if "/admin/jobs/" in url]
+
 
 def test_dashboard__the_job_list_filters_pages_and_cancels_and_retries_the_selected_jobs(
     watched: Watched, server_url: str

@@ -94,6 +94,9 @@ function currentRoute() {
   return { parts, params: new URLSearchParams(search || "") };
 }
 
+// A job's page takes a job id and nothing else: the hash is anyone's link, and the id goes into request paths.
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function go(path, params = {}) { location.hash = `#${path}${query(params)}`; }
 
 // Each view: which hash paths it answers, its entry in the navigation, what to do when shown, what to redraw on
@@ -101,7 +104,7 @@ function go(path, params = {}) { location.hash = `#${path}${query(params)}`; }
 const views = {
   overview: { match: (parts) => parts.length === 0, nav: "overview", show: showOverview, poll: refreshOverview },
   jobs: { match: (parts) => parts.length === 1 && parts[0] === "jobs", nav: "jobs", show: showJobs, poll: refreshJobs },
-  job: { match: (parts) => parts.length === 2 && parts[0] === "jobs", nav: "jobs", show: showJob, poll: refreshJob },
+  job: { match: (parts) => parts.length === 2 && parts[0] === "jobs" && JOB_ID.test(parts[1]), nav: "jobs", show: showJob, poll: refreshJob },
   repositories: {
     match: (parts) => parts.length === 1 && parts[0] === "repositories", nav: "repositories", show: showRepositories, poll: null,
   },
@@ -467,12 +470,14 @@ function showJob(parts) {
   shownJobId = parts[1];
   document.getElementById("job-id").textContent = shownJobId;
   document.getElementById("job-action-result").textContent = "";
+  document.getElementById("job-retry").hidden = true;  // until this job's status is known
+  document.getElementById("job-cancel").hidden = true;
   refreshJob().catch(showError);
 }
 
 async function refreshJob() {
   const id = shownJobId;
-  const [job, timeline] = await Promise.all([api(`/jobs/${id}`), api(`/jobs/${id}/timeline`)]);
+  const [job, timeline] = await Promise.all([api(`/jobs/${encodeURIComponent(id)}`), api(`/jobs/${encodeURIComponent(id)}/timeline`)]);
   if (id !== shownJobId) return;
   drawJob(job);
   drawTimeline(timeline);
@@ -537,7 +542,7 @@ function eventData(event) {
 async function jobAction(action) {
   const result = document.getElementById("job-action-result");
   try {
-    const outcome = await api(`/admin/jobs/${shownJobId}/${action}`, { method: "POST", headers: { "Content-Type": "application/json" } });
+    const outcome = await api(`/admin/jobs/${encodeURIComponent(shownJobId)}/${action}`, { method: "POST", headers: { "Content-Type": "application/json" } });
     result.replaceChildren(action === "retry" ? el("span", {}, "retried as ", jobLink(outcome.job_id)) : "cancel requested");
     showError(null);
   } catch (error) {
