@@ -67,7 +67,6 @@ from pipeline.processes import StageQueues, stage_process
 from pipeline.processes.channel import Channel
 from pipeline.queue.client import Queue
 from pipeline.queue.errors import PermanentJobError
-from pipeline.queue.states import JobState
 from pipeline.queue.worker import COMPLETED_BY_HANDLER, Job, Worker, listen_url
 from stages.write import EXTRACTOR_VERSION
 
@@ -477,7 +476,7 @@ class Coordinator:
         if self.until_index_job is not None:
             job = index_jobs.get(conn, self.until_index_job)
             return job is None or job.status not in (IndexJobStatus.PENDING, IndexJobStatus.PROCESSING)
-        return queue.available(INDEX_QUEUE, include_delayed=True) == 0 and not _active_jobs(queue)
+        return queue.unfinished(INDEX_QUEUE) == 0
 
     # ----- one job -----
 
@@ -670,11 +669,6 @@ def _usable_tmp_root(path: Path) -> Path:
     except OSError as exc:
         raise PipelineError(f"index.tmp_dir {str(path)!r}: cannot create job directories there: {exc}") from exc
     return path
-
-
-def _active_jobs(queue: Queue) -> int:
-    """Index jobs running anywhere: a dead worker's job is still active until the rescuer returns it to retry."""
-    return sum(health.counts.get(JobState.ACTIVE.value, 0) for health in queue.health() if health.queue == INDEX_QUEUE)
 
 
 def _target_of(record: index_jobs.IndexJob) -> RepoTarget:

@@ -435,6 +435,13 @@ class Queue:
         rows = self._fetch(query("job_count_available"), {"name": name, "include_delayed": include_delayed})
         return int(rows[0][0])
 
+    def unfinished(self, name: str) -> int:
+        """How many jobs of queue ``name`` are waiting (delayed ones included) or running, counted in one snapshot:
+        asking for waiting jobs, then for running ones, misses a job whose failed attempt goes back to waiting in
+        between."""
+        rows = self._fetch(query("job_count_unfinished"), {"name": name})
+        return int(rows[0][0])
+
     # ----- dead letters -----
 
     def dead_letters(self, queue: str | None = None, *, limit: int = 100) -> list[DeadLetter]:

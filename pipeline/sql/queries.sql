@@ -271,6 +271,11 @@ SELECT id, name, state, expired FROM rescued;
 SELECT count(*) FROM jobs
 WHERE name = %(name)s AND state IN ('created', 'retry') AND (%(include_delayed)s OR start_after <= now());
 
+-- name: job_count_unfinished
+-- Jobs of a queue not finished: waiting (delayed ones too) or running. One statement, so a job that moves from
+-- running back to waiting meanwhile (a failed attempt going to retry) is counted in one state or the other.
+SELECT count(*) FROM jobs WHERE name = %(name)s AND state IN ('created', 'retry', 'active');
+
 -- name: job_notify
 -- Wake the workers of a queue (used when jobs become available other than by INSERT: release, rescue).
 SELECT pg_notify(current_schema() || '.jobs', %(name)s);

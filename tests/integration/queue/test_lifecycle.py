@@ -392,6 +392,20 @@ def test_available__counts_jobs_waiting_now_and_optionally_the_delayed_ones(
     assert (queue.available("q"), queue.available("q", include_delayed=True)) == (0, 1)
 
 
+def test_unfinished__counts_waiting_delayed_and_running_jobs_and_not_finished_ones(
+    queue: Queue, config: Config, conn: Connection
+) -> None:
+    queue.send_many("q", [{}, {}, {}])
+    queue.send("q", {}, start_after=3600)
+    queue.send("other", {})
+    running = claim_one(conn, "q", "w")
+    assert queue.unfinished("q") == 4
+    assert complete(conn, running, "w") == 1
+    assert queue.unfinished("q") == 3
+    Worker.from_config(config, "q", lambda job: None, batch_size=10).run_once(conn)
+    assert queue.unfinished("q") == 1, "the delayed job is still to run"
+
+
 def test_rescuer_and_retention_services__run_until_stopped(queue: Queue, config: Config, conn: Connection) -> None:
     job_id = queue.send("q", {})
     claim_one(conn, "q", "dead-worker")
