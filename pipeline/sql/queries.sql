@@ -420,10 +420,16 @@ SELECT source_queue, count(*) FROM dead_letters GROUP BY source_queue;
 -- ===== index jobs =====
 
 -- name: repository_upsert
--- Find or create the repository with this git URL; returns its id. The name is the one derived now (a row named
--- by an older rule, or before its clone's origin remote changed, is renamed by its next enqueue).
+-- Find or create the repository this git URL names, by its key (url_key, set by a trigger; migration 0013): one
+-- row per repository however its URL is spelled, e.g. a push's https://github.com/Acme/App.git and the
+-- https://github.com/acme/app of `owner/name`. Returns its id. The row keeps the URL it was created with (the one
+-- fetched). Its name is the one derived now (a row named by an older rule, or before its clone's origin remote
+-- changed, is renamed by its next enqueue), except that a name differing only in case keeps its first spelling.
 INSERT INTO repositories (full_name, git_url) VALUES (%(full_name)s, %(git_url)s)
-ON CONFLICT (git_url) DO UPDATE SET full_name = excluded.full_name, updated_at = now()
+ON CONFLICT (url_key) DO UPDATE
+SET full_name = CASE WHEN lower(repositories.full_name) = lower(excluded.full_name) THEN repositories.full_name
+        ELSE excluded.full_name END,
+    updated_at = now()
 RETURNING id;
 
 -- name: index_job_insert

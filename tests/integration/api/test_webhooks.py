@@ -10,6 +10,7 @@ import hmac
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -268,6 +269,46 @@ def test_github__pushes_in_a_burst_coalesce_to_the_newest_commit(client: Client,
     assert job_of(conn, second).status is IndexJobStatus.PENDING
 
 
+# ----- one repository however its URL is spelled -----
+
+
+def repositories(conn: Conn) -> list[tuple[Any, ...]]:
+    return conn.execute("SELECT id, full_name, git_url FROM repositories ORDER BY created_at").fetchall()
+
+
+def test_github__a_push_finds_the_repository_post_index_made_however_its_url_is_spelled(
+    client: Client, conn: Conn
+) -> None:
+    """``POST /index acme/app`` stores https://github.com/acme/app; GitHub's clone URL is Acme/App.git. One
+    repository: the push's job is the row the user indexed, which keeps its URL and name."""
+    indexed = client.post("/index", json={"repository": "acme/app"})
+    assert indexed.status_code == 202, indexed.text
+    pushed = deliver(client, github_push(clone_url="https://github.com/Acme/App.git"))
+    assert pushed.status_code == 202, pushed.text
+    [(repository_id, full_name, git_url)] = repositories(conn)
+    assert (full_name, git_url) == ("acme/app", "https://github.com/acme/app")
+    assert job_of(conn, pushed).repository_id == repository_id
+    assert pushed.json()["repository"] == "acme/app"
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("https://github.com/Acme/App.git", "github.com/acme/app"),
+        ("https://GitLab.com/Group/Sub/App.git/", "gitlab.com/group/sub/app"),
+        ("ssh://git@github.com/acme/app.git", "github.com/acme/app"),
+        ("git@github.com:Acme/App.git", "github.com/acme/app"),
+        ("https://git.example.test:8443/Acme/App.git", "git.example.test:8443/Acme/App"),
+        ("http://git.example.test/acme/app", "git.example.test/acme/app"),
+        ("/srv/git/App.git", "/srv/git/App.git"),
+    ],
+)
+def test_repository_url_key__drops_scheme_user_and_dot_git_and_case_where_paths_ignore_it(
+    conn: Conn, url: str, key: str
+) -> None:
+    assert conn.execute("SELECT repository_url_key(%s)", [url]).fetchone() == (key,)
+
+
 # ----- bad input -----
 
 
@@ -414,11 +455,13 @@ def test_gitlab__a_malformed_payload_is_400_naming_the_field(client: Client) -> 
 # ----- end to end -----
 
 
-@pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GitHttpServer, pygit2.Repository]]:
-    """A bare repository ``acme/app.git`` served over https by ``git http-backend``, with a self-signed certificate
-    that the worker's clone processes trust (``SSL_CERT_FILE``)."""
-    repository = pygit2.init_repository(str(tmp_path / "served" / "acme" / "app.git"), bare=True, initial_head="main")
+@contextmanager
+def https_git_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> Iterator[tuple[GitHttpServer, pygit2.Repository]]:
+    """A bare repository at ``path`` served over https by ``git http-backend``, with a self-signed certificate that
+    the worker's clone processes trust (``SSL_CERT_FILE``)."""
+    repository = pygit2.init_repository(str(tmp_path / "served" / path), bare=True, initial_head="main")
     key, certificate = self_signed_certificate(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
     server = GitHttpServer(tmp_path / "served", None, tls=tls_context(key, certificate))
@@ -428,14 +471,53 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Gi
         server.close()
 
 
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GitHttpServer, pygit2.Repository]]:
+    with https_git_server(tmp_path, monkeypatch, "acme/app.git") as served:
+        yield served
+
+
+def with_token_host(config: Config, server: GitHttpServer) -> Config:
+    """``config`` fetching from ``server`` (the host webhooks accept)."""
+    return msgspec.structs.replace(config, index=msgspec.structs.replace(config.index, token_hosts=[server.host_port]))
+
+
+def current_commit(conn: Conn) -> tuple[Any, ...] | None:
+    return conn.execute(
+        "SELECT s.commit_sha FROM repositories r JOIN snapshots s ON s.id = r.current_snapshot_id"
+    ).fetchone()
+
+
+def test_signed_push__of_a_repository_indexed_under_another_spelling_makes_that_one_current(
+    pipeline_config: Config, conn: Conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repository is served as ``acme/app`` only; the push names ``acme/app.git``. The push's job is the first
+    row's and fetches the URL that row was indexed from, so it works and makes that row current."""
+    with https_git_server(tmp_path, monkeypatch, "acme/app") as (server, repository):
+        config = with_token_host(pipeline_config, server)
+        first = commit_files(repository, {"src/a.ts": "export const a = 1;\n"}, "first")
+        with app_client(config) as client:
+            assert client.post("/index", json={"repository": f"{server.url}/acme/app"}).status_code == 202
+            assert Coordinator(config, until_idle=True).run(install_signal_handlers=False) == 0
+            assert current_commit(conn) == (first,)
+            pushed = commit_files(repository, {"src/a.ts": "export const a = 2;\n"}, "second")
+            response = deliver(client, github_push(after=pushed, clone_url=f"{server.url}/acme/app.git"))
+        assert response.status_code == 202, response.text
+        assert Coordinator(config, until_idle=True).run(install_signal_handlers=False) == 0
+    job = job_of(conn, response)
+    assert job.status is IndexJobStatus.COMPLETED, job.error_message
+    [(repository_id, _, git_url)] = repositories(conn)
+    assert (job.repository_id, git_url) == (repository_id, f"{server.url}/acme/app")
+    assert current_commit(conn) == (pushed,)
+
+
 def test_signed_push__is_indexed_by_a_worker_and_becomes_the_current_index(
     pipeline_config: Config, conn: Conn, served: tuple[GitHttpServer, pygit2.Repository]
 ) -> None:
     server, repository = served
     commit_files(repository, {"src/a.ts": "export const a = 1;\n"}, "first")
     pushed = commit_files(repository, {"src/a.ts": "export const a = 2;\n", "src/b.ts": "export const b = a;\n"}, "b")
-    index = msgspec.structs.replace(pipeline_config.index, token_hosts=[server.host_port])
-    config = msgspec.structs.replace(pipeline_config, index=index)
+    config = with_token_host(pipeline_config, server)
     with app_client(config) as client:
         response = deliver(client, github_push(after=pushed, clone_url=f"{server.url}/acme/app.git"))
     assert response.status_code == 202, response.text
