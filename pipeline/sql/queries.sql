@@ -990,16 +990,19 @@ ORDER BY id;
 -- ===== push webhooks =====
 
 -- name: webhook_delivery_record
--- Record a delivery unless its provider and delivery id were seen already (then no row: a redelivery). A concurrent
--- delivery of the same id waits for this transaction and then finds it.
-INSERT INTO webhook_deliveries (provider, delivery_id, event, outcome)
-VALUES (%(provider)s, %(delivery_id)s, %(event)s, '{}')
-ON CONFLICT (provider, delivery_id) DO NOTHING
+-- Record a delivery unless it was seen already (then no row): the same provider and delivery id (a redelivery), or
+-- the same provider and body (a signed GitHub body replayed under another id; body_sha256 is NULL for GitLab). A
+-- concurrent delivery of the same id or body waits for this transaction and then finds it.
+INSERT INTO webhook_deliveries (provider, delivery_id, body_sha256, event, outcome)
+VALUES (%(provider)s, %(delivery_id)s, %(body_sha256)s, %(event)s, '{}')
+ON CONFLICT DO NOTHING
 RETURNING 1;
 
 -- name: webhook_delivery_outcome
--- What a recorded delivery's first arrival answered (the body a redelivery gets again).
-SELECT outcome FROM webhook_deliveries WHERE provider = %(provider)s AND delivery_id = %(delivery_id)s;
+-- What the first arrival of a delivery seen already answered (the body a redelivery or a replay gets again).
+SELECT outcome FROM webhook_deliveries
+WHERE provider = %(provider)s AND (delivery_id = %(delivery_id)s OR body_sha256 = %(body_sha256)s)
+LIMIT 1;
 
 -- name: webhook_delivery_set_outcome
 -- Store the answer to a delivery, in the transaction that recorded it and enqueued its job.

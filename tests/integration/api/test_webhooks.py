@@ -27,7 +27,7 @@ from psycopg.rows import TupleRow
 
 from pipeline import index_jobs
 from pipeline.api.app import create_app
-from pipeline.api.webhooks import DELIVERY_RETENTION_SECONDS, MAX_WEBHOOK_BODY_BYTES
+from pipeline.api.webhooks import DELIVERY_RETENTION_SECONDS
 from pipeline.config import Config
 from pipeline.coordinator import Coordinator
 from pipeline.index_jobs import IndexJobStatus
@@ -60,8 +60,10 @@ def github_push(
     clone_url: str = CLONE_URL,
     default_branch: str = "main",
     deleted: bool = False,
+    pushed_at: int = 1_765_000_000,
 ) -> dict[str, Any]:
-    """The fields of a GitHub push payload the server reads, among some it does not."""
+    """The fields of a GitHub push payload the server reads, among some it does not (``pushed_at`` makes two pushes
+    of one commit two different bodies, as on GitHub)."""
     return {
         "ref": ref,
         "before": "0" * 40,
@@ -74,6 +76,7 @@ def github_push(
             "clone_url": clone_url,
             "default_branch": default_branch,
             "private": False,
+            "pushed_at": pushed_at,
         },
         "pusher": {"name": "octocat"},
     }
@@ -151,6 +154,29 @@ def test_webhooks__without_a_secret_are_404_saying_they_are_not_configured(
     assert response.status_code == 404
     assert "webhooks are not configured" in response.json()["detail"]
     assert SECRET_ENV in response.json()["detail"]
+    assert index_job_count(conn) == 0
+
+
+def test_webhooks__without_a_secret_refuse_an_oversized_body_unread(config: Config, conn: Conn) -> None:
+    """404, not 413: the route is refused before its body is read (a 413 would mean the body was looked at)."""
+    oversized = b" " * (config.api.webhook_max_body_bytes + 1)
+    with TestClient(create_app(config, environ={})) as unconfigured:
+        for path in ("/webhooks/github", "/webhooks/gitlab"):
+            response = unconfigured.post(path, content=oversized, headers={"Content-Type": "application/json"})
+            assert response.status_code == 404, (path, response.text)
+    assert index_job_count(conn) == 0
+
+
+def test_gitlab__a_wrong_token_refuses_an_oversized_body_unread(client: Client, config: Config, conn: Conn) -> None:
+    oversized = b" " * (config.api.webhook_max_body_bytes + 1)
+    for token in ({}, {"X-Gitlab-Token": "wrong"}):
+        response = client.post(
+            "/webhooks/gitlab",
+            content=oversized,
+            headers={"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", **token},
+        )
+        assert response.status_code == 401, response.text
+        assert response.json()["extra"]["field"] == "X-Gitlab-Token"
     assert index_job_count(conn) == 0
 
 
@@ -232,9 +258,20 @@ def test_github__a_redelivery_enqueues_nothing_new_even_after_the_job_finished(c
     assert again.status_code == 200, again.text
     assert again.json() == {**first.json(), "redelivery": True}
     assert index_job_count(conn) == 1
-    another_delivery = deliver(client, github_push(), delivery="d-other")
+    another_delivery = deliver(client, github_push(pushed_at=1_765_000_060), delivery="d-other")
     assert another_delivery.status_code == 202
     assert another_delivery.json()["job_id"] != first.json()["job_id"], "a new delivery of a failed commit re-runs it"
+
+
+def test_github__a_signed_body_replayed_under_a_fresh_delivery_id_enqueues_nothing(client: Client, conn: Conn) -> None:
+    """The delivery id is not signed: replaying an older push's body under a new id must not roll the index back."""
+    older = deliver(client, github_push(after="1" * 40), delivery="d-older")
+    newer = deliver(client, github_push(after="2" * 40), delivery="d-newer")
+    replay = deliver(client, github_push(after="1" * 40), delivery="d-forged")
+    assert replay.status_code == 200, replay.text
+    assert replay.json() == {**older.json(), "redelivery": True}
+    assert index_job_count(conn) == 2
+    assert job_of(conn, newer).status is IndexJobStatus.PENDING, "the newer push stays the one to index"
 
 
 @pytest.mark.parametrize(
@@ -347,15 +384,13 @@ def test_github__a_body_that_is_neither_json_nor_a_form_is_415(client: Client) -
     assert response.json()["extra"]["field"] == "Content-Type"
 
 
-def test_github__a_body_over_the_limit_is_413_before_it_is_read(client: Client, conn: Conn) -> None:
-    body = b" " * (MAX_WEBHOOK_BODY_BYTES + 1)
-    response = client.post(
-        "/webhooks/github",
-        content=body,
-        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature(b""), "X-GitHub-Event": "push"},
-    )
-    assert response.status_code == 413
-    assert index_job_count(conn) == 0
+def test_github__a_body_over_the_configured_limit_is_413(config: Config, conn: Conn) -> None:
+    limited = msgspec.structs.replace(config, api=msgspec.structs.replace(config.api, webhook_max_body_bytes=4096))
+    payload = orjson.dumps({**github_push(), "padding": "x" * 4096})
+    with app_client(limited) as client:
+        assert deliver(client, payload).status_code == 413
+        assert deliver(client, github_push()).status_code == 202, "a body within the limit is read"
+    assert index_job_count(conn) == 1
 
 
 @pytest.mark.parametrize(
