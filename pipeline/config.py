@@ -143,6 +143,10 @@ class ApiConfig(_Section):
     # The environment variable holding the push webhooks' shared secret (never in a file); unset: the webhook
     # endpoints answer 404, saying that webhooks are not configured.
     webhook_secret_env: str = "PIPELINE_WEBHOOK_SECRET"  # noqa: S105
+    # The largest webhook body read (413 above it). GitHub push payloads are kilobytes to a few MB (GitHub caps
+    # deliveries at 25 MB); the whole body is read to check its signature, so this bounds what a signed-looking
+    # request makes the server read.
+    webhook_max_body_bytes: Annotated[int, msgspec.Meta(ge=1)] = 5 * 1024 * 1024
 
 
 class Config(_Section):

@@ -3,11 +3,15 @@
 ``index_jobs`` rows move pending → processing → completed | failed (or skipped / cancelled); the queue's own
 tables only carry the work. Guarantees:
 - ``enqueue`` creates the repository (if new), the pending index job and its queue job in one transaction; a second
-  enqueue of the same repository and commit/ref while one is unfinished returns the existing job.
+  enqueue of the same repository and commit/ref while one is unfinished returns the existing job. A repository is
+  found by its URL's key (``repository_upsert``), so ``https://github.com/Acme/App.git`` and
+  ``https://github.com/acme/app`` are one repository, fetched from the URL it was first enqueued with.
 - Coalescing: a new job of a ref supersedes the repository's older pending jobs of that ref (``skipped``, with an
   event naming the new job, their queue jobs cancelled, in the same transaction), so a burst of pushes indexes the
   newest commit once; a running job finishes. Enqueues of one repository are serialised by its row's lock.
-- One job of a repository runs at a time: its queue job's group is the repository (``Queue.send(group_key=…)``).
+- One job of a repository runs at a time between claims: its queue job's group is the repository
+  (``Queue.send(group_key=…)``). A job cancelled or expired while running leaves the group at once while its
+  worker may still be stopping (up to one heartbeat interval); the writer's repository lock serialises writes.
 - Every transition checks the current status, so a late writer cannot resurrect a finished job; transitions are
   stamped with the time they happen (``clock_timestamp()``), not the start of their transaction.
 - An index job ends with its queue job: when the queue job fails its last attempt (its worker, the rescuer or

@@ -57,7 +57,7 @@ from pipeline.api.routes import (
     require_token,
 )
 from pipeline.api.search_routes import SEARCH_ROUTE_HANDLERS
-from pipeline.api.webhooks import WEBHOOK_HANDLERS, webhook_settings
+from pipeline.api.webhooks import webhook_router, webhook_settings
 from pipeline.config import Config
 from pipeline.db import database_url
 from pipeline.migrate import ensure_schema
@@ -71,7 +71,7 @@ logger = logging.getLogger(__name__)
 
 _NO_FRAMES = "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 DASHBOARD_CSP = f"default-src 'self'; img-src 'self' data:; {_NO_FRAMES}"
-MAX_BODY_BYTES = 64 * 1024  # POST /index is a few kilobytes; a larger body is refused (413); webhooks: their own
+MAX_BODY_BYTES = 64 * 1024  # POST /index is a few kilobytes; a larger body is refused (413); webhooks: their setting
 SECURITY_HEADERS = {
     "content-security-policy": DASHBOARD_CSP,
     "x-frame-options": "DENY",
@@ -149,7 +149,7 @@ def create_app(
     return Litestar(
         route_handlers=[
             *ROUTE_HANDLERS,
-            *WEBHOOK_HANDLERS,
+            webhook_router(config.api.webhook_max_body_bytes),
             *DASHBOARD_HANDLERS,
             *INDEX_ROUTE_HANDLERS,
             *SEARCH_ROUTE_HANDLERS,

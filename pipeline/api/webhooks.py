@@ -2,21 +2,28 @@
 
 Guarantees, in the order a request meets them:
 - No secret configured (the environment variable ``api.webhook_secret_env``, ``PIPELINE_WEBHOOK_SECRET``): 404
-  saying webhooks are not configured. The secret is moved out of the environment (``pipeline.secrets``), so no
-  process started from the server inherits it; it is never logged or echoed.
-- A body over ``MAX_WEBHOOK_BODY_BYTES`` is refused (413) before anything is read into a payload.
-- The request is authenticated before its body is parsed: GitHub's ``X-Hub-Signature-256`` must be the HMAC-SHA256
-  of the raw body under the secret, GitLab's ``X-Gitlab-Token`` must be the secret; both compared in constant
-  time. Missing or wrong: 401, and nothing is read further or enqueued. These routes need no bearer token and are
-  exempt from the same-origin/JSON guard (``routes.SIGNED_BODY``): the signature is what another site cannot make.
+  saying webhooks are not configured, before the body is read (a guard). The secret is moved out of the
+  environment (``pipeline.secrets``), so no process started from the server inherits it; it is never logged or
+  echoed.
+- GitLab's ``X-Gitlab-Token`` must be the secret, checked before the body is read (a guard): missing or wrong, 401.
+- A body over ``api.webhook_max_body_bytes`` (5 MiB by default) is refused (413) before it is read when its
+  ``Content-Length`` says so, else as soon as it grows past the limit.
+- GitHub's ``X-Hub-Signature-256`` must be the HMAC-SHA256 of the raw body under the secret, checked before the
+  body is parsed: missing or wrong, 401, and nothing is parsed or enqueued. Secrets are compared in constant
+  time. These routes need no bearer token and are exempt from the same-origin/JSON guard (``routes.SIGNED_BODY``):
+  the signature is what another site cannot make.
 - ``ping`` (GitHub) answers 200. Events other than pushes, tag pushes, branch deletions and pushes to another
   branch than the repository's default one answer 202 and change nothing (the index follows the default branch:
   a repository has one current index).
 - A push to the default branch enqueues the repository (its payload's https clone URL, whose host must be one the
   fetcher is configured for: ``index.token_hosts``, else the host of ``index.base_url``; 422 otherwise) at the
-  pushed commit and ref, and records the delivery id in the same transaction: a redelivery enqueues nothing and is
-  answered 200 with the first answer (``redelivery: true``). A malformed payload is 400 naming the field.
+  pushed commit and ref, and records the delivery in the same transaction: a redelivery enqueues nothing and is
+  answered 200 with the first answer (``redelivery: true``). A GitHub delivery is known by its id and by its
+  body's SHA-256 (the id is not signed: a signed body replayed under a fresh id is answered as a redelivery, and
+  cannot roll the index back to its commit). A malformed payload is 400 naming the field.
   Enqueueing coalesces (``index_jobs.enqueue``): a burst of pushes indexes the newest commit.
+- Deliveries may arrive out of order (GitHub does not promise an order): an older push arriving last is enqueued
+  and indexed, and the index shows that older commit until the next push.
 - Deliveries are kept ``DELIVERY_RETENTION_SECONDS``; each recorded delivery deletes up to ``PRUNE_BATCH`` expired
   ones, so the table grows only with deliveries and is pruned by them.
 """
@@ -33,11 +40,14 @@ from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qs
 
 import msgspec
-from litestar import Request, Response, post
+from litestar import Request, Response, Router, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotFoundException
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.params import RawBody
+from litestar.types import Guard
 from psycopg.types.json import Jsonb
 
 from pipeline import index_jobs, secrets
@@ -49,9 +59,6 @@ from pipeline.index_requests import parse_request_target
 from stages.fetch import FetchError, RepoTarget
 from stages.fetch.credentials import token_allowed, token_hosts_for
 
-# GitHub delivers payloads of up to 25 MB (it sends none larger); a push payload is usually a few kilobytes, but
-# one of 20 commits touching many files is megabytes. The whole body is read to check its signature.
-MAX_WEBHOOK_BODY_BYTES = 25 * 1024 * 1024
 DELIVERY_RETENTION_SECONDS = 7 * 86400.0  # GitHub offers redelivery of the last 3 days
 PRUNE_BATCH = 1000
 MAX_HEADER_LENGTH = 200
@@ -120,11 +127,13 @@ class _Push(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass(frozen=True)
 class _Delivery:
-    """Which delivery a request is: its provider, its id (deduplicated) and its event."""
+    """Which delivery a request is: its provider, its id and, for a signed body, the body's SHA-256 (both
+    deduplicated), and its event."""
 
     provider: Provider
     id: str
     event: str
+    body_sha256: bytes | None = None
 
     def outcome(self, action: Action, **fields: Any) -> WebhookOutcome:
         return WebhookOutcome(provider=self.provider, delivery=self.id, event=self.event, action=action, **fields)
@@ -158,31 +167,65 @@ _RESPONSES: dict[int, ResponseSpec] = {
     400: ResponseSpec(data_container=dict[str, Any], description="a malformed payload or header, named"),
     401: ResponseSpec(data_container=dict[str, Any], description="missing or wrong signature (token)"),
     404: ResponseSpec(data_container=dict[str, Any], description="webhooks are not configured"),
-    413: ResponseSpec(data_container=dict[str, Any], description="a body over 25 MiB"),
+    413: ResponseSpec(data_container=dict[str, Any], description="a body over api.webhook_max_body_bytes"),
     422: ResponseSpec(data_container=dict[str, Any], description="a repository this server does not fetch from"),
 }
 
 
-def _webhook_route(path: str, *, summary: str) -> post:
-    """The route decorator of a webhook: signed (no bearer token, no same-origin guard), its own body limit."""
+def _configured(connection: ASGIConnection[Any, Any, Any, Any]) -> WebhookSettings:
+    """The webhook settings, or 404 when no secret is configured."""
+    settings: WebhookSettings = connection.app.state.webhooks
+    if not settings.secret:
+        raise NotFoundException(
+            f"webhooks are not configured on this server: set the environment variable {settings.secret_env} "
+            "to the webhook's secret"
+        )
+    return settings
+
+
+def require_configured(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of the GitHub webhook: 404 without a secret, before the body is read (its signature is over the body,
+    so it is checked once the body is read)."""
+    _configured(connection)
+
+
+def require_gitlab_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard of the GitLab webhook: 404 without a secret, 401 without the right ``X-Gitlab-Token``, both before the
+    body is read (GitLab authenticates by that header alone)."""
+    settings = _configured(connection)
+    supplied = connection.headers.get("x-gitlab-token")
+    if supplied is None:
+        raise _unauthorized("X-Gitlab-Token", "missing")
+    if not hmac.compare_digest(supplied.encode(), settings.secret.encode()):
+        raise _unauthorized("X-Gitlab-Token", "does not match the configured secret")
+
+
+def _webhook_route(path: str, *, summary: str, guard: Guard) -> post:
+    """The route decorator of a webhook: signed (no bearer token, no same-origin guard), guarded before its body is
+    read; its body limit is its router's (``webhook_router``)."""
     return post(
         path,
         sync_to_thread=True,
         status_code=202,
-        request_max_body_size=MAX_WEBHOOK_BODY_BYTES,
+        guards=[guard],
         opt={SIGNED_BODY: True},
         summary=summary,
         responses=_RESPONSES,
     )
 
 
-@_webhook_route("/webhooks/github", summary="GitHub push webhook (X-Hub-Signature-256)")
+@_webhook_route("/webhooks/github", summary="GitHub push webhook (X-Hub-Signature-256)", guard=require_configured)
 def post_github(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[WebhookOutcome]:
     """202 with what was done with the event (``action``): ``enqueued`` for a push to the default branch,
     ``ignored`` (with the reason) for anything else; 200 for ``ping`` and for a redelivery."""
-    settings = _settings(state)
+    settings: WebhookSettings = state.webhooks
     _check_github_signature(request, body, settings.secret)
-    delivery = _Delivery("github", _header(request, "X-GitHub-Delivery"), _header(request, "X-GitHub-Event"))
+    delivery = _Delivery(
+        "github",
+        _header(request, "X-GitHub-Delivery"),
+        _header(request, "X-GitHub-Event"),
+        body_sha256=hashlib.sha256(body).digest(),
+    )
     if delivery.event == "ping":
         return Response(delivery.outcome("pong"), status_code=200)
     if delivery.event != "push":
@@ -199,16 +242,10 @@ def post_github(request: Request[Any, Any, Any], body: RawBody, state: State) ->
     return _on_push(state, settings, delivery, push)
 
 
-@_webhook_route("/webhooks/gitlab", summary="GitLab push webhook (X-Gitlab-Token)")
+@_webhook_route("/webhooks/gitlab", summary="GitLab push webhook (X-Gitlab-Token)", guard=require_gitlab_token)
 def post_gitlab(request: Request[Any, Any, Any], body: RawBody, state: State) -> Response[WebhookOutcome]:
     """As ``POST /webhooks/github``. The delivery id is GitLab's ``Idempotency-Key`` (the same on every retry of an
     event, GitLab 17.4 on), else the SHA-256 of the body (a retry resends the same body)."""
-    settings = _settings(state)
-    supplied = request.headers.get("x-gitlab-token")
-    if supplied is None:
-        raise _unauthorized("X-Gitlab-Token", "missing")
-    if not hmac.compare_digest(supplied.encode(), settings.secret.encode()):
-        raise _unauthorized("X-Gitlab-Token", "does not match the configured secret")
     key = request.headers.get("idempotency-key")
     delivery = _Delivery(
         "gitlab",
@@ -228,17 +265,7 @@ def post_gitlab(request: Request[Any, Any, Any], body: RawBody, state: State) ->
         clone_url_field="project.git_http_url",
         default_branch=payload.project.default_branch,
     )
-    return _on_push(state, settings, delivery, push)
-
-
-def _settings(state: State) -> WebhookSettings:
-    settings: WebhookSettings = state.webhooks
-    if not settings.secret:
-        raise NotFoundException(
-            f"webhooks are not configured on this server: set the environment variable {settings.secret_env} "
-            "to the webhook's secret"
-        )
-    return settings
+    return _on_push(state, state.webhooks, delivery, push)
 
 
 def _check_github_signature(request: Request[Any, Any, Any], body: bytes, secret: str) -> None:
@@ -328,9 +355,10 @@ def _on_push(state: State, settings: WebhookSettings, delivery: _Delivery, push:
     target = _target(push, settings, context.base_url)
     with context.connection() as conn, conn.transaction():
         key = {"provider": delivery.provider, "delivery_id": delivery.id}
-        if conn.execute(query("webhook_delivery_record"), {**key, "event": delivery.event}).fetchone() is None:
-            row = conn.execute(query("webhook_delivery_outcome"), key).fetchone()
-            assert row is not None, "the delivery conflicted, so its row exists"
+        seen = {**key, "body_sha256": delivery.body_sha256}
+        if conn.execute(query("webhook_delivery_record"), {**seen, "event": delivery.event}).fetchone() is None:
+            row = conn.execute(query("webhook_delivery_outcome"), seen).fetchone()
+            assert row is not None, "the delivery conflicted on its id or body, so that row exists"
             first = msgspec.convert(row[0], WebhookOutcome)
             return Response(msgspec.structs.replace(first, redelivery=True), status_code=200)
         try:
@@ -374,4 +402,7 @@ def _target(push: _Push, settings: WebhookSettings, base_url: str) -> RepoTarget
         ) from None
 
 
-WEBHOOK_HANDLERS = [post_github, post_gitlab]
+def webhook_router(max_body_bytes: int) -> Router:
+    """The webhook routes, with their own body limit (``api.webhook_max_body_bytes``): the whole body is read to
+    check its signature, and a push payload is larger than the API's other bodies."""
+    return Router(path="/", route_handlers=[post_github, post_gitlab], request_max_body_size=max_body_bytes)

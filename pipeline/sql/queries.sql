@@ -425,10 +425,16 @@ SELECT source_queue, count(*) FROM dead_letters GROUP BY source_queue;
 -- ===== index jobs =====
 
 -- name: repository_upsert
--- Find or create the repository with this git URL; returns its id. The name is the one derived now (a row named
--- by an older rule, or before its clone's origin remote changed, is renamed by its next enqueue).
+-- Find or create the repository this git URL names, by its key (url_key, set by a trigger; migration 0013): one
+-- row per repository however its URL is spelled, e.g. a push's https://github.com/Acme/App.git and the
+-- https://github.com/acme/app of `owner/name`. Returns its id. The row keeps the URL it was created with (the one
+-- fetched). Its name is the one derived now (a row named by an older rule, or before its clone's origin remote
+-- changed, is renamed by its next enqueue), except that a name differing only in case keeps its first spelling.
 INSERT INTO repositories (full_name, git_url) VALUES (%(full_name)s, %(git_url)s)
-ON CONFLICT (git_url) DO UPDATE SET full_name = excluded.full_name, updated_at = now()
+ON CONFLICT (url_key) DO UPDATE
+SET full_name = CASE WHEN lower(repositories.full_name) = lower(excluded.full_name) THEN repositories.full_name
+        ELSE excluded.full_name END,
+    updated_at = now()
 RETURNING id;
 
 -- name: index_job_insert
@@ -989,16 +995,19 @@ ORDER BY id;
 -- ===== push webhooks =====
 
 -- name: webhook_delivery_record
--- Record a delivery unless its provider and delivery id were seen already (then no row: a redelivery). A concurrent
--- delivery of the same id waits for this transaction and then finds it.
-INSERT INTO webhook_deliveries (provider, delivery_id, event, outcome)
-VALUES (%(provider)s, %(delivery_id)s, %(event)s, '{}')
-ON CONFLICT (provider, delivery_id) DO NOTHING
+-- Record a delivery unless it was seen already (then no row): the same provider and delivery id (a redelivery), or
+-- the same provider and body (a signed GitHub body replayed under another id; body_sha256 is NULL for GitLab). A
+-- concurrent delivery of the same id or body waits for this transaction and then finds it.
+INSERT INTO webhook_deliveries (provider, delivery_id, body_sha256, event, outcome)
+VALUES (%(provider)s, %(delivery_id)s, %(body_sha256)s, %(event)s, '{}')
+ON CONFLICT DO NOTHING
 RETURNING 1;
 
 -- name: webhook_delivery_outcome
--- What a recorded delivery's first arrival answered (the body a redelivery gets again).
-SELECT outcome FROM webhook_deliveries WHERE provider = %(provider)s AND delivery_id = %(delivery_id)s;
+-- What the first arrival of a delivery seen already answered (the body a redelivery or a replay gets again).
+SELECT outcome FROM webhook_deliveries
+WHERE provider = %(provider)s AND (delivery_id = %(delivery_id)s OR body_sha256 = %(body_sha256)s)
+LIMIT 1;
 
 -- name: webhook_delivery_set_outcome
 -- Store the answer to a delivery, in the transaction that recorded it and enqueued its job.

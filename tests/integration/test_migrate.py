@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pipeline.db import connect
+from pipeline.db import connect, query
 from pipeline.errors import MigrationError
 from pipeline.migrate import Migration, available_migrations, check_migrated, migrate, schema_version
 from tests.conftest import ROOT, DatabaseFactory
@@ -142,3 +142,29 @@ def test_migrations__produce_exactly_the_declared_schema(
     for part in CATALOG_QUERIES:
         assert migrated[part] == from_declaration[part], f"{part} differ between migrations and schema.sql"
     assert any(migrated.values()), "the compared catalog is empty: the comparison proves nothing"
+
+
+def test_migration_0013__keys_repositories_even_when_a_database_holds_duplicates(empty_database_url: str) -> None:
+    """Rows made before the key (a push beside `POST /index`) share a key: the oldest gets it, the migration does not
+    fail, and an enqueue of any spelling then finds that oldest row."""
+    before, after = [m for m in available_migrations() if m.version < 13], available_migrations()
+    migrate(empty_database_url, SCHEMA, before)
+    spellings = ["https://github.com/acme/app", "https://github.com/Acme/App.git", "https://github.com/acme/other"]
+    with connect(empty_database_url, SCHEMA, autocommit=True) as conn:
+        for offset, url in enumerate(spellings):
+            conn.execute(
+                "INSERT INTO repositories (full_name, git_url, created_at) "
+                "VALUES ('n', %s, now() + %s * interval '1 second')",
+                [url, offset],
+            )
+    migrate(empty_database_url, SCHEMA, after)
+    with connect(empty_database_url, SCHEMA, autocommit=True) as conn:
+        keys = conn.execute("SELECT git_url, url_key FROM repositories ORDER BY created_at").fetchall()
+        assert keys == [
+            (spellings[0], "github.com/acme/app"),
+            (spellings[1], None),
+            (spellings[2], "github.com/acme/other"),
+        ]
+        found = conn.execute(query("repository_upsert"), {"full_name": "Acme/App", "git_url": spellings[1]}).fetchone()
+        oldest = conn.execute("SELECT id FROM repositories WHERE git_url = %s", [spellings[0]]).fetchone()
+        assert found == oldest

@@ -10,6 +10,7 @@ import hmac
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +27,7 @@ from psycopg.rows import TupleRow
 
 from pipeline import index_jobs
 from pipeline.api.app import create_app
-from pipeline.api.webhooks import DELIVERY_RETENTION_SECONDS, MAX_WEBHOOK_BODY_BYTES
+from pipeline.api.webhooks import DELIVERY_RETENTION_SECONDS
 from pipeline.config import Config
 from pipeline.coordinator import Coordinator
 from pipeline.index_jobs import IndexJobStatus
@@ -59,8 +60,10 @@ def github_push(
     clone_url: str = CLONE_URL,
     default_branch: str = "main",
     deleted: bool = False,
+    pushed_at: int = 1_765_000_000,
 ) -> dict[str, Any]:
-    """The fields of a GitHub push payload the server reads, among some it does not."""
+    """The fields of a GitHub push payload the server reads, among some it does not (``pushed_at`` makes two pushes
+    of one commit two different bodies, as on GitHub)."""
     return {
         "ref": ref,
         "before": "0" * 40,
@@ -73,6 +76,7 @@ def github_push(
             "clone_url": clone_url,
             "default_branch": default_branch,
             "private": False,
+            "pushed_at": pushed_at,
         },
         "pusher": {"name": "octocat"},
     }
@@ -150,6 +154,29 @@ def test_webhooks__without_a_secret_are_404_saying_they_are_not_configured(
     assert response.status_code == 404
     assert "webhooks are not configured" in response.json()["detail"]
     assert SECRET_ENV in response.json()["detail"]
+    assert index_job_count(conn) == 0
+
+
+def test_webhooks__without_a_secret_refuse_an_oversized_body_unread(config: Config, conn: Conn) -> None:
+    """404, not 413: the route is refused before its body is read (a 413 would mean the body was looked at)."""
+    oversized = b" " * (config.api.webhook_max_body_bytes + 1)
+    with TestClient(create_app(config, environ={})) as unconfigured:
+        for path in ("/webhooks/github", "/webhooks/gitlab"):
+            response = unconfigured.post(path, content=oversized, headers={"Content-Type": "application/json"})
+            assert response.status_code == 404, (path, response.text)
+    assert index_job_count(conn) == 0
+
+
+def test_gitlab__a_wrong_token_refuses_an_oversized_body_unread(client: Client, config: Config, conn: Conn) -> None:
+    oversized = b" " * (config.api.webhook_max_body_bytes + 1)
+    for token in ({}, {"X-Gitlab-Token": "wrong"}):
+        response = client.post(
+            "/webhooks/gitlab",
+            content=oversized,
+            headers={"Content-Type": "application/json", "X-Gitlab-Event": "Push Hook", **token},
+        )
+        assert response.status_code == 401, response.text
+        assert response.json()["extra"]["field"] == "X-Gitlab-Token"
     assert index_job_count(conn) == 0
 
 
@@ -231,9 +258,20 @@ def test_github__a_redelivery_enqueues_nothing_new_even_after_the_job_finished(c
     assert again.status_code == 200, again.text
     assert again.json() == {**first.json(), "redelivery": True}
     assert index_job_count(conn) == 1
-    another_delivery = deliver(client, github_push(), delivery="d-other")
+    another_delivery = deliver(client, github_push(pushed_at=1_765_000_060), delivery="d-other")
     assert another_delivery.status_code == 202
     assert another_delivery.json()["job_id"] != first.json()["job_id"], "a new delivery of a failed commit re-runs it"
+
+
+def test_github__a_signed_body_replayed_under_a_fresh_delivery_id_enqueues_nothing(client: Client, conn: Conn) -> None:
+    """The delivery id is not signed: replaying an older push's body under a new id must not roll the index back."""
+    older = deliver(client, github_push(after="1" * 40), delivery="d-older")
+    newer = deliver(client, github_push(after="2" * 40), delivery="d-newer")
+    replay = deliver(client, github_push(after="1" * 40), delivery="d-forged")
+    assert replay.status_code == 200, replay.text
+    assert replay.json() == {**older.json(), "redelivery": True}
+    assert index_job_count(conn) == 2
+    assert job_of(conn, newer).status is IndexJobStatus.PENDING, "the newer push stays the one to index"
 
 
 @pytest.mark.parametrize(
@@ -266,6 +304,46 @@ def test_github__pushes_in_a_burst_coalesce_to_the_newest_commit(client: Client,
     second = deliver(client, github_push(after="2" * 40))
     assert job_of(conn, first).status is IndexJobStatus.SKIPPED
     assert job_of(conn, second).status is IndexJobStatus.PENDING
+
+
+# ----- one repository however its URL is spelled -----
+
+
+def repositories(conn: Conn) -> list[tuple[Any, ...]]:
+    return conn.execute("SELECT id, full_name, git_url FROM repositories ORDER BY created_at").fetchall()
+
+
+def test_github__a_push_finds_the_repository_post_index_made_however_its_url_is_spelled(
+    client: Client, conn: Conn
+) -> None:
+    """``POST /index acme/app`` stores https://github.com/acme/app; GitHub's clone URL is Acme/App.git. One
+    repository: the push's job is the row the user indexed, which keeps its URL and name."""
+    indexed = client.post("/index", json={"repository": "acme/app"})
+    assert indexed.status_code == 202, indexed.text
+    pushed = deliver(client, github_push(clone_url="https://github.com/Acme/App.git"))
+    assert pushed.status_code == 202, pushed.text
+    [(repository_id, full_name, git_url)] = repositories(conn)
+    assert (full_name, git_url) == ("acme/app", "https://github.com/acme/app")
+    assert job_of(conn, pushed).repository_id == repository_id
+    assert pushed.json()["repository"] == "acme/app"
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("https://github.com/Acme/App.git", "github.com/acme/app"),
+        ("https://GitLab.com/Group/Sub/App.git/", "gitlab.com/group/sub/app"),
+        ("ssh://git@github.com/acme/app.git", "github.com/acme/app"),
+        ("git@github.com:Acme/App.git", "github.com/acme/app"),
+        ("https://git.example.test:8443/Acme/App.git", "git.example.test:8443/Acme/App"),
+        ("http://git.example.test/acme/app", "git.example.test/acme/app"),
+        ("/srv/git/App.git", "/srv/git/App.git"),
+    ],
+)
+def test_repository_url_key__drops_scheme_user_and_dot_git_and_case_where_paths_ignore_it(
+    conn: Conn, url: str, key: str
+) -> None:
+    assert conn.execute("SELECT repository_url_key(%s)", [url]).fetchone() == (key,)
 
 
 # ----- bad input -----
@@ -306,15 +384,13 @@ def test_github__a_body_that_is_neither_json_nor_a_form_is_415(client: Client) -
     assert response.json()["extra"]["field"] == "Content-Type"
 
 
-def test_github__a_body_over_the_limit_is_413_before_it_is_read(client: Client, conn: Conn) -> None:
-    body = b" " * (MAX_WEBHOOK_BODY_BYTES + 1)
-    response = client.post(
-        "/webhooks/github",
-        content=body,
-        headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature(b""), "X-GitHub-Event": "push"},
-    )
-    assert response.status_code == 413
-    assert index_job_count(conn) == 0
+def test_github__a_body_over_the_configured_limit_is_413(config: Config, conn: Conn) -> None:
+    limited = msgspec.structs.replace(config, api=msgspec.structs.replace(config.api, webhook_max_body_bytes=4096))
+    payload = orjson.dumps({**github_push(), "padding": "x" * 4096})
+    with app_client(limited) as client:
+        assert deliver(client, payload).status_code == 413
+        assert deliver(client, github_push()).status_code == 202, "a body within the limit is read"
+    assert index_job_count(conn) == 1
 
 
 @pytest.mark.parametrize(
@@ -414,11 +490,13 @@ def test_gitlab__a_malformed_payload_is_400_naming_the_field(client: Client) -> 
 # ----- end to end -----
 
 
-@pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GitHttpServer, pygit2.Repository]]:
-    """A bare repository ``acme/app.git`` served over https by ``git http-backend``, with a self-signed certificate
-    that the worker's clone processes trust (``SSL_CERT_FILE``)."""
-    repository = pygit2.init_repository(str(tmp_path / "served" / "acme" / "app.git"), bare=True, initial_head="main")
+@contextmanager
+def https_git_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> Iterator[tuple[GitHttpServer, pygit2.Repository]]:
+    """A bare repository at ``path`` served over https by ``git http-backend``, with a self-signed certificate that
+    the worker's clone processes trust (``SSL_CERT_FILE``)."""
+    repository = pygit2.init_repository(str(tmp_path / "served" / path), bare=True, initial_head="main")
     key, certificate = self_signed_certificate(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
     server = GitHttpServer(tmp_path / "served", None, tls=tls_context(key, certificate))
@@ -428,14 +506,53 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Gi
         server.close()
 
 
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GitHttpServer, pygit2.Repository]]:
+    with https_git_server(tmp_path, monkeypatch, "acme/app.git") as served:
+        yield served
+
+
+def with_token_host(config: Config, server: GitHttpServer) -> Config:
+    """``config`` fetching from ``server`` (the host webhooks accept)."""
+    return msgspec.structs.replace(config, index=msgspec.structs.replace(config.index, token_hosts=[server.host_port]))
+
+
+def current_commit(conn: Conn) -> tuple[Any, ...] | None:
+    return conn.execute(
+        "SELECT s.commit_sha FROM repositories r JOIN snapshots s ON s.id = r.current_snapshot_id"
+    ).fetchone()
+
+
+def test_signed_push__of_a_repository_indexed_under_another_spelling_makes_that_one_current(
+    pipeline_config: Config, conn: Conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The repository is served as ``acme/app`` only; the push names ``acme/app.git``. The push's job is the first
+    row's and fetches the URL that row was indexed from, so it works and makes that row current."""
+    with https_git_server(tmp_path, monkeypatch, "acme/app") as (server, repository):
+        config = with_token_host(pipeline_config, server)
+        first = commit_files(repository, {"src/a.ts": "export const a = 1;\n"}, "first")
+        with app_client(config) as client:
+            assert client.post("/index", json={"repository": f"{server.url}/acme/app"}).status_code == 202
+            assert Coordinator(config, until_idle=True).run(install_signal_handlers=False) == 0
+            assert current_commit(conn) == (first,)
+            pushed = commit_files(repository, {"src/a.ts": "export const a = 2;\n"}, "second")
+            response = deliver(client, github_push(after=pushed, clone_url=f"{server.url}/acme/app.git"))
+        assert response.status_code == 202, response.text
+        assert Coordinator(config, until_idle=True).run(install_signal_handlers=False) == 0
+    job = job_of(conn, response)
+    assert job.status is IndexJobStatus.COMPLETED, job.error_message
+    [(repository_id, _, git_url)] = repositories(conn)
+    assert (job.repository_id, git_url) == (repository_id, f"{server.url}/acme/app")
+    assert current_commit(conn) == (pushed,)
+
+
 def test_signed_push__is_indexed_by_a_worker_and_becomes_the_current_index(
     pipeline_config: Config, conn: Conn, served: tuple[GitHttpServer, pygit2.Repository]
 ) -> None:
     server, repository = served
     commit_files(repository, {"src/a.ts": "export const a = 1;\n"}, "first")
     pushed = commit_files(repository, {"src/a.ts": "export const a = 2;\n", "src/b.ts": "export const b = a;\n"}, "b")
-    index = msgspec.structs.replace(pipeline_config.index, token_hosts=[server.host_port])
-    config = msgspec.structs.replace(pipeline_config, index=index)
+    config = with_token_host(pipeline_config, server)
     with app_client(config) as client:
         response = deliver(client, github_push(after=pushed, clone_url=f"{server.url}/acme/app.git"))
     assert response.status_code == 202, response.text
