@@ -345,11 +345,9 @@ def list_repositories(conn: Connection, *, limit: int = 50, cursor: str | None =
             query("index_repository_list"), {"after_name": after_name, "after_id": after_id, "limit": limit + 1}
         ).fetchall()
         items = []
-        for rid, full_name, url, branch, last_indexed, snapshot_id, sha in rows[:limit]:
+        for rid, full_name, url, branch, last_indexed, snapshot_id, sha, *counted in rows[:limit]:
             counts = None
             if snapshot_id is not None:
-                counted = conn.execute(query("index_snapshot_counts"), {"snapshot": snapshot_id}).fetchone()
-                assert counted is not None
                 counts = IndexCounts(files=counted[0], symbols=counted[1], references=counted[2], links=counted[3])
             items.append(
                 RepositorySummary(

@@ -1115,23 +1115,17 @@ ORDER BY r.id
 LIMIT %(limit)s;
 
 -- name: index_repository_list
--- A page of repositories by full name (keyset after the cursor's name and id), with their current snapshot.
-SELECT r.id, r.full_name, r.git_url, r.default_branch, r.last_indexed_at, s.id, s.commit_sha
+-- A page of repositories by full name (keyset after the cursor's name and id), with their current snapshot and what
+-- it holds: the totals the writer keeps in the snapshot's stats (kept up to date by incremental jobs too), so a
+-- page costs one index scan however large the repositories are.
+SELECT r.id, r.full_name, r.git_url, r.default_branch, r.last_indexed_at, s.id, s.commit_sha,
+    coalesce((s.stats ->> 'files')::bigint, 0), coalesce((s.stats ->> 'symbols')::bigint, 0),
+    coalesce((s.stats ->> 'references')::bigint, 0), coalesce((s.stats ->> 'reference_links')::bigint, 0)
 FROM repositories r
 LEFT JOIN snapshots s ON s.id = r.current_snapshot_id
 WHERE %(after_name)s::text IS NULL OR (r.full_name, r.id) > (%(after_name)s, %(after_id)s::uuid)
 ORDER BY r.full_name, r.id
 LIMIT %(limit)s;
-
--- name: index_snapshot_counts
--- What a snapshot holds: files, symbols, references and the references linked to a definition.
-SELECT
-    (SELECT count(*) FROM snapshot_files f WHERE f.snapshot_id = %(snapshot)s),
-    (SELECT count(*) FROM snapshot_files f JOIN symbols s ON s.file_result_id = f.file_result_id
-        WHERE f.snapshot_id = %(snapshot)s),
-    (SELECT count(*) FROM snapshot_files f JOIN refs r ON r.file_result_id = f.file_result_id
-        WHERE f.snapshot_id = %(snapshot)s),
-    (SELECT count(*) FROM reference_links l WHERE l.snapshot_id = %(snapshot)s);
 
 -- name: index_trigram_schema
 -- The schema pg_trgm was created in (once per database; see migration 0010).

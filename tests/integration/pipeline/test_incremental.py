@@ -82,6 +82,21 @@ def assert_same_index(conn: psycopg.Connection[TupleRow], job: IndexJob, expecte
     assert not found, f"the stored index differs from a full index of the commit: {found}"
     report = check_integrity(conn)
     assert report.clean, [check for check in report.checks if check.violations]
+    # the totals the writer keeps in the snapshot (what GET /repositories shows) are what it holds
+    kept, counted = conn.execute(
+        """SELECT jsonb_build_array((s.stats ->> 'files')::int, (s.stats ->> 'symbols')::int,
+                      (s.stats ->> 'references')::int, (s.stats ->> 'reference_links')::int),
+                  jsonb_build_array(
+                      (SELECT count(*) FROM snapshot_files f WHERE f.snapshot_id = s.id),
+                      (SELECT count(*) FROM snapshot_files f JOIN symbols y ON y.file_result_id = f.file_result_id
+                       WHERE f.snapshot_id = s.id),
+                      (SELECT count(*) FROM snapshot_files f JOIN refs r ON r.file_result_id = f.file_result_id
+                       WHERE f.snapshot_id = s.id),
+                      (SELECT count(*) FROM reference_links l WHERE l.snapshot_id = s.id))
+           FROM repositories p JOIN snapshots s ON s.id = p.current_snapshot_id WHERE p.id = %s""",
+        [job.repository_id],
+    ).fetchone() or (None, None)
+    assert kept == counted, "the snapshot's totals drifted from its rows"
 
 
 # ---- examples -----------------------------------------------------------------------------------------------
