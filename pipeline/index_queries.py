@@ -40,7 +40,7 @@ MAX_NAME_MATCHES = 20  # repositories listed in the error for an ambiguous name
 MAX_PAGE = 200  # the most items one page of any answer holds
 MAX_IMPACT_DEPTH = 10
 MAX_IMPACT_ITEMS = 1000  # files, and symbols, listed by one impact answer (more: ``truncated``)
-IMPACT_TIMEOUT_MS = 5000
+ANSWER_TIMEOUT_MS = 5000
 MAX_IMPORTERS = 1000
 PACKAGE_PATHS = 20  # files listed per package (all are counted)
 MAX_QUERY_LENGTH = 200
@@ -127,7 +127,16 @@ def snapshot_read(conn: Connection) -> Iterator[None]:
     conn.isolation_level, conn.read_only = IsolationLevel.REPEATABLE_READ, True
     try:
         with conn.transaction():
-            yield
+            # every statement of an answer is bounded: no question keeps a connection of the pool for long
+            conn.execute(query("index_statement_timeout_set"), {"milliseconds": str(ANSWER_TIMEOUT_MS)})
+            try:
+                yield
+            except psycopg.errors.QueryCanceled:
+                raise IndexQueryError(
+                    422,
+                    f"the question took over {ANSWER_TIMEOUT_MS / 1000:g} s to answer; ask a narrower one "
+                    "(a longer name, a path, a smaller limit or depth)",
+                ) from None
     finally:
         conn.isolation_level, conn.read_only = isolation, read_only
 
@@ -691,8 +700,6 @@ def impact(
         raise IndexQueryError(400, f"path: give at most {MAX_PAGE} paths and symbols together", field="path")
     with snapshot_read(conn):
         ref = resolve_repository(conn, repo)
-        # a dense dependency graph walked 10 steps deep can take long: bounded like every request should be
-        conn.execute(query("index_statement_timeout_set"), {"milliseconds": str(IMPACT_TIMEOUT_MS)})
         files = [_file(conn, ref, path).idx for path in paths]
         given = [parse_symbol_id(symbol) for symbol in symbols]
         for file_idx, symbol_idx in given:
@@ -713,7 +720,7 @@ def impact(
         except psycopg.errors.QueryCanceled:
             raise IndexQueryError(
                 422,
-                f"depth: following dependencies {depth} steps deep took over {IMPACT_TIMEOUT_MS / 1000:g} s; "
+                f"depth: following dependencies {depth} steps deep took over {ANSWER_TIMEOUT_MS / 1000:g} s; "
                 "ask with a smaller depth or fewer files and symbols",
                 field="depth",
             ) from None

@@ -398,6 +398,20 @@ def test_snapshot_read__is_one_read_only_repeatable_read_transaction(conn: Conn)
     )
 
 
+def test_snapshot_read__bounds_each_statement_and_says_so_when_one_runs_over(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with index_queries.snapshot_read(conn):
+        assert conn.execute("SHOW statement_timeout").fetchone() == (f"{index_queries.ANSWER_TIMEOUT_MS // 1000}s",)
+    assert conn.execute("SHOW statement_timeout").fetchone() == ("0",), "the bound is the transaction's only"
+    monkeypatch.setattr(index_queries, "ANSWER_TIMEOUT_MS", 50)
+    with pytest.raises(index_queries.IndexQueryError) as raised, index_queries.snapshot_read(conn):
+        conn.execute("SELECT pg_sleep(5)")
+    assert raised.value.status == 422
+    assert "took over 0.05 s" in str(raised.value)
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
 # ----- query plans -----
 
 
