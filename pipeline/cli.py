@@ -141,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API and dashboard", parents=[common])
     serve.add_argument("--host", default=None, help="listen address (default: api.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default: api.port, 8000)")
+    serve.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="server processes sharing the port (default: api.workers, else one per CPU core, at most 4)",
+    )
     serve.set_defaults(handler=_serve)
 
     mcp = commands.add_parser(
@@ -176,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace, config: Config) -> int:
     _check_listen_address(args.host or config.api.host, config.api.port if args.port is None else args.port)
-    from pipeline.api.app import serve  # noqa: PLC0415  (the web stack is loaded only by this command)
+    from pipeline.api.server import serve  # noqa: PLC0415  (the web stack is loaded only by this command)
 
     try:
         return serve(args, config)

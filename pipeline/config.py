@@ -143,6 +143,9 @@ class ApiConfig(_Section):
     # The environment variable holding the push webhooks' shared secret (never in a file); unset: the webhook
     # endpoints answer 404, saying that webhooks are not configured.
     webhook_secret_env: str = "PIPELINE_WEBHOOK_SECRET"  # noqa: S105
+    # Server processes sharing the listening socket, each with its own pool of up to 8 database connections;
+    # 0: one per CPU core this process may run on, at most 4 (32 connections, well inside Postgres's default 100).
+    workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
 
 
 class Config(_Section):
