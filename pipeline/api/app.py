@@ -204,5 +204,5 @@ class McpMount:
         return asgi("/mcp", is_mount=True, copy_scope=True, guards=[require_token, _refuse_cross_origin_mcp])(serve_mcp)
 
 
-def _refuse_cross_origin_mcp(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def _refuse_cross_origin_mcp(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     refuse_cross_origin(connection)
