@@ -110,6 +110,8 @@ def _run_uvicorn(config: Config, environ: dict[str, str], listening: socket.sock
             port=config.api.port,
             log_config=None,
             access_log=True,
+            http="httptools",  # named, not "auto": a missing parser fails here instead of falling back to h11
+            loop="uvloop",
         )
     )
     server.run(sockets=None if listening is None else [listening])
