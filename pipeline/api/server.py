@@ -4,11 +4,13 @@ Guarantees:
 - Secrets (the API token, the webhook secret, the git token) are moved out of this process's environment
   (``pipeline.secrets.take``) before anything is started, so neither the embedded cluster nor a worker inherits
   them; the app gets them as arguments.
-- With one worker the app runs in this process. With more, this process binds the listening socket (a taken port
-  fails before any worker starts) and spawns the workers (a fresh interpreter each, not a fork): each builds its own
-  app, hence its own bounded connection pool and its own MCP session manager (stateless, so any worker answers any
-  request), and runs uvicorn on the shared socket; the kernel hands each new connection to one of them. The config
-  and the secrets reach a worker through the pipe it is started with, never its environment or command line.
+- The listening socket is bound first, so an address that cannot be listened on (a port taken, an address not of
+  this machine) fails with a message saying so before anything starts.
+- With one worker the app runs in this process. With more, this process spawns the workers (a fresh interpreter
+  each, not a fork): each builds its own app, hence its own bounded connection pool and its own MCP session manager
+  (stateless, so any worker answers any request), and runs uvicorn on the shared socket; the kernel hands each new
+  connection to one of them. The config and the secrets reach a worker through the pipe it is started with, never
+  its environment or command line.
 - A worker dies with this process (``PR_SET_PDEATHSIG``, as the stage processes do).
 - SIGTERM or SIGINT finishes the requests in flight and exits 0; with workers, this process passes the signal on as
   SIGTERM and waits for them, and a second signal kills them at once. A worker that exits on its own stops the
@@ -50,31 +52,38 @@ def serve(args: argparse.Namespace, config: Config) -> int:
     """Migrate, then serve the API and dashboard until SIGTERM or SIGINT, which finish the requests in flight and
     exit 0."""
     environ = secrets.take((config.api.token_env, config.api.webhook_secret_env, config.index.token_env))
-    ensure_schema(config)
     host = args.host or config.api.host
-    port = config.api.port if args.port is None else args.port
+    listening = _listen(host, config.api.port if args.port is None else args.port)  # first: fail before starting
     workers = worker_count(config.api.workers if args.workers is None else args.workers)
+    api = msgspec.structs.replace(config.api, host=host, port=listening.getsockname()[1], workers=workers)
+    try:
+        return _serve(msgspec.structs.replace(config, api=api), environ, listening)
+    finally:
+        listening.close()
+
+
+def _serve(config: Config, environ: dict[str, str], listening: socket.socket) -> int:
+    ensure_schema(config)
     # The URL resolved here (starting the embedded cluster if it is the one) is the one every worker uses.
     database = msgspec.structs.replace(config.database, url=database_url(config))
-    api = msgspec.structs.replace(config.api, host=host, port=port, workers=workers)
-    config = msgspec.structs.replace(config, database=database, api=api)
+    config = msgspec.structs.replace(config, database=database)
     logger.info(
         "serving the API",
         extra={
-            "host": host,
-            "port": port,
-            "workers": workers,
+            "host": config.api.host,
+            "port": config.api.port,
+            "workers": config.api.workers,
             "auth": bool(api_token(config, environ)),
-            "allowed_hosts": sorted(allowed_names(config.api.allowed_hosts, host)),
+            "allowed_hosts": sorted(allowed_names(config.api.allowed_hosts, config.api.host)),
         },
     )
-    if workers > 1:
-        return _supervise(config, environ, workers)
+    if config.api.workers > 1:
+        return _supervise(config, environ, listening)
     # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler it found; a no-op one
     # lets the command exit 0 after that graceful stop instead of dying by the signal.
     previous = {number: signal.signal(number, _ignore_signal) for number in SIGNALS}
     try:
-        _run_uvicorn(config, environ, None)
+        _run_uvicorn(config, environ, listening)
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -98,9 +107,9 @@ def worker_main(config: Config, environ: dict[str, str], listening: socket.socke
     _run_uvicorn(config, environ, listening)
 
 
-def _run_uvicorn(config: Config, environ: dict[str, str], listening: socket.socket | None) -> None:
-    """Serve ``create_app(config)`` with uvicorn on ``listening`` (default: bind ``api.host:api.port``) until
-    SIGTERM or SIGINT. Raises ``PipelineError`` when the server could not start (uvicorn logged why)."""
+def _run_uvicorn(config: Config, environ: dict[str, str], listening: socket.socket) -> None:
+    """Serve ``create_app(config)`` with uvicorn on ``listening`` until SIGTERM or SIGINT. Raises ``PipelineError``
+    when the server could not start (uvicorn logged why)."""
     import uvicorn  # noqa: PLC0415  (only this command needs the server)
 
     server = uvicorn.Server(
@@ -114,22 +123,21 @@ def _run_uvicorn(config: Config, environ: dict[str, str], listening: socket.sock
             loop="uvloop",
         )
     )
-    server.run(sockets=None if listening is None else [listening])
+    server.run(sockets=[listening])
     if not server.started:
         raise PipelineError("the server could not start; see the log above")
 
 
-def _supervise(config: Config, environ: dict[str, str], workers: int) -> int:
-    """Run ``workers`` worker processes on one socket until a signal stops them (exit 0) or one ends on its own
+def _supervise(config: Config, environ: dict[str, str], listening: socket.socket) -> int:
+    """Run ``api.workers`` worker processes on ``listening`` until a signal stops them (exit 0) or one ends on its own
     (``PipelineError``)."""
-    listening = _listen(config.api.host, config.api.port)
     signals = _SignalCount()
     previous = {number: signal.signal(number, signals.count) for number in SIGNALS}
     context = multiprocess.get_context("spawn")
     processes = []
     ended = None
     try:
-        for number in range(1, workers + 1):
+        for number in range(1, config.api.workers + 1):
             process = context.Process(
                 target=stage_process,
                 name=f"pipeline-api-{number}",
@@ -151,7 +159,6 @@ def _supervise(config: Config, environ: dict[str, str], workers: int) -> int:
                     process.kill()
             multiprocess.connection.wait([process.sentinel for process in running], timeout=POLL)
     finally:
-        listening.close()
         for process in processes:
             if process.exitcode is None:  # this process failed: no worker may outlive it
                 process.kill()
@@ -167,7 +174,9 @@ def _supervise(config: Config, environ: dict[str, str], workers: int) -> int:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port``, bound as uvicorn binds its own."""
+    """A listening socket on ``host:port``, bound as uvicorn binds its own (``SO_REUSEADDR``: a port with
+    connections in TIME_WAIT is free); a port taken, or an address that is not this machine's, is a
+    ``PipelineError`` saying so."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     listening = socket.socket(family, socket.SOCK_STREAM)
     try:

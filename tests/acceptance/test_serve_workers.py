@@ -137,3 +137,25 @@ def test_serve__a_worker_that_dies_stops_the_others_and_fails_the_command(cli_en
     assert f"(pid {killed}) exited on its own with status -9; stopped the others" in stderr
     assert wait_until_gone([other]) == []
     assert wait_until_gone(process_tree(cli_env)) == [], "a process of the server outlived it"
+
+
+def test_serve__one_worker_serves_in_the_command_itself_and_stops_with_exit_0(cli_env: dict[str, str]) -> None:
+    port = free_port()
+    server = start(cli_env, "serve", "--workers", "1", "--port", str(port))
+    try:
+        assert wait_for_workers(server.pid, 0, port) == []
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.connect()
+            assert connection.sock is not None
+            assert accepting_process([server.pid], port, connection.sock.getsockname()[1]) == server.pid
+            assert answers(connection, "GET", "/repositories", {}) == 200
+        finally:
+            connection.close()
+        server.send_signal(signal.SIGTERM)
+        code, _, stderr = finish(server)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert code == 0, stderr[-3000:]
+    assert wait_until_gone(process_tree(cli_env)) == [], "a process of the server outlived it"
