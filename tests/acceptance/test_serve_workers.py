@@ -25,6 +25,8 @@ pytestmark = pytest.mark.slow
 
 START_TIMEOUT = 60.0
 MAX_CONNECTIONS = 200  # new connections tried until each worker has answered one
+MCP_ACCEPT = "application/json, text/event-stream"
+TOOLS_LIST = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}'
 SECRET_VARIABLES = ("PIPELINE_API_TOKEN", "PIPELINE_WEBHOOK_SECRET", "PIPELINE_GIT_TOKEN")
 
 
@@ -71,8 +73,10 @@ def accepting_process(pids: list[int], server_port: int, client_port: int) -> in
     raise AssertionError(f"none of {pids} holds the connection from port {client_port}")
 
 
-def answers(connection: http.client.HTTPConnection, method: str, path: str, headers: dict[str, str]) -> int:
-    connection.request(method, path, body=b"{}" if method == "POST" else None, headers=headers)
+def answers(
+    connection: http.client.HTTPConnection, method: str, path: str, headers: dict[str, str], body: bytes = b"{}"
+) -> int:
+    connection.request(method, path, body=body if method == "POST" else None, headers=headers)
     response = connection.getresponse()
     response.read()
     return response.status
@@ -93,20 +97,20 @@ def test_serve__workers_share_the_port_and_each_has_the_secrets_outside_its_envi
             assert connection.sock is not None
             client_port = connection.sock.getsockname()[1]
             json = {"Content-Type": "application/json"}
+            authorized = {**json, "Authorization": f"Bearer {secrets[SECRET_VARIABLES[0]]}"}
             statuses = [
                 answers(connection, "GET", "/repositories", {}),  # the worker's own pool reaches the database
                 answers(connection, "POST", "/index", json),  # the API token reached the worker: 401 without it
-                answers(
-                    connection, "POST", "/index", {**json, "Authorization": f"Bearer {secrets[SECRET_VARIABLES[0]]}"}
-                ),
+                answers(connection, "POST", "/index", authorized),  # 400: the body is checked once the token is
                 answers(connection, "POST", "/webhooks/github", json),  # a secret is set: unsigned is 401, not 404
+                answers(connection, "POST", "/mcp", {**authorized, "Accept": MCP_ACCEPT}, TOOLS_LIST),  # its manager
             ]
             answered[accepting_process(workers, port, client_port)] = statuses
             connection.close()
             if len(answered) == len(workers):
                 break
         assert sorted(answered) == sorted(workers), "every worker answers connections"
-        assert all(statuses == [200, 401, 400, 401] for statuses in answered.values()), answered
+        assert all(statuses == [200, 401, 400, 401, 200] for statuses in answered.values()), answered
 
         tree = [pid for pid in process_tree(cli_env) if pid != server.pid]
         assert set(workers) <= set(tree)
