@@ -10,8 +10,11 @@ import http.client
 import os
 import signal
 import socket
+import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -82,31 +85,57 @@ def answers(
     return response.status
 
 
+@contextmanager
+def serving(env: dict[str, str], workers: int) -> Iterator[tuple[subprocess.Popen[str], int, list[int]]]:
+    """``serve --workers N`` on a free port, once it answers: the command, the port and the worker pids (none with
+    one worker: the command serves). Killed at the end if the test has not stopped it."""
+    port = free_port()
+    server = start(env, "serve", "--workers", str(workers), "--port", str(port))
+    try:
+        yield server, port, wait_for_workers(server.pid, 0 if workers == 1 else workers, port)
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+
+@contextmanager
+def connected(port: int) -> Iterator[tuple[http.client.HTTPConnection, int]]:
+    """A new HTTP connection to the server and its local (client) port."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.connect()
+        assert connection.sock is not None
+        yield connection, connection.sock.getsockname()[1]
+    finally:
+        connection.close()
+
+
+def stopped(server: subprocess.Popen[str], env: dict[str, str]) -> tuple[int, str]:
+    """SIGTERM, then the exit code and stderr, once no process of the server is left."""
+    server.send_signal(signal.SIGTERM)
+    code, _, stderr = finish(server)
+    assert wait_until_gone(process_tree(env)) == [], "a process of the server outlived it"
+    return code, stderr
+
+
 def test_serve__workers_share_the_port_and_each_has_the_secrets_outside_its_environment(
     cli_env: dict[str, str],
 ) -> None:
     secrets = {name: f"secret-{uuid.uuid4().hex}" for name in SECRET_VARIABLES}
-    port = free_port()
-    server = start({**cli_env, **secrets}, "serve", "--workers", "2", "--port", str(port))
-    try:
-        workers = wait_for_workers(server.pid, 2, port)
+    json = {"Content-Type": "application/json"}
+    authorized = {**json, "Authorization": f"Bearer {secrets[SECRET_VARIABLES[0]]}"}
+    env = {**cli_env, **secrets}
+    with serving(env, 2) as (server, port, workers):
         answered: dict[int, list[int]] = {}
         for _ in range(MAX_CONNECTIONS):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            connection.connect()
-            assert connection.sock is not None
-            client_port = connection.sock.getsockname()[1]
-            json = {"Content-Type": "application/json"}
-            authorized = {**json, "Authorization": f"Bearer {secrets[SECRET_VARIABLES[0]]}"}
-            statuses = [
-                answers(connection, "GET", "/repositories", {}),  # the worker's own pool reaches the database
-                answers(connection, "POST", "/index", json),  # the API token reached the worker: 401 without it
-                answers(connection, "POST", "/index", authorized),  # 400: the body is checked once the token is
-                answers(connection, "POST", "/webhooks/github", json),  # a secret is set: unsigned is 401, not 404
-                answers(connection, "POST", "/mcp", {**authorized, "Accept": MCP_ACCEPT}, TOOLS_LIST),  # its manager
-            ]
-            answered[accepting_process(workers, port, client_port)] = statuses
-            connection.close()
+            with connected(port) as (connection, client_port):
+                answered[accepting_process(workers, port, client_port)] = [
+                    answers(connection, "GET", "/repositories", {}),  # the worker's own pool reaches the database
+                    answers(connection, "POST", "/index", json),  # the API token reached the worker: 401 without it
+                    answers(connection, "POST", "/index", authorized),  # 400: the body is checked once the token is
+                    answers(connection, "POST", "/webhooks/github", json),  # a secret is set: unsigned is 401, not 404
+                    answers(connection, "POST", "/mcp", {**authorized, "Accept": MCP_ACCEPT}, TOOLS_LIST),  # its own
+                ]
             if len(answered) == len(workers):
                 break
         assert sorted(answered) == sorted(workers), "every worker answers connections"
@@ -118,25 +147,14 @@ def test_serve__workers_share_the_port_and_each_has_the_secrets_outside_its_envi
             exposed = Path(f"/proc/{pid}/environ").read_bytes() + Path(f"/proc/{pid}/cmdline").read_bytes()
             assert not [name for name, value in secrets.items() if value.encode() in exposed], f"pid {pid}"
 
-        server.send_signal(signal.SIGTERM)
-        code, _, stderr = finish(server)
-    finally:
-        if server.poll() is None:
-            server.kill()
+        code, stderr = stopped(server, cli_env)
     assert code == 0, stderr[-3000:]
-    assert wait_until_gone(process_tree(cli_env)) == [], "a process of the server outlived it"
 
 
 def test_serve__a_worker_that_dies_stops_the_others_and_fails_the_command(cli_env: dict[str, str]) -> None:
-    port = free_port()
-    server = start(cli_env, "serve", "--workers", "2", "--port", str(port))
-    try:
-        killed, other = wait_for_workers(server.pid, 2, port)
+    with serving(cli_env, 2) as (server, _, (killed, other)):
         os.kill(killed, signal.SIGKILL)
         code, _, stderr = finish(server)
-    finally:
-        if server.poll() is None:
-            server.kill()
     assert code == 1, stderr[-3000:]
     assert f"(pid {killed}) exited on its own with status -9; stopped the others" in stderr
     assert wait_until_gone([other]) == []
@@ -144,22 +162,10 @@ def test_serve__a_worker_that_dies_stops_the_others_and_fails_the_command(cli_en
 
 
 def test_serve__one_worker_serves_in_the_command_itself_and_stops_with_exit_0(cli_env: dict[str, str]) -> None:
-    port = free_port()
-    server = start(cli_env, "serve", "--workers", "1", "--port", str(port))
-    try:
-        assert wait_for_workers(server.pid, 0, port) == []
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            connection.connect()
-            assert connection.sock is not None
-            assert accepting_process([server.pid], port, connection.sock.getsockname()[1]) == server.pid
+    with serving(cli_env, 1) as (server, port, workers):
+        assert workers == []
+        with connected(port) as (connection, client_port):
+            assert accepting_process([server.pid], port, client_port) == server.pid
             assert answers(connection, "GET", "/repositories", {}) == 200
-        finally:
-            connection.close()
-        server.send_signal(signal.SIGTERM)
-        code, _, stderr = finish(server)
-    finally:
-        if server.poll() is None:
-            server.kill()
+        code, stderr = stopped(server, cli_env)
     assert code == 0, stderr[-3000:]
-    assert wait_until_gone(process_tree(cli_env)) == [], "a process of the server outlived it"
