@@ -2,14 +2,15 @@
 
 Indexes the corpus's base commit (``bench/pipeline_corpus.py``; build it first with
 ``python bench/pipeline_corpus.py``) with ``python -m pipeline index`` into a private embedded cluster, runs
-``VACUUM ANALYZE`` (what autovacuum does after a bulk load), serves the app with ``python -m pipeline serve``, and
-times each endpoint from 8 client processes (one keep-alive connection each) over requests drawn from the index itself:
-definitions at positions of linked references, references of referenced symbols, outlines of files with symbols,
-symbol searches for names and name prefixes. ``GET /repositories/{id}``, a one-row lookup, runs in the same reps as
-the reference point for how loaded the machine is. Prints p50 and p99 per endpoint (median and range over the
-reps) as a README block.
+``VACUUM ANALYZE`` (what autovacuum does after a bulk load), serves the app with ``python -m pipeline serve`` once
+per ``--workers`` count, side by side (default: one worker, and this machine's default count, ``api.workers = 0``),
+and times each endpoint on each server in turn from 8 client processes (one keep-alive connection each) over
+requests drawn from the index itself: definitions at positions of linked references, references of referenced
+symbols, outlines of files with symbols, symbol searches for names and name prefixes. ``GET /repositories/{id}``,
+a one-row lookup, runs in the same reps as the reference point for how loaded the machine is. Prints p50 and p99
+per endpoint and worker count (median and range over the reps) as a README block.
 
-Run: ``python bench/query_bench.py [--reps 3] [--requests 1200]``.
+Run: ``python bench/query_bench.py [--reps 3] [--requests 1200] [--workers 1,2]``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -41,6 +42,7 @@ import httpx  # noqa: E402 - bench scripts run from a checkout
 import psycopg  # noqa: E402
 from pipeline_corpus import DEFAULT_CACHE, manifest_digest  # noqa: E402
 
+from pipeline.api.server import worker_count  # noqa: E402
 from pipeline.embedded_pg import EmbeddedPostgres  # noqa: E402
 
 CLIENTS = 8
@@ -98,9 +100,12 @@ def run(command: Sequence[str], environment: dict[str, str], timeout: float) -> 
 
 
 @contextmanager
-def serving(environment: dict[str, str], config: Path, port: int) -> Iterator[str]:
-    """``python -m pipeline serve`` on a free loopback port until the block ends (SIGTERM, then wait)."""
-    command = [sys.executable, "-m", "pipeline", "serve", "--port", str(port), "--config", str(config)]
+def serving(environment: dict[str, str], config: Path, port: int, workers: int) -> Iterator[str]:
+    """``python -m pipeline serve --workers N`` on a free loopback port until the block ends (SIGTERM, then wait)."""
+    command = [
+        *(sys.executable, "-m", "pipeline", "serve", "--port", str(port), "--workers", str(workers)),
+        *("--config", str(config)),
+    ]
     server = subprocess.Popen(
         command, cwd=PROJECT_DIR, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -182,6 +187,12 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="reps of every endpoint, interleaved (default 3)")
     parser.add_argument("--requests", type=int, default=1200, help="requests per endpoint and rep (default 1200)")
     parser.add_argument("--clients", type=int, default=CLIENTS, help=f"concurrent clients (default {CLIENTS})")
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(number) for number in text.split(",")],
+        default=sorted({1, worker_count(0)}),
+        help=f"serve's worker counts, compared side by side (default 1,{worker_count(0)}: this machine's default)",
+    )
     args = parser.parse_args()
 
     manifest = DEFAULT_CACHE / "pipeline-corpus.json"
@@ -230,34 +241,47 @@ def main() -> None:
         assert counted is not None
         repository, symbols, references = counted
         paths = sample_paths(url, str(repository))
-        results: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
-        with serving(environment, config, free_port()) as base, ProcessPoolExecutor(args.clients) as workers:
-            for requests in paths.values():
-                load(workers, base, requests, 100, args.clients)  # warm-up: connections, caches
+        results: dict[tuple[str, int], list[tuple[float, float]]] = {
+            (name, count): [] for name in paths for count in args.workers
+        }
+        with ExitStack() as servers, ProcessPoolExecutor(args.clients) as clients:
+            bases = {
+                count: servers.enter_context(serving(environment, config, free_port(), count)) for count in args.workers
+            }
+            for base in bases.values():
+                for requests in paths.values():
+                    load(clients, base, requests, 100, args.clients)  # warm-up: connections, caches
             for rep in range(args.reps):
                 for name, requests in paths.items():
-                    latencies = load(workers, base, requests, args.requests, args.clients)
-                    results[name].append((percentile(latencies, 0.5), percentile(latencies, 0.99)))
+                    for count, base in bases.items():
+                        latencies = load(clients, base, requests, args.requests, args.clients)
+                        results[name, count].append((percentile(latencies, 0.5), percentile(latencies, 0.99)))
                 print(f"rep {rep + 1}/{args.reps} done", file=sys.stderr)
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
+    workers = ",".join(str(count) for count in args.workers)
     lines = [
         f"Query API latency (`python bench/query_bench.py --reps {args.reps} --requests {args.requests} "
-        f"--clients {args.clients}`): the "
+        f"--clients {args.clients} --workers {workers}`): the "
         f"{corpus['files']}-file corpus ({symbols:,} symbols, {references:,} references), uvicorn, {args.clients} "
-        f"concurrent clients, {args.requests} requests per endpoint per rep; median (range) over {args.reps} reps, ms.",
+        f"concurrent clients, {args.requests} requests per endpoint per rep, `serve --workers N` side by side on "
+        f"{len(os.sched_getaffinity(0))} cores; median (range) over {args.reps} reps, ms.",
         "",
-        "| Endpoint | p50 | p99 | Target p50 / p99 |",
-        "|---|---|---|---|",
+        "| Endpoint | "
+        + " | ".join(f"p50 N={count} | p99 N={count}" for count in args.workers)
+        + " | Target p50 / p99 |",
+        "|---|" + "---|---|" * len(args.workers) + "---|",
     ]
-    for name, figures in results.items():
+    for name in paths:
         target = TARGETS.get(name)
         shown = "—" if target is None else f"≤ {target[0]:g}" + ("" if target[1] is None else f" / ≤ {target[1]:g}")
-        lines.append(
-            f"| {name} | {spread([p50 for p50, _ in figures])} | {spread([p99 for _, p99 in figures])} | {shown} |"
-        )
+        figures = [
+            f"{spread([p50 for p50, _ in results[name, count]])} | {spread([p99 for _, p99 in results[name, count]])}"
+            for count in args.workers
+        ]
+        lines.append(f"| {name} | {' | '.join(figures)} | {shown} |")
     print("\n".join(lines))
 
 

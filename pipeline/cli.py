@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -141,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the HTTP API and dashboard", parents=[common])
     serve.add_argument("--host", default=None, help="listen address (default: api.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="listen port (default: api.port, 8000)")
+    serve.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="server processes sharing the port (default: api.workers, else one per CPU core, at most 4)",
+    )
     serve.set_defaults(handler=_serve)
 
     mcp = commands.add_parser(
@@ -175,12 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, config: Config) -> int:
-    _check_listen_address(args.host or config.api.host, config.api.port if args.port is None else args.port)
-    from pipeline.api.app import serve  # noqa: PLC0415  (the web stack is loaded only by this command)
+    from pipeline.api.server import serve  # noqa: PLC0415  (the web stack is loaded only by this command)
 
     try:
         return serve(args, config)
-    except SystemExit as exc:  # uvicorn exits on a start-up failure (after logging it), e.g. a port taken since
+    except SystemExit as exc:  # uvicorn exits on some start-up failures (after logging them)
         raise PipelineError(f"the server could not start (exit status {exc.code}); see the log above") from None
 
 
@@ -188,18 +192,6 @@ def _mcp(args: argparse.Namespace, config: Config) -> int:
     from pipeline.mcp_server import serve_stdio  # noqa: PLC0415  (the SDK is loaded only by this command)
 
     return serve_stdio(config)
-
-
-def _check_listen_address(host: str, port: int) -> None:
-    """Fail with a clear message when ``host:port`` cannot be listened on (taken, or not an address here), before
-    the server starts; uvicorn would otherwise exit with a status of its own."""
-    try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no clash
-            probe.bind((host, port))
-    except OSError as exc:
-        raise PipelineError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _print(args: argparse.Namespace, data: dict[str, object], text: str) -> None:

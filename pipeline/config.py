@@ -147,6 +147,9 @@ class ApiConfig(_Section):
     # deliveries at 25 MB); the whole body is read to check its signature, so this bounds what a signed-looking
     # request makes the server read.
     webhook_max_body_bytes: Annotated[int, msgspec.Meta(ge=1)] = 5 * 1024 * 1024
+    # Server processes sharing the listening socket, each with its own pool of up to 8 database connections;
+    # 0: one per CPU core this process may run on, at most 4 (32 connections, well inside Postgres's default 100).
+    workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
 
 
 class Config(_Section):

@@ -22,15 +22,11 @@ Guarantees:
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import msgspec
 from litestar import Litestar, asgi
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders, State
@@ -60,7 +56,6 @@ from pipeline.api.search_routes import SEARCH_ROUTE_HANDLERS
 from pipeline.api.webhooks import webhook_router, webhook_settings
 from pipeline.config import Config
 from pipeline.db import database_url
-from pipeline.migrate import ensure_schema
 from pipeline.queue.client import Queue
 
 if TYPE_CHECKING:
@@ -209,34 +204,5 @@ class McpMount:
         return asgi("/mcp", is_mount=True, copy_scope=True, guards=[require_token, _refuse_cross_origin_mcp])(serve_mcp)
 
 
-def _refuse_cross_origin_mcp(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def _refuse_cross_origin_mcp(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     refuse_cross_origin(connection)
-
-
-def serve(args: argparse.Namespace, config: Config) -> int:
-    """``python -m pipeline serve``: migrate, then serve the API and dashboard until SIGTERM or SIGINT, which
-    finish the requests in flight and exit 0."""
-    import uvicorn  # noqa: PLC0415  (only this command needs the server)
-
-    ensure_schema(config)
-    host = args.host or config.api.host
-    port = config.api.port if args.port is None else args.port
-    config = msgspec.structs.replace(config, api=msgspec.structs.replace(config.api, host=host, port=port))
-    names = sorted(allowed_names(config.api.allowed_hosts, host))
-    logger.info(
-        "serving the API",
-        extra={"host": host, "port": port, "auth": bool(api_token(config)), "allowed_hosts": names},
-    )
-    # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler it found; a no-op one
-    # lets the command exit 0 after that graceful stop instead of dying by the signal.
-    previous = {number: signal.signal(number, _ignore_signal) for number in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        uvicorn.run(create_app(config), host=host, port=port, log_config=None, access_log=True)
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    return 0
-
-
-def _ignore_signal(number: int, frame: FrameType | None) -> None:
-    """Stand-in handler while uvicorn serves (see ``serve``)."""

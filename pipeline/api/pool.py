@@ -6,7 +6,8 @@ Guarantees:
   autocommit, and is named ``pipeline-api`` in ``pg_stat_activity``; at most ``max_size`` exist.
 - A connection is checked before it is handed out: one broken since its last use (a Postgres restart,
   ``pg_terminate_backend``) is discarded and replaced, with every other idle one that broke too, so the request
-  still gets a working connection.
+  still gets a working connection. The check costs a round trip only when the connection's socket has input
+  waiting, which a closed or erroring backend leaves there.
 - ``connection()`` waits at most ``timeout`` seconds for a connection, then raises ``DatabaseUnavailable`` saying
   whether every connection was busy or why the database cannot be reached; the app answers it with 503. Naming the
   reason takes one direct connection attempt, which may add up to ``connect_timeout`` when the host does not answer.
@@ -14,6 +15,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -204,7 +206,13 @@ class DatabasePool:
 def _works(pool: ConnectionPool[Connection], conn: Connection) -> bool:
     """Check a connection before handing it out. This is the pool's ``check`` done here instead: the pool waits a
     growing delay (1 s, then 2 s, ...) after each failed check, so a restart that broke every idle connection would
-    time the request out; here the first broken one has all idle ones checked and replaced at once."""
+    time the request out; here the first broken one has all idle ones checked and replaced at once.
+
+    An idle connection has nothing to read: a backend that was terminated, or a server that stopped, sent its error
+    and closed the socket, which makes it readable. So only a connection with input waiting costs the check's round
+    trip (an empty query, which also reads that input); the others are handed out as they are."""
+    if not conn.closed and not _has_input(conn):
+        return True
     try:
         ConnectionPool.check_connection(conn)
     except psycopg.Error:
@@ -212,6 +220,13 @@ def _works(pool: ConnectionPool[Connection], conn: Connection) -> bool:
         pool.check()
         return False
     return True
+
+
+def _has_input(conn: Connection) -> bool:
+    """Whether the connection's socket is readable (or hung up) now, without waiting."""
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -96,7 +96,11 @@ def _token_matches(connection: ASGIConnection[Any, Any, Any, Any], token: str) -
     return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), token.encode())
 
 
-def require_allowed_host(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+# The guards are coroutines: Litestar runs a guard that is a plain function in a worker thread, one thread round
+# trip per guard and request for a few header comparisons.
+
+
+async def require_allowed_host(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of every request, reads included (installed app-wide, first): its one ``Host`` header must name this
     server (``api.allowed_hosts``), else 400. A DNS-rebinding page reaches the server as its own origin, so the
     origin checks below let it through; its ``Host`` is still its own name."""
@@ -115,7 +119,7 @@ def require_allowed_host(connection: ASGIConnection[Any, Any, Any, Any], _: Base
     raise HTTPException(status_code=400, detail=f"Host: the header {problem}", extra={"field": "Host"})
 
 
-def require_same_origin_json(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def require_same_origin_json(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Guard of every mutating request (installed app-wide, ahead of the token's), so a web page on another site
     cannot make an operator's browser enqueue or cancel anything, token or not.
 
@@ -161,18 +165,22 @@ def _origin_host(origin: str) -> str | None:
     return host.rstrip("/") if separator and scheme in ("http", "https") and host else None
 
 
-def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of the mutating endpoints: a bearer token equal to the configured one, when one is configured."""
+    _check_token(connection)
+
+
+async def require_token_for_reads(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    if _context(connection.app.state).protect_reads:
+        _check_token(connection)
+
+
+def _check_token(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
     token = _context(connection.app.state).token
     if token and not _token_matches(connection, token):
         raise NotAuthorizedException(
             "a valid bearer token is required: Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"}
         )
-
-
-def require_token_for_reads(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    if _context(connection.app.state).protect_reads:
-        require_token(connection, handler)
 
 
 def _invalid(field: str, message: str, status_code: int = 422) -> HTTPException:

@@ -63,6 +63,8 @@ def test_load_config__missing_default_file_falls_back_to_defaults(
         ("[queue]\nretry_limit = -1\n", r"bad\.toml: queue\.retry_limit: Expected `int` >= 0"),
         ("[queue]\nheartbeat_interval = 0\n", r"bad\.toml: queue\.heartbeat_interval: Expected `float` > 0"),
         ("[log]\nlevel = 'loud'\n", r"bad\.toml: log\.level: Invalid enum value 'loud'"),
+        ("[api]\nworkers = -1\n", r"bad\.toml: api\.workers: Expected `int` >= 0"),
+        ("[api]\nworkers = 65\n", r"bad\.toml: api\.workers: Expected `int` <= 64"),
         ("[database]\nschema = 'Robert; DROP'\n", r"bad\.toml: database\.schema: Expected `str` matching"),
         ("[database\n", r"bad\.toml: not valid TOML"),
     ],

@@ -3,18 +3,21 @@ and restarted backends, 503 when no connection comes in time, and no backend lef
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 import msgspec
 import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from psycopg import pq
 from psycopg.rows import TupleRow
 
 from pipeline.api.app import create_app
@@ -208,3 +211,55 @@ def test_pool__an_unreachable_database_is_503_at_once_naming_why(config: Config)
 def test_pool__impossible_sizes_are_refused_naming_them(sizes: dict[str, int], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         DatabasePool("postgresql://localhost/none", "pipeline", **sizes)
+
+
+def sent_by_checkout(pool: DatabasePool, tmp_path: Path, meanwhile: Callable[[Conn], None] = print) -> list[str]:
+    """The protocol messages that checking out the pool's one idle connection sends to the server (libpq's trace),
+    after ``meanwhile(connection)`` ran while the connection was idle in the pool."""
+    trace = tmp_path / "trace.txt"
+    with trace.open("w") as sink:
+        with pool.connection() as conn:
+            conn.pgconn.trace(sink.fileno())
+            conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        meanwhile(conn)
+        with pool.connection() as conn:
+            conn.pgconn.untrace()
+    return [line for line in trace.read_text().splitlines() if line.startswith("F\t")]
+
+
+def readable(fd: int) -> bool:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+def test_pool__a_healthy_idle_connection_is_handed_out_without_a_round_trip(config: Config, tmp_path: Path) -> None:
+    pool = DatabasePool(config.database.url, config.database.schema, min_size=1, max_size=1)
+    pool.open()
+    try:
+        assert sent_by_checkout(pool, tmp_path) == []
+    finally:
+        pool.close()
+
+
+def test_pool__a_connection_with_input_waiting_is_checked_and_still_handed_out(
+    config: Config, conn: Conn, tmp_path: Path
+) -> None:
+    pool = DatabasePool(config.database.url, config.database.schema, min_size=1, max_size=1)
+    pool.open()
+    try:
+        with pool.connection() as pooled:
+            pooled.execute("LISTEN pool_test")
+            backend = pooled.info.backend_pid
+
+        def notify(idle: Conn) -> None:  # input on an idle, healthy connection
+            conn.execute("NOTIFY pool_test")
+            wait_until(lambda: readable(idle.fileno()))
+
+        sent = sent_by_checkout(pool, tmp_path, notify)
+        assert [line.split("\t")[2] for line in sent] == ["Query"], "the check ran"
+        with pool.connection() as pooled:
+            assert pooled.info.backend_pid == backend
+            assert pooled.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        pool.close()

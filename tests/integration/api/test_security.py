@@ -8,7 +8,9 @@ from pathlib import Path
 import psycopg
 import pytest
 from litestar import Litestar
+from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
+from litestar.utils.sync import AsyncCallable
 from psycopg.rows import TupleRow
 
 from pipeline import secrets
@@ -190,3 +192,22 @@ def test_post_index__local_targets_are_refused_unless_allowed_without_looking_at
         assert "is on this machine (a path or file:// URL)" in response.json()["detail"]
         assert index_jobs_count(conn) == 0
         assert client.post("/index", json={"repository": "octo/demo"}).status_code == 202
+
+
+def test_every_guard__runs_on_the_event_loop_not_in_a_worker_thread(config: Config) -> None:
+    """Litestar runs a guard that is a plain function in a worker thread: a thread round trip per guard and request
+    for a few header comparisons, which queues the requests of a busy server behind each other."""
+    app = create_app(config, environ={})
+    handlers = [
+        handler
+        for route in app.routes
+        for handler in (route.route_handlers if isinstance(route, HTTPRoute) else [route.route_handler])
+    ]
+    threaded = {
+        f"{guard.func.__qualname__} on {handler}"
+        for handler in handlers
+        for guard in handler.resolve_guards()
+        if isinstance(guard, AsyncCallable)
+    }
+    assert len(handlers) > 30
+    assert threaded == set()
