@@ -183,15 +183,15 @@ def _configured(connection: ASGIConnection[Any, Any, Any, Any]) -> WebhookSettin
     return settings
 
 
-def require_configured(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_configured(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of the GitHub webhook: 404 without a secret, before the body is read (its signature is over the body,
     so it is checked once the body is read)."""
     _configured(connection)
 
 
-def require_gitlab_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def require_gitlab_token(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard of the GitLab webhook: 404 without a secret, 401 without the right ``X-Gitlab-Token``, both before the
-    body is read (GitLab authenticates by that header alone)."""
+    body is read (GitLab authenticates by that header alone); on the event loop, as every guard of the app."""
     settings = _configured(connection)
     supplied = connection.headers.get("x-gitlab-token")
     if supplied is None:
