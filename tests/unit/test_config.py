@@ -65,6 +65,7 @@ def test_load_config__missing_default_file_falls_back_to_defaults(
         ("[log]\nlevel = 'loud'\n", r"bad\.toml: log\.level: Invalid enum value 'loud'"),
         ("[api]\nworkers = -1\n", r"bad\.toml: api\.workers: Expected `int` >= 0"),
         ("[api]\nworkers = 65\n", r"bad\.toml: api\.workers: Expected `int` <= 64"),
+        ("[api]\nwebhook_max_body_bytes = 0\n", r"bad\.toml: api\.webhook_max_body_bytes: Expected `int` >= 1"),
         ("[database]\nschema = 'Robert; DROP'\n", r"bad\.toml: database\.schema: Expected `str` matching"),
         ("[database\n", r"bad\.toml: not valid TOML"),
     ],
