@@ -3,7 +3,9 @@
 Indexes the corpus's base commit with ``python -m pipeline index`` on a private embedded cluster (fsync on, in a temp
 directory removed at the end), then times each query of ``QUERIES`` ``--reps`` times, round-robin so that the
 machine's drift spreads over all of them, on one connection (warm, as the API's pooled ones are): the time from the
-call to its result, as the REST handler spends it. Prints median and range per query, as Markdown.
+call to its result, as the REST handler spends it. Beside each search, in the same round, its peer: ``git grep``
+of the same pattern over the same commit (every match, not the first 50: the scan a search without an index does).
+Prints median and range per query, as Markdown.
 
 Run: ``python bench/search_bench.py [--reps 15]``.
 """
@@ -47,6 +49,18 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
+def git_grep(repo: Path, commit: str, options: dict[str, Any]) -> list[str]:
+    """The ``git grep`` command that searches ``commit`` of ``repo`` as ``search_code`` does with ``options``."""
+    command = ["git", "-C", str(repo), "grep", "-n", "-I", "-P" if options.get("regex") else "-F"]
+    if not options.get("case_sensitive"):
+        command.append("-i")
+    command += ["-e", options["q"], commit]
+    path = options.get("path")
+    if path:
+        command += ["--", f":(glob){path}" if "*" in path else path]
+    return command
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=15, help="timed searches per query (default 15)")
@@ -73,6 +87,7 @@ def main() -> None:
             conn.execute("VACUUM ANALYZE")
             repository = str(conn.execute("SELECT id FROM repositories").fetchone()[0])  # type: ignore[index]
         seconds: dict[str, list[float]] = {name: [] for name, _ in QUERIES}
+        grep_seconds: dict[str, list[float]] = {name: [] for name, _ in QUERIES}
         found: dict[str, tuple[int, bool]] = {}
         with connect(url, SCHEMA, autocommit=True) as conn:
             for _ in range(args.reps):
@@ -81,20 +96,30 @@ def main() -> None:
                     result = search_code(conn, repository, **options)
                     seconds[name].append(time.perf_counter() - started)
                     found[name] = (len(result.items), result.truncated)
+                    started = time.perf_counter()
+                    command = git_grep(corpus.repo, corpus.base_commit, options)
+                    grep = subprocess.run(command, check=False, capture_output=True)
+                    grep_seconds[name].append(time.perf_counter() - started)
+                    if grep.returncode not in (0, 1):  # 1: no match
+                        raise RuntimeError(f"git grep failed for {name}: {grep.stderr.decode()[-300:]}")
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"Corpus: {corpus.files:,} files, {corpus.bytes / 2**20:.1f} MB; {args.reps} searches per query, limit 50.\n")
-    print("| query | parameters | lines (truncated) | ms, median (range) |")
-    print("| --- | --- | ---: | ---: |")
+    print("| query | parameters | lines (truncated) | search_code ms, median (range) | `git grep` ms, median (range) |")
+    print("| --- | --- | ---: | ---: | ---: |")
     for name, options in QUERIES:
-        times = [value * 1000 for value in seconds[name]]
         lines, truncated = found[name]
         shown = ", ".join(f"{key}={value!r}" for key, value in options.items())
         print(
             f"| {name} | `{shown}` | {lines}{' (yes)' if truncated else ''} |"
-            f" {statistics.median(times):.1f} ({min(times):.1f}–{max(times):.1f}) |"
+            f" {_median_range(seconds[name])} | {_median_range(grep_seconds[name])} |"
         )
+
+
+def _median_range(seconds: list[float]) -> str:
+    times = [value * 1000 for value in seconds]
+    return f"{statistics.median(times):.1f} ({min(times):.1f}–{max(times):.1f})"
 
 
 if __name__ == "__main__":
