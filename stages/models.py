@@ -82,6 +82,10 @@ class Symbol(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     is_async: bool
     signature: str
     doc: str | None
+    type_hint: str | None = None
+    """What a value of this declaration is, for following member accesses (``docs/index-contract.md``, "Type
+    hints"): a property's, variable's or parameter property's declared type or initialiser, a function's, method's
+    or getter's return type, a class's, interface's or type alias's bases; ``None`` when the code does not say."""
 
 
 class ImportBinding(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -139,6 +143,10 @@ class Reference(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     kind: ReferenceKind
     span: Span
     enclosing: int | None
+    root_hint: str | None = None
+    """When the first name of the reference (of its qualifier, if it has one) is a parameter or local variable of an
+    enclosing function: that local's type hint, or ``""`` when the code does not say; ``None`` otherwise (the name
+    is looked up among the file's declarations and imports)."""
 
 
 class FileError(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -169,6 +177,7 @@ class LinkSymbol(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     name: str
     kind: SymbolKind
     parent: int | None
+    type_hint: str | None = None
 
 
 class LinkBinding(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -202,6 +211,7 @@ class LinkReference(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     qualifier: str | None
     kind: ReferenceKind
     enclosing: int | None
+    root_hint: str | None = None
 
 
 class LinkFile(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -253,8 +263,12 @@ class ReferenceLink(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class FileDependency(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=False):
+    """``source`` imports ``target``, or its links read declarations of ``target`` while following types
+    (``inferred``: an incremental job relinks ``source`` whenever ``target`` is relinked or changes)."""
+
     source: int
     target: int
+    inferred: bool = False
 
 
 class SymbolDependency(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=False):
