@@ -10,8 +10,9 @@ commit would, file ids aside — ``docs/index-contract.md``):
   relinked. A file's links read its own rows, the files it imports, and the files those re-export from
   (transitively), by name. So a change of file X affects X; the files re-exporting from X the names whose lookup
   may now differ (transitively, renamed as they are re-exported); the files importing one of those names from X
-  or from such a re-exporter (or the whole module); and, when a declaration of X gained members, the files linking
-  to that declaration. Which names: any name of a file deleted, whose resolutions changed, whose imports changed,
+  or from such a re-exporter (or the whole module); when a declaration of X gained members, the files linking
+  to that declaration; and the files whose links read declarations of any file so relinked, or of X, while
+  following types (their ``inferred`` file dependencies). Which names: any name of a file deleted, whose resolutions changed, whose imports changed,
   or whose existing declarations changed or moved (symbol indexes shift); only the exports that differ, and those
   of names newly declared, when the file merely gained declarations at its end (the most common edit; ``export =``
   stands for ``default`` too). Resolutions read the commit's paths and config files: when the config files
@@ -94,12 +95,12 @@ def load_link_files(
     exports: dict[int, list[LinkExport]] = defaultdict(list)
     references: dict[int, list[LinkReference]] = defaultdict(list)
     parameters = {"ids": result_ids}
-    for result_id, name, kind, parent in conn.execute(
-        "SELECT file_result_id, name, kind, parent_idx FROM symbols WHERE file_result_id = ANY(%(ids)s)"
+    for result_id, name, kind, parent, type_hint in conn.execute(
+        "SELECT file_result_id, name, kind, parent_idx, type_hint FROM symbols WHERE file_result_id = ANY(%(ids)s)"
         " ORDER BY file_result_id, idx",
         parameters,
     ):
-        symbols[result_id].append(LinkSymbol(name=name, kind=kind, parent=parent))
+        symbols[result_id].append(LinkSymbol(name=name, kind=kind, parent=parent, type_hint=type_hint))
     for result_id, import_idx, imported, local in conn.execute(
         "SELECT file_result_id, import_idx, imported, local FROM import_bindings WHERE file_result_id = ANY(%(ids)s)"
         " ORDER BY file_result_id, import_idx, idx",
@@ -119,12 +120,14 @@ def load_link_files(
     ):
         exports[result_id].append(LinkExport(exported=exported, local=local, kind=kind, import_index=import_idx))
     if with_references:
-        for result_id, name, qualifier, kind, enclosing in conn.execute(
-            "SELECT file_result_id, name, qualifier, kind, enclosing_idx FROM refs"
+        for result_id, name, qualifier, kind, enclosing, root_hint in conn.execute(
+            "SELECT file_result_id, name, qualifier, kind, enclosing_idx, root_hint FROM refs"
             " WHERE file_result_id = ANY(%(ids)s) ORDER BY file_result_id, idx",
             parameters,
         ):
-            references[result_id].append(LinkReference(name=name, qualifier=qualifier, kind=kind, enclosing=enclosing))
+            references[result_id].append(
+                LinkReference(name=name, qualifier=qualifier, kind=kind, enclosing=enclosing, root_hint=root_hint)
+            )
     by_result: dict[int, LinkFile] = {}
     for result_id in result_ids:
         by_result[result_id] = LinkFile(
@@ -310,6 +313,12 @@ WHERE l.snapshot_id = %(snapshot)s
 """
 """The files whose named imports or references link to one of the given symbols."""
 
+_BASE_INFERRED_READERS = """
+SELECT DISTINCT source_file_idx FROM file_dependencies
+WHERE snapshot_id = %(snapshot)s AND inferred AND target_file_idx = ANY(%(targets)s)
+"""
+"""The files whose links read declarations of the given files while following types."""
+
 _BASE_RESOLUTIONS = """
 SELECT file_idx, import_idx, kind, target_file_idx, package FROM resolved_imports WHERE snapshot_id = %(snapshot)s
 """
@@ -452,6 +461,10 @@ def plan_delta(
             "symbols": [holder for _, holder in grown],
         }
         relink.update(source for (source,) in conn.execute(_BASE_LINKS_INTO, linking))
+    # Following types reads declarations and hints, and resolves a hint's names as its own file's references are:
+    # whatever may now resolve differently there is relinked above, so its readers are relinked with it.
+    reading = {"snapshot": base.snapshot_id, "targets": sorted(relink | set(deleted))}
+    relink.update(source for (source,) in conn.execute(_BASE_INFERRED_READERS, reading))
     delta.relink = relink - set(deleted)
     return delta
 

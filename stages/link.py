@@ -16,6 +16,14 @@ Guarantees:
   imports. ``this.x`` links to a member of the enclosing class; ``A.x`` to a member of the class, namespace or
   enum ``A``, or to the export ``x`` of the module imported as ``A`` (``import * as A``). Anything else keeps its
   name with no target.
+- Member accesses follow types as a reader would, from the type hints the extractor records (``type_hint`` of
+  symbols, ``root_hint`` of references; ``docs/index-contract.md``): ``p.run()`` with ``p: Runner``, ``new C().x``,
+  ``this.store.get()`` with ``store: Store``, ``make().x`` with ``make(): Made``, ``super.x``, and a member found in a
+  base class or extended interface. A reference whose first name is a parameter or local variable never links to a
+  declaration of the same name further out. What following a type read of other files (their declarations and
+  hints) is a dependency ``inferred`` of the reading file; the result is the same whichever order files are linked
+  in (memoised answers carry what they read and how deep they went, and an answer cut by a cycle or the depth bound
+  is never memoised).
 - Files with ``error`` set have no rows and take part only as import targets (with no exports).
 - Linking reads only names, kinds, parents and import/export structure (``FileView``): a whole
   ``FileExtraction`` will do, and so will the smaller ``LinkFile`` the pipeline's writer decodes.
@@ -26,8 +34,9 @@ Guarantees:
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Protocol, TypeAlias
 
@@ -55,6 +64,8 @@ class SymbolView(Protocol):
     def kind(self) -> SymbolKind: ...
     @property
     def parent(self) -> int | None: ...
+    @property
+    def type_hint(self) -> str | None: ...
 
 
 class BindingView(Protocol):
@@ -93,6 +104,8 @@ class ReferenceView(Protocol):
     def kind(self) -> ReferenceKind: ...
     @property
     def enclosing(self) -> int | None: ...
+    @property
+    def root_hint(self) -> str | None: ...
 
 
 class FileView(Protocol):
@@ -128,7 +141,114 @@ VALUE_KINDS: frozenset[SymbolKind] = frozenset(
 )
 MAX_EXPORT_HOPS = 200
 """Re-export chains longer than this (never seen in real code) are left unlinked rather than followed."""
+MAX_TYPE_DEPTH = 40
+MAX_MEMOS = 1 << 18
+"""Answers about types kept at most (all are dropped when full: a dropped answer is asked again, the same)."""
+"""How deep following types may nest (a hint naming a declaration whose hint names another, a base's base, …):
+deeper chains (never seen in real code) are left unlinked rather than followed."""
+BASE_KINDS: frozenset[SymbolKind] = frozenset({"class", "interface", "type_alias"})
+"""Symbols whose ``type_hint`` lists their bases (the others' is the type of their value)."""
+VALUE_HINT_KINDS: frozenset[SymbolKind] = frozenset({"variable", "constant", "property", "getter"})
+"""Symbols whose ``type_hint`` is the type of their value."""
+CALLABLE_KINDS: frozenset[SymbolKind] = frozenset({"function", "method"})
+"""Symbols whose ``type_hint`` is the type of what a call returns."""
 _TYPE_REFERENCES: frozenset[ReferenceKind] = frozenset({"type", "implements"})
+
+CALL = "()"
+"""The segment of an ``Expression`` that calls what precedes it."""
+Expression: TypeAlias = tuple[str, tuple[str, ...]]
+"""A hint or a qualifier as a chain: its root (``{a.B}``: a value of the type ``a.B``; ``this``; ``super``; or a
+name) and its segments (a member name, or ``CALL``)."""
+
+_NAME = re.compile(r"[A-Za-z_$\u0080-\U0010ffff][\w$\u0080-\U0010ffff]*")
+_NEW = re.compile(r"new +([\w$.\u0080-\U0010ffff]+) *")
+_CLOSING = {"(": ")", "[": "]", "{": "}", "<": ">"}
+
+
+def _skip_group(text: str, start: int) -> int:
+    """The position after the bracketed group opening at ``start`` (strings inside skipped), or -1 when it does not
+    close (or only where a quote or bracket of another kind is unbalanced)."""
+    expected = [_CLOSING[text[start]]]
+    position = start + 1
+    length = len(text)
+    while position < length:
+        char = text[position]
+        if char in "'\"`":
+            position += 1
+            while position < length and text[position] != char:
+                position += 2 if text[position] == "\\" else 1
+            if position >= length:
+                return -1
+        elif char in _CLOSING and (char != "<" or expected[-1] == ">"):
+            expected.append(_CLOSING[char])
+        elif char == expected[-1]:
+            expected.pop()
+            if not expected:
+                return position + 1
+        elif char in ")]}":
+            return -1
+        position += 1
+    return -1
+
+
+def _type_name(text: str) -> bool:
+    return all(_NAME.fullmatch(part) for part in text.split("."))
+
+
+def parse_expression(text: str) -> Expression | None:
+    """The chain a hint or a qualifier's text denotes (``docs/index-contract.md``, "Type hints"), or ``None`` when it
+    is not one: ``this.a?.b!.c(x)<T>`` and the like are chains, ``a[0].b``, ``(a || b).c`` and ``a + b`` are not."""
+    length = len(text)
+    segments: list[str] = []
+    if text.startswith("{"):
+        end = text.find("}")
+        if end < 0 or not _type_name(text[1:end]):
+            return None
+        root, position = text[: end + 1], end + 1
+    elif text.startswith("new "):
+        match = _NEW.match(text)
+        if match is None or not _type_name(match.group(1)):
+            return None
+        position = match.end()
+        if position < length and text[position] == "<":
+            position = _skip_group(text, position)
+        if position < 0 or position >= length or text[position] != "(":
+            return None
+        position = _skip_group(text, position)
+        if position < 0:
+            return None
+        root = "{" + match.group(1) + "}"
+    else:
+        match = _NAME.match(text)
+        if match is None:
+            return None
+        root, position = match.group(), match.end()
+    while position < length:
+        char = text[position]
+        if char in " !":
+            position += 1
+        elif char == "." or (char == "?" and text.startswith("?.", position)):
+            position += 1 if char == "." else 2
+            while position < length and text[position] == " ":
+                position += 1
+            if position < length and text[position] == "(":
+                continue  # `f?.()`
+            private = position < length and text[position] == "#"
+            match = _NAME.match(text, position + private)
+            if match is None:
+                return None
+            segments.append(text[position : match.end()])
+            position = match.end()
+        elif char in "(<":
+            end = _skip_group(text, position)
+            if end < 0 or (char == "<" and not text.startswith("(", end)):
+                return None
+            if char == "(":
+                segments.append(CALL)
+            position = end
+        else:
+            return None
+    return root, tuple(segments)
 
 
 def link(
@@ -352,6 +472,28 @@ def _choose(candidates: Sequence[int] | None, symbols: Sequence[SymbolView], wan
 _Holder: TypeAlias = _FileTable | SymbolId | None
 """What a qualifier denotes: a module (its exports), a declaration (its members), or nothing."""
 
+_AS_VALUE, _AS_INSTANCE, _AS_MODULE = 0, 1, 2
+_Value: TypeAlias = tuple[int, int, int]
+"""What an expression evaluates to, as ``(role, file, symbol)``: the declaration itself as a value (``_AS_VALUE``: a
+variable, a function, a class as a constructor), a value of the type it declares (``_AS_INSTANCE``), or the module
+of a namespace import (``_AS_MODULE``, symbol -1)."""
+
+
+class _Trace:
+    """What one question about types read and how deep it went (see ``_Linker.memoised``)."""
+
+    __slots__ = ("cut", "deepest", "depth", "reads")
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.deepest = depth
+        self.cut = False  # the answer met a cycle or the depth bound: true of this question only, never memoised
+        self.reads: set[int] = set()
+
+
+_Memo: TypeAlias = tuple[object, frozenset[int], int]
+"""A memoised answer: the answer, the files it read, and how many levels of questions it took."""
+
 
 class _Rows:
     """The rows of the files linked so far, in the order they were linked."""
@@ -398,6 +540,9 @@ class _Linker:
         self.index_of_path = index_of_path
         self._tables: OrderedDict[int, _FileTable] = OrderedDict()  # least recently used first, when bounded
         self._max_tables = max_tables
+        self._memos: dict[tuple[object, ...], _Memo] = {}
+        self._asked: set[tuple[object, ...]] = set()  # questions being answered (a repeat is a cycle)
+        self._expressions: dict[str, Expression | None] = {}
 
     def table(self, file_id: int) -> _FileTable:
         """The name lookups of one file, built on first use (and again after being dropped, when bounded)."""
@@ -440,9 +585,14 @@ class _Linker:
                 rows.bindings.append(
                     BindingLink(file=file_index, import_index=import_index, binding_index=binding_index, target=target)
                 )
-        symbol_edges = self.link_references(table, rows.references)
-        if file_targets:
-            rows.file_dependencies.extend(FileDependency(source=file_index, target=t) for t in sorted(file_targets))
+        reads: set[int] = set()
+        symbol_edges = self.link_references(table, rows.references, reads)
+        reads.discard(file_index)
+        if file_targets or reads:
+            rows.file_dependencies.extend(
+                FileDependency(source=file_index, target=target, inferred=target in reads)
+                for target in sorted(file_targets | reads)
+            )
         if packages:
             rows.package_dependencies.extend(
                 PackageDependency(file=file_index, package=p, is_builtin=b) for p, b in sorted(packages)
@@ -455,8 +605,9 @@ class _Linker:
                 source = SymbolId(file=file_index, symbol=enclosing)
             symbol_dependencies.append(SymbolDependency(source=source, target=symbol_edges[key]))
 
-    def link_references(self, table: _FileTable, out: list[ReferenceLink]) -> dict[int, SymbolId]:
-        """Append the links of one file's references to ``out``; returns its symbol edges as ``edge_key`` → target.
+    def link_references(self, table: _FileTable, out: list[ReferenceLink], reads: set[int]) -> dict[int, SymbolId]:
+        """Append the links of one file's references to ``out``; returns its symbol edges as ``edge_key`` → target,
+        and adds to ``reads`` the files whose declarations following types read.
 
         A name that is not declared in a function or namespace scope of the file denotes the same thing wherever
         it is used, so its target is computed once per file (and per type/value meaning), and so is what a
@@ -467,6 +618,7 @@ class _Linker:
         value_memo: dict[str, SymbolId | None] = {}
         type_memo: dict[str, SymbolId | None] = {}
         holder_memo: dict[str, _Holder] = {}
+        chain_memo: dict[tuple[str, str, bool, str | None, int | None], tuple[SymbolId | None, frozenset[int]]] = {}
         edges: dict[int, SymbolId] = {}
         edge_span = _EDGE_SPAN
         symbol_span = _SYMBOL_SPAN
@@ -480,8 +632,8 @@ class _Linker:
             if qualifier is None:
                 name = reference.name
                 scoped = known_names.get(name)
-                if scoped is None:
-                    target = None
+                if scoped is None or reference.root_hint is not None:
+                    target = None  # not declared in the file, or a parameter or local variable
                 elif scoped:
                     target = self.name_target(table, name, reference.enclosing, reference.kind in type_references)
                 else:
@@ -492,37 +644,62 @@ class _Linker:
                         target = memo[name] = self.name_target(table, name, None, want_type)
             elif qualifier == "this":
                 holder = self.enclosing_class(table, reference.enclosing)
-                target = (
-                    None
-                    if holder is None
-                    else self.member(table, holder, reference.name, reference.kind in type_references)
-                )
-            else:
-                scoped = known_names.get(qualifier)
-                if scoped is None:
-                    via: _Holder = None
-                elif scoped:
-                    via = self.qualifier_holder(table, qualifier, reference.enclosing)
+                want_type = reference.kind in type_references
+                target = None if holder is None else self.member(table, holder, reference.name, want_type)
+                if target is None and holder is not None:
+                    trace = _Trace(0)
+                    holder_id = SymbolId(file=file_index, symbol=holder)
+                    target = self.find_member(holder_id, reference.name, want_type, trace)
+                    reads |= trace.reads
+            elif reference.root_hint is None and qualifier in known_names:
+                scoped = known_names[qualifier]
+                if scoped:
+                    via: _Holder = self.qualifier_holder(table, qualifier, reference.enclosing)
                 else:
                     via = holder_memo.get(qualifier, unseen)
                     if via is unseen:
                         via = holder_memo[qualifier] = self.qualifier_holder(table, qualifier, None)
-                if via is None:
-                    target = None
-                elif isinstance(via, _FileTable):
+                if isinstance(via, _FileTable):
                     target = via.exported_memo.get(reference.name, unseen)
                     if target is unseen:
                         target = self.exported_symbol(via, reference.name)
                 else:
-                    target = self.member(
-                        self.table(via.file), via.symbol, reference.name, reference.kind in type_references
-                    )
+                    target = self.chain_target(table, reference, chain_memo, reads)
+            else:
+                target = self.chain_target(table, reference, chain_memo, reads)
             append(reference_link(file=file_index, reference_index=reference_index, target=target))
             if target is not None:
                 enclosing = reference.enclosing
                 if enclosing is not None and (target.symbol != enclosing or target.file != file_index):
                     edges[enclosing * edge_span + target.file * symbol_span + target.symbol] = target
         return edges
+
+    def chain_target(
+        self,
+        table: _FileTable,
+        reference: ReferenceView,
+        memo: dict[tuple[str, str, bool, str | None, int | None], tuple[SymbolId | None, frozenset[int]]],
+        reads: set[int],
+    ) -> SymbolId | None:
+        """``qualified_target``, memoised per file (with the files it read) for the same qualifier, name and
+        meaning seen from the same enclosing symbol."""
+        assert reference.qualifier is not None
+        key = (
+            reference.qualifier,
+            reference.name,
+            reference.kind in _TYPE_REFERENCES,
+            reference.root_hint,
+            reference.enclosing,
+        )
+        found = memo.get(key)
+        if found is None:
+            trace = _Trace(0)
+            target = self.qualified_target(table, reference, trace)
+            found = (target, frozenset(trace.reads))
+            if not trace.cut:
+                memo[key] = found
+        reads |= found[1]
+        return found[0]
 
     # ---- modules ------------------------------------------------------------------------------------
 
@@ -664,3 +841,246 @@ class _Linker:
         if import_index is None or table.imported_binding[name].imported != "*":
             return None
         return self.import_target(table, import_index)
+
+    # ---- types --------------------------------------------------------------------------------------
+
+    def memoised(self, key: tuple[object, ...], trace: _Trace, answer: Callable[[_Trace], object]) -> object:
+        """``answer(inner)`` for the question ``key``, asked one level below ``trace``, memoised.
+
+        An answer is the same whichever files were linked before: a memoised answer brings the files it read, and
+        is refused (as a fresh one would be cut) when the levels it took would pass ``MAX_TYPE_DEPTH`` from here; an
+        answer that met a cycle (a question asked again inside itself) or the bound is not memoised."""
+        depth = trace.depth
+        memo = self._memos.get(key)
+        if memo is not None:
+            result, reads, height = memo
+            if depth + height > MAX_TYPE_DEPTH:
+                trace.cut = True
+                return None
+            if reads:
+                trace.reads |= reads
+            trace.deepest = max(trace.deepest, depth + height)
+            return result
+        if depth >= MAX_TYPE_DEPTH or key in self._asked:
+            trace.cut = True
+            return None
+        inner = _Trace(depth + 1)
+        self._asked.add(key)
+        try:
+            result = answer(inner)
+        finally:
+            self._asked.discard(key)
+        if inner.cut:
+            trace.cut = True
+        else:
+            if len(self._memos) >= MAX_MEMOS:
+                self._memos.clear()
+            self._memos[key] = (result, frozenset(inner.reads), inner.deepest - depth)
+        trace.reads |= inner.reads
+        trace.deepest = max(trace.deepest, inner.deepest)
+        return result
+
+    def expression(self, text: str) -> Expression | None:
+        """``parse_expression(text)``, memoised (qualifiers and hints repeat)."""
+        parsed = self._expressions.get(text, ())
+        if parsed == ():
+            parsed = self._expressions[text] = parse_expression(text)
+        return parsed  # type: ignore[return-value]
+
+    def qualified_target(self, table: _FileTable, reference: ReferenceView, trace: _Trace) -> SymbolId | None:
+        """The member a qualified reference names, its qualifier evaluated as a chain (``evaluate``); a qualifier
+        whose first name is a local starts from the local's hint."""
+        qualifier = reference.qualifier
+        assert qualifier is not None
+        parsed = self.expression(qualifier)
+        if parsed is None:
+            return None
+        root, segments = parsed
+        root_hint = reference.root_hint
+        if root_hint is not None:
+            hinted = self.expression(root_hint) if root_hint else None
+            if hinted is None or root.startswith("{") or root in ("this", "super"):
+                return None
+            root, segments = hinted[0], hinted[1] + segments
+        value = self.evaluate(table, root, segments, reference.enclosing, trace)
+        holder = None if value is None else self.holder_of(value, trace)
+        return self.member_of(holder, reference.name, reference.kind in _TYPE_REFERENCES, trace)
+
+    def evaluate(
+        self, table: _FileTable, root: str, segments: Sequence[str], scope: int | None, trace: _Trace
+    ) -> _Value | None:
+        """What the chain ``root`` ``segments`` denotes, read from inside ``scope`` of ``table``'s file."""
+        value = self.root_value(table, root, scope, trace)
+        for segment in segments:
+            if value is None:
+                return None
+            if segment == CALL:
+                role, file_id, symbol = value
+                if role != _AS_VALUE or self.table(file_id).symbols[symbol].kind not in CALLABLE_KINDS:
+                    return None
+                value = self.hinted_value(SymbolId(file=file_id, symbol=symbol), trace)
+            else:
+                holder = self.holder_of(value, trace)
+                member = self.member_of(holder, segment, False, trace)
+                value = None if member is None else (_AS_VALUE, member.file, member.symbol)
+        return value
+
+    def root_value(self, table: _FileTable, root: str, scope: int | None, trace: _Trace) -> _Value | None:
+        file_id = table.file_index
+        if root.startswith("{"):
+            declaration = self.type_declaration(table, root[1:-1], scope, trace)
+            if isinstance(declaration, _FileTable):
+                return (_AS_MODULE, declaration.file_index, -1)
+            if declaration is None or self.table(declaration.file).symbols[declaration.symbol].kind not in TYPE_KINDS:
+                return None
+            return (_AS_INSTANCE, declaration.file, declaration.symbol)
+        if root in ("this", "super"):
+            holder = self.enclosing_class(table, scope)
+            if holder is None:
+                return None
+            if root == "this":
+                return (_AS_INSTANCE, file_id, holder)
+            bases = self.bases(SymbolId(file=file_id, symbol=holder), trace)
+            return (_AS_INSTANCE, bases[0].file, bases[0].symbol) if bases else None
+        if root not in table.known_names:
+            return None
+        namespace = self.namespace_import(table, root, scope)
+        if namespace is not None:
+            return (_AS_MODULE, namespace.file_index, -1)
+        target = self.name_target(table, root, scope, want_type=False)
+        return None if target is None else (_AS_VALUE, target.file, target.symbol)
+
+    def type_declaration(self, table: _FileTable, name: str, scope: int | None, trace: _Trace) -> _Holder:
+        """The declaration (or namespace-imported module) a type name (``T``, ``ns.T``) denotes from ``scope``."""
+        first = name.split(".", 1)[0]
+        scoped = table.known_names.get(first)
+        if scoped is None:
+            return None
+        key = ("type", table.file_index, scope if scoped else None, name)
+        return self.memoised(key, trace, lambda inner: self._type_declaration(table, name, scope, inner))  # type: ignore[return-value]
+
+    def _type_declaration(self, table: _FileTable, name: str, scope: int | None, trace: _Trace) -> _Holder:
+        trace.reads.add(table.file_index)
+        parts = name.split(".")
+        if len(parts) == 1:
+            return self.name_target(table, name, scope, want_type=True)
+        holder = self.qualifier_holder(table, parts[0], scope)
+        for index, part in enumerate(parts[1:], 1):
+            want_type = index == len(parts) - 1
+            if isinstance(holder, _FileTable):
+                trace.reads.add(holder.file_index)
+                found = self.exported_symbol(holder, part)
+            elif holder is not None:
+                trace.reads.add(holder.file)
+                found = self.member(self.table(holder.file), holder.symbol, part, want_type)
+            else:
+                return None
+            if found is None:
+                return None
+            if not want_type and self.table(found.file).symbols[found.symbol].kind not in MEMBER_HOLDERS:
+                return None
+            holder = found
+        return holder
+
+    def hinted_value(self, symbol_id: SymbolId, trace: _Trace) -> _Value | None:
+        """What a declaration's ``type_hint`` denotes (a value's type, or what a function returns)."""
+        key = ("hint", symbol_id.file, symbol_id.symbol)
+        return self.memoised(key, trace, lambda inner: self._hinted_value(symbol_id, inner))  # type: ignore[return-value]
+
+    def _hinted_value(self, symbol_id: SymbolId, trace: _Trace) -> _Value | None:
+        table = self.table(symbol_id.file)
+        trace.reads.add(symbol_id.file)
+        symbol = table.symbols[symbol_id.symbol]
+        hint = symbol.type_hint
+        parsed = None if not hint else self.expression(hint)
+        if parsed is None:
+            return None
+        return self.evaluate(table, parsed[0], parsed[1], symbol.parent, trace)
+
+    def holder_of(self, value: _Value, trace: _Trace) -> _Holder:
+        """What ``value.x`` looks into: a module's exports, or the members of a declaration (a class, interface, …
+        itself, or the type of a variable, property or getter, followed through hints)."""
+        for _ in range(MAX_TYPE_DEPTH):
+            role, file_id, symbol = value
+            if role == _AS_MODULE:
+                return self.table(file_id)
+            if role == _AS_INSTANCE:
+                return SymbolId(file=file_id, symbol=symbol)
+            kind = self.table(file_id).symbols[symbol].kind
+            if kind in MEMBER_HOLDERS:
+                return SymbolId(file=file_id, symbol=symbol)
+            if kind not in VALUE_HINT_KINDS:
+                return None
+            hinted = self.hinted_value(SymbolId(file=file_id, symbol=symbol), trace)
+            if hinted is None:
+                return None
+            value = hinted
+        trace.cut = True
+        return None
+
+    def member_of(self, holder: _Holder, name: str, want_type: bool, trace: _Trace) -> SymbolId | None:
+        if isinstance(holder, _FileTable):
+            trace.reads.add(holder.file_index)
+            return self.exported_symbol(holder, name)
+        if holder is None:
+            return None
+        return self.find_member(holder, name, want_type, trace)
+
+    def find_member(self, holder: SymbolId, name: str, want_type: bool, trace: _Trace) -> SymbolId | None:
+        """The member ``name`` of a declaration, or of the other declarations its name merges with in its file
+        (``interface`` + ``interface``, ``class`` + ``interface``), or else of its bases, nearest first."""
+        key = ("member", holder.file, holder.symbol, name, want_type)
+        return self.memoised(key, trace, lambda inner: self._find_member(holder, name, want_type, inner))  # type: ignore[return-value]
+
+    def _find_member(self, holder: SymbolId, name: str, want_type: bool, trace: _Trace) -> SymbolId | None:
+        table = self.table(holder.file)
+        trace.reads.add(holder.file)
+        declarations = self.merged(table, holder.symbol)
+        for declaration in declarations:
+            found = self.member(table, declaration, name, want_type)
+            if found is not None:
+                return found
+        for declaration in declarations:
+            for base in self.bases(SymbolId(file=holder.file, symbol=declaration), trace):
+                found = self.find_member(base, name, want_type, trace)
+                if found is not None:
+                    return found
+        return None
+
+    def merged(self, table: _FileTable, holder: int) -> list[int]:
+        """``holder`` and the other class or interface declarations of its name in the same scope of its file."""
+        symbol = table.symbols[holder]
+        if symbol.kind not in ("class", "interface"):
+            return [holder]
+        if symbol.parent is None:
+            candidates: Iterable[int] = table.top_level_candidates(symbol.name)
+        else:
+            candidates = (table.members(symbol.parent) or {}).get(symbol.name, ())
+        return [holder] + [
+            other for other in candidates if other != holder and table.symbols[other].kind in ("class", "interface")
+        ]
+
+    def bases(self, holder: SymbolId, trace: _Trace) -> tuple[SymbolId, ...]:
+        """The declarations a class, interface or type alias extends (its ``type_hint``), in order."""
+        table = self.table(holder.file)
+        symbol = table.symbols[holder.symbol]
+        if symbol.kind not in BASE_KINDS or not symbol.type_hint:
+            return ()
+        key = ("bases", holder.file, holder.symbol)
+        return self.memoised(key, trace, lambda inner: self._bases(table, holder.symbol, inner))  # type: ignore[return-value]
+
+    def _bases(self, table: _FileTable, holder: int, trace: _Trace) -> tuple[SymbolId, ...]:
+        trace.reads.add(table.file_index)
+        symbol = table.symbols[holder]
+        found: list[SymbolId] = []
+        for part in (symbol.type_hint or "").split(","):
+            if not (part.startswith("{") and part.endswith("}")):
+                continue
+            declaration = self.type_declaration(table, part[1:-1], symbol.parent, trace)
+            if (
+                isinstance(declaration, SymbolId)
+                and declaration != SymbolId(file=table.file_index, symbol=holder)
+                and self.table(declaration.file).symbols[declaration.symbol].kind in BASE_KINDS | MEMBER_HOLDERS
+            ):
+                found.append(declaration)
+        return tuple(found)

@@ -41,7 +41,7 @@ from stages.commit import CommitContext, LinkedCommit
 from stages.incremental import BaseSnapshot, Delta, config_digest, paths_digest
 from stages.models import FileExtraction, LinkedIndex, Span
 
-EXTRACTOR_VERSION = 2
+EXTRACTOR_VERSION = 3
 """Bump when extraction output changes: stored per-file rows of older versions are then not reused (2: a result
 comes with its file's text, for code search). Rows of another
 extract function (plugged into the pipeline) are stored under that function's own version, given to
@@ -52,9 +52,9 @@ _SYMBOL_COLUMNS = [
     *["file_result_id", "idx", "name", "kind", "parent_idx", "exported", "is_default_export", "is_async"],
     *_SPAN_COLUMNS,
     *[f"name_{column}" for column in _SPAN_COLUMNS],
-    *["signature", "doc"],
+    *["signature", "doc", "type_hint"],
 ]
-_SYMBOL_TYPES = ["int8", "int4", "text", "text", "int4", "bool", "bool", "bool", *["int4"] * 12, "text", "text"]
+_SYMBOL_TYPES = ["int8", "int4", "text", "text", "int4", "bool", "bool", "bool", *["int4"] * 12, "text", "text", "text"]
 
 
 _INSERT_RESULTS = """
@@ -355,6 +355,7 @@ class SnapshotWriter:
                             name_span.end_byte,
                             symbol.signature,
                             symbol.doc,
+                            symbol.type_hint,
                         )
                     )
         with cursor.copy(
@@ -407,9 +408,9 @@ class SnapshotWriter:
                     )
         with cursor.copy(
             "COPY refs (file_result_id, idx, name, qualifier, kind, enclosing_idx, start_line, start_column,"
-            " end_line, end_column) FROM STDIN (FORMAT BINARY)"
+            " end_line, end_column, root_hint) FROM STDIN (FORMAT BINARY)"
         ) as copy:
-            copy.set_types(["int8", "int4", "text", "text", "text", "int4", "int4", "int4", "int4", "int4"])
+            copy.set_types(["int8", "int4", "text", "text", "text", "int4", "int4", "int4", "int4", "int4", "text"])
             for result_id, extraction in results:
                 for idx, reference in enumerate(extraction.references):
                     copy.write_row(
@@ -421,6 +422,7 @@ class SnapshotWriter:
                             reference.kind,
                             reference.enclosing,
                             *_span(reference.span),
+                            reference.root_hint,
                         )
                     )
 
@@ -678,7 +680,10 @@ _CROSS_FILE_TABLES: tuple[tuple[str, list[str]], ...] = (
         "reference_links (snapshot_id, file_idx, reference_idx, target_file_idx, target_symbol_idx)",
         ["uuid", "int4", "int4", "int4", "int4"],
     ),
-    ("file_dependencies (snapshot_id, source_file_idx, target_file_idx)", ["uuid", "int4", "int4"]),
+    (
+        "file_dependencies (snapshot_id, source_file_idx, target_file_idx, inferred)",
+        ["uuid", "int4", "int4", "bool"],
+    ),
     (
         "symbol_dependencies (snapshot_id, source_file_idx, source_symbol_idx, target_file_idx, target_symbol_idx)",
         ["uuid", "int4", "int4", "int4", "int4"],
@@ -708,7 +713,7 @@ def _cross_rows(
             for r in linked.reference_links
             if r.target is not None
         ),
-        ((snapshot_id, d.source, d.target) for d in linked.file_dependencies),
+        ((snapshot_id, d.source, d.target, d.inferred) for d in linked.file_dependencies),
         (
             (snapshot_id, d.source.file, d.source.symbol, d.target.file, d.target.symbol)
             for d in linked.symbol_dependencies

@@ -232,6 +232,7 @@ CREATE TABLE symbols (
     name_end_byte integer NOT NULL,
     signature text NOT NULL,
     doc text,
+    type_hint text,  -- (0014) docs/index-contract.md, "Type hints"
     PRIMARY KEY (file_result_id, idx)
 );
 
@@ -284,6 +285,7 @@ CREATE TABLE refs (
     start_column integer NOT NULL,
     end_line integer NOT NULL,
     end_column integer NOT NULL,
+    root_hint text,  -- (0014) the hint of its first name when that is a parameter or local variable
     PRIMARY KEY (file_result_id, idx)
 );
 
@@ -352,6 +354,7 @@ CREATE TABLE file_dependencies (
     snapshot_id uuid NOT NULL,  -- no foreign key (0007): see snapshot_delete_rows
     source_file_idx integer NOT NULL,
     target_file_idx integer NOT NULL,
+    inferred boolean NOT NULL DEFAULT false,  -- (0014) the source's links read the target's declarations
     PRIMARY KEY (snapshot_id, source_file_idx, target_file_idx)
 );
 

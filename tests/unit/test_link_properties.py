@@ -7,10 +7,9 @@ import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stages.link import link
+from stages.link import link, link_batches, parse_expression
 from stages.models import (
     ExportKind,
-    FileDependency,
     ImportKind,
     LinkBinding,
     LinkedIndex,
@@ -44,6 +43,9 @@ IMPORT_KINDS: list[ImportKind] = ["import", "reexport", "require", "import_equal
 EXPORT_KINDS: list[ExportKind] = ["local", "reexport", "reexport_all", "assignment", "commonjs"]
 REFERENCE_KINDS: list[ReferenceKind] = ["call", "new", "type", "implements", "jsx"]
 NAMES = ["a", "b", "C", "default"]
+HINTS = [None, None, "{C}", "{a}", "{C},{b}", "{m0.C}", "a()", "b.C", "this.b", "super.a()", "{C}.b().a", "", "a["]
+"""Type hints, well formed or not, that name the generated symbols (so that chains, bases and cycles occur)."""
+QUALIFIERS = [None, None, "this", "super", "x.y", "a.b", "C()", "new C()", "this.a.b()", "a?.b!", *NAMES]
 
 
 @st.composite
@@ -55,7 +57,12 @@ def commits(draw: st.DrawFn) -> list[LinkFile]:
         for index in range(draw(st.integers(0, 6))):
             parent = draw(st.one_of(st.none(), st.integers(0, index - 1))) if index else None
             symbols.append(
-                LinkSymbol(name=draw(st.sampled_from(NAMES)), kind=draw(st.sampled_from(SYMBOL_KINDS)), parent=parent)
+                LinkSymbol(
+                    name=draw(st.sampled_from(NAMES)),
+                    kind=draw(st.sampled_from(SYMBOL_KINDS)),
+                    parent=parent,
+                    type_hint=draw(st.sampled_from(HINTS)),
+                )
             )
         specifiers = [f"./m{target}" for target in range(file_count)] + ["./missing", "react", "node:fs"]
         imports = [
@@ -84,9 +91,10 @@ def commits(draw: st.DrawFn) -> list[LinkFile]:
         references = [
             LinkReference(
                 name=draw(st.sampled_from(NAMES)),
-                qualifier=draw(st.sampled_from([None, None, "this", "x.y", *NAMES])),
+                qualifier=draw(st.sampled_from(QUALIFIERS)),
                 kind=draw(st.sampled_from(REFERENCE_KINDS)),
                 enclosing=draw(st.one_of(st.none(), st.integers(0, len(symbols) - 1))) if symbols else None,
+                root_hint=draw(st.sampled_from(HINTS)),
             )
             for _ in range(draw(st.integers(0, 8)))
         ]
@@ -131,7 +139,9 @@ def test_link__symbol_edges_are_the_sorted_distinct_links_made_inside_a_symbol(f
 
 @PROPERTY_SETTINGS
 @given(commits())
-def test_link__file_and_package_edges_are_the_sorted_distinct_resolved_imports(files: list[LinkFile]) -> None:
+def test_link__file_and_package_edges_are_the_sorted_distinct_resolved_imports_and_inferred_reads(
+    files: list[LinkFile],
+) -> None:
     index = link_commit(files)
     file_edges = {
         (r.file, r.target_file) for r in index.resolved_imports if r.target_file is not None and r.target_file != r.file
@@ -141,7 +151,12 @@ def test_link__file_and_package_edges_are_the_sorted_distinct_resolved_imports(f
         for r in index.resolved_imports
         if r.package is not None and r.kind in ("external", "builtin")
     }
-    assert [(d.source, d.target) for d in index.file_dependencies] == sorted(file_edges)
+    edges = [(d.source, d.target) for d in index.file_dependencies]
+    assert edges == sorted(set(edges))
+    assert set(edges) >= file_edges  # every import; the others are read while following types
+    assert all(
+        d.inferred and d.source != d.target for d in index.file_dependencies if (d.source, d.target) not in file_edges
+    )
     assert [(d.file, d.package, d.is_builtin) for d in index.package_dependencies] == sorted(packages)
 
 
@@ -164,9 +179,19 @@ def test_link__every_reference_is_linked_once_to_an_existing_symbol_or_nothing(f
         target = reference_link.target
         if target is not None:
             assert 0 <= target.symbol < len(files[target.file].symbols)
-        looked_up = reference.name if reference.qualifier is None else reference.qualifier
-        if reference.qualifier != "this" and looked_up not in declared | imported:
+        if reference.qualifier is None:
+            looked_up: str | None = reference.name
+        else:
+            chain = parse_expression(reference.qualifier)
+            looked_up = None if chain is None else chain[0]
+        if (
+            reference.root_hint is None
+            and looked_up not in {"this", "super", "{C}"}
+            and looked_up not in declared | imported
+        ):
             assert target is None
+        if reference.qualifier is None and reference.root_hint is not None:
+            assert target is None  # a parameter or local variable
         if reference.qualifier is None and reference.name not in imported and target is not None:
             assert target.file == reference_link.file
             assert file.symbols[target.symbol].name == reference.name
@@ -213,7 +238,10 @@ def _relabelled(index: LinkedIndex, ids: list[int]) -> LinkedIndex:
         ),
         file_dependencies=tuple(
             sorted(
-                (FileDependency(source=ids[d.source], target=ids[d.target]) for d in index.file_dependencies),
+                (
+                    msgspec.structs.replace(d, source=ids[d.source], target=ids[d.target])
+                    for d in index.file_dependencies
+                ),
                 key=lambda d: (d.source, d.target),
             )
         ),
@@ -255,3 +283,23 @@ def test_link__a_subset_with_other_file_ids_links_as_the_whole_commit_does(
     assert part.file_dependencies == tuple(d for d in whole.file_dependencies if d.source in subset)
     assert part.symbol_dependencies == tuple(d for d in whole.symbol_dependencies if d.source.file in subset)
     assert part.package_dependencies == tuple(p for p in whole.package_dependencies if p.file in subset)
+
+
+@PROPERTY_SETTINGS
+@given(commits(), st.data())
+def test_link__batches_in_any_order_link_each_file_as_the_whole_commit_does(
+    files: list[LinkFile], data: st.DataObject
+) -> None:
+    """Answers about types are memoised across files: whichever files were linked before, and however few name
+    lookups are kept, a file's rows are those of the whole commit."""
+    order = data.draw(st.permutations(range(len(files))))
+    no_configs: dict[str, str] = {}
+    resolver = ModuleResolver.from_files([file.path for file in files], no_configs.get)
+    whole = link(files, resolver)
+    paths = {file.path: file_id for file_id, file in enumerate(files)}
+    by_id = dict(enumerate(files))
+    batches = link_batches(by_id, resolver, paths=paths, batches=[[file_id] for file_id in order], max_tables=1)
+    for file_id, part in zip(order, batches, strict=True):
+        assert part.reference_links == tuple(r for r in whole.reference_links if r.file == file_id)
+        assert part.file_dependencies == tuple(d for d in whole.file_dependencies if d.source == file_id)
+        assert part.symbol_dependencies == tuple(d for d in whole.symbol_dependencies if d.source.file == file_id)
