@@ -208,6 +208,36 @@ class Edit(NamedTuple):
             ),
             id="moved declarations relink every importer by name, through star re-exports",
         ),
+        pytest.param(
+            {
+                "src/z.ts": "export class Store { get() {} }\n",
+                "src/x.ts": "import { Store } from './z';\nexport class Editor { store: Store = new Store(); }\n",
+                "src/y.ts": "import { Editor } from './x';\nexport function f(e: Editor) { e.store.put(); }\n",
+                "src/other.ts": "export const unrelated = 1;\n",
+            },
+            # `Store` gained a member: y reaches it only through x's field type, never naming `Store`
+            Edit(
+                "src/z.ts",
+                "export class Store { get() {} put() {} }\n",
+                {"src/z.ts", "src/x.ts", "src/y.ts"},
+            ),
+            id="a member reached through another file's type hint relinks the files reading that hint",
+        ),
+        pytest.param(
+            {
+                "src/z.ts": "export class Base { run() {} }\nexport class Other { run() {} }\n",
+                "src/x.ts": "import { Base, Other } from './z';\nexport class Mid extends Base {}\n",
+                "src/y.ts": "import { Mid } from './x';\nexport function f(m: Mid) { m.run(); }\n",
+                "src/other.ts": "export const unrelated = 1;\n",
+            },
+            # Mid now extends Other: y's `m.run()` moves, though y's own text and imports are the same
+            Edit(
+                "src/x.ts",
+                "import { Base, Other } from './z';\nexport class Mid extends Other {}\n",
+                {"src/x.ts", "src/y.ts"},
+            ),
+            id="a changed base relinks the files that found members through it",
+        ),
     ],
 )
 def test_incremental__only_the_files_a_change_can_affect_are_relinked(
@@ -302,6 +332,10 @@ def module_source(draw: st.DrawFn, path: str, modules: list[str]) -> str:
                         f"{draw(name)}();",
                         f"{draw(name)}.{draw(st.sampled_from(['m', 'n']))}();",
                         f"new {draw(name)}().m();",
+                        f"export class {draw(name)} extends {draw(name)} {{ k() {{ this.m(); super.n(); }} }}",
+                        f"export function {draw(name)}(p: {draw(name)}) {{ p.m(); p.n(); }}",
+                        f"export class {draw(name)} {{ f: {draw(name)} = new {draw(name)}(); g() {{ this.f.m(); }} }}",
+                        f"export function {draw(name)}(): {draw(name)} {{ return null; }}\n{draw(name)}().m();",
                         f"const {draw(name)} = require('{spec}');",
                         "import data from './data.json';",
                     ]
