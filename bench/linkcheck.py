@@ -170,13 +170,19 @@ class Report:
         ]
 
     def as_json(self) -> dict[str, Any]:
+        """Metrics, and per file each reference as ``[line, column, name, outcome, our target, class]``; the class
+        is an index into ``classes``."""
+        classes = sorted({o.cls for o in self.outcomes})
+        class_index = {cls: index for index, cls in enumerate(classes)}
+        references: dict[str, list[list[Any]]] = defaultdict(list)
+        for o in self.outcomes:
+            references[o.path].append([o.line, o.column, o.name, o.outcome, o.ours, class_index[o.cls]])
         return {
             "typescript": self.typescript,
             "files": self.files,
             "metrics": {name: row.as_json() for name, row in self.rows.items()},
-            "references": [
-                [o.path, o.line, o.column, o.name, o.row, o.outcome, o.ours, o.theirs, o.cls] for o in self.outcomes
-            ],
+            "classes": classes,
+            "references": references,
         }
 
 
@@ -293,8 +299,11 @@ class _Symbols:
         self.extractions = extractions
         self.by_name: dict[tuple[str, int], list[int]] = defaultdict(list)
         self.by_start: dict[tuple[str, int], list[int]] = defaultdict(list)
+        self.siblings: dict[tuple[str, int | None, str], list[int]] = defaultdict(list)
         self.file_of = {path: index for index, path in enumerate(paths)}
         for path, extraction, source in zip(paths, extractions, sources, strict=True):
+            for index, symbol in enumerate(extraction.symbols):
+                self.siblings[(path, symbol.parent, symbol.name)].append(index)
             offsets = utf16_offsets(
                 source, [b for s in extraction.symbols for b in (s.name_span.start_byte, s.span.start_byte)]
             )
@@ -311,9 +320,7 @@ class _Symbols:
         symbol = symbols[index]
         kinds = {"getter", "setter"} if symbol.kind in {"getter", "setter"} else {symbol.kind}
         found = {
-            (path, other)
-            for other, candidate in enumerate(symbols)
-            if candidate.parent == symbol.parent and candidate.name == symbol.name and candidate.kind in kinds
+            (path, other) for other in self.siblings[(path, symbol.parent, symbol.name)] if symbols[other].kind in kinds
         }
         if symbol.kind == "constructor" and symbol.parent is not None:
             found.add((path, symbol.parent))
@@ -487,14 +494,13 @@ def format_classes(root: Path, report: Report, *, classes: int, examples: int) -
 
 def format_diff(root: Path, report: Report, old: Mapping[str, Any], *, examples: int) -> str:
     """Which references changed outcome since ``old`` (a ``--json`` file), with examples."""
-    before = {(r[0], r[1], r[2]): r for r in old["references"]}
+    before = {(path, r[0], r[1]): (r[3], r[4]) for path, rows in old["references"].items() for r in rows}
     now = {(o.path, o.line, o.column): o for o in report.outcomes}
     changes: dict[str, list[Outcome]] = defaultdict(list)
     for key, outcome in now.items():
-        previous = before.get(key)
-        if previous is None:
+        if key not in before:
             continue
-        was, ours_before = previous[5], previous[6]
+        was, ours_before = before[key]
         if was == outcome.outcome and ours_before == outcome.ours:
             continue
         if outcome.outcome == "ok":

@@ -1,6 +1,7 @@
 // Asks the TypeScript language service where names are defined, for many positions in one run.
 //
-// Input (--in FILE, JSON): {"files": {"<path relative to ROOT>": [<UTF-16 offset of a name's first character>, …]}}.
+// Input (--in FILE, JSON): {"files": {"<path relative to ROOT>": [<offset>, …]}}, each offset the UTF-16 offset of
+// a name's first character.
 // Output (--out FILE, JSON): {"typescript": version, "files": {"<path>": [answer, …]}}, one answer per offset:
 //   [definitions, root, qualifierType]
 //   definitions    [[file, start, kind], …] from languageService.getDefinitionAtPosition: file relative to ROOT
@@ -9,11 +10,13 @@
 //   root           for a name after a dot (`a.b.c()` at `c`, `ns.T` in a type, `<ns.X/>`), what the first name of
 //                  the expression before it is, from the type checker: "this", "super", "parameter", "local" (a
 //                  variable inside a function), "module variable", "import→<kind>" (an import alias and what it
-//                  names), "class", "function", "namespace", "enum", "unresolved", or the syntax kind that starts
-//                  the expression ("ParenthesizedExpression", …); null for a name without a qualifier.
-//   qualifierType  for the same names, the type checker's type of the expression before the dot: "any",
-//                  "unknown", "primitive", "union", "<declaration kind>@root" (the type's declaration lies in ROOT:
-//                  class, interface, type literal, object literal, …), "<declaration kind>@external", "anonymous".
+//                  names), "class", "function", "namespace", "enum", "commonjs exports" (`module.exports = …`),
+//                  "unresolved", or the syntax kind that starts the expression ("ParenthesizedExpression", …);
+//                  null for a name without a qualifier.
+//   qualifierType  for the same names outside types, the type checker's type of the expression before the dot:
+//                  "any", "unknown", "primitive", "union", "<declaration kind>@root" (the type's declaration lies in
+//                  ROOT: class, interface, type literal, object literal, …), "<declaration kind>@external",
+//                  "anonymous"; null in types (`ns.T`: the qualifier is a namespace).
 //
 // Each file is in the program of its nearest tsconfig.json (else jsconfig.json; see project.mjs), with allowJs set
 // so that JavaScript files are part of it.
@@ -129,6 +132,7 @@ function declarationLabel(symbol) {
   if (ts.isFunctionDeclaration(declaration)) return "function";
   if (ts.isModuleDeclaration(declaration) || ts.isSourceFile(declaration)) return "namespace";
   if (ts.isEnumDeclaration(declaration)) return "enum";
+  if (ts.isBinaryExpression(declaration) || ts.isPropertyAccessExpression(declaration)) return "commonjs exports";
   return K[declaration.kind];
 }
 
@@ -201,7 +205,8 @@ for (const group of groups.values()) {
       if (qualifier) {
         try {
           rootAnswer = rootLabel(checker, rootOf(qualifier));
-          typeAnswer = typeLabel(checker, qualifier);
+          // In a type (`ns.T`) the qualifier is a namespace, which has no type worth naming.
+          if (!ts.isQualifiedName(name.parent)) typeAnswer = typeLabel(checker, qualifier);
         } catch {
           rootAnswer = rootAnswer ?? "unresolved";
         }
