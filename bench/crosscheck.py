@@ -153,18 +153,23 @@ def ensure_typescript(tsc_dir: Path = DEFAULT_TSC_DIR) -> Path:
     return tsc_dir
 
 
+def run_node_script(script: str, arguments: list[str], tsc_dir: Path) -> None:
+    """Run ``bench/tsc/<script>`` with node and the TypeScript in ``tsc_dir``; raise with its stderr on failure."""
+    completed = subprocess.run(
+        ["node", str(TSC_PACKAGE_DIR / script), "--ts-dir", str(tsc_dir), *arguments],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{script} failed (exit {completed.returncode}): {completed.stderr.strip()}")
+
+
 def run_dump(root: Path, tsc_dir: Path) -> dict[str, Any]:
     """Run ``dump.mjs`` over ``root`` and return its JSON."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "dump.json"
-        completed = subprocess.run(
-            ["node", str(TSC_PACKAGE_DIR / "dump.mjs"), "--ts-dir", str(tsc_dir), "--out", str(out), str(root)],
-            check=False,
-            capture_output=True,
-            text=True,
-        )
-        if completed.returncode != 0:
-            raise RuntimeError(f"dump.mjs failed on {root} (exit {completed.returncode}): {completed.stderr.strip()}")
+        run_node_script("dump.mjs", ["--out", str(out), str(root)], tsc_dir)
         result: dict[str, Any] = json.loads(out.read_text())
         return result
 
@@ -248,7 +253,8 @@ def _out_of_scope_reason(kind: str, scope: str) -> str:
     return reasons.get(kind, f"{kind} in {scope}")
 
 
-def _utf16_column(line_text: bytes, byte_column: int) -> int:
+def utf16_column(line_text: bytes, byte_column: int) -> int:
+    """The UTF-16 column (the compiler's unit) of a byte column in one line of UTF-8 text."""
     return len(line_text[:byte_column].decode("utf-8", errors="replace").encode("utf-16-le")) // 2
 
 
@@ -292,7 +298,7 @@ def our_declarations(extraction: FileExtraction, source: bytes) -> list[Declarat
             symbol.kind,
             symbol.name,
             symbol.name_span.start_line,
-            _utf16_column(lines[symbol.name_span.start_line - 1], symbol.name_span.start_column),
+            utf16_column(lines[symbol.name_span.start_line - 1], symbol.name_span.start_column),
         )
         for symbol in extraction.symbols
     ]
