@@ -7,17 +7,17 @@ commit would, file ids aside — ``docs/index-contract.md``):
   declaration flag, extractor version) are found, and locked for the job's transaction, before any file is read;
   those files are neither read, sent nor parsed.
 - Cross-file (``plan_delta``): against the repository's current snapshot, only the files a change can affect are
-  relinked. A file's links read its own rows, the files it imports, and the files those re-export from
-  (transitively), by name. So a change of file X affects X; the files re-exporting from X the names whose lookup
-  may now differ (transitively, renamed as they are re-exported); the files importing one of those names from X
-  or from such a re-exporter (or the whole module); when a declaration of X gained members, the files linking
-  to that declaration; and the files whose links read declarations of any file so relinked, or of X, while
-  following types (their ``inferred`` file dependencies). Which names: any name of a file deleted, whose resolutions changed, whose imports changed,
-  or whose existing declarations changed or moved (symbol indexes shift); only the exports that differ, and those
-  of names newly declared, when the file merely gained declarations at its end (the most common edit; ``export =``
-  stands for ``default`` too). Resolutions read the commit's paths and config files: when the config files
-  changed everything is relinked; when the paths changed (or the indexed ones: a file can join or leave the index
-  without leaving the commit), every stored import of the files kept is resolved again, and the files whose
+  relinked. A file's links read its own rows, the files it imports, and the files those re-export from (transitively),
+  by name. So a change of file X affects X; the files re-exporting from X the names whose lookup may now differ
+  (transitively, renamed as they are re-exported); the files importing one of those names from X or from such a
+  re-exporter (or the whole module); when a declaration of X gained members, the files linking to that declaration;
+  and the files whose links read declarations of any file so relinked, or of X, while following types (their
+  ``inferred`` file dependencies). Which names: any name of a file deleted, whose resolutions changed, whose imports
+  changed, or whose existing declarations changed or moved (symbol indexes shift); only the exports that differ, and
+  those of names newly declared, when the file merely gained declarations at its end (the most common edit;
+  ``export =`` stands for ``default`` too). Resolutions read the commit's paths and config files: when the config
+  files changed everything is relinked; when the paths changed (or the indexed ones: a file can join or leave the
+  index without leaving the commit), every stored import of the files kept is resolved again, and the files whose
   resolutions differ count as changed in every name.
 
 What is guaranteed is tested, not proved: ``tests/integration/pipeline/test_incremental.py`` compares every commit
@@ -435,7 +435,8 @@ def plan_delta(
         for source, kind, exported, looked_up in into.get(target, ()):
             if kind == "reexport_all":
                 passed = through
-            elif through is None or looked_up in through:
+            elif through is None or looked_up in through or (looked_up == "*" and "export=" in through):
+                # (`const x = require("y")` looks up y's `module.exports`)
                 passed = _looked_up_as({exported})
             else:
                 continue

@@ -139,6 +139,14 @@ TYPE_KINDS: frozenset[SymbolKind] = frozenset({"class", "interface", "type_alias
 VALUE_KINDS: frozenset[SymbolKind] = frozenset(
     {"function", "class", "variable", "constant", "enum", "namespace", "method", "getter", "setter", "property"}
 )
+NAMED_TYPE_KINDS: frozenset[SymbolKind] = frozenset({"class", "interface", "type_alias", "enum"})
+"""What a type name can denote (a namespace or a function is no type: ``Record<K, V>`` beside a function ``Record``
+is the global type)."""
+PLAIN_VALUE_KINDS: frozenset[SymbolKind] = frozenset({"function", "class", "variable", "constant", "enum"})
+"""What a value name denotes before a declaration of no value (a namespace, an interface, a type alias) merged with
+it: ``Done()`` beside ``interface Done`` calls the function ``Done``."""
+_REQUIRE_KINDS = frozenset({"require", "import_equals"})
+"""Imports whose ``*`` binding is the module's ``module.exports`` / ``export =`` value, not a namespace object."""
 MAX_EXPORT_HOPS = 200
 """Re-export chains longer than this (never seen in real code) are left unlinked rather than followed."""
 MAX_TYPE_DEPTH = 40
@@ -663,6 +671,8 @@ class _Linker:
                     target = via.exported_memo.get(reference.name, unseen)
                     if target is unseen:
                         target = self.exported_symbol(via, reference.name)
+                    if target is not None:
+                        target = self.with_meaning(target, reference.kind in type_references, TYPE_KINDS)
                 else:
                     target = self.chain_target(table, reference, chain_memo, reads)
             else:
@@ -780,8 +790,12 @@ class _Linker:
             return None
         binding = table.imported_binding[name]
         source = self.import_target(table, import_index)
-        if binding.imported == "*" or source is None:
+        if source is None:
             return None
+        if binding.imported == "*":
+            if table.extraction.imports[import_index].kind not in _REQUIRE_KINDS:
+                return None  # a namespace object
+            return self.export_target(source, "export=", seen)
         return self.export_target(source, binding.imported, seen)
 
     # ---- references ---------------------------------------------------------------------------------
@@ -795,9 +809,7 @@ class _Linker:
         if namespace is not None:
             return namespace
         holder_id = self.name_target(table, qualifier, enclosing, want_type=False)
-        if holder_id is None or self.table(holder_id.file).symbols[holder_id.symbol].kind not in MEMBER_HOLDERS:
-            return None
-        return holder_id
+        return None if holder_id is None else self.namesake(holder_id, MEMBER_HOLDERS)
 
     def member(self, table: _FileTable, holder: int, name: str, want_type: bool) -> SymbolId | None:
         members = table.members(holder)
@@ -825,17 +837,48 @@ class _Linker:
         return table.choose_top_level(name, want_type)
 
     def name_target(self, table: _FileTable, name: str, enclosing: int | None, want_type: bool) -> SymbolId | None:
+        """The declaration ``name`` denotes from inside ``enclosing``, as a type (one of ``NAMED_TYPE_KINDS``) or as a
+        value (a plain value before what merged with it)."""
         local = self.local_declaration(table, name, enclosing, want_type)
         if local is not None and local not in table.require_bound:
-            return SymbolId(file=table.file_index, symbol=local)
-        imported = self.imported_symbol(table, name)
-        if imported is not None or local is None:
-            return imported
-        return SymbolId(file=table.file_index, symbol=local)
+            found: SymbolId | None = SymbolId(file=table.file_index, symbol=local)
+        else:
+            # a variable bound by `require()` of a file of the commit stands for what that file exports
+            found = self.imported_symbol(table, name)
+            if found is None and local is not None and self.import_target(table, table.imported_import[name]) is None:
+                found = SymbolId(file=table.file_index, symbol=local)
+        return None if found is None else self.with_meaning(found, want_type)
+
+    def with_meaning(
+        self, declaration: SymbolId, want_type: bool, type_kinds: AbstractSet[SymbolKind] = NAMED_TYPE_KINDS
+    ) -> SymbolId | None:
+        """What a name found as ``declaration`` denotes as a type (one of ``type_kinds``, else nothing) or as a value
+        (a plain value before what merged with it). A member of a module may be a namespace in a type (``A.B.C``)."""
+        if want_type:
+            return self.namesake(declaration, type_kinds)
+        return self.namesake(declaration, PLAIN_VALUE_KINDS) or declaration
+
+    def namesake(self, declaration: SymbolId, kinds: AbstractSet[SymbolKind]) -> SymbolId | None:
+        """``declaration`` if it is of one of ``kinds``, else the first declaration of that name and scope in its file
+        that is (a name can be declared more than once: ``function f`` + ``namespace f``), else ``None``."""
+        table = self.table(declaration.file)
+        symbols = table.symbols
+        symbol = symbols[declaration.symbol]
+        if symbol.kind in kinds:
+            return declaration
+        if symbol.parent is None:
+            candidates: Iterable[int] = table.top_level_candidates(symbol.name)
+        else:
+            candidates = (table.members(symbol.parent) or {}).get(symbol.name, ())
+        for candidate in candidates:
+            if symbols[candidate].kind in kinds:
+                return SymbolId(file=declaration.file, symbol=candidate)
+        return None
 
     def namespace_import(self, table: _FileTable, name: str, enclosing: int | None) -> _FileTable | None:
         """The file imported as ``name`` by ``import * as name`` (or ``import name = require()``), if not shadowed."""
-        if self.local_declaration(table, name, enclosing, want_type=False) is not None:
+        local = self.local_declaration(table, name, enclosing, want_type=False)
+        if local is not None and local not in table.require_bound:
             return None
         import_index = table.imported_import.get(name)
         if import_index is None or table.imported_binding[name].imported != "*":
@@ -1006,14 +1049,13 @@ class _Linker:
                 return self.table(file_id)
             if role == _AS_INSTANCE:
                 return SymbolId(file=file_id, symbol=symbol)
+            declaration = SymbolId(file=file_id, symbol=symbol)
             kind = self.table(file_id).symbols[symbol].kind
             if kind in MEMBER_HOLDERS:
-                return SymbolId(file=file_id, symbol=symbol)
-            if kind not in VALUE_HINT_KINDS:
-                return None
-            hinted = self.hinted_value(SymbolId(file=file_id, symbol=symbol), trace)
+                return declaration
+            hinted = self.hinted_value(declaration, trace) if kind in VALUE_HINT_KINDS else None
             if hinted is None:
-                return None
+                return self.namesake(declaration, MEMBER_HOLDERS)  # `function f` + `namespace f`: f.x
             value = hinted
         trace.cut = True
         return None
@@ -1021,7 +1063,8 @@ class _Linker:
     def member_of(self, holder: _Holder, name: str, want_type: bool, trace: _Trace) -> SymbolId | None:
         if isinstance(holder, _FileTable):
             trace.reads.add(holder.file_index)
-            return self.exported_symbol(holder, name)
+            found = self.exported_symbol(holder, name)
+            return None if found is None else self.with_meaning(found, want_type, TYPE_KINDS)
         if holder is None:
             return None
         return self.find_member(holder, name, want_type, trace)

@@ -256,3 +256,46 @@ def test_link__very_long_reexport_chains_stop_without_exhausting_the_stack() -> 
     sources["main.ts"] = "import { end } from './m0';\nimport { end as near } from './m590';"
     files, index = build(sources)
     assert binding_targets(files, index, "main.ts") == [("end", None), ("near", "m600.ts:end")]
+
+
+def test_link__a_name_declared_as_a_type_and_a_value_links_by_meaning_through_imports() -> None:
+    files, index = build(
+        {
+            "src/decision.ts": "export interface Done { a: 1 }\nexport function Done(): Done { return { a: 1 }; }\n"
+            "export function Record() {}\nexport namespace ReadonlyArray { export const x = 1; }\n",
+            "src/use.ts": "import * as decision from './decision';\n"
+            "import { Done, Record, ReadonlyArray } from './decision';\n"
+            "decision.Done();\nlet d: decision.Done;\nDone();\nlet e: Done;\n"
+            "let r: Record<string, 1>;\nlet a: ReadonlyArray<1>;\n",
+        }
+    )
+    assert reference_targets(files, index, "src/use.ts") == [
+        ("Done", "src/decision.ts:Done"),
+        ("Done", "src/decision.ts:Done"),
+        ("Done", "src/decision.ts:Done"),
+        ("Done", "src/decision.ts:Done"),
+        ("Record", None),  # the global type: a function is no type
+        ("ReadonlyArray", None),  # nor is a namespace
+    ]
+    kinds = [
+        files[target.file].symbols[target.symbol].kind
+        for target in (link.target for link in index.reference_links if link.file == 1)
+        if target is not None
+    ]
+    assert kinds == ["function", "interface", "function", "interface"]
+
+
+def test_link__a_variable_bound_by_require_stands_for_the_module_exports_of_a_file_of_the_commit() -> None:
+    files, index = build(
+        {
+            "lib/hash.js": "function hash(x) { return x; }\nmodule.exports = hash;\n",
+            "lib/util.js": "module.exports = { helper() {} };\n",
+            "lib/main.js": "const hash = require('./hash');\nconst merge = require('utils-merge');\n"
+            "const util = require('./util');\nhash(1);\nmerge({});\nutil.helper();\n",
+        }
+    )
+    assert reference_targets(files, index, "lib/main.js") == [
+        ("hash", "lib/hash.js:hash"),
+        ("merge", "lib/main.js:merge"),  # an external package: the variable is what the code names
+        ("helper", None),  # object-literal members are no symbols
+    ]
