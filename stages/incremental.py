@@ -435,8 +435,8 @@ def plan_delta(
         for source, kind, exported, looked_up in into.get(target, ()):
             if kind == "reexport_all":
                 passed = through
-            elif through is None or looked_up in through or (looked_up == "*" and "export=" in through):
-                # (`const x = require("y")` looks up y's `module.exports`)
+            elif through is None or looked_up in through or looked_up == "*":
+                # (`*`: the whole module is exported under one name, or its `module.exports` through `require()`)
                 passed = _looked_up_as({exported})
             else:
                 continue

@@ -331,6 +331,7 @@ class _FileTable:
         "imported_import",
         "imported_memo",
         "known_names",
+        "module_memo",
         "next_export",
         "next_top_level",
         "require_bound",
@@ -423,6 +424,7 @@ class _FileTable:
         self.import_targets: list[int | None] = [None] * len(imports)
         self.exported_memo: dict[str, SymbolId | None] = {}
         self.imported_memo: dict[str, SymbolId | None] = {}
+        self.module_memo: dict[str, int | None] = {}  # exported name → the file of the module it re-exports whole
 
     def top_level_candidates(self, name: str) -> Iterator[int]:
         """The top-level declarations of ``name``, in file order."""
@@ -876,14 +878,64 @@ class _Linker:
         return None
 
     def namespace_import(self, table: _FileTable, name: str, enclosing: int | None) -> _FileTable | None:
-        """The file imported as ``name`` by ``import * as name`` (or ``import name = require()``), if not shadowed."""
+        """The module ``name`` denotes, if not shadowed: bound by ``import * as name`` (or ``import name =
+        require()``), or imported by name from a module that re-exports a whole module under it (``export * as name
+        from``, ``import * as name …; export { name }``)."""
         local = self.local_declaration(table, name, enclosing, want_type=False)
         if local is not None and local not in table.require_bound:
             return None
         import_index = table.imported_import.get(name)
-        if import_index is None or table.imported_binding[name].imported != "*":
+        if import_index is None:
             return None
-        return self.import_target(table, import_index)
+        source = self.import_target(table, import_index)
+        imported = table.imported_binding[name].imported
+        if source is None or imported == "*":
+            return source
+        return self.exported_module(source, imported)
+
+    def exported_module(self, table: _FileTable, name: str) -> _FileTable | None:
+        """The module a file exports whole under ``name`` (following re-exports), memoised."""
+        found = table.module_memo.get(name, -1)
+        if found == -1:
+            module = self._exported_module(table, name, set())
+            found = table.module_memo[name] = None if module is None else module.file_index
+        return None if found is None else self.table(found)
+
+    def _exported_module(self, table: _FileTable, name: str, seen: set[tuple[int, str]]) -> _FileTable | None:
+        key = (table.file_index, name)
+        if key in seen or len(seen) >= MAX_EXPORT_HOPS:
+            return None
+        seen.add(key)
+        exports = table.extraction.exports
+        chain = table.next_export
+        index = table.export_first.get(name, -1)
+        while index >= 0:
+            export = exports[index]
+            index = -1 if chain is None else chain[index]
+            found: _FileTable | None = None
+            if export.kind == "reexport_namespace":
+                found = self.import_target(table, export.import_index)
+            elif export.kind == "reexport" and export.local is not None:
+                source = self.import_target(table, export.import_index)
+                found = None if source is None else self._exported_module(source, export.local, seen)
+            elif export.kind == "local" and export.local is not None:
+                import_index = table.imported_import.get(export.local)
+                if import_index is not None and export.local not in table.top_level:
+                    source = self.import_target(table, import_index)
+                    imported = table.imported_binding[export.local].imported
+                    if source is not None and imported == "*":
+                        found = source
+                    elif source is not None:
+                        found = self._exported_module(source, imported, seen)
+            if found is not None:
+                return found
+        if name != "default":
+            for star in table.star_exports or ():
+                source = self.import_target(table, star.import_index)
+                found = None if source is None else self._exported_module(source, name, seen)
+                if found is not None:
+                    return found
+        return None
 
     # ---- types --------------------------------------------------------------------------------------
 
@@ -965,7 +1017,12 @@ class _Linker:
             else:
                 holder = self.holder_of(value, trace)
                 member = self.member_of(holder, segment, False, trace)
-                value = None if member is None else (_AS_VALUE, member.file, member.symbol)
+                if member is not None:
+                    value = (_AS_VALUE, member.file, member.symbol)
+                elif isinstance(holder, _FileTable) and (module := self.exported_module(holder, segment)) is not None:
+                    value = (_AS_MODULE, module.file_index, -1)
+                else:
+                    value = None
         return value
 
     def root_value(self, table: _FileTable, root: str, scope: int | None, trace: _Trace) -> _Value | None:
@@ -1071,7 +1128,7 @@ class _Linker:
 
     def find_member(self, holder: SymbolId, name: str, want_type: bool, trace: _Trace) -> SymbolId | None:
         """The member ``name`` of a declaration, or of the other declarations its name merges with in its file
-        (``interface`` + ``interface``, ``class`` + ``interface``), or else of its bases, nearest first."""
+        (``merged``), or else of its bases, nearest first."""
         key = ("member", holder.file, holder.symbol, name, want_type)
         return self.memoised(key, trace, lambda inner: self._find_member(holder, name, want_type, inner))  # type: ignore[return-value]
 
@@ -1091,16 +1148,15 @@ class _Linker:
         return None
 
     def merged(self, table: _FileTable, holder: int) -> list[int]:
-        """``holder`` and the other class or interface declarations of its name in the same scope of its file."""
+        """``holder`` and the other declarations its name merges with in the same scope of its file (``interface`` +
+        ``interface``, ``class`` + ``interface``, ``class``/``function``/``enum`` + ``namespace``, …)."""
         symbol = table.symbols[holder]
-        if symbol.kind not in ("class", "interface"):
-            return [holder]
         if symbol.parent is None:
             candidates: Iterable[int] = table.top_level_candidates(symbol.name)
         else:
             candidates = (table.members(symbol.parent) or {}).get(symbol.name, ())
         return [holder] + [
-            other for other in candidates if other != holder and table.symbols[other].kind in ("class", "interface")
+            other for other in candidates if other != holder and table.symbols[other].kind in MEMBER_HOLDERS
         ]
 
     def bases(self, holder: SymbolId, trace: _Trace) -> tuple[SymbolId, ...]:

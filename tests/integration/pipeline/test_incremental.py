@@ -238,6 +238,21 @@ class Edit(NamedTuple):
             ),
             id="a changed base relinks the files that found members through it",
         ),
+        pytest.param(
+            {
+                "src/x.ts": "export function f() {}\n",
+                "src/index.ts": "export * as T from './x';\n",
+                "src/user.ts": "import { T } from './index';\nT.g();\n",
+                "src/other.ts": "export const unrelated = 1;\n",
+            },
+            # the namespace `T` gained `g`
+            Edit(
+                "src/x.ts",
+                "export function f() {}\nexport function g() {}\n",
+                {"src/x.ts", "src/index.ts", "src/user.ts"},
+            ),
+            id="a module re-exported whole relinks the files importing it by that name",
+        ),
     ],
 )
 def test_incremental__only_the_files_a_change_can_affect_are_relinked(

@@ -299,3 +299,18 @@ def test_link__a_variable_bound_by_require_stands_for_the_module_exports_of_a_fi
         ("merge", "lib/main.js:merge"),  # an external package: the variable is what the code names
         ("helper", None),  # object-literal members are no symbols
     ]
+
+
+def test_link__a_module_re_exported_whole_under_a_name_is_a_namespace_where_it_is_imported() -> None:
+    files, index = build(
+        {
+            "src/validation.ts": "export function object() {}\nexport class Validator { check() {} }\n",
+            "src/index.ts": "export * as T from './validation';\nimport * as V from './validation';\nexport { V };\n",
+            "src/use.ts": "import { T, V } from './index';\nT.object();\nlet v: T.Validator;\nV.object();\n",
+        }
+    )
+    assert reference_targets(files, index, "src/use.ts") == [
+        ("object", "src/validation.ts:object"),
+        ("Validator", "src/validation.ts:Validator"),
+        ("object", "src/validation.ts:object"),
+    ]
