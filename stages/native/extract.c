@@ -2229,7 +2229,10 @@ static TSNode union_member(const FileCaptures *file, TSNode type) {
     uint32_t count = 0;
     TSNode chosen = {0};
     pending[count++] = type;
-    while (count > 0) {
+    for (int visited = 0; count > 0; visited++) {
+        if (visited == HINT_MAX_DEPTH) {
+            return (TSNode){0}; /* a union this long is no optional named type */
+        }
         TSNode node = pending[--count];
         uint32_t children = ts_node_named_child_count(node);
         for (uint32_t index = 0; index < children; index++) {
@@ -2401,7 +2404,11 @@ static void hint_append_alias(const FileCaptures *file, const HintFields *fields
     uint32_t count = 0;
     bool any = false;
     pending[count++] = value;
-    while (count > 0 && !hint->failed) {
+    for (int visited = 0; count > 0 && !hint->failed; visited++) {
+        if (visited == 2 * HINT_MAX_DEPTH) {
+            hint->failed = true; /* more parts than a hint holds */
+            return;
+        }
         TSNode node = pending[--count];
         if (is_type(node, "intersection_type")) {
             uint32_t children = ts_node_named_child_count(node);
@@ -3149,16 +3156,27 @@ static PyObject *root_hint(FileCaptures *file, LocalTable *table, const Candidat
     }
     uint32_t start = candidate->start, end = candidate->end;
     if (candidate->qualifier_start >= 0) {
-        start = (uint32_t)candidate->qualifier_start;
-        if (ts_node_is_null(candidate->qualified) || start >= candidate->start) {
+        /* down the qualifier's left edge, a bounded number of steps (a chain's every call is a reference) */
+        TSNode root = ts_node_is_null(candidate->qualified) ? candidate->qualified
+                                                            : field(candidate->qualified, table->fields->object);
+        for (int depth = 0; depth < HINT_MAX_DEPTH && !ts_node_is_null(root) && !is_type(root, "identifier");
+             depth++) {
+            if (is_type(root, "member_expression") || is_type(root, "subscript_expression")) {
+                root = field(root, table->fields->object);
+            } else if (is_type(root, "call_expression")) {
+                root = field(root, table->fields->function);
+            } else if (is_type(root, "non_null_expression")) {
+                root = first_operand(root);
+            } else {
+                return Py_NewRef(Py_None);
+            }
+        }
+        if (ts_node_is_null(root) || !is_type(root, "identifier")) {
             return Py_NewRef(Py_None);
         }
-        TSNode root = ts_node_descendant_for_byte_range(candidate->qualified, start, start + 1);
-        if (ts_node_is_null(root) || !is_type(root, "identifier") || ts_node_start_byte(root) != start) {
-            return Py_NewRef(Py_None);
-        }
+        start = ts_node_start_byte(root);
         end = ts_node_end_byte(root);
-        if (end > candidate->start) {
+        if (start >= end || end > candidate->start) {
             return Py_NewRef(Py_None);
         }
     }

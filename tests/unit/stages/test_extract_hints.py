@@ -313,3 +313,15 @@ def test_root_hint__type_and_heritage_references_have_none() -> None:
 def test_root_hint__a_local_hint_over_200_characters_is_empty() -> None:
     chain = ".".join(f"part{index:02}" for index in range(40))
     assert root_hints(f"function f() {{ const a = {chain}; a.run(); }}") == [("a", "run", "")]
+
+
+def test_root_hint__a_qualifier_deeper_than_the_walk_bound_has_none() -> None:
+    source = "function f(a: A) { a" + ".m()" * 40 + "; }"
+    hints = [hint for _qualifier, _name, hint in root_hints(source)]
+    assert hints[:16] == ["{A}"] * 16
+    assert hints[-1] is None
+
+
+def test_type_hint__a_union_longer_than_the_walk_bound_has_none() -> None:
+    assert hint("let v: " + "null | " * 40 + "A;", "v") is None
+    assert hint("let v: " + "null | " * 4 + "A;", "v") == "{A}"
