@@ -77,12 +77,17 @@ enum Family {
     FAMILY_TYPE_PARAMETERS,
     FAMILY_IMPORT,
     FAMILY_EXPORT,
+    FAMILY_LOCAL,
 };
 
 /* ``@import.<kind>`` and ``@export.<kind>`` captures. */
 enum ModuleCaptureKind { MODULE_IMPORT_STATIC, MODULE_IMPORT_DYNAMIC, MODULE_EXPORT_STATEMENT, MODULE_EXPORT_COMMONJS };
 static const char *const IMPORT_CAPTURE_NAMES[2] = {"static", "dynamic"};
 static const char *const EXPORT_CAPTURE_NAMES[2] = {"statement", "commonjs"};
+
+/* ``@local.<kind>`` captures: the bindings of a function-like node's locals that are not variable declarators. */
+enum LocalCaptureKind { LC_PARAMETERS, LC_PARAMETER, LC_CATCH, LC_LOOP, LC_COUNT };
+static const char *const LOCAL_CAPTURE_NAMES[LC_COUNT] = {"parameters", "parameter", "catch", "loop"};
 
 enum ImportKind { IK_IMPORT, IK_SIDE_EFFECT, IK_REEXPORT, IK_DYNAMIC, IK_REQUIRE, IK_IMPORT_EQUALS, IK_COUNT };
 static const char *const IMPORT_KIND_NAMES[IK_COUNT] = {"import",  "side_effect", "reexport",
@@ -256,6 +261,8 @@ typedef struct {
     bool is_default;
     bool is_async;
     bool constructor_member;
+    TSNode hinted;       /* the declaration its type hint is read from; null: none */
+    PyObject *type_hint; /* owned; NULL is None */
 } PendingSymbol;
 
 typedef struct {
@@ -271,6 +278,12 @@ typedef struct {
     uint32_t sequence;
     uint8_t kind; /* ModuleCaptureKind */
 } ModuleCapture;
+
+typedef struct {
+    TSNode node;  /* formal parameters, an arrow function's one parameter, a catch or loop binding */
+    TSNode owner; /* its parent: the function, catch clause or loop where the names are visible */
+    uint8_t kind; /* LocalCaptureKind */
+} LocalCapture;
 
 typedef struct {
     PyObject *specifier;   /* owned */
@@ -454,6 +467,9 @@ static int classify_capture(QueryPlan *self, uint32_t id, const char *name, uint
         family = FAMILY_EXPORT;
         kind = index_of(EXPORT_CAPTURE_NAMES, 2, name + 7, length - 7);
         kind = kind < 0 ? kind : MODULE_EXPORT_STATEMENT + kind;
+    } else if (has_prefix(name, length, "local.")) {
+        family = FAMILY_LOCAL;
+        kind = index_of(LOCAL_CAPTURE_NAMES, LC_COUNT, name + 6, length - 6);
     }
     if (kind < 0) {
         PyObject *capture = PyUnicode_FromStringAndSize(name, length);
@@ -589,6 +605,7 @@ typedef struct {
     CapturedArray type_parameter_lists;
     ARRAY(ModuleCapture) module_captures;
     CapturedArray requires;     /* ``require(...)`` calls */
+    ARRAY(LocalCapture) local_captures; /* ``@local.<kind>``: parameters and loop and catch bindings */
     /* read by read_modules() */
     ARRAY(PendingImport) imports;
     ARRAY(PendingExport) exports;
@@ -613,6 +630,7 @@ static void file_captures_dealloc(FileCaptures *self) {
         Py_XDECREF(self->pending.items[index].name);
         Py_XDECREF(self->pending.items[index].signature);
         Py_XDECREF(self->pending.items[index].doc);
+        Py_XDECREF(self->pending.items[index].type_hint);
     }
     PyMem_Free(self->pending.items);
     for (size_t index = 0; index < self->imports.count; index++) {
@@ -627,6 +645,7 @@ static void file_captures_dealloc(FileCaptures *self) {
     PyMem_Free(self->exports.items);
     PyMem_Free(self->module_captures.items);
     PyMem_Free(self->requires.items);
+    PyMem_Free(self->local_captures.items);
     Py_XDECREF(self->later_exported);
     Py_XDECREF(self->later_default);
     PyMem_Free(self->definitions.items);
@@ -810,6 +829,10 @@ static int collect_capture(void *context, uint16_t id, TSNode node, const Ancest
     case FAMILY_TYPE_PARAMETERS: {
         Captured list = {node, *ancestors};
         return PUSH(file->type_parameter_lists, list);
+    }
+    case FAMILY_LOCAL: {
+        LocalCapture local = {node, ancestors->above[0], kind};
+        return PUSH(file->local_captures, local);
     }
     }
     return 0;
@@ -1142,6 +1165,7 @@ typedef struct {
     int64_t doc_start;            /* -1: the outer node's start */
     const Span *span;             /* NULL: the outer node's span */
     bool constructor_member;
+    TSNode hinted;                /* the declaration its type hint is read from; null: none */
 } NewSymbol;
 
 static bool declared_contains(const FileCaptures *file, uint32_t start) {
@@ -1239,6 +1263,7 @@ static int add_symbol(FileCaptures *file, const NewSymbol *symbol) {
         .is_default = symbol->is_default,
         .is_async = symbol->is_async,
         .constructor_member = symbol->constructor_member,
+        .hinted = symbol->hinted,
     };
     if (PUSH(file->pending, pending) < 0) {
         Py_DECREF(pending.name);
@@ -1364,6 +1389,7 @@ static int named_declaration(FileCaptures *file, TSNode node, const Ancestors *a
         .is_default = wrapper.is_default,
         .is_async = has_async(node),
         .doc_start = -1,
+        .hinted = node,
     };
     return add_named_symbol(file, field(node, fields->name), symbol);
 }
@@ -1395,6 +1421,7 @@ static int class_definition(FileCaptures *file, TSNode node, const Ancestors *an
         .exported = true,
         .is_default = true,
         .doc_start = -1,
+        .hinted = node,
     };
     int status = add_symbol(file, &symbol);
     Py_DECREF(name);
@@ -1427,6 +1454,7 @@ static int default_function(FileCaptures *file, TSNode statement, const Ancestor
         .is_default = true,
         .is_async = has_async(value),
         .doc_start = -1,
+        .hinted = value,
     };
     int status = add_symbol(file, &symbol);
     Py_DECREF(name);
@@ -1520,6 +1548,7 @@ static int method(FileCaptures *file, TSNode node, const Ancestors *ancestors) {
         .is_async = has_async(node),
         .doc_start = doc_start,
         .span = &span,
+        .hinted = node,
     };
     int status = add_symbol(file, &symbol);
     Py_DECREF(name);
@@ -1544,6 +1573,7 @@ static int property(FileCaptures *file, TSNode node, const Ancestors *ancestors)
         .header_end = start_or_none(field(node, fields->value)),
         .doc_start = doc_start,
         .span = &span,
+        .hinted = node,
     };
     return add_named_symbol(file, name_node, symbol);
 }
@@ -1574,6 +1604,7 @@ static int parameter_property(FileCaptures *file, TSNode node, const Ancestors *
         .header_end = start_or_none(field(node, fields->value)),
         .doc_start = -1,
         .constructor_member = true,
+        .hinted = node,
     };
     return add_named_symbol(file, pattern, symbol);
 }
@@ -1811,6 +1842,7 @@ static int variable(FileCaptures *file, TSNode node, const Ancestors *ancestors)
             .signature_prefix = keyword,
             .doc_start = ts_node_start_byte(wrapper.outer),
             .span = plain_name ? NULL : &name_span,
+            .hinted = node,
         };
         status = add_symbol(file, &symbol);
         Py_DECREF(name);
@@ -1998,6 +2030,526 @@ static int declare_symbols(FileCaptures *file) {
     return 0;
 }
 
+/* ---- type hints (docs/index-contract.md, "Type hints") -------------------------------------------- */
+
+#define HINT_MAX_CHARS 200             /* a longer hint is omitted */
+#define HINT_MAX_BYTES (HINT_MAX_CHARS * 4)
+#define HINT_MAX_DEPTH 32              /* nodes of one expression or type walked before giving up */
+#define HINT_MAX_SUBSTITUTIONS 8       /* locals substituted into one local's hint */
+
+typedef struct {
+    TSFieldId type, return_type, value, object, property, function, constructor, arguments, name, module, left,
+        right, pattern, kind, type_arguments;
+} HintFields;
+
+/* The field ids of the few languages seen, by language (the dialects alternate from file to file). */
+static struct {
+    const TSLanguage *language;
+    HintFields fields;
+} hint_field_cache[4];
+
+static TSFieldId field_id(const TSLanguage *language, const char *name) {
+    return ts_language_field_id_for_name(language, name, (uint32_t)strlen(name));
+}
+
+static const HintFields *hint_fields(const TSLanguage *language) {
+    size_t slot = 0;
+    for (; slot < 4 && hint_field_cache[slot].language != NULL; slot++) {
+        if (hint_field_cache[slot].language == language) {
+            return &hint_field_cache[slot].fields;
+        }
+    }
+    slot = slot < 4 ? slot : 0;
+    hint_field_cache[slot].language = language;
+    hint_field_cache[slot].fields = (HintFields){
+        .type = field_id(language, "type"),
+        .return_type = field_id(language, "return_type"),
+        .value = field_id(language, "value"),
+        .object = field_id(language, "object"),
+        .property = field_id(language, "property"),
+        .function = field_id(language, "function"),
+        .constructor = field_id(language, "constructor"),
+        .arguments = field_id(language, "arguments"),
+        .name = field_id(language, "name"),
+        .module = field_id(language, "module"),
+        .left = field_id(language, "left"),
+        .right = field_id(language, "right"),
+        .pattern = field_id(language, "pattern"),
+        .kind = field_id(language, "kind"),
+        .type_arguments = field_id(language, "type_arguments"),
+    };
+    return &hint_field_cache[slot].fields;
+}
+
+/* A hint being written: UTF-8 bytes, counted in characters; ``failed`` once it cannot be a hint (a part that
+   gives none, or ``too_long``). */
+typedef struct {
+    char bytes[HINT_MAX_BYTES];
+    uint32_t length;
+    uint32_t chars;
+    bool failed;
+    bool too_long;
+} HintText;
+
+typedef struct {
+    uint32_t length;
+    uint32_t chars;
+} HintMark;
+
+static void hint_clear(HintText *hint) {
+    hint->length = hint->chars = 0;
+    hint->failed = hint->too_long = false;
+}
+
+static HintMark hint_mark(const HintText *hint) { return (HintMark){hint->length, hint->chars}; }
+
+/* Back to ``mark``, to try another reading; a hint grown too long stays failed. */
+static void hint_reset(HintText *hint, HintMark mark) {
+    hint->length = mark.length;
+    hint->chars = mark.chars;
+    hint->failed = hint->too_long;
+}
+
+static void hint_append(HintText *hint, const char *text, uint32_t length) {
+    if (hint->failed) {
+        return;
+    }
+    if (length > HINT_MAX_BYTES - hint->length) {
+        hint->failed = hint->too_long = true;
+        return;
+    }
+    uint32_t chars = hint->chars;
+    for (uint32_t index = 0; index < length; index++) {
+        chars += ((unsigned char)text[index] & 0xC0) != 0x80;
+    }
+    if (chars > HINT_MAX_CHARS) {
+        hint->failed = hint->too_long = true;
+        return;
+    }
+    memcpy(hint->bytes + hint->length, text, length);
+    hint->length += length;
+    hint->chars = chars;
+}
+
+static void hint_append_node(const FileCaptures *file, HintText *hint, TSNode node) {
+    uint32_t start = ts_node_start_byte(node), end = ts_node_end_byte(node);
+    if (start >= end || end > file->length) {
+        hint->failed = true; /* a MISSING node inserted by error recovery */
+        return;
+    }
+    hint_append(hint, file->text + start, end - start);
+}
+
+/* The first named child that is not a comment, or a null node. */
+static TSNode first_operand(TSNode node) {
+    uint32_t count = ts_node_named_child_count(node);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode child = ts_node_named_child(node, index);
+        if (!is_type(child, "comment")) {
+            return child;
+        }
+    }
+    return (TSNode){0};
+}
+
+/* The last named child that is not a comment, or a null node. */
+static TSNode last_operand(TSNode node) {
+    for (uint32_t index = ts_node_named_child_count(node); index > 0; index--) {
+        TSNode child = ts_node_named_child(node, index - 1);
+        if (!is_type(child, "comment")) {
+            return child;
+        }
+    }
+    return (TSNode){0};
+}
+
+/* Appends ``a.b.C``: a name, or a dotted name of identifiers (member expression, nested identifier, nested type
+   identifier); fails on anything else. */
+static void hint_append_dotted(const FileCaptures *file, const HintFields *fields, TSNode node, HintText *hint) {
+    TSNode parts[HINT_MAX_DEPTH];
+    uint32_t count = 0;
+    while (!ts_node_is_null(node) && count < HINT_MAX_DEPTH) {
+        if (is_type(node, "identifier") || is_type(node, "type_identifier")) {
+            parts[count++] = node;
+            for (uint32_t index = count; index > 0; index--) {
+                hint_append_node(file, hint, parts[index - 1]);
+                if (index > 1) {
+                    hint_append(hint, ".", 1);
+                }
+            }
+            return;
+        }
+        TSNode last;
+        if (is_type(node, "member_expression") || is_type(node, "nested_identifier")) {
+            last = field(node, fields->property);
+            node = field(node, fields->object);
+        } else if (is_type(node, "nested_type_identifier")) {
+            last = field(node, fields->name);
+            node = field(node, fields->module);
+        } else {
+            break;
+        }
+        if (ts_node_is_null(last) || !(is_type(last, "property_identifier") || is_type(last, "type_identifier"))) {
+            break;
+        }
+        parts[count++] = last;
+    }
+    hint->failed = true;
+}
+
+/* Appends ``{Name}`` of a type name, dotted type name or generic type's name; fails on any other type, and on a
+   type parameter in scope (it names no declaration). */
+static void hint_append_named_type(const FileCaptures *file, const HintFields *fields, TSNode type, HintText *hint) {
+    if (!ts_node_is_null(type) && is_type(type, "generic_type")) {
+        type = field(type, fields->name);
+    }
+    if (ts_node_is_null(type) || !(is_type(type, "type_identifier") || is_type(type, "nested_type_identifier"))) {
+        hint->failed = true;
+        return;
+    }
+    uint32_t start = ts_node_start_byte(type), end = ts_node_end_byte(type);
+    if (is_type(type, "type_identifier") && file->scopes.count > 0 && end <= file->length &&
+        is_type_parameter(file, file->text + start, (Py_ssize_t)(end - start), start)) {
+        hint->failed = true;
+        return;
+    }
+    hint_append(hint, "{", 1);
+    hint_append_dotted(file, fields, type, hint);
+    hint_append(hint, "}", 1);
+}
+
+static bool is_nullish_type(const FileCaptures *file, TSNode type) {
+    return (is_type(type, "literal_type") || is_type(type, "predefined_type")) &&
+           (text_equals(file, type, "null") || text_equals(file, type, "undefined") || text_equals(file, type, "void"));
+}
+
+/* The only member of a union that is not null, undefined or void; a null node when there are more, or none. */
+static TSNode union_member(const FileCaptures *file, TSNode type) {
+    TSNode pending[HINT_MAX_DEPTH];
+    uint32_t count = 0;
+    TSNode chosen = {0};
+    pending[count++] = type;
+    for (int visited = 0; count > 0; visited++) {
+        if (visited == HINT_MAX_DEPTH) {
+            return (TSNode){0}; /* a union this long is no optional named type */
+        }
+        TSNode node = pending[--count];
+        uint32_t children = ts_node_named_child_count(node);
+        for (uint32_t index = 0; index < children; index++) {
+            TSNode child = ts_node_named_child(node, index);
+            if (is_type(child, "union_type")) {
+                if (count == HINT_MAX_DEPTH) {
+                    return (TSNode){0};
+                }
+                pending[count++] = child;
+            } else if (!is_type(child, "comment") && !is_nullish_type(file, child)) {
+                if (!ts_node_is_null(chosen)) {
+                    return (TSNode){0};
+                }
+                chosen = child;
+            }
+        }
+    }
+    return chosen;
+}
+
+/* Appends the hint of a type (or of a type annotation): a named type's, through parentheses, unions with
+   null/undefined/void and ``Promise<X>``/``PromiseLike<X>``; fails on any other type. */
+static void hint_append_type(const FileCaptures *file, const HintFields *fields, TSNode type, HintText *hint) {
+    for (int depth = 0; depth < HINT_MAX_DEPTH && !ts_node_is_null(type); depth++) {
+        if (is_type(type, "type_annotation") || is_type(type, "parenthesized_type")) {
+            type = first_operand(type);
+        } else if (is_type(type, "union_type")) {
+            type = union_member(file, type);
+        } else if (is_type(type, "generic_type")) {
+            TSNode name = field(type, fields->name);
+            TSNode arguments = field(type, fields->type_arguments);
+            if (ts_node_is_null(name) || ts_node_is_null(arguments) ||
+                !(text_equals(file, name, "Promise") || text_equals(file, name, "PromiseLike")) ||
+                ts_node_named_child_count(arguments) != 1) {
+                hint_append_named_type(file, fields, type, hint);
+                return;
+            }
+            type = ts_node_named_child(arguments, 0);
+        } else {
+            hint_append_named_type(file, fields, type, hint);
+            return;
+        }
+    }
+    hint->failed = true;
+}
+
+/* Appends the hint of an expression: ``new C()`` is ``{C}``, a chain of names and calls is itself with the
+   arguments dropped, ``e as T`` and ``<T>e`` are T's hint, and ``await``, parentheses, ``!``, ``satisfies``
+   and ``as const`` are looked through; fails on anything else. The chain is read from the outside in, then
+   written from its root out. */
+static void hint_append_expression(const FileCaptures *file, const HintFields *fields, TSNode node, HintText *hint) {
+    TSNode segments[HINT_MAX_DEPTH]; /* property names, or null nodes for calls, outermost first */
+    uint32_t count = 0;
+    bool rooted = false;
+    for (int depth = 0; !rooted && depth < HINT_MAX_DEPTH; depth++) {
+        if (ts_node_is_null(node)) {
+            break;
+        }
+        if (is_type(node, "parenthesized_expression") || is_type(node, "non_null_expression") ||
+            is_type(node, "await_expression") || is_type(node, "satisfies_expression")) {
+            node = first_operand(node);
+        } else if (is_type(node, "as_expression")) {
+            uint32_t children = ts_node_child_count(node);
+            if (children > 0 && is_type(ts_node_child(node, children - 1), "const")) {
+                node = first_operand(node);
+                continue;
+            }
+            hint_append_type(file, fields, last_operand(node), hint);
+            rooted = true;
+        } else if (is_type(node, "type_assertion")) {
+            TSNode arguments = first_operand(node);
+            if (ts_node_is_null(arguments) || !is_type(arguments, "type_arguments") ||
+                ts_node_named_child_count(arguments) != 1) {
+                break;
+            }
+            hint_append_type(file, fields, ts_node_named_child(arguments, 0), hint);
+            rooted = true;
+        } else if (is_type(node, "new_expression")) {
+            hint_append(hint, "{", 1);
+            hint_append_dotted(file, fields, field(node, fields->constructor), hint);
+            hint_append(hint, "}", 1);
+            rooted = true;
+        } else if (is_type(node, "call_expression")) {
+            TSNode arguments = field(node, fields->arguments);
+            node = field(node, fields->function);
+            if (ts_node_is_null(arguments) || !is_type(arguments, "arguments") || ts_node_is_null(node) ||
+                is_type(node, "super") || is_type(node, "import")) {
+                break;
+            }
+            segments[count++] = (TSNode){0};
+        } else if (is_type(node, "member_expression")) {
+            TSNode property = field(node, fields->property);
+            if (ts_node_is_null(property) ||
+                !(is_type(property, "property_identifier") || is_type(property, "private_property_identifier"))) {
+                break;
+            }
+            segments[count++] = property;
+            node = field(node, fields->object);
+        } else if (is_type(node, "identifier") || is_type(node, "this") || is_type(node, "super")) {
+            hint_append_node(file, hint, node);
+            rooted = true;
+        } else {
+            break;
+        }
+    }
+    if (!rooted) {
+        hint->failed = true;
+        return;
+    }
+    for (uint32_t index = count; index > 0; index--) {
+        if (ts_node_is_null(segments[index - 1])) {
+            hint_append(hint, "()", 2);
+        } else {
+            hint_append(hint, ".", 1);
+            hint_append_node(file, hint, segments[index - 1]);
+        }
+    }
+}
+
+/* Appends the hint of what a declaration with an annotation and an initialiser holds: the annotation's hint,
+   else the initialiser's; fails when neither gives one. */
+static void hint_append_value(const FileCaptures *file, const HintFields *fields, TSNode annotation, TSNode value,
+                              HintText *hint) {
+    HintMark start = hint_mark(hint);
+    if (!ts_node_is_null(annotation)) {
+        hint_append_type(file, fields, annotation, hint);
+        if (!hint->failed) {
+            return;
+        }
+        hint_reset(hint, start);
+    }
+    if (ts_node_is_null(value)) {
+        hint->failed = true;
+        return;
+    }
+    hint_append_expression(file, fields, value, hint);
+}
+
+/* Appends ``{A},{B}``: the named types among ``types``' named children (a part that is none is left out);
+   fails when there is none. */
+static void hint_append_bases(const FileCaptures *file, const HintFields *fields, TSNode types, HintText *hint) {
+    uint32_t count = ts_node_named_child_count(types);
+    bool any = false;
+    for (uint32_t index = 0; index < count && !hint->failed; index++) {
+        HintMark before = hint_mark(hint);
+        if (any) {
+            hint_append(hint, ",", 1);
+        }
+        hint_append_named_type(file, fields, ts_node_named_child(types, index), hint);
+        if (hint->failed && !hint->too_long) {
+            hint_reset(hint, before); /* not a named type: left out */
+        } else {
+            any = true;
+        }
+    }
+    hint->failed = hint->failed || !any;
+}
+
+/* A type alias's bases: the right side when it is a named type, or an intersection's named parts in order. */
+static void hint_append_alias(const FileCaptures *file, const HintFields *fields, TSNode value, HintText *hint) {
+    while (!ts_node_is_null(value) && is_type(value, "parenthesized_type")) {
+        value = first_operand(value);
+    }
+    if (ts_node_is_null(value) || !is_type(value, "intersection_type")) {
+        hint_append_named_type(file, fields, value, hint);
+        return;
+    }
+    TSNode pending[HINT_MAX_DEPTH];
+    uint32_t count = 0;
+    bool any = false;
+    pending[count++] = value;
+    for (int visited = 0; count > 0 && !hint->failed; visited++) {
+        if (visited == 2 * HINT_MAX_DEPTH) {
+            hint->failed = true; /* more parts than a hint holds */
+            return;
+        }
+        TSNode node = pending[--count];
+        if (is_type(node, "intersection_type")) {
+            uint32_t children = ts_node_named_child_count(node);
+            if (children > HINT_MAX_DEPTH - count) {
+                hint->failed = true;
+                return;
+            }
+            for (uint32_t index = children; index > 0; index--) {
+                pending[count++] = ts_node_named_child(node, index - 1);
+            }
+            continue;
+        }
+        if (!(is_type(node, "type_identifier") || is_type(node, "nested_type_identifier") ||
+              is_type(node, "generic_type"))) {
+            continue;
+        }
+        HintMark before = hint_mark(hint);
+        if (any) {
+            hint_append(hint, ",", 1);
+        }
+        hint_append_named_type(file, fields, node, hint);
+        if (hint->failed && !hint->too_long) {
+            hint_reset(hint, before); /* a type parameter: left out */
+        } else {
+            any = true;
+        }
+    }
+    hint->failed = hint->failed || !any;
+}
+
+/* The hint of a class's ``extends`` value when it is a name or dotted name. */
+static void hint_append_class_base(const FileCaptures *file, const HintFields *fields, TSNode node, HintText *hint) {
+    TSNode heritage = child_of_type(node, "class_heritage");
+    TSNode value = {0};
+    if (!ts_node_is_null(heritage)) {
+        TSNode clause = child_of_type(heritage, "extends_clause");
+        value = ts_node_is_null(clause) ? first_operand(heritage) : field(clause, fields->value);
+    }
+    if (ts_node_is_null(value) || !(is_type(value, "identifier") || is_type(value, "member_expression"))) {
+        hint->failed = true;
+        return;
+    }
+    hint_append(hint, "{", 1);
+    hint_append_dotted(file, fields, value, hint);
+    hint_append(hint, "}", 1);
+}
+
+/* A symbol's type hint by its kind (see the contract): a new str, None, or NULL with an error set. */
+static PyObject *symbol_type_hint(const FileCaptures *file, const HintFields *fields, const PendingSymbol *symbol) {
+    TSNode node = symbol->hinted;
+    if (ts_node_is_null(node)) {
+        return Py_NewRef(Py_None);
+    }
+    HintText hint;
+    hint_clear(&hint);
+    bool declarator = is_type(node, "variable_declarator");
+    if (declarator) {
+        TSNode name = field(node, fields->name);
+        if (ts_node_is_null(name) || !is_type(name, "identifier")) {
+            return Py_NewRef(Py_None); /* a destructuring pattern: its names hold parts of the value */
+        }
+    }
+    TSNode value = declarator ? field(node, fields->value) : (TSNode){0};
+    if (!ts_node_is_null(value)) {
+        value = unwrapped(value);
+    }
+    switch (symbol->kind) {
+    case SK_PROPERTY:
+    case SK_VARIABLE:
+    case SK_CONSTANT: {
+        TSNode annotation = field(node, fields->type);
+        TSNode initialiser = field(node, fields->value);
+        if (ts_node_is_null(annotation) && ts_node_is_null(initialiser)) {
+            return Py_NewRef(Py_None);
+        }
+        hint_append_value(file, fields, annotation, initialiser, &hint);
+        break;
+    }
+    case SK_FUNCTION:
+    case SK_METHOD:
+    case SK_GETTER: {
+        if (declarator && ts_node_is_null(value)) {
+            return Py_NewRef(Py_None);
+        }
+        TSNode annotation = field(declarator ? value : node, fields->return_type);
+        if (ts_node_is_null(annotation)) {
+            return Py_NewRef(Py_None);
+        }
+        hint_append_type(file, fields, annotation, &hint);
+        break;
+    }
+    case SK_CLASS:
+        if (declarator && (ts_node_is_null(value) || !is_type(value, "class"))) {
+            return Py_NewRef(Py_None);
+        }
+        hint_append_class_base(file, fields, declarator ? value : node, &hint);
+        break;
+    case SK_INTERFACE: {
+        TSNode clause = child_of_type(node, "extends_type_clause");
+        if (ts_node_is_null(clause)) {
+            return Py_NewRef(Py_None);
+        }
+        hint_append_bases(file, fields, clause, &hint);
+        break;
+    }
+    case SK_TYPE_ALIAS:
+        hint_append_alias(file, fields, field(node, fields->value), &hint);
+        break;
+    default:
+        return Py_NewRef(Py_None);
+    }
+    if (hint.failed) {
+        return Py_NewRef(Py_None);
+    }
+    return PyUnicode_DecodeUTF8(hint.bytes, (Py_ssize_t)hint.length, "replace");
+}
+
+/* Every pending symbol's type hint, read once the type parameter scopes are known. */
+static int symbol_hints(FileCaptures *file) {
+    const HintFields *fields = hint_fields(file->plan->language);
+    for (size_t index = 0; index < file->pending.count; index++) {
+        PendingSymbol *symbol = &file->pending.items[index];
+        if (ts_node_is_null(symbol->hinted)) {
+            continue;
+        }
+        if (take_step(&file->budget) < 0) {
+            return -1;
+        }
+        PyObject *hint = symbol_type_hint(file, fields, symbol);
+        if (hint == NULL) {
+            return -1;
+        }
+        if (hint == Py_None) {
+            Py_DECREF(hint);
+        } else {
+            symbol->type_hint = hint;
+        }
+    }
+    return 0;
+}
+
 static PyObject *span_object(const Span *span) {
     PyObject *values[6] = {
         PyLong_FromUnsignedLong(span->start_line), PyLong_FromUnsignedLong(span->start_column),
@@ -2020,12 +2572,13 @@ static PyObject *symbol_object(const PendingSymbol *symbol, Py_ssize_t parent, b
     PyObject *parent_object = parent < 0 ? Py_NewRef(Py_None) : PyLong_FromSsize_t(parent);
     PyObject *result = NULL;
     if (span != NULL && name_span != NULL && parent_object != NULL) {
-        PyObject *values[10] = {
+        PyObject *values[11] = {
             symbol->name,       symbol_kind_strings[symbol->kind],
             span,               name_span,
             parent_object,      exported ? Py_True : Py_False,
             is_default ? Py_True : Py_False, symbol->is_async ? Py_True : Py_False,
             symbol->signature,  symbol->doc != NULL ? symbol->doc : Py_None,
+            symbol->type_hint != NULL ? symbol->type_hint : Py_None,
         };
         result = PyObject_Vectorcall(symbol_type, values, 0, symbol_kwnames);
     }
@@ -2060,7 +2613,7 @@ static int contains(PyObject *names, PyObject *name) {
 /* The file's symbols in pre-order (by start, longest first), each with its parent; the top-level ones that
    carry ``export`` themselves go to ``declared``. Needs read_modules() first (names exported later). */
 static PyObject *build_symbols(FileCaptures *self, DeclaredExportArray *declared) {
-    if (declare_symbols(self) < 0) {
+    if (declare_symbols(self) < 0 || symbol_hints(self) < 0) {
         return NULL;
     }
     PendingSymbol *pending = self->pending.items;
@@ -2188,6 +2741,466 @@ static PyObject *qualifier_of(const FileCaptures *file, const Candidate *candida
     return normalised(file, start, end, max_chars);
 }
 
+/* ---- locals and reference root hints ------------------------------------------------------------- */
+
+/* A parameter or local variable of a function-like node (or a catch or loop binding), or a function- or
+   class-valued declarator inside one (a symbol: it hides the locals of its name but is none). */
+typedef struct {
+    uint32_t name_start, name_end;
+    uint32_t scope_start, scope_end; /* where the name is visible */
+    uint32_t position;               /* the declaration: its hint reads the locals visible here */
+    TSNode annotation, value;        /* where its hint comes from (null: nowhere) */
+    uint32_t name_id;
+    int32_t below;                   /* the entry of the same name it hides while visible, or -1 */
+    uint32_t hint_start, hint_length; /* its hint's bytes in LocalTable.text */
+    uint8_t substitutions;           /* locals substituted into its hint */
+    bool hinted;                     /* its hint is read */
+    bool symbol;
+    bool function_scoped;            /* ``var``: visible in its whole function (scope set once that is known) */
+    PyObject *object;                /* its hint as str, made on first use */
+} Local;
+
+typedef struct {
+    uint32_t position;
+    uint32_t index;
+} LocalEvent;
+
+/* The locals of a file and the walk over them in source order: each name's visible entries form a stack
+   (innermost on top), entries come in at their scope's start and leave once a position is past their end. */
+typedef struct {
+    ARRAY(Local) locals;       /* sorted by scope start */
+    ARRAY(LocalEvent) declarations; /* by position: where each local's hint is read */
+    ARRAY(char) text;          /* the hints' bytes */
+    uint32_t *names;           /* open addressing over names: a local's index + 1 per distinct name; 0 is empty */
+    int32_t *tops;             /* per name id: the innermost visible entry, or -1 */
+    size_t mask;
+    size_t next_scope, next_declaration;
+    const HintFields *fields;
+} LocalTable;
+
+static void local_table_free(LocalTable *table) {
+    for (size_t index = 0; index < table->locals.count; index++) {
+        Py_XDECREF(table->locals.items[index].object);
+    }
+    PyMem_Free(table->locals.items);
+    PyMem_Free(table->declarations.items);
+    PyMem_Free(table->text.items);
+    PyMem_Free(table->names);
+    PyMem_Free(table->tops);
+}
+
+static int add_local(LocalTable *table, TSNode name, TSNode scope, TSNode annotation, TSNode value) {
+    if (ts_node_is_null(name) || ts_node_is_null(scope)) {
+        return 0;
+    }
+    uint32_t start = ts_node_start_byte(name), end = ts_node_end_byte(name);
+    if (start >= end) {
+        return 0;
+    }
+    Local local = {
+        .name_start = start,
+        .name_end = end,
+        .scope_start = ts_node_start_byte(scope),
+        .scope_end = ts_node_end_byte(scope),
+        .position = start,
+        .annotation = annotation,
+        .value = value,
+        .below = -1,
+    };
+    return PUSH(table->locals, local);
+}
+
+/* Each name a pattern binds, as a local with no hint. */
+static int add_pattern_locals(const FileCaptures *file, LocalTable *table, TSNode pattern, TSNode scope) {
+    NodeArray bindings = {NULL, 0, 0};
+    int status = pattern_bindings(file, pattern, &bindings);
+    for (size_t index = 0; status == 0 && index < bindings.count; index++) {
+        status = add_local(table, bindings.items[index], scope, (TSNode){0}, (TSNode){0});
+    }
+    PyMem_Free(bindings.items);
+    return status;
+}
+
+static int add_parameters(const FileCaptures *file, LocalTable *table, TSNode parameters, TSNode owner) {
+    const HintFields *fields = table->fields;
+    uint32_t count = ts_node_named_child_count(parameters);
+    for (uint32_t index = 0; index < count; index++) {
+        TSNode parameter = ts_node_named_child(parameters, index);
+        int status = 0;
+        if (is_type(parameter, "required_parameter") || is_type(parameter, "optional_parameter")) {
+            TSNode pattern = field(parameter, fields->pattern);
+            if (!ts_node_is_null(pattern) && is_type(pattern, "identifier")) {
+                status = add_local(table, pattern, owner, field(parameter, fields->type),
+                                   field(parameter, fields->value));
+            } else if (!ts_node_is_null(pattern)) {
+                status = add_pattern_locals(file, table, pattern, owner);
+            }
+        } else if (is_type(parameter, "assignment_pattern")) {
+            TSNode left = field(parameter, fields->left);
+            if (!ts_node_is_null(left) && is_type(left, "identifier")) {
+                status = add_local(table, left, owner, (TSNode){0}, field(parameter, fields->right));
+            } else {
+                status = add_pattern_locals(file, table, parameter, owner);
+            }
+        } else {
+            status = add_pattern_locals(file, table, parameter, owner);
+        }
+        if (status < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A variable declarator inside a function: a local (each name of a destructuring pattern one with no hint),
+   or a symbol when the extractor makes it one (see ``variable``). Its scope is its block for let and const;
+   for var it is marked to be set to its function's. */
+static int add_declarator(const FileCaptures *file, LocalTable *table, const Captured *captured) {
+    const HintFields *fields = table->fields;
+    TSNode node = captured->node;
+    TSNode declaration = captured->ancestors.above[0];
+    TSNode container = captured->ancestors.above[1];
+    TSNode name = field(node, fields->name);
+    if (ts_node_is_null(declaration) || ts_node_is_null(container) || ts_node_is_null(name)) {
+        return 0;
+    }
+    size_t first = table->locals.count;
+    TSNode value = field(node, fields->value);
+    TSNode inner = ts_node_is_null(value) ? value : unwrapped(value);
+    bool plain_name = is_type(name, "identifier");
+    int status;
+    if (plain_name) {
+        status = add_local(table, name, container, field(node, fields->type), value);
+        if (status == 0 && table->locals.count > first && !ts_node_is_null(inner) &&
+            (is_one_of(inner, FUNCTION_VALUES) || is_type(inner, "class"))) {
+            table->locals.items[first].symbol = true;
+        }
+    } else {
+        status = add_pattern_locals(file, table, name, container);
+    }
+    if (!is_type(declaration, "lexical_declaration")) {
+        for (size_t index = first; index < table->locals.count; index++) {
+            table->locals.items[index].function_scoped = true;
+        }
+    }
+    return status;
+}
+
+static int compare_local_events(const void *left, const void *right) {
+    const LocalEvent *a = left, *b = right;
+    if (a->position != b->position) {
+        return a->position < b->position ? -1 : 1;
+    }
+    return a->index < b->index ? -1 : (a->index > b->index);
+}
+
+/* var declarations: their scope becomes their innermost function's (a sweep over both in source order). */
+static int scope_var_locals(FileCaptures *file, LocalTable *table) {
+    ARRAY(LocalEvent) functions = {NULL, 0, 0}; /* position: start; index: end */
+    ARRAY(LocalEvent) vars = {NULL, 0, 0};
+    int status = 0;
+    for (size_t index = 0; status == 0 && index < file->local_captures.count; index++) {
+        const LocalCapture *capture = &file->local_captures.items[index];
+        if (capture->kind == LC_PARAMETERS || capture->kind == LC_PARAMETER) {
+            LocalEvent function = {ts_node_start_byte(capture->owner), ts_node_end_byte(capture->owner)};
+            status = PUSH(functions, function);
+        }
+    }
+    for (size_t index = 0; status == 0 && index < table->locals.count; index++) {
+        if (table->locals.items[index].function_scoped) {
+            LocalEvent var = {table->locals.items[index].position, (uint32_t)index};
+            status = PUSH(vars, var);
+        }
+    }
+    if (status == 0 && vars.count > 0) {
+        /* by start, then the longest first: an enclosing function comes before those it holds */
+        for (size_t index = 0; index < functions.count; index++) {
+            functions.items[index].index = UINT32_MAX - functions.items[index].index;
+        }
+        sort_items(functions.items, functions.count, sizeof(LocalEvent), compare_local_events);
+        sort_items(vars.items, vars.count, sizeof(LocalEvent), compare_local_events);
+        uint32_t *stack = PyMem_Malloc((functions.count ? functions.count : 1) * sizeof(uint32_t));
+        if (stack == NULL) {
+            PyErr_NoMemory();
+            status = -1;
+        }
+        size_t depth = 0, cursor = 0;
+        for (size_t index = 0; status == 0 && index < vars.count; index++) {
+            uint32_t position = vars.items[index].position;
+            if (take_step(&file->budget) < 0) {
+                status = -1;
+                break;
+            }
+            while (cursor < functions.count && functions.items[cursor].position <= position) {
+                stack[depth++] = (uint32_t)cursor++;
+            }
+            while (depth > 0 && UINT32_MAX - functions.items[stack[depth - 1]].index <= position) {
+                depth--;
+            }
+            if (depth > 0) {
+                Local *local = &table->locals.items[vars.items[index].index];
+                local->scope_start = functions.items[stack[depth - 1]].position;
+                local->scope_end = UINT32_MAX - functions.items[stack[depth - 1]].index;
+            }
+        }
+        PyMem_Free(stack);
+    }
+    PyMem_Free(functions.items);
+    PyMem_Free(vars.items);
+    return status;
+}
+
+/* The slot of a name (``length`` bytes at ``name``) in the table's open addressing: its entry, or the empty
+   slot where it would go. */
+static size_t name_slot(const LocalTable *table, const char *text, const char *name, uint32_t length) {
+    uint32_t hash = 2166136261u;
+    for (uint32_t index = 0; index < length; index++) {
+        hash = (hash ^ (unsigned char)name[index]) * 16777619u;
+    }
+    size_t position = hash & table->mask;
+    while (table->names[position] != 0) {
+        const Local *local = &table->locals.items[table->names[position] - 1];
+        if (local->name_end - local->name_start == length && memcmp(text + local->name_start, name, length) == 0) {
+            break;
+        }
+        position = (position + 1) & table->mask;
+    }
+    return position;
+}
+
+static int compare_locals(const void *left, const void *right) {
+    const Local *a = left, *b = right;
+    if (a->scope_start != b->scope_start) {
+        return a->scope_start < b->scope_start ? -1 : 1;
+    }
+    return a->position < b->position ? -1 : (a->position > b->position);
+}
+
+/* The file's locals, ready for the walk: parameters, catch and loop bindings, and the declarators inside
+   functions (needs build_symbols() first: the outermost function ranges). */
+static int build_locals(FileCaptures *file, LocalTable *table) {
+    table->fields = hint_fields(file->plan->language);
+    for (size_t index = 0; index < file->local_captures.count; index++) {
+        const LocalCapture *capture = &file->local_captures.items[index];
+        if (take_step(&file->budget) < 0) {
+            return -1;
+        }
+        int status = 0;
+        if (capture->kind == LC_PARAMETERS) {
+            status = add_parameters(file, table, capture->node, capture->owner);
+        } else if (capture->kind == LC_PARAMETER) {
+            status = add_local(table, capture->node, capture->owner, (TSNode){0}, (TSNode){0});
+        } else if (capture->kind == LC_CATCH ||
+                   (!ts_node_is_null(capture->owner) && !ts_node_is_null(field(capture->owner, table->fields->kind)))) {
+            status = add_pattern_locals(file, table, capture->node, capture->owner); /* a loop that declares */
+        }
+        if (status < 0) {
+            return -1;
+        }
+    }
+    for (size_t index = 0; index < file->definitions.count; index++) {
+        const DefinitionCapture *definition = &file->definitions.items[index];
+        if (definition->definition != DEF_VARIABLE ||
+            !inside_function(file, ts_node_start_byte(definition->captured.node))) {
+            continue;
+        }
+        if (take_step(&file->budget) < 0 || add_declarator(file, table, &definition->captured) < 0) {
+            return -1;
+        }
+    }
+    size_t count = table->locals.count;
+    if (count == 0) {
+        return 0;
+    }
+    if (scope_var_locals(file, table) < 0) {
+        return -1;
+    }
+    sort_items(table->locals.items, count, sizeof(Local), compare_locals);
+    size_t size = 16;
+    while (size < count * 2) {
+        size <<= 1;
+    }
+    table->mask = size - 1;
+    table->names = PyMem_Calloc(size, sizeof(uint32_t));
+    table->tops = PyMem_Malloc(count * sizeof(int32_t));
+    if (table->names == NULL || table->tops == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    uint32_t name_count = 0;
+    for (size_t index = 0; index < count; index++) {
+        Local *local = &table->locals.items[index];
+        size_t slot = name_slot(table, file->text, file->text + local->name_start, local->name_end - local->name_start);
+        if (table->names[slot] == 0) {
+            table->names[slot] = (uint32_t)index + 1;
+            table->tops[name_count] = -1;
+            local->name_id = name_count++;
+        } else {
+            local->name_id = table->locals.items[table->names[slot] - 1].name_id;
+        }
+        LocalEvent declaration = {local->position, (uint32_t)index};
+        if (PUSH(table->declarations, declaration) < 0) {
+            return -1;
+        }
+    }
+    sort_items(table->declarations.items, table->declarations.count, sizeof(LocalEvent), compare_local_events);
+    return 0;
+}
+
+/* The innermost local named ``name`` visible at the walk's position, or -1. */
+static int32_t find_local(const FileCaptures *file, LocalTable *table, const char *name, uint32_t length,
+                          uint32_t position) {
+    uint32_t slot_value = table->names[name_slot(table, file->text, name, length)];
+    if (slot_value == 0) {
+        return -1;
+    }
+    uint32_t name_id = table->locals.items[slot_value - 1].name_id;
+    int32_t top = table->tops[name_id];
+    while (top >= 0 && table->locals.items[top].scope_end <= position) {
+        top = table->locals.items[top].below; /* past its end: the walk never comes back */
+    }
+    table->tops[name_id] = top;
+    return top;
+}
+
+/* Reads a local's hint as of the walk's ``position``: its annotation's, else its initialiser's, where a leading
+   local is replaced by that local's hint (none when that one has none); "" when the code does not say. */
+static int read_local_hint(const FileCaptures *file, LocalTable *table, int32_t index, uint32_t position) {
+    Local *local = &table->locals.items[index];
+    local->hinted = true;
+    if (local->symbol || (ts_node_is_null(local->annotation) && ts_node_is_null(local->value))) {
+        return 0;
+    }
+    HintText hint;
+    hint_clear(&hint);
+    hint_append_value(file, table->fields, local->annotation, local->value, &hint);
+    if (hint.failed) {
+        return 0;
+    }
+    uint32_t root = 0; /* the length of a leading identifier (a ``{type}`` root has none) */
+    while (root < hint.length && hint.bytes[root] != '.' && hint.bytes[root] != '(' && hint.bytes[root] != '{') {
+        root++;
+    }
+    bool keyword = (root == 4 && memcmp(hint.bytes, "this", 4) == 0) || (root == 5 && memcmp(hint.bytes, "super", 5) == 0);
+    int32_t inner = root == 0 || keyword ? -1 : find_local(file, table, hint.bytes, root, position);
+    HintText whole;
+    hint_clear(&whole);
+    uint8_t substitutions = 0;
+    if (inner >= 0 && !table->locals.items[inner].symbol) {
+        const Local *source = &table->locals.items[inner];
+        if (inner == index || !source->hinted || source->hint_length == 0 ||
+            source->substitutions >= HINT_MAX_SUBSTITUTIONS) {
+            return 0;
+        }
+        substitutions = source->substitutions + 1;
+        hint_append(&whole, table->text.items + source->hint_start, source->hint_length);
+        hint_append(&whole, hint.bytes + root, hint.length - root);
+    } else {
+        hint_append(&whole, hint.bytes, hint.length);
+    }
+    if (whole.failed) {
+        return 0;
+    }
+    size_t start = table->text.count;
+    for (uint32_t offset = 0; offset < whole.length; offset++) {
+        if (PUSH(table->text, whole.bytes[offset]) < 0) {
+            return -1;
+        }
+    }
+    local = &table->locals.items[index];
+    local->hint_start = (uint32_t)start;
+    local->hint_length = whole.length;
+    local->substitutions = substitutions;
+    return 0;
+}
+
+/* Moves the walk to ``position``: every local whose scope starts there or before is visible (innermost on
+   top of its name's stack), and every local declared there or before has its hint read. */
+static int advance_locals(FileCaptures *file, LocalTable *table, uint32_t position) {
+    for (;;) {
+        Local *entering = table->next_scope < table->locals.count ? &table->locals.items[table->next_scope] : NULL;
+        const LocalEvent *declared = table->next_declaration < table->declarations.count
+                                         ? &table->declarations.items[table->next_declaration]
+                                         : NULL;
+        bool enter = entering != NULL && entering->scope_start <= position &&
+                     (declared == NULL || entering->scope_start <= declared->position);
+        if (!enter && (declared == NULL || declared->position > position)) {
+            return 0;
+        }
+        if (take_step(&file->budget) < 0) {
+            return -1;
+        }
+        if (enter) {
+            int32_t top = table->tops[entering->name_id];
+            while (top >= 0 && table->locals.items[top].scope_end <= entering->scope_start) {
+                top = table->locals.items[top].below;
+            }
+            entering->below = top;
+            table->tops[entering->name_id] = (int32_t)table->next_scope++;
+        } else {
+            table->next_declaration++;
+            if (!table->locals.items[declared->index].hinted &&
+                read_local_hint(file, table, (int32_t)declared->index, declared->position) < 0) {
+                return -1;
+            }
+        }
+    }
+}
+
+/* A reference's root hint (see the contract): a new str, None, or NULL with an error set. The root is the
+   name of a bare call, new or JSX tag, or the identifier a qualified one's qualifier starts with. */
+static PyObject *root_hint(FileCaptures *file, LocalTable *table, const Candidate *candidate) {
+    if (table->locals.count == 0 || !(candidate->kind == REF_CALL || candidate->kind == REF_NEW ||
+                                       candidate->kind == REF_JSX)) {
+        return Py_NewRef(Py_None);
+    }
+    uint32_t start = candidate->start, end = candidate->end;
+    if (candidate->qualifier_start >= 0) {
+        /* down the qualifier's left edge, a bounded number of steps (a chain's every call is a reference) */
+        TSNode root = ts_node_is_null(candidate->qualified) ? candidate->qualified
+                                                            : field(candidate->qualified, table->fields->object);
+        for (int depth = 0; depth < HINT_MAX_DEPTH && !ts_node_is_null(root) && !is_type(root, "identifier");
+             depth++) {
+            if (is_type(root, "member_expression") || is_type(root, "subscript_expression")) {
+                root = field(root, table->fields->object);
+            } else if (is_type(root, "call_expression")) {
+                root = field(root, table->fields->function);
+            } else if (is_type(root, "non_null_expression")) {
+                root = first_operand(root);
+            } else {
+                return Py_NewRef(Py_None);
+            }
+        }
+        if (ts_node_is_null(root) || !is_type(root, "identifier")) {
+            return Py_NewRef(Py_None);
+        }
+        start = ts_node_start_byte(root);
+        end = ts_node_end_byte(root);
+        if (start >= end || end > candidate->start) {
+            return Py_NewRef(Py_None);
+        }
+    }
+    if (advance_locals(file, table, candidate->start) < 0) {
+        return NULL;
+    }
+    int32_t index = find_local(file, table, file->text + start, end - start, candidate->start);
+    if (index < 0 || table->locals.items[index].symbol) {
+        return Py_NewRef(Py_None);
+    }
+    if (!table->locals.items[index].hinted && read_local_hint(file, table, index, candidate->start) < 0) {
+        return NULL;
+    }
+    Local *local = &table->locals.items[index];
+    if (local->object == NULL) {
+        local->object = PyUnicode_DecodeUTF8(table->text.items + local->hint_start, (Py_ssize_t)local->hint_length,
+                                             "replace");
+        if (local->object == NULL) {
+            return NULL;
+        }
+    }
+    return Py_NewRef(local->object);
+}
+
 /* The file's references in source order, one per name position, each with its innermost enclosing symbol.
    Needs build_symbols() first (declared names, type parameter scopes, symbol ranges). */
 static PyObject *build_references(FileCaptures *self, Py_ssize_t max_qualifier_chars) {
@@ -2204,8 +3217,12 @@ static PyObject *build_references(FileCaptures *self, Py_ssize_t max_qualifier_c
     Candidate *chosen = PyMem_Malloc((count ? count : 1) * sizeof(Candidate));
     size_t *stack = PyMem_Malloc((self->symbol_ranges.count ? self->symbol_ranges.count : 1) * sizeof(size_t));
     PyObject *result = NULL;
+    LocalTable locals = {0};
     if (keys == NULL || slots == NULL || chosen == NULL || stack == NULL) {
         PyErr_NoMemory();
+        goto done;
+    }
+    if (build_locals(self, &locals) < 0) {
         goto done;
     }
     size_t chosen_count = 0;
@@ -2277,15 +3294,17 @@ static PyObject *build_references(FileCaptures *self, Py_ssize_t max_qualifier_c
                        candidate->end};
         PyObject *span = span_object(&bounds);
         PyObject *enclosing = depth > 0 ? PyLong_FromSize_t(stack[depth - 1]) : Py_NewRef(Py_None);
+        PyObject *hint = root_hint(self, &locals, candidate);
         PyObject *reference = NULL;
-        if (name != NULL && qualifier != NULL && span != NULL && enclosing != NULL) {
-            PyObject *values[5] = {name, qualifier, reference_kind_strings[candidate->kind], span, enclosing};
+        if (name != NULL && qualifier != NULL && span != NULL && enclosing != NULL && hint != NULL) {
+            PyObject *values[6] = {name, qualifier, reference_kind_strings[candidate->kind], span, enclosing, hint};
             reference = PyObject_Vectorcall(reference_type, values, 0, reference_kwnames);
         }
         Py_XDECREF(name);
         Py_XDECREF(qualifier);
         Py_XDECREF(span);
         Py_XDECREF(enclosing);
+        Py_XDECREF(hint);
         if (reference == NULL) {
             Py_CLEAR(result);
             goto done;
@@ -2298,6 +3317,7 @@ done:
     PyMem_Free(slots);
     PyMem_Free(chosen);
     PyMem_Free(stack);
+    local_table_free(&locals);
     return result;
 }
 
@@ -3269,8 +4289,9 @@ PyMODINIT_FUNC PyInit__native(void) {
     static const char *const span_fields[] = {"start_line", "start_column", "end_line",
                                               "end_column", "start_byte",   "end_byte"};
     static const char *const symbol_fields[] = {"name",     "kind",     "span",    "name_span",         "parent",
-                                                "exported", "is_default_export", "is_async", "signature", "doc"};
-    static const char *const reference_fields[] = {"name", "qualifier", "kind", "span", "enclosing"};
+                                                "exported", "is_default_export", "is_async", "signature", "doc",
+                                                "type_hint"};
+    static const char *const reference_fields[] = {"name", "qualifier", "kind", "span", "enclosing", "root_hint"};
     static const char *const binding_fields[] = {"imported", "local", "is_type_only", "span"};
     static const char *const import_fields[] = {"specifier",      "kind", "is_type_only",
                                                 "span",           "specifier_span", "bindings"};
@@ -3285,8 +4306,8 @@ PyMODINIT_FUNC PyInit__native(void) {
     import_type = attribute_of("stages.models", "Import");
     export_type = attribute_of("stages.models", "Export");
     span_kwnames = interned_tuple(span_fields, 6);
-    symbol_kwnames = interned_tuple(symbol_fields, 10);
-    reference_kwnames = interned_tuple(reference_fields, 5);
+    symbol_kwnames = interned_tuple(symbol_fields, 11);
+    reference_kwnames = interned_tuple(reference_fields, 6);
     binding_kwnames = interned_tuple(binding_fields, 4);
     import_kwnames = interned_tuple(import_fields, 6);
     export_kwnames = interned_tuple(export_fields, 6);

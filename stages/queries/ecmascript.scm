@@ -10,6 +10,8 @@
 ;   @export.<kind>      a statement that exports names
 ;   @scope.type_parameters  a type parameter list (references to its names inside its owner are not recorded)
 ;   @scope.function     a function-like node (variables inside are locals, not symbols)
+;   @local.<kind>       a binding of a local that is no variable declarator: a function's formal parameters,
+;                       an arrow function's one parameter, a catch clause's or declaring for-in/of loop's binding
 ;   @comment            a comment (JSDoc is the block comment right before a declaration)
 ;   @decorator          a decorator that precedes a class member as its sibling
 
@@ -39,3 +41,8 @@
 (export_statement) @export.statement
 (call_expression function: (import)) @import.dynamic
 (assignment_expression left: (member_expression)) @export.commonjs
+
+(formal_parameters) @local.parameters
+(arrow_function parameter: (identifier) @local.parameter)
+(catch_clause parameter: (_) @local.catch)
+(for_in_statement left: (_) @local.loop)
