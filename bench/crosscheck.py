@@ -60,6 +60,7 @@ FunctionDeclaration, any depth, each overload              → function
 VariableDeclaration or destructured name (BindingElement) of a `var`/`let`/`const` statement:
     initialised by an arrow function or function expression → function (at any depth)
     initialised by a class expression                      → class (at any depth)
+    (through parentheses, `<T>x`, `x as T`, `x satisfies T` and `x!` around the initialiser)
     otherwise, outside functions: const / let, var, using  → constant / variable
 ClassDeclaration                                           → class
 MethodDeclaration, MethodSignature (class, interface, type literal) → method

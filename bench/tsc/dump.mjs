@@ -239,6 +239,18 @@ function nameOf(node, sf) {
   return null; // destructuring patterns: their BindingElements are listed on their own
 }
 
+// What an initializer is, through parentheses, type assertions (`<T>x`, `x as T`, `x satisfies T`) and `!`.
+function skipWrappers(node) {
+  while (ts.isParenthesizedExpression(node) || ts.isAsExpression(node) || ts.isSatisfiesExpression(node)
+      || ts.isTypeAssertionExpression(node) || ts.isNonNullExpression(node)) node = node.expression;
+  return node;
+}
+
+function initializerKind(initializer) {
+  const inner = skipWrappers(initializer);
+  return ts.isArrowFunction(inner) ? "ArrowFunction" : DECLARATION_KINDS.get(inner.kind) ?? ts.SyntaxKind[inner.kind];
+}
+
 function hasModifier(node, kind) {
   return !!(ts.canHaveModifiers(node) && ts.getModifiers(node)?.some((m) => m.kind === kind));
 }
@@ -277,14 +289,7 @@ function declarationsOf(sf) {
           : flags & ts.NodeFlags.Let ? "let"
           : flags & (ts.NodeFlags.Using | ts.NodeFlags.AwaitUsing) ? "using" : "var";
         record.list = kindName(list.parent.kind);
-        record.initializer = node.initializer ? DECLARATION_KINDS.get(node.initializer.kind)
-          ?? ts.SyntaxKind[node.initializer.kind] : null;
-        if (node.initializer && ts.isArrowFunction(node.initializer)) record.initializer = "ArrowFunction";
-        if (node.initializer && ts.isParenthesizedExpression(node.initializer)) {
-          const inner = ts.skipParentheses(node.initializer);
-          record.initializer = ts.isArrowFunction(inner) ? "ArrowFunction" : DECLARATION_KINDS.get(inner.kind)
-            ?? ts.SyntaxKind[inner.kind];
-        }
+        record.initializer = node.initializer ? initializerKind(node.initializer) : null;
       }
       if (node.kind === K.BindingElement) {
         let owner = node.parent;

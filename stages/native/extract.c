@@ -1692,18 +1692,19 @@ static bool inside_function(const FileCaptures *file, uint32_t position) {
 static const char *const FUNCTION_VALUES[] = {"function_expression", "function", "generator_function",
                                               "arrow_function", NULL};
 
-/* A variable's value without parentheses; ``<A>(x) => …`` read as a type assertion of an arrow function (the
-   grammar's reading next to a syntax error) is the generic arrow function the compiler sees. */
+static const char *const TYPE_WRAPPERS[] = {"as_expression", "satisfies_expression", "non_null_expression", NULL};
+
+/* A variable's value without parentheses, type assertions (``<T>x``, ``x as T``, ``x satisfies T``) and ``!``, as
+   the compiler's ``skipOuterExpressions`` sees it; ``<A>(x) => …`` read as a type assertion of an arrow function
+   (the grammar's reading next to a syntax error) is the generic arrow function the compiler sees. */
 static TSNode unwrapped(TSNode value) {
     for (;;) {
         if (is_type(value, "parenthesized_expression") && ts_node_named_child_count(value) == 1) {
             value = ts_node_named_child(value, 0);
         } else if (is_type(value, "type_assertion") && ts_node_named_child_count(value) == 2) {
-            TSNode inner = ts_node_named_child(value, 1);
-            if (!is_type(inner, "arrow_function")) {
-                return value;
-            }
-            value = inner;
+            value = ts_node_named_child(value, 1);
+        } else if (is_one_of(value, TYPE_WRAPPERS) && ts_node_named_child_count(value) >= 1) {
+            value = ts_node_named_child(value, 0);
         } else {
             return value;
         }
@@ -1746,7 +1747,8 @@ static int variable(FileCaptures *file, TSNode node, const Ancestors *ancestors)
     TSNode value = field(node, fields->value);
     bool is_function = false, is_class = false;
     if (!ts_node_is_null(value)) {
-        if (is_type(value, "parenthesized_expression") || is_type(value, "type_assertion")) {
+        if (is_type(value, "parenthesized_expression") || is_type(value, "type_assertion") ||
+            is_one_of(value, TYPE_WRAPPERS)) {
             value = unwrapped(value);
         }
         is_function = is_one_of(value, FUNCTION_VALUES);

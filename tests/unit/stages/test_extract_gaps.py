@@ -30,3 +30,20 @@ def type_references(source: str, path: str = "m.ts") -> list[str]:
 def test_imports__dynamic_import_with_an_options_argument_is_a_dynamic_import() -> None:
     source = 'const data = import("./x.json", { with: { type: "json" } });\nconst other = import(a, b);'
     assert [(i.kind, i.specifier) for i in extract(source).imports] == [("dynamic", "./x.json")]
+
+
+def test_symbols__a_function_value_behind_type_assertions_is_a_function() -> None:
+    source = (
+        "const f = ((a: number) => a) as Handler;\nconst g = (() => {}) satisfies Handler;\n"
+        "const h = <Handler>(() => 1);\nconst i = (() => 1) as unknown as Handler;\nconst j = (function () {})!;\n"
+        "const k = (class {}) as typeof Base;\nconst n = 1 as number;"
+    )
+    assert [(kind, name) for kind, name, _, _ in symbols(source)] == [
+        ("function", "f"),
+        ("function", "g"),
+        ("function", "h"),
+        ("function", "i"),
+        ("function", "j"),
+        ("class", "k"),
+        ("constant", "n"),
+    ]
