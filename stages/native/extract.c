@@ -743,6 +743,9 @@ static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, T
         *last_require_start = start;
         return PUSH(file->requires, call);
     }
+    if (family == FAMILY_BARE && kind == REF_TYPE && end - start == 6 && memcmp(name, "bigint", 6) == 0) {
+        return 0; /* a predefined type that this grammar reads as a type name */
+    }
     if (family == FAMILY_BARE && kind == REF_JSX) {
         int upper = starts_upper(name, (Py_ssize_t)(end - start));
         if (upper <= 0) {
@@ -1821,9 +1824,65 @@ static int variable(FileCaptures *file, TSNode node, const Ancestors *ancestors)
     return status;
 }
 
-/* Record each type parameter's name as a declaration and its owner's range as its scope. */
+/* Declares the type variable named by ``name_node`` (its position is no reference) in scope over ``scope``. */
+static int declare_type_variable(FileCaptures *file, TSNode name_node, TSNode scope) {
+    uint32_t start = ts_node_start_byte(name_node), end = ts_node_end_byte(name_node);
+    if (ts_node_is_null(scope) || end > file->length || start >= end) {
+        return 0;
+    }
+    NamedScope named = {file->text + start, (Py_ssize_t)(end - start), ts_node_start_byte(scope), ts_node_end_byte(scope)};
+    return declare(file, start) < 0 || PUSH(file->scopes, named) < 0 ? -1 : 0;
+}
+
+/* ``[K in keyof T]: T[K]``: the key ``K`` is a type variable of the mapped type's member. */
+static int mapped_type_key(FileCaptures *file, const Captured *clause) {
+    TSNode name_node = field(clause->node, file->plan->fields.name);
+    if (ts_node_is_null(name_node) || !is_type(name_node, "type_identifier")) {
+        return 0;
+    }
+    return declare_type_variable(file, name_node, clause->ancestors.above[0]);
+}
+
+/* ``T extends Array<infer U> ? U : never``: each ``infer`` of the extends clause declares a type variable in scope
+   in the true branch. Nested conditional types are their own captures, so their extends clauses are skipped here;
+   the walk is iterative and takes a step per node. */
+static int infer_types(FileCaptures *file, TSNode conditional) {
+    TSNode clause = ts_node_child_by_field_name(conditional, "right", 5);
+    TSNode branch = ts_node_child_by_field_name(conditional, "consequence", 11);
+    if (ts_node_is_null(clause) || ts_node_is_null(branch)) {
+        return 0;
+    }
+    NodeArray pending = {NULL, 0, 0};
+    int status = PUSH(pending, clause);
+    while (status == 0 && pending.count > 0) {
+        TSNode node = pending.items[--pending.count];
+        if (take_step(&file->budget) < 0) {
+            status = -1;
+        } else if (is_type(node, "infer_type")) {
+            TSNode name_node = ts_node_named_child_count(node) > 0 ? ts_node_named_child(node, 0) : (TSNode){0};
+            if (!ts_node_is_null(name_node) && is_type(name_node, "type_identifier")) {
+                status = declare_type_variable(file, name_node, branch);
+            }
+        } else if (!is_type(node, "conditional_type")) {
+            for (uint32_t index = ts_node_named_child_count(node); status == 0 && index > 0; index--) {
+                status = PUSH(pending, ts_node_named_child(node, index - 1));
+            }
+        }
+    }
+    PyMem_Free(pending.items);
+    return status;
+}
+
+/* Record each type parameter's name as a declaration and its owner's range as its scope (and the type variables
+   of mapped types and ``infer``). */
 static int type_parameters(FileCaptures *file, const Captured *list) {
     TSNode node = list->node;
+    if (is_type(node, "mapped_type_clause")) {
+        return mapped_type_key(file, list);
+    }
+    if (is_type(node, "conditional_type")) {
+        return infer_types(file, node);
+    }
     TSNode owner = list->ancestors.above[0];
     if (ts_node_is_null(owner)) {
         return 0;

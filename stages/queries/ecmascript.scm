@@ -8,7 +8,9 @@
 ;   @import.<kind>      a statement or call that names a module specifier (`require` calls come
 ;                       from @reference.call: a text predicate here would cost as much as the rest)
 ;   @export.<kind>      a statement that exports names
-;   @scope.type_parameters  a type parameter list (references to its names inside its owner are not recorded)
+;   @scope.type_parameters  a type parameter list (references to its names inside its owner are not recorded),
+;                       a mapped type's `[K in …]` (K, inside the mapped type) or a conditional type (its
+;                       `infer X` names, inside the true branch)
 ;   @scope.function     a function-like node (variables inside are locals, not symbols)
 ;   @comment            a comment (JSDoc is the block comment right before a declaration)
 ;   @decorator          a decorator that precedes a class member as its sibling

@@ -47,3 +47,17 @@ def test_symbols__a_function_value_behind_type_assertions_is_a_function() -> Non
         ("class", "k"),
         ("constant", "n"),
     ]
+
+
+def test_references__infer_names_are_type_variables_in_the_true_branch_only() -> None:
+    source = "type E<T> = T extends Array<infer U> ? U[] : U;\ntype R<T> = T extends (infer A extends Base)[] ? A : B;"
+    assert type_references(source) == ["Array", "U", "Base", "B"]
+
+
+def test_references__mapped_type_keys_are_type_variables_inside_the_mapped_type() -> None:
+    source = "type M<T> = { readonly [K in keyof T as Lower<K>]: T[K] } & K;"
+    assert type_references(source) == ["Lower", "K"]
+
+
+def test_references__bigint_is_a_predefined_type_not_a_type_reference() -> None:
+    assert type_references("let a: bigint = 1n;\nlet b: Big<bigint>;") == ["Big"]
