@@ -299,6 +299,14 @@ typedef struct {
 
 typedef ARRAY(DeclaredExport) DeclaredExportArray;
 
+/* ``export default x`` or ``export = x`` inside the body of an ambient module ``declare module "m" {}``. */
+typedef struct {
+    PyObject *name; /* owned */
+    uint32_t start; /* the module body's range */
+    uint32_t end;
+    bool is_default;
+} ScopedExport;
+
 /* ---- tree_sitter.Node objects --------------------------------------------------------------------- */
 
 static PyObject *new_node(TSNode node, PyObject *tree) {
@@ -594,6 +602,7 @@ typedef struct {
     ARRAY(PendingExport) exports;
     PyObject *later_exported;   /* set of top-level names an export statement or assignment exports */
     PyObject *later_default;    /* set of top-level names exported as default that way */
+    ARRAY(ScopedExport) scoped_exports;
     /* built by symbols() */
     uint8_t rows_state; /* ROWS_* */
     ARRAY(PendingSymbol) pending;
@@ -629,6 +638,10 @@ static void file_captures_dealloc(FileCaptures *self) {
     PyMem_Free(self->requires.items);
     Py_XDECREF(self->later_exported);
     Py_XDECREF(self->later_default);
+    for (size_t index = 0; index < self->scoped_exports.count; index++) {
+        Py_XDECREF(self->scoped_exports.items[index].name);
+    }
+    PyMem_Free(self->scoped_exports.items);
     PyMem_Free(self->definitions.items);
     PyMem_Free(self->candidates.items);
     PyMem_Free(self->comments.items);
@@ -2118,6 +2131,30 @@ static int contains(PyObject *names, PyObject *name) {
     return PySet_GET_SIZE(names) > 0 ? PySet_Contains(names, name) : 0;
 }
 
+/* Whether the symbol ``index`` (whose parent is ``parent``) is named by an ``export default`` or ``export =`` of
+   its parent's ambient module body; 1 (setting ``*is_default`` for a default export), 0, or -1. */
+static int scoped_export(const FileCaptures *file, const PendingSymbol *pending, Py_ssize_t parent, size_t index,
+                         bool *is_default) {
+    const Span *owner = &pending[parent].span, *own = &pending[index].span;
+    int found = 0;
+    for (size_t position = 0; position < file->scoped_exports.count; position++) {
+        const ScopedExport *export = &file->scoped_exports.items[position];
+        if (export->start < owner->start_byte || export->end > owner->end_byte || own->start_byte < export->start ||
+            own->end_byte > export->end) {
+            continue;
+        }
+        int same = PyUnicode_Compare(export->name, pending[index].name);
+        if (same == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (same == 0) {
+            found = 1;
+            *is_default = *is_default || export->is_default;
+        }
+    }
+    return found;
+}
+
 /* The file's symbols in pre-order (by start, longest first), each with its parent; the top-level ones that
    carry ``export`` themselves go to ``declared``. Needs read_modules() first (names exported later). */
 static PyObject *build_symbols(FileCaptures *self, DeclaredExportArray *declared) {
@@ -2165,6 +2202,13 @@ static PyObject *build_symbols(FileCaptures *self, DeclaredExportArray *declared
         }
         bool is_default = symbol->is_default || later_default;
         bool exported = symbol->exported || later_exported || is_default;
+        if (!top_level && self->scoped_exports.count > 0) {
+            int scoped = scoped_export(self, pending, parents[index], index, &is_default);
+            if (scoped < 0) {
+                goto done;
+            }
+            exported = exported || scoped;
+        }
         PyObject *object = symbol_object(symbol, parents[index], exported, is_default);
         if (object == NULL) {
             goto done;
@@ -2731,6 +2775,38 @@ static int reexport(FileCaptures *file, TSNode node, TSNode source_node, bool ty
     return add_import(file, specifier, IK_REEXPORT, type_only, span, &specifier_span, bindings);
 }
 
+/* ``export default x`` and ``export = x`` in the body of ``declare module "m" {}`` export the module's ``x``. */
+static int ambient_module_export(FileCaptures *file, const Captured *captured) {
+    TSNode node = captured->node;
+    TSNode body = captured->ancestors.above[0], module = captured->ancestors.above[1];
+    if (ts_node_is_null(body) || ts_node_is_null(module) || !is_type(body, "statement_block") ||
+        !is_type(module, "module")) {
+        return 0;
+    }
+    TSNode module_name = field(module, file->plan->fields.name);
+    if (ts_node_is_null(module_name) || !is_type(module_name, "string")) {
+        return 0;
+    }
+    bool is_default = has_child_of_type(node, "default");
+    if (!is_default && !has_child_of_type(node, "=")) {
+        return 0;
+    }
+    TSNode value = is_default ? field(node, file->plan->fields.value) : named_child_of_type(node, "identifier");
+    if (ts_node_is_null(value) || !is_type(value, "identifier")) {
+        return 0;
+    }
+    PyObject *name = node_text(file, value);
+    if (name == NULL) {
+        return -1;
+    }
+    ScopedExport export = {name, ts_node_start_byte(body), ts_node_end_byte(body), is_default};
+    if (PUSH(file->scoped_exports, export) < 0) {
+        Py_DECREF(name);
+        return -1;
+    }
+    return 0;
+}
+
 static int export_statement(FileCaptures *file, const Captured *captured) {
     TSNode node = captured->node;
     TSNode parent = captured->ancestors.above[0];
@@ -2742,7 +2818,7 @@ static int export_statement(FileCaptures *file, const Captured *captured) {
         return reexport(file, node, source_node, type_only, &statement_span, top_level);
     }
     if (!top_level) {
-        return 0;
+        return ambient_module_export(file, captured);
     }
     bool has_default = false, has_equals = false;
     uint32_t count = ts_node_child_count(node);

@@ -61,3 +61,22 @@ def test_references__mapped_type_keys_are_type_variables_inside_the_mapped_type(
 
 def test_references__bigint_is_a_predefined_type_not_a_type_reference() -> None:
     assert type_references("let a: bigint = 1n;\nlet b: Big<bigint>;") == ["Big"]
+
+
+def test_symbols__export_default_and_export_equals_inside_an_ambient_module_export_its_declaration() -> None:
+    source = (
+        "declare module '*.md' { const content: string; const other: string; export default content; }\n"
+        "declare module 'legacy' { function run(): void; export = run; }\n"
+        "declare namespace N { const content: string; }"
+    )
+    result = extract(source, "m.d.ts")
+    assert [(s.name, s.exported, s.is_default_export) for s in result.symbols] == [
+        ("*.md", False, False),
+        ("content", True, True),
+        ("other", False, False),
+        ("legacy", False, False),
+        ("run", True, False),
+        ("N", False, False),
+        ("content", False, False),
+    ]
+    assert result.exports == ()
