@@ -2775,6 +2775,28 @@ static int reexport(FileCaptures *file, TSNode node, TSNode source_node, bool ty
     return add_import(file, specifier, IK_REEXPORT, type_only, span, &specifier_span, bindings);
 }
 
+/* ``export type * from "x"``, which the grammar lacks and the parse stage's recovery read as ``export * from "x"``
+   (``type`` made spaces): the original bytes between ``export`` and what follows are ``type``. */
+static bool type_star_rewritten(const FileCaptures *file, TSNode statement) {
+    if (ts_node_child_count(statement) < 2) {
+        return false;
+    }
+    uint32_t position = ts_node_end_byte(ts_node_child(statement, 0));
+    uint32_t end = ts_node_start_byte(ts_node_child(statement, 1));
+    while (position < end && is_ascii_blank(file->text[position])) {
+        position++;
+    }
+    if (end - position < 5 || memcmp(file->text + position, "type", 4) != 0 || !is_ascii_blank(file->text[position + 4])) {
+        return false;
+    }
+    for (position += 4; position < end; position++) {
+        if (!is_ascii_blank(file->text[position])) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ``export default x`` and ``export = x`` in the body of ``declare module "m" {}`` export the module's ``x``. */
 static int ambient_module_export(FileCaptures *file, const Captured *captured) {
     TSNode node = captured->node;
@@ -2815,6 +2837,7 @@ static int export_statement(FileCaptures *file, const Captured *captured) {
     TSNode source_node = ts_node_child_by_field_name(node, "source", 6);
     Span statement_span = node_span(node);
     if (!ts_node_is_null(source_node)) {
+        type_only = type_only || type_star_rewritten(file, node);
         return reexport(file, node, source_node, type_only, &statement_span, top_level);
     }
     if (!top_level) {

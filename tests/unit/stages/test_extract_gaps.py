@@ -80,3 +80,38 @@ def test_symbols__export_default_and_export_equals_inside_an_ambient_module_expo
         ("content", False, False),
     ]
     assert result.exports == ()
+
+
+def test_exports__export_type_star_is_a_type_only_reexport_without_syntax_errors() -> None:
+    result = extract('export type * from "./types";\nexport type * as shapes from "./shapes";\nexport * from "./v";')
+    assert not result.had_syntax_errors
+    assert [(i.kind, i.specifier, i.is_type_only) for i in result.imports] == [
+        ("reexport", "./types", True),
+        ("reexport", "./shapes", True),
+        ("reexport", "./v", False),
+    ]
+    assert [(e.kind, e.exported, e.is_type_only) for e in result.exports] == [
+        ("reexport_all", "*", True),
+        ("reexport_namespace", "shapes", True),
+        ("reexport_all", "*", False),
+    ]
+
+
+def test_exports__export_type_star_next_to_a_real_error_keeps_the_error() -> None:
+    result = extract('export type * from "./types";\nlet broken = (;')
+    assert result.had_syntax_errors
+    assert [(i.specifier, i.is_type_only) for i in result.imports] == [("./types", True)]
+
+
+def test_parse__a_bare_ampersand_in_jsx_text_is_no_syntax_error() -> None:
+    source = 'export const A = () => <p title="a & b">Tom & Jerry && co &amp; <b>&</b></p>;\nfunction B() {}'
+    for path in ("a.jsx", "a.tsx"):
+        result = extract(source, path)
+        assert not result.had_syntax_errors, path
+        assert [s.name for s in result.symbols] == ["A", "B"]
+
+
+def test_parse__a_real_error_next_to_jsx_text_ampersands_is_still_an_error() -> None:
+    for path in ("a.jsx", "a.tsx"):
+        assert extract("const a = <p>Tom & Jerry</p>;\nlet broken = (;", path).had_syntax_errors, path
+        assert extract("const a = b & ;", path).had_syntax_errors, path
