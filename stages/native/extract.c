@@ -1712,7 +1712,8 @@ static const char *const TYPE_WRAPPERS[] = {"as_expression", "satisfies_expressi
 
 /* A variable's value without parentheses, type assertions (``<T>x``, ``x as T``, ``x satisfies T``) and ``!``, as
    the compiler's ``skipOuterExpressions`` sees it; ``<A>(x) => …`` read as a type assertion of an arrow function
-   (the grammar's reading next to a syntax error) is the generic arrow function the compiler sees. */
+   (the grammar's reading next to a syntax error) is the generic arrow function the compiler sees, and so is
+   ``x as A.B`` read as ``(x as A).B`` (a member of an unparenthesised ``as`` is that reading). */
 static TSNode unwrapped(TSNode value) {
     for (;;) {
         if (is_type(value, "parenthesized_expression") && ts_node_named_child_count(value) == 1) {
@@ -1720,6 +1721,9 @@ static TSNode unwrapped(TSNode value) {
         } else if (is_type(value, "type_assertion") && ts_node_named_child_count(value) == 2) {
             value = ts_node_named_child(value, 1);
         } else if (is_one_of(value, TYPE_WRAPPERS) && ts_node_named_child_count(value) >= 1) {
+            value = ts_node_named_child(value, 0);
+        } else if (is_type(value, "member_expression") && ts_node_named_child_count(value) >= 1 &&
+                   is_one_of(ts_node_named_child(value, 0), TYPE_WRAPPERS)) {
             value = ts_node_named_child(value, 0);
         } else {
             return value;
@@ -1764,7 +1768,7 @@ static int variable(FileCaptures *file, TSNode node, const Ancestors *ancestors)
     bool is_function = false, is_class = false;
     if (!ts_node_is_null(value)) {
         if (is_type(value, "parenthesized_expression") || is_type(value, "type_assertion") ||
-            is_one_of(value, TYPE_WRAPPERS)) {
+            is_one_of(value, TYPE_WRAPPERS) || is_type(value, "member_expression")) {
             value = unwrapped(value);
         }
         is_function = is_one_of(value, FUNCTION_VALUES);

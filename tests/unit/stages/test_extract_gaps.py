@@ -36,7 +36,8 @@ def test_symbols__a_function_value_behind_type_assertions_is_a_function() -> Non
     source = (
         "const f = ((a: number) => a) as Handler;\nconst g = (() => {}) satisfies Handler;\n"
         "const h = <Handler>(() => 1);\nconst i = (() => 1) as unknown as Handler;\nconst j = (function () {})!;\n"
-        "const k = (class {}) as typeof Base;\nconst n = 1 as number;"
+        "const k = (class {}) as typeof Base;\nconst l = ((a) => a) as Api.Handler;\nconst m = (x as Api).Handler;\n"
+        "const n = 1 as number;"
     )
     assert [(kind, name) for kind, name, _, _ in symbols(source)] == [
         ("function", "f"),
@@ -45,6 +46,8 @@ def test_symbols__a_function_value_behind_type_assertions_is_a_function() -> Non
         ("function", "i"),
         ("function", "j"),
         ("class", "k"),
+        ("function", "l"),
+        ("constant", "m"),
         ("constant", "n"),
     ]
 
