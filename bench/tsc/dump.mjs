@@ -312,6 +312,60 @@ function declarationsOf(sf) {
     ts.forEachChild(node, visit);
   };
   visit(sf);
+  out.push(...assignmentDeclarationsOf(sf));
+  return out;
+}
+
+// CommonJS definitions, statements of the module's top level that the binder declares in JavaScript (ExportsProperty,
+// PrototypeProperty and Property assignment declarations; `assignmentKind` says which, None in TypeScript files):
+// `exports.x = …` / `module.exports.x = …` (form "exports"), `X.prototype.y = …` ("prototype") and `obj.y = …`
+// ("property"), with the initializer's kind and whether a function, class or variable statement of the module
+// declares the root name (X, obj) before it. crosscheck.py maps them onto the index's kinds.
+function assignmentDeclarationsOf(sf) {
+  const out = [];
+  const declared = new Set();
+  for (const statement of sf.statements) {
+    if ((ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement)) && statement.name) {
+      declared.add(statement.name.text);
+    } else if (ts.isVariableStatement(statement)) {
+      for (const d of statement.declarationList.declarations) if (ts.isIdentifier(d.name)) declared.add(d.name.text);
+    }
+    if (!ts.isExpressionStatement(statement)) continue;
+    const expression = statement.expression;
+    if (!ts.isBinaryExpression(expression) || expression.operatorToken.kind !== K.EqualsToken) continue;
+    const left = expression.left;
+    if (!ts.isPropertyAccessExpression(left) || !ts.isIdentifier(left.name)) continue;
+    const target = left.expression;
+    let form;
+    let root = null;
+    if ((ts.isIdentifier(target) && target.text === "exports")
+        || (ts.isPropertyAccessExpression(target) && ts.isIdentifier(target.expression)
+            && target.expression.text === "module" && target.name.text === "exports")) {
+      form = "exports";
+    } else if (ts.isPropertyAccessExpression(target) && target.name.text === "prototype"
+        && ts.isIdentifier(target.expression)) {
+      form = "prototype";
+      root = target.expression.text;
+    } else if (ts.isIdentifier(target)) {
+      form = "property";
+      root = target.text;
+    } else {
+      continue;
+    }
+    const { line, character } = sf.getLineAndCharacterOfPosition(left.name.getStart(sf));
+    out.push({
+      kind: "AssignmentDeclaration",
+      name: left.name.text,
+      line: line + 1,
+      column: character,
+      scope: "module",
+      form,
+      rootDeclared: root !== null && declared.has(root),
+      initializer: initializerKind(expression.right),
+      rightIsName: ts.isIdentifier(expression.right),
+      assignmentKind: ts.AssignmentDeclarationKind[ts.getAssignmentDeclarationKind(expression)],
+    });
+  }
   return out;
 }
 

@@ -256,6 +256,7 @@ typedef struct {
     bool is_default;
     bool is_async;
     bool constructor_member;
+    uint32_t owner; /* a CommonJS member's owner: the start of its declaration's name + 1; 0 for none */
 } PendingSymbol;
 
 typedef struct {
@@ -1158,6 +1159,7 @@ typedef struct {
     int64_t doc_start;            /* -1: the outer node's start */
     const Span *span;             /* NULL: the outer node's span */
     bool constructor_member;
+    uint32_t owner; /* see PendingSymbol */
 } NewSymbol;
 
 static bool declared_contains(const FileCaptures *file, uint32_t start) {
@@ -1255,6 +1257,7 @@ static int add_symbol(FileCaptures *file, const NewSymbol *symbol) {
         .is_default = symbol->is_default,
         .is_async = symbol->is_async,
         .constructor_member = symbol->constructor_member,
+        .owner = symbol->owner,
     };
     if (PUSH(file->pending, pending) < 0) {
         Py_DECREF(pending.name);
@@ -2034,6 +2037,145 @@ static int compare_pending(const void *left, const void *right) {
     return a->name_span.start_byte < b->name_span.start_byte ? -1 : (a->name_span.start_byte > b->name_span.start_byte);
 }
 
+/* Whether a captured assignment is a statement of its own directly in the program (the module's top level). */
+static bool top_level_statement(const Captured *captured) {
+    TSNode statement = captured->ancestors.above[0], program = captured->ancestors.above[1];
+    return !ts_node_is_null(statement) && !ts_node_is_null(program) && is_type(statement, "expression_statement") &&
+           is_type(program, "program");
+}
+
+/* The names the program's statements declare (functions, classes, variables with a plain name; exported or
+   ``declare``d too), each mapped to the start of its first declaration's name. */
+static PyObject *top_level_names(FileCaptures *file, TSNode program) {
+    const Fields *fields = &file->plan->fields;
+    PyObject *names = PyDict_New();
+    uint32_t count = ts_node_named_child_count(program);
+    for (uint32_t index = 0; names != NULL && index < count; index++) {
+        TSNode statement = ts_node_named_child(program, index);
+        if (take_step(&file->budget) < 0) {
+            Py_CLEAR(names);
+            break;
+        }
+        if (is_type(statement, "export_statement")) {
+            statement = ts_node_child_by_field_name(statement, "declaration", 11);
+        }
+        if (!ts_node_is_null(statement) && is_type(statement, "ambient_declaration") &&
+            ts_node_named_child_count(statement) > 0) {
+            statement = ts_node_named_child(statement, 0);
+        }
+        if (ts_node_is_null(statement)) {
+            continue;
+        }
+        NodeArray found = {NULL, 0, 0};
+        int status = 0;
+        if (is_type(statement, "lexical_declaration") || is_type(statement, "variable_declaration")) {
+            for (uint32_t position = 0; status == 0 && position < ts_node_named_child_count(statement); position++) {
+                TSNode declarator = ts_node_named_child(statement, position);
+                TSNode name = is_type(declarator, "variable_declarator") ? field(declarator, fields->name) : (TSNode){0};
+                if (!ts_node_is_null(name) && is_type(name, "identifier")) {
+                    status = PUSH(found, name);
+                }
+            }
+        } else if (is_type(statement, "function_declaration") || is_type(statement, "generator_function_declaration") ||
+                   is_type(statement, "class_declaration") || is_type(statement, "abstract_class_declaration") ||
+                   is_type(statement, "function_signature")) {
+            TSNode name = field(statement, fields->name);
+            if (!ts_node_is_null(name)) {
+                status = PUSH(found, name);
+            }
+        }
+        for (size_t position = 0; status == 0 && position < found.count; position++) {
+            PyObject *name = text_of(file, ts_node_start_byte(found.items[position]), ts_node_end_byte(found.items[position]));
+            PyObject *start = name == NULL ? NULL : PyLong_FromUnsignedLong(ts_node_start_byte(found.items[position]));
+            status = start == NULL ? -1 : PyDict_SetDefault(names, name, start) == NULL ? -1 : 0;
+            Py_XDECREF(name);
+            Py_XDECREF(start);
+        }
+        PyMem_Free(found.items);
+        if (status < 0) {
+            Py_CLEAR(names);
+        }
+    }
+    return names;
+}
+
+/* CommonJS definitions, statements of the module's top level: ``exports.x = …`` and ``module.exports.x = …``
+   declare ``x`` (a function or class for such a value, else a constant; not for ``= name``, which only exports
+   ``name``), exported; ``X.prototype.y = function …`` and ``obj.y = function …`` declare the method ``y`` of ``X``
+   or ``obj`` when the module declares that name before the statement (see build_symbols for its parent). */
+static int commonjs_definitions(FileCaptures *file) {
+    const Fields *fields = &file->plan->fields;
+    PyObject *names = NULL;
+    int status = 0;
+    for (size_t index = 0; status == 0 && index < file->module_captures.count; index++) {
+        const ModuleCapture *capture = &file->module_captures.items[index];
+        if (capture->kind != MODULE_EXPORT_COMMONJS || !top_level_statement(&capture->captured)) {
+            continue;
+        }
+        if (take_step(&file->budget) < 0) {
+            status = -1;
+            break;
+        }
+        TSNode node = capture->captured.node;
+        TSNode left = ts_node_child_by_field_name(node, "left", 4);
+        TSNode right = ts_node_child_by_field_name(node, "right", 5);
+        TSNode target = ts_node_is_null(left) ? (TSNode){0} : field(left, fields->object);
+        TSNode name_node = ts_node_is_null(left) ? (TSNode){0} : field(left, fields->property);
+        if (ts_node_is_null(right) || ts_node_is_null(target) || ts_node_is_null(name_node) ||
+            !is_type(name_node, "property_identifier")) {
+            continue;
+        }
+        TSNode value = unwrapped(right);
+        bool is_function = is_one_of(value, FUNCTION_VALUES);
+        TSNode body = is_function || is_type(value, "class") ? field(value, fields->body) : (TSNode){0};
+        NewSymbol symbol = {
+            .outer = node,
+            .header_end = ts_node_is_null(body) ? ts_node_start_byte(value) : ts_node_start_byte(body),
+            .is_async = is_function && has_async(value),
+            .doc_start = -1,
+        };
+        if (text_equals(file, target, "exports") || text_equals(file, target, "module.exports")) {
+            if (is_type(right, "identifier")) {
+                continue;
+            }
+            symbol.kind = is_function ? SK_FUNCTION : is_type(value, "class") ? SK_CLASS : SK_CONSTANT;
+            status = add_named_symbol(file, name_node, symbol);
+            continue;
+        }
+        TSNode owner = target;
+        if (is_type(target, "member_expression")) {
+            TSNode prototype = field(target, fields->property);
+            owner = field(target, fields->object);
+            if (ts_node_is_null(prototype) || !text_equals(file, prototype, "prototype")) {
+                continue;
+            }
+        }
+        if (!is_function || ts_node_is_null(owner) || !is_type(owner, "identifier")) {
+            continue;
+        }
+        if (names == NULL && (names = top_level_names(file, capture->captured.ancestors.above[1])) == NULL) {
+            status = -1;
+            break;
+        }
+        PyObject *owner_name = text_of(file, ts_node_start_byte(owner), ts_node_end_byte(owner));
+        PyObject *declared = owner_name == NULL ? NULL : PyDict_GetItemWithError(names, owner_name);
+        Py_XDECREF(owner_name);
+        if (declared == NULL) {
+            status = PyErr_Occurred() ? -1 : 0;
+            continue;
+        }
+        unsigned long declared_start = PyLong_AsUnsignedLong(declared);
+        if (declared_start >= ts_node_start_byte(node)) {
+            continue;
+        }
+        symbol.kind = SK_METHOD;
+        symbol.owner = (uint32_t)declared_start + 1;
+        status = add_named_symbol(file, name_node, symbol);
+    }
+    Py_XDECREF(names);
+    return status;
+}
+
 static int declare_symbols(FileCaptures *file) {
     sort_items(file->comments.items, file->comments.count, sizeof(Range), compare_ranges_by_end);
     sort_items(file->decorators.items, file->decorators.count, sizeof(TSNode), compare_nodes_by_start);
@@ -2066,6 +2208,9 @@ static int declare_symbols(FileCaptures *file) {
         if (status < 0) {
             return -1;
         }
+    }
+    if (commonjs_definitions(file) < 0) {
+        return -1;
     }
     for (size_t index = 0; index < file->type_parameter_lists.count; index++) {
         if (take_step(&file->budget) < 0 || type_parameters(file, &file->type_parameter_lists.items[index]) < 0) {
@@ -2135,6 +2280,47 @@ static int contains(PyObject *names, PyObject *name) {
     return PySet_GET_SIZE(names) > 0 ? PySet_Contains(names, name) : 0;
 }
 
+static int compare_name_starts(const void *left, const void *right) {
+    const uint32_t *a = left, *b = right;
+    return a[0] < b[0] ? -1 : (a[0] > b[0]);
+}
+
+/* A CommonJS member's parent is its owner (``X`` of ``X.prototype.y = …``), a top-level symbol declared before
+   it, found by the start of its name among the top-level symbols' (pairs of name start and index, sorted). */
+static int resolve_owners(const PendingSymbol *pending, size_t count, Py_ssize_t *parents) {
+    size_t owned = 0;
+    for (size_t index = 0; index < count; index++) {
+        owned += pending[index].owner != 0;
+    }
+    if (owned == 0) {
+        return 0;
+    }
+    uint32_t *starts = PyMem_Malloc(count * 2 * sizeof(uint32_t));
+    if (starts == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t top = 0;
+    for (size_t index = 0; index < count; index++) {
+        if (parents[index] < 0) {
+            starts[top * 2] = pending[index].name_span.start_byte;
+            starts[top * 2 + 1] = (uint32_t)index;
+            top++;
+        }
+    }
+    sort_items(starts, top, 2 * sizeof(uint32_t), compare_name_starts);
+    for (size_t index = 0; index < count; index++) {
+        uint32_t key[2] = {pending[index].owner - 1, 0};
+        const uint32_t *found = pending[index].owner == 0 ? NULL
+                                : bsearch(key, starts, top, 2 * sizeof(uint32_t), compare_name_starts);
+        if (found != NULL && found[1] < index) {
+            parents[index] = (Py_ssize_t)found[1];
+        }
+    }
+    PyMem_Free(starts);
+    return 0;
+}
+
 /* Whether the symbol ``index`` (whose parent is ``parent``) is named by an ``export default`` or ``export =`` of
    its parent's ambient module body; 1 (setting ``*is_default`` for a default export), 0, or -1. */
 static int scoped_export(const FileCaptures *file, const PendingSymbol *pending, Py_ssize_t parent, size_t index,
@@ -2193,6 +2379,9 @@ static PyObject *build_symbols(FileCaptures *self, DeclaredExportArray *declared
         parents[index] = parent;
         stack[depth++] = index;
     }
+    if (resolve_owners(pending, count, parents) < 0) {
+        goto done;
+    }
     for (size_t index = 0; index < count; index++) {
         const PendingSymbol *symbol = &pending[index];
         bool top_level = parents[index] < 0;
@@ -2206,6 +2395,14 @@ static PyObject *build_symbols(FileCaptures *self, DeclaredExportArray *declared
         }
         bool is_default = symbol->is_default || later_default;
         bool exported = symbol->exported || later_exported || is_default;
+        if (symbol->owner != 0 && parents[index] >= 0) {
+            PyObject *owner_exported = PyObject_GetAttrString(PyTuple_GET_ITEM(symbols, parents[index]), "exported");
+            if (owner_exported == NULL) {
+                goto done;
+            }
+            exported = owner_exported == Py_True;
+            Py_DECREF(owner_exported);
+        }
         if (!top_level && self->scoped_exports.count > 0) {
             int scoped = scoped_export(self, pending, parents[index], index, &is_default);
             if (scoped < 0) {
@@ -2980,8 +3177,9 @@ static int commonjs_object(FileCaptures *file, TSNode value, const Span *span) {
 static bool text_is(PyObject *text, const char *value) { return PyUnicode_CompareWithASCIIString(text, value) == 0; }
 
 /* ``module.exports = x``, ``module.exports.a = x``, ``exports.a = x`` (``this.x = …`` and the like export
-   nothing). */
-static int commonjs_export(FileCaptures *file, TSNode node) {
+   nothing). At the top level, ``exports.a = <not a name>`` declares ``a`` (commonjs_definitions), its local. */
+static int commonjs_export(FileCaptures *file, const Captured *captured) {
+    TSNode node = captured->node;
     const Fields *fields = &file->plan->fields;
     TSNode left = ts_node_child_by_field_name(node, "left", 4);
     TSNode right = ts_node_child_by_field_name(node, "right", 5);
@@ -3009,6 +3207,10 @@ static int commonjs_export(FileCaptures *file, TSNode node) {
         status = commonjs_object(file, right, &span);
     } else if (whole_module || is_exports) {
         PyObject *local = is_type(right, "identifier") ? node_text(file, right) : NULL;
+        if (local == NULL && !whole_module && is_type(property_node, "property_identifier") &&
+            top_level_statement(captured)) {
+            local = Py_NewRef(property_text);
+        }
         if (is_type(right, "identifier") && local == NULL) {
             status = -1;
         } else {
@@ -3054,7 +3256,7 @@ static int read_modules(FileCaptures *file) {
             status = export_statement(file, &capture->captured);
             break;
         default:
-            status = commonjs_export(file, capture->captured.node);
+            status = commonjs_export(file, &capture->captured);
             break;
         }
         if (status < 0) {

@@ -5,7 +5,9 @@ exports, and forms the grammar reads as errors."""
 from __future__ import annotations
 
 from stages.extract import extract_source
+from stages.link import link
 from stages.models import FileExtraction
+from stages.resolve import ModuleResolver
 
 
 def extract(source: str, path: str = "m.ts") -> FileExtraction:
@@ -118,3 +120,78 @@ def test_parse__a_real_error_next_to_jsx_text_ampersands_is_still_an_error() -> 
     for path in ("a.jsx", "a.tsx"):
         assert extract("const a = <p>Tom & Jerry</p>;\nlet broken = (;", path).had_syntax_errors, path
         assert extract("const a = b & ;", path).had_syntax_errors, path
+
+
+COMMONJS = """\
+function Router(options) {}
+Router.prototype.route = function route(path) { const layer = () => path; return layer(); };
+Router.prototype.use = async (fn) => fn;
+Router.prototype.count = 0;
+var app = {};
+app.init = function () {};
+exports.json = parser.json;
+exports.Router = Router;
+exports.query = function query() {};
+module.exports.View = class View {};
+missing.x = function () {};
+function setup() { exports.inner = function () {}; }
+later.y = function () {};
+var later = {};
+"""
+
+
+def test_symbols__commonjs_definitions_at_the_top_level_are_symbols() -> None:
+    assert symbols(COMMONJS, "m.js") == [
+        ("function", "Router", None, True),
+        ("method", "route", "Router", True),
+        ("function", "layer", "route", False),
+        ("method", "use", "Router", True),
+        ("variable", "app", None, False),
+        ("method", "init", "app", False),
+        ("constant", "json", None, True),
+        ("function", "query", None, True),
+        ("class", "View", None, True),
+        ("function", "setup", None, False),
+        ("variable", "later", None, False),
+    ]
+
+
+def test_exports__commonjs_definitions_are_the_locals_of_their_export_rows() -> None:
+    assert [(e.exported, e.local, e.kind) for e in extract(COMMONJS, "m.js").exports] == [
+        ("json", "json", "commonjs"),
+        ("Router", "Router", "commonjs"),
+        ("query", "query", "commonjs"),
+        ("View", "View", "commonjs"),
+        ("inner", None, "commonjs"),
+    ]
+
+
+def test_symbols__a_commonjs_method_signature_and_span_are_its_assignment() -> None:
+    source = "function A() {}\n/** Runs. */\nA.prototype.run = async function (a, b) { return a; };"
+    method = extract(source, "m.js").symbols[1]
+    assert (method.name, method.signature, method.doc, method.is_async) == (
+        "run",
+        "A.prototype.run = async function (a, b)",
+        "Runs.",
+        True,
+    )
+    assert source[method.span.start_byte : method.span.end_byte].startswith("A.prototype.run =")
+    assert source[method.name_span.start_byte : method.name_span.end_byte] == "run"
+
+
+def test_link__a_required_module_s_commonjs_definitions_are_link_targets() -> None:
+    sources = {
+        "lib/express.js": "exports.json = function json() {};\nfunction Router() {}\nexports.Router = Router;",
+        "app.js": "const { json, Router } = require('./lib/express');\njson();\nnew Router();",
+    }
+    files = [extract_source(path, text.encode()) for path, text in sorted(sources.items())]
+    index = link(files, ModuleResolver.from_files(sources, sources.get))
+    targets = [
+        (files[0].references[row.reference_index].name, None if row.target is None else row.target.symbol)
+        for row in index.reference_links
+        if row.file == 0
+    ]
+    assert [(name, None if symbol is None else files[1].symbols[symbol].name) for name, symbol in targets] == [
+        ("json", "json"),
+        ("Router", "Router"),
+    ]
