@@ -117,9 +117,10 @@ class Resolver(Protocol):
 
 
 SCOPE_KINDS: frozenset[SymbolKind] = frozenset(
-    {"function", "method", "constructor", "getter", "setter", "namespace", "module"}
+    {"function", "method", "constructor", "getter", "setter", "namespace", "module", "variable", "constant", "property"}
 )
-"""Symbols whose children are in lexical scope for code inside them."""
+"""Symbols whose children are in lexical scope for code inside them (a variable's or property's children are
+declared in the functions of its initialiser, `const x = run(() => { const f = …; f(); })`)."""
 
 MEMBER_HOLDERS: frozenset[SymbolKind] = frozenset({"class", "interface", "enum", "namespace", "module"})
 TYPE_KINDS: frozenset[SymbolKind] = frozenset({"class", "interface", "type_alias", "enum", "namespace", "module"})

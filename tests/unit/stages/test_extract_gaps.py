@@ -195,3 +195,39 @@ def test_link__a_required_module_s_commonjs_definitions_are_link_targets() -> No
         ("json", "json"),
         ("Router", "Router"),
     ]
+
+
+def reference_targets(sources: dict[str, str], path: str) -> list[tuple[str, str | None]]:
+    """(name, target symbol name) of every reference of ``path``, linked with the other files."""
+    files = [extract_source(name, text.encode()) for name, text in sorted(sources.items())]
+    index = link(files, ModuleResolver.from_files(sources, sources.get))
+    file = sorted(sources).index(path)
+    return [
+        (
+            files[file].references[row.reference_index].name,
+            None if row.target is None else files[row.target.file].symbols[row.target.symbol].name,
+        )
+        for row in index.reference_links
+        if row.file == file
+    ]
+
+
+def test_link__declarations_inside_callbacks_of_a_variable_or_field_link_from_that_callback_only() -> None:
+    source = (
+        "const suite = run(() => { const token = () => 1; token(); });\n"
+        "class View { onClick = () => { function helper() {} helper(); }; }\n"
+        "const api = { go() { const step = () => 1; step(); } };\n"
+        "const other = run(() => { token(); helper(); step(); });\n"
+        "token();"
+    )
+    assert reference_targets({"m.ts": source}, "m.ts") == [
+        ("run", None),
+        ("token", "token"),
+        ("helper", "helper"),
+        ("step", "step"),
+        ("run", None),
+        ("token", None),
+        ("helper", None),
+        ("step", None),
+        ("token", None),
+    ]
