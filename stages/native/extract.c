@@ -1850,7 +1850,8 @@ static int declare_type_variable(FileCaptures *file, TSNode name_node, TSNode sc
     if (ts_node_is_null(scope) || end > file->length || start >= end) {
         return 0;
     }
-    NamedScope named = {file->text + start, (Py_ssize_t)(end - start), ts_node_start_byte(scope), ts_node_end_byte(scope)};
+    NamedScope named = {file->text + start, (Py_ssize_t)(end - start), ts_node_start_byte(scope),
+                        ts_node_end_byte(scope)};
     return declare(file, start) < 0 || PUSH(file->scopes, named) < 0 ? -1 : 0;
 }
 
@@ -2071,7 +2072,8 @@ static PyObject *top_level_names(FileCaptures *file, TSNode program) {
         if (is_type(statement, "lexical_declaration") || is_type(statement, "variable_declaration")) {
             for (uint32_t position = 0; status == 0 && position < ts_node_named_child_count(statement); position++) {
                 TSNode declarator = ts_node_named_child(statement, position);
-                TSNode name = is_type(declarator, "variable_declarator") ? field(declarator, fields->name) : (TSNode){0};
+                TSNode name =
+                    is_type(declarator, "variable_declarator") ? field(declarator, fields->name) : (TSNode){0};
                 if (!ts_node_is_null(name) && is_type(name, "identifier")) {
                     status = PUSH(found, name);
                 }
@@ -2085,8 +2087,9 @@ static PyObject *top_level_names(FileCaptures *file, TSNode program) {
             }
         }
         for (size_t position = 0; status == 0 && position < found.count; position++) {
-            PyObject *name = text_of(file, ts_node_start_byte(found.items[position]), ts_node_end_byte(found.items[position]));
-            PyObject *start = name == NULL ? NULL : PyLong_FromUnsignedLong(ts_node_start_byte(found.items[position]));
+            TSNode name_node = found.items[position];
+            PyObject *name = text_of(file, ts_node_start_byte(name_node), ts_node_end_byte(name_node));
+            PyObject *start = name == NULL ? NULL : PyLong_FromUnsignedLong(ts_node_start_byte(name_node));
             status = start == NULL ? -1 : PyDict_SetDefault(names, name, start) == NULL ? -1 : 0;
             Py_XDECREF(name);
             Py_XDECREF(start);
@@ -2987,7 +2990,8 @@ static bool type_star_rewritten(const FileCaptures *file, TSNode statement) {
     while (position < end && is_ascii_blank(file->text[position])) {
         position++;
     }
-    if (end - position < 5 || memcmp(file->text + position, "type", 4) != 0 || !is_ascii_blank(file->text[position + 4])) {
+    if (end - position < 5 || memcmp(file->text + position, "type", 4) != 0 ||
+        !is_ascii_blank(file->text[position + 4])) {
         return false;
     }
     for (position += 4; position < end; position++) {

@@ -7,7 +7,8 @@
 ;                       nested_type_identifier, whose last identifier is the name
 ;   @import.<kind>      a statement or call that names a module specifier (`require` calls come
 ;                       from @reference.call: a text predicate here would cost as much as the rest)
-;   @export.<kind>      a statement that exports names
+;   @export.<kind>      a statement that exports names (@export.commonjs: a member assignment, which at the
+;                       module's top level may also be a CommonJS definition, `exports.x = function …`)
 ;   @scope.type_parameters  a type parameter list (references to its names inside its owner are not recorded),
 ;                       a mapped type's `[K in …]` (K, inside the mapped type) or a conditional type (its
 ;                       `infer X` names, inside the true branch)
