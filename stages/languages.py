@@ -132,18 +132,19 @@ def typescript_recovery(source: bytes) -> Rewrite:
     return Rewrite(bytes(rewritten), _merged(changed))
 
 
-# A gap of the JSX grammar (tree-sitter-javascript 0.25, shared by TSX): text may not contain a bare `&` (one that
-# starts no character reference, as in `<p>Tom & Jerry</p>`), which JSX allows; the grammar reads an error there.
-# The `&` of JSX text become spaces: the text is no name the index reads.
+# A gap of the JSX grammar (tree-sitter-javascript 0.25, shared by TSX): text and attribute strings may not contain
+# a bare `&` (one that starts no character reference, as in `<p>Tom & Jerry</p>` or `<a href="?a=1&b=2">`), which
+# JSX allows; the grammar reads an error there. Those `&` become spaces: the text is no name the index reads.
 _CHARACTER_REFERENCE = re.compile(rb"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
 _JSX_TEXT = re.compile(rb"[^<>{}]*")
 _TEXT_BEFORE = frozenset({"jsx_opening_element", "jsx_element", "jsx_self_closing_element", "jsx_expression"})
 
 
 def jsx_ampersands(source: bytes, root: tree_sitter.Node) -> list[tuple[int, int]]:
-    """The bare ``&`` of JSX text in the erroneous parts of a tree: in the text that follows an opening tag, or a
-    child of an element (a tag, an element or an expression; not the element's own closing tag), up to the next
-    ``<``, ``>``, ``{`` or ``}``. Only erroneous subtrees are visited."""
+    """The bare ``&`` of JSX text and attribute strings in the erroneous parts of a tree: in the text that follows
+    an opening tag, or a child of an element (a tag, an element or an expression; not the element's own closing
+    tag), up to the next ``<``, ``>``, ``{`` or ``}``; inside an attribute's string that has errors. Only erroneous
+    subtrees are visited."""
     found: list[tuple[int, int]] = []
     pending = [root]
     while pending:
@@ -152,15 +153,21 @@ def jsx_ampersands(source: bytes, root: tree_sitter.Node) -> list[tuple[int, int
         for child in node.children:
             if child.type == "jsx_opening_element" or (inside_element and child.type in _TEXT_BEFORE):
                 text = _JSX_TEXT.match(source, child.end_byte)
-                end = child.end_byte if text is None else text.end()
-                position = source.find(b"&", child.end_byte, end)
-                while position >= 0:
-                    if not _CHARACTER_REFERENCE.match(source, position):
-                        found.append((position, position + 1))
-                    position = source.find(b"&", position + 1, end)
+                _bare_ampersands(source, child.end_byte, child.end_byte if text is None else text.end(), found)
+            elif node.type == "jsx_attribute" and child.type == "string" and child.has_error:
+                _bare_ampersands(source, child.start_byte + 1, child.end_byte - 1, found)
             if child.has_error:
                 pending.append(child)
     return found
+
+
+def _bare_ampersands(source: bytes, start: int, end: int, found: list[tuple[int, int]]) -> None:
+    """Append the range of each ``&`` in ``source[start:end]`` that starts no character reference."""
+    position = source.find(b"&", start, end)
+    while position >= 0:
+        if not _CHARACTER_REFERENCE.match(source, position):
+            found.append((position, position + 1))
+        position = source.find(b"&", position + 1, end)
 
 
 def _with_spaces(rewrite: Rewrite, ranges: list[tuple[int, int]]) -> Rewrite:

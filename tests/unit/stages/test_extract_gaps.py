@@ -108,17 +108,21 @@ def test_exports__export_type_star_next_to_a_real_error_keeps_the_error() -> Non
     assert [(i.specifier, i.is_type_only) for i in result.imports] == [("./types", True)]
 
 
-def test_parse__a_bare_ampersand_in_jsx_text_is_no_syntax_error() -> None:
-    source = 'export const A = () => <p title="a & b">Tom & Jerry && co &amp; <b>&</b></p>;\nfunction B() {}'
+def test_parse__a_bare_ampersand_in_jsx_text_or_an_attribute_string_is_no_syntax_error() -> None:
+    source = (
+        'export const A = () => <p title="a & b">Tom & Jerry && co &amp; <b>&</b></p>;\n'
+        "const L = <a href=\"?utm_source=sdk&utm_medium=organic&amp;x=1\" title='a&b'>Docs</a>;\nfunction B() {}"
+    )
     for path in ("a.jsx", "a.tsx"):
         result = extract(source, path)
         assert not result.had_syntax_errors, path
-        assert [s.name for s in result.symbols] == ["A", "B"]
+        assert [s.name for s in result.symbols] == ["A", "L", "B"]
 
 
 def test_parse__a_real_error_next_to_jsx_text_ampersands_is_still_an_error() -> None:
     for path in ("a.jsx", "a.tsx"):
         assert extract("const a = <p>Tom & Jerry</p>;\nlet broken = (;", path).had_syntax_errors, path
+        assert extract('const a = <a href="?a&b">D</a>;\nlet broken = (;', path).had_syntax_errors, path
         assert extract("const a = b & ;", path).had_syntax_errors, path
 
 
