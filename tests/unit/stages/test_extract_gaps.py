@@ -235,3 +235,12 @@ def test_link__declarations_inside_callbacks_of_a_variable_or_field_link_from_th
         ("step", None),
         ("token", None),
     ]
+
+
+def test_link__members_of_a_variable_s_type_literal_are_not_in_scope_in_its_initialiser() -> None:
+    source = "function helper() {}\nconst x: { helper(): void } = { helper: () => helper() };"
+    files = [extract_source("m.ts", source.encode())]
+    index = link(files, ModuleResolver.from_files({"m.ts": source}, {"m.ts": source}.get))
+    target = index.reference_links[0].target
+    assert target is not None
+    assert files[0].symbols[target.symbol].kind == "function"
