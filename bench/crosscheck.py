@@ -60,6 +60,7 @@ FunctionDeclaration, any depth, each overload              → function
 VariableDeclaration or destructured name (BindingElement) of a `var`/`let`/`const` statement:
     initialised by an arrow function or function expression → function (at any depth)
     initialised by a class expression                      → class (at any depth)
+    (through parentheses, `<T>x`, `x as T`, `x satisfies T` and `x!` around the initialiser)
     otherwise, outside functions: const / let, var, using  → constant / variable
 ClassDeclaration                                           → class
 MethodDeclaration, MethodSignature (class, interface, type literal) → method
@@ -70,6 +71,12 @@ InterfaceDeclaration / TypeAliasDeclaration                → interface / type_
 EnumDeclaration / EnumMember                               → enum / enum_member
 ModuleDeclaration with an identifier name, `declare global` → namespace (`namespace A.B` is A and B)
 ModuleDeclaration with a string name                       → module
+CommonJS assignment declarations, statements of the module's top level (the binder's ExportsProperty,
+PrototypeProperty and Property declarations of JavaScript; listed by dump.mjs from the syntax, any language):
+    `exports.x = …`, `module.exports.x = …`: a function or class → function / class, a name (`= y`) → not compared
+        (it exports `y`), anything else → constant
+    `X.prototype.y = function …`, `obj.y = function …` (or an arrow function), X / obj declared by a function,
+        class or variable statement of the module before it → method (anything else is not compared)
 Names: string-literal names without quotes; anonymous `export default class/function` is "default" at the
 `default` keyword; positions are the name's start (line, UTF-16 column).
 """
@@ -218,7 +225,21 @@ def expected_kind(declaration: Mapping[str, Any]) -> tuple[str | None, str]:
         kind == "BindingElement" and declaration.get("owner") == "VariableDeclaration"
     ):
         return _variable_kind(declaration)
+    if kind == "AssignmentDeclaration":
+        return _assignment_kind(declaration)
     return None, _out_of_scope_reason(kind, scope)
+
+
+def _assignment_kind(declaration: Mapping[str, Any]) -> tuple[str | None, str]:
+    initializer = declaration.get("initializer")
+    is_function = initializer in {"ArrowFunction", "FunctionExpression"}
+    if declaration["form"] == "exports":
+        if declaration.get("rightIsName"):
+            return None, "CommonJS export of a name (`exports.x = y`: an export row of y)"
+        return ("function" if is_function else "class" if initializer == "ClassExpression" else "constant"), ""
+    if is_function and declaration.get("rootDeclared"):
+        return "method", ""
+    return None, "member assignment that is no CommonJS method (not a function, or of no name the module declares)"
 
 
 def _variable_kind(declaration: Mapping[str, Any]) -> tuple[str | None, str]:

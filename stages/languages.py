@@ -52,7 +52,9 @@ ECMASCRIPT_KINDS: Mapping[str, SymbolKind] = {
 # - variance and const modifiers on type parameters (`<in out A>`, `<const T>`) are not in the grammar;
 # - escape sequences inside template literal types (an escaped backtick, say) break the whole file;
 # - `abstract override x: T` (a field) is only known in the order `override abstract`;
-# - `export default abstract class {}` (no name) is not in the grammar: `abstract` becomes spaces there.
+# - `export default abstract class {}` (no name) is not in the grammar: `abstract` becomes spaces there;
+# - `export type * from "x"` (TypeScript 5.0) is not in the grammar: `type` becomes spaces there (the extractor
+#   reads the original bytes, so the re-export is still type-only).
 # The recovery rewrites them byte for byte (a `;` in the indentation before the `<`, spaces over the
 # modifiers, two spaces over each escape, the two keywords swapped), so every offset, line and column of the
 # file stays exact.
@@ -68,6 +70,7 @@ _ABSTRACT_OVERRIDE_FIELD = re.compile(
 _ANONYMOUS_ABSTRACT_CLASS = re.compile(
     rb"\bdefault[ \t\r\n]+(abstract)(?=[ \t\r\n]+class(?:[ \t\r\n]*[{<]|[ \t\r\n]+(?:extends|implements)\b))"
 )
+_EXPORT_TYPE_STAR = re.compile(rb"\bexport[ \t\r\n]+(type)(?=[ \t\r\n]+\*)")
 _ESCAPE = re.compile(rb"\\[^\r\n]")
 _BLANKS = b" \t\r\n"
 _TYPE_ENDINGS = (
@@ -120,10 +123,76 @@ def typescript_recovery(source: bytes) -> Rewrite:
     for match in _ANONYMOUS_ABSTRACT_CLASS.finditer(source):
         rewritten[match.start(1) : match.end(1)] = b" " * len(b"abstract")
         changed.append((match.start(1), match.end(1)))
+    for match in _EXPORT_TYPE_STAR.finditer(source):
+        rewritten[match.start(1) : match.end(1)] = b"    "
+        changed.append((match.start(1), match.end(1)))
     for match in _ESCAPE.finditer(source):
         rewritten[match.start() : match.end()] = b"  "
         changed.append((match.start(), match.end()))
     return Rewrite(bytes(rewritten), _merged(changed))
+
+
+# A gap of the JSX grammar (tree-sitter-javascript 0.25, shared by TSX): text and attribute strings may not contain
+# a bare `&` (one that starts no character reference, as in `<p>Tom & Jerry</p>` or `<a href="?a=1&b=2">`), which
+# JSX allows; the grammar reads an error there. Those `&` become spaces: the text is no name the index reads.
+_CHARACTER_REFERENCE = re.compile(rb"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+_JSX_TEXT = re.compile(rb"[^<>{}]*")
+_TEXT_BEFORE = frozenset({"jsx_opening_element", "jsx_element", "jsx_self_closing_element", "jsx_expression"})
+
+
+def jsx_ampersands(source: bytes, root: tree_sitter.Node) -> list[tuple[int, int]]:
+    """The bare ``&`` of JSX text and attribute strings in the erroneous parts of a tree: in the text that follows
+    an opening tag, or a child of an element (a tag, an element or an expression; not the element's own closing
+    tag), up to the next ``<``, ``>``, ``{`` or ``}``; inside an attribute's string that has errors. Only erroneous
+    subtrees are visited."""
+    found: list[tuple[int, int]] = []
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        inside_element = node.type == "jsx_element"
+        for child in node.children:
+            if child.type == "jsx_opening_element" or (inside_element and child.type in _TEXT_BEFORE):
+                text = _JSX_TEXT.match(source, child.end_byte)
+                _bare_ampersands(source, child.end_byte, child.end_byte if text is None else text.end(), found)
+            elif node.type == "jsx_attribute" and child.type == "string" and child.has_error:
+                _bare_ampersands(source, child.start_byte + 1, child.end_byte - 1, found)
+            if child.has_error:
+                pending.append(child)
+    return found
+
+
+def _bare_ampersands(source: bytes, start: int, end: int, found: list[tuple[int, int]]) -> None:
+    """Append the range of each ``&`` in ``source[start:end]`` that starts no character reference."""
+    position = source.find(b"&", start, end)
+    while position >= 0:
+        if not _CHARACTER_REFERENCE.match(source, position):
+            found.append((position, position + 1))
+        position = source.find(b"&", position + 1, end)
+
+
+def _with_spaces(rewrite: Rewrite, ranges: list[tuple[int, int]]) -> Rewrite:
+    """``rewrite`` with the bytes of ``ranges`` (outside every range it changed) made spaces too."""
+    if not ranges:
+        return rewrite
+    rewritten = bytearray(rewrite.source)
+    for start, end in ranges:
+        rewritten[start:end] = b" " * (end - start)
+    return Rewrite(bytes(rewritten), _merged([*rewrite.changed, *ranges]))
+
+
+def recover_typescript(source: bytes, root: tree_sitter.Node) -> Rewrite:
+    """``typescript_recovery`` (the tree is not needed: TypeScript has no JSX)."""
+    return typescript_recovery(source)
+
+
+def recover_tsx(source: bytes, root: tree_sitter.Node) -> Rewrite:
+    """``typescript_recovery`` and the bare ``&`` of JSX text."""
+    return _with_spaces(typescript_recovery(source), jsx_ampersands(source, root))
+
+
+def recover_javascript(source: bytes, root: tree_sitter.Node) -> Rewrite:
+    """The bare ``&`` of JSX text."""
+    return _with_spaces(Rewrite(source, []), jsx_ampersands(source, root))
 
 
 def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -141,16 +210,17 @@ def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 class LanguageSpec:
     """One language: a grammar loader, the name of its query file, and its capture-to-kind mapping.
 
-    ``recovery``, when set, rewrites a file that parsed with errors into text of the same length that the
-    grammar may parse better (a ``Rewrite``: the new bytes and where they changed, so the parse stage can
-    re-parse incrementally); the parse stage keeps whichever tree has fewer bytes in error.
+    ``recovery``, when set, rewrites a file that parsed with errors (its source and the root of that first tree)
+    into text of the same length that the grammar may parse better (a ``Rewrite``: the new bytes and where they
+    changed, so the parse stage can re-parse incrementally); the parse stage keeps whichever tree has fewer bytes
+    in error.
     """
 
     name: str
     grammar: Callable[[], object]
     query_name: str
     kinds: Mapping[str, SymbolKind]
-    recovery: Callable[[bytes], Rewrite] | None = None
+    recovery: Callable[[bytes, tree_sitter.Node], Rewrite] | None = None
 
 
 @dataclass(frozen=True)
@@ -175,10 +245,10 @@ LANGUAGES: Mapping[str, LanguageSpec] = {
             tree_sitter_typescript.language_typescript,
             "typescript",
             ECMASCRIPT_KINDS,
-            typescript_recovery,
+            recover_typescript,
         ),
-        LanguageSpec("tsx", tree_sitter_typescript.language_tsx, "tsx", ECMASCRIPT_KINDS, typescript_recovery),
-        LanguageSpec("javascript", tree_sitter_javascript.language, "javascript", ECMASCRIPT_KINDS),
+        LanguageSpec("tsx", tree_sitter_typescript.language_tsx, "tsx", ECMASCRIPT_KINDS, recover_tsx),
+        LanguageSpec("javascript", tree_sitter_javascript.language, "javascript", ECMASCRIPT_KINDS, recover_javascript),
     )
 }
 

@@ -130,9 +130,13 @@ class Resolver(Protocol):
 
 
 SCOPE_KINDS: frozenset[SymbolKind] = frozenset(
-    {"function", "method", "constructor", "getter", "setter", "namespace", "module"}
+    {"function", "method", "constructor", "getter", "setter", "namespace", "module", "variable", "constant", "property"}
 )
-"""Symbols whose children are in lexical scope for code inside them."""
+"""Symbols whose children are in lexical scope for code inside them (a variable's or property's children are
+declared in the functions of its initialiser, `const x = run(() => { const f = …; f(); })`)."""
+_VALUE_SCOPES: frozenset[SymbolKind] = frozenset({"variable", "constant", "property"})
+_MEMBER_KINDS: frozenset[SymbolKind] = frozenset({"property", "method", "getter", "setter", "constructor"})
+"""Children of a variable or property that no bare name denotes: members of its type literal (`const x: { a: T }`)."""
 
 MEMBER_HOLDERS: frozenset[SymbolKind] = frozenset({"class", "interface", "enum", "namespace", "module"})
 TYPE_KINDS: frozenset[SymbolKind] = frozenset({"class", "interface", "type_alias", "enum", "namespace", "module"})
@@ -833,6 +837,8 @@ class _Linker:
             if symbols[scope].kind in SCOPE_KINDS:
                 members = table.members(scope)
                 found = None if members is None else members.get(name)
+                if found and symbols[scope].kind in _VALUE_SCOPES:
+                    found = [index for index in found if symbols[index].kind not in _MEMBER_KINDS]
                 if found:
                     return _choose(found, symbols, want_type)
             scope = symbols[scope].parent

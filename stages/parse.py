@@ -9,11 +9,12 @@ bytes). Invalid UTF-8 is rejected with the byte offset of the first bad sequence
 replacement characters, so every stored byte offset and column is exact for the blob as committed. A NUL byte
 is rejected too: such files are binary or generated data, not source.
 
-Recovery: a language may name a same-length rewrite for known grammar gaps (``LanguageSpec.recovery``). A file
-that parsed with errors is parsed once more from the rewrite, and the tree with fewer bytes in ERROR nodes is
-kept; offsets are those of the original bytes either way, and ``ParsedFile.source`` is always the original.
-The second parse is incremental: the first tree, told where the rewrite changed bytes, lends it every subtree
-the changes do not touch (tree-sitter guarantees the same tree as a fresh parse, at a third of the cost here).
+Recovery: a language may name a same-length rewrite for known grammar gaps (``LanguageSpec.recovery``, which may
+read the first tree to find them). A file that parsed with errors is parsed once more from the rewrite, and the
+tree with fewer bytes in ERROR nodes is kept; offsets are those of the original bytes either way, and
+``ParsedFile.source`` is always the original. The second parse is incremental: the first tree, told where the
+rewrite changed bytes, lends it every subtree the changes do not touch (tree-sitter guarantees the same tree as a
+fresh parse, at a third of the cost here).
 
 Trees are process-local (tree-sitter objects cannot be pickled); callers extract plain Structs from them in
 the same process.
@@ -188,7 +189,7 @@ def parse_source(
     tree = _parse_within(loaded, source, deadline, path, limits)
     recovery = loaded.spec.recovery
     if tree.root_node.has_error and recovery is not None:
-        rewrite = recovery(source)
+        rewrite = recovery(source, tree.root_node)
         if rewrite.changed:
             edited = _edited_copy(tree, source, rewrite.changed)
             retried = _parse_within(loaded, rewrite.source, deadline, path, limits, old_tree=edited)

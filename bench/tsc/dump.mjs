@@ -108,6 +108,18 @@ function nameOf(node, sf) {
   return null; // destructuring patterns: their BindingElements are listed on their own
 }
 
+// What an initializer is, through parentheses, type assertions (`<T>x`, `x as T`, `x satisfies T`) and `!`.
+function skipWrappers(node) {
+  while (ts.isParenthesizedExpression(node) || ts.isAsExpression(node) || ts.isSatisfiesExpression(node)
+      || ts.isTypeAssertionExpression(node) || ts.isNonNullExpression(node)) node = node.expression;
+  return node;
+}
+
+function initializerKind(initializer) {
+  const inner = skipWrappers(initializer);
+  return ts.isArrowFunction(inner) ? "ArrowFunction" : DECLARATION_KINDS.get(inner.kind) ?? ts.SyntaxKind[inner.kind];
+}
+
 function hasModifier(node, kind) {
   return !!(ts.canHaveModifiers(node) && ts.getModifiers(node)?.some((m) => m.kind === kind));
 }
@@ -146,14 +158,7 @@ function declarationsOf(sf) {
           : flags & ts.NodeFlags.Let ? "let"
           : flags & (ts.NodeFlags.Using | ts.NodeFlags.AwaitUsing) ? "using" : "var";
         record.list = kindName(list.parent.kind);
-        record.initializer = node.initializer ? DECLARATION_KINDS.get(node.initializer.kind)
-          ?? ts.SyntaxKind[node.initializer.kind] : null;
-        if (node.initializer && ts.isArrowFunction(node.initializer)) record.initializer = "ArrowFunction";
-        if (node.initializer && ts.isParenthesizedExpression(node.initializer)) {
-          const inner = ts.skipParentheses(node.initializer);
-          record.initializer = ts.isArrowFunction(inner) ? "ArrowFunction" : DECLARATION_KINDS.get(inner.kind)
-            ?? ts.SyntaxKind[inner.kind];
-        }
+        record.initializer = node.initializer ? initializerKind(node.initializer) : null;
       }
       if (node.kind === K.BindingElement) {
         let owner = node.parent;
@@ -176,6 +181,60 @@ function declarationsOf(sf) {
     ts.forEachChild(node, visit);
   };
   visit(sf);
+  out.push(...assignmentDeclarationsOf(sf));
+  return out;
+}
+
+// CommonJS definitions, statements of the module's top level that the binder declares in JavaScript (ExportsProperty,
+// PrototypeProperty and Property assignment declarations; `assignmentKind` says which, None in TypeScript files):
+// `exports.x = …` / `module.exports.x = …` (form "exports"), `X.prototype.y = …` ("prototype") and `obj.y = …`
+// ("property"), with the initializer's kind and whether a function, class or variable statement of the module
+// declares the root name (X, obj) before it. crosscheck.py maps them onto the index's kinds.
+function assignmentDeclarationsOf(sf) {
+  const out = [];
+  const declared = new Set();
+  for (const statement of sf.statements) {
+    if ((ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement)) && statement.name) {
+      declared.add(statement.name.text);
+    } else if (ts.isVariableStatement(statement)) {
+      for (const d of statement.declarationList.declarations) if (ts.isIdentifier(d.name)) declared.add(d.name.text);
+    }
+    if (!ts.isExpressionStatement(statement)) continue;
+    const expression = statement.expression;
+    if (!ts.isBinaryExpression(expression) || expression.operatorToken.kind !== K.EqualsToken) continue;
+    const left = expression.left;
+    if (!ts.isPropertyAccessExpression(left) || !ts.isIdentifier(left.name)) continue;
+    const target = left.expression;
+    let form;
+    let root = null;
+    if ((ts.isIdentifier(target) && target.text === "exports")
+        || (ts.isPropertyAccessExpression(target) && ts.isIdentifier(target.expression)
+            && target.expression.text === "module" && target.name.text === "exports")) {
+      form = "exports";
+    } else if (ts.isPropertyAccessExpression(target) && target.name.text === "prototype"
+        && ts.isIdentifier(target.expression)) {
+      form = "prototype";
+      root = target.expression.text;
+    } else if (ts.isIdentifier(target)) {
+      form = "property";
+      root = target.text;
+    } else {
+      continue;
+    }
+    const { line, character } = sf.getLineAndCharacterOfPosition(left.name.getStart(sf));
+    out.push({
+      kind: "AssignmentDeclaration",
+      name: left.name.text,
+      line: line + 1,
+      column: character,
+      scope: "module",
+      form,
+      rootDeclared: root !== null && declared.has(root),
+      initializer: initializerKind(expression.right),
+      rightIsName: ts.isIdentifier(expression.right),
+      assignmentKind: ts.AssignmentDeclarationKind[ts.getAssignmentDeclarationKind(expression)],
+    });
+  }
   return out;
 }
 

@@ -263,6 +263,7 @@ typedef struct {
     bool constructor_member;
     TSNode hinted;       /* the declaration its type hint is read from; null: none */
     PyObject *type_hint; /* owned; NULL is None */
+    uint32_t owner; /* a CommonJS member's owner: the start of its declaration's name + 1; 0 for none */
 } PendingSymbol;
 
 typedef struct {
@@ -311,6 +312,14 @@ typedef struct {
 } DeclaredExport;
 
 typedef ARRAY(DeclaredExport) DeclaredExportArray;
+
+/* ``export default x`` or ``export = x`` inside the body of an ambient module ``declare module "m" {}``. */
+typedef struct {
+    PyObject *name; /* owned */
+    uint32_t start; /* the module body's range */
+    uint32_t end;
+    bool is_default;
+} ScopedExport;
 
 /* ---- tree_sitter.Node objects --------------------------------------------------------------------- */
 
@@ -611,6 +620,7 @@ typedef struct {
     ARRAY(PendingExport) exports;
     PyObject *later_exported;   /* set of top-level names an export statement or assignment exports */
     PyObject *later_default;    /* set of top-level names exported as default that way */
+    ARRAY(ScopedExport) scoped_exports;
     /* built by symbols() */
     uint8_t rows_state; /* ROWS_* */
     ARRAY(PendingSymbol) pending;
@@ -648,6 +658,10 @@ static void file_captures_dealloc(FileCaptures *self) {
     PyMem_Free(self->local_captures.items);
     Py_XDECREF(self->later_exported);
     Py_XDECREF(self->later_default);
+    for (size_t index = 0; index < self->scoped_exports.count; index++) {
+        Py_XDECREF(self->scoped_exports.items[index].name);
+    }
+    PyMem_Free(self->scoped_exports.items);
     PyMem_Free(self->definitions.items);
     PyMem_Free(self->candidates.items);
     PyMem_Free(self->comments.items);
@@ -761,6 +775,9 @@ static int collect_reference(FileCaptures *file, uint8_t family, uint8_t kind, T
         }
         *last_require_start = start;
         return PUSH(file->requires, call);
+    }
+    if (family == FAMILY_BARE && kind == REF_TYPE && end - start == 6 && memcmp(name, "bigint", 6) == 0) {
+        return 0; /* a predefined type that this grammar reads as a type name */
     }
     if (family == FAMILY_BARE && kind == REF_JSX) {
         int upper = starts_upper(name, (Py_ssize_t)(end - start));
@@ -1166,6 +1183,7 @@ typedef struct {
     const Span *span;             /* NULL: the outer node's span */
     bool constructor_member;
     TSNode hinted;                /* the declaration its type hint is read from; null: none */
+    uint32_t owner; /* see PendingSymbol */
 } NewSymbol;
 
 static bool declared_contains(const FileCaptures *file, uint32_t start) {
@@ -1264,6 +1282,7 @@ static int add_symbol(FileCaptures *file, const NewSymbol *symbol) {
         .is_async = symbol->is_async,
         .constructor_member = symbol->constructor_member,
         .hinted = symbol->hinted,
+        .owner = symbol->owner,
     };
     if (PUSH(file->pending, pending) < 0) {
         Py_DECREF(pending.name);
@@ -1723,18 +1742,23 @@ static bool inside_function(const FileCaptures *file, uint32_t position) {
 static const char *const FUNCTION_VALUES[] = {"function_expression", "function", "generator_function",
                                               "arrow_function", NULL};
 
-/* A variable's value without parentheses; ``<A>(x) => …`` read as a type assertion of an arrow function (the
-   grammar's reading next to a syntax error) is the generic arrow function the compiler sees. */
+static const char *const TYPE_WRAPPERS[] = {"as_expression", "satisfies_expression", "non_null_expression", NULL};
+
+/* A variable's value without parentheses, type assertions (``<T>x``, ``x as T``, ``x satisfies T``) and ``!``, as
+   the compiler's ``skipOuterExpressions`` sees it; ``<A>(x) => …`` read as a type assertion of an arrow function
+   (the grammar's reading next to a syntax error) is the generic arrow function the compiler sees, and so is
+   ``x as A.B`` read as ``(x as A).B`` (a member of an unparenthesised ``as`` is that reading). */
 static TSNode unwrapped(TSNode value) {
     for (;;) {
         if (is_type(value, "parenthesized_expression") && ts_node_named_child_count(value) == 1) {
             value = ts_node_named_child(value, 0);
         } else if (is_type(value, "type_assertion") && ts_node_named_child_count(value) == 2) {
-            TSNode inner = ts_node_named_child(value, 1);
-            if (!is_type(inner, "arrow_function")) {
-                return value;
-            }
-            value = inner;
+            value = ts_node_named_child(value, 1);
+        } else if (is_one_of(value, TYPE_WRAPPERS) && ts_node_named_child_count(value) >= 1) {
+            value = ts_node_named_child(value, 0);
+        } else if (is_type(value, "member_expression") && ts_node_named_child_count(value) >= 1 &&
+                   is_one_of(ts_node_named_child(value, 0), TYPE_WRAPPERS)) {
+            value = ts_node_named_child(value, 0);
         } else {
             return value;
         }
@@ -1777,7 +1801,8 @@ static int variable(FileCaptures *file, TSNode node, const Ancestors *ancestors)
     TSNode value = field(node, fields->value);
     bool is_function = false, is_class = false;
     if (!ts_node_is_null(value)) {
-        if (is_type(value, "parenthesized_expression") || is_type(value, "type_assertion")) {
+        if (is_type(value, "parenthesized_expression") || is_type(value, "type_assertion") ||
+            is_one_of(value, TYPE_WRAPPERS) || is_type(value, "member_expression")) {
             value = unwrapped(value);
         }
         is_function = is_one_of(value, FUNCTION_VALUES);
@@ -1851,9 +1876,66 @@ static int variable(FileCaptures *file, TSNode node, const Ancestors *ancestors)
     return status;
 }
 
-/* Record each type parameter's name as a declaration and its owner's range as its scope. */
+/* Declares the type variable named by ``name_node`` (its position is no reference) in scope over ``scope``. */
+static int declare_type_variable(FileCaptures *file, TSNode name_node, TSNode scope) {
+    uint32_t start = ts_node_start_byte(name_node), end = ts_node_end_byte(name_node);
+    if (ts_node_is_null(scope) || end > file->length || start >= end) {
+        return 0;
+    }
+    NamedScope named = {file->text + start, (Py_ssize_t)(end - start), ts_node_start_byte(scope),
+                        ts_node_end_byte(scope)};
+    return declare(file, start) < 0 || PUSH(file->scopes, named) < 0 ? -1 : 0;
+}
+
+/* ``[K in keyof T]: T[K]``: the key ``K`` is a type variable of the mapped type's member. */
+static int mapped_type_key(FileCaptures *file, const Captured *clause) {
+    TSNode name_node = field(clause->node, file->plan->fields.name);
+    if (ts_node_is_null(name_node) || !is_type(name_node, "type_identifier")) {
+        return 0;
+    }
+    return declare_type_variable(file, name_node, clause->ancestors.above[0]);
+}
+
+/* ``T extends Array<infer U> ? U : never``: each ``infer`` of the extends clause declares a type variable in scope
+   in the true branch. Nested conditional types are their own captures, so their extends clauses are skipped here;
+   the walk is iterative and takes a step per node. */
+static int infer_types(FileCaptures *file, TSNode conditional) {
+    TSNode clause = ts_node_child_by_field_name(conditional, "right", 5);
+    TSNode branch = ts_node_child_by_field_name(conditional, "consequence", 11);
+    if (ts_node_is_null(clause) || ts_node_is_null(branch)) {
+        return 0;
+    }
+    NodeArray pending = {NULL, 0, 0};
+    int status = PUSH(pending, clause);
+    while (status == 0 && pending.count > 0) {
+        TSNode node = pending.items[--pending.count];
+        if (take_step(&file->budget) < 0) {
+            status = -1;
+        } else if (is_type(node, "infer_type")) {
+            TSNode name_node = ts_node_named_child_count(node) > 0 ? ts_node_named_child(node, 0) : (TSNode){0};
+            if (!ts_node_is_null(name_node) && is_type(name_node, "type_identifier")) {
+                status = declare_type_variable(file, name_node, branch);
+            }
+        } else if (!is_type(node, "conditional_type")) {
+            for (uint32_t index = ts_node_named_child_count(node); status == 0 && index > 0; index--) {
+                status = PUSH(pending, ts_node_named_child(node, index - 1));
+            }
+        }
+    }
+    PyMem_Free(pending.items);
+    return status;
+}
+
+/* Record each type parameter's name as a declaration and its owner's range as its scope (and the type variables
+   of mapped types and ``infer``). */
 static int type_parameters(FileCaptures *file, const Captured *list) {
     TSNode node = list->node;
+    if (is_type(node, "mapped_type_clause")) {
+        return mapped_type_key(file, list);
+    }
+    if (is_type(node, "conditional_type")) {
+        return infer_types(file, node);
+    }
     TSNode owner = list->ancestors.above[0];
     if (ts_node_is_null(owner)) {
         return 0;
@@ -1988,6 +2070,147 @@ static int compare_pending(const void *left, const void *right) {
     return a->name_span.start_byte < b->name_span.start_byte ? -1 : (a->name_span.start_byte > b->name_span.start_byte);
 }
 
+/* Whether a captured assignment is a statement of its own directly in the program (the module's top level). */
+static bool top_level_statement(const Captured *captured) {
+    TSNode statement = captured->ancestors.above[0], program = captured->ancestors.above[1];
+    return !ts_node_is_null(statement) && !ts_node_is_null(program) && is_type(statement, "expression_statement") &&
+           is_type(program, "program");
+}
+
+/* The names the program's statements declare (functions, classes, variables with a plain name; exported or
+   ``declare``d too), each mapped to the start of its first declaration's name. */
+static PyObject *top_level_names(FileCaptures *file, TSNode program) {
+    const Fields *fields = &file->plan->fields;
+    PyObject *names = PyDict_New();
+    uint32_t count = ts_node_named_child_count(program);
+    for (uint32_t index = 0; names != NULL && index < count; index++) {
+        TSNode statement = ts_node_named_child(program, index);
+        if (take_step(&file->budget) < 0) {
+            Py_CLEAR(names);
+            break;
+        }
+        if (is_type(statement, "export_statement")) {
+            statement = ts_node_child_by_field_name(statement, "declaration", 11);
+        }
+        if (!ts_node_is_null(statement) && is_type(statement, "ambient_declaration") &&
+            ts_node_named_child_count(statement) > 0) {
+            statement = ts_node_named_child(statement, 0);
+        }
+        if (ts_node_is_null(statement)) {
+            continue;
+        }
+        NodeArray found = {NULL, 0, 0};
+        int status = 0;
+        if (is_type(statement, "lexical_declaration") || is_type(statement, "variable_declaration")) {
+            for (uint32_t position = 0; status == 0 && position < ts_node_named_child_count(statement); position++) {
+                TSNode declarator = ts_node_named_child(statement, position);
+                TSNode name =
+                    is_type(declarator, "variable_declarator") ? field(declarator, fields->name) : (TSNode){0};
+                if (!ts_node_is_null(name) && is_type(name, "identifier")) {
+                    status = PUSH(found, name);
+                }
+            }
+        } else if (is_type(statement, "function_declaration") || is_type(statement, "generator_function_declaration") ||
+                   is_type(statement, "class_declaration") || is_type(statement, "abstract_class_declaration") ||
+                   is_type(statement, "function_signature")) {
+            TSNode name = field(statement, fields->name);
+            if (!ts_node_is_null(name)) {
+                status = PUSH(found, name);
+            }
+        }
+        for (size_t position = 0; status == 0 && position < found.count; position++) {
+            TSNode name_node = found.items[position];
+            PyObject *name = text_of(file, ts_node_start_byte(name_node), ts_node_end_byte(name_node));
+            PyObject *start = name == NULL ? NULL : PyLong_FromUnsignedLong(ts_node_start_byte(name_node));
+            status = start == NULL ? -1 : PyDict_SetDefault(names, name, start) == NULL ? -1 : 0;
+            Py_XDECREF(name);
+            Py_XDECREF(start);
+        }
+        PyMem_Free(found.items);
+        if (status < 0) {
+            Py_CLEAR(names);
+        }
+    }
+    return names;
+}
+
+/* CommonJS definitions, statements of the module's top level: ``exports.x = …`` and ``module.exports.x = …``
+   declare ``x`` (a function or class for such a value, else a constant; not for ``= name``, which only exports
+   ``name``), exported; ``X.prototype.y = function …`` and ``obj.y = function …`` declare the method ``y`` of ``X``
+   or ``obj`` when the module declares that name before the statement (see build_symbols for its parent). */
+static int commonjs_definitions(FileCaptures *file) {
+    const Fields *fields = &file->plan->fields;
+    PyObject *names = NULL;
+    int status = 0;
+    for (size_t index = 0; status == 0 && index < file->module_captures.count; index++) {
+        const ModuleCapture *capture = &file->module_captures.items[index];
+        if (capture->kind != MODULE_EXPORT_COMMONJS || !top_level_statement(&capture->captured)) {
+            continue;
+        }
+        if (take_step(&file->budget) < 0) {
+            status = -1;
+            break;
+        }
+        TSNode node = capture->captured.node;
+        TSNode left = ts_node_child_by_field_name(node, "left", 4);
+        TSNode right = ts_node_child_by_field_name(node, "right", 5);
+        TSNode target = ts_node_is_null(left) ? (TSNode){0} : field(left, fields->object);
+        TSNode name_node = ts_node_is_null(left) ? (TSNode){0} : field(left, fields->property);
+        if (ts_node_is_null(right) || ts_node_is_null(target) || ts_node_is_null(name_node) ||
+            !is_type(name_node, "property_identifier")) {
+            continue;
+        }
+        TSNode value = unwrapped(right);
+        bool is_function = is_one_of(value, FUNCTION_VALUES);
+        TSNode body = is_function || is_type(value, "class") ? field(value, fields->body) : (TSNode){0};
+        NewSymbol symbol = {
+            .outer = node,
+            .header_end = ts_node_is_null(body) ? ts_node_start_byte(value) : ts_node_start_byte(body),
+            .is_async = is_function && has_async(value),
+            .doc_start = -1,
+        };
+        if (text_equals(file, target, "exports") || text_equals(file, target, "module.exports")) {
+            if (is_type(right, "identifier")) {
+                continue;
+            }
+            symbol.kind = is_function ? SK_FUNCTION : is_type(value, "class") ? SK_CLASS : SK_CONSTANT;
+            status = add_named_symbol(file, name_node, symbol);
+            continue;
+        }
+        TSNode owner = target;
+        if (is_type(target, "member_expression")) {
+            TSNode prototype = field(target, fields->property);
+            owner = field(target, fields->object);
+            if (ts_node_is_null(prototype) || !text_equals(file, prototype, "prototype")) {
+                continue;
+            }
+        }
+        if (!is_function || ts_node_is_null(owner) || !is_type(owner, "identifier")) {
+            continue;
+        }
+        if (names == NULL && (names = top_level_names(file, capture->captured.ancestors.above[1])) == NULL) {
+            status = -1;
+            break;
+        }
+        PyObject *owner_name = text_of(file, ts_node_start_byte(owner), ts_node_end_byte(owner));
+        PyObject *declared = owner_name == NULL ? NULL : PyDict_GetItemWithError(names, owner_name);
+        Py_XDECREF(owner_name);
+        if (declared == NULL) {
+            status = PyErr_Occurred() ? -1 : 0;
+            continue;
+        }
+        unsigned long declared_start = PyLong_AsUnsignedLong(declared);
+        if (declared_start >= ts_node_start_byte(node)) {
+            continue;
+        }
+        symbol.kind = SK_METHOD;
+        symbol.owner = (uint32_t)declared_start + 1;
+        status = add_named_symbol(file, name_node, symbol);
+    }
+    Py_XDECREF(names);
+    return status;
+}
+
 static int declare_symbols(FileCaptures *file) {
     sort_items(file->comments.items, file->comments.count, sizeof(Range), compare_ranges_by_end);
     sort_items(file->decorators.items, file->decorators.count, sizeof(TSNode), compare_nodes_by_start);
@@ -2020,6 +2243,9 @@ static int declare_symbols(FileCaptures *file) {
         if (status < 0) {
             return -1;
         }
+    }
+    if (commonjs_definitions(file) < 0) {
+        return -1;
     }
     for (size_t index = 0; index < file->type_parameter_lists.count; index++) {
         if (take_step(&file->budget) < 0 || type_parameters(file, &file->type_parameter_lists.items[index]) < 0) {
@@ -2610,6 +2836,71 @@ static int contains(PyObject *names, PyObject *name) {
     return PySet_GET_SIZE(names) > 0 ? PySet_Contains(names, name) : 0;
 }
 
+static int compare_name_starts(const void *left, const void *right) {
+    const uint32_t *a = left, *b = right;
+    return a[0] < b[0] ? -1 : (a[0] > b[0]);
+}
+
+/* A CommonJS member's parent is its owner (``X`` of ``X.prototype.y = …``), a top-level symbol declared before
+   it, found by the start of its name among the top-level symbols' (pairs of name start and index, sorted). */
+static int resolve_owners(const PendingSymbol *pending, size_t count, Py_ssize_t *parents) {
+    size_t owned = 0;
+    for (size_t index = 0; index < count; index++) {
+        owned += pending[index].owner != 0;
+    }
+    if (owned == 0) {
+        return 0;
+    }
+    uint32_t *starts = PyMem_Malloc(count * 2 * sizeof(uint32_t));
+    if (starts == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t top = 0;
+    for (size_t index = 0; index < count; index++) {
+        if (parents[index] < 0) {
+            starts[top * 2] = pending[index].name_span.start_byte;
+            starts[top * 2 + 1] = (uint32_t)index;
+            top++;
+        }
+    }
+    sort_items(starts, top, 2 * sizeof(uint32_t), compare_name_starts);
+    for (size_t index = 0; index < count; index++) {
+        uint32_t key[2] = {pending[index].owner - 1, 0};
+        const uint32_t *found = pending[index].owner == 0 ? NULL
+                                : bsearch(key, starts, top, 2 * sizeof(uint32_t), compare_name_starts);
+        if (found != NULL && found[1] < index) {
+            parents[index] = (Py_ssize_t)found[1];
+        }
+    }
+    PyMem_Free(starts);
+    return 0;
+}
+
+/* Whether the symbol ``index`` (whose parent is ``parent``) is named by an ``export default`` or ``export =`` of
+   its parent's ambient module body; 1 (setting ``*is_default`` for a default export), 0, or -1. */
+static int scoped_export(const FileCaptures *file, const PendingSymbol *pending, Py_ssize_t parent, size_t index,
+                         bool *is_default) {
+    const Span *owner = &pending[parent].span, *own = &pending[index].span;
+    int found = 0;
+    for (size_t position = 0; position < file->scoped_exports.count; position++) {
+        const ScopedExport *export = &file->scoped_exports.items[position];
+        if (export->start < owner->start_byte || export->end > owner->end_byte || own->start_byte < export->start ||
+            own->end_byte > export->end) {
+            continue;
+        }
+        int same = PyUnicode_Compare(export->name, pending[index].name);
+        if (same == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (same == 0) {
+            found = 1;
+            *is_default = *is_default || export->is_default;
+        }
+    }
+    return found;
+}
+
 /* The file's symbols in pre-order (by start, longest first), each with its parent; the top-level ones that
    carry ``export`` themselves go to ``declared``. Needs read_modules() first (names exported later). */
 static PyObject *build_symbols(FileCaptures *self, DeclaredExportArray *declared) {
@@ -2644,6 +2935,9 @@ static PyObject *build_symbols(FileCaptures *self, DeclaredExportArray *declared
         parents[index] = parent;
         stack[depth++] = index;
     }
+    if (resolve_owners(pending, count, parents) < 0) {
+        goto done;
+    }
     for (size_t index = 0; index < count; index++) {
         const PendingSymbol *symbol = &pending[index];
         bool top_level = parents[index] < 0;
@@ -2657,6 +2951,21 @@ static PyObject *build_symbols(FileCaptures *self, DeclaredExportArray *declared
         }
         bool is_default = symbol->is_default || later_default;
         bool exported = symbol->exported || later_exported || is_default;
+        if (symbol->owner != 0 && parents[index] >= 0) {
+            PyObject *owner_exported = PyObject_GetAttrString(PyTuple_GET_ITEM(symbols, parents[index]), "exported");
+            if (owner_exported == NULL) {
+                goto done;
+            }
+            exported = owner_exported == Py_True;
+            Py_DECREF(owner_exported);
+        }
+        if (!top_level && self->scoped_exports.count > 0) {
+            int scoped = scoped_export(self, pending, parents[index], index, &is_default);
+            if (scoped < 0) {
+                goto done;
+            }
+            exported = exported || scoped;
+        }
         PyObject *object = symbol_object(symbol, parents[index], exported, is_default);
         if (object == NULL) {
             goto done;
@@ -3478,11 +3787,14 @@ static int require_bindings(FileCaptures *file, TSNode pattern, PyObject *bindin
     return 0;
 }
 
-/* ``import("x")`` and ``require("x")`` with one string literal argument. */
+/* ``import("x")`` (also with an options argument, ``import("x", { with: … })``) and ``require("x")`` with one
+   string literal argument. */
 static int call_import(FileCaptures *file, const Captured *captured, uint8_t kind) {
     TSNode call = captured->node;
     TSNode arguments = ts_node_child_by_field_name(call, "arguments", 9);
-    if (ts_node_is_null(arguments) || ts_node_named_child_count(arguments) != 1) {
+    uint32_t most = kind == IK_DYNAMIC ? 2 : 1;
+    if (ts_node_is_null(arguments) || ts_node_named_child_count(arguments) < 1 ||
+        ts_node_named_child_count(arguments) > most) {
         return 0;
     }
     PyObject *specifier;
@@ -3687,6 +3999,61 @@ static int reexport(FileCaptures *file, TSNode node, TSNode source_node, bool ty
     return add_import(file, specifier, IK_REEXPORT, type_only, span, &specifier_span, bindings);
 }
 
+/* ``export type * from "x"``, which the grammar lacks and the parse stage's recovery read as ``export * from "x"``
+   (``type`` made spaces): the original bytes between ``export`` and what follows are ``type``. */
+static bool type_star_rewritten(const FileCaptures *file, TSNode statement) {
+    if (ts_node_child_count(statement) < 2) {
+        return false;
+    }
+    uint32_t position = ts_node_end_byte(ts_node_child(statement, 0));
+    uint32_t end = ts_node_start_byte(ts_node_child(statement, 1));
+    while (position < end && is_ascii_blank(file->text[position])) {
+        position++;
+    }
+    if (end - position < 5 || memcmp(file->text + position, "type", 4) != 0 ||
+        !is_ascii_blank(file->text[position + 4])) {
+        return false;
+    }
+    for (position += 4; position < end; position++) {
+        if (!is_ascii_blank(file->text[position])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ``export default x`` and ``export = x`` in the body of ``declare module "m" {}`` export the module's ``x``. */
+static int ambient_module_export(FileCaptures *file, const Captured *captured) {
+    TSNode node = captured->node;
+    TSNode body = captured->ancestors.above[0], module = captured->ancestors.above[1];
+    if (ts_node_is_null(body) || ts_node_is_null(module) || !is_type(body, "statement_block") ||
+        !is_type(module, "module")) {
+        return 0;
+    }
+    TSNode module_name = field(module, file->plan->fields.name);
+    if (ts_node_is_null(module_name) || !is_type(module_name, "string")) {
+        return 0;
+    }
+    bool is_default = has_child_of_type(node, "default");
+    if (!is_default && !has_child_of_type(node, "=")) {
+        return 0;
+    }
+    TSNode value = is_default ? field(node, file->plan->fields.value) : named_child_of_type(node, "identifier");
+    if (ts_node_is_null(value) || !is_type(value, "identifier")) {
+        return 0;
+    }
+    PyObject *name = node_text(file, value);
+    if (name == NULL) {
+        return -1;
+    }
+    ScopedExport export = {name, ts_node_start_byte(body), ts_node_end_byte(body), is_default};
+    if (PUSH(file->scoped_exports, export) < 0) {
+        Py_DECREF(name);
+        return -1;
+    }
+    return 0;
+}
+
 static int export_statement(FileCaptures *file, const Captured *captured) {
     TSNode node = captured->node;
     TSNode parent = captured->ancestors.above[0];
@@ -3695,10 +4062,11 @@ static int export_statement(FileCaptures *file, const Captured *captured) {
     TSNode source_node = ts_node_child_by_field_name(node, "source", 6);
     Span statement_span = node_span(node);
     if (!ts_node_is_null(source_node)) {
+        type_only = type_only || type_star_rewritten(file, node);
         return reexport(file, node, source_node, type_only, &statement_span, top_level);
     }
     if (!top_level) {
-        return 0;
+        return ambient_module_export(file, captured);
     }
     bool has_default = false, has_equals = false;
     uint32_t count = ts_node_child_count(node);
@@ -3833,8 +4201,9 @@ static int commonjs_object(FileCaptures *file, TSNode value, const Span *span) {
 static bool text_is(PyObject *text, const char *value) { return PyUnicode_CompareWithASCIIString(text, value) == 0; }
 
 /* ``module.exports = x``, ``module.exports.a = x``, ``exports.a = x`` (``this.x = …`` and the like export
-   nothing). */
-static int commonjs_export(FileCaptures *file, TSNode node) {
+   nothing). At the top level, ``exports.a = <not a name>`` declares ``a`` (commonjs_definitions), its local. */
+static int commonjs_export(FileCaptures *file, const Captured *captured) {
+    TSNode node = captured->node;
     const Fields *fields = &file->plan->fields;
     TSNode left = ts_node_child_by_field_name(node, "left", 4);
     TSNode right = ts_node_child_by_field_name(node, "right", 5);
@@ -3862,6 +4231,10 @@ static int commonjs_export(FileCaptures *file, TSNode node) {
         status = commonjs_object(file, right, &span);
     } else if (whole_module || is_exports) {
         PyObject *local = is_type(right, "identifier") ? node_text(file, right) : NULL;
+        if (local == NULL && !whole_module && is_type(property_node, "property_identifier") &&
+            top_level_statement(captured)) {
+            local = Py_NewRef(property_text);
+        }
         if (is_type(right, "identifier") && local == NULL) {
             status = -1;
         } else {
@@ -3907,7 +4280,7 @@ static int read_modules(FileCaptures *file) {
             status = export_statement(file, &capture->captured);
             break;
         default:
-            status = commonjs_export(file, capture->captured.node);
+            status = commonjs_export(file, &capture->captured);
             break;
         }
         if (status < 0) {

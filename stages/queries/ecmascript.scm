@@ -7,8 +7,11 @@
 ;                       nested_type_identifier, whose last identifier is the name
 ;   @import.<kind>      a statement or call that names a module specifier (`require` calls come
 ;                       from @reference.call: a text predicate here would cost as much as the rest)
-;   @export.<kind>      a statement that exports names
-;   @scope.type_parameters  a type parameter list (references to its names inside its owner are not recorded)
+;   @export.<kind>      a statement that exports names (@export.commonjs: a member assignment, which at the
+;                       module's top level may also be a CommonJS definition, `exports.x = function …`)
+;   @scope.type_parameters  a type parameter list (references to its names inside its owner are not recorded),
+;                       a mapped type's `[K in …]` (K, inside the mapped type) or a conditional type (its
+;                       `infer X` names, inside the true branch)
 ;   @scope.function     a function-like node (variables inside are locals, not symbols)
 ;   @local.<kind>       a binding of a local that is no variable declarator: a function's formal parameters,
 ;                       an arrow function's one parameter, a catch clause's or declaring for-in/of loop's binding

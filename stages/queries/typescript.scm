@@ -36,6 +36,8 @@
 (nested_type_identifier) @qualified.type
 
 (type_parameters) @scope.type_parameters
+(mapped_type_clause) @scope.type_parameters
+(conditional_type) @scope.type_parameters
 
 ; A class member's decorators are its siblings in the class body (JavaScript nests them in the member).
 (class_body (decorator) @decorator)

@@ -152,10 +152,10 @@ def test_exports__commonjs_module_exports_object_and_named_exports() -> None:
         ("c", None, "commonjs", None),
         ("d", None, "commonjs", None),
         ("e", "a", "commonjs", None),
-        ("f", None, "commonjs", None),
+        ("f", "f", "commonjs", None),
     ]
     result = extract(source, "a.cjs")
-    assert [(s.name, s.exported) for s in result.symbols] == [("a", True), ("b", True)]
+    assert [(s.name, s.exported) for s in result.symbols] == [("a", True), ("b", True), ("f", True)]
 
 
 def test_exports__unrelated_member_assignments_are_not_exports() -> None:
