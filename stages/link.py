@@ -557,6 +557,7 @@ class _Linker:
         self._memos: dict[tuple[object, ...], _Memo] = {}
         self._asked: set[tuple[object, ...]] = set()  # questions being answered (a repeat is a cycle)
         self._expressions: dict[str, Expression | None] = {}
+        self._chains: dict[tuple[str, str | None], Expression | None] = {}
 
     def table(self, file_id: int) -> _FileTable:
         """The name lookups of one file, built on first use (and again after being dropped, when bounded)."""
@@ -632,7 +633,7 @@ class _Linker:
         value_memo: dict[str, SymbolId | None] = {}
         type_memo: dict[str, SymbolId | None] = {}
         holder_memo: dict[str, _Holder] = {}
-        chain_memo: dict[tuple[str, str, bool, str | None, int | None], tuple[SymbolId | None, frozenset[int]]] = {}
+        chain_memo: dict[tuple[object, ...], tuple[SymbolId | None, frozenset[int]]] = {}
         edges: dict[int, SymbolId] = {}
         edge_span = _EDGE_SPAN
         symbol_span = _SYMBOL_SPAN
@@ -694,23 +695,27 @@ class _Linker:
         self,
         table: _FileTable,
         reference: ReferenceView,
-        memo: dict[tuple[str, str, bool, str | None, int | None], tuple[SymbolId | None, frozenset[int]]],
+        memo: dict[tuple[object, ...], tuple[SymbolId | None, frozenset[int]]],
         reads: set[int],
     ) -> SymbolId | None:
-        """``qualified_target``, memoised per file (with the files it read) for the same qualifier, name and
-        meaning seen from the same enclosing symbol."""
-        assert reference.qualifier is not None
-        key = (
-            reference.qualifier,
-            reference.name,
-            reference.kind in _TYPE_REFERENCES,
-            reference.root_hint,
-            reference.enclosing,
-        )
+        """``qualified_target``, memoised per file (with the files it read) for the same chain, name and meaning
+        seen from the same scope: what the chain's first name denotes depends on where the reference is only when
+        the file declares that name in a function or namespace (or it is ``this``/``super``: the enclosing class)."""
+        chain = self.chain(reference)
+        if chain is None:
+            return None
+        root, segments = chain
+        if root in ("this", "super"):
+            scope: object = ("class", self.enclosing_class(table, reference.enclosing))
+        else:
+            first = root[1:-1].split(".", 1)[0] if root.startswith("{") else root
+            scope = reference.enclosing if table.known_names.get(first) else None
+        want_type = reference.kind in _TYPE_REFERENCES
+        key = (root, segments, reference.name, want_type, scope)
         found = memo.get(key)
         if found is None:
             trace = _Trace(0)
-            target = self.qualified_target(table, reference, trace)
+            target = self.qualified_target(table, root, segments, reference, trace)
             found = (target, frozenset(trace.reads))
             if not trace.cut:
                 memo[key] = found
@@ -985,24 +990,39 @@ class _Linker:
         """``parse_expression(text)``, memoised (qualifiers and hints repeat)."""
         parsed = self._expressions.get(text, ())
         if parsed == ():
+            if len(self._expressions) >= MAX_MEMOS:
+                self._expressions.clear()
             parsed = self._expressions[text] = parse_expression(text)
         return parsed  # type: ignore[return-value]
 
-    def qualified_target(self, table: _FileTable, reference: ReferenceView, trace: _Trace) -> SymbolId | None:
-        """The member a qualified reference names, its qualifier evaluated as a chain (``evaluate``); a qualifier
-        whose first name is a local starts from the local's hint."""
-        qualifier = reference.qualifier
+    def chain(self, reference: ReferenceView) -> Expression | None:
+        """The chain a qualified reference's qualifier denotes; a qualifier whose first name is a local starts
+        from the local's hint instead (``None`` when the local has none)."""
+        qualifier, root_hint = reference.qualifier, reference.root_hint
         assert qualifier is not None
+        key = (qualifier, root_hint)
+        chain = self._chains.get(key, ())
+        if chain != ():
+            return chain  # type: ignore[return-value]
         parsed = self.expression(qualifier)
-        if parsed is None:
-            return None
-        root, segments = parsed
-        root_hint = reference.root_hint
-        if root_hint is not None:
+        if parsed is None or root_hint is None:
+            chain = parsed
+        else:
+            root, segments = parsed
             hinted = self.expression(root_hint) if root_hint else None
             if hinted is None or root.startswith("{") or root in ("this", "super"):
-                return None
-            root, segments = hinted[0], hinted[1] + segments
+                chain = None
+            else:
+                chain = hinted[0], hinted[1] + segments
+        if len(self._chains) >= MAX_MEMOS:
+            self._chains.clear()
+        self._chains[key] = chain
+        return chain
+
+    def qualified_target(
+        self, table: _FileTable, root: str, segments: tuple[str, ...], reference: ReferenceView, trace: _Trace
+    ) -> SymbolId | None:
+        """The member a qualified reference names, its qualifier's chain ``root`` ``segments`` evaluated."""
         value = self.evaluate(table, root, segments, reference.enclosing, trace)
         holder = None if value is None else self.holder_of(value, trace)
         return self.member_of(holder, reference.name, reference.kind in _TYPE_REFERENCES, trace)
