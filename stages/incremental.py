@@ -311,7 +311,8 @@ WHERE l.snapshot_id = %(snapshot)s
 """The files whose named imports or references link to one of the given symbols."""
 
 _BASE_RESOLUTIONS = """
-SELECT file_idx, import_idx, kind, target_file_idx, package FROM resolved_imports WHERE snapshot_id = %(snapshot)s
+SELECT file_idx, import_idx, kind, target_file_idx, package, target_path
+FROM resolved_imports WHERE snapshot_id = %(snapshot)s
 """
 
 
@@ -504,9 +505,9 @@ def _resolution_changes(
     ):
         for file_id in by_result[result_id]:
             specifiers[file_id].append(specifier)
-    stored: dict[tuple[int, int], tuple[str, int | None, str | None]] = {
-        (file_id, import_idx): (kind, target, package)
-        for file_id, import_idx, kind, target, package in conn.execute(
+    stored: dict[tuple[int, int], tuple[str, int | None, str | None, str | None]] = {
+        (file_id, import_idx): (kind, target, package, target_path)
+        for file_id, import_idx, kind, target, package, target_path in conn.execute(
             _BASE_RESOLUTIONS, {"snapshot": base.snapshot_id}
         )
     }
@@ -516,7 +517,8 @@ def _resolution_changes(
         for import_idx, specifier in enumerate(file_specifiers):
             resolution = resolver.resolve(path, specifier)
             target = delta.file_ids.get(resolution.path) if resolution.path is not None else None
-            if stored.get((file_id, import_idx)) != (resolution.kind, target, resolution.package):
+            target_path = resolution.path if target is None else None  # as stages.link stores it
+            if stored.get((file_id, import_idx)) != (resolution.kind, target, resolution.package, target_path):
                 differing.add(file_id)
                 break
     return differing
