@@ -83,7 +83,7 @@ def commit(
     return repo.create_commit(ref, SIGNATURE, SIGNATURE, message, write_tree(repo, files), parents)
 
 
-MINIFIED_CONTENT = b"var a=1;" * 400
+MINIFIED_CONTENT = b"".join(b"t.a%d=e(t,!0),t.b%d=void 0!==r?r:t[%d];" % (n, n, n) for n in range(100))
 BINARY_CONTENT = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 
 FIRST_FILES: dict[str, Entry] = {
