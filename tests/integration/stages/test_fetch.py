@@ -753,6 +753,7 @@ def test_list_files__counts_every_skip_reason_and_keeps_source_files(tmp_path: P
     ]
     assert listing.skipped == {
         "vendored": 4,
+        "generated": 0,
         "invalid_path": 0,
         "unsafe_path": 0,
         "corrupt_object": 0,
@@ -808,9 +809,8 @@ def test_list_files__language_function_decides_what_is_supported(tmp_path: Path,
 def test_list_files__vendored_dirs_can_be_narrowed(tmp_path: Path, source: SourceRepo) -> None:
     repo = clone(str(source.work_tree), tmp_path)
 
-    listing = fetch.list_files(
-        repo, source.main, max_file_bytes=MAX_FILE_BYTES, vendored_dirs=frozenset({"node_modules"})
-    )
+    vendoring = fetch.Vendoring(anywhere=frozenset({"node_modules"}), at_package_root=frozenset())
+    listing = fetch.list_files(repo, source.main, max_file_bytes=MAX_FILE_BYTES, vendoring=vendoring)
 
     assert {"dist/bundle.js", "web/.next/server/page.js"} <= {item.path for item in listing.items}
     assert listing.skipped["vendored"] == 2
