@@ -12,9 +12,10 @@ from typing import Final, Literal, NamedTuple, get_args
 
 import msgspec
 import pygit2
-from pygit2.enums import AttrCheck, FileMode, ObjectType
+from pygit2.enums import FileMode, ObjectType
 
 from stages import languages
+from stages.fetch.attributes import MAX_RULES, Rule, linguist_state, parse_attributes
 from stages.fetch.errors import CorruptObject, FetchError, LimitExceeded, MissingObject, UnknownRevision
 from stages.fetch.objects import DEFAULT_MAX_OBJECT_BYTES, check_object_size, peel_tags
 from stages.fetch.paths import path_skip_reason
@@ -53,8 +54,6 @@ TreeSkipReason = Literal["vendored", "generated", "invalid_path", "unsafe_path",
 """The reasons ``walk_tree`` decides from the tree alone."""
 PathReason = Literal["invalid_path", "unsafe_path", "corrupt_object"]
 """The reasons that keep a path from being built: they apply to everything below."""
-_ATTRIBUTE_FLAGS: Final = AttrCheck.INCLUDE_COMMIT | AttrCheck.NO_SYSTEM | AttrCheck.INDEX_ONLY
-"""Attributes from the commit's own ``.gitattributes`` files only (no checkout, no index, no system file)."""
 
 MINIFIED_SUFFIXES: Final = (".min.js", ".min.mjs", ".min.cjs", "-min.js")
 
@@ -250,7 +249,7 @@ class _Frame(NamedTuple):
     path_reason: PathReason | Literal["vendored"] | None  # a rejected path: everything below is skipped with it
     vendored_root: str | None  # the skipped directory it is in (itself included)
     rescued: bool  # in a directory first-party code imports from
-    attributes: bool  # some .gitattributes along its path mentions linguist attributes
+    rules: tuple[Rule, ...]  # the linguist rules of the .gitattributes along its path, shallowest first
     attribute_bytes: int  # bytes of the .gitattributes along its path; past MAX_ATTRIBUTES_BYTES, -1 (unused)
 
 
@@ -292,7 +291,7 @@ def walk_tree(
         root = commit.tree
     except pygit2.GitError as exc:
         raise _unreadable_tree(odb, commit.tree_id, commit, exc) from None
-    stack = [_Frame(root, "", None, None, False, False, 0)]
+    stack = [_Frame(root, "", None, None, False, (), 0)]
     while stack:
         frame = stack.pop()
         tree, parent, inherited = frame.tree, frame.parent, frame.path_reason
@@ -329,7 +328,7 @@ def walk_tree(
                     yield TreeEntry("", entry.filemode, entry.id, reason)
                 elif descend_skipped:
                     assert isinstance(entry, pygit2.Tree)
-                    stack.append(_Frame(entry, "", reason, None, False, False, -1))
+                    stack.append(_Frame(entry, "", reason, None, False, (), -1))
                 continue
             name = raw_name.decode()
             path = parent + name
@@ -349,7 +348,7 @@ def walk_tree(
                     frame._replace(tree=entry, parent=f"{path}/", vendored_root=vendored_root, rescued=child_rescued)
                 )
                 continue
-            skip = _vendored_skip(repo, commit, frame, path)
+            skip = _vendored_skip(frame, path)
             if skip is not None and (frame.rescued or path in rescued.files):
                 skip = None
             if skip is not None and frame.vendored_root is None and regions is not None:
@@ -358,8 +357,8 @@ def walk_tree(
 
 
 def _with_attributes(odb: pygit2.Odb, frame: _Frame) -> _Frame:
-    """``frame`` with its own ``.gitattributes`` counted: whether linguist attributes apply below, and whether the
-    files along the path stay within ``MAX_ATTRIBUTES_BYTES`` (read only then: its header is read first)."""
+    """``frame`` with the linguist rules of its own ``.gitattributes`` added, while the files along the path stay
+    within ``MAX_ATTRIBUTES_BYTES`` (its header is read first); past it, the subtree is judged by names alone."""
     if frame.attribute_bytes < 0 or ".gitattributes" not in frame.tree:
         return frame
     entry = frame.tree[".gitattributes"]
@@ -371,35 +370,27 @@ def _with_attributes(odb: pygit2.Odb, frame: _Frame) -> _Frame:
         raise MissingObject(f"blob {entry.id} of {frame.parent}.gitattributes is missing from the clone") from None
     total = frame.attribute_bytes + size
     if object_type != ObjectType.BLOB or total > MAX_ATTRIBUTES_BYTES:
-        return frame._replace(attributes=False, attribute_bytes=-1)
+        return frame._replace(rules=(), attribute_bytes=-1)
     try:
-        text = odb.read(entry.id)[1]
+        text = odb.read(entry.id)[1].decode("utf-8", "replace")
     except pygit2.GitError:
-        return frame._replace(attributes=False, attribute_bytes=-1)
-    return frame._replace(attributes=frame.attributes or b"linguist-" in text, attribute_bytes=total)
+        return frame._replace(rules=(), attribute_bytes=-1)
+    rules = (*frame.rules, *parse_attributes(text, frame.parent))[:MAX_RULES]
+    return frame._replace(rules=rules, attribute_bytes=total)
 
 
-def _vendored_skip(repo: pygit2.Repository, commit: pygit2.Commit, frame: _Frame, path: str) -> TreeSkipReason | None:
+def _vendored_skip(frame: _Frame, path: str) -> TreeSkipReason | None:
     """``vendored``, ``generated`` or ``None`` for a file at an accepted ``path``: by the attributes when they say,
     else by the directory it is in."""
-    vendored: bool = frame.vendored_root is not None
-    if not frame.attributes:
+    vendored = frame.vendored_root is not None
+    if not frame.rules:
         return "vendored" if vendored else None
-    marked = _attribute(repo, commit, path, "linguist-vendored")
+    marked, generated = linguist_state(frame.rules, path)
     if marked is not None:
         vendored = marked
     if vendored:
         return "vendored"
-    return "generated" if _attribute(repo, commit, path, "linguist-generated") else None
-
-
-def _attribute(repo: pygit2.Repository, commit: pygit2.Commit, path: str, name: str) -> bool | None:
-    """A linguist attribute of ``path`` in the commit: ``True`` (set, or any value but ``false``), ``False``
-    (unset, ``-name``, or ``name=false``), ``None`` (unspecified, or reset with ``!name``)."""
-    value = repo.get_attr(path, name, _ATTRIBUTE_FLAGS, commit.id)
-    if value is None or isinstance(value, bool):
-        return value
-    return value != "false"
+    return "generated" if generated else None
 
 
 def _unreadable_tree(odb: pygit2.Odb, tree_id: pygit2.Oid, commit: pygit2.Commit, exc: Exception) -> FetchError:

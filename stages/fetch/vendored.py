@@ -11,10 +11,9 @@ The rule (``walk_tree`` applies it entry by entry, ``list_files`` adds the rescu
   names are usually first-party code (``src/vendor/`` patched in-house, ``src/build/`` holding build scripts);
 - a path the repository's ``.gitattributes`` files mark ``linguist-vendored`` (``vendored``) or
   ``linguist-generated`` (``generated``) is skipped, and one they un-mark (``-linguist-vendored``,
-  ``linguist-vendored=false``) is not, even inside a skipped directory (libgit2 evaluates the attributes with
-  git's own rules: globs, ``**``, directory-relative files, macros). Attribute files are read only while the
-  ``.gitattributes`` files along a path hold at most ``MAX_ATTRIBUTES_BYTES`` together (beyond, that subtree is
-  judged by names alone), and only where one of them mentions ``linguist-``;
+  ``linguist-vendored=false``) is not, even inside a skipped directory (``stages.fetch.attributes`` applies git's
+  pattern rules). Attribute files are read only while the ``.gitattributes`` files along a path hold at most
+  ``MAX_ATTRIBUTES_BYTES`` together (beyond, that subtree is judged by names alone);
 - never a directory first-party code imports from: a relative specifier (static ``import``/``export … from``,
   ``require()``, ``import()``) in an indexed file that leads into a skipped directory rescues that directory (for
   installed dependencies, the one package: ``node_modules/<name>`` or ``node_modules/@scope/<name>``); one that
@@ -72,8 +71,7 @@ PACKAGE_MANIFESTS: Final = ("package.json", "composer.json", "go.mod")
 """Files that make their directory a package root (npm, and the tools that create ``vendor/``: Composer, Go)."""
 
 MAX_ATTRIBUTES_BYTES: Final = 64 * 1024
-"""Most bytes of ``.gitattributes`` along one path (the root's and each directory's) that are applied: libgit2
-reads each of them for every file looked up, so this bounds the work per file."""
+"""Most bytes of ``.gitattributes`` along one path (the root's and each directory's) that are read and applied."""
 
 MAX_RESCUE_ROUNDS: Final = 4
 """How many times files rescued by an import are scanned in turn for imports into further skipped directories."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pygit2
 import pytest
+from pygit2.enums import AttrCheck
 
 from pipeline.local import index_commit
 from stages import fetch
@@ -207,3 +208,75 @@ def test_list_files__gitattributes_beyond_the_byte_bound_are_not_applied(repo: p
     assert paths(listing) == ["big/x.ts", "big/y.gen.ts"]
     assert listing.skipped["vendored"] == 1
     assert listing.skipped["generated"] == 1
+
+
+PATTERNS = [
+    "*.gen.ts linguist-generated",
+    "/root-only.js linguist-vendored",
+    "docs/*.js linguist-vendored",
+    "lib/**/deep.js linguist-vendored",
+    "**/fixtures/** linguist-vendored",
+    "third/** linguist-vendored",
+    "third/keep/** -linguist-vendored",
+    "a?c.ts linguist-generated",
+    "[ab]x.ts linguist-generated",
+    "[!ab]y.ts linguist-generated=true",
+    "z*z*z.ts linguist-generated",
+    "third/keep/again.js linguist-vendored=false",
+    "mixed.ts linguist-vendored linguist-generated",
+    "mixed.ts !linguist-vendored",
+    "dir/ linguist-vendored",
+    "\\#hash.ts linguist-generated",
+]
+PROBES = [
+    "a.gen.ts",
+    "src/b.gen.ts",
+    "root-only.js",
+    "src/root-only.js",
+    "docs/x.js",
+    "docs/sub/x.js",
+    "lib/deep.js",
+    "lib/a/b/deep.js",
+    "src/lib/deep.js",
+    "fixtures/x.ts",
+    "src/fixtures/a/b.ts",
+    "third/x.js",
+    "third/keep/y.js",
+    "third/keep/again.js",
+    "abc.ts",
+    "src/abbc.ts",
+    "ax.ts",
+    "cx.ts",
+    "cy.ts",
+    "ay.ts",
+    "zz.ts",
+    "zzz.ts",
+    "zaazbbz.ts",
+    "mixed.ts",
+    "src/mixed.ts",
+    "dir/x.ts",
+    "#hash.ts",
+    "sub/a.gen.ts",
+    "sub/x.ts",
+]
+
+
+def test_gitattributes__the_listing_agrees_with_git_on_every_probe(repo: pygit2.Repository) -> None:
+    files: dict[str, bytes | str] = {
+        ".gitattributes": "\n".join(PATTERNS) + "\n",
+        "sub/.gitattributes": "x.ts linguist-vendored\n*.gen.ts -linguist-generated\n",
+    }
+    files |= dict.fromkeys(PROBES, CODE)
+    sha = commit_files(repo, files, "probes")
+    listing = fetch.list_files(repo, sha, max_file_bytes=MAX_FILE_BYTES)
+    flags = AttrCheck.INCLUDE_COMMIT | AttrCheck.NO_SYSTEM | AttrCheck.INDEX_ONLY
+
+    def marked(path: str, name: str) -> bool:
+        value = repo.get_attr(path, name, flags, sha)
+        return value is True or (isinstance(value, str) and value != "false")
+
+    expected = sorted(
+        path for path in PROBES if not marked(path, "linguist-vendored") and not marked(path, "linguist-generated")
+    )
+    assert paths(listing) == expected
+    assert len(expected) not in (0, len(PROBES))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+from stages.fetch.attributes import linguist_state, parse_attributes
 from stages.fetch.vendored import Rescued, VendoredRegions, relative_targets
 
 
@@ -41,3 +44,11 @@ def test_rescue_for__marked_files_by_extension_or_directory_and_not_by_a_longer_
     regions = VendoredRegions(roots={}, marked=marked)
     rescued = regions.rescue_for(["gen/api", "data.json"])
     assert rescued == Rescued(files=frozenset({"gen/api.ts", "gen/api/index.ts", "data.json"}))
+
+
+def test_linguist_state__crafted_patterns_cannot_make_matching_slow() -> None:
+    rules = tuple(parse_attributes("*a*a*a*a*a*a*a*a*b linguist-vendored\n**/**/**/**/x linguist-generated\n" * 32, ""))
+    path = "/".join(["a" * 200] * 4) + "/" + "a" * 200
+    started = time.monotonic()
+    assert linguist_state(rules, path) == (None, None)
+    assert time.monotonic() - started < 1.0
