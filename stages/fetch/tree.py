@@ -292,6 +292,7 @@ def walk_tree(
     except pygit2.GitError as exc:
         raise _unreadable_tree(odb, commit.tree_id, commit, exc) from None
     stack = [_Frame(root, "", None, None, False, (), 0)]
+    parsed_attributes: dict[pygit2.Oid, tuple[Rule, ...]] = {}  # a crafted tree can repeat one file in every directory
     while stack:
         frame = stack.pop()
         tree, parent, inherited = frame.tree, frame.parent, frame.path_reason
@@ -305,7 +306,7 @@ def walk_tree(
             yield TreeEntry("", FileMode.TREE, tree.id, inherited or "corrupt_object")
             continue
         if inherited is None:
-            frame = _with_attributes(odb, frame)
+            frame = _with_attributes(odb, frame, parsed_attributes)
         package_root: bool | None = None if parent else True
         names: set[bytes] = set()
         for entry in entries:
@@ -356,9 +357,10 @@ def walk_tree(
             yield TreeEntry(path, entry.filemode, entry.id, skip)
 
 
-def _with_attributes(odb: pygit2.Odb, frame: _Frame) -> _Frame:
+def _with_attributes(odb: pygit2.Odb, frame: _Frame, parsed: dict[pygit2.Oid, tuple[Rule, ...]]) -> _Frame:
     """``frame`` with the linguist rules of its own ``.gitattributes`` added, while the files along the path stay
-    within ``MAX_ATTRIBUTES_BYTES`` (its header is read first); past it, the subtree is judged by names alone."""
+    within ``MAX_ATTRIBUTES_BYTES`` (its header is read first); past it, the subtree is judged by names alone.
+    ``parsed`` keeps each blob's rules (relative to the root), so one blob is inflated and parsed once a walk."""
     if frame.attribute_bytes < 0 or ".gitattributes" not in frame.tree:
         return frame
     entry = frame.tree[".gitattributes"]
@@ -371,11 +373,14 @@ def _with_attributes(odb: pygit2.Odb, frame: _Frame) -> _Frame:
     total = frame.attribute_bytes + size
     if object_type != ObjectType.BLOB or total > MAX_ATTRIBUTES_BYTES:
         return frame._replace(rules=(), attribute_bytes=-1)
-    try:
-        text = odb.read(entry.id)[1].decode("utf-8", "replace")
-    except pygit2.GitError:
-        return frame._replace(rules=(), attribute_bytes=-1)
-    rules = (*frame.rules, *parse_attributes(text, frame.parent))[:MAX_RULES]
+    own = parsed.get(entry.id)
+    if own is None:
+        try:
+            text = odb.read(entry.id)[1].decode("utf-8", "replace")
+        except pygit2.GitError:
+            return frame._replace(rules=(), attribute_bytes=-1)
+        own = parsed[entry.id] = tuple(parse_attributes(text, ""))
+    rules = (*frame.rules, *(rule._replace(base=frame.parent) for rule in own))[:MAX_RULES]
     return frame._replace(rules=rules, attribute_bytes=total)
 
 
