@@ -35,7 +35,9 @@ class _Wild(enum.Enum):
 
 Token = str | re.Pattern[str] | _Wild
 """A literal character, a compiled one-character class, ``*`` or ``?``."""
-Component = tuple[Token, ...] | _Wild
+Component = tuple[Token, ...] | re.Pattern[str] | _Wild
+"""A path component's glob: tokens (matched greedily: two ``*`` or more), a compiled regular expression (at most
+one ``*``: linear, and in C), or ``**``."""
 
 
 class Rule(NamedTuple):
@@ -63,11 +65,14 @@ def parse_attributes(text: str, base: str) -> list[Rule]:
             continue
         basename = "/" not in pattern
         parts = pattern.lstrip("/").split("/")
-        components: tuple[Component, ...] = tuple(
-            _Wild.DOUBLE_STAR if part == "**" else _tokens(part) for part in parts
-        )
+        try:
+            components: tuple[Component, ...] = tuple(
+                _Wild.DOUBLE_STAR if part == "**" else _component(_tokens(part)) for part in parts
+            )
+        except re.error:  # a class git cannot match either, such as [z-a]
+            continue
         if components[-1] == _Wild.DOUBLE_STAR:  # a trailing /** is everything inside: one component or more
-            components = (*components[:-1], (_Wild.STAR,), _Wild.DOUBLE_STAR)
+            components = (*components[:-1], _component((_Wild.STAR,)), _Wild.DOUBLE_STAR)
         rules.append(Rule(base, components, basename, effects))
     return rules
 
@@ -109,6 +114,19 @@ def _effect(token: str) -> tuple[int, bool | None] | None:
     if name not in ATTRIBUTES:
         return None
     return ATTRIBUTES.index(name), state
+
+
+def _component(tokens: tuple[Token, ...]) -> Component:
+    """The tokens, or with at most one ``*`` the equivalent regular expression (a component holds no ``/``)."""
+    if tokens.count(_Wild.STAR) > 1:
+        return tokens
+    parts = []
+    for token in tokens:
+        if isinstance(token, _Wild):
+            parts.append(".*" if token == _Wild.STAR else ".")
+        else:
+            parts.append(re.escape(token) if isinstance(token, str) else token.pattern)
+    return re.compile("".join(parts), re.DOTALL)
 
 
 def _tokens(glob: str) -> tuple[Token, ...]:
@@ -174,6 +192,8 @@ def _match_component(tokens: Component, name: str) -> bool:
     len(tokens) * len(name) steps)."""
     if isinstance(tokens, _Wild):
         return True  # ``**``
+    if isinstance(tokens, re.Pattern):
+        return tokens.fullmatch(name) is not None
     token_index = name_index = 0
     star = -1
     resume = 0

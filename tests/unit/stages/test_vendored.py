@@ -52,3 +52,9 @@ def test_linguist_state__crafted_patterns_cannot_make_matching_slow() -> None:
     started = time.monotonic()
     assert linguist_state(rules, path) == (None, None)
     assert time.monotonic() - started < 1.0
+
+
+def test_parse_attributes__a_class_that_is_not_a_valid_range_drops_its_line_only() -> None:
+    rules = tuple(parse_attributes("[z-a].ts linguist-vendored\n[a-c].ts linguist-generated\n", ""))
+    assert linguist_state(rules, "b.ts") == (None, True)
+    assert linguist_state(rules, "z.ts") == (None, None)
