@@ -336,15 +336,15 @@ def walk_tree(
             if entry.filemode == FileMode.TREE:
                 assert isinstance(entry, pygit2.Tree)
                 vendored_root = frame.vendored_root
-                if vendored_root is None and name in vendoring.at_package_root and package_root is None:
+                child_rescued = frame.rescued or path in rescued.dirs
+                free = vendored_root is None or frame.rescued  # the rule applies again inside a rescued directory
+                if free and name in vendoring.at_package_root and package_root is None:
                     package_root = any(manifest in tree for manifest in PACKAGE_MANIFESTS)
-                if vendored_root is None and (
-                    name in vendoring.anywhere or (name in vendoring.at_package_root and package_root)
-                ):
+                if free and (name in vendoring.anywhere or (name in vendoring.at_package_root and package_root)):
                     vendored_root = path
+                    child_rescued = path in rescued.dirs
                     if regions is not None:
                         regions.roots[path] = name in INSTALLED_DEPENDENCY_DIRS
-                child_rescued = frame.rescued or path in rescued.dirs
                 stack.append(
                     frame._replace(tree=entry, parent=f"{path}/", vendored_root=vendored_root, rescued=child_rescued)
                 )
@@ -352,7 +352,7 @@ def walk_tree(
             skip = _vendored_skip(frame, path)
             if skip is not None and (frame.rescued or path in rescued.files):
                 skip = None
-            if skip is not None and frame.vendored_root is None and regions is not None:
+            if skip is not None and (frame.vendored_root is None or frame.rescued) and regions is not None:
                 regions.marked.append(path)
             yield TreeEntry(path, entry.filemode, entry.id, skip)
 

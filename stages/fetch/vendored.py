@@ -130,10 +130,11 @@ class VendoredRegions:
         return Rescued(dirs=frozenset(dirs), files=frozenset(files))
 
     def _root_of(self, target: str) -> str | None:
-        """The rescue unit of a target inside a skipped directory: the directory, or for installed dependencies
-        the package directory below it; ``None`` outside every skipped directory."""
+        """The rescue unit of a target inside a skipped directory (the innermost: the rule applies again inside a
+        rescued one): the directory, or for installed dependencies the package directory below it; ``None``
+        outside every skipped directory."""
         parts = target.split("/")
-        for depth in range(1, len(parts) + 1):
+        for depth in range(len(parts), 0, -1):
             root = "/".join(parts[:depth])
             installed = self.roots.get(root)
             if installed is None:

@@ -117,6 +117,27 @@ def test_list_files__an_import_into_installed_dependencies_indexes_that_package_
     assert listing.skipped["vendored"] == 2
 
 
+def test_list_files__the_rule_applies_again_inside_a_rescued_directory(repo: pygit2.Repository) -> None:
+    listing, _ = listed(
+        repo,
+        {
+            "src/a.js": 'require("../node_modules/outer/index.js");\n',
+            "node_modules/outer/index.js": 'require("./node_modules/inner");\n',
+            "node_modules/outer/node_modules/inner/index.js": CODE,
+            "node_modules/outer/node_modules/unused/index.js": CODE,
+            "node_modules/outer/package.json": "{}",
+            "node_modules/outer/dist/bundle.js": CODE,
+        },
+    )
+    assert paths(listing) == [
+        "node_modules/outer/index.js",
+        "node_modules/outer/node_modules/inner/index.js",
+        "src/a.js",
+    ]
+    assert listing.rescued.dirs == {"node_modules/outer", "node_modules/outer/node_modules/inner"}
+    assert listing.skipped["vendored"] == 2
+
+
 def test_list_files__rescued_files_are_scanned_in_turn(repo: pygit2.Repository) -> None:
     listing, _ = listed(
         repo,
