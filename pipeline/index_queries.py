@@ -285,7 +285,7 @@ class ImportItem(msgspec.Struct, frozen=True, kw_only=True):
     is_type_only: bool
     range: Range  # the statement
     resolution: str  # file, external, builtin, unresolved
-    path: str | None  # the file it resolved to
+    path: str | None  # the file it resolved to, indexed or not (a ``.css`` or ``.json`` file has no outline)
     package: str | None  # the package (or builtin) it resolved to
     names: list[ImportedName]
 

@@ -65,7 +65,9 @@ def index_commit(
         )
         for item, data in read_files(repo, listing.items, skipped=listing.skipped)
     ]
-    linked = link_commit([file.extraction for file in files], commit_context(repo, listing.commit_sha))
+    linked = link_commit(
+        [file.extraction for file in files], commit_context(repo, listing.commit_sha, rescued=listing.rescued)
+    )
     return LocalIndex(
         commit_sha=listing.commit_sha,
         files=files,

@@ -320,7 +320,8 @@ WHERE snapshot_id = %(snapshot)s AND inferred AND target_file_idx = ANY(%(target
 """The files whose links read declarations of the given files while following types."""
 
 _BASE_RESOLUTIONS = """
-SELECT file_idx, import_idx, kind, target_file_idx, package FROM resolved_imports WHERE snapshot_id = %(snapshot)s
+SELECT file_idx, import_idx, kind, target_file_idx, package, target_path
+FROM resolved_imports WHERE snapshot_id = %(snapshot)s
 """
 
 
@@ -518,9 +519,9 @@ def _resolution_changes(
     ):
         for file_id in by_result[result_id]:
             specifiers[file_id].append(specifier)
-    stored: dict[tuple[int, int], tuple[str, int | None, str | None]] = {
-        (file_id, import_idx): (kind, target, package)
-        for file_id, import_idx, kind, target, package in conn.execute(
+    stored: dict[tuple[int, int], tuple[str, int | None, str | None, str | None]] = {
+        (file_id, import_idx): (kind, target, package, target_path)
+        for file_id, import_idx, kind, target, package, target_path in conn.execute(
             _BASE_RESOLUTIONS, {"snapshot": base.snapshot_id}
         )
     }
@@ -530,7 +531,8 @@ def _resolution_changes(
         for import_idx, specifier in enumerate(file_specifiers):
             resolution = resolver.resolve(path, specifier)
             target = delta.file_ids.get(resolution.path) if resolution.path is not None else None
-            if stored.get((file_id, import_idx)) != (resolution.kind, target, resolution.package):
+            target_path = resolution.path if target is None else None  # as stages.link stores it
+            if stored.get((file_id, import_idx)) != (resolution.kind, target, resolution.package, target_path):
                 differing.add(file_id)
                 break
     return differing

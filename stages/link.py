@@ -587,6 +587,7 @@ class _Linker:
                     kind=resolution.kind,
                     target_file=target_file,
                     package=resolution.package,
+                    target_path=resolution.path if target_file is None else None,
                 )
             )
             if target_file is not None and target_file != file_index:

@@ -243,6 +243,7 @@ class ResolvedImport(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     kind: ResolutionKind
     target_file: int | None
     package: str | None
+    target_path: str | None = None  # a ``file`` target the index does not hold (``./styles.css``), else None
 
 
 class BindingLink(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -669,8 +669,8 @@ class SnapshotWriter:
 
 _CROSS_FILE_TABLES: tuple[tuple[str, list[str]], ...] = (
     (
-        "resolved_imports (snapshot_id, file_idx, import_idx, kind, target_file_idx, package)",
-        ["uuid", "int4", "int4", "text", "int4", "text"],
+        "resolved_imports (snapshot_id, file_idx, import_idx, kind, target_file_idx, package, target_path)",
+        ["uuid", "int4", "int4", "text", "int4", "text", "text"],
     ),
     (
         "binding_links (snapshot_id, file_idx, import_idx, binding_idx, target_file_idx, target_symbol_idx)",
@@ -702,7 +702,10 @@ def _cross_rows(
     """The rows of ``linked`` for each table of ``_CROSS_FILE_TABLES``, in its order (links with no target have
     no row)."""
     return (
-        ((snapshot_id, r.file, r.import_index, r.kind, r.target_file, r.package) for r in linked.resolved_imports),
+        (
+            (snapshot_id, r.file, r.import_index, r.kind, r.target_file, r.package, r.target_path)
+            for r in linked.resolved_imports
+        ),
         (
             (snapshot_id, b.file, b.import_index, b.binding_index, b.target.file, b.target.symbol)
             for b in linked.binding_links

@@ -255,7 +255,11 @@ class Fetcher:
                 skipped=listing.skipped,
                 bytes=sent_bytes,
                 context=commit_context(
-                    repo, commit_sha, max_entries=index.max_tree_entries, max_object_bytes=max_object_bytes
+                    repo,
+                    commit_sha,
+                    max_entries=index.max_tree_entries,
+                    max_object_bytes=max_object_bytes,
+                    rescued=listing.rescued,
                 ),
                 seconds=round(time.monotonic() - started, 3),
                 blocked_seconds=round(blocked, 3),

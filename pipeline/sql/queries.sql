@@ -1259,9 +1259,10 @@ OFFSET %(offset)s
 LIMIT %(limit)s;
 
 -- name: index_file_imports
--- Every import of one file, in source order, with where it resolved (a file of the snapshot, a package).
+-- Every import of one file, in source order, with where it resolved (a file of the snapshot or a file it does not
+-- index, such as a .css or .json file; a package).
 SELECT i.idx, i.specifier, i.kind, i.is_type_only, i.start_line, i.start_column, i.end_line, i.end_column,
-       ri.kind, t.path, ri.package
+       ri.kind, coalesce(t.path, ri.target_path), ri.package
 FROM imports i
 LEFT JOIN resolved_imports ri
     ON ri.snapshot_id = %(snapshot)s AND ri.file_idx = %(file_idx)s AND ri.import_idx = i.idx

@@ -328,6 +328,7 @@ CREATE TABLE resolved_imports (
     kind text NOT NULL,
     target_file_idx integer,
     package text,
+    target_path text,  -- a `file` target the index does not hold (a .css or .json file); NULL with target_file_idx
     PRIMARY KEY (snapshot_id, file_idx, import_idx)
 );
 

@@ -21,8 +21,10 @@ Guarantees:
   worker start-up (a directory whose owner is still alive is recognised by its lock and kept; anything unmarked is
   never touched).
 - **Skips.** Files that are not worth parsing are skipped and counted by reason (``SKIP_REASONS``). ``list_files``
-  decides everything it can from the tree and object headers alone (mode, path, extension, size); ``read_files``
-  decides ``binary`` and content-``minified`` once it has the bytes, so every blob is inflated exactly once.
+  decides everything it can from the tree, its ``.gitattributes`` and object headers (mode, path, extension,
+  size); ``read_files`` decides ``binary`` and content-``minified`` once it has the bytes. Every blob is inflated
+  once, except when the commit has vendored or generated files: then ``list_files`` also reads the listed files
+  to find the ones first-party code imports from (``stages.fetch.vendored``).
 - **Paths.** Every path leaving the stage (listed items, commit-context paths and configs) passed
   ``stages.fetch.paths.path_skip_reason``: UTF-8, bounded in length, no component that is empty, ends in a dot
   or space, is ``.git`` or holds a colon, a separator or a control character. Other entries are skipped
@@ -54,13 +56,14 @@ from stages.fetch.errors import (
 )
 from stages.fetch.isolated import CloneCancel, clone_isolated
 from stages.fetch.targets import NETWORK_TRANSPORTS, RepoTarget, parse_target, scrub
-from stages.fetch.tree import SKIP_REASONS, VENDORED_DIRS, FileItem, FileListing, SkipReason, list_files
+from stages.fetch.tree import SKIP_REASONS, FileItem, FileListing, SkipReason, list_files
+from stages.fetch.vendored import DEFAULT_VENDORING, Rescued, Vendoring
 from stages.fetch.workdirs import WORKDIR_MARKER, WORKDIR_PREFIX, cleanup_stale_workdirs, job_workdir
 
 __all__ = [
+    "DEFAULT_VENDORING",
     "NETWORK_TRANSPORTS",
     "SKIP_REASONS",
-    "VENDORED_DIRS",
     "WORKDIR_MARKER",
     "WORKDIR_PREFIX",
     "AuthenticationFailed",
@@ -78,9 +81,11 @@ __all__ = [
     "MissingObject",
     "NotARepository",
     "RepoTarget",
+    "Rescued",
     "SkipReason",
     "TransportError",
     "UnknownRevision",
+    "Vendoring",
     "WorkdirUnavailable",
     "cleanup_stale_workdirs",
     "clone_bare",

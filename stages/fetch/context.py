@@ -10,7 +10,8 @@ from pygit2.enums import FileMode, ObjectType
 from stages.commit import CommitContext
 from stages.fetch.errors import MissingObject
 from stages.fetch.objects import DEFAULT_MAX_OBJECT_BYTES
-from stages.fetch.tree import DEFAULT_MAX_TREE_ENTRIES, VENDORED_DIRS, peel_commit, walk_tree
+from stages.fetch.tree import DEFAULT_MAX_TREE_ENTRIES, peel_commit, walk_tree
+from stages.fetch.vendored import DEFAULT_VENDORING, Rescued
 
 CONFIG_NAMES = frozenset({"tsconfig.json", "jsconfig.json", "package.json"})
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -22,13 +23,16 @@ def commit_context(
     *,
     max_entries: int = DEFAULT_MAX_TREE_ENTRIES,
     max_object_bytes: int = DEFAULT_MAX_OBJECT_BYTES,
+    rescued: Rescued | None = None,
 ) -> CommitContext:
-    """What the cross-file step needs from the commit, from one walk of its tree (no checkout): every path outside
-    vendored directories that the path rule accepts (``stages.fetch.paths``; bare specifiers name external
-    packages whether or not they were committed), and the text of each ``tsconfig.json``/``jsconfig.json``/
-    ``package.json`` blob up to ``MAX_CONFIG_BYTES`` (decoded with replacement characters; a larger or unreadable
-    one is left out, and resolution notes it as unreadable). Raises what ``walk_tree`` raises, ``LimitExceeded``
-    past ``max_entries`` entries walked or for a commit or tree larger than ``max_object_bytes``."""
+    """What the cross-file step needs from the commit, from one walk of its tree (no checkout): every path that the
+    path rule accepts (``stages.fetch.paths``) and the vendoring rule does not skip (``stages.fetch.vendored``;
+    pass ``rescued`` from the commit's ``FileListing``, so that what imports put back is there too; bare
+    specifiers name external packages whether or not they were committed), and the text of each
+    ``tsconfig.json``/``jsconfig.json``/``package.json`` blob up to ``MAX_CONFIG_BYTES`` (decoded with replacement
+    characters; a larger or unreadable one is left out, and resolution notes it as unreadable). Raises what
+    ``walk_tree`` raises, ``LimitExceeded`` past ``max_entries`` entries walked or for a commit or tree larger than
+    ``max_object_bytes``."""
     odb = repo.odb
     paths: list[str] = []
     configs: dict[str, str] = {}
@@ -36,8 +40,9 @@ def commit_context(
     walk = walk_tree(
         repo,
         commit,
-        vendored_dirs=VENDORED_DIRS,
+        vendoring=DEFAULT_VENDORING,
         descend_skipped=False,
+        rescued=rescued,
         max_entries=max_entries,
         max_object_bytes=max_object_bytes,
     )

@@ -19,6 +19,7 @@ from tests.integration.indexed import (
     CLIENT_TS,
     FULL_NAME,
     MAIN_TS,
+    SOURCES,
     UTIL_TS,
     add_repository,
     index_repository,
@@ -336,6 +337,22 @@ def test_file_imports__resolved_files_packages_builtins_and_linked_names(conn: C
     assert imports[2].names[0].symbol is None
 
 
+def test_file_imports__a_file_the_index_does_not_hold_is_shown_by_its_path(conn: Conn, tmp_path: Path) -> None:
+    app = "import './styles.css';\nimport pkg from '../package.json';\nimport { helper } from './util';\n"
+    index_repository(conn, tmp_path, {**SOURCES, "src/app.ts": app, "src/styles.css": "body {}\n"})
+    imports = index_queries.file_imports(conn, FULL_NAME, "src/app.ts").imports
+    assert [(item.specifier, item.resolution, item.path) for item in imports] == [
+        ("./styles.css", "file", "src/styles.css"),
+        ("../package.json", "file", "package.json"),
+        ("./util", "file", "src/util.ts"),
+    ]
+    stored = conn.execute(
+        "SELECT import_idx, target_file_idx IS NULL, target_path FROM resolved_imports r JOIN "
+        "snapshot_files f USING (snapshot_id, file_idx) WHERE f.path = 'src/app.ts' ORDER BY 1"
+    )
+    assert stored.fetchall() == [(0, True, "src/styles.css"), (1, True, "package.json"), (2, False, None)]
+
+
 def test_file_importers__and_packages(conn: Conn, indexed: uuid.UUID) -> None:
     importers = index_queries.file_importers(conn, FULL_NAME, "src/util.ts")
     assert [(item.path, item.specifier, item.range.start.line) for item in importers.importers] == [
@@ -461,7 +478,8 @@ links AS (
     FROM copies c, source JOIN reference_links l ON l.snapshot_id = source.id
 ),
 imports AS (
-    INSERT INTO resolved_imports SELECT c.id, r.file_idx, r.import_idx, r.kind, r.target_file_idx, r.package
+    INSERT INTO resolved_imports
+    SELECT c.id, r.file_idx, r.import_idx, r.kind, r.target_file_idx, r.package, r.target_path
     FROM copies c, source JOIN resolved_imports r ON r.snapshot_id = source.id
 ),
 file_deps AS (

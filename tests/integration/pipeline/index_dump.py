@@ -40,9 +40,9 @@ def stored_index(conn: psycopg.Connection[TupleRow], repository_id: Any) -> Inde
         "files": {path: (oid, language, declaration, error) for _, path, oid, language, declaration, error in files},
         "symbols": {(path, idx): (name, kind) for path, idx, name, kind in symbols},
         "resolved_imports": {
-            (path_of[f], i): (kind, None if target is None else path_of[target], package)
-            for f, i, kind, target, package in rows(
-                "SELECT file_idx, import_idx, kind, target_file_idx, package FROM resolved_imports"
+            (path_of[f], i): (kind, None if target is None else path_of[target], package, target_path)
+            for f, i, kind, target, package, target_path in rows(
+                "SELECT file_idx, import_idx, kind, target_file_idx, package, target_path FROM resolved_imports"
                 " WHERE snapshot_id = %s"
             )
         },
@@ -107,6 +107,7 @@ def local_index(local: LocalIndex) -> IndexDump:
                 r.kind,
                 None if r.target_file is None else path_of[r.target_file],
                 r.package,
+                r.target_path,
             )
             for r in linked.resolved_imports
         },

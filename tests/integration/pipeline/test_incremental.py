@@ -470,6 +470,14 @@ def test_incremental__every_commit_of_a_history_is_indexed_as_a_full_index_would
             {"src/data.ts": "export const table = 1;\n" + "// padding\n" * 7000},
             id="a file that leaves the index without leaving the commit",
         ),
+        pytest.param(
+            {
+                "src/data.tsx": "export const table = 1;\n" + "// padding\n" * 7000,
+                "src/main.ts": "import './data';\n",
+            },
+            {"src/data.ts": "export const table = 2;\n" + "// padding\n" * 7000},
+            id="an import of a file the index does not hold now leads to another such file",
+        ),
     ],
 )
 def test_incremental__what_resolves_elsewhere_is_relinked(

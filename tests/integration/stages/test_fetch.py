@@ -83,7 +83,7 @@ def commit(
     return repo.create_commit(ref, SIGNATURE, SIGNATURE, message, write_tree(repo, files), parents)
 
 
-MINIFIED_CONTENT = b"var a=1;" * 400
+MINIFIED_CONTENT = b"".join(b"t.a%d=e(t,!0),t.b%d=void 0!==r?r:t[%d];" % (n, n, n) for n in range(100))
 BINARY_CONTENT = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4
 
 FIRST_FILES: dict[str, Entry] = {
@@ -753,6 +753,7 @@ def test_list_files__counts_every_skip_reason_and_keeps_source_files(tmp_path: P
     ]
     assert listing.skipped == {
         "vendored": 4,
+        "generated": 0,
         "invalid_path": 0,
         "unsafe_path": 0,
         "corrupt_object": 0,
@@ -808,9 +809,8 @@ def test_list_files__language_function_decides_what_is_supported(tmp_path: Path,
 def test_list_files__vendored_dirs_can_be_narrowed(tmp_path: Path, source: SourceRepo) -> None:
     repo = clone(str(source.work_tree), tmp_path)
 
-    listing = fetch.list_files(
-        repo, source.main, max_file_bytes=MAX_FILE_BYTES, vendored_dirs=frozenset({"node_modules"})
-    )
+    vendoring = fetch.Vendoring(anywhere=frozenset({"node_modules"}), at_package_root=frozenset())
+    listing = fetch.list_files(repo, source.main, max_file_bytes=MAX_FILE_BYTES, vendoring=vendoring)
 
     assert {"dist/bundle.js", "web/.next/server/page.js"} <= {item.path for item in listing.items}
     assert listing.skipped["vendored"] == 2

@@ -239,6 +239,23 @@ def test_link__files_with_errors_are_targets_without_exports() -> None:
     assert [(d.source, d.target) for d in index.file_dependencies] == [(1, 0)]
 
 
+def test_link__an_import_of_a_file_the_index_does_not_hold_keeps_its_path() -> None:
+    source = (
+        "import './styles.css';\nimport pkg from '../package.json';\nimport { b } from './b';\n"
+        "import gone from './gone.css';\nimport React from 'react';"
+    )
+    files = [extract_source("src/a.ts", source.encode()), extract_source("src/b.ts", b"export const b = 1;")]
+    resolver = ModuleResolver.from_files(["package.json", "src/a.ts", "src/b.ts", "src/styles.css"], lambda path: None)
+    index = link(files, resolver)
+    assert [(r.kind, r.target_file, r.target_path, r.package) for r in index.resolved_imports] == [
+        ("file", None, "src/styles.css", None),
+        ("file", None, "package.json", None),
+        ("file", 1, None, None),
+        ("unresolved", None, None, None),
+        ("external", None, None, "react"),
+    ]
+
+
 def test_link__is_deterministic_and_round_trips_through_msgpack() -> None:
     sources = {
         "a.ts": "import { b } from './b';\nexport class A extends b.Base { run() { b.go(); } }",
