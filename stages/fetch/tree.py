@@ -142,11 +142,32 @@ def list_files(
             scanned.add(item.path)
             budget -= item.size
             targets.update(relative_targets(item.path, _blob_bytes(repo.odb, item)))
-        found = regions.rescue_for(targets)
+        found = regions.rescue_for(targets, lambda target: _imports_something(commit.tree, target))
         if found.dirs <= rescued.dirs and found.files <= rescued.files:
             return listing
         rescued |= found
         rounds += 1
+
+
+_IMPORTABLE_SUFFIXES: Final = (
+    "",
+    *(f"{prefix}{extension}" for prefix in ("", "/index") for extension in (*languages.EXTENSIONS, ".d.ts", ".json")),
+    "/package.json",
+)
+"""What an import target may name besides itself: a file by its extension, a directory's index or manifest."""
+
+
+def _imports_something(tree: pygit2.Tree, target: str) -> bool:
+    """Whether a relative import's target (a repository path) names a file of the tree, as resolution would find
+    it (``stages.resolve``): itself, with an extension, or a directory's ``index`` or ``package.json``."""
+    for suffix in _IMPORTABLE_SUFFIXES:
+        try:
+            entry = tree[target + suffix]
+        except (KeyError, ValueError, pygit2.GitError):
+            continue
+        if entry.type != ObjectType.TREE:
+            return True
+    return False
 
 
 def _blob_bytes(odb: pygit2.Odb, item: FileItem) -> bytes:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -111,15 +111,17 @@ class VendoredRegions:
     def __bool__(self) -> bool:
         return bool(self.roots or self.marked)
 
-    def rescue_for(self, targets: Iterable[str]) -> Rescued:
-        """What the import targets (normalized repository paths, without extension resolution) rescue."""
+    def rescue_for(self, targets: Iterable[str], exists: Callable[[str], bool]) -> Rescued:
+        """What the import targets (normalized repository paths, without extension resolution) rescue: a skipped
+        directory only for a target that ``exists`` there (an import of nothing imports from no directory)."""
         marked = sorted(self.marked)
         dirs: set[str] = set()
         files: set[str] = set()
         for target in targets:
             root = self._root_of(target)
             if root is not None:
-                dirs.add(root)
+                if root not in dirs and exists(target):
+                    dirs.add(root)
                 continue
             start = bisect.bisect_left(marked, target)
             for path in marked[start:]:

@@ -34,15 +34,24 @@ import type { T } from "./types";
 def test_rescue_for__a_skipped_directory_whole_and_one_installed_package() -> None:
     regions = VendoredRegions(roots={"vendor": False, "web/node_modules": True}, marked=[])
     rescued = regions.rescue_for(
-        ["vendor/lib/x", "web/node_modules/left-pad/index.js", "web/node_modules/@s/kit/a", "src/own"]
+        ["vendor/lib/x", "web/node_modules/left-pad/index.js", "web/node_modules/@s/kit/a", "src/own"],
+        lambda target: True,
     )
     assert rescued == Rescued(dirs=frozenset({"vendor", "web/node_modules/left-pad", "web/node_modules/@s/kit"}))
+
+
+def test_rescue_for__an_import_of_nothing_inside_a_skipped_directory_rescues_nothing() -> None:
+    regions = VendoredRegions(roots={"dist": False}, marked=[])
+    existing = {"dist/real"}
+    rescued = regions.rescue_for(["dist/package/Rx", "dist/real"], existing.__contains__)
+    assert rescued == Rescued(dirs=frozenset({"dist"}))
+    assert regions.rescue_for(["dist/package/Rx"], existing.__contains__) == Rescued()
 
 
 def test_rescue_for__marked_files_by_extension_or_directory_and_not_by_a_longer_name() -> None:
     marked = ["gen/api.ts", "gen/api/index.ts", "gen/apis.ts", "gen/other.ts", "data.json"]
     regions = VendoredRegions(roots={}, marked=marked)
-    rescued = regions.rescue_for(["gen/api", "data.json"])
+    rescued = regions.rescue_for(["gen/api", "data.json"], lambda target: True)
     assert rescued == Rescued(files=frozenset({"gen/api.ts", "gen/api/index.ts", "data.json"}))
 
 
