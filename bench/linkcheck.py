@@ -8,7 +8,8 @@ of every reference's name, and, for a name after a dot, what the first name of i
 import, class, …) and what type the qualifier has.
 
 Each definition the language service names is mapped onto our symbols: the symbol of that file whose name starts
-there (else whose declaration starts there: constructors, anonymous default exports). Definitions outside the root,
+there (else whose declaration starts there: constructors, anonymous default exports; else whose value is a named
+function or class expression of its name, ``exports.f = function f() {}``). Definitions outside the root,
 in node_modules or in default libraries are *external*; definitions inside the root that are none of our symbols
 (parameters, locals, object-literal members, …) are *not indexed*. A definition stands for its declaration group:
 the overloads of a function or method (same parent, name and kind), a getter and its setter, and a constructor's
@@ -43,7 +44,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,25 @@ def hint_state(reference: Reference) -> str:
     return " hint=''" if reference.root_hint == "" else " hint=set"
 
 
+_VALUE_NAME_WINDOW = 300
+"""How far into a declaration a named function or class expression of its own name is looked for."""
+
+
+def _value_names(source: bytes, symbols: Sequence[Symbol]) -> Iterator[tuple[int, int]]:
+    """(symbol index, byte offset) of the name of a named function or class expression that is a function's, class's
+    or method's value under its own name (``exports.f = function f() {}``, ``X.prototype.m = function m() {}``): the
+    language service names that expression, which is the same declaration."""
+    for index, symbol in enumerate(symbols):
+        if symbol.kind not in ("function", "class", "method") or not symbol.name.isidentifier():
+            continue
+        start = symbol.span.start_byte
+        window = source[start : min(symbol.span.end_byte, start + _VALUE_NAME_WINDOW)]
+        name = re.escape(symbol.name.encode())
+        found = re.search(rb"(?:\bfunction\s*\*?\s*|\bclass\s+)(" + name + rb")(?![\w$])", window)
+        if found is not None and start + found.start(1) != symbol.name_span.start_byte:
+            yield index, start + found.start(1)
+
+
 class _Symbols:
     """Our symbols by where the language service may point at them, and their declaration groups."""
 
@@ -301,18 +321,27 @@ class _Symbols:
         self.by_start: dict[tuple[str, int], list[int]] = defaultdict(list)
         self.siblings: dict[tuple[str, int | None, str], list[int]] = defaultdict(list)
         self.file_of = {path: index for index, path in enumerate(paths)}
+        self.by_value_name: dict[tuple[str, int], list[int]] = defaultdict(list)
         for path, extraction, source in zip(paths, extractions, sources, strict=True):
             for index, symbol in enumerate(extraction.symbols):
                 self.siblings[(path, symbol.parent, symbol.name)].append(index)
+            value_names = dict(_value_names(source, extraction.symbols))
             offsets = utf16_offsets(
-                source, [b for s in extraction.symbols for b in (s.name_span.start_byte, s.span.start_byte)]
+                source,
+                [
+                    *(b for s in extraction.symbols for b in (s.name_span.start_byte, s.span.start_byte)),
+                    *value_names.values(),
+                ],
             )
             for index, symbol in enumerate(extraction.symbols):
                 self.by_name[(path, offsets[symbol.name_span.start_byte])].append(index)
                 self.by_start[(path, offsets[symbol.span.start_byte])].append(index)
+            for index, at in value_names.items():
+                self.by_value_name[(path, offsets[at])].append(index)
 
     def at(self, path: str, start: int) -> list[int]:
-        return self.by_name.get((path, start)) or self.by_start.get((path, start)) or []
+        key = (path, start)
+        return self.by_name.get(key) or self.by_start.get(key) or self.by_value_name.get(key) or []
 
     def group(self, path: str, index: int) -> set[tuple[str, int]]:
         """The symbol and the declarations it stands for (overloads, accessor pair, a constructor's class)."""

@@ -51,6 +51,8 @@ function g(p: A) {
 missing();
 new B(1);
 o(1);
+const list = [new A()];
+list[0].m();
 """,
 }
 
@@ -111,22 +113,21 @@ def test_linkcheck__hand_made_repository_gives_the_exact_outcomes(
         ("a.ts", 8, "A"): "ok",
         ("b.ts", 2, "f"): "ok",  # after a non-BMP character: UTF-16 offsets
         ("b.ts", 3, "A"): "ok",
-        ("b.ts", 4, "m"): "missed",
+        ("b.ts", 4, "m"): "ok",  # `a` is a `new A()`
         ("b.ts", 5, "A"): "ok",
-        ("b.ts", 6, "m"): "missed",
+        ("b.ts", 6, "m"): "ok",  # `p` is an `A`
         ("b.ts", 8, "missing"): "none",
         ("b.ts", 9, "B"): "ok",  # the language service names the constructor, we the class
         ("b.ts", 10, "o"): "ok",  # it names the implementation, we an overload
+        ("b.ts", 11, "A"): "ok",
+        ("b.ts", 12, "m"): "missed",  # an element of an array: not followed
     }
     overall = report.rows["overall"]
-    assert (overall.references, overall.linked, overall.correct, overall.theirs["ours"]) == (10, 7, 7, 9)
-    assert overall.recall == 7 / 9
-    assert report.rows["calls (all)"].recall == 2 / 4
+    assert (overall.references, overall.linked, overall.correct, overall.theirs["ours"]) == (12, 10, 10, 11)
+    assert overall.recall == 10 / 11
+    assert report.rows["calls (all)"].recall == 4 / 5
     missed = {o.cls for o in report.outcomes if o.outcome == "missed"}
-    assert missed == {
-        "call (other member) | identifier | LS→method | root module variable",
-        "call (other member) | identifier | LS→method | root parameter",
-    }
+    assert missed == {"call (other member) | other | LS→method | root module variable"}
     assert [o.column for o in report.outcomes if o.name == "f" and o.path == "b.ts"] == [18]
 
 
@@ -145,8 +146,8 @@ def test_linkcheck__a_wrong_link_counts_against_precision_and_shows_in_the_diff(
     assert broken.asked == 0
     wrong = [o for o in broken.outcomes if o.outcome == "wrong"]
     assert [(o.line, o.cls) for o in wrong] == [(2, "call (plain) | none | ours→class, LS→function | root other file")]
-    assert broken.rows["overall"].precision == 6 / 7
-    assert broken.failures()[0].startswith("overall precision 85.71%")
+    assert broken.rows["overall"].precision == 9 / 10
+    assert broken.failures()[0].startswith("overall precision 90.00%")
 
     old = tmp_path / "old.json"
     old.write_text(json.dumps(broken.as_json()))

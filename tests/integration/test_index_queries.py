@@ -73,7 +73,7 @@ def test_list_repositories__pages_by_name_with_counts(conn: Conn, indexed: uuid.
         add_repository(conn, name)
     first = index_queries.list_repositories(conn, limit=2)
     assert [item.full_name for item in first.items] == ["acme/app", "b/one"]
-    assert first.items[0].counts == index_queries.IndexCounts(files=4, symbols=9, references=10, links=8)
+    assert first.items[0].counts == index_queries.IndexCounts(files=4, symbols=9, references=10, links=9)
     assert first.items[0].commit_sha is not None
     assert first.items[1].counts is None
     assert first.next_cursor is not None

@@ -83,7 +83,7 @@ def test_get_repositories__lists_with_counts_and_pages(client: Client, indexed: 
     add_repository(conn, "zed/later")
     first = client.get("/repositories?limit=1").json()
     assert [item["full_name"] for item in first["items"]] == ["acme/app"]
-    assert first["items"][0]["counts"] == {"files": 4, "symbols": 9, "references": 10, "links": 8}
+    assert first["items"][0]["counts"] == {"files": 4, "symbols": 9, "references": 10, "links": 9}
     second = client.get(f"/repositories?limit=1&cursor={first['next_cursor']}").json()
     assert [item["full_name"] for item in second["items"]] == ["zed/later"]
     assert second["next_cursor"] is None
