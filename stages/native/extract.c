@@ -2,8 +2,8 @@
  *
  * One walk of the tree matches the language's query file (compiled by stages/patterns.py, matched by match.c)
  * and collects every capture. Declarations (``@definition.*``,
- * type parameters, comments, decorators, function scopes) and references (``@reference.*``, ``@qualified.*``)
- * stay C records; imports and exports (``@import.*``, ``@export.*``) come back to Python as tree_sitter.Node
+ * type parameters, comments, decorators, function scopes, local bindings) and references (``@reference.*``,
+ * ``@qualified.*``) stay C records; imports and exports (``@import.*``, ``@export.*``) come back to Python as tree_sitter.Node
  * lists, because their handlers are small and few. ``FileCaptures.symbols`` then builds the ``Symbol`` Structs
  * and ``FileCaptures.references`` the ``Reference`` Structs.
  *
