@@ -2471,7 +2471,8 @@ static PyObject *symbol_type_hint(const FileCaptures *file, const HintFields *fi
             return Py_NewRef(Py_None); /* a destructuring pattern: its names hold parts of the value */
         }
     }
-    TSNode value = declarator ? field(node, fields->value) : (TSNode){0};
+    bool valued = declarator && (symbol->kind == SK_FUNCTION || symbol->kind == SK_CLASS);
+    TSNode value = valued ? field(node, fields->value) : (TSNode){0};
     if (!ts_node_is_null(value)) {
         value = unwrapped(value);
     }
@@ -2750,6 +2751,7 @@ typedef struct {
     uint32_t scope_start, scope_end; /* where the name is visible */
     uint32_t position;               /* the declaration: its hint reads the locals visible here */
     TSNode annotation, value;        /* where its hint comes from (null: nowhere) */
+    bool parameter;                  /* ``annotation`` is the parameter: its fields are read when its hint is */
     uint32_t name_id;
     int32_t below;                   /* the entry of the same name it hides while visible, or -1 */
     uint32_t hint_start, hint_length; /* its hint's bytes in LocalTable.text */
@@ -2834,8 +2836,10 @@ static int add_parameters(const FileCaptures *file, LocalTable *table, TSNode pa
         if (is_type(parameter, "required_parameter") || is_type(parameter, "optional_parameter")) {
             TSNode pattern = field(parameter, fields->pattern);
             if (!ts_node_is_null(pattern) && is_type(pattern, "identifier")) {
-                status = add_local(table, pattern, owner, field(parameter, fields->type),
-                                   field(parameter, fields->value));
+                status = add_local(table, pattern, owner, parameter, (TSNode){0});
+                if (status == 0) {
+                    table->locals.items[table->locals.count - 1].parameter = true;
+                }
             } else if (!ts_node_is_null(pattern)) {
                 status = add_pattern_locals(file, table, pattern, owner);
             }
@@ -3088,7 +3092,12 @@ static void local_source(const FileCaptures *file, LocalTable *table, int32_t in
     }
     HintText *hint = &source->hint;
     hint_clear(hint);
-    hint_append_value(file, table->fields, local->annotation, local->value, hint);
+    if (local->parameter) {
+        hint_append_value(file, table->fields, field(local->annotation, table->fields->type),
+                          field(local->annotation, table->fields->value), hint);
+    } else {
+        hint_append_value(file, table->fields, local->annotation, local->value, hint);
+    }
     if (hint->failed) {
         return;
     }
