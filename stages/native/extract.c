@@ -2,8 +2,8 @@
  *
  * One walk of the tree matches the language's query file (compiled by stages/patterns.py, matched by match.c)
  * and collects every capture. Declarations (``@definition.*``,
- * type parameters, comments, decorators, function scopes) and references (``@reference.*``, ``@qualified.*``)
- * stay C records; imports and exports (``@import.*``, ``@export.*``) come back to Python as tree_sitter.Node
+ * type parameters, comments, decorators, function scopes, local bindings) and references (``@reference.*``,
+ * ``@qualified.*``) stay C records; imports and exports (``@import.*``, ``@export.*``) come back to Python as tree_sitter.Node
  * lists, because their handlers are small and few. ``FileCaptures.symbols`` then builds the ``Symbol`` Structs
  * and ``FileCaptures.references`` the ``Reference`` Structs.
  *
@@ -2697,7 +2697,8 @@ static PyObject *symbol_type_hint(const FileCaptures *file, const HintFields *fi
             return Py_NewRef(Py_None); /* a destructuring pattern: its names hold parts of the value */
         }
     }
-    TSNode value = declarator ? field(node, fields->value) : (TSNode){0};
+    bool valued = declarator && (symbol->kind == SK_FUNCTION || symbol->kind == SK_CLASS);
+    TSNode value = valued ? field(node, fields->value) : (TSNode){0};
     if (!ts_node_is_null(value)) {
         value = unwrapped(value);
     }
@@ -3059,6 +3060,7 @@ typedef struct {
     uint32_t scope_start, scope_end; /* where the name is visible */
     uint32_t position;               /* the declaration: its hint reads the locals visible here */
     TSNode annotation, value;        /* where its hint comes from (null: nowhere) */
+    bool parameter;                  /* ``annotation`` is the parameter: its fields are read when its hint is */
     uint32_t name_id;
     int32_t below;                   /* the entry of the same name it hides while visible, or -1 */
     uint32_t hint_start, hint_length; /* its hint's bytes in LocalTable.text */
@@ -3082,6 +3084,8 @@ typedef struct {
     ARRAY(char) text;          /* the hints' bytes */
     uint32_t *names;           /* open addressing over names: a local's index + 1 per distinct name; 0 is empty */
     int32_t *tops;             /* per name id: the innermost visible entry, or -1 */
+    bool *wanted;              /* per name id: some reference's root has this name (other hints are read lazily) */
+    Range *roots;              /* per reference: its root's bytes, or an empty range for none */
     size_t mask;
     size_t next_scope, next_declaration;
     const HintFields *fields;
@@ -3096,6 +3100,8 @@ static void local_table_free(LocalTable *table) {
     PyMem_Free(table->text.items);
     PyMem_Free(table->names);
     PyMem_Free(table->tops);
+    PyMem_Free(table->wanted);
+    PyMem_Free(table->roots);
 }
 
 static int add_local(LocalTable *table, TSNode name, TSNode scope, TSNode annotation, TSNode value) {
@@ -3139,8 +3145,10 @@ static int add_parameters(const FileCaptures *file, LocalTable *table, TSNode pa
         if (is_type(parameter, "required_parameter") || is_type(parameter, "optional_parameter")) {
             TSNode pattern = field(parameter, fields->pattern);
             if (!ts_node_is_null(pattern) && is_type(pattern, "identifier")) {
-                status = add_local(table, pattern, owner, field(parameter, fields->type),
-                                   field(parameter, fields->value));
+                status = add_local(table, pattern, owner, parameter, (TSNode){0});
+                if (status == 0) {
+                    table->locals.items[table->locals.count - 1].parameter = true;
+                }
             } else if (!ts_node_is_null(pattern)) {
                 status = add_pattern_locals(file, table, pattern, owner);
             }
@@ -3332,7 +3340,8 @@ static int build_locals(FileCaptures *file, LocalTable *table) {
     table->mask = size - 1;
     table->names = PyMem_Calloc(size, sizeof(uint32_t));
     table->tops = PyMem_Malloc(count * sizeof(int32_t));
-    if (table->names == NULL || table->tops == NULL) {
+    table->wanted = PyMem_Calloc(count, sizeof(bool));
+    if (table->names == NULL || table->tops == NULL || table->wanted == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -3372,40 +3381,72 @@ static int32_t find_local(const FileCaptures *file, LocalTable *table, const cha
     return top;
 }
 
-/* Reads a local's hint as of the walk's ``position``: its annotation's, else its initialiser's, where a leading
-   local is replaced by that local's hint (none when that one has none); "" when the code does not say. */
-static int read_local_hint(const FileCaptures *file, LocalTable *table, int32_t index, uint32_t position) {
-    Local *local = &table->locals.items[index];
-    local->hinted = true;
-    if (local->symbol || (ts_node_is_null(local->annotation) && ts_node_is_null(local->value))) {
-        return 0;
-    }
+/* A local's hint before substitution: its annotation's, else its initialiser's, the length of its leading
+   identifier (a ``{type}`` root has none) and the local that identifier names (-1: none). */
+typedef struct {
     HintText hint;
-    hint_clear(&hint);
-    hint_append_value(file, table->fields, local->annotation, local->value, &hint);
-    if (hint.failed) {
+    uint32_t root;
+    int32_t inner;
+    bool found; /* false: the code does not say */
+} LocalSource;
+
+static void local_source(const FileCaptures *file, LocalTable *table, int32_t index, uint32_t position,
+                         LocalSource *source) {
+    const Local *local = &table->locals.items[index];
+    source->inner = -1;
+    source->root = 0;
+    source->found = false;
+    if (local->symbol || (ts_node_is_null(local->annotation) && ts_node_is_null(local->value))) {
+        return;
+    }
+    HintText *hint = &source->hint;
+    hint_clear(hint);
+    if (local->parameter) {
+        hint_append_value(file, table->fields, field(local->annotation, table->fields->type),
+                          field(local->annotation, table->fields->value), hint);
+    } else {
+        hint_append_value(file, table->fields, local->annotation, local->value, hint);
+    }
+    if (hint->failed) {
+        return;
+    }
+    uint32_t length = 0;
+    while (length < hint->length && hint->bytes[length] != '.' && hint->bytes[length] != '(' &&
+           hint->bytes[length] != '{') {
+        length++;
+    }
+    bool keyword = (length == 4 && memcmp(hint->bytes, "this", 4) == 0) ||
+                   (length == 5 && memcmp(hint->bytes, "super", 5) == 0);
+    source->root = length;
+    source->found = true;
+    if (length > 0 && !keyword) {
+        source->inner = find_local(file, table, hint->bytes, length, position);
+    }
+}
+
+/* Stores a local's hint: its source with a leading local replaced by that local's hint (none when that one
+   has none or is unread); "" when the code does not say. */
+static int store_local_hint(LocalTable *table, int32_t index, const LocalSource *source) {
+    table->locals.items[index].hinted = true;
+    if (!source->found) {
         return 0;
     }
-    uint32_t root = 0; /* the length of a leading identifier (a ``{type}`` root has none) */
-    while (root < hint.length && hint.bytes[root] != '.' && hint.bytes[root] != '(' && hint.bytes[root] != '{') {
-        root++;
-    }
-    bool keyword = (root == 4 && memcmp(hint.bytes, "this", 4) == 0) || (root == 5 && memcmp(hint.bytes, "super", 5) == 0);
-    int32_t inner = root == 0 || keyword ? -1 : find_local(file, table, hint.bytes, root, position);
+    const HintText *hint = &source->hint;
     HintText whole;
     hint_clear(&whole);
     uint8_t substitutions = 0;
+    int32_t inner = source->inner;
     if (inner >= 0 && !table->locals.items[inner].symbol) {
-        const Local *source = &table->locals.items[inner];
-        if (inner == index || !source->hinted || source->hint_length == 0 ||
-            source->substitutions >= HINT_MAX_SUBSTITUTIONS) {
+        const Local *named = &table->locals.items[inner];
+        if (inner == index || !named->hinted || named->hint_length == 0 ||
+            named->substitutions >= HINT_MAX_SUBSTITUTIONS) {
             return 0;
         }
-        substitutions = source->substitutions + 1;
-        hint_append(&whole, table->text.items + source->hint_start, source->hint_length);
-        hint_append(&whole, hint.bytes + root, hint.length - root);
+        substitutions = named->substitutions + 1;
+        hint_append(&whole, table->text.items + named->hint_start, named->hint_length);
+        hint_append(&whole, hint->bytes + source->root, hint->length - source->root);
     } else {
-        hint_append(&whole, hint.bytes, hint.length);
+        hint_append(&whole, hint->bytes, hint->length);
     }
     if (whole.failed) {
         return 0;
@@ -3416,10 +3457,38 @@ static int read_local_hint(const FileCaptures *file, LocalTable *table, int32_t 
             return -1;
         }
     }
-    local = &table->locals.items[index];
+    Local *local = &table->locals.items[index];
     local->hint_start = (uint32_t)start;
     local->hint_length = whole.length;
     local->substitutions = substitutions;
+    return 0;
+}
+
+/* Reads a local's hint as of the walk's ``position``, first reading the unread locals it is made from (a local
+   no reference starts with is read only when needed): the chain is followed to at most
+   HINT_MAX_SUBSTITUTIONS locals, then stored from its far end. */
+static int read_local_hint(const FileCaptures *file, LocalTable *table, int32_t index, uint32_t position) {
+    LocalSource sources[HINT_MAX_SUBSTITUTIONS + 1];
+    int32_t chain[HINT_MAX_SUBSTITUTIONS + 1];
+    int count = 0;
+    int32_t next = index;
+    while (next >= 0 && count <= HINT_MAX_SUBSTITUTIONS) {
+        chain[count] = next;
+        local_source(file, table, next, position, &sources[count]);
+        int32_t inner = sources[count++].inner;
+        next = -1;
+        if (inner >= 0 && !table->locals.items[inner].hinted && !table->locals.items[inner].symbol) {
+            next = inner;
+            for (int seen = 0; seen < count; seen++) {
+                next = chain[seen] == inner ? -1 : next;
+            }
+        }
+    }
+    for (int remaining = count; remaining > 0; remaining--) {
+        if (store_local_hint(table, chain[remaining - 1], &sources[remaining - 1]) < 0) {
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -3448,7 +3517,8 @@ static int advance_locals(FileCaptures *file, LocalTable *table, uint32_t positi
             table->tops[entering->name_id] = (int32_t)table->next_scope++;
         } else {
             table->next_declaration++;
-            if (!table->locals.items[declared->index].hinted &&
+            const Local *local = &table->locals.items[declared->index];
+            if (!local->hinted && table->wanted[local->name_id] &&
                 read_local_hint(file, table, (int32_t)declared->index, declared->position) < 0) {
                 return -1;
             }
@@ -3456,39 +3526,70 @@ static int advance_locals(FileCaptures *file, LocalTable *table, uint32_t positi
     }
 }
 
-/* A reference's root hint (see the contract): a new str, None, or NULL with an error set. The root is the
-   name of a bare call, new or JSX tag, or the identifier a qualified one's qualifier starts with. */
-static PyObject *root_hint(FileCaptures *file, LocalTable *table, const Candidate *candidate) {
-    if (table->locals.count == 0 || !(candidate->kind == REF_CALL || candidate->kind == REF_NEW ||
-                                       candidate->kind == REF_JSX)) {
-        return Py_NewRef(Py_None);
+/* A reference's root (see the contract): the name of a bare call, new or JSX tag, or the identifier a qualified
+   one's qualifier starts with; an empty range for none. */
+static Range reference_root(const LocalTable *table, const Candidate *candidate) {
+    Range none = {0, 0};
+    if (!(candidate->kind == REF_CALL || candidate->kind == REF_NEW || candidate->kind == REF_JSX)) {
+        return none;
     }
-    uint32_t start = candidate->start, end = candidate->end;
-    if (candidate->qualifier_start >= 0) {
-        /* down the qualifier's left edge, a bounded number of steps (a chain's every call is a reference) */
-        TSNode root = ts_node_is_null(candidate->qualified) ? candidate->qualified
-                                                            : field(candidate->qualified, table->fields->object);
-        for (int depth = 0; depth < HINT_MAX_DEPTH && !ts_node_is_null(root) && !is_type(root, "identifier");
-             depth++) {
-            if (is_type(root, "member_expression") || is_type(root, "subscript_expression")) {
-                root = field(root, table->fields->object);
-            } else if (is_type(root, "call_expression")) {
-                root = field(root, table->fields->function);
-            } else if (is_type(root, "non_null_expression")) {
-                root = first_operand(root);
-            } else {
-                return Py_NewRef(Py_None);
+    if (candidate->qualifier_start < 0) {
+        return (Range){candidate->start, candidate->end};
+    }
+    /* down the qualifier's left edge, a bounded number of steps (a chain's every call is a reference) */
+    TSNode root = ts_node_is_null(candidate->qualified) ? candidate->qualified
+                                                        : field(candidate->qualified, table->fields->object);
+    for (int depth = 0; depth < HINT_MAX_DEPTH && !ts_node_is_null(root) && !is_type(root, "identifier"); depth++) {
+        if (is_type(root, "member_expression") || is_type(root, "subscript_expression")) {
+            root = field(root, table->fields->object);
+        } else if (is_type(root, "call_expression")) {
+            root = field(root, table->fields->function);
+        } else if (is_type(root, "non_null_expression")) {
+            root = first_operand(root);
+        } else {
+            return none;
+        }
+    }
+    if (ts_node_is_null(root) || !is_type(root, "identifier")) {
+        return none;
+    }
+    Range range = {ts_node_start_byte(root), ts_node_end_byte(root)};
+    return range.start < range.end && range.end <= candidate->start ? range : none;
+}
+
+/* Each reference's root, and which local names some root has (only those locals' hints are read eagerly). */
+static int find_roots(FileCaptures *file, LocalTable *table, const Candidate *chosen, size_t count) {
+    if (table->locals.count == 0) {
+        return 0;
+    }
+    table->roots = PyMem_Malloc((count ? count : 1) * sizeof(Range));
+    if (table->roots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t index = 0; index < count; index++) {
+        if (take_step(&file->budget) < 0) {
+            return -1;
+        }
+        Range root = reference_root(table, &chosen[index]);
+        table->roots[index] = root;
+        if (root.start < root.end) {
+            uint32_t slot_value = table->names[name_slot(table, file->text, file->text + root.start, root.end - root.start)];
+            if (slot_value != 0) {
+                table->wanted[table->locals.items[slot_value - 1].name_id] = true;
             }
         }
-        if (ts_node_is_null(root) || !is_type(root, "identifier")) {
-            return Py_NewRef(Py_None);
-        }
-        start = ts_node_start_byte(root);
-        end = ts_node_end_byte(root);
-        if (start >= end || end > candidate->start) {
-            return Py_NewRef(Py_None);
-        }
     }
+    return 0;
+}
+
+/* The root hint of the reference ``chosen`` (its index in source order): a new str, None, or NULL with an
+   error set. */
+static PyObject *root_hint(FileCaptures *file, LocalTable *table, const Candidate *candidate, size_t chosen) {
+    if (table->locals.count == 0 || table->roots[chosen].start >= table->roots[chosen].end) {
+        return Py_NewRef(Py_None);
+    }
+    uint32_t start = table->roots[chosen].start, end = table->roots[chosen].end;
     if (advance_locals(file, table, candidate->start) < 0) {
         return NULL;
     }
@@ -3569,6 +3670,9 @@ static PyObject *build_references(FileCaptures *self, Py_ssize_t max_qualifier_c
         }
     }
     sort_items(chosen, chosen_count, sizeof(Candidate), compare_start);
+    if (find_roots(self, &locals, chosen, chosen_count) < 0) {
+        goto done;
+    }
     result = PyTuple_New((Py_ssize_t)chosen_count);
     if (result == NULL) {
         goto done;
@@ -3603,7 +3707,7 @@ static PyObject *build_references(FileCaptures *self, Py_ssize_t max_qualifier_c
                        candidate->end};
         PyObject *span = span_object(&bounds);
         PyObject *enclosing = depth > 0 ? PyLong_FromSize_t(stack[depth - 1]) : Py_NewRef(Py_None);
-        PyObject *hint = root_hint(self, &locals, candidate);
+        PyObject *hint = root_hint(self, &locals, candidate, index);
         PyObject *reference = NULL;
         if (name != NULL && qualifier != NULL && span != NULL && enclosing != NULL && hint != NULL) {
             PyObject *values[6] = {name, qualifier, reference_kind_strings[candidate->kind], span, enclosing, hint};

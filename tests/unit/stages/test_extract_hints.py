@@ -325,3 +325,8 @@ def test_root_hint__a_qualifier_deeper_than_the_walk_bound_has_none() -> None:
 def test_type_hint__a_union_longer_than_the_walk_bound_has_none() -> None:
     assert hint("let v: " + "null | " * 40 + "A;", "v") is None
     assert hint("let v: " + "null | " * 4 + "A;", "v") == "{A}"
+
+
+def test_root_hint__locals_no_reference_starts_with_are_substituted_too() -> None:
+    source = "function f() { const a = new A(); const b = a.x; const c = b.y; c.z(); }"
+    assert root_hints(source)[-1] == ("c", "z", "{A}.x.y")
