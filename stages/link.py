@@ -438,6 +438,15 @@ class _FileTable:
             yield candidate
             candidate = -1 if chain is None else chain[candidate]
 
+    def exports_named(self, name: str) -> Iterator[ExportView]:
+        """The file's exports of ``name`` (``reexport_all`` aside), in file order."""
+        exports = self.extraction.exports
+        chain = self.next_export
+        index = self.export_first.get(name, -1)
+        while index >= 0:
+            yield exports[index]
+            index = -1 if chain is None else chain[index]
+
     def choose_top_level(self, name: str, want_type: bool) -> int | None:
         """``_choose`` over the top-level declarations of ``name``."""
         first = self.top_level.get(name)
@@ -765,12 +774,7 @@ class _Linker:
         if key in seen or len(seen) >= MAX_EXPORT_HOPS:
             return None
         seen.add(key)
-        exports = table.extraction.exports
-        chain = table.next_export
-        index = table.export_first.get(name, -1)
-        while index >= 0:
-            export = exports[index]
-            index = -1 if chain is None else chain[index]
+        for export in table.exports_named(name):
             target: SymbolId | None = None
             if export.kind in ("local", "assignment", "commonjs") and export.local is not None:
                 target = self.module_binding(table, export.local, seen)
@@ -918,12 +922,7 @@ class _Linker:
         if key in seen or len(seen) >= MAX_EXPORT_HOPS:
             return None
         seen.add(key)
-        exports = table.extraction.exports
-        chain = table.next_export
-        index = table.export_first.get(name, -1)
-        while index >= 0:
-            export = exports[index]
-            index = -1 if chain is None else chain[index]
+        for export in table.exports_named(name):
             found: _FileTable | None = None
             if export.kind == "reexport_namespace":
                 found = self.import_target(table, export.import_index)
