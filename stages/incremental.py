@@ -11,14 +11,14 @@ commit would, file ids aside — ``docs/index-contract.md``):
   by name. So a change of file X affects X; the files re-exporting from X the names whose lookup may now differ
   (transitively, renamed as they are re-exported); the files importing one of those names from X or from such a
   re-exporter (or the whole module); when a declaration of X gained members, the files linking to that declaration;
-  and the files whose links read declarations of any file so relinked, or of X, while following types (their
-  ``inferred`` file dependencies). Which names: any name of a file deleted, whose resolutions changed, whose imports
-  changed, or whose existing declarations changed or moved (symbol indexes shift); only the exports that differ, and
-  those of names newly declared, when the file merely gained declarations at its end (the most common edit;
-  ``export =`` stands for ``default`` too). Resolutions read the commit's paths and config files: when the config
-  files changed everything is relinked; when the paths changed (or the indexed ones: a file can join or leave the
-  index without leaving the commit), every stored import of the files kept is resolved again, and the files whose
-  resolutions differ count as changed in every name.
+  and the files whose links read declarations of any file so relinked, or of X (unless only its function bodies
+  changed), while following types (their ``inferred`` file dependencies). Which names: any name of a file deleted,
+  whose resolutions changed, whose imports changed, or whose existing declarations changed or moved (symbol indexes
+  shift); only the exports that differ, and those of names newly declared, when the file merely gained declarations at
+  its end (the most common edit; ``export =`` stands for ``default`` too). Resolutions read the commit's paths and
+  config files: when the config files changed everything is relinked; when the paths changed (or the indexed ones: a
+  file can join or leave the index without leaving the commit), every stored import of the files kept is resolved
+  again, and the files whose resolutions differ count as changed in every name.
 
 What is guaranteed is tested, not proved: ``tests/integration/pipeline/test_incremental.py`` compares every commit
 of generated histories, and each case above, with a full index.
@@ -428,6 +428,13 @@ def plan_delta(
         if changed_names:
             names[file_id] = _looked_up_as(changed_names)
         grown.extend((file_id, holder) for holder in grown_holders)
+    # Files changed in place whose declarations, hints, imports and exports are the same (a function body edited):
+    # what following types reads of them is the same.
+    same_declarations = {
+        file_id
+        for file_id, _ in replaced.values()
+        if _declarations(old_files[file_id]) == _declarations(new_files[file_id])
+    }
     relink = set(changed) | delta.resolution_changed
     stack = list(names)
     while stack:
@@ -465,10 +472,16 @@ def plan_delta(
         relink.update(source for (source,) in conn.execute(_BASE_LINKS_INTO, linking))
     # Following types reads declarations and hints, and resolves a hint's names as its own file's references are:
     # whatever may now resolve differently there is relinked above, so its readers are relinked with it.
-    reading = {"snapshot": base.snapshot_id, "targets": sorted(relink | set(deleted))}
+    read = (relink - same_declarations) | delta.resolution_changed | set(deleted)
+    reading = {"snapshot": base.snapshot_id, "targets": sorted(read)}
     relink.update(source for (source,) in conn.execute(_BASE_INFERRED_READERS, reading))
     delta.relink = relink - set(deleted)
     return delta
+
+
+def _declarations(file: LinkFile) -> tuple[object, ...]:
+    """What following types may read of a file: its declarations (with their hints), imports and exports."""
+    return (file.symbols, file.imports, file.exports)
 
 
 def _looked_up_as(names: set[str]) -> set[str]:

@@ -134,9 +134,9 @@ SCOPE_KINDS: frozenset[SymbolKind] = frozenset(
 )
 """Symbols whose children are in lexical scope for code inside them (a variable's or property's children are
 declared in the functions of its initialiser, `const x = run(() => { const f = …; f(); })`)."""
-_VALUE_SCOPES: frozenset[SymbolKind] = frozenset({"variable", "constant", "property"})
 _MEMBER_KINDS: frozenset[SymbolKind] = frozenset({"property", "method", "getter", "setter", "constructor"})
-"""Children of a variable or property that no bare name denotes: members of its type literal (`const x: { a: T }`)."""
+"""Children of a scope that no bare name denotes: members of a type literal (`const x: { a: T }`), methods of
+`X.prototype.m = function …` (children of the function `X`)."""
 
 MEMBER_HOLDERS: frozenset[SymbolKind] = frozenset({"class", "interface", "enum", "namespace", "module"})
 TYPE_KINDS: frozenset[SymbolKind] = frozenset({"class", "interface", "type_alias", "enum", "namespace", "module"})
@@ -154,10 +154,16 @@ _REQUIRE_KINDS = frozenset({"require", "import_equals"})
 MAX_EXPORT_HOPS = 200
 """Re-export chains longer than this (never seen in real code) are left unlinked rather than followed."""
 MAX_TYPE_DEPTH = 40
+"""How deep following types may nest (a hint naming a declaration whose hint names another, …): deeper chains
+(never seen in real code) are left unlinked rather than followed."""
+MAX_TYPE_STEPS = 1_000_000
+"""Questions about types one file's references may ask (counting what memoised answers took): the work of following
+types is bounded per file whatever its code; past it (never seen in real code) the rest stays unlinked."""
+MAX_ANCESTORS = 64
+"""Declarations a member is looked for in: a declaration, those its name merges with, and their bases, nearest
+first (more are never seen in real code)."""
 MAX_MEMOS = 1 << 18
 """Answers about types kept at most (all are dropped when full: a dropped answer is asked again, the same)."""
-"""How deep following types may nest (a hint naming a declaration whose hint names another, a base's base, …):
-deeper chains (never seen in real code) are left unlinked rather than followed."""
 BASE_KINDS: frozenset[SymbolKind] = frozenset({"class", "interface", "type_alias"})
 """Symbols whose ``type_hint`` lists their bases (the others' is the type of their value)."""
 VALUE_HINT_KINDS: frozenset[SymbolKind] = frozenset({"variable", "constant", "property", "getter"})
@@ -502,20 +508,30 @@ variable, a function, a class as a constructor), a value of the type it declares
 of a namespace import (``_AS_MODULE``, symbol -1)."""
 
 
+class _Budget:
+    """The questions about types one file may still ask (``MAX_TYPE_STEPS``)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+
 class _Trace:
-    """What one question about types read and how deep it went (see ``_Linker.memoised``)."""
+    """What one question about types read, how deep it went and what it may still spend (``_Linker.memoised``)."""
 
-    __slots__ = ("cut", "deepest", "depth", "reads")
+    __slots__ = ("budget", "cut", "deepest", "depth", "reads")
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, budget: _Budget) -> None:
         self.depth = depth
         self.deepest = depth
-        self.cut = False  # the answer met a cycle or the depth bound: true of this question only, never memoised
+        self.budget = budget
+        self.cut = False  # met a cycle or a bound: true of this question only, never memoised
         self.reads: set[int] = set()
 
 
-_Memo: TypeAlias = tuple[object, frozenset[int], int]
-"""A memoised answer: the answer, the files it read, and how many levels of questions it took."""
+_Memo: TypeAlias = tuple[object, frozenset[int], int, int]
+"""A memoised answer: the answer, the files it read, how many levels of questions it took and how many questions."""
 
 
 class _Rows:
@@ -644,6 +660,7 @@ class _Linker:
         type_memo: dict[str, SymbolId | None] = {}
         holder_memo: dict[str, _Holder] = {}
         chain_memo: dict[tuple[object, ...], tuple[SymbolId | None, frozenset[int]]] = {}
+        budget = _Budget(MAX_TYPE_STEPS)
         edges: dict[int, SymbolId] = {}
         edge_span = _EDGE_SPAN
         symbol_span = _SYMBOL_SPAN
@@ -672,7 +689,7 @@ class _Linker:
                 want_type = reference.kind in type_references
                 target = None if holder is None else self.member(table, holder, reference.name, want_type)
                 if target is None and holder is not None:
-                    trace = _Trace(0)
+                    trace = _Trace(0, budget)
                     holder_id = SymbolId(file=file_index, symbol=holder)
                     target = self.find_member(holder_id, reference.name, want_type, trace)
                     reads |= trace.reads
@@ -691,9 +708,9 @@ class _Linker:
                     if target is not None:
                         target = self.with_meaning(target, reference.kind in type_references, TYPE_KINDS)
                 else:
-                    target = self.chain_target(table, reference, chain_memo, reads)
+                    target = self.chain_target(table, reference, chain_memo, reads, budget)
             else:
-                target = self.chain_target(table, reference, chain_memo, reads)
+                target = self.chain_target(table, reference, chain_memo, reads, budget)
             append(reference_link(file=file_index, reference_index=reference_index, target=target))
             if target is not None:
                 enclosing = reference.enclosing
@@ -707,6 +724,7 @@ class _Linker:
         reference: ReferenceView,
         memo: dict[tuple[object, ...], tuple[SymbolId | None, frozenset[int]]],
         reads: set[int],
+        budget: _Budget,
     ) -> SymbolId | None:
         """``qualified_target``, memoised per file (with the files it read) for the same chain, name and meaning
         seen from the same scope: what the chain's first name denotes depends on where the reference is only when
@@ -724,7 +742,7 @@ class _Linker:
         key = (root, segments, reference.name, want_type, scope)
         found = memo.get(key)
         if found is None:
-            trace = _Trace(0)
+            trace = _Trace(0, budget)
             target = self.qualified_target(table, root, segments, reference, trace)
             found = (target, frozenset(trace.reads))
             if not trace.cut:
@@ -847,7 +865,7 @@ class _Linker:
             if symbols[scope].kind in SCOPE_KINDS:
                 members = table.members(scope)
                 found = None if members is None else members.get(name)
-                if found and symbols[scope].kind in _VALUE_SCOPES:
+                if found:  # (a method of `X.prototype.m = …` or a type literal's member is no name in scope)
                     found = [index for index in found if symbols[index].kind not in _MEMBER_KINDS]
                 if found:
                     return _choose(found, symbols, want_type)
@@ -884,11 +902,7 @@ class _Linker:
         symbol = symbols[declaration.symbol]
         if symbol.kind in kinds:
             return declaration
-        if symbol.parent is None:
-            candidates: Iterable[int] = table.top_level_candidates(symbol.name)
-        else:
-            candidates = (table.members(symbol.parent) or {}).get(symbol.name, ())
-        for candidate in candidates:
+        for candidate in self.declared_alike(table, declaration.symbol):
             if symbols[candidate].kind in kinds:
                 return SymbolId(file=declaration.file, symbol=candidate)
         return None
@@ -953,24 +967,27 @@ class _Linker:
     def memoised(self, key: tuple[object, ...], trace: _Trace, answer: Callable[[_Trace], object]) -> object:
         """``answer(inner)`` for the question ``key``, asked one level below ``trace``, memoised.
 
-        An answer is the same whichever files were linked before: a memoised answer brings the files it read, and
-        is refused (as a fresh one would be cut) when the levels it took would pass ``MAX_TYPE_DEPTH`` from here; an
-        answer that met a cycle (a question asked again inside itself) or the bound is not memoised."""
+        An answer is exactly what asking afresh gives, whichever files were linked before: a memoised answer brings
+        the files it read and is charged the questions it took, and it is asked afresh instead when it would pass
+        ``MAX_TYPE_DEPTH`` from here or the budget left (the fresh question then stops where it would have); an
+        answer that met a cycle (a question asked again inside itself) or a bound is not memoised."""
         depth = trace.depth
+        budget = trace.budget
         memo = self._memos.get(key)
         if memo is not None:
-            result, reads, height = memo
-            if depth + height > MAX_TYPE_DEPTH:
-                trace.cut = True
-                return None
-            if reads:
-                trace.reads |= reads
-            trace.deepest = max(trace.deepest, depth + height)
-            return result
-        if depth >= MAX_TYPE_DEPTH or key in self._asked:
+            result, reads, height, size = memo
+            if depth + height <= MAX_TYPE_DEPTH and size <= budget.left:
+                budget.left -= size
+                if reads:
+                    trace.reads |= reads
+                trace.deepest = max(trace.deepest, depth + height)
+                return result
+        if depth >= MAX_TYPE_DEPTH or budget.left <= 0 or key in self._asked:
             trace.cut = True
             return None
-        inner = _Trace(depth + 1)
+        budget.left -= 1
+        left = budget.left
+        inner = _Trace(depth + 1, budget)
         self._asked.add(key)
         try:
             result = answer(inner)
@@ -981,7 +998,7 @@ class _Linker:
         else:
             if len(self._memos) >= MAX_MEMOS:
                 self._memos.clear()
-            self._memos[key] = (result, frozenset(inner.reads), inner.deepest - depth)
+            self._memos[key] = (result, frozenset(inner.reads), inner.deepest - depth, 1 + left - budget.left)
         trace.reads |= inner.reads
         trace.deepest = max(trace.deepest, inner.deepest)
         return result
@@ -1037,9 +1054,10 @@ class _Linker:
                 return None
             if segment == CALL:
                 role, file_id, symbol = value
+                callee = SymbolId(file=file_id, symbol=symbol)
                 if role != _AS_VALUE or self.table(file_id).symbols[symbol].kind not in CALLABLE_KINDS:
                     return None
-                value = self.hinted_value(SymbolId(file=file_id, symbol=symbol), trace)
+                value = self.hinted_value(callee, trace) if self.single_hint(callee) else None
             else:
                 holder = self.holder_of(value, trace)
                 member = self.member_of(holder, segment, False, trace)
@@ -1055,9 +1073,10 @@ class _Linker:
         file_id = table.file_index
         if root.startswith("{"):
             declaration = self.type_declaration(table, root[1:-1], scope, trace)
-            if isinstance(declaration, _FileTable):
-                return (_AS_MODULE, declaration.file_index, -1)
-            if declaration is None or self.table(declaration.file).symbols[declaration.symbol].kind not in TYPE_KINDS:
+            if (
+                not isinstance(declaration, SymbolId)
+                or self.table(declaration.file).symbols[declaration.symbol].kind not in TYPE_KINDS
+            ):
                 return None
             return (_AS_INSTANCE, declaration.file, declaration.symbol)
         if root in ("this", "super"):
@@ -1136,7 +1155,11 @@ class _Linker:
             kind = self.table(file_id).symbols[symbol].kind
             if kind in MEMBER_HOLDERS:
                 return declaration
-            hinted = self.hinted_value(declaration, trace) if kind in VALUE_HINT_KINDS else None
+            hinted = (
+                self.hinted_value(declaration, trace)
+                if kind in VALUE_HINT_KINDS and self.single_hint(declaration)
+                else None
+            )
             if hinted is None:
                 return self.namesake(declaration, MEMBER_HOLDERS)  # `function f` + `namespace f`: f.x
             value = hinted
@@ -1153,37 +1176,78 @@ class _Linker:
         return self.find_member(holder, name, want_type, trace)
 
     def find_member(self, holder: SymbolId, name: str, want_type: bool, trace: _Trace) -> SymbolId | None:
-        """The member ``name`` of a declaration, or of the other declarations its name merges with in its file
-        (``merged``), or else of its bases, nearest first."""
+        """The member ``name`` of a declaration, of the declarations its name merges with, or of their bases,
+        nearest first (``ancestors``)."""
         key = ("member", holder.file, holder.symbol, name, want_type)
         return self.memoised(key, trace, lambda inner: self._find_member(holder, name, want_type, inner))  # type: ignore[return-value]
 
     def _find_member(self, holder: SymbolId, name: str, want_type: bool, trace: _Trace) -> SymbolId | None:
-        table = self.table(holder.file)
-        trace.reads.add(holder.file)
-        declarations = self.merged(table, holder.symbol)
-        for declaration in declarations:
-            found = self.member(table, declaration, name, want_type)
+        for ancestor in self.ancestors(holder, trace):
+            trace.reads.add(ancestor.file)
+            found = self.member(self.table(ancestor.file), ancestor.symbol, name, want_type)
             if found is not None:
                 return found
-        for declaration in declarations:
-            for base in self.bases(SymbolId(file=holder.file, symbol=declaration), trace):
-                found = self.find_member(base, name, want_type, trace)
-                if found is not None:
-                    return found
         return None
+
+    def ancestors(self, holder: SymbolId, trace: _Trace) -> tuple[SymbolId, ...]:
+        """``holder``, the declarations its name merges with, and then their bases breadth first (each once, at
+        most ``MAX_ANCESTORS``): a cycle or a lattice of bases costs one visit per declaration."""
+        key = ("ancestors", holder.file, holder.symbol)
+        found = self.memoised(key, trace, lambda inner: self._ancestors(holder, inner))
+        return found if isinstance(found, tuple) else ()  # (cut: nothing)
+
+    def _ancestors(self, holder: SymbolId, trace: _Trace) -> tuple[SymbolId, ...]:
+        trace.reads.add(holder.file)
+        found = [
+            SymbolId(file=holder.file, symbol=index) for index in self.merged(self.table(holder.file), holder.symbol)
+        ]
+        seen = set(found)
+        index = 0
+        while index < len(found) and len(found) < MAX_ANCESTORS:
+            for base in self.bases(found[index], trace):
+                for declaration in self.merged(self.table(base.file), base.symbol):
+                    merged = SymbolId(file=base.file, symbol=declaration)
+                    if merged not in seen:
+                        seen.add(merged)
+                        found.append(merged)
+            index += 1
+        return tuple(found[:MAX_ANCESTORS])
 
     def merged(self, table: _FileTable, holder: int) -> list[int]:
         """``holder`` and the other declarations its name merges with in the same scope of its file (``interface`` +
         ``interface``, ``class`` + ``interface``, ``class``/``function``/``enum`` + ``namespace``, …)."""
         symbol = table.symbols[holder]
+        return (
+            [holder]
+            + [
+                other
+                for other in self.declared_alike(table, holder)
+                if other != holder and table.symbols[other].kind in MEMBER_HOLDERS
+            ]
+            if symbol.kind in MEMBER_HOLDERS | BASE_KINDS
+            else [holder]
+        )
+
+    def single_hint(self, declaration: SymbolId) -> bool:
+        """Whether every declaration of its name and scope that is a value (or every one that is callable: the
+        overloads) has the same ``type_hint`` (``const s = new A()`` and, in a block, ``const s = new B()``;
+        ``make(a: string): A`` and ``make(a: number): B``): where they differ, which one is meant is not followed."""
+        table = self.table(declaration.file)
+        symbols = table.symbols
+        symbol = symbols[declaration.symbol]
+        group = CALLABLE_KINDS if symbol.kind in CALLABLE_KINDS else VALUE_HINT_KINDS
+        return all(
+            symbols[other].type_hint == symbol.type_hint
+            for other in self.declared_alike(table, declaration.symbol)
+            if symbols[other].kind in group
+        )
+
+    def declared_alike(self, table: _FileTable, index: int) -> Iterable[int]:
+        """The declarations of the same name in the same scope of the file as the symbol ``index`` (itself too)."""
+        symbol = table.symbols[index]
         if symbol.parent is None:
-            candidates: Iterable[int] = table.top_level_candidates(symbol.name)
-        else:
-            candidates = (table.members(symbol.parent) or {}).get(symbol.name, ())
-        return [holder] + [
-            other for other in candidates if other != holder and table.symbols[other].kind in MEMBER_HOLDERS
-        ]
+            return table.top_level_candidates(symbol.name)
+        return (table.members(symbol.parent) or {}).get(symbol.name, ())
 
     def bases(self, holder: SymbolId, trace: _Trace) -> tuple[SymbolId, ...]:
         """The declarations a class, interface or type alias extends (its ``type_hint``), in order."""
@@ -1192,7 +1256,8 @@ class _Linker:
         if symbol.kind not in BASE_KINDS or not symbol.type_hint:
             return ()
         key = ("bases", holder.file, holder.symbol)
-        return self.memoised(key, trace, lambda inner: self._bases(table, holder.symbol, inner))  # type: ignore[return-value]
+        found = self.memoised(key, trace, lambda inner: self._bases(table, holder.symbol, inner))
+        return found if isinstance(found, tuple) else ()  # (cut: nothing)
 
     def _bases(self, table: _FileTable, holder: int, trace: _Trace) -> tuple[SymbolId, ...]:
         trace.reads.add(table.file_index)

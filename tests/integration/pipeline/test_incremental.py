@@ -253,6 +253,16 @@ class Edit(NamedTuple):
             ),
             id="a module re-exported whole relinks the files importing it by that name",
         ),
+        pytest.param(
+            {
+                "src/z.ts": "export class Store { get() { return 1; } }\n",
+                "src/x.ts": "import { Store } from './z';\nexport class Editor { store: Store = new Store(); }\n",
+                "src/y.ts": "import { Editor } from './x';\nexport function f(e: Editor) { e.store.get(); }\n",
+            },
+            # only a body changed: what y reads of z (declarations, hints) is the same
+            Edit("src/z.ts", "export class Store { get() { return 2; } }\n", {"src/z.ts"}),
+            id="a function body edited relinks none of the files reading the file's declarations",
+        ),
     ],
 )
 def test_incremental__only_the_files_a_change_can_affect_are_relinked(
@@ -520,3 +530,34 @@ def test_incremental__a_new_path_never_gets_the_id_of_a_deleted_file(
         ).fetchall()
     )
     assert ids == {"src/a.ts": 0, "src/y.ts": 2}  # not 1: that was src/z.ts
+
+
+def _class_chain(low: int, high: int, imported_from: str | None = None, run_at: int | None = None) -> str:
+    """Classes C{low} … C{high - 1}, each extending the next (C{high} imported from ``imported_from``)."""
+    lines = [f"import {{ C{high} }} from '{imported_from}';"] if imported_from else []
+    lines += [f"export class C{k} extends C{k + 1} {{{' run() {} ' if k == run_at else ''}}}" for k in range(low, high)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.usefixtures("coordinator")
+def test_incremental__a_member_found_far_up_bases_across_files_follows_a_change_at_any_distance(
+    pipeline_config: Config, conn: psycopg.Connection[TupleRow], tmp_path: Path
+) -> None:
+    files: dict[str, bytes | str] = {
+        "src/x.ts": _class_chain(0, 10, "./y"),
+        "src/y.ts": _class_chain(10, 20, "./z"),
+        "src/z.ts": _class_chain(20, 45) + "export class C45 { run() {} }\n",
+        "src/a.ts": "import { C10 } from './y';\nexport function g(c: C10) { c.run(); }\n",
+        "src/b.ts": "import { C0 } from './x';\nexport function f(c: C0) { c.run(); }\n",
+    }
+    path = tmp_path / "repo"
+    repo = new_repository(path)
+    index_and_wait(pipeline_config, conn, str(path), commit_files(repo, files, "first"))
+    # C20 gains `run`: both calls now find it there, b's through x and y without importing z
+    changed = {**files, "src/z.ts": _class_chain(20, 45, run_at=20) + "export class C45 { run() {} }\n"}
+    commit = commit_files(repo, changed, "second")
+
+    job = index_and_wait(pipeline_config, conn, str(path), commit)
+
+    assert job.stats["incremental"] is True
+    assert_same_index(conn, job, expected_index(path, commit))

@@ -172,3 +172,69 @@ def test_link__cyclic_bases_and_chains_past_the_depth_bound_end_unlinked() -> No
     assert [r.target for r in cyclic.reference_links] == [SymbolId(file=0, symbol=5), None]
     deep = link([_chain_file(MAX_TYPE_DEPTH * 100, cyclic=False)], resolver)  # no recursion error, no hang
     assert [r.target for r in deep.reference_links] == [None, None]
+
+
+CLASSES = "class A { x() {} }\nclass B { x() {} }\n"
+
+
+def test_link__an_overloaded_call_with_different_return_types_is_not_followed() -> None:
+    files, index = build(
+        {
+            "a.ts": CLASSES + "function make(a: string): A;\nfunction make(a: number): B;\n"
+            "function make(a: unknown): A | B { return new A(); }\nmake(1).x();\n"
+        }
+    )
+    assert targets(files, index, "a.ts") == [("make(1).x", None)]
+
+
+def test_link__a_name_declared_twice_in_one_scope_with_different_types_is_not_followed() -> None:
+    files, index = build(
+        {"a.ts": CLASSES + "const s = new A();\nif (globalThis) { const s = new B(); s.x(); }\nnew A().x();\n"}
+    )
+    assert targets(files, index, "a.ts") == [("s.x", None), ("new A().x", "a.ts:A.x")]
+
+
+def test_link__a_prototype_method_is_no_name_in_the_scope_of_its_siblings() -> None:
+    files, index = build(
+        {
+            "a.js": "function Router() {}\nfunction handle() {}\nRouter.prototype.handle = function () {};\n"
+            "Router.prototype.route = function () { handle(); };\n"
+        }
+    )
+    (call,) = [link for link in index.reference_links if files[0].references[link.reference_index].name == "handle"]
+    assert _name(files, call.target) == "a.js:handle"  # the top-level function, not Router.handle
+
+
+def _chain_module(low: int, high: int, imported_from: str | None = None) -> str:
+    lines = [f"import {{ C{high} }} from '{imported_from}';"] if imported_from else []
+    lines += [f"export class C{k} extends C{k + 1} {{}}" for k in range(low, high)]
+    return "\n".join(lines) + "\n"
+
+
+def test_link__a_file_linked_alone_reads_and_links_as_in_a_full_link_near_the_depth_bound() -> None:
+    sources = {
+        "x.ts": _chain_module(0, 10, "./y"),
+        "y.ts": _chain_module(10, 20, "./z"),
+        "z.ts": _chain_module(20, 45) + "export class C45 { run() {} }\n",
+        "a_first.ts": "import { C10 } from './y';\nexport function g(c: C10) { c.run(); }\n",
+        "b_second.ts": "import { C0 } from './x';\nexport function f(c: C0) { c.run(); }\n",
+    }
+    files, full = build(sources)
+    second = [file.path for file in files].index("b_second.ts")
+    alone = link(files, ModuleResolver.from_files(sources, sources.get), only=[second])
+    assert [d for d in full.file_dependencies if d.source == second] == list(alone.file_dependencies)
+    assert [r for r in full.reference_links if r.file == second] == list(alone.reference_links)
+
+
+def test_link__a_cyclic_lattice_of_bases_costs_one_visit_per_declaration() -> None:
+    """Each interface extends the next two, and the last ones the first: walked as a tree, 2**200 paths (the test's
+    timeout would end it); walked once per declaration, at once."""
+    levels = 200
+    lines = [
+        f"interface A{k} extends A{k + 1}, B{k + 1} {{}}\ninterface B{k} extends A{k + 1}, B{k + 1} {{}}"
+        for k in range(levels)
+    ]
+    lines.append(f"interface A{levels} extends A0 {{ found(): void }}\ninterface B{levels} extends B0 {{}}")
+    lines.append("export function f(p: A0) { p.missing(); p.x(); }")
+    files, index = build({"a.ts": "\n".join(lines) + "\n"})
+    assert targets(files, index, "a.ts") == [("p.missing", None), ("p.x", None)]
