@@ -264,8 +264,9 @@ class ReferenceLink(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class FileDependency(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=False):
-    """``source`` imports ``target``, or its links read declarations of ``target`` while following types
-    (``inferred``: an incremental job relinks ``source`` whenever ``target`` is relinked or changes)."""
+    """``source`` imports ``target``, or its links read declarations of ``target`` while following types, or both
+    (``inferred`` when they read them: an incremental job relinks ``source`` whenever ``target`` is relinked or its
+    declarations change)."""
 
     source: int
     target: int
