@@ -55,6 +55,20 @@ def test_rescue_for__marked_files_by_extension_or_directory_and_not_by_a_longer_
     assert rescued == Rescued(files=frozenset({"gen/api.ts", "gen/api/index.ts", "data.json"}))
 
 
+def test_rescue_for__a_target_rescues_the_marked_files_it_names_and_none_deeper() -> None:
+    marked = [
+        "gen/api.d.ts",
+        "gen/api/index.ts",
+        "gen/api/package.json",
+        "gen/api/deep/x.ts",
+        "gen/api/other.ts",
+        "src/deep/nested/file.ts",
+    ]
+    regions = VendoredRegions(roots={}, marked=marked)
+    rescued = regions.rescue_for(["gen/api", "src"], lambda target: True)
+    assert rescued == Rescued(files=frozenset({"gen/api.d.ts", "gen/api/index.ts", "gen/api/package.json"}))
+
+
 def test_linguist_state__crafted_patterns_cannot_make_matching_slow() -> None:
     rules = tuple(parse_attributes("*a*a*a*a*a*a*a*a*b linguist-vendored\n**/**/**/**/x linguist-generated\n" * 32, ""))
     path = "/".join(["a" * 200] * 4) + "/" + "a" * 200
