@@ -394,7 +394,8 @@ def _with_attributes(odb: pygit2.Odb, frame: _Frame, parsed: dict[pygit2.Oid, tu
         except pygit2.GitError:
             return frame._replace(rules=(), attribute_bytes=-1)
         own = parsed[entry.id] = tuple(parse_attributes(text, ""))
-    rules = (*frame.rules, *(rule._replace(base=frame.parent) for rule in own))[:MAX_RULES]
+    kept = own[: MAX_RULES - len(frame.rules)]  # cut before copying: the work per directory is at most MAX_RULES
+    rules = (*frame.rules, *(rule._replace(base=frame.parent) for rule in kept))
     return frame._replace(rules=rules, attribute_bytes=total)
 
 

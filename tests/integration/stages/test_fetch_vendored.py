@@ -12,6 +12,7 @@ from pygit2.enums import AttrCheck
 from pipeline.local import index_commit
 from stages import fetch
 from stages.commit import CommitContext
+from stages.fetch.attributes import MAX_RULES, Rule
 from stages.fetch.vendored import MAX_ATTRIBUTES_BYTES
 from tests.integration.pipeline.repos import commit_files, new_repository
 
@@ -229,6 +230,35 @@ def test_list_files__gitattributes_beyond_the_byte_bound_are_not_applied(repo: p
     assert paths(listing) == ["big/x.ts", "big/y.gen.ts"]
     assert listing.skipped["vendored"] == 1
     assert listing.skipped["generated"] == 1
+
+
+def test_list_files__rules_past_the_bound_are_not_copied_in_each_directory(
+    repo: pygit2.Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = MAX_ATTRIBUTES_BYTES // 32  # one attributes file near the byte bound, repeated in every directory
+    attributes = "".join(f"f{index}.ts linguist-vendored\n" for index in range(rules))
+    directories = [f"d{index}" for index in range(20)]
+    files: dict[str, bytes | str] = {}
+    for directory in directories:
+        files |= {
+            f"{directory}/.gitattributes": attributes,
+            f"{directory}/f0.ts": CODE,
+            f"{directory}/f{rules - 1}.ts": CODE,
+        }
+    copies = 0
+    replace = Rule._replace
+
+    def counted(rule: Rule, *, base: str) -> Rule:
+        nonlocal copies
+        copies += 1
+        return replace(rule, base=base)
+
+    monkeypatch.setattr(Rule, "_replace", counted)
+    sha = commit_files(repo, files, "commit")
+    listing = fetch.list_files(repo, sha, max_file_bytes=MAX_FILE_BYTES)  # one walk: nothing is imported
+
+    assert paths(listing) == sorted(f"{directory}/f{rules - 1}.ts" for directory in directories)  # past the bound
+    assert 0 < copies <= len(directories) * MAX_RULES
 
 
 PATTERNS = [
