@@ -77,7 +77,34 @@ def test_linguist_state__crafted_patterns_cannot_make_matching_slow() -> None:
     assert time.monotonic() - started < 1.0
 
 
-def test_parse_attributes__a_class_that_is_not_a_valid_range_drops_its_line_only() -> None:
+def test_parse_attributes__a_reversed_range_holds_nothing_but_its_first_character_as_in_git() -> None:
     rules = tuple(parse_attributes("[z-a].ts linguist-vendored\n[a-c].ts linguist-generated\n", ""))
     assert linguist_state(rules, "b.ts") == (None, True)
-    assert linguist_state(rules, "z.ts") == (None, None)
+    assert linguist_state(rules, "z.ts") == (True, None)
+    assert linguist_state(rules, "y.ts") == (None, None)
+
+
+def test_parse_attributes__bracket_classes_read_as_git_reads_them() -> None:
+    text = "".join(
+        f"{pattern} linguist-vendored\n"
+        for pattern in (
+            "d[[:digit:]].ts",
+            "e[\\d].ts",
+            "a[x&&y].ts",
+            "o[x||y].ts",
+            "m[x--y].ts",
+            "t[x~~y].ts",
+            "n[[x].ts",
+        )
+    )
+    rules = tuple(parse_attributes(text, ""))  # warnings are errors: no FutureWarning about set operations
+    marked = ["d7.ts", "ed.ts", "a&.ts", "ax.ts", "o|.ts", "my.ts", "t~.ts", "n[.ts"]
+    unmarked = ["dx.ts", "e1.ts", "e\\.ts", "az.ts", "oz.ts", "m-.ts", "tz.ts", "nz.ts"]
+    assert [linguist_state(rules, path)[0] for path in marked] == [True] * len(marked)
+    assert [linguist_state(rules, path)[0] for path in unmarked] == [None] * len(unmarked)
+
+
+def test_parse_attributes__an_unclosed_class_or_an_unknown_posix_class_matches_nothing() -> None:
+    rules = tuple(parse_attributes("u[x.ts linguist-vendored\nb[[:nope:]].ts linguist-vendored\n", ""))
+    assert linguist_state(rules, "u[x.ts") == (None, None)
+    assert linguist_state(rules, "bn.ts") == (None, None)
