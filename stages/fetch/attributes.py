@@ -1,13 +1,14 @@
 """The linguist attributes of ``.gitattributes`` files: which paths they mark vendored or generated.
 
-git's rules, for the two attributes the listing reads (``linguist-vendored``, ``linguist-generated``): a file
-applies to the paths below its directory; a pattern without a slash matches the file name at any depth, one with a
-slash (a leading one only anchors it) the path relative to that directory; ``*`` and ``?`` never match ``/``,
-``[...]`` is a class (``[!...]`` negated), ``\\`` escapes; ``**/`` leads through any directories, ``/**/`` stands for
-zero or more, a trailing ``/**`` for everything inside. As in git, a pattern ending in ``/`` matches no file (write
-``dir/**``), negative patterns (``!x``) are invalid and ``[attr]`` macro definitions are not expanded here. ``attr``
-sets, ``-attr`` unsets, ``attr=false`` unsets, ``attr=<other value>`` sets, ``!attr`` returns to unspecified; the
-last matching line wins, a deeper file's lines after its ancestors'.
+git's rules, for the two attributes the listing reads (``linguist-vendored``, ``linguist-generated``): a file applies to
+the paths below its directory; a pattern without a slash matches the file name at any depth, one with a slash (a leading
+one only anchors it) the path relative to that directory; ``*`` and ``?`` never match ``/``, ``[...]`` is a class
+(``[!...]`` negated, ranges, POSIX ``[:alpha:]`` classes; one git gives up on, unclosed or with an unknown class,
+matches nothing), ``\\`` escapes (in a class too); ``**/`` leads through any directories, ``/**/`` stands for zero or
+more, a trailing ``/**`` for everything inside. As in git, a pattern ending in ``/`` matches no file (write ``dir/**``),
+negative patterns (``!x``) are invalid and ``[attr]`` macro definitions are not expanded here. ``attr`` sets, ``-attr``
+unsets, ``attr=false`` unsets, ``attr=<other value>`` sets, ``!attr`` returns to unspecified; the last matching line
+wins, a deeper file's lines after its ancestors'.
 
 Matching is done here rather than by libgit2 (``Repository.get_attr``): libgit2 looks the attribute files up in the
 commit's trees for every path, 50-150 µs a file, where a listing of a large repository looks up every file. Lines
@@ -69,7 +70,7 @@ def parse_attributes(text: str, base: str) -> list[Rule]:
             components: tuple[Component, ...] = tuple(
                 _Wild.DOUBLE_STAR if part == "**" else _component(_tokens(part)) for part in parts
             )
-        except re.error:  # a class git cannot match either, such as [z-a]
+        except _Unmatchable:
             continue
         if components[-1] == _Wild.DOUBLE_STAR:  # a trailing /** is everything inside: one component or more
             components = (*components[:-1], _component((_Wild.STAR,)), _Wild.DOUBLE_STAR)
@@ -143,17 +144,98 @@ def _tokens(glob: str) -> tuple[Token, ...]:
         elif char == "\\" and index + 1 < len(glob):
             index += 1
             tokens.append(glob[index])
-        elif char == "[" and (end := glob.find("]", index + 2)) != -1:
-            body = glob[index + 1 : end]
-            negated = body[:1] in "!^"
-            body = body[1:] if negated else body
-            escaped = body.replace("\\", "\\\\").replace("[", "\\[")
-            tokens.append(re.compile(f"[{'^' if negated else ''}{escaped}]"))
-            index = end
+        elif char == "[":
+            token, index = _bracket(glob, index)
+            tokens.append(token)
         else:
             tokens.append(char)
         index += 1
     return tuple(tokens)
+
+
+_POSIX_CLASSES: Final = {
+    "alnum": ((48, 57), (65, 90), (97, 122)),
+    "alpha": ((65, 90), (97, 122)),
+    "blank": ((9, 9), (32, 32)),
+    "cntrl": ((0, 31), (127, 127)),
+    "digit": ((48, 57),),
+    "graph": ((33, 126),),
+    "lower": ((97, 122),),
+    "print": ((32, 126),),
+    "punct": ((33, 47), (58, 64), (91, 96), (123, 126)),
+    "space": ((9, 10), (13, 13), (32, 32)),
+    "upper": ((65, 90),),
+    "xdigit": ((48, 57), (65, 70), (97, 102)),
+}
+"""The ``[:name:]`` classes of git's wildmatch, as code point ranges (ASCII, with git's own ``isspace``)."""
+
+
+class _Unmatchable(Exception):
+    """A pattern git's wildmatch gives up on (an unclosed ``[``, an unknown ``[:class:]``): it matches nothing."""
+
+
+def _bracket(glob: str, start: int) -> tuple[re.Pattern[str], int]:
+    """The class ``[...]`` opening at ``glob[start]`` as a one-character regular expression, and the index of its
+    closing ``]``, read as git's wildmatch reads it: ``!`` or ``^`` first negates, a ``]`` first is a member,
+    ``\\`` takes the next character literally, ``a-z`` is a range (none if reversed), ``[:alpha:]`` a POSIX
+    class. Every member is written as a code point escape, so no character of the glob means anything to ``re``
+    (``&&``, ``||``, ``--``, ``~~`` or ``[`` in a class would be future set operations). Raises ``_Unmatchable``
+    where git gives up."""
+    index = start + 1
+    negated = glob[index : index + 1] in ("!", "^")
+    index += negated
+    ranges: list[tuple[int, int]] = []
+    previous: str | None = None
+    first = True
+    while True:
+        if index >= len(glob):
+            raise _Unmatchable(glob)
+        char = glob[index]
+        if char == "]" and not first:
+            break
+        first = False
+        if char == "\\":
+            index += 1
+            if index >= len(glob):
+                raise _Unmatchable(glob)
+            char = glob[index]
+            ranges.append((ord(char), ord(char)))
+        elif char == "-" and previous is not None and glob[index + 1 : index + 2] not in ("", "]"):
+            index += 1
+            high = glob[index]
+            if high == "\\":
+                index += 1
+                if index >= len(glob):
+                    raise _Unmatchable(glob)
+                high = glob[index]
+            ranges.append((ord(previous), ord(high)))  # reversed, it holds nothing (the regex is built below)
+            previous = None
+            index += 1
+            continue
+        elif char == "[" and glob[index + 1 : index + 2] == ":":
+            end = glob.find("]", index + 2)
+            if end == -1:
+                raise _Unmatchable(glob)
+            if end - index < 3 or glob[end - 1] != ":":  # no ":]": the "[" is a member
+                ranges.append((ord(char), ord(char)))
+            else:
+                name = glob[index + 2 : end - 1]
+                if name not in _POSIX_CLASSES:
+                    raise _Unmatchable(glob)
+                ranges.extend(_POSIX_CLASSES[name])
+                previous = None
+                index = end + 1
+                continue
+        else:
+            ranges.append((ord(char), ord(char)))
+        previous = char
+        index += 1
+    members = "".join(
+        f"\\U{low:08x}" if low == high else f"\\U{low:08x}-\\U{high:08x}" for low, high in ranges if low <= high
+    )
+    if not members:
+        return re.compile("." if negated else "(?!)", re.DOTALL), index
+    return re.compile(f"[{'^' if negated else ''}{members}]"), index
 
 
 def _match_path(components: tuple[Component, ...], parts: list[str]) -> bool:

@@ -22,6 +22,7 @@ from stages.fetch.paths import path_skip_reason
 from stages.fetch.vendored import (
     DEFAULT_MAX_SCAN_BYTES,
     DEFAULT_VENDORING,
+    IMPORTABLE_SUFFIXES,
     INSTALLED_DEPENDENCY_DIRS,
     MAX_ATTRIBUTES_BYTES,
     MAX_RESCUE_ROUNDS,
@@ -149,18 +150,10 @@ def list_files(
         rounds += 1
 
 
-_IMPORTABLE_SUFFIXES: Final = (
-    "",
-    *(f"{prefix}{extension}" for prefix in ("", "/index") for extension in (*languages.EXTENSIONS, ".d.ts", ".json")),
-    "/package.json",
-)
-"""What an import target may name besides itself: a file by its extension, a directory's index or manifest."""
-
-
 def _imports_something(tree: pygit2.Tree, target: str) -> bool:
     """Whether a relative import's target (a repository path) names a file of the tree, as resolution would find
     it (``stages.resolve``): itself, with an extension, or a directory's ``index`` or ``package.json``."""
-    for suffix in _IMPORTABLE_SUFFIXES:
+    for suffix in IMPORTABLE_SUFFIXES:
         try:
             entry = tree[target + suffix]
         except (KeyError, ValueError, pygit2.GitError):
@@ -401,7 +394,8 @@ def _with_attributes(odb: pygit2.Odb, frame: _Frame, parsed: dict[pygit2.Oid, tu
         except pygit2.GitError:
             return frame._replace(rules=(), attribute_bytes=-1)
         own = parsed[entry.id] = tuple(parse_attributes(text, ""))
-    rules = (*frame.rules, *(rule._replace(base=frame.parent) for rule in own))[:MAX_RULES]
+    kept = own[: MAX_RULES - len(frame.rules)]  # cut before copying: the work per directory is at most MAX_RULES
+    rules = (*frame.rules, *(rule._replace(base=frame.parent) for rule in kept))
     return frame._replace(rules=rules, attribute_bytes=total)
 
 

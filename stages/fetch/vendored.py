@@ -17,14 +17,14 @@ The rule (``walk_tree`` applies it entry by entry, ``list_files`` adds the rescu
 - never a directory first-party code imports from: a relative specifier (static ``import``/``export … from``,
   ``require()``, ``import()``) in an indexed file that leads into a skipped directory rescues that directory (for
   installed dependencies, the one package: ``node_modules/<name>`` or ``node_modules/@scope/<name>``); one that
-  leads to a file skipped by its attributes rescues that file (``./gen/api`` → ``gen/api.ts``, ``gen/api/…``).
+  names files skipped by their attributes rescues each file it names as resolution would find it
+  (``IMPORTABLE_SUFFIXES``: ``./gen/api`` → ``gen/api.ts``, ``gen/api/index.ts``, not ``gen/api/deep/x.ts``).
   Rescued files are indexed and scanned in turn (at most ``MAX_RESCUE_ROUNDS`` times), the scan reads at most
   ``DEFAULT_MAX_SCAN_BYTES``, and it runs only when the commit has something skipped under this rule.
 """
 
 from __future__ import annotations
 
-import bisect
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from typing import Final
 
 import msgspec
+
+from stages import languages
 
 INSTALLED_DEPENDENCY_DIRS: Final = frozenset(
     {"node_modules", "bower_components", "jspm_packages", ".yarn", ".pnpm-store"}
@@ -79,6 +81,14 @@ MAX_RESCUE_ROUNDS: Final = 4
 DEFAULT_MAX_SCAN_BYTES: Final = 256 * 1024 * 1024
 """Most bytes of indexed files read to look for imports into skipped directories (per listing)."""
 
+IMPORTABLE_SUFFIXES: Final = (
+    "",
+    *(f"{prefix}{extension}" for prefix in ("", "/index") for extension in (*languages.EXTENSIONS, ".d.ts", ".json")),
+    "/package.json",
+)
+"""What a relative import's target may name besides itself, as resolution would find it (``stages.resolve``): a
+file by its extension, a directory's index or manifest."""
+
 _RELATIVE_STRING: Final = re.compile(rb"""(["'])(\.\.?(?:/[^"'\\\n]{0,1024})?)\1""")
 """A string literal holding a relative specifier (``"./a"``, ``'../b/c'``, ``".."``): a quote then a dot is rare, so
 the scan finds few candidates fast."""
@@ -113,8 +123,9 @@ class VendoredRegions:
 
     def rescue_for(self, targets: Iterable[str], exists: Callable[[str], bool]) -> Rescued:
         """What the import targets (normalized repository paths, without extension resolution) rescue: a skipped
-        directory only for a target that ``exists`` there (an import of nothing imports from no directory)."""
-        marked = sorted(self.marked)
+        directory only for a target that ``exists`` there (an import of nothing imports from no directory), and
+        the marked files a target names (``IMPORTABLE_SUFFIXES``), never others below it."""
+        marked = set(self.marked)
         dirs: set[str] = set()
         files: set[str] = set()
         for target in targets:
@@ -123,12 +134,7 @@ class VendoredRegions:
                 if root not in dirs and exists(target):
                     dirs.add(root)
                 continue
-            start = bisect.bisect_left(marked, target)
-            for path in marked[start:]:
-                if not path.startswith(target):
-                    break
-                if len(path) == len(target) or path[len(target)] in "./":
-                    files.add(path)
+            files.update(path for suffix in IMPORTABLE_SUFFIXES if (path := target + suffix) in marked)
         return Rescued(dirs=frozenset(dirs), files=frozenset(files))
 
     def _root_of(self, target: str) -> str | None:

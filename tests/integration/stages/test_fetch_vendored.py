@@ -12,6 +12,7 @@ from pygit2.enums import AttrCheck
 from pipeline.local import index_commit
 from stages import fetch
 from stages.commit import CommitContext
+from stages.fetch.attributes import MAX_RULES, Rule
 from stages.fetch.vendored import MAX_ATTRIBUTES_BYTES
 from tests.integration.pipeline.repos import commit_files, new_repository
 
@@ -231,6 +232,35 @@ def test_list_files__gitattributes_beyond_the_byte_bound_are_not_applied(repo: p
     assert listing.skipped["generated"] == 1
 
 
+def test_list_files__rules_past_the_bound_are_not_copied_in_each_directory(
+    repo: pygit2.Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = MAX_ATTRIBUTES_BYTES // 32  # one attributes file near the byte bound, repeated in every directory
+    attributes = "".join(f"f{index}.ts linguist-vendored\n" for index in range(rules))
+    directories = [f"d{index}" for index in range(20)]
+    files: dict[str, bytes | str] = {}
+    for directory in directories:
+        files |= {
+            f"{directory}/.gitattributes": attributes,
+            f"{directory}/f0.ts": CODE,
+            f"{directory}/f{rules - 1}.ts": CODE,
+        }
+    copies = 0
+    replace = Rule._replace
+
+    def counted(rule: Rule, *, base: str) -> Rule:
+        nonlocal copies
+        copies += 1
+        return replace(rule, base=base)
+
+    monkeypatch.setattr(Rule, "_replace", counted)
+    sha = commit_files(repo, files, "commit")
+    listing = fetch.list_files(repo, sha, max_file_bytes=MAX_FILE_BYTES)  # one walk: nothing is imported
+
+    assert paths(listing) == sorted(f"{directory}/f{rules - 1}.ts" for directory in directories)  # past the bound
+    assert 0 < copies <= len(directories) * MAX_RULES
+
+
 PATTERNS = [
     "*.gen.ts linguist-generated",
     "/root-only.js linguist-vendored",
@@ -248,6 +278,19 @@ PATTERNS = [
     "mixed.ts !linguist-vendored",
     "dir/ linguist-vendored",
     "\\#hash.ts linguist-generated",
+    "cls[[:digit:]].ts linguist-generated",
+    "sp[[:space:][:upper:]]q.ts linguist-generated",
+    "bad[[:nope:]].ts linguist-generated",
+    "col[[:x].ts linguist-generated",
+    "esc[\\d].ts linguist-generated",
+    "rng[\\a-\\c].ts linguist-generated",
+    "amp[a&&b].ts linguist-generated",
+    "bar[x||y].ts linguist-generated",
+    "set[a--b].ts linguist-generated",
+    "rev[z-a].ts linguist-generated",
+    "neg[!z-a].ts linguist-generated",
+    "rb[]a].ts linguist-generated",
+    "un[closed.ts linguist-generated",
 ]
 PROBES = [
     "a.gen.ts",
@@ -279,6 +322,33 @@ PROBES = [
     "#hash.ts",
     "sub/a.gen.ts",
     "sub/x.ts",
+    "cls1.ts",
+    "clsa.ts",
+    "spAq.ts",
+    "sp q.ts",
+    "spaq.ts",
+    "badn.ts",
+    "col[.ts",
+    "colx.ts",
+    "coly.ts",
+    "escd.ts",
+    "esc1.ts",
+    "rngb.ts",
+    "rngd.ts",
+    "amp&.ts",
+    "ampc.ts",
+    "bar|.ts",
+    "barz.ts",
+    "set-.ts",
+    "setb.ts",
+    "set,.ts",
+    "revz.ts",
+    "reva.ts",
+    "negz.ts",
+    "nega.ts",
+    "rb].ts",
+    "rbb.ts",
+    "un[closed.ts",
 ]
 
 

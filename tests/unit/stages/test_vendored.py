@@ -55,6 +55,20 @@ def test_rescue_for__marked_files_by_extension_or_directory_and_not_by_a_longer_
     assert rescued == Rescued(files=frozenset({"gen/api.ts", "gen/api/index.ts", "data.json"}))
 
 
+def test_rescue_for__a_target_rescues_the_marked_files_it_names_and_none_deeper() -> None:
+    marked = [
+        "gen/api.d.ts",
+        "gen/api/index.ts",
+        "gen/api/package.json",
+        "gen/api/deep/x.ts",
+        "gen/api/other.ts",
+        "src/deep/nested/file.ts",
+    ]
+    regions = VendoredRegions(roots={}, marked=marked)
+    rescued = regions.rescue_for(["gen/api", "src"], lambda target: True)
+    assert rescued == Rescued(files=frozenset({"gen/api.d.ts", "gen/api/index.ts", "gen/api/package.json"}))
+
+
 def test_linguist_state__crafted_patterns_cannot_make_matching_slow() -> None:
     rules = tuple(parse_attributes("*a*a*a*a*a*a*a*a*b linguist-vendored\n**/**/**/**/x linguist-generated\n" * 32, ""))
     path = "/".join(["a" * 200] * 4) + "/" + "a" * 200
@@ -63,7 +77,34 @@ def test_linguist_state__crafted_patterns_cannot_make_matching_slow() -> None:
     assert time.monotonic() - started < 1.0
 
 
-def test_parse_attributes__a_class_that_is_not_a_valid_range_drops_its_line_only() -> None:
+def test_parse_attributes__a_reversed_range_holds_nothing_but_its_first_character_as_in_git() -> None:
     rules = tuple(parse_attributes("[z-a].ts linguist-vendored\n[a-c].ts linguist-generated\n", ""))
     assert linguist_state(rules, "b.ts") == (None, True)
-    assert linguist_state(rules, "z.ts") == (None, None)
+    assert linguist_state(rules, "z.ts") == (True, None)
+    assert linguist_state(rules, "y.ts") == (None, None)
+
+
+def test_parse_attributes__bracket_classes_read_as_git_reads_them() -> None:
+    text = "".join(
+        f"{pattern} linguist-vendored\n"
+        for pattern in (
+            "d[[:digit:]].ts",
+            "e[\\d].ts",
+            "a[x&&y].ts",
+            "o[x||y].ts",
+            "m[x--y].ts",
+            "t[x~~y].ts",
+            "n[[x].ts",
+        )
+    )
+    rules = tuple(parse_attributes(text, ""))  # warnings are errors: no FutureWarning about set operations
+    marked = ["d7.ts", "ed.ts", "a&.ts", "ax.ts", "o|.ts", "my.ts", "t~.ts", "n[.ts"]
+    unmarked = ["dx.ts", "e1.ts", "e\\.ts", "az.ts", "oz.ts", "m-.ts", "tz.ts", "nz.ts"]
+    assert [linguist_state(rules, path)[0] for path in marked] == [True] * len(marked)
+    assert [linguist_state(rules, path)[0] for path in unmarked] == [None] * len(unmarked)
+
+
+def test_parse_attributes__an_unclosed_class_or_an_unknown_posix_class_matches_nothing() -> None:
+    rules = tuple(parse_attributes("u[x.ts linguist-vendored\nb[[:nope:]].ts linguist-vendored\n", ""))
+    assert linguist_state(rules, "u[x.ts") == (None, None)
+    assert linguist_state(rules, "bn.ts") == (None, None)
