@@ -749,7 +749,8 @@ class _Linker:
         seen = (reference.qualifier, reference.root_hint, reference.name, reference.kind, reference.enclosing)
         found = memo.get(seen)
         if found is not None:
-            reads |= found[1]
+            if found[1]:
+                reads |= found[1]
             return found[0]
         chain = self.chain(reference)
         if chain is None:
@@ -770,7 +771,8 @@ class _Linker:
             if not trace.cut:
                 memo[key] = found
         memo[seen] = found
-        reads |= found[1]
+        if found[1]:
+            reads |= found[1]
         return found[0]
 
     # ---- modules ------------------------------------------------------------------------------------
