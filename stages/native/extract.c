@@ -2505,18 +2505,13 @@ static void hint_append_type(const FileCaptures *file, const HintFields *fields,
     hint->failed = true;
 }
 
-/* Appends the hint of an expression: ``new C()`` is ``{C}``, a chain of names and calls is itself with the
-   arguments dropped, ``e as T`` and ``<T>e`` are T's hint, and ``await``, parentheses, ``!``, ``satisfies``
-   and ``as const`` are looked through; fails on anything else. The chain is read from the outside in, then
-   written from its root out. */
-static void hint_append_expression(const FileCaptures *file, const HintFields *fields, TSNode node, HintText *hint) {
-    TSNode segments[HINT_MAX_DEPTH]; /* property names, or null nodes for calls, outermost first */
-    uint32_t count = 0;
-    bool rooted = false;
-    for (int depth = 0; !rooted && depth < HINT_MAX_DEPTH; depth++) {
-        if (ts_node_is_null(node)) {
-            break;
-        }
+/* Where an expression's hint starts: an identifier, ``this`` or ``super``, or a ``new`` expression, ``e as T`` or
+   ``<T>e`` (whose hint is a type's), with the property names and calls (null nodes) applied to it in
+   ``segments``, outermost first; a null node when the expression has no hint. ``await``, parentheses, ``!``,
+   ``satisfies`` and ``as const`` are looked through. */
+static TSNode expression_root(const HintFields *fields, TSNode node, TSNode segments[HINT_MAX_DEPTH], uint32_t *count) {
+    *count = 0;
+    for (int depth = 0; depth < HINT_MAX_DEPTH && !ts_node_is_null(node); depth++) {
         if (is_type(node, "parenthesized_expression") || is_type(node, "non_null_expression") ||
             is_type(node, "await_expression") || is_type(node, "satisfies_expression")) {
             node = first_operand(node);
@@ -2526,21 +2521,17 @@ static void hint_append_expression(const FileCaptures *file, const HintFields *f
                 node = first_operand(node);
                 continue;
             }
-            hint_append_type(file, fields, last_operand(node), hint);
-            rooted = true;
+            return node;
         } else if (is_type(node, "type_assertion")) {
             TSNode arguments = first_operand(node);
             if (ts_node_is_null(arguments) || !is_type(arguments, "type_arguments") ||
                 ts_node_named_child_count(arguments) != 1) {
                 break;
             }
-            hint_append_type(file, fields, ts_node_named_child(arguments, 0), hint);
-            rooted = true;
-        } else if (is_type(node, "new_expression")) {
-            hint_append(hint, "{", 1);
-            hint_append_dotted(file, fields, field(node, fields->constructor), hint);
-            hint_append(hint, "}", 1);
-            rooted = true;
+            return node;
+        } else if (is_type(node, "new_expression") || is_type(node, "identifier") || is_type(node, "this") ||
+                   is_type(node, "super")) {
+            return node;
         } else if (is_type(node, "call_expression")) {
             TSNode arguments = field(node, fields->arguments);
             node = field(node, fields->function);
@@ -2548,25 +2539,42 @@ static void hint_append_expression(const FileCaptures *file, const HintFields *f
                 is_type(node, "super") || is_type(node, "import")) {
                 break;
             }
-            segments[count++] = (TSNode){0};
+            segments[(*count)++] = (TSNode){0};
         } else if (is_type(node, "member_expression")) {
             TSNode property = field(node, fields->property);
             if (ts_node_is_null(property) ||
                 !(is_type(property, "property_identifier") || is_type(property, "private_property_identifier"))) {
                 break;
             }
-            segments[count++] = property;
+            segments[(*count)++] = property;
             node = field(node, fields->object);
-        } else if (is_type(node, "identifier") || is_type(node, "this") || is_type(node, "super")) {
-            hint_append_node(file, hint, node);
-            rooted = true;
         } else {
             break;
         }
     }
-    if (!rooted) {
+    return (TSNode){0};
+}
+
+/* Appends the hint of an expression: ``new C()`` is ``{C}``, a chain of names and calls is itself with the
+   arguments dropped, ``e as T`` and ``<T>e`` are T's hint (see ``expression_root``); fails on anything else. */
+static void hint_append_expression(const FileCaptures *file, const HintFields *fields, TSNode node, HintText *hint) {
+    TSNode segments[HINT_MAX_DEPTH];
+    uint32_t count = 0;
+    TSNode root = expression_root(fields, node, segments, &count);
+    if (ts_node_is_null(root)) {
         hint->failed = true;
         return;
+    }
+    if (is_type(root, "as_expression")) {
+        hint_append_type(file, fields, last_operand(root), hint);
+    } else if (is_type(root, "type_assertion")) {
+        hint_append_type(file, fields, ts_node_named_child(first_operand(root), 0), hint);
+    } else if (is_type(root, "new_expression")) {
+        hint_append(hint, "{", 1);
+        hint_append_dotted(file, fields, field(root, fields->constructor), hint);
+        hint_append(hint, "}", 1);
+    } else {
+        hint_append_node(file, hint, root);
     }
     for (uint32_t index = count; index > 0; index--) {
         if (ts_node_is_null(segments[index - 1])) {
@@ -3058,11 +3066,12 @@ static PyObject *qualifier_of(const FileCaptures *file, const Candidate *candida
 typedef struct {
     uint32_t name_start, name_end;
     uint32_t scope_start, scope_end; /* where the name is visible */
-    uint32_t position;               /* the declaration: its hint reads the locals visible here */
+    uint32_t position;               /* the declaration: the locals its hint is made from are those visible here */
     TSNode annotation, value;        /* where its hint comes from (null: nowhere) */
     bool parameter;                  /* ``annotation`` is the parameter: its fields are read when its hint is */
     uint32_t name_id;
     int32_t below;                   /* the entry of the same name it hides while visible, or -1 */
+    int32_t inner;                   /* the local its initialiser starts with, as of its declaration, or -1 */
     uint32_t hint_start, hint_length; /* its hint's bytes in LocalTable.text */
     uint8_t substitutions;           /* locals substituted into its hint */
     bool hinted;                     /* its hint is read */
@@ -3084,8 +3093,7 @@ typedef struct {
     ARRAY(char) text;          /* the hints' bytes */
     uint32_t *names;           /* open addressing over names: a local's index + 1 per distinct name; 0 is empty */
     int32_t *tops;             /* per name id: the innermost visible entry, or -1 */
-    bool *wanted;              /* per name id: some reference's root has this name (other hints are read lazily) */
-    Range *roots;              /* per reference: its root's bytes, or an empty range for none */
+    int32_t *roots;            /* per reference: the local its root names where it is, or -1 */
     size_t mask;
     size_t next_scope, next_declaration;
     const HintFields *fields;
@@ -3100,7 +3108,6 @@ static void local_table_free(LocalTable *table) {
     PyMem_Free(table->text.items);
     PyMem_Free(table->names);
     PyMem_Free(table->tops);
-    PyMem_Free(table->wanted);
     PyMem_Free(table->roots);
 }
 
@@ -3121,6 +3128,7 @@ static int add_local(LocalTable *table, TSNode name, TSNode scope, TSNode annota
         .annotation = annotation,
         .value = value,
         .below = -1,
+        .inner = -1,
     };
     return PUSH(table->locals, local);
 }
@@ -3340,8 +3348,7 @@ static int build_locals(FileCaptures *file, LocalTable *table) {
     table->mask = size - 1;
     table->names = PyMem_Calloc(size, sizeof(uint32_t));
     table->tops = PyMem_Malloc(count * sizeof(int32_t));
-    table->wanted = PyMem_Calloc(count, sizeof(bool));
-    if (table->names == NULL || table->tops == NULL || table->wanted == NULL) {
+    if (table->names == NULL || table->tops == NULL) {
         PyErr_NoMemory();
         return -1;
     }
@@ -3381,8 +3388,27 @@ static int32_t find_local(const FileCaptures *file, LocalTable *table, const cha
     return top;
 }
 
-/* A local's hint before substitution: its annotation's, else its initialiser's, the length of its leading
-   identifier (a ``{type}`` root has none) and the local that identifier names (-1: none). */
+/* The local an initialiser's hint would start with: the one its leading identifier names at the walk's
+   position (the local's declaration), or -1. Read for every local as the walk passes its declaration, so that
+   its hint, read later and only when needed, is made from the locals visible where it is declared. */
+static int32_t initialiser_local(const FileCaptures *file, LocalTable *table, const Local *local, uint32_t position) {
+    TSNode value = local->parameter ? field(local->annotation, table->fields->value) : local->value;
+    if (local->symbol || ts_node_is_null(value)) {
+        return -1;
+    }
+    TSNode segments[HINT_MAX_DEPTH];
+    uint32_t count = 0;
+    TSNode root = expression_root(table->fields, value, segments, &count);
+    if (ts_node_is_null(root) || !is_type(root, "identifier")) {
+        return -1;
+    }
+    uint32_t start = ts_node_start_byte(root), end = ts_node_end_byte(root);
+    return start < end && end <= file->length ? find_local(file, table, file->text + start, end - start, position)
+                                              : -1;
+}
+
+/* A local's hint before substitution: its annotation's, else its initialiser's, and the length of its leading
+   identifier (a ``{type}`` root has none), which names the local ``inner`` found at its declaration. */
 typedef struct {
     HintText hint;
     uint32_t root;
@@ -3390,8 +3416,7 @@ typedef struct {
     bool found; /* false: the code does not say */
 } LocalSource;
 
-static void local_source(const FileCaptures *file, LocalTable *table, int32_t index, uint32_t position,
-                         LocalSource *source) {
+static void local_source(const FileCaptures *file, const LocalTable *table, int32_t index, LocalSource *source) {
     const Local *local = &table->locals.items[index];
     source->inner = -1;
     source->root = 0;
@@ -3420,12 +3445,12 @@ static void local_source(const FileCaptures *file, LocalTable *table, int32_t in
     source->root = length;
     source->found = true;
     if (length > 0 && !keyword) {
-        source->inner = find_local(file, table, hint->bytes, length, position);
+        source->inner = local->inner; /* the initialiser's leading identifier (an annotation's hint has none) */
     }
 }
 
 /* Stores a local's hint: its source with a leading local replaced by that local's hint (none when that one
-   has none or is unread); "" when the code does not say. */
+   has none or is unread: a cycle); "" when the code does not say. */
 static int store_local_hint(LocalTable *table, int32_t index, const LocalSource *source) {
     table->locals.items[index].hinted = true;
     if (!source->found) {
@@ -3464,23 +3489,28 @@ static int store_local_hint(LocalTable *table, int32_t index, const LocalSource 
     return 0;
 }
 
-/* Reads a local's hint as of the walk's ``position``, first reading the unread locals it is made from (a local
-   no reference starts with is read only when needed): the chain is followed to at most
-   HINT_MAX_SUBSTITUTIONS locals, then stored from its far end. */
-static int read_local_hint(const FileCaptures *file, LocalTable *table, int32_t index, uint32_t position) {
+/* Reads a local's hint, first reading the unread locals it is made from: the chain is followed to at most
+   HINT_MAX_SUBSTITUTIONS locals, then stored from its far end. A chain that goes on has too many
+   substitutions: only the local asked for is stored, as "" (the others are read when asked, from nearer their
+   ends). Each local's ``inner`` is fixed at its declaration, so the hint does not depend on where it is asked. */
+static int read_local_hint(const FileCaptures *file, LocalTable *table, int32_t index) {
     LocalSource sources[HINT_MAX_SUBSTITUTIONS + 1];
     int32_t chain[HINT_MAX_SUBSTITUTIONS + 1];
     int count = 0;
     int32_t next = index;
-    while (next >= 0 && count <= HINT_MAX_SUBSTITUTIONS) {
+    while (next >= 0) {
+        if (count > HINT_MAX_SUBSTITUTIONS) {
+            table->locals.items[index].hinted = true; /* hint_length 0: "" */
+            return 0;
+        }
         chain[count] = next;
-        local_source(file, table, next, position, &sources[count]);
+        local_source(file, table, next, &sources[count]);
         int32_t inner = sources[count++].inner;
         next = -1;
         if (inner >= 0 && !table->locals.items[inner].hinted && !table->locals.items[inner].symbol) {
             next = inner;
             for (int seen = 0; seen < count; seen++) {
-                next = chain[seen] == inner ? -1 : next;
+                next = chain[seen] == inner ? -1 : next; /* a cycle: stored as "" from its far end */
             }
         }
     }
@@ -3493,7 +3523,8 @@ static int read_local_hint(const FileCaptures *file, LocalTable *table, int32_t 
 }
 
 /* Moves the walk to ``position``: every local whose scope starts there or before is visible (innermost on
-   top of its name's stack), and every local declared there or before has its hint read. */
+   top of its name's stack), and every local declared there or before has the local its initialiser starts
+   with found. */
 static int advance_locals(FileCaptures *file, LocalTable *table, uint32_t position) {
     for (;;) {
         Local *entering = table->next_scope < table->locals.count ? &table->locals.items[table->next_scope] : NULL;
@@ -3517,11 +3548,8 @@ static int advance_locals(FileCaptures *file, LocalTable *table, uint32_t positi
             table->tops[entering->name_id] = (int32_t)table->next_scope++;
         } else {
             table->next_declaration++;
-            const Local *local = &table->locals.items[declared->index];
-            if (!local->hinted && table->wanted[local->name_id] &&
-                read_local_hint(file, table, (int32_t)declared->index, declared->position) < 0) {
-                return -1;
-            }
+            Local *local = &table->locals.items[declared->index];
+            local->inner = initialiser_local(file, table, local, declared->position);
         }
     }
 }
@@ -3557,12 +3585,14 @@ static Range reference_root(const LocalTable *table, const Candidate *candidate)
     return range.start < range.end && range.end <= candidate->start ? range : none;
 }
 
-/* Each reference's root, and which local names some root has (only those locals' hints are read eagerly). */
+/* One walk over the file in source order: the local each reference's root names where the reference is, and,
+   for every local, the local its initialiser starts with where it is declared. Hints are read after it, when
+   asked (``root_hint``), from declarations alone. */
 static int find_roots(FileCaptures *file, LocalTable *table, const Candidate *chosen, size_t count) {
     if (table->locals.count == 0) {
         return 0;
     }
-    table->roots = PyMem_Malloc((count ? count : 1) * sizeof(Range));
+    table->roots = PyMem_Malloc((count ? count : 1) * sizeof(int32_t));
     if (table->roots == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -3572,32 +3602,26 @@ static int find_roots(FileCaptures *file, LocalTable *table, const Candidate *ch
             return -1;
         }
         Range root = reference_root(table, &chosen[index]);
-        table->roots[index] = root;
+        table->roots[index] = -1;
         if (root.start < root.end) {
-            uint32_t slot_value = table->names[name_slot(table, file->text, file->text + root.start, root.end - root.start)];
-            if (slot_value != 0) {
-                table->wanted[table->locals.items[slot_value - 1].name_id] = true;
+            if (advance_locals(file, table, chosen[index].start) < 0) {
+                return -1;
             }
+            table->roots[index] =
+                find_local(file, table, file->text + root.start, root.end - root.start, chosen[index].start);
         }
     }
-    return 0;
+    return advance_locals(file, table, UINT32_MAX);
 }
 
 /* The root hint of the reference ``chosen`` (its index in source order): a new str, None, or NULL with an
    error set. */
-static PyObject *root_hint(FileCaptures *file, LocalTable *table, const Candidate *candidate, size_t chosen) {
-    if (table->locals.count == 0 || table->roots[chosen].start >= table->roots[chosen].end) {
-        return Py_NewRef(Py_None);
-    }
-    uint32_t start = table->roots[chosen].start, end = table->roots[chosen].end;
-    if (advance_locals(file, table, candidate->start) < 0) {
-        return NULL;
-    }
-    int32_t index = find_local(file, table, file->text + start, end - start, candidate->start);
+static PyObject *root_hint(FileCaptures *file, LocalTable *table, size_t chosen) {
+    int32_t index = table->locals.count == 0 ? -1 : table->roots[chosen];
     if (index < 0 || table->locals.items[index].symbol) {
         return Py_NewRef(Py_None);
     }
-    if (!table->locals.items[index].hinted && read_local_hint(file, table, index, candidate->start) < 0) {
+    if (!table->locals.items[index].hinted && read_local_hint(file, table, index) < 0) {
         return NULL;
     }
     Local *local = &table->locals.items[index];
@@ -3707,7 +3731,7 @@ static PyObject *build_references(FileCaptures *self, Py_ssize_t max_qualifier_c
                        candidate->end};
         PyObject *span = span_object(&bounds);
         PyObject *enclosing = depth > 0 ? PyLong_FromSize_t(stack[depth - 1]) : Py_NewRef(Py_None);
-        PyObject *hint = root_hint(self, &locals, candidate, index);
+        PyObject *hint = root_hint(self, &locals, index);
         PyObject *reference = NULL;
         if (name != NULL && qualifier != NULL && span != NULL && enclosing != NULL && hint != NULL) {
             PyObject *values[6] = {name, qualifier, reference_kind_strings[candidate->kind], span, enclosing, hint};

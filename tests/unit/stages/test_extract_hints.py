@@ -330,3 +330,28 @@ def test_type_hint__a_union_longer_than_the_walk_bound_has_none() -> None:
 def test_root_hint__locals_no_reference_starts_with_are_substituted_too() -> None:
     source = "function f() { const a = new A(); const b = a.x; const c = b.y; c.z(); }"
     assert root_hints(source)[-1] == ("c", "z", "{A}.x.y")
+
+
+def test_root_hint__a_locals_hint_is_made_where_it_is_declared_not_where_it_is_first_used() -> None:
+    source = (
+        "class R { x() {} }\nclass S { x() {} }\n"
+        "class A { get(): R { return new R(); } }\nclass Z { get(): S { return new S(); } }\n"
+        "export function f() {\n"
+        "  const later = () => { const a = new Z(); b.x(); };\n"
+        "  const a = new A();\n"
+        "  const b = a.get();\n"
+        "  b.x();\n"
+        "}"
+    )
+    assert [hint for qualifier, _name, hint in root_hints(source) if qualifier == "b"] == ["{A}.get()", "{A}.get()"]
+
+
+def test_root_hint__a_substituted_local_is_made_from_the_locals_visible_where_it_is_declared() -> None:
+    source = "function f() { const c = new C(); const a = c.p; { const c = new D(); const b = a.q; b.run(); } }"
+    assert root_hints(source)[-1] == ("b", "run", "{C}.p.q")
+
+
+def test_root_hint__a_chain_over_the_bound_asked_first_leaves_the_shorter_chains_in_it_whole() -> None:
+    lines = ["const v0 = new A();"] + [f"const v{index} = v{index - 1}.p;" for index in range(1, 11)]
+    source = "function f() {\nconst g = () => { v10.run(); v3.run(); };\n" + "\n".join(lines) + "\n}"
+    assert [hint for _qualifier, name, hint in root_hints(source) if name == "run"] == ["", "{A}.p.p.p"]
