@@ -160,6 +160,24 @@ HOSTILE: dict[str, Hostile] = {
         "export function ƒ😀(ä = '💥'.repeat(3)) { return ä + `${ä}é` }\n".encode() * 1000,
         check=lambda r: r.symbols[0].name == "ƒ😀",
     ),
+    # type hints (bounded: 200 characters, 8 substitutions, 32-node walks)
+    "a 20,000-member qualifier": Hostile(
+        "a.ts",
+        b"export function f(p: A) { p" + b".m()" * WIDE + b".x(); }\n",
+        check=lambda r: len(r.references) == WIDE + 2 and len(r.references[-1].qualifier or "") <= 100,
+    ),
+    "20,000 locals each made from the one before": Hostile(
+        "a.ts",
+        b"export function f() { const v0 = new A();\n"
+        + b"".join(b"const v%d = v%d.p;\n" % (k + 1, k) for k in range(WIDE))
+        + b"v%d.x(); v1.x(); }\n" % WIDE,
+        check=lambda r: [x.root_hint for x in r.references[-2:]] == ["", "{A}.p"],
+    ),
+    "a type hint of 20,000 nested generics": Hostile(
+        "a.ts",
+        b"export let x: " + b"Promise<" * WIDE + b"A" + b">" * WIDE + b";\n",
+        check=lambda r: r.symbols[0].type_hint is None,
+    ),
     "a file over the size limit": Hostile("a.ts", b"x" * (2 * 1024 * 1024 + 1), "too_large", "exceeds the limit"),
 }
 
