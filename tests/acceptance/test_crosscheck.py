@@ -5,15 +5,15 @@ TypeScript 5.9.3 is installed with npm into ``bench/.cache/tsc`` on first use an
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import msgspec
 import pytest
+
+from tests.bench_scripts import load_bench_script
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "crosscheck"
@@ -25,13 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def load_crosscheck() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("crosscheck", REPO / "bench" / "crosscheck.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["crosscheck"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("crosscheck")
 
 
 @pytest.fixture(scope="module")

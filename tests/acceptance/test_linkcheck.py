@@ -6,15 +6,15 @@ TypeScript 5.9.3 is installed with npm into ``bench/.cache/tsc`` on first use an
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import msgspec
 import pytest
+
+from tests.bench_scripts import load_bench_script
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "crosscheck"
@@ -58,13 +58,7 @@ list[0].m();
 
 
 def load_linkcheck() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("linkcheck", REPO / "bench" / "linkcheck.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["linkcheck"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("linkcheck")
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,8 @@ the network: the tarball is built by the test.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 import tarfile
 from pathlib import Path
 from types import ModuleType
@@ -17,19 +15,12 @@ from types import ModuleType
 import pytest
 
 from stages.extract import extract_source
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.bench_scripts import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def corpus() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("pipeline_corpus", BENCH / "pipeline_corpus.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["pipeline_corpus"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("pipeline_corpus")
 
 
 def test_is_source__keeps_ts_tsx_js_mjs_only(corpus: ModuleType) -> None:
