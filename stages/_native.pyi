@@ -20,7 +20,7 @@ class FileCaptures:
 
 class QueryPlan:
     def __init__(
-        self, patterns: Sequence[Step], capture_names: tuple[str, ...], kinds: Mapping[str, SymbolKind]
+        self, patterns: Sequence[Step], capture_names: tuple[str, ...], kinds: Mapping[str, SymbolKind] | None
     ) -> None: ...
     def run(
         self, tree: tree_sitter.Tree, source: bytes, deadline: float, /

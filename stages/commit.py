@@ -16,7 +16,7 @@ import msgspec
 
 from stages.link import FileView, link, link_batches
 from stages.models import LinkedIndex
-from stages.resolve import ModuleResolver
+from stages.resolvers import CommitResolver
 
 
 class CommitContext(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,11 +40,11 @@ def link_commit(
     *,
     paths: Mapping[str, int] | None = None,
     only: Iterable[int] | None = None,
-    resolver: ModuleResolver | None = None,
+    resolver: CommitResolver | None = None,
 ) -> LinkedCommit:
     """Resolve and link ``files`` within ``context``: all of them, or ``only`` those (``stages.link.link``; file ids
     are positions in a sequence, keys of a mapping). ``resolver`` is one already built for ``context``."""
-    resolver = resolver or ModuleResolver.from_files(context.paths, context.configs.get)
+    resolver = resolver or CommitResolver.from_files(context.paths, context.configs.get)
     linked = link(files, resolver, paths=paths, only=only)
     path_of = (
         {file_id: path for path, file_id in paths.items()}
@@ -63,7 +63,7 @@ def link_commit_batches(
     *,
     paths: Mapping[str, int],
     batches: Iterable[Sequence[int]],
-    resolver: ModuleResolver,
+    resolver: CommitResolver,
     max_tables: int | None = None,
 ) -> Iterator[LinkedCommit]:
     """``link_commit`` one batch of file ids at a time (``stages.link.link_batches``): each ``LinkedCommit`` holds
@@ -77,7 +77,7 @@ def link_commit_batches(
         )
 
 
-def _package_versions(linked: LinkedIndex, resolver: ModuleResolver, path_of: Mapping[int, str]) -> dict[str, str]:
+def _package_versions(linked: LinkedIndex, resolver: CommitResolver, path_of: Mapping[int, str]) -> dict[str, str]:
     """``"<file_idx>:<package>"`` → the version range the nearest package.json declares, for each external
     dependency of ``linked`` that has one."""
     versions: dict[str, str] = {}

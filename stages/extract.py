@@ -25,6 +25,7 @@ from stages import _native
 from stages.languages import Language, is_declaration_file, language_name_for_path
 from stages.models import FileError, FileExtraction
 from stages.parse import ParsedFile, ParseError, ParseLimits, ParseTimeoutError, parse_source
+from stages.syntax import Captures, Steps, TextLimits
 
 _query_plans: dict[str, _native.QueryPlan] = {}
 
@@ -33,8 +34,9 @@ def _query_plan(language: Language) -> _native.QueryPlan:
     """The language's query, ready to run natively (built once per process)."""
     plan = _query_plans.get(language.name)
     if plan is None:
+        kinds = None if language.spec.rows is not None else language.spec.kinds
         plan = _query_plans[language.name] = _native.QueryPlan(
-            language.patterns.patterns, language.patterns.capture_names, language.spec.kinds
+            language.patterns.patterns, language.patterns.capture_names, kinds
         )
     return plan
 
@@ -78,10 +80,24 @@ def extract_parsed(parsed: ParsedFile, *, limits: ExtractionLimits = ExtractionL
 
     Raises ``ParseTimeoutError`` when ``parsed.deadline`` passes first."""
     try:
-        _, captures = _query_plan(parsed.language).run(parsed.tree, parsed.source, parsed.deadline)
-        symbols, imports, exports, references = captures.rows(
-            limits.max_signature_chars, limits.max_doc_chars, limits.max_qualifier_chars
-        )
+        nodes, captures = _query_plan(parsed.language).run(parsed.tree, parsed.source, parsed.deadline)
+        build = parsed.language.spec.rows
+        if build is None:
+            symbols, imports, exports, references = captures.rows(
+                limits.max_signature_chars, limits.max_doc_chars, limits.max_qualifier_chars
+            )
+        else:
+            text_limits = TextLimits(limits.max_signature_chars, limits.max_doc_chars, limits.max_qualifier_chars)
+            symbols, imports, exports, references = build(
+                Captures(
+                    path=parsed.path,
+                    source=parsed.source,
+                    root=parsed.tree.root_node,
+                    nodes=nodes,
+                    limits=text_limits,
+                    steps=Steps(parsed.deadline),
+                )
+            )
     except _native.DeadlineExceeded as exc:
         raise ParseTimeoutError(
             parsed.path,

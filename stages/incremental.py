@@ -40,7 +40,7 @@ from psycopg.rows import TupleRow
 
 from stages.commit import CommitContext
 from stages.models import LinkBinding, LinkExport, LinkFile, LinkImport, LinkReference, LinkSymbol
-from stages.resolve import ModuleResolver
+from stages.resolvers import CommitResolver
 
 Conn = psycopg.Connection[TupleRow]
 
@@ -337,7 +337,7 @@ class Delta:
     resolution_changed: set[int] = field(default_factory=set)
     reexports_of: dict[int, set[int]] = field(default_factory=dict)  # the base's: file → files it re-exports from
 
-    def link_visits(self, files: Mapping[int, LinkFile], resolver: ModuleResolver) -> set[int]:
+    def link_visits(self, files: Mapping[int, LinkFile], resolver: CommitResolver) -> set[int]:
         """The files the links of ``relink`` (read from ``files``) will likely visit: the files themselves, the
         files their named and namespace imports resolve to, and what those re-export from, transitively, as the
         base's edges say (for prefetching: a file missed is read when a link visits it)."""
@@ -366,7 +366,7 @@ def plan_delta(
     results: Mapping[str, int],
     context: CommitContext,
     *,
-    resolver: ModuleResolver,
+    resolver: CommitResolver,
     parsed: Callable[[str], LinkFile | None],
 ) -> Delta | None:
     """The delta from ``base`` to the commit whose files are ``results`` (path → result id); ``None`` when the
@@ -516,7 +516,7 @@ def _resolution_changes(
     base: BaseSnapshot,
     delta: Delta,
     results: Mapping[str, int],
-    resolver: ModuleResolver,
+    resolver: CommitResolver,
 ) -> set[int]:
     """File ids of the files of both the base and the commit whose imports, as the base stored them, resolve
     differently in the commit (its paths, or the paths it indexes, differ from the base's). A file changed in

@@ -1,9 +1,13 @@
 """The language registry: which grammar and which query parse and extract a file.
 
-A language is a tree-sitter grammar, our own query file ``stages/queries/<name>.scm`` and a mapping from the
-query's ``@definition.<kind>`` capture names to symbol kinds. A query file may start with
-``; inherits: a, b`` to include other query files first, so dialects share patterns without copying them.
-Adding a language means adding a query file and a ``LanguageSpec`` to ``LANGUAGES``; nothing else changes.
+A language is a tree-sitter grammar (the ``language()`` capsule of its official wheel), our own query file
+``stages/queries/<name>.scm``, and either a mapping from the query's ``@definition.<kind>`` capture names to symbol
+kinds (the ECMAScript dialects, whose rows the native extractor builds) or a row builder (``stages.syntax``: the
+native matcher hands every capture back as nodes and a small Python module, ``stages/lang/<name>.py``, builds the
+rows). A query file may start with ``; inherits: a, b`` to include other query files first, so dialects share
+patterns without copying them. Imports are resolved by the resolver of the language's module system
+(``stages.resolvers``). Adding a language means adding a query file, a ``LanguageSpec`` in ``LANGUAGES`` and, where
+its module system is new, a resolver; no C changes.
 
 Grammars and compiled queries are built once per process (``functools.cache``): tree-sitter objects cannot
 cross process boundaries, so each worker compiles its own on first use.
@@ -24,6 +28,7 @@ import tree_sitter_typescript
 
 from stages.models import SymbolKind
 from stages.patterns import CompiledPatterns, compile_patterns
+from stages.syntax import RowBuilder
 
 QUERY_DIR = Path(__file__).parent / "queries"
 _INHERITS = re.compile(r"^;\s*inherits:\s*(?P<names>[\w, -]+)$", re.MULTILINE)
@@ -219,8 +224,13 @@ class LanguageSpec:
     name: str
     grammar: Callable[[], object]
     query_name: str
-    kinds: Mapping[str, SymbolKind]
+    kinds: Mapping[str, SymbolKind] | None
+    extensions: tuple[str, ...]
+    modules: str
+    """The module system whose resolver resolves this language's imports (``stages.resolvers.RESOLVERS``)."""
     recovery: Callable[[bytes, tree_sitter.Node], Rewrite] | None = None
+    rows: RowBuilder | None = None
+    """Captures → rows in Python (``kinds`` is then ``None``); ``None``: the native ECMAScript extractor."""
 
 
 @dataclass(frozen=True)
@@ -245,23 +255,26 @@ LANGUAGES: Mapping[str, LanguageSpec] = {
             tree_sitter_typescript.language_typescript,
             "typescript",
             ECMASCRIPT_KINDS,
+            (".ts", ".mts", ".cts"),
+            "ecmascript",
             recover_typescript,
         ),
-        LanguageSpec("tsx", tree_sitter_typescript.language_tsx, "tsx", ECMASCRIPT_KINDS, recover_tsx),
-        LanguageSpec("javascript", tree_sitter_javascript.language, "javascript", ECMASCRIPT_KINDS, recover_javascript),
+        LanguageSpec(
+            "tsx", tree_sitter_typescript.language_tsx, "tsx", ECMASCRIPT_KINDS, (".tsx",), "ecmascript", recover_tsx
+        ),
+        LanguageSpec(
+            "javascript",
+            tree_sitter_javascript.language,
+            "javascript",
+            ECMASCRIPT_KINDS,
+            (".js", ".mjs", ".cjs", ".jsx"),
+            "ecmascript",
+            recover_javascript,
+        ),
     )
 }
 
-EXTENSIONS: Mapping[str, str] = {
-    ".ts": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-    ".tsx": "tsx",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascript",
-}
+EXTENSIONS: Mapping[str, str] = {extension: spec.name for spec in LANGUAGES.values() for extension in spec.extensions}
 
 DECLARATION_SUFFIXES = (".d.ts", ".d.mts", ".d.cts")
 
@@ -272,6 +285,12 @@ def language_name_for_path(path: str) -> str | None:
     if dot < 0 or "/" in path[dot:]:
         return None
     return EXTENSIONS.get(path[dot:].lower())
+
+
+def module_system_for_path(path: str) -> str | None:
+    """The module system of a path's language (``LanguageSpec.modules``), or ``None`` when no language handles it."""
+    name = language_name_for_path(path)
+    return None if name is None else LANGUAGES[name].modules
 
 
 def is_declaration_file(path: str) -> bool:

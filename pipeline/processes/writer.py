@@ -27,7 +27,7 @@ from stages.commit import CommitContext, LinkedCommit, link_commit, link_commit_
 from stages.incremental import ContentKey, StoredFiles, load_base, plan_delta, stored_results
 from stages.languages import is_declaration_file
 from stages.models import LinkFile
-from stages.resolve import ModuleResolver
+from stages.resolvers import CommitResolver
 from stages.write import EXTRACTOR_VERSION, FileRow, SnapshotWriter
 
 logger = logging.getLogger(__name__)
@@ -336,7 +336,7 @@ class Writer:
         parsed = state.parsed
         results = dict(writer.files.values())
         parsed_paths = {state.listing[position].path for position in parsed}
-        resolver = ModuleResolver.from_files(context.paths, context.configs.get)
+        resolver = CommitResolver.from_files(context.paths, context.configs.get)
         base = None if previous is None or force else load_base(conn, previous, self.extractor_version)
         position_of = {state.listing[position].path: position for position in parsed}
 

@@ -13,7 +13,21 @@ from stages.fetch.objects import DEFAULT_MAX_OBJECT_BYTES
 from stages.fetch.tree import DEFAULT_MAX_TREE_ENTRIES, peel_commit, walk_tree
 from stages.fetch.vendored import DEFAULT_VENDORING, Rescued
 
-CONFIG_NAMES = frozenset({"tsconfig.json", "jsconfig.json", "package.json"})
+CONFIG_NAMES = frozenset(
+    {"tsconfig.json", "jsconfig.json", "package.json", "pyproject.toml", "setup.cfg", "go.mod", "go.work"}
+)
+"""Files whose text a module system's resolver reads (``stages.resolvers``), besides ``requirements*.txt``."""
+
+
+def is_config_path(path: str) -> bool:
+    """Whether resolution reads this file's text: a ``CONFIG_NAMES`` file or a pip requirements file
+    (``requirements*.txt``, also inside a ``requirements/`` directory)."""
+    name = posixpath.basename(path)
+    if name in CONFIG_NAMES:
+        return True
+    return name.endswith(".txt") and (name.startswith("requirements") or path.endswith(f"requirements/{name}"))
+
+
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
@@ -28,11 +42,11 @@ def commit_context(
     """What the cross-file step needs from the commit, from one walk of its tree (no checkout): every path that the
     path rule accepts (``stages.fetch.paths``) and the vendoring rule does not skip (``stages.fetch.vendored``;
     pass ``rescued`` from the commit's ``FileListing``, so that what imports put back is there too; bare
-    specifiers name external packages whether or not they were committed), and the text of each
-    ``tsconfig.json``/``jsconfig.json``/``package.json`` blob up to ``MAX_CONFIG_BYTES`` (decoded with replacement
-    characters; a larger or unreadable one is left out, and resolution notes it as unreadable). Raises what
-    ``walk_tree`` raises, ``LimitExceeded`` past ``max_entries`` entries walked or for a commit or tree larger than
-    ``max_object_bytes``."""
+    specifiers name external packages whether or not they were committed), and the text of each config blob
+    (``is_config_path``: ``tsconfig.json``, ``package.json``, ``pyproject.toml``, ``go.mod``…) up to
+    ``MAX_CONFIG_BYTES`` (decoded with replacement characters; a larger or unreadable one is left out, and
+    resolution notes it as unreadable). Raises what ``walk_tree`` raises, ``LimitExceeded`` past ``max_entries``
+    entries walked or for a commit or tree larger than ``max_object_bytes``."""
     odb = repo.odb
     paths: list[str] = []
     configs: dict[str, str] = {}
@@ -50,7 +64,7 @@ def commit_context(
         if entry.skip is not None or entry.mode not in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
             continue
         paths.append(entry.path)
-        if posixpath.basename(entry.path) in CONFIG_NAMES:
+        if is_config_path(entry.path):
             text = _config_text(odb, entry.oid, entry.path)
             if text is not None:
                 configs[entry.path] = text

@@ -554,7 +554,8 @@ static PyObject *query_plan_new(PyTypeObject *type, PyObject *args, PyObject *kw
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
-    if (read_kind_mapping(self, kinds) < 0) {
+    bool generic = kinds == Py_None; /* a language whose rows are built in Python: every capture goes there */
+    if (!generic && read_kind_mapping(self, kinds) < 0) {
         PyMem_Free(ids);
         Py_DECREF(self);
         return NULL;
@@ -573,7 +574,7 @@ static PyObject *query_plan_new(PyTypeObject *type, PyObject *args, PyObject *kw
         }
         self->names[id] = Py_NewRef(name);
         PyUnicode_InternInPlace(&self->names[id]);
-        if (classify_capture(self, id, text, (uint32_t)length) < 0) {
+        if (!generic && classify_capture(self, id, text, (uint32_t)length) < 0) {
             PyMem_Free(ids);
             Py_DECREF(self);
             return NULL;
@@ -928,7 +929,8 @@ static PyType_Slot query_plan_slots[] = {
     {Py_tp_methods, query_plan_methods},
     {Py_tp_doc, "QueryPlan(patterns, capture_names, kinds)\n--\n\nA language's query file compiled by "
                 "stages.patterns, with its capture names classified and its ``@definition.<suffix>`` to symbol "
-                "kind mapping."},
+                "kind mapping; with ``kinds`` ``None`` (a language whose rows are built in Python), every capture "
+                "comes back from ``run`` as nodes."},
     {0, NULL},
 };
 
