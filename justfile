@@ -44,7 +44,7 @@ sanitize:
     gcc -std=c11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
         -shared -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DTREE_SITTER_HIDE_SYMBOLS \
         -Istages/native -I"$runtime/include" -I"$runtime/src" -I"$include" \
-        stages/native/extract.c stages/native/match.c "$runtime/src/lib.c" -o "$build/stages/_native$suffix"
+        stages/native/extract.c stages/native/match.c stages/native/syntax.c "$runtime/src/lib.c" -o "$build/stages/_native$suffix"
     # The sanitized package is imported before pytest puts the checkout first on sys.path.
     ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" \
         {{venv}}/python -c 'import sys; sys.path.insert(0, sys.argv[1]); import stages._native, stages.extract, pytest; \

@@ -28,7 +28,7 @@ import tree_sitter_typescript
 
 from stages.models import SymbolKind
 from stages.patterns import CompiledPatterns, compile_patterns
-from stages.syntax import RowBuilder
+from stages.syntax import RowBuilder, SyntaxNode
 
 QUERY_DIR = Path(__file__).parent / "queries"
 _INHERITS = re.compile(r"^;\s*inherits:\s*(?P<names>[\w, -]+)$", re.MULTILINE)
@@ -145,13 +145,13 @@ _JSX_TEXT = re.compile(rb"[^<>{}]*")
 _TEXT_BEFORE = frozenset({"jsx_opening_element", "jsx_element", "jsx_self_closing_element", "jsx_expression"})
 
 
-def jsx_ampersands(source: bytes, root: tree_sitter.Node) -> list[tuple[int, int]]:
+def jsx_ampersands(source: bytes, root: SyntaxNode) -> list[tuple[int, int]]:
     """The bare ``&`` of JSX text and attribute strings in the erroneous parts of a tree: in the text that follows
     an opening tag, or a child of an element (a tag, an element or an expression; not the element's own closing
     tag), up to the next ``<``, ``>``, ``{`` or ``}``; inside an attribute's string that has errors. Only erroneous
     subtrees are visited."""
     found: list[tuple[int, int]] = []
-    pending = [root]
+    pending: list[SyntaxNode] = [root]
     while pending:
         node = pending.pop()
         inside_element = node.type == "jsx_element"
@@ -185,17 +185,17 @@ def _with_spaces(rewrite: Rewrite, ranges: list[tuple[int, int]]) -> Rewrite:
     return Rewrite(bytes(rewritten), _merged([*rewrite.changed, *ranges]))
 
 
-def recover_typescript(source: bytes, root: tree_sitter.Node) -> Rewrite:
+def recover_typescript(source: bytes, root: SyntaxNode) -> Rewrite:
     """``typescript_recovery`` (the tree is not needed: TypeScript has no JSX)."""
     return typescript_recovery(source)
 
 
-def recover_tsx(source: bytes, root: tree_sitter.Node) -> Rewrite:
+def recover_tsx(source: bytes, root: SyntaxNode) -> Rewrite:
     """``typescript_recovery`` and the bare ``&`` of JSX text."""
     return _with_spaces(typescript_recovery(source), jsx_ampersands(source, root))
 
 
-def recover_javascript(source: bytes, root: tree_sitter.Node) -> Rewrite:
+def recover_javascript(source: bytes, root: SyntaxNode) -> Rewrite:
     """The bare ``&`` of JSX text."""
     return _with_spaces(Rewrite(source, []), jsx_ampersands(source, root))
 
@@ -228,7 +228,7 @@ class LanguageSpec:
     extensions: tuple[str, ...]
     modules: str
     """The module system whose resolver resolves this language's imports (``stages.resolvers.RESOLVERS``)."""
-    recovery: Callable[[bytes, tree_sitter.Node], Rewrite] | None = None
+    recovery: Callable[[bytes, SyntaxNode], Rewrite] | None = None
     rows: RowBuilder | None = None
     """Captures → rows in Python (``kinds`` is then ``None``); ``None``: the native ECMAScript extractor."""
 
@@ -239,7 +239,10 @@ class Language:
     extraction runs."""
 
     spec: LanguageSpec
+    capsule: object
+    """The grammar wheel's ``language()`` capsule: what ``stages._native.parse`` parses with."""
     grammar: tree_sitter.Language
+    """The same grammar read through py-tree-sitter's public API, to compile and check the query file."""
     patterns: CompiledPatterns
 
     @property
@@ -326,8 +329,9 @@ def load_language(name: str) -> Language:
     Raises ``KeyError`` for a name that is not registered.
     """
     spec = LANGUAGES[name]
-    grammar = tree_sitter.Language(spec.grammar())
+    capsule = spec.grammar()
+    grammar = tree_sitter.Language(capsule)
     source = query_source(spec.query_name)
     # tree-sitter compiles the query only as a check: besides names, it rejects patterns no tree can match.
     tree_sitter.Query(grammar, source)
-    return Language(spec=spec, grammar=grammar, patterns=compile_patterns(grammar, source))
+    return Language(spec=spec, capsule=capsule, grammar=grammar, patterns=compile_patterns(grammar, source))

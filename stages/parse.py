@@ -27,12 +27,11 @@ import re
 import time
 from dataclasses import dataclass
 
-import tree_sitter
-
 from stages import _native
 from stages.errors import SourceFileError
 from stages.languages import Language, is_declaration_file, language_name_for_path, load_language
 from stages.models import FileErrorKind
+from stages.syntax import SyntaxNode
 
 _LINE_BREAK = re.compile(rb"\n")
 
@@ -93,7 +92,7 @@ class ParsedFile:
     path: str
     source: bytes
     language: Language
-    tree: tree_sitter.Tree
+    tree: _native.Tree
     is_declaration_file: bool
     deadline: float
     timeout_seconds: float
@@ -123,17 +122,17 @@ def _parse_within(
     path: str,
     limits: ParseLimits,
     *,
-    old_tree: tree_sitter.Tree | None = None,
-) -> tree_sitter.Tree:
-    """Parse with ``stages._native`` (tree-sitter's runtime, its progress callback checking ``deadline`` in C):
-    ``tree_sitter.Parser`` honours a progress callback only with a read callback, whose chunks it never frees."""
-    tree = _native.parse(language.grammar, source, old_tree, deadline)
+    old_tree: _native.Tree | None = None,
+) -> _native.Tree:
+    """Parse with ``stages._native`` (the vendored tree-sitter runtime, its progress callback checking ``deadline``
+    in C)."""
+    tree = _native.parse(language.capsule, source, old_tree, deadline)
     if tree is None:
         raise ParseTimeoutError(path, f"parsing took longer than {limits.parse_timeout_seconds:g} s and was stopped")
     return tree
 
 
-def _edited_copy(tree: tree_sitter.Tree, source: bytes, changed: list[tuple[int, int]]) -> tree_sitter.Tree:
+def _edited_copy(tree: _native.Tree, source: bytes, changed: list[tuple[int, int]]) -> _native.Tree:
     """A copy of ``tree`` told that the byte ranges ``changed`` were replaced by as many bytes on the same lines
     (the original tree stays as it was, in case it is the one kept)."""
     copy = tree.copy()
@@ -154,7 +153,7 @@ def _edited_copy(tree: tree_sitter.Tree, source: bytes, changed: list[tuple[int,
     return copy
 
 
-def error_bytes(node: tree_sitter.Node) -> int:
+def error_bytes(node: SyntaxNode) -> int:
     """How many bytes lie in ERROR nodes (a missing node counts one); only erroneous subtrees are visited."""
     total = 0
     pending = [node]

@@ -1,16 +1,14 @@
 /* stages._native: the extract stage's per-file work in C.
  *
  * One walk of the tree matches the language's query file (compiled by stages/patterns.py, matched by match.c)
- * and collects every capture. Declarations (``@definition.*``,
- * type parameters, comments, decorators, function scopes, local bindings) and references (``@reference.*``,
- * ``@qualified.*``) stay C records; imports and exports (``@import.*``, ``@export.*``) come back to Python as tree_sitter.Node
- * lists, because their handlers are small and few. ``FileCaptures.symbols`` then builds the ``Symbol`` Structs
- * and ``FileCaptures.references`` the ``Reference`` Structs.
+ * and collects every capture. For the ECMAScript dialects, declarations (``@definition.*``, type parameters,
+ * comments, decorators, function scopes, local bindings), references (``@reference.*``, ``@qualified.*``),
+ * imports and exports (``@import.*``, ``@export.*``) stay C records, and ``FileCaptures.rows`` builds every row
+ * from them; captures of no family come back to Python as Node lists. A QueryPlan built without a kind mapping
+ * (a language whose rows stages/lang/<name>.py builds) sends every capture back as nodes.
  *
- * The trees come from the tree_sitter package; this module reads them with a copy of the same tree-sitter
- * runtime (vendored in stages/native/tree-sitter, the version tree_sitter 0.26.1 bundles) and reads the
- * package's Node, Tree and Language objects through their C layout (tree_sitter/binding/types.h of that version).
- * stages/extract.py refuses to load this module next to any other tree_sitter version.
+ * Trees are this module's own (syntax.c): ``parse`` takes a grammar wheel's ``language()`` capsule and parses with
+ * the tree-sitter runtime vendored in stages/native/tree-sitter; no other package's objects are read.
  *
  * What is extracted is the contract written in docs/index-contract.md and stages/extract.py's docstring;
  * the rules below are those of the Python extractor this code replaced, kept exactly (the corpus output is
@@ -36,31 +34,10 @@
 #include <time.h>
 
 #include "match.h"
+#include "syntax.h"
 #include "tree_sitter/api.h"
 
-/* The C layout of tree_sitter 0.26.1's objects (tree_sitter/binding/types.h). */
-typedef struct {
-    PyObject_HEAD
-    TSNode node;
-    PyObject *children;
-    PyObject *tree;
-} TsNodeObject;
-
-typedef struct {
-    PyObject_HEAD
-    TSTree *tree;
-    PyObject *source;
-    PyObject *language;
-} TsTreeObject;
-
-typedef struct {
-    PyObject_HEAD
-    TSLanguage *language;
-    uint32_t abi_version;
-    const char *name;
-} TsLanguageObject;
-
-#define TREE_SITTER_VERSION "0.26.1" /* the runtime vendored in stages/native/tree-sitter */
+#define TREE_SITTER_VERSION "0.26.1" /* the version of the runtime vendored in stages/native/tree-sitter */
 #define MAX_DOC_GAP 256 /* bytes of blank space allowed between a JSDoc block or decorator and its declaration */
 #define PREFIX_BYTES 8  /* bytes per character of a signature's bound read first when its range is long */
 
@@ -148,9 +125,6 @@ static const char *const DEFINITION_NAMES[DEF_COUNT] = {
 #define FIRST_MAPPED_DEFINITION DEF_FUNCTION
 
 /* Types and names resolved once at import. */
-static PyTypeObject *node_type;
-static PyTypeObject *tree_type;
-static PyTypeObject *language_type;
 static PyObject *span_type;
 static PyObject *symbol_type;
 static PyObject *reference_type;
@@ -321,19 +295,7 @@ typedef struct {
     bool is_default;
 } ScopedExport;
 
-/* ---- tree_sitter.Node objects --------------------------------------------------------------------- */
-
-static PyObject *new_node(TSNode node, PyObject *tree) {
-    TsNodeObject *self = PyObject_New(TsNodeObject, node_type);
-    if (self == NULL) {
-        return NULL;
-    }
-    self->node = node;
-    self->children = NULL;
-    Py_INCREF(tree);
-    self->tree = tree;
-    return (PyObject *)self;
-}
+/* ---- nodes --------------------------------------------------------------------- */
 
 static bool is_type(TSNode node, const char *type) { return strcmp(ts_node_type(node), type) == 0; }
 
@@ -602,7 +564,7 @@ enum { ROWS_PENDING, ROWS_STARTED };
 
 typedef struct {
     PyObject_HEAD
-    PyObject *tree;   /* tree_sitter.Tree: keeps every TSNode below valid */
+    PyObject *tree;   /* Tree: keeps every TSNode below valid */
     PyObject *source; /* bytes */
     const char *text;
     uint32_t length;
@@ -712,11 +674,11 @@ static int append_node(PyObject *dict, PyObject *name, TSNode node, PyObject *tr
         /* The same node captured by two patterns under one name counts once (a set, as tree_sitter does);
            those captures arrive next to each other. */
         Py_ssize_t size = PyList_GET_SIZE(list);
-        if (size > 0 && ts_node_eq(((TsNodeObject *)PyList_GET_ITEM(list, size - 1))->node, node)) {
+        if (size > 0 && ts_node_eq(((NodeObject *)PyList_GET_ITEM(list, size - 1))->node, node)) {
             return 0;
         }
     }
-    PyObject *node_object = new_node(node, tree);
+    PyObject *node_object = node_object_new(node, tree);
     if (node_object == NULL) {
         return -1;
     }
@@ -866,8 +828,8 @@ PyDoc_STRVAR(query_plan_run_doc,
              "passes ``deadline``, here or in ``rows()``.");
 
 static PyObject *query_plan_run(QueryPlan *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3 || !PyObject_TypeCheck(args[0], tree_type) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "run() takes a tree_sitter.Tree, its source bytes and a deadline");
+    if (nargs != 3 || !PyObject_TypeCheck(args[0], tree_object_type) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "run() takes a Tree (stages._native.parse), its source bytes and a deadline");
         return NULL;
     }
     double deadline = PyFloat_AsDouble(args[2]);
@@ -879,7 +841,7 @@ static PyObject *query_plan_run(QueryPlan *self, PyObject *const *args, Py_ssize
         return NULL;
     }
     PyObject *tree = args[0];
-    TSTree *ts_tree = ((TsTreeObject *)tree)->tree;
+    TSTree *ts_tree = ((TreeObject *)tree)->tree;
     /* Every node lies inside the root: a tree that ends past the source's end was not parsed from it, and
        reading it against this source would read past the bytes. */
     uint32_t tree_end = ts_node_end_byte(ts_tree_root_node(ts_tree));
@@ -4690,17 +4652,19 @@ static bool past_deadline(TSParseState *state) { return monotonic_seconds() > *(
 
 PyDoc_STRVAR(parse_doc,
              "parse(language, source, old_tree, deadline, /)\n--\n\n"
-             "Parse ``source`` (UTF-8) as ``language`` into a tree_sitter.Tree, reusing ``old_tree`` (edited to "
-             "match) when given; ``None`` when ``time.monotonic()`` passes ``deadline`` first. (tree_sitter's own "
-             "parse keeps every chunk a read callback returns, and only a read callback gets a progress "
-             "callback there.)");
+             "Parse ``source`` (UTF-8) with ``language`` (a grammar wheel's ``language()`` capsule) into a Tree, "
+             "reusing ``old_tree`` (edited to match) when given; ``None`` when ``time.monotonic()`` passes "
+             "``deadline`` first.");
 
 static PyObject *parse(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 4 || !PyObject_TypeCheck(args[0], language_type) || !PyBytes_Check(args[1]) ||
-        (args[2] != Py_None && !PyObject_TypeCheck(args[2], tree_type))) {
-        PyErr_SetString(PyExc_TypeError, "parse() takes a tree_sitter.Language, source bytes, a tree_sitter.Tree or "
-                                         "None, and a deadline");
+    if (nargs != 4 || !PyBytes_Check(args[1]) || (args[2] != Py_None && !PyObject_TypeCheck(args[2], tree_object_type))) {
+        PyErr_SetString(PyExc_TypeError, "parse() takes a language() capsule, source bytes, a Tree or None, and a "
+                                         "deadline");
+        return NULL;
+    }
+    const TSLanguage *language = language_of_capsule(args[0]);
+    if (language == NULL) {
         return NULL;
     }
     double deadline = PyFloat_AsDouble(args[3]);
@@ -4711,15 +4675,15 @@ static PyObject *parse(PyObject *module, PyObject *const *args, Py_ssize_t nargs
         PyErr_SetString(PyExc_ValueError, "source is too large");
         return NULL;
     }
-    if (!ts_parser_set_language(shared_parser, ((TsLanguageObject *)args[0])->language)) {
+    if (!ts_parser_set_language(shared_parser, language)) {
         PyErr_SetString(PyExc_ValueError, "the language's ABI version is not supported by this runtime");
         return NULL;
     }
     Buffer buffer = {PyBytes_AS_STRING(args[1]), (uint32_t)PyBytes_GET_SIZE(args[1])};
     TSInput input = {.payload = &buffer, .read = read_buffer, .encoding = TSInputEncodingUTF8, .decode = NULL};
     TSParseOptions options = {.payload = &deadline, .progress_callback = past_deadline};
-    const TSTree *old_tree = args[2] == Py_None ? NULL : ((TsTreeObject *)args[2])->tree;
-    if (old_tree != NULL && ts_tree_language(old_tree) != ((TsLanguageObject *)args[0])->language) {
+    const TSTree *old_tree = args[2] == Py_None ? NULL : ((TreeObject *)args[2])->tree;
+    if (old_tree != NULL && ts_tree_language(old_tree) != language) {
         /* its subtrees would be reused with another grammar's symbols, which index past this one's tables */
         PyErr_SetString(PyExc_ValueError, "old_tree was parsed with another language");
         return NULL;
@@ -4729,15 +4693,7 @@ static PyObject *parse(PyObject *module, PyObject *const *args, Py_ssize_t nargs
         ts_parser_reset(shared_parser);
         Py_RETURN_NONE;
     }
-    TsTreeObject *result = PyObject_New(TsTreeObject, tree_type);
-    if (result == NULL) {
-        ts_tree_delete(tree);
-        return NULL;
-    }
-    result->tree = tree;
-    result->source = Py_NewRef(args[1]);
-    result->language = Py_NewRef(args[0]);
-    return (PyObject *)result;
+    return tree_object_new(tree, args[0]);
 }
 
 static PyMethodDef module_methods[] = {
@@ -4799,9 +4755,6 @@ PyMODINIT_FUNC PyInit__native(void) {
     static const char *const import_fields[] = {"specifier",      "kind", "is_type_only",
                                                 "span",           "specifier_span", "bindings"};
     static const char *const export_fields[] = {"exported", "local", "kind", "is_type_only", "span", "import_index"};
-    node_type = (PyTypeObject *)attribute_of("tree_sitter", "Node");
-    tree_type = (PyTypeObject *)attribute_of("tree_sitter", "Tree");
-    language_type = (PyTypeObject *)attribute_of("tree_sitter", "Language");
     span_type = attribute_of("stages.models", "Span");
     symbol_type = attribute_of("stages.models", "Symbol");
     reference_type = attribute_of("stages.models", "Reference");
@@ -4819,7 +4772,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     ellipsis_string = PyUnicode_FromString("\xe2\x80\xa6");
     default_string = PyUnicode_InternFromString("default");
     global_string = PyUnicode_InternFromString("global");
-    if (node_type == NULL || tree_type == NULL || language_type == NULL || span_type == NULL ||
+    if (span_type == NULL ||
         symbol_type == NULL || reference_type == NULL || binding_type == NULL || import_type == NULL ||
         export_type == NULL || span_kwnames == NULL || symbol_kwnames == NULL || reference_kwnames == NULL ||
         binding_kwnames == NULL || import_kwnames == NULL || export_kwnames == NULL || ellipsis_string == NULL ||
@@ -4830,24 +4783,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         intern_all(export_kind_strings, EXPORT_KIND_NAMES, EK_COUNT) < 0) {
         return NULL;
     }
-    PyObject *metadata = PyImport_ImportModule("importlib.metadata");
-    PyObject *installed = metadata == NULL ? NULL : PyObject_CallMethod(metadata, "version", "s", "tree-sitter");
-    Py_XDECREF(metadata);
-    if (installed == NULL) {
-        return NULL;
-    }
-    int same_version = PyUnicode_CompareWithASCIIString(installed, TREE_SITTER_VERSION) == 0;
-    if (!same_version) {
-        PyErr_Format(PyExc_ImportError,
-                     "stages._native reads and writes trees with tree-sitter %s's runtime, but tree-sitter %U is "
-                     "installed: install the version pyproject.toml pins",
-                     TREE_SITTER_VERSION, installed);
-    }
-    Py_DECREF(installed);
-    if (!same_version) {
-        return NULL;
-    }
-    /* Trees made here are freed by tree_sitter's copy of the runtime, which allocates with PyMem. */
+    /* The runtime allocates with PyMem (tracemalloc sees a tree's memory). */
     ts_set_allocator(runtime_malloc, runtime_calloc, runtime_realloc, PyMem_Free);
     shared_parser = ts_parser_new();
     PyObject *module = PyModule_Create(&native_module);
@@ -4860,7 +4796,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         "stages._native.DeadlineExceeded",
         "The extraction of a file passed the deadline given to QueryPlan.run (its parse's deadline) and stopped.",
         NULL, NULL);
-    if (plan_type == NULL || file_captures_type == NULL || deadline_exceeded == NULL ||
+    if (plan_type == NULL || file_captures_type == NULL || deadline_exceeded == NULL || syntax_types_add(module) < 0 ||
         PyModule_AddObject(module, "QueryPlan", plan_type) < 0 ||
         PyModule_AddObject(module, "FileCaptures", Py_NewRef(file_captures_type)) < 0 ||
         PyModule_AddObject(module, "DeadlineExceeded", Py_NewRef(deadline_exceeded)) < 0 ||

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,13 +15,14 @@ import tree_sitter
 from stages import _native
 from stages.languages import LANGUAGES, language_name_for_path, load_language, query_source
 from stages.patterns import MAX_PATTERN_DEPTH, PatternError, compile_patterns
+from stages.syntax import SyntaxNode
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "crosscheck"
 
 NodeKey = tuple[int, int, str]
 
 
-def _keys(captures: dict[str, list[tree_sitter.Node]]) -> dict[str, set[NodeKey]]:
+def _keys(captures: Mapping[str, Sequence[SyntaxNode]]) -> dict[str, set[NodeKey]]:
     return {name: {(node.start_byte, node.end_byte, node.type) for node in nodes} for name, nodes in captures.items()}
 
 
@@ -29,11 +31,12 @@ def _both(language_name: str, query: str, source: bytes) -> tuple[dict[str, set[
     language = load_language(language_name)
     compiled = compile_patterns(language.grammar, query)
     plan = _native.QueryPlan(compiled.patterns, compiled.capture_names, language.spec.kinds)
-    tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
+    tree = _native.parse(language.capsule, source, None, time.monotonic() + 10)
     assert tree is not None
     ours, _ = plan.run(tree, source, time.monotonic() + 10)
     theirs: dict[str, set[NodeKey]] = {}
-    for _, captures in tree_sitter.QueryCursor(tree_sitter.Query(language.grammar, query)).matches(tree.root_node):
+    their_root = tree_sitter.Parser(language.grammar).parse(source).root_node
+    for _, captures in tree_sitter.QueryCursor(tree_sitter.Query(language.grammar, query)).matches(their_root):
         for name, value in _keys(captures).items():
             theirs.setdefault(name, set()).update(value)
     return _keys(ours), theirs

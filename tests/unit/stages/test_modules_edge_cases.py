@@ -42,7 +42,7 @@ import("dyn");
 
 def _file_captures(language_name: str, source: bytes) -> Iterator[_native.FileCaptures]:
     language = load_language(language_name)
-    tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
+    tree = _native.parse(language.capsule, source, None, time.monotonic() + 10)
     assert tree is not None
     plan = _native.QueryPlan(language.patterns.patterns, language.patterns.capture_names, language.spec.kinds)
     while True:

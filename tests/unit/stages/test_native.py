@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import gc
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
+import tree_sitter
 
 from stages import _native
 from stages.extract import extract_source
-from stages.languages import ECMASCRIPT_KINDS, load_language
+from stages.languages import ECMASCRIPT_KINDS, LANGUAGES, language_name_for_path, load_language
 from stages.patterns import compile_patterns
 
 
 def plan_for(query: str) -> _native.QueryPlan:
     compiled = compile_patterns(load_language("typescript").grammar, query)
     return _native.QueryPlan(compiled.patterns, compiled.capture_names, ECMASCRIPT_KINDS)
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "crosscheck"
 
 
 def test_query_plan__rejects_a_reference_capture_of_unknown_kind() -> None:
@@ -38,20 +44,20 @@ def test_query_plan__rejects_malformed_patterns() -> None:
 def test_query_plan__hands_captures_of_no_known_family_to_python_in_document_order() -> None:
     language = load_language("typescript")
     source = b'import a from "a";\nexport { a };\nimport b from "b";\n'
-    tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
+    tree = _native.parse(language.capsule, source, None, time.monotonic() + 10)
     assert tree is not None
     captures, file = plan_for("(import_statement) @check.import\n(identifier) @check.name").run(
         tree, source, time.monotonic() + 10
     )
     assert [node.start_point.row for node in captures["check.import"]] == [0, 2]
-    assert [node.text for node in captures["check.name"]] == [b"a", b"a", b"b"]
+    assert [source[node.start_byte : node.end_byte] for node in captures["check.name"]] == [b"a", b"a", b"b"]
     assert file.rows(200, 4000, 100) == ((), (), (), ())
 
 
 def test_file_captures__rows_are_built_once() -> None:
     language = load_language("typescript")
     source = b"export const a = f();\n"
-    tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
+    tree = _native.parse(language.capsule, source, None, time.monotonic() + 10)
     assert tree is not None
     _, file = _native.QueryPlan(language.patterns.patterns, language.patterns.capture_names, ECMASCRIPT_KINDS).run(
         tree, source, time.monotonic() + 10
@@ -68,25 +74,108 @@ def test_file_captures__rows_are_built_once() -> None:
 
 
 def test_parse__returns_none_once_the_deadline_has_passed() -> None:
-    grammar = load_language("typescript").grammar
+    capsule = load_language("typescript").capsule
     source = b"const x = [" + b"1, " * 200_000 + b"];\n"
-    assert _native.parse(grammar, source, None, time.monotonic() - 1) is None
-    tree = _native.parse(grammar, b"let y = 1;", None, time.monotonic() + 10)
+    assert _native.parse(capsule, source, None, time.monotonic() - 1) is None
+    tree = _native.parse(capsule, b"let y = 1;", None, time.monotonic() + 10)
     assert tree is not None
     assert not tree.root_node.has_error
 
 
-def test_parse__trees_work_with_tree_sitter_and_outlive_their_inputs() -> None:
+def test_parse__trees_outlive_their_inputs_and_copies_are_independent() -> None:
     language = load_language("tsx")
-    tree = _native.parse(language.grammar, b"export const App = () => <div>{1}</div>;\n", None, time.monotonic() + 10)
+    source = b"export const App = () => <div>{1}</div>;\n"
+    tree = _native.parse(language.capsule, bytes(source), None, time.monotonic() + 10)
     assert tree is not None
     gc.collect()
     copy = tree.copy()
-    copy.edit(0, 0, 0, (0, 0), (0, 0), (0, 0))
-    assert tree.root_node.children[0].type == "export_statement"
-    assert tree.root_node.text == b"export const App = () => <div>{1}</div>;\n"
-    del copy, tree
+    copy.edit(
+        start_byte=0, old_end_byte=6, new_end_byte=6, start_point=(0, 0), old_end_point=(0, 6), new_end_point=(0, 6)
+    )
+    root = tree.root_node
+    del tree
     gc.collect()
+    assert root.children[0].type == "export_statement"
+    assert (root.start_byte, root.end_byte, root.end_point) == (0, len(source), (1, 0))
+    reparsed = _native.parse(language.capsule, source, copy, time.monotonic() + 10)
+    assert reparsed is not None
+    assert reparsed.root_node.children[0].type == "export_statement"
+
+
+def test_parse__takes_only_a_grammar_capsule() -> None:
+    import ctypes
+
+    new_capsule = ctypes.pythonapi.PyCapsule_New
+    new_capsule.restype = ctypes.py_object
+    new_capsule.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    wrong_name = new_capsule(id(object()), b"something.else", None)
+    for wrong in (load_language("typescript").grammar, wrong_name, None, b"x"):
+        with pytest.raises(TypeError, match="language\\(\\) capsule"):
+            _native.parse(wrong, b"let x;", None, time.monotonic() + 10)
+
+
+def _end(node: Any) -> int | None:
+    return None if node is None else int(node.end_byte)
+
+
+def _walk(node: Any) -> list[tuple[object, ...]]:
+    """Every node below ``node`` with what SyntaxNode offers of it (fields by child index), in pre-order."""
+    rows: list[tuple[object, ...]] = []
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        children = current.children
+        rows.append(
+            (
+                current.type,
+                current.is_named,
+                current.is_missing,
+                current.has_error,
+                current.start_byte,
+                current.end_byte,
+                tuple(current.start_point),
+                tuple(current.end_point),
+                current.child_count,
+                current.named_child_count,
+                [child.type for child in current.named_children],
+                [current.field_name_for_child(index) for index in range(len(children))],
+                [(child.start_byte, child.type) for child in current.children_by_field_name("name")],
+                None if (named := current.child_by_field_name("body")) is None else named.start_byte,
+                None if current.child_count == 0 or (first := current.child(0)) is None else first.start_byte,
+                None if current.named_child_count == 0 else _end(current.named_child(current.named_child_count - 1)),
+            )
+        )
+        pending.extend(reversed(children))
+    return rows
+
+
+@pytest.mark.parametrize("language_name", sorted(LANGUAGES))
+def test_node__answers_as_py_tree_sitter_does_on_the_fixtures(language_name: str) -> None:
+    language = load_language(language_name)
+    files = [path for path in sorted(FIXTURES.rglob("*")) if language_name_for_path(path.name) == language_name]
+    assert files, f"no {language_name} fixture"
+    for path in files:
+        source = path.read_bytes()
+        ours = _native.parse(language.capsule, source, None, time.monotonic() + 10)
+        assert ours is not None
+        theirs = tree_sitter.Parser(language.grammar).parse(source)
+        assert _walk(ours.root_node) == _walk(theirs.root_node), path.name
+
+
+def test_node__equality_and_hash_follow_the_node_not_the_object() -> None:
+    tree = _native.parse(load_language("typescript").capsule, b"f(a); g(b);", None, time.monotonic() + 10)
+    assert tree is not None
+    first, second = tree.root_node.children[0], tree.root_node.children[1]
+    assert first == tree.root_node.children[0]
+    assert hash(first) == hash(tree.root_node.children[0])
+    assert first != second
+    assert len({first, second, tree.root_node.children[0]}) == 2
+    assert first.child(99) is None
+    assert first.child(-1) is None
+    assert first.field_name_for_child(99) is None
+    assert first.child_by_field_name("no_such_field") is None
+    assert first.children_by_field_name("no_such_field") == []
+    assert "expression_statement" in repr(first)
 
 
 def test_extract__a_qualifier_with_a_comment_is_read_from_the_tree() -> None:

@@ -22,7 +22,7 @@ from stages.models import Span
 
 def _parsed(language_name: str, source: bytes) -> tuple[_native.QueryPlan, tree_sitter.Tree]:
     language = load_language(language_name)
-    tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
+    tree = _native.parse(language.capsule, source, None, time.monotonic() + 10)
     assert tree is not None
     return _native.QueryPlan(language.patterns.patterns, language.patterns.capture_names, language.spec.kinds), tree
 
@@ -49,7 +49,7 @@ def test_rows__after_refusing_its_arguments_still_builds_the_rows() -> None:
 
         language = load_language("typescript")
         source = b"let x: Foo = 1;\\n"
-        tree = _native.parse(language.grammar, source, None, time.monotonic() + 10)
+        tree = _native.parse(language.capsule, source, None, time.monotonic() + 10)
         patterns = language.patterns
         plan = _native.QueryPlan(patterns.patterns, patterns.capture_names, language.spec.kinds)
         _, captures = plan.run(tree, source, time.monotonic() + 10)
@@ -74,9 +74,9 @@ def test_run__refuses_a_tree_that_was_not_parsed_from_the_source() -> None:
 
 def test_parse__refuses_an_old_tree_of_another_language() -> None:
     source = b"function f(a) { return a + 1 }\n"
-    javascript_tree = _native.parse(load_language("javascript").grammar, source, None, time.monotonic() + 10)
+    javascript_tree = _native.parse(load_language("javascript").capsule, source, None, time.monotonic() + 10)
     with pytest.raises(ValueError, match="old_tree was parsed with another language"):
-        _native.parse(load_language("typescript").grammar, source, javascript_tree, time.monotonic() + 10)
+        _native.parse(load_language("typescript").capsule, source, javascript_tree, time.monotonic() + 10)
 
 
 def test_extract__a_string_name_cut_at_a_line_break_ends_before_that_break() -> None:
