@@ -10,8 +10,8 @@ demo:
     psql "$({{venv}}/python -m pipeline db url)" -v ON_ERROR_STOP=1 -c "SET search_path = pipeline" \
         -c "{{symbols_by_kind}}" -c "{{most_referenced}}" -c "{{packages}}"
 
-symbols_by_kind := "SELECT r.full_name AS repository, s.kind, count(*) AS symbols FROM repositories r JOIN snapshot_files f ON f.snapshot_id = r.current_snapshot_id JOIN symbols s ON s.file_result_id = f.file_result_id GROUP BY 1, 2 ORDER BY 1, 3 DESC"
-most_referenced := "SELECT tf.path, s.name, s.kind, count(*) AS references_to_it FROM repositories r JOIN reference_links l ON l.snapshot_id = r.current_snapshot_id JOIN snapshot_files tf ON (tf.snapshot_id, tf.file_idx) = (l.snapshot_id, l.target_file_idx) JOIN symbols s ON (s.file_result_id, s.idx) = (tf.file_result_id, l.target_symbol_idx) GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2 LIMIT 10"
+symbols_by_kind := "SELECT r.full_name AS repository, fr.language, s.kind, count(*) AS symbols FROM repositories r JOIN snapshot_files f ON f.snapshot_id = r.current_snapshot_id JOIN file_results fr ON fr.id = f.file_result_id JOIN symbols s ON s.file_result_id = f.file_result_id GROUP BY 1, 2, 3 ORDER BY 1, 2, 4 DESC"
+most_referenced := "SELECT tr.language, tf.path, s.name, s.kind, count(*) AS references_to_it FROM repositories r JOIN reference_links l ON l.snapshot_id = r.current_snapshot_id JOIN snapshot_files tf ON (tf.snapshot_id, tf.file_idx) = (l.snapshot_id, l.target_file_idx) JOIN file_results tr ON tr.id = tf.file_result_id JOIN symbols s ON (s.file_result_id, s.idx) = (tf.file_result_id, l.target_symbol_idx) WHERE s.kind IN ('function', 'method') GROUP BY 1, 2, 3, 4 ORDER BY 5 DESC, 2, 3 LIMIT 15"
 packages := "SELECT d.package, d.is_builtin, max(d.version) AS version, count(DISTINCT d.file_idx) AS files FROM repositories r JOIN package_dependencies d ON d.snapshot_id = r.current_snapshot_id GROUP BY 1, 2 ORDER BY 4 DESC, 1 LIMIT 10"
 
 # Lint, type-check, check import contracts, then run the whole test suite.

@@ -1,11 +1,14 @@
-"""Throughput per core of parse alone vs parse+extract vs parse+extract+resolution+link, on the npm corpus.
+"""Throughput per core of parse alone vs parse+extract vs parse+extract+resolution+link, per language.
 
 Every stage runs in this one process over the same files held in memory (reading from disk is not timed), so
 the figures are per core. Each measurement is the best of ``--rounds`` runs (the machine may be shared).
-Printed: MB/s, files/s and symbols/s per pipeline, and each one's throughput as a ratio to parse alone.
+Printed: MB/s, files/s and symbols/s per pipeline, and each one's throughput as a ratio to parse alone, for all
+files and then for each language's files.
 
-Run: ``python bench/extract_throughput.py [--cpu]`` (``--cpu``: CPU time instead of wall) or
-``python bench/extract_throughput.py --root DIR`` for any checkout (else the corpus, built by ``bench/corpus.py``).
+Run: ``python bench/extract_throughput.py [--cpu]`` (``--cpu``: CPU time instead of wall; the npm corpus, built
+by ``bench/corpus.py``), or ``--root DIR`` for any checkout or corpus (``bench/.cache/pycorpus``, built by
+``bench/pycorpus.py``; ``bench/.cache/gocorpus``, by ``bench/gocorpus.py``). Every file of a registered language
+is measured.
 """
 
 from __future__ import annotations
@@ -22,15 +25,15 @@ BENCH_DIR = Path(__file__).resolve().parent
 if str(BENCH_DIR.parent) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR.parent))
 
-from corpus import build_corpus, source_files  # noqa: E402 - bench scripts run from a checkout
+from corpus import build_corpus  # noqa: E402 - bench scripts run from a checkout
 
 from stages.extract import extract_source  # noqa: E402
+from stages.fetch.context import is_config_path  # noqa: E402
+from stages.languages import language_name_for_path  # noqa: E402
 from stages.link import link  # noqa: E402
 from stages.models import FileExtraction  # noqa: E402
 from stages.parse import ParseError, parse_source  # noqa: E402
-from stages.resolve import ModuleResolver  # noqa: E402
-
-CONFIG_FILES = ("package.json", "tsconfig.json", "jsconfig.json")
+from stages.resolvers import CommitResolver  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -45,16 +48,19 @@ class Workload:
     def total_bytes(self) -> int:
         return sum(len(source) for source in self.sources.values())
 
+    def only(self, language: str) -> Workload:
+        """The same workload with only one language's source files."""
+        sources = {path: source for path, source in self.sources.items() if language_name_for_path(path) == language}
+        return Workload(sources, self.all_paths, self.config_texts)
+
 
 def load_workload(root: Path) -> Workload:
-    sources = {path.relative_to(root).as_posix(): path.read_bytes() for path in source_files(root)}
     all_paths = sorted(
         path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file() and ".git" not in path.parts
     )
+    sources = {path: (root / path).read_bytes() for path in all_paths if language_name_for_path(path) is not None}
     config_texts = {
-        path: (root / path).read_text(encoding="utf-8")
-        for path in all_paths
-        if path.rsplit("/", 1)[-1] in CONFIG_FILES or path.rsplit("/", 1)[-1].startswith("tsconfig")
+        path: (root / path).read_text(encoding="utf-8", errors="replace") for path in all_paths if is_config_path(path)
     }
     return Workload(sources, all_paths, config_texts)
 
@@ -78,14 +84,14 @@ def extract_all(workload: Workload) -> list[FileExtraction]:
 def extract_resolve_link(workload: Workload) -> list[FileExtraction]:
     """The whole per-commit work: extract every file, then resolve every import and link the commit."""
     extractions = extract_all(workload)
-    resolver = ModuleResolver.from_files(workload.all_paths, workload.config_texts.get)
+    resolver = CommitResolver.from_files(workload.all_paths, workload.config_texts.get)
     link(extractions, resolver)
     return extractions
 
 
 def resolve_and_link(workload: Workload, extractions: list[FileExtraction]) -> object:
     """Resolution and linking alone, over extractions made beforehand."""
-    resolver = ModuleResolver.from_files(workload.all_paths, workload.config_texts.get)
+    resolver = CommitResolver.from_files(workload.all_paths, workload.config_texts.get)
     return link(extractions, resolver)
 
 
@@ -112,20 +118,29 @@ def main() -> None:
     clock = time.process_time if args.cpu else time.perf_counter
     root = args.root.resolve() if args.root else build_corpus()
     workload = load_workload(root)
+    extract_all(workload)  # warm-up: grammars and queries compile once per process
+    languages = sorted({language for path in workload.sources if (language := language_name_for_path(path))})
+    print(f"corpus: {root}")
+    print(f"best of {args.rounds} rounds, one process (per core), {'CPU' if args.cpu else 'wall'} time")
+    measure("all files", workload, args.rounds, clock)
+    if len(languages) > 1:
+        for language in languages:
+            measure(language, workload.only(language), args.rounds, clock)
+
+
+def measure(title: str, workload: Workload, rounds: int, clock: Callable[[], float]) -> None:
+    """Print one workload's table: parse alone, parse+extract and the whole per-commit work."""
     megabytes = workload.total_bytes / 1e6
     files = len(workload.sources)
-    extract_all(workload)  # warm-up: grammars and queries compile once per process
-
-    parse_seconds, _ = best_of(args.rounds, lambda: parse_all(workload), clock)
-    extract_seconds, extractions = best_of(args.rounds, lambda: extract_all(workload), clock)
-    full_seconds, _ = best_of(args.rounds, lambda: extract_resolve_link(workload), clock)
+    parse_seconds, _ = best_of(rounds, lambda: parse_all(workload), clock)
+    extract_seconds, extractions = best_of(rounds, lambda: extract_all(workload), clock)
+    full_seconds, _ = best_of(rounds, lambda: extract_resolve_link(workload), clock)
     assert isinstance(extractions, list)
-    link_seconds, _ = best_of(args.rounds, lambda: resolve_and_link(workload, extractions), clock)
+    link_seconds, _ = best_of(rounds, lambda: resolve_and_link(workload, extractions), clock)
     symbols = sum(len(extraction.symbols) for extraction in extractions)
     errors = sum(1 for extraction in extractions if extraction.error is not None)
 
-    print(f"corpus: {root}: {files} files, {megabytes:.1f} MB, {symbols} symbols, {errors} files with errors")
-    print(f"best of {args.rounds} rounds, one process (per core), {'CPU' if args.cpu else 'wall'} time\n")
+    print(f"\n{title}: {files} files, {megabytes:.1f} MB, {symbols} symbols, {errors} files with errors")
     print(f"{'pipeline':<32} {'seconds':>8} {'MB/s':>7} {'files/s':>8} {'symbols/s':>10} {'vs parse':>9}")
     for name, seconds in (
         ("parse alone", parse_seconds),
@@ -138,7 +153,7 @@ def main() -> None:
             f"{parse_seconds / seconds:>9.0%}"
         )
     imports = sum(len(extraction.imports) for extraction in extractions)
-    print(f"\nresolve+link alone (after extraction): {link_seconds:.2f} s for {imports} imports of {files} files")
+    print(f"resolve+link alone (after extraction): {link_seconds:.2f} s for {imports} imports of {files} files")
 
 
 if __name__ == "__main__":
