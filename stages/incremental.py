@@ -95,12 +95,15 @@ def load_link_files(
     exports: dict[int, list[LinkExport]] = defaultdict(list)
     references: dict[int, list[LinkReference]] = defaultdict(list)
     parameters = {"ids": result_ids}
-    for result_id, name, kind, parent, type_hint in conn.execute(
-        "SELECT file_result_id, name, kind, parent_idx, type_hint FROM symbols WHERE file_result_id = ANY(%(ids)s)"
+    for result_id, name, kind, parent, type_hint, exported in conn.execute(
+        "SELECT file_result_id, name, kind, parent_idx, type_hint, exported FROM symbols"
+        " WHERE file_result_id = ANY(%(ids)s)"
         " ORDER BY file_result_id, idx",
         parameters,
     ):
-        symbols[result_id].append(LinkSymbol(name=name, kind=kind, parent=parent, type_hint=type_hint))
+        symbols[result_id].append(
+            LinkSymbol(name=name, kind=kind, parent=parent, type_hint=type_hint, exported=exported)
+        )
     for result_id, import_idx, imported, local in conn.execute(
         "SELECT file_result_id, import_idx, imported, local FROM import_bindings WHERE file_result_id = ANY(%(ids)s)"
         " ORDER BY file_result_id, import_idx, idx",
