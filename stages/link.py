@@ -165,6 +165,9 @@ types is bounded per file whatever its code; past it (never seen in real code) t
 MAX_ANCESTORS = 64
 """Declarations a member is looked for in: a declaration, those its name merges with, and their bases, nearest
 first (more are never seen in real code)."""
+MAX_DOTTED_CHARS = 512
+"""Dotted names of Python imports longer than this (as long as the longest specifier resolution accepts) name no
+module for qualifiers."""
 MAX_MEMOS = 1 << 18
 """Answers about types kept at most (all are dropped when full: a dropped answer is asked again, the same)."""
 BASE_KINDS: frozenset[SymbolKind] = frozenset({"class", "interface", "type_alias"})
@@ -419,17 +422,15 @@ class _FileTable:
                     }
                     if bound:
                         self.require_bound = self.require_bound | bound
-        # Python's `import a.b.c` binds `a` and makes `a.b` and `a.b.c` name those modules: each dotted name that
-        # is a prefix of such an import's → the import (-1: a prefix, looked up as its own specifier).
+        # Python's `import a.b.c` binds `a` and makes `a.b.c` name that module: each such dotted name → its import,
+        # and its first name → -1 (the module of that name).
         self.module_paths: dict[str, int] | None = None
         if self.python:
             for local, import_index in self.imported_import.items():
-                if "." in local and self.imported_binding[local].imported == "*":
+                if "." in local and len(local) <= MAX_DOTTED_CHARS and self.imported_binding[local].imported == "*":
                     if self.module_paths is None:
                         self.module_paths = {}
-                    parts = local.split(".")
-                    for count in range(1, len(parts)):
-                        self.module_paths.setdefault(".".join(parts[:count]), -1)
+                    self.module_paths.setdefault(local.split(".", 1)[0], -1)
                     self.module_paths[local] = import_index
         # Every name a reference of this file could resolve through (any other name has no target), mapped to
         # whether it is declared in an inner scope. A dictionary of booleans is not tracked by the garbage
@@ -713,24 +714,24 @@ class _Linker:
         return self.module_at(table, specifier + name if specifier.endswith(".") else f"{specifier}.{name}")
 
     def dotted_module(self, table: _FileTable, root: str, segments: Sequence[str]) -> tuple[_FileTable, int] | None:
-        """The module that the longest dotted name ``root.s1…sk`` of a Python file's ``import a.b.c`` names, and
-        ``k``; ``None`` when ``root`` starts no such name or its modules are not linked files."""
+        """The module that the longest dotted name ``root.s1…sk`` a Python file's ``import a.b.c`` binds names, and
+        ``k`` (``root`` alone: the module ``root``, ``k`` = 0); ``None`` when ``root`` starts no such name or the
+        module is no linked file. The members past it are read as members (a package's submodules among them)."""
         paths = table.module_paths
         if paths is None or root not in paths:
             return None
-        names = [root]
-        for segment in segments:
-            dotted = f"{names[-1]}.{segment}"
-            if segment == CALL or dotted not in paths:
+        dotted = root
+        longest = (paths[root], 0)
+        for consumed, segment in enumerate(segments, 1):
+            dotted = f"{dotted}.{segment}"
+            if segment == CALL or len(dotted) > MAX_DOTTED_CHARS:
                 break
-            names.append(dotted)
-        for consumed in range(len(names) - 1, -1, -1):
-            dotted = names[consumed]
-            import_index = paths[dotted]
-            module = self.import_target(table, import_index) if import_index >= 0 else self.module_at(table, dotted)
-            if module is not None:
-                return module, consumed
-        return None
+            import_index = paths.get(dotted)
+            if import_index is not None and import_index >= 0:
+                longest = (import_index, consumed)
+        import_index, consumed = longest
+        module = self.import_target(table, import_index) if import_index >= 0 else self.module_at(table, root)
+        return None if module is None else (module, consumed)
 
     def link_file(self, file_index: int, rows: _Rows) -> None:
         """Append the rows of one file's links to ``rows``. Edges are sorted per file: files are linked in index
