@@ -46,6 +46,7 @@ _NO_HINT_GENERICS = frozenset({"type", "Type", "Literal"})
 _FINAL = frozenset({"Final", "typing.Final", "typing_extensions.Final"})
 _TYPE_ALIAS = frozenset({"TypeAlias", "typing.TypeAlias", "typing_extensions.TypeAlias"})
 _DYNAMIC_IMPORTERS = frozenset({"__import__", "import_module", "importlib.import_module"})
+_DYNAMIC_IMPORT_STARTS = (b"__import__", b"import_module", b"importlib")
 _TARGET_CONTAINERS = frozenset(
     {"pattern_list", "tuple_pattern", "list_pattern", "list_splat_pattern", "parenthesized_expression", "tuple", "list"}
 )
@@ -540,6 +541,7 @@ class _Builder:
         """Every module- and class-level declaration (unsorted), and the names of a literal ``__all__`` (``None``
         when the module has none); binds the locals of function scopes on the way."""
         captures = self.captures
+        source = self.source
         decorated = {}
         for node in captures.of("decorated"):
             self.steps.take()
@@ -551,7 +553,11 @@ class _Builder:
             *((node.start_byte, "class", node) for node in captures.of("class")),
             *((node.start_byte, "assignment", node) for node in captures.of("assignment")),
             *((node.start_byte, "type_alias", node) for node in captures.of("type_alias")),
-            *((node.start_byte, "call", node) for node in captures.of("call")),
+            *(
+                (node.start_byte, "call", node)
+                for node in captures.of("call")
+                if source.startswith(b"__all__", node.start_byte)
+            ),
             *((node.start_byte, "bind.loop", node) for node in captures.of("bind.loop")),
             *((node.start_byte, "bind.as", node) for node in captures.of("bind.as")),
             *((node.start_byte, "bind.except", node) for node in captures.of("bind.except")),
@@ -1046,6 +1052,8 @@ class _Builder:
         found: list[_ImportRow] = []
         for call in self.captures.of("call"):
             self.steps.take()
+            if not self.source.startswith(_DYNAMIC_IMPORT_STARTS, call.start_byte):
+                continue
             function = call.child_by_field_name("function")
             if function is None or function.type not in ("identifier", "attribute"):
                 continue
