@@ -5,8 +5,10 @@ from __future__ import annotations
 from stages.extract import ExtractionLimits, extract_source
 from stages.models import Export, FileExtraction, ImportBinding, Span
 
+DEFAULT_LIMITS = ExtractionLimits()
 
-def extract(source: str, path: str = "m.py", limits: ExtractionLimits = ExtractionLimits()) -> FileExtraction:
+
+def extract(source: str, path: str = "m.py", limits: ExtractionLimits = DEFAULT_LIMITS) -> FileExtraction:
     result = extract_source(path, source.encode(), limits=limits)
     assert result.error is None
     assert result.language == "python"
