@@ -260,6 +260,17 @@ class _Builder:
         parts.append(self.text(current))
         return ".".join(reversed(parts))
 
+    def chain_start(self, node: SyntaxNode) -> SyntaxNode:
+        """The object a chain of attributes starts from (``a`` of ``a.b.c``, ``f()`` of ``f().b``)."""
+        current = node
+        while current.type == "attribute":
+            self.steps.take()
+            receiver = current.child_by_field_name("object")
+            if receiver is None:
+                break
+            current = receiver
+        return current
+
     def chain_root(self, node: SyntaxNode) -> str | None:
         """The first identifier of a chain of identifiers, attributes and calls (``a`` of ``a.b().c``), or ``None``
         when the node is no such chain. Memoised by range: a chain's inner calls are their own references."""
@@ -995,25 +1006,27 @@ class _Builder:
             found: list[_ImportRow] = []
             for name in node.children_by_field_name("name"):
                 self.steps.take()
-                module = name.child_by_field_name("name") if name.type == "aliased_import" else name
-                alias = name.child_by_field_name("alias") if name.type == "aliased_import" else None
+                aliased = name.type == "aliased_import"
+                module = name.child_by_field_name("name") if aliased else name
+                alias = name.child_by_field_name("alias") if aliased else None
                 if module is None:
                     continue
                 specifier = "".join(self.text(module).split())
                 local = specifier if alias is None else self.text(alias)
                 if not specifier or not local:
                     continue
-                binding = ImportBinding(imported="*", local=local, is_type_only=type_only, span=_span(name))
+                name_span = _span(name)
+                binding = ImportBinding(imported="*", local=local, is_type_only=type_only, span=name_span)
                 exported = specifier.partition(".")[0] if alias is None else local
                 row = Import(
                     specifier=specifier,
                     kind="import",
                     is_type_only=type_only,
                     span=span,
-                    specifier_span=_span(module),
+                    specifier_span=_span(module) if aliased else name_span,
                     bindings=(binding,),
                 )
-                found.append(_ImportRow(row, module_level, [(exported, "*", "reexport_namespace", _span(name))]))
+                found.append(_ImportRow(row, module_level, [(exported, "*", "reexport_namespace", name_span)]))
             return found
         future = node.type == "future_import_statement"
         module = node.child(1) if future else node.child_by_field_name("module_name")
@@ -1144,13 +1157,14 @@ class _Builder:
             self.steps.take()
             node = pending.pop()
             kind = node.type
-            if kind in ("identifier", "attribute"):
-                if self.dotted(node) is not None:
+            if kind == "identifier":
+                self.type_reference(node, found)
+            elif kind == "attribute":
+                start = self.chain_start(node)
+                if start.type == "identifier":
                     self.type_reference(node, found)
-                elif kind == "attribute":
-                    receiver = node.child_by_field_name("object")
-                    if receiver is not None:
-                        pending.append(receiver)
+                else:
+                    pending.append(start)
             elif kind == "string":
                 self.string_reference(node, found)
             elif kind in ("generic_type", "subscript"):
