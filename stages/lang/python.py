@@ -67,6 +67,11 @@ def _span(node: SyntaxNode) -> Span:
     )
 
 
+def _child(node: SyntaxNode, index: int) -> SyntaxNode | None:
+    """The child at ``index``, ``None`` when there is none (a node of a broken tree may have no children)."""
+    return node.child(index) if 0 <= index < node.child_count else None
+
+
 def _is_dotted_name(text: str) -> bool:
     """``a``, ``a.b.C``: identifiers joined by dots, no keyword among them."""
     return all(part.isidentifier() and not keyword.iskeyword(part) for part in text.split("."))
@@ -180,7 +185,7 @@ class _Builder:
             self.steps.take()
             if part.type != "string" or part.child_count < 2:
                 return None
-            opening, closing = part.child(0), part.child(part.child_count - 1)
+            opening, closing = _child(part, 0), _child(part, part.child_count - 1)
             if opening is None or closing is None or opening.type != "string_start" or closing.type != "string_end":
                 return None
             prefix = self.text(opening).lower()
@@ -204,7 +209,7 @@ class _Builder:
     def docstring(self, body: SyntaxNode | None) -> str | None:
         """The docstring of a block: its first statement when that is a string literal, cleaned as
         ``inspect.cleandoc`` does."""
-        statement = None if body is None else body.child(0)
+        statement = None if body is None else _child(body, 0)
         while statement is not None and statement.type == "comment":
             self.steps.take()
             statement = statement.next_sibling
@@ -213,7 +218,7 @@ class _Builder:
     def statement_string(self, statement: SyntaxNode) -> str | None:
         if statement.type != "expression_statement" or statement.child_count != 1:
             return None
-        expression = statement.child(0)
+        expression = _child(statement, 0)
         if expression is None or expression.type not in _STRING_TYPES:
             return None
         bound = self.limits.max_doc_chars
@@ -381,7 +386,7 @@ class _Builder:
         """The name and the arguments of ``Name[A, B]`` (a ``generic_type`` or a ``subscript``)."""
         if node.type == "subscript":
             return node.child_by_field_name("value"), list(node.children_by_field_name("subscript"))
-        name = node.child(0)
+        name = _child(node, 0)
         arguments: list[SyntaxNode] = []
         for child in node.named_children[1:]:
             if child.type == "type_parameter":
@@ -653,7 +658,7 @@ class _Builder:
                     kind = "property"
                 elif decorator.endswith((".setter", ".deleter")):
                     kind = "setter"
-        first = node.child(0)
+        first = _child(node, 0)
         return _Declaration(
             name=self.text(name),
             kind=kind,
@@ -709,7 +714,7 @@ class _Builder:
     def assignment(self, statement: SyntaxNode, scope: int, declarations: list[_Declaration]) -> list[str] | None:
         """The symbols of an assignment statement, or its locals; returns the names of ``__all__`` when the
         statement assigns or extends it with a literal list or tuple of strings."""
-        node = statement.child(0)
+        node = _child(statement, 0)
         if node is None:
             return None
         if node.type == "augmented_assignment":
@@ -812,7 +817,7 @@ class _Builder:
         name = left
         while name is not None and name.type in ("type", "generic_type"):
             self.steps.take()
-            name = name.child(0)
+            name = _child(name, 0)
         if name is None or name.type != "identifier" or name.end_byte == name.start_byte:
             return
         if not self.declaring(scope):
@@ -1029,7 +1034,7 @@ class _Builder:
                 found.append(_ImportRow(row, module_level, [(exported, "*", "reexport_namespace", name_span)]))
             return found
         future = node.type == "future_import_statement"
-        module = node.child(1) if future else node.child_by_field_name("module_name")
+        module = _child(node, 1) if future else node.child_by_field_name("module_name")
         if module is None:
             return []
         specifier = "".join(self.text(module).split())
@@ -1076,7 +1081,7 @@ class _Builder:
             first = arguments.named_children[0] if arguments is not None and arguments.named_children else None
             if first is None or first.type != "string" or first.child_count != 3:
                 continue
-            content = first.child(1)
+            content = _child(first, 1)
             value = self.string_value(first, 1024)
             if content is None or content.type != "string_content" or not value or value.startswith("."):
                 continue
@@ -1195,8 +1200,8 @@ class _Builder:
 
     def string_reference(self, node: SyntaxNode, found: dict[int, _Call]) -> None:
         """A string annotation that is a plain dotted name (``"Foo"``, ``"a.B"``) names that type."""
-        content = node.child(1) if node.child_count == 3 else None
-        opening = node.child(0)
+        content = _child(node, 1) if node.child_count == 3 else None
+        opening = _child(node, 0)
         if content is None or content.type != "string_content" or content.child_count or opening is None:
             return
         if "f" in self.text(opening).lower() or "b" in self.text(opening).lower():
