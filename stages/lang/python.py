@@ -46,6 +46,7 @@ _NO_HINT_GENERICS = frozenset({"type", "Type", "Literal"})
 _FINAL = frozenset({"Final", "typing.Final", "typing_extensions.Final"})
 _TYPE_ALIAS = frozenset({"TypeAlias", "typing.TypeAlias", "typing_extensions.TypeAlias"})
 _DYNAMIC_IMPORTERS = frozenset({"__import__", "import_module", "importlib.import_module"})
+_DYNAMIC_IMPORT_STARTS = (b"__import__", b"import_module", b"importlib")
 _TARGET_CONTAINERS = frozenset(
     {"pattern_list", "tuple_pattern", "list_pattern", "list_splat_pattern", "parenthesized_expression", "tuple", "list"}
 )
@@ -64,6 +65,11 @@ def _span(node: SyntaxNode) -> Span:
         start_byte=node.start_byte,
         end_byte=node.end_byte,
     )
+
+
+def _child(node: SyntaxNode, index: int) -> SyntaxNode | None:
+    """The child at ``index``, ``None`` when there is none (a node of a broken tree may have no children)."""
+    return node.child(index) if 0 <= index < node.child_count else None
 
 
 def _is_dotted_name(text: str) -> bool:
@@ -179,7 +185,7 @@ class _Builder:
             self.steps.take()
             if part.type != "string" or part.child_count < 2:
                 return None
-            opening, closing = part.child(0), part.child(part.child_count - 1)
+            opening, closing = _child(part, 0), _child(part, part.child_count - 1)
             if opening is None or closing is None or opening.type != "string_start" or closing.type != "string_end":
                 return None
             prefix = self.text(opening).lower()
@@ -203,7 +209,7 @@ class _Builder:
     def docstring(self, body: SyntaxNode | None) -> str | None:
         """The docstring of a block: its first statement when that is a string literal, cleaned as
         ``inspect.cleandoc`` does."""
-        statement = None if body is None else body.child(0)
+        statement = None if body is None else _child(body, 0)
         while statement is not None and statement.type == "comment":
             self.steps.take()
             statement = statement.next_sibling
@@ -212,7 +218,7 @@ class _Builder:
     def statement_string(self, statement: SyntaxNode) -> str | None:
         if statement.type != "expression_statement" or statement.child_count != 1:
             return None
-        expression = statement.child(0)
+        expression = _child(statement, 0)
         if expression is None or expression.type not in _STRING_TYPES:
             return None
         bound = self.limits.max_doc_chars
@@ -258,6 +264,17 @@ class _Builder:
             return None
         parts.append(self.text(current))
         return ".".join(reversed(parts))
+
+    def chain_start(self, node: SyntaxNode) -> SyntaxNode:
+        """The object a chain of attributes starts from (``a`` of ``a.b.c``, ``f()`` of ``f().b``)."""
+        current = node
+        while current.type == "attribute":
+            self.steps.take()
+            receiver = current.child_by_field_name("object")
+            if receiver is None:
+                break
+            current = receiver
+        return current
 
     def chain_root(self, node: SyntaxNode) -> str | None:
         """The first identifier of a chain of identifiers, attributes and calls (``a`` of ``a.b().c``), or ``None``
@@ -369,7 +386,7 @@ class _Builder:
         """The name and the arguments of ``Name[A, B]`` (a ``generic_type`` or a ``subscript``)."""
         if node.type == "subscript":
             return node.child_by_field_name("value"), list(node.children_by_field_name("subscript"))
-        name = node.child(0)
+        name = _child(node, 0)
         arguments: list[SyntaxNode] = []
         for child in node.named_children[1:]:
             if child.type == "type_parameter":
@@ -540,6 +557,7 @@ class _Builder:
         """Every module- and class-level declaration (unsorted), and the names of a literal ``__all__`` (``None``
         when the module has none); binds the locals of function scopes on the way."""
         captures = self.captures
+        source = self.source
         decorated = {}
         for node in captures.of("decorated"):
             self.steps.take()
@@ -551,7 +569,11 @@ class _Builder:
             *((node.start_byte, "class", node) for node in captures.of("class")),
             *((node.start_byte, "assignment", node) for node in captures.of("assignment")),
             *((node.start_byte, "type_alias", node) for node in captures.of("type_alias")),
-            *((node.start_byte, "call", node) for node in captures.of("call")),
+            *(
+                (node.start_byte, "call", node)
+                for node in captures.of("call")
+                if source.startswith(b"__all__", node.start_byte)
+            ),
             *((node.start_byte, "bind.loop", node) for node in captures.of("bind.loop")),
             *((node.start_byte, "bind.as", node) for node in captures.of("bind.as")),
             *((node.start_byte, "bind.except", node) for node in captures.of("bind.except")),
@@ -636,7 +658,7 @@ class _Builder:
                     kind = "property"
                 elif decorator.endswith((".setter", ".deleter")):
                     kind = "setter"
-        first = node.child(0)
+        first = _child(node, 0)
         return _Declaration(
             name=self.text(name),
             kind=kind,
@@ -692,7 +714,7 @@ class _Builder:
     def assignment(self, statement: SyntaxNode, scope: int, declarations: list[_Declaration]) -> list[str] | None:
         """The symbols of an assignment statement, or its locals; returns the names of ``__all__`` when the
         statement assigns or extends it with a literal list or tuple of strings."""
-        node = statement.child(0)
+        node = _child(statement, 0)
         if node is None:
             return None
         if node.type == "augmented_assignment":
@@ -795,7 +817,7 @@ class _Builder:
         name = left
         while name is not None and name.type in ("type", "generic_type"):
             self.steps.take()
-            name = name.child(0)
+            name = _child(name, 0)
         if name is None or name.type != "identifier" or name.end_byte == name.start_byte:
             return
         if not self.declaring(scope):
@@ -989,28 +1011,30 @@ class _Builder:
             found: list[_ImportRow] = []
             for name in node.children_by_field_name("name"):
                 self.steps.take()
-                module = name.child_by_field_name("name") if name.type == "aliased_import" else name
-                alias = name.child_by_field_name("alias") if name.type == "aliased_import" else None
+                aliased = name.type == "aliased_import"
+                module = name.child_by_field_name("name") if aliased else name
+                alias = name.child_by_field_name("alias") if aliased else None
                 if module is None:
                     continue
                 specifier = "".join(self.text(module).split())
                 local = specifier if alias is None else self.text(alias)
                 if not specifier or not local:
                     continue
-                binding = ImportBinding(imported="*", local=local, is_type_only=type_only, span=_span(name))
+                name_span = _span(name)
+                binding = ImportBinding(imported="*", local=local, is_type_only=type_only, span=name_span)
                 exported = specifier.partition(".")[0] if alias is None else local
                 row = Import(
                     specifier=specifier,
                     kind="import",
                     is_type_only=type_only,
                     span=span,
-                    specifier_span=_span(module),
+                    specifier_span=_span(module) if aliased else name_span,
                     bindings=(binding,),
                 )
-                found.append(_ImportRow(row, module_level, [(exported, "*", "reexport_namespace", _span(name))]))
+                found.append(_ImportRow(row, module_level, [(exported, "*", "reexport_namespace", name_span)]))
             return found
         future = node.type == "future_import_statement"
-        module = node.child(1) if future else node.child_by_field_name("module_name")
+        module = _child(node, 1) if future else node.child_by_field_name("module_name")
         if module is None:
             return []
         specifier = "".join(self.text(module).split())
@@ -1046,6 +1070,8 @@ class _Builder:
         found: list[_ImportRow] = []
         for call in self.captures.of("call"):
             self.steps.take()
+            if not self.source.startswith(_DYNAMIC_IMPORT_STARTS, call.start_byte):
+                continue
             function = call.child_by_field_name("function")
             if function is None or function.type not in ("identifier", "attribute"):
                 continue
@@ -1055,7 +1081,7 @@ class _Builder:
             first = arguments.named_children[0] if arguments is not None and arguments.named_children else None
             if first is None or first.type != "string" or first.child_count != 3:
                 continue
-            content = first.child(1)
+            content = _child(first, 1)
             value = self.string_value(first, 1024)
             if content is None or content.type != "string_content" or not value or value.startswith("."):
                 continue
@@ -1136,13 +1162,14 @@ class _Builder:
             self.steps.take()
             node = pending.pop()
             kind = node.type
-            if kind in ("identifier", "attribute"):
-                if self.dotted(node) is not None:
+            if kind == "identifier":
+                self.type_reference(node, found)
+            elif kind == "attribute":
+                start = self.chain_start(node)
+                if start.type == "identifier":
                     self.type_reference(node, found)
-                elif kind == "attribute":
-                    receiver = node.child_by_field_name("object")
-                    if receiver is not None:
-                        pending.append(receiver)
+                else:
+                    pending.append(start)
             elif kind == "string":
                 self.string_reference(node, found)
             elif kind in ("generic_type", "subscript"):
@@ -1173,8 +1200,8 @@ class _Builder:
 
     def string_reference(self, node: SyntaxNode, found: dict[int, _Call]) -> None:
         """A string annotation that is a plain dotted name (``"Foo"``, ``"a.B"``) names that type."""
-        content = node.child(1) if node.child_count == 3 else None
-        opening = node.child(0)
+        content = _child(node, 1) if node.child_count == 3 else None
+        opening = _child(node, 0)
         if content is None or content.type != "string_content" or content.child_count or opening is None:
             return
         if "f" in self.text(opening).lower() or "b" in self.text(opening).lower():
