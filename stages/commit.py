@@ -30,7 +30,7 @@ class LinkedCommit(msgspec.Struct, frozen=True, kw_only=True):
     """The link step's output plus the declared version of each (file, external package) dependency."""
 
     linked: LinkedIndex
-    package_versions: dict[str, str]  # "<file_idx>:<package>" → version range from the nearest package.json
+    package_versions: dict[str, str]  # "<file_idx>:<package>" → version its nearest manifest declares
     diagnostics: tuple[str, ...]
 
 
@@ -78,8 +78,8 @@ def link_commit_batches(
 
 
 def _package_versions(linked: LinkedIndex, resolver: CommitResolver, path_of: Mapping[int, str]) -> dict[str, str]:
-    """``"<file_idx>:<package>"`` → the version range the nearest package.json declares, for each external
-    dependency of ``linked`` that has one."""
+    """``"<file_idx>:<package>"`` → the version the nearest manifest declares (package.json; pyproject.toml,
+    setup.cfg, requirements files), for each external dependency of ``linked`` that has one."""
     versions: dict[str, str] = {}
     for dependency in linked.package_dependencies:
         if dependency.is_builtin:

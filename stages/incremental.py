@@ -29,6 +29,7 @@ Files that are not parsed in this job are read back from the database (``load_li
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from stages.commit import CommitContext
+from stages.languages import module_system_for_path
 from stages.models import LinkBinding, LinkExport, LinkFile, LinkImport, LinkReference, LinkSymbol
 from stages.resolvers import CommitResolver
 
@@ -95,12 +97,15 @@ def load_link_files(
     exports: dict[int, list[LinkExport]] = defaultdict(list)
     references: dict[int, list[LinkReference]] = defaultdict(list)
     parameters = {"ids": result_ids}
-    for result_id, name, kind, parent, type_hint in conn.execute(
-        "SELECT file_result_id, name, kind, parent_idx, type_hint FROM symbols WHERE file_result_id = ANY(%(ids)s)"
+    for result_id, name, kind, parent, type_hint, exported in conn.execute(
+        "SELECT file_result_id, name, kind, parent_idx, type_hint, exported FROM symbols"
+        " WHERE file_result_id = ANY(%(ids)s)"
         " ORDER BY file_result_id, idx",
         parameters,
     ):
-        symbols[result_id].append(LinkSymbol(name=name, kind=kind, parent=parent, type_hint=type_hint))
+        symbols[result_id].append(
+            LinkSymbol(name=name, kind=kind, parent=parent, type_hint=type_hint, exported=exported)
+        )
     for result_id, import_idx, imported, local in conn.execute(
         "SELECT file_result_id, import_idx, imported, local FROM import_bindings WHERE file_result_id = ANY(%(ids)s)"
         " ORDER BY file_result_id, import_idx, idx",
@@ -319,6 +324,11 @@ WHERE snapshot_id = %(snapshot)s AND inferred AND target_file_idx = ANY(%(target
 """
 """The files whose links read declarations of the given files while following types."""
 
+_BASE_NAMESPACE_IMPORTERS = """
+SELECT DISTINCT file_idx FROM resolved_imports WHERE snapshot_id = %(snapshot)s AND target_path = ANY(%(paths)s)
+"""
+"""The files importing one of the given directories (Python namespace packages, which the index holds no file of)."""
+
 _BASE_RESOLUTIONS = """
 SELECT file_idx, import_idx, kind, target_file_idx, package, target_path
 FROM resolved_imports WHERE snapshot_id = %(snapshot)s
@@ -402,6 +412,11 @@ def plan_delta(
     # members changed. A file whose symbols only grew at the end (imports unchanged) keeps every symbol's index:
     # only the names it exports differently, and the members of the declarations it grew, change for others.
     names: dict[int, set[str] | None] = dict.fromkeys({*deleted, *delta.resolution_changed})
+    moved = [path for path in results if path not in base.files] + [path for path in base.files if path not in results]
+    namespaces = _python_packages_changed(moved, {**{p: ids[0] for p, ids in base.files.items()}, **file_ids}, names)
+    if namespaces:
+        namespace_importers = {"snapshot": base.snapshot_id, "paths": sorted(namespaces)}
+        delta.relink.update(source for (source,) in conn.execute(_BASE_NAMESPACE_IMPORTERS, namespace_importers))
     grown: list[tuple[int, int]] = []
     replaced = {  # files changed in place: path → (file id, result id in the base)
         path: base.files[path] for path, file_id in file_ids.items() if file_id in changed and path in base.files
@@ -435,7 +450,7 @@ def plan_delta(
         for file_id, _ in replaced.values()
         if _declarations(old_files[file_id]) == _declarations(new_files[file_id])
     }
-    relink = set(changed) | delta.resolution_changed
+    relink = set(changed) | delta.resolution_changed | delta.relink
     stack = list(names)
     while stack:
         target = stack.pop()
@@ -477,6 +492,41 @@ def plan_delta(
     relink.update(source for (source,) in conn.execute(_BASE_INFERRED_READERS, reading))
     delta.relink = relink - set(deleted)
     return delta
+
+
+def _python_packages_changed(
+    moved: Iterable[str], file_ids: Mapping[str, int], names: dict[int, set[str] | None]
+) -> set[str]:
+    """Note in ``names`` what Python modules added or deleted (``moved``) change: each is an attribute of the
+    packages above it (``from pkg import sub``, ``import pkg; pkg.sub.f()``), so the package ``__init__`` of each
+    level gains or loses that name (``file_ids``: path → id, of the base and the commit). Returns the namespace
+    packages (directories with no ``__init__``) on the way, whose importers must be relinked."""
+    namespaces: set[str] = set()
+    for path in moved:
+        if module_system_for_path(path) != "python":
+            continue
+        directory, name = posixpath.split(path)
+        if name.startswith("__init__."):
+            directory, name = posixpath.split(directory)
+        else:
+            name = name.rsplit(".", 1)[0]
+        while directory:
+            package = next(
+                (
+                    file_ids[init]
+                    for init in (f"{directory}/__init__.py", f"{directory}/__init__.pyi")
+                    if init in file_ids
+                ),
+                None,
+            )
+            if package is None:
+                namespaces.add(directory)
+            elif package not in names:
+                names[package] = {name}
+            elif (known := names[package]) is not None:
+                known.add(name)
+            directory, name = posixpath.split(directory)
+    return namespaces
 
 
 def _declarations(file: LinkFile) -> tuple[object, ...]:

@@ -24,8 +24,10 @@ from typing import NamedTuple
 
 import tree_sitter
 import tree_sitter_javascript
+import tree_sitter_python
 import tree_sitter_typescript
 
+from stages.lang import python
 from stages.models import SymbolKind
 from stages.patterns import CompiledPatterns, compile_patterns
 from stages.syntax import RowBuilder, SyntaxNode
@@ -273,6 +275,9 @@ LANGUAGES: Mapping[str, LanguageSpec] = {
             (".js", ".mjs", ".cjs", ".jsx"),
             "ecmascript",
             recover_javascript,
+        ),
+        LanguageSpec(
+            "python", tree_sitter_python.language, "python", None, (".py", ".pyi"), "python", rows=python.rows
         ),
     )
 }

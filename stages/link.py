@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Protocol, TypeAlias
 
+from stages.languages import module_system_for_path
 from stages.models import (
     BindingLink,
     ExportKind,
@@ -66,6 +67,8 @@ class SymbolView(Protocol):
     def parent(self) -> int | None: ...
     @property
     def type_hint(self) -> str | None: ...
+    @property
+    def exported(self) -> bool: ...
 
 
 class BindingView(Protocol):
@@ -162,6 +165,9 @@ types is bounded per file whatever its code; past it (never seen in real code) t
 MAX_ANCESTORS = 64
 """Declarations a member is looked for in: a declaration, those its name merges with, and their bases, nearest
 first (more are never seen in real code)."""
+MAX_DOTTED_CHARS = 512
+"""Dotted names of Python imports longer than this (as long as the longest specifier resolution accepts) name no
+module for qualifiers."""
 MAX_MEMOS = 1 << 18
 """Answers about types kept at most (all are dropped when full: a dropped answer is asked again, the same)."""
 BASE_KINDS: frozenset[SymbolKind] = frozenset({"class", "interface", "type_alias"})
@@ -352,11 +358,14 @@ class _FileTable:
         "imported_memo",
         "known_names",
         "module_memo",
+        "module_paths",
         "next_export",
         "next_top_level",
+        "python",
         "require_bound",
         "resolutions",
         "star_exports",
+        "star_names",
         "symbols",
         "top_level",
     )
@@ -365,6 +374,7 @@ class _FileTable:
         self.file_index = file_index
         self.extraction = extraction
         self.symbols = symbols = extraction.symbols
+        self.python = module_system_for_path(extraction.path) == "python"
         count = len(symbols)
         # The first top-level declaration of each name; later ones follow ``next_top_level`` (None: no repeats).
         self.top_level: dict[str, int] = {}
@@ -412,14 +422,26 @@ class _FileTable:
                     }
                     if bound:
                         self.require_bound = self.require_bound | bound
+        # Python's `import a.b.c` binds `a` and makes `a.b.c` name that module: each such dotted name → its import,
+        # and its first name → -1 (the module of that name).
+        self.module_paths: dict[str, int] | None = None
+        if self.python:
+            for local, import_index in self.imported_import.items():
+                if "." in local and len(local) <= MAX_DOTTED_CHARS and self.imported_binding[local].imported == "*":
+                    if self.module_paths is None:
+                        self.module_paths = {}
+                    self.module_paths.setdefault(local.split(".", 1)[0], -1)
+                    self.module_paths[local] = import_index
         # Every name a reference of this file could resolve through (any other name has no target), mapped to
         # whether it is declared in an inner scope. A dictionary of booleans is not tracked by the garbage
-        # collector, where a set would be.
+        # collector, where a set would be. (Dotted names count by their first name; the linker adds the names a
+        # Python `from m import *` brings, ``star_names``, when it reads the modules.)
         self.known_names: dict[str, bool] = (
             dict.fromkeys(self.top_level, False)
-            | dict.fromkeys(self.imported_import, False)
+            | dict.fromkeys((local.split(".", 1)[0] for local in self.imported_import), False)
             | dict.fromkeys(scoped_names or (), True)
         )
+        self.star_names: AbstractSet[str] = frozenset()
         # The first export of each name (``reexport_all`` aside); later ones follow ``next_export``.
         self.export_first: dict[str, int] = {}
         self.next_export: list[int] | None = None
@@ -495,6 +517,11 @@ class _FileTable:
                 else:
                     by_name[symbol.name] = [index]
         return children.get(holder)
+
+
+def _is_package(path: str) -> bool:
+    """Whether a Python file is a package's ``__init__`` (its submodules are its attributes)."""
+    return path.endswith(("/__init__.py", "/__init__.pyi")) or path in ("__init__.py", "__init__.pyi")
 
 
 def _choose(candidates: Sequence[int] | None, symbols: Sequence[SymbolView], want_type: bool) -> int | None:
@@ -593,9 +620,24 @@ class _Linker:
         self._asked: set[tuple[object, ...]] = set()  # questions being answered (a repeat is a cycle)
         self._expressions: dict[str, Expression | None] = {}
         self._chains: dict[tuple[str, str | None], Expression | None] = {}
+        self._star_visible: dict[int, frozenset[str]] = {}
 
     def table(self, file_id: int) -> _FileTable:
-        """The name lookups of one file, built on first use (and again after being dropped, when bounded)."""
+        """The name lookups of one file, built on first use (and again after being dropped, when bounded); a
+        Python file's known names include those its ``from m import *`` bring."""
+        table = self._plain_table(file_id)
+        if table.python and table.star_exports and not table.star_names:
+            names: set[str] = set()
+            for star in table.star_exports:
+                source = self._plain_import_target(table, star.import_index)
+                if source is not None:
+                    names |= self.star_visible(source)
+            table.star_names = frozenset(names)
+            for name in names:
+                table.known_names.setdefault(name, False)
+        return table
+
+    def _plain_table(self, file_id: int) -> _FileTable:
         tables = self._tables
         table = tables.get(file_id)
         if table is None:
@@ -605,6 +647,91 @@ class _Linker:
         elif self._max_tables is not None:
             tables.move_to_end(file_id)
         return table
+
+    def _plain_import_target(self, table: _FileTable, import_index: int | None) -> _FileTable | None:
+        """``import_target`` without reading what the target's own star imports bring."""
+        if import_index is None:
+            return None
+        if table.resolutions[import_index] is None:
+            self.resolution(table, import_index)
+        target_file = table.import_targets[import_index]
+        return None if target_file is None else self._plain_table(target_file)
+
+    def star_visible(self, module: _FileTable) -> frozenset[str]:
+        """The names a Python ``from <module> import *`` binds: its declarations marked ``exported`` (``__all__``, or
+        no leading underscore), the names it imports and exports without a leading underscore, and what its own
+        star imports bring that way (breadth first, each module once, at most ``MAX_EXPORT_HOPS``)."""
+        found = self._star_visible.get(module.file_index)
+        if found is not None:
+            return found
+        names: set[str] = set()
+        modules = [module]
+        seen = {module.file_index}
+        index = 0
+        while index < len(modules):
+            current = modules[index]
+            index += 1
+            symbols = current.symbols
+            for export in current.extraction.exports:
+                kind = export.kind
+                if kind == "local":
+                    name = export.exported
+                    if any(symbols[candidate].exported for candidate in current.top_level_candidates(name)):
+                        names.add(name)
+                elif kind != "reexport_all" and not export.exported.startswith("_"):
+                    names.add(export.exported)
+            for star in current.star_exports or () if current.python else ():
+                source = self._plain_import_target(current, star.import_index)
+                if source is not None and source.file_index not in seen and len(modules) < MAX_EXPORT_HOPS:
+                    seen.add(source.file_index)
+                    modules.append(source)
+        if len(self._star_visible) >= MAX_MEMOS:
+            self._star_visible.clear()
+        found = self._star_visible[module.file_index] = frozenset(names)
+        return found
+
+    def star_imported(self, table: _FileTable, name: str) -> SymbolId | None:
+        """What a Python file's ``from m import *`` binds to ``name``: the first star import that brings it."""
+        for star in table.star_exports or ():
+            source = self.import_target(table, star.import_index)
+            if source is not None and name in self.star_visible(source):
+                found = self.exported_symbol(source, name)
+                if found is not None:
+                    return found
+        return None
+
+    def module_at(self, table: _FileTable, specifier: str) -> _FileTable | None:
+        """The linked file a Python module specifier, as written in ``table``'s file, names (``None``: none)."""
+        resolution = self.resolver.resolve(table.extraction.path, specifier)
+        if resolution.kind != "file" or resolution.path is None:
+            return None
+        file_id = self.index_of_path.get(resolution.path)
+        return None if file_id is None else self.table(file_id)
+
+    def submodule(self, table: _FileTable, import_index: int, name: str) -> _FileTable | None:
+        """The submodule ``name`` of the package a Python import of ``table`` names (``from pkg import sub``)."""
+        specifier = table.extraction.imports[import_index].specifier
+        return self.module_at(table, specifier + name if specifier.endswith(".") else f"{specifier}.{name}")
+
+    def dotted_module(self, table: _FileTable, root: str, segments: Sequence[str]) -> tuple[_FileTable, int] | None:
+        """The module that the longest dotted name ``root.s1…sk`` a Python file's ``import a.b.c`` binds names, and
+        ``k`` (``root`` alone: the module ``root``, ``k`` = 0); ``None`` when ``root`` starts no such name or the
+        module is no linked file. The members past it are read as members (a package's submodules among them)."""
+        paths = table.module_paths
+        if paths is None or root not in paths:
+            return None
+        dotted = root
+        longest = (paths[root], 0)
+        for consumed, segment in enumerate(segments, 1):
+            dotted = f"{dotted}.{segment}"
+            if segment == CALL or len(dotted) > MAX_DOTTED_CHARS:
+                break
+            import_index = paths.get(dotted)
+            if import_index is not None and import_index >= 0:
+                longest = (import_index, consumed)
+        import_index, consumed = longest
+        module = self.import_target(table, import_index) if import_index >= 0 else self.module_at(table, root)
+        return None if module is None else (module, consumed)
 
     def link_file(self, file_index: int, rows: _Rows) -> None:
         """Append the rows of one file's links to ``rows``. Edges are sorted per file: files are linked in index
@@ -678,6 +805,9 @@ class _Linker:
         type_references = _TYPE_REFERENCES
         reference_link = ReferenceLink
         append = out.append
+        # A Python qualifier may pass through submodules (`pkg.sub.f()`, `from pkg import sub; sub.f()`): it is
+        # always followed as a chain, which notes the modules it reads.
+        python = table.python
         for reference_index, reference in enumerate(table.extraction.references):
             qualifier = reference.qualifier
             target: SymbolId | None
@@ -694,6 +824,12 @@ class _Linker:
                     target = memo.get(name, unseen)
                     if target is unseen:
                         target = memo[name] = self.name_target(table, name, None, want_type)
+            elif python:
+                first = leading_name(qualifier)
+                if reference.root_hint is None and first not in known_names and first != "super":
+                    target = None  # `print(x).y()`, `os.path.join()` without `import os`: a name the file lacks
+                else:
+                    target = self.chain_target(table, reference, chain_memo, reads, budget)
             elif qualifier == "this":
                 holder = self.enclosing_class(table, reference.enclosing)
                 want_type = reference.kind in type_references
@@ -908,6 +1044,8 @@ class _Linker:
             found = self.imported_symbol(table, name)
             if found is None and local is not None and self.import_target(table, table.imported_import[name]) is None:
                 found = SymbolId(file=table.file_index, symbol=local)
+            if found is None and local is None and name in table.star_names and name not in table.imported_import:
+                found = self.star_imported(table, name)
         return None if found is None else self.with_meaning(found, want_type)
 
     def with_meaning(
@@ -944,8 +1082,10 @@ class _Linker:
             return None
         source = self.import_target(table, import_index)
         imported = table.imported_binding[name].imported
-        if source is None or imported == "*":
+        if imported == "*":
             return source
+        if source is None:  # (a namespace package is no file: its submodule is)
+            return self.submodule(table, import_index, imported) if table.python else None
         return self.exported_module(source, imported)
 
     def exported_module(self, table: _FileTable, name: str) -> _FileTable | None:
@@ -963,11 +1103,17 @@ class _Linker:
         seen.add(key)
         for export in table.exports_named(name):
             found: _FileTable | None = None
-            if export.kind == "reexport_namespace":
+            if export.kind == "reexport_namespace" and table.python and export.import_index is not None:
+                bindings = table.extraction.imports[export.import_index].bindings
+                exact = any(binding.local == export.exported for binding in bindings)
+                found = self.import_target(table, export.import_index) if exact else self.module_at(table, name)
+            elif export.kind == "reexport_namespace":
                 found = self.import_target(table, export.import_index)
             elif export.kind == "reexport" and export.local is not None:
                 source = self.import_target(table, export.import_index)
                 found = None if source is None else self._exported_module(source, export.local, seen)
+                if found is None and table.python and export.import_index is not None:
+                    found = self.submodule(table, export.import_index, export.local)  # `from . import sub`
             elif export.kind == "local" and export.local is not None:
                 import_index = table.imported_import.get(export.local)
                 if import_index is not None and export.local not in table.top_level:
@@ -985,6 +1131,8 @@ class _Linker:
                 found = None if source is None else self._exported_module(source, name, seen)
                 if found is not None:
                     return found
+        if table.python and _is_package(table.extraction.path) and self.exported_symbol(table, name) is None:
+            return self.module_at(table, "." + name)  # a package's submodule that no name of it hides
         return None
 
     # ---- types --------------------------------------------------------------------------------------
@@ -1047,6 +1195,8 @@ class _Linker:
         if chain != ():
             return chain  # type: ignore[return-value]
         parsed = self.expression(qualifier)
+        if parsed is not None and parsed[0] == "super" and parsed[1][:1] == (CALL,):
+            parsed = ("super", parsed[1][1:])  # Python's `super().m()`, `super(C, self).m()`
         if parsed is None or root_hint is None:
             chain = parsed
         else:
@@ -1073,14 +1223,26 @@ class _Linker:
         self, table: _FileTable, root: str, segments: Sequence[str], scope: int | None, trace: _Trace
     ) -> _Value | None:
         """What the chain ``root`` ``segments`` denotes, read from inside ``scope`` of ``table``'s file."""
-        value = self.root_value(table, root, scope, trace)
+        value: _Value | None
+        dotted = self.dotted_module(table, root, segments) if table.module_paths is not None else None
+        if dotted is not None and dotted[1] > 0:
+            value = (_AS_MODULE, dotted[0].file_index, -1)
+            segments = segments[dotted[1] :]
+        else:
+            value = self.root_value(table, root, scope, trace)
+            if value is None and dotted is not None:
+                value = (_AS_MODULE, dotted[0].file_index, -1)
         for segment in segments:
             if value is None:
                 return None
             if segment == CALL:
                 role, file_id, symbol = value
                 callee = SymbolId(file=file_id, symbol=symbol)
-                if role != _AS_VALUE or self.table(file_id).symbols[symbol].kind not in CALLABLE_KINDS:
+                kind = self.table(file_id).symbols[symbol].kind if role == _AS_VALUE else None
+                if kind == "class":
+                    value = (_AS_INSTANCE, file_id, symbol)  # calling a class makes an instance (Python)
+                    continue
+                if kind not in CALLABLE_KINDS:
                     return None
                 value = self.hinted_value(callee, trace) if self.single_hint(callee) else None
             else:
@@ -1134,8 +1296,13 @@ class _Linker:
         parts = name.split(".")
         if len(parts) == 1:
             return self.name_target(table, name, scope, want_type=True)
-        holder = self.qualifier_holder(table, parts[0], scope)
-        for index, part in enumerate(parts[1:], 1):
+        dotted = self.dotted_module(table, parts[0], parts[1:-1]) if table.module_paths is not None else None
+        holder: _Holder
+        if dotted is not None:
+            holder, start = dotted[0], 1 + dotted[1]
+        else:
+            holder, start = self.qualifier_holder(table, parts[0], scope), 1
+        for index, part in enumerate(parts[start:], start):
             want_type = index == len(parts) - 1
             if isinstance(holder, _FileTable):
                 trace.reads.add(holder.file_index)

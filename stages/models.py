@@ -178,6 +178,8 @@ class LinkSymbol(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     kind: SymbolKind
     parent: int | None
     type_hint: str | None = None
+    exported: bool = True
+    """Read by a Python ``from m import *`` (which binds only the names ``__all__`` or their spelling export)."""
 
 
 class LinkBinding(msgspec.Struct, frozen=True, kw_only=True, gc=False):
