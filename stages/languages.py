@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 import tree_sitter
+import tree_sitter_go
 import tree_sitter_javascript
 import tree_sitter_typescript
 
+from stages.lang import go
 from stages.models import SymbolKind
 from stages.patterns import CompiledPatterns, compile_patterns
 from stages.syntax import RowBuilder
@@ -271,6 +273,7 @@ LANGUAGES: Mapping[str, LanguageSpec] = {
             "ecmascript",
             recover_javascript,
         ),
+        LanguageSpec("go", tree_sitter_go.language, "go", None, (".go",), "go", rows=go.rows),
     )
 }
 

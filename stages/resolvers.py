@@ -1,7 +1,8 @@
 """Import resolution for a whole commit: each file's imports are resolved by its language's module system.
 
 ``CommitResolver`` is what the cross-file step holds for a commit. It builds, on first use, one resolver per module
-system (``RESOLVERS``: ``ecmascript`` is ``stages.resolve.ModuleResolver``, the TypeScript compiler's rules) from
+system (``RESOLVERS``: ``ecmascript`` is ``stages.resolve.ModuleResolver``, the TypeScript compiler's rules; ``go``
+is ``stages.resolve_go.GoResolver``, import paths through ``go.mod``) from
 the commit's paths and config texts, and sends each question to the resolver of the importing file's language
 (``stages.languages.LanguageSpec.modules``). A file of no registered language resolves nothing. Like the resolvers
 it holds, it does no I/O of its own and never raises on bad input.
@@ -14,6 +15,7 @@ from typing import Protocol
 
 from stages.languages import module_system_for_path
 from stages.resolve import UNRESOLVED, ModuleResolver, Resolution
+from stages.resolve_go import GoResolver
 
 
 class LanguageResolver(Protocol):
@@ -34,6 +36,7 @@ ResolverFactory = Callable[[frozenset[str], Callable[[str], str | None]], Langua
 
 RESOLVERS: Mapping[str, ResolverFactory] = {
     "ecmascript": ModuleResolver,
+    "go": GoResolver,
 }
 """Module system (``LanguageSpec.modules``) → a resolver built from the commit's paths and ``read_text``."""
 
