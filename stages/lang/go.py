@@ -748,11 +748,11 @@ class _GoFile:
             found[node.start_byte] = (node, type_name, None, "type", None)
         references: list[Reference] = []
         for position in sorted(found):
-            node, name, qualifier, kind, root_hint = found[position]
+            node, reference_name, reference_qualifier, kind, root_hint = found[position]
             references.append(
                 Reference(
-                    name=name,
-                    qualifier=qualifier,
+                    name=reference_name,
+                    qualifier=reference_qualifier,
                     kind=kind,
                     span=_span(node),
                     enclosing=None,
