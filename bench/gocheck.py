@@ -103,7 +103,12 @@ def standard_packages(cache: Path) -> frozenset[str]:
 
 def module_manifest(corpus: Path, go_mod: str, cache: Path) -> dict[str, object]:
     result = subprocess.run(
-        ["go", "mod", "edit", "-json", go_mod], cwd=corpus, capture_output=True, text=True, env=go_environment(cache)
+        ["go", "mod", "edit", "-json", go_mod],
+        cwd=corpus,
+        capture_output=True,
+        text=True,
+        env=go_environment(cache),
+        check=False,
     )
     return json.loads(result.stdout) if result.returncode == 0 else {}
 

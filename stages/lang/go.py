@@ -711,7 +711,12 @@ class _GoFile:
 
     def references(self) -> list[Reference]:
         found: dict[int, tuple[SyntaxNode, str, str | None, ReferenceKind, str | None]] = {}
-        declared_names = {symbol.name_span.start_byte for symbol in self.symbols}
+        # The names type declarations declare (an embedded field's name is also a use of its type: kept).
+        declared_names = {
+            symbol.name_span.start_byte
+            for symbol in self.symbols
+            if symbol.kind in ("class", "interface", "type_alias")
+        }
         for node in self.captures.of("call.name"):
             self.steps.take()
             name = self.text(node, 256)
