@@ -67,7 +67,8 @@ func helper() *Server { return New(len("x")) }
 
 def extract() -> FileExtraction:
     extraction = extract_source("demo.go", SOURCE.encode())
-    assert extraction.error is None and not extraction.had_syntax_errors
+    assert extraction.error is None
+    assert not extraction.had_syntax_errors
     return extraction
 
 
@@ -109,7 +110,8 @@ def test_extract__go_name_spans_are_exact_and_rows_sorted() -> None:
     starts = [s.span.start_byte for s in extraction.symbols]
     assert starts == sorted(starts)
     references = [r.span.start_byte for r in extraction.references]
-    assert references == sorted(references) and len(set(references)) == len(references)
+    assert references == sorted(references)
+    assert len(set(references)) == len(references)
 
 
 def test_extract__go_signatures_docs_and_hints() -> None:
