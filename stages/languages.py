@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import tree_sitter
+import tree_sitter_go
 import tree_sitter_javascript
 import tree_sitter_python
 import tree_sitter_typescript
 
-from stages.lang import python
+from stages.lang import go, python
 from stages.models import SymbolKind
 from stages.patterns import CompiledPatterns, compile_patterns
 from stages.syntax import RowBuilder, SyntaxNode
@@ -279,6 +280,7 @@ LANGUAGES: Mapping[str, LanguageSpec] = {
         LanguageSpec(
             "python", tree_sitter_python.language, "python", None, (".py", ".pyi"), "python", rows=python.rows
         ),
+        LanguageSpec("go", tree_sitter_go.language, "go", None, (".go",), "go", rows=go.rows),
     )
 }
 

@@ -352,6 +352,7 @@ class _FileTable:
         "exported_memo",
         "extraction",
         "file_index",
+        "import_files",
         "import_targets",
         "imported_binding",
         "imported_import",
@@ -364,6 +365,8 @@ class _FileTable:
         "python",
         "require_bound",
         "resolutions",
+        "scope_imports",
+        "siblings",
         "star_exports",
         "star_names",
         "symbols",
@@ -404,12 +407,20 @@ class _FileTable:
         self.imported_binding: dict[str, BindingView] = {}
         # Top-level variables bound by ``require()`` (``const { a } = require("x")``): they stand for the import.
         self.require_bound: AbstractSet[int] = _NO_SYMBOLS
+        # Imports whose names are in scope unqualified: the file's own package, and star imports (a binding whose
+        # ``local`` is ``*``, Go's `import . "x"`).
+        self.scope_imports: tuple[int, ...] = ()
         for import_index, imported in enumerate(imports):
             import_kind = imported.kind
             if import_kind == "reexport":
                 continue  # re-exported names are not bound in the file's scope
+            if import_kind == "package":
+                self.scope_imports += (import_index,)
             for binding in imported.bindings:
                 local = binding.local
+                if local == "*":
+                    self.scope_imports += (import_index,)
+                    continue
                 if local in self.imported_import:
                     continue
                 self.imported_import[local] = import_index
@@ -464,9 +475,20 @@ class _FileTable:
                 last_of_name[exported] = index
         self.resolutions: list[Resolution | None] = [None] * len(imports)
         self.import_targets: list[int | None] = [None] * len(imports)
+        # Every linked file of a module of several files an import resolves to (``Resolution.paths``), else empty.
+        self.import_files: list[tuple[int, ...]] = [()] * len(imports)
+        # The other files of the module this table stands for, when it is the module of several files that an
+        # import resolved to (its exports are those of its files, in order), else empty.
+        self.siblings: tuple[int, ...] = ()
         self.exported_memo: dict[str, SymbolId | None] = {}
         self.imported_memo: dict[str, SymbolId | None] = {}
         self.module_memo: dict[str, int | None] = {}  # exported name → the file of the module it re-exports whole
+
+    def name_scope(self, name: str) -> bool | None:
+        """``known_names[name]``; for a name the file does not know, ``False`` (top-level) when an import brings
+        names in scope unqualified (``scope_imports``), else ``None`` (the name has no target)."""
+        scoped = self.known_names.get(name)
+        return False if scoped is None and self.scope_imports else scoped
 
     def top_level_candidates(self, name: str) -> Iterator[int]:
         """The top-level declarations of ``name``, in file order."""
@@ -621,6 +643,7 @@ class _Linker:
         self._expressions: dict[str, Expression | None] = {}
         self._chains: dict[tuple[str, str | None], Expression | None] = {}
         self._star_visible: dict[int, frozenset[str]] = {}
+        self._module_tables: dict[tuple[int, ...], _FileTable] = {}
 
     def table(self, file_id: int) -> _FileTable:
         """The name lookups of one file, built on first use (and again after being dropped, when bounded); a
@@ -754,6 +777,7 @@ class _Linker:
             )
             if target_file is not None and target_file != file_index:
                 file_targets.add(target_file)
+            file_targets.update(table.import_files[import_index])
             if resolution.package is not None and resolution.kind in ("external", "builtin"):
                 packages.add((resolution.package, resolution.kind == "builtin"))
             for binding_index, binding in enumerate(imported.bindings):
@@ -766,6 +790,7 @@ class _Linker:
         reads: set[int] = set()
         symbol_edges = self.link_references(table, rows.references, reads)
         reads.discard(file_index)
+        file_targets.discard(file_index)
         if file_targets or reads:
             rows.file_dependencies.extend(
                 FileDependency(source=file_index, target=target, inferred=target in reads)
@@ -813,7 +838,7 @@ class _Linker:
             target: SymbolId | None
             if qualifier is None:
                 name = reference.name
-                scoped = known_names.get(name)
+                scoped = table.name_scope(name)
                 if scoped is None or reference.root_hint is not None:
                     target = None  # not declared in the file, or a parameter or local variable
                 elif scoped:
@@ -839,8 +864,7 @@ class _Linker:
                     holder_id = SymbolId(file=file_index, symbol=holder)
                     target = self.find_member(holder_id, reference.name, want_type, trace)
                     reads |= trace.reads
-            elif reference.root_hint is None and qualifier in known_names:
-                scoped = known_names[qualifier]
+            elif reference.root_hint is None and (scoped := table.name_scope(qualifier)) is not None:
                 if scoped:
                     via: _Holder = self.qualifier_holder(table, qualifier, reference.enclosing)
                 else:
@@ -857,6 +881,7 @@ class _Linker:
                     target = self.chain_target(table, reference, chain_memo, reads, budget)
             elif (
                 reference.root_hint is None
+                and not table.scope_imports
                 and (first := leading_name(qualifier)) not in known_names
                 and (first is not None and first not in _CHAIN_KEYWORDS)
             ):
@@ -919,7 +944,11 @@ class _Linker:
         if resolution is None:
             extraction = table.extraction
             resolution = self.resolver.resolve(extraction.path, extraction.imports[import_index].specifier)
-            if resolution.kind == "file" and resolution.path is not None:
+            if resolution.kind == "file" and resolution.paths:
+                files = tuple(self.index_of_path[path] for path in resolution.paths if path in self.index_of_path)
+                table.import_files[import_index] = files
+                table.import_targets[import_index] = files[0] if files else None
+            elif resolution.kind == "file" and resolution.path is not None:
                 table.import_targets[import_index] = self.index_of_path.get(resolution.path)
             table.resolutions[import_index] = resolution
         return resolution
@@ -930,8 +959,19 @@ class _Linker:
             return None
         if table.resolutions[import_index] is None:
             self.resolution(table, import_index)
+        files = table.import_files[import_index]
+        if len(files) > 1:
+            return self.module_table(files)
         target_file = table.import_targets[import_index]
         return None if target_file is None else self.table(target_file)
+
+    def module_table(self, files: tuple[int, ...]) -> _FileTable:
+        """The table of a module of several files: its first file's, exporting what any of its files exports."""
+        table = self._module_tables.get(files)
+        if table is None:
+            table = self._module_tables[files] = _FileTable(files[0], self.files[files[0]])
+            table.siblings = files[1:]
+        return table
 
     def exported_symbol(self, table: _FileTable, name: str) -> SymbolId | None:
         """``export_target`` from a fresh search, memoised (many references name the same export)."""
@@ -971,6 +1011,10 @@ class _Linker:
                 target = self.export_target(source, name, seen)
                 if target is not None:
                     return target
+        for sibling in table.siblings:
+            target = self.export_target(self.table(sibling), name, seen)
+            if target is not None:
+                return target
         return None
 
     def module_binding(
@@ -982,7 +1026,7 @@ class _Linker:
             return SymbolId(file=table.file_index, symbol=first)
         import_index = table.imported_import.get(name)
         if import_index is None:
-            return None
+            return self.scope_imported(table, name, seen) if table.scope_imports else None
         binding = table.imported_binding[name]
         source = self.import_target(table, import_index)
         if source is None:
@@ -992,6 +1036,29 @@ class _Linker:
                 return None  # a namespace object
             return self.export_target(source, "export=", seen)
         return self.export_target(source, binding.imported, seen)
+
+    def scope_imported(self, table: _FileTable, name: str, seen: set[tuple[int, str]]) -> SymbolId | None:
+        """What ``name`` denotes through the imports that bring names in scope unqualified, in file order: a
+        top-level declaration (not a method) of another file of the file's own package, or an export of a star
+        import's module."""
+        imports = table.extraction.imports
+        for import_index in table.scope_imports:
+            if imports[import_index].kind == "package":
+                self.import_target(table, import_index)
+                files = table.import_files[import_index]
+                for file_id in files:
+                    if file_id == table.file_index:
+                        continue
+                    other = self.table(file_id)
+                    for candidate in other.top_level_candidates(name):
+                        if other.symbols[candidate].kind != "method":
+                            return SymbolId(file=file_id, symbol=candidate)
+            else:
+                source = self.import_target(table, import_index)
+                target = None if source is None else self.export_target(source, name, seen)
+                if target is not None:
+                    return target
+        return None
 
     # ---- references ---------------------------------------------------------------------------------
 
@@ -1274,7 +1341,7 @@ class _Linker:
                 return (_AS_INSTANCE, file_id, holder)
             bases = self.bases(SymbolId(file=file_id, symbol=holder), trace)
             return (_AS_INSTANCE, bases[0].file, bases[0].symbol) if bases else None
-        if root not in table.known_names:
+        if table.name_scope(root) is None:
             return None
         namespace = self.namespace_import(table, root, scope)
         if namespace is not None:
@@ -1285,7 +1352,7 @@ class _Linker:
     def type_declaration(self, table: _FileTable, name: str, scope: int | None, trace: _Trace) -> _Holder:
         """The declaration (or namespace-imported module) a type name (``T``, ``ns.T``) denotes from ``scope``."""
         first = name.split(".", 1)[0]
-        scoped = table.known_names.get(first)
+        scoped = table.name_scope(first)
         if scoped is None:
             return None
         key = ("type", table.file_index, scope if scoped else None, name)

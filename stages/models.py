@@ -37,9 +37,11 @@ SymbolKind = Literal[
 """``namespace`` is ``namespace A {}`` / ``module A {}`` / ``declare global {}``; ``module`` is an ambient
 ``declare module "name" {}`` whose name is a string."""
 
-ImportKind = Literal["import", "side_effect", "reexport", "dynamic", "require", "import_equals"]
+ImportKind = Literal["import", "side_effect", "reexport", "dynamic", "require", "import_equals", "package"]
 """``import`` has bindings; ``side_effect`` is ``import "x"``; ``reexport`` is ``export … from "x"``;
-``dynamic`` is ``import("x")``; ``require`` is ``require("x")``; ``import_equals`` is ``import a = require("x")``."""
+``dynamic`` is ``import("x")``; ``require`` is ``require("x")``; ``import_equals`` is ``import a = require("x")``;
+``package`` is the implicit import of a file's own package (Go: the names declared at the top level of the other
+files of the package are in scope where the file neither declares nor imports them)."""
 
 ExportKind = Literal["local", "reexport", "reexport_all", "reexport_namespace", "assignment", "commonjs"]
 """``local`` exports a binding of this file (``export function f``, ``export { a as b }``, ``export default x``);

@@ -125,14 +125,17 @@ NODE_BUILTINS = frozenset(
 
 
 class Resolution(msgspec.Struct, frozen=True):
-    """Where a specifier points: a file of the commit, an external package, a Node builtin, or nowhere.
+    """Where a specifier points: a file of the commit, an external package, a builtin, or nowhere.
 
-    ``path`` is set only for ``file``; ``package`` only for ``external`` and ``builtin``.
+    ``path`` is set only for ``file``; ``package`` only for ``external`` and ``builtin``. ``paths``, for a module
+    made of several files (a Go package, a directory), is every file of it in order, ``path`` being the first;
+    empty for a module of one file.
     """
 
     kind: ResolutionKind
     path: str | None = None
     package: str | None = None
+    paths: tuple[str, ...] = ()
 
 
 UNRESOLVED = Resolution("unresolved")

@@ -2,7 +2,8 @@
 
 ``CommitResolver`` is what the cross-file step holds for a commit. It builds, on first use, one resolver per module
 system (``RESOLVERS``: ``ecmascript`` is ``stages.resolve.ModuleResolver``, the TypeScript compiler's rules;
-``python`` is ``stages.resolve_python.PythonResolver``, the import system's) from
+``python`` is ``stages.resolve_python.PythonResolver``, the import system's; ``go`` is ``stages.resolve_go.GoResolver``,
+import paths through ``go.mod``) from
 the commit's paths and config texts, and sends each question to the resolver of the importing file's language
 (``stages.languages.LanguageSpec.modules``). A file of no registered language resolves nothing. Like the resolvers
 it holds, it does no I/O of its own and never raises on bad input.
@@ -15,6 +16,7 @@ from typing import Protocol
 
 from stages.languages import module_system_for_path
 from stages.resolve import UNRESOLVED, ModuleResolver, Resolution
+from stages.resolve_go import GoResolver
 from stages.resolve_python import PythonResolver
 
 
@@ -37,6 +39,7 @@ ResolverFactory = Callable[[frozenset[str], Callable[[str], str | None]], Langua
 RESOLVERS: Mapping[str, ResolverFactory] = {
     "ecmascript": ModuleResolver,
     "python": PythonResolver,
+    "go": GoResolver,
 }
 """Module system (``LanguageSpec.modules``) → a resolver built from the commit's paths and ``read_text``."""
 

@@ -18,6 +18,7 @@ from stages.patterns import MAX_PATTERN_DEPTH, PatternError, compile_patterns
 from stages.syntax import SyntaxNode
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "crosscheck"
+GO_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "go"
 
 NodeKey = tuple[int, int, str]
 
@@ -87,7 +88,12 @@ def test_native_matcher__query_files_capture_what_tree_sitter_captures_on_damage
         r"@([\w.]+)", lambda match: "@check." + match.group(1).replace(".", "_"), query_source(language.spec.query_name)
     )
     rng = random.Random(language_name)
-    files = [path for path in sorted(FIXTURES.rglob("*")) if language_name_for_path(path.name) == language_name]
+    files = [
+        path
+        for fixtures in (FIXTURES, GO_FIXTURES)
+        for path in sorted(fixtures.rglob("*"))
+        if language_name_for_path(path.name) == language_name
+    ]
     for path in files:
         for _ in range(3):
             source = _damaged(path.read_bytes(), rng)

@@ -14,6 +14,7 @@ from stages.languages import LANGUAGES, language_name_for_path, load_language, q
 from stages.patterns import PatternError, Step, compile_patterns
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "crosscheck"
+GO_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "go"
 
 
 def typescript() -> tree_sitter.Language:
@@ -69,7 +70,12 @@ def test_native_matcher__captures_what_tree_sitter_captures_on_the_fixtures(lang
     compiled = compile_patterns(language.grammar, source)
     plan = _native.QueryPlan(compiled.patterns, compiled.capture_names, language.spec.kinds)
     query = tree_sitter.Query(language.grammar, source)
-    files = [path for path in sorted(FIXTURES.rglob("*")) if language_name_for_path(path.name) == language_name]
+    files = [
+        path
+        for fixtures in (FIXTURES, GO_FIXTURES)
+        for path in sorted(fixtures.rglob("*"))
+        if language_name_for_path(path.name) == language_name
+    ]
     assert files, f"no {language_name} fixture"
     for path in files:
         text = path.read_bytes()

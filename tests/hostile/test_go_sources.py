@@ -1,0 +1,55 @@
+"""Hostile Go input: deep nesting, huge files and careless or malicious go.mod files never fail or blow up."""
+
+from __future__ import annotations
+
+from stages.extract import extract_source
+from stages.resolve_go import MAX_MANIFEST_LINES, GoResolver
+
+
+def test_go__twenty_thousand_nested_blocks_extract() -> None:
+    depth = 20_000
+    source = ("package a\n\nfunc F() {\n" + "{\n" * depth + "g()\n" + "}\n" * depth + "}\n").encode()
+    extraction = extract_source("a.go", source)
+    assert extraction.error is None
+    assert [s.name for s in extraction.symbols] == ["a", "F"]
+    assert [(r.name, r.enclosing) for r in extraction.references] == [("g", 1)]
+
+
+def test_go__twenty_thousand_nested_calls_extract() -> None:
+    depth = 20_000
+    source = ("package a\n\nvar x = " + "f(" * depth + "1" + ")" * depth + "\n").encode()
+    extraction = extract_source("a.go", source)
+    assert extraction.error is None
+    assert len(extraction.references) == depth
+
+
+def test_go__a_two_megabyte_file_extracts_or_is_refused_by_size() -> None:
+    body = "".join(f"func F{i}() int {{ return G{i}() }}\n" for i in range(60_000))
+    source = ("package a\n\n" + body).encode()[: 2 * 1024 * 1024 - 1]
+    source = source[: source.rfind(b"\n") + 1]
+    extraction = extract_source("a.go", source)
+    assert extraction.error is None or extraction.error.kind == "timeout"
+    if extraction.error is None:
+        assert len(extraction.symbols) > 50_000
+    assert extract_source("b.go", source + b"x" * 2 * 1024 * 1024).error is not None
+
+
+def test_go__broken_go_mod_never_raises() -> None:
+    texts = {
+        "go.mod": 'module "unterminated\nrequire (\n)\n)\nreplace => =>\nreplace a => \nrequire\n\x00\n',
+        "sub/go.mod": "",
+        "go.work": "use (\n../../../etc\n./nothing\n",
+    }
+    resolver = GoResolver(frozenset({"go.mod", "sub/go.mod", "go.work", "a.go", "sub/b.go"}), texts.get)
+    for specifier in ("", ".", "..", "/etc/passwd", "a\\b", "x//y", "example.com/a", "fmt", "C"):
+        resolver.resolve("a.go", specifier)
+        resolver.resolve("sub/b.go", specifier)
+    assert resolver.diagnostics
+
+
+def test_go__huge_go_mod_is_read_up_to_its_bound() -> None:
+    lines = [f"require example.com/m{i} v1.0.{i}" for i in range(MAX_MANIFEST_LINES + 10)]
+    texts = {"go.mod": "module m\n" + "\n".join(lines) + "\n"}
+    resolver = GoResolver(frozenset({"go.mod", "a.go"}), texts.get)
+    assert resolver.resolve("a.go", "example.com/m5/x").package == "example.com/m5"
+    assert any("lines" in d for d in resolver.diagnostics)

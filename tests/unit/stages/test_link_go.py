@@ -1,0 +1,107 @@
+"""Go linking: real sources through extract_source and link, over several files and packages of a module."""
+
+from __future__ import annotations
+
+from stages.extract import extract_source
+from stages.link import link
+from stages.models import FileExtraction, LinkedIndex
+from stages.resolvers import CommitResolver
+
+FILES = {
+    "go.mod": "module example.com/m\n\ngo 1.21\n\nrequire github.com/pkg/errors v0.9.1\n",
+    "main.go": """\
+package main
+
+import (
+\t"fmt"
+\t"example.com/m/util"
+\tu2 "example.com/m/util"
+\t. "example.com/m/dot"
+\t"github.com/pkg/errors"
+)
+
+func main() {
+\ts := util.New()
+\ts.Run()
+\tfmt.Println(helper())
+\tx := util.Thing{}
+\tx.Run()
+\tu2.New()
+\tFromDot()
+\terrors.New("x")
+\t_ = len("x")
+}
+""",
+    "other.go": "package main\n\nfunc helper() int { return 1 }\n",
+    "util/a.go": "package util\n\nfunc New() *Thing { return &Thing{} }\n",
+    "util/b.go": "package util\n\ntype Thing struct{ Base }\n\nfunc (t *Thing) Run() { t.Inherited() }\n",
+    "util/c.go": "package util\n\ntype Base struct{}\n\nfunc (b Base) Inherited() {}\n",
+    "dot/d.go": "package dot\n\nfunc FromDot() {}\n",
+}
+
+
+def linked() -> tuple[list[FileExtraction], LinkedIndex]:
+    extractions = [extract_source(path, text.encode()) for path, text in FILES.items() if path.endswith(".go")]
+    resolver = CommitResolver.from_files(FILES, FILES.get)
+    return extractions, link(extractions, resolver)
+
+
+def targets(extractions: list[FileExtraction], index: LinkedIndex, path: str) -> list[tuple[str, str | None]]:
+    file = next(i for i, e in enumerate(extractions) if e.path == path)
+    found = []
+    for row in index.reference_links:
+        if row.file != file:
+            continue
+        reference = extractions[file].references[row.reference_index]
+        target = None
+        if row.target is not None:
+            declared = extractions[row.target.file]
+            target = f"{declared.path}:{declared.symbols[row.target.symbol].name}"
+        found.append((f"{reference.qualifier or ''}.{reference.name}", target))
+    return found
+
+
+def test_link_go__package_scope_selectors_literals_and_receivers() -> None:
+    extractions, index = linked()
+    assert targets(extractions, index, "main.go") == [
+        ("util.New", "util/a.go:New"),
+        ("s.Run", "util/b.go:Run"),
+        ("fmt.Println", None),
+        (".helper", "other.go:helper"),
+        ("util.Thing", "util/b.go:Thing"),
+        ("x.Run", "util/b.go:Run"),
+        ("u2.New", "util/a.go:New"),
+        (".FromDot", "dot/d.go:FromDot"),
+        ("errors.New", None),
+        (".len", None),
+    ]
+
+
+def test_link_go__embedded_struct_members_and_types_across_files() -> None:
+    extractions, index = linked()
+    assert targets(extractions, index, "util/b.go") == [
+        (".Base", "util/c.go:Base"),
+        (".Thing", "util/b.go:Thing"),
+        ("t.Inherited", "util/c.go:Inherited"),
+    ]
+    assert targets(extractions, index, "util/a.go") == [(".Thing", "util/b.go:Thing"), (".Thing", "util/b.go:Thing")]
+
+
+def test_link_go__package_dependencies_and_file_dependencies_cover_the_package() -> None:
+    extractions, index = linked()
+    paths = [e.path for e in extractions]
+    main = paths.index("main.go")
+    assert {(p.package, p.is_builtin) for p in index.package_dependencies if p.file == main} == {
+        ("fmt", True),
+        ("github.com/pkg/errors", False),
+    }
+    depended = {paths[d.target] for d in index.file_dependencies if d.source == main}
+    assert depended == {"other.go", "util/a.go", "util/b.go", "util/c.go", "dot/d.go"}
+
+
+def test_link_go__relinking_one_file_gives_the_rows_of_a_full_link() -> None:
+    extractions, index = linked()
+    resolver = CommitResolver.from_files(FILES, FILES.get)
+    main = [e.path for e in extractions].index("main.go")
+    alone = link(extractions, resolver, only=[main])
+    assert alone.reference_links == tuple(r for r in index.reference_links if r.file == main)
