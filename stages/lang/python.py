@@ -11,6 +11,7 @@ use explicit stacks or loops and take a step of the per-file deadline per node.
 from __future__ import annotations
 
 import ast
+import bisect
 import inspect
 import keyword
 import re
@@ -24,6 +25,7 @@ from stages.syntax import Captures, Rows, SyntaxNode
 _ALL_CAPS = re.compile(r"_*[A-Z][A-Z0-9_]*\Z")
 _LEADING_NAME = re.compile(r"[^\W\d]\w*")
 MAX_HINT_CHARS = 200
+MAX_DOCSTRING_GAP_BYTES = 4096  # blank lines and comments between an assignment and its attribute docstring
 """A longer type hint is none (docs/index-contract.md, "Type hints")."""
 MAX_HINT_REPLACEMENTS = 8
 """Leading locals of a root hint replaced by their own hints at most this many times."""
@@ -161,6 +163,7 @@ class _Builder:
         self.scopes: list[_Scope] = []
         self.chains: dict[tuple[int, int], str | None] = {}
         self.dynamic_calls: set[int] = set()
+        self.string_statement_starts: list[int] | None = None
 
     # ---- text ------------------------------------------------------------------------------------------
 
@@ -209,10 +212,12 @@ class _Builder:
     def docstring(self, body: SyntaxNode | None) -> str | None:
         """The docstring of a block: its first statement when that is a string literal, cleaned as
         ``inspect.cleandoc`` does."""
-        statement = None if body is None else _child(body, 0)
-        while statement is not None and statement.type == "comment":
+        index = 0
+        statement = None if body is None else _child(body, index)
+        while body is not None and statement is not None and statement.type == "comment":
             self.steps.take()
-            statement = statement.next_sibling
+            index += 1
+            statement = _child(body, index)
         return None if statement is None else self.statement_string(statement)
 
     def statement_string(self, statement: SyntaxNode) -> str | None:
@@ -228,11 +233,27 @@ class _Builder:
     def attribute_docstring(self, statement: SyntaxNode) -> str | None:
         """The string-literal statement right after an assignment (comments between are skipped), as Sphinx reads
         attribute docstrings."""
-        following = statement.next_named_sibling
-        while following is not None and following.type == "comment":
-            self.steps.take()
-            following = following.next_named_sibling
-        return None if following is None else self.statement_string(following)
+        if self.string_statement_starts is None:
+            self.string_statement_starts = [node.start_byte for node in self.captures.of("string_statement")]
+        found = bisect.bisect_left(self.string_statement_starts, statement.end_byte)
+        if found == len(self.string_statement_starts):
+            return None
+        following = self.captures.of("string_statement")[found]
+        return self.statement_string(following) if self.next_in_block(statement, following) else None
+
+    def next_in_block(self, statement: SyntaxNode, following: SyntaxNode) -> bool:
+        """Whether ``following`` is the statement after ``statement`` in the same block: only blank space, comments
+        and a ``;`` lie between them, and on another line it starts at the same column (a smaller one is an
+        enclosing block's statement)."""
+        gap = self.source[statement.end_byte : following.start_byte]
+        if len(gap) > MAX_DOCSTRING_GAP_BYTES:
+            return False
+        lines = gap.split(b"\n")
+        if lines[0].strip().lstrip(b";").strip() and not lines[0].strip().startswith(b"#"):
+            return False
+        if any(line.strip() and not line.strip().startswith(b"#") for line in lines[1:]):
+            return False
+        return len(lines) == 1 or following.start_point[1] == statement.start_point[1]
 
     def signature(self, decorators: Sequence[SyntaxNode], start: int, end: int) -> str:
         bound = self.limits.max_signature_chars
@@ -674,13 +695,15 @@ class _Builder:
     def header_end(self, node: SyntaxNode) -> int:
         """Where a ``def``'s or ``class``'s header ends: at its ``:`` (else at its body, else at its end)."""
         body = node.child_by_field_name("body")
-        child = None if body is None else body.prev_sibling
-        while child is not None and child.type != ":":
+        limit = node.end_byte if body is None else body.start_byte
+        colon = None
+        for child in node.children:
             self.steps.take()
-            child = child.prev_sibling
-        if child is not None:
-            return child.start_byte
-        return node.end_byte if body is None else body.start_byte
+            if child.start_byte >= limit:
+                break
+            if child.type == ":":
+                colon = child.start_byte
+        return limit if colon is None else colon
 
     def class_(self, node: SyntaxNode, wrapper: SyntaxNode | None, name: SyntaxNode, scope: int) -> _Declaration:
         decorators = [] if wrapper is None else [d for d in wrapper.named_children if d.type == "decorator"]

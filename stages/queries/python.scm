@@ -8,6 +8,7 @@
 (decorated_definition) @decorated
 (type_alias_statement) @type_alias
 (expression_statement [(assignment) (augmented_assignment)]) @assignment
+(expression_statement [(string) (concatenated_string)]) @string_statement
 (lambda) @lambda
 [(list_comprehension) (set_comprehension) (dictionary_comprehension) (generator_expression)] @comprehension
 
