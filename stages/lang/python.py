@@ -478,6 +478,8 @@ class _Builder:
 
     def targets(self, node: SyntaxNode) -> list[SyntaxNode]:
         """The names an assignment target binds (``a``, ``a, (b, *c)``); attributes and subscripts bind none."""
+        if node.type == "identifier":
+            return [node]
         found: list[SyntaxNode] = []
         pending = [node]
         while pending:
@@ -738,11 +740,13 @@ class _Builder:
             levels.append(current)
             current = current.child_by_field_name("right")
         value = current
-        annotation = next(
-            (found for found in (level.child_by_field_name("type") for level in levels) if found is not None), None
-        )
-        annotation_text = None if annotation is None else "".join(self.text(annotation).split())
+        annotation = None
+        for level in levels:
+            annotation = level.child_by_field_name("type")
+            if annotation is not None:
+                break
         declares = self.declaring(scope)
+        annotation_text = None if annotation is None or not declares else "".join(self.text(annotation).split())
         names_of_all: list[str] | None = None
         for level in levels:
             left = level.child_by_field_name("left")
