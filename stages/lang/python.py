@@ -31,15 +31,7 @@ MAX_CHAIN_SEGMENTS = 100
 """An expression chain with more members or calls than this gives no hint (it would exceed ``MAX_HINT_CHARS``)."""
 ELLIPSIS = "…"
 
-_PROPERTY_DECORATORS = frozenset(
-    {
-        "property",
-        "cached_property",
-        "functools.cached_property",
-        "abc.abstractproperty",
-        "abstractproperty",
-    }
-)
+_PROPERTY_DECORATORS = frozenset({"property", "cached_property", "functools.cached_property"})
 _STATIC_DECORATORS = frozenset({"staticmethod"})
 _TRANSPARENT_GENERICS = frozenset({"Optional", "Final", "ClassVar", "Required", "NotRequired", "ReadOnly", "Annotated"})
 _NO_HINT_GENERICS = frozenset({"type", "Type", "Literal"})
@@ -656,9 +648,9 @@ class _Builder:
         if scope >= 0:
             kind = "method"
             for decorator in decorator_names:
-                if decorator in _PROPERTY_DECORATORS or decorator.endswith(".getter"):
+                if decorator in _PROPERTY_DECORATORS:
                     kind = "property"
-                elif decorator.endswith((".setter", ".deleter")):
+                elif decorator.count(".") == 1 and decorator.endswith((".setter", ".deleter")):
                     kind = "setter"
         first = _child(node, 0)
         return _Declaration(
@@ -842,10 +834,10 @@ class _Builder:
         )
 
     def string_list(self, node: SyntaxNode | None) -> list[str] | None:
-        """The strings of a literal list or tuple of string literals, else ``None``."""
+        """The strings of a literal list or tuple of string literals (``'a', 'b'`` too), else ``None``."""
         while node is not None and node.type == "parenthesized_expression" and len(node.named_children) == 1:
             node = node.named_children[0]
-        if node is None or node.type not in ("list", "tuple"):
+        if node is None or node.type not in ("list", "tuple", "expression_list"):
             return None
         names: list[str] = []
         for element in node.named_children:
