@@ -33,15 +33,7 @@ MAX_CHAIN_SEGMENTS = 100
 """An expression chain with more members or calls than this gives no hint (it would exceed ``MAX_HINT_CHARS``)."""
 ELLIPSIS = "…"
 
-_PROPERTY_DECORATORS = frozenset(
-    {
-        "property",
-        "cached_property",
-        "functools.cached_property",
-        "abc.abstractproperty",
-        "abstractproperty",
-    }
-)
+_PROPERTY_DECORATORS = frozenset({"property", "cached_property", "functools.cached_property"})
 _STATIC_DECORATORS = frozenset({"staticmethod"})
 _TRANSPARENT_GENERICS = frozenset({"Optional", "Final", "ClassVar", "Required", "NotRequired", "ReadOnly", "Annotated"})
 _NO_HINT_GENERICS = frozenset({"type", "Type", "Literal"})
@@ -499,6 +491,8 @@ class _Builder:
 
     def targets(self, node: SyntaxNode) -> list[SyntaxNode]:
         """The names an assignment target binds (``a``, ``a, (b, *c)``); attributes and subscripts bind none."""
+        if node.type == "identifier":
+            return [node]
         found: list[SyntaxNode] = []
         pending = [node]
         while pending:
@@ -675,9 +669,9 @@ class _Builder:
         if scope >= 0:
             kind = "method"
             for decorator in decorator_names:
-                if decorator in _PROPERTY_DECORATORS or decorator.endswith(".getter"):
+                if decorator in _PROPERTY_DECORATORS:
                     kind = "property"
-                elif decorator.endswith((".setter", ".deleter")):
+                elif decorator.count(".") == 1 and decorator.endswith((".setter", ".deleter")):
                     kind = "setter"
         first = _child(node, 0)
         return _Declaration(
@@ -761,11 +755,13 @@ class _Builder:
             levels.append(current)
             current = current.child_by_field_name("right")
         value = current
-        annotation = next(
-            (found for found in (level.child_by_field_name("type") for level in levels) if found is not None), None
-        )
-        annotation_text = None if annotation is None else "".join(self.text(annotation).split())
+        annotation = None
+        for level in levels:
+            annotation = level.child_by_field_name("type")
+            if annotation is not None:
+                break
         declares = self.declaring(scope)
+        annotation_text = None if annotation is None or not declares else "".join(self.text(annotation).split())
         names_of_all: list[str] | None = None
         for level in levels:
             left = level.child_by_field_name("left")
@@ -861,10 +857,10 @@ class _Builder:
         )
 
     def string_list(self, node: SyntaxNode | None) -> list[str] | None:
-        """The strings of a literal list or tuple of string literals, else ``None``."""
+        """The strings of a literal list or tuple of string literals (``'a', 'b'`` too), else ``None``."""
         while node is not None and node.type == "parenthesized_expression" and len(node.named_children) == 1:
             node = node.named_children[0]
-        if node is None or node.type not in ("list", "tuple"):
+        if node is None or node.type not in ("list", "tuple", "expression_list"):
             return None
         names: list[str] = []
         for element in node.named_children:

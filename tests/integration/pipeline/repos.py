@@ -54,7 +54,7 @@ SOURCES_V1: dict[str, bytes | str] = {
     "lib/strings.js": "export function shout(s) { return s.toUpperCase(); }\nmodule.exports.quiet = (s) => s;\n",
     "src/broken.ts": "export function ok(): number { return 1; }\nexport const = ;\nfunction after() {}\n",
     "src/notes.md": "# not code\n",
-    "tool.py": "print('not indexed')\n",
+    "tool.rb": "puts 'not indexed'\n",
     "node_modules/dep/index.js": "export const vendored = 1;\n",
     "dist/bundle.js": "export const built = 1;\n",
     "src/blob.ts": b"\x00\x01binary\x00data",

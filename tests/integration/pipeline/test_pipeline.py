@@ -80,7 +80,7 @@ def test_index__stores_what_the_in_process_runner_returns_and_counts_every_skip(
     assert stats["skipped"]["binary"] == 1
     assert stats["skipped"]["symlink"] == 1
     assert stats["skipped"]["too_large"] == 1
-    assert stats["skipped"]["unsupported_language"] == 3  # package.json, tsconfig.json, notes.md
+    assert stats["skipped"]["unsupported_language"] == 4  # package.json, tsconfig.json, notes.md, tool.rb
     assert stats["files_failed_to_parse"] == 1  # latin1.ts is not UTF-8
     assert stats["symbols"] > 0
     assert stats["files_with_syntax_errors"] == 1

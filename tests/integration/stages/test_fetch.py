@@ -92,7 +92,7 @@ FIRST_FILES: dict[str, Entry] = {
 }
 MAIN_FILES: dict[str, Entry] = {
     "README.md": b"# demo\n\nNow with more files.\n",
-    "scripts/tool.py": b"print('not indexed')\n",
+    "scripts/tool.rb": b"puts 'not indexed'\n",
     "src/index.ts": b"import { helper } from './util';\nexport const answer = helper(41);\n",
     "src/view.tsx": b"export const View = () => <div>hello</div>;\n",
     "src/util.js": b"export function helper(x) {\n  return x + 1;\n}\n",
@@ -797,12 +797,12 @@ def test_list_files__file_at_exactly_the_size_limit_is_kept(tmp_path: Path, sour
 def test_list_files__language_function_decides_what_is_supported(tmp_path: Path, source: SourceRepo) -> None:
     repo = clone(str(source.work_tree), tmp_path)
 
-    def python_only(path: str) -> str | None:
-        return "python" if path.endswith(".py") else None
+    def ruby_only(path: str) -> str | None:
+        return "ruby" if path.endswith(".rb") else None
 
-    listing = fetch.list_files(repo, source.main, max_file_bytes=MAX_FILE_BYTES, language_for_path=python_only)
+    listing = fetch.list_files(repo, source.main, max_file_bytes=MAX_FILE_BYTES, language_for_path=ruby_only)
 
-    assert [(item.path, item.language) for item in listing.items] == [("scripts/tool.py", "python")]
+    assert [(item.path, item.language) for item in listing.items] == [("scripts/tool.rb", "ruby")]
     assert listing.skipped["unsupported_language"] == 8
 
 

@@ -641,3 +641,29 @@ def test_python__rows_are_sorted_and_names_match_their_spans() -> None:
         assert span_text(source, symbol.name_span) == symbol.name
     for reference in result.references:
         assert span_text(source, reference.span) == reference.name
+
+
+def test_python__decorators_of_other_shapes_leave_methods_methods() -> None:
+    source = (
+        "class C:\n"
+        "    @name.inplace.setter\n"
+        "    def a(self, v): ...\n"
+        "    @abc.abstractproperty\n"
+        "    def b(self): ...\n"
+        "    @b.getter\n"
+        "    def c(self): ...\n"
+    )
+    assert [(kind, name) for kind, name, _, _ in symbols(source)] == [
+        ("class", "C"),
+        ("method", "a"),
+        ("method", "b"),
+        ("method", "c"),
+    ]
+
+
+def test_python__an_all_tuple_without_parentheses_is_literal() -> None:
+    assert [(n, e) for _, n, _, e in symbols("__all__ = 'a', 'b'\ndef a(): pass\ndef c(): pass\n")] == [
+        ("__all__", False),
+        ("a", True),
+        ("c", False),
+    ]
