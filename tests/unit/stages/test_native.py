@@ -22,6 +22,7 @@ def plan_for(query: str) -> _native.QueryPlan:
 
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "crosscheck"
+GO_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "go"
 
 
 def test_query_plan__rejects_a_reference_capture_of_unknown_kind() -> None:
@@ -152,7 +153,8 @@ def _walk(node: Any) -> list[tuple[object, ...]]:
 @pytest.mark.parametrize("language_name", sorted(LANGUAGES))
 def test_node__answers_as_py_tree_sitter_does_on_the_fixtures(language_name: str) -> None:
     language = load_language(language_name)
-    files = [path for path in sorted(FIXTURES.rglob("*")) if language_name_for_path(path.name) == language_name]
+    candidates = sorted([*FIXTURES.rglob("*"), *GO_FIXTURES.rglob("*")])
+    files = [path for path in candidates if language_name_for_path(path.name) == language_name]
     assert files, f"no {language_name} fixture"
     for path in files:
         source = path.read_bytes()
