@@ -218,6 +218,7 @@ class _GoFile:
         signature: str,
         doc: str | None,
         hint: str | None,
+        receiver: str | None = None,
     ) -> int:
         self.steps.take()
         name = self.text(name_node)
@@ -234,6 +235,7 @@ class _GoFile:
                 signature=signature,
                 doc=doc,
                 type_hint=hint,
+                receiver=receiver,
             )
         )
         return len(self.symbols) - 1
@@ -355,7 +357,18 @@ class _GoFile:
         receiver = self.receiver_type(node.child_by_field_name("receiver"))
         parent = None if receiver is None else self.top_types.get(receiver)
         hint = self.result_hint(node, node.start_byte)
-        self.add_symbol(name, "method", node, parent, signature=signature, doc=self.doc(node), hint=hint)
+        # A receiver type not declared above in this file is declared in another file of the package (or further
+        # down this one): the method names it, and the linker finds the method through the type's name.
+        self.add_symbol(
+            name,
+            "method",
+            node,
+            parent,
+            signature=signature,
+            doc=self.doc(node),
+            hint=hint,
+            receiver=receiver if parent is None else None,
+        )
 
     def receiver_type(self, receiver: SyntaxNode | None) -> str | None:
         """The name of a receiver's type: ``T`` of ``(t *T)``, ``(T)``, ``(p Pair[K, V])``."""
