@@ -12,7 +12,10 @@ commit would, file ids aside — ``docs/index-contract.md``):
   (transitively, renamed as they are re-exported); the files importing one of those names from X or from such a
   re-exporter (or the whole module); when a declaration of X gained members, the files linking to that declaration;
   and the files whose links read declarations of any file so relinked, or of X (unless only its function bodies
-  changed), while following types (their ``inferred`` file dependencies). Which names: any name of a file deleted,
+  changed), while following types (their ``inferred`` file dependencies); when X is deleted, or X is a file of a
+  package of several files (Go: what its ``package`` import resolves to) added or changing its declarations, every
+  file depending on X or on a file of its package (an import of the package depends on each of its files). Which
+  names: any name of a file deleted,
   whose resolutions changed, whose imports changed, or whose existing declarations changed or moved (symbol indexes
   shift); only the exports that differ, and those of names newly declared, when the file merely gained declarations at
   its end (the most common edit; ``export =`` stands for ``default`` too). Resolutions read the commit's paths and
@@ -97,14 +100,14 @@ def load_link_files(
     exports: dict[int, list[LinkExport]] = defaultdict(list)
     references: dict[int, list[LinkReference]] = defaultdict(list)
     parameters = {"ids": result_ids}
-    for result_id, name, kind, parent, type_hint, exported in conn.execute(
-        "SELECT file_result_id, name, kind, parent_idx, type_hint, exported FROM symbols"
+    for result_id, name, kind, parent, type_hint, exported, receiver in conn.execute(
+        "SELECT file_result_id, name, kind, parent_idx, type_hint, exported, receiver FROM symbols"
         " WHERE file_result_id = ANY(%(ids)s)"
         " ORDER BY file_result_id, idx",
         parameters,
     ):
         symbols[result_id].append(
-            LinkSymbol(name=name, kind=kind, parent=parent, type_hint=type_hint, exported=exported)
+            LinkSymbol(name=name, kind=kind, parent=parent, type_hint=type_hint, exported=exported, receiver=receiver)
         )
     for result_id, import_idx, imported, local in conn.execute(
         "SELECT file_result_id, import_idx, imported, local FROM import_bindings WHERE file_result_id = ANY(%(ids)s)"
@@ -324,6 +327,12 @@ WHERE snapshot_id = %(snapshot)s AND inferred AND target_file_idx = ANY(%(target
 """
 """The files whose links read declarations of the given files while following types."""
 
+_BASE_DEPENDENTS = """
+SELECT DISTINCT source_file_idx FROM file_dependencies
+WHERE snapshot_id = %(snapshot)s AND target_file_idx = ANY(%(targets)s)
+"""
+"""The files that import one of the given files, or whose links read its declarations."""
+
 _BASE_NAMESPACE_IMPORTERS = """
 SELECT DISTINCT file_idx FROM resolved_imports WHERE snapshot_id = %(snapshot)s AND target_path = ANY(%(paths)s)
 """
@@ -358,8 +367,9 @@ class Delta:
                 if not imported.bindings:
                     continue  # `export * from`, side effects and `import()` send no link to the target by themselves
                 resolution = resolver.resolve(path_of[file_id], imported.specifier)
-                if resolution.path is not None and resolution.path in self.file_ids:
-                    targets.add(self.file_ids[resolution.path])
+                for path in resolution.paths or (() if resolution.path is None else (resolution.path,)):
+                    if path in self.file_ids:
+                        targets.add(self.file_ids[path])
         visits = self.relink | targets
         stack = list(targets)
         while stack:
@@ -451,6 +461,18 @@ def plan_delta(
         if _declarations(old_files[file_id]) == _declarations(new_files[file_id])
     }
     relink = set(changed) | delta.resolution_changed | delta.relink
+    declarations_changed = {file_id: file for file_id, file in new_files.items() if file_id not in same_declarations}
+    relink.update(
+        _package_dependents(
+            conn,
+            base,
+            delta=delta,
+            results=results,
+            declarations_changed=declarations_changed,
+            resolver=resolver,
+            parsed=parsed,
+        )
+    )
     stack = list(names)
     while stack:
         target = stack.pop()
@@ -492,6 +514,48 @@ def plan_delta(
     relink.update(source for (source,) in conn.execute(_BASE_INFERRED_READERS, reading))
     delta.relink = relink - set(deleted)
     return delta
+
+
+def _package_dependents(
+    conn: Conn,
+    base: BaseSnapshot,
+    *,
+    delta: Delta,
+    results: Mapping[str, int],
+    declarations_changed: Mapping[int, LinkFile],
+    resolver: CommitResolver,
+    parsed: Callable[[str], LinkFile | None],
+) -> set[int]:
+    """The files whose links may change because a file of a package of several files (Go: a directory; what a file's
+    ``package`` import resolves to) was added, deleted, or changed its declarations: what a name of the package
+    denotes, and which methods a type of it has (``Symbol.receiver``), read every file of the package, while an
+    import's stored resolution names only its first file. Every file that depends on one of the package's files
+    (importing the package depends on each of them) is relinked: the dependents of a file deleted or changed in
+    place (any file: for one of no such package they are relinked already), and of the files of an added file's
+    package (``declarations_changed``: file id → the new form of each file changed in place whose declarations
+    differ)."""
+    targets = set(delta.deleted)
+    targets.update(
+        file_id
+        for file_id, file in declarations_changed.items()
+        if any(imported.kind == "package" for imported in file.imports)
+    )
+    added = {delta.file_ids[path]: path for path in results if path not in base.files}
+    added_files = {file_id: found for file_id, path in added.items() if (found := parsed(path)) is not None}
+    added_files |= load_link_files(
+        conn,
+        {file_id: (path, results[path]) for file_id, path in added.items() if file_id not in added_files},
+        with_references=False,
+    )
+    for file_id, file in added_files.items():
+        for imported in file.imports:
+            if imported.kind == "package":
+                resolution = resolver.resolve(added[file_id], imported.specifier)
+                targets.update(base.files[member][0] for member in resolution.paths if member in base.files)
+    if not targets:
+        return set()
+    dependents = {"snapshot": base.snapshot_id, "targets": sorted(targets)}
+    return {source for (source,) in conn.execute(_BASE_DEPENDENTS, dependents)}
 
 
 def _python_packages_changed(

@@ -69,6 +69,8 @@ class SymbolView(Protocol):
     def type_hint(self) -> str | None: ...
     @property
     def exported(self) -> bool: ...
+    @property
+    def receiver(self) -> str | None: ...
 
 
 class BindingView(Protocol):
@@ -363,6 +365,7 @@ class _FileTable:
         "next_export",
         "next_top_level",
         "python",
+        "receivers",
         "require_bound",
         "resolutions",
         "scope_imports",
@@ -384,10 +387,19 @@ class _FileTable:
         self.next_top_level: list[int] | None = None
         # Names declared inside some function or namespace scope: only these depend on where a reference is.
         scoped_names: set[str] | None = None
+        # Methods declared apart from their type (``Symbol.receiver``): type name → method name → the first one.
+        # They are members of that type, not names in scope.
+        self.receivers: dict[str, dict[str, int]] | None = None
         last_of_name: dict[str, int] = {}
         for index, symbol in enumerate(symbols):
             parent = symbol.parent
             if parent is None:
+                receiver = symbol.receiver
+                if receiver is not None:
+                    if self.receivers is None:
+                        self.receivers = {}
+                    self.receivers.setdefault(receiver, {}).setdefault(symbol.name, index)
+                    continue
                 name = symbol.name
                 if name not in self.top_level:
                     self.top_level[name] = index
@@ -564,7 +576,8 @@ _AS_VALUE, _AS_INSTANCE, _AS_MODULE = 0, 1, 2
 _Value: TypeAlias = tuple[int, int, int]
 """What an expression evaluates to, as ``(role, file, symbol)``: the declaration itself as a value (``_AS_VALUE``: a
 variable, a function, a class as a constructor), a value of the type it declares (``_AS_INSTANCE``), or the module
-of a namespace import (``_AS_MODULE``, symbol -1)."""
+of a namespace import (``_AS_MODULE``, symbol -1 for a module of one file, else ``-2 - n`` for the ``n``-th module
+of several files the linker met: ``_Linker.module_value``)."""
 
 
 class _Budget:
@@ -644,6 +657,10 @@ class _Linker:
         self._chains: dict[tuple[str, str | None], Expression | None] = {}
         self._star_visible: dict[int, frozenset[str]] = {}
         self._module_tables: dict[tuple[int, ...], _FileTable] = {}
+        self._module_numbers: dict[tuple[int, ...], int] = {}  # a module of several files → its number as a value
+        self._module_files: list[tuple[int, ...]] = []
+        # Package (its files) → type name → (method name → the method, the files declaring methods of that type).
+        self._package_methods: dict[tuple[int, ...], dict[str, tuple[dict[str, SymbolId], frozenset[int]]]] = {}
 
     def table(self, file_id: int) -> _FileTable:
         """The name lookups of one file, built on first use (and again after being dropped, when bounded); a
@@ -964,6 +981,18 @@ class _Linker:
             return self.module_table(files)
         target_file = table.import_targets[import_index]
         return None if target_file is None else self.table(target_file)
+
+    def module_value(self, module: _FileTable) -> _Value:
+        """A module as a value (``_Value``): a module of several files keeps them all (its first file alone exports
+        only its own names)."""
+        if not module.siblings:
+            return (_AS_MODULE, module.file_index, -1)
+        files = (module.file_index, *module.siblings)
+        number = self._module_numbers.get(files)
+        if number is None:
+            number = self._module_numbers[files] = len(self._module_files)
+            self._module_files.append(files)
+        return (_AS_MODULE, module.file_index, -2 - number)
 
     def module_table(self, files: tuple[int, ...]) -> _FileTable:
         """The table of a module of several files: its first file's, exporting what any of its files exports."""
@@ -1345,7 +1374,7 @@ class _Linker:
             return None
         namespace = self.namespace_import(table, root, scope)
         if namespace is not None:
-            return (_AS_MODULE, namespace.file_index, -1)
+            return self.module_value(namespace)
         target = self.name_target(table, root, scope, want_type=False)
         return None if target is None else (_AS_VALUE, target.file, target.symbol)
 
@@ -1407,7 +1436,7 @@ class _Linker:
         for _ in range(MAX_TYPE_DEPTH):
             role, file_id, symbol = value
             if role == _AS_MODULE:
-                return self.table(file_id)
+                return self.table(file_id) if symbol == -1 else self.module_table(self._module_files[-2 - symbol])
             if role == _AS_INSTANCE:
                 return SymbolId(file=file_id, symbol=symbol)
             declaration = SymbolId(file=file_id, symbol=symbol)
@@ -1443,10 +1472,56 @@ class _Linker:
     def _find_member(self, holder: SymbolId, name: str, want_type: bool, trace: _Trace) -> SymbolId | None:
         for ancestor in self.ancestors(holder, trace):
             trace.reads.add(ancestor.file)
-            found = self.member(self.table(ancestor.file), ancestor.symbol, name, want_type)
+            table = self.table(ancestor.file)
+            found = self.member(table, ancestor.symbol, name, want_type)
+            if found is None and table.symbols[ancestor.symbol].parent is None:
+                found = self.receiver_member(table, ancestor.symbol, name, trace)
             if found is not None:
                 return found
         return None
+
+    def receiver_member(self, table: _FileTable, holder: int, name: str, trace: _Trace) -> SymbolId | None:
+        """The method ``name`` declared apart from the top-level type ``holder`` of ``table``'s file (its
+        ``receiver`` names the type): in that file or another file of its package, the first in package order."""
+        symbol = table.symbols[holder]
+        if symbol.kind not in TYPE_KINDS:
+            return None
+        methods = self.package_methods(table).get(symbol.name)
+        if methods is None:
+            return None
+        by_name, files = methods
+        trace.reads |= files
+        return by_name.get(name)
+
+    def package_methods(self, table: _FileTable) -> dict[str, tuple[dict[str, SymbolId], frozenset[int]]]:
+        """The methods declared apart from their types in the files of ``table``'s package (what its ``package``
+        imports resolve to, in order, and the file itself), by type name, built once per package: type name →
+        (method name → the first method of that name, the files declaring methods of that type)."""
+        files: dict[int, None] = {}
+        imports = table.extraction.imports
+        for import_index in table.scope_imports:
+            if imports[import_index].kind == "package":
+                self.resolution(table, import_index)
+                files.update(dict.fromkeys(table.import_files[import_index]))
+        files.setdefault(table.file_index)
+        key = tuple(files)
+        found = self._package_methods.get(key)
+        if found is not None:
+            return found
+        methods: dict[str, tuple[dict[str, SymbolId], set[int]]] = {}
+        for file_id in key:
+            receivers = self.table(file_id).receivers
+            for type_name, by_name in (receivers or {}).items():
+                known, declaring = methods.setdefault(type_name, ({}, set()))
+                declaring.add(file_id)
+                for method_name, index in by_name.items():
+                    known.setdefault(method_name, SymbolId(file=file_id, symbol=index))
+        if len(self._package_methods) >= MAX_MEMOS:
+            self._package_methods.clear()
+        found = self._package_methods[key] = {
+            type_name: (known, frozenset(declaring)) for type_name, (known, declaring) in methods.items()
+        }
+        return found
 
     def ancestors(self, holder: SymbolId, trace: _Trace) -> tuple[SymbolId, ...]:
         """``holder``, the declarations its name merges with, and then their bases breadth first (each once, at
@@ -1504,6 +1579,8 @@ class _Linker:
     def declared_alike(self, table: _FileTable, index: int) -> Iterable[int]:
         """The declarations of the same name in the same scope of the file as the symbol ``index`` (itself too)."""
         symbol = table.symbols[index]
+        if symbol.receiver is not None:
+            return (index,)  # a method of a type declared apart from it (its package declares no other of the name)
         if symbol.parent is None:
             return table.top_level_candidates(symbol.name)
         return (table.members(symbol.parent) or {}).get(symbol.name, ())

@@ -88,6 +88,11 @@ class Symbol(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What a value of this declaration is, for following member accesses (``docs/index-contract.md``, "Type
     hints"): a property's, variable's or parameter property's declared type or initialiser, a function's, method's
     or getter's return type, a class's, interface's or type alias's bases; ``None`` when the code does not say."""
+    receiver: str | None = None
+    """The name of the top-level type this method belongs to when that type is not its ``parent``: declared in
+    another file of its package (the files its file's ``package`` import resolves to) or further down its own file
+    (Go: ``func (s *Server) Handle()`` in ``handlers.go``, ``type Server struct`` in ``server.go``); ``parent`` is
+    then ``None``. The linker finds such a method among the members of that type."""
 
 
 class ImportBinding(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -182,6 +187,7 @@ class LinkSymbol(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     type_hint: str | None = None
     exported: bool = True
     """Read by a Python ``from m import *`` (which binds only the names ``__all__`` or their spelling export)."""
+    receiver: str | None = None
 
 
 class LinkBinding(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -41,9 +41,9 @@ from stages.commit import CommitContext, LinkedCommit
 from stages.incremental import BaseSnapshot, Delta, config_digest, paths_digest
 from stages.models import FileExtraction, LinkedIndex, Span
 
-EXTRACTOR_VERSION = 3
+EXTRACTOR_VERSION = 4
 """Bump when extraction output changes: stored per-file rows of older versions are then not reused (2: a result
-comes with its file's text, for code search). Rows of another
+comes with its file's text, for code search; 4: a Go method declared apart from its type names it). Rows of another
 extract function (plugged into the pipeline) are stored under that function's own version, given to
 ``SnapshotWriter``, so no extractor ever reuses another's rows."""
 
@@ -52,9 +52,13 @@ _SYMBOL_COLUMNS = [
     *["file_result_id", "idx", "name", "kind", "parent_idx", "exported", "is_default_export", "is_async"],
     *_SPAN_COLUMNS,
     *[f"name_{column}" for column in _SPAN_COLUMNS],
-    *["signature", "doc", "type_hint"],
+    *["signature", "doc", "type_hint", "receiver"],
 ]
-_SYMBOL_TYPES = ["int8", "int4", "text", "text", "int4", "bool", "bool", "bool", *["int4"] * 12, "text", "text", "text"]
+_SYMBOL_TYPES = [
+    *["int8", "int4", "text", "text", "int4", "bool", "bool", "bool"],
+    *["int4"] * 12,
+    *["text", "text", "text", "text"],
+]
 
 
 _INSERT_RESULTS = """
@@ -356,6 +360,7 @@ class SnapshotWriter:
                             symbol.signature,
                             symbol.doc,
                             symbol.type_hint,
+                            symbol.receiver,
                         )
                     )
         with cursor.copy(

@@ -233,6 +233,7 @@ CREATE TABLE symbols (
     signature text NOT NULL,
     doc text,
     type_hint text,  -- (0014) docs/index-contract.md, "Type hints"
+    receiver text,  -- (0016) the type of a method declared apart from it (docs/index-contract.md, "Go")
     PRIMARY KEY (file_result_id, idx)
 );
 

@@ -129,13 +129,16 @@ class _GoFile:
         # (name, top-level declaration) → where its locals of that name are declared, in order, and their hints.
         self.local_positions: dict[tuple[str, int], list[int]] = {}
         self.local_hints: dict[tuple[str, int], list[str]] = {}
+        self.local_names: set[str] = set()  # every name some local is declared with (most names are none)
         self.comments_by_end_row: dict[int, SyntaxNode] | None = None
 
     # ---- text ---------------------------------------------------------------------------------------
 
     def text(self, node: SyntaxNode, limit: int = MAX_SCANNED_BYTES) -> str:
-        end = min(node.end_byte, node.start_byte + limit)
-        return self.source[node.start_byte : end].decode("utf-8", "replace")
+        start, end = node.start_byte, node.end_byte
+        if end - start > limit:
+            end = start + limit
+        return self.source[start:end].decode("utf-8", "replace")
 
     def header(self, start: int, end: int) -> str:
         """Source text of ``[start, end)`` with whitespace runs collapsed, bounded to a signature's length."""
@@ -218,6 +221,7 @@ class _GoFile:
         signature: str,
         doc: str | None,
         hint: str | None,
+        receiver: str | None = None,
     ) -> int:
         self.steps.take()
         name = self.text(name_node)
@@ -234,6 +238,7 @@ class _GoFile:
                 signature=signature,
                 doc=doc,
                 type_hint=hint,
+                receiver=receiver,
             )
         )
         return len(self.symbols) - 1
@@ -355,7 +360,18 @@ class _GoFile:
         receiver = self.receiver_type(node.child_by_field_name("receiver"))
         parent = None if receiver is None else self.top_types.get(receiver)
         hint = self.result_hint(node, node.start_byte)
-        self.add_symbol(name, "method", node, parent, signature=signature, doc=self.doc(node), hint=hint)
+        # A receiver type not declared above in this file is declared in another file of the package (or further
+        # down this one): the method names it, and the linker finds the method through the type's name.
+        self.add_symbol(
+            name,
+            "method",
+            node,
+            parent,
+            signature=signature,
+            doc=self.doc(node),
+            hint=hint,
+            receiver=receiver if parent is None else None,
+        )
 
     def receiver_type(self, receiver: SyntaxNode | None) -> str | None:
         """The name of a receiver's type: ``T`` of ``(t *T)``, ``(T)``, ``(p Pair[K, V])``."""
@@ -633,6 +649,8 @@ class _GoFile:
                 names.update(self.text(name, 256) for name in _named(declaration.children_by_field_name("name")))
 
     def is_type_parameter(self, name: str, position: int) -> bool:
+        if not self.type_parameters:
+            return False
         scope = self.scope_of(position)
         return scope is not None and name in self.type_parameters.get(scope, ())
 
@@ -683,6 +701,7 @@ class _GoFile:
         for position, local_name, hint in declared:
             scope = self.scope_of(position)
             if scope is not None and local_name != "_":
+                self.local_names.add(local_name)
                 self.local_positions.setdefault((local_name, scope), []).append(position)
                 self.local_hints.setdefault((local_name, scope), []).append(hint)
 
@@ -699,6 +718,8 @@ class _GoFile:
     def local(self, name: str, position: int) -> tuple[int, str] | None:
         """The local ``name`` a use at ``position`` denotes, as (where it is declared, its hint): the latest declared
         before it in the same top-level declaration."""
+        if name not in self.local_names:
+            return None
         scope = self.scope_of(position)
         if scope is None:
             return None
@@ -776,8 +797,9 @@ class _GoFile:
             if type_name in PREDECLARED_TYPES or self.is_type_parameter(type_name, node.start_byte):
                 continue
             found[node.start_byte] = (node, type_name, None, "type", None)
+        positions = sorted(found)
         references: list[Reference] = []
-        for position in sorted(found):
+        for position, enclosing in zip(positions, self.enclosing_symbols(positions), strict=True):
             node, reference_name, reference_qualifier, kind, root_hint = found[position]
             references.append(
                 Reference(
@@ -785,11 +807,11 @@ class _GoFile:
                     qualifier=reference_qualifier,
                     kind=kind,
                     span=_span(node),
-                    enclosing=None,
+                    enclosing=enclosing,
                     root_hint=root_hint,
                 )
             )
-        return self.with_enclosing(references)
+        return references
 
     def type_reference(
         self,
@@ -814,32 +836,28 @@ class _GoFile:
         text = _WHITESPACE.sub("", self.text(operand, limit * 8))
         return _bounded(text, limit)
 
-    def with_enclosing(self, references: list[Reference]) -> list[Reference]:
-        """``references`` (sorted) with ``enclosing`` set to the innermost symbol whose span holds each: one merge of
-        the symbols in span order and the references, with a stack of open symbols."""
-        order = sorted(
-            range(len(self.symbols)),
-            key=lambda index: (self.symbols[index].span.start_byte, -self.symbols[index].span.end_byte, index),
-        )
+    def enclosing_symbols(self, positions: list[int]) -> list[int | None]:
+        """For each of ``positions`` (sorted), the innermost symbol whose span holds it: one merge of the symbols in
+        span order and the positions, with a stack of open symbols."""
+        starts = [symbol.span.start_byte for symbol in self.symbols]
+        ends = [symbol.span.end_byte for symbol in self.symbols]
+        order = sorted(range(len(starts)), key=lambda index: (starts[index], -ends[index], index))
         opened: list[int] = []
         next_symbol = 0
-        result: list[Reference] = []
-        for reference in references:
-            self.steps.take()
-            position = reference.span.start_byte
-            while next_symbol < len(order) and self.symbols[order[next_symbol]].span.start_byte <= position:
-                while (
-                    opened
-                    and self.symbols[opened[-1]].span.end_byte <= self.symbols[order[next_symbol]].span.start_byte
-                ):
+        enclosing: list[int | None] = []
+        take = self.steps.take
+        for position in positions:
+            take()
+            while next_symbol < len(order) and starts[order[next_symbol]] <= position:
+                symbol_start = starts[order[next_symbol]]
+                while opened and ends[opened[-1]] <= symbol_start:
                     opened.pop()
                 opened.append(order[next_symbol])
                 next_symbol += 1
-            while opened and self.symbols[opened[-1]].span.end_byte <= position:
+            while opened and ends[opened[-1]] <= position:
                 opened.pop()
-            enclosing = opened[-1] if opened else None
-            result.append(_with_enclosing(reference, enclosing) if enclosing is not None else reference)
-        return result
+            enclosing.append(opened[-1] if opened else None)
+        return enclosing
 
 
 def _named(nodes: Sequence[SyntaxNode]) -> list[SyntaxNode]:
@@ -853,7 +871,3 @@ def _bounded_hint(hint: str) -> str | None:
 
 def _with_hint(symbol: Symbol, hint: str) -> Symbol:
     return msgspec.structs.replace(symbol, type_hint=hint)
-
-
-def _with_enclosing(reference: Reference, enclosing: int) -> Reference:
-    return msgspec.structs.replace(reference, enclosing=enclosing)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from stages.extract import extract_source
+from stages.link import link
 from stages.resolve_go import MAX_MANIFEST_LINES, GoResolver
+from stages.resolvers import CommitResolver
 
 
 def test_go__twenty_thousand_nested_blocks_extract() -> None:
@@ -53,3 +55,21 @@ def test_go__huge_go_mod_is_read_up_to_its_bound() -> None:
     resolver = GoResolver(frozenset({"go.mod", "a.go"}), texts.get)
     assert resolver.resolve("a.go", "example.com/m5/x").package == "example.com/m5"
     assert any("lines" in d for d in resolver.diagnostics)
+
+
+def test_go__a_package_of_two_thousand_files_of_methods_apart_from_their_types_links_each_once() -> None:
+    count = 2_000
+    files = {"go.mod": "module example.com/m\n"}
+    for number in range(count):
+        files[f"p/t{number}.go"] = (
+            f"package p\n\ntype T{number} struct{{}}\n\nfunc use{number}(v T{number}) {{ v.M() }}\n"
+        )
+        files[f"p/m{number}.go"] = f"package p\n\nfunc (t *T{number}) M() {{}}\n"
+    extractions = [extract_source(path, text.encode()) for path, text in files.items() if path.endswith(".go")]
+    index = link(extractions, CommitResolver.from_files(files, files.get))
+    calls = [row for row in index.reference_links if extractions[row.file].references[row.reference_index].name == "M"]
+    assert len(calls) == count
+    for row in calls:
+        assert row.target is not None
+        type_file = extractions[row.file].path
+        assert extractions[row.target.file].path == type_file.replace("/t", "/m")

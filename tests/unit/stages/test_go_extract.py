@@ -197,9 +197,36 @@ def test_extract__go_references_calls_literals_types_and_root_hints() -> None:
     ]
 
 
-def test_extract__go_method_before_its_type_has_no_parent() -> None:
+def test_extract__go_method_before_its_type_has_no_parent_and_names_its_receiver() -> None:
     extraction = extract_source("a.go", b"package a\n\nfunc (t T) M() {}\n\ntype T struct{}\n")
-    assert [(s.name, s.parent) for s in extraction.symbols] == [("a", None), ("M", None), ("T", None)]
+    assert [(s.name, s.parent, s.receiver) for s in extraction.symbols] == [
+        ("a", None, None),
+        ("M", None, "T"),
+        ("T", None, None),
+    ]
+
+
+def test_extract__go_method_of_a_type_in_another_file_names_its_receiver_through_pointers_and_type_arguments() -> None:
+    source = b"""package a
+
+type Local struct{}
+
+func (l *Local) Here() {}
+func (s *Server) Handle() {}
+func (p Pair[K, V]) Key() K { var k K; return k }
+func (Value) Anonymous() {}
+func Plain() {}
+"""
+    extraction = extract_source("handlers.go", source)
+    assert [(s.name, s.parent, s.receiver) for s in extraction.symbols] == [
+        ("a", None, None),
+        ("Local", None, None),
+        ("Here", 1, None),
+        ("Handle", None, "Server"),
+        ("Key", None, "Pair"),
+        ("Anonymous", None, "Value"),
+        ("Plain", None, None),
+    ]
 
 
 def test_extract__go_syntax_errors_keep_what_parsed() -> None:

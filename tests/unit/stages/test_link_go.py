@@ -105,3 +105,71 @@ def test_link_go__relinking_one_file_gives_the_rows_of_a_full_link() -> None:
     main = [e.path for e in extractions].index("main.go")
     alone = link(extractions, resolver, only=[main])
     assert alone.reference_links == tuple(r for r in index.reference_links if r.file == main)
+
+
+APART = {
+    "go.mod": "module example.com/m\n\ngo 1.21\n",
+    "srv/server.go": "package srv\n\ntype Server struct{ Base }\n\nfunc New() *Server { return &Server{} }\n",
+    "srv/handlers.go": "package srv\n\nfunc (s *Server) Handle() { s.helper(); s.Close(); Handle() }\n",
+    "srv/helpers.go": "package srv\n\nfunc (s *Server) helper() {}\n\nfunc Handle() {}\n",
+    "srv/base.go": "package srv\n\ntype Base struct{}\n",
+    "srv/close.go": "package srv\n\nfunc (b *Base) Close() {}\n",
+    "srv/early.go": "package srv\n\nfunc (e Early) Run() {}\n\ntype Early int\n\nfunc use(e Early) { e.Run() }\n",
+    "main.go": """\
+package main
+
+import "example.com/m/srv"
+
+func main() {
+\tx := srv.New()
+\tx.Handle()
+\tvar y srv.Server
+\ty.Handle()
+\ty.Close()
+\ty.Missing()
+}
+""",
+}
+
+
+def linked_apart() -> tuple[list[FileExtraction], LinkedIndex]:
+    extractions = [extract_source(path, text.encode()) for path, text in APART.items() if path.endswith(".go")]
+    return extractions, link(extractions, CommitResolver.from_files(APART, APART.get))
+
+
+def test_link_go__methods_in_other_files_than_their_type_are_its_members() -> None:
+    extractions, index = linked_apart()
+    assert targets(extractions, index, "main.go") == [
+        ("srv.New", "srv/server.go:New"),
+        ("x.Handle", "srv/handlers.go:Handle"),
+        ("srv.Server", "srv/server.go:Server"),
+        ("y.Handle", "srv/handlers.go:Handle"),
+        ("y.Close", "srv/close.go:Close"),  # a method of the embedded Base, declared apart from it too
+        ("y.Missing", None),
+    ]
+
+
+def test_link_go__a_method_is_no_name_in_scope_and_a_function_of_its_name_stays_one() -> None:
+    extractions, index = linked_apart()
+    assert targets(extractions, index, "srv/handlers.go") == [
+        (".Server", "srv/server.go:Server"),
+        ("s.helper", "srv/helpers.go:helper"),
+        ("s.Close", "srv/close.go:Close"),
+        (".Handle", "srv/helpers.go:Handle"),
+    ]
+
+
+def test_link_go__a_method_declared_before_its_type_in_the_same_file_is_its_member() -> None:
+    extractions, index = linked_apart()
+    assert targets(extractions, index, "srv/early.go")[-1] == ("e.Run", "srv/early.go:Run")
+
+
+def test_link_go__reading_methods_apart_is_an_inferred_dependency_and_relinking_one_file_gives_the_full_rows() -> None:
+    extractions, index = linked_apart()
+    paths = [e.path for e in extractions]
+    main = paths.index("main.go")
+    inferred = {paths[d.target] for d in index.file_dependencies if d.source == main and d.inferred}
+    assert {"srv/handlers.go", "srv/close.go"} <= inferred
+    alone = link(extractions, CommitResolver.from_files(APART, APART.get), only=[main])
+    assert alone.reference_links == tuple(r for r in index.reference_links if r.file == main)
+    assert alone.file_dependencies == tuple(d for d in index.file_dependencies if d.source == main)
