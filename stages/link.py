@@ -464,7 +464,7 @@ class _FileTable:
             | dict.fromkeys((local.split(".", 1)[0] for local in self.imported_import), False)
             | dict.fromkeys(scoped_names or (), True)
         )
-        self.star_names: AbstractSet[str] = frozenset()
+        self.star_names: AbstractSet[str] | None = None  # None until read (an empty set is an answer too)
         # The first export of each name (``reexport_all`` aside); later ones follow ``next_export``.
         self.export_first: dict[str, int] = {}
         self.next_export: list[int] | None = None
@@ -666,7 +666,7 @@ class _Linker:
         """The name lookups of one file, built on first use (and again after being dropped, when bounded); a
         Python file's known names include those its ``from m import *`` bring."""
         table = self._plain_table(file_id)
-        if table.python and table.star_exports and not table.star_names:
+        if table.python and table.star_exports and table.star_names is None:
             names: set[str] = set()
             for star in table.star_exports:
                 source = self._plain_import_target(table, star.import_index)
@@ -1140,7 +1140,13 @@ class _Linker:
             found = self.imported_symbol(table, name)
             if found is None and local is not None and self.import_target(table, table.imported_import[name]) is None:
                 found = SymbolId(file=table.file_index, symbol=local)
-            if found is None and local is None and name in table.star_names and name not in table.imported_import:
+            if (
+                found is None
+                and local is None
+                and table.star_names is not None
+                and name in table.star_names
+                and name not in table.imported_import
+            ):
                 found = self.star_imported(table, name)
         return None if found is None else self.with_meaning(found, want_type)
 

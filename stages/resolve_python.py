@@ -29,7 +29,8 @@ their leading dots as written: ``from ..a.b import x`` is ``..a.b``):
 Declared dependencies are read from the nearest project files that declare the distribution, walking up from the
 importer: PEP 621 ``dependencies`` and ``optional-dependencies``, Poetry ``dependencies``, ``dev-dependencies`` and
 groups, PEP 735 ``dependency-groups``, setup.cfg ``install_requires`` and ``extras_require``, and pip requirements
-files (``requirements*.txt`` and ``requirements/*.txt`` of the directory, with their ``-r`` includes within the
+files (``is_requirements_path``: ``requirements*.txt``, ``dev-requirements.txt``, ``requirements/*.txt``… of the
+directory, with their ``-r`` includes within the
 commit, at most ``MAX_INCLUDE_DEPTH`` deep and ``MAX_INCLUDES`` files per file). ``package_version`` is the
 specifier as declared (``>=2.0``, ``==1.2.3``, Poetry's ``^1.2``), markers and extras dropped.
 
@@ -119,12 +120,18 @@ def _join(directory: str, name: str) -> str:
 
 
 def is_requirements_path(path: str) -> bool:
-    """Whether ``path`` is a pip requirements file: ``requirements*.txt``, or any ``.txt`` in a ``requirements/``
-    directory."""
-    name = posixpath.basename(path)
+    """Whether ``path`` is a pip requirements file: a ``.txt`` whose name says so (``requirements.txt``,
+    ``requirements-dev.txt``, ``dev-requirements.txt``, ``test_requirements.txt``, ``constraints.txt``), or any
+    ``.txt`` in a ``requirements/`` directory. The fetch stage reads exactly these (``stages.fetch.context``), so
+    a ``-r`` include of another name is reported as not read."""
+    name = posixpath.basename(path).lower()
     if not name.endswith(".txt"):
         return False
-    return name.startswith("requirements") or posixpath.basename(_dirname(path)) == "requirements"
+    return (
+        "requirements" in name
+        or name.startswith("constraints")
+        or posixpath.basename(_dirname(path)).lower() == "requirements"
+    )
 
 
 def parse_specifier(specifier: str) -> tuple[int, tuple[str, ...]] | None:
@@ -424,7 +431,13 @@ class PythonResolver:
             option = _INCLUDE.fullmatch(line)
             if option is not None:
                 included = posixpath.normpath(_join(_dirname(path), option.group("file")))
-                if included in self._files and not included.startswith("../"):
+                if included in self._files and not included.startswith("../") and not is_requirements_path(included):
+                    self._report(
+                        path,
+                        f"included file {option.group('file')[:80]!r} is not read: only files named as requirements "
+                        "files are (requirements*.txt, *requirements*.txt, constraints*.txt, requirements/*.txt)",
+                    )
+                elif included in self._files and not included.startswith("../"):
                     includes.append(included)
                 else:
                     self._report(path, f"included file {option.group('file')[:80]!r} is not in the commit")

@@ -12,20 +12,18 @@ from stages.fetch.errors import MissingObject
 from stages.fetch.objects import DEFAULT_MAX_OBJECT_BYTES
 from stages.fetch.tree import DEFAULT_MAX_TREE_ENTRIES, peel_commit, walk_tree
 from stages.fetch.vendored import DEFAULT_VENDORING, Rescued
+from stages.resolve_python import is_requirements_path
 
 CONFIG_NAMES = frozenset(
     {"tsconfig.json", "jsconfig.json", "package.json", "pyproject.toml", "setup.cfg", "go.mod", "go.work"}
 )
-"""Files whose text a module system's resolver reads (``stages.resolvers``), besides ``requirements*.txt``."""
+"""Files whose text a module system's resolver reads (``stages.resolvers``), besides pip requirements files."""
 
 
 def is_config_path(path: str) -> bool:
     """Whether resolution reads this file's text: a ``CONFIG_NAMES`` file or a pip requirements file
-    (``requirements*.txt``, also inside a ``requirements/`` directory)."""
-    name = posixpath.basename(path)
-    if name in CONFIG_NAMES:
-        return True
-    return name.endswith(".txt") and (name.startswith("requirements") or path.endswith(f"requirements/{name}"))
+    (``stages.resolve_python.is_requirements_path``)."""
+    return posixpath.basename(path) in CONFIG_NAMES or is_requirements_path(path)
 
 
 MAX_CONFIG_BYTES = 1024 * 1024

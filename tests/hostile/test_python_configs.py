@@ -92,8 +92,8 @@ def test_include_chain_deeper_than_the_bound__stops_there() -> None:
 
 def test_includes_wider_than_the_bound__stop_there() -> None:
     width = MAX_INCLUDES * 2
-    files = {f"reqs/r{index}.txt": f"w{index}==1\n" for index in range(width)}
-    files["requirements.txt"] = "".join(f"-r reqs/r{index}.txt\n" for index in range(width))
+    files = {f"reqs/r{index}-requirements.txt": f"w{index}==1\n" for index in range(width)}
+    files["requirements.txt"] = "".join(f"-r reqs/r{index}-requirements.txt\n" for index in range(width))
     files["main.py"] = ""
     resolver = make_resolver(files)
     assert resolver.package_version("main.py", "w0") == "==1"

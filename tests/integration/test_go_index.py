@@ -179,7 +179,7 @@ def test_go_module__stored_index_says_what_the_code_says_and_equals_the_in_proce
 
     assert not differences(stored, expected(path, commit))
     assert stored["files"]["store/methods.go"][1] == "go"
-    assert [stored["symbols"]["store/methods.go", index] for index in range(4)] == [
+    assert [stored["symbols"]["store/methods.go", index][:2] for index in range(4)] == [
         ("store", "module"),
         ("Add", "method"),
         ("Total", "method"),
@@ -224,7 +224,7 @@ def test_go_module__stored_index_says_what_the_code_says_and_equals_the_in_proce
         (4, ("store/methods.go", 2)),
         (5, ("store/sale.go", 2)),
     ]
-    assert ("main.go", "store/methods.go") in stored["file_dependencies"]
+    assert ("main.go", "store/methods.go", False) in stored["file_dependencies"]
 
 
 def test_go_module__methods_moved_and_package_files_deleted_or_added_keep_the_index_a_full_index(
@@ -246,7 +246,7 @@ def test_go_module__methods_moved_and_package_files_deleted_or_added_keep_the_in
     second = commit_files(repo, second_sources, "second")
     stored = index(pipeline_config, conn, path, second, incremental=True)
     assert not differences(stored, expected(path, second))
-    assert stored["symbols"]["store/store.go", 4] == ("count", "method")
+    assert stored["symbols"]["store/store.go", 4][:2] == ("count", "method")
     assert ("store/methods.go", 3) not in stored["symbols"]
     assert (3, ("store/store.go", 4)) in links_of(stored, "store/methods.go")
     assert [index for index, _ in links_of(stored, "main.go")] == [0, 1, 6, 7]

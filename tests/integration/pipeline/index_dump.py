@@ -28,7 +28,8 @@ def stored_index(conn: psycopg.Connection[TupleRow], repository_id: Any) -> Inde
     path_of = {file_idx: path for file_idx, path, *_ in files}
     assert len(path_of) == len(files), "two rows of the snapshot's file list share a file id"
     symbols = conn.execute(
-        "SELECT f.path, s.idx, s.name, s.kind FROM snapshot_files f JOIN symbols s ON s.file_result_id ="
+        "SELECT f.path, s.idx, s.name, s.kind, s.parent_idx, s.exported, s.signature, s.doc, s.type_hint,"
+        " s.receiver, s.start_byte, s.end_byte FROM snapshot_files f JOIN symbols s ON s.file_result_id ="
         " f.file_result_id WHERE f.snapshot_id = %s",
         [snapshot],
     ).fetchall()
@@ -38,7 +39,7 @@ def stored_index(conn: psycopg.Connection[TupleRow], repository_id: Any) -> Inde
 
     return {
         "files": {path: (oid, language, declaration, error) for _, path, oid, language, declaration, error in files},
-        "symbols": {(path, idx): (name, kind) for path, idx, name, kind in symbols},
+        "symbols": {(path, idx): tuple(rest) for path, idx, *rest in symbols},
         "resolved_imports": {
             (path_of[f], i): (kind, None if target is None else path_of[target], package, target_path)
             for f, i, kind, target, package, target_path in rows(
@@ -61,9 +62,9 @@ def stored_index(conn: psycopg.Connection[TupleRow], repository_id: Any) -> Inde
             )
         },
         "file_dependencies": {
-            (path_of[source], path_of[target])
-            for source, target in rows(
-                "SELECT source_file_idx, target_file_idx FROM file_dependencies WHERE snapshot_id = %s"
+            (path_of[source], path_of[target], inferred)
+            for source, target, inferred in rows(
+                "SELECT source_file_idx, target_file_idx, inferred FROM file_dependencies WHERE snapshot_id = %s"
             )
         },
         "symbol_dependencies": {
@@ -98,7 +99,18 @@ def local_index(local: LocalIndex) -> IndexDump:
             for file in local.files
         },
         "symbols": {
-            (file.path, idx): (symbol.name, symbol.kind)
+            (file.path, idx): (
+                symbol.name,
+                symbol.kind,
+                symbol.parent,
+                symbol.exported,
+                symbol.signature,
+                symbol.doc,
+                symbol.type_hint,
+                symbol.receiver,
+                symbol.span.start_byte,
+                symbol.span.end_byte,
+            )
             for file in local.files
             for idx, symbol in enumerate(file.extraction.symbols)
         },
@@ -121,7 +133,7 @@ def local_index(local: LocalIndex) -> IndexDump:
             for r in linked.reference_links
             if r.target is not None
         },
-        "file_dependencies": {(path_of[d.source], path_of[d.target]) for d in linked.file_dependencies},
+        "file_dependencies": {(path_of[d.source], path_of[d.target], d.inferred) for d in linked.file_dependencies},
         "symbol_dependencies": {
             (path_of[d.source.file], d.source.symbol, path_of[d.target.file], d.target.symbol)
             for d in linked.symbol_dependencies

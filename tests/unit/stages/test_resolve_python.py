@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from stages.fetch.context import is_config_path
 from stages.resolve import Resolution
 from stages.resolve_python import PythonResolver, normalise_distribution, parse_specifier
 from stages.resolvers import CommitResolver
@@ -302,3 +303,25 @@ def test_resolve__unicode_module_names_resolve_like_any_other() -> None:
 @pytest.mark.parametrize(("name", "normalised"), [("Foo_Bar", "foo-bar"), ("a.-_b", "a-b"), ("PyYAML", "pyyaml")])
 def test_normalise_distribution__pep_503(name: str, normalised: str) -> None:
     assert normalise_distribution(name) == normalised
+
+
+def test_package_version__requirements_files_named_as_the_fetch_stage_reads_them() -> None:
+    """Only config files reach the resolver (``is_config_path``): ``dev-requirements.txt`` and
+    ``requirements/test.txt`` are read, with their includes; an include of another name is reported as not read."""
+    files = {
+        "requirements.txt": "-r dev-requirements.txt\n-r base.txt\n",
+        "dev-requirements.txt": "pytest>=8\n-r requirements/test.txt\n",
+        "requirements/test.txt": "hypothesis==6.1\n",
+        "constraints.txt": "rich<14\n",
+        "base.txt": "django==5.0\n",
+        "main.py": "",
+    }
+    readable = {path: text for path, text in files.items() if is_config_path(path)}
+    assert set(readable) == {"requirements.txt", "dev-requirements.txt", "requirements/test.txt", "constraints.txt"}
+    resolver = PythonResolver(frozenset(files), readable.get)
+    assert resolver.package_version("main.py", "pytest") == ">=8"
+    assert resolver.package_version("main.py", "hypothesis") == "==6.1"
+    assert resolver.package_version("main.py", "rich") == "<14"
+    assert resolver.package_version("main.py", "django") is None
+    assert len(resolver.diagnostics) == 1
+    assert resolver.diagnostics[0].startswith("requirements.txt: included file 'base.txt' is not read")
