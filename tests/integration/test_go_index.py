@@ -224,7 +224,7 @@ def test_go_module__stored_index_says_what_the_code_says_and_equals_the_in_proce
         (4, ("store/methods.go", 2)),
         (5, ("store/sale.go", 2)),
     ]
-    assert ("main.go", "store/methods.go", False) in stored["file_dependencies"]
+    assert ("main.go", "store/methods.go", True) in stored["file_dependencies"]  # its links read the methods
 
 
 def test_go_module__methods_moved_and_package_files_deleted_or_added_keep_the_index_a_full_index(
