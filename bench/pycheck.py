@@ -50,6 +50,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,7 @@ TYPING_MODULES = frozenset({"typing", "typing_extensions"})
 PROPERTY_DECORATORS = frozenset({"property", "cached_property", "functools.cached_property"})
 PACKAGE_MARKERS = ("__init__.py", "__init__.pyi")
 PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
+STUB_PACKAGE_SUFFIX = "-stubs"
 
 
 @dataclass(frozen=True, order=True)
@@ -319,16 +321,28 @@ def method_kind(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return "method"
 
 
-_BLOCKS: tuple[type[ast.stmt], ...] = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
+_BLOCKS: tuple[type[ast.stmt], ...] = (
+    ast.If,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.With,
+    ast.AsyncWith,
+    ast.Try,
+    ast.Match,
+)
 _TRY_STAR: tuple[type[ast.stmt], ...] = (ast.TryStar,) if hasattr(ast, "TryStar") else ()
 _TYPE_ALIAS: tuple[type[ast.stmt], ...] = (ast.TypeAlias,) if hasattr(ast, "TypeAlias") else ()  # Python ≥ 3.12
 
 
 def block_bodies(statement: ast.stmt) -> list[list[ast.stmt]]:
-    """The statement lists of a compound statement whose declarations count as its scope's (if, loops, with, try)."""
+    """The statement lists of a compound statement whose declarations count as its scope's (if, loops, with, try,
+    and match: the contract does not name ``match``, but its cases bind names in the enclosing scope as ``if``
+    branches do)."""
     bodies: list[list[ast.stmt]] = [getattr(statement, "body", [])]
     bodies.append(getattr(statement, "orelse", []))
     bodies.extend(handler.body for handler in getattr(statement, "handlers", []))
+    bodies.extend(case.body for case in getattr(statement, "cases", []))
     bodies.append(getattr(statement, "finalbody", []))
     return bodies
 
@@ -349,7 +363,25 @@ class Declared:
     enclosing: int | None
 
 
-def declarations(module: ast.Module) -> list[Declared]:
+_DEFINITION_HEADER = re.compile(rb"(?:async(?:[ \t\f]|\\\r?\n)+)?(?:def|class)(?:[ \t\f]|\\\r?\n)+")
+
+
+class LineStarts:
+    """Byte offsets of a source's lines, to find where a ``def``/``class`` name is (``ast`` gives the keyword's
+    position only, and a backslash may put the name on a later line)."""
+
+    def __init__(self, source: bytes) -> None:
+        self.source = source
+        self.starts = [0, *(match.end() for match in re.finditer(rb"\r\n|\r|\n", source))]
+
+    def name_line(self, statement: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> int:
+        if statement.lineno > len(self.starts):
+            return statement.lineno
+        header = _DEFINITION_HEADER.match(self.source, self.starts[statement.lineno - 1] + statement.col_offset)
+        return statement.lineno + (header.group().count(b"\n") if header is not None else 0)
+
+
+def declarations(module: ast.Module, lines: LineStarts) -> list[Declared]:
     """The contract's declarations of a module, classes before their members (scopes are visited in order)."""
     found: list[Declared] = []
     pending = [_Scope(list(module.body), None)]
@@ -363,14 +395,10 @@ def declarations(module: ast.Module) -> list[Declared]:
         blocks: list[_Scope] = []
         for statement in scope.statements:
             if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef):
-                add(
-                    statement.name,
-                    "function" if scope.enclosing is None else method_kind(statement),
-                    statement.lineno,
-                    statement,
-                )
+                kind = "function" if scope.enclosing is None else method_kind(statement)
+                add(statement.name, kind, lines.name_line(statement), statement)
             elif isinstance(statement, ast.ClassDef):
-                add(statement.name, "class", statement.lineno, statement)
+                add(statement.name, "class", lines.name_line(statement), statement)
                 pending.append(_Scope(list(statement.body), len(found) - 1))
             elif isinstance(statement, ast.Assign):
                 for target in statement.targets:
@@ -447,8 +475,10 @@ def exported_declarations(module: ast.Module, found: Sequence[Declared]) -> list
 
 
 def is_type_checking_test(test: ast.expr) -> bool:
-    """``TYPE_CHECKING`` or ``typing.TYPE_CHECKING`` (the contract's type-only guard)."""
-    return dotted_name(test) in {"TYPE_CHECKING", "typing.TYPE_CHECKING"}
+    """``TYPE_CHECKING`` or ``<module>.TYPE_CHECKING``: the contract names ``typing.TYPE_CHECKING``, and code
+    writes it through an alias too (``import typing as t``; ``t.TYPE_CHECKING``)."""
+    written = dotted_name(test)
+    return written is not None and (written == "TYPE_CHECKING" or written.endswith(".TYPE_CHECKING"))
 
 
 DYNAMIC_IMPORTERS = frozenset({"importlib.import_module", "__import__"})
@@ -512,7 +542,7 @@ def oracle_file(path: str, source: bytes) -> OracleFile:
         module = ast.parse(source, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return OracleFile(parse_failure=f"{type(exc).__name__}: {exc}")
-    found = declarations(module)
+    found = declarations(module, LineStarts(source))
     exported = exported_declarations(module, found)
     all_imports = imports(module, source)
     return OracleFile(
@@ -579,6 +609,8 @@ class ImportSystemOracle:
             parts = importer[len(prefix) :].rsplit(".", 1)[0].split("/")
             if parts[-1] == "__init__":
                 parts.pop()
+            if parts and parts[0].endswith(STUB_PACKAGE_SUFFIX):
+                parts[0] = parts[0].removesuffix(STUB_PACKAGE_SUFFIX)  # PEP 561: ``x-stubs`` is the package ``x``
             if parts and all(part.isidentifier() for part in parts):
                 name = ".".join(parts)
                 if best is None or name.count(".") > best[1].count("."):
@@ -606,9 +638,11 @@ class ImportSystemOracle:
         first = specifier.split(".", 1)[0]
         if first in sys.stdlib_module_names:
             return Target("builtin")
-        if self._find(first, roots) is not None:
-            return UNRESOLVED  # the package is in the corpus, the submodule is not
-        return Target("external")
+        top = self._find(first, roots)
+        if top is None or top.path is None or not top.path.endswith(SOURCE_SUFFIXES):
+            # Not in the corpus, or a namespace package, whose other portions other distributions may install.
+            return Target("external")
+        return UNRESOLVED  # a regular package of the corpus without that submodule
 
     def _find(self, name: str, roots: Sequence[str]) -> Target | None:
         """``PathFinder.find_spec`` segment by segment over ``roots``; the file, the namespace package's first
@@ -624,7 +658,9 @@ class ImportSystemOracle:
                     return None
                 search = list(spec.submodule_search_locations)
             # The segment alone: a dotted name would make PathFinder read the parent package from sys.modules.
-            spec = importlib.machinery.PathFinder.find_spec(parts[depth], search)
+            # A top-level package's stub-only distribution (``x-stubs``, PEP 561) comes before it, as stubs do.
+            stubs = PathFinder.find_spec(parts[0] + STUB_PACKAGE_SUFFIX, search) if depth == 0 else None
+            spec = stubs if stubs is not None else PathFinder.find_spec(parts[depth], search)
             if spec is None:
                 return None
         assert spec is not None
