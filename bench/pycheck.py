@@ -47,6 +47,7 @@ import re
 import subprocess
 import sys
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -212,6 +213,8 @@ class Report:
     disagreements: list[Disagreement]
     parse_failures: dict[str, str]
     parse_failures_flagged: int
+    syntax_errors_of_valid_files: list[str]
+    """Files ``ast`` accepts where our parse met syntax errors (its declarations in the ERROR spans are lost)."""
     our_failures: dict[str, str]
     policy_refusals: dict[str, str]
     notes: list[str]
@@ -251,6 +254,7 @@ class Report:
             "disagreements": [str(d) for d in self.disagreements],
             "parse_failures": self.parse_failures,
             "parse_failures_flagged": self.parse_failures_flagged,
+            "syntax_errors_of_valid_files": self.syntax_errors_of_valid_files,
             "our_failures": self.our_failures,
             "policy_refusals": self.policy_refusals,
             "notes": self.notes,
@@ -363,6 +367,7 @@ class Declared:
     enclosing: int | None
 
 
+_FROM_HEADER = re.compile(rb"from(?:[ \t\f]|\\\r?\n)+")
 _DEFINITION_HEADER = re.compile(rb"(?:async(?:[ \t\f]|\\\r?\n)+)?(?:def|class)(?:[ \t\f]|\\\r?\n)+")
 
 
@@ -374,10 +379,12 @@ class LineStarts:
         self.source = source
         self.starts = [0, *(match.end() for match in re.finditer(rb"\r\n|\r|\n", source))]
 
-    def name_line(self, statement: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> int:
+    def name_line(self, statement: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.ImportFrom) -> int:
+        """The line of a definition's name, or of a ``from`` import's module."""
         if statement.lineno > len(self.starts):
             return statement.lineno
-        header = _DEFINITION_HEADER.match(self.source, self.starts[statement.lineno - 1] + statement.col_offset)
+        pattern = _FROM_HEADER if isinstance(statement, ast.ImportFrom) else _DEFINITION_HEADER
+        header = pattern.match(self.source, self.starts[statement.lineno - 1] + statement.col_offset)
         return statement.lineno + (header.group().count(b"\n") if header is not None else 0)
 
 
@@ -510,7 +517,7 @@ def dynamic_imports(module: ast.Module) -> list[ImportFact]:
     return found
 
 
-def imports(module: ast.Module, source: bytes) -> list[tuple[ImportFact, bool]]:
+def imports(module: ast.Module, source: bytes, lines: LineStarts) -> list[tuple[ImportFact, bool]]:
     """Every import of a module with whether it is type-only (inside ``if TYPE_CHECKING:``): statements anywhere
     and dynamic imports (only searched for in sources that name an importer, to spare a walk of every node)."""
     found: list[tuple[ImportFact, bool]] = []
@@ -525,7 +532,8 @@ def imports(module: ast.Module, source: bytes) -> list[tuple[ImportFact, bool]]:
             elif isinstance(statement, ast.ImportFrom):
                 specifier = "." * statement.level + (statement.module or "")
                 bindings = tuple(sorted((a.name, a.asname or a.name) for a in statement.names if a.name != "*"))
-                found.append((ImportFact(specifier, "import", statement.lineno, bindings), type_only))
+                line = lines.name_line(statement)
+                found.append((ImportFact(specifier, "import", line, bindings), type_only))
             elif isinstance(statement, ast.If) and is_type_checking_test(statement.test):
                 pending.extend(((statement.body, True), (statement.orelse, type_only)))
             else:
@@ -542,9 +550,10 @@ def oracle_file(path: str, source: bytes) -> OracleFile:
         module = ast.parse(source, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return OracleFile(parse_failure=f"{type(exc).__name__}: {exc}")
-    found = declarations(module, LineStarts(source))
+    lines = LineStarts(source)
+    found = declarations(module, lines)
     exported = exported_declarations(module, found)
-    all_imports = imports(module, source)
+    all_imports = imports(module, source, lines)
     return OracleFile(
         declarations=tuple(declared.declaration for declared in found),
         exported=None if exported is None else tuple(exported),
@@ -635,14 +644,9 @@ class ImportSystemOracle:
         found = self._find(specifier, roots)
         if found is not None:
             return found
-        first = specifier.split(".", 1)[0]
-        if first in sys.stdlib_module_names:
-            return Target("builtin")
-        top = self._find(first, roots)
-        if top is None or top.path is None or not top.path.endswith(SOURCE_SUFFIXES):
-            # Not in the corpus, or a namespace package, whose other portions other distributions may install.
-            return Target("external")
-        return UNRESOLVED  # a regular package of the corpus without that submodule
+        # Not found in the corpus (not even a submodule of a corpus package: ``six.moves.x`` and the like are made at
+        # run time): the standard library's, else an external distribution's.
+        return Target("builtin" if specifier.split(".", 1)[0] in sys.stdlib_module_names else "external")
 
     def _find(self, name: str, roots: Sequence[str]) -> Target | None:
         """``PathFinder.find_spec`` segment by segment over ``roots``; the file, the namespace package's first
@@ -692,9 +696,16 @@ def corpus_paths(root: Path) -> list[str]:
 
 
 def our_declaration(extraction: FileExtraction, index: int) -> Declaration:
+    """A symbol as compared; names NFKC-normalised as Python reads identifiers (``ast`` gives ``μ`` for ``µ``), while
+    the index keeps the name as written."""
     symbol = extraction.symbols[index]
     parent = extraction.symbols[symbol.parent].name if symbol.parent is not None else None
-    return Declaration(symbol.name, symbol.kind, symbol.name_span.start_line, parent)
+    return Declaration(
+        unicodedata.normalize("NFKC", symbol.name),
+        symbol.kind,
+        symbol.name_span.start_line,
+        None if parent is None else unicodedata.normalize("NFKC", parent),
+    )
 
 
 def our_import(extraction: FileExtraction, index: int) -> ImportFact:
@@ -739,6 +750,7 @@ def compare(
     our_failures: dict[str, str] = {}
     policy_refusals: dict[str, str] = {}
     flagged = 0
+    syntax_errors: list[str] = []
     notes: list[str] = []
     questions: list[tuple[str, str]] = []
     for path in sources:
@@ -754,6 +766,8 @@ def compare(
             parse_failures[path] = facts.parse_failure
             flagged += ours.had_syntax_errors
             continue
+        if ours.had_syntax_errors:
+            syntax_errors.append(path)
         our_declarations = [our_declaration(ours, i) for i in range(len(ours.symbols))]
         categories["declarations"].add(path, our_declarations, facts.declarations)
         for kind in {d.kind for d in our_declarations} | {d.kind for d in facts.declarations}:
@@ -812,6 +826,7 @@ def compare(
         disagreements=disagreements,
         parse_failures=parse_failures,
         parse_failures_flagged=flagged,
+        syntax_errors_of_valid_files=syntax_errors,
         our_failures=our_failures,
         policy_refusals=policy_refusals,
         notes=notes,
@@ -896,7 +911,8 @@ def format_report(root: Path, report: Report, *, show: int = 5) -> str:
         f"Code measured: {report.code}",
         f"Python {sys.version.split()[0]} ast; {report.files} files; {len(report.parse_failures)} rejected by ast "
         f"({report.parse_failures_flagged} of them flagged had_syntax_errors by us); {len(report.policy_refusals)} "
-        f"refused by our parse policy; {len(report.our_failures)} failed in our extraction",
+        f"refused by our parse policy; {len(report.our_failures)} failed in our extraction; "
+        f"{len(report.syntax_errors_of_valid_files)} accepted by ast had syntax errors in our parse",
         "",
         f"{'category':<40} {'matched':>8} {'ours':>8} {'oracle':>8} {'precision':>10} {'recall':>8}",
     ]
@@ -925,11 +941,14 @@ def format_report(root: Path, report: Report, *, show: int = 5) -> str:
         ("Rejected by ast (not compared)", report.parse_failures),
         ("Refused by our parse policy (not compared)", report.policy_refusals),
         ("Failed in our extraction", report.our_failures),
+        ("Accepted by ast, syntax errors in our parse", dict.fromkeys(report.syntax_errors_of_valid_files, "")),
     )
     for title, failures in listed:
         if failures:
             lines.append(f"\n{title}: {len(failures)}")
-            lines += [f"  {path}: {message}" for path, message in list(failures.items())[:show]]
+            lines += [
+                f"  {path}: {message}" if message else f"  {path}" for path, message in list(failures.items())[:show]
+            ]
     if report.notes:
         lines.append(f"\nNotes: {len(report.notes)}")
         lines += [f"  {note}" for note in report.notes[:show]]
