@@ -49,7 +49,7 @@ import sys
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.machinery import PathFinder
 from pathlib import Path
@@ -737,7 +737,6 @@ def compare(
     *,
     extractions: Mapping[str, FileExtraction] | None = None,
     oracle: Mapping[str, OracleFile] | None = None,
-    extract: Callable[[str, bytes], FileExtraction] = extract_source,
 ) -> Report:
     """Compare the oracle's view of ``root`` with ours. ``extractions`` and ``oracle`` replace either side's facts
     for the files they name (a test doctors one side to see the check catch it)."""
@@ -756,7 +755,7 @@ def compare(
     for path in sources:
         source = (root / path).read_bytes()
         facts = oracle[path] if oracle is not None and path in oracle else oracle_file(path, source)
-        ours = extractions[path] if extractions is not None and path in extractions else extract(path, source)
+        ours = extractions[path] if extractions is not None and path in extractions else extract_source(path, source)
         if ours.error is not None:
             if ours.error.kind in POLICY_ERRORS:
                 policy_refusals[path] = f"{ours.error.kind}: {ours.error.message}"
