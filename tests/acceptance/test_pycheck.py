@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 from . import util
 from .util import *
-from .util import helper as aid, (
+from .util import (
+    helper as aid,
     other,
 )
 
