@@ -255,7 +255,7 @@ def test_pycheck__exercises_every_kind_and_resolution(pycheck: ModuleType, corpu
     kinds = {name.removeprefix("declarations: ") for name in report.categories if name.startswith("declarations: ")}
     assert {"function", "method", "property", "setter", "class", "constant", "variable", "type_alias"} <= kinds
     assert {"imports: import", "imports: dynamic"} <= set(report.categories)
-    assert report.categories["declarations"].theirs > 60
+    assert report.categories["declarations"].theirs > 50
     assert report.categories["type-only imports"].theirs == 2
     assert report.agreement["agree"] > 20
     assert set(report.parse_failures) == {"proj/legacy/py2.py", "proj/legacy/broken.py"}
