@@ -579,6 +579,24 @@ def stub_aware_path_finder() -> Iterator[None]:
         sys.path_hooks, sys.path_importer_cache = hooks, cache
 
 
+CORPUS_ROOTS = ("", "src")
+
+
+@dataclass(frozen=True)
+class PackageRoots:
+    """Where an importer's absolute imports are looked for (the contract's roots): ``nearest``, the first ancestor
+    without ``__init__``; ``projects``, each ancestor with ``pyproject.toml``/``setup.py``/``setup.cfg`` and its
+    ``src/``, nearest first; then the corpus root and its ``src/``."""
+
+    nearest: str
+    projects: tuple[str, ...]
+
+    @property
+    def search_path(self) -> list[str]:
+        """The roots as ``sys.path``, nearest first, each once."""
+        return list(dict.fromkeys((self.nearest, *self.projects, *CORPUS_ROOTS)))
+
+
 class ImportSystemOracle:
     """Resolves (importer, specifier) like CPython's ``PathFinder`` over the contract's package roots (see the module
     docstring); use inside ``stub_aware_path_finder``. Paths are corpus-relative POSIX paths."""
@@ -591,9 +609,8 @@ class ImportSystemOracle:
         prefix = f"{directory}/" if directory else ""
         return any(f"{prefix}{name}" in self._files for name in names)
 
-    def roots(self, importer: str) -> list[str]:
-        """The importer's package roots, nearest first: the first ancestor without ``__init__``, each ancestor with a
-        project file and its ``src/``, the corpus root and its ``src/`` (directories, corpus-relative)."""
+    def roots(self, importer: str) -> PackageRoots:
+        """The importer's package roots (directories, corpus-relative; see ``PackageRoots``)."""
         ancestors: list[str] = []
         directory = importer.rpartition("/")[0]
         while True:
@@ -601,17 +618,20 @@ class ImportSystemOracle:
             if not directory:
                 break
             directory = directory.rpartition("/")[0]
-        roots = [next(d for d in ancestors if not d or not self._has_any(d, PACKAGE_MARKERS))]
-        for directory in ancestors:
-            if not directory or self._has_any(directory, PROJECT_MARKERS):
-                roots.extend((directory, f"{directory}/src" if directory else "src"))
-        return list(dict.fromkeys(roots))
+        nearest = next(d for d in ancestors if not d or not self._has_any(d, PACKAGE_MARKERS))
+        projects = [
+            root
+            for directory in ancestors[:-1]
+            if self._has_any(directory, PROJECT_MARKERS)
+            for root in (directory, f"{directory}/src")
+        ]
+        return PackageRoots(nearest, tuple(projects))
 
-    def module_name(self, importer: str, roots: Sequence[str]) -> tuple[str, str] | None:
-        """(root, dotted module name) of the importer: under the root that gives the longest name of identifiers
-        (the name it is installed and imported by), or ``None`` when no root does."""
-        best: tuple[str, str] | None = None
-        for root in roots:
+    def module_name(self, importer: str, roots: PackageRoots) -> tuple[str, str] | None:
+        """(root, dotted module name) of the importer: the name it is installed by (under its nearest project root,
+        or that root's ``src/``), else its name under the first ancestor without ``__init__``, else under the corpus
+        root; ``None`` when no root gives a name of identifiers (such a file is no importable module)."""
+        for root in (*roots.projects, roots.nearest, *CORPUS_ROOTS):
             prefix = f"{root}/" if root else ""
             if not importer.startswith(prefix):
                 continue
@@ -621,10 +641,8 @@ class ImportSystemOracle:
             if parts and parts[0].endswith(STUB_PACKAGE_SUFFIX):
                 parts[0] = parts[0].removesuffix(STUB_PACKAGE_SUFFIX)  # PEP 561: ``x-stubs`` is the package ``x``
             if parts and all(part.isidentifier() for part in parts):
-                name = ".".join(parts)
-                if best is None or name.count(".") > best[1].count("."):
-                    best = (root, name)
-        return best
+                return root, ".".join(parts)
+        return None
 
     def resolve(self, importer: str, specifier: str) -> Target:
         """Where ``specifier`` as written in ``importer`` points."""
@@ -641,7 +659,7 @@ class ImportSystemOracle:
             except (ImportError, ValueError):
                 return UNRESOLVED
             return self._find(absolute, [root]) or UNRESOLVED
-        found = self._find(specifier, roots)
+        found = self._find(specifier, roots.search_path)
         if found is not None:
             return found
         # Not found in the corpus (not even a submodule of a corpus package: ``six.moves.x`` and the like are made at

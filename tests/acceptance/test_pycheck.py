@@ -294,7 +294,7 @@ def test_pycheck__a_dropped_symbol_and_a_doctored_oracle_are_caught(pycheck: Mod
 
     util = "proj/src/pkg/util.py"
     extraction: FileExtraction = extract_source(util, (corpus / util).read_bytes())
-    dropped = msgspec.structs.replace(extraction, symbols=extraction.symbols[1:])
+    dropped = msgspec.structs.replace(extraction, symbols=extraction.symbols[:-1])
     report = pycheck.compare(corpus, extractions={util: dropped})
     assert [path for path, _ in report.categories["declarations"].only_theirs] == [util]
     assert any("declarations recall" in failure for failure in report.failures())
