@@ -585,8 +585,8 @@ CORPUS_ROOTS = ("", "src")
 @dataclass(frozen=True)
 class PackageRoots:
     """Where an importer's absolute imports are looked for (the contract's roots): ``nearest``, the first ancestor
-    without ``__init__``; ``projects``, each ancestor with ``pyproject.toml``/``setup.py``/``setup.cfg`` and its
-    ``src/``, nearest first; then the corpus root and its ``src/``."""
+    without ``__init__``; each of ``projects`` (ancestors with ``pyproject.toml``/``setup.py``/``setup.cfg``, nearest
+    first) and its ``src/``; then the corpus root and its ``src/``."""
 
     nearest: str
     projects: tuple[str, ...]
@@ -594,7 +594,15 @@ class PackageRoots:
     @property
     def search_path(self) -> list[str]:
         """The roots as ``sys.path``, nearest first, each once."""
-        return list(dict.fromkeys((self.nearest, *self.projects, *CORPUS_ROOTS)))
+        project_roots = (root for project in self.projects for root in (project, f"{project}/src"))
+        return list(dict.fromkeys((self.nearest, *project_roots, *CORPUS_ROOTS)))
+
+    @property
+    def install_roots(self) -> list[str]:
+        """Where a module's installed name is counted from, first choice first: each project's ``src/``, then the
+        project, then ``nearest`` and the corpus roots."""
+        project_roots = (root for project in self.projects for root in (f"{project}/src", project))
+        return list(dict.fromkeys((*project_roots, self.nearest, *CORPUS_ROOTS)))
 
 
 class ImportSystemOracle:
@@ -619,19 +627,14 @@ class ImportSystemOracle:
                 break
             directory = directory.rpartition("/")[0]
         nearest = next(d for d in ancestors if not d or not self._has_any(d, PACKAGE_MARKERS))
-        projects = [
-            root
-            for directory in ancestors[:-1]
-            if self._has_any(directory, PROJECT_MARKERS)
-            for root in (directory, f"{directory}/src")
-        ]
-        return PackageRoots(nearest, tuple(projects))
+        projects = tuple(d for d in ancestors[:-1] if self._has_any(d, PROJECT_MARKERS))
+        return PackageRoots(nearest, projects)
 
     def module_name(self, importer: str, roots: PackageRoots) -> tuple[str, str] | None:
-        """(root, dotted module name) of the importer: the name it is installed by (under its nearest project root,
-        or that root's ``src/``), else its name under the first ancestor without ``__init__``, else under the corpus
-        root; ``None`` when no root gives a name of identifiers (such a file is no importable module)."""
-        for root in (*roots.projects, roots.nearest, *CORPUS_ROOTS):
+        """(root, dotted module name) of the importer: the name it is installed by (``PackageRoots.install_roots``:
+        the first root under which its path is a dotted name of identifiers); ``None`` when no root gives one (such a
+        file is no importable module)."""
+        for root in roots.install_roots:
             prefix = f"{root}/" if root else ""
             if not importer.startswith(prefix):
                 continue
