@@ -218,7 +218,7 @@ FILES = {
     "proj/src/pkg/core.py": CORE,
     "proj/src/pkg/core.pyi": STUB,
     "proj/src/pkg/util.py": UTIL,
-    "proj/src/pkg/sub/__init__.py": "from .. import core\nfrom ..util import helper\nfrom ... import outside\n",
+    "proj/src/pkg/sub/__init__.py": "from .. import core\nfrom ..util import helper\n",
     "proj/src/nsp/sub/mod.py": "from . import sibling\nfrom nsp import sub\nVALUE = 1\n",
     "proj/src/nsp/sub/sibling.py": "import nsp\n",
     "proj/legacy/py2.py": 'import os\nprint "hello"\ntry:\n    pass\nexcept Exception, error:\n    pass\n',
