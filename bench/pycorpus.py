@@ -233,8 +233,8 @@ def archive_files(filename: str, data: bytes) -> Iterator[tuple[str, bytes]]:
     if filename.endswith(".zip"):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             for info in archive.infolist()[:MAX_MEMBERS]:
-                mode = info.external_attr >> 16
-                if info.is_dir() or (mode and not stat.S_ISREG(mode)) or info.file_size > MAX_MEMBER_BYTES:
+                file_type = stat.S_IFMT(info.external_attr >> 16)  # 0 when the archiver recorded none
+                if info.is_dir() or file_type not in (0, stat.S_IFREG) or info.file_size > MAX_MEMBER_BYTES:
                     continue
                 relative = safe_relative_path(info.filename)
                 if relative is not None and is_kept(relative):
