@@ -6,6 +6,7 @@ either side is caught by ``--check``."""
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 from types import ModuleType
@@ -341,3 +342,31 @@ def test_pycheck__json_and_diff_name_what_changed(
     diff = capsys.readouterr().out.split("Compared with", 1)[1]
     assert "declarations: precision 100.00% → 100.00%" in diff
     assert "fixed misses: 1\n      proj/src/pkg/util.py: function gone (line 1)" in diff
+
+
+MODERN = """\
+type Pair = tuple[int, int]
+
+
+class Box[T]:
+    type Item = list[T]
+
+    def get[U](self, default: U) -> T | U:
+        return default
+
+
+def first[T](items: list[T]) -> T:
+    return items[0]
+"""
+
+
+@pytest.mark.skipif(shutil.which("python3.13") is None, reason="reading 3.12 syntax needs a python3.13 on PATH")
+def test_pycheck__a_newer_interpreter_as_oracle_reads_type_statements(pycheck: ModuleType, tmp_path: Path) -> None:
+    (tmp_path / "modern.py").write_text(MODERN)
+    version, oracle = pycheck.external_oracle("python3.13", tmp_path)
+    assert version.startswith("3.13")
+    assert oracle["modern.py"].parse_failure is None
+    report = pycheck.compare(tmp_path, oracle=oracle, oracle_python=version)
+    assert report.parse_failures == {}
+    assert report.categories["declarations: type_alias"].theirs == 2
+    assert report.failures() == [], pycheck.format_report(tmp_path, report)
