@@ -17,8 +17,8 @@ their leading dots as written: ``from ..a.b import x`` is ``..a.b``):
    of the importer with no ``__init__.py``/``__init__.pyi`` (where its top-level package lives), each ancestor
    holding ``pyproject.toml``, ``setup.py`` or ``setup.cfg`` and its ``src/``, then the repository root and
    ``src/`` (at most ``MAX_ROOTS``).
-4. A module ``a.b.c`` under a root is ``a/b/c.pyi``, ``a/b/c.py``, ``a/b/c/__init__.pyi``, ``a/b/c/__init__.py``
-   (stubs first), first root first. Only when no root has one is a namespace package taken: a directory ``a/b/c``
+4. A module ``a.b.c`` under a root is ``a/b/c/__init__.pyi``, ``a/b/c/__init__.py``, ``a/b/c.pyi``, ``a/b/c.py``
+   (packages before modules, as CPython's ``FileFinder`` looks; stubs first), first root first. Only when no root has one is a namespace package taken: a directory ``a/b/c``
    without ``__init__`` holding ``.py``/``.pyi`` files (or directories that do), ``Resolution("file", path=<the
    directory>)`` (the index holds no file there).
 5. Otherwise a standard library module (``sys.stdlib_module_names``, first segment) is ``builtin`` with that
@@ -267,14 +267,14 @@ class PythonResolver:
         """The module or regular package ``names`` under ``base`` (``()``: the package ``base`` itself)."""
         target = _join(base, "/".join(names)) if names else base
         files = self._files
+        for init in PACKAGE_INITS:  # a package before a module of the same name, as CPython's FileFinder looks
+            candidate = _join(target, init)
+            if candidate in files:
+                return candidate
         if names:
             for suffix in MODULE_SUFFIXES:
                 if target + suffix in files:
                     return target + suffix
-        for init in PACKAGE_INITS:
-            candidate = _join(target, init)
-            if candidate in files:
-                return candidate
         return None
 
     def _namespace(self, base: str, names: tuple[str, ...]) -> str | None:

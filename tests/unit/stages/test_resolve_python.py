@@ -73,11 +73,6 @@ def test_resolve__stub_wins_over_its_module() -> None:
     assert resolver.resolve("pkg/sub/__init__.py", ".leaf") == file("pkg/sub/leaf.pyi")
 
 
-def test_resolve__module_file_wins_over_package_directory() -> None:
-    resolver = make_resolver({"a/__init__.py": "", "a/m.py": "", "a/m/__init__.py": ""})
-    assert resolver.resolve("a/__init__.py", ".m") == file("a/m.py")
-
-
 def test_resolve__package_stub_init_wins_over_its_init() -> None:
     resolver = make_resolver({"a/__init__.py": "", "a/__init__.pyi": "", "main.py": ""})
     assert resolver.resolve("main.py", "a") == file("a/__init__.pyi")
@@ -325,3 +320,11 @@ def test_package_version__requirements_files_named_as_the_fetch_stage_reads_them
     assert resolver.package_version("main.py", "django") is None
     assert len(resolver.diagnostics) == 1
     assert resolver.diagnostics[0].startswith("requirements.txt: included file 'base.txt' is not read")
+
+
+def test_resolve__a_package_wins_over_a_module_of_the_same_name() -> None:
+    """CPython's FileFinder takes the directory with ``__init__`` before ``name.py`` beside it."""
+    resolver = make_resolver({"app/__init__.py": "", "app.py": "", "app/util.py": "", "main.py": ""})
+    assert resolver.resolve("main.py", "app") == file("app/__init__.py")
+    assert resolver.resolve("main.py", "app.util") == file("app/util.py")
+    assert resolver.resolve("app/__init__.py", ".util") == file("app/util.py")
