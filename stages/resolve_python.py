@@ -18,9 +18,9 @@ their leading dots as written: ``from ..a.b import x`` is ``..a.b``):
    holding ``pyproject.toml``, ``setup.py`` or ``setup.cfg`` and its ``src/``, then the repository root and
    ``src/`` (at most ``MAX_ROOTS``).
 4. A module ``a.b.c`` under a root is ``a/b/c/__init__.pyi``, ``a/b/c/__init__.py``, ``a/b/c.pyi``, ``a/b/c.py``
-   (packages before modules, as CPython's ``FileFinder`` looks; stubs first), first root first. Only when no root has one is a namespace package taken: a directory ``a/b/c``
-   without ``__init__`` holding ``.py``/``.pyi`` files (or directories that do), ``Resolution("file", path=<the
-   directory>)`` (the index holds no file there).
+   (packages before modules, as CPython's ``FileFinder`` looks; stubs first), first root first. Only when no root
+   has one is a namespace package taken: a directory ``a/b/c`` without ``__init__`` holding ``.py``/``.pyi`` files
+   (or directories that do), ``Resolution("file", path=<the directory>)`` (the index holds no file there).
 5. Otherwise a standard library module (``sys.stdlib_module_names``, first segment) is ``builtin`` with that
    segment as package; anything else is ``external``, named by its distribution: the project declaring a
    distribution of that (normalised) name, else a well-known import name → distribution pair (``yaml`` →
