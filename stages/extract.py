@@ -10,7 +10,8 @@ Guarantees:
 - One walk of the tree per file matches the language's query file, and every row is built from its captures
   in C (``stages._native``, built from stages/native/), following docs/index-contract.md.
 - Files with syntax errors still yield every declaration the grammar recognised outside the ERROR spans,
-  and record ``had_syntax_errors``.
+  and record ``had_syntax_errors``; so does a file in which the language's query captures ``@syntax_error``
+  (what a grammar accepts but the language rejects: Python 2's ``print`` statement under Python 3).
 - Output is deterministic: symbols, imports, exports and references are each sorted by source position.
 - Every range lies within the file, and ``source[name_span]`` decodes to exactly ``Symbol.name``.
 
@@ -28,6 +29,9 @@ from stages.parse import ParsedFile, ParseError, ParseLimits, ParseTimeoutError,
 from stages.syntax import Captures, Steps, TextLimits
 
 _query_plans: dict[str, _native.QueryPlan] = {}
+
+SYNTAX_ERROR_CAPTURE = "syntax_error"
+"""A capture of a language's query that marks its file as having syntax errors (``had_syntax_errors``)."""
 
 
 def _query_plan(language: Language) -> _native.QueryPlan:
@@ -108,7 +112,7 @@ def extract_parsed(parsed: ParsedFile, *, limits: ExtractionLimits = ExtractionL
         language=parsed.language.name,
         is_declaration_file=parsed.is_declaration_file,
         size_bytes=len(parsed.source),
-        had_syntax_errors=parsed.had_syntax_errors,
+        had_syntax_errors=parsed.had_syntax_errors or SYNTAX_ERROR_CAPTURE in nodes,
         error=None,
         symbols=symbols,
         imports=imports,

@@ -7,6 +7,9 @@ one name appears once); then the language's row builder turns those captures int
 ``Export`` and ``Reference`` rows. The walk over the whole tree stays in C; Python touches only captured nodes and
 what lies under them.
 
+A query may capture ``@syntax_error`` for what its grammar accepts and the language rejects (Python 2's ``print``
+statement): the file is then recorded with ``had_syntax_errors``, like a file the grammar itself reads with errors.
+
 ``SyntaxNode`` is the part of a tree node a row builder may use. Text is read from the source bytes by byte range
 (``source[node.start_byte:node.end_byte]``), never from the node. ``parent`` and the siblings are not offered:
 tree-sitter finds them by walking down from the root, which costs the tree's depth on every call; builders capture

@@ -33,3 +33,9 @@
 (function_definition return_type: (type) @annotation)
 (assignment type: (type) @annotation)
 (type_alias_statement right: (type) @annotation)
+
+; Python 2, which the grammar still reads and Python 3 rejects: the file is marked `had_syntax_errors`
+(print_statement) @syntax_error
+(exec_statement) @syntax_error
+(comparison_operator operators: "<>" @syntax_error)
+(raise_statement (expression_list) @syntax_error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from stages.extract import ExtractionLimits, extract_source
 from stages.models import Export, FileExtraction, ImportBinding, Span
 
@@ -667,3 +669,25 @@ def test_python__an_all_tuple_without_parentheses_is_literal() -> None:
         ("a", True),
         ("c", False),
     ]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        b'print "x"\n',
+        b"print >>sys.stderr, x\n",
+        b'exec "code" in scope\n',
+        b"if a <> b:\n    pass\n",
+        b'raise E, "m"\n',
+    ],
+)
+def test_python_2_statements__mark_the_file_as_having_syntax_errors_and_keep_its_rows(source: bytes) -> None:
+    extraction = extract_source("legacy.py", b"def kept():\n    pass\n" + source)
+    assert extraction.had_syntax_errors
+    assert extraction.error is None
+    assert [symbol.name for symbol in extraction.symbols] == ["kept"]
+
+
+def test_python_3_spellings_of_the_same__have_no_syntax_errors() -> None:
+    source = b'print("x")\nprint("x", file=sys.stderr)\nexec("code", scope)\nif a != b:\n    raise E("m")\n'
+    assert not extract_source("modern.py", source).had_syntax_errors
