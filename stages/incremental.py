@@ -14,7 +14,9 @@ commit would, file ids aside — ``docs/index-contract.md``):
   and the files whose links read declarations of any file so relinked, or of X (unless only its function bodies
   changed), while following types (their ``inferred`` file dependencies); when X is deleted, or X is a file of a
   package of several files (Go: what its ``package`` import resolves to) added or changing its declarations, every
-  file depending on X or on a file of its package (an import of the package depends on each of its files). Which
+  file depending on X or on a file of its package (an import of the package depends on each of its files), and,
+  when X is such a file, every file of its directory and language (its package: the files of a package store no
+  dependency on each other unless their links name or read one another). Which
   names: any name of a file deleted,
   whose resolutions changed, whose imports changed, or whose existing declarations changed or moved (symbol indexes
   shift); only the exports that differ, and those of names newly declared, when the file merely gained declarations at
@@ -516,6 +518,12 @@ def plan_delta(
     return delta
 
 
+_PACKAGE_RESULTS = """
+SELECT DISTINCT file_result_id FROM imports WHERE file_result_id = ANY(%(ids)s) AND kind = 'package'
+"""
+"""Which of the given stored results are files of a package of several files (they have a ``package`` import)."""
+
+
 def _package_dependents(
     conn: Conn,
     base: BaseSnapshot,
@@ -529,17 +537,24 @@ def _package_dependents(
     """The files whose links may change because a file of a package of several files (Go: a directory; what a file's
     ``package`` import resolves to) was added, deleted, or changed its declarations: what a name of the package
     denotes, and which methods a type of it has (``Symbol.receiver``), read every file of the package, while an
-    import's stored resolution names only its first file. Every file that depends on one of the package's files
-    (importing the package depends on each of them) is relinked: the dependents of a file deleted or changed in
-    place (any file: for one of no such package they are relinked already), and of the files of an added file's
-    package (``declarations_changed``: file id → the new form of each file changed in place whose declarations
-    differ)."""
+    import's stored resolution names only its first file, and a file stores no dependency on the files of its own
+    package it names nothing of. So every file of the commit in the directory of such a file and of its language
+    is relinked (its package, and its test files), whatever the stored dependencies say, and so is every file that
+    depends on a file deleted or changed in place (any file: for one of no such package they are relinked already)
+    or on a file of an added file's package (importing a package depends on each of its files).
+    ``declarations_changed``: file id → the new form of each file changed in place whose declarations differ."""
     targets = set(delta.deleted)
-    targets.update(
+    packaged_changes = {
         file_id
         for file_id, file in declarations_changed.items()
         if any(imported.kind == "package" for imported in file.imports)
-    )
+    }
+    targets |= packaged_changes
+    changed_paths = [path for path, file_id in delta.file_ids.items() if file_id in packaged_changes]
+    deleted_results = {result_id: path for path, (file_id, result_id) in base.files.items() if file_id in delta.deleted}
+    if deleted_results:
+        packaged = {"ids": sorted(deleted_results)}
+        changed_paths.extend(deleted_results[result_id] for (result_id,) in conn.execute(_PACKAGE_RESULTS, packaged))
     added = {delta.file_ids[path]: path for path in results if path not in base.files}
     added_files = {file_id: found for file_id, path in added.items() if (found := parsed(path)) is not None}
     added_files |= load_link_files(
@@ -550,12 +565,23 @@ def _package_dependents(
     for file_id, file in added_files.items():
         for imported in file.imports:
             if imported.kind == "package":
+                changed_paths.append(added[file_id])
                 resolution = resolver.resolve(added[file_id], imported.specifier)
                 targets.update(base.files[member][0] for member in resolution.paths if member in base.files)
-    if not targets:
-        return set()
-    dependents = {"snapshot": base.snapshot_id, "targets": sorted(targets)}
-    return {source for (source,) in conn.execute(_BASE_DEPENDENTS, dependents)}
+    packages = {(posixpath.dirname(path), module_system_for_path(path)) for path in changed_paths}
+    relink = (
+        {
+            file_id
+            for path, file_id in delta.file_ids.items()
+            if (posixpath.dirname(path), module_system_for_path(path)) in packages
+        }
+        if packages
+        else set()
+    )
+    if targets:
+        dependents = {"snapshot": base.snapshot_id, "targets": sorted(targets)}
+        relink.update(source for (source,) in conn.execute(_BASE_DEPENDENTS, dependents))
+    return relink
 
 
 def _python_packages_changed(

@@ -24,6 +24,10 @@ Guarantees:
   hints) is a dependency ``inferred`` of the reading file; the result is the same whichever order files are linked
   in (memoised answers carry what they read and how deep they went, and an answer cut by a cycle or the depth bound
   is never memoised).
+- A file's own package (its ``package`` import: Go) brings the top-level names of the package's other files in
+  scope, looked up in one table per package (``_Package``, each file read once to build it), so linking a package of
+  N files reads O(N) files whatever ``max_tables``; it is a dependency only on the files whose declarations the
+  file's links name or read, not on every file of the package.
 - Files with ``error`` set have no rows and take part only as import targets (with no exports).
 - Linking reads only names, kinds, parents and import/export structure (``FileView``): a whole
   ``FileExtraction`` will do, and so will the smaller ``LinkFile`` the pipeline's writer decodes.
@@ -172,6 +176,9 @@ MAX_DOTTED_CHARS = 512
 module for qualifiers."""
 MAX_MEMOS = 1 << 18
 """Answers about types kept at most (all are dropped when full: a dropped answer is asked again, the same)."""
+MAX_PACKAGE_NAMES = 1 << 20
+"""Names of packages' declarations kept at most (``_Package``: the least recently used packages are dropped past it,
+never the one in use; a dropped package is built again, the same)."""
 BASE_KINDS: frozenset[SymbolKind] = frozenset({"class", "interface", "type_alias"})
 """Symbols whose ``type_hint`` lists their bases (the others' is the type of their value)."""
 VALUE_HINT_KINDS: frozenset[SymbolKind] = frozenset({"variable", "constant", "property", "getter"})
@@ -558,6 +565,30 @@ def _is_package(path: str) -> bool:
     return path.endswith(("/__init__.py", "/__init__.pyi")) or path in ("__init__.py", "__init__.pyi")
 
 
+class _Package:
+    """What the files of one package (what a file's ``package`` import resolves to, in order) declare for each
+    other, built once per package so that a name looked up through it costs one dictionary lookup, whatever the
+    package's size: each top-level name's first declaration (methods aside) and, for a name declared in several
+    files, the first one in the second file declaring it (what the first file's own lookups fall through to); the
+    methods declared apart from their types, by type name → (method name → the first method of that name, the files
+    declaring methods of that type)."""
+
+    __slots__ = ("files", "later", "members", "methods", "names", "size")
+
+    def __init__(self, files: tuple[int, ...], members: frozenset[int]) -> None:
+        self.files = files
+        self.members = members
+        self.names: dict[str, SymbolId] = {}
+        self.later: dict[str, SymbolId] = {}
+        self.methods: dict[str, tuple[dict[str, SymbolId], frozenset[int]]] = {}
+        self.size = 0
+
+    def declaration(self, name: str, reader: int) -> SymbolId | None:
+        """The first top-level declaration of ``name`` in a file of the package other than ``reader``."""
+        found = self.names.get(name)
+        return self.later.get(name) if found is not None and found.file == reader else found
+
+
 def _choose(candidates: Sequence[int] | None, symbols: Sequence[SymbolView], want_type: bool) -> int | None:
     """The first candidate of the wanted meaning (type or value), else the first candidate."""
     if not candidates:
@@ -659,8 +690,13 @@ class _Linker:
         self._module_tables: dict[tuple[int, ...], _FileTable] = {}
         self._module_numbers: dict[tuple[int, ...], int] = {}  # a module of several files → its number as a value
         self._module_files: list[tuple[int, ...]] = []
-        # Package (its files) → type name → (method name → the method, the files declaring methods of that type).
-        self._package_methods: dict[tuple[int, ...], dict[str, tuple[dict[str, SymbolId], frozenset[int]]]] = {}
+        # A package by the identity of its files' tuple (``_linked_files``) and, for a file outside the files its
+        # own ``package`` import resolves to, that file (else -1); least recently used first.
+        self._packages: OrderedDict[tuple[int, int], _Package] = OrderedDict()
+        self._package_names = 0  # the ``size`` of the packages kept
+        # The linked files of a resolution's ``paths``, by the identity of that tuple (the resolver answers the same
+        # Resolution for every file of a directory): one tuple per package, converted once.
+        self._linked_files: dict[int, tuple[tuple[str, ...], tuple[int, ...]]] = {}
 
     def table(self, file_id: int) -> _FileTable:
         """The name lookups of one file, built on first use (and again after being dropped, when bounded); a
@@ -792,9 +828,10 @@ class _Linker:
                     target_path=resolution.path if target_file is None else None,
                 )
             )
-            if target_file is not None and target_file != file_index:
-                file_targets.add(target_file)
-            file_targets.update(table.import_files[import_index])
+            if imported.kind != "package":  # (its own package: only the files its links name, below)
+                if target_file is not None and target_file != file_index:
+                    file_targets.add(target_file)
+                file_targets.update(table.import_files[import_index])
             if resolution.package is not None and resolution.kind in ("external", "builtin"):
                 packages.add((resolution.package, resolution.kind == "builtin"))
             for binding_index, binding in enumerate(imported.bindings):
@@ -805,7 +842,16 @@ class _Linker:
                     BindingLink(file=file_index, import_index=import_index, binding_index=binding_index, target=target)
                 )
         reads: set[int] = set()
+        linked_from = len(rows.references)
         symbol_edges = self.link_references(table, rows.references, reads)
+        named = {
+            target.file
+            for link in rows.references[linked_from:]
+            if (target := link.target) is not None and target.file != file_index
+        }
+        package = self.package(table) if named - file_targets and table.scope_imports else None
+        if package is not None:
+            file_targets |= named & package.members
         reads.discard(file_index)
         file_targets.discard(file_index)
         if file_targets or reads:
@@ -962,13 +1008,25 @@ class _Linker:
             extraction = table.extraction
             resolution = self.resolver.resolve(extraction.path, extraction.imports[import_index].specifier)
             if resolution.kind == "file" and resolution.paths:
-                files = tuple(self.index_of_path[path] for path in resolution.paths if path in self.index_of_path)
+                files = self.linked_files(resolution.paths)
                 table.import_files[import_index] = files
                 table.import_targets[import_index] = files[0] if files else None
             elif resolution.kind == "file" and resolution.path is not None:
                 table.import_targets[import_index] = self.index_of_path.get(resolution.path)
             table.resolutions[import_index] = resolution
         return resolution
+
+    def linked_files(self, paths: tuple[str, ...]) -> tuple[int, ...]:
+        """The ids of the linked files among ``paths``, in order; the same tuple for the same ``paths`` object."""
+        known = self._linked_files.get(id(paths))
+        if known is not None and known[0] is paths:
+            return known[1]
+        index_of_path = self.index_of_path
+        files = tuple(index_of_path[path] for path in paths if path in index_of_path)
+        if len(self._linked_files) >= MAX_MEMOS:
+            self._linked_files.clear()
+        self._linked_files[id(paths)] = (paths, files)
+        return files
 
     def import_target(self, table: _FileTable, import_index: int | None) -> _FileTable | None:
         """The table of the file an import of ``table`` resolves to, if it is one of the linked files."""
@@ -1073,15 +1131,10 @@ class _Linker:
         imports = table.extraction.imports
         for import_index in table.scope_imports:
             if imports[import_index].kind == "package":
-                self.import_target(table, import_index)
-                files = table.import_files[import_index]
-                for file_id in files:
-                    if file_id == table.file_index:
-                        continue
-                    other = self.table(file_id)
-                    for candidate in other.top_level_candidates(name):
-                        if other.symbols[candidate].kind != "method":
-                            return SymbolId(file=file_id, symbol=candidate)
+                package = self.package(table)
+                target = None if package is None else package.declaration(name, table.file_index)
+                if target is not None:
+                    return target
             else:
                 source = self.import_target(table, import_index)
                 target = None if source is None else self.export_target(source, name, seen)
@@ -1492,42 +1545,80 @@ class _Linker:
         symbol = table.symbols[holder]
         if symbol.kind not in TYPE_KINDS:
             return None
-        methods = self.package_methods(table).get(symbol.name)
+        package = self.package(table)
+        methods = None if package is None else package.methods.get(symbol.name)
         if methods is None:
             return None
         by_name, files = methods
         trace.reads |= files
         return by_name.get(name)
 
-    def package_methods(self, table: _FileTable) -> dict[str, tuple[dict[str, SymbolId], frozenset[int]]]:
-        """The methods declared apart from their types in the files of ``table``'s package (what its ``package``
-        imports resolve to, in order, and the file itself), by type name, built once per package: type name →
-        (method name → the first method of that name, the files declaring methods of that type)."""
-        files: dict[int, None] = {}
+    def package(self, table: _FileTable) -> _Package | None:
+        """The package of ``table``'s file: the files its ``package`` import resolves to (the file itself last, when
+        they lack it); ``None`` when it has no such import. Built once per package and kept while
+        ``MAX_PACKAGE_NAMES`` allows."""
         imports = table.extraction.imports
+        files: tuple[int, ...] | None = None
         for import_index in table.scope_imports:
             if imports[import_index].kind == "package":
                 self.resolution(table, import_index)
-                files.update(dict.fromkeys(table.import_files[import_index]))
-        files.setdefault(table.file_index)
-        key = tuple(files)
-        found = self._package_methods.get(key)
-        if found is not None:
-            return found
-        methods: dict[str, tuple[dict[str, SymbolId], set[int]]] = {}
-        for file_id in key:
-            receivers = self.table(file_id).receivers
-            for type_name, by_name in (receivers or {}).items():
-                known, declaring = methods.setdefault(type_name, ({}, set()))
+                files = table.import_files[import_index]
+                break
+        if files is None:
+            return None
+        key = (id(files), -1)
+        package = self._packages.get(key)
+        if package is None or package.files is not files:
+            package = self._build_package(key, files, files)
+        if table.file_index in package.members:
+            self._packages.move_to_end(key)
+            return package
+        key = (id(files), table.file_index)
+        own = self._packages.get(key)
+        if own is None or own.files is not files:
+            own = self._build_package(key, files, (*files, table.file_index))
+        self._packages.move_to_end(key)
+        return own
+
+    def _build_package(self, key: tuple[int, int], identity: tuple[int, ...], files: tuple[int, ...]) -> _Package:
+        """Read each of ``files`` once into a ``_Package`` kept under ``key`` (``identity``: the tuple whose id the
+        key holds, kept alive by the package so that the id is not reused)."""
+        package = _Package(identity, frozenset(files))
+        names = package.names
+        later = package.later
+        declaring_methods: dict[str, tuple[dict[str, SymbolId], set[int]]] = {}
+        for file_id in files:
+            table = self.table(file_id)
+            symbols = table.symbols
+            for name in table.top_level:
+                declared = names.get(name)
+                if declared is not None and (declared.file == file_id or name in later):
+                    continue
+                for candidate in table.top_level_candidates(name):
+                    if symbols[candidate].kind != "method":
+                        if declared is None:
+                            names[name] = SymbolId(file=file_id, symbol=candidate)
+                        else:
+                            later[name] = SymbolId(file=file_id, symbol=candidate)
+                        break
+            for type_name, by_name in (table.receivers or {}).items():
+                known, declaring = declaring_methods.setdefault(type_name, ({}, set()))
                 declaring.add(file_id)
                 for method_name, index in by_name.items():
                     known.setdefault(method_name, SymbolId(file=file_id, symbol=index))
-        if len(self._package_methods) >= MAX_MEMOS:
-            self._package_methods.clear()
-        found = self._package_methods[key] = {
-            type_name: (known, frozenset(declaring)) for type_name, (known, declaring) in methods.items()
+        package.methods = {
+            type_name: (known, frozenset(declaring)) for type_name, (known, declaring) in declaring_methods.items()
         }
-        return found
+        package.size = len(names) + len(later) + sum(len(known) for known, _ in package.methods.values())
+        stale = self._packages.pop(key, None)
+        if stale is not None:
+            self._package_names -= stale.size
+        while self._packages and self._package_names + package.size > MAX_PACKAGE_NAMES:
+            _, dropped = self._packages.popitem(last=False)
+            self._package_names -= dropped.size
+        self._packages[key] = package
+        self._package_names += package.size
+        return package
 
     def ancestors(self, holder: SymbolId, trace: _Trace) -> tuple[SymbolId, ...]:
         """``holder``, the declarations its name merges with, and then their bases breadth first (each once, at

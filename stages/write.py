@@ -41,9 +41,10 @@ from stages.commit import CommitContext, LinkedCommit
 from stages.incremental import BaseSnapshot, Delta, config_digest, paths_digest
 from stages.models import FileExtraction, LinkedIndex, Span
 
-EXTRACTOR_VERSION = 4
+EXTRACTOR_VERSION = 5
 """Bump when extraction output changes: stored per-file rows of older versions are then not reused (2: a result
-comes with its file's text, for code search; 4: a Go method declared apart from its type names it). Rows of another
+comes with its file's text, for code search; 4: a Go method declared apart from its type names it; 5: Go's
+``pkg.Foo{}`` is a ``new`` reference). Rows of another
 extract function (plugged into the pipeline) are stored under that function's own version, given to
 ``SnapshotWriter``, so no extractor ever reuses another's rows."""
 

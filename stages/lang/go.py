@@ -787,7 +787,8 @@ class _GoFile:
                     self.type_reference(named, qualified, "new", found)
         for node in self.captures.of("type.qualified"):
             self.steps.take()
-            if node.start_byte not in found:
+            named = node.child_by_field_name("name")  # rows are keyed by the name's start (`pkg.Foo{}`: a `new`)
+            if named is not None and named.start_byte not in found:
                 self.type_reference(node, True, "type", found)
         for node in self.captures.of("type.name"):
             self.steps.take()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 from stages.extract import extract_source
-from stages.link import link
+from stages.link import link, link_batches
+from stages.models import FileExtraction, SymbolId
 from stages.resolve_go import MAX_MANIFEST_LINES, GoResolver
 from stages.resolvers import CommitResolver
 
@@ -73,3 +76,52 @@ def test_go__a_package_of_two_thousand_files_of_methods_apart_from_their_types_l
         assert row.target is not None
         type_file = extractions[row.file].path
         assert extractions[row.target.file].path == type_file.replace("/t", "/m")
+
+
+class CountedReads(Mapping[int, FileExtraction]):
+    """The extractions by file id, counting how often the linker reads one (it builds a file's lookups from it)."""
+
+    def __init__(self, extractions: list[FileExtraction]) -> None:
+        self.extractions = extractions
+        self.reads = 0
+
+    def __getitem__(self, file_id: int) -> FileExtraction:
+        self.reads += 1
+        return self.extractions[file_id]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self.extractions)))
+
+    def __len__(self) -> int:
+        return len(self.extractions)
+
+
+def test_go__a_package_of_four_thousand_files_calling_builtins_and_each_other_reads_each_file_a_few_times() -> None:
+    count = 4_000
+    files = {"go.mod": "module example.com/m\n"}
+    for number in range(count):
+        files[f"p/f{number:05d}.go"] = (
+            f"package p\n\nfunc F{number}(xs []int) int {{\n"
+            f"\tout := append(make([]int, 0), len(xs), cap(xs))\n"
+            f"\treturn min(len(out), 1) + F{(number + 1) % count}(xs) + missing()\n}}\n"
+        )
+    extractions = [extract_source(path, text.encode()) for path, text in files.items() if path.endswith(".go")]
+    counted = CountedReads(extractions)
+    paths = {extraction.path: file_id for file_id, extraction in enumerate(extractions)}
+    batches = [range(start, min(start + 100, count)) for start in range(0, count, 100)]
+    indexes = list(
+        link_batches(counted, CommitResolver.from_files(files, files.get), paths=paths, batches=batches, max_tables=50)
+    )
+    # each file once to link it and once to build its package's names (a call's target may be read again)
+    assert counted.reads <= 3 * count
+    calls = {
+        (row.file, row.target)
+        for index in indexes
+        for row in index.reference_links
+        if extractions[row.file].references[row.reference_index].name.startswith("F")
+    }
+    assert calls == {(number, SymbolId(file=(number + 1) % count, symbol=1)) for number in range(count)}
+    dependencies = [edge for index in indexes for edge in index.file_dependencies]
+    assert [(edge.source, edge.target) for edge in dependencies] == [
+        (number, (number + 1) % count) for number in range(count)
+    ]

@@ -266,3 +266,40 @@ def test_go_module__methods_moved_and_package_files_deleted_or_added_keep_the_in
     assert not differences(stored, expected(path, fourth))
     assert links_of(stored, "main.go")[-1] == (7, ("store/pricing.go", 1))
     assert links_of(stored, "store/store_test.go")[-1] == (5, ("store/pricing.go", 2))
+
+
+def test_go_module__a_name_of_the_package_declared_later_links_files_that_store_no_dependency_on_its_file(
+    config: Config, conn: psycopg.Connection[TupleRow], tmp_path: Path
+) -> None:
+    path = tmp_path / "lonely"
+    repo = new_repository(path)
+    pipeline_config = harness.pipeline_config(config, tmp_path)
+    sources: dict[str, bytes | str] = {
+        "go.mod": "module example.com/lonely\n",
+        "p/a.go": "package p\n\nfunc A() {}\n",
+        "p/b.go": "package p\n\nfunc B() {}\n",
+        "p/use.go": "package p\n\nfunc use() { Later(); Added() }\n",
+    }
+    stored = index(pipeline_config, conn, path, commit_files(repo, sources, "first"))
+    # (the files of a package depend on each other only where their links name one another)
+    assert not [edge for edge in stored["file_dependencies"] if edge[0] == "p/use.go"]
+    assert links_of(stored, "p/use.go") == []
+
+    # b.go (not the package's first file) declares `Later`, and a new file declares `Added`: use.go, unchanged and
+    # depending on neither, links to both.
+    second_sources = {
+        **sources,
+        "p/b.go": "package p\n\nfunc B() {}\n\nfunc Later() {}\n",
+        "p/c.go": "package p\n\nfunc Added() {}\n",
+    }
+    second = commit_files(repo, second_sources, "second")
+    stored = index(pipeline_config, conn, path, second, incremental=True)
+    assert not differences(stored, expected(path, second))
+    assert links_of(stored, "p/use.go") == [(0, ("p/b.go", 2)), (1, ("p/c.go", 1))]
+
+    # b.go is deleted: use.go depends on it and loses its link; c.go's `Added` still links.
+    third_sources = {name: text for name, text in second_sources.items() if name != "p/b.go"}
+    third = commit_files(repo, third_sources, "third")
+    stored = index(pipeline_config, conn, path, third, incremental=True)
+    assert not differences(stored, expected(path, third))
+    assert links_of(stored, "p/use.go") == [(1, ("p/c.go", 1))]

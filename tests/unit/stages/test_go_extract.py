@@ -233,3 +233,28 @@ def test_extract__go_syntax_errors_keep_what_parsed() -> None:
     extraction = extract_source("a.go", b"package a\n\nfunc Good() {}\n\nfunc broken( {\n")
     assert extraction.had_syntax_errors
     assert "Good" in [s.name for s in extraction.symbols]
+
+
+def test_extract__go_qualified_composite_literals_are_new_and_qualified_types_are_type() -> None:
+    source = b"""package a
+
+import "example.com/m/b"
+
+func Use(x b.Param) *b.Result {
+\tc := b.Base{}
+\tp := &b.Base{Name: "x"}
+\tq := b.Pair[int]{}
+\tvar r b.Base
+\treturn nil
+}
+"""
+    extraction = extract_source("a.go", source)
+    rows = [(r.kind, r.qualifier, r.name, r.span.start_line, r.span.start_column) for r in extraction.references]
+    assert rows == [
+        ("type", "b", "Param", 5, 13),
+        ("type", "b", "Result", 5, 23),
+        ("new", "b", "Base", 6, 8),
+        ("new", "b", "Base", 7, 9),
+        ("new", "b", "Pair", 8, 8),
+        ("type", "b", "Base", 9, 9),
+    ]

@@ -173,3 +173,24 @@ def test_link_go__reading_methods_apart_is_an_inferred_dependency_and_relinking_
     alone = link(extractions, CommitResolver.from_files(APART, APART.get), only=[main])
     assert alone.reference_links == tuple(r for r in index.reference_links if r.file == main)
     assert alone.file_dependencies == tuple(d for d in index.file_dependencies if d.source == main)
+
+
+def test_link_go__files_of_a_package_depend_only_on_the_files_their_links_name() -> None:
+    count = 60
+    files = {"go.mod": "module example.com/m\n"}
+    for number in range(count):
+        files[f"p/f{number:03d}.go"] = (
+            f"package p\n\nfunc F{number}(xs []int) int {{ return len(xs) + F{(number + 1) % count}(xs) }}\n"
+        )
+    files["p/alone.go"] = 'package p\n\nfunc Alone() int { return len("x") + missing() }\n'
+    files["p/typed.go"] = "package p\n\nvar shared = F0(nil)\n\ntype T struct{}\n\nfunc use(t T) { t.M() }\n"
+    files["p/methods.go"] = "package p\n\nfunc (t T) M() {}\n"
+    extractions = [extract_source(path, text.encode()) for path, text in files.items() if path.endswith(".go")]
+    index = link(extractions, CommitResolver.from_files(files, files.get))
+    paths = [extraction.path for extraction in extractions]
+    assert {(paths[edge.source], paths[edge.target], edge.inferred) for edge in index.file_dependencies} == {
+        *((f"p/f{number:03d}.go", f"p/f{(number + 1) % count:03d}.go", False) for number in range(count)),
+        ("p/typed.go", "p/f000.go", False),
+        ("p/typed.go", "p/methods.go", True),
+        ("p/methods.go", "p/typed.go", False),
+    }
