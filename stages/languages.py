@@ -20,9 +20,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import tree_sitter
 import tree_sitter_go
 import tree_sitter_javascript
 import tree_sitter_python
@@ -32,6 +31,9 @@ from stages.lang import go, python
 from stages.models import SymbolKind
 from stages.patterns import CompiledPatterns, compile_patterns
 from stages.syntax import RowBuilder, SyntaxNode
+
+if TYPE_CHECKING:
+    import tree_sitter
 
 QUERY_DIR = Path(__file__).parent / "queries"
 _INHERITS = re.compile(r"^;\s*inherits:\s*(?P<names>[\w, -]+)$", re.MULTILINE)
@@ -335,6 +337,8 @@ def load_language(name: str) -> Language:
 
     Raises ``KeyError`` for a name that is not registered.
     """
+    import tree_sitter  # noqa: PLC0415  (loaded with the first grammar: reading the registry alone needs none of it)
+
     spec = LANGUAGES[name]
     capsule = spec.grammar()
     grammar = tree_sitter.Language(capsule)

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import tree_sitter
+if TYPE_CHECKING:
+    import tree_sitter
 
 _TOKEN = re.compile(
     r"""(?P<space>\s+|;[^\n]*)
