@@ -46,6 +46,10 @@ class SyntaxNode(Protocol):
     @property
     def end_point(self) -> tuple[int, int]: ...
     @property
+    def extent(self) -> tuple[int, int, int, int, int, int]:
+        """(start_byte, end_byte, start row, start column, end row, end column) in one read, all 0-based."""
+
+    @property
     def children(self) -> Sequence[SyntaxNode]: ...
     @property
     def named_children(self) -> Sequence[SyntaxNode]: ...

@@ -49,15 +49,14 @@ _FUNCTION_SCOPES = frozenset({"function", "lambda", "comprehension"})
 
 
 def _span(node: SyntaxNode) -> Span:
-    start_row, start_column = node.start_point
-    end_row, end_column = node.end_point
+    start_byte, end_byte, start_row, start_column, end_row, end_column = node.extent
     return Span(
         start_line=start_row + 1,
         start_column=start_column,
         end_line=end_row + 1,
         end_column=end_column,
-        start_byte=node.start_byte,
-        end_byte=node.end_byte,
+        start_byte=start_byte,
+        end_byte=end_byte,
     )
 
 
