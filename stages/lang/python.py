@@ -49,21 +49,20 @@ _FUNCTION_SCOPES = frozenset({"function", "lambda", "comprehension"})
 
 
 def _span(node: SyntaxNode) -> Span:
-    start_row, start_column = node.start_point
-    end_row, end_column = node.end_point
+    return _extent_span(node.extent)
+
+
+def _extent_span(extent: tuple[int, int, int, int, int, int]) -> Span:
+    """The span of a node's ``extent`` (for a caller that reads its byte range too)."""
+    start_byte, end_byte, start_row, start_column, end_row, end_column = extent
     return Span(
         start_line=start_row + 1,
         start_column=start_column,
         end_line=end_row + 1,
         end_column=end_column,
-        start_byte=node.start_byte,
-        end_byte=node.end_byte,
+        start_byte=start_byte,
+        end_byte=end_byte,
     )
-
-
-def _child(node: SyntaxNode, index: int) -> SyntaxNode | None:
-    """The child at ``index``, ``None`` when there is none (a node of a broken tree may have no children)."""
-    return node.child(index) if 0 <= index < node.child_count else None
 
 
 def _is_dotted_name(text: str) -> bool:
@@ -180,7 +179,7 @@ class _Builder:
             self.steps.take()
             if part.type != "string" or part.child_count < 2:
                 return None
-            opening, closing = _child(part, 0), _child(part, part.child_count - 1)
+            opening, closing = part.child(0), part.child(part.child_count - 1)
             if opening is None or closing is None or opening.type != "string_start" or closing.type != "string_end":
                 return None
             prefix = self.text(opening).lower()
@@ -205,17 +204,17 @@ class _Builder:
         """The docstring of a block: its first statement when that is a string literal, cleaned as
         ``inspect.cleandoc`` does."""
         index = 0
-        statement = None if body is None else _child(body, index)
+        statement = None if body is None else body.child(index)
         while body is not None and statement is not None and statement.type == "comment":
             self.steps.take()
             index += 1
-            statement = _child(body, index)
+            statement = body.child(index)
         return None if statement is None else self.statement_string(statement)
 
     def statement_string(self, statement: SyntaxNode) -> str | None:
         if statement.type != "expression_statement" or statement.child_count != 1:
             return None
-        expression = _child(statement, 0)
+        expression = statement.child(0)
         if expression is None or expression.type not in _STRING_TYPES:
             return None
         bound = self.limits.max_doc_chars
@@ -363,7 +362,7 @@ class _Builder:
             self.steps.take()
             kind = current.type
             if kind == "type":
-                current = current.named_children[0] if current.named_children else None
+                current = current.named_child(0)
                 continue
             if kind in ("identifier", "attribute"):
                 name = self.dotted(current)
@@ -399,7 +398,7 @@ class _Builder:
         """The name and the arguments of ``Name[A, B]`` (a ``generic_type`` or a ``subscript``)."""
         if node.type == "subscript":
             return node.child_by_field_name("value"), list(node.children_by_field_name("subscript"))
-        name = _child(node, 0)
+        name = node.child(0)
         arguments: list[SyntaxNode] = []
         for child in node.named_children[1:]:
             if child.type == "type_parameter":
@@ -417,8 +416,8 @@ class _Builder:
             if current.type == "binary_operator" and operator is not None and operator.type == "|":
                 right, left = current.child_by_field_name("right"), current.child_by_field_name("left")
                 pending.extend(part for part in (right, left) if part is not None)
-            elif current.type == "type" and current.named_children:
-                pending.append(current.named_children[0])
+            elif current.type == "type" and (inner := current.named_child(0)) is not None:
+                pending.append(inner)
             else:
                 members.append(current)
         return members if not pending else [node, node]
@@ -428,8 +427,8 @@ class _Builder:
         return others[0] if len(others) == 1 else None
 
     def is_none(self, node: SyntaxNode) -> bool:
-        while node.type == "type" and node.named_children:
-            node = node.named_children[0]
+        while node.type == "type" and (inner := node.named_child(0)) is not None:
+            node = inner
         return node.type == "none" or (node.type == "identifier" and self.text(node) == "None")
 
     # ---- scopes --------------------------------------------------------------------------------------------
@@ -508,7 +507,7 @@ class _Builder:
         names: list[str] = []
         for decorator in decorators:
             self.steps.take()
-            expression = decorator.named_children[0] if decorator.named_children else None
+            expression = decorator.named_child(0)
             if expression is not None and expression.type == "call":
                 expression = expression.child_by_field_name("function")
             name = None if expression is None else self.dotted(expression)
@@ -531,7 +530,7 @@ class _Builder:
                 first = False
                 name = parameter if kind == "identifier" else parameter.child_by_field_name("name")
                 if name is None and kind == "typed_parameter":
-                    name = parameter.named_children[0] if parameter.named_children else None
+                    name = parameter.named_child(0)
                 if name is not None and name.type == "identifier":
                     scope.bind(self.text(name), "this", annotated=True)
                     continue
@@ -541,7 +540,7 @@ class _Builder:
                 annotation = parameter.child_by_field_name("type")
                 name = parameter.child_by_field_name("name")
                 if name is None:
-                    inner = parameter.named_children[0] if parameter.named_children else None
+                    inner = parameter.named_child(0)
                     splat = inner is not None and inner.type != "identifier"
                     for target in [] if inner is None else self.targets(inner):
                         scope.bind(self.text(target), "" if splat else self.annotation_hint(annotation), annotated=True)
@@ -673,7 +672,7 @@ class _Builder:
                     kind = "property"
                 elif decorator.count(".") == 1 and decorator.endswith((".setter", ".deleter")):
                     kind = "setter"
-        first = _child(node, 0)
+        first = node.child(0)
         return _Declaration(
             name=self.text(name),
             kind=kind,
@@ -731,7 +730,7 @@ class _Builder:
     def assignment(self, statement: SyntaxNode, scope: int, declarations: list[_Declaration]) -> list[str] | None:
         """The symbols of an assignment statement, or its locals; returns the names of ``__all__`` when the
         statement assigns or extends it with a literal list or tuple of strings."""
-        node = _child(statement, 0)
+        node = statement.child(0)
         if node is None:
             return None
         if node.type == "augmented_assignment":
@@ -836,7 +835,7 @@ class _Builder:
         name = left
         while name is not None and name.type in ("type", "generic_type"):
             self.steps.take()
-            name = _child(name, 0)
+            name = name.child(0)
         if name is None or name.type != "identifier" or name.end_byte == name.start_byte:
             return
         if not self.declaring(scope):
@@ -858,8 +857,8 @@ class _Builder:
 
     def string_list(self, node: SyntaxNode | None) -> list[str] | None:
         """The strings of a literal list or tuple of string literals (``'a', 'b'`` too), else ``None``."""
-        while node is not None and node.type == "parenthesized_expression" and len(node.named_children) == 1:
-            node = node.named_children[0]
+        while node is not None and node.type == "parenthesized_expression" and node.named_child_count == 1:
+            node = node.named_child(0)
         if node is None or node.type not in ("list", "tuple", "expression_list"):
             return None
         names: list[str] = []
@@ -904,14 +903,12 @@ class _Builder:
                 local.bind(self.text(target), "")
         elif what in ("bind.as", "bind.except"):
             alias = node.child_by_field_name("alias")
-            value = node.named_children[0] if node.named_children else None
+            value = node.named_child(0)
             hint = ""
             if what == "bind.except" and value is not None and value.type in ("identifier", "attribute"):
                 dotted = self.dotted(value)
                 hint = "" if dotted is None else _hint(dotted)
-            for target in (
-                [] if alias is None else self.targets(alias.named_children[0] if alias.named_children else alias)
-            ):
+            for target in [] if alias is None else self.targets(alias.named_child(0) or alias):
                 local.bind(self.text(target), hint)
         elif what == "bind.walrus":
             name = node.child_by_field_name("name")
@@ -1053,7 +1050,7 @@ class _Builder:
                 found.append(_ImportRow(row, module_level, [(exported, "*", "reexport_namespace", name_span)]))
             return found
         future = node.type == "future_import_statement"
-        module = _child(node, 1) if future else node.child_by_field_name("module_name")
+        module = node.child(1) if future else node.child_by_field_name("module_name")
         if module is None:
             return []
         specifier = "".join(self.text(module).split())
@@ -1097,10 +1094,10 @@ class _Builder:
             if self.dotted(function) not in _DYNAMIC_IMPORTERS:
                 continue
             arguments = call.child_by_field_name("arguments")
-            first = arguments.named_children[0] if arguments is not None and arguments.named_children else None
+            first = None if arguments is None else arguments.named_child(0)
             if first is None or first.type != "string" or first.child_count != 3:
                 continue
-            content = _child(first, 1)
+            content = first.child(1)
             value = self.string_value(first, 1024)
             if content is None or content.type != "string_content" or not value or value.startswith("."):
                 continue
@@ -1126,7 +1123,7 @@ class _Builder:
                 self.called(call.child_by_field_name("function"), "call", found)
         for decorator in self.captures.of("decorator"):
             self.steps.take()
-            expression = decorator.named_children[0] if decorator.named_children else None
+            expression = decorator.named_child(0)
             if expression is not None and expression.type != "call":
                 self.called(expression, "call", found)
         for class_node in self.captures.of("class"):
@@ -1154,23 +1151,30 @@ class _Builder:
         """A reference to a name or to the last member of a chain of names and calls (``a.b().f``)."""
         if node is None:
             return
-        if node.type == "identifier":
-            name = self.text(node)
-            if name and node.start_byte not in found:
-                found[node.start_byte] = _Call(name, None, kind, _span(node), name)
+        node_type = node.type
+        if node_type == "identifier":
+            extent = node.extent
+            start = extent[0]
+            name = self.source[start : extent[1]].decode("utf-8", "replace")
+            if name and start not in found:
+                found[start] = _Call(name, None, kind, _extent_span(extent), name)
             return
-        if node.type != "attribute":
+        if node_type != "attribute":
             return
         attribute = node.child_by_field_name("attribute")
         receiver = node.child_by_field_name("object")
-        if attribute is None or receiver is None or attribute.start_byte in found:
+        if attribute is None or receiver is None:
+            return
+        extent = attribute.extent
+        start = extent[0]
+        if start in found:
             return
         root = self.chain_root(receiver)
-        name = self.text(attribute)
+        name = self.source[start : extent[1]].decode("utf-8", "replace")
         if root is None or not name:
             return
         qualifier = self.bounded_text(receiver.start_byte, receiver.end_byte, self.limits.max_qualifier_chars)
-        found[attribute.start_byte] = _Call(name, qualifier, kind, _span(attribute), root)
+        found[start] = _Call(name, qualifier, kind, _extent_span(extent), root)
 
     def annotation_references(self, annotation: SyntaxNode, found: dict[int, _Call]) -> None:
         """``type`` references to every name and dotted name of an annotation (a plain dotted name in a string
@@ -1219,8 +1223,8 @@ class _Builder:
 
     def string_reference(self, node: SyntaxNode, found: dict[int, _Call]) -> None:
         """A string annotation that is a plain dotted name (``"Foo"``, ``"a.B"``) names that type."""
-        content = _child(node, 1) if node.child_count == 3 else None
-        opening = _child(node, 0)
+        content = node.child(1) if node.child_count == 3 else None
+        opening = node.child(0)
         if content is None or content.type != "string_content" or content.child_count or opening is None:
             return
         if "f" in self.text(opening).lower() or "b" in self.text(opening).lower():

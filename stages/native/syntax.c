@@ -45,12 +45,20 @@ PyObject *tree_object_new(TSTree *tree, PyObject *language) {
     }
     self->tree = tree;
     self->language = Py_NewRef(language);
+    self->type_names = NULL;
+    self->type_name_count = 0;
+    self->field_ids = NULL;
     return (PyObject *)self;
 }
 
 static void tree_dealloc(TreeObject *self) {
     ts_tree_delete(self->tree);
     Py_DECREF(self->language);
+    for (uint32_t index = 0; index < self->type_name_count; index++) {
+        Py_XDECREF(self->type_names[index]);
+    }
+    PyMem_Free(self->type_names);
+    Py_XDECREF(self->field_ids);
     PyTypeObject *type = Py_TYPE(self);
     PyObject_Free(self);
     Py_DECREF(type);
@@ -175,9 +183,30 @@ static PyObject *point_tuple(TSPoint point) {
     return result;
 }
 
+/* The node's type name, interned once per symbol and tree (interning looks the name up in a table: a row builder
+   reads a type per node it touches). */
 static PyObject *node_type_name(NodeObject *self, void *closure) {
     (void)closure;
-    return PyUnicode_InternFromString(ts_node_type(self->node));
+    TreeObject *tree = (TreeObject *)self->tree;
+    TSSymbol symbol = ts_node_symbol(self->node);
+    if (tree->type_names == NULL) {
+        uint32_t count = ts_language_symbol_count(ts_tree_language(tree->tree));
+        tree->type_names = PyMem_Calloc(count ? count : 1, sizeof(PyObject *));
+        if (tree->type_names == NULL) {
+            return PyErr_NoMemory();
+        }
+        tree->type_name_count = count;
+    }
+    if (symbol >= tree->type_name_count) { /* ERROR (the runtime's largest symbol) is no entry of the table */
+        return PyUnicode_InternFromString(ts_node_type(self->node));
+    }
+    if (tree->type_names[symbol] == NULL) {
+        tree->type_names[symbol] = PyUnicode_InternFromString(ts_node_type(self->node));
+        if (tree->type_names[symbol] == NULL) {
+            return NULL;
+        }
+    }
+    return Py_NewRef(tree->type_names[symbol]);
 }
 
 static PyObject *node_is_named(NodeObject *self, void *closure) {
@@ -213,6 +242,27 @@ static PyObject *node_start_point(NodeObject *self, void *closure) {
 static PyObject *node_end_point(NodeObject *self, void *closure) {
     (void)closure;
     return point_tuple(ts_node_end_point(self->node));
+}
+
+static PyObject *node_extent(NodeObject *self, void *closure) {
+    (void)closure;
+    TSPoint start = ts_node_start_point(self->node);
+    TSPoint end = ts_node_end_point(self->node);
+    uint32_t fields[6] = {ts_node_start_byte(self->node), ts_node_end_byte(self->node), start.row, start.column,
+                          end.row, end.column};
+    PyObject *result = PyTuple_New(6);
+    if (result == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t index = 0; index < 6; index++) {
+        PyObject *item = PyLong_FromUnsignedLong(fields[index]);
+        if (item == NULL) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(result, index, item);
+    }
+    return result;
 }
 
 static PyObject *node_child_count(NodeObject *self, void *closure) {
@@ -293,18 +343,32 @@ static PyObject *node_named_child(NodeObject *self, PyObject *argument) {
     return node_or_none(ts_node_named_child(self->node, index), self->tree);
 }
 
-/* The id of field ``name`` in the node's language; 0 (no field) for a name the grammar lacks; -1 on error. */
+/* The id of field ``name`` in the node's language; 0 (no field) for a name the grammar lacks; -1 on error.
+   Remembered per tree: the runtime compares the name with every field name of the grammar. */
 static int field_id(NodeObject *self, PyObject *name, TSFieldId *id) {
-    Py_ssize_t length;
-    const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8AndSize(name, &length) : NULL;
-    if (text == NULL) {
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "a field name must be a str");
-        }
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "a field name must be a str");
         return -1;
     }
-    *id = ts_language_field_id_for_name(ts_tree_language(((TreeObject *)self->tree)->tree), text, (uint32_t)length);
-    return 0;
+    TreeObject *tree = (TreeObject *)self->tree;
+    if (tree->field_ids == NULL && (tree->field_ids = PyDict_New()) == NULL) {
+        return -1;
+    }
+    PyObject *known = PyDict_GetItemWithError(tree->field_ids, name);
+    if (known != NULL) {
+        *id = (TSFieldId)PyLong_AsUnsignedLong(known);
+        return 0;
+    }
+    Py_ssize_t length;
+    const char *text = PyErr_Occurred() ? NULL : PyUnicode_AsUTF8AndSize(name, &length);
+    if (text == NULL) {
+        return -1;
+    }
+    *id = ts_language_field_id_for_name(ts_tree_language(tree->tree), text, (uint32_t)length);
+    PyObject *value = PyLong_FromUnsignedLong(*id);
+    int stored = value == NULL ? -1 : PyDict_SetItem(tree->field_ids, name, value);
+    Py_XDECREF(value);
+    return stored;
 }
 
 static PyObject *node_child_by_field_name(NodeObject *self, PyObject *name) {
@@ -368,6 +432,8 @@ static PyGetSetDef node_getset[] = {
     {"end_byte", (getter)node_end_byte, NULL, "Byte offset of the end (exclusive).", NULL},
     {"start_point", (getter)node_start_point, NULL, "(row, byte column) of the start, both 0-based.", NULL},
     {"end_point", (getter)node_end_point, NULL, "(row, byte column) of the end, both 0-based.", NULL},
+    {"extent", (getter)node_extent, NULL,
+     "(start_byte, end_byte, start row, start column, end row, end column) in one read, all 0-based.", NULL},
     {"child_count", (getter)node_child_count, NULL, "The number of children.", NULL},
     {"named_child_count", (getter)node_named_child_count, NULL, "The number of named children.", NULL},
     {"children", (getter)node_children, NULL, "The children, in order (a new list).", NULL},

@@ -15,6 +15,11 @@ typedef struct {
     PyObject_HEAD
     TSTree *tree;
     PyObject *language; /* the grammar's capsule: the TSLanguage the tree's symbols index into */
+    /* Filled as row builders ask (a builder reads types and fields hundreds of thousands of times per file):
+       the interned name of each symbol (NULL: not asked yet), and field name -> field id. */
+    PyObject **type_names;
+    uint32_t type_name_count;
+    PyObject *field_ids;
 } TreeObject;
 
 typedef struct {

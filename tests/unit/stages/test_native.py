@@ -164,6 +164,28 @@ def test_node__answers_as_py_tree_sitter_does_on_the_fixtures(language_name: str
         assert _walk(ours.root_node) == _walk(theirs.root_node), path.name
 
 
+def test_node__extent_type_and_fields_read_at_once_agree_with_single_reads() -> None:
+    """``extent``, the per-tree memo of type names (ERROR is outside the grammar's symbol table) and of field ids
+    answer as the single reads do, on a tree with errors and missing nodes."""
+    source = b"def f(a, b:\n    return (a +\nclass C(:\n    x = [1, 2\n)) ]]\n"
+    language = load_language("python")
+    tree = _native.parse(language.capsule, source, None, time.monotonic() + 10)
+    assert tree is not None
+    theirs = tree_sitter.Parser(language.grammar).parse(source)
+    assert _walk(tree.root_node) == _walk(theirs.root_node)
+    types: list[str] = []
+    pending = [tree.root_node]
+    while pending:
+        node = pending.pop()
+        types.append(node.type)
+        assert node.extent == (node.start_byte, node.end_byte, *node.start_point, *node.end_point)
+        assert node.child_by_field_name("name") == node.child_by_field_name("name")
+        pending.extend(node.children)
+    assert "ERROR" in types
+    with pytest.raises(TypeError, match="field name must be a str"):
+        tree.root_node.child_by_field_name(b"name")  # type: ignore[arg-type]
+
+
 def test_node__equality_and_hash_follow_the_node_not_the_object() -> None:
     tree = _native.parse(load_language("typescript").capsule, b"f(a); g(b);", None, time.monotonic() + 10)
     assert tree is not None
