@@ -8,7 +8,7 @@ files and then for each language's files.
 Run: ``python bench/extract_throughput.py [--cpu]`` (``--cpu``: CPU time instead of wall; the npm corpus, built
 by ``bench/corpus.py``), or ``--root DIR`` for any checkout or corpus (``bench/.cache/pycorpus``, built by
 ``bench/pycorpus.py``; ``bench/.cache/gocorpus``, by ``bench/gocorpus.py``). Every file of a registered language
-is measured.
+is measured, except files over the parse stage's size limit (refused unread).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from stages.fetch.context import is_config_path  # noqa: E402
 from stages.languages import language_name_for_path  # noqa: E402
 from stages.link import link  # noqa: E402
 from stages.models import FileExtraction  # noqa: E402
-from stages.parse import ParseError, parse_source  # noqa: E402
+from stages.parse import ParseError, ParseLimits, parse_source  # noqa: E402
 from stages.resolvers import CommitResolver  # noqa: E402
 
 
@@ -58,7 +58,11 @@ def load_workload(root: Path) -> Workload:
     all_paths = sorted(
         path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file() and ".git" not in path.parts
     )
-    sources = {path: (root / path).read_bytes() for path in all_paths if language_name_for_path(path) is not None}
+    sources = {
+        path: (root / path).read_bytes()
+        for path in all_paths
+        if language_name_for_path(path) is not None and (root / path).stat().st_size <= ParseLimits().max_bytes
+    }  # a file over the size limit is refused unread: counting its bytes would flatter every rate
     config_texts = {
         path: (root / path).read_text(encoding="utf-8", errors="replace") for path in all_paths if is_config_path(path)
     }
