@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from stages import _native
-from stages.models import Export, Import, Reference, Symbol
+from stages.models import Export, Import, Reference, Span, Symbol
 
 
 class SyntaxNode(Protocol):
@@ -123,6 +123,32 @@ class Captures:
     def text(self, node: SyntaxNode) -> str:
         """The node's text (sources are valid UTF-8; a cut inside a character would be replaced)."""
         return self.source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+
+ELLIPSIS = "…"
+
+
+def bounded(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``…`` when it was cut (the stored texts' convention)."""
+    return text if len(text) <= limit else text[: limit - 1] + ELLIPSIS
+
+
+def extent_span(extent: tuple[int, int, int, int, int, int]) -> Span:
+    """The ``Span`` of a node's ``extent`` (for a caller that reads the byte range too)."""
+    start_byte, end_byte, start_row, start_column, end_row, end_column = extent
+    return Span(
+        start_line=start_row + 1,
+        start_column=start_column,
+        end_line=end_row + 1,
+        end_column=end_column,
+        start_byte=start_byte,
+        end_byte=end_byte,
+    )
+
+
+def span_of(node: SyntaxNode) -> Span:
+    """The ``Span`` of a node (lines 1-based, columns and offsets in bytes, ends exclusive)."""
+    return extent_span(node.extent)
 
 
 Rows = tuple[tuple[Symbol, ...], tuple[Import, ...], tuple[Export, ...], tuple[Reference, ...]]

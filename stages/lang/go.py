@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import msgspec
 
 from stages.models import Export, Import, ImportBinding, ImportKind, Reference, ReferenceKind, Span, Symbol, SymbolKind
-from stages.syntax import Captures, Rows, SyntaxNode
+from stages.syntax import Captures, Rows, SyntaxNode, bounded, span_of
 
 PREDECLARED_TYPES = frozenset(
     {
@@ -93,23 +93,6 @@ def is_exported_name(name: str) -> bool:
     return bool(name) and name[0].isupper()
 
 
-def _span(node: SyntaxNode) -> Span:
-    start_row, start_column = node.start_point
-    end_row, end_column = node.end_point
-    return Span(
-        start_line=start_row + 1,
-        start_column=start_column,
-        end_line=end_row + 1,
-        end_column=end_column,
-        start_byte=node.start_byte,
-        end_byte=node.end_byte,
-    )
-
-
-def _bounded(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 class _GoFile:
     """One file's rows, built from its captures."""
 
@@ -144,7 +127,7 @@ class _GoFile:
         """Source text of ``[start, end)`` with whitespace runs collapsed, bounded to a signature's length."""
         end = min(end, start + MAX_SCANNED_BYTES)
         text = _WHITESPACE.sub(" ", self.source[start:end].decode("utf-8", "replace")).strip()
-        return _bounded(text, self.limits.max_signature_chars)
+        return bounded(text, self.limits.max_signature_chars)
 
     def doc(self, node: SyntaxNode) -> str | None:
         """The comment group that ends on the line just above ``node`` (or ``None``), as go/parser's lead comments:
@@ -170,7 +153,7 @@ class _GoFile:
         if not lines:
             return None
         text = "\n".join(reversed(lines)).strip("\n")
-        return _bounded(text, self.limits.max_doc_chars) if text.strip() else None
+        return bounded(text, self.limits.max_doc_chars) if text.strip() else None
 
     def comment_ending_on(self, row: int) -> SyntaxNode | None:
         """The last comment that ends on ``row`` (0-based), from the captured comments indexed once per file."""
@@ -229,8 +212,8 @@ class _GoFile:
             Symbol(
                 name=name,
                 kind=kind,
-                span=_span(span_node),
-                name_span=_span(name_node),
+                span=span_of(span_node),
+                name_span=span_of(name_node),
                 parent=parent,
                 exported=is_exported_name(name) and kind != "module",
                 is_default_export=False,
@@ -278,13 +261,13 @@ class _GoFile:
             return
         signature = self.header(node.start_byte, node.end_byte)
         self.add_symbol(name, "module", node, None, signature=signature, doc=self.doc(node), hint=None)
-        span = _span(name)
+        span = span_of(name)
         self.imports.append(
             Import(
                 specifier=OWN_PACKAGE,
                 kind="package",
                 is_type_only=False,
-                span=_span(node),
+                span=span_of(node),
                 specifier_span=span,
                 bindings=(),
             )
@@ -328,15 +311,15 @@ class _GoFile:
         elif alias.type == "blank_identifier":
             kind, bindings = "side_effect", ()
         elif alias.type == "dot":
-            bindings = (ImportBinding(imported="*", local="*", is_type_only=False, span=_span(alias)),)
+            bindings = (ImportBinding(imported="*", local="*", is_type_only=False, span=span_of(alias)),)
         else:
-            bindings = (ImportBinding(imported="*", local=self.text(alias), is_type_only=False, span=_span(alias)),)
+            bindings = (ImportBinding(imported="*", local=self.text(alias), is_type_only=False, span=span_of(alias)),)
         self.imports.append(
             Import(
                 specifier=specifier,
                 kind=kind,
                 is_type_only=False,
-                span=_span(spec),
+                span=span_of(spec),
                 specifier_span=specifier_span,
                 bindings=bindings,
             )
@@ -435,7 +418,7 @@ class _GoFile:
         else:
             hint = self.type_hint(definition)
         signature = self.header(spec.start_byte, body_start)
-        signature = _bounded(f"{keyword} {signature}", self.limits.max_signature_chars)
+        signature = bounded(f"{keyword} {signature}", self.limits.max_signature_chars)
         symbol = self.add_symbol(name, kind, span_node, None, signature=signature, doc=doc, hint=hint)
         self.top_types.setdefault(self.symbols[symbol].name, symbol)
         self.export(symbol)
@@ -506,7 +489,7 @@ class _GoFile:
         values = [] if value is None else list(value.named_children)
         end = value.start_byte if value is not None else spec.end_byte
         header = self.header(spec.start_byte, end).rstrip(" =")
-        signature = _bounded(f"{keyword} {header}", self.limits.max_signature_chars)
+        signature = bounded(f"{keyword} {header}", self.limits.max_signature_chars)
         kind: SymbolKind = "constant" if keyword == "const" else "variable"
         spec_hint = None if declared_type is None else self.type_hint(declared_type)
         if declared_type is None and value is None and keyword == "const":
@@ -807,7 +790,7 @@ class _GoFile:
                     name=reference_name,
                     qualifier=reference_qualifier,
                     kind=kind,
-                    span=_span(node),
+                    span=span_of(node),
                     enclosing=enclosing,
                     root_hint=root_hint,
                 )
@@ -835,7 +818,7 @@ class _GoFile:
         """The operand's text without whitespace, bounded (``…`` ends a cut one)."""
         limit = self.limits.max_qualifier_chars
         text = _WHITESPACE.sub("", self.text(operand, limit * 8))
-        return _bounded(text, limit)
+        return bounded(text, limit)
 
     def enclosing_symbols(self, positions: list[int]) -> list[int | None]:
         """For each of ``positions`` (sorted), the innermost symbol whose span holds it: one merge of the symbols in

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from stages.models import Export, Import, ImportBinding, Reference, ReferenceKind, Span, Symbol, SymbolKind
-from stages.syntax import Captures, Rows, SyntaxNode
+from stages.syntax import ELLIPSIS, Captures, Rows, SyntaxNode, bounded, extent_span, span_of
 
 _ALL_CAPS = re.compile(r"_*[A-Z][A-Z0-9_]*\Z")
 _LEADING_NAME = re.compile(r"[^\W\d]\w*")
@@ -31,7 +31,6 @@ MAX_HINT_REPLACEMENTS = 8
 """Leading locals of a root hint replaced by their own hints at most this many times."""
 MAX_CHAIN_SEGMENTS = 100
 """An expression chain with more members or calls than this gives no hint (it would exceed ``MAX_HINT_CHARS``)."""
-ELLIPSIS = "…"
 
 _PROPERTY_DECORATORS = frozenset({"property", "cached_property", "functools.cached_property"})
 _STATIC_DECORATORS = frozenset({"staticmethod"})
@@ -48,30 +47,9 @@ _STRING_TYPES = frozenset({"string", "concatenated_string"})
 _FUNCTION_SCOPES = frozenset({"function", "lambda", "comprehension"})
 
 
-def _span(node: SyntaxNode) -> Span:
-    return _extent_span(node.extent)
-
-
-def _extent_span(extent: tuple[int, int, int, int, int, int]) -> Span:
-    """The span of a node's ``extent`` (for a caller that reads its byte range too)."""
-    start_byte, end_byte, start_row, start_column, end_row, end_column = extent
-    return Span(
-        start_line=start_row + 1,
-        start_column=start_column,
-        end_line=end_row + 1,
-        end_column=end_column,
-        start_byte=start_byte,
-        end_byte=end_byte,
-    )
-
-
 def _is_dotted_name(text: str) -> bool:
     """``a``, ``a.b.C``: identifiers joined by dots, no keyword among them."""
     return all(part.isidentifier() and not keyword.iskeyword(part) for part in text.split("."))
-
-
-def _cut(text: str, bound: int) -> str:
-    return text if len(text) <= bound else text[: bound - 1] + ELLIPSIS
 
 
 @dataclass(slots=True)
@@ -168,7 +146,7 @@ class _Builder:
         text = " ".join(self.source[start:limit].decode("utf-8", "replace").split())
         if limit < end and len(text) <= bound:
             return text[: bound - 1] + ELLIPSIS
-        return _cut(text, bound)
+        return bounded(text, bound)
 
     def string_value(self, node: SyntaxNode, bound: int) -> str | None:
         """The value of a string literal (or of implicitly concatenated ones), ``None`` for f-strings, bytes and
@@ -219,7 +197,7 @@ class _Builder:
             return None
         bound = self.limits.max_doc_chars
         value = self.string_value(expression, bound)
-        return None if value is None else _cut(inspect.cleandoc(value[: 4 * bound + 64]), bound)
+        return None if value is None else bounded(inspect.cleandoc(value[: 4 * bound + 64]), bound)
 
     def attribute_docstring(self, statement: SyntaxNode) -> str | None:
         """The string-literal statement right after an assignment (comments between are skipped), as Sphinx reads
@@ -255,9 +233,9 @@ class _Builder:
             parts.append(self.bounded_text(decorator.start_byte, decorator.end_byte, bound))
             length += len(parts[-1]) + 1
             if length > bound:
-                return _cut(" ".join(parts), bound)
+                return bounded(" ".join(parts), bound)
         parts.append(self.bounded_text(start, end, bound))
-        return _cut(" ".join(parts), bound)
+        return bounded(" ".join(parts), bound)
 
     # ---- chains and hints --------------------------------------------------------------------------------
 
@@ -676,8 +654,8 @@ class _Builder:
         return _Declaration(
             name=self.text(name),
             kind=kind,
-            span=_span(wrapper or node),
-            name_span=_span(name),
+            span=span_of(wrapper or node),
+            name_span=span_of(name),
             owner=scope,
             is_async=first is not None and first.type == "async",
             signature=self.signature(decorators, node.start_byte, self.header_end(node)),
@@ -703,8 +681,8 @@ class _Builder:
         return _Declaration(
             name=self.text(name),
             kind="class",
-            span=_span(wrapper or node),
-            name_span=_span(name),
+            span=span_of(wrapper or node),
+            name_span=span_of(name),
             owner=scope,
             is_async=False,
             signature=self.signature(decorators, node.start_byte, self.header_end(node)),
@@ -821,8 +799,8 @@ class _Builder:
         return _Declaration(
             name=name,
             kind=kind,
-            span=_span(assignment),
-            name_span=_span(target),
+            span=span_of(assignment),
+            name_span=span_of(target),
             owner=scope,
             is_async=False,
             signature=self.bounded_text(assignment.start_byte, assignment.end_byte, self.limits.max_signature_chars),
@@ -845,8 +823,8 @@ class _Builder:
             _Declaration(
                 name=self.text(name),
                 kind="type_alias",
-                span=_span(node),
-                name_span=_span(name),
+                span=span_of(node),
+                name_span=span_of(name),
                 owner=scope,
                 is_async=False,
                 signature=self.bounded_text(node.start_byte, node.end_byte, self.limits.max_signature_chars),
@@ -1022,7 +1000,7 @@ class _Builder:
         return imports, tuple(exports)
 
     def import_rows(self, node: SyntaxNode, type_only: bool, module_level: bool) -> list[_ImportRow]:
-        span = _span(node)
+        span = span_of(node)
         if node.type == "import_statement":
             found: list[_ImportRow] = []
             for name in node.children_by_field_name("name"):
@@ -1036,7 +1014,7 @@ class _Builder:
                 local = specifier if alias is None else self.text(alias)
                 if not specifier or not local:
                     continue
-                name_span = _span(name)
+                name_span = span_of(name)
                 binding = ImportBinding(imported="*", local=local, is_type_only=type_only, span=name_span)
                 exported = specifier.partition(".")[0] if alias is None else local
                 row = Import(
@@ -1044,7 +1022,7 @@ class _Builder:
                     kind="import",
                     is_type_only=type_only,
                     span=span,
-                    specifier_span=_span(module) if aliased else name_span,
+                    specifier_span=span_of(module) if aliased else name_span,
                     bindings=(binding,),
                 )
                 found.append(_ImportRow(row, module_level, [(exported, "*", "reexport_namespace", name_span)]))
@@ -1065,7 +1043,7 @@ class _Builder:
             imported = "" if imported_node is None else "".join(self.text(imported_node).split())
             local = imported if alias is None else self.text(alias)
             if imported and local:
-                name_span = _span(name)
+                name_span = span_of(name)
                 bindings.append(ImportBinding(imported=imported, local=local, is_type_only=type_only, span=name_span))
                 reexports.append((local, imported, "reexport", name_span))
         if not bindings and any(child.type == "wildcard_import" for child in node.named_children):
@@ -1075,7 +1053,7 @@ class _Builder:
             kind="import",
             is_type_only=type_only,
             span=span,
-            specifier_span=_span(module),
+            specifier_span=span_of(module),
             bindings=tuple(bindings),
         )
         return [_ImportRow(row, module_level, reexports)]
@@ -1106,8 +1084,8 @@ class _Builder:
                 specifier=value,
                 kind="dynamic",
                 is_type_only=False,
-                span=_span(call),
-                specifier_span=_span(content),
+                span=span_of(call),
+                specifier_span=span_of(content),
                 bindings=(),
             )
             found.append(_ImportRow(row, False, []))
@@ -1157,7 +1135,7 @@ class _Builder:
             start = extent[0]
             name = self.source[start : extent[1]].decode("utf-8", "replace")
             if name and start not in found:
-                found[start] = _Call(name, None, kind, _extent_span(extent), name)
+                found[start] = _Call(name, None, kind, extent_span(extent), name)
             return
         if node_type != "attribute":
             return
@@ -1174,7 +1152,7 @@ class _Builder:
         if root is None or not name:
             return
         qualifier = self.bounded_text(receiver.start_byte, receiver.end_byte, self.limits.max_qualifier_chars)
-        found[start] = _Call(name, qualifier, kind, _extent_span(extent), root)
+        found[start] = _Call(name, qualifier, kind, extent_span(extent), root)
 
     def annotation_references(self, annotation: SyntaxNode, found: dict[int, _Call]) -> None:
         """``type`` references to every name and dotted name of an annotation (a plain dotted name in a string
@@ -1212,14 +1190,14 @@ class _Builder:
         if node.type == "identifier":
             name = self.text(node)
             if name and name != "None" and node.start_byte not in found:
-                found[node.start_byte] = _Call(name, None, "type", _span(node), None)
+                found[node.start_byte] = _Call(name, None, "type", span_of(node), None)
             return
         attribute = node.child_by_field_name("attribute")
         receiver = node.child_by_field_name("object")
         if attribute is None or receiver is None or attribute.start_byte in found:
             return
         qualifier = self.bounded_text(receiver.start_byte, receiver.end_byte, self.limits.max_qualifier_chars)
-        found[attribute.start_byte] = _Call(self.text(attribute), qualifier, "type", _span(attribute), None)
+        found[attribute.start_byte] = _Call(self.text(attribute), qualifier, "type", span_of(attribute), None)
 
     def string_reference(self, node: SyntaxNode, found: dict[int, _Call]) -> None:
         """A string annotation that is a plain dotted name (``"Foo"``, ``"a.B"``) names that type."""
