@@ -13,16 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pygit2
 import pytest
 from psycopg.rows import TupleRow
 
 from pipeline.config import Config
-from pipeline.index_jobs import IndexJobStatus
-from pipeline.local import index_commit
 from tests.integration.pipeline import harness
-from tests.integration.pipeline.harness import MAX_FILE_BYTES, enqueue, job, run_until_idle
-from tests.integration.pipeline.index_dump import differences, local_index, stored_index
+from tests.integration.pipeline.harness import in_process_dump, index_and_dump
+from tests.integration.pipeline.index_dump import differences
 from tests.integration.pipeline.repos import commit_files, new_repository
 
 pytestmark = pytest.mark.slow
@@ -139,21 +136,6 @@ SOURCES: dict[str, bytes | str] = {
 }
 
 
-def index(
-    config: Config, conn: psycopg.Connection[TupleRow], path: Path, commit: str, *, incremental: bool = False
-) -> dict[str, Any]:
-    job_id = enqueue(config, str(path), commit_sha=commit)
-    run_until_idle(config)
-    done = job(conn, job_id)
-    assert done.status == IndexJobStatus.COMPLETED, done.error_message
-    assert done.stats["incremental"] is incremental
-    return stored_index(conn, done.repository_id)
-
-
-def expected(path: Path, commit: str) -> dict[str, Any]:
-    return local_index(index_commit(pygit2.Repository(str(path)), commit, max_file_bytes=MAX_FILE_BYTES))
-
-
 def links_of(stored: dict[str, Any], path: str) -> list[tuple[int, tuple[str, int]]]:
     """The (reference index, (path, symbol index) target) of the linked references of ``path``, in order."""
     return [(index, target) for (source, index), target in sorted(stored["reference_links"].items()) if source == path]
@@ -175,9 +157,9 @@ def test_go_module__stored_index_says_what_the_code_says_and_equals_the_in_proce
 ) -> None:
     path = tmp_path / "shop"
     commit = commit_files(new_repository(path), SOURCES, "first")
-    stored = index(harness.pipeline_config(config, tmp_path), conn, path, commit)
+    stored = index_and_dump(harness.pipeline_config(config, tmp_path), conn, path, commit)
 
-    assert not differences(stored, expected(path, commit))
+    assert not differences(stored, in_process_dump(path, commit))
     assert stored["files"]["store/methods.go"][1] == "go"
     assert [stored["symbols"]["store/methods.go", index][:2] for index in range(4)] == [
         ("store", "module"),
@@ -233,7 +215,7 @@ def test_go_module__methods_moved_and_package_files_deleted_or_added_keep_the_in
     path = tmp_path / "shop"
     repo = new_repository(path)
     pipeline_config = harness.pipeline_config(config, tmp_path)
-    index(pipeline_config, conn, path, commit_files(repo, SOURCES, "first"))
+    index_and_dump(pipeline_config, conn, path, commit_files(repo, SOURCES, "first"))
 
     # `count` moves into its type's file (a member of `Store` there); `NewItem` is renamed in types.go, not the
     # package's first file: the unchanged main.go (importing the package) and store_test.go (in it) lose its links.
@@ -244,8 +226,8 @@ def test_go_module__methods_moved_and_package_files_deleted_or_added_keep_the_in
         "store/types.go": ITEM.replace("NewItem", "MakeItem"),
     }
     second = commit_files(repo, second_sources, "second")
-    stored = index(pipeline_config, conn, path, second, incremental=True)
-    assert not differences(stored, expected(path, second))
+    stored = index_and_dump(pipeline_config, conn, path, second, incremental=True)
+    assert not differences(stored, in_process_dump(path, second))
     assert stored["symbols"]["store/store.go", 4][:2] == ("count", "method")
     assert ("store/methods.go", 3) not in stored["symbols"]
     assert (3, ("store/store.go", 4)) in links_of(stored, "store/methods.go")
@@ -255,15 +237,15 @@ def test_go_module__methods_moved_and_package_files_deleted_or_added_keep_the_in
     # sale.go is deleted: `Sale(s)` in the unchanged test file and `s.Discount()` in main.go no longer link.
     third_sources = {name: text for name, text in second_sources.items() if name != "store/sale.go"}
     third = commit_files(repo, third_sources, "third")
-    stored = index(pipeline_config, conn, path, third, incremental=True)
-    assert not differences(stored, expected(path, third))
+    stored = index_and_dump(pipeline_config, conn, path, third, incremental=True)
+    assert not differences(stored, in_process_dump(path, third))
     assert [index for index, _ in links_of(stored, "main.go")] == [0, 1, 6]
     assert [index for index, _ in links_of(stored, "store/store_test.go")] == [1, 2, 4]
 
     # A new file of the package declares them again: the unchanged files link to it.
     fourth = commit_files(repo, {**third_sources, "store/pricing.go": SALE}, "fourth")
-    stored = index(pipeline_config, conn, path, fourth, incremental=True)
-    assert not differences(stored, expected(path, fourth))
+    stored = index_and_dump(pipeline_config, conn, path, fourth, incremental=True)
+    assert not differences(stored, in_process_dump(path, fourth))
     assert links_of(stored, "main.go")[-1] == (7, ("store/pricing.go", 1))
     assert links_of(stored, "store/store_test.go")[-1] == (5, ("store/pricing.go", 2))
 
@@ -280,7 +262,7 @@ def test_go_module__a_name_of_the_package_declared_later_links_files_that_store_
         "p/b.go": "package p\n\nfunc B() {}\n",
         "p/use.go": "package p\n\nfunc use() { Later(); Added() }\n",
     }
-    stored = index(pipeline_config, conn, path, commit_files(repo, sources, "first"))
+    stored = index_and_dump(pipeline_config, conn, path, commit_files(repo, sources, "first"))
     # (the files of a package depend on each other only where their links name one another)
     assert not [edge for edge in stored["file_dependencies"] if edge[0] == "p/use.go"]
     assert links_of(stored, "p/use.go") == []
@@ -293,13 +275,13 @@ def test_go_module__a_name_of_the_package_declared_later_links_files_that_store_
         "p/c.go": "package p\n\nfunc Added() {}\n",
     }
     second = commit_files(repo, second_sources, "second")
-    stored = index(pipeline_config, conn, path, second, incremental=True)
-    assert not differences(stored, expected(path, second))
+    stored = index_and_dump(pipeline_config, conn, path, second, incremental=True)
+    assert not differences(stored, in_process_dump(path, second))
     assert links_of(stored, "p/use.go") == [(0, ("p/b.go", 2)), (1, ("p/c.go", 1))]
 
     # b.go is deleted: use.go depends on it and loses its link; c.go's `Added` still links.
     third_sources = {name: text for name, text in second_sources.items() if name != "p/b.go"}
     third = commit_files(repo, third_sources, "third")
-    stored = index(pipeline_config, conn, path, third, incremental=True)
-    assert not differences(stored, expected(path, third))
+    stored = index_and_dump(pipeline_config, conn, path, third, incremental=True)
+    assert not differences(stored, in_process_dump(path, third))
     assert links_of(stored, "p/use.go") == [(1, ("p/c.go", 1))]

@@ -13,16 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pygit2
 import pytest
 from psycopg.rows import TupleRow
 
 from pipeline.config import Config
-from pipeline.index_jobs import IndexJobStatus
-from pipeline.local import index_commit
 from tests.integration.pipeline import harness
-from tests.integration.pipeline.harness import MAX_FILE_BYTES, enqueue, job, run_until_idle
-from tests.integration.pipeline.index_dump import differences, local_index, stored_index
+from tests.integration.pipeline.harness import in_process_dump, index_and_dump
+from tests.integration.pipeline.index_dump import differences
 from tests.integration.pipeline.repos import commit_files, new_repository
 
 pytestmark = pytest.mark.slow
@@ -119,21 +116,6 @@ SOURCES: dict[str, bytes | str] = {
 }
 
 
-def index(
-    config: Config, conn: psycopg.Connection[TupleRow], path: Path, commit: str, *, incremental: bool = False
-) -> dict[str, Any]:
-    job_id = enqueue(config, str(path), commit_sha=commit)
-    run_until_idle(config)
-    done = job(conn, job_id)
-    assert done.status == IndexJobStatus.COMPLETED, done.error_message
-    assert done.stats["incremental"] is incremental
-    return stored_index(conn, done.repository_id)
-
-
-def expected(path: Path, commit: str) -> dict[str, Any]:
-    return local_index(index_commit(pygit2.Repository(str(path)), commit, max_file_bytes=MAX_FILE_BYTES))
-
-
 def links_of(stored: dict[str, Any], path: str) -> list[tuple[str, int]]:
     """The (path, symbol index) targets of the linked references of ``path``, in reference order."""
     return [target for (source, _), target in sorted(stored["reference_links"].items()) if source == path]
@@ -144,9 +126,9 @@ def test_python_project__stored_index_says_what_the_code_says_and_equals_the_in_
 ) -> None:
     path = tmp_path / "shapes"
     commit = commit_files(new_repository(path), SOURCES, "first")
-    stored = index(harness.pipeline_config(config, tmp_path), conn, path, commit)
+    stored = index_and_dump(harness.pipeline_config(config, tmp_path), conn, path, commit)
 
-    assert not differences(stored, expected(path, commit))
+    assert not differences(stored, in_process_dump(path, commit))
     assert stored["files"]["src/shapes/model.py"][1] == "python"
     model = "src/shapes/model.py"
     assert [stored["symbols"][model, index][:2] for index in range(6)] == [
@@ -199,7 +181,7 @@ def test_python_project__a_submodule_added_later_is_linked_by_an_unchanged_impor
     repo = new_repository(path)
     pipeline_config = harness.pipeline_config(config, tmp_path)
     first = commit_files(repo, {**SOURCES, "tests/test_extra.py": importer}, "first")
-    index(pipeline_config, conn, path, first)
+    index_and_dump(pipeline_config, conn, path, first)
     second = commit_files(
         repo,
         {
@@ -210,13 +192,13 @@ def test_python_project__a_submodule_added_later_is_linked_by_an_unchanged_impor
         },
         "second",
     )
-    stored = index(pipeline_config, conn, path, second, incremental=True)
-    assert not differences(stored, expected(path, second))
+    stored = index_and_dump(pipeline_config, conn, path, second, incremental=True)
+    assert not differences(stored, in_process_dump(path, second))
     assert links_of(stored, "tests/test_extra.py") == [
         ("src/shapes/extra.py", 0),
         ("src/shapes/more/__init__.py", 0),
     ]
     third = commit_files(repo, {**SOURCES, "tests/test_extra.py": importer}, "third")
-    stored = index(pipeline_config, conn, path, third, incremental=True)
-    assert not differences(stored, expected(path, third))
+    stored = index_and_dump(pipeline_config, conn, path, third, incremental=True)
+    assert not differences(stored, in_process_dump(path, third))
     assert links_of(stored, "tests/test_extra.py") == []

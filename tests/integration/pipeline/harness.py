@@ -10,16 +10,19 @@ from typing import Any
 
 import msgspec
 import psycopg
+import pygit2
 from psycopg.rows import TupleRow
 
 from pipeline import index_jobs
 from pipeline.config import Config
 from pipeline.coordinator import Coordinator
-from pipeline.index_jobs import IndexJob
+from pipeline.index_jobs import IndexJob, IndexJobStatus
+from pipeline.local import index_commit
 from pipeline.processes.parser import ExtractFunction
 from pipeline.queue.client import Queue
 from stages.extract import extract_source
 from stages.fetch import parse_target
+from tests.integration.pipeline.index_dump import IndexDump, local_index, stored_index
 
 MAX_FILE_BYTES = 64 * 1024
 
@@ -58,6 +61,24 @@ def job(conn: psycopg.Connection[TupleRow], job_id: uuid.UUID) -> IndexJob:
     found = index_jobs.get(conn, job_id)
     assert found is not None
     return found
+
+
+def index_and_dump(
+    config: Config, conn: psycopg.Connection[TupleRow], path: Path, commit: str, *, incremental: bool = False
+) -> IndexDump:
+    """Index ``commit`` of the repository at ``path`` through the pipeline (an incremental job when ``incremental``,
+    checked) and return the stored index."""
+    job_id = enqueue(config, str(path), commit_sha=commit)
+    run_until_idle(config)
+    done = job(conn, job_id)
+    assert done.status == IndexJobStatus.COMPLETED, done.error_message
+    assert done.stats["incremental"] is incremental
+    return stored_index(conn, done.repository_id)
+
+
+def in_process_dump(path: Path, commit: str) -> IndexDump:
+    """The in-process runner's index of the same commit, to compare with ``index_and_dump``'s."""
+    return local_index(index_commit(pygit2.Repository(str(path)), commit, max_file_bytes=MAX_FILE_BYTES))
 
 
 def stored_symbols(conn: psycopg.Connection[TupleRow], repository: str) -> set[tuple[Any, ...]]:
