@@ -86,7 +86,9 @@ class HumanFormatter(logging.Formatter):
 
 
 def configure_logging(config: LogConfig, stream: TextIO | None = None) -> None:
-    """Install one stderr handler on the root logger (replacing any earlier one installed here)."""
+    """Install one stderr handler on the root logger (replacing any earlier one installed here). Python warnings
+    (a deprecation, a coroutine never awaited) are logged through it too (logger ``py.warnings``), so with the JSON
+    format every line on stderr is a JSON object."""
     stream = sys.stderr if stream is None else stream
     use_json = config.format == "json" or (config.format == "auto" and not stream.isatty())
     handler = logging.StreamHandler(stream)
@@ -99,3 +101,4 @@ def configure_logging(config: LogConfig, stream: TextIO | None = None) -> None:
             root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(config.level.upper())
+    logging.captureWarnings(True)

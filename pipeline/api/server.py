@@ -12,7 +12,8 @@ Guarantees:
   connection to one of them. The config and the secrets reach a worker through the pipe it is started with, never
   its environment or command line.
 - A worker dies with this process (``PR_SET_PDEATHSIG``, as the stage processes do).
-- SIGTERM or SIGINT finishes the requests in flight and exits 0; with workers, this process passes the signal on as
+- SIGTERM or SIGINT, at any moment once the port is bound (also while migrating, building the app or starting the
+  workers), finishes the requests in flight and exits 0; with workers, this process passes the signal on as
   SIGTERM and waits for them, and a second signal kills them at once. A worker that exits on its own stops the
   others and the command fails naming it.
 """
@@ -24,7 +25,10 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import msgspec
 import multiprocess
@@ -39,6 +43,9 @@ from pipeline.errors import PipelineError
 from pipeline.log import configure_logging
 from pipeline.migrate import ensure_schema
 from pipeline.processes import stage_process
+
+if TYPE_CHECKING:
+    import uvicorn
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +64,20 @@ def serve(args: argparse.Namespace, config: Config) -> int:
     workers = worker_count(config.api.workers if args.workers is None else args.workers)
     api = msgspec.structs.replace(config.api, host=host, port=listening.getsockname()[1], workers=workers)
     try:
-        return _serve(msgspec.structs.replace(config, api=api), environ, listening)
+        with _handling_signals() as signals:
+            return _serve(msgspec.structs.replace(config, api=api), environ, listening, signals)
     finally:
         listening.close()
 
 
-def _serve(config: Config, environ: dict[str, str], listening: socket.socket) -> int:
+def _serve(config: Config, environ: dict[str, str], listening: socket.socket, signals: _Signals) -> int:
     ensure_schema(config)
     # The URL resolved here (starting the embedded cluster if it is the one) is the one every worker uses.
     database = msgspec.structs.replace(config.database, url=database_url(config))
     config = msgspec.structs.replace(config, database=database)
+    if signals.received:
+        logger.info("stopped before serving: a signal came while migrating")
+        return 0
     logger.info(
         "serving the API",
         extra={
@@ -78,15 +89,8 @@ def _serve(config: Config, environ: dict[str, str], listening: socket.socket) ->
         },
     )
     if config.api.workers > 1:
-        return _supervise(config, environ, listening)
-    # uvicorn stops gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler it found; a no-op one
-    # lets the command exit 0 after that graceful stop instead of dying by the signal.
-    previous = {number: signal.signal(number, _ignore_signal) for number in SIGNALS}
-    try:
-        _run_uvicorn(config, environ, listening)
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        return _supervise(config, environ, listening, signals)
+    _run_uvicorn(config, environ, listening, signals)
     return 0
 
 
@@ -99,17 +103,19 @@ def worker_count(configured: int) -> int:
 def worker_main(config: Config, environ: dict[str, str], listening: socket.socket) -> None:
     """The body of one worker process (started through ``stage_process``): the app on the shared socket until
     SIGTERM or SIGINT."""
-    configure_logging(config.log)
-    # A signal before uvicorn has installed its handlers (while the app is built) ends the worker at once; after
-    # the graceful stop uvicorn re-raises the signal that stopped it to this handler, which ends the worker too.
-    for number in SIGNALS:
-        signal.signal(number, _exit_at_once)
-    _run_uvicorn(config, environ, listening)
+    with _handling_signals() as signals:
+        configure_logging(config.log)
+        _run_uvicorn(config, environ, listening, signals)
 
 
-def _run_uvicorn(config: Config, environ: dict[str, str], listening: socket.socket) -> None:
-    """Serve ``create_app(config)`` with uvicorn on ``listening`` until SIGTERM or SIGINT. Raises ``PipelineError``
-    when the server could not start (uvicorn logged why)."""
+def _run_uvicorn(config: Config, environ: dict[str, str], listening: socket.socket, signals: _Signals) -> None:
+    """Serve ``create_app(config)`` with uvicorn on ``listening`` until SIGTERM or SIGINT, then return. Raises
+    ``PipelineError`` when the server could not start (uvicorn logged why).
+
+    uvicorn's own signal handlers exist only while its event loop runs; a signal that came before (``signals``) is
+    passed on as uvicorn's ``should_exit``, so the server starts and stops at once, as gracefully as later. After
+    its graceful stop uvicorn re-raises the signal to the handler it found, ``signals``', which has nothing left to
+    do."""
     import uvicorn  # noqa: PLC0415  (only this command needs the server)
 
     server = uvicorn.Server(
@@ -123,16 +129,15 @@ def _run_uvicorn(config: Config, environ: dict[str, str], listening: socket.sock
             loop="uvloop",
         )
     )
+    signals.attach(server)
     server.run(sockets=[listening])
     if not server.started:
         raise PipelineError("the server could not start; see the log above")
 
 
-def _supervise(config: Config, environ: dict[str, str], listening: socket.socket) -> int:
+def _supervise(config: Config, environ: dict[str, str], listening: socket.socket, signals: _Signals) -> int:
     """Run ``api.workers`` worker processes on ``listening`` until a signal stops them (exit 0) or one ends on its own
     (``PipelineError``)."""
-    signals = _SignalCount()
-    previous = {number: signal.signal(number, signals.count) for number in SIGNALS}
     context = multiprocess.get_context("spawn")
     processes = []
     ended = None
@@ -163,8 +168,6 @@ def _supervise(config: Config, environ: dict[str, str], listening: socket.socket
             if process.exitcode is None:  # this process failed: no worker may outlive it
                 process.kill()
                 process.join()
-        for number, handler in previous.items():
-            signal.signal(number, handler)
     if ended is not None:
         raise PipelineError(
             f"API worker {ended.name} (pid {ended.pid}) exited on its own with status {ended.exitcode}; "
@@ -189,19 +192,35 @@ def _listen(host: str, port: int) -> socket.socket:
     return listening
 
 
-class _SignalCount:
-    """The supervisor's SIGTERM/SIGINT handler: counts them (the first stops the workers, a second kills them)."""
+class _Signals:
+    """SIGTERM and SIGINT as this process receives them, from the start of the command (a signal while migrating
+    or while the app is built is not lost, and does not kill the process halfway): counted (the supervisor stops
+    the workers at the first, kills them at a second) and, once a uvicorn server is attached, passed on as its
+    ``should_exit``. Raising from the handler instead could interrupt ``asyncio.run`` before uvicorn's coroutine
+    started, which then leaks a warning past the log format."""
 
     def __init__(self) -> None:
         self.received = 0
+        self.server: uvicorn.Server | None = None
 
     def count(self, number: int, frame: FrameType | None) -> None:
         self.received += 1
+        if self.server is not None:
+            self.server.should_exit = True
+
+    def attach(self, server: uvicorn.Server) -> None:
+        self.server = server
+        if self.received:
+            server.should_exit = True
 
 
-def _ignore_signal(number: int, frame: FrameType | None) -> None:
-    """Stand-in handler while uvicorn serves in this process (see ``serve``)."""
-
-
-def _exit_at_once(number: int, frame: FrameType | None) -> None:
-    raise SystemExit(0)
+@contextmanager
+def _handling_signals() -> Iterator[_Signals]:
+    """``_Signals`` as the SIGTERM/SIGINT handler for the block; the earlier handlers are back after it."""
+    signals = _Signals()
+    previous = {number: signal.signal(number, signals.count) for number in SIGNALS}
+    try:
+        yield signals
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -169,3 +169,30 @@ def test_serve__one_worker_serves_in_the_command_itself_and_stops_with_exit_0(cl
             assert answers(connection, "GET", "/repositories", {}) == 200
         code, stderr = stopped(server, cli_env)
     assert code == 0, stderr[-3000:]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve__a_signal_while_the_server_starts_stops_it_with_exit_0_and_only_log_lines(
+    cli_env: dict[str, str], workers: int
+) -> None:
+    """SIGTERM as soon as the command says it is serving: the app is still being built (and, with workers, the
+    workers are still starting), before uvicorn has its own signal handlers. The stop is as graceful as later: exit
+    0, every process gone, and nothing on stderr but JSON log lines (no traceback, no unawaited coroutine)."""
+    server = start(cli_env, "serve", "--workers", str(workers), "--port", str(free_port()))
+    try:
+        assert server.stderr is not None
+        early = []
+        while not (line := server.stderr.readline()) or "serving the API" not in line:
+            assert line, f"the command ended before serving: {''.join(early)[-3000:]}"
+            early.append(line)
+        if workers > 1:
+            deadline = time.monotonic() + START_TIMEOUT
+            while len(alive(children_running(server.pid, b"spawn_main"))) < workers:
+                assert time.monotonic() < deadline, "the workers did not start"
+                time.sleep(0.005)
+        code, stderr = stopped(server, cli_env)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert code == 0, stderr[-3000:]
+    assert [line for line in stderr.splitlines() if not line.startswith("{")] == [], stderr[-3000:]

@@ -2,6 +2,9 @@
 
 import io
 import logging
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 
@@ -10,6 +13,7 @@ import pytest
 
 from pipeline.config import LogConfig
 from pipeline.log import configure_logging, current_context, log_context
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -83,3 +87,31 @@ def test_human_log__is_one_readable_line_with_fields() -> None:
     assert "path=a.ts" in text
     assert "job_id=j-9" in text
     assert not text.startswith("{")
+
+
+def test_json_log__python_warnings_are_json_lines_too() -> None:
+    """A warning Python prints itself (here: a coroutine garbage-collected unawaited) goes through the formatter,
+    so a JSON log consumer never meets a plain line. In a fresh interpreter: pytest captures warnings itself."""
+    script = textwrap.dedent(
+        """
+        import gc, warnings
+        from pipeline.config import LogConfig
+        from pipeline.log import configure_logging
+
+        configure_logging(LogConfig(format="json"))
+        warnings.warn("explicit", DeprecationWarning, stacklevel=1)
+
+        async def never_awaited() -> None:
+            pass
+
+        never_awaited()
+        gc.collect()
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "default", "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    lines = [orjson.loads(line) for line in result.stderr.splitlines()]  # fails on any line that is not JSON
+    assert [line["logger"] for line in lines] == ["py.warnings", "py.warnings"]
+    assert "DeprecationWarning: explicit" in str(lines[0]["msg"])
+    assert "coroutine 'never_awaited' was never awaited" in str(lines[1]["msg"])
