@@ -1,4 +1,5 @@
-"""Test harness: one real Postgres per test session, one fresh migrated database per test that asks for one.
+"""Test harness: one real Postgres per test session (per test process under pytest-xdist), one fresh migrated
+database per test that asks for one.
 
 The cluster is the project's own embedded Postgres in a temp directory (or the server named by
 PIPELINE_TEST_DATABASE_URL). A template database is migrated once; each test that requests ``database_url`` gets
@@ -37,7 +38,9 @@ from pipeline.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = "pipeline"
-TEMPLATE_DB = "pipeline_template"
+# One per test process (pytest-xdist names its workers): processes sharing PIPELINE_TEST_DATABASE_URL's server must
+# not drop each other's template.
+TEMPLATE_DB = f"pipeline_template_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def server_reachable_tmpdir(prefix: str) -> Path:
