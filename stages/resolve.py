@@ -58,7 +58,10 @@ _SOURCE_FOR_OUTPUT = {
 _PRIMARY_CONDITIONS = ("types", "import", "default")
 _FALLBACK_CONDITIONS = ("require", "node")
 _ENTRY_FIELDS = ("types", "typings", "main", "module")
-_CONFIG_NAMES = ("tsconfig.json", "jsconfig.json")
+TSCONFIG_NAMES = ("tsconfig.json", "jsconfig.json")  # a directory's config, in this order of preference
+MAX_EXTENDS = 64
+"""Bases one config's ``extends`` chain may name, directly or through its bases (tsc sets no bound; real chains
+are a few configs long): bounds the work and the recursion a crafted chain could ask for."""
 _DEPENDENCY_FIELDS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
 
 NODE_BUILTINS = frozenset(
@@ -262,9 +265,10 @@ class ModuleResolver:
         self._files = files
         self._read_text = read_text
         self._diagnostics: list[str] = []
-        self._config_files = {path for path in files if posixpath.basename(path) in _CONFIG_NAMES}
+        self._config_files = {path for path in files if posixpath.basename(path) in TSCONFIG_NAMES}
         self._manifest_dirs = {_dirname(path) for path in files if posixpath.basename(path) == "package.json"}
         self._manifests: dict[str, _Manifest | None] = {}
+        self._json: dict[tuple[str, bool], dict[str, Any] | None] = {}
         self._workspace: dict[str, str] = {}
         for directory in sorted(self._manifest_dirs, key=lambda d: (d.count("/"), d)):
             if "node_modules" in directory.split("/"):
@@ -290,6 +294,17 @@ class ModuleResolver:
     def diagnostics(self) -> tuple[str, ...]:
         """Problems met so far in configs and manifests, each naming the file (e.g. invalid JSON)."""
         return tuple(self._diagnostics)
+
+    def extended_configs(self) -> frozenset[str]:
+        """Every config an ``extends`` chain of the commit's ``tsconfig.json``/``jsconfig.json`` files names (by the
+        rules ``resolve`` follows: relative, or a workspace package's), whatever its file name
+        (``tsconfig.base.json``…): the texts ``read_text`` must offer besides the configs themselves. Reads them."""
+        return frozenset(
+            path
+            for config_path in sorted(self._config_files)
+            for path in self._extends_chain(config_path)
+            if path != config_path
+        )
 
     @property
     def workspace_packages(self) -> Mapping[str, str]:
@@ -386,6 +401,14 @@ class ModuleResolver:
         return manifest
 
     def _load_json(self, path: str, *, allow_comments: bool) -> dict[str, Any] | None:
+        """The file's JSON object, parsed once (a base config is read by every config extending it), or ``None``
+        with a diagnostic (given once)."""
+        key = (path, allow_comments)
+        if key not in self._json:
+            self._json[key] = self._parse_json(path, allow_comments=allow_comments)
+        return self._json[key]
+
+    def _parse_json(self, path: str, *, allow_comments: bool) -> dict[str, Any] | None:
         text = self._read_text(path)
         if text is None:
             self._diagnostics.append(f"{path}: could not be read")
@@ -429,7 +452,7 @@ class ModuleResolver:
         if directory in self._nearest_config:
             return self._nearest_config[directory]
         found: str | None = None
-        for name in _CONFIG_NAMES:
+        for name in TSCONFIG_NAMES:
             candidate = f"{directory}/{name}" if directory else name
             if candidate in self._config_files:
                 found = candidate
@@ -455,7 +478,7 @@ class ModuleResolver:
         base_url: str | None = None
         paths: dict[str, tuple[str, ...]] | None = None
         paths_dir = config_dir
-        for path in self._extends_chain(config_path, ()):
+        for path in self._extends_chain(config_path):
             raw = self._load_json(path, allow_comments=True)
             options = raw.get("compilerOptions") if raw is not None else None
             if not isinstance(options, dict):
@@ -478,27 +501,42 @@ class ModuleResolver:
             paths_base=base_url if base_url is not None else paths_dir,
         )
 
-    def _extends_chain(self, config_path: str, seen: tuple[str, ...]) -> list[str]:
-        """Configs to apply in order, the most basic first and ``config_path`` last."""
+    def _extends_chain(self, config_path: str) -> list[str]:
+        """Configs to apply in order, the most basic first and ``config_path`` last; at most ``MAX_EXTENDS`` bases
+        are considered (a diagnostic says where a longer or wider chain was cut)."""
+        chain: list[str] = []
+        budget = [MAX_EXTENDS]
+        self._extend(config_path, (), chain, budget)
+        if budget[0] < 0:
+            self._diagnostics.append(
+                f"{config_path}: extends more than {MAX_EXTENDS} configs (directly or through others); "
+                "the rest are not applied"
+            )
+        return chain
+
+    def _extend(self, config_path: str, seen: tuple[str, ...], chain: list[str], budget: list[int]) -> None:
+        """Append ``config_path``'s bases, then itself, to ``chain``; each base considered spends one of
+        ``budget``, and none is once it is spent (below zero)."""
         if config_path in seen:
             self._diagnostics.append(f"{config_path}: extends cycle through {' → '.join(seen)}")
-            return []
+            return
         raw = self._load_json(config_path, allow_comments=True)
         if raw is None:
-            return []
+            return
         extends = raw.get("extends")
         bases = [extends] if isinstance(extends, str) else extends if isinstance(extends, list) else []
-        chain: list[str] = []
         for base in bases:
             if not isinstance(base, str):
                 continue
+            budget[0] -= 1
+            if budget[0] < 0:
+                break
             base_path = self._extended_config_path(_dirname(config_path), base)
             if base_path is None:
                 self._diagnostics.append(f"{config_path}: extends {base!r}, which is not in the repository")
                 continue
-            chain.extend(self._extends_chain(base_path, (*seen, config_path)))
+            self._extend(base_path, (*seen, config_path), chain, budget)
         chain.append(config_path)
-        return chain
 
     def _extended_config_path(self, directory: str, base: str) -> str | None:
         if _is_relative(base):

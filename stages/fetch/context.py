@@ -12,11 +12,10 @@ from stages.fetch.errors import MissingObject
 from stages.fetch.objects import DEFAULT_MAX_OBJECT_BYTES
 from stages.fetch.tree import DEFAULT_MAX_TREE_ENTRIES, peel_commit, walk_tree
 from stages.fetch.vendored import DEFAULT_VENDORING, Rescued
+from stages.resolve import TSCONFIG_NAMES, ModuleResolver
 from stages.resolve_python import is_requirements_path
 
-CONFIG_NAMES = frozenset(
-    {"tsconfig.json", "jsconfig.json", "package.json", "pyproject.toml", "setup.cfg", "go.mod", "go.work"}
-)
+CONFIG_NAMES = frozenset({*TSCONFIG_NAMES, "package.json", "pyproject.toml", "setup.cfg", "go.mod", "go.work"})
 """Files whose text a module system's resolver reads (``stages.resolvers``), besides pip requirements files."""
 
 
@@ -41,7 +40,8 @@ def commit_context(
     path rule accepts (``stages.fetch.paths``) and the vendoring rule does not skip (``stages.fetch.vendored``;
     pass ``rescued`` from the commit's ``FileListing``, so that what imports put back is there too; bare
     specifiers name external packages whether or not they were committed), and the text of each config blob
-    (``is_config_path``: ``tsconfig.json``, ``package.json``, ``pyproject.toml``, ``go.mod``…) up to
+    (``is_config_path``: ``tsconfig.json``, ``package.json``, ``pyproject.toml``, ``go.mod``…, and whatever file a
+    tsconfig ``extends``) up to
     ``MAX_CONFIG_BYTES`` (decoded with replacement characters; a larger or unreadable one is left out, and
     resolution notes it as unreadable). Raises what ``walk_tree`` raises, ``LimitExceeded`` past ``max_entries``
     entries walked or for a commit or tree larger than ``max_object_bytes``."""
@@ -58,6 +58,7 @@ def commit_context(
         max_entries=max_entries,
         max_object_bytes=max_object_bytes,
     )
+    json_blobs: dict[str, pygit2.Oid] = {}  # what a tsconfig ``extends`` may name, read only if one does
     for entry in walk:
         if entry.skip is not None or entry.mode not in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
             continue
@@ -66,8 +67,29 @@ def commit_context(
             text = _config_text(odb, entry.oid, entry.path)
             if text is not None:
                 configs[entry.path] = text
+        elif entry.path.endswith(".json"):
+            json_blobs[entry.path] = entry.oid
     paths.sort()
+    _read_extended_configs(odb, paths, configs, json_blobs)
     return CommitContext(paths=tuple(paths), configs=configs)
+
+
+def _read_extended_configs(
+    odb: pygit2.Odb, paths: list[str], configs: dict[str, str], json_blobs: dict[str, pygit2.Oid]
+) -> None:
+    """Add to ``configs`` the text of every config the commit's tsconfig ``extends`` chains name under another
+    file name (``tsconfig.base.json``, ``configs/strict.json``…), found by the resolver's own rules
+    (``ModuleResolver.extended_configs``), so the link step resolves through them as a resolver reading any file
+    would. Each blob is read at most once, with the same size bound."""
+
+    def read_text(path: str) -> str | None:
+        oid = json_blobs.pop(path, None)
+        if oid is not None and (text := _config_text(odb, oid, path)) is not None:
+            configs[path] = text
+        return configs.get(path)
+
+    if any(posixpath.basename(path) in TSCONFIG_NAMES for path in configs):
+        ModuleResolver.from_files(paths, read_text).extended_configs()
 
 
 def _config_text(odb: pygit2.Odb, oid: pygit2.Oid, path: str) -> str | None:

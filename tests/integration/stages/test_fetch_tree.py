@@ -403,3 +403,30 @@ def test_resolve_commit__a_commit_whose_header_claims_gigabytes_fails_without_in
 
     with pytest.raises(fetch.LimitExceeded, match=r"commit object \w+ is 9,663,676,416 bytes, more than"):
         fetch.resolve_commit(repo, **selector)
+
+
+def test_commit_context__reads_every_config_an_extends_chain_names_and_no_other_json(repo: pygit2.Repository) -> None:
+    big = b'{"padding": "' + b"x" * MAX_CONFIG_BYTES + b'"}'
+    files: list[tuple[bytes, RawEntry]] = [
+        (b"configs", [(b"strict.json", b'{"extends": "../tsconfig.base.json"}')]),  # a cycle: read once
+        (b"data.json", b'{"extends": "./tsconfig.json"}'),  # no config extends it: never read
+        (b"huge.json", big),  # past the size bound: left out, as a tsconfig.json of that size is
+        (b"tsconfig.base.json", b'{"extends": "./configs/strict"}'),  # ".json" is implied, as tsc does
+        (b"tsconfig.json", b'{"extends": ["./tsconfig.base.json", "./huge.json", "../../outside.json"]}'),
+    ]
+    sha = commit_tree(repo, raw_tree(repo, files))
+
+    context = fetch.commit_context(repo, sha)
+
+    assert sorted(context.configs) == ["configs/strict.json", "tsconfig.base.json", "tsconfig.json"]
+
+
+def test_commit_context__a_commit_without_tsconfig_reads_no_json_but_its_configs(repo: pygit2.Repository) -> None:
+    files: list[tuple[bytes, RawEntry]] = [
+        (b"base.json", b"{}"),
+        (b"package.json", b'{"name": "a"}'),
+        (b"pyproject.toml", b"[project]\n"),
+    ]
+    sha = commit_tree(repo, raw_tree(repo, files))
+
+    assert sorted(fetch.commit_context(repo, sha).configs) == ["package.json", "pyproject.toml"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stages.resolve import ModuleResolver, Resolution, package_name, strip_json_comments
+from stages.resolve import MAX_EXTENDS, ModuleResolver, Resolution, package_name, strip_json_comments
 
 
 def make_resolver(files: dict[str, str | dict[str, object]]) -> ModuleResolver:
@@ -375,6 +375,30 @@ def test_resolve__extends_cycle_is_reported_not_fatal() -> None:
     )
     assert resolver.resolve("main.ts", "x") == file("src/x.ts")
     assert any("extends cycle" in problem for problem in resolver.diagnostics)
+
+
+def test_resolve__an_extends_chain_1500_deep_is_cut_at_the_bound_with_a_diagnostic() -> None:
+    """Each config of a 1,500-deep chain (deeper than the recursion limit) considers at most ``MAX_EXTENDS`` bases: no recursion error, linear work,
+    and the nearest bases (which set what the config does not) still apply."""
+    depth = 1500
+    files: dict[str, str | dict[str, object]] = {
+        f"c{level}/tsconfig.json": {"extends": f"../c{level + 1}/tsconfig.json"} for level in range(depth)
+    }
+    files["c1/tsconfig.json"] = {"extends": "../c2/tsconfig.json", "compilerOptions": {"baseUrl": "../src"}}
+    files.update({"src/x.ts": "", "c0/main.ts": ""})
+    resolver = make_resolver(files)
+
+    assert resolver.resolve("c0/main.ts", "x") == file("src/x.ts")
+    assert f"c0/tsconfig.json: extends more than {MAX_EXTENDS} configs" in " ".join(resolver.diagnostics)
+    assert len(resolver.extended_configs()) == depth - 1  # every config but the top one, each chain cut alike
+
+
+def test_resolve__extends_a_list_of_thousands_considers_the_first_bases_only() -> None:
+    bases = [f"./missing{index}.json" for index in range(10_000)]
+    resolver = make_resolver({"tsconfig.json": {"extends": ["./a.json", *bases]}, "a.json": {}, "main.ts": ""})
+
+    assert resolver.extended_configs() == {"a.json"}
+    assert len(resolver.diagnostics) == MAX_EXTENDS  # 63 bases not in the repository, then the cut
 
 
 def test_resolve__tsconfig_with_comments_and_trailing_commas_is_read() -> None:
