@@ -45,9 +45,10 @@ sanitize:
         -shared -fPIC -fvisibility=hidden -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DTREE_SITTER_HIDE_SYMBOLS \
         -Istages/native -I"$runtime/include" -I"$runtime/src" -I"$include" \
         stages/native/extract.c stages/native/match.c stages/native/syntax.c "$runtime/src/lib.c" -o "$build/stages/_native$suffix"
-    # The sanitized package is imported before pytest puts the checkout first on sys.path.
+    # The sanitized package is imported before pytest puts the checkout first on sys.path, in this process (-n 0:
+    # a pytest-xdist worker would import the checkout's).
     ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)" \
         {{venv}}/python -c 'import sys; sys.path.insert(0, sys.argv[1]); import stages._native, stages.extract, pytest; \
         assert stages._native.__file__.startswith(sys.argv[1]); \
-        sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "tests/unit/stages", "tests/property/test_extract_properties.py"]))' \
+        sys.exit(pytest.main(["-q", "-n", "0", "-p", "no:cacheprovider", "tests/unit/stages", "tests/property/test_extract_properties.py"]))' \
         "$build"

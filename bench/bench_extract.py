@@ -1,9 +1,10 @@
 """pytest-benchmark: parse alone vs parse+extract vs parse+extract+resolution+link over the npm corpus, and the
 resolver alone on a synthetic 100 000-file monorepo.
 
-Run: ``.venv/bin/pytest bench/bench_extract.py --benchmark-enable`` (the corpus is built on first use with
+Run: ``.venv/bin/pytest -n 0 bench/bench_extract.py --benchmark-enable`` (the corpus is built on first use with
 ``bench/corpus.py``, which needs npm). Each benchmark records MB/s, files/s and symbols/s in ``extra_info``;
-compare the means to get the ratio to parse alone (``bench/extract_throughput.py`` prints it directly).
+compare the means to get the ratio to parse alone (``bench/extract_throughput.py`` prints it directly). ``-n 0``:
+pytest-benchmark measures nothing under pytest-xdist, which the project's pytest options turn on.
 """
 
 from __future__ import annotations

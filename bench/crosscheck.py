@@ -25,6 +25,7 @@ Run: ``python bench/crosscheck.py ROOT [--check]``; ``--check`` exits 1 when a t
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -148,15 +149,22 @@ class Report:
 
 
 def ensure_typescript(tsc_dir: Path = DEFAULT_TSC_DIR) -> Path:
-    """Install the pinned TypeScript into ``tsc_dir`` with npm unless it is already there; return ``tsc_dir``."""
-    installed = tsc_dir / "node_modules" / "typescript" / "package.json"
-    if installed.exists() and json.loads(installed.read_text())["version"] == TYPESCRIPT_VERSION:
-        return tsc_dir
+    """Install the pinned TypeScript into ``tsc_dir`` with npm unless it is already there; return ``tsc_dir``.
+    Processes calling it at once (test processes under pytest-xdist) install once: the first holds a lock on the
+    directory while it installs, the others wait for it and find the install done."""
     tsc_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(TSC_PACKAGE_DIR / "package.json", tsc_dir / "package.json")
-    subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tsc_dir, check=True, capture_output=True
-    )
+    with (tsc_dir / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        installed = tsc_dir / "node_modules" / "typescript" / "package.json"
+        if installed.exists() and json.loads(installed.read_text())["version"] == TYPESCRIPT_VERSION:
+            return tsc_dir
+        shutil.copyfile(TSC_PACKAGE_DIR / "package.json", tsc_dir / "package.json")
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=tsc_dir,
+            check=True,
+            capture_output=True,
+        )
     return tsc_dir
 
 

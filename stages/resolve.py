@@ -59,6 +59,10 @@ _PRIMARY_CONDITIONS = ("types", "import", "default")
 _FALLBACK_CONDITIONS = ("require", "node")
 _ENTRY_FIELDS = ("types", "typings", "main", "module")
 TSCONFIG_NAMES = ("tsconfig.json", "jsconfig.json")  # a directory's config, in this order of preference
+MAX_DIAGNOSTICS_PER_FILE = 8
+"""Problems reported per config or manifest file; a file of garbage says so once more and no further."""
+MAX_DIAGNOSTIC_CHARS = 300
+"""Longest quoted value in a diagnostic (an ``extends`` value may be a megabyte long)."""
 MAX_EXTENDS = 64
 """Bases one config's ``extends`` chain may name, directly or through its bases (tsc sets no bound; real chains
 are a few configs long): bounds the work and the recursion a crafted chain could ask for."""
@@ -180,6 +184,17 @@ def _join(directory: str, relative: str) -> str | None:
     return "" if normalised == "." else normalised
 
 
+def _quoted(value: str) -> str:
+    """``repr(value)`` of at most ``MAX_DIAGNOSTIC_CHARS`` of it (an ellipsis says it was cut), in time bounded by
+    that length."""
+    return repr(value) if len(value) <= MAX_DIAGNOSTIC_CHARS else repr(value[:MAX_DIAGNOSTIC_CHARS]) + "…"
+
+
+def _bounded(text: str) -> str:
+    """``text`` cut at ``MAX_DIAGNOSTIC_CHARS`` characters (an ellipsis says it was)."""
+    return text if len(text) <= MAX_DIAGNOSTIC_CHARS else text[:MAX_DIAGNOSTIC_CHARS] + "…"
+
+
 def _dirname(path: str) -> str:
     """``posixpath.dirname`` of a string, without the cost of accepting any path-like (it runs per import)."""
     head = path[: path.rfind("/") + 1]
@@ -269,6 +284,9 @@ class ModuleResolver:
         self._manifest_dirs = {_dirname(path) for path in files if posixpath.basename(path) == "package.json"}
         self._manifests: dict[str, _Manifest | None] = {}
         self._json: dict[tuple[str, bool], dict[str, Any] | None] = {}
+        self._reported: dict[str, set[str]] = {}
+        self._extended_paths: dict[tuple[str, str], str | None] = {}
+        self._extends_left = MAX_EXTENDS
         self._workspace: dict[str, str] = {}
         for directory in sorted(self._manifest_dirs, key=lambda d: (d.count("/"), d)):
             if "node_modules" in directory.split("/"):
@@ -305,6 +323,19 @@ class ModuleResolver:
             for path in self._extends_chain(config_path)
             if path != config_path
         )
+
+    def _report(self, path: str, message: str) -> None:
+        """Note a problem of ``path``: each message once, at most ``MAX_DIAGNOSTICS_PER_FILE`` per file, then one
+        saying more were left out (a config every other config extends would otherwise repeat its problems for
+        each of them)."""
+        reported = self._reported.setdefault(path, set())
+        if message in reported or len(reported) > MAX_DIAGNOSTICS_PER_FILE:
+            return
+        reported.add(message)
+        if len(reported) > MAX_DIAGNOSTICS_PER_FILE:
+            self._diagnostics.append(f"{path}: more problems not reported")
+        else:
+            self._diagnostics.append(f"{path}: {message}")
 
     @property
     def workspace_packages(self) -> Mapping[str, str]:
@@ -411,18 +442,18 @@ class ModuleResolver:
     def _parse_json(self, path: str, *, allow_comments: bool) -> dict[str, Any] | None:
         text = self._read_text(path)
         if text is None:
-            self._diagnostics.append(f"{path}: could not be read")
+            self._report(path, "could not be read")
             return None
         try:
             value = json.loads(strip_json_comments(text) if allow_comments else text)
         except (ValueError, RecursionError) as exc:  # json nests by recursion: a crafted file can exhaust it
-            self._diagnostics.append(f"{path}: invalid JSON: {exc}")
+            self._report(path, f"invalid JSON: {exc}")
             return None
         if not isinstance(value, dict):
-            self._diagnostics.append(f"{path}: expected a JSON object, found {type(value).__name__}")
+            self._report(path, f"expected a JSON object, found {type(value).__name__}")
             return None
         if _holds_nul(value):  # a \u0000 escape: refused like a NUL byte in source (Postgres text cannot hold it)
-            self._diagnostics.append(f"{path}: a string holds a NUL character")
+            self._report(path, "a string holds a NUL character")
             return None
         return value
 
@@ -505,20 +536,20 @@ class ModuleResolver:
         """Configs to apply in order, the most basic first and ``config_path`` last; at most ``MAX_EXTENDS`` bases
         are considered (a diagnostic says where a longer or wider chain was cut)."""
         chain: list[str] = []
-        budget = [MAX_EXTENDS]
-        self._extend(config_path, (), chain, budget)
-        if budget[0] < 0:
-            self._diagnostics.append(
-                f"{config_path}: extends more than {MAX_EXTENDS} configs (directly or through others); "
-                "the rest are not applied"
+        self._extends_left = MAX_EXTENDS
+        self._extend(config_path, (), chain)
+        if self._extends_left < 0:
+            self._report(
+                config_path,
+                f"extends more than {MAX_EXTENDS} configs (directly or through others); the rest are not applied",
             )
         return chain
 
-    def _extend(self, config_path: str, seen: tuple[str, ...], chain: list[str], budget: list[int]) -> None:
+    def _extend(self, config_path: str, seen: tuple[str, ...], chain: list[str]) -> None:
         """Append ``config_path``'s bases, then itself, to ``chain``; each base considered spends one of
-        ``budget``, and none is once it is spent (below zero)."""
+        ``_extends_left``, and none is considered once they are spent (below zero)."""
         if config_path in seen:
-            self._diagnostics.append(f"{config_path}: extends cycle through {' → '.join(seen)}")
+            self._report(config_path, _bounded(f"extends cycle through {' → '.join(seen)}"))
             return
         raw = self._load_json(config_path, allow_comments=True)
         if raw is None:
@@ -528,17 +559,25 @@ class ModuleResolver:
         for base in bases:
             if not isinstance(base, str):
                 continue
-            budget[0] -= 1
-            if budget[0] < 0:
+            self._extends_left -= 1
+            if self._extends_left < 0:
                 break
             base_path = self._extended_config_path(_dirname(config_path), base)
             if base_path is None:
-                self._diagnostics.append(f"{config_path}: extends {base!r}, which is not in the repository")
+                self._report(config_path, f"extends {_quoted(base)}, which is not in the repository")
                 continue
-            self._extend(base_path, (*seen, config_path), chain, budget)
+            self._extend(base_path, (*seen, config_path), chain)
         chain.append(config_path)
 
     def _extended_config_path(self, directory: str, base: str) -> str | None:
+        """The config file ``extends: base`` names from a config in ``directory`` (``None``: none of the commit),
+        found once per (directory, value): a base that every config extends is looked up once."""
+        key = (directory, base)
+        if key not in self._extended_paths:
+            self._extended_paths[key] = self._find_extended_config(directory, base)
+        return self._extended_paths[key]
+
+    def _find_extended_config(self, directory: str, base: str) -> str | None:
         if _is_relative(base):
             target = _join(directory, base)
             if target is None:

@@ -40,11 +40,10 @@ def commit_context(
     path rule accepts (``stages.fetch.paths``) and the vendoring rule does not skip (``stages.fetch.vendored``;
     pass ``rescued`` from the commit's ``FileListing``, so that what imports put back is there too; bare
     specifiers name external packages whether or not they were committed), and the text of each config blob
-    (``is_config_path``: ``tsconfig.json``, ``package.json``, ``pyproject.toml``, ``go.mod``…, and whatever file a
-    tsconfig ``extends``) up to
-    ``MAX_CONFIG_BYTES`` (decoded with replacement characters; a larger or unreadable one is left out, and
-    resolution notes it as unreadable). Raises what ``walk_tree`` raises, ``LimitExceeded`` past ``max_entries``
-    entries walked or for a commit or tree larger than ``max_object_bytes``."""
+    (``is_config_path``: ``tsconfig.json``, ``package.json``, ``pyproject.toml``, ``go.mod``…, and each ``.json``
+    file a tsconfig ``extends``) up to ``MAX_CONFIG_BYTES`` (decoded with replacement characters; a larger or
+    unreadable one is left out, and resolution notes it as unreadable). Raises what ``walk_tree`` raises,
+    ``LimitExceeded`` past ``max_entries`` entries walked or for a commit or tree larger than ``max_object_bytes``."""
     odb = repo.odb
     paths: list[str] = []
     configs: dict[str, str] = {}
@@ -88,7 +87,7 @@ def _read_extended_configs(
             configs[path] = text
         return configs.get(path)
 
-    if any(posixpath.basename(path) in TSCONFIG_NAMES for path in configs):
+    if any(posixpath.basename(path) in TSCONFIG_NAMES and "extends" in text for path, text in configs.items()):
         ModuleResolver.from_files(paths, read_text).extended_configs()
 
 

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from stages.resolve import MAX_EXTENDS, ModuleResolver, Resolution, package_name, strip_json_comments
+from stages.resolve import (
+    MAX_DIAGNOSTIC_CHARS,
+    MAX_DIAGNOSTICS_PER_FILE,
+    MAX_EXTENDS,
+    ModuleResolver,
+    Resolution,
+    package_name,
+    strip_json_comments,
+)
 
 
 def make_resolver(files: dict[str, str | dict[str, object]]) -> ModuleResolver:
@@ -378,8 +386,9 @@ def test_resolve__extends_cycle_is_reported_not_fatal() -> None:
 
 
 def test_resolve__an_extends_chain_1500_deep_is_cut_at_the_bound_with_a_diagnostic() -> None:
-    """Each config of a 1,500-deep chain (deeper than the recursion limit) considers at most ``MAX_EXTENDS`` bases: no recursion error, linear work,
-    and the nearest bases (which set what the config does not) still apply."""
+    """Each config of a 1,500-deep chain (deeper than the recursion limit) considers at most ``MAX_EXTENDS`` bases:
+    no recursion error, linear work, and in a linear chain the nearest bases (which set what the config does not)
+    still apply."""
     depth = 1500
     files: dict[str, str | dict[str, object]] = {
         f"c{level}/tsconfig.json": {"extends": f"../c{level + 1}/tsconfig.json"} for level in range(depth)
@@ -398,7 +407,21 @@ def test_resolve__extends_a_list_of_thousands_considers_the_first_bases_only() -
     resolver = make_resolver({"tsconfig.json": {"extends": ["./a.json", *bases]}, "a.json": {}, "main.ts": ""})
 
     assert resolver.extended_configs() == {"a.json"}
-    assert len(resolver.diagnostics) == MAX_EXTENDS  # 63 bases not in the repository, then the cut
+    assert len(resolver.diagnostics) == MAX_DIAGNOSTICS_PER_FILE + 1  # then "more problems not reported"
+
+
+def test_resolve__a_base_every_config_extends_reports_its_problems_once_and_bounded() -> None:
+    """A 100 kB missing ``extends`` value in a base that 500 configs extend: its problems are reported once,
+    each quoting at most ``MAX_DIAGNOSTIC_CHARS`` of the value."""
+    missing = [f"./{index}{'x' * 100_000}.json" for index in range(3)]
+    files: dict[str, str | dict[str, object]] = {"base.json": {"extends": missing}}
+    files.update({f"p{index}/tsconfig.json": {"extends": "../base.json"} for index in range(500)})
+    resolver = make_resolver(files)
+
+    resolver.extended_configs()
+
+    assert len(resolver.diagnostics) == 3
+    assert all(len(problem) < MAX_DIAGNOSTIC_CHARS + 100 for problem in resolver.diagnostics)
 
 
 def test_resolve__tsconfig_with_comments_and_trailing_commas_is_read() -> None:
