@@ -66,6 +66,9 @@ def serve(args: argparse.Namespace, config: Config) -> int:
     try:
         with _handling_signals() as signals:
             return _serve(msgspec.structs.replace(config, api=api), environ, listening, signals)
+    except StoppedBeforeServing:
+        logger.info("stopped by a signal before serving")
+        return 0
     finally:
         listening.close()
 
@@ -75,9 +78,6 @@ def _serve(config: Config, environ: dict[str, str], listening: socket.socket, si
     # The URL resolved here (starting the embedded cluster if it is the one) is the one every worker uses.
     database = msgspec.structs.replace(config.database, url=database_url(config))
     config = msgspec.structs.replace(config, database=database)
-    if signals.received:
-        logger.info("stopped before serving: a signal came while migrating")
-        return 0
     logger.info(
         "serving the API",
         extra={
@@ -103,9 +103,12 @@ def worker_count(configured: int) -> int:
 def worker_main(config: Config, environ: dict[str, str], listening: socket.socket) -> None:
     """The body of one worker process (started through ``stage_process``): the app on the shared socket until
     SIGTERM or SIGINT."""
-    with _handling_signals() as signals:
-        configure_logging(config.log)
-        _run_uvicorn(config, environ, listening, signals)
+    try:
+        with _handling_signals() as signals:
+            configure_logging(config.log)
+            _run_uvicorn(config, environ, listening, signals)
+    except StoppedBeforeServing:
+        pass  # the supervisor is stopping every worker; it logs the stop
 
 
 def _run_uvicorn(config: Config, environ: dict[str, str], listening: socket.socket, signals: _Signals) -> None:
@@ -138,6 +141,7 @@ def _run_uvicorn(config: Config, environ: dict[str, str], listening: socket.sock
 def _supervise(config: Config, environ: dict[str, str], listening: socket.socket, signals: _Signals) -> int:
     """Run ``api.workers`` worker processes on ``listening`` until a signal stops them (exit 0) or one ends on its own
     (``PipelineError``)."""
+    signals.supervising = True
     context = multiprocess.get_context("spawn")
     processes = []
     ended = None
@@ -192,21 +196,33 @@ def _listen(host: str, port: int) -> socket.socket:
     return listening
 
 
+class StoppedBeforeServing(BaseException):
+    """A SIGTERM or SIGINT while the command or an API worker was still setting up (migrating, waiting for the
+    migration lock or the cluster, building the app): raised where the setup was, to stop it at once. A
+    ``BaseException``, as ``KeyboardInterrupt`` is: a stop, which no ``except Exception`` on the way may take for an
+    error."""
+
+
 class _Signals:
-    """SIGTERM and SIGINT as this process receives them, from the start of the command (a signal while migrating
-    or while the app is built is not lost, and does not kill the process halfway): counted (the supervisor stops
-    the workers at the first, kills them at a second) and, once a uvicorn server is attached, passed on as its
-    ``should_exit``. Raising from the handler instead could interrupt ``asyncio.run`` before uvicorn's coroutine
-    started, which then leaks a warning past the log format."""
+    """SIGTERM and SIGINT as this process receives them, from the start of the command.
+
+    While it sets up (no server attached, not supervising) a signal raises ``StoppedBeforeServing`` there: a wait
+    for the migration lock or a slow migration (one transaction, rolled back) stops at once. Once a uvicorn server
+    is attached, a signal becomes its ``should_exit`` instead of an exception, which could interrupt ``asyncio.run``
+    before uvicorn's coroutine started (and leak a warning past the log format). The supervisor only counts them
+    (it stops the workers at the first, kills them at a second)."""
 
     def __init__(self) -> None:
         self.received = 0
         self.server: uvicorn.Server | None = None
+        self.supervising = False
 
     def count(self, number: int, frame: FrameType | None) -> None:
         self.received += 1
         if self.server is not None:
             self.server.should_exit = True
+        elif not self.supervising:
+            raise StoppedBeforeServing
 
     def attach(self, server: uvicorn.Server) -> None:
         self.server = server

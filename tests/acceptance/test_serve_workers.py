@@ -17,10 +17,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
+import psycopg
 import pytest
 
-from tests.acceptance.test_cli_lifecycle import cli_env, finish, process_tree, start
-from tests.integration.pipeline.harness import alive, children_running, wait_until_gone
+from pipeline.migrate import advisory_lock_key
+from tests.acceptance.conftest import cli_environment
+from tests.acceptance.test_cli_lifecycle import MARKER, cli_env, finish, process_tree, start
+from tests.conftest import SCHEMA
+from tests.integration.pipeline.harness import alive, children_running, has_sigterm, wait_until_gone
 
 __all__ = ["cli_env"]  # the fixture, shared with the lifecycle tests
 
@@ -175,9 +180,10 @@ def test_serve__one_worker_serves_in_the_command_itself_and_stops_with_exit_0(cl
 def test_serve__a_signal_while_the_server_starts_stops_it_with_exit_0_and_only_log_lines(
     cli_env: dict[str, str], workers: int
 ) -> None:
-    """SIGTERM as soon as the command says it is serving: the app is still being built (and, with workers, the
-    workers are still starting), before uvicorn has its own signal handlers. The stop is as graceful as later: exit
-    0, every process gone, and nothing on stderr but JSON log lines (no traceback, no unawaited coroutine)."""
+    """SIGTERM while the app is still being built, before uvicorn has its own signal handlers: as soon as the
+    command says it is serving (one worker), or once each worker process has its handler installed (two). The
+    stop is as graceful as later: exit 0, every process gone, and nothing on stderr but JSON log lines (no
+    traceback, no unawaited coroutine)."""
     server = start(cli_env, "serve", "--workers", str(workers), "--port", str(free_port()))
     try:
         assert server.stderr is not None
@@ -185,14 +191,46 @@ def test_serve__a_signal_while_the_server_starts_stops_it_with_exit_0_and_only_l
         while not (line := server.stderr.readline()) or "serving the API" not in line:
             assert line, f"the command ended before serving: {''.join(early)[-3000:]}"
             early.append(line)
-        if workers > 1:
-            deadline = time.monotonic() + START_TIMEOUT
-            while len(alive(children_running(server.pid, b"spawn_main"))) < workers:
-                assert time.monotonic() < deadline, "the workers did not start"
-                time.sleep(0.005)
+        early.append(line)
+        deadline = time.monotonic() + START_TIMEOUT
+        while workers > 1 and not (
+            len(spawned := alive(children_running(server.pid, b"spawn_main"))) == workers
+            and all(has_sigterm(pid, "SigCgt") for pid in spawned)
+        ):
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.005)
         code, stderr = stopped(server, cli_env)
     finally:
         if server.poll() is None:
             server.kill()
     assert code == 0, stderr[-3000:]
-    assert [line for line in stderr.splitlines() if not line.startswith("{")] == [], stderr[-3000:]
+    lines = [*early, *stderr.splitlines()]
+    assert [line for line in lines if not line.startswith("{")] == [], stderr[-3000:]
+
+
+def test_serve__a_signal_while_it_waits_for_the_migration_lock_stops_it_at_once_with_exit_0(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """Another process holds the migration lock (a migration in progress): SIGTERM while the command waits for it
+    stops the command at once, exit 0, saying so; nothing was migrated."""
+    env = {**cli_environment(empty_database_url, tmp_path, parsers=1, shutdown_timeout=1.0), MARKER: uuid.uuid4().hex}
+    with psycopg.connect(empty_database_url) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", [advisory_lock_key(SCHEMA)])
+        server = start(env, "serve", "--workers", "1", "--port", str(free_port()))
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while not holder.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone():
+                assert server.poll() is None, server.communicate()[1][-3000:]
+                assert time.monotonic() < deadline, "the command never waited for the lock"
+                time.sleep(0.05)
+            code, stderr = stopped(server, env)
+        finally:
+            if server.poll() is None:
+                server.kill()
+        holder.rollback()
+    assert code == 0, stderr[-3000:]
+    messages = [orjson.loads(line)["msg"] for line in stderr.splitlines()]  # every line is JSON
+    assert "stopped by a signal before serving" in messages
+    assert "serving the API" not in messages
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("SELECT to_regclass(%s)", [f"{SCHEMA}.schema_migrations"]).fetchone() == (None,)

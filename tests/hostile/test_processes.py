@@ -9,7 +9,6 @@ Most cases share one running worker (its stage function misbehaves on files name
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from tests.conftest import ROOT, SCHEMA, DatabaseFactory
 from tests.integration.pipeline.harness import (
     alive,
     enqueue,
+    has_sigterm,
     job,
     pipeline_config,
     queue_job_state,
@@ -213,7 +213,7 @@ def test_stage_hanging__fails_the_job_at_the_time_limit_and_the_next_job_complet
         # The limit is the following job's too: it starts once the new generation is up, not while it starts.
         deadline = time.monotonic() + 60
         while (topology := worker.coordinator._current_topology()).generation == hung or not all(
-            p.pid is not None and _has_sigterm(p.pid, "SigIgn") for p in topology.processes
+            p.pid is not None and has_sigterm(p.pid, "SigIgn") for p in topology.processes
         ):
             assert time.monotonic() < deadline, "the stage processes did not start again"
             time.sleep(0.02)
@@ -327,11 +327,11 @@ def test_run__sigterm_during_start_up_stops_it_cleanly(database_url: str, tmp_pa
         text=True,
     )
     deadline = time.monotonic() + 60
-    while not (_has_sigterm(worker.pid, "SigCgt") and (children := _children(worker.pid))):
+    while not (has_sigterm(worker.pid, "SigCgt") and (children := _children(worker.pid))):
         assert worker.poll() is None
         assert time.monotonic() < deadline, "no stage process started"
         time.sleep(0.01)
-    starting = [pid for pid in children if not _has_sigterm(pid, "SigIgn")]  # a stage ignores it once started
+    starting = [pid for pid in children if not has_sigterm(pid, "SigIgn")]  # a stage ignores it once started
     worker.send_signal(signal.SIGTERM)
     try:
         _, stderr = worker.communicate(timeout=30)
@@ -342,17 +342,6 @@ def test_run__sigterm_during_start_up_stops_it_cleanly(database_url: str, tmp_pa
     assert worker.returncode == 0, stderr[-3000:]
     assert "worker stopped" in stderr
     assert wait_until_gone(children + _children(worker.pid)) == []
-
-
-def _has_sigterm(pid: int, mask: str) -> bool:
-    """Whether SIGTERM is in the signal mask ``mask`` of /proc/<pid>/status (SigCgt: caught, SigIgn: ignored)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError as exc:
-        raise AssertionError(f"process {pid} ended unexpectedly: {exc}") from exc
-    found = re.search(rf"^{mask}:\s+([0-9a-f]+)$", status, re.MULTILINE)
-    assert found is not None, f"no {mask} in the status of process {pid}"
-    return bool(int(found.group(1), 16) & (1 << (signal.SIGTERM - 1)))
 
 
 def _children(pid: int) -> list[int]:

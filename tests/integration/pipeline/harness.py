@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -103,6 +104,17 @@ def queue_job_state(conn: psycopg.Connection[TupleRow], index_job_id: uuid.UUID)
     ).fetchone()
     assert row is not None
     return str(row[0])
+
+
+def has_sigterm(pid: int, mask: str) -> bool:
+    """Whether SIGTERM is in the signal mask ``mask`` of /proc/<pid>/status (SigCgt: caught, SigIgn: ignored)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError as exc:
+        raise AssertionError(f"process {pid} ended unexpectedly: {exc}") from exc
+    found = re.search(rf"^{mask}:\s+([0-9a-f]+)$", status, re.MULTILINE)
+    assert found is not None, f"no {mask} in the status of process {pid}"
+    return bool(int(found.group(1), 16) & (1 << (signal.SIGTERM - 1)))
 
 
 def children_running(parent: int, marker: bytes) -> list[int]:
