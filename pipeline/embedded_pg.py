@@ -286,17 +286,27 @@ class EmbeddedPostgres:
         if self.socket_dir != self.data_dir:
             logger.info("socket path too long inside the data directory", extra={"socket_dir": str(self.socket_dir)})
         for directory in {self.data_dir, self.socket_dir}:
-            directory.mkdir(parents=True, exist_ok=True)
-            directory.chmod(0o700)
-            if self.user is not None:
-                os.chown(directory, self.user.uid, self.user.gid)
+            self._private_dir(directory)
+
+    def _private_dir(self, directory: Path) -> None:
+        """``directory`` (created if missing), readable by the server user alone."""
+        directory.mkdir(parents=True, exist_ok=True)
+        directory.chmod(0o700)
+        if self.user is not None:
+            os.chown(directory, self.user.uid, self.user.gid)
 
     def _initdb(self) -> None:
+        """Initialise the cluster in a staging directory beside the data directory, then rename it onto the (empty)
+        data directory: an initdb interrupted halfway (a signal, a crash) never leaves a data directory that looks
+        initialised (``PG_VERSION`` is written early) but cannot start; the next start initialises afresh."""
         started = time.monotonic()
+        staging = self.data_dir.parent / f".{self.data_dir.name}.initdb"
+        shutil.rmtree(staging, ignore_errors=True)  # what an interrupted initdb left
+        self._private_dir(staging)
         command = [
             str(self.bin_dir / "initdb"),
             "-D",
-            str(self.data_dir),
+            str(staging),
             "-U",
             SUPERUSER,
             "--auth=trust",
@@ -308,8 +318,15 @@ class EmbeddedPostgres:
         result = self._run(command)
         if result.returncode != 0:
             raise EmbeddedPostgresError(f"initdb failed in {self.data_dir}: {result.stderr.strip()[-2000:]}")
-        with (self.data_dir / "postgresql.conf").open("a") as conf:
+        with (staging / "postgresql.conf").open("a") as conf:
             conf.write("\n# Settings managed by the pipeline (rewritten at every start).\ninclude 'pipeline.conf'\n")
+        try:
+            staging.rename(self.data_dir)  # replaces the data directory only while it is empty
+        except OSError as exc:
+            raise EmbeddedPostgresError(
+                f"cannot initialise {self.data_dir}: it holds files but no cluster ({exc.strerror}); "
+                "move them away or choose another data directory"
+            ) from None
         logger.info(
             "embedded postgres initialised",
             extra={"data_dir": str(self.data_dir), "seconds": round(time.monotonic() - started, 3)},

@@ -196,21 +196,22 @@ def _listen(host: str, port: int) -> socket.socket:
     return listening
 
 
-class StoppedBeforeServing(BaseException):
+class StoppedBeforeServing(KeyboardInterrupt):
     """A SIGTERM or SIGINT while the command or an API worker was still setting up (migrating, waiting for the
     migration lock or the cluster, building the app): raised where the setup was, to stop it at once. A
-    ``BaseException``, as ``KeyboardInterrupt`` is: a stop, which no ``except Exception`` on the way may take for an
-    error."""
+    ``KeyboardInterrupt``: no ``except Exception`` on the way takes it for an error, psycopg cancels the query it
+    interrupts (the migration's transaction is rolled back on the server too), and the CLI reports one escaping
+    as an interruption."""
 
 
 class _Signals:
     """SIGTERM and SIGINT as this process receives them, from the start of the command.
 
-    While it sets up (no server attached, not supervising) a signal raises ``StoppedBeforeServing`` there: a wait
-    for the migration lock or a slow migration (one transaction, rolled back) stops at once. Once a uvicorn server
-    is attached, a signal becomes its ``should_exit`` instead of an exception, which could interrupt ``asyncio.run``
-    before uvicorn's coroutine started (and leak a warning past the log format). The supervisor only counts them
-    (it stops the workers at the first, kills them at a second)."""
+    While it sets up (no server attached, not supervising) the first signal raises ``StoppedBeforeServing`` there:
+    a wait for the migration lock or a slow migration (one transaction, rolled back) stops at once. Once a uvicorn
+    server is attached, a signal becomes its ``should_exit`` instead of an exception, which could interrupt
+    ``asyncio.run`` before uvicorn's coroutine started (and leak a warning past the log format). The supervisor
+    only counts them (it stops the workers at the first, kills them at a second)."""
 
     def __init__(self) -> None:
         self.received = 0
@@ -221,7 +222,7 @@ class _Signals:
         self.received += 1
         if self.server is not None:
             self.server.should_exit = True
-        elif not self.supervising:
+        elif not self.supervising and self.received == 1:  # once: a second signal must not break the unwinding
             raise StoppedBeforeServing
 
     def attach(self, server: uvicorn.Server) -> None:

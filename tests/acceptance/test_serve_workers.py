@@ -33,6 +33,13 @@ pytestmark = pytest.mark.slow
 
 START_TIMEOUT = 60.0
 MAX_CONNECTIONS = 200  # new connections tried until each worker has answered one
+# Another session of this test's database waiting for the migration lock (an advisory lock on one bigint key).
+WAITING_FOR_THE_LOCK = """
+    SELECT 1 FROM pg_locks
+    WHERE locktype = 'advisory' AND NOT granted AND pid <> pg_backend_pid()
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND ((classid::bigint << 32) | objid::bigint) = %s
+"""
 MCP_ACCEPT = "application/json, text/event-stream"
 TOOLS_LIST = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}'
 SECRET_VARIABLES = ("PIPELINE_API_TOKEN", "PIPELINE_WEBHOOK_SECRET", "PIPELINE_GIT_TOKEN")
@@ -219,7 +226,7 @@ def test_serve__a_signal_while_it_waits_for_the_migration_lock_stops_it_at_once_
         server = start(env, "serve", "--workers", "1", "--port", str(free_port()))
         try:
             deadline = time.monotonic() + START_TIMEOUT
-            while not holder.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone():
+            while not holder.execute(WAITING_FOR_THE_LOCK, [advisory_lock_key(SCHEMA)]).fetchone():
                 assert server.poll() is None, server.communicate()[1][-3000:]
                 assert time.monotonic() < deadline, "the command never waited for the lock"
                 time.sleep(0.05)

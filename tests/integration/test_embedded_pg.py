@@ -18,6 +18,7 @@ import pytest
 from pipeline.embedded_pg import EmbeddedPostgres, find_bin_dir
 from pipeline.errors import EmbeddedPostgresError
 from tests.conftest import ROOT, server_reachable_tmpdir
+from tests.integration.pipeline.harness import children_running
 
 pytestmark = pytest.mark.slow
 
@@ -106,6 +107,37 @@ def test_start__recovers_after_the_postmaster_is_killed(workdir: Path) -> None:
         url = cluster.start()
         assert cluster.status().pid != pid
         assert query_one(url, "SELECT v FROM survived") == 7
+    finally:
+        cluster.stop()
+
+
+def test_start__after_an_initdb_killed_halfway_initialises_afresh(workdir: Path) -> None:
+    """A start interrupted while initdb runs (Ctrl+C: ``subprocess.run`` kills initdb) leaves no data directory
+    that looks initialised but cannot start; the next start initialises and runs."""
+    script = (
+        "import sys, pathlib; from pipeline.embedded_pg import EmbeddedPostgres; "
+        "EmbeddedPostgres(pathlib.Path(sys.argv[1]), fsync=False).start()"
+    )
+    data_dir = workdir / "interrupted"
+    starter = subprocess.Popen(
+        [sys.executable, "-c", script, str(data_dir)], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not children_running(starter.pid, b"initdb"):
+            assert starter.poll() is None, f"the start ended before initdb ran: {starter.communicate()[1][-2000:]}"
+            assert time.monotonic() < deadline, "initdb never ran"
+            time.sleep(0.005)
+        starter.send_signal(signal.SIGINT)
+        _, stderr = starter.communicate(timeout=30)
+        assert "KeyboardInterrupt" in stderr
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+            starter.communicate()
+    cluster = EmbeddedPostgres(data_dir, fsync=False)
+    try:
+        assert query_one(cluster.start(), "SELECT 1") == 1
     finally:
         cluster.stop()
 
